@@ -1,0 +1,192 @@
+/**
+ * The built-in trainer's trial config: its sections, defaults and validation. The sweep layer uses
+ * `resolveTrialConfig` to canonicalise grid points (defaults filled, inactive keys dropped) before
+ * hashing, and the trainer uses it again to reject invalid configs before any work, so both sides
+ * agree on one definition.
+ */
+import { resolveDatasetSpec, type DatasetSpec } from '../data/spec.js';
+import { ConfigError, shown } from '../util/config-error.js';
+
+/** Loss types (SEED-NOTES.md, "The losses"). */
+export const LOSSES = ['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+'] as const;
+export type LossType = (typeof LOSSES)[number];
+
+/** Losses that draw negatives; only these take `train.negatives` and `train.sampling`. */
+export const SAMPLED_LOSSES: ReadonlySet<LossType> = new Set<LossType>(['ce-', 'cce-', 'bce+']);
+
+/** Models the built-in trainer knows. */
+export const MODELS = ['sasrec'] as const;
+export type ModelName = (typeof MODELS)[number];
+
+/** Negative sampling distributions. */
+export const SAMPLINGS = ['uniform', 'popularity'] as const;
+export type Sampling = (typeof SAMPLINGS)[number];
+
+/** Metric cut-offs the evaluator supports. */
+export const METRIC_KS = [1, 5, 10, 20, 100] as const;
+
+export interface ModelConfig {
+  /** @default "sasrec" */
+  readonly name: ModelName;
+  /** Hidden size = item embedding size d. @default 64 */
+  readonly hidden: number;
+  /** Transformer blocks. @default 2 */
+  readonly blocks: number;
+  /** Attention heads; must divide `hidden`. @default 1 */
+  readonly heads: number;
+  /** @default 0.1 */
+  readonly dropout: number;
+  /** Max sequence length L. @default 50 */
+  readonly max_seq_len: number;
+}
+
+export interface TrainConfig {
+  readonly loss: LossType;
+  /** @default 128 */
+  readonly batch_size: number;
+  /** Negatives per position; present only for sampled losses. @default 256 */
+  readonly negatives?: number;
+  /** Negative distribution; present only for sampled losses. @default "uniform" */
+  readonly sampling?: Sampling;
+  /** Adam learning rate. @default 0.001 */
+  readonly lr: number;
+  /** @default 0.9 */
+  readonly beta1: number;
+  /** @default 0.98 */
+  readonly beta2: number;
+  /** Maximum epochs. @default 20 */
+  readonly epochs: number;
+  /** Early-stopping patience in epochs on the validation objective. @default 4 */
+  readonly patience: number;
+  /** Seed of initialisation, shuffling, dropout and sampling. @default 42 */
+  readonly seed: number;
+}
+
+export interface EvalConfig {
+  /** Cut-offs K reported for every metric. @default [10] */
+  readonly k: readonly number[];
+  /** Users per evaluation batch. @default 256 */
+  readonly batch_size: number;
+}
+
+/** A fully resolved trial config: what the trial id hashes and what the trainer runs. */
+export interface TrialConfig {
+  readonly dataset: DatasetSpec;
+  readonly model: ModelConfig;
+  readonly train: TrainConfig;
+  readonly eval: EvalConfig;
+}
+
+const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50 };
+const TRAIN_DEFAULTS = {
+  batch_size: 128,
+  negatives: 256,
+  sampling: 'uniform' as Sampling,
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.98,
+  epochs: 20,
+  patience: 4,
+  seed: 42,
+};
+const EVAL_DEFAULTS: EvalConfig = { k: [10], batch_size: 256 };
+
+type Obj = Record<string, unknown>;
+
+function section(raw: Obj, key: string): Obj {
+  const v = raw[key];
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(key, `expected an object, got ${shown(v)}`);
+  return v as Obj;
+}
+
+function checkKeys(obj: Obj, at: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key; allowed: ${allowed.join(', ')}`);
+  }
+}
+
+function int(obj: Obj, key: string, at: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = obj[key] ?? def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`${at}.${key}`, `expected an integer in [${min}, ${max}], got ${shown(v)}`);
+  }
+  return v;
+}
+
+function num(obj: Obj, key: string, at: string, def: number, lo: number, hi: number, loOpen = false, hiOpen = false): number {
+  const v = obj[key] ?? def;
+  const ok = typeof v === 'number' && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
+  if (!ok) throw new ConfigError(`${at}.${key}`, `expected a number in ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${shown(v)}`);
+  return v as number;
+}
+
+function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: readonly T[], def?: T): T {
+  const v = obj[key] ?? def;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`${at}.${key}`, `expected one of ${allowed.join(', ')}, got ${shown(v)}`);
+  }
+  return v as T;
+}
+
+/**
+ * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
+ * does not use (negatives and sampling for full-catalogue losses). Throws `ConfigError` naming the
+ * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
+ */
+export function resolveTrialConfig(raw: Obj): TrialConfig {
+  checkKeys(raw, '(config)', ['dataset', 'model', 'train', 'eval']);
+  if (raw.dataset === undefined) throw new ConfigError('dataset', 'required');
+  const dataset = resolveDatasetSpec(raw.dataset);
+
+  const m = section(raw, 'model');
+  checkKeys(m, 'model', Object.keys(MODEL_DEFAULTS));
+  const hidden = int(m, 'hidden', 'model', MODEL_DEFAULTS.hidden, 1, 8192);
+  const heads = int(m, 'heads', 'model', MODEL_DEFAULTS.heads, 1, 1024);
+  if (hidden % heads !== 0) throw new ConfigError('model.heads', `must divide model.hidden (${hidden}), got ${heads}`);
+  const model: ModelConfig = {
+    name: oneOf(m, 'name', 'model', MODELS, MODEL_DEFAULTS.name),
+    hidden,
+    blocks: int(m, 'blocks', 'model', MODEL_DEFAULTS.blocks, 1, 64),
+    heads,
+    dropout: num(m, 'dropout', 'model', MODEL_DEFAULTS.dropout, 0, 1, false, true),
+    max_seq_len: int(m, 'max_seq_len', 'model', MODEL_DEFAULTS.max_seq_len, 1, 1 << 16),
+  };
+
+  const t = section(raw, 'train');
+  checkKeys(t, 'train', ['loss', ...Object.keys(TRAIN_DEFAULTS)]);
+  const loss = oneOf(t, 'loss', 'train', LOSSES);
+  const sampled = SAMPLED_LOSSES.has(loss);
+  const train: TrainConfig = {
+    loss,
+    batch_size: int(t, 'batch_size', 'train', TRAIN_DEFAULTS.batch_size, 1, 1 << 20),
+    ...(sampled
+      ? {
+          negatives: int(t, 'negatives', 'train', TRAIN_DEFAULTS.negatives, 1, 1 << 24),
+          sampling: oneOf(t, 'sampling', 'train', SAMPLINGS, TRAIN_DEFAULTS.sampling),
+        }
+      : {}),
+    lr: num(t, 'lr', 'train', TRAIN_DEFAULTS.lr, 0, 10, true),
+    beta1: num(t, 'beta1', 'train', TRAIN_DEFAULTS.beta1, 0, 1, false, true),
+    beta2: num(t, 'beta2', 'train', TRAIN_DEFAULTS.beta2, 0, 1, false, true),
+    epochs: int(t, 'epochs', 'train', TRAIN_DEFAULTS.epochs, 1, 100_000),
+    patience: int(t, 'patience', 'train', TRAIN_DEFAULTS.patience, 1, 100_000),
+    seed: int(t, 'seed', 'train', TRAIN_DEFAULTS.seed, 0, 2 ** 32 - 1),
+  };
+
+  const e = section(raw, 'eval');
+  checkKeys(e, 'eval', Object.keys(EVAL_DEFAULTS));
+  const kRaw = e.k ?? EVAL_DEFAULTS.k;
+  const ks = Array.isArray(kRaw) ? kRaw : [kRaw];
+  for (const [i, k] of ks.entries()) {
+    if (!(METRIC_KS as readonly unknown[]).includes(k)) {
+      throw new ConfigError(`eval.k[${i}]`, `expected one of ${METRIC_KS.join(', ')}, got ${shown(k)}`);
+    }
+  }
+  const evalCfg: EvalConfig = {
+    k: [...new Set(ks as number[])].sort((a, b) => a - b),
+    batch_size: int(e, 'batch_size', 'eval', EVAL_DEFAULTS.batch_size, 1, 1 << 20),
+  };
+
+  return { dataset, model, train, eval: evalCfg };
+}
