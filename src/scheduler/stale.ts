@@ -8,13 +8,22 @@ import type { RunningAttempt, Store } from '../store/store.js';
 import { attemptFiles } from '../store/trial-files.js';
 import { TRIAL_ENV } from '../trainer/protocol.js';
 
-/** Whether a pid is alive (EPERM means alive, owned by someone else). */
+/**
+ * Whether a pid is alive (EPERM means alive, owned by someone else). A zombie is dead: an orphan whose
+ * new parent does not reap it (PID 1 in some containers) stays a zombie indefinitely.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat is "pid (comm) state ..."; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
