@@ -1,10 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { pidAlive } from '../src/scheduler/stale.js';
 import { openStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
+import { gridSchema } from '../src/sweep/grid-schema.js';
 import { grid, gridDone } from './helpers/cli.js';
+import { validate } from './helpers/json-schema.js';
 import { dbIn, fakeGrid, integrity } from './helpers/fixture.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -46,7 +49,9 @@ describe('grid CLI end to end', () => {
     expect(rows.map((r) => [r.rank, r.config.fixture.score, r.config.train.loss])).toEqual([[1, 0.9, 'ce-'], [2, 0.9, 'ce-']]);
 
     expect((await gridDone(dir, 'export', '--top', '3', '-o', 'best.yaml')).code).toBe(0);
-    expect(readFileSync(join(dir, 'best.yaml'), 'utf8')).toMatch(/^name: g-best$/m);
+    const exported = readFileSync(join(dir, 'best.yaml'), 'utf8');
+    expect(exported).toMatch(/^name: g-best$/m);
+    expect(validate(yaml.load(exported, { schema: yaml.CORE_SCHEMA }), gridSchema())).toEqual([]);
     const again = await gridDone(dir, 'run', 'best.yaml');
     expect(again.code).toBe(0);
     expect(again.output).toMatch(/sweep g-best: 3 trial\(s\), 0 new, 0 to run/);
