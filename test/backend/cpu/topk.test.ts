@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { topK } from '../../../src/backend/cpu/topk.js';
 import { philox4x32, uniformFloat } from '../../../src/backend/philox.js';
-import type { Sequences } from '../../../src/data/types.js';
-
-function csr(rows: readonly (readonly number[])[]): Sequences {
-  const offsets = new Int32Array(rows.length + 1);
-  rows.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
-  return { offsets, items: Int32Array.from(rows.flat()) };
-}
+import { csr } from '../../helpers/csr.js';
 
 /** The definition: sort eligible items by score desc (NaN last), then id asc; pad with 0. */
 function reference(scores: Float32Array, history: readonly number[], base: number, V: number, k: number): number[] {
