@@ -18,8 +18,8 @@
  *     The element is kept iff (word >>> 8) >= dropoutThreshold(p), i.e. uniformFloat(word) >= the
  *     threshold / 2^24: an integer comparison, so CPU and GPU agree exactly.
  *
- * Products of two 32-bit words are computed exactly in doubles: the low half by Math.imul, the high
- * half by splitting one factor into 16-bit halves (every partial product stays below 2^53).
+ * Products of two 32-bit words are computed exactly: the low half by Math.imul, the high half from
+ * 16-bit partial products (each below 2^32).
  */
 
 /** Philox4x32 round multipliers (Random123's PHILOX_M4x32_0 and _1). */
@@ -34,7 +34,6 @@ const M1_HI = M1 >>> 16;
 const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 const ROUNDS = 10;
-const TWO_POW_16 = 65536;
 const TWO_POW_MINUS_24 = 2 ** -24;
 const TWO_POW_MINUS_32 = 2 ** -32;
 /** Below this, w × V < 2^53 for any 32-bit w, so one double product is exact. */
@@ -46,42 +45,49 @@ export const NEGATIVES_STREAM = 0x4e454721;
 export const DROPOUT_STREAM = 0x44524f50;
 
 /**
+ * High 32 bits of a × (bh × 2^16 + bl) as int32 bits, for a read as uint32 and bl, bh < 2^16: four
+ * 16 × 16-bit partial products, each below 2^32, so every step is exact (and faster in V8 than one
+ * split double product).
+ */
+function mulhiSplit(a: number, bl: number, bh: number): number {
+  const al = a & 0xffff;
+  const ah = a >>> 16;
+  const lh = al * bh;
+  const hl = ah * bl;
+  const carry = ((al * bl) >>> 16) + (lh & 0xffff) + (hl & 0xffff); // < 3 × 2^16
+  return (ah * bh + (lh >>> 16) + (hl >>> 16) + (carry >>> 16)) | 0;
+}
+
+/**
  * Exact high 32 bits of the 64-bit product of two uint32 values (CUDA's `__umulhi`). Arguments are
- * read as uint32 (`>>> 0`), so signed int32 views of the same bits give the same answer.
+ * read as uint32, so signed int32 views of the same bits give the same answer.
  */
 export function mulhi32(a: number, b: number): number {
-  const ua = a >>> 0;
-  const ub = b >>> 0;
-  const lo = ua * (ub & 0xffff); // < 2^48: exact
-  const mid = ua * (ub >>> 16) + Math.floor(lo / TWO_POW_16); // < 2^48 + 2^32: exact
-  return Math.floor(mid / TWO_POW_16);
+  return mulhiSplit(a, b & 0xffff, b >>> 16) >>> 0;
 }
 
 /**
  * Writes the 4 output words of Philox4x32-10 for counter (c0..c3) and key (k0, k1) into `out[0..3]`.
- * Allocates nothing; inputs are read as uint32.
+ * Allocates nothing; inputs are read as uint32 (the state is kept as int32 bits).
  */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): void {
-  let x0 = c0 >>> 0;
-  let x1 = c1 >>> 0;
-  let x2 = c2 >>> 0;
-  let x3 = c3 >>> 0;
-  let key0 = k0 >>> 0;
-  let key1 = k1 >>> 0;
+  let x0 = c0 | 0;
+  let x1 = c1 | 0;
+  let x2 = c2 | 0;
+  let x3 = c3 | 0;
+  let key0 = k0 | 0;
+  let key1 = k1 | 0;
   for (let round = 0; round < ROUNDS; round++) {
-    // hi0:lo0 = M0 × x0 and hi1:lo1 = M1 × x2, the high halves from 16-bit splits of the multiplier.
-    const p0 = x0 * M0_LO;
-    const hi0 = Math.floor((x0 * M0_HI + Math.floor(p0 / TWO_POW_16)) / TWO_POW_16);
-    const lo0 = Math.imul(x0, M0) >>> 0;
-    const p1 = x2 * M1_LO;
-    const hi1 = Math.floor((x2 * M1_HI + Math.floor(p1 / TWO_POW_16)) / TWO_POW_16);
-    const lo1 = Math.imul(x2, M1) >>> 0;
-    x0 = (hi1 ^ x1 ^ key0) >>> 0;
+    const hi0 = mulhiSplit(x0, M0_LO, M0_HI);
+    const lo0 = Math.imul(x0, M0);
+    const hi1 = mulhiSplit(x2, M1_LO, M1_HI);
+    const lo1 = Math.imul(x2, M1);
+    x0 = hi1 ^ x1 ^ key0;
     x1 = lo1;
-    x2 = (hi0 ^ x3 ^ key1) >>> 0;
+    x2 = hi0 ^ x3 ^ key1;
     x3 = lo0;
-    key0 = (key0 + W0) >>> 0;
-    key1 = (key1 + W1) >>> 0;
+    key0 = (key0 + W0) | 0;
+    key1 = (key1 + W1) | 0;
   }
   out[0] = x0;
   out[1] = x1;
@@ -96,7 +102,7 @@ export function uniformFloat(word: number): number {
 
 /**
  * floor(w × V / 2^32): maps a random word w to [0, V), as CUDA's `__umulhi(w, V)`. Exact for every
- * uint32 V: one double product while V < 2^21 (w × V < 2^53), the 16-bit split of `mulhi32` above.
+ * uint32 V: one double product while V < 2^21 (w × V < 2^53), `mulhi32` above.
  * The bias is at most V / 2^32 per value (below 5e-4 for V < 2^21).
  */
 export function mulhi(w: number, V: number): number {
