@@ -121,15 +121,17 @@ export function dropoutThreshold(p: number): number {
 const scratch = new Uint32Array(4);
 
 /**
- * Fills `keep[0 .. count)` with the dropout mask of site `stream` at (seed, step): 1 = kept, 0 =
- * dropped, per the DROP stream in the module header. Regenerating it in backward gives the same mask.
+ * Fills `keep[0 .. count)` with the dropout mask of elements `start .. start + count` of site `stream`
+ * at (seed, step): 1 = kept, 0 = dropped, per the DROP stream in the module header. Regenerating it in
+ * backward gives the same mask; any split of a tensor into slices (threads) gives the same bits.
+ * @param start first element's flattened index in the site's tensor. @default 0
  */
-export function fillDropoutMask(keep: Uint8Array, count: number, p: number, seed: number, step: number, stream: number): void {
+export function fillDropoutMask(keep: Uint8Array, count: number, p: number, seed: number, step: number, stream: number, start = 0): void {
   if (count > keep.length) throw new RangeError(`Expected count ≤ keep.length (${keep.length}), got ${count}`);
   const threshold = dropoutThreshold(p);
-  for (let i = 0; i < count; i += 4) {
-    philox4x32(i >>> 2, stream, 0, DROPOUT_STREAM, seed, step, scratch);
-    const end = Math.min(4, count - i);
-    for (let w = 0; w < end; w++) keep[i + w] = (scratch[w]! >>> 8) >= threshold ? 1 : 0;
+  for (let i = 0; i < count; i++) {
+    const e = start + i;
+    if (i === 0 || (e & 3) === 0) philox4x32(e >>> 2, stream, 0, DROPOUT_STREAM, seed, step, scratch);
+    keep[i] = scratch[e & 3]! >>> 8 >= threshold ? 1 : 0;
   }
 }

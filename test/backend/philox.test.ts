@@ -95,6 +95,14 @@ describe('fillDropoutMask', () => {
     }
   });
 
+  it('gives any slice the bits of the whole tensor', () => {
+    const whole = new Uint8Array(23);
+    fillDropoutMask(whole, 23, 0.5, 8, 2, 1);
+    const slice = new Uint8Array(10);
+    fillDropoutMask(slice, 10, 0.5, 8, 2, 1, 7); // starts mid-word: elements 7..16
+    expect(slice).toEqual(whole.subarray(7, 17));
+  });
+
   it('keeps everything at p = 0 and rejects p outside [0, 1)', () => {
     const keep = new Uint8Array(17);
     fillDropoutMask(keep, 17, 0, 1, 1, 0);
