@@ -12,9 +12,9 @@
  *   0x44524f50 ("DROP"). The other words are laid out by the user of the stream:
  *   - negatives (src/backend/negatives.ts): [position r, j >> 2, 0, NEG!] for uniform,
  *     [position r, j >> 1, 1, NEG!] for popularity (c2 tells the two samplers apart).
- *   - dropout: element i (flattened, row-major) of the tensor of dropout site `stream` (a small
- *     integer fixed per site and direction-independent, e.g. 2 × block + 0 for the attention output,
- *     2 × block + 1 for the FFN) uses word (i & 3) of philox([i >>> 2, stream, 0, DROP], [seed, step]).
+ *   - dropout: element i (flattened, row-major) of the tensor of dropout site `stream` (an integer
+ *     the model fixes per dropout location, the same in forward and backward: `RngKey.site` of the
+ *     ops interface) uses word (i & 3) of philox([i >>> 2, stream, 0, DROP], [seed, step]).
  *     The element is kept iff (word >>> 8) >= dropoutThreshold(p), i.e. uniformFloat(word) >= the
  *     threshold / 2^24: an integer comparison, so CPU and GPU agree exactly.
  *
