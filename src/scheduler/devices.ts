@@ -3,22 +3,14 @@
  * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
  * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { listGpus, type GpuInfo } from '../cuda/nvml.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
-/** What the scheduler needs to know of a GPU (the shape of cuda/nvml.ts's `GpuInfo`). */
-export interface GpuInfo {
-  readonly index: number;
-  readonly name: string;
-  readonly uuid: string;
-  readonly memoryTotalBytes: number;
-  readonly memoryUsedBytes: number;
-  readonly memoryFreeBytes: number;
-}
+/** What placing slots needs to know of a GPU. */
+export type SlotGpu = Pick<GpuInfo, 'index' | 'name' | 'uuid'>;
 
 /** Lists the machine's GPUs without creating a CUDA context; an empty list where there is no driver. */
-export type GpuLister = () => readonly GpuInfo[] | Promise<readonly GpuInfo[]>;
+export type GpuLister = () => readonly SlotGpu[] | Promise<readonly SlotGpu[]>;
 
 /** A place one trial runs at a time. */
 export interface Slot {
@@ -43,7 +35,7 @@ export interface SlotOptions {
 }
 
 /** The slots of this machine for the given GPUs and options. */
-export function planSlots(gpus: readonly GpuInfo[], options: SlotOptions = {}): Slot[] {
+export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): Slot[] {
   if (options.cpu === true || gpus.length === 0) {
     return Array.from({ length: options.parallel ?? 1 }, (_, id) => ({
       id,
@@ -54,7 +46,7 @@ export function planSlots(gpus: readonly GpuInfo[], options: SlotOptions = {}): 
     }));
   }
   return Array.from({ length: options.parallel ?? gpus.length }, (_, id) => {
-    const gpu = gpus[id % gpus.length] as GpuInfo;
+    const gpu = gpus[id % gpus.length] as SlotGpu;
     return {
       id,
       device: { backend: 'cuda', ordinal: 0 },
@@ -66,13 +58,5 @@ export function planSlots(gpus: readonly GpuInfo[], options: SlotOptions = {}): 
   });
 }
 
-/**
- * The machine's GPUs through cuda/nvml.ts (NVML only: no CUDA context). Loaded on demand so that
- * commands that never schedule do not load the driver bindings; none where that module is absent.
- */
-export const discoverGpus: GpuLister = async () => {
-  const nvml = new URL('../cuda/nvml.js', import.meta.url);
-  if (!existsSync(fileURLToPath(nvml))) return [];
-  const mod = (await import(nvml.href)) as { listGpus?: () => readonly GpuInfo[] };
-  return mod.listGpus?.() ?? [];
-};
+/** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */
+export const discoverGpus: GpuLister = () => listGpus();
