@@ -115,6 +115,7 @@ describe('grid CLI end to end', () => {
     await run.exited;
     const orphans = readStore(dir, (s) => s.runningAttempts().map((a) => a.childPid as number));
     expect(orphans.length).toBeGreaterThan(0);
+    expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(new RegExp(`${orphans.length} trial\\(s\\) interrupted, failed or left running by a dead orchestrator`));
 
     const resume = await gridDone(dir, 'resume', '--parallel', '3');
     expect(resume.code).toBe(0);
@@ -156,5 +157,6 @@ describe('grid CLI end to end', () => {
     expect(failures).toEqual([]);
     expect(reads).toBeGreaterThanOrEqual(2);
     readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 20 }));
+    expect(integrity(dbIn(dir))).toBe('ok');
   });
 });
