@@ -10,8 +10,8 @@
  * never trusted. Writes go to a temporary file renamed into place, so readers never see half a file.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { writeFileAtomically } from './atomic-file.js';
 import type { PrepareCounts, PreparedLog } from './prepare.js';
 
 const MAGIC = 'GRIDPREP';
@@ -71,23 +71,14 @@ export function writePreparedCache(path: string, key: string, log: PreparedLog, 
   pre.writeUInt32LE(CACHE_FORMAT_VERSION, 8);
   pre.writeUInt32LE(json.length, 12);
   json.copy(pre, PREAMBLE);
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = openSync(tmp, 'w');
-  try {
+  writeFileAtomically(path, (fd) => {
     writeAll(fd, pre);
     writeAll(fd, bytesOf(log.offsets));
     writeAll(fd, bytesOf(log.items));
     const gap = pad8(log.offsets.byteLength + log.items.byteLength) - (log.offsets.byteLength + log.items.byteLength);
     writeAll(fd, new Uint8Array(gap));
     writeAll(fd, bytesOf(log.times));
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  });
 }
 
 /** Why a cache file was rejected, or the log it holds. */

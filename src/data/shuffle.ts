@@ -22,15 +22,20 @@ export function hashUniform(seed: number, stream: number, counter: number): numb
   return ((hi >>> 5) * 67108864 + (lo >>> 6)) / 9007199254740992;
 }
 
+/** Fisher–Yates shuffle in place; `uniform(i)` gives the [0, 1) draw for position i (visited n-1 down to 1). */
+export function shuffleInPlace(a: Int32Array, uniform: (i: number) => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform(i) * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+}
+
 /** A permutation of 0..n-1 (Fisher–Yates) determined by (seed, stream). */
 export function seededPermutation(n: number, seed: number, stream: number): Int32Array {
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(hashUniform(seed, stream, i) * (i + 1));
-    const t = p[i]!;
-    p[i] = p[j]!;
-    p[j] = t;
-  }
+  shuffleInPlace(p, (i) => hashUniform(seed, stream, i));
   return p;
 }

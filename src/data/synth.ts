@@ -6,7 +6,9 @@
  * or as `user item1 item2 …` sequences, streamed, so a 100 M-interaction file needs no 100 M rows in
  * memory.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { writeFileAtomically } from './atomic-file.js';
+import { shuffleInPlace } from './shuffle.js';
 
 /** Parameters of a synthetic log. */
 export interface SynthOptions {
@@ -138,12 +140,7 @@ export function writeSynthetic(path: string, opts: SynthOptions): SynthSummary {
   // Item ids 1..items; popularity rank r has weight 1/(r+1)^zipf, ranks assigned at random to ids.
   const rankToItem = new Int32Array(items);
   for (let i = 0; i < items; i++) rankToItem[i] = i + 1;
-  for (let i = items - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = rankToItem[i]!;
-    rankToItem[i] = rankToItem[j]!;
-    rankToItem[j] = t;
-  }
+  shuffleInPlace(rankToItem, rand);
   const weights = new Float64Array(items);
   for (let r = 0; r < items; r++) weights[r] = 1 / Math.pow(r + 1, zipf);
   const { prob, alias } = aliasTable(weights);
@@ -155,23 +152,17 @@ export function writeSynthetic(path: string, opts: SynthOptions): SynthSummary {
   const cycle = new Int32Array(items);
   const position = new Int32Array(items + 1);
   for (let i = 0; i < items; i++) cycle[i] = i + 1;
-  for (let i = items - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = cycle[i]!;
-    cycle[i] = cycle[j]!;
-    cycle[j] = t;
-  }
+  shuffleInPlace(cycle, rand);
   for (let i = 0; i < items; i++) position[cycle[i]!] = i;
 
   const lengths = userLengths(users, interactions, Math.min(5, Math.floor(interactions / users)), rand);
   const span = 3 * 365 * 86400;
   const epoch = 1_420_070_400; // 2015-01-01
 
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   const buf = Buffer.allocUnsafe(1 << 22);
   let pos = 0;
   let bytes = 0;
+  let fd = -1;
   const flush = (): void => {
     writeSync(fd, buf, 0, pos);
     bytes += pos;
@@ -181,7 +172,8 @@ export function writeSynthetic(path: string, opts: SynthOptions): SynthSummary {
   const byItem = (opts.order ?? 'item') === 'item';
   let seqItems = new Int32Array(1024);
   let seqKeys = new Float64Array(1024);
-  try {
+  writeFileAtomically(path, (out) => {
+    fd = out;
     if (csv) {
       buf.write('user_id,item_id,timestamp\n', 0, 'latin1');
       pos = 26;
@@ -230,12 +222,6 @@ export function writeSynthetic(path: string, opts: SynthOptions): SynthSummary {
       }
     }
     flush();
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  });
   return { users, items, interactions, bytes };
 }
