@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { once } from 'node:events';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { DataError } from './data-error.js';
 import { downloadDir } from './locations.js';
 import { REGISTRY, registeredNames, type Checksum, type HttpSource } from './registry.js';
@@ -92,12 +92,18 @@ async function downloadOnce(url: string, part: string): Promise<void> {
     throw new Error(`the server answered a different range (${res.headers['content-range'] ?? 'none'}); restarting`);
   }
   const expected = Number(res.headers['content-length'] ?? Number.NaN);
+  const out = createWriteStream(part, { flags: append ? 'a' : 'w' });
   let received = 0;
-  res.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-  });
-  // Rejects with a premature-close error when the connection drops mid-body.
-  await pipeline(res, createWriteStream(part, { flags: append ? 'a' : 'w' }));
+  try {
+    // Iterating throws when the connection drops mid-body.
+    for await (const chunk of res) {
+      received += (chunk as Buffer).length;
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+  } finally {
+    // Flush what did arrive, so the next attempt resumes after it.
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
   if (Number.isFinite(expected) && received < expected) throw new Error(`connection dropped after ${received} of ${expected} bytes`);
 }
 

@@ -38,8 +38,8 @@ beforeAll(async () => {
       res.writeHead(206, { 'Content-Length': body.length - from, 'Content-Range': `bytes ${from}-${body.length - 1}/${body.length}` });
     } else res.writeHead(200, { 'Content-Length': body.length });
     if (req.url === '/drop.zip' && drops++ === 0) {
-      // Send half the body, then drop the connection.
-      res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+      // Send half the body, then close the connection (a FIN, so the half surely arrives first).
+      res.write(body.subarray(0, body.length >> 1), () => res.socket?.end());
       return;
     }
     res.end(body.subarray(from));
@@ -88,7 +88,7 @@ describe('fetch', () => {
     const drops = seen.filter((s) => s.path === '/drop.zip');
     expect(drops.length).toBe(2);
     expect(drops[0]!.range).toBeUndefined();
-    expect(drops[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(drops[1]!.range).toBe(`bytes=${GOOD.length >> 1}-`);
     expect(readFileSync(r.file)).toEqual(RATINGS);
   });
 
