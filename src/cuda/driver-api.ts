@@ -157,6 +157,11 @@ const PROTOTYPES: Readonly<Record<keyof DriverApi, string>> = {
   cuGraphDestroy: 'int cuGraphDestroy(void *graph)',
 };
 
+/** Older symbols with the same signature, bound where a driver lacks the newer one. */
+const FALLBACKS: Partial<Record<keyof DriverApi, string>> = {
+  cuEventElapsedTime_v2: 'cuEventElapsedTime',
+};
+
 /** Binds every function; throws naming the first symbol the library lacks. */
 export function bindDriverApi(library: NativeLibrary): DriverApi {
   const api: Partial<Record<keyof DriverApi, unknown>> = {};
@@ -164,7 +169,9 @@ export function bindDriverApi(library: NativeLibrary): DriverApi {
     try {
       api[name] = bindFunction(library, prototype);
     } catch (error) {
-      throw new Error(`${CUDA_LIBRARY} has no ${name}: ${(error as Error).message}`);
+      const fallback = FALLBACKS[name];
+      if (fallback === undefined) throw new Error(`${CUDA_LIBRARY} has no ${name}: ${(error as Error).message}`);
+      api[name] = bindFunction(library, prototype.replace(`${name}(`, `${fallback}(`));
     }
   }
   return api as DriverApi;
