@@ -107,13 +107,18 @@ __device__ __forceinline__ float quad_sum(float v) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Shared-memory tiles: rows of D bf16, 16-byte chunks XOR-swizzled by the row so that the 8 rows one
-// ldmatrix phase reads fall in 8 different bank groups.
+// Shared-memory tiles of ROWS rows × D bf16 columns. For D ≥ 64 the tile is D/64 panels of ROWS rows ×
+// 128 bytes, the 16-byte chunks of each row XOR-swizzled by (row mod 8): the canonical 128-byte-swizzle
+// layout of wgmma (panel bases 1024-byte aligned) and, for ldmatrix, 8 rows of one phase in 8 different
+// bank groups. D = 32 keeps 64-byte rows swizzled by (row mod 4).
 
-template <int D>
+template <int D, int ROWS>
 __device__ __forceinline__ int swz(int row, int chunk) {
-  constexpr int MASK = (D / 8 < 8 ? D / 8 : 8) - 1;
-  return row * D + ((chunk ^ (row & MASK)) << 3);
+  if constexpr (D == 32) {
+    return row * 32 + ((chunk ^ (row & 3)) << 3);
+  } else {
+    return ((chunk >> 3) * ROWS + row) * 64 + (((chunk & 7) ^ (row & 7)) << 3);
+  }
 }
 
 // Loads rows [row0, row0 + ROWS) of a [rows_total × d] bf16 matrix into a swizzled tile; rows past
@@ -126,7 +131,7 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0,
     const int r = q / CPR;
     const int c = q % CPR;
     const int grow = row0 + r;
-    bf16* dst = tile + swz<D>(r, c);
+    bf16* dst = tile + swz<D, ROWS>(r, c);
     if (ALIGNED) {
       const bool ok = grow < rows_total && c * 8 < d;
       const bf16* g = ok ? src + static_cast<size_t>(grow) * d + c * 8 : src;
@@ -152,18 +157,18 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0,
 // (row g + 8, same cols), g = lane / 4, q = lane % 4.
 
 // s[16 × BS] = own[wr0 .. wr0+16) · stream[0 .. BS)ᵀ over the full width D.
-template <int D, int BS>
+template <int D, int R, int BS>
 __device__ __forceinline__ void warp_scores(float (&s)[BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
 #pragma unroll
   for (int j = 0; j < BS / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     uint32_t a[4];
-    ldsm_x4(a, own + 2 * swz<D>(wr0 + (lane & 15), 2 * kk + (lane >> 4)));
+    ldsm_x4(a, own + 2 * swz<D, R>(wr0 + (lane & 15), 2 * kk + (lane >> 4)));
 #pragma unroll
     for (int j2 = 0; j2 < BS / 16; ++j2) {
       uint32_t b[4];
-      ldsm_x4(b, stream + 2 * swz<D>(16 * j2 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+      ldsm_x4(b, stream + 2 * swz<D, BS>(16 * j2 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
       mma_bf16(s[2 * j2], a, b[0], b[1]);
       mma_bf16(s[2 * j2 + 1], a, b[2], b[3]);
     }
@@ -191,7 +196,7 @@ __device__ __forceinline__ void warp_accumulate(float (&acc)[DO / 8][4], const u
 #pragma unroll
     for (int n2 = 0; n2 < DO / 16; ++n2) {
       uint32_t b[4];
-      ldsm_x4_trans(b, stream + 2 * swz<D>(16 * k + (lane & 7) + (((lane >> 3) & 1) << 3), chunk0 + 2 * n2 + (lane >> 4)));
+      ldsm_x4_trans(b, stream + 2 * swz<D, BS>(16 * k + (lane & 7) + (((lane >> 3) & 1) << 3), chunk0 + 2 * n2 + (lane >> 4)));
       mma_bf16(acc[2 * n2], pa[k], b[0], b[1]);
       mma_bf16(acc[2 * n2 + 1], pa[k], b[2], b[3]);
     }
@@ -199,37 +204,188 @@ __device__ __forceinline__ void warp_accumulate(float (&acc)[DO / 8][4], const u
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Warpgroup tile products (wgmma, sm_90a only). One warpgroup of 4 warps owns 64 rows; its accumulators
+// have, per warp, the mma.sync layout above, so the elementwise code is shared. Operands come straight
+// from the swizzled shared-memory panels through matrix descriptors.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define CCE_HAS_WGMMA 1
+
+// d[64 × 64] (+)= A (smem, K-major) · B (smem, K-major); scale_d = 0 overwrites.
+__device__ __forceinline__ void wgmma_ss_n64(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+}
+// d[64 × 128] (+)= A (smem, K-major) · B (smem, K-major); scale_d = 0 overwrites.
+__device__ __forceinline__ void wgmma_ss_n128(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+}
+// d[64 × 64] += A (registers, the mma.sync A fragment per warp) · B (smem, MN-major).
+__device__ __forceinline__ void wgmma_rs_n64(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+
+// Matrix descriptor of a 128-byte-swizzled operand: start, leading and stride byte offsets.
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>((lbo & 0x3FFFF) >> 4) << 16) |
+         (static_cast<uint64_t>((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Registers an async wgmma reads or writes must not be touched (or reused) across its issue and wait.
+template <int J>
+__device__ __forceinline__ void fence_acc(float (&d)[J][4]) {
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+template <int K>
+__device__ __forceinline__ void fence_frag(uint32_t (&a)[K][4]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[k][e])::"memory");
+}
+
+// s[64 × BS] = own[64 × D] · stream[BS × D]ᵀ (both K-major).
+template <int D, int R, int BS>
+__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, uint32_t stream) {
+  fence_acc(s);
+  wg_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t koff = (kk & 3) * 32;
+    const uint64_t da = wg_desc(own + (kk >> 2) * R * 128 + koff, 16, 1024);
+    const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
+    if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
+    else wgmma_ss_n128(s, da, db, kk > 0);
+  }
+  wg_commit();
+  wg_wait_all();
+  fence_acc(s);
+}
+
+// acc[64 × DO] += pa[64 × BS] · stream[0 .. BS)[chunk0·8 .. chunk0·8 + DO) (stream MN-major).
+template <int D, int DO, int BS>
+__device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t (&pa)[BS / 16][4], uint32_t stream, int chunk0) {
+  fence_acc(acc);
+  fence_frag(pa);
+  wg_fence();
+#pragma unroll
+  for (int k = 0; k < BS / 16; ++k)
+#pragma unroll
+    for (int nb = 0; nb < DO / 64; ++nb) {
+      const uint64_t db = wg_desc(stream + ((chunk0 >> 3) + nb) * BS * 128 + k * 16 * 128, BS * 128, 1024);
+      wgmma_rs_n64(*reinterpret_cast<float(*)[8][4]>(&acc[8 * nb]), pa[k], db);
+    }
+  wg_commit();
+  wg_wait_all();
+  fence_acc(acc);
+  fence_frag(pa);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------
 // Tile shapes per width D: WARPS warps of 16 own rows (R = 16·WARPS), stream tiles of BS rows, output
-// chunks of DO columns (D / DO chunks, one per blockIdx.y; each recomputes the scores).
+// chunks of DO columns (D / DO chunks, one per blockIdx.y; each recomputes the scores). WG: the CTA is
+// one wgmma warpgroup (sm_90a entry points *_wg_*); otherwise mma.sync warps (every target).
 template <int D>
 struct CceShape;
 template <>
-struct CceShape<32> { static constexpr int WARPS = 8, BS = 64, DO = 32, MIN_BLOCKS = 2; };
+struct CceShape<32> { static constexpr int WARPS = 8, BS = 64, DO = 32, MIN_BLOCKS = 2; static constexpr bool WG = false; };
 template <>
-struct CceShape<64> { static constexpr int WARPS = 8, BS = 128, DO = 64, MIN_BLOCKS = 1; };
+struct CceShape<64> { static constexpr int WARPS = 8, BS = 128, DO = 64, MIN_BLOCKS = 1; static constexpr bool WG = false; };
 template <>
-struct CceShape<128> { static constexpr int WARPS = 8, BS = 64, DO = 128, MIN_BLOCKS = 1; };
+struct CceShape<128> { static constexpr int WARPS = 8, BS = 64, DO = 128, MIN_BLOCKS = 1; static constexpr bool WG = false; };
 template <>
-struct CceShape<256> { static constexpr int WARPS = 8, BS = 64, DO = 256, MIN_BLOCKS = 1; };
+struct CceShape<256> { static constexpr int WARPS = 8, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
 template <>
-struct CceShape<512> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 1; };
+struct CceShape<512> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
 
 template <int D>
+struct CceShapeWg;
+template <>
+struct CceShapeWg<64> { static constexpr int WARPS = 4, BS = 128, DO = 64, MIN_BLOCKS = 3; static constexpr bool WG = true; };
+template <>
+struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+template <>
+struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+
+// Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
+// and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
+template <int D, class S>
 constexpr int cce_smem_bytes() {
-  return (CceShape<D>::WARPS * 16 + 2 * CceShape<D>::BS) * D * 2 + 2 * CceShape<D>::BS * 8;
+  return (S::WARPS * 16 + 2 * S::BS) * D * 2 + 2 * S::BS * 8 + 1024;
+}
+
+// The 1024-byte aligned start of dynamic shared memory.
+__device__ __forceinline__ unsigned char* smem_aligned(unsigned char* raw) {
+  const uint32_t a = smem_u32(raw);
+  return raw + (((a + 1023u) & ~1023u) - a);
+}
+
+// The tile products of shape S: mma.sync per warp, or wgmma per warpgroup.
+template <int D, class S>
+__device__ __forceinline__ void cta_scores(float (&s)[S::BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
+#ifdef CCE_HAS_WGMMA
+  if constexpr (S::WG) {
+    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, stream);
+    return;
+  }
+#endif
+  if constexpr (!S::WG) warp_scores<D, 16 * S::WARPS, S::BS>(s, own, wr0, stream, lane);
+}
+template <int D, class S>
+__device__ __forceinline__ void cta_accumulate(float (&acc)[S::DO / 8][4], uint32_t (&pa)[S::BS / 16][4], uint32_t stream,
+                                               int chunk0, int lane) {
+#ifdef CCE_HAS_WGMMA
+  if constexpr (S::WG) {
+    wg_accumulate<D, S::DO, S::BS>(acc, pa, stream, chunk0);
+    return;
+  }
+#endif
+  if constexpr (!S::WG) warp_accumulate<D, S::DO, S::BS>(acc, pa, stream, chunk0, lane);
+}
+
+// Waits for this thread's pending tile copies, makes them visible to the tensor cores' async proxy
+// (wgmma reads shared memory through it), then to the whole CTA.
+template <int PENDING, bool WG>
+__device__ __forceinline__ void tile_ready() {
+  cp_async_wait<PENDING>();
+  if constexpr (WG) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  __syncthreads();
+}
+
+// A vote over the units that issue one tensor-core product: the warp, or the whole CTA (one warpgroup).
+template <bool WG>
+__device__ __forceinline__ bool unit_all(bool v) {
+  if constexpr (WG) return __syncthreads_and(v) != 0;
+  else return __all_sync(0xffffffffu, v);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Forward.
 
-template <int D, bool ALIGNED, bool GRAD>
+template <int D, class S, bool ALIGNED, bool GRAD>
 __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                  float* __restrict__ dh_raw, const bf16* __restrict__ h,
                                                  const bf16* __restrict__ table, const int* __restrict__ targets, int N,
                                                  int V, int d, float log2_eps) {
-  using S = CceShape<D>;
   constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
-  extern __shared__ __align__(128) unsigned char smem[];
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
   bf16* own = reinterpret_cast<bf16*>(smem);
   bf16* stream = own + R * D;
 
@@ -262,16 +418,15 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
     if (it + 1 < tiles) {
       load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
       cp_async_commit();
-      cp_async_wait<1>();
+      tile_ready<1, S::WG>();
     } else {
-      cp_async_wait<0>();
+      tile_ready<0, S::WG>();
     }
-    __syncthreads();
     const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
     const int c0 = it * BS;
 
     float s[BS / 8][4];
-    warp_scores<D, BS>(s, own_u, wr0, st_u, lane);
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
 
     if (c0 + BS > V) {
 #pragma unroll
@@ -350,12 +505,12 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
       if (log2_eps > -INFINITY) {
         const bool small0 = mx[0] < m[0] + __log2f(fmaxf(l[0], 1e-30f)) + log2_eps;
         const bool small1 = mx[1] < m[1] + __log2f(fmaxf(l[1], 1e-30f)) + log2_eps;
-        skip = __all_sync(0xffffffffu, small0 && small1);
+        skip = unit_all<S::WG>(small0 && small1);
       }
       if (!skip) {
         uint32_t pa[BS / 16][4];
         pack_rows<BS>(pa, s);
-        warp_accumulate<D, DO, BS>(acc, pa, st_u, chunk0, lane);
+        cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
       }
     }
     __syncthreads();
@@ -397,15 +552,15 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
 // ---------------------------------------------------------------------------------------------------
 // Backward: the table gradient.
 
-template <int D, bool ALIGNED>
+template <int D, class S, bool ALIGNED>
 __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
                                                     float* __restrict__ partial, const bf16* __restrict__ h,
                                                     const bf16* __restrict__ table, const int* __restrict__ targets,
                                                     const float* __restrict__ lse, int N, int V, int d, int per_split,
                                                     float scale, float log2_eps) {
-  using S = CceShape<D>;
   constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
-  extern __shared__ __align__(128) unsigned char smem[];
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
   bf16* own = reinterpret_cast<bf16*>(smem);
   bf16* stream = own + R * D;
   float* side_lse = reinterpret_cast<float*>(stream + 2 * BS * D);  // [2][BS] lse·log2(e), +inf = no row
@@ -453,17 +608,16 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
         nl = n < n_end ? lse[n] * CCE_LOG2E : INFINITY;
         nt = n < n_end ? targets[n] - 1 : -1;
       }
-      cp_async_wait<1>();
+      tile_ready<1, S::WG>();
     } else {
-      cp_async_wait<0>();
+      tile_ready<0, S::WG>();
     }
-    __syncthreads();
     const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
     const float* tl = side_lse + (it & 1) * BS;
     const int* tt = side_tgt + (it & 1) * BS;
 
     float s[BS / 8][4];
-    warp_scores<D, BS>(s, own_u, wr0, st_u, lane);
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
 
     // x = s·log2(e) - lse·log2(e); columns whose target is one of the warp's 16 items need the one-hot.
     bool hit = false;
@@ -479,7 +633,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
       s[j][3] = fmaf(s[j][3], CCE_LOG2E, -ln.y);
       xm = fmaxf(xm, fmaxf(fmaxf(s[j][0], s[j][1]), fmaxf(s[j][2], s[j][3])));
     }
-    const bool skip = log2_eps > -INFINITY && __all_sync(0xffffffffu, !hit && xm < log2_eps);
+    const bool skip = log2_eps > -INFINITY && unit_all<S::WG>(!hit && xm < log2_eps);
     if (!skip) {
 #pragma unroll
       for (int j = 0; j < BS / 8; ++j)
@@ -498,7 +652,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
       }
       uint32_t pa[BS / 16][4];
       pack_rows<BS>(pa, s);
-      warp_accumulate<D, DO, BS>(acc, pa, st_u, chunk0, lane);
+      cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
     }
     if (more && threadIdx.x < BS) {
       side_lse[((it + 1) & 1) * BS + threadIdx.x] = nl;
@@ -578,35 +732,41 @@ extern "C" __global__ void __launch_bounds__(1024) cce_loss_reduce(float* __rest
 
 // ---------------------------------------------------------------------------------------------------
 // Entry points: cce_forward_{a,u}{D} (loss only), cce_forward_grad_{a,u}{D} (loss + dh_raw),
-// cce_table_grad_{a,u}{D}. Launch with 32·WARPS threads and cce_smem_bytes<D>() dynamic shared memory
-// (the launcher mirrors CceShape).
+// cce_table_grad_{a,u}{D}, with shape CceShape<D>; the sm_90a module adds cce_*_wg{D} (aligned rows,
+// shape CceShapeWg<D>). Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic
+// shared memory (the launcher mirrors both tables).
 
-#define CCE_ENTRY(D, TAG, ALIGNED)                                                                                    \
-  extern "C" __global__ void __launch_bounds__(32 * CceShape<D>::WARPS, CceShape<D>::MIN_BLOCKS)                      \
-      cce_forward_##TAG##D(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets,      \
-                           int N, int V, int d) {                                                                     \
-    cce_forward_body<D, ALIGNED, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);          \
+#define CCE_ENTRY(D, TAG, SHAPE, ALIGNED)                                                                             \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_forward_##TAG(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets, int N, \
+                        int V, int d) {                                                                               \
+    cce_forward_body<D, SHAPE, ALIGNED, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);   \
   }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * CceShape<D>::WARPS, CceShape<D>::MIN_BLOCKS)                      \
-      cce_forward_grad_##TAG##D(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,     \
-                                const int* targets, int N, int V, int d, float log2_eps) {                            \
-    cce_forward_body<D, ALIGNED, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);             \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_forward_grad_##TAG(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,        \
+                             const int* targets, int N, int V, int d, float log2_eps) {                               \
+    cce_forward_body<D, SHAPE, ALIGNED, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);      \
   }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * CceShape<D>::WARPS, CceShape<D>::MIN_BLOCKS)                      \
-      cce_table_grad_##TAG##D(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table, \
-                              const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,  \
-                              float log2_eps) {                                                                       \
-    cce_table_grad_body<D, ALIGNED>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d, per_split,    \
-                                    scale, log2_eps);                                                                 \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_table_grad_##TAG(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,    \
+                           const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,     \
+                           float log2_eps) {                                                                          \
+    cce_table_grad_body<D, SHAPE, ALIGNED>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d,        \
+                                           per_split, scale, log2_eps);                                               \
   }
 
-CCE_ENTRY(32, a, true)
-CCE_ENTRY(64, a, true)
-CCE_ENTRY(128, a, true)
-CCE_ENTRY(256, a, true)
-CCE_ENTRY(512, a, true)
-CCE_ENTRY(32, u, false)
-CCE_ENTRY(64, u, false)
-CCE_ENTRY(128, u, false)
-CCE_ENTRY(256, u, false)
-CCE_ENTRY(512, u, false)
+CCE_ENTRY(32, a32, CceShape<32>, true)
+CCE_ENTRY(64, a64, CceShape<64>, true)
+CCE_ENTRY(128, a128, CceShape<128>, true)
+CCE_ENTRY(256, a256, CceShape<256>, true)
+CCE_ENTRY(512, a512, CceShape<512>, true)
+CCE_ENTRY(32, u32, CceShape<32>, false)
+CCE_ENTRY(64, u64, CceShape<64>, false)
+CCE_ENTRY(128, u128, CceShape<128>, false)
+CCE_ENTRY(256, u256, CceShape<256>, false)
+CCE_ENTRY(512, u512, CceShape<512>, false)
+#ifdef CCE_HAS_WGMMA
+CCE_ENTRY(64, wg64, CceShapeWg<64>, true)
+CCE_ENTRY(128, wg128, CceShapeWg<128>, true)
+CCE_ENTRY(256, wg256, CceShapeWg<256>, true)
+#endif

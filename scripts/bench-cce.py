@@ -21,7 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SHAPES = {32: (8, 64, 32), 64: (8, 128, 64), 128: (8, 64, 128), 256: (8, 64, 256), 512: (4, 64, 256)}  # D: WARPS, BS, DO
+# Tile shapes of kernels/cce.cu, D: (WARPS, BS, DO): CceShape (mma.sync) and CceShapeWg (wgmma, sm_90a).
+SHAPES = {32: (8, 64, 32), 64: (8, 128, 64), 128: (8, 64, 128), 256: (8, 64, 256), 512: (4, 64, 256)}
+SHAPES_WG = {64: (4, 128, 64), 128: (4, 128, 128), 256: (4, 64, 256)}
 FILTER_LOG2_EPS = -12.0  # eps = 2^-12: bf16 epsilon / 32, the reference CCE's filter
 U64 = np.uint64
 I32 = np.int32
@@ -39,6 +41,11 @@ class Cce:
         self.mod = cp.RawModule(path=module_path)
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
         self.kernels = {}
+        try:
+            self.mod.get_function("cce_forward_wg64")
+            self.has_wg = True
+        except cp.cuda.driver.CUDADriverError:
+            self.has_wg = False
 
     def fn(self, name, smem=0):
         k = self.kernels.get(name)
@@ -56,15 +63,15 @@ class Cce:
                 return D
         raise ValueError(f"d = {d} > 512")
 
-    @staticmethod
-    def smem(D):
-        w, bs, _ = SHAPES[D]
-        return (16 * w + 2 * bs) * D * 2 + 2 * bs * 8
-
-    def plan(self, N, V, d):
-        """Workspace sizes: splits of the table gradient and the partial buffer."""
+    def plan(self, N, V, d, impl="auto"):
+        """Entry-point tag, tile shape, and the table gradient's split of N (partial buffer when > 1)."""
         D = self.width(d)
-        w, bs, do = SHAPES[D]
+        aligned = d % 8 == 0
+        wg = impl in ("auto", "wg") and aligned and D in SHAPES_WG
+        if impl == "wg" and not wg:
+            raise ValueError(f"no wgmma kernel for d = {d}")
+        w, bs, do = (SHAPES_WG if wg else SHAPES)[D]
+        tag = f"wg{D}" if wg else ("a" if aligned else "u") + str(D)
         R = 16 * w
         chunks = D // do
         tiles = (V + R - 1) // R
@@ -72,10 +79,11 @@ class Cce:
         splits = max(1, min((target + tiles * chunks - 1) // (tiles * chunks), (N + bs - 1) // bs))
         per = ((N + splits - 1) // splits + bs - 1) // bs * bs
         splits = (N + per - 1) // per if N > 0 else 1
-        return dict(D=D, R=R, chunks=chunks, splits=splits, per=per)
+        smem = (16 * w + 2 * bs) * D * 2 + 2 * bs * 8 + 1024
+        return dict(D=D, tag=tag, R=R, block=32 * w, chunks=chunks, splits=splits, per=per, smem=smem)
 
-    def workspace(self, N, V, d, grad=True):
-        p = self.plan(N, V, d)
+    def workspace(self, N, V, d, grad=True, impl="auto"):
+        p = self.plan(N, V, d, impl)
         dev = "cuda"
         ws = dict(lse=torch.empty(N, dtype=torch.float32, device=dev), row_loss=torch.empty(N, dtype=torch.float32, device=dev))
         if grad:
@@ -83,31 +91,27 @@ class Cce:
             ws["partial"] = torch.empty(p["splits"] * V * d, dtype=torch.float32, device=dev) if p["splits"] > 1 else None
         return ws
 
-    def forward(self, loss, ws, h, table, targets, N, V, d, M, grad=True, log2_eps=-math.inf):
-        p = self.plan(N, V, d)
-        D = p["D"]
-        tag = ("a" if d % 8 == 0 else "u") + str(D)
-        smem = self.smem(D)
+    def forward(self, loss, ws, h, table, targets, N, V, d, M, grad=True, log2_eps=-math.inf, impl="auto"):
+        p = self.plan(N, V, d, impl)
         grid = ((N + p["R"] - 1) // p["R"], p["chunks"], 1)
-        block = (32 * SHAPES[D][0],)
+        block = (p["block"],)
+        smem = p["smem"]
         if grad:
-            self.fn(f"cce_forward_grad_{tag}", smem)(grid, block, (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(ws["dh_raw"]), ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d), F32(log2_eps)), shared_mem=smem)
+            self.fn(f"cce_forward_grad_{p['tag']}", smem)(grid, block, (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(ws["dh_raw"]), ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d), F32(log2_eps)), shared_mem=smem)
         else:
-            self.fn(f"cce_forward_{tag}", smem)(grid, block, (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d)), shared_mem=smem)
+            self.fn(f"cce_forward_{p['tag']}", smem)(grid, block, (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d)), shared_mem=smem)
         self.fn("cce_loss_reduce")((1, 1, 1), (1024,), (ptr(loss), ptr(ws["row_loss"]), I32(N), I32(M)))
 
-    def backward(self, dh, dtable, ws, h, table, targets, N, V, d, M, g, log2_eps=-math.inf):
-        p = self.plan(N, V, d)
-        D = p["D"]
-        tag = ("a" if d % 8 == 0 else "u") + str(D)
-        smem = self.smem(D)
+    def backward(self, dh, dtable, ws, h, table, targets, N, V, d, M, g, log2_eps=-math.inf, impl="auto"):
+        p = self.plan(N, V, d, impl)
+        smem = p["smem"]
         scale = F32(g / M) if M > 0 else F32(0)
         dt32 = dtable if dtable.dtype == torch.float32 else None
         dt16 = dtable if dtable.dtype == torch.bfloat16 else None
         grid = ((V + p["R"] - 1) // p["R"], p["chunks"], p["splits"])
-        block = (32 * SHAPES[D][0],)
+        block = (p["block"],)
         partial = ws["partial"] if p["splits"] > 1 else None
-        self.fn(f"cce_table_grad_{tag}", smem)(grid, block, (ptr(dt32), ptr(dt16), ptr(partial), ptr(h), ptr(table), ptr(targets), ptr(ws["lse"]), I32(N), I32(V), I32(d), I32(p["per"]), scale, F32(log2_eps)), shared_mem=smem)
+        self.fn(f"cce_table_grad_{p['tag']}", smem)(grid, block, (ptr(dt32), ptr(dt16), ptr(partial), ptr(h), ptr(table), ptr(targets), ptr(ws["lse"]), I32(N), I32(V), I32(d), I32(p["per"]), scale, F32(log2_eps)), shared_mem=smem)
         if partial is not None:
             self.fn("cce_table_grad_reduce")((4 * self.sms,), (256,), (ptr(dt32), ptr(dt16), ptr(partial), I32(p["splits"]), I32(V), I32(d), scale))
         dh32 = dh if dh.dtype == torch.float32 else None
@@ -175,46 +179,53 @@ def check(cce, log):
     for (N, V, d, sigma, g) in cases:
         h, table, t = make_inputs(N, V, d, sigma, seed=N * 7 + V)
         ref_loss, ref_dh, ref_dt, M = reference(h, table, t, g)
-        for mode, le in (("exact", -math.inf), ("filter", FILTER_LOG2_EPS)):
-            for out_dtype in ((torch.float32, torch.bfloat16) if mode == "exact" and N < 1100 else (torch.float32,)):
-                ws = cce.workspace(N, V, d)
-                for v in ws.values():
-                    if v is not None:
-                        v.fill_(float("nan"))
-                loss = torch.full((1,), float("nan"), device="cuda")
-                dh = torch.full((N, d), float("nan"), device="cuda", dtype=out_dtype)
-                # f32 accumulates onto random content; bf16 onto zeros (a bf16 sum would round the gradient away).
-                base = torch.randn(V + 1, d, device="cuda") * 0.01 if out_dtype == torch.float32 else torch.zeros(V + 1, d, device="cuda", dtype=out_dtype)
-                dtab = base.clone()
-                cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le)
-                cce.backward(dh, dtab, ws, h, table, t, N, V, d, M, g, log2_eps=le)
-                torch.cuda.synchronize()
-                # Row 0 must be untouched; the rest is base + gradient.
-                row0_ok = torch.equal(dtab[0], base[0])
-                grad_dt = dtab.double() - base.double()
-                e_loss = abs(loss.item() - ref_loss) / abs(ref_loss)
-                e_dh = rel(dh, ref_dh)
-                e_dt = rel(grad_dt[1:], ref_dt[1:])
-                nan = bool(torch.isnan(dh).any() or torch.isnan(dtab).any() or math.isnan(loss.item()))
-                zero_rows = int(((grad_dt[1:] == 0).all(dim=1) & (ref_dt[1:] != 0).any(dim=1)).sum())
-                lim = 3e-3 if mode == "exact" else 1e-2
-                if out_dtype == torch.bfloat16:
-                    lim = 8e-3  # one more bf16 rounding of every output element (2^-9 relative)
-                good = (not nan) and row0_ok and e_loss <= 1e-5 and e_dh <= lim and e_dt <= lim
-                ok &= good
-                # Loss-only forward must give the same loss.
-                ws2 = cce.workspace(N, V, d, grad=False)
-                loss2 = torch.full((1,), float("nan"), device="cuda")
-                cce.forward(loss2, ws2, h, table, t, N, V, d, M, grad=False)
-                torch.cuda.synchronize()
-                e_loss2 = abs(loss2.item() - ref_loss) / abs(ref_loss)
-                ok &= e_loss2 <= 1e-5
-                rec = dict(N=N, V=V, d=d, sigma=sigma, g=g, mode=mode, out=str(out_dtype).split(".")[-1], splits=cce.plan(N, V, d)["splits"],
-                           loss_rel=e_loss, loss_only_rel=e_loss2, dh_rel=e_dh, dtable_rel=e_dt, nan=nan, row0_untouched=row0_ok,
-                           zeroed_rows=zero_rows, ok=good and e_loss2 <= 1e-5)
-                log.append(rec)
-                print(("PASS " if rec["ok"] else "FAIL ") + json.dumps(rec), flush=True)
+        impls = ["mma"] + (["wg"] if cce.has_wg and d % 8 == 0 and cce.width(d) in SHAPES_WG else [])
+        for impl in impls:
+            for mode, le in (("exact", -math.inf), ("filter", FILTER_LOG2_EPS)):
+                for out_dtype in ((torch.float32, torch.bfloat16) if mode == "exact" and N < 1100 else (torch.float32,)):
+                    rec = check_one(cce, h, table, t, N, V, d, M, g, impl, le, out_dtype, ref_loss, ref_dh, ref_dt)
+                    rec.update(sigma=sigma, mode=mode)
+                    ok &= rec["ok"]
+                    log.append(rec)
+                    print(("PASS " if rec["ok"] else "FAIL ") + json.dumps(rec), flush=True)
     return ok
+
+
+def check_one(cce, h, table, t, N, V, d, M, g, impl, le, out_dtype, ref_loss, ref_dh, ref_dt):
+    """One run of forward + backward with poisoned outputs, against the float64 reference."""
+    ws = cce.workspace(N, V, d, impl=impl)
+    for v in ws.values():
+        if v is not None:
+            v.fill_(float("nan"))
+    loss = torch.full((1,), float("nan"), device="cuda")
+    dh = torch.full((N, d), float("nan"), device="cuda", dtype=out_dtype)
+    # f32 accumulates onto random content; bf16 onto zeros (a bf16 sum would round the gradient away).
+    base = torch.randn(V + 1, d, device="cuda") * 0.01 if out_dtype == torch.float32 else torch.zeros(V + 1, d, device="cuda", dtype=out_dtype)
+    dtab = base.clone()
+    cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le, impl=impl)
+    cce.backward(dh, dtab, ws, h, table, t, N, V, d, M, g, log2_eps=le, impl=impl)
+    torch.cuda.synchronize()
+    row0_ok = torch.equal(dtab[0], base[0])  # row 0 untouched; the rest is base + gradient
+    grad_dt = dtab.double() - base.double()
+    e_loss = abs(loss.item() - ref_loss) / abs(ref_loss)
+    e_dh = rel(dh, ref_dh)
+    e_dt = rel(grad_dt[1:], ref_dt[1:])
+    nan = bool(torch.isnan(dh).any() or torch.isnan(dtab).any() or math.isnan(loss.item()))
+    zero_rows = int(((grad_dt[1:] == 0).all(dim=1) & (ref_dt[1:] != 0).any(dim=1)).sum())
+    lim = 3e-3 if le == -math.inf else 1e-2
+    if out_dtype == torch.bfloat16:
+        lim = 8e-3  # one more bf16 rounding of every output element (2^-9 relative)
+    good = (not nan) and row0_ok and e_loss <= 1e-5 and e_dh <= lim and e_dt <= lim
+    # The loss-only forward must give the same loss.
+    ws2 = cce.workspace(N, V, d, grad=False, impl=impl)
+    ws2["row_loss"].fill_(float("nan"))
+    loss2 = torch.full((1,), float("nan"), device="cuda")
+    cce.forward(loss2, ws2, h, table, t, N, V, d, M, grad=False, impl=impl)
+    torch.cuda.synchronize()
+    e_loss2 = abs(loss2.item() - ref_loss) / abs(ref_loss)
+    return dict(N=N, V=V, d=d, g=g, impl=impl, out=str(out_dtype).split(".")[-1], splits=cce.plan(N, V, d, impl)["splits"],
+                loss_rel=e_loss, loss_only_rel=e_loss2, dh_rel=e_dh, dtable_rel=e_dt, nan=nan, row0_untouched=row0_ok,
+                zeroed_rows=zero_rows, ok=good and e_loss2 <= 1e-5)
 
 
 def bench_ms(fn, reps=20, warm=3):
@@ -234,35 +245,39 @@ def bench_ms(fn, reps=20, warm=3):
     return times[len(times) // 2], times[0], times[-1]
 
 
-def bench(cce, log, shapes, reps):
+def bench(cce, log, shapes, reps, impls):
     rows = []
     for (N, d, V, modes, with_torch) in shapes:
         h, table, t = make_inputs(N, V, d, 1.0, pad_frac=0.0, seed=1)
         M = int((t != 0).sum())
-        ws = cce.workspace(N, V, d)
         loss = torch.empty(1, device="cuda")
         dh = torch.empty(N, d, device="cuda")
         dtab = torch.zeros(V + 1, d, device="cuda")
-        ws_bytes = sum(v.numel() * v.element_size() for v in ws.values() if v is not None)
         flops = 6.0 * N * d * V
-        for mode in modes:
-            le = -math.inf if mode == "exact" else FILTER_LOG2_EPS
+        for impl in impls:
+            if impl == "wg" and not (cce.has_wg and d % 8 == 0 and cce.width(d) in SHAPES_WG):
+                continue
+            ws = cce.workspace(N, V, d, impl=impl)
+            ws_bytes = sum(v.numel() * v.element_size() for v in ws.values() if v is not None)
+            for mode in modes:
+                le = -math.inf if mode == "exact" else FILTER_LOG2_EPS
 
-            def step():
-                cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le)
-                cce.backward(dh, dtab, ws, h, table, t, N, V, d, M, 1.0, log2_eps=le)
+                def step():
+                    cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le, impl=impl)
+                    cce.backward(dh, dtab, ws, h, table, t, N, V, d, M, 1.0, log2_eps=le, impl=impl)
 
-            med, lo, hi = bench_ms(step, reps)
-            fwd, _, _ = bench_ms(lambda: cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le), reps)
-            fwd_loss, _, _ = bench_ms(lambda: cce.forward(loss, ws, h, table, t, N, V, d, M, grad=False), reps)
-            rec = dict(impl="ours", mode=mode, N=N, d=d, V=V, ms=med, ms_min=lo, ms_max=hi, fwd_grad_ms=fwd, fwd_loss_ms=fwd_loss,
-                       tflops=flops / med / 1e9, extra_bytes=ws_bytes)
-            log.append(rec)
-            rows.append(rec)
-            print(json.dumps(rec), flush=True)
+                med, lo, hi = bench_ms(step, reps)
+                fwd, _, _ = bench_ms(lambda: cce.forward(loss, ws, h, table, t, N, V, d, M, grad=True, log2_eps=le, impl=impl), reps)
+                fwd_loss, _, _ = bench_ms(lambda: cce.forward(loss, ws, h, table, t, N, V, d, M, grad=False, impl=impl), reps)
+                rec = dict(impl=impl, mode=mode, N=N, d=d, V=V, ms=med, ms_min=lo, ms_max=hi, fwd_grad_ms=fwd, fwd_loss_ms=fwd_loss,
+                           tflops=flops / med / 1e9, extra_bytes=ws_bytes)
+                log.append(rec)
+                rows.append(rec)
+                print(json.dumps(rec), flush=True)
+            del ws
         if with_torch:
             rows.append(torch_baseline(h, table, t, N, d, V, reps, log))
-        del ws, dh, dtab, h, table, t
+        del dh, dtab, h, table, t
         torch.cuda.empty_cache()
     return rows
 
@@ -334,6 +349,8 @@ def main():
     ap.add_argument("--bench", default="")
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--ceilings", action="store_true")
+    ap.add_argument("--impls", default="mma,wg", help="kernel families to time: mma (mma.sync), wg (wgmma)")
+    ap.add_argument("--torch", action="store_true", help="time the torch baseline too")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args()
     log = []
@@ -350,7 +367,8 @@ def main():
     rows = []
     if a.bench:
         names = list(BENCH_SHAPES) if a.bench == "all" else a.bench.split(",")
-        rows = bench(cce, log, [BENCH_SHAPES[n] for n in names], a.reps)
+        shapes = [BENCH_SHAPES[n][:4] + (BENCH_SHAPES[n][4] and a.torch,) for n in names]
+        rows = bench(cce, log, shapes, a.reps, a.impls.split(","))
     with open(os.path.join(a.out, "bench-cce.json"), "w") as f:
         json.dump(dict(device=dev, results=log), f, indent=1)
     if rows:
