@@ -218,7 +218,7 @@ function leaves(obj: Obj, prefix: string, at: string): Assignment[] {
  */
 function checkExcludeKeys(rules: Assignment[][], trainer: TrainerSpec, fail: Fail): Assignment[][] {
   if (trainer !== 'builtin') return rules;
-  const known = new Set([...flatten(resolveTrialConfig({ dataset: 'x', train: { loss: 'ce-' } })).keys(), 'dataset.name', 'dataset.path']);
+  const known = new Set([...flatten(resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce-' } })).keys(), 'dataset.name', 'dataset.path']);
   for (const a of rules.flat()) {
     if (!known.has(a.path)) fail(a.at, `unknown key; allowed: ${[...known].sort().join(', ')}`);
   }

@@ -37,7 +37,7 @@ function valueSchema(path: string, example: unknown): Schema {
 
 /** The built-in trainer's sections: every key with its schema, derived from a resolved config. */
 function builtinSections(): Record<string, Record<string, Schema>> {
-  const probe = resolveTrialConfig({ dataset: { name: 'x' }, train: { loss: 'ce-' } }) as unknown as Record<string, Record<string, unknown>>;
+  const probe = resolveTrialConfig({ dataset: { name: 'ml-latest-small' }, train: { loss: 'ce-' } }) as unknown as Record<string, Record<string, unknown>>;
   const sections: Record<string, Record<string, Schema>> = {};
   for (const [section, values] of Object.entries(probe)) {
     sections[section] = {};
