@@ -39,6 +39,12 @@ describe('expandGrid', () => {
     expect(ids('dataset: ml-latest-small\ntrain: {loss: ce, batch_size: 128, epochs: 20}\n')).toEqual(ids('dataset: ml-latest-small\ntrain: {loss: ce}\n'));
   });
 
+  it('excludes by data set keys, which the data layer owns', () => {
+    const e = expand('dataset: ml-latest-small\ntrain: {loss: ce}\ngrid:\n  dataset.split: [leave-one-out, seed]\nexclude:\n  - {dataset.split: seed}\n');
+    expect(e.trials).toHaveLength(1);
+    expect(e.excluded).toBe(1);
+  });
+
   it('builds trials from explicit configs crossed with the grid', () => {
     const e = expand('dataset: ml-latest-small\nconfigs:\n  - {loss: ce}\n  - train: {loss: cce-, negatives: 32}\ngrid:\n  hidden: [32, 64]\n');
     expect(e.trials).toHaveLength(4);
