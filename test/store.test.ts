@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { openForReading, openForWriting, schemaVersion } from '../src/store/database.js';
+import { openForReading, openForWriting, schemaVersion, StoreError } from '../src/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
 import { openStore } from '../src/store/sqlite-store.js';
 import type { Claim, Store } from '../src/store/store.js';
@@ -109,6 +109,14 @@ describe('store primitives', () => {
     expect(epochs[0]?.peakBytes).toBe(10);
     store.close();
     expect(integrity(path)).toBe('ok');
+  });
+
+  it('translates database failures into StoreErrors that name the file', () => {
+    const { store, path } = fresh();
+    const orphan = { trialId: 'none', attempt: 1, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 };
+    expect(() => store.recordEpoch(orphan)).toThrow(StoreError);
+    expect(() => store.recordEpoch(orphan)).toThrow(`${path}: SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN KEY constraint failed`);
+    store.close();
   });
 
   it('reports heartbeat ages on the database clock', async () => {
