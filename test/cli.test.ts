@@ -96,7 +96,7 @@ describe('grid CLI end to end', () => {
   });
 
   it('Ctrl-C twice kills the running trials, marks them interrupted, and resume finishes the sweep', async () => {
-    const dir = project('fixture: {epochs: 10, epoch_ms: 60}\ngrid:\n  fixture.k: [1, 2, 3, 4]\n');
+    const dir = project('fixture: {epochs: 10, epoch_ms: 100}\ngrid:\n  fixture.k: [1, 2, 3, 4]\n');
     const run = grid(dir, 'run', 'g.yaml', '--parallel', '2');
     await run.waitFor(/epoch {5}\w+ 1 /);
     run.child.kill('SIGINT');
