@@ -68,9 +68,13 @@ describe('store primitives', () => {
     expect(store.saveSweep(sweep, [trial('a'), trial('b')]).added).toEqual(['a', 'b']);
     expect(store.saveSweep(sweep, [trial('b'), trial('a')]).added).toEqual([]);
     expect(store.saveSweep({ ...sweep, name: 't' }, [trial('b'), trial('c')]).added).toEqual(['c']);
-    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['a', 'b']);
+    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['b', 'a']); // in the file's latest order
     expect(store.listTrials({ sweep: 't' }).map((t) => t.id)).toEqual(['b', 'c']);
     expect(store.listTrials()).toHaveLength(3);
+    // An edited file redefines its sweep; the trials it dropped stay stored (and in other sweeps).
+    expect(store.saveSweep(sweep, [trial('c'), trial('a')]).added).toEqual([]);
+    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['c', 'a']);
+    expect(store.sweepsOf('b')).toEqual(['t']);
     store.close();
   });
 

@@ -114,13 +114,13 @@ class SqliteStore implements Store {
           `INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ${NOW}, ${NOW})
            ON CONFLICT (id) DO NOTHING`,
         );
-        const base = (db.prepare('SELECT coalesce(max(position), -1) + 1 AS n FROM sweep_trials WHERE sweep_id = ?').get(row.id) as { n: number }).n;
+        // The sweep is what its file says now: links of an earlier version of the file are replaced.
+        db.prepare('DELETE FROM sweep_trials WHERE sweep_id = ?').run(row.id);
         const link = db.prepare('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
         const added: string[] = [];
-        let position = base;
-        for (const t of trials) {
+        for (const [position, t] of trials.entries()) {
           if (insertTrial.run(t.id, JSON.stringify(t.config), JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
-          if (link.run(row.id, t.id, position).changes > 0) position++;
+          link.run(row.id, t.id, position);
         }
         return { sweep: toSweep(row), added };
       });
