@@ -119,7 +119,10 @@ export function parseGridFile(text: string, file: string): GridFile {
     }
     base[key] = key === 'dataset' && typeof value === 'string' ? { name: value } : value;
   }
-  if (base.dataset === undefined && trainer === 'builtin') fail('dataset', 'required (a data set name such as ml-latest-small, or {path: …})');
+  // With explicit configs each may name its own data set; resolution reports any that does not.
+  if (base.dataset === undefined && trainer === 'builtin' && doc.configs === undefined) {
+    fail('dataset', 'required (a data set name such as ml-latest-small, or {path: …})');
+  }
 
   const name = doc.name ?? basename(file, extname(file));
   if (typeof name !== 'string' || !NAME.test(name)) {
