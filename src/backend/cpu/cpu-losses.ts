@@ -9,6 +9,7 @@
 import type { TensorSpec } from '../memory-plan.js';
 import { uniformSampler, type NegativeSampler, type PopularitySampler } from '../negatives.js';
 import type { LossDims, LossParams, NegativeParams, PopularityTables, TensorGroup } from '../ops.js';
+import type { FloatArray } from './arrays.js';
 import { CpuTensor } from './cpu-memory.js';
 import { cceBlockShape } from './loss-cce.js';
 import type { LogQ, NegativeDraws } from './loss-sampled.js';
@@ -16,8 +17,8 @@ import type { WorkerPool } from './pool.js';
 
 /** The arrays of one loss call, unwrapped from tensors by the backend. */
 export interface LossArrays {
-  readonly h: Float32Array;
-  readonly table: Float32Array;
+  readonly h: FloatArray;
+  readonly table: FloatArray;
   readonly targets: Int32Array;
 }
 
@@ -92,7 +93,7 @@ function draws(neg: NegativeParams, V: number): NegativeDraws {
 
 function logQ(neg: NegativeParams, V: number): LogQ {
   if (neg.sampling === 'uniform') return { logQConst: Math.log(V - 1) - Math.log(neg.count), logProb: null };
-  const logProb = neg.popularity === undefined ? null : (cpu(neg.popularity.logProb, 'popularity.logProb').data as Float32Array);
+  const logProb = neg.popularity === undefined ? null : (cpu(neg.popularity.logProb, 'popularity.logProb').data as FloatArray);
   return { logQConst: -Math.log(neg.count), logProb };
 }
 
@@ -101,8 +102,8 @@ function negativesOf(params: LossParams): NegativeParams {
   return params.negatives;
 }
 
-function f32(ws: TensorGroup, name: string): Float32Array {
-  return cpu(ws.get(name), name).data as Float32Array;
+function f32(ws: TensorGroup, name: string): FloatArray {
+  return cpu(ws.get(name), name).data as FloatArray;
 }
 
 function i32(ws: TensorGroup, name: string): Int32Array {
@@ -139,7 +140,7 @@ export function cpuLossForward(pool: WorkerPool, ws: TensorGroup, x: LossArrays,
 
 /** Backward of any loss after its forward: dH (overwrite), dTable (+=). */
 export function cpuLossBackward(
-  pool: WorkerPool, dH: Float32Array, dTable: Float32Array, ws: TensorGroup, x: LossArrays,
+  pool: WorkerPool, dH: FloatArray, dTable: FloatArray, ws: TensorGroup, x: LossArrays,
   dims: LossDims, params: LossParams, dLoss: number,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
@@ -158,14 +159,14 @@ export function cpuLossBackward(
     case 'ce-':
     case 'bce+': {
       const n = negativesOf(params).count;
-      const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : new Float32Array(0);
+      const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : dTable.subarray(0, 0);
       pool.run('sampledBackward', dH, dTable, partials, f32(ws, 'logits'), i32(ws, 'negatives'), h, table, targets, N, V, n, d, scale);
       reducePartials(dTable, partials, pool.parts, (V + 1) * d);
       return;
     }
     case 'cce-': {
       const neg = negativesOf(params);
-      const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : new Float32Array(0);
+      const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : dTable.subarray(0, 0);
       pool.run('cceMinusBackward', dH, dTable, partials, i32(ws, 'row_negatives'), f32(ws, 'row_logits'), h, table, targets, draws(neg, V), N, V, neg.count, d, scale, logQ(neg, V));
       reducePartials(dTable, partials, pool.parts, (V + 1) * d);
     }
@@ -173,7 +174,7 @@ export function cpuLossBackward(
 }
 
 /** dTable += partials[0] + partials[1] + … in order (deterministic for a given thread count). */
-function reducePartials(dTable: Float32Array, partials: Float32Array, parts: number, size: number): void {
+function reducePartials(dTable: FloatArray, partials: FloatArray, parts: number, size: number): void {
   for (let p = 1; p < parts; p++) {
     const o = (p - 1) * size;
     for (let i = 0; i < size; i++) dTable[i] = dTable[i]! + partials[o + i]!;

@@ -5,6 +5,14 @@
  */
 import { planGroup, type GroupPlan, type TensorSpec } from '../memory-plan.js';
 import type { MemoryStats, Tensor, TensorGroup } from '../ops.js';
+import type { FloatArray } from './arrays.js';
+
+/**
+ * How f32 tensors are stored: 'f32' as declared; 'f64' in Float64Array at twice the bytes (offsets
+ * scaled by 2), for whole-model gradient checks and float64 oracles. Accounting reports the plan's
+ * bytes either way.
+ */
+export type CpuPrecision = 'f32' | 'f64';
 
 /** A CPU tensor: a view of its group's buffer. */
 export class CpuTensor implements Tensor {
@@ -12,10 +20,10 @@ export class CpuTensor implements Tensor {
   readonly shape: readonly number[];
   readonly dtype: 'f32' | 'i32';
   readonly size: number;
-  readonly data: Float32Array | Int32Array;
+  readonly data: FloatArray | Int32Array;
   readonly group: CpuGroup;
 
-  constructor(spec: TensorSpec, size: number, data: Float32Array | Int32Array, group: CpuGroup) {
+  constructor(spec: TensorSpec, size: number, data: FloatArray | Int32Array, group: CpuGroup) {
     if (spec.dtype === 'bf16') throw new Error(`tensor "${spec.name}": the CPU backend holds f32 and i32 only, got bf16`);
     this.name = spec.name;
     this.shape = spec.shape;
@@ -34,11 +42,18 @@ export class CpuGroup implements TensorGroup {
   #flat: CpuTensor | null = null;
   freed = false;
 
-  constructor(plan: GroupPlan) {
+  readonly #precision: CpuPrecision;
+
+  constructor(plan: GroupPlan, precision: CpuPrecision) {
     this.plan = plan;
-    this.buffer = new SharedArrayBuffer(plan.bytes);
+    this.#precision = precision;
+    const scale = precision === 'f64' ? 2 : 1;
+    this.buffer = new SharedArrayBuffer(plan.bytes * scale);
     for (const v of plan.views) {
-      const data = v.spec.dtype === 'i32' ? new Int32Array(this.buffer, v.byteOffset, v.size) : new Float32Array(this.buffer, v.byteOffset, v.size);
+      const at = v.byteOffset * scale;
+      const data = v.spec.dtype === 'i32'
+        ? new Int32Array(this.buffer, at, v.size)
+        : precision === 'f64' ? new Float64Array(this.buffer, at, v.size) : new Float32Array(this.buffer, at, v.size);
       this.#views.set(v.spec.name, new CpuTensor(v.spec, v.size, data, this));
     }
   }
@@ -56,7 +71,8 @@ export class CpuGroup implements TensorGroup {
       const bad = this.plan.views.find((v) => v.spec.dtype !== 'f32');
       if (bad !== undefined) throw new Error(`tensor group "${this.plan.name}": flat() needs f32 views, "${bad.spec.name}" is ${bad.spec.dtype}`);
       const size = this.plan.bytes / 4;
-      this.#flat = new CpuTensor({ name: `${this.plan.name}.flat`, shape: [size], dtype: 'f32' }, size, new Float32Array(this.buffer), this);
+      const data = this.#precision === 'f64' ? new Float64Array(this.buffer) : new Float32Array(this.buffer);
+      this.#flat = new CpuTensor({ name: `${this.plan.name}.flat`, shape: [size], dtype: 'f32' }, size, data, this);
     }
     return this.#flat;
   }
@@ -64,12 +80,17 @@ export class CpuGroup implements TensorGroup {
 
 /** Live and peak bytes of the CPU backend's groups. */
 export class CpuMemory {
+  readonly precision: CpuPrecision;
   #live = 0;
   #peak = 0;
 
+  constructor(precision: CpuPrecision) {
+    this.precision = precision;
+  }
+
   /** Allocates a group laid out by planGroup (contents zero, though callers must not rely on it). */
   alloc(name: string, specs: readonly TensorSpec[]): CpuGroup {
-    const group = new CpuGroup(planGroup(name, specs));
+    const group = new CpuGroup(planGroup(name, specs), this.precision);
     this.#live += group.plan.bytes;
     this.#peak = Math.max(this.#peak, this.#live);
     return group;

@@ -10,7 +10,8 @@ import type {
   AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
-import { CpuGroup, CpuMemory, CpuTensor } from './cpu-memory.js';
+import type { FloatArray } from './arrays.js';
+import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
 import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
 import { dropout } from './dropout.js';
 import * as ew from './elementwise.js';
@@ -24,6 +25,8 @@ import { topK } from './topk.js';
 export interface CpuOpsOptions {
   /** Threads (main + workers) for the heavy kernels. @default GRID_CPU_THREADS, else min(2, cores) */
   readonly threads?: number;
+  /** Storage of f32 tensors: 'f64' holds them in float64, for gradient checks and oracles. @default "f32" */
+  readonly precision?: CpuPrecision;
 }
 
 function tensor(t: Tensor, what: string, dtype: 'f32' | 'i32', need: number): CpuTensor {
@@ -34,8 +37,8 @@ function tensor(t: Tensor, what: string, dtype: 'f32' | 'i32', need: number): Cp
   return t;
 }
 
-function f32(t: Tensor, what: string, need: number): Float32Array {
-  return tensor(t, what, 'f32', need).data as Float32Array;
+function f32(t: Tensor, what: string, need: number): FloatArray {
+  return tensor(t, what, 'f32', need).data as FloatArray;
 }
 
 function i32(t: Tensor, what: string, need: number): Int32Array {
@@ -46,16 +49,17 @@ function i32(t: Tensor, what: string, need: number): Int32Array {
 export class CpuOps implements Ops {
   readonly backend = 'cpu' as const;
   readonly deviceName: string;
-  readonly #memory = new CpuMemory();
+  readonly #memory: CpuMemory;
   readonly #pool: WorkerPool;
 
   /** Starts a CPU backend (its worker threads ready). */
   static async create(options: CpuOpsOptions = {}): Promise<CpuOps> {
-    return new CpuOps(await WorkerPool.start(options.threads ?? defaultThreads()));
+    return new CpuOps(await WorkerPool.start(options.threads ?? defaultThreads()), options.precision ?? 'f32');
   }
 
-  private constructor(pool: WorkerPool) {
+  private constructor(pool: WorkerPool, precision: CpuPrecision) {
     this.#pool = pool;
+    this.#memory = new CpuMemory(precision);
     const threads = pool.parts;
     this.deviceName = `${cpus()[0]?.model.trim() ?? 'CPU'} (${threads} thread${threads === 1 ? '' : 's'})`;
   }
@@ -92,7 +96,7 @@ export class CpuOps implements Ops {
   }
 
   async readF32(src: Tensor): Promise<Float32Array> {
-    return f32(src, 'readF32', 0).slice();
+    return Float32Array.from(f32(src, 'readF32', 0));
   }
 
   async readI32(src: Tensor): Promise<Int32Array> {
@@ -240,8 +244,10 @@ export class CpuOps implements Ops {
     rowStart: number, B: number, V: number, K: number,
   ): void {
     const offsets = i32(historyOffsets, 'topK.historyOffsets', rowStart + B + 1);
+    const s = f32(scores, 'topK.scores', B * (V + 1));
+    // topk.ts ranks float32 scores; the f64 test mode rounds them first.
     topK(
-      i32(outItems, 'topK.outItems', B * K), f32(scores, 'topK.scores', B * (V + 1)),
+      i32(outItems, 'topK.outItems', B * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
       { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, B, V, K,
     );
   }
