@@ -26,20 +26,20 @@ describe('parseGridFile', () => {
   });
 
   it('names the file and key path of every mistake, with the allowed values', () => {
-    expect(() => parse('dataset: d\nfoo: 1\n')).toThrow(/^grids\/x\.yaml: foo: unknown key; allowed: name, description, trainer/);
+    expect(() => parse('dataset: ml-latest-small\nfoo: 1\n')).toThrow(/^grids\/x\.yaml: foo: unknown key; allowed: name, description, trainer/);
     expect(() => parse('grid:\n  loss: [ce]\n')).toThrow(/^grids\/x\.yaml: dataset: required/);
-    expect(() => parse('dataset: d\ngrid:\n  loss: ce\n')).toThrow(/^grids\/x\.yaml: grid\.loss: expected a non-empty list/);
-    expect(() => parse('dataset: d\ngrid:\n  loss: [ce]\n  train.loss: [cce]\n')).toThrow(/grid\.train\.loss: sets train\.loss, as grid\.loss does/);
-    expect(() => parse('dataset: d\nobjective: {metric: ndcg@7}\n')).toThrow(/objective\.metric: expected loss or <metric>@<k> .*k one of 1, 5, 10, 20, 100, got "ndcg@7"/);
-    expect(() => parse('dataset: d\nobjective: {direction: up}\n')).toThrow(/objective\.direction: expected one of max, min, got "up"/);
-    expect(() => parse('dataset: d\nlimits: {stall_timeout: soon}\n')).toThrow(/limits\.stall_timeout: expected a duration/);
-    expect(() => parse('dataset: d\nlimits: {max_attempts: 0}\n')).toThrow(/limits\.max_attempts: expected an integer in \[1, 100\], got 0/);
-    expect(() => parse('dataset: d\nseeds: [1, -2]\n')).toThrow(/seeds\[1\]: expected an integer/);
-    expect(() => parse('dataset: d\ntrain: {seed: 3}\nseeds: [1]\n')).toThrow(/seeds: train\.seed is set too/);
-    expect(() => parse('dataset: d\nexclude:\n  - {los: ce}\n')).toThrow(/exclude\[0\]\.los: unknown key; allowed: .*train\.loss/);
+    expect(() => parse('dataset: ml-latest-small\ngrid:\n  loss: ce\n')).toThrow(/^grids\/x\.yaml: grid\.loss: expected a non-empty list/);
+    expect(() => parse('dataset: ml-latest-small\ngrid:\n  loss: [ce]\n  train.loss: [cce]\n')).toThrow(/grid\.train\.loss: sets train\.loss, as grid\.loss does/);
+    expect(() => parse('dataset: ml-latest-small\nobjective: {metric: ndcg@7}\n')).toThrow(/objective\.metric: expected loss or <metric>@<k> .*k one of 1, 5, 10, 20, 100, got "ndcg@7"/);
+    expect(() => parse('dataset: ml-latest-small\nobjective: {direction: up}\n')).toThrow(/objective\.direction: expected one of max, min, got "up"/);
+    expect(() => parse('dataset: ml-latest-small\nlimits: {stall_timeout: soon}\n')).toThrow(/limits\.stall_timeout: expected a duration/);
+    expect(() => parse('dataset: ml-latest-small\nlimits: {max_attempts: 0}\n')).toThrow(/limits\.max_attempts: expected an integer in \[1, 100\], got 0/);
+    expect(() => parse('dataset: ml-latest-small\nseeds: [1, -2]\n')).toThrow(/seeds\[1\]: expected an integer/);
+    expect(() => parse('dataset: ml-latest-small\ntrain: {seed: 3}\nseeds: [1]\n')).toThrow(/seeds: train\.seed is set too/);
+    expect(() => parse('dataset: ml-latest-small\nexclude:\n  - {los: ce}\n')).toThrow(/exclude\[0\]\.los: unknown key; allowed: .*train\.loss/);
     expect(() => parse('trainer: {command: []}\n')).toThrow(/trainer\.command: expected a non-empty list/);
-    expect(() => parse('name: "bad name"\ndataset: d\n')).toThrow(/^grids\/x\.yaml: name: expected letters/);
-    expect(() => parse('dataset: d\ngrid: [\n')).toThrow(/^grids\/x\.yaml: line \d+, column \d+: /);
+    expect(() => parse('name: "bad name"\ndataset: ml-latest-small\n')).toThrow(/^grids\/x\.yaml: name: expected letters/);
+    expect(() => parse('dataset: ml-latest-small\ngrid: [\n')).toThrow(/^grids\/x\.yaml: line \d+, column \d+: /);
   });
 });
 

@@ -46,7 +46,7 @@ describe('runs.db schema', () => {
     // A reader migrates it too (through a short write connection).
     const store = openStore(path, 'read');
     expect(store.listTrials().map((t) => [t.id, t.state])).toEqual([['t1', 'completed']]);
-    expect(store.listAttempts('t1')[0]?.info).toBeNull();
+    expect(store.listAttempts({ trialId: 't1' })[0]?.info).toBeNull();
     store.close();
     expect(integrity(path)).toBe('ok');
   });
@@ -100,7 +100,7 @@ describe('store primitives', () => {
     expect(store.claim('a', claim)).toBe(2);
     expect(store.finishAttempt('a', 2, { state: 'completed', result: { best_epoch: 1, test: {}, validation: {}, peak_bytes: 1, mean_epoch_seconds: 1, total_seconds: 1 } })).toBe(true);
     expect(store.requeue('a', ['completed', 'failed'])).toBe(false);
-    const attempts = store.listAttempts('a');
+    const attempts = store.listAttempts({ trialId: 'a' });
     expect(attempts.map((a) => a.state)).toEqual(['failed', 'completed']);
     expect(attempts[1]?.result?.best_epoch).toBe(1);
     const epochs = store.listEpochs({ trialId: 'a' });

@@ -249,32 +249,43 @@ class SqliteStore implements Store {
     return (rows as TrialRow[]).map(toTrial);
   }
 
-  listAttempts(trialId: string): AttemptRecord[] {
-    return (this.#db.prepare('SELECT * FROM attempts WHERE trial_id = ? ORDER BY attempt').all(trialId) as AttemptRow[]).map(toAttempt);
+  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[] {
+    const { where, args } = trialWhere('a', filter);
+    return (this.#db.prepare(`SELECT a.* FROM attempts a ${where} ORDER BY a.trial_id, a.attempt`).all(...args) as AttemptRow[]).map(toAttempt);
+  }
+
+  sweepsOf(trialId: string): string[] {
+    const rows = this.#db.prepare('SELECT s.name FROM sweeps s JOIN sweep_trials l ON l.sweep_id = s.id WHERE l.trial_id = ? ORDER BY s.id').all(trialId);
+    return (rows as { name: string }[]).map((r) => r.name);
   }
 
   runningAttempts(sweep?: string): RunningAttempt[] {
-    const bySweep = sweep === undefined ? '' : 'AND a.trial_id IN (SELECT l.trial_id FROM sweep_trials l JOIN sweeps s ON s.id = l.sweep_id WHERE s.name = ?)';
+    const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
     const rows = this.#db
-      .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a WHERE a.state = 'running' ${bySweep} ORDER BY a.started_at`)
-      .all(...(sweep === undefined ? [] : [sweep])) as AttemptRow[];
+      .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`)
+      .all(...args) as AttemptRow[];
     return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0 }));
   }
 
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.trialId !== undefined) {
-      where.push('e.trial_id = ?');
-      args.push(filter.trialId);
-    }
-    if (filter.sweep !== undefined) {
-      where.push('e.trial_id IN (SELECT l.trial_id FROM sweep_trials l JOIN sweeps s ON s.id = l.sweep_id WHERE s.name = ?)');
-      args.push(filter.sweep);
-    }
-    const sql = `SELECT e.* FROM epochs e ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.trial_id, e.attempt, e.epoch`;
-    return (this.#db.prepare(sql).all(...args) as EpochRow[]).map(toEpoch);
+    const { where, args } = trialWhere('e', filter);
+    return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
   }
+}
+
+/** The WHERE clause selecting rows of table alias `t` by trial id and/or sweep name. */
+function trialWhere(t: string, filter: { readonly trialId?: string; readonly sweep?: string }): { where: string; args: unknown[] } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (filter.trialId !== undefined) {
+    where.push(`${t}.trial_id = ?`);
+    args.push(filter.trialId);
+  }
+  if (filter.sweep !== undefined) {
+    where.push(`${t}.trial_id IN (SELECT l.trial_id FROM sweep_trials l JOIN sweeps s ON s.id = l.sweep_id WHERE s.name = ?)`);
+    args.push(filter.sweep);
+  }
+  return { where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
 function toSweep(r: SweepRow): SweepRecord {

@@ -172,7 +172,10 @@ export interface Store {
   listTrials(filter?: TrialFilter): TrialRecord[];
   /** Trials whose id starts with `prefix`. */
   findTrials(prefix: string): TrialRecord[];
-  listAttempts(trialId: string): AttemptRecord[];
+  /** Attempts of one trial, or of every trial of a sweep; in (trial, attempt) order. */
+  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[];
+  /** Names of the sweeps a trial belongs to. */
+  sweepsOf(trialId: string): string[];
   /** Running attempts (of one sweep's trials, if named) with their heartbeat age. */
   runningAttempts(sweep?: string): RunningAttempt[];
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */

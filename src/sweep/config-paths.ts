@@ -14,6 +14,7 @@ export const SHORT_KEYS: Readonly<Record<string, string>> = {
   lr: 'train.lr',
   epochs: 'train.epochs',
   patience: 'train.patience',
+  seed: 'train.seed',
   max_seq_len: 'model.max_seq_len',
   hidden: 'model.hidden',
   blocks: 'model.blocks',

@@ -26,6 +26,7 @@ export function parseDuration(value: unknown): number | undefined {
 /** Formats milliseconds the way grid files spell them ("1h30m", "90s", "250ms"). */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000 && ms % 1000 !== 0) return `${Math.round(ms) / 1000}s`;
   let rest = Math.round(ms / 1000);
   const parts: string[] = [];
   for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {

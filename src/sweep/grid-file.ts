@@ -119,7 +119,10 @@ export function parseGridFile(text: string, file: string): GridFile {
     }
     base[key] = key === 'dataset' && typeof value === 'string' ? { name: value } : value;
   }
-  if (base.dataset === undefined && trainer === 'builtin') fail('dataset', 'required (a data set name such as ml-latest-small, or {path: …})');
+  // With explicit configs each may name its own data set; resolution reports any that does not.
+  if (base.dataset === undefined && trainer === 'builtin' && doc.configs === undefined) {
+    fail('dataset', 'required (a data set name such as ml-latest-small, or {path: …})');
+  }
 
   const name = doc.name ?? basename(file, extname(file));
   if (typeof name !== 'string' || !NAME.test(name)) {
@@ -215,7 +218,7 @@ function leaves(obj: Obj, prefix: string, at: string): Assignment[] {
  */
 function checkExcludeKeys(rules: Assignment[][], trainer: TrainerSpec, fail: Fail): Assignment[][] {
   if (trainer !== 'builtin') return rules;
-  const known = new Set([...flatten(resolveTrialConfig({ dataset: 'x', train: { loss: 'ce-' } })).keys(), 'dataset.name', 'dataset.path']);
+  const known = new Set([...flatten(resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce-' } })).keys(), 'dataset.name', 'dataset.path']);
   for (const a of rules.flat()) {
     if (!known.has(a.path)) fail(a.at, `unknown key; allowed: ${[...known].sort().join(', ')}`);
   }

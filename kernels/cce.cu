@@ -1,0 +1,773 @@
+// @variants sm80 sm90a
+// Cut Cross-Entropy (CCE): the full-softmax loss over V items without an [N × V] logits matrix.
+//
+// LOSS CONTRACT (shared with the CPU reference, src/losses; do not deviate)
+//   h      [N × d]      bf16  hidden states, row r = b·L + t
+//   table  [(V+1) × d]  bf16  item embeddings; row 0 is the padding id, never scored; items are 1..V
+//   target [N]          i32   target item of row r, 0 = padding position (contributes nothing)
+//   M = number of rows with target ≠ 0; loss = (1/M) Σ_{valid r} ( -s_{r,t} + logsumexp_{i=1..V} s_{r,i} ),
+//   s_{r,i} = h_r · table_i, accumulated in fp32 from bf16 operands.
+//   Gradient of the mean, per valid row: G_{r,i} = (softmax_i - [i = t_r]) · g / M, g = d loss.
+//   The scale g / M is applied in fp32 to fp32 accumulators at the very end; the products use the
+//   unscaled G = p - y in bf16 (|G| ≤ 1, bf16 has fp32's exponent range: nothing underflows).
+//
+// KERNELS (one pass each; none holds more than a tile of logits)
+//   cce_forward_*      grid (⌈N/R⌉, D/DO): a CTA owns R rows of h and streams every item tile through
+//                      shared memory: scores by mma.sync, online log-sum-exp in the exp2 domain with lazy
+//                      rescaling, and (the _grad variant) O_r = Σ_{i≠t} p_ri · table_i on the same tiles.
+//     writes   lse[N]        f32  natural-log log-sum-exp; +inf on padding rows (so backward gets p = 0)
+//              row_loss[N]   f32  lse - s_t; 0 on padding rows
+//              dh_raw[N × d] f32  (_grad only) the UNSCALED row gradient Σ_i p_i table_i - table_t,
+//                                 computed as O/l - (1 - p_t)·table_t with the target kept out of O, so
+//                                 a confident row (p_t → 1) loses nothing to cancellation; 0 on padding.
+//   cce_table_grad_*   grid (⌈V/R⌉, D/DO, S): a CTA owns R items and streams tiles of h rows (a 1/S share
+//                      of N), recomputing the scores and G^T = p - y from the saved lse, and accumulates
+//                      dtable_tile = G^T · h_tile in fp32 registers.
+//     S = 1:   dtable[1+i] (+=) scale · acc     (f32 or bf16 table gradient)
+//     S > 1:   partial[z][i] = acc (f32), then cce_table_grad_reduce adds the S partials in a fixed
+//              order: the result is deterministic; partial holds S·V·d floats with S·V ≤ 2·SMs·R.
+//   cce_hidden_grad    dh = scale · dh_raw (f32 → f32 or bf16); may alias when both are f32.
+//   cce_loss_reduce    loss[0] = Σ row_loss / M in fp64, one CTA, fixed order (deterministic).
+// SAVED FOR BACKWARD: lse [N] (and dh_raw [N × d] when the gradient is wanted).
+// ACCUMULATES: the table gradient (+=, rows 1..V; row 0 never touched). OVERWRITES: everything else.
+//
+// GRADIENT FILTER: log2_eps = -inf is the exact mode. Otherwise a warp skips the tensor-core product of a
+// tile whose every |G| ≤ eps: in backward decided from the scores before any exp is spent (no target
+// among the warp's items and max(s - lse) < log eps); in forward after the exps (they feed the loss),
+// against the running log-sum-exp, which only grows, so the test is conservative. Losses are never
+// filtered.
+//
+// SHAPES: d ≤ D for the instantiated D ∈ {32, 64, 128, 256, 512}; _a variants need d % 8 == 0 and
+// 16-byte aligned rows (cp.async), _u variants take any d. Columns past d are zero-filled in shared
+// memory, so they add nothing.
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define CCE_LOG2E 1.4426950408889634f
+#define CCE_LN2 0.6931471805599453f
+// Lazy rescaling: the running max moves only when a score exceeds it by more than this (log2 units),
+// so p = 2^(s - m) stays ≤ 2^8 (exact enough in bf16, far from fp32 overflow).
+#define CCE_RESCALE_SLACK 8.0f
+
+// ---------------------------------------------------------------------------------------------------
+// PTX helpers
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// D (16×8, f32) += A (16×16, bf16, row) · B (16×8, bf16, col).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two floats to one register of two bf16 (lo in the low half), rounded to nearest.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shared-memory tiles of ROWS rows × D bf16 columns. For D ≥ 64 the tile is D/64 panels of ROWS rows ×
+// 128 bytes, the 16-byte chunks of each row XOR-swizzled by (row mod 8): the canonical 128-byte-swizzle
+// layout of wgmma (panel bases 1024-byte aligned) and, for ldmatrix, 8 rows of one phase in 8 different
+// bank groups. D = 32 keeps 64-byte rows swizzled by (row mod 4).
+
+template <int D, int ROWS>
+__device__ __forceinline__ int swz(int row, int chunk) {
+  if constexpr (D == 32) {
+    return row * 32 + ((chunk ^ (row & 3)) << 3);
+  } else {
+    return ((chunk >> 3) * ROWS + row) * 64 + (((chunk & 7) ^ (row & 7)) << 3);
+  }
+}
+
+// Loads rows [row0, row0 + ROWS) of a [rows_total × d] bf16 matrix into a swizzled tile; rows past
+// rows_total and columns past d become zeros. ALIGNED: cp.async (the caller commits and waits).
+template <int D, int ROWS, int THREADS, bool ALIGNED>
+__device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0, int rows_total, int d) {
+  constexpr int CPR = D / 8;
+#pragma unroll 4
+  for (int q = threadIdx.x; q < ROWS * CPR; q += THREADS) {
+    const int r = q / CPR;
+    const int c = q % CPR;
+    const int grow = row0 + r;
+    bf16* dst = tile + swz<D, ROWS>(r, c);
+    if (ALIGNED) {
+      const bool ok = grow < rows_total && c * 8 < d;
+      const bf16* g = ok ? src + static_cast<size_t>(grow) * d + c * 8 : src;
+      cp_async16(smem_u32(dst), g, ok ? 16 : 0);
+    } else {
+      const unsigned short* g = reinterpret_cast<const unsigned short*>(src) + static_cast<size_t>(grow) * d;
+      uint32_t w[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = c * 8 + 2 * e;
+        const uint32_t lo = (grow < rows_total && col < d) ? g[col] : 0u;
+        const uint32_t hi = (grow < rows_total && col + 1 < d) ? g[col + 1] : 0u;
+        w[e] = lo | (hi << 16);
+      }
+      *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Warp tile products (mma.sync m16n8k16). A warp owns 16 rows of the CTA's own tile. Fragment layout of
+// an accumulator block j (columns 8j..8j+7): c[0], c[1] at (row g, cols 8j + 2q, +1), c[2], c[3] at
+// (row g + 8, same cols), g = lane / 4, q = lane % 4.
+
+// s[16 × BS] = own[wr0 .. wr0+16) · stream[0 .. BS)ᵀ over the full width D.
+template <int D, int R, int BS>
+__device__ __forceinline__ void warp_scores(float (&s)[BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t a[4];
+    ldsm_x4(a, own + 2 * swz<D, R>(wr0 + (lane & 15), 2 * kk + (lane >> 4)));
+#pragma unroll
+    for (int j2 = 0; j2 < BS / 16; ++j2) {
+      uint32_t b[4];
+      ldsm_x4(b, stream + 2 * swz<D, BS>(16 * j2 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+      mma_bf16(s[2 * j2], a, b[0], b[1]);
+      mma_bf16(s[2 * j2 + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// The A fragments of a [16 × BS] score-shaped tile, as bf16 (the FlashAttention-2 register reuse).
+template <int BS>
+__device__ __forceinline__ void pack_rows(uint32_t (&pa)[BS / 16][4], const float (&p)[BS / 8][4]) {
+#pragma unroll
+  for (int k = 0; k < BS / 16; ++k) {
+    pa[k][0] = pack_bf16(p[2 * k][0], p[2 * k][1]);
+    pa[k][1] = pack_bf16(p[2 * k][2], p[2 * k][3]);
+    pa[k][2] = pack_bf16(p[2 * k + 1][0], p[2 * k + 1][1]);
+    pa[k][3] = pack_bf16(p[2 * k + 1][2], p[2 * k + 1][3]);
+  }
+}
+
+// acc[16 × DO] += pa[16 × BS] · stream[0 .. BS)[chunk0·8 .. chunk0·8 + DO).
+template <int D, int DO, int BS>
+__device__ __forceinline__ void warp_accumulate(float (&acc)[DO / 8][4], const uint32_t (&pa)[BS / 16][4], uint32_t stream,
+                                                int chunk0, int lane) {
+#pragma unroll
+  for (int k = 0; k < BS / 16; ++k) {
+#pragma unroll
+    for (int n2 = 0; n2 < DO / 16; ++n2) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, stream + 2 * swz<D, BS>(16 * k + (lane & 7) + (((lane >> 3) & 1) << 3), chunk0 + 2 * n2 + (lane >> 4)));
+      mma_bf16(acc[2 * n2], pa[k], b[0], b[1]);
+      mma_bf16(acc[2 * n2 + 1], pa[k], b[2], b[3]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Warpgroup tile products (wgmma, sm_90a only). One warpgroup of 4 warps owns 64 rows; its accumulators
+// have, per warp, the mma.sync layout above, so the elementwise code is shared. Operands come straight
+// from the swizzled shared-memory panels through matrix descriptors.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define CCE_HAS_WGMMA 1
+
+// d[64 × 64] (+)= A (smem, K-major) · B (smem, K-major); scale_d = 0 overwrites.
+__device__ __forceinline__ void wgmma_ss_n64(float (&d)[8][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+}
+// d[64 × 128] (+)= A (smem, K-major) · B (smem, K-major); scale_d = 0 overwrites.
+__device__ __forceinline__ void wgmma_ss_n128(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+}
+// d[64 × 64] += A (registers, the mma.sync A fragment per warp) · B (smem, MN-major).
+__device__ __forceinline__ void wgmma_rs_n64(float (&d)[8][4], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+
+// Matrix descriptor of a 128-byte-swizzled operand: start, leading and stride byte offsets.
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>((lbo & 0x3FFFF) >> 4) << 16) |
+         (static_cast<uint64_t>((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Registers an async wgmma reads or writes must not be touched (or reused) across its issue and wait.
+template <int J>
+__device__ __forceinline__ void fence_acc(float (&d)[J][4]) {
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+}
+template <int K>
+__device__ __forceinline__ void fence_frag(uint32_t (&a)[K][4]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[k][e])::"memory");
+}
+
+// s[64 × BS] = own[64 × D] · stream[BS × D]ᵀ (both K-major).
+template <int D, int R, int BS>
+__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, uint32_t stream) {
+  fence_acc(s);
+  wg_fence();
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t koff = (kk & 3) * 32;
+    const uint64_t da = wg_desc(own + (kk >> 2) * R * 128 + koff, 16, 1024);
+    const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
+    if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
+    else wgmma_ss_n128(s, da, db, kk > 0);
+  }
+  wg_commit();
+  wg_wait_all();
+  fence_acc(s);
+}
+
+// acc[64 × DO] += pa[64 × BS] · stream[0 .. BS)[chunk0·8 .. chunk0·8 + DO) (stream MN-major).
+template <int D, int DO, int BS>
+__device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t (&pa)[BS / 16][4], uint32_t stream, int chunk0) {
+  fence_acc(acc);
+  fence_frag(pa);
+  wg_fence();
+#pragma unroll
+  for (int k = 0; k < BS / 16; ++k)
+#pragma unroll
+    for (int nb = 0; nb < DO / 64; ++nb) {
+      const uint64_t db = wg_desc(stream + ((chunk0 >> 3) + nb) * BS * 128 + k * 16 * 128, BS * 128, 1024);
+      wgmma_rs_n64(*reinterpret_cast<float(*)[8][4]>(&acc[8 * nb]), pa[k], db);
+    }
+  wg_commit();
+  wg_wait_all();
+  fence_acc(acc);
+  fence_frag(pa);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------
+// Tile shapes per width D: WARPS warps of 16 own rows (R = 16·WARPS), stream tiles of BS rows, output
+// chunks of DO columns (D / DO chunks, one per blockIdx.y; each recomputes the scores). WG: the CTA is
+// one wgmma warpgroup (sm_90a entry points *_wg_*); otherwise mma.sync warps (every target).
+template <int D>
+struct CceShape;
+template <>
+struct CceShape<32> { static constexpr int WARPS = 8, BS = 64, DO = 32, MIN_BLOCKS = 2; static constexpr bool WG = false; };
+template <>
+struct CceShape<64> { static constexpr int WARPS = 8, BS = 128, DO = 64, MIN_BLOCKS = 1; static constexpr bool WG = false; };
+template <>
+struct CceShape<128> { static constexpr int WARPS = 8, BS = 64, DO = 128, MIN_BLOCKS = 1; static constexpr bool WG = false; };
+template <>
+struct CceShape<256> { static constexpr int WARPS = 8, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
+template <>
+struct CceShape<512> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
+
+template <int D>
+struct CceShapeWg;
+template <>
+struct CceShapeWg<64> { static constexpr int WARPS = 4, BS = 128, DO = 64, MIN_BLOCKS = 3; static constexpr bool WG = true; };
+template <>
+struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+template <>
+struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+
+// Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
+// and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
+template <int D, class S>
+constexpr int cce_smem_bytes() {
+  return (S::WARPS * 16 + 2 * S::BS) * D * 2 + 2 * S::BS * 8 + 1024;
+}
+
+// The 1024-byte aligned start of dynamic shared memory.
+__device__ __forceinline__ unsigned char* smem_aligned(unsigned char* raw) {
+  const uint32_t a = smem_u32(raw);
+  return raw + (((a + 1023u) & ~1023u) - a);
+}
+
+// The tile products of shape S: mma.sync per warp, or wgmma per warpgroup.
+template <int D, class S>
+__device__ __forceinline__ void cta_scores(float (&s)[S::BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
+#ifdef CCE_HAS_WGMMA
+  if constexpr (S::WG) {
+    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, stream);
+    return;
+  }
+#endif
+  if constexpr (!S::WG) warp_scores<D, 16 * S::WARPS, S::BS>(s, own, wr0, stream, lane);
+}
+template <int D, class S>
+__device__ __forceinline__ void cta_accumulate(float (&acc)[S::DO / 8][4], uint32_t (&pa)[S::BS / 16][4], uint32_t stream,
+                                               int chunk0, int lane) {
+#ifdef CCE_HAS_WGMMA
+  if constexpr (S::WG) {
+    wg_accumulate<D, S::DO, S::BS>(acc, pa, stream, chunk0);
+    return;
+  }
+#endif
+  if constexpr (!S::WG) warp_accumulate<D, S::DO, S::BS>(acc, pa, stream, chunk0, lane);
+}
+
+// Waits for this thread's pending tile copies, makes them visible to the tensor cores' async proxy
+// (wgmma reads shared memory through it), then to the whole CTA.
+template <int PENDING, bool WG>
+__device__ __forceinline__ void tile_ready() {
+  cp_async_wait<PENDING>();
+  if constexpr (WG) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  __syncthreads();
+}
+
+// A vote over the units that issue one tensor-core product: the warp, or the whole CTA (one warpgroup).
+template <bool WG>
+__device__ __forceinline__ bool unit_all(bool v) {
+  if constexpr (WG) return __syncthreads_and(v) != 0;
+  else return __all_sync(0xffffffffu, v);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Forward.
+
+template <int D, class S, bool ALIGNED, bool GRAD>
+__device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
+                                                 float* __restrict__ dh_raw, const bf16* __restrict__ h,
+                                                 const bf16* __restrict__ table, const int* __restrict__ targets, int N,
+                                                 int V, int d, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int row0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const bf16* items = table + d;  // stream index c is item c + 1
+
+  int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
+  int tgt[2];  // stream index of the target, -1 on padding rows
+#pragma unroll
+  for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
+
+  float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
+  float l[2] = {0.f, 0.f};              // this thread's share of Σ_{i≠t} 2^(s_i - m)
+  float st[2] = {-INFINITY, -INFINITY}; // target score (natural units), held by one lane of the quad
+  float acc[GRAD ? DO / 8 : 1][4];
+#pragma unroll
+  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+  load_tile<D, R, THREADS, ALIGNED>(own, h, row0, N, d);
+  load_tile<D, BS, THREADS, ALIGNED>(stream, items, 0, V, d);
+  cp_async_commit();
+  const uint32_t own_u = smem_u32(own);
+  const int tiles = (V + BS - 1) / BS;
+
+  for (int it = 0; it < tiles; ++it) {
+    if (it + 1 < tiles) {
+      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
+      cp_async_commit();
+      tile_ready<1, S::WG>();
+    } else {
+      tile_ready<0, S::WG>();
+    }
+    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
+    const int c0 = it * BS;
+
+    float s[BS / 8][4];
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
+
+    if (c0 + BS > V) {
+#pragma unroll
+      for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (c0 + 8 * j + 2 * q + (e & 1) >= V) s[j][e] = -INFINITY;
+    }
+    // The target's tile: keep its score (natural units) and keep it out of the sums below.
+    const int rel0 = tgt[0] - c0, rel1 = tgt[1] - c0;
+    const bool here0 = static_cast<unsigned>(rel0) < static_cast<unsigned>(BS);
+    const bool here1 = static_cast<unsigned>(rel1) < static_cast<unsigned>(BS);
+    if (here0 || here1) {
+#pragma unroll
+      for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = 8 * j + 2 * q + (e & 1);
+          if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) st[e >> 1] = s[j][e];
+        }
+    }
+
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j) {
+      mx[0] = fmaxf(mx[0], fmaxf(s[j][0], s[j][1]));
+      mx[1] = fmaxf(mx[1], fmaxf(s[j][2], s[j][3]));
+    }
+    mx[0] = quad_max(mx[0]) * CCE_LOG2E;
+    mx[1] = quad_max(mx[1]) * CCE_LOG2E;
+    if (__any_sync(0xffffffffu, mx[0] > m[0] + CCE_RESCALE_SLACK || mx[1] > m[1] + CCE_RESCALE_SLACK)) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float mn = fmaxf(m[r], mx[r]);
+        const float sc = fast_exp2(m[r] - mn);  // m = -inf → 0
+        m[r] = mn;
+        l[r] *= sc;
+        if constexpr (GRAD) {
+#pragma unroll
+          for (int j = 0; j < DO / 8; ++j) {
+            acc[j][2 * r] *= sc;
+            acc[j][2 * r + 1] *= sc;
+          }
+        }
+      }
+    }
+
+    float ts[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float p = fast_exp2(fmaf(s[j][e], CCE_LOG2E, -m[e >> 1]));
+        s[j][e] = p;
+        ts[e >> 1] += p;
+      }
+    if (here0 || here1) {
+#pragma unroll
+      for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = 8 * j + 2 * q + (e & 1);
+          if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) {
+            ts[e >> 1] -= s[j][e];
+            s[j][e] = 0.f;
+          }
+        }
+    }
+    l[0] += ts[0];
+    l[1] += ts[1];
+
+    if constexpr (GRAD) {
+      // Filter: skip when every p of the warp's tile is ≤ eps against the running log-sum-exp (this
+      // lane's partial sum, a lower bound of the row's: conservative).
+      bool skip = false;
+      if (log2_eps > -INFINITY) {
+        const bool small0 = mx[0] < m[0] + __log2f(fmaxf(l[0], 1e-30f)) + log2_eps;
+        const bool small1 = mx[1] < m[1] + __log2f(fmaxf(l[1], 1e-30f)) + log2_eps;
+        skip = unit_all<S::WG>(small0 && small1);
+      }
+      if (!skip) {
+        uint32_t pa[BS / 16][4];
+        pack_rows<BS>(pa, s);
+        cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
+      }
+    }
+    __syncthreads();
+  }
+
+  // Epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lq = quad_sum(l[r]);
+    const float sq = quad_max(st[r]);
+    const float et = fast_exp2(fmaf(sq, CCE_LOG2E, -m[r]));  // target: 0 on padding rows
+    const float total = lq + et;
+    const bool valid = rows[r] < N && tgt[r] >= 0;
+    const float lse = (m[r] + __log2f(total)) * CCE_LN2;
+    if (blockIdx.y == 0 && q == 0 && rows[r] < N) {
+      lse_out[rows[r]] = valid ? lse : INFINITY;
+      row_loss[rows[r]] = valid ? lse - sq : 0.f;
+    }
+    if constexpr (GRAD) {
+      if (rows[r] >= N) continue;
+      const float inv = valid ? 1.f / total : 0.f;
+      const float keep = valid ? lq / total : 0.f;  // 1 - p_t, without cancellation
+      const unsigned short* et_row = reinterpret_cast<const unsigned short*>(table) + static_cast<size_t>(valid ? tgt[r] + 1 : 0) * d;
+      float* out = dh_raw + static_cast<size_t>(rows[r]) * d;
+#pragma unroll
+      for (int j = 0; j < DO / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int col = chunk0 * 8 + 8 * j + 2 * q + e;
+          if (col < d) {
+            const float tv = valid ? __uint_as_float(static_cast<uint32_t>(et_row[col]) << 16) : 0.f;
+            out[col] = acc[j][2 * r + e] * inv - keep * tv;
+          }
+        }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Backward: the table gradient.
+
+template <int D, class S, bool ALIGNED>
+__device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
+                                                    float* __restrict__ partial, const bf16* __restrict__ h,
+                                                    const bf16* __restrict__ table, const int* __restrict__ targets,
+                                                    const float* __restrict__ lse, int N, int V, int d, int per_split,
+                                                    float scale, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+  float* side_lse = reinterpret_cast<float*>(stream + 2 * BS * D);  // [2][BS] lse·log2(e), +inf = no row
+  int* side_tgt = reinterpret_cast<int*>(side_lse + 2 * BS);        // [2][BS] target stream index or -1
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int i0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int wi0 = i0 + wr0;  // the warp's first item (stream index into rows 1..V)
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const int n_begin = blockIdx.z * per_split;
+  const int n_end = min(N, n_begin + per_split);
+  const bf16* items = table + d;
+
+  float acc[DO / 8][4];
+#pragma unroll
+  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+  load_tile<D, R, THREADS, ALIGNED>(own, items, i0, V, d);
+  load_tile<D, BS, THREADS, ALIGNED>(stream, h, n_begin, n_end, d);
+  cp_async_commit();
+  float nl = INFINITY;
+  int nt = -1;
+  if (threadIdx.x < BS) {
+    const int n = n_begin + threadIdx.x;
+    if (n < n_end) {
+      nl = lse[n] * CCE_LOG2E;
+      nt = targets[n] - 1;
+    }
+    side_lse[threadIdx.x] = nl;
+    side_tgt[threadIdx.x] = nt;
+  }
+  const uint32_t own_u = smem_u32(own);
+  const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
+
+  for (int it = 0; it < tiles; ++it) {
+    const bool more = it + 1 < tiles;
+    if (more) {
+      const int nb = n_begin + (it + 1) * BS;
+      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, h, nb, n_end, d);
+      cp_async_commit();
+      if (threadIdx.x < BS) {
+        const int n = nb + threadIdx.x;
+        nl = n < n_end ? lse[n] * CCE_LOG2E : INFINITY;
+        nt = n < n_end ? targets[n] - 1 : -1;
+      }
+      tile_ready<1, S::WG>();
+    } else {
+      tile_ready<0, S::WG>();
+    }
+    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
+    const float* tl = side_lse + (it & 1) * BS;
+    const int* tt = side_tgt + (it & 1) * BS;
+
+    float s[BS / 8][4];
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
+
+    // x = s·log2(e) - lse·log2(e); columns whose target is one of the warp's 16 items need the one-hot.
+    bool hit = false;
+    float xm = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j) {
+      const float2 ln = *reinterpret_cast<const float2*>(tl + 8 * j + 2 * q);
+      const int2 tn = *reinterpret_cast<const int2*>(tt + 8 * j + 2 * q);
+      hit |= static_cast<unsigned>(tn.x - wi0) < 16u || static_cast<unsigned>(tn.y - wi0) < 16u;
+      s[j][0] = fmaf(s[j][0], CCE_LOG2E, -ln.x);
+      s[j][1] = fmaf(s[j][1], CCE_LOG2E, -ln.y);
+      s[j][2] = fmaf(s[j][2], CCE_LOG2E, -ln.x);
+      s[j][3] = fmaf(s[j][3], CCE_LOG2E, -ln.y);
+      xm = fmaxf(xm, fmaxf(fmaxf(s[j][0], s[j][1]), fmaxf(s[j][2], s[j][3])));
+    }
+    const bool skip = log2_eps > -INFINITY && unit_all<S::WG>(!hit && xm < log2_eps);
+    if (!skip) {
+#pragma unroll
+      for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] = fast_exp2(s[j][e]);
+      if (hit) {
+        const int ia = wi0 + g, ib = wi0 + g + 8;
+#pragma unroll
+        for (int j = 0; j < BS / 8; ++j) {
+          const int2 tn = *reinterpret_cast<const int2*>(tt + 8 * j + 2 * q);
+          if (tn.x == ia) s[j][0] -= 1.f;
+          if (tn.y == ia) s[j][1] -= 1.f;
+          if (tn.x == ib) s[j][2] -= 1.f;
+          if (tn.y == ib) s[j][3] -= 1.f;
+        }
+      }
+      uint32_t pa[BS / 16][4];
+      pack_rows<BS>(pa, s);
+      cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
+    }
+    if (more && threadIdx.x < BS) {
+      side_lse[((it + 1) & 1) * BS + threadIdx.x] = nl;
+      side_tgt[((it + 1) & 1) * BS + threadIdx.x] = nt;
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = wi0 + g + 8 * r;
+    if (i >= V) continue;
+#pragma unroll
+    for (int j = 0; j < DO / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int col = chunk0 * 8 + 8 * j + 2 * q + e;
+        if (col >= d) continue;
+        const float v = acc[j][2 * r + e];
+        if (partial != nullptr) {
+          partial[(static_cast<size_t>(blockIdx.z) * V + i) * d + col] = v;
+        } else {
+          const size_t at = static_cast<size_t>(i + 1) * d + col;
+          if (dtable_f32 != nullptr) dtable_f32[at] += scale * v;
+          else dtable_bf16[at] = __float2bfloat16_rn(__bfloat162float(dtable_bf16[at]) + scale * v);
+        }
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Small kernels.
+
+// dtable[1+i][c] (+=) scale · Σ_z partial[z][i][c], z in order.
+extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
+                                                 const float* __restrict__ partial, int splits, int V, int d,
+                                                 float scale) {
+  const size_t count = static_cast<size_t>(V) * d;
+  for (size_t k = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; k < count;
+       k += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    float sum = 0.f;
+    for (int z = 0; z < splits; ++z) sum += partial[static_cast<size_t>(z) * count + k];
+    const size_t at = k + d;
+    if (dtable_f32 != nullptr) dtable_f32[at] += scale * sum;
+    else dtable_bf16[at] = __float2bfloat16_rn(__bfloat162float(dtable_bf16[at]) + scale * sum);
+  }
+}
+
+// dh = scale · dh_raw over n elements (f32 or bf16 output; f32 may alias dh_raw).
+extern "C" __global__ void cce_hidden_grad(float* dh_f32, bf16* __restrict__ dh_bf16, const float* dh_raw, long long n,
+                                           float scale) {
+  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
+       k += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float v = scale * dh_raw[k];
+    if (dh_f32 != nullptr) dh_f32[k] = v;
+    else dh_bf16[k] = __float2bfloat16_rn(v);
+  }
+}
+
+// loss[0] = Σ row_loss / M (0 when M = 0), summed in fp64 in a fixed order. One CTA of 1024 threads.
+extern "C" __global__ void __launch_bounds__(1024) cce_loss_reduce(float* __restrict__ loss, const float* __restrict__ row_loss,
+                                                                   int N, int M) {
+  __shared__ double part[32];
+  double sum = 0.0;
+  for (int k = threadIdx.x; k < N; k += blockDim.x) sum += row_loss[k];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    sum = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (threadIdx.x == 0) loss[0] = M > 0 ? static_cast<float>(sum / M) : 0.f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry points: cce_forward_{a,u}{D} (loss only), cce_forward_grad_{a,u}{D} (loss + dh_raw),
+// cce_table_grad_{a,u}{D}, with shape CceShape<D>; the sm_90a module adds cce_*_wg{D} (aligned rows,
+// shape CceShapeWg<D>). Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic
+// shared memory (the launcher mirrors both tables).
+
+#define CCE_ENTRY(D, TAG, SHAPE, ALIGNED)                                                                             \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_forward_##TAG(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets, int N, \
+                        int V, int d) {                                                                               \
+    cce_forward_body<D, SHAPE, ALIGNED, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);   \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_forward_grad_##TAG(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,        \
+                             const int* targets, int N, int V, int d, float log2_eps) {                               \
+    cce_forward_body<D, SHAPE, ALIGNED, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);      \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_table_grad_##TAG(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,    \
+                           const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,     \
+                           float log2_eps) {                                                                          \
+    cce_table_grad_body<D, SHAPE, ALIGNED>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d,        \
+                                           per_split, scale, log2_eps);                                               \
+  }
+
+CCE_ENTRY(32, a32, CceShape<32>, true)
+CCE_ENTRY(64, a64, CceShape<64>, true)
+CCE_ENTRY(128, a128, CceShape<128>, true)
+CCE_ENTRY(256, a256, CceShape<256>, true)
+CCE_ENTRY(512, a512, CceShape<512>, true)
+CCE_ENTRY(32, u32, CceShape<32>, false)
+CCE_ENTRY(64, u64, CceShape<64>, false)
+CCE_ENTRY(128, u128, CceShape<128>, false)
+CCE_ENTRY(256, u256, CceShape<256>, false)
+CCE_ENTRY(512, u512, CceShape<512>, false)
+#ifdef CCE_HAS_WGMMA
+CCE_ENTRY(64, wg64, CceShapeWg<64>, true)
+CCE_ENTRY(128, wg128, CceShapeWg<128>, true)
+CCE_ENTRY(256, wg256, CceShapeWg<256>, true)
+#endif
