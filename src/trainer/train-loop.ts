@@ -4,7 +4,7 @@
  * patience on validation NDCG, the best epoch's parameters restored for the test. Given the seed (and
  * the backend's thread count), every number it reports is reproducible.
  */
-import type { Ops } from '../backend/ops.js';
+import type { Ops, TensorGroup } from '../backend/ops.js';
 import { batchCount, trainBatches } from '../data/batches.js';
 import type { PreparedDataset } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
@@ -69,10 +69,21 @@ async function runTrial(
   ops: Ops, cfg: TrialConfig, data: PreparedDataset, specs: Record<GroupName, readonly TensorSpec[]>, loss: TrainingLoss, sink: EventSink,
 ): Promise<ResultEvent> {
   const started = performance.now();
+  const g = allocatePlan(ops, specs);
+  try {
+    return await fit(ops, cfg, data, specs, loss, sink, g, started);
+  } finally {
+    for (const group of Object.values(g)) ops.freeGroup(group);
+  }
+}
+
+async function fit(
+  ops: Ops, cfg: TrialConfig, data: PreparedDataset, specs: Record<GroupName, readonly TensorSpec[]>, loss: TrainingLoss,
+  sink: EventSink, g: Record<GroupName, TensorGroup>, started: number,
+): Promise<ResultEvent> {
   const t = cfg.train;
   const dims = modelDims(cfg, data);
-  const { maxLen: L, hidden: d } = dims;
-  const g = allocatePlan(ops, specs);
+  const { maxLen: L } = dims;
   const model = new Sasrec(ops, dims, cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
   model.initialise(t.seed);
   for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
