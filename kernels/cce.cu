@@ -259,15 +259,15 @@ __device__ __forceinline__ void fence_frag(uint32_t (&a)[K][4]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[k][e])::"memory");
 }
 
-// s[64 × BS] = own[64 × D] · stream[BS × D]ᵀ (both K-major).
+// s[64 × BS] = own[row0 .. row0 + 64) · stream[BS × D]ᵀ (both K-major).
 template <int D, int R, int BS>
-__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, uint32_t stream) {
+__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, int row0, uint32_t stream) {
   fence_acc(s);
   wg_fence();
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     const uint32_t koff = (kk & 3) * 32;
-    const uint64_t da = wg_desc(own + (kk >> 2) * R * 128 + koff, 16, 1024);
+    const uint64_t da = wg_desc(own + ((kk >> 2) * R + row0) * 128 + koff, 16, 1024);
     const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
     if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
     else wgmma_ss_n128(s, da, db, kk > 0);
@@ -322,6 +322,9 @@ template <>
 struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
 template <>
 struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+// Two warpgroups (128 rows) share each stream tile: half the L2 → SM traffic per flop, one CTA per SM.
+template <int D>
+struct CceShapeWg2 { static constexpr int WARPS = 8, BS = CceShapeWg<D>::BS, DO = D, MIN_BLOCKS = 1; static constexpr bool WG = true; };
 
 // Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
 // and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
@@ -341,7 +344,7 @@ template <int D, class S>
 __device__ __forceinline__ void cta_scores(float (&s)[S::BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
 #ifdef CCE_HAS_WGMMA
   if constexpr (S::WG) {
-    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, stream);
+    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, wr0 & ~63, stream);
     return;
   }
 #endif
@@ -769,4 +772,6 @@ CCE_ENTRY(512, u512, CceShape<512>, false)
 CCE_ENTRY(64, wg64, CceShapeWg<64>, true)
 CCE_ENTRY(128, wg128, CceShapeWg<128>, true)
 CCE_ENTRY(256, wg256, CceShapeWg<256>, true)
+CCE_ENTRY(128, wgx128, CceShapeWg2<128>, true)
+CCE_ENTRY(256, wgx256, CceShapeWg2<256>, true)
 #endif
