@@ -1,3 +1,4 @@
+// @variants sm80 sm90a
 // Cut Cross-Entropy (CCE): the full-softmax loss over V items without an [N × V] logits matrix.
 //
 // LOSS CONTRACT (shared with the CPU reference, src/losses; do not deviate)

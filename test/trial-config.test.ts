@@ -7,22 +7,22 @@ describe('resolveTrialConfig', () => {
     expect(c.train.negatives).toBeUndefined();
     expect(c.train.sampling).toBeUndefined();
     expect(c.model.hidden).toBe(64);
-    expect(c.dataset).toEqual({ name: 'ml-latest-small', split: 'leave-one-out' });
+    expect(c.dataset).toMatchObject({ name: 'ml-latest-small', format: 'csv', split: 'leave-one-out', min_item_count: 5 });
     expect(c.eval.k).toEqual([10]);
   });
 
   it('keeps negatives for sampled losses', () => {
-    const c = resolveTrialConfig({ dataset: 'x', train: { loss: 'cce-', negatives: 1e3 } });
+    const c = resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'cce-', negatives: 1e3 } });
     expect(c.train.negatives).toBe(1000);
     expect(c.train.sampling).toBe('uniform');
   });
 
   it('names the key path of a bad value', () => {
-    expect(() => resolveTrialConfig({ dataset: 'x', train: { loss: 'mse' } })).toThrow(/^train\.loss: expected one of ce, ce-/);
-    expect(() => resolveTrialConfig({ dataset: 'x', train: { loss: 'ce' }, model: { hidden: 64, heads: 3 } })).toThrow(
+    expect(() => resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'mse' } })).toThrow(/^train\.loss: expected one of ce, ce-/);
+    expect(() => resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce' }, model: { hidden: 64, heads: 3 } })).toThrow(
       /^model\.heads: must divide model\.hidden \(64\), got 3/,
     );
-    expect(() => resolveTrialConfig({ dataset: 'x', train: { loss: 'ce', batchsize: 3 } })).toThrow(/^train\.batchsize: unknown key/);
+    expect(() => resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce', batchsize: 3 } })).toThrow(/^train\.batchsize: unknown key/);
     expect(() => resolveTrialConfig({ train: { loss: 'ce' } })).toThrow(/^dataset: required/);
   });
 });

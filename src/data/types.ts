@@ -44,3 +44,22 @@ export interface TrainBatch {
   /** [rows × length] next-item labels; 0 where the position is padding (not a target). */
   readonly labels: Int32Array;
 }
+
+/** One evaluation batch: B users' inputs, targets and exclusion sets. */
+export interface EvalBatch {
+  /** Index of the batch's first row in its EvalSet. */
+  readonly start: number;
+  /** Rows in this batch (the last batch may be short). */
+  readonly rows: number;
+  /** Positions per row (the max sequence length L). */
+  readonly length: number;
+  /** [rows × length] the last L items of each row's input, left-padded with 0. */
+  readonly inputs: Int32Array;
+  /** targets[b] is row b's held-out item. */
+  readonly targets: Int32Array;
+  /**
+   * Each row's whole input history (not cut to L): the items to exclude from its ranking. Row b is
+   * `items[offsets[b] .. offsets[b+1])`; `items` is a view into the EvalSet, not a copy.
+   */
+  readonly history: Sequences;
+}

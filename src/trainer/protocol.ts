@@ -35,7 +35,15 @@ export interface TrialFile {
   readonly device: TrialDevice;
   /** A directory the child may write to (checkpoints, scratch); kept after the trial. */
   readonly workdir: string;
+  /**
+   * Seconds between `heartbeat` events the orchestrator expects; it declares the trial stalled after
+   * its stall timeout without any event. @default DEFAULT_HEARTBEAT_INTERVAL_S
+   */
+  readonly heartbeat_interval_s?: number;
 }
+
+/** Heartbeat interval a child uses when the trial file names none. */
+export const DEFAULT_HEARTBEAT_INTERVAL_S = 10;
 
 /** Metric name → value, named `<metric>@<k>` ("ndcg@10", "hr@10", "coverage@10", …). */
 export type Metrics = Record<string, number>;
@@ -61,7 +69,11 @@ export interface ProgressEvent {
   readonly steps: number;
 }
 
-/** Sent periodically even when nothing else happens, so a hung child can be told from a slow one. */
+/**
+ * Sent periodically even when nothing else happens, so a hung child can be told from a slow one. A write
+ * to fd 3 that fails (EPIPE) means the orchestrator is gone: the child should exit at once, since its
+ * trial will be re-run by `grid resume` and nothing it computes can be recorded any more.
+ */
 export interface HeartbeatEvent {
   readonly type: 'heartbeat';
 }

@@ -1,0 +1,72 @@
+/**
+ * Memory plans (STYLE.md rule 3): tensors are declared by name once, in a table of specs; a group of
+ * specs becomes ONE allocation with views carved in declaration order. The plan is pure arithmetic,
+ * so the trainer can predict its peak bytes before it allocates anything (DESIGN.md, "Memory
+ * accounting"), and every backend carves identical offsets.
+ */
+
+/** Element types a tensor may hold. The CPU backend holds f32 and i32; bf16 is for device operands. */
+export type DType = 'f32' | 'bf16' | 'i32';
+
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { f32: 4, bf16: 2, i32: 4 };
+
+/**
+ * Alignment of every view inside a group, in bytes: 256 is what device loads want (and what
+ * cuMemAlloc guarantees for a whole allocation), and costs nothing on the CPU.
+ */
+export const VIEW_ALIGN_BYTES = 256;
+
+/** A tensor declared by name, shape and element type. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** Where one spec lives inside its group. */
+export interface PlannedView {
+  readonly spec: TensorSpec;
+  /** Elements in the view (the product of its shape). */
+  readonly size: number;
+  /** Byte offset inside the group, a multiple of VIEW_ALIGN_BYTES. */
+  readonly byteOffset: number;
+}
+
+/** A group's layout: the views in declaration order and the one allocation's size. */
+export interface GroupPlan {
+  readonly name: string;
+  readonly views: readonly PlannedView[];
+  /** Bytes of the group's single allocation (what the allocator accounts). */
+  readonly bytes: number;
+}
+
+/** Number of elements of a shape; throws on a negative or fractional extent. */
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) {
+    if (!Number.isInteger(s) || s < 0) throw new Error(`invalid tensor extent ${s} in shape [${shape.join(', ')}]`);
+    n *= s;
+  }
+  return n;
+}
+
+/** Lays out a group of specs: aligned views in order; names must be unique within the group. */
+export function planGroup(name: string, specs: readonly TensorSpec[]): GroupPlan {
+  const seen = new Set<string>();
+  const views: PlannedView[] = [];
+  let offset = 0;
+  for (const spec of specs) {
+    if (seen.has(spec.name)) throw new Error(`tensor group "${name}": duplicate tensor name "${spec.name}"`);
+    seen.add(spec.name);
+    const size = shapeSize(spec.shape);
+    views.push({ spec, size, byteOffset: offset });
+    offset += Math.ceil((size * DTYPE_BYTES[spec.dtype]) / VIEW_ALIGN_BYTES) * VIEW_ALIGN_BYTES;
+  }
+  return { name, views, bytes: offset };
+}
+
+/** Formats bytes as MiB with one decimal, for plan reports. */
+export function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

@@ -1,0 +1,272 @@
+/**
+ * The ops interface: every tensor operation SASRec (and later BERT4Rec) and its losses need, forward
+ * and backward, written once by the model and implemented by each backend (cpu/: TypedArrays, the
+ * reference; cuda/: our kernels).
+ *
+ * Contracts that hold for every op unless its TSDoc says otherwise:
+ * - Arguments come in the order outputs, inputs, dimensions (STYLE.md, llm.c rules).
+ * - Tensors are opaque handles allocated through the backend's ONE allocator (`allocGroup`), which
+ *   accounts live and peak bytes. Ops write into preallocated outputs and never allocate tensors.
+ * - Outputs OVERWRITE unless marked "(+=)": then the op accumulates and the caller zeroes first.
+ *   Gradients of parameters always accumulate; the trainer zeroes the gradient group once per step.
+ * - Row-major layouts; `[N × d]` activations have N = B·L rows (row r = b·L + t).
+ * - Host data moves only through `write` (host → device) and the async `readF32` / `readI32`.
+ * - An output may alias an input only where the op says "may alias".
+ */
+import type { DType, GroupPlan, TensorSpec } from './memory-plan.js';
+
+export type { DType, TensorSpec } from './memory-plan.js';
+
+/** An opaque tensor handle: a named, typed, shaped view into one allocation of its backend. */
+export interface Tensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Elements (the product of the shape). */
+  readonly size: number;
+}
+
+/** One allocation holding named views (a row of the memory plan). */
+export interface TensorGroup {
+  readonly plan: GroupPlan;
+  /** The view named `name`; throws when the group has none. */
+  get(name: string): Tensor;
+  /**
+   * The whole group as one flat f32 tensor of `plan.bytes / 4` elements (alignment gaps included),
+   * for whole-group ops (zeroing gradients, one Adam step over all parameters). Throws unless
+   * every view is f32.
+   */
+  flat(): Tensor;
+}
+
+/** Bytes held by live allocations, and the maximum of that since the last `resetPeak`. */
+export interface MemoryStats {
+  readonly liveBytes: number;
+  readonly peakBytes: number;
+}
+
+/** Loss types, as the trainer config spells them (trainer/config.ts LOSSES). */
+export type LossKind = 'ce' | 'ce-' | 'cce' | 'cce-' | 'bce' | 'bce+';
+
+/** Negative sampling distributions. */
+export type NegativeSampling = 'uniform' | 'popularity';
+
+/**
+ * Counter-based RNG key of one random stream (Philox4x32-10, backend/philox.ts): the same key gives
+ * the same numbers on every backend, so backward regenerates forward's masks instead of storing them.
+ */
+export interface RngKey {
+  /** train.seed: Philox key word 0. */
+  readonly seed: number;
+  /** Global training step: Philox key word 1. */
+  readonly step: number;
+  /** Which call site in the model (one per dropout location): Philox counter word 1. */
+  readonly site: number;
+}
+
+/** Dropout of one op: probability and the key that defines its mask. p = 0 is the identity. */
+export interface DropoutSpec {
+  readonly p: number;
+  readonly key: RngKey;
+}
+
+/** Options of `matmul`. */
+export interface MatmulOptions {
+  /** Use aᵀ: `a` is stored [k × m]. @default false */
+  readonly transA?: boolean;
+  /** Use bᵀ: `b` is stored [n × k]. @default false */
+  readonly transB?: boolean;
+  /** Accumulate into `out` (+=) instead of overwriting. @default false */
+  readonly accumulate?: boolean;
+  /** Scale of the product. @default 1 */
+  readonly alpha?: number;
+}
+
+/** Adam hyperparameters of one step (no weight decay: SEED-NOTES.md). */
+export interface AdamParams {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** 1-based step number, for bias correction. */
+  readonly step: number;
+}
+
+/** Shapes shared by the loss entries: N rows of hidden states, catalogue of V items, width d. */
+export interface LossDims {
+  /** N: rows of H and of targets (padding positions included). */
+  readonly rows: number;
+  /** V: catalogue size; the embedding table has V + 1 rows, row 0 the padding id. */
+  readonly items: number;
+  /** d: hidden size. */
+  readonly hidden: number;
+}
+
+/**
+ * The popularity sampler on the device: an alias table over items 1..V (layout of
+ * backend/negatives.ts) and log p_j for the log-Q correction.
+ */
+export interface PopularityTables {
+  /** [V] f32: alias acceptance probability of slot j (item j + 1). */
+  readonly prob: Tensor;
+  /** [V] i32: alias item id (1..V) of slot j. */
+  readonly alias: Tensor;
+  /** [V + 1] f32: log of the sampling probability of item j (entry 0 unused). */
+  readonly logProb: Tensor;
+}
+
+/** How sampled losses draw their negatives (backend/negatives.ts defines the draws exactly). */
+export interface NegativeParams {
+  /** n: negatives per position (with replacement). */
+  readonly count: number;
+  readonly sampling: NegativeSampling;
+  /** train.seed. */
+  readonly seed: number;
+  /** Global training step (forward and backward of one step use the same). */
+  readonly step: number;
+  /** Required when sampling is 'popularity'. */
+  readonly popularity?: PopularityTables;
+}
+
+/**
+ * One loss evaluation. Every loss is a mean over the M valid rows (target ≠ 0):
+ * - ce, cce: -s_t + logsumexp(s_1..s_V), s_i = h · E_i (items 1..V; row 0 never scored).
+ * - ce-, cce-: softmax over {t} ∪ {n negatives}; negative logits corrected by + log(V-1) - log(n)
+ *   (uniform) or - log(n · p_j) (popularity); a negative equal to the target is dropped.
+ * - bce: -log σ(s_t) - Σ_{i≠t, 1≤i≤V} log σ(-s_i).
+ * - bce+: -log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t.
+ * ce/cce and ce-/cce- are one loss computed two ways: ce and ce- hold the logits in their workspace;
+ * cce never holds an [N × V] matrix and cce- never an [N × n] one.
+ */
+export interface LossParams {
+  readonly kind: LossKind;
+  /** M: rows whose target is not 0 (the mean's denominator); the caller counts them on the host. */
+  readonly validRows: number;
+  /** Required for ce-, cce-, bce+. */
+  readonly negatives?: NegativeParams;
+}
+
+/** A backend: its allocator, host transfers and every op. */
+export interface Ops {
+  /** Backend name as the protocol's hello reports it. */
+  readonly backend: 'cpu' | 'cuda';
+  /** Human-readable device name. */
+  readonly deviceName: string;
+
+  // ---- memory ----
+
+  /** Allocates one group (one allocation, views carved by `planGroup`); contents are undefined. */
+  allocGroup(name: string, specs: readonly TensorSpec[]): TensorGroup;
+  /** Frees a group; its tensors must not be used again. */
+  freeGroup(group: TensorGroup): void;
+  /** Live and peak bytes of all groups. */
+  memory(): MemoryStats;
+  /** Restarts peak tracking from the live bytes. */
+  resetPeak(): void;
+  /** Copies host data into `dst` starting at element `offset` (@default 0). */
+  write(dst: Tensor, src: Float32Array | Int32Array, offset?: number): void;
+  /** Copies an f32 tensor to the host, after all queued work on it. */
+  readF32(src: Tensor): Promise<Float32Array>;
+  /** Copies an i32 tensor to the host, after all queued work on it. */
+  readI32(src: Tensor): Promise<Int32Array>;
+
+  // ---- elementwise ----
+
+  /** out[0..n) = value. */
+  fill(out: Tensor, value: number, n: number): void;
+  /** out = a + b over n elements; out may alias a or b. */
+  add(out: Tensor, a: Tensor, b: Tensor, n: number): void;
+  /** out[r] = x[first + r·stride] for r < rows, rows of `cols` elements (e.g. each sequence's last position). */
+  sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void;
+  /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 over N rows of d; forward and backward alike; out may alias x. */
+  maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void;
+  /** out = x · keep / (1 - p) with keep = (u ≥ p), u from the key; backward is the same call on gradients; out may alias x. */
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void;
+  /** out = max(x, 0); out may alias x. */
+  reluForward(out: Tensor, x: Tensor, n: number): void;
+  /** dx = dout · (out > 0), with `out` the forward output; dx may alias dout. */
+  reluBackward(dx: Tensor, dout: Tensor, out: Tensor, n: number): void;
+
+  // ---- embeddings ----
+
+  /** out[b·L + t, :] = scale · items[ids[b·L + t], :] + positions[t, :], for B rows of L ids. */
+  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void;
+  /** dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of dItems receives padding rows too. */
+  embedBackward(dItems: Tensor, dPositions: Tensor, dout: Tensor, ids: Tensor, scale: number, B: number, L: number, d: number): void;
+
+  // ---- dense ----
+
+  /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (or += with `accumulate`). */
+  matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options?: MatmulOptions): void;
+  /** out[r, :] += bias over `rows` rows of `cols` (in place). */
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void;
+  /** dBias (+=) Σ_r dout[r, :]. */
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void;
+  /**
+   * out = (x - mean) · rstd · weight + bias per row; writes mean[rows] and rstd[rows] for backward.
+   * out may not alias x.
+   */
+  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void;
+  /** dx (+=) the input gradient; dWeight (+=), dBias (+=). */
+  layerNormBackward(
+    dx: Tensor, dWeight: Tensor, dBias: Tensor,
+    dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
+    rows: number, cols: number,
+  ): void;
+
+  // ---- attention ----
+
+  /**
+   * Multi-head scaled dot-product attention over B sequences of L positions, H heads of width hd
+   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]):
+   * probs[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over j ≤ i when causal (else all j), saved
+   * for backward [B × H × L × L]; out_i = Σ_j dropout(probs)[i, j] · v_j (dropout on the
+   * probabilities, its element index the flat index into probs).
+   */
+  attentionForward(
+    out: Tensor, probs: Tensor,
+    q: Tensor, k: Tensor, v: Tensor,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void;
+  /** dq, dk, dv (overwrite) from dout and the saved probs (the dropout mask is regenerated). */
+  attentionBackward(
+    dq: Tensor, dk: Tensor, dv: Tensor,
+    dout: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void;
+
+  // ---- optimiser ----
+
+  /** One Adam step over n elements: m, v and param updated in place from grad. */
+  adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void;
+
+  // ---- losses ----
+
+  /** The workspace one loss evaluation needs (saved between forward and backward); allocate it once. */
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[];
+  /**
+   * loss[0] = the loss of `params` (a mean over valid rows; 0 when there are none), from hidden states
+   * h [N × d], the item table [(V+1) × d] and targets [N] i32 (0 = padding position). Fills `workspace`.
+   */
+  lossForward(loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void;
+  /**
+   * After `lossForward` with the same arguments: dH (overwrite) and dTable (+=) of dLoss · loss.
+   * Padding rows get dH = 0; row 0 of dTable is never touched.
+   */
+  lossBackward(
+    dH: Tensor, dTable: Tensor,
+    workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+    dims: LossDims, params: LossParams, dLoss: number,
+  ): void;
+
+  // ---- evaluation ----
+
+  /** scores[B × (V+1)] = h[B × d] · tableᵀ, with column 0 (padding) set to -Infinity. */
+  scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void;
+  /**
+   * Top K item ids per row of scores [B × (V+1)], best first, skipping item 0 and the items of
+   * row b's exclusion list excludeItems[excludeOffsets[b] .. excludeOffsets[b+1]) (CSR, i32).
+   * Ties go to the smaller item id. Rows with fewer than K eligible items pad with 0.
+   */
+  topK(outItems: Tensor, scores: Tensor, excludeOffsets: Tensor, excludeItems: Tensor, B: number, V: number, K: number): void;
+}

@@ -1,0 +1,79 @@
+/**
+ * Running a sweep's trials, shared by `grid run` and `grid resume`: device slots, the scheduler,
+ * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
+ */
+import { discoverGpus, planSlots, type GpuLister } from '../scheduler/devices.js';
+import { handleInterrupts } from '../scheduler/interrupts.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
+import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
+import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
+import type { GridFile } from '../sweep/grid-file.js';
+import { EXIT, print, UsageError } from './common.js';
+import { formatValue } from './format.js';
+import { Progress } from './progress.js';
+
+/** Options of `executeTrials`. */
+export interface ExecuteOptions {
+  readonly store: Store;
+  readonly sweep: SweepRecord;
+  /** The sweep's grid file (limits, objective, trainer). */
+  readonly grid: GridFile;
+  readonly trials: readonly TrialRecord[];
+  /** Trials at once. @default one per GPU, or 1 on the CPU */
+  readonly parallel?: number;
+  /** Use CPU slots even where GPUs are present. @default false */
+  readonly cpu?: boolean;
+  /** @default discoverGpus */
+  readonly listGpus?: GpuLister;
+}
+
+/** Runs the trials to the end (or to an interrupt) and returns the exit code. */
+export async function executeTrials(o: ExecuteOptions): Promise<number> {
+  if (o.trials.length === 0) {
+    print(`sweep ${o.sweep.name}: nothing to run`);
+    return 0;
+  }
+  for (const t of new Set(o.trials.map((t) => JSON.stringify(t.trainer)))) {
+    const problem = trainerProblem(JSON.parse(t) as TrialRecord['trainer']);
+    if (problem !== null) throw new UsageError(problem);
+  }
+  const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
+  const slots = planSlots(gpus, { ...(o.parallel !== undefined ? { parallel: o.parallel } : {}), cpu: o.cpu === true });
+  const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
+  const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
+  const scheduler = new Scheduler({
+    store: o.store,
+    dbPath: o.store.path,
+    slots,
+    limits: o.grid.limits,
+    trainerArgv,
+    onEvent: (e) => progress.onEvent(e),
+  });
+  print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
+  const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
+  let summary;
+  try {
+    summary = await scheduler.run(o.trials);
+  } finally {
+    dispose();
+    progress.finish();
+  }
+  print(`sweep ${o.sweep.name}: ${progress.totals()}`);
+  if (summary.stopped !== null) {
+    print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
+    return EXIT.interrupted;
+  }
+  const bad = (summary.ended.failed ?? 0) + (summary.ended.oom ?? 0) + (summary.ended.timeout ?? 0) + (summary.ended.interrupted ?? 0);
+  return bad > 0 ? EXIT.failed : 0;
+}
+
+/** Labels trials by the config values that tell them apart within their sweep. */
+export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) => string {
+  const paths = varyingPaths(trials.map((t) => t.config));
+  const byId = new Map(trials.map((t) => [t.id, t]));
+  return (id) => {
+    const t = byId.get(id);
+    return t === undefined ? '' : paths.map((p) => `${displayKey(p)}=${formatValue(getPath(t.config, p))}`).join(' ');
+  };
+}

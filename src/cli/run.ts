@@ -1,0 +1,53 @@
+/** `grid run FILE`: store a grid file's trials (each config once, whatever sweep it came from) and run the pending ones. */
+import type { Command } from 'commander';
+import { openStore } from '../store/sqlite-store.js';
+import { loadGridFile } from '../sweep/grid-file.js';
+import { planSweep, prepareRun } from '../sweep/sweep-service.js';
+import { action, intAtLeast, print, withDb } from './common.js';
+import { executeTrials } from './execute.js';
+
+/** Options shared by `run` and `resume`. */
+export interface RunFlags {
+  readonly db: string;
+  readonly parallel?: number;
+  readonly cpu?: boolean;
+}
+
+/** Adds the flags that choose where trials run. */
+export function withDeviceFlags(cmd: Command): Command {
+  return cmd
+    .option('--parallel <n>', 'trials at once (default: one per GPU, or 1 on the CPU)', intAtLeast(1))
+    .option('--cpu', 'run on the CPU even where GPUs are present');
+}
+
+/** Registers `grid run`. */
+export function registerRun(program: Command): void {
+  withDeviceFlags(withDb(program.command('run')))
+    .argument('<file>', 'grid file (YAML)')
+    .description('run the trials of a grid file that are not done yet')
+    .action(
+      action(async (file: string, flags: RunFlags) => {
+        const grid = loadGridFile(file);
+        const store = openStore(flags.db, 'write');
+        try {
+          const plan = planSweep(grid, store);
+          const { expansion } = plan;
+          const run = prepareRun(store, plan);
+          const dropped = [expansion.excluded > 0 ? `${expansion.excluded} excluded` : '', expansion.collapsed > 0 ? `${expansion.collapsed} collapsed` : '']
+            .filter((s) => s !== '')
+            .join(', ');
+          print(`sweep ${grid.name}: ${expansion.trials.length} trial(s)${dropped === '' ? '' : ` (${dropped})`}, ${run.added.length} new, ${run.pending.length} to run`);
+          const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0);
+          if (earlier > 0) print(`${earlier} trial(s) interrupted or failed earlier: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
+          return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
+        } finally {
+          store.close();
+        }
+      }),
+    );
+}
+
+/** The device options of `executeTrials` from the flags given. */
+export function deviceOptions(flags: RunFlags): { parallel?: number; cpu?: boolean } {
+  return { ...(flags.parallel !== undefined ? { parallel: flags.parallel } : {}), ...(flags.cpu === true ? { cpu: true } : {}) };
+}

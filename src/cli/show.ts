@@ -1,0 +1,101 @@
+/** `grid show TRIAL`: one trial's config, attempts, per-epoch table and the tail of its log. */
+import type { Command } from 'commander';
+import yaml from 'js-yaml';
+import { openStore } from '../store/sqlite-store.js';
+import type { AttemptRecord, EpochRecord, Store, TrialRecord } from '../store/store.js';
+import { attemptFiles } from '../store/trial-files.js';
+import { readTail } from '../util/file-tail.js';
+import { action, intAtLeast, oneOf, print, UsageError, withDb } from './common.js';
+import { formatBytes, renderTable, type Column } from './format.js';
+
+interface ShowFlags {
+  readonly db: string;
+  readonly attempt?: number;
+  readonly lines: number;
+  readonly format: 'text' | 'json';
+}
+
+/** Registers `grid show`. */
+export function registerShow(program: Command): void {
+  withDb(program.command('show'))
+    .argument('<trial>', 'trial id or a unique prefix of it')
+    .description("show a trial: config, attempts, epochs and the end of its log")
+    .option('--attempt <n>', 'the attempt to show epochs and log of (default: the latest)', intAtLeast(1))
+    .option('--lines <n>', 'log lines to show', intAtLeast(0), 20)
+    .option('--format <format>', 'text or json', oneOf(['text', 'json'] as const), 'text')
+    .action(
+      action((prefix: string, flags: ShowFlags) => {
+        const store = openStore(flags.db, 'read');
+        try {
+          show(store, findTrial(store, prefix), flags);
+        } finally {
+          store.close();
+        }
+      }),
+    );
+}
+
+/** The one trial a prefix names; a usage error when none or several match. */
+export function findTrial(store: Store, prefix: string): TrialRecord {
+  if (!/^[0-9a-f]{4,64}$/i.test(prefix)) throw new UsageError(`${JSON.stringify(prefix)}: expected a trial id or a prefix of at least 4 hex digits`);
+  const found = store.findTrials(prefix);
+  if (found.length === 0) throw new UsageError(`${store.path}: no trial ${prefix}`);
+  if (found.length > 1) throw new UsageError(`${prefix} is ambiguous: ${found.map((t) => t.id.slice(0, 12)).join(', ')}`);
+  return found[0] as TrialRecord;
+}
+
+function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
+  const attempts = store.listAttempts({ trialId: trial.id });
+  const attempt = flags.attempt ?? attempts.at(-1)?.attempt;
+  if (flags.attempt !== undefined && !attempts.some((a) => a.attempt === flags.attempt)) {
+    throw new UsageError(`trial ${trial.id.slice(0, 12)} has no attempt ${flags.attempt}`);
+  }
+  const epochs = store.listEpochs({ trialId: trial.id }).filter((e) => e.attempt === attempt);
+  const log = attempt === undefined ? undefined : attemptFiles(store.path, trial.id, attempt).log;
+  const logLines = log === undefined || flags.lines === 0 ? [] : lastLines(readTail(log, 256 * 1024), flags.lines);
+  if (flags.format === 'json') {
+    print(JSON.stringify({ ...trial, sweeps: store.sweepsOf(trial.id), attempts, epochs, log, log_tail: logLines }, null, 2));
+    return;
+  }
+  print(`trial    ${trial.id}`);
+  print(`state    ${trial.state} (${trial.attempts} attempt(s))`);
+  print(`trainer  ${trial.trainer === 'builtin' ? 'builtin' : trial.trainer.command.join(' ')}`);
+  print(`sweeps   ${store.sweepsOf(trial.id).join(', ')}`);
+  print(`config:\n${indent(yaml.dump(trial.config, { lineWidth: -1 }))}`);
+  if (attempts.length > 0) print(`attempts:\n${indent(renderTable(attempts, attemptColumns))}`);
+  if (epochs.length > 0) print(`epochs of attempt ${attempt}:\n${indent(renderTable(epochs, epochColumns(epochs)))}`);
+  if (log !== undefined && flags.lines > 0) print(`log of attempt ${attempt} (${log}):\n${indent(logLines.join('\n') || '(empty)')}`);
+}
+
+const attemptColumns: Column<AttemptRecord>[] = [
+  { header: '#', value: (a) => a.attempt },
+  { header: 'state', value: (a) => a.state },
+  { header: 'started', value: (a) => new Date(a.startedAt * 1000).toISOString().replace('T', ' ').slice(0, 19) },
+  { header: 'seconds', value: (a) => (a.finishedAt === null ? null : Math.round((a.finishedAt - a.startedAt) * 10) / 10) },
+  { header: 'device', value: (a) => `${a.device.backend}${a.info !== null && a.info.deviceName !== '' ? ` ${a.info.deviceName}` : ''}` },
+  { header: 'planned peak', value: (a) => formatBytes(a.info?.plannedPeakBytes ?? 0) },
+  { header: 'exit', value: (a) => a.signal ?? (a.exitCode === null ? null : String(a.exitCode)) },
+  { header: 'error', value: (a) => a.error },
+];
+
+function epochColumns(epochs: readonly EpochRecord[]): Column<EpochRecord>[] {
+  const names = [...new Set(epochs.flatMap((e) => Object.keys(e.metrics)))].sort();
+  return [
+    { header: 'epoch', value: (e) => e.epoch },
+    { header: 'loss', value: (e) => e.trainLoss },
+    ...names.map((n): Column<EpochRecord> => ({ header: n, value: (e) => e.metrics[n] ?? null })),
+    { header: 'seconds', value: (e) => e.epochSeconds },
+    { header: 'peak', value: (e) => formatBytes(e.peakBytes) },
+    { header: 'tokens/s', value: (e) => Math.round(e.tokensPerSecond) },
+  ];
+}
+
+function lastLines(text: string, n: number): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.slice(-n);
+}
+
+function indent(text: string): string {
+  return text.trimEnd().split('\n').map((l) => `  ${l}`).join('\n');
+}

@@ -1,0 +1,107 @@
+/**
+ * Batches for training and evaluation (the seed's scheme). Training: one sample per training user,
+ * its last L+1 items → input = the first L, labels = the last L, left-padded with 0; rows in an
+ * order shuffled per epoch by (seed, epoch); the last batch may be short. Evaluation: each row's
+ * last L input items, left-padded, its target, and its whole input history (the exclusion set).
+ */
+import { seededPermutation } from './shuffle.js';
+import type { EvalBatch, EvalSet, Sequences, TrainBatch } from './types.js';
+
+/** Options of `trainBatches`. */
+export interface TrainBatchOptions {
+  /** Rows per batch. */
+  readonly batchSize: number;
+  /** Positions per row, L. */
+  readonly maxLen: number;
+  /** The trial's seed. */
+  readonly seed: number;
+  /** 0-based epoch: each epoch has its own order. */
+  readonly epoch: number;
+}
+
+/** Options of `evalBatches`. */
+export interface EvalBatchOptions {
+  /** Rows per batch. */
+  readonly batchSize: number;
+  /** Positions per row, L. */
+  readonly maxLen: number;
+}
+
+function checkSizes(batchSize: number, maxLen: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(maxLen) || maxLen < 1) throw new RangeError(`maxLen must be a positive integer, got ${maxLen}`);
+}
+
+/** Number of batches in one epoch of `rows` rows. */
+export function batchCount(rows: number, batchSize: number): number {
+  return Math.ceil(rows / batchSize);
+}
+
+/** The order of training rows in an epoch: a permutation determined by (seed, epoch). */
+export function epochOrder(rows: number, seed: number, epoch: number): Int32Array {
+  return seededPermutation(rows, seed, epoch);
+}
+
+/**
+ * Writes the training sample of row `r` into row `b` of `inputs`/`labels` ([rows × L], zeroed):
+ * its last L+1 items, right-aligned, inputs shifted one position left of labels.
+ */
+function fillTrainRow(seq: Sequences, r: number, maxLen: number, b: number, inputs: Int32Array, labels: Int32Array): void {
+  const end = seq.offsets[r + 1]!;
+  const start = Math.max(seq.offsets[r]!, end - (maxLen + 1));
+  const n = end - start - 1; // positions with a target
+  const base = b * maxLen + (maxLen - n);
+  for (let k = 0; k < n; k++) {
+    inputs[base + k] = seq.items[start + k]!;
+    labels[base + k] = seq.items[start + k + 1]!;
+  }
+}
+
+/** The training batch of the given rows (indices into `seq`), in that order. */
+export function trainBatch(seq: Sequences, rowIds: ArrayLike<number>, maxLen: number): TrainBatch {
+  const rows = rowIds.length;
+  const inputs = new Int32Array(rows * maxLen);
+  const labels = new Int32Array(rows * maxLen);
+  for (let b = 0; b < rows; b++) fillTrainRow(seq, rowIds[b]!, maxLen, b, inputs, labels);
+  return { rows, length: maxLen, inputs, labels };
+}
+
+/** One epoch of training batches, in the epoch's shuffled order. */
+export function* trainBatches(seq: Sequences, opts: TrainBatchOptions): Generator<TrainBatch> {
+  checkSizes(opts.batchSize, opts.maxLen);
+  const rows = seq.offsets.length - 1;
+  const order = epochOrder(rows, opts.seed, opts.epoch);
+  for (let s = 0; s < rows; s += opts.batchSize) {
+    yield trainBatch(seq, order.subarray(s, Math.min(rows, s + opts.batchSize)), opts.maxLen);
+  }
+}
+
+/** The evaluation batch of rows `start .. start+rows` of `set`. */
+export function evalBatch(set: EvalSet, start: number, rows: number, maxLen: number): EvalBatch {
+  const { offsets, items } = set.inputs;
+  const inputs = new Int32Array(rows * maxLen);
+  const historyOffsets = new Int32Array(rows + 1);
+  const first = offsets[start]!;
+  for (let b = 0; b < rows; b++) {
+    const r = start + b;
+    const end = offsets[r + 1]!;
+    const s = Math.max(offsets[r]!, end - maxLen);
+    inputs.set(items.subarray(s, end), b * maxLen + maxLen - (end - s));
+    historyOffsets[b + 1] = end - first;
+  }
+  return {
+    start,
+    rows,
+    length: maxLen,
+    inputs,
+    targets: set.targets.slice(start, start + rows),
+    history: { offsets: historyOffsets, items: items.subarray(first, offsets[start + rows]!) },
+  };
+}
+
+/** Evaluation batches over every row of `set`, in order. */
+export function* evalBatches(set: EvalSet, opts: EvalBatchOptions): Generator<EvalBatch> {
+  checkSizes(opts.batchSize, opts.maxLen);
+  const rows = set.targets.length;
+  for (let s = 0; s < rows; s += opts.batchSize) yield evalBatch(set, s, Math.min(opts.batchSize, rows - s), opts.maxLen);
+}

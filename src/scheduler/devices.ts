@@ -1,0 +1,62 @@
+/**
+ * Device slots: where trials run. One slot per GPU that the lister reports (more with `--parallel`,
+ * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
+ * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
+ */
+import { listGpus, type GpuInfo } from '../cuda/nvml.js';
+import type { TrialDevice } from '../trainer/protocol.js';
+
+/** What placing slots needs to know of a GPU. */
+export type SlotGpu = Pick<GpuInfo, 'index' | 'name' | 'uuid'>;
+
+/** Lists the machine's GPUs without creating a CUDA context; an empty list where there is no driver. */
+export type GpuLister = () => readonly SlotGpu[] | Promise<readonly SlotGpu[]>;
+
+/** A place one trial runs at a time. */
+export interface Slot {
+  /** 0-based, for progress lines. */
+  readonly id: number;
+  /** What the child is told in its trial file. */
+  readonly device: TrialDevice;
+  /** Extra environment of the child. */
+  readonly env: Readonly<Record<string, string>>;
+  /** For people: "cpu", "gpu0 NVIDIA H100 80GB HBM3". */
+  readonly label: string;
+  /** The GPU's UUID, where the slot has one. */
+  readonly gpu?: string;
+}
+
+/** Options of `planSlots`. */
+export interface SlotOptions {
+  /** Trials at once. @default the number of GPUs, or 1 on the CPU */
+  readonly parallel?: number;
+  /** Use CPU slots even where GPUs are present. @default false */
+  readonly cpu?: boolean;
+}
+
+/** The slots of this machine for the given GPUs and options. */
+export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): Slot[] {
+  if (options.cpu === true || gpus.length === 0) {
+    return Array.from({ length: options.parallel ?? 1 }, (_, id) => ({
+      id,
+      device: { backend: 'cpu', ordinal: 0 },
+      // A CPU trial must not grab a GPU through some library's default device.
+      env: { CUDA_VISIBLE_DEVICES: '' },
+      label: 'cpu',
+    }));
+  }
+  return Array.from({ length: options.parallel ?? gpus.length }, (_, id) => {
+    const gpu = gpus[id % gpus.length] as SlotGpu;
+    return {
+      id,
+      device: { backend: 'cuda', ordinal: 0 },
+      // The UUID, not the index: NVML and CUDA may number devices differently.
+      env: { CUDA_VISIBLE_DEVICES: gpu.uuid !== '' ? gpu.uuid : String(gpu.index) },
+      label: `gpu${gpu.index} ${gpu.name}`,
+      gpu: gpu.uuid,
+    };
+  });
+}
+
+/** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */
+export const discoverGpus: GpuLister = () => listGpus();

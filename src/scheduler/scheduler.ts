@@ -1,0 +1,251 @@
+/**
+ * The scheduler: a p-queue of trials over the device slots. Each trial is claimed in the store (a lost
+ * claim is skipped, not an error), run as a child, its events recorded as they arrive, and its outcome
+ * written through the store's one funnel, whatever happens. Failed attempts are retried up to the
+ * limit; oom, timeout and interruption are not. `drain` stops launching; `abort` also kills.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import PQueue from 'p-queue';
+import type { TrainerSpec } from '../sweep/canonical.js';
+import type { Limits } from '../sweep/grid-file.js';
+import type { AttemptOutcome, Store, TrialRecord } from '../store/store.js';
+import { attemptFiles } from '../store/trial-files.js';
+import type { AttemptEnd } from '../store/trial-state.js';
+import { readTail } from '../util/file-tail.js';
+import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } from '../trainer/protocol.js';
+import { classify } from './classify.js';
+import type { Slot } from './devices.js';
+import { TrialProcess } from './trial-process.js';
+
+/** What the scheduler reports as it goes (for progress display). */
+export type SchedulerEvent =
+  | { readonly type: 'start'; readonly trial: TrialRecord; readonly attempt: number; readonly slot: Slot }
+  | { readonly type: 'progress'; readonly trialId: string; readonly epoch: number; readonly step: number; readonly steps: number }
+  | { readonly type: 'epoch'; readonly trialId: string; readonly attempt: number; readonly epoch: EpochEvent }
+  | { readonly type: 'end'; readonly trialId: string; readonly attempt: number; readonly outcome: AttemptOutcome; readonly retry: boolean }
+  | { readonly type: 'skip'; readonly trialId: string; readonly reason: string };
+
+/** Options of a `Scheduler`. */
+export interface SchedulerOptions {
+  readonly store: Store;
+  /** The database file (attempt logs live next to it). */
+  readonly dbPath: string;
+  readonly slots: readonly Slot[];
+  readonly limits: Limits;
+  /** Program and arguments that start a trainer. */
+  readonly trainerArgv: (trainer: TrainerSpec) => readonly string[];
+  readonly onEvent?: (event: SchedulerEvent) => void;
+  /** Recorded on each attempt, with this process's pid. @default os.hostname() */
+  readonly host?: string;
+}
+
+/** What a run did. */
+export interface RunSummary {
+  /** Trials by the state their last attempt of this run ended in. */
+  readonly ended: Readonly<Partial<Record<AttemptEnd, number>>>;
+  /** Trials another orchestrator had claimed, or that were no longer pending. */
+  readonly skipped: number;
+  /** Trials never started because the run was stopped. */
+  readonly notStarted: number;
+  readonly stopped: 'drain' | 'abort' | null;
+}
+
+/** Longest child heartbeat interval; shorter when the stall timeout is short. */
+const MAX_HEARTBEAT_S = 10;
+const LOG_TAIL_BYTES = 64 * 1024;
+
+/** Runs trials on slots; one instance per `grid run` or `grid resume`. */
+export class Scheduler {
+  readonly #o: SchedulerOptions;
+  readonly #host: string;
+  /** Seconds between heartbeats, of the children (events) and of this orchestrator (runs.db). */
+  readonly #heartbeatS: number;
+  readonly #running = new Map<string, { trialId: string; attempt: number; proc: TrialProcess }>();
+  #queue: PQueue | undefined;
+  #stopping: 'drain' | 'abort' | null = null;
+  #fatal: unknown;
+
+  constructor(options: SchedulerOptions) {
+    if (options.slots.length === 0) throw new Error('no device slots to run trials on');
+    this.#o = options;
+    this.#host = options.host ?? hostname();
+    this.#heartbeatS = Math.min(MAX_HEARTBEAT_S, options.limits.stallTimeoutMs / 4000);
+  }
+
+  /** How the run is being stopped, if it is. */
+  get stopping(): 'drain' | 'abort' | null {
+    return this.#stopping;
+  }
+
+  /** Trials running now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Runs the trials (those still pending when their turn comes) and resolves when all are done. */
+  async run(trials: readonly TrialRecord[]): Promise<RunSummary> {
+    const queue = new PQueue({ concurrency: this.#o.slots.length });
+    this.#queue = queue;
+    const free = [...this.#o.slots];
+    const final = new Map<string, AttemptEnd>();
+    let started = 0;
+    let skipped = 0;
+    const beat = setInterval(() => this.#beat(), this.#heartbeatS * 1000);
+    try {
+      for (const trial of trials) {
+        void queue.add(async () => {
+          started++;
+          const slot = free.shift() as Slot; // concurrency = slots, so one is free
+          try {
+            const end = await this.#runTrial(trial, slot);
+            if (end === null) skipped++;
+            else final.set(trial.id, end);
+          } catch (err) {
+            this.#fatal ??= err;
+            this.abort();
+          } finally {
+            free.push(slot);
+          }
+        });
+      }
+      await queue.onIdle();
+    } finally {
+      clearInterval(beat);
+    }
+    if (this.#fatal !== undefined) throw this.#fatal;
+    const ended: Partial<Record<AttemptEnd, number>> = {};
+    for (const s of final.values()) ended[s] = (ended[s] ?? 0) + 1;
+    return { ended, skipped, notStarted: trials.length - started, stopped: this.#stopping };
+  }
+
+  /** Stops launching trials; running ones finish. Pending trials stay pending for `grid resume`. */
+  drain(): void {
+    this.#stopping ??= 'drain';
+    this.#queue?.clear();
+  }
+
+  /** Stops launching and kills every running trial's process group; they end interrupted. */
+  abort(): void {
+    this.#stopping = 'abort';
+    this.#queue?.clear();
+    for (const r of this.#running.values()) r.proc.stop('interrupt', true);
+  }
+
+  /** Claims and runs one trial, retrying failed attempts; null when it was not ours to run. */
+  async #runTrial(trial: TrialRecord, slot: Slot): Promise<AttemptEnd | null> {
+    for (let tries = 1; ; tries++) {
+      if (this.#stopping !== null) return null;
+      const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device: { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) }, heartbeatIntervalS: this.#heartbeatS });
+      if (attempt === false) {
+        this.#emit({ type: 'skip', trialId: trial.id, reason: 'not pending any more (claimed elsewhere or finished)' });
+        return null;
+      }
+      this.#emit({ type: 'start', trial, attempt, slot });
+      const outcome = await this.#attempt(trial, attempt, slot);
+      const retry = outcome.state === 'failed' && tries < this.#o.limits.maxAttempts && this.#stopping === null;
+      this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
+      if (!retry || !this.#o.store.requeue(trial.id, ['failed'])) return outcome.state;
+    }
+  }
+
+  /** One attempt, from trial file to recorded outcome; the outcome is written whatever happens. */
+  async #attempt(trial: TrialRecord, attempt: number, slot: Slot): Promise<AttemptOutcome> {
+    const { store, limits } = this.#o;
+    const files = attemptFiles(this.#o.dbPath, trial.id, attempt);
+    const key = `${trial.id}/${attempt}`;
+    let outcome: AttemptOutcome = { state: 'failed', error: 'orchestrator: the attempt did not start' };
+    try {
+      mkdirSync(files.workdir, { recursive: true });
+      const trialFile: TrialFile = {
+        protocol: PROTOCOL_VERSION,
+        trial_id: trial.id,
+        attempt,
+        config: trial.config as Record<string, unknown>,
+        device: slot.device,
+        workdir: files.workdir,
+        heartbeat_interval_s: this.#heartbeatS,
+      };
+      writeFileSync(files.trialFile, `${JSON.stringify(trialFile, null, 2)}\n`);
+      const proc: TrialProcess = TrialProcess.start({
+        argv: this.#o.trainerArgv(trial.trainer),
+        env: { ...process.env, ...slot.env },
+        trialFile: files.trialFile,
+        logFile: files.log,
+        trialTimeoutMs: limits.trialTimeoutMs,
+        stallTimeoutMs: limits.stallTimeoutMs,
+        killGraceMs: limits.killGraceMs,
+        onEvent: (event) => this.#record(trial.id, attempt, event),
+      });
+      this.#running.set(key, { trialId: trial.id, attempt, proc });
+      if (proc.pid !== undefined) store.setChildPid(trial.id, attempt, proc.pid);
+      if (this.#stopping === 'abort') proc.stop('interrupt', true);
+      const exit = await proc.exited;
+      outcome = classify(exit, {
+        external: trial.trainer !== 'builtin',
+        logTail: () => readTail(files.log, LOG_TAIL_BYTES),
+        trialTimeoutMs: limits.trialTimeoutMs,
+        stallTimeoutMs: limits.stallTimeoutMs,
+      });
+    } catch (err) {
+      outcome = { state: 'failed', error: `orchestrator: ${(err as Error).message}` };
+      throw err;
+    } finally {
+      this.#running.delete(key);
+      store.finishAttempt(trial.id, attempt, outcome);
+    }
+    return outcome;
+  }
+
+  /** Stores an event as it arrives; a store failure stops the whole run (nothing could be recorded). */
+  #record(trialId: string, attempt: number, event: TrainerEvent): void {
+    try {
+      switch (event.type) {
+        case 'hello':
+          this.#o.store.recordInfo(trialId, attempt, {
+            trainer: event.trainer,
+            version: event.version,
+            deviceName: event.device_name,
+            plannedPeakBytes: event.planned_peak_bytes ?? null,
+          });
+          break;
+        case 'epoch':
+          this.#o.store.recordEpoch({
+            trialId,
+            attempt,
+            epoch: event.epoch,
+            trainLoss: event.train_loss,
+            metrics: event.metrics,
+            epochSeconds: event.epoch_seconds,
+            peakBytes: event.peak_bytes,
+            tokensPerSecond: event.tokens_per_second,
+          });
+          this.#emit({ type: 'epoch', trialId, attempt, epoch: event });
+          break;
+        case 'progress':
+          this.#emit({ type: 'progress', trialId, epoch: event.epoch, step: event.step, steps: event.steps });
+          break;
+        case 'heartbeat':
+        case 'result':
+        case 'error':
+          break;
+      }
+    } catch (err) {
+      this.#fatal ??= err;
+      this.abort();
+    }
+  }
+
+  #beat(): void {
+    try {
+      this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+    } catch (err) {
+      this.#fatal ??= err;
+      this.abort();
+    }
+  }
+
+  #emit(event: SchedulerEvent): void {
+    this.#o.onEvent?.(event);
+  }
+}

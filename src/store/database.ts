@@ -1,0 +1,94 @@
+/**
+ * Opening runs.db: WAL journal (readers never block the writer nor each other), a busy timeout, the
+ * schema version checked and migrations run, and the one transaction helper. Database errors are
+ * wrapped here into `StoreError`s that say which file and what to do.
+ */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+/** The better-sqlite3 connection type. */
+export type Connection = Database.Database;
+
+/** A problem with runs.db itself (missing, too new, unreadable), with the file in the message. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+/** How long a statement waits on another connection's lock before giving up. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+/**
+ * Opens runs.db for writing, creating it when absent, and migrates it to `SCHEMA_VERSION`.
+ * Throws `StoreError` for a database written by a newer gridrec.
+ */
+export function openForWriting(path: string): Connection {
+  const db = wrap(path, () => new Database(path, { timeout: BUSY_TIMEOUT_MS }));
+  try {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, path);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens runs.db read-only (leaderboard, status, show, export): never takes a write lock, so a running
+ * sweep is never disturbed. An older schema is migrated first through a short write connection.
+ */
+export function openForReading(path: string): Connection {
+  if (!existsSync(path)) throw new StoreError(`${path}: no such database (\`grid run\` creates it; --db names another)`);
+  let db = wrap(path, () => new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }));
+  if (schemaVersion(db) < SCHEMA_VERSION) {
+    db.close();
+    openForWriting(path).close();
+    db = wrap(path, () => new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }));
+  }
+  checkVersion(db, path);
+  return db;
+}
+
+/** The schema version a connection's file is at (0 for a new, empty file). */
+export function schemaVersion(db: Connection): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Runs `fn` in an IMMEDIATE transaction (the write lock is taken at the start, so two writers queue
+ * on the busy timeout instead of failing half-way) and returns its value; rolls back on a throw.
+ */
+export function transaction<T>(db: Connection, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}
+
+function checkVersion(db: Connection, path: string): void {
+  const version = schemaVersion(db);
+  if (version > SCHEMA_VERSION) {
+    db.close();
+    throw new StoreError(`${path}: schema version ${version} is newer than this gridrec understands (${SCHEMA_VERSION}); upgrade gridrec`);
+  }
+}
+
+function migrate(db: Connection, path: string): void {
+  checkVersion(db, path);
+  transaction(db, () => {
+    // Re-read inside the lock: another process may have migrated while we waited for it.
+    for (let v = schemaVersion(db); v < SCHEMA_VERSION; v++) {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    }
+  });
+}
+
+function wrap<T>(path: string, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    throw new StoreError(`${path}: cannot open: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The store contract: everything the orchestrator keeps in runs.db, as a few primitives. Ids in,
+ * plain frozen values out (never database rows). The orchestrator is the only writer; `leaderboard`,
+ * `status`, `show` and `export` open the store read-only and may read while a sweep writes.
+ *
+ * Concurrency: every write primitive is one transaction. State changes are compare-and-set against
+ * the transition table of trial-state.ts: a primitive that loses a race (another orchestrator claimed
+ * the trial first, the attempt was already finished) returns false instead of throwing.
+ * Timestamps are seconds since the epoch from the database clock, so stale heartbeats are judged by
+ * one clock whatever machine wrote them.
+ */
+import type { Metrics, ResultEvent, TrialDevice } from '../trainer/protocol.js';
+import type { AttemptEnd, TrialState } from './trial-state.js';
+
+/** A sweep: a named grid file as last run. */
+export interface SweepRecord {
+  readonly id: number;
+  readonly name: string;
+  /** The grid file path as given to `grid run` (null when it came from elsewhere). */
+  readonly file: string | null;
+  /** The grid file as parsed (plain JSON), enough to check it again on resume. */
+  readonly document: Readonly<Record<string, unknown>>;
+  readonly objective: { readonly metric: string; readonly direction: 'max' | 'min' };
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** A trial: one canonical config and its trainer, whatever sweeps contain it. */
+export interface TrialRecord {
+  /** sha256 hex of the canonical config and trainer. */
+  readonly id: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** "builtin" or {command: [...]}. */
+  readonly trainer: 'builtin' | { readonly command: readonly string[] };
+  readonly state: TrialState;
+  /** Attempts started so far (the number of the latest one). */
+  readonly attempts: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** What the trainer said about itself in its `hello` event. */
+export interface TrainerInfo {
+  readonly trainer: string;
+  readonly version: string;
+  readonly deviceName: string;
+  readonly plannedPeakBytes: number | null;
+}
+
+/** One attempt at running a trial. */
+export interface AttemptRecord {
+  readonly trialId: string;
+  /** 1-based. */
+  readonly attempt: number;
+  readonly state: 'running' | AttemptEnd;
+  /** The orchestrator's host name and pid. */
+  readonly host: string;
+  readonly pid: number;
+  /** The child's pid (= its process group id) once spawned. */
+  readonly childPid: number | null;
+  readonly device: TrialDevice & { readonly gpu?: string };
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+  readonly heartbeatIntervalS: number;
+  readonly finishedAt: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** Why it did not complete, in words. */
+  readonly error: string | null;
+  readonly result: Omit<ResultEvent, 'type'> | null;
+  readonly info: TrainerInfo | null;
+}
+
+/** One epoch of one attempt, as the trainer reported it. */
+export interface EpochRecord {
+  readonly trialId: string;
+  readonly attempt: number;
+  readonly epoch: number;
+  /** NaN where training diverged. */
+  readonly trainLoss: number;
+  /** Validation metrics. */
+  readonly metrics: Metrics;
+  readonly epochSeconds: number;
+  readonly peakBytes: number;
+  readonly tokensPerSecond: number;
+}
+
+/** A trial of a planned sweep, to be saved. */
+export interface NewTrial {
+  readonly id: string;
+  /** The canonical config (keys already sorted: it is stored as given). */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly trainer: TrialRecord['trainer'];
+}
+
+/** A sweep to be saved (created, or updated when its name exists). */
+export interface NewSweep {
+  readonly name: string;
+  readonly file: string | null;
+  readonly document: Readonly<Record<string, unknown>>;
+  readonly objective: SweepRecord['objective'];
+}
+
+/** Who takes a trial and where it will run. */
+export interface Claim {
+  readonly host: string;
+  readonly pid: number;
+  readonly device: AttemptRecord['device'];
+  readonly heartbeatIntervalS: number;
+}
+
+/** How an attempt ended. */
+export interface AttemptOutcome {
+  readonly state: AttemptEnd;
+  readonly exitCode?: number | null;
+  readonly signal?: string | null;
+  readonly error?: string | null;
+  readonly result?: Omit<ResultEvent, 'type'> | null;
+}
+
+/** A running attempt with the age of its heartbeat on the database clock. */
+export interface RunningAttempt extends AttemptRecord {
+  /** Seconds since the last heartbeat. */
+  readonly heartbeatAgeS: number;
+}
+
+/** Which trials a query returns. */
+export interface TrialFilter {
+  /** Only trials linked to this sweep (by name). */
+  readonly sweep?: string;
+  readonly states?: readonly TrialState[];
+}
+
+/** The store primitives. Every method throws `StoreError` when the database cannot be used at all. */
+export interface Store {
+  /** The database file. */
+  readonly path: string;
+  readonly readOnly: boolean;
+  close(): void;
+
+  /**
+   * Creates or updates the sweep named `sweep.name` and links it to `trials`, inserting as pending
+   * those not yet stored (any sweep's trial is reused by id). Returns the sweep and the new ids.
+   */
+  saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] };
+  /**
+   * Claims a pending trial: it becomes running with a new attempt whose heartbeat starts now.
+   * Returns the attempt number, or false when the trial was not pending (lost race, already done).
+   */
+  claim(trialId: string, claim: Claim): number | false;
+  /** Records the child's pid on a running attempt. */
+  setChildPid(trialId: string, attempt: number, pid: number): void;
+  /** Refreshes the heartbeat of running attempts (the orchestrator is alive and watching them). */
+  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): void;
+  /** Records the trainer's hello. */
+  recordInfo(trialId: string, attempt: number, info: TrainerInfo): void;
+  /** Records one epoch; returns false when that attempt already has that epoch (nothing is doubled). */
+  recordEpoch(epoch: EpochRecord): boolean;
+  /**
+   * Ends a running attempt and moves its trial to the same state, in one transaction: the single
+   * funnel of every outcome. Returns false when the attempt was no longer running.
+   */
+  finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean;
+  /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
+  requeue(trialId: string, from: readonly TrialState[]): boolean;
+
+  /** The database clock, seconds since the epoch. */
+  now(): number;
+  listSweeps(): SweepRecord[];
+  getSweep(name: string): SweepRecord | undefined;
+  /** Trials in link order for a sweep, else in creation order. */
+  listTrials(filter?: TrialFilter): TrialRecord[];
+  /** Trials whose id starts with `prefix`. */
+  findTrials(prefix: string): TrialRecord[];
+  /** Attempts of one trial, or of every trial of a sweep; in (trial, attempt) order. */
+  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[];
+  /** Names of the sweeps a trial belongs to. */
+  sweepsOf(trialId: string): string[];
+  /** Running attempts (of one sweep's trials, if named) with their heartbeat age. */
+  runningAttempts(sweep?: string): RunningAttempt[];
+  /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
+  listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
+}

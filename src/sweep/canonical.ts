@@ -1,0 +1,73 @@
+/**
+ * The one canonicaliser of trial configs and the trial id derived from it. Two configs that train the
+ * same thing must produce the same canonical JSON whatever their key order, number spelling (1e3 and
+ * 1000) or inactive keys; the trial id is the sha256 of that JSON and the trainer that runs it.
+ */
+import { createHash } from 'node:crypto';
+import { LOSSES, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
+import { ConfigError } from '../util/config-error.js';
+
+/** Which trainer runs a trial: the built-in SASRec trainer or an external protocol-speaking command. */
+export type TrainerSpec = 'builtin' | { readonly command: readonly string[] };
+
+/** A JSON value with sorted keys, the form configs are stored and hashed in. */
+export type Canonical = null | boolean | number | string | readonly Canonical[] | { readonly [key: string]: Canonical };
+
+/** Keys that only sampled losses use; dropped elsewhere so they cannot split one config into many. */
+const SAMPLING_KEYS = ['negatives', 'sampling'] as const;
+
+/**
+ * Normalises a plain value: object keys sorted, `undefined` members dropped, -0 as 0. Throws
+ * `ConfigError` at `at` for values JSON cannot carry faithfully (NaN, Infinity, functions, dates).
+ */
+export function normalise(value: unknown, at = '(config)'): Canonical {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ConfigError(at, `expected a finite number, got ${String(value)}`);
+    return value === 0 ? 0 : value;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => normalise(v, `${at}[${i}]`));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, Canonical> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = normalise(v, at === '(config)' ? key : `${at}.${key}`);
+    }
+    return out;
+  }
+  throw new ConfigError(at, `expected plain data (numbers, strings, lists, maps), got ${typeof value}`);
+}
+
+/** Serialises a value canonically: the same JSON text for every spelling of the same data. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(normalise(value));
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Canonicalises one trial config for its trainer. The built-in trainer's configs go through
+ * `resolveTrialConfig` (validation, defaults, inactive keys dropped); an external trainer's configs
+ * are free-form, so only the generic rules apply: sorted keys, numbers by value, and `train.negatives`
+ * / `train.sampling` dropped when `train.loss` is one of our full-catalogue losses. Throws `ConfigError`.
+ */
+export function canonicalConfig(trainer: TrainerSpec, raw: Record<string, unknown>): Record<string, Canonical> {
+  const resolved: Record<string, unknown> = trainer === 'builtin' ? { ...resolveTrialConfig(raw) } : dropInactive(raw);
+  return normalise(resolved) as Record<string, Canonical>;
+}
+
+function dropInactive(raw: Record<string, unknown>): Record<string, unknown> {
+  const train = raw.train;
+  // Only a loss we know to be full-catalogue makes the keys inactive; an unknown loss keeps them.
+  const loss = isObject(train) ? train.loss : undefined;
+  if (!isObject(train) || !(LOSSES as readonly unknown[]).includes(loss) || SAMPLED_LOSSES.has(loss as LossType)) return raw;
+  const kept = Object.fromEntries(Object.entries(train).filter(([k]) => !(SAMPLING_KEYS as readonly string[]).includes(k)));
+  return { ...raw, train: kept };
+}
+
+/** The trial id: sha256 (hex) of the canonical config together with its trainer. */
+export function trialId(trainer: TrainerSpec, config: Record<string, Canonical>): string {
+  return createHash('sha256').update(canonicalJson({ trainer, config })).digest('hex');
+}

@@ -1,0 +1,102 @@
+/**
+ * The sweep service behind `grid plan`, `grid run` and `grid resume`: what a grid file adds to the
+ * store, which trials a run or resume must run, and the grid file a stored sweep was run with.
+ */
+import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
+import type { TrialState } from '../store/trial-state.js';
+import { expandGrid, type Expansion } from './expand.js';
+import { parseGridFile, type GridFile } from './grid-file.js';
+
+/** A grid file's expansion next to what the store already holds. */
+export interface SweepPlan {
+  readonly grid: GridFile;
+  readonly expansion: Expansion;
+  /** State of each planned trial already stored (any sweep's), by id. */
+  readonly existing: ReadonlyMap<string, TrialState>;
+}
+
+/** Expands a grid file and looks each trial up in the store (none when there is no store yet). */
+export function planSweep(grid: GridFile, store: Store | undefined): SweepPlan {
+  const expansion = expandGrid(grid);
+  const stored = new Map((store?.listTrials() ?? []).map((t) => [t.id, t.state]));
+  const existing = new Map<string, TrialState>();
+  for (const t of expansion.trials) {
+    const state = stored.get(t.id);
+    if (state !== undefined) existing.set(t.id, state);
+  }
+  return { grid, expansion, existing };
+}
+
+/** What `grid run` is about to do. */
+export interface PreparedRun {
+  readonly sweep: SweepRecord;
+  /** Ids stored for the first time. */
+  readonly added: readonly string[];
+  /** The sweep's pending trials, to run. */
+  readonly pending: readonly TrialRecord[];
+  /** The sweep's trials by state. */
+  readonly counts: Readonly<Partial<Record<TrialState, number>>>;
+}
+
+/** Saves a planned sweep (new trials as pending, existing ones linked) and lists what to run. */
+export function prepareRun(store: Store, plan: SweepPlan): PreparedRun {
+  const { grid } = plan;
+  const { sweep, added } = store.saveSweep(
+    // The name is written out so that the stored document means the same without its file name.
+    { name: grid.name, file: grid.file, document: { ...grid.document, name: grid.name }, objective: grid.objective },
+    plan.expansion.trials,
+  );
+  return { sweep, added, ...pendingOf(store, sweep.name) };
+}
+
+/** Options of `prepareResume`. */
+export interface ResumeOptions {
+  /** Also re-queue failed trials. @default false */
+  readonly retryFailed?: boolean;
+  /** Also re-queue timed-out trials. @default false */
+  readonly retryTimeout?: boolean;
+}
+
+/** What `grid resume` is about to do. */
+export interface PreparedResume {
+  readonly sweep: SweepRecord;
+  readonly grid: GridFile;
+  /** Trials put back to pending, by the state they were in. */
+  readonly requeued: Readonly<Partial<Record<TrialState, number>>>;
+  readonly pending: readonly TrialRecord[];
+  readonly counts: Readonly<Partial<Record<TrialState, number>>>;
+}
+
+/**
+ * Puts a sweep's interrupted trials (stale running ones must have been reclaimed as interrupted
+ * first), and failed or timed-out ones when asked, back to pending; completed and oom trials stay.
+ */
+export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): PreparedResume {
+  const grid = storedGrid(sweep);
+  const from: TrialState[] = ['interrupted'];
+  if (options.retryFailed === true) from.push('failed');
+  if (options.retryTimeout === true) from.push('timeout');
+  const requeued: Partial<Record<TrialState, number>> = {};
+  for (const t of store.listTrials({ sweep: sweep.name, states: from })) {
+    if (store.requeue(t.id, [t.state])) requeued[t.state] = (requeued[t.state] ?? 0) + 1;
+  }
+  return { sweep, grid, requeued, ...pendingOf(store, sweep.name) };
+}
+
+/** The grid file a stored sweep was last run with, checked again (limits, objective, trainer). */
+export function storedGrid(sweep: SweepRecord): GridFile {
+  // The document is JSON, which is YAML: the same parser checks it.
+  return parseGridFile(JSON.stringify(sweep.document), sweep.file ?? `sweep ${sweep.name}`);
+}
+
+/** The sweep named, or the one run last when no name is given; undefined when there is none. */
+export function findSweep(store: Store, name: string | undefined): SweepRecord | undefined {
+  return name === undefined ? store.listSweeps().at(-1) : store.getSweep(name);
+}
+
+function pendingOf(store: Store, sweep: string): { pending: TrialRecord[]; counts: Partial<Record<TrialState, number>> } {
+  const trials = store.listTrials({ sweep });
+  const counts: Partial<Record<TrialState, number>> = {};
+  for (const t of trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
+  return { pending: trials.filter((t) => t.state === 'pending'), counts };
+}

@@ -1,0 +1,160 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import yaml from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import { pidAlive } from '../src/scheduler/stale.js';
+import { openStore } from '../src/store/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { gridSchema } from '../src/sweep/grid-schema.js';
+import { grid, gridDone } from './helpers/cli.js';
+import { validate } from './helpers/json-schema.js';
+import { dbIn, fakeGrid, integrity } from './helpers/fixture.js';
+import { tempDir } from './helpers/tmp.js';
+
+/** A directory holding the grid file `g.yaml`. */
+function project(body: string, name = 'g'): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'g.yaml'), fakeGrid(name, body));
+  return dir;
+}
+
+function readStore<T>(dir: string, fn: (store: Store) => T): T {
+  const store = openStore(dbIn(dir), 'read');
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+const countStates = (store: Store): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const t of store.listTrials()) out[t.state] = (out[t.state] ?? 0) + 1;
+  return out;
+};
+
+describe('grid CLI end to end', () => {
+  it('plans, runs, ranks and exports; the export runs as already done', async () => {
+    const dir = project('fixture: {epochs: 2, epoch_ms: 2}\ngrid:\n  fixture.score: [0.1, 0.9, 0.5]\n  loss: [ce, ce-]\n  negatives: [8, 16]\n');
+    const plan = await gridDone(dir, 'plan', 'g.yaml');
+    expect(plan.code).toBe(0);
+    expect(plan.output).toMatch(/12 point\(s\) → 9 trial\(s\) \(0 excluded, 3 collapsed\); 9 new, 0 already in runs\.db/);
+
+    const run = await gridDone(dir, 'run', 'g.yaml', '--parallel', '3');
+    expect(run.code).toBe(0);
+    expect(run.output).toMatch(/9\/9 done \(9 completed\)/);
+
+    const board = await gridDone(dir, 'leaderboard', '--format', 'json', '--top', '2', '--where', 'loss=ce-');
+    const rows = JSON.parse(board.output) as { rank: number; config: { fixture: { score: number }; train: { loss: string } } }[];
+    expect(rows.map((r) => [r.rank, r.config.fixture.score, r.config.train.loss])).toEqual([[1, 0.9, 'ce-'], [2, 0.9, 'ce-']]);
+
+    expect((await gridDone(dir, 'export', '--top', '3', '-o', 'best.yaml')).code).toBe(0);
+    const exported = readFileSync(join(dir, 'best.yaml'), 'utf8');
+    expect(exported).toMatch(/^name: g-best$/m);
+    expect(validate(yaml.load(exported, { schema: yaml.CORE_SCHEMA }), gridSchema())).toEqual([]);
+    const again = await gridDone(dir, 'run', 'best.yaml');
+    expect(again.code).toBe(0);
+    expect(again.output).toMatch(/sweep g-best: 3 trial\(s\), 0 new, 0 to run/);
+    expect((await gridDone(dir, 'plan', 'best.yaml')).output).toMatch(/0 new, 3 already in runs\.db \(3 completed\)/);
+    expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(/9 trial\(s\) \(3 collapsed\), 0 new, 0 to run/);
+    readStore(dir, (s) => expect(s.listTrials()).toHaveLength(9));
+
+    const bad = await gridDone(dir, 'leaderboard', '--sweep', 'nope');
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.output).toMatch(/no sweep named "nope"/);
+  });
+
+  it('reports a bad grid file with its name and key path and exits 2', async () => {
+    const dir = project('grid:\n  loss: [ce, mse]\n');
+    writeFileSync(join(dir, 'b.yaml'), 'dataset: ml-latest-small\ngrid:\n  loss: [ce, mse]\n');
+    const r = await gridDone(dir, 'run', 'b.yaml');
+    expect(r).toMatchObject({ code: 2 });
+    expect(r.output).toBe('grid: b.yaml: grid.loss[1]: expected one of ce, ce-, cce, cce-, bce, bce+, got "mse"\n');
+  });
+
+  it('Ctrl-C once lets running trials finish and starts no more', async () => {
+    const dir = project('fixture: {epochs: 3, epoch_ms: 300}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6]\n');
+    const run = grid(dir, 'run', 'g.yaml', '--parallel', '2');
+    await run.waitFor(/epoch {5}\w+ 1 /);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(run.output()).toMatch(/Ctrl-C: no new trials will start; waiting for 2 running to finish/);
+    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 2, pending: 4 }));
+    expect(integrity(dbIn(dir))).toBe('ok');
+  });
+
+  it('Ctrl-C twice kills the running trials, marks them interrupted, and resume finishes the sweep', async () => {
+    const dir = project('fixture: {epochs: 10, epoch_ms: 60}\ngrid:\n  fixture.k: [1, 2, 3, 4]\n');
+    const run = grid(dir, 'run', 'g.yaml', '--parallel', '2');
+    await run.waitFor(/epoch {5}\w+ 1 /);
+    run.child.kill('SIGINT');
+    await run.waitFor(/Ctrl-C: no new trials/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    const children = readStore(dir, (s) => {
+      expect(countStates(s)).toEqual({ interrupted: 2, pending: 2 });
+      return s.listAttempts({}).map((a) => a.childPid as number);
+    });
+    expect(children.filter(pidAlive)).toEqual([]);
+    expect(integrity(dbIn(dir))).toBe('ok');
+
+    const resume = await gridDone(dir, 'resume', 'g', '--parallel', '2');
+    expect(resume.code).toBe(0);
+    expect(resume.output).toMatch(/requeued 2 interrupted; 4 to run/);
+    readStore(dir, (s) => {
+      expect(countStates(s)).toEqual({ completed: 4 });
+      expect(s.listTrials().map((t) => t.attempts).sort()).toEqual([1, 1, 2, 2]);
+    });
+  });
+
+  it('survives SIGKILL of the orchestrator: resume completes every trial exactly once, no epoch lost or doubled', async () => {
+    const dir = project('fixture: {epochs: 3, epoch_ms: 120}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6, 7, 8]\n');
+    const run = grid(dir, 'run', 'g.yaml', '--parallel', '3');
+    await run.waitFor(/completed \w+ #1[\s\S]*epoch {5}\w+ 2 /);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const orphans = readStore(dir, (s) => s.runningAttempts().map((a) => a.childPid as number));
+    expect(orphans.length).toBeGreaterThan(0);
+
+    const resume = await gridDone(dir, 'resume', '--parallel', '3');
+    expect(resume.code).toBe(0);
+    expect(resume.output).toMatch(new RegExp(`${orphans.length} stale running trial\\(s\\) reclaimed`));
+    expect(orphans.filter(pidAlive)).toEqual([]);
+    readStore(dir, (s) => {
+      expect(countStates(s)).toEqual({ completed: 8 });
+      const attempts = s.listAttempts({});
+      const completed = attempts.filter((a) => a.state === 'completed');
+      expect(new Set(completed.map((a) => a.trialId)).size).toBe(8);
+      expect(completed).toHaveLength(8);
+      expect(attempts.filter((a) => a.state === 'interrupted')).toHaveLength(orphans.length);
+      const epochs = s.listEpochs({});
+      for (const a of completed) {
+        expect(epochs.filter((e) => e.trialId === a.trialId && e.attempt === a.attempt).map((e) => e.epoch)).toEqual([1, 2, 3]);
+      }
+      const keys = epochs.map((e) => `${e.trialId}/${e.attempt}/${e.epoch}`);
+      expect(new Set(keys).size).toBe(keys.length);
+    });
+    expect(integrity(dbIn(dir))).toBe('ok');
+  });
+
+  it('serves leaderboard and status to readers looping while a sweep writes', async () => {
+    const dir = project('fixture: {epochs: 4, epoch_ms: 20}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5]\n  batch_size: [1, 2, 3, 4]\n');
+    const run = grid(dir, 'run', 'g.yaml', '--parallel', '4');
+    await run.waitFor(/start/);
+    let done = false;
+    void run.exited.then(() => (done = true));
+    const failures: string[] = [];
+    let reads = 0;
+    while (!done) {
+      for (const args of [['leaderboard', '--format', 'json'], ['status', 'g']]) {
+        const r = await gridDone(dir, ...args);
+        reads++;
+        if (r.code !== 0) failures.push(r.output);
+      }
+    }
+    expect(await run.exited).toBe(0);
+    expect(failures).toEqual([]);
+    expect(reads).toBeGreaterThanOrEqual(2);
+    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 20 }));
+  });
+});

@@ -1,0 +1,109 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { planSlots } from '../src/scheduler/devices.js';
+import { Scheduler, type SchedulerEvent } from '../src/scheduler/scheduler.js';
+import { trainerArgv } from '../src/scheduler/trainer-command.js';
+import { TrialProcess } from '../src/scheduler/trial-process.js';
+import { openStore } from '../src/store/sqlite-store.js';
+import type { Store } from '../src/store/store.js';
+import { parseGridFile } from '../src/sweep/grid-file.js';
+import { planSweep, prepareRun } from '../src/sweep/sweep-service.js';
+import { dbIn, FAKE_TRAINER, fakeGrid, integrity } from './helpers/fixture.js';
+import { tempDir } from './helpers/tmp.js';
+
+/** Runs a fake-trainer grid through a real scheduler; returns the store (open) and the events. */
+async function sweep(body: string, parallel = 2): Promise<{ store: Store; db: string; events: SchedulerEvent[] }> {
+  const db = dbIn(tempDir());
+  const grid = parseGridFile(fakeGrid('s', body), 's.yaml');
+  const store = openStore(db, 'write');
+  const run = prepareRun(store, planSweep(grid, store));
+  const events: SchedulerEvent[] = [];
+  const scheduler = new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel }), limits: grid.limits, trainerArgv, onEvent: (e) => events.push(e) });
+  await scheduler.run(run.pending);
+  return { store, db, events };
+}
+
+const states = (store: Store) => Object.fromEntries(store.listTrials().map((t) => [(t.config.fixture as { mode: string }).mode, t.state]));
+
+describe('scheduler with real child processes', () => {
+  it('runs a sweep of 24 trials at parallelism 4, each exactly once, every epoch recorded once', async () => {
+    const { store, db } = await sweep('fixture: {epochs: 3, epoch_ms: 4}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6]\n  train.batch_size: [1, 2, 3, 4]\n', 4);
+    const trials = store.listTrials();
+    expect(trials).toHaveLength(24);
+    expect(trials.every((t) => t.state === 'completed' && t.attempts === 1)).toBe(true);
+    const attempts = store.listAttempts({});
+    expect(attempts).toHaveLength(24);
+    expect(attempts.every((a) => a.state === 'completed' && a.info?.trainer === 'fake-trainer')).toBe(true);
+    expect(store.listEpochs({})).toHaveLength(72);
+    store.close();
+    expect(integrity(db)).toBe('ok');
+  });
+
+  it('ends crash, oom, stderr-oom, bad events, hang and stall each in their own state', async () => {
+    const { store, db } = await sweep(
+      'fixture: {epochs: 2, epoch_ms: 4}\nlimits: {trial_timeout: 2s, stall_timeout: 1s, kill_grace: 100ms, max_attempts: 1}\n' +
+        'grid:\n  fixture.mode: [finish, crash, oom, stderr-oom, bad-event, hang, stall]\n',
+      4,
+    );
+    expect(states(store)).toEqual({
+      finish: 'completed', crash: 'failed', oom: 'oom', 'stderr-oom': 'oom', 'bad-event': 'failed', hang: 'timeout', stall: 'timeout',
+    });
+    const errors = Object.fromEntries(store.listAttempts({}).map((a) => [a.trialId, a.error]));
+    const byMode = Object.fromEntries(store.listTrials().map((t) => [(t.config.fixture as { mode: string }).mode, errors[t.id]]));
+    expect(byMode.crash).toBe('exited with code 3');
+    expect(byMode['bad-event']).toMatch(/^protocol violation: event is not an object/);
+    expect(byMode.hang).toMatch(/trial timeout \(2s\)/);
+    expect(byMode.stall).toMatch(/stalled: no event for 1s/);
+    expect(byMode['stderr-oom']).toMatch(/CUDA error: out of memory/);
+    store.close();
+    expect(integrity(db)).toBe('ok');
+  });
+
+  it('kills a child that ignores SIGTERM after the grace', async () => {
+    const dir = tempDir();
+    const trialFile = join(dir, 'trial.json');
+    writeFileSync(trialFile, JSON.stringify({ protocol: 1, trial_id: 'ab', attempt: 1, config: { fixture: { mode: 'ignore-term' } }, device: { backend: 'cpu', ordinal: 0 }, workdir: dir }));
+    let hello!: () => void;
+    const said = new Promise<void>((resolve) => (hello = resolve));
+    const proc = TrialProcess.start({
+      argv: [process.execPath, FAKE_TRAINER], env: process.env, trialFile, logFile: join(dir, 'log'),
+      trialTimeoutMs: undefined, stallTimeoutMs: 60_000, killGraceMs: 150,
+      onEvent: (e) => e.type === 'hello' && hello(),
+    });
+    await said;
+    proc.stop('trial_timeout');
+    const exit = await proc.exited;
+    expect(exit).toMatchObject({ signal: 'SIGKILL', stopReason: 'trial_timeout' });
+    expect(readFileSync(join(dir, 'log'), 'utf8')).toMatch(/ignoring SIGTERM/);
+  });
+
+  it('retries a failed attempt up to max_attempts and keeps every attempt', async () => {
+    const { store, events } = await sweep('fixture: {epochs: 1, epoch_ms: 2}\nlimits: {max_attempts: 3}\ngrid:\n  fixture.mode: [crash-first, crash]\n', 2);
+    expect(states(store)).toEqual({ 'crash-first': 'completed', crash: 'failed' });
+    const byTrial = new Map<string, string[]>();
+    for (const a of store.listAttempts({})) byTrial.set(a.trialId, [...(byTrial.get(a.trialId) ?? []), a.state]);
+    expect([...byTrial.values()].map((s) => s.join(',')).sort()).toEqual(['failed,completed', 'failed,failed,failed']);
+    expect(events.filter((e) => e.type === 'end' && e.retry)).toHaveLength(3);
+    store.close();
+  });
+
+  it('fails a trial whose trainer cannot be started, with the reason', async () => {
+    const db = dbIn(tempDir());
+    const grid = parseGridFile('trainer: {command: [/nonexistent/trainer]}\nx: 1\n', 's.yaml');
+    const store = openStore(db, 'write');
+    const run = prepareRun(store, planSweep(grid, store));
+    await new Scheduler({ store, dbPath: db, slots: planSlots([]), limits: { ...grid.limits, maxAttempts: 1 }, trainerArgv }).run(run.pending);
+    expect(store.listAttempts({})[0]?.error).toMatch(/^cannot start \/nonexistent\/trainer: .*ENOENT/);
+    store.close();
+  });
+
+  it('places slots on GPUs by UUID, round robin, and falls back to CPU slots', () => {
+    const gpu = (index: number) => ({ index, name: 'H100', uuid: `GPU-${index}`, memoryTotalBytes: 1, memoryUsedBytes: 0, memoryFreeBytes: 1 });
+    const slots = planSlots([gpu(0), gpu(1)], { parallel: 3 });
+    expect(slots.map((s) => s.env.CUDA_VISIBLE_DEVICES)).toEqual(['GPU-0', 'GPU-1', 'GPU-0']);
+    expect(slots.every((s) => s.device.backend === 'cuda' && s.device.ordinal === 0)).toBe(true);
+    expect(planSlots([gpu(0)], { cpu: true, parallel: 2 }).map((s) => s.device.backend)).toEqual(['cpu', 'cpu']);
+    expect(planSlots([])).toHaveLength(1);
+  });
+});

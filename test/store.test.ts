@@ -1,0 +1,152 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { openForReading, openForWriting, schemaVersion } from '../src/store/database.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
+import { openStore } from '../src/store/sqlite-store.js';
+import type { Claim, Store } from '../src/store/store.js';
+import { canTransition, isFinished } from '../src/store/trial-state.js';
+import { tempDir } from './helpers/tmp.js';
+
+const claim: Claim = { host: 'h', pid: process.pid, device: { backend: 'cpu', ordinal: 0 }, heartbeatIntervalS: 5 };
+const sweep = { name: 's', file: 's.yaml', document: { name: 's' }, objective: { metric: 'ndcg@10', direction: 'max' as const } };
+const trial = (id: string) => ({ id, config: { a: id }, trainer: 'builtin' as const });
+const integrity = (path: string): string => {
+  const db = new Database(path, { readonly: true });
+  const r = db.pragma('integrity_check', { simple: true }) as string;
+  db.close();
+  return r;
+};
+
+function fresh(): { store: Store; path: string } {
+  const path = join(tempDir(), 'runs.db');
+  return { store: openStore(path, 'write'), path };
+}
+
+describe('runs.db schema', () => {
+  it('migrates an empty file to the current version in WAL mode', () => {
+    const { store, path } = fresh();
+    store.close();
+    const db = openForWriting(path);
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+    expect(integrity(path)).toBe('ok');
+  });
+
+  it('migrates a database of the previous version and keeps its rows', () => {
+    const path = join(tempDir(), 'runs.db');
+    const old = new Database(path);
+    for (const m of MIGRATIONS.slice(0, SCHEMA_VERSION - 1)) old.exec(m);
+    old.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+    old.exec(`INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES ('t1', '{}', '"builtin"', 'completed', 0, 0)`);
+    old.exec(`INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s)
+              VALUES ('t1', 1, 'completed', 'h', 1, '{"backend":"cpu","ordinal":0}', 0, 0, 5)`);
+    old.close();
+    // A reader migrates it too (through a short write connection).
+    const store = openStore(path, 'read');
+    expect(store.listTrials().map((t) => [t.id, t.state])).toEqual([['t1', 'completed']]);
+    expect(store.listAttempts({ trialId: 't1' })[0]?.info).toBeNull();
+    store.close();
+    expect(integrity(path)).toBe('ok');
+  });
+
+  it('refuses a database from a newer gridrec and a missing one for reading', () => {
+    const dir = tempDir();
+    const path = join(dir, 'runs.db');
+    const db = new Database(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => openForWriting(path)).toThrow(/newer than this gridrec understands/);
+    expect(() => openForReading(join(dir, 'none.db'))).toThrow(/none\.db: no such database/);
+  });
+});
+
+describe('store primitives', () => {
+  it('adds a trial once whatever sweeps contain it, and links it to each', () => {
+    const { store } = fresh();
+    expect(store.saveSweep(sweep, [trial('a'), trial('b')]).added).toEqual(['a', 'b']);
+    expect(store.saveSweep(sweep, [trial('b'), trial('a')]).added).toEqual([]);
+    expect(store.saveSweep({ ...sweep, name: 't' }, [trial('b'), trial('c')]).added).toEqual(['c']);
+    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['a', 'b']);
+    expect(store.listTrials({ sweep: 't' }).map((t) => t.id)).toEqual(['b', 'c']);
+    expect(store.listTrials()).toHaveLength(3);
+    store.close();
+  });
+
+  it('claims a pending trial once: the loser of a race gets false', () => {
+    const { store, path } = fresh();
+    store.saveSweep(sweep, [trial('a')]);
+    const other = openStore(path, 'write');
+    expect(store.claim('a', claim)).toBe(1);
+    expect(other.claim('a', claim)).toBe(false);
+    other.close();
+    expect(store.listTrials()[0]?.state).toBe('running');
+    store.close();
+  });
+
+  it('ends attempts through one funnel and never doubles an epoch', () => {
+    const { store, path } = fresh();
+    store.saveSweep(sweep, [trial('a')]);
+    const n = store.claim('a', claim) as number;
+    const epoch = { trialId: 'a', attempt: n, epoch: 1, trainLoss: Number.NaN, metrics: { 'ndcg@10': 0.5 }, epochSeconds: 1, peakBytes: 10.4, tokensPerSecond: 3 };
+    expect(store.recordEpoch(epoch)).toBe(true);
+    expect(store.recordEpoch(epoch)).toBe(false);
+    expect(store.finishAttempt('a', n, { state: 'failed', exitCode: 1, error: 'exit code 1' })).toBe(true);
+    expect(store.finishAttempt('a', n, { state: 'completed' })).toBe(false);
+    expect(store.listTrials()[0]?.state).toBe('failed');
+    expect(store.requeue('a', ['interrupted'])).toBe(false);
+    expect(store.requeue('a', ['failed'])).toBe(true);
+    expect(store.claim('a', claim)).toBe(2);
+    expect(store.finishAttempt('a', 2, { state: 'completed', result: { best_epoch: 1, test: {}, validation: {}, peak_bytes: 1, mean_epoch_seconds: 1, total_seconds: 1 } })).toBe(true);
+    expect(store.requeue('a', ['completed', 'failed'])).toBe(false);
+    const attempts = store.listAttempts({ trialId: 'a' });
+    expect(attempts.map((a) => a.state)).toEqual(['failed', 'completed']);
+    expect(attempts[1]?.result?.best_epoch).toBe(1);
+    const epochs = store.listEpochs({ trialId: 'a' });
+    expect(epochs).toHaveLength(1);
+    expect(epochs[0]?.trainLoss).toBeNaN();
+    expect(epochs[0]?.peakBytes).toBe(10);
+    store.close();
+    expect(integrity(path)).toBe('ok');
+  });
+
+  it('reports heartbeat ages on the database clock', async () => {
+    const { store } = fresh();
+    store.saveSweep(sweep, [trial('a'), trial('b')]);
+    store.claim('a', claim);
+    store.claim('b', claim);
+    await new Promise((r) => setTimeout(r, 60));
+    store.heartbeat([{ trialId: 'b', attempt: 1 }]);
+    const ages = new Map(store.runningAttempts('s').map((a) => [a.trialId, a.heartbeatAgeS]));
+    expect(ages.get('a')).toBeGreaterThanOrEqual(0.05);
+    expect(ages.get('b')).toBeLessThan(ages.get('a') as number);
+    store.close();
+  });
+
+  it('lets a reader read while a writer holds a transaction open', () => {
+    const { store, path } = fresh();
+    store.saveSweep(sweep, [trial('a')]);
+    const writer = new Database(path);
+    writer.exec('BEGIN IMMEDIATE');
+    writer.exec(`UPDATE trials SET state = 'running'`);
+    const reader = openStore(path, 'read');
+    expect(reader.listTrials()[0]?.state).toBe('pending');
+    writer.exec('COMMIT');
+    expect(reader.listTrials()[0]?.state).toBe('running');
+    reader.close();
+    writer.close();
+    store.close();
+  });
+});
+
+describe('trial states', () => {
+  it('has one table: completed is final, oom is never retried, interrupted resumes', () => {
+    expect(canTransition('completed', 'pending')).toBe(false);
+    expect(canTransition('oom', 'pending')).toBe(false);
+    expect(canTransition('interrupted', 'pending')).toBe(true);
+    expect(canTransition('pending', 'completed')).toBe(false);
+    expect(['completed', 'failed', 'oom', 'timeout'].every((s) => isFinished(s as never))).toBe(true);
+    expect(isFinished('interrupted')).toBe(false);
+  });
+});
