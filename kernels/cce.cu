@@ -41,13 +41,8 @@
 // 16-byte aligned rows (cp.async), _u variants take any d. Columns past d are zero-filled in shared
 // memory, so they add nothing.
 
-#include <cuda_bf16.h>
-#include <stdint.h>
+#include "cce_common.cuh"
 
-typedef __nv_bfloat16 bf16;
-
-#define CCE_LOG2E 1.4426950408889634f
-#define CCE_LN2 0.6931471805599453f
 // Lazy rescaling: the running max moves only when a score exceeds it by more than this (log2 units),
 // so p = 2^(s - m) stays ≤ 2^8 (exact enough in bf16, far from fp32 overflow).
 #define CCE_RESCALE_SLACK 8.0f
@@ -84,12 +79,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       "{%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // Two floats to one register of two bf16 (lo in the low half), rounded to nearest.
@@ -702,35 +691,6 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
     const size_t at = k + d;
     if (dtable_f32 != nullptr) dtable_f32[at] += scale * sum;
     else dtable_bf16[at] = __float2bfloat16_rn(__bfloat162float(dtable_bf16[at]) + scale * sum);
-  }
-}
-
-// dh = scale · dh_raw over n elements (f32 or bf16 output; f32 may alias dh_raw).
-extern "C" __global__ void cce_hidden_grad(float* dh_f32, bf16* __restrict__ dh_bf16, const float* dh_raw, long long n,
-                                           float scale) {
-  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
-       k += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float v = scale * dh_raw[k];
-    if (dh_f32 != nullptr) dh_f32[k] = v;
-    else dh_bf16[k] = __float2bfloat16_rn(v);
-  }
-}
-
-// loss[0] = Σ row_loss / M (0 when M = 0), summed in fp64 in a fixed order. One CTA of 1024 threads.
-extern "C" __global__ void __launch_bounds__(1024) cce_loss_reduce(float* __restrict__ loss, const float* __restrict__ row_loss,
-                                                                   int N, int M) {
-  __shared__ double part[32];
-  double sum = 0.0;
-  for (int k = threadIdx.x; k < N; k += blockDim.x) sum += row_loss[k];
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    sum = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (threadIdx.x == 0) loss[0] = M > 0 ? static_cast<float>(sum / M) : 0.f;
   }
 }
 
