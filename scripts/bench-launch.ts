@@ -10,6 +10,7 @@
  * - ffi-call: a trivial driver call (cuCtxGetDevice) through koffi: the FFI floor;
  * - pack: checking and packing the launch arguments in JS, without launching;
  * - launch-raw: cuLaunchKernel through koffi with a prebuilt parameter buffer;
+ * - launch-raw-u64: the same, with handles declared uint64_t instead of void *;
  * - launch: KernelFunction.launch, the path the backend uses (pack + launch-raw);
  * - sync-idle / ctx-sync-idle: cuStreamSynchronize / cuCtxSynchronize with nothing queued;
  * - launch+sync: one launch, then wait for it (latency of a tiny kernel);
@@ -28,7 +29,8 @@ import { check, driver, driverVersion, formatDriverVersion } from '../src/cuda/d
 import { CudaGraph } from '../src/cuda/graph.js';
 import { argumentPacker, layoutOf } from '../src/cuda/kernel-signature.js';
 import { kernelsDirectory } from '../src/cuda/kernel-modules.js';
-import { koffi } from '../src/cuda/native-library.js';
+import { CUDA_LIBRARY } from '../src/cuda/driver-api.js';
+import { koffi, openLibrary } from '../src/cuda/native-library.js';
 import { probeCuda } from '../src/cuda/probe.js';
 import { CudaEvent, Stream, synchronizeDevice } from '../src/cuda/stream.js';
 
@@ -124,6 +126,14 @@ function main(): void {
   const packView = new DataView(new ArrayBuffer(layout.bytes));
   results['pack'] = measure(BURST, () => pack(packView, [out, 1.5, 1]));
   results['launch-raw'] = measure(BURST, () => api.cuLaunchKernel(fnHandle, 1, 1, 1, 32, 1, 1, 0, streamHandle, null, native), drain);
+  // The same call with every handle declared uint64_t: koffi converts integers, not pointers.
+  const lib = openLibrary(CUDA_LIBRARY);
+  if (lib.ok) {
+    const launchU64 = lib.library.func(
+      'int cuLaunchKernel(uint64_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint64_t, uint64_t, uint64_t)',
+    );
+    results['launch-raw-u64'] = measure(BURST, () => launchU64(fnHandle, 1, 1, 1, 32, 1, 1, 0, streamHandle, 0n, native), drain);
+  }
   results['launch'] = measure(BURST, () => fill.launch(config, out, 1.5, 1), drain);
   results['sync-idle'] = measure(1, drain);
   results['ctx-sync-idle'] = measure(1, () => synchronizeDevice());

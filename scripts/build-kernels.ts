@@ -7,9 +7,14 @@
  *   npx tsx scripts/build-kernels.ts --check    # exit 1 if kernels/ptx is not what the sources give
  *
  * nvcc runs inside kernels/ on relative paths, so the PTX does not depend on where the checkout is.
+ * The build also writes kernels/ptx/manifest.json: for each PTX file, a digest of its inputs (the
+ * source, every header in kernels/, the target and the flags) and of the PTX itself, with the nvcc
+ * release. `npm test` checks those digests in milliseconds, without nvcc: a source changed without a
+ * rebuild, or a PTX edited by hand, fails it. `--check` rebuilds everything (tens of seconds).
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -39,15 +44,65 @@ export function ptxRelease(ptx: string): string | undefined {
   return /^\/\/\s*(Cuda compilation tools.*)$/m.exec(ptx)?.[1]?.trim();
 }
 
+/** The manifest's file name, in the PTX directory. */
+export const MANIFEST = 'manifest.json';
+
 /** One PTX file to build. */
-interface Job {
+export interface PtxJob {
   readonly source: string;
   readonly arch: string;
   readonly output: string;
 }
 
+/** What manifest.json records. */
+export interface PtxManifest {
+  readonly nvcc: string;
+  readonly files: Readonly<Record<string, { readonly source: string; readonly arch: string; readonly inputs: string; readonly ptx: string }>>;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Digest of what a PTX file is made from: its source, every header in kernels/, target and flags. */
+export function inputDigest(job: PtxJob, kernelsDir = KERNELS_DIR): string {
+  const headers = readdirSync(kernelsDir).filter((f) => /\.(cuh|h)$/.test(f)).sort();
+  const parts = [job.source, ...headers].map((file) => `${file}\n${readFileSync(join(kernelsDir, file), 'utf8')}`);
+  return sha256([job.arch, NVCC_FLAGS.join(' '), ...parts].join('\n\0'));
+}
+
+/** Problems between the sources, kernels/ptx and its manifest, found without nvcc. */
+export function checkManifest(kernelsDir = KERNELS_DIR, ptxDir = join(kernelsDir, 'ptx')): string[] {
+  let manifest: PtxManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(ptxDir, MANIFEST), 'utf8')) as PtxManifest;
+  } catch (error) {
+    return [`${MANIFEST}: unreadable (${(error as Error).message})`];
+  }
+  const problems: string[] = [];
+  const jobs = plannedOutputs(kernelsDir);
+  const planned = new Set(jobs.map((j) => j.output));
+  for (const job of jobs) {
+    const entry = manifest.files[job.output];
+    if (entry === undefined) {
+      problems.push(`${job.output}: not built (no manifest entry)`);
+      continue;
+    }
+    if (entry.inputs !== inputDigest(job, kernelsDir)) problems.push(`${job.output}: kernels/${job.source} or a header changed since the build`);
+    let ptx: string | undefined;
+    try {
+      ptx = readFileSync(join(ptxDir, job.output), 'utf8');
+    } catch {
+      problems.push(`${job.output}: missing`);
+    }
+    if (ptx !== undefined && sha256(ptx) !== entry.ptx) problems.push(`${job.output}: differs from what the build wrote`);
+  }
+  for (const file of readdirSync(ptxDir)) {
+    if (file.endsWith('.ptx') && !planned.has(file)) problems.push(`${file}: no source builds it`);
+  }
+  return problems.sort();
+}
+
 /** The PTX files the sources call for, by file name. */
-export function plannedOutputs(kernelsDir = KERNELS_DIR): Job[] {
+export function plannedOutputs(kernelsDir = KERNELS_DIR): PtxJob[] {
   const sources = readdirSync(kernelsDir).filter((f) => f.endsWith('.cu')).sort();
   return sources.flatMap((source) => {
     const family = source.slice(0, -'.cu'.length);
@@ -80,6 +135,14 @@ export async function buildKernels(outDir = PTX_DIR, nvcc = 'nvcc'): Promise<str
   for (const file of readdirSync(outDir)) {
     if (file.endsWith('.ptx') && !outputs.has(file)) rmSync(join(outDir, file));
   }
+  const files = Object.fromEntries(
+    jobs.map((job) => [
+      job.output,
+      { source: job.source, arch: job.arch, inputs: inputDigest(job), ptx: sha256(readFileSync(join(outDir, job.output), 'utf8')) },
+    ]),
+  );
+  const manifest: PtxManifest = { nvcc: nvccRelease(nvcc) ?? 'unknown', files };
+  writeFileSync(join(outDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   return [...outputs].sort();
 }
 
