@@ -41,13 +41,8 @@
 // 16-byte aligned rows (cp.async), _u variants take any d. Columns past d are zero-filled in shared
 // memory, so they add nothing.
 
-#include <cuda_bf16.h>
-#include <stdint.h>
+#include "cce_common.cuh"
 
-typedef __nv_bfloat16 bf16;
-
-#define CCE_LOG2E 1.4426950408889634f
-#define CCE_LN2 0.6931471805599453f
 // Lazy rescaling: the running max moves only when a score exceeds it by more than this (log2 units),
 // so p = 2^(s - m) stays ≤ 2^8 (exact enough in bf16, far from fp32 overflow).
 #define CCE_RESCALE_SLACK 8.0f
@@ -84,12 +79,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       "{%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // Two floats to one register of two bf16 (lo in the low half), rounded to nearest.
@@ -260,27 +249,25 @@ __device__ __forceinline__ void fence_frag(uint32_t (&a)[K][4]) {
     for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[k][e])::"memory");
 }
 
-// s[64 × BS] = own[64 × D] · stream[BS × D]ᵀ (both K-major).
+// Issues s[64 × BS] = own[row0 .. row0 + 64) · stream[BS × D]ᵀ (both K-major) as one wgmma group.
 template <int D, int R, int BS>
-__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, uint32_t stream) {
+__device__ __forceinline__ void wg_scores_issue(float (&s)[BS / 8][4], uint32_t own, int row0, uint32_t stream) {
   fence_acc(s);
   wg_fence();
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     const uint32_t koff = (kk & 3) * 32;
-    const uint64_t da = wg_desc(own + (kk >> 2) * R * 128 + koff, 16, 1024);
+    const uint64_t da = wg_desc(own + ((kk >> 2) * R + row0) * 128 + koff, 16, 1024);
     const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
     if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
     else wgmma_ss_n128(s, da, db, kk > 0);
   }
   wg_commit();
-  wg_wait_all();
-  fence_acc(s);
 }
 
-// acc[64 × DO] += pa[64 × BS] · stream[0 .. BS)[chunk0·8 .. chunk0·8 + DO) (stream MN-major).
+// Issues acc[64 × DO] += pa[64 × BS] · stream[0 .. BS)[chunk0·8 .. chunk0·8 + DO) (stream MN-major).
 template <int D, int DO, int BS>
-__device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t (&pa)[BS / 16][4], uint32_t stream, int chunk0) {
+__device__ __forceinline__ void wg_accumulate_issue(float (&acc)[DO / 8][4], uint32_t (&pa)[BS / 16][4], uint32_t stream, int chunk0) {
   fence_acc(acc);
   fence_frag(pa);
   wg_fence();
@@ -292,6 +279,18 @@ __device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t 
       wgmma_rs_n64(*reinterpret_cast<float(*)[8][4]>(&acc[8 * nb]), pa[k], db);
     }
   wg_commit();
+}
+
+template <int D, int R, int BS>
+__device__ __forceinline__ void wg_scores(float (&s)[BS / 8][4], uint32_t own, int row0, uint32_t stream) {
+  wg_scores_issue<D, R, BS>(s, own, row0, stream);
+  wg_wait_all();
+  fence_acc(s);
+}
+
+template <int D, int DO, int BS>
+__device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t (&pa)[BS / 16][4], uint32_t stream, int chunk0) {
+  wg_accumulate_issue<D, DO, BS>(acc, pa, stream, chunk0);
   wg_wait_all();
   fence_acc(acc);
   fence_frag(pa);
@@ -323,6 +322,13 @@ template <>
 struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
 template <>
 struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
+// Two warpgroups (128 rows) share each stream tile: half the L2 → SM traffic per flop, one CTA per SM.
+template <int D>
+struct CceShapeWg2 { static constexpr int WARPS = 8, BS = CceShapeWg<D>::BS, DO = D, MIN_BLOCKS = 1; static constexpr bool WG = true; };
+// The pipelined bodies: two warpgroups, three stream stages, scores of tile t+1 in flight during the
+// exps of tile t.
+template <int D>
+struct CceShapeWgp { static constexpr int WARPS = 8, BS = D == 64 ? 128 : 64, DO = D, MIN_BLOCKS = 1, STAGES = 3; static constexpr bool WG = true; };
 
 // Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
 // and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
@@ -342,7 +348,7 @@ template <int D, class S>
 __device__ __forceinline__ void cta_scores(float (&s)[S::BS / 8][4], uint32_t own, int wr0, uint32_t stream, int lane) {
 #ifdef CCE_HAS_WGMMA
   if constexpr (S::WG) {
-    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, stream);
+    wg_scores<D, 16 * S::WARPS, S::BS>(s, own, wr0 & ~63, stream);
     return;
   }
 #endif
@@ -377,147 +383,153 @@ __device__ __forceinline__ bool unit_all(bool v) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Forward.
+// The elementwise step of each pass on one warp's [16 × BS] score tile (mma accumulator layout), shared
+// by every CTA shape. Each returns whether the tile's product must be accumulated (false when filtered)
+// and leaves the bf16 A fragments of P (forward) or G (backward) in pa.
 
-template <int D, class S, bool ALIGNED, bool GRAD>
-__device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
-                                                 float* __restrict__ dh_raw, const bf16* __restrict__ h,
-                                                 const bf16* __restrict__ table, const int* __restrict__ targets, int N,
-                                                 int V, int d, float log2_eps) {
-  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  unsigned char* smem = smem_aligned(smem_raw);
-  bf16* own = reinterpret_cast<bf16*>(smem);
-  bf16* stream = own + R * D;
-
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, q = lane & 3;
-  const int row0 = blockIdx.x * R;
-  const int wr0 = warp * 16;
-  const int chunk0 = blockIdx.y * (DO / 8);
-  const bf16* items = table + d;  // stream index c is item c + 1
-
-  int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
-  int tgt[2];  // stream index of the target, -1 on padding rows
+// Forward, first half: mask items past V, keep the target's score, the tile's row maxima (log2 units,
+// into mx) and the lazy rescaling of l and, with GRAD, of the accumulators (none may be in flight).
+template <int BS, int DO, bool GRAD>
+__device__ __forceinline__ void forward_tile_max(float (&s)[BS / 8][4], float (&acc)[GRAD ? DO / 8 : 1][4], float (&m)[2],
+                                                 float (&l)[2], float (&st)[2], float (&mx)[2], const int (&tgt)[2], int c0,
+                                                 int V, int q) {
+  if (c0 + BS > V) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
-
-  float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
-  float l[2] = {0.f, 0.f};              // this thread's share of Σ_{i≠t} 2^(s_i - m)
-  float st[2] = {-INFINITY, -INFINITY}; // target score (natural units), held by one lane of the quad
-  float acc[GRAD ? DO / 8 : 1][4];
+    for (int j = 0; j < BS / 8; ++j)
 #pragma unroll
-  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-
-  load_tile<D, R, THREADS, ALIGNED>(own, h, row0, N, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, items, 0, V, d);
-  cp_async_commit();
-  const uint32_t own_u = smem_u32(own);
-  const int tiles = (V + BS - 1) / BS;
-
-  for (int it = 0; it < tiles; ++it) {
-    if (it + 1 < tiles) {
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
-      cp_async_commit();
-      tile_ready<1, S::WG>();
-    } else {
-      tile_ready<0, S::WG>();
-    }
-    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
-    const int c0 = it * BS;
-
-    float s[BS / 8][4];
-    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
-
-    if (c0 + BS > V) {
-#pragma unroll
-      for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          if (c0 + 8 * j + 2 * q + (e & 1) >= V) s[j][e] = -INFINITY;
-    }
-    // The target's tile: keep its score (natural units) and keep it out of the sums below.
-    const int rel0 = tgt[0] - c0, rel1 = tgt[1] - c0;
-    const bool here0 = static_cast<unsigned>(rel0) < static_cast<unsigned>(BS);
-    const bool here1 = static_cast<unsigned>(rel1) < static_cast<unsigned>(BS);
-    if (here0 || here1) {
-#pragma unroll
-      for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int col = 8 * j + 2 * q + (e & 1);
-          if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) st[e >> 1] = s[j][e];
-        }
-    }
-
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int j = 0; j < BS / 8; ++j) {
-      mx[0] = fmaxf(mx[0], fmaxf(s[j][0], s[j][1]));
-      mx[1] = fmaxf(mx[1], fmaxf(s[j][2], s[j][3]));
-    }
-    mx[0] = quad_max(mx[0]) * CCE_LOG2E;
-    mx[1] = quad_max(mx[1]) * CCE_LOG2E;
-    if (__any_sync(0xffffffffu, mx[0] > m[0] + CCE_RESCALE_SLACK || mx[1] > m[1] + CCE_RESCALE_SLACK)) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float mn = fmaxf(m[r], mx[r]);
-        const float sc = fast_exp2(m[r] - mn);  // m = -inf → 0
-        m[r] = mn;
-        l[r] *= sc;
-        if constexpr (GRAD) {
-#pragma unroll
-          for (int j = 0; j < DO / 8; ++j) {
-            acc[j][2 * r] *= sc;
-            acc[j][2 * r + 1] *= sc;
-          }
-        }
-      }
-    }
-
-    float ts[2] = {0.f, 0.f};
+      for (int e = 0; e < 4; ++e)
+        if (c0 + 8 * j + 2 * q + (e & 1) >= V) s[j][e] = -INFINITY;
+  }
+  const int rel0 = tgt[0] - c0, rel1 = tgt[1] - c0;
+  const bool here0 = static_cast<unsigned>(rel0) < static_cast<unsigned>(BS);
+  const bool here1 = static_cast<unsigned>(rel1) < static_cast<unsigned>(BS);
+  if (here0 || here1) {
 #pragma unroll
     for (int j = 0; j < BS / 8; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float p = fast_exp2(fmaf(s[j][e], CCE_LOG2E, -m[e >> 1]));
-        s[j][e] = p;
-        ts[e >> 1] += p;
+        const int col = 8 * j + 2 * q + (e & 1);
+        if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) st[e >> 1] = s[j][e];
       }
-    if (here0 || here1) {
-#pragma unroll
-      for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int col = 8 * j + 2 * q + (e & 1);
-          if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) {
-            ts[e >> 1] -= s[j][e];
-            s[j][e] = 0.f;
-          }
-        }
-    }
-    l[0] += ts[0];
-    l[1] += ts[1];
-
-    if constexpr (GRAD) {
-      // Filter: skip when every p of the warp's tile is ≤ eps against the running log-sum-exp (this
-      // lane's partial sum, a lower bound of the row's: conservative).
-      bool skip = false;
-      if (log2_eps > -INFINITY) {
-        const bool small0 = mx[0] < m[0] + __log2f(fmaxf(l[0], 1e-30f)) + log2_eps;
-        const bool small1 = mx[1] < m[1] + __log2f(fmaxf(l[1], 1e-30f)) + log2_eps;
-        skip = unit_all<S::WG>(small0 && small1);
-      }
-      if (!skip) {
-        uint32_t pa[BS / 16][4];
-        pack_rows<BS>(pa, s);
-        cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
-      }
-    }
-    __syncthreads();
   }
+  mx[0] = mx[1] = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j) {
+    mx[0] = fmaxf(mx[0], fmaxf(s[j][0], s[j][1]));
+    mx[1] = fmaxf(mx[1], fmaxf(s[j][2], s[j][3]));
+  }
+  mx[0] = quad_max(mx[0]) * CCE_LOG2E;
+  mx[1] = quad_max(mx[1]) * CCE_LOG2E;
+  if (__any_sync(0xffffffffu, mx[0] > m[0] + CCE_RESCALE_SLACK || mx[1] > m[1] + CCE_RESCALE_SLACK)) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float mn = fmaxf(m[r], mx[r]);
+      const float sc = fast_exp2(m[r] - mn);  // m = -inf → 0
+      m[r] = mn;
+      l[r] *= sc;
+      if constexpr (GRAD) {
+#pragma unroll
+        for (int j = 0; j < DO / 8; ++j) {
+          acc[j][2 * r] *= sc;
+          acc[j][2 * r + 1] *= sc;
+        }
+      }
+    }
+  }
+}
 
-  // Epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient.
+// Forward, second half: p = 2^(s·log2e - m), the target kept out of the sums, the filter, and P.
+template <int BS, bool GRAD, bool WG>
+__device__ __forceinline__ bool forward_tile_exp(float (&s)[BS / 8][4], uint32_t (&pa)[BS / 16][4], const float (&m)[2],
+                                                 float (&l)[2], const float (&mx)[2], const int (&tgt)[2], int c0, int q,
+                                                 float log2_eps) {
+  const int rel0 = tgt[0] - c0, rel1 = tgt[1] - c0;
+  const bool here0 = static_cast<unsigned>(rel0) < static_cast<unsigned>(BS);
+  const bool here1 = static_cast<unsigned>(rel1) < static_cast<unsigned>(BS);
+  float ts[2] = {0.f, 0.f};
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = fast_exp2(fmaf(s[j][e], CCE_LOG2E, -m[e >> 1]));
+      s[j][e] = p;
+      ts[e >> 1] += p;
+    }
+  if (here0 || here1) {
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = 8 * j + 2 * q + (e & 1);
+        if (e < 2 ? (here0 && col == rel0) : (here1 && col == rel1)) {
+          ts[e >> 1] -= s[j][e];
+          s[j][e] = 0.f;
+        }
+      }
+  }
+  l[0] += ts[0];
+  l[1] += ts[1];
+  if constexpr (!GRAD) return false;
+  // Filter: skip when every p of the unit's tile is ≤ eps against the running log-sum-exp (this lane's
+  // partial sum, a lower bound of the row's: conservative).
+  if (log2_eps > -INFINITY) {
+    const bool small0 = mx[0] < m[0] + __log2f(fmaxf(l[0], 1e-30f)) + log2_eps;
+    const bool small1 = mx[1] < m[1] + __log2f(fmaxf(l[1], 1e-30f)) + log2_eps;
+    if (unit_all<WG>(small0 && small1)) return false;
+  }
+  pack_rows<BS>(pa, s);
+  return true;
+}
+
+// Backward: G = 2^((s - lse_n)·log2e) - [item = target_n] for the warp's 16 items (from wi0) and the
+// tile's columns n < valid_cols (lse_n: +inf on padding rows, so p = 0). The filter decides before
+// any exp: no target among the warp's items and every x < log2(eps).
+template <int BS, bool WG>
+__device__ __forceinline__ bool table_grad_tile(float (&s)[BS / 8][4], uint32_t (&pa)[BS / 16][4], const float* tl, const int* tt,
+                                                int valid_cols, int wi0, int g, int q, float log2_eps) {
+  bool hit = false;
+  float xm = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j) {
+    const int col = 8 * j + 2 * q;
+    const float2 ln = *reinterpret_cast<const float2*>(tl + col);
+    const int2 tn = *reinterpret_cast<const int2*>(tt + col);
+    hit |= static_cast<unsigned>(tn.x - 1 - wi0) < 16u || static_cast<unsigned>(tn.y - 1 - wi0) < 16u;
+    const float l0 = col < valid_cols ? ln.x : INFINITY;
+    const float l1 = col + 1 < valid_cols ? ln.y : INFINITY;
+    s[j][0] = (s[j][0] - l0) * CCE_LOG2E;
+    s[j][1] = (s[j][1] - l1) * CCE_LOG2E;
+    s[j][2] = (s[j][2] - l0) * CCE_LOG2E;
+    s[j][3] = (s[j][3] - l1) * CCE_LOG2E;
+    xm = fmaxf(xm, fmaxf(fmaxf(s[j][0], s[j][1]), fmaxf(s[j][2], s[j][3])));
+  }
+  if (log2_eps > -INFINITY && unit_all<WG>(!hit && xm < log2_eps)) return false;
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[j][e] = fast_exp2(s[j][e]);
+  if (hit) {
+    const int ia = wi0 + g + 1, ib = wi0 + g + 9;  // item ids
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j) {
+      const int2 tn = *reinterpret_cast<const int2*>(tt + 8 * j + 2 * q);
+      if (tn.x == ia) s[j][0] -= 1.f;
+      if (tn.y == ia) s[j][1] -= 1.f;
+      if (tn.x == ib) s[j][2] -= 1.f;
+      if (tn.y == ib) s[j][3] -= 1.f;
+    }
+  }
+  pack_rows<BS>(pa, s);
+  return true;
+}
+
+// Forward epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient.
+template <int DO, bool GRAD>
+__device__ __forceinline__ void forward_epilogue(float* __restrict__ lse_out, float* __restrict__ row_loss,
+                                                 float* __restrict__ dh_raw, const bf16* __restrict__ table,
+                                                 const float (&acc)[GRAD ? DO / 8 : 1][4], const float (&m)[2],
+                                                 const float (&l)[2], const float (&st)[2], const int (&rows)[2],
+                                                 const int (&tgt)[2], int N, int d, int chunk0, int q) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float lq = quad_sum(l[r]);
@@ -550,118 +562,11 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Backward: the table gradient.
-
-template <int D, class S, bool ALIGNED>
-__device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
-                                                    float* __restrict__ partial, const bf16* __restrict__ h,
-                                                    const bf16* __restrict__ table, const int* __restrict__ targets,
-                                                    const float* __restrict__ lse, int N, int V, int d, int per_split,
-                                                    float scale, float log2_eps) {
-  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  unsigned char* smem = smem_aligned(smem_raw);
-  bf16* own = reinterpret_cast<bf16*>(smem);
-  bf16* stream = own + R * D;
-  float* side_lse = reinterpret_cast<float*>(stream + 2 * BS * D);  // [2][BS] lse·log2(e), +inf = no row
-  int* side_tgt = reinterpret_cast<int*>(side_lse + 2 * BS);        // [2][BS] target stream index or -1
-
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, q = lane & 3;
-  const int i0 = blockIdx.x * R;
-  const int wr0 = warp * 16;
-  const int wi0 = i0 + wr0;  // the warp's first item (stream index into rows 1..V)
-  const int chunk0 = blockIdx.y * (DO / 8);
-  const int n_begin = blockIdx.z * per_split;
-  const int n_end = min(N, n_begin + per_split);
-  const bf16* items = table + d;
-
-  float acc[DO / 8][4];
-#pragma unroll
-  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-
-  load_tile<D, R, THREADS, ALIGNED>(own, items, i0, V, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, h, n_begin, n_end, d);
-  cp_async_commit();
-  float nl = INFINITY;
-  int nt = -1;
-  if (threadIdx.x < BS) {
-    const int n = n_begin + threadIdx.x;
-    if (n < n_end) {
-      nl = lse[n] * CCE_LOG2E;
-      nt = targets[n] - 1;
-    }
-    side_lse[threadIdx.x] = nl;
-    side_tgt[threadIdx.x] = nt;
-  }
-  const uint32_t own_u = smem_u32(own);
-  const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
-
-  for (int it = 0; it < tiles; ++it) {
-    const bool more = it + 1 < tiles;
-    if (more) {
-      const int nb = n_begin + (it + 1) * BS;
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, h, nb, n_end, d);
-      cp_async_commit();
-      if (threadIdx.x < BS) {
-        const int n = nb + threadIdx.x;
-        nl = n < n_end ? lse[n] * CCE_LOG2E : INFINITY;
-        nt = n < n_end ? targets[n] - 1 : -1;
-      }
-      tile_ready<1, S::WG>();
-    } else {
-      tile_ready<0, S::WG>();
-    }
-    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
-    const float* tl = side_lse + (it & 1) * BS;
-    const int* tt = side_tgt + (it & 1) * BS;
-
-    float s[BS / 8][4];
-    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
-
-    // x = s·log2(e) - lse·log2(e); columns whose target is one of the warp's 16 items need the one-hot.
-    bool hit = false;
-    float xm = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < BS / 8; ++j) {
-      const float2 ln = *reinterpret_cast<const float2*>(tl + 8 * j + 2 * q);
-      const int2 tn = *reinterpret_cast<const int2*>(tt + 8 * j + 2 * q);
-      hit |= static_cast<unsigned>(tn.x - wi0) < 16u || static_cast<unsigned>(tn.y - wi0) < 16u;
-      s[j][0] = fmaf(s[j][0], CCE_LOG2E, -ln.x);
-      s[j][1] = fmaf(s[j][1], CCE_LOG2E, -ln.y);
-      s[j][2] = fmaf(s[j][2], CCE_LOG2E, -ln.x);
-      s[j][3] = fmaf(s[j][3], CCE_LOG2E, -ln.y);
-      xm = fmaxf(xm, fmaxf(fmaxf(s[j][0], s[j][1]), fmaxf(s[j][2], s[j][3])));
-    }
-    const bool skip = log2_eps > -INFINITY && unit_all<S::WG>(!hit && xm < log2_eps);
-    if (!skip) {
-#pragma unroll
-      for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[j][e] = fast_exp2(s[j][e]);
-      if (hit) {
-        const int ia = wi0 + g, ib = wi0 + g + 8;
-#pragma unroll
-        for (int j = 0; j < BS / 8; ++j) {
-          const int2 tn = *reinterpret_cast<const int2*>(tt + 8 * j + 2 * q);
-          if (tn.x == ia) s[j][0] -= 1.f;
-          if (tn.y == ia) s[j][1] -= 1.f;
-          if (tn.x == ib) s[j][2] -= 1.f;
-          if (tn.y == ib) s[j][3] -= 1.f;
-        }
-      }
-      uint32_t pa[BS / 16][4];
-      pack_rows<BS>(pa, s);
-      cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
-    }
-    if (more && threadIdx.x < BS) {
-      side_lse[((it + 1) & 1) * BS + threadIdx.x] = nl;
-      side_tgt[((it + 1) & 1) * BS + threadIdx.x] = nt;
-    }
-    __syncthreads();
-  }
-
+// Backward epilogue: the warp's 16 items × DO columns into the partials or the table gradient.
+template <int DO>
+__device__ __forceinline__ void table_grad_epilogue(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
+                                                    float* __restrict__ partial, const float (&acc)[DO / 8][4], int wi0,
+                                                    int V, int d, int chunk0, int g, int q, float scale) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = wi0 + g + 8 * r;
@@ -685,6 +590,299 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Forward and backward, double-buffered: load tile t+1 while tile t is multiplied (mma.sync warps or
+// one wgmma warpgroup per CTA; products wait at once).
+
+template <int D, class S, bool ALIGNED, bool GRAD>
+__device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
+                                                 float* __restrict__ dh_raw, const bf16* __restrict__ h,
+                                                 const bf16* __restrict__ table, const int* __restrict__ targets, int N,
+                                                 int V, int d, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int row0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const bf16* items = table + d;  // stream index c is item c + 1
+
+  const int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
+  int tgt[2];  // stream index of the target, -1 on padding rows
+#pragma unroll
+  for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
+  float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
+  float l[2] = {0.f, 0.f};              // this thread's share of Σ_{i≠t} 2^(s_i - m)
+  float st[2] = {-INFINITY, -INFINITY}; // target score (natural units), held by one lane of the quad
+  float acc[GRAD ? DO / 8 : 1][4];
+#pragma unroll
+  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+  load_tile<D, R, THREADS, ALIGNED>(own, h, row0, N, d);
+  load_tile<D, BS, THREADS, ALIGNED>(stream, items, 0, V, d);
+  cp_async_commit();
+  const uint32_t own_u = smem_u32(own);
+  const int tiles = (V + BS - 1) / BS;
+  for (int it = 0; it < tiles; ++it) {
+    if (it + 1 < tiles) {
+      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
+      cp_async_commit();
+      tile_ready<1, S::WG>();
+    } else {
+      tile_ready<0, S::WG>();
+    }
+    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
+    float s[BS / 8][4];
+    uint32_t pa[BS / 16][4];
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
+    float mx[2];
+    forward_tile_max<BS, DO, GRAD>(s, acc, m, l, st, mx, tgt, it * BS, V, q);
+    if (forward_tile_exp<BS, GRAD, S::WG>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) {
+      if constexpr (GRAD) cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
+    }
+    __syncthreads();
+  }
+  forward_epilogue<DO, GRAD>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
+}
+
+template <int D, class S, bool ALIGNED>
+__device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
+                                                    float* __restrict__ partial, const bf16* __restrict__ h,
+                                                    const bf16* __restrict__ table, const int* __restrict__ targets,
+                                                    const float* __restrict__ lse, int N, int V, int d, int per_split,
+                                                    float scale, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+  float* side_lse = reinterpret_cast<float*>(stream + 2 * BS * D);  // [2][BS] lse, +inf past the rows
+  int* side_tgt = reinterpret_cast<int*>(side_lse + 2 * BS);        // [2][BS] target ids, 0 past the rows
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int i0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int wi0 = i0 + wr0;  // the warp's first item (stream index into rows 1..V)
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const int n_begin = blockIdx.z * per_split;
+  const int n_end = min(N, n_begin + per_split);
+  const bf16* items = table + d;
+
+  float acc[DO / 8][4];
+#pragma unroll
+  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+  load_tile<D, R, THREADS, ALIGNED>(own, items, i0, V, d);
+  load_tile<D, BS, THREADS, ALIGNED>(stream, h, n_begin, n_end, d);
+  cp_async_commit();
+  // Side data of tile t+1 is read into registers while tile t is multiplied, stored after.
+  float nl = INFINITY;
+  int nt = 0;
+  if (threadIdx.x < BS) {
+    const int n = n_begin + threadIdx.x;
+    if (n < n_end) {
+      nl = lse[n];
+      nt = targets[n];
+    }
+    side_lse[threadIdx.x] = nl;
+    side_tgt[threadIdx.x] = nt;
+  }
+  const uint32_t own_u = smem_u32(own);
+  const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
+  for (int it = 0; it < tiles; ++it) {
+    const bool more = it + 1 < tiles;
+    if (more) {
+      const int nb = n_begin + (it + 1) * BS;
+      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, h, nb, n_end, d);
+      cp_async_commit();
+      if (threadIdx.x < BS) {
+        const int n = nb + threadIdx.x;
+        nl = n < n_end ? lse[n] : INFINITY;
+        nt = n < n_end ? targets[n] : 0;
+      }
+      tile_ready<1, S::WG>();
+    } else {
+      tile_ready<0, S::WG>();
+    }
+    const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
+    float s[BS / 8][4];
+    uint32_t pa[BS / 16][4];
+    cta_scores<D, S>(s, own_u, wr0, st_u, lane);
+    if (table_grad_tile<BS, S::WG>(s, pa, side_lse + (it & 1) * BS, side_tgt + (it & 1) * BS, BS, wi0, g, q, log2_eps))
+      cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
+    if (more && threadIdx.x < BS) {
+      side_lse[((it + 1) & 1) * BS + threadIdx.x] = nl;
+      side_tgt[((it + 1) & 1) * BS + threadIdx.x] = nt;
+    }
+    __syncthreads();
+  }
+  table_grad_epilogue<DO>(dtable_f32, dtable_bf16, partial, acc, wi0, V, d, chunk0, g, q, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Forward and backward, software-pipelined (sm_90a, aligned rows): three stream stages; in iteration t
+// the scores of tile t+1 run on the tensor cores while the warps do the exps of tile t, then the product
+// of tile t is issued and both are awaited. One barrier per tile: tile t+2 is loaded into the stage tile
+// t-1 used, whose readers all finished before that barrier.
+#ifdef CCE_HAS_WGMMA
+
+// The side data of the table gradient for rows [n0, n0 + BS): lse and target ids, zero past n_end.
+template <int BS>
+__device__ __forceinline__ void load_side(float* side_lse, int* side_tgt, const float* lse, const int* targets, int n0, int n_end) {
+  const int k = threadIdx.x;
+  if (k < BS / 2) {
+    const bool is_lse = k < BS / 4;
+    const int c = is_lse ? k : k - BS / 4;
+    const int n = n0 + 4 * c;
+    const int bytes = max(0, min(16, (n_end - n) * 4));
+    const void* src = is_lse ? static_cast<const void*>(bytes > 0 ? lse + n : lse)
+                             : static_cast<const void*>(bytes > 0 ? targets + n : targets);
+    void* dst = is_lse ? static_cast<void*>(side_lse + 4 * c) : static_cast<void*>(side_tgt + 4 * c);
+    cp_async16(smem_u32(dst), src, bytes);
+  }
+}
+
+template <int D, class S, bool GRAD>
+__device__ __forceinline__ void cce_forward_pipelined(float* __restrict__ lse_out, float* __restrict__ row_loss,
+                                                      float* __restrict__ dh_raw, const bf16* __restrict__ h,
+                                                      const bf16* __restrict__ table, const int* __restrict__ targets, int N,
+                                                      int V, int d, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS, ST = S::STAGES;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int row0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const bf16* items = table + d;
+
+  const int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
+  int tgt[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, st[2] = {-INFINITY, -INFINITY};
+  float acc[GRAD ? DO / 8 : 1][4];
+#pragma unroll
+  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+
+  const int tiles = (V + BS - 1) / BS;
+  load_tile<D, R, THREADS, true>(own, h, row0, N, d);
+  load_tile<D, BS, THREADS, true>(stream, items, 0, V, d);
+  cp_async_commit();
+  if (tiles > 1) load_tile<D, BS, THREADS, true>(stream + BS * D, items, BS, V, d);
+  cp_async_commit();
+  tile_ready<1, true>();
+  const uint32_t own_u = smem_u32(own), stream_u = smem_u32(stream);
+  float s[BS / 8][4], sn[BS / 8][4];
+  wg_scores<D, R, BS>(s, own_u, wr0 & ~63, stream_u);
+  for (int it = 0; it < tiles; ++it) {
+    tile_ready<0, true>();
+    if (it + 2 < tiles) load_tile<D, BS, THREADS, true>(stream + ((it + 2) % ST) * BS * D, items, (it + 2) * BS, V, d);
+    cp_async_commit();
+    // The rescaling writes the accumulators: before the next scores are in flight (ptxas would
+    // otherwise serialise the wgmma pipeline).
+    float mx[2];
+    forward_tile_max<BS, DO, GRAD>(s, acc, m, l, st, mx, tgt, it * BS, V, q);
+    const bool next = it + 1 < tiles;
+    if (next) wg_scores_issue<D, R, BS>(sn, own_u, wr0 & ~63, stream_u + ((it + 1) % ST) * BS * D * 2);
+    uint32_t pa[BS / 16][4];
+    if (forward_tile_exp<BS, GRAD, true>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) {
+      if constexpr (GRAD) wg_accumulate_issue<D, DO, BS>(acc, pa, stream_u + (it % ST) * BS * D * 2, chunk0);
+    }
+    wg_wait_all();
+    fence_acc(sn);
+    if constexpr (GRAD) {
+      fence_acc(acc);
+      fence_frag(pa);
+    }
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[j][e] = sn[j][e];
+  }
+  forward_epilogue<DO, GRAD>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
+}
+
+template <int D, class S>
+__device__ __forceinline__ void cce_table_grad_pipelined(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
+                                                         float* __restrict__ partial, const bf16* __restrict__ h,
+                                                         const bf16* __restrict__ table, const int* __restrict__ targets,
+                                                         const float* __restrict__ lse, int N, int V, int d, int per_split,
+                                                         float scale, float log2_eps) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS, ST = S::STAGES;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+  float* side_lse = reinterpret_cast<float*>(stream + ST * BS * D);  // [ST][BS]
+  int* side_tgt = reinterpret_cast<int*>(side_lse + ST * BS);        // [ST][BS]
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int i0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int wi0 = i0 + wr0;
+  const int chunk0 = blockIdx.y * (DO / 8);
+  const int n_begin = blockIdx.z * per_split;
+  const int n_end = min(N, n_begin + per_split);
+  const bf16* items = table + d;
+
+  float acc[DO / 8][4];
+#pragma unroll
+  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
+  if (tiles > 0) {
+    load_tile<D, R, THREADS, true>(own, items, i0, V, d);
+    load_tile<D, BS, THREADS, true>(stream, h, n_begin, n_end, d);
+    load_side<BS>(side_lse, side_tgt, lse, targets, n_begin, n_end);
+    cp_async_commit();
+    if (tiles > 1) {
+      load_tile<D, BS, THREADS, true>(stream + BS * D, h, n_begin + BS, n_end, d);
+      load_side<BS>(side_lse + BS, side_tgt + BS, lse, targets, n_begin + BS, n_end);
+    }
+    cp_async_commit();
+    tile_ready<1, true>();
+    const uint32_t own_u = smem_u32(own), stream_u = smem_u32(stream);
+    float s[BS / 8][4], sn[BS / 8][4];
+    wg_scores<D, R, BS>(s, own_u, wr0 & ~63, stream_u);
+    for (int it = 0; it < tiles; ++it) {
+      tile_ready<0, true>();
+      if (it + 2 < tiles) {
+        const int b = (it + 2) % ST, nb = n_begin + (it + 2) * BS;
+        load_tile<D, BS, THREADS, true>(stream + b * BS * D, h, nb, n_end, d);
+        load_side<BS>(side_lse + b * BS, side_tgt + b * BS, lse, targets, nb, n_end);
+      }
+      cp_async_commit();
+      const bool next = it + 1 < tiles;
+      if (next) wg_scores_issue<D, R, BS>(sn, own_u, wr0 & ~63, stream_u + ((it + 1) % ST) * BS * D * 2);
+      uint32_t pa[BS / 16][4];
+      const int b = it % ST;
+      if (table_grad_tile<BS, true>(s, pa, side_lse + b * BS, side_tgt + b * BS, n_end - n_begin - it * BS, wi0, g, q, log2_eps))
+        wg_accumulate_issue<D, DO, BS>(acc, pa, stream_u + b * BS * D * 2, chunk0);
+      wg_wait_all();
+      fence_acc(sn);
+      fence_acc(acc);
+      fence_frag(pa);
+#pragma unroll
+      for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] = sn[j][e];
+    }
+  }
+  table_grad_epilogue<DO>(dtable_f32, dtable_bf16, partial, acc, wi0, V, d, chunk0, g, q, scale);
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------------
 // Small kernels.
 
 // dtable[1+i][c] (+=) scale · Σ_z partial[z][i][c], z in order.
@@ -702,40 +900,30 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
   }
 }
 
-// dh = scale · dh_raw over n elements (f32 or bf16 output; f32 may alias dh_raw).
-extern "C" __global__ void cce_hidden_grad(float* dh_f32, bf16* __restrict__ dh_bf16, const float* dh_raw, long long n,
-                                           float scale) {
-  for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
-       k += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float v = scale * dh_raw[k];
-    if (dh_f32 != nullptr) dh_f32[k] = v;
-    else dh_bf16[k] = __float2bfloat16_rn(v);
-  }
-}
-
-// loss[0] = Σ row_loss / M (0 when M = 0), summed in fp64 in a fixed order. One CTA of 1024 threads.
-extern "C" __global__ void __launch_bounds__(1024) cce_loss_reduce(float* __restrict__ loss, const float* __restrict__ row_loss,
-                                                                   int N, int M) {
-  __shared__ double part[32];
-  double sum = 0.0;
-  for (int k = threadIdx.x; k < N; k += blockDim.x) sum += row_loss[k];
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    sum = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (threadIdx.x == 0) loss[0] = M > 0 ? static_cast<float>(sum / M) : 0.f;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Entry points: cce_forward_{a,u}{D} (loss only), cce_forward_grad_{a,u}{D} (loss + dh_raw),
 // cce_table_grad_{a,u}{D}, with shape CceShape<D>; the sm_90a module adds cce_*_wg{D} (aligned rows,
 // shape CceShapeWg<D>). Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic
 // shared memory (the launcher mirrors both tables).
+
+#define CCE_ENTRY_PIPELINED(D, TAG, SHAPE)                                                                            \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
+      cce_forward_##TAG(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets, int N, \
+                        int V, int d) {                                                                               \
+    cce_forward_pipelined<D, SHAPE, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);       \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
+      cce_forward_grad_##TAG(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,        \
+                             const int* targets, int N, int V, int d, float log2_eps) {                               \
+    cce_forward_pipelined<D, SHAPE, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);          \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
+      cce_table_grad_##TAG(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,    \
+                           const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,     \
+                           float log2_eps) {                                                                          \
+    cce_table_grad_pipelined<D, SHAPE>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d, per_split, \
+                                       scale, log2_eps);                                                              \
+  }
 
 #define CCE_ENTRY(D, TAG, SHAPE, ALIGNED)                                                                             \
   extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
@@ -770,4 +958,9 @@ CCE_ENTRY(512, u512, CceShape<512>, false)
 CCE_ENTRY(64, wg64, CceShapeWg<64>, true)
 CCE_ENTRY(128, wg128, CceShapeWg<128>, true)
 CCE_ENTRY(256, wg256, CceShapeWg<256>, true)
+CCE_ENTRY(128, wgx128, CceShapeWg2<128>, true)
+CCE_ENTRY(256, wgx256, CceShapeWg2<256>, true)
+CCE_ENTRY_PIPELINED(64, wgp64, CceShapeWgp<64>)
+CCE_ENTRY_PIPELINED(128, wgp128, CceShapeWgp<128>)
+CCE_ENTRY_PIPELINED(256, wgp256, CceShapeWgp<256>)
 #endif

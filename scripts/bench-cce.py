@@ -24,6 +24,9 @@ import torch.nn.functional as F
 # Tile shapes of kernels/cce.cu, D: (WARPS, BS, DO): CceShape (mma.sync) and CceShapeWg (wgmma, sm_90a).
 SHAPES = {32: (8, 64, 32), 64: (8, 128, 64), 128: (8, 64, 128), 256: (8, 64, 256), 512: (4, 64, 256)}
 SHAPES_WG = {64: (4, 128, 64), 128: (4, 128, 128), 256: (4, 64, 256)}
+SHAPES_WGX = {128: (8, 128, 128), 256: (8, 64, 256)}  # two warpgroups per CTA
+SHAPES_WGP = {64: (8, 128, 64), 128: (8, 64, 128), 256: (8, 64, 256)}  # two warpgroups, pipelined, 3 stages
+FAMILIES = {"mma": SHAPES, "wg": SHAPES_WG, "wgx": SHAPES_WGX, "wgp": SHAPES_WGP}
 FILTER_LOG2_EPS = -12.0  # eps = 2^-12: bf16 epsilon / 32, the reference CCE's filter
 U64 = np.uint64
 I32 = np.int32
@@ -56,6 +59,11 @@ class Cce:
             self.kernels[name] = k
         return k
 
+    def supports(self, impl, d):
+        if impl == "mma":
+            return True
+        return self.has_wg and d % 8 == 0 and self.width(d) in FAMILIES[impl]
+
     @staticmethod
     def width(d):
         for D in (32, 64, 128, 256, 512):
@@ -67,11 +75,15 @@ class Cce:
         """Entry-point tag, tile shape, and the table gradient's split of N (partial buffer when > 1)."""
         D = self.width(d)
         aligned = d % 8 == 0
-        wg = impl in ("auto", "wg") and aligned and D in SHAPES_WG
-        if impl == "wg" and not wg:
-            raise ValueError(f"no wgmma kernel for d = {d}")
-        w, bs, do = (SHAPES_WG if wg else SHAPES)[D]
-        tag = f"wg{D}" if wg else ("a" if aligned else "u") + str(D)
+        if impl in ("wgx", "wgp") and aligned and D in FAMILIES[impl]:
+            table, tag = FAMILIES[impl], f"{impl}{D}"
+        elif impl in ("auto", "wg") and aligned and D in SHAPES_WG and self.has_wg:
+            table, tag = SHAPES_WG, f"wg{D}"
+        elif impl in ("auto", "mma"):
+            table, tag = SHAPES, ("a" if aligned else "u") + str(D)
+        else:
+            raise ValueError(f"no {impl} kernel for d = {d}")
+        w, bs, do = table[D]
         R = 16 * w
         chunks = D // do
         tiles = (V + R - 1) // R
@@ -79,7 +91,8 @@ class Cce:
         splits = max(1, min((target + tiles * chunks - 1) // (tiles * chunks), (N + bs - 1) // bs))
         per = ((N + splits - 1) // splits + bs - 1) // bs * bs
         splits = (N + per - 1) // per if N > 0 else 1
-        smem = (16 * w + 2 * bs) * D * 2 + 2 * bs * 8 + 1024
+        stages = 3 if tag.startswith("wgp") else 2
+        smem = (16 * w + stages * bs) * D * 2 + stages * bs * 8 + 1024
         return dict(D=D, tag=tag, R=R, block=32 * w, chunks=chunks, splits=splits, per=per, smem=smem)
 
     def workspace(self, N, V, d, grad=True, impl="auto"):
@@ -161,6 +174,9 @@ def rel(a, b):
     return (torch.linalg.norm(a - b) / torch.linalg.norm(b)).item()
 
 
+CHECK_IMPLS = ("mma", "wg", "wgx", "wgp")
+
+
 def check(cce, log):
     cases = [
         # N, V, d, sigma, g
@@ -174,12 +190,14 @@ def check(cce, log):
         (2048, 40000, 64, 1.0, 1.0),
         (1031, 20011, 256, 4.0, 1.0),  # peaked: the filter skips most tiles
         (700, 12345, 128, 8.0, 1.0),
+        (300, 50, 128, 1.0, 1.0),  # a single item tile
+        (65, 64, 256, 1.0, 1.0),  # a single tile each way
     ]
     ok = True
     for (N, V, d, sigma, g) in cases:
         h, table, t = make_inputs(N, V, d, sigma, seed=N * 7 + V)
         ref_loss, ref_dh, ref_dt, M = reference(h, table, t, g)
-        impls = ["mma"] + (["wg"] if cce.has_wg and d % 8 == 0 and cce.width(d) in SHAPES_WG else [])
+        impls = [i for i in CHECK_IMPLS if cce.supports(i, d)]
         for impl in impls:
             for mode, le in (("exact", -math.inf), ("filter", FILTER_LOG2_EPS)):
                 for out_dtype in ((torch.float32, torch.bfloat16) if mode == "exact" and N < 1100 else (torch.float32,)):
@@ -255,7 +273,7 @@ def bench(cce, log, shapes, reps, impls):
         dtab = torch.zeros(V + 1, d, device="cuda")
         flops = 6.0 * N * d * V
         for impl in impls:
-            if impl == "wg" and not (cce.has_wg and d % 8 == 0 and cce.width(d) in SHAPES_WG):
+            if not cce.supports(impl, d):
                 continue
             ws = cce.workspace(N, V, d, impl=impl)
             ws_bytes = sum(v.numel() * v.element_size() for v in ws.values() if v is not None)
