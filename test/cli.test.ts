@@ -76,6 +76,24 @@ describe('grid CLI end to end', () => {
     expect(bad.output).toMatch(/no sweep named "nope"/);
   });
 
+  it('runs the built-in trainer end to end on a tiny model', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'tiny.yaml'),
+      'dataset: ml-latest-small\nmodel: {hidden: 8, blocks: 1, max_seq_len: 10}\ntrain: {loss: cce-, batch_size: 256, negatives: 8, epochs: 2, patience: 2}\n',
+    );
+    const run = await gridDone(dir, 'run', 'tiny.yaml');
+    expect(run.output).toMatch(/1\/1 done \(1 completed\)/);
+    expect(run.code).toBe(0);
+    readStore(dir, (s) => {
+      const [attempt] = s.listAttempts({});
+      expect(attempt?.info).toMatchObject({ trainer: 'gridrec' });
+      expect(attempt?.info?.plannedPeakBytes).toBeGreaterThan(0);
+      expect(attempt?.result?.test['ndcg@10']).toBeGreaterThanOrEqual(0);
+      expect(s.listEpochs({}).map((e) => [e.epoch, typeof e.metrics['ndcg@10']])).toEqual([[1, 'number'], [2, 'number']]);
+    });
+  });
+
   it('reports a bad grid file with its name and key path and exits 2', async () => {
     const dir = project('grid:\n  loss: [ce, mse]\n');
     writeFileSync(join(dir, 'b.yaml'), 'dataset: ml-latest-small\ngrid:\n  loss: [ce, mse]\n');
