@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -92,6 +92,14 @@ describe('grid CLI end to end', () => {
       expect(attempt?.result?.test['ndcg@10']).toBeGreaterThanOrEqual(0);
       expect(s.listEpochs({}).map((e) => [e.epoch, typeof e.metrics['ndcg@10']])).toEqual([[1, 'number'], [2, 'number']]);
     });
+  });
+
+  it('plans with the memory each trainer predicts, training nothing', async () => {
+    const dir = project('fixture: {mode: hang}\ngrid:\n  fixture.planned_peak: [1048576, 3145728]\n');
+    const plan = await gridDone(dir, 'plan', 'g.yaml', '--memory', '--parallel', '2');
+    expect(plan.code).toBe(0);
+    expect(plan.output).toMatch(/planned peak\n(.*1\.0 MiB\n.*3\.0 MiB|.*3\.0 MiB\n.*1\.0 MiB)\n$/);
+    expect(existsSync(dbIn(dir))).toBe(false);
   });
 
   it('reports a bad grid file with its name and key path and exits 2', async () => {

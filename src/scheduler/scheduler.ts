@@ -177,7 +177,10 @@ export class Scheduler {
         trialTimeoutMs: limits.trialTimeoutMs,
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
-        onEvent: (event) => this.#record(trial.id, attempt, event),
+        onEvent: (event) => {
+          this.#record(trial.id, attempt, event);
+          if (event.type === 'hello') refuseTooBig(proc, event.planned_peak_bytes, slot);
+        },
       });
       this.#running.set(key, { trialId: trial.id, attempt, proc });
       if (proc.pid !== undefined) store.setChildPid(trial.id, attempt, proc.pid);
@@ -250,4 +253,11 @@ export class Scheduler {
   #emit(event: SchedulerEvent): void {
     this.#o.onEvent?.(event);
   }
+}
+
+/** Stops a trial whose planned peak cannot fit its GPU: it would only fail later, as oom. */
+function refuseTooBig(proc: TrialProcess, planned: number | undefined, slot: Slot): void {
+  if (planned === undefined || slot.memoryBytes === undefined || planned <= slot.memoryBytes) return;
+  const gib = (b: number): string => `${(b / 2 ** 30).toFixed(1)} GiB`;
+  proc.stop('too_big', true, `planned peak ${gib(planned)} exceeds the ${gib(slot.memoryBytes)} of ${slot.label}`);
 }
