@@ -123,6 +123,23 @@ describe('scheduler with real child processes', () => {
     store.close();
   });
 
+  it('defers a trial that does not fit next to those running on its GPU until one ends', async () => {
+    const db = dbIn(tempDir());
+    const grid = parseGridFile(fakeGrid('s', 'fixture: {epochs: 3, epoch_ms: 100, planned_peak: 644245094}\ngrid:\n  fixture.k: [1, 2]\n'), 's.yaml');
+    const store = openStore(db, 'write');
+    const run = prepareRun(store, planSweep(grid, store));
+    const gpu = { index: 0, name: 'Small', uuid: 'GPU-0', memoryTotalBytes: 2 ** 30 };
+    await new Scheduler({ store, dbPath: db, slots: planSlots([gpu], { parallel: 2 }), limits: grid.limits, trainerArgv }).run(run.pending);
+    expect(store.listTrials().map((t) => t.state)).toEqual(['completed', 'completed']);
+    const attempts = store.listAttempts({});
+    const deferred = attempts.filter((a) => a.state === 'interrupted');
+    expect(deferred).toHaveLength(1);
+    expect(deferred[0]?.error).toBe('deferred: planned peak 0.6 GiB does not fit next to the 0.6 GiB planned on gpu0 Small (1.0 GiB)');
+    const [first, second] = attempts.filter((a) => a.state === 'completed').sort((a, b) => a.startedAt - b.startedAt);
+    expect(second!.startedAt).toBeGreaterThanOrEqual(first!.finishedAt as number); // never both on the GPU at once
+    store.close();
+  });
+
   it('probes planned peaks by stopping each trainer at its hello', async () => {
     const grid = parseGridFile(fakeGrid('s', 'fixture: {mode: hang}\ngrid:\n  fixture.planned_peak: [1000, 2000]\n'), 's.yaml');
     const noPlan = parseGridFile(fakeGrid('t', 'fixture: {mode: hang}\n'), 't.yaml');

@@ -14,9 +14,10 @@ const DRAIN_MS = 2000;
 
 /**
  * Why the orchestrator stopped a child (null when it ended by itself): `too_big` when its planned peak
- * exceeds its device's memory, `probed` when only its hello was wanted (`grid plan --memory`).
+ * exceeds its GPU's memory, `no_room` when it does not fit next to the trials running there now,
+ * `probed` when only its hello was wanted (`grid plan --memory`).
  */
-export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol' | 'too_big' | 'probed';
+export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol' | 'too_big' | 'no_room' | 'probed';
 
 /** How a child ended. */
 export interface ChildExit {
