@@ -13,6 +13,12 @@ import { registerStatus } from './status.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+// A reader that stops early (`grid leaderboard | head`) closes the pipe: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('grid')
   .description('Grid-search hyperparameters of sequential recommenders trained with memory-efficient losses')
   .version(pkg.version)
