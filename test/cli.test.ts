@@ -102,6 +102,15 @@ describe('grid CLI end to end', () => {
     expect(existsSync(dbIn(dir))).toBe(false);
   });
 
+  it('keeps running a sweep whose output reader went away', async () => {
+    const dir = project('fixture: {epochs: 2, epoch_ms: 50}\ngrid:\n  fixture.k: [1, 2, 3]\n');
+    const run = grid(dir, 'run', 'g.yaml');
+    await run.waitFor(/running 3 trial/);
+    run.child.stdout?.destroy(); // like `grid run … | head -2`
+    expect(await run.exited).toBe(0);
+    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 3 }));
+  });
+
   it('reports a bad grid file with its name and key path and exits 2', async () => {
     const dir = project('grid:\n  loss: [ce, mse]\n');
     writeFileSync(join(dir, 'b.yaml'), 'dataset: ml-latest-small\ngrid:\n  loss: [ce, mse]\n');
