@@ -102,6 +102,17 @@ describe('grid CLI end to end', () => {
     expect(existsSync(dbIn(dir))).toBe(false);
   });
 
+  it('runs each trial once when two orchestrators run the same sweep at the same time', async () => {
+    const dir = project('fixture: {epochs: 2, epoch_ms: 30}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6, 7, 8]\n');
+    const [a, b] = await Promise.all([gridDone(dir, 'run', 'g.yaml', '--parallel', '2'), gridDone(dir, 'run', 'g.yaml', '--parallel', '2')]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    readStore(dir, (s) => {
+      expect(countStates(s)).toEqual({ completed: 8 });
+      expect(s.listAttempts({})).toHaveLength(8);
+    });
+    expect(integrity(dbIn(dir))).toBe('ok');
+  });
+
   it('keeps running a sweep whose output reader went away', async () => {
     const dir = project('fixture: {epochs: 2, epoch_ms: 50}\ngrid:\n  fixture.k: [1, 2, 3]\n');
     const run = grid(dir, 'run', 'g.yaml');
