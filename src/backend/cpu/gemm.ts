@@ -18,7 +18,7 @@ import { createWasmGemm, type WasmGemm } from './wasm-gemm.js';
 const KC = 256;
 /** Rows of op(a) per packed panel (a multiple of 4). */
 const MC = 64;
-/** Columns of op(b) per packed panel (a multiple of 4). */
+/** Columns of op(b) per packed panel (a multiple of 8: the WebAssembly kernel's tile width). */
 const NC = 256;
 
 /** Leading dimensions and flags of one gemm call. */
@@ -208,7 +208,7 @@ export function gemm(
   }
   if (m === 0 || n === 0 || k === 0) return;
   if (out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array) {
-    wasm ??= createWasmGemm();
+    wasm ??= createWasmGemm(MC, KC, NC);
     if (wasm !== null) {
       gemmWasm(wasm, out, a, b, m, n, k, lay, alpha);
       return;

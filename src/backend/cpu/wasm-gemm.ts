@@ -12,11 +12,7 @@
  * 8 multiply-adds into 8 accumulators (a 4 × 8 tile held in registers).
  */
 
-/** Bytes of the module's memory: packed A (64 × 256), packed B (256 × 256) and C (64 × 256) floats. */
-export const WASM_A_FLOATS = 64 * 256;
-export const WASM_B_FLOATS = 256 * 256;
-export const WASM_C_FLOATS = 64 * 256;
-const PAGES = Math.ceil(((WASM_A_FLOATS + WASM_B_FLOATS + WASM_C_FLOATS) * 4) / 65536);
+const PAGE_BYTES = 65536;
 
 // Opcodes (WebAssembly core 2.0 and the fixed-width SIMD proposal, both in Node 20).
 const I32 = 0x7f;
@@ -131,14 +127,14 @@ function kernelBody(): number[] {
   return [...uleb(body.length), ...body];
 }
 
-/** The module's bytes. */
-export function gemmModuleBytes(): Uint8Array {
+/** The module's bytes, with `pages` of memory. */
+function gemmModuleBytes(pages: number): Uint8Array {
   const type = [0x60, ...vec(new Array<number[]>(7).fill([I32])), ...vec([])];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([type])),
     ...section(3, vec([uleb(0)])),
-    ...section(5, vec([[0x00, ...uleb(PAGES)]])),
+    ...section(5, vec([[0x00, ...uleb(pages)]])),
     ...section(7, vec([[...name('mem'), 0x02, 0], [...name('block'), 0x00, 0]])),
     ...section(10, vec([kernelBody()])),
   ]);
@@ -146,7 +142,7 @@ export function gemmModuleBytes(): Uint8Array {
 
 /** The instantiated kernel and typed views of its packed panels. */
 export interface WasmGemm {
-  /** Packed A at byte 0, B after it, C after that (float offsets below). */
+  /** Packed A at byte 0, B after it, C after that. */
   readonly a: Float32Array;
   readonly b: Float32Array;
   readonly c: Float32Array;
@@ -161,21 +157,25 @@ interface WebAssemblyApi {
   readonly Instance: new (module: object) => { readonly exports: Record<string, unknown> };
 }
 
-/** The per-thread kernel, or null where WebAssembly SIMD is unavailable (the JS kernel is used then). */
-export function createWasmGemm(): WasmGemm | null {
+/**
+ * The per-thread kernel with room for panels of A [mc × kc], B [nc × kc] and C [mc × nc] (the caller's
+ * block sizes; mc a multiple of 4, nc of 8), or null where WebAssembly SIMD is unavailable.
+ */
+export function createWasmGemm(mc: number, kc: number, nc: number): WasmGemm | null {
   const wa = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-  const bytes = gemmModuleBytes();
+  const [aFloats, bFloats, cFloats] = [mc * kc, nc * kc, mc * nc];
+  const bytes = gemmModuleBytes(Math.ceil(((aFloats + bFloats + cFloats) * 4) / PAGE_BYTES));
   if (wa === undefined || !wa.validate(bytes)) return null;
   const instance = new wa.Instance(new wa.Module(bytes));
   const memory = instance.exports.mem as { readonly buffer: ArrayBuffer };
   const fn = instance.exports.block as (a: number, b: number, c: number, mb4: number, nb8: number, kb: number, ldc: number) => void;
   const aBytes = 0;
-  const bBytes = WASM_A_FLOATS * 4;
-  const cBytes = bBytes + WASM_B_FLOATS * 4;
+  const bBytes = aFloats * 4;
+  const cBytes = bBytes + bFloats * 4;
   return {
-    a: new Float32Array(memory.buffer, aBytes, WASM_A_FLOATS),
-    b: new Float32Array(memory.buffer, bBytes, WASM_B_FLOATS),
-    c: new Float32Array(memory.buffer, cBytes, WASM_C_FLOATS),
+    a: new Float32Array(memory.buffer, aBytes, aFloats),
+    b: new Float32Array(memory.buffer, bBytes, bFloats),
+    c: new Float32Array(memory.buffer, cBytes, cFloats),
     block: (mb4, nb8, kb, ldc) => fn(aBytes, bBytes, cBytes, mb4, nb8, kb, ldc * 4),
   };
 }
