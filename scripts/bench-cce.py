@@ -369,6 +369,7 @@ def main():
     ap.add_argument("--ceilings", action="store_true")
     ap.add_argument("--impls", default="mma,wg", help="kernel families to time: mma (mma.sync), wg (wgmma)")
     ap.add_argument("--torch", action="store_true", help="time the torch baseline too")
+    ap.add_argument("--profile", default="", help="SHAPE:IMPL:MODE: run fwd+bwd 3 times untimed (for ncu)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     a = ap.parse_args()
     log = []
@@ -382,6 +383,17 @@ def main():
     if a.check:
         ok = check(cce, log)
         print(f"check: {'ALL PASS' if ok else 'FAILURES'} ({time.time() - t0:.1f} s)", flush=True)
+    if a.profile:
+        name, impl, mode = a.profile.split(":")
+        N, d, V = BENCH_SHAPES[name][:3]
+        h, table, t = make_inputs(N, V, d, 1.0, pad_frac=0.0, seed=1)
+        ws = cce.workspace(N, V, d, impl=impl)
+        loss, dh, dtab = torch.empty(1, device="cuda"), torch.empty(N, d, device="cuda"), torch.zeros(V + 1, d, device="cuda")
+        le = -math.inf if mode == "exact" else FILTER_LOG2_EPS
+        for _ in range(3):
+            cce.forward(loss, ws, h, table, t, N, V, d, N, grad=True, log2_eps=le, impl=impl)
+            cce.backward(dh, dtab, ws, h, table, t, N, V, d, N, 1.0, log2_eps=le, impl=impl)
+        torch.cuda.synchronize()
     rows = []
     if a.bench:
         names = list(BENCH_SHAPES) if a.bench == "all" else a.bench.split(",")
