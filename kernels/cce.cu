@@ -112,28 +112,31 @@ __device__ __forceinline__ int swz(int row, int chunk) {
 }
 
 // Loads rows [row0, row0 + ROWS) of a [rows_total × d] bf16 matrix into a swizzled tile; rows past
-// rows_total and columns past d become zeros. ALIGNED: cp.async (the caller commits and waits).
+// rows_total and columns past d become zeros. ALIGNED: cp.async (the caller commits and waits). Each
+// thread keeps one 16-byte column chunk and steps down the rows, so the addresses are computed once.
 template <int D, int ROWS, int THREADS, bool ALIGNED>
 __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0, int rows_total, int d) {
-  constexpr int CPR = D / 8;
-#pragma unroll 4
-  for (int q = threadIdx.x; q < ROWS * CPR; q += THREADS) {
-    const int r = q / CPR;
-    const int c = q % CPR;
-    const int grow = row0 + r;
+  constexpr int CPR = D / 8;                  // chunks per row
+  constexpr int STEP = THREADS / CPR;         // rows between a thread's chunks
+  static_assert(THREADS % CPR == 0 && ROWS % STEP == 0, "tile shape");
+  const int c = threadIdx.x % CPR;
+  const int r0 = threadIdx.x / CPR;
+  const bool col_ok = c * 8 < d;
+  const bf16* g = src + static_cast<size_t>(row0 + r0) * d + c * 8;
+#pragma unroll
+  for (int k = 0; k < ROWS / STEP; ++k) {
+    const int r = r0 + k * STEP;
+    const bool ok = col_ok && row0 + r < rows_total;
     bf16* dst = tile + swz<D, ROWS>(r, c);
-    if (ALIGNED) {
-      const bool ok = grow < rows_total && c * 8 < d;
-      const bf16* g = ok ? src + static_cast<size_t>(grow) * d + c * 8 : src;
-      cp_async16(smem_u32(dst), g, ok ? 16 : 0);
+    if constexpr (ALIGNED) {
+      cp_async16(smem_u32(dst), ok ? g + static_cast<size_t>(k) * STEP * d : src, ok ? 16 : 0);
     } else {
-      const unsigned short* g = reinterpret_cast<const unsigned short*>(src) + static_cast<size_t>(grow) * d;
+      const unsigned short* g16 = reinterpret_cast<const unsigned short*>(g) + static_cast<size_t>(k) * STEP * d;
       uint32_t w[4];
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int col = c * 8 + 2 * e;
-        const uint32_t lo = (grow < rows_total && col < d) ? g[col] : 0u;
-        const uint32_t hi = (grow < rows_total && col + 1 < d) ? g[col + 1] : 0u;
+        const uint32_t lo = ok && c * 8 + 2 * e < d ? g16[2 * e] : 0u;
+        const uint32_t hi = ok && c * 8 + 2 * e + 1 < d ? g16[2 * e + 1] : 0u;
         w[e] = lo | (hi << 16);
       }
       *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
@@ -270,11 +273,13 @@ template <int D, int R, int BS>
 __device__ __forceinline__ void wg_scores_issue(float (&s)[BS / 8][4], uint32_t own, int row0, uint32_t stream) {
   fence_acc(s);
   wg_fence();
+  // Base descriptors once; each k-step adds a compile-time byte offset (>> 4) to the address field.
+  const uint64_t da0 = wg_desc(own + row0 * 128, 16, 1024);
+  const uint64_t db0 = wg_desc(stream, 16, 1024);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    const uint32_t koff = (kk & 3) * 32;
-    const uint64_t da = wg_desc(own + ((kk >> 2) * R + row0) * 128 + koff, 16, 1024);
-    const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
+    const uint64_t da = da0 + (((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4);
+    const uint64_t db = db0 + (((kk >> 2) * BS * 128 + (kk & 3) * 32) >> 4);
     if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
     else wgmma_ss_n128(s, da, db, kk > 0);
   }
@@ -288,9 +293,10 @@ __device__ __forceinline__ void wg_accumulate_issue(float (&acc)[DO / 8][4], uin
   fence_frag(pa);
   wg_fence();
   // One instruction spans all DO columns: DO/64 panels, BS·128 bytes apart (the leading byte offset).
+  const uint64_t db0 = wg_desc(stream + (chunk0 >> 3) * BS * 128, BS * 128, 1024);
 #pragma unroll
   for (int k = 0; k < BS / 16; ++k) {
-    const uint64_t db = wg_desc(stream + (chunk0 >> 3) * BS * 128 + k * 16 * 128, BS * 128, 1024);
+    const uint64_t db = db0 + ((k * 16 * 128) >> 4);
     if constexpr (DO == 256) wgmma_rs_n256(acc, pa[k], db);
     else if constexpr (DO == 128) wgmma_rs_n128(acc, pa[k], db);
     else wgmma_rs_n64(acc, pa[k], db);
