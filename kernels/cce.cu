@@ -144,6 +144,47 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0,
   }
 }
 
+constexpr int cce_gcd(int a, int b) { return b == 0 ? a : cce_gcd(b, a % b); }
+
+// The streamed tiles of one CTA (aligned rows): each thread's column chunk, global row pointer, and
+// the swizzled offsets of its rows are fixed once, so loading a tile costs a pointer step, a bound
+// check and a cp.async per 16-byte chunk. Rows past rows_total become zeros.
+template <int D, int ROWS, int THREADS>
+struct StreamLoader {
+  static constexpr int CPR = D / 8, STEP = THREADS / CPR;
+  static constexpr int MASK_PERIOD = D == 32 ? 4 : 8, ROW_ELEMS = D == 32 ? 32 : 64;
+  static constexpr int P = MASK_PERIOD / cce_gcd(STEP, MASK_PERIOD);  // the swizzle repeats every P chunks
+  static_assert(THREADS % CPR == 0 && ROWS % (STEP * P) == 0, "tile shape");
+  const bf16* base;
+  long long stride;  // STEP rows, in elements
+  int d, limit;      // limit: rows_total - first row of this thread
+  bool col_ok;
+  int off[P];
+
+  __device__ __forceinline__ StreamLoader(const bf16* src, int d_, int rows_total) {
+    const int c = threadIdx.x % CPR, r0 = threadIdx.x / CPR;
+    base = src + static_cast<long long>(r0) * d_ + c * 8;
+    stride = static_cast<long long>(STEP) * d_;
+    d = d_;
+    limit = rows_total - r0;
+    col_ok = c * 8 < d_;
+#pragma unroll
+    for (int j = 0; j < P; ++j) off[j] = swz<D, ROWS>(r0 + j * STEP, c);
+  }
+
+  // Rows [row0, row0 + ROWS) into `tile` (cp.async; the caller commits and waits).
+  __device__ __forceinline__ void load(bf16* tile, int row0) const {
+    const uint32_t t = smem_u32(tile);
+    const bf16* g = base + static_cast<long long>(row0) * d;
+#pragma unroll
+    for (int k = 0; k < ROWS / STEP; ++k) {
+      const bool ok = col_ok && row0 + k * STEP < limit;
+      cp_async16(t + 2 * (off[k % P] + (k / P) * P * STEP * ROW_ELEMS), g, ok ? 16 : 0);
+      g += stride;
+    }
+  }
+};
+
 // ---------------------------------------------------------------------------------------------------
 // Warp tile products (mma.sync m16n8k16). A warp owns 16 rows of the CTA's own tile. Fragment layout of
 // an accumulator block j (columns 8j..8j+7): c[0], c[1] at (row g, cols 8j + 2q, +1), c[2], c[3] at
@@ -645,14 +686,19 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
 #pragma unroll
   for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
+  const StreamLoader<D, BS, THREADS> loader(items, d, V);
+  auto load_stream = [&](bf16* tile, int first) {
+    if constexpr (ALIGNED) loader.load(tile, first);
+    else load_tile<D, BS, THREADS, false>(tile, items, first, V, d);
+  };
   load_tile<D, R, THREADS, ALIGNED>(own, h, row0, N, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, items, 0, V, d);
+  load_stream(stream, 0);
   cp_async_commit();
   const uint32_t own_u = smem_u32(own);
   const int tiles = (V + BS - 1) / BS;
   for (int it = 0; it < tiles; ++it) {
     if (it + 1 < tiles) {
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
+      load_stream(stream + ((it + 1) & 1) * BS * D, (it + 1) * BS);
       cp_async_commit();
       tile_ready<1, S::WG>();
     } else {
@@ -700,8 +746,13 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 #pragma unroll
   for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
+  const StreamLoader<D, BS, THREADS> loader(h, d, n_end);
+  auto load_stream = [&](bf16* tile, int first) {
+    if constexpr (ALIGNED) loader.load(tile, first);
+    else load_tile<D, BS, THREADS, false>(tile, h, first, n_end, d);
+  };
   load_tile<D, R, THREADS, ALIGNED>(own, items, i0, V, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, h, n_begin, n_end, d);
+  load_stream(stream, n_begin);
   cp_async_commit();
   // Side data of tile t+1 is read into registers while tile t is multiplied, stored after.
   float nl = INFINITY;
@@ -721,7 +772,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
     const bool more = it + 1 < tiles;
     if (more) {
       const int nb = n_begin + (it + 1) * BS;
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, h, nb, n_end, d);
+      load_stream(stream + ((it + 1) & 1) * BS * D, nb);
       cp_async_commit();
       if (threadIdx.x < BS) {
         const int n = nb + threadIdx.x;
@@ -798,10 +849,11 @@ __device__ __forceinline__ void cce_forward_pipelined(float* __restrict__ lse_ou
   for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
   const int tiles = (V + BS - 1) / BS;
+  const StreamLoader<D, BS, THREADS> loader(items, d, V);
   load_tile<D, R, THREADS, true>(own, h, row0, N, d);
-  load_tile<D, BS, THREADS, true>(stream, items, 0, V, d);
+  loader.load(stream, 0);
   cp_async_commit();
-  if (tiles > 1) load_tile<D, BS, THREADS, true>(stream + BS * D, items, BS, V, d);
+  if (tiles > 1) loader.load(stream + BS * D, BS);
   cp_async_commit();
   tile_ready<1, true>();
   const uint32_t own_u = smem_u32(own), stream_u = smem_u32(stream);
@@ -809,7 +861,7 @@ __device__ __forceinline__ void cce_forward_pipelined(float* __restrict__ lse_ou
   wg_scores<D, R, BS>(s, own_u, wr0 & ~63, stream_u);
   for (int it = 0; it < tiles; ++it) {
     tile_ready<0, true>();
-    if (it + 2 < tiles) load_tile<D, BS, THREADS, true>(stream + ((it + 2) % ST) * BS * D, items, (it + 2) * BS, V, d);
+    if (it + 2 < tiles) loader.load(stream + ((it + 2) % ST) * BS * D, (it + 2) * BS);
     cp_async_commit();
     // The rescaling writes the accumulators: before the next scores are in flight (ptxas would
     // otherwise serialise the wgmma pipeline).
@@ -864,12 +916,13 @@ __device__ __forceinline__ void cce_table_grad_pipelined(float* __restrict__ dta
   for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
   const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
   if (tiles > 0) {
+    const StreamLoader<D, BS, THREADS> loader(h, d, n_end);
     load_tile<D, R, THREADS, true>(own, items, i0, V, d);
-    load_tile<D, BS, THREADS, true>(stream, h, n_begin, n_end, d);
+    loader.load(stream, n_begin);
     load_side<BS>(side_lse, side_tgt, lse, targets, n_begin, n_end);
     cp_async_commit();
     if (tiles > 1) {
-      load_tile<D, BS, THREADS, true>(stream + BS * D, h, n_begin + BS, n_end, d);
+      loader.load(stream + BS * D, n_begin + BS);
       load_side<BS>(side_lse + BS, side_tgt + BS, lse, targets, n_begin + BS, n_end);
     }
     cp_async_commit();
@@ -881,7 +934,7 @@ __device__ __forceinline__ void cce_table_grad_pipelined(float* __restrict__ dta
       tile_ready<0, true>();
       if (it + 2 < tiles) {
         const int b = (it + 2) % ST, nb = n_begin + (it + 2) * BS;
-        load_tile<D, BS, THREADS, true>(stream + b * BS * D, h, nb, n_end, d);
+        loader.load(stream + b * BS * D, nb);
         load_side<BS>(side_lse + b * BS, side_tgt + b * BS, lse, targets, nb, n_end);
       }
       cp_async_commit();
