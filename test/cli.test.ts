@@ -59,6 +59,18 @@ describe('grid CLI end to end', () => {
     expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(/9 trial\(s\) \(3 collapsed\), 0 new, 0 to run/);
     readStore(dir, (s) => expect(s.listTrials()).toHaveLength(9));
 
+    const csv = (await gridDone(dir, 'leaderboard', '--format', 'csv', '--metric', 'hr@10')).output.split('\n');
+    expect(csv[0]).toBe('rank,trial,fixture.score,loss,negatives,hr@10,best epoch,last epoch,test hr@10,peak bytes,s/epoch');
+    expect(csv).toHaveLength(9 + 2); // header, 9 rows, final newline
+
+    const top = rows[0] as unknown as { trial: string };
+    const shown = await gridDone(dir, 'show', top.trial.slice(0, 6), '--lines', '1');
+    expect(shown.output).toMatch(/^state {4}completed \(1 attempt\(s\)\)$/m);
+    expect(shown.output).toMatch(/^sweeps {3}g, g-best$/m);
+    expect(shown.output).toMatch(/epochs of attempt 1:\n {2}epoch +loss +hr@10 +ndcg@10/);
+    expect(shown.output).toMatch(/fake trainer: trial \w+ attempt 1 mode finish\n$/);
+    expect((await gridDone(dir, 'status')).output).toMatch(/^g +9 +0 +0 +9 +0 +0 +0 +0 +0\.\d+ +ndcg@10 max$/m);
+
     const bad = await gridDone(dir, 'leaderboard', '--sweep', 'nope');
     expect(bad).toMatchObject({ code: 2 });
     expect(bad.output).toMatch(/no sweep named "nope"/);
@@ -84,7 +96,7 @@ describe('grid CLI end to end', () => {
   });
 
   it('Ctrl-C twice kills the running trials, marks them interrupted, and resume finishes the sweep', async () => {
-    const dir = project('fixture: {epochs: 10, epoch_ms: 60}\ngrid:\n  fixture.k: [1, 2, 3, 4]\n');
+    const dir = project('fixture: {epochs: 10, epoch_ms: 100}\ngrid:\n  fixture.k: [1, 2, 3, 4]\n');
     const run = grid(dir, 'run', 'g.yaml', '--parallel', '2');
     await run.waitFor(/epoch {5}\w+ 1 /);
     run.child.kill('SIGINT');
@@ -115,6 +127,7 @@ describe('grid CLI end to end', () => {
     await run.exited;
     const orphans = readStore(dir, (s) => s.runningAttempts().map((a) => a.childPid as number));
     expect(orphans.length).toBeGreaterThan(0);
+    expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(new RegExp(`${orphans.length} trial\\(s\\) interrupted, failed or left running by a dead orchestrator`));
 
     const resume = await gridDone(dir, 'resume', '--parallel', '3');
     expect(resume.code).toBe(0);
@@ -156,5 +169,6 @@ describe('grid CLI end to end', () => {
     expect(failures).toEqual([]);
     expect(reads).toBeGreaterThanOrEqual(2);
     readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 20 }));
+    expect(integrity(dbIn(dir))).toBe('ok');
   });
 });

@@ -24,6 +24,10 @@ async function sweep(body: string, parallel = 2): Promise<{ store: Store; db: st
   return { store, db, events };
 }
 
+const errorsByMode = (store: Store): Record<string, string | null> => {
+  const errors = new Map(store.listAttempts({}).map((a) => [a.trialId, a.error]));
+  return Object.fromEntries(store.listTrials().map((t) => [(t.config.fixture as { mode: string }).mode, errors.get(t.id) ?? null]));
+};
 const states = (store: Store) => Object.fromEntries(store.listTrials().map((t) => [(t.config.fixture as { mode: string }).mode, t.state]));
 
 describe('scheduler with real child processes', () => {
@@ -40,22 +44,25 @@ describe('scheduler with real child processes', () => {
     expect(integrity(db)).toBe('ok');
   });
 
-  it('ends crash, oom, stderr-oom, bad events, hang and stall each in their own state', async () => {
-    const { store, db } = await sweep(
-      'fixture: {epochs: 2, epoch_ms: 4}\nlimits: {trial_timeout: 2s, stall_timeout: 1s, kill_grace: 100ms, max_attempts: 1}\n' +
-        'grid:\n  fixture.mode: [finish, crash, oom, stderr-oom, bad-event, hang, stall]\n',
-      4,
-    );
-    expect(states(store)).toEqual({
-      finish: 'completed', crash: 'failed', oom: 'oom', 'stderr-oom': 'oom', 'bad-event': 'failed', hang: 'timeout', stall: 'timeout',
-    });
-    const errors = Object.fromEntries(store.listAttempts({}).map((a) => [a.trialId, a.error]));
-    const byMode = Object.fromEntries(store.listTrials().map((t) => [(t.config.fixture as { mode: string }).mode, errors[t.id]]));
+  it('ends crash, oom, stderr-oom and bad events each in their own state', async () => {
+    const { store, db } = await sweep('fixture: {epochs: 2, epoch_ms: 4}\nlimits: {max_attempts: 1}\ngrid:\n  fixture.mode: [finish, crash, oom, stderr-oom, bad-event]\n', 4);
+    expect(states(store)).toEqual({ finish: 'completed', crash: 'failed', oom: 'oom', 'stderr-oom': 'oom', 'bad-event': 'failed' });
+    const byMode = errorsByMode(store);
     expect(byMode.crash).toBe('exited with code 3');
+    expect(byMode.oom).toBe('oom: wanted 80 GB');
     expect(byMode['bad-event']).toMatch(/^protocol violation: event is not an object/);
-    expect(byMode.hang).toMatch(/trial timeout \(2s\)/);
-    expect(byMode.stall).toMatch(/stalled: no event for 1s/);
     expect(byMode['stderr-oom']).toMatch(/CUDA error: out of memory/);
+    store.close();
+    expect(integrity(db)).toBe('ok');
+  });
+
+  it('ends a hung trial (heartbeats, no progress) and a stalled one (silence) in timeout, each with its reason', async () => {
+    // The stall timeout must exceed a child's start-up even on a loaded machine: the hung child beats.
+    const { store, db } = await sweep('limits: {trial_timeout: 3s, stall_timeout: 2s, kill_grace: 100ms}\ngrid:\n  fixture.mode: [hang, stall]\n', 2);
+    expect(states(store)).toEqual({ hang: 'timeout', stall: 'timeout' });
+    const byMode = errorsByMode(store);
+    expect(byMode.hang).toMatch(/trial timeout \(3s\)/);
+    expect(byMode.stall).toMatch(/stalled: no event for 2s/);
     store.close();
     expect(integrity(db)).toBe('ok');
   });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { openForReading, openForWriting, schemaVersion } from '../src/store/database.js';
+import { openForReading, openForWriting, schemaVersion, StoreError } from '../src/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
 import { openStore } from '../src/store/sqlite-store.js';
 import type { Claim, Store } from '../src/store/store.js';
@@ -68,9 +68,13 @@ describe('store primitives', () => {
     expect(store.saveSweep(sweep, [trial('a'), trial('b')]).added).toEqual(['a', 'b']);
     expect(store.saveSweep(sweep, [trial('b'), trial('a')]).added).toEqual([]);
     expect(store.saveSweep({ ...sweep, name: 't' }, [trial('b'), trial('c')]).added).toEqual(['c']);
-    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['a', 'b']);
+    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['b', 'a']); // in the file's latest order
     expect(store.listTrials({ sweep: 't' }).map((t) => t.id)).toEqual(['b', 'c']);
     expect(store.listTrials()).toHaveLength(3);
+    // An edited file redefines its sweep; the trials it dropped stay stored (and in other sweeps).
+    expect(store.saveSweep(sweep, [trial('c'), trial('a')]).added).toEqual([]);
+    expect(store.listTrials({ sweep: 's' }).map((t) => t.id)).toEqual(['c', 'a']);
+    expect(store.sweepsOf('b')).toEqual(['t']);
     store.close();
   });
 
@@ -109,6 +113,14 @@ describe('store primitives', () => {
     expect(epochs[0]?.peakBytes).toBe(10);
     store.close();
     expect(integrity(path)).toBe('ok');
+  });
+
+  it('translates database failures into StoreErrors that name the file', () => {
+    const { store, path } = fresh();
+    const orphan = { trialId: 'none', attempt: 1, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 };
+    expect(() => store.recordEpoch(orphan)).toThrow(StoreError);
+    expect(() => store.recordEpoch(orphan)).toThrow(`${path}: SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN KEY constraint failed`);
+    store.close();
   });
 
   it('reports heartbeat ages on the database clock', async () => {

@@ -1,3 +1,4 @@
+import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { canonicalConfig, canonicalJson, trialId } from '../src/sweep/canonical.js';
 import { expandGrid } from '../src/sweep/expand.js';
@@ -39,9 +40,21 @@ describe('expandGrid', () => {
     expect(ids('dataset: ml-latest-small\ntrain: {loss: ce, batch_size: 128, epochs: 20}\n')).toEqual(ids('dataset: ml-latest-small\ntrain: {loss: ce}\n'));
   });
 
+  it('excludes by data set keys, which the data layer owns', () => {
+    const e = expand('dataset: ml-latest-small\ntrain: {loss: ce}\ngrid:\n  dataset.split: [leave-one-out, seed]\nexclude:\n  - {dataset.split: seed}\n');
+    expect(e.trials).toHaveLength(1);
+    expect(e.excluded).toBe(1);
+  });
+
   it('builds trials from explicit configs crossed with the grid', () => {
     const e = expand('dataset: ml-latest-small\nconfigs:\n  - {loss: ce}\n  - train: {loss: cce-, negatives: 32}\ngrid:\n  hidden: [32, 64]\n');
     expect(e.trials).toHaveLength(4);
+  });
+
+  it('maps a resolved config written back as an explicit config to the same trial (export round trip)', () => {
+    const first = expand('dataset: {name: ml-latest-small, split: seed}\ngrid:\n  loss: [cce-, bce]\n  hidden: [32]\neval: {k: [20, 10]}\n').trials;
+    const doc = yaml.dump({ name: 'back', configs: first.map((t) => t.config) });
+    expect(expand(doc).trials.map((t) => t.id)).toEqual(first.map((t) => t.id));
   });
 
   it('names the grid entry that holds a bad value', () => {

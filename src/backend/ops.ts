@@ -103,15 +103,15 @@ export interface LossDims {
 }
 
 /**
- * The popularity sampler on the device: an alias table over items 1..V (layout of
- * backend/negatives.ts) and log p_j for the log-Q correction.
+ * The popularity sampler on the device: backend/negatives.ts's alias table over columns 0..V-1
+ * (column c = item c + 1) and log p_i for the log-Q correction.
  */
 export interface PopularityTables {
-  /** [V] f32: alias acceptance probability of slot j (item j + 1). */
+  /** [V] i32 holding the bits of the uint32 acceptance thresholds (column c keeps itself iff w1 < prob[c]). */
   readonly prob: Tensor;
-  /** [V] i32: alias item id (1..V) of slot j. */
+  /** [V] i32: the column drawn when column c rejects. */
   readonly alias: Tensor;
-  /** [V + 1] f32: log of the sampling probability of item j (entry 0 unused). */
+  /** [V + 1] f32: log p_i by item id (entry 0 unused). */
   readonly logProb: Tensor;
 }
 
@@ -152,6 +152,8 @@ export interface Ops {
   readonly backend: 'cpu' | 'cuda';
   /** Human-readable device name. */
   readonly deviceName: string;
+  /** Releases the backend's threads, contexts and memory; no op may be called afterwards. */
+  close(): void;
 
   // ---- memory ----
 
@@ -264,9 +266,13 @@ export interface Ops {
   /** scores[B × (V+1)] = h[B × d] · tableᵀ, with column 0 (padding) set to -Infinity. */
   scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void;
   /**
-   * Top K item ids per row of scores [B × (V+1)], best first, skipping item 0 and the items of
-   * row b's exclusion list excludeItems[excludeOffsets[b] .. excludeOffsets[b+1]) (CSR, i32).
-   * Ties go to the smaller item id. Rows with fewer than K eligible items pad with 0.
+   * Top K item ids per row of scores [B × (V+1)], best first (backend/cpu/topk.ts's contract): item 0
+   * is never selected; row b skips the items of history row `rowStart + b` of the CSR pair
+   * (historyOffsets [rows + 1] i32, historyItems i32); ties go to the lower item id; NaN ranks last;
+   * rows with fewer than K eligible items pad with 0.
    */
-  topK(outItems: Tensor, scores: Tensor, excludeOffsets: Tensor, excludeItems: Tensor, B: number, V: number, K: number): void;
+  topK(
+    outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
+    rowStart: number, B: number, V: number, K: number,
+  ): void;
 }

@@ -2,6 +2,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { GridFileError } from '../sweep/grid-error.js';
 import { StoreError } from '../store/database.js';
+import { openStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
 import { ConfigError } from '../util/config-error.js';
 
 /** The database used when --db is not given. */
@@ -60,6 +62,16 @@ export function oneOf<T extends string>(allowed: readonly T[]): (value: string) 
 /** A commander parser collecting a repeated option into a list. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Opens the database read-only for `fn` and closes it after, whatever happens. */
+export function reading<T>(db: string, fn: (store: Store) => T): T {
+  const store = openStore(db, 'read');
+  try {
+    return fn(store);
+  } finally {
+    store.close();
+  }
 }
 
 /** Writes lines to stdout. */

@@ -6,8 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import yaml from 'js-yaml';
-import { openStore } from '../store/sqlite-store.js';
-import { action, intAtLeast, oneOf, print, UsageError, withDb } from './common.js';
+import { action, intAtLeast, oneOf, print, reading, UsageError, withDb } from './common.js';
 import { formatNumber, shortId } from './format.js';
 import { rank, withRankFlags, type RankFlags, type Ranking } from './ranking.js';
 
@@ -27,13 +26,7 @@ export function registerExport(program: Command): void {
     .option('--name <name>', 'name of the exported sweep (default: <sweep>-best)')
     .action(
       action((flags: ExportFlags) => {
-        const store = openStore(flags.db, 'read');
-        let ranking;
-        try {
-          ranking = rank(store, flags);
-        } finally {
-          store.close();
-        }
+        const ranking = reading(flags.db, (store) => rank(store, flags));
         if (ranking.rows.length === 0) throw new UsageError('no completed trial to export');
         const document = exportDocument(ranking, flags.name);
         const text =

@@ -1,9 +1,8 @@
 /** `grid leaderboard`: completed trials ranked by a metric, as a table, JSON or CSV. */
 import type { Command } from 'commander';
-import { openStore } from '../store/sqlite-store.js';
 import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
 import type { LeaderboardRow } from '../sweep/leaderboard.js';
-import { action, intAtLeast, oneOf, print, withDb } from './common.js';
+import { action, intAtLeast, oneOf, print, reading, withDb } from './common.js';
 import { formatBytes, formatValue, FORMATS, renderCsv, renderTable, shortId, type Column, type Format } from './format.js';
 import { rank, withRankFlags, type RankFlags } from './ranking.js';
 
@@ -15,13 +14,7 @@ export function registerLeaderboard(program: Command): void {
     .option('--format <format>', FORMATS.join(', '), oneOf(FORMATS), 'table')
     .action(
       action((flags: RankFlags & { format: Format }) => {
-        const store = openStore(flags.db, 'read');
-        let ranking;
-        try {
-          ranking = rank(store, flags);
-        } finally {
-          store.close();
-        }
+        const ranking = reading(flags.db, (store) => rank(store, flags));
         const { rows, metric } = ranking;
         if (flags.format === 'json') {
           print(JSON.stringify(rows.map((r) => ({

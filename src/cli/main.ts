@@ -2,6 +2,7 @@
 /** The `grid` command: a commander program with one sub-command per file in this folder. */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
 import { registerPlan } from './plan.js';
@@ -24,5 +25,6 @@ registerStatus(program);
 registerLeaderboard(program);
 registerExport(program);
 registerShow(program);
+registerData(program);
 
 await program.parseAsync(process.argv);

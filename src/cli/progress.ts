@@ -136,7 +136,8 @@ export class Progress {
     const lines = [...this.#running.entries()].map(([id, r]) => {
       const step = r.steps > 0 ? ` step ${r.step}/${r.steps}` : '';
       const value = r.value === undefined ? '' : `  ${this.#o.metric} ${formatNumber(r.value)}`;
-      return `  ${shortId(id)} #${r.attempt} ${r.slot}  epoch ${r.epoch}${step}${value}  ${r.label}`.slice(0, width);
+      const where = r.epoch === 0 && r.steps === 0 ? 'starting' : `epoch ${r.epoch}${step}`;
+      return `  ${shortId(id)} #${r.attempt} ${r.slot}  ${where}${value}  ${r.label}`.slice(0, width);
     });
     lines.push(this.totals().slice(0, width));
     this.#o.stream.write(`${lines.join('\n')}\n`);

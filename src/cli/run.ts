@@ -1,5 +1,7 @@
 /** `grid run FILE`: store a grid file's trials (each config once, whatever sweep it came from) and run the pending ones. */
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
+import { staleReason } from '../scheduler/stale.js';
 import { openStore } from '../store/sqlite-store.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep, prepareRun } from '../sweep/sweep-service.js';
@@ -37,8 +39,11 @@ export function registerRun(program: Command): void {
             .filter((s) => s !== '')
             .join(', ');
           print(`sweep ${grid.name}: ${expansion.trials.length} trial(s)${dropped === '' ? '' : ` (${dropped})`}, ${run.added.length} new, ${run.pending.length} to run`);
-          const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0);
-          if (earlier > 0) print(`${earlier} trial(s) interrupted or failed earlier: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
+          const stale = store.runningAttempts(grid.name).filter((a) => staleReason(a, hostname()) !== null).length;
+          const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0) + stale;
+          if (earlier > 0) {
+            print(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
+          }
           return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
         } finally {
           store.close();

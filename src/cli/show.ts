@@ -1,11 +1,10 @@
 /** `grid show TRIAL`: one trial's config, attempts, per-epoch table and the tail of its log. */
 import type { Command } from 'commander';
 import yaml from 'js-yaml';
-import { openStore } from '../store/sqlite-store.js';
 import type { AttemptRecord, EpochRecord, Store, TrialRecord } from '../store/store.js';
 import { attemptFiles } from '../store/trial-files.js';
 import { readTail } from '../util/file-tail.js';
-import { action, intAtLeast, oneOf, print, UsageError, withDb } from './common.js';
+import { action, intAtLeast, oneOf, print, reading, UsageError, withDb } from './common.js';
 import { formatBytes, renderTable, type Column } from './format.js';
 
 interface ShowFlags {
@@ -25,12 +24,7 @@ export function registerShow(program: Command): void {
     .option('--format <format>', 'text or json', oneOf(['text', 'json'] as const), 'text')
     .action(
       action((prefix: string, flags: ShowFlags) => {
-        const store = openStore(flags.db, 'read');
-        try {
-          show(store, findTrial(store, prefix), flags);
-        } finally {
-          store.close();
-        }
+        reading(flags.db, (store) => show(store, findTrial(store, prefix), flags));
       }),
     );
 }

@@ -2,11 +2,10 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
-import { openStore } from '../store/sqlite-store.js';
 import type { RunningAttempt, Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { TRIAL_STATES } from '../store/trial-state.js';
 import { rankTrials } from '../sweep/leaderboard.js';
-import { action, print, UsageError, withDb } from './common.js';
+import { action, print, reading, UsageError, withDb } from './common.js';
 import { renderTable, shortId, type Column } from './format.js';
 
 /** Registers `grid status`. */
@@ -16,8 +15,7 @@ export function registerStatus(program: Command): void {
     .description('count trials by state per sweep; with a sweep, list its running and unsuccessful trials')
     .action(
       action((name: string | undefined, flags: { db: string }) => {
-        const store = openStore(flags.db, 'read');
-        try {
+        reading(flags.db, (store) => {
           const sweeps = name === undefined ? store.listSweeps() : [store.getSweep(name)].filter((s) => s !== undefined);
           if (name !== undefined && sweeps.length === 0) throw new UsageError(`${flags.db}: no sweep named ${JSON.stringify(name)}`);
           if (sweeps.length === 0) {
@@ -26,9 +24,7 @@ export function registerStatus(program: Command): void {
           }
           print(renderTable(sweeps.map((s) => summarise(store, s)), summaryColumns));
           if (name !== undefined) detail(store, sweeps[0] as SweepRecord);
-        } finally {
-          store.close();
-        }
+        });
       }),
     );
 }

@@ -23,53 +23,73 @@ export function groupByUser(users: Int32Array, times: Float64Array, userKey: Int
   const order = new Int32Array(users.length);
   for (let r = 0; r < users.length; r++) order[next[userKey[users[r]!]!]!++] = r;
 
-  let scratch = new Int32Array(16);
+  // Each out-of-order user is sorted on a local copy of its keys: comparisons then hit a small
+  // array instead of random places of the whole `times` column.
+  let keys = new Float64Array(16);
+  let keyScratch = new Float64Array(16);
+  let idxScratch = new Int32Array(16);
   for (let u = 0; u < numKeys; u++) {
     const s = offsets[u]!;
     const e = offsets[u + 1]!;
     let sorted = true;
     for (let k = s + 1; k < e && sorted; k++) sorted = times[order[k - 1]!]! <= times[order[k]!]!;
     if (sorted) continue;
-    if (scratch.length < e - s) scratch = new Int32Array(e - s);
-    mergeSortByKey(order, s, e, times, scratch);
+    const n = e - s;
+    if (keys.length < n) {
+      keys = new Float64Array(n);
+      keyScratch = new Float64Array(n);
+      idxScratch = new Int32Array(n);
+    }
+    for (let k = 0; k < n; k++) keys[k] = times[order[s + k]!]!;
+    sortPairs(keys, order.subarray(s, e), n, keyScratch, idxScratch);
   }
   return { offsets, order };
 }
 
-/** Stable bottom-up merge sort of `idx[s..e)` by `key[idx[k]]`. */
-function mergeSortByKey(idx: Int32Array, s: number, e: number, key: Float64Array, scratch: Int32Array): void {
-  const n = e - s;
+/** Stable bottom-up merge sort of `keys[0..n)`, moving `idx[0..n)` along with them. */
+function sortPairs(keys: Float64Array, idx: Int32Array, n: number, keyScratch: Float64Array, idxScratch: Int32Array): void {
   // Insertion sort runs of 16, then merge runs pairwise.
   const RUN = 16;
-  for (let a = s; a < e; a += RUN) {
-    const b = Math.min(a + RUN, e);
+  for (let a = 0; a < n; a += RUN) {
+    const b = Math.min(a + RUN, n);
     for (let k = a + 1; k < b; k++) {
-      const v = idx[k]!;
-      const kv = key[v]!;
+      const kv = keys[k]!;
+      const iv = idx[k]!;
       let j = k - 1;
-      while (j >= a && key[idx[j]!]! > kv) {
+      while (j >= a && keys[j]! > kv) {
+        keys[j + 1] = keys[j]!;
         idx[j + 1] = idx[j]!;
         j--;
       }
-      idx[j + 1] = v;
+      keys[j + 1] = kv;
+      idx[j + 1] = iv;
     }
   }
   for (let width = RUN; width < n; width *= 2) {
-    for (let a = s; a < e - width; a += 2 * width) {
+    for (let a = 0; a < n - width; a += 2 * width) {
       const m = a + width;
-      const b = Math.min(a + 2 * width, e);
-      if (key[idx[m - 1]!]! <= key[idx[m]!]!) continue;
-      for (let k = a; k < m; k++) scratch[k - a] = idx[k]!;
+      const b = Math.min(a + 2 * width, n);
+      if (keys[m - 1]! <= keys[m]!) continue;
+      const left = m - a;
+      keyScratch.set(keys.subarray(a, m));
+      idxScratch.set(idx.subarray(a, m));
       let i = 0;
       let j = m;
       let o = a;
-      const left = m - a;
       while (i < left && j < b) {
         // `<=` takes the left run first on ties: stable.
-        if (key[scratch[i]!]! <= key[idx[j]!]!) idx[o++] = scratch[i++]!;
-        else idx[o++] = idx[j++]!;
+        if (keyScratch[i]! <= keys[j]!) {
+          keys[o] = keyScratch[i]!;
+          idx[o++] = idxScratch[i++]!;
+        } else {
+          keys[o] = keys[j]!;
+          idx[o++] = idx[j++]!;
+        }
       }
-      while (i < left) idx[o++] = scratch[i++]!;
+      while (i < left) {
+        keys[o] = keyScratch[i]!;
+        idx[o++] = idxScratch[i++]!;
+      }
     }
   }
 }

@@ -32,7 +32,31 @@ export class Column<T extends NumericArray> {
     this.#data[this.#length++] = value;
   }
 
-  /** The values as an exact-length array (copied once, so the slack is released); empties the column. */
+  /** Appends all of `values`. */
+  pushAll(values: T): void {
+    if (this.#length + values.length > this.#data.length) {
+      let n = this.#data.length * 2;
+      while (n < this.#length + values.length) n *= 2;
+      const next = this.#make(n);
+      next.set(this.#data.subarray(0, this.#length));
+      this.#data = next;
+    }
+    this.#data.set(values, this.#length);
+    this.#length += values.length;
+  }
+
+  /**
+   * The values as a view of the column's buffer, without a copy: for short-lived results, since
+   * the buffer's unused capacity stays allocated as long as the view lives. Empties the column.
+   */
+  view(): T {
+    const out = this.#data.subarray(0, this.#length) as T;
+    this.#data = this.#make(16);
+    this.#length = 0;
+    return out;
+  }
+
+  /** The values as an exact-length array (copied unless the capacity was exact); empties the column. */
   finish(): T {
     const out = this.#data.length === this.#length ? this.#data : (this.#data.slice(0, this.#length) as T);
     this.#data = this.#make(16);

@@ -39,12 +39,12 @@ export class RawLogBuilder {
     this.#times.push(time);
   }
 
-  /** The log; the builder is empty afterwards. */
+  /** The log (views of the growable buffers: a raw log lives only until it is prepared); the builder is empty afterwards. */
   finish(): RawLog {
     return {
-      users: this.#users.finish(),
-      items: this.#items.finish(),
-      times: this.#times.finish(),
+      users: this.#users.view(),
+      items: this.#items.view(),
+      times: this.#times.view(),
       userIds: this.userIds,
       itemIds: this.itemIds,
       rowsRead: this.rowsRead,

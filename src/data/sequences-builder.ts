@@ -1,14 +1,22 @@
 /** Builds CSR `Sequences` and `EvalSet`s row by row from slices of a larger item array. */
-import { int32Column } from './growable.js';
+import { int32Column, type Column } from './growable.js';
 import type { EvalSet, Sequences } from './types.js';
 
 /** Appends rows (and optional targets) into growable CSR arrays. */
 export class SequencesBuilder {
-  readonly #offsets = int32Column();
-  readonly #items = int32Column(1 << 16);
-  readonly #targets = int32Column();
+  readonly #offsets: Column<Int32Array>;
+  readonly #items: Column<Int32Array>;
+  readonly #targets: Column<Int32Array>;
 
-  constructor() {
+  /**
+   * Exact (or upper-bound) sizes avoid regrowing and, when exact, the final copy.
+   * @param rows expected rows. @default 1024
+   * @param items expected items over all rows. @default 65536
+   */
+  constructor(rows = 1024, items = 1 << 16) {
+    this.#offsets = int32Column(rows + 1);
+    this.#items = int32Column(items);
+    this.#targets = int32Column(rows);
     this.#offsets.push(0);
   }
 
@@ -19,7 +27,7 @@ export class SequencesBuilder {
 
   /** Appends `source[start..end)` as a row, with its target item for evaluation rows. */
   addRow(source: Int32Array, start: number, end: number, target?: number): void {
-    for (let k = start; k < end; k++) this.#items.push(source[k]!);
+    this.#items.pushAll(source.subarray(start, end));
     this.#offsets.push(this.#items.length);
     if (target !== undefined) this.#targets.push(target);
   }

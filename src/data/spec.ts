@@ -149,6 +149,11 @@ function fractionIn(v: unknown, at: string): number {
   return v;
 }
 
+function bool(v: unknown, at: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(at, `expected true or false, got ${shown(v)}`);
+  return v;
+}
+
 function oneOf<T extends string>(v: unknown, at: string, allowed: readonly T[]): T {
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
     throw new ConfigError(at, `expected one of ${allowed.join(', ')}, got ${shown(v)}`);
@@ -181,8 +186,7 @@ export function resolveDatasetSpec(raw: unknown, at = 'dataset'): DatasetSpec {
   const columns = tabular ? resolveColumns(given.columns, entry?.defaults.columns, `${at}.columns`) : undefined;
   const delimited = format === 'csv' || format === 'tsv';
   if (!delimited && given.header !== undefined) throw new ConfigError(`${at}.header`, `only for the csv and tsv formats, not ${format}`);
-  const header = delimited ? (obj.header ?? true) : undefined;
-  if (header !== undefined && typeof header !== 'boolean') throw new ConfigError(`${at}.header`, `expected true or false, got ${shown(header)}`);
+  const header = delimited ? bool(obj.header ?? true, `${at}.header`) : undefined;
   if (header === false && columns !== undefined) {
     for (const [role, ref] of Object.entries(columns)) {
       if (typeof ref !== 'number') throw new ConfigError(`${at}.columns.${role}`, `a file without a header needs 0-based column indices, got ${shown(ref)}`);
@@ -230,11 +234,7 @@ export function resolveDatasetSpec(raw: unknown, at = 'dataset'): DatasetSpec {
     dedup: oneOf(obj.dedup ?? 'none', `${at}.dedup`, DEDUPS),
     min_item_count: intIn(obj.min_item_count ?? 1, `${at}.min_item_count`, 1, 1_000_000),
     min_user_count: intIn(obj.min_user_count ?? 1, `${at}.min_user_count`, 1, 1_000_000),
-    kcore: (() => {
-      const v = obj.kcore ?? false;
-      if (typeof v !== 'boolean') throw new ConfigError(`${at}.kcore`, `expected true or false, got ${shown(v)}`);
-      return v;
-    })(),
+    kcore: bool(obj.kcore ?? false, `${at}.kcore`),
     split,
     ...(split === 'seed'
       ? {

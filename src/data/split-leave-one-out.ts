@@ -15,10 +15,27 @@ export const LEAVE_ONE_OUT_MIN_EVALUATED = 3;
 
 /** Splits a prepared log by leave-one-out. */
 export function splitLeaveOneOut(log: PreparedLog, name: string): PreparedDataset {
-  const train = new SequencesBuilder();
-  const validation = new SequencesBuilder();
-  const test = new SequencesBuilder();
   const { offsets, items } = log;
+  // Exact sizes first, so the builders never regrow or copy.
+  let trainRows = 0;
+  let trainItems = 0;
+  let evalRows = 0;
+  let validationItems = 0;
+  for (let u = 0; u < log.numUsers; u++) {
+    const n = offsets[u + 1]! - offsets[u]!;
+    const t = n < LEAVE_ONE_OUT_MIN_EVALUATED ? n : n - 2;
+    if (t >= 2) {
+      trainRows++;
+      trainItems += t;
+    }
+    if (n >= LEAVE_ONE_OUT_MIN_EVALUATED) {
+      evalRows++;
+      validationItems += n - 2;
+    }
+  }
+  const train = new SequencesBuilder(trainRows, trainItems);
+  const validation = new SequencesBuilder(evalRows, validationItems);
+  const test = new SequencesBuilder(evalRows, validationItems + evalRows);
   for (let u = 0; u < log.numUsers; u++) {
     const s = offsets[u]!;
     const n = offsets[u + 1]! - s;

@@ -105,9 +105,21 @@ export function splitSeed(log: PreparedLog, name: string, opts: SeedSplitOptions
   let catalogue = 0;
   for (let i = 1; i <= numItems; i++) if (newId[i] === 1) newId[i] = ++catalogue;
 
-  const train = new SequencesBuilder();
-  const validation = new SequencesBuilder();
-  const test = new SequencesBuilder();
+  // Upper bounds of each part's size: no regrowing, one final copy at most.
+  let trainBound = 0;
+  let validationBound = 0;
+  let testBound = 0;
+  for (let u = 0; u < numUsers; u++) {
+    const earlier = earlierEnd[u]! - offsets[u]!;
+    if (isValidation[u] === 1) validationBound += earlier;
+    else if (earlier > 0) {
+      trainBound += earlier;
+      if (earlierEnd[u]! < offsets[u + 1]!) testBound += offsets[u + 1]! - offsets[u]!;
+    }
+  }
+  const train = new SequencesBuilder(earlierUsers.length, trainBound);
+  const validation = new SequencesBuilder(earlierUsers.length, validationBound);
+  const test = new SequencesBuilder(earlierUsers.length, testBound);
   let buf = new Int32Array(256);
   // Appends user u's rows [s, e) restricted to catalogue items as an evaluation row, if ≥ 2 remain.
   const addEval = (out: SequencesBuilder, s: number, e: number): void => {

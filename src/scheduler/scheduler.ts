@@ -136,16 +136,18 @@ export class Scheduler {
   async #runTrial(trial: TrialRecord, slot: Slot): Promise<AttemptEnd | null> {
     for (let tries = 1; ; tries++) {
       if (this.#stopping !== null) return null;
-      const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device: { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) }, heartbeatIntervalS: this.#heartbeatS });
+      const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
+      const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
       if (attempt === false) {
         this.#emit({ type: 'skip', trialId: trial.id, reason: 'not pending any more (claimed elsewhere or finished)' });
         return null;
       }
       this.#emit({ type: 'start', trial, attempt, slot });
       const outcome = await this.#attempt(trial, attempt, slot);
-      const retry = outcome.state === 'failed' && tries < this.#o.limits.maxAttempts && this.#stopping === null;
+      const retry =
+        outcome.state === 'failed' && tries < this.#o.limits.maxAttempts && this.#stopping === null && this.#o.store.requeue(trial.id, ['failed']);
       this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
-      if (!retry || !this.#o.store.requeue(trial.id, ['failed'])) return outcome.state;
+      if (!retry) return outcome.state;
     }
   }
 

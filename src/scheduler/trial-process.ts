@@ -60,6 +60,8 @@ export class TrialProcess {
   #error: ChildExit['error'] = null;
   #stallTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
+  /** Set when the child has exited: a stop is then too late to change how it ended. */
+  #exited = false;
   /** Set once the exit is reported: later lines (from an escaped grandchild) are ignored. */
   #closed = false;
 
@@ -91,6 +93,7 @@ export class TrialProcess {
    * `hard`. The first reason given is the one reported.
    */
   stop(reason: StopReason, hard = false): void {
+    if (this.#exited) return;
     this.#stopReason ??= reason;
     if (hard) {
       this.#signal('SIGKILL');
@@ -112,6 +115,7 @@ export class TrialProcess {
 
   #armStall(): void {
     clearTimeout(this.#stallTimer);
+    if (this.#exited) return;
     this.#stallTimer = setTimeout(() => this.stop('stall'), this.#options.stallTimeoutMs);
   }
 
@@ -149,6 +153,10 @@ export class TrialProcess {
     const wall =
       this.#options.trialTimeoutMs === undefined ? undefined : setTimeout(() => this.stop('trial_timeout'), this.#options.trialTimeoutMs);
     const { code, signal } = await exit;
+    this.#exited = true;
+    clearTimeout(wall);
+    clearTimeout(this.#stallTimer);
+    clearTimeout(this.#killTimer);
     // Whatever the child left behind in its group (helpers holding fd 3) goes with it.
     this.#signal('SIGKILL');
     // A process that left the group could hold fd 3 open forever; its events no longer count.
@@ -156,9 +164,6 @@ export class TrialProcess {
     await Promise.race([drained, new Promise((resolve) => (late = setTimeout(resolve, DRAIN_MS)))]);
     clearTimeout(late);
     this.#closed = true;
-    clearTimeout(wall);
-    clearTimeout(this.#stallTimer);
-    clearTimeout(this.#killTimer);
     return { code, signal, stopReason: this.#stopReason, problem: this.#problem, result: this.#result, error: this.#error };
   }
 

@@ -92,3 +92,12 @@ function wrap<T>(path: string, open: () => T): T {
     throw new StoreError(`${path}: cannot open: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * The one translation of database failures: SQLite errors (disk full, locked past the busy timeout,
+ * corrupt file) become `StoreError`s naming the file and the SQLite code; anything else passes as is.
+ */
+export function translate(path: string, err: unknown): unknown {
+  if (err instanceof Database.SqliteError) return new StoreError(`${path}: ${err.code}: ${err.message}`, { cause: err });
+  return err;
+}

@@ -1,5 +1,5 @@
 /** The `Store` over better-sqlite3: the only code that writes SQL. See store.ts for the contract. */
-import { openForReading, openForWriting, transaction, type Connection } from './database.js';
+import { openForReading, openForWriting, transaction, translate, type Connection } from './database.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -93,183 +93,226 @@ class SqliteStore implements Store {
   }
 
   saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] } {
-    return transaction(this.#db, () => {
-      const db = this.#db;
-      db.prepare(
-        `INSERT INTO sweeps (name, file, document, objective_metric, objective_direction, created_at, updated_at)
-         VALUES (@name, @file, @document, @metric, @direction, ${NOW}, ${NOW})
-         ON CONFLICT (name) DO UPDATE SET file = excluded.file, document = excluded.document,
-           objective_metric = excluded.objective_metric, objective_direction = excluded.objective_direction,
-           updated_at = excluded.updated_at`,
-      ).run({
-        name: sweep.name,
-        file: sweep.file,
-        document: JSON.stringify(sweep.document),
-        metric: sweep.objective.metric,
-        direction: sweep.objective.direction,
+    return this.#guard(() => {
+      return transaction(this.#db, () => {
+        const db = this.#db;
+        db.prepare(
+          `INSERT INTO sweeps (name, file, document, objective_metric, objective_direction, created_at, updated_at)
+           VALUES (@name, @file, @document, @metric, @direction, ${NOW}, ${NOW})
+           ON CONFLICT (name) DO UPDATE SET file = excluded.file, document = excluded.document,
+             objective_metric = excluded.objective_metric, objective_direction = excluded.objective_direction,
+             updated_at = excluded.updated_at`,
+        ).run({
+          name: sweep.name,
+          file: sweep.file,
+          document: JSON.stringify(sweep.document),
+          metric: sweep.objective.metric,
+          direction: sweep.objective.direction,
+        });
+        const row = db.prepare('SELECT * FROM sweeps WHERE name = ?').get(sweep.name) as SweepRow;
+        const insertTrial = db.prepare(
+          `INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ${NOW}, ${NOW})
+           ON CONFLICT (id) DO NOTHING`,
+        );
+        // The sweep is what its file says now: links of an earlier version of the file are replaced.
+        db.prepare('DELETE FROM sweep_trials WHERE sweep_id = ?').run(row.id);
+        const link = db.prepare('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+        const added: string[] = [];
+        for (const [position, t] of trials.entries()) {
+          if (insertTrial.run(t.id, JSON.stringify(t.config), JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
+          link.run(row.id, t.id, position);
+        }
+        return { sweep: toSweep(row), added };
       });
-      const row = db.prepare('SELECT * FROM sweeps WHERE name = ?').get(sweep.name) as SweepRow;
-      const insertTrial = db.prepare(
-        `INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ${NOW}, ${NOW})
-         ON CONFLICT (id) DO NOTHING`,
-      );
-      const base = (db.prepare('SELECT coalesce(max(position), -1) + 1 AS n FROM sweep_trials WHERE sweep_id = ?').get(row.id) as { n: number }).n;
-      const link = db.prepare('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
-      const added: string[] = [];
-      let position = base;
-      for (const t of trials) {
-        if (insertTrial.run(t.id, JSON.stringify(t.config), JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
-        if (link.run(row.id, t.id, position).changes > 0) position++;
-      }
-      return { sweep: toSweep(row), added };
     });
   }
 
   claim(trialId: string, claim: Claim): number | false {
-    return transaction(this.#db, () => {
-      const updated = this.#db
-        .prepare(`UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${NOW} WHERE id = ? AND state = 'pending' RETURNING attempts`)
-        .get(trialId) as { attempts: number } | undefined;
-      if (updated === undefined) return false;
-      this.#db
-        .prepare(
-          `INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s)
-           VALUES (?, ?, 'running', ?, ?, ?, ${NOW}, ${NOW}, ?)`,
-        )
-        .run(trialId, updated.attempts, claim.host, claim.pid, JSON.stringify(claim.device), claim.heartbeatIntervalS);
-      return updated.attempts;
+    return this.#guard(() => {
+      return transaction(this.#db, () => {
+        const updated = this.#db
+          .prepare(`UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${NOW} WHERE id = ? AND state = 'pending' RETURNING attempts`)
+          .get(trialId) as { attempts: number } | undefined;
+        if (updated === undefined) return false;
+        this.#db
+          .prepare(
+            `INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s)
+             VALUES (?, ?, 'running', ?, ?, ?, ${NOW}, ${NOW}, ?)`,
+          )
+          .run(trialId, updated.attempts, claim.host, claim.pid, JSON.stringify(claim.device), claim.heartbeatIntervalS);
+        return updated.attempts;
+      });
     });
   }
 
   setChildPid(trialId: string, attempt: number, pid: number): void {
-    this.#db.prepare(`UPDATE attempts SET child_pid = ? WHERE trial_id = ? AND attempt = ? AND state = 'running'`).run(pid, trialId, attempt);
+    return this.#guard(() => {
+      this.#db.prepare(`UPDATE attempts SET child_pid = ? WHERE trial_id = ? AND attempt = ? AND state = 'running'`).run(pid, trialId, attempt);
+    });
   }
 
   heartbeat(attempts: readonly { trialId: string; attempt: number }[]): void {
-    if (attempts.length === 0) return;
-    const stmt = this.#db.prepare(`UPDATE attempts SET heartbeat_at = ${NOW} WHERE trial_id = ? AND attempt = ? AND state = 'running'`);
-    transaction(this.#db, () => {
-      for (const a of attempts) stmt.run(a.trialId, a.attempt);
+    return this.#guard(() => {
+      if (attempts.length === 0) return;
+      const stmt = this.#db.prepare(`UPDATE attempts SET heartbeat_at = ${NOW} WHERE trial_id = ? AND attempt = ? AND state = 'running'`);
+      transaction(this.#db, () => {
+        for (const a of attempts) stmt.run(a.trialId, a.attempt);
+      });
     });
   }
 
   recordInfo(trialId: string, attempt: number, info: TrainerInfo): void {
-    this.#db
-      .prepare('UPDATE attempts SET trainer = ?, trainer_version = ?, device_name = ?, planned_peak_bytes = ? WHERE trial_id = ? AND attempt = ?')
-      .run(info.trainer, info.version, info.deviceName, info.plannedPeakBytes === null ? null : Math.round(info.plannedPeakBytes), trialId, attempt);
+    return this.#guard(() => {
+      this.#db
+        .prepare('UPDATE attempts SET trainer = ?, trainer_version = ?, device_name = ?, planned_peak_bytes = ? WHERE trial_id = ? AND attempt = ?')
+        .run(info.trainer, info.version, info.deviceName, info.plannedPeakBytes === null ? null : Math.round(info.plannedPeakBytes), trialId, attempt);
+    });
   }
 
   recordEpoch(e: EpochRecord): boolean {
-    const r = this.#db
-      .prepare(
-        `INSERT INTO epochs (trial_id, attempt, epoch, train_loss, metrics, epoch_seconds, peak_bytes, tokens_per_second, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${NOW}) ON CONFLICT DO NOTHING`,
-      )
-      .run(
-        e.trialId,
-        e.attempt,
-        e.epoch,
-        Number.isFinite(e.trainLoss) ? e.trainLoss : null,
-        JSON.stringify(e.metrics),
-        e.epochSeconds,
-        Math.round(e.peakBytes),
-        e.tokensPerSecond,
-      );
-    return r.changes > 0;
+    return this.#guard(() => {
+      const r = this.#db
+        .prepare(
+          `INSERT INTO epochs (trial_id, attempt, epoch, train_loss, metrics, epoch_seconds, peak_bytes, tokens_per_second, recorded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${NOW}) ON CONFLICT DO NOTHING`,
+        )
+        .run(
+          e.trialId,
+          e.attempt,
+          e.epoch,
+          Number.isFinite(e.trainLoss) ? e.trainLoss : null,
+          JSON.stringify(e.metrics),
+          e.epochSeconds,
+          Math.round(e.peakBytes),
+          e.tokensPerSecond,
+        );
+      return r.changes > 0;
+    });
   }
 
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean {
-    return transaction(this.#db, () => {
-      const ended = this.#db
-        .prepare(
-          `UPDATE attempts SET state = ?, finished_at = ${NOW}, exit_code = ?, signal = ?, error = ?, result = ?
-           WHERE trial_id = ? AND attempt = ? AND state = 'running'`,
-        )
-        .run(
-          outcome.state,
-          outcome.exitCode ?? null,
-          outcome.signal ?? null,
-          outcome.error ?? null,
-          outcome.result == null ? null : JSON.stringify(outcome.result),
-          trialId,
-          attempt,
-        );
-      if (ended.changes === 0) return false;
-      this.#db
-        .prepare(`UPDATE trials SET state = ?, updated_at = ${NOW} WHERE id = ? AND attempts = ? AND state = 'running'`)
-        .run(outcome.state, trialId, attempt);
-      return true;
+    return this.#guard(() => {
+      return transaction(this.#db, () => {
+        const ended = this.#db
+          .prepare(
+            `UPDATE attempts SET state = ?, finished_at = ${NOW}, exit_code = ?, signal = ?, error = ?, result = ?
+             WHERE trial_id = ? AND attempt = ? AND state = 'running'`,
+          )
+          .run(
+            outcome.state,
+            outcome.exitCode ?? null,
+            outcome.signal ?? null,
+            outcome.error ?? null,
+            outcome.result == null ? null : JSON.stringify(outcome.result),
+            trialId,
+            attempt,
+          );
+        if (ended.changes === 0) return false;
+        this.#db
+          .prepare(`UPDATE trials SET state = ?, updated_at = ${NOW} WHERE id = ? AND attempts = ? AND state = 'running'`)
+          .run(outcome.state, trialId, attempt);
+        return true;
+      });
     });
   }
 
   requeue(trialId: string, from: readonly TrialState[]): boolean {
-    const allowed = from.filter((s) => sourcesOf('pending').includes(s));
-    if (allowed.length === 0) return false;
-    const r = this.#db
-      .prepare(`UPDATE trials SET state = 'pending', updated_at = ${NOW} WHERE id = ? AND state IN (${placeholders(allowed.length)})`)
-      .run(trialId, ...allowed);
-    return r.changes > 0;
+    return this.#guard(() => {
+      const allowed = from.filter((s) => sourcesOf('pending').includes(s));
+      if (allowed.length === 0) return false;
+      const r = this.#db
+        .prepare(`UPDATE trials SET state = 'pending', updated_at = ${NOW} WHERE id = ? AND state IN (${placeholders(allowed.length)})`)
+        .run(trialId, ...allowed);
+      return r.changes > 0;
+    });
   }
 
   now(): number {
-    return (this.#db.prepare(`SELECT ${NOW} AS t`).get() as { t: number }).t;
+    return this.#guard(() => {
+      return (this.#db.prepare(`SELECT ${NOW} AS t`).get() as { t: number }).t;
+    });
   }
 
   listSweeps(): SweepRecord[] {
-    return (this.#db.prepare('SELECT * FROM sweeps ORDER BY updated_at, id').all() as SweepRow[]).map(toSweep);
+    return this.#guard(() => {
+      return (this.#db.prepare('SELECT * FROM sweeps ORDER BY updated_at, id').all() as SweepRow[]).map(toSweep);
+    });
   }
 
   getSweep(name: string): SweepRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM sweeps WHERE name = ?').get(name) as SweepRow | undefined;
-    return row === undefined ? undefined : toSweep(row);
+    return this.#guard(() => {
+      const row = this.#db.prepare('SELECT * FROM sweeps WHERE name = ?').get(name) as SweepRow | undefined;
+      return row === undefined ? undefined : toSweep(row);
+    });
   }
 
   listTrials(filter: TrialFilter = {}): TrialRecord[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    let from = 'trials t';
-    let order = 't.created_at, t.id';
-    if (filter.sweep !== undefined) {
-      from = 'trials t JOIN sweep_trials l ON l.trial_id = t.id JOIN sweeps s ON s.id = l.sweep_id';
-      where.push('s.name = ?');
-      args.push(filter.sweep);
-      order = 'l.position';
-    }
-    if (filter.states !== undefined) {
-      if (filter.states.length === 0) return [];
-      where.push(`t.state IN (${placeholders(filter.states.length)})`);
-      args.push(...filter.states);
-    }
-    const sql = `SELECT t.* FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}`;
-    return (this.#db.prepare(sql).all(...args) as TrialRow[]).map(toTrial);
+    return this.#guard(() => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      let from = 'trials t';
+      let order = 't.created_at, t.id';
+      if (filter.sweep !== undefined) {
+        from = 'trials t JOIN sweep_trials l ON l.trial_id = t.id JOIN sweeps s ON s.id = l.sweep_id';
+        where.push('s.name = ?');
+        args.push(filter.sweep);
+        order = 'l.position';
+      }
+      if (filter.states !== undefined) {
+        if (filter.states.length === 0) return [];
+        where.push(`t.state IN (${placeholders(filter.states.length)})`);
+        args.push(...filter.states);
+      }
+      const sql = `SELECT t.* FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}`;
+      return (this.#db.prepare(sql).all(...args) as TrialRow[]).map(toTrial);
+    });
   }
 
   findTrials(prefix: string): TrialRecord[] {
-    const rows = this.#db.prepare(`SELECT * FROM trials WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 20`).all(prefix.length, prefix.toLowerCase());
-    return (rows as TrialRow[]).map(toTrial);
+    return this.#guard(() => {
+      const rows = this.#db.prepare(`SELECT * FROM trials WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 20`).all(prefix.length, prefix.toLowerCase());
+      return (rows as TrialRow[]).map(toTrial);
+    });
   }
 
   listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[] {
-    const { where, args } = trialWhere('a', filter);
-    return (this.#db.prepare(`SELECT a.* FROM attempts a ${where} ORDER BY a.trial_id, a.attempt`).all(...args) as AttemptRow[]).map(toAttempt);
+    return this.#guard(() => {
+      const { where, args } = trialWhere('a', filter);
+      return (this.#db.prepare(`SELECT a.* FROM attempts a ${where} ORDER BY a.trial_id, a.attempt`).all(...args) as AttemptRow[]).map(toAttempt);
+    });
   }
 
   sweepsOf(trialId: string): string[] {
-    const rows = this.#db.prepare('SELECT s.name FROM sweeps s JOIN sweep_trials l ON l.sweep_id = s.id WHERE l.trial_id = ? ORDER BY s.id').all(trialId);
-    return (rows as { name: string }[]).map((r) => r.name);
+    return this.#guard(() => {
+      const rows = this.#db.prepare('SELECT s.name FROM sweeps s JOIN sweep_trials l ON l.sweep_id = s.id WHERE l.trial_id = ? ORDER BY s.id').all(trialId);
+      return (rows as { name: string }[]).map((r) => r.name);
+    });
   }
 
   runningAttempts(sweep?: string): RunningAttempt[] {
-    const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
-    const rows = this.#db
-      .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`)
-      .all(...args) as AttemptRow[];
-    return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0 }));
+    return this.#guard(() => {
+      const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
+      const rows = this.#db
+        .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`)
+        .all(...args) as AttemptRow[];
+      return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0 }));
+    });
   }
 
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[] {
-    const { where, args } = trialWhere('e', filter);
-    return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
+    return this.#guard(() => {
+      const { where, args } = trialWhere('e', filter);
+      return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
+    });
+  }
+
+  /** Runs a store operation, translating database errors into `StoreError`s that name the file. */
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw translate(this.path, err);
+    }
   }
 }
 

@@ -139,8 +139,9 @@ export interface Store {
   close(): void;
 
   /**
-   * Creates or updates the sweep named `sweep.name` and links it to `trials`, inserting as pending
-   * those not yet stored (any sweep's trial is reused by id). Returns the sweep and the new ids.
+   * Creates or updates the sweep named `sweep.name` and links it to exactly `trials`, in order
+   * (replacing the links of an earlier version), inserting as pending those not yet stored: any
+   * sweep's trial is reused by id and keeps its state and rows. Returns the sweep and the new ids.
    */
   saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] };
   /**

@@ -125,7 +125,8 @@ export function gridSchema(): Schema {
     $defs: {
       dataset: {
         description: 'a registered data set name, or {name | path, split}',
-        anyOf: [{ type: 'string', minLength: 1 }, { type: 'object', properties: sections.dataset, additionalProperties: false }],
+        // Which keys apply depends on the format and split (data/spec.ts checks them); the common ones are typed here.
+        anyOf: [{ type: 'string', minLength: 1 }, { type: 'object', properties: sections.dataset, minProperties: 1 }],
       },
     },
   };

@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,6 +38,8 @@ describe('committed PTX', () => {
     try {
       mkdirSync(join(dir, 'ptx'));
       copyFileSync(join(KERNELS_DIR, 'basic.cu'), join(dir, 'basic.cu'));
+      // Every header is an input of every PTX: the copy needs them to match the manifest.
+      for (const h of readdirSync(KERNELS_DIR).filter((f) => /\.(cuh|h)$/.test(f))) copyFileSync(join(KERNELS_DIR, h), join(dir, h));
       copyFileSync(join(PTX_DIR, 'basic.sm80.ptx'), join(dir, 'ptx', 'basic.sm80.ptx'));
       const entry = manifest.files['basic.sm80.ptx'];
       writeFileSync(join(dir, 'ptx', MANIFEST), JSON.stringify({ nvcc: manifest.nvcc, files: { 'basic.sm80.ptx': entry } }));

@@ -1,0 +1,254 @@
+/**
+ * The CPU reference backend: every op of ops.ts over TypedArrays, exact first (JavaScript doubles
+ * accumulate, float32 stores) and reasonably fast second (blocked gemm, the heavy kernels split over a
+ * small worker pool). Each method checks its tensors' kinds and sizes, then calls the kernel of the
+ * same name with the same argument order.
+ */
+import { cpus } from 'node:os';
+import type { TensorSpec } from '../memory-plan.js';
+import type {
+  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup,
+} from '../ops.js';
+import { adamStep } from './adam.js';
+import type { FloatArray } from './arrays.js';
+import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
+import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
+import { dropout } from './dropout.js';
+import * as ew from './elementwise.js';
+import { embedBackward, embedForward } from './embedding.js';
+import { denseLayout } from './gemm.js';
+import { layerNormBackward, layerNormForward } from './layernorm.js';
+import { defaultThreads, WorkerPool } from './pool.js';
+import { topK } from './topk.js';
+
+/** Options of the CPU backend. */
+export interface CpuOpsOptions {
+  /** Threads (main + workers) for the heavy kernels. @default GRID_CPU_THREADS, else min(2, cores) */
+  readonly threads?: number;
+  /** Storage of f32 tensors: 'f64' holds them in float64, for gradient checks and oracles. @default "f32" */
+  readonly precision?: CpuPrecision;
+}
+
+function tensor(t: Tensor, what: string, dtype: 'f32' | 'i32', need: number): CpuTensor {
+  if (!(t instanceof CpuTensor)) throw new Error(`${what}: expected a CPU tensor, got ${String(t?.name)}`);
+  if (t.group.freed) throw new Error(`${what}: tensor "${t.name}" belongs to a freed group`);
+  if (t.dtype !== dtype) throw new Error(`${what}: tensor "${t.name}" is ${t.dtype}, expected ${dtype}`);
+  if (t.size < need) throw new Error(`${what}: tensor "${t.name}" holds ${t.size} elements, needs ${need}`);
+  return t;
+}
+
+function f32(t: Tensor, what: string, need: number): FloatArray {
+  return tensor(t, what, 'f32', need).data as FloatArray;
+}
+
+function i32(t: Tensor, what: string, need: number): Int32Array {
+  return tensor(t, what, 'i32', need).data as Int32Array;
+}
+
+/** The CPU implementation of the ops interface. */
+export class CpuOps implements Ops {
+  readonly backend = 'cpu' as const;
+  readonly deviceName: string;
+  readonly #memory: CpuMemory;
+  readonly #pool: WorkerPool;
+
+  /** Starts a CPU backend (its worker threads ready). */
+  static async create(options: CpuOpsOptions = {}): Promise<CpuOps> {
+    return new CpuOps(await WorkerPool.start(options.threads ?? defaultThreads()), options.precision ?? 'f32');
+  }
+
+  private constructor(pool: WorkerPool, precision: CpuPrecision) {
+    this.#pool = pool;
+    this.#memory = new CpuMemory(precision);
+    const threads = pool.parts;
+    this.deviceName = `${cpus()[0]?.model.trim() ?? 'CPU'} (${threads} thread${threads === 1 ? '' : 's'})`;
+  }
+
+  /** Threads the heavy kernels are split over. */
+  get threads(): number {
+    return this.#pool.parts;
+  }
+
+  close(): void {
+    this.#pool.close();
+  }
+
+  allocGroup(name: string, specs: readonly TensorSpec[]): TensorGroup {
+    return this.#memory.alloc(name, specs);
+  }
+
+  freeGroup(group: TensorGroup): void {
+    if (!(group instanceof CpuGroup)) throw new Error(`freeGroup: "${group.plan.name}" is not a CPU group`);
+    this.#memory.free(group);
+  }
+
+  memory(): MemoryStats {
+    return this.#memory.stats();
+  }
+
+  resetPeak(): void {
+    this.#memory.resetPeak();
+  }
+
+  write(dst: Tensor, src: Float32Array | Int32Array, offset = 0): void {
+    const t = tensor(dst, 'write', src instanceof Int32Array ? 'i32' : 'f32', offset + src.length);
+    t.data.set(src, offset);
+  }
+
+  async readF32(src: Tensor): Promise<Float32Array> {
+    return Float32Array.from(f32(src, 'readF32', 0));
+  }
+
+  async readI32(src: Tensor): Promise<Int32Array> {
+    return i32(src, 'readI32', 0).slice();
+  }
+
+  fill(out: Tensor, value: number, n: number): void {
+    tensor(out, 'fill', out.dtype === 'i32' ? 'i32' : 'f32', n).data.fill(value, 0, n);
+  }
+
+  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    ew.add(f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n);
+  }
+
+  sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void {
+    const need = rows === 0 ? 0 : (first + (rows - 1) * stride + 1) * cols;
+    ew.sliceRows(f32(out, 'sliceRows.out', rows * cols), f32(x, 'sliceRows.x', need), rows, first, stride, cols);
+  }
+
+  maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void {
+    ew.maskPadded(f32(out, 'maskPadded.out', rows * cols), f32(x, 'maskPadded.x', rows * cols), i32(ids, 'maskPadded.ids', rows), rows, cols);
+  }
+
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
+    dropout(f32(out, 'dropout.out', n), f32(x, 'dropout.x', n), n, drop);
+  }
+
+  reluForward(out: Tensor, x: Tensor, n: number): void {
+    ew.reluForward(f32(out, 'reluForward.out', n), f32(x, 'reluForward.x', n), n);
+  }
+
+  reluBackward(dx: Tensor, dout: Tensor, out: Tensor, n: number): void {
+    ew.reluBackward(f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n);
+  }
+
+  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
+    embedForward(
+      f32(out, 'embedForward.out', B * L * d), i32(ids, 'embedForward.ids', B * L),
+      f32(items, 'embedForward.items', d), f32(positions, 'embedForward.positions', L * d), scale, B, L, d,
+    );
+  }
+
+  embedBackward(dItems: Tensor, dPositions: Tensor, dout: Tensor, ids: Tensor, scale: number, B: number, L: number, d: number): void {
+    embedBackward(
+      f32(dItems, 'embedBackward.dItems', d), f32(dPositions, 'embedBackward.dPositions', L * d),
+      f32(dout, 'embedBackward.dout', B * L * d), i32(ids, 'embedBackward.ids', B * L), scale, B, L, d,
+    );
+  }
+
+  matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options: MatmulOptions = {}): void {
+    const lay = denseLayout(m, n, k, options.transA ?? false, options.transB ?? false);
+    this.#pool.run(
+      'gemm', f32(out, 'matmul.out', m * n), f32(a, 'matmul.a', m * k), f32(b, 'matmul.b', k * n),
+      m, n, k, lay, options.alpha ?? 1, options.accumulate ?? false,
+    );
+  }
+
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void {
+    ew.biasAdd(f32(out, 'biasAdd.out', rows * cols), f32(bias, 'biasAdd.bias', cols), rows, cols);
+  }
+
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
+    ew.biasBackward(f32(dBias, 'biasBackward.dBias', cols), f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
+  }
+
+  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
+    const n = rows * cols;
+    layerNormForward(
+      f32(out, 'layerNormForward.out', n), f32(mean, 'layerNormForward.mean', rows), f32(rstd, 'layerNormForward.rstd', rows),
+      f32(x, 'layerNormForward.x', n), f32(weight, 'layerNormForward.weight', cols), f32(bias, 'layerNormForward.bias', cols),
+      rows, cols, eps,
+    );
+  }
+
+  layerNormBackward(
+    dx: Tensor, dWeight: Tensor, dBias: Tensor,
+    dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
+    rows: number, cols: number,
+  ): void {
+    const n = rows * cols;
+    layerNormBackward(
+      f32(dx, 'layerNormBackward.dx', n), f32(dWeight, 'layerNormBackward.dWeight', cols), f32(dBias, 'layerNormBackward.dBias', cols),
+      f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n), f32(weight, 'layerNormBackward.weight', cols),
+      f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows), rows, cols,
+    );
+  }
+
+  attentionForward(
+    out: Tensor, probs: Tensor, q: Tensor, k: Tensor, v: Tensor,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void {
+    const n = B * L * H * hd;
+    this.#pool.run(
+      'attentionForward', f32(out, 'attentionForward.out', n), f32(probs, 'attentionForward.probs', B * H * L * L),
+      f32(q, 'attentionForward.q', n), f32(k, 'attentionForward.k', n), f32(v, 'attentionForward.v', n),
+      B, L, H, hd, causal, drop,
+    );
+  }
+
+  attentionBackward(
+    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void {
+    const n = B * L * H * hd;
+    this.#pool.run(
+      'attentionBackward',
+      f32(dq, 'attentionBackward.dq', n), f32(dk, 'attentionBackward.dk', n), f32(dv, 'attentionBackward.dv', n),
+      f32(dout, 'attentionBackward.dout', n), f32(q, 'attentionBackward.q', n), f32(k, 'attentionBackward.k', n),
+      f32(v, 'attentionBackward.v', n), f32(probs, 'attentionBackward.probs', B * H * L * L),
+      B, L, H, hd, causal, drop,
+    );
+  }
+
+  adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {
+    adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp);
+  }
+
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[] {
+    return cpuLossWorkspace(params, dims, this.#pool.parts);
+  }
+
+  lossForward(loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void {
+    const { rows: N, items: V, hidden: d } = dims;
+    const x = { h: f32(h, 'lossForward.h', N * d), table: f32(table, 'lossForward.table', (V + 1) * d), targets: i32(targets, 'lossForward.targets', N) };
+    f32(loss, 'lossForward.loss', 1)[0] = cpuLossForward(this.#pool, workspace, x, dims, params);
+  }
+
+  lossBackward(
+    dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+    dims: LossDims, params: LossParams, dLoss: number,
+  ): void {
+    const { rows: N, items: V, hidden: d } = dims;
+    const x = { h: f32(h, 'lossBackward.h', N * d), table: f32(table, 'lossBackward.table', (V + 1) * d), targets: i32(targets, 'lossBackward.targets', N) };
+    cpuLossBackward(this.#pool, f32(dH, 'lossBackward.dH', N * d), f32(dTable, 'lossBackward.dTable', (V + 1) * d), workspace, x, dims, params, dLoss);
+  }
+
+  scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void {
+    const s = f32(scores, 'scoreItems.scores', B * (V + 1));
+    this.#pool.run('gemm', s, f32(h, 'scoreItems.h', B * d), f32(table, 'scoreItems.table', (V + 1) * d), B, V + 1, d, denseLayout(B, V + 1, d, false, true), 1, false);
+    for (let b = 0; b < B; b++) s[b * (V + 1)] = -Infinity;
+  }
+
+  topK(
+    outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
+    rowStart: number, B: number, V: number, K: number,
+  ): void {
+    const offsets = i32(historyOffsets, 'topK.historyOffsets', rowStart + B + 1);
+    const s = f32(scores, 'topK.scores', B * (V + 1));
+    // topk.ts ranks float32 scores; the f64 test mode rounds them first.
+    topK(
+      i32(outItems, 'topK.outItems', B * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
+      { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, B, V, K,
+    );
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * SASRec's initialisation, as the reference (PyTorch defaults, then xavier_normal_ on every ≥ 2-D
+ * weight): embeddings and weights xavier-normal, std = sqrt(2 / (fan_in + fan_out)); the q, k, v
+ * projections take the fans of PyTorch's fused in_proj [3d × d]; attention biases 0; FFN biases
+ * U(−1/√d, 1/√d) (nn.Linear's default); LayerNorm weight 1 and bias 0.
+ *
+ * Values come from Philox (stream INIT): element i of the tensor declared at index `t` of the parameter
+ * table draws words of philox([i, t, 0, INIT], [seed, 0]), so an initialisation depends only on the
+ * seed and the table, never on allocation order or thread count.
+ */
+import { philox4x32 } from '../backend/philox.js';
+import type { TensorSpec } from '../backend/ops.js';
+
+/** Counter word c3 of initialisation ("INIT"). */
+export const INIT_STREAM = 0x494e4954;
+
+const TWO_POW_MINUS_32 = 2 ** -32;
+
+/** How one parameter tensor starts. */
+export type InitRule =
+  | { readonly kind: 'normal'; readonly std: number }
+  | { readonly kind: 'uniform'; readonly bound: number }
+  | { readonly kind: 'constant'; readonly value: number };
+
+/** The rule of a SASRec parameter, by its name in sasrecParamSpecs. */
+export function sasrecInitRule(spec: TensorSpec): InitRule {
+  const name = spec.name;
+  const [rows = 1, cols = 1] = spec.shape;
+  if (name.endsWith('ln1.weight') || name.endsWith('ln2.weight') || name === 'final_ln.weight') return { kind: 'constant', value: 1 };
+  if (name.endsWith('.bias')) {
+    return name.includes('.ffn') ? { kind: 'uniform', bound: 1 / Math.sqrt(rows) } : { kind: 'constant', value: 0 };
+  }
+  // q, k and v are one [3d × d] in_proj in PyTorch: fan_out = 3d.
+  const fanOut = /\.attn_[qkv]\.weight$/.test(name) ? 3 * rows : rows;
+  return { kind: 'normal', std: Math.sqrt(2 / (fanOut + cols)) };
+}
+
+/** Fills `out` with tensor t's initial values under `rule`. */
+export function initTensor(out: Float32Array, rule: InitRule, seed: number, t: number): void {
+  if (rule.kind === 'constant') {
+    out.fill(rule.value);
+    return;
+  }
+  const words = new Uint32Array(4);
+  for (let i = 0; i < out.length; i++) {
+    philox4x32(i, t, 0, INIT_STREAM, seed, 0, words);
+    if (rule.kind === 'uniform') {
+      out[i] = (2 * (words[0]! * TWO_POW_MINUS_32) - 1) * rule.bound;
+    } else {
+      // Box–Muller; u1 in (0, 1] so the logarithm is finite.
+      const u1 = (words[0]! + 1) * TWO_POW_MINUS_32;
+      const u2 = words[1]! * TWO_POW_MINUS_32;
+      out[i] = rule.std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+  }
+}

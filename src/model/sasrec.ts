@@ -1,0 +1,120 @@
+/**
+ * SASRec (Kang & McAuley 2018) as the reference trains it (SEED-NOTES.md), over the ops interface:
+ * e = Dropout(sqrt(d) · E[ids] + P) · mask; the blocks of transformer-block.ts (causal); h = LN(x).
+ * Scores are h · Eᵀ with the item table tied (the losses and scoreItems read it directly).
+ *
+ * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
+ * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
+ */
+import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import { initTensor, sasrecInitRule } from './init.js';
+import { blockBackward, blockForward, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
+import { blockName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
+
+/** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
+export interface PassContext {
+  readonly train: boolean;
+  readonly seed: number;
+  /** Global training step (the Philox key's second word). */
+  readonly step: number;
+}
+
+/** A SASRec instance bound to its tensor groups. */
+export class Sasrec {
+  readonly dims: SasrecDims;
+  readonly dropout: number;
+  readonly #ops: Ops;
+  readonly #g: BlockGroups;
+
+  /**
+   * Binds the model to its groups: params and grads (sasrecParamSpecs), acts (sasrecActivationSpecs)
+   * and scratch (sasrecBackwardSpecs), sized for at least the batches it will see.
+   */
+  constructor(ops: Ops, dims: SasrecDims, dropout: number, groups: BlockGroups) {
+    if (dims.hidden % dims.heads !== 0) throw new Error(`SASRec: heads (${dims.heads}) must divide hidden (${dims.hidden})`);
+    this.#ops = ops;
+    this.dims = dims;
+    this.dropout = dropout;
+    this.#g = groups;
+  }
+
+  /** The item table [(V+1) × d] (tied input and output embedding) and its gradient. */
+  get itemTable(): Tensor {
+    return this.#g.params.get('item_emb');
+  }
+
+  get itemTableGrad(): Tensor {
+    return this.#g.grads.get('item_emb');
+  }
+
+  /** Final hidden states [N × d] of the last forward. */
+  get hidden(): Tensor {
+    return this.#g.acts.get('h');
+  }
+
+  /** Where the loss writes dL/dh [N × d] before `backward`. */
+  get hiddenGrad(): Tensor {
+    return this.#g.scratch.get('dh');
+  }
+
+  /** Writes the initial parameters for `seed` (init.ts). */
+  initialise(seed: number): void {
+    sasrecParamSpecs(this.dims).forEach((spec, t) => {
+      const host = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+      initTensor(host, sasrecInitRule(spec), seed, t);
+      this.#ops.write(this.#g.params.get(spec.name), host);
+    });
+  }
+
+  #pass(B: number, ctx: PassContext, b: number): BlockPass {
+    const { hidden: d, maxLen: L, heads } = this.dims;
+    return {
+      B, L, d, heads, causal: true,
+      attnDrop: this.#drop(ctx, 1 + 3 * b),
+      ffn1Drop: this.#drop(ctx, 2 + 3 * b),
+      ffn2Drop: this.#drop(ctx, 3 + 3 * b),
+    };
+  }
+
+  #drop(ctx: PassContext, site: number): DropoutSpec {
+    return { p: ctx.train ? this.dropout : 0, key: { seed: ctx.seed, step: ctx.step, site } };
+  }
+
+  /** Forward of B sequences of ids [B × L] (left-padded): fills the activations and `hidden`. */
+  forward(ids: Tensor, B: number, ctx: PassContext): void {
+    const ops = this.#ops;
+    const { hidden: d, maxLen: L, blocks } = this.dims;
+    const { params, acts } = this.#g;
+    const N = B * L;
+    const e = acts.get(blockName(0, 'x'));
+    ops.embedForward(e, ids, params.get('item_emb'), params.get('pos_emb'), Math.sqrt(d), B, L, d);
+    ops.dropout(e, e, N * d, this.#drop(ctx, 0));
+    ops.maskPadded(e, e, ids, N, d);
+    for (let b = 0; b < blocks; b++) {
+      const out = b + 1 < blocks ? acts.get(blockName(b + 1, 'x')) : acts.get('final_in');
+      blockForward(ops, this.#g, b, ids, out, this.#pass(B, ctx, b));
+    }
+    ops.layerNormForward(
+      acts.get('h'), acts.get('final_mean'), acts.get('final_rstd'), acts.get('final_in'),
+      params.get('final_ln.weight'), params.get('final_ln.bias'), N, d, LAYER_NORM_EPS,
+    );
+  }
+
+  /** Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter gradient. */
+  backward(ids: Tensor, B: number, ctx: PassContext): void {
+    const ops = this.#ops;
+    const { hidden: d, maxLen: L, blocks } = this.dims;
+    const { params, grads, acts, scratch } = this.#g;
+    const N = B * L;
+    const dx = scratch.get('dx');
+    ops.fill(dx, 0, N * d);
+    ops.layerNormBackward(
+      dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), scratch.get('dh'), acts.get('final_in'),
+      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d,
+    );
+    for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(B, ctx, b));
+    ops.maskPadded(dx, dx, ids, N, d);
+    ops.dropout(dx, dx, N * d, this.#drop(ctx, 0));
+    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), dx, ids, Math.sqrt(d), B, L, d);
+  }
+}

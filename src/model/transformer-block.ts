@@ -1,0 +1,107 @@
+/**
+ * One transformer block as SASRec builds it (SEED-NOTES.md): q = LN1(x); a = MHA(query q, keys and
+ * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask. The
+ * attention is causal for SASRec; BERT4Rec would call the same block bidirectional. Backward reads the
+ * activations forward saved and regenerates every dropout mask from its key.
+ */
+import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import { linearBackward, linearForward, type LinearParams } from './linear.js';
+import { blockName } from './sasrec-specs.js';
+
+/** LayerNorm epsilon of every norm (SEED-NOTES.md: 1e-8, as the reference). */
+export const LAYER_NORM_EPS = 1e-8;
+
+/** The groups a block reads and writes. */
+export interface BlockGroups {
+  readonly params: TensorGroup;
+  readonly grads: TensorGroup;
+  readonly acts: TensorGroup;
+  readonly scratch: TensorGroup;
+}
+
+/** Shape and regime of one pass. */
+export interface BlockPass {
+  /** Sequences in the batch. */
+  readonly B: number;
+  readonly L: number;
+  readonly d: number;
+  readonly heads: number;
+  readonly causal: boolean;
+  /** Dropout of the attention probabilities, the FFN's ReLU output and the FFN's output. */
+  readonly attnDrop: DropoutSpec;
+  readonly ffn1Drop: DropoutSpec;
+  readonly ffn2Drop: DropoutSpec;
+}
+
+function linear(g: BlockGroups, b: number, name: string): LinearParams {
+  return {
+    weight: g.params.get(blockName(b, `${name}.weight`)),
+    bias: g.params.get(blockName(b, `${name}.bias`)),
+    dWeight: g.grads.get(blockName(b, `${name}.weight`)),
+    dBias: g.grads.get(blockName(b, `${name}.bias`)),
+  };
+}
+
+/** Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x). */
+export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
+  const { B, L, d, heads } = p;
+  const N = B * L;
+  const act = (name: string): Tensor => g.acts.get(blockName(b, name));
+  const par = (name: string): Tensor => g.params.get(blockName(b, name));
+  const x = act('x');
+  const ln1 = act('ln1');
+  ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS);
+  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d);
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d);
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d);
+  ops.attentionForward(act('att'), act('probs'), act('q'), act('k'), act('v'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  const x2 = act('x2');
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d);
+  ops.add(x2, x2, ln1, N * d);
+  const ln2 = act('ln2');
+  ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS);
+  const relu = act('ffn_relu');
+  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, d);
+  ops.reluForward(relu, relu, N * d);
+  ops.dropout(act('ffn_drop'), relu, N * d, p.ffn1Drop);
+  const f2 = act('ffn_out');
+  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, d, d);
+  ops.dropout(f2, f2, N * d, p.ffn2Drop);
+  ops.add(out, ln2, f2, N * d);
+  ops.maskPadded(out, out, ids, N, d);
+}
+
+/**
+ * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
+ * gradient of its input x. Parameter gradients accumulate (+=).
+ */
+export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass): void {
+  const { B, L, d, heads } = p;
+  const N = B * L;
+  const n = N * d;
+  const act = (name: string): Tensor => g.acts.get(blockName(b, name));
+  const par = (name: string): Tensor => g.params.get(blockName(b, name));
+  const grad = (name: string): Tensor => g.grads.get(blockName(b, name));
+  const s = (name: string): Tensor => g.scratch.get(name);
+  const dx = s('dx');
+  const [g1, g2, g3] = [s('g1'), s('g2'), s('g3')];
+  ops.maskPadded(dx, dx, ids, N, d);
+  // FFN: dx is the gradient of y + f2 (the residual sum)
+  ops.dropout(g1, dx, n, p.ffn2Drop);
+  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, d, d, false);
+  ops.dropout(g2, g2, n, p.ffn1Drop);
+  ops.reluBackward(g2, g2, act('ffn_relu'), n);
+  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, d, false);
+  ops.add(g3, g3, dx, n);
+  ops.fill(g1, 0, n);
+  ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d);
+  // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
+  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false);
+  const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
+  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('probs'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false);
+  ops.add(g3, g3, g1, n);
+  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false);
+  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true);
+  ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d);
+}

@@ -1,0 +1,44 @@
+/**
+ * Evaluation over the full catalogue (SEED-NOTES.md, "Metrics"): each user's last L inputs through the
+ * model without dropout, the hidden state of the last position scored against every item, the user's
+ * whole input history excluded, top K into the metrics accumulator.
+ */
+import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import { evalBatches } from '../data/batches.js';
+import type { EvalSet } from '../data/types.js';
+import { MetricsAccumulator } from '../metrics/accumulator.js';
+import type { Sasrec } from '../model/sasrec.js';
+import type { Metrics } from './protocol.js';
+
+/** What one evaluation reads and writes on the device. */
+export interface EvalTensors {
+  /** [rows × L] i32 input ids (shared with training). */
+  readonly ids: Tensor;
+  /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [rows × kMax]. */
+  readonly eval: TensorGroup;
+  /** The set's histories on the device: offsets [users + 1] and items. */
+  readonly historyOffsets: Tensor;
+  readonly historyItems: Tensor;
+}
+
+/** Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users. */
+export async function evaluate(
+  ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number,
+): Promise<Metrics> {
+  const { items: V, hidden: d, maxLen: L } = model.dims;
+  const acc = new MetricsAccumulator({ evalSet: set, numItems: V, ks });
+  const kMax = acc.kMax;
+  const hidden = t.eval.get('hidden');
+  const scores = t.eval.get('scores');
+  const top = t.eval.get('top');
+  for (const batch of evalBatches(set, { batchSize: rows, maxLen: L })) {
+    ops.write(t.ids, batch.inputs);
+    model.forward(t.ids, batch.rows, { train: false, seed: 0, step: 0 });
+    ops.sliceRows(hidden, model.hidden, batch.rows, L - 1, L, d);
+    ops.scoreItems(scores, hidden, model.itemTable, batch.rows, V, d);
+    ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
+    const ids = await ops.readI32(top);
+    acc.add(ids.subarray(0, batch.rows * kMax), batch.start, batch.rows);
+  }
+  return acc.result();
+}

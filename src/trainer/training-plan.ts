@@ -1,0 +1,73 @@
+/**
+ * The trainer's memory plan (STYLE.md rule 3; DESIGN.md "Memory accounting"): every device tensor of a
+ * trial, by group, declared once. All groups live for the whole fit, so the planned peak is their sum
+ * and is known before anything is allocated (hello's planned_peak_bytes).
+ */
+import { mib, planGroup, type TensorSpec } from '../backend/memory-plan.js';
+import type { Ops, TensorGroup } from '../backend/ops.js';
+import type { EvalSet } from '../data/types.js';
+import type { TrainingLoss } from '../losses/training-loss.js';
+import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../model/sasrec-specs.js';
+
+/** What the plan is sized for. */
+export interface PlanInput {
+  readonly dims: SasrecDims;
+  /** Training batch rows B. */
+  readonly trainRows: number;
+  /** Evaluation batch rows (at most trainRows: evaluation reuses the activations). */
+  readonly evalRows: number;
+  /** Widest top-K list. */
+  readonly kMax: number;
+  readonly validation: EvalSet;
+  readonly test: EvalSet;
+  readonly loss: TrainingLoss;
+}
+
+/** Group names, in allocation order. */
+export const GROUPS = [
+  'params', 'grads', 'adam_m', 'adam_v', 'activations', 'backward', 'batch', 'loss_workspace', 'popularity', 'eval', 'histories',
+] as const;
+export type GroupName = (typeof GROUPS)[number];
+
+/** The specs of every group. */
+export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]> {
+  const { dims, trainRows: B, evalRows: E } = p;
+  const { maxLen: L, hidden: d, items: V } = dims;
+  const params = sasrecParamSpecs(dims);
+  const i32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'i32' });
+  const f32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'f32' });
+  return {
+    params,
+    grads: params,
+    adam_m: params,
+    adam_v: params,
+    activations: sasrecActivationSpecs(dims, B),
+    backward: sasrecBackwardSpecs(dims, B),
+    batch: [i32('ids', B, L), i32('labels', B, L), f32('loss', 1)],
+    loss_workspace: p.loss.workspaceSpecs(),
+    popularity: p.loss.tableSpecs(),
+    eval: [f32('hidden', E, d), f32('scores', E, V + 1), i32('top', E, p.kMax)],
+    histories: [
+      i32('validation_offsets', p.validation.inputs.offsets.length), i32('validation_items', p.validation.inputs.items.length),
+      i32('test_offsets', p.test.inputs.offsets.length), i32('test_items', p.test.inputs.items.length),
+    ],
+  };
+}
+
+/** Bytes of the plan: every group is live for the whole fit. */
+export function plannedBytes(specs: Record<GroupName, readonly TensorSpec[]>): number {
+  return GROUPS.reduce((sum, g) => sum + planGroup(g, specs[g]).bytes, 0);
+}
+
+/** One line per group with its MiB, for the trial's log. */
+export function planReport(specs: Record<GroupName, readonly TensorSpec[]>): string {
+  const rows = GROUPS.map((g) => `  ${g.padEnd(15)} ${mib(planGroup(g, specs[g]).bytes).padStart(12)}`);
+  return `memory plan:\n${rows.join('\n')}\n  ${'total'.padEnd(15)} ${mib(plannedBytes(specs)).padStart(12)}`;
+}
+
+/** Allocates every group of the plan. */
+export function allocatePlan(ops: Ops, specs: Record<GroupName, readonly TensorSpec[]>): Record<GroupName, TensorGroup> {
+  const out: Partial<Record<GroupName, TensorGroup>> = {};
+  for (const g of GROUPS) out[g] = ops.allocGroup(g, specs[g]);
+  return out as Record<GroupName, TensorGroup>;
+}

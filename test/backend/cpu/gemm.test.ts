@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { denseLayout, gemm, gemmPart } from '../../../src/backend/cpu/gemm.js';
+import { expectClose, randArray, rng } from '../../helpers/numeric.js';
+
+/** out = alpha · op(a) · op(b) (+ out0), the naive triple loop in float64. */
+function naive(a: Float64Array, b: Float64Array, m: number, n: number, k: number, ta: boolean, tb: boolean, alpha: number, out0?: Float64Array): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (ta ? a[p * m + i]! : a[i * k + p]!) * (tb ? b[j * k + p]! : b[p * n + j]!);
+      out[i * n + j] = alpha * s + (out0 ? out0[i * n + j]! : 0);
+    }
+  }
+  return out;
+}
+
+describe('gemm', () => {
+  // Odd sizes cross every edge: partial 4 × 4 tiles, several KC/MC/NC panels (k = 300 > KC = 256).
+  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [67, 13, 300], [5, 261, 9], [130, 70, 33]];
+  for (const [m, n, k] of shapes) {
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        it(`matches the naive product for ${m}×${n}×${k}, transA=${ta}, transB=${tb}`, () => {
+          const next = rng(m * 1000 + n * 10 + k);
+          const a = randArray(next, m * k);
+          const b = randArray(next, k * n);
+          const out0 = randArray(next, m * n);
+          const acc = Float64Array.from(out0);
+          gemm(acc, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 0.5, true);
+          expectClose(acc, naive(a, b, m, n, k, ta, tb, 0.5, out0), 1e-12, 'accumulate');
+          const over = randArray(next, m * n);
+          gemm(over, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false);
+          expectClose(over, naive(a, b, m, n, k, ta, tb, 1), 1e-12, 'overwrite');
+        });
+      }
+    }
+  }
+
+  it('leaves elements outside the m × n window of a strided output untouched', () => {
+    const next = rng(7);
+    const a = randArray(next, 6 * 4);
+    const b = randArray(next, 4 * 5);
+    const out = new Float64Array(6 * 8).fill(42);
+    gemm(out, a, b, 6, 5, 4, { ...denseLayout(6, 5, 4, false, false), ldc: 8 }, 1, false);
+    const want = naive(a, b, 6, 5, 4, false, false, 1);
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 8; j++) expect(out[i * 8 + j]).toBe(j < 5 ? want[i * 5 + j] : 42);
+    }
+  });
+
+  it('split into parts (rows or columns) is bit-identical to one call, in float32', () => {
+    const next = rng(11);
+    for (const [m, n, k, ta, tb] of [[37, 9, 70, false, true], [6, 91, 13, true, false]] as const) {
+      const a = Float32Array.from(randArray(next, m * k));
+      const b = Float32Array.from(randArray(next, k * n));
+      const whole = new Float32Array(m * n);
+      gemm(whole, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false);
+      for (const parts of [2, 3]) {
+        const split = new Float32Array(m * n).fill(Number.NaN);
+        for (let p = 0; p < parts; p++) gemmPart(split, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false, p, parts);
+        expect(split).toEqual(whole);
+      }
+    }
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * Finite-difference gradient checks (float64) of every CPU op with a backward, on odd shapes: the
+ * analytic backward of Σ out ⊙ W must equal the numeric derivative of the same projection.
+ */
+import { describe, expect, it } from 'vitest';
+import { adamStep } from '../../../src/backend/cpu/adam.js';
+import { attentionBackwardPart, attentionForwardPart } from '../../../src/backend/cpu/attention.js';
+import { dropout } from '../../../src/backend/cpu/dropout.js';
+import { biasAdd, biasBackward, maskPadded, reluBackward, reluForward } from '../../../src/backend/cpu/elementwise.js';
+import { embedBackward, embedForward } from '../../../src/backend/cpu/embedding.js';
+import { layerNormBackward, layerNormForward } from '../../../src/backend/cpu/layernorm.js';
+import type { DropoutSpec } from '../../../src/backend/ops.js';
+import { expectClose, numericGrad, project, randArray, rng } from '../../helpers/numeric.js';
+
+const NO_DROP: DropoutSpec = { p: 0, key: { seed: 1, step: 0, site: 0 } };
+
+describe('layerNorm', () => {
+  it('backward matches finite differences for x, weight and bias (7 rows × 13)', () => {
+    const rows = 7, cols = 13, eps = 1e-5;
+    const next = rng(1);
+    const x = randArray(next, rows * cols, 2);
+    const w = randArray(next, cols);
+    const b = randArray(next, cols);
+    const W = randArray(next, rows * cols);
+    const out = new Float64Array(rows * cols);
+    const mean = new Float64Array(rows);
+    const rstd = new Float64Array(rows);
+    const f = (): number => {
+      layerNormForward(out, mean, rstd, x, w, b, rows, cols, eps);
+      return project(out, W);
+    };
+    f();
+    const dx = randArray(next, rows * cols); // backward accumulates: start from a known non-zero value
+    const dx0 = Float64Array.from(dx);
+    const dw = new Float64Array(cols);
+    const db = new Float64Array(cols);
+    layerNormBackward(dx, dw, db, W, x, w, mean, rstd, rows, cols);
+    expectClose(dx.map((v, i) => v - dx0[i]!), numericGrad(f, x), 1e-7, 'dx');
+    expectClose(dw, numericGrad(f, w), 1e-7, 'dweight');
+    expectClose(db, numericGrad(f, b), 1e-7, 'dbias');
+  });
+
+  it('normalises each row to mean 0 and variance 1 (biased) before the affine map', () => {
+    const x = Float64Array.from([1, 2, 3, 4, 10, 10, 10, 14]);
+    const out = new Float64Array(8);
+    layerNormForward(out, new Float64Array(2), new Float64Array(2), x, new Float64Array(4).fill(1), new Float64Array(4), 2, 4, 0);
+    const s = Math.sqrt(1.25);
+    expectClose(out, [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s, -1 / Math.sqrt(3), -1 / Math.sqrt(3), -1 / Math.sqrt(3), Math.sqrt(3)], 1e-12);
+  });
+});
+
+describe('attention', () => {
+  const cases: [string, number, number, number, number, boolean, number][] = [
+    ['causal, 1 head', 2, 5, 1, 3, true, 0],
+    ['causal, 3 heads', 3, 4, 3, 2, true, 0],
+    ['bidirectional, 2 heads', 2, 3, 2, 5, false, 0],
+    ['causal with dropout 0.3', 2, 6, 2, 3, true, 0.3],
+  ];
+  for (const [name, B, L, H, hd, causal, p] of cases) {
+    it(`backward matches finite differences (${name}, B=${B} L=${L} hd=${hd})`, () => {
+      const D = H * hd;
+      const n = B * L * D;
+      const next = rng(B * 100 + L * 10 + H);
+      const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+      const W = randArray(next, n);
+      const drop: DropoutSpec = { p, key: { seed: 9, step: 4, site: 3 } };
+      const out = new Float64Array(n);
+      const probs = new Float64Array(B * H * L * L);
+      const f = (): number => {
+        attentionForwardPart(out, probs, q, k, v, B, L, H, hd, causal, drop, 0, 1);
+        return project(out, W);
+      };
+      f();
+      const dq = new Float64Array(n).fill(7), dk = new Float64Array(n).fill(7), dv = new Float64Array(n).fill(7);
+      attentionBackwardPart(dq, dk, dv, W, q, k, v, probs, B, L, H, hd, causal, drop, 0, 1);
+      expectClose(dq, numericGrad(f, q), 1e-7, 'dq');
+      expectClose(dk, numericGrad(f, k), 1e-7, 'dk');
+      expectClose(dv, numericGrad(f, v), 1e-7, 'dv');
+    });
+  }
+
+  it('is causal: position i ignores keys and values after i', () => {
+    const B = 1, L = 4, H = 1, hd = 2, n = 8;
+    const next = rng(3);
+    const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+    const out1 = new Float64Array(n);
+    const probs = new Float64Array(L * L);
+    attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, true, NO_DROP, 0, 1);
+    k[6] = 5; v[7] = -5; // change position 3 only
+    const out2 = new Float64Array(n);
+    attentionForwardPart(out2, probs, q, k, v, B, L, H, hd, true, NO_DROP, 0, 1);
+    expect(Array.from(out2.subarray(0, 6))).toEqual(Array.from(out1.subarray(0, 6)));
+    expect(out2[7]).not.toBe(out1[7]);
+    expect(probs[1]).toBe(0); // row 0 attends to itself only
+  });
+
+  it('splitting the batch over parts gives the same result', () => {
+    const B = 5, L = 3, H = 2, hd = 2, n = B * L * H * hd;
+    const next = rng(5);
+    const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+    const drop: DropoutSpec = { p: 0.2, key: { seed: 1, step: 2, site: 3 } };
+    const whole = new Float64Array(n), probs = new Float64Array(B * H * L * L);
+    attentionForwardPart(whole, probs, q, k, v, B, L, H, hd, true, drop, 0, 1);
+    const split = new Float64Array(n), probs2 = new Float64Array(B * H * L * L);
+    for (let part = 0; part < 2; part++) attentionForwardPart(split, probs2, q, k, v, B, L, H, hd, true, drop, part, 2);
+    expect(split).toEqual(whole);
+    expect(probs2).toEqual(probs);
+  });
+});
+
+describe('embedding', () => {
+  it('backward matches finite differences for items and positions, padding row included', () => {
+    const B = 3, L = 4, d = 5, V = 6, scale = Math.sqrt(d);
+    const next = rng(2);
+    const ids = Int32Array.from([0, 0, 3, 1, 2, 2, 6, 1, 0, 5, 5, 5]);
+    const items = randArray(next, (V + 1) * d);
+    const pos = randArray(next, L * d);
+    const W = randArray(next, B * L * d);
+    const out = new Float64Array(B * L * d);
+    const f = (): number => {
+      embedForward(out, ids, items, pos, scale, B, L, d);
+      return project(out, W);
+    };
+    const dItems = new Float64Array((V + 1) * d);
+    const dPos = new Float64Array(L * d);
+    embedBackward(dItems, dPos, W, ids, scale, B, L, d);
+    expectClose(dItems, numericGrad(f, items), 1e-8, 'dItems');
+    expectClose(dPos, numericGrad(f, pos), 1e-8, 'dPositions');
+  });
+});
+
+describe('elementwise ops', () => {
+  it('relu, bias and padding mask backward match finite differences', () => {
+    const rows = 5, cols = 3, n = rows * cols;
+    const next = rng(4);
+    const x = randArray(next, n);
+    const bias = randArray(next, cols);
+    const ids = Int32Array.from([0, 4, 0, 2, 9]);
+    const W = randArray(next, n);
+    const y = new Float64Array(n);
+    const f = (): number => {
+      y.set(x);
+      biasAdd(y, bias, rows, cols);
+      reluForward(y, y, n);
+      maskPadded(y, y, ids, rows, cols);
+      return project(y, W);
+    };
+    f();
+    const g = Float64Array.from(W);
+    maskPadded(g, g, ids, rows, cols);
+    reluBackward(g, g, y, n);
+    const dBias = new Float64Array(cols);
+    biasBackward(dBias, g, rows, cols);
+    expectClose(g, numericGrad(f, x), 1e-8, 'dx');
+    expectClose(dBias, numericGrad(f, bias), 1e-8, 'dbias');
+  });
+
+  it('dropout: backward is the same call, drops about p, scales kept values by 1 / (1 − p), and p = 0 is the identity', () => {
+    const n = 4001;
+    const drop: DropoutSpec = { p: 0.25, key: { seed: 3, step: 17, site: 5 } };
+    const x = new Float64Array(n).fill(1);
+    const y = new Float64Array(n);
+    dropout(y, x, n, drop);
+    const kept = y.filter((v) => v !== 0);
+    expect(kept.every((v) => Math.abs(v - 4 / 3) < 1e-12)).toBe(true);
+    expect(Math.abs(kept.length / n - 0.75)).toBeLessThan(0.03);
+    const g = new Float64Array(n).fill(2);
+    dropout(g, g, n, drop);
+    for (let i = 0; i < n; i++) expect(g[i]).toBe(2 * y[i]!);
+    const other = new Float64Array(n);
+    dropout(other, x, n, { ...drop, key: { ...drop.key, step: 18 } });
+    expect(other).not.toEqual(y);
+    dropout(other, x, n, { ...drop, p: 0 });
+    expect(other).toEqual(x);
+  });
+});
+
+describe('adam', () => {
+  it('takes the bias-corrected step of Kingma & Ba', () => {
+    const param = Float64Array.from([1, -2]);
+    const m = new Float64Array(2), v = new Float64Array(2);
+    const hp = { lr: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-8 };
+    adamStep(param, m, v, Float64Array.from([0.5, -3]), 2, { ...hp, step: 1 });
+    // First step: m̂ = g, v̂ = g², so each parameter moves by lr · sign(g) (up to eps).
+    expectClose(param, [0.9, -1.9], 1e-7);
+    const before = param[1]!;
+    adamStep(param, m, v, Float64Array.from([0.5, 1]), 2, { ...hp, step: 2 });
+    const m2 = 0.9 * 0.1 * -3 + 0.1 * 1, v2 = 0.98 * 0.02 * 9 + 0.02 * 1;
+    const want = before - (0.1 * (m2 / (1 - 0.81))) / (Math.sqrt(v2 / (1 - 0.98 ** 2)) + 1e-8);
+    expectClose([param[1]!], [want], 1e-12);
+    expectClose([param[0]!], [0.8], 1e-7);
+  });
+});
