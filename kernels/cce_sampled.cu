@@ -31,7 +31,7 @@
 //                           of entries within a segment, follows the atomics: not bit-reproducible).
 // SAVED FOR BACKWARD: lse [N], the CSR (built in backward from the same draws), dh_raw when asked.
 // ACCUMULATES: dtable (f32, rows 1..V). OVERWRITES: everything else.
-// SHAPES: d ≤ D for D ∈ {32, 64, 128, 256, 512}; aligned (d % 8 == 0, 16-byte aligned rows) or not.
+// SHAPES: d ≤ D for D ∈ {32, 64, 128, 256, 512}; _a variants need d % 8 == 0 and 16-byte aligned rows.
 
 #include "cce_common.cuh"
 
@@ -132,13 +132,6 @@ __device__ __forceinline__ void load_row(float (&x)[D / 32], const bf16* row, in
   }
 }
 
-// A row in either layout (aligned: d % 8 == 0 and 16-byte aligned rows; warp-uniform).
-template <int D>
-__device__ __forceinline__ void load_row_any(float (&x)[D / 32], const bf16* row, int d, int lane, bool aligned) {
-  if (aligned) load_row<D, true>(x, row, d, lane);
-  else load_row<D, false>(x, row, d, lane);
-}
-
 template <int D>
 __device__ __forceinline__ float row_dot(const float (&a)[D / 32], const float (&b)[D / 32]) {
   float s = 0.f;
@@ -169,11 +162,11 @@ struct Unroll { static constexpr int U = D >= 512 ? 4 : 8; };
 constexpr int SAMPLED_WARPS = 4;   // warps per CTA of the sampled kernels
 constexpr int SAMPLED_BATCH = 128; // negatives drawn into shared memory at a time (32 lanes × ≤ 4)
 
-template <int D, int MODE>
+template <int D, int MODE, bool ALIGNED>
 __device__ __forceinline__ void sampled_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                      float* __restrict__ dh_raw, const bf16* __restrict__ h,
                                                      const bf16* __restrict__ table, const int* __restrict__ targets,
-                                                     int N, int d, bool aligned, int n_neg, Sampler smp,
+                                                     int N, int d, int n_neg, Sampler smp,
                                                      const float* __restrict__ log_p, float uniform_corr, float log_n) {
   constexpr int P = D / 32, U = Unroll<D>::U;
   __shared__ int s_item[SAMPLED_WARPS][SAMPLED_BATCH];
@@ -194,8 +187,8 @@ __device__ __forceinline__ void sampled_forward_body(float* __restrict__ lse_out
   }
 
   float hv[P], et[P];
-  load_row_any<D>(hv, h + static_cast<size_t>(r) * d, d, lane, aligned);
-  load_row_any<D>(et, table + static_cast<size_t>(t) * d, d, lane, aligned);
+  load_row<D, ALIGNED>(hv, h + static_cast<size_t>(r) * d, d, lane);
+  load_row<D, ALIGNED>(et, table + static_cast<size_t>(t) * d, d, lane);
   float pos[1] = {row_dot<D>(hv, et)};
   warp_sums<1>(pos);
   const float s_pos = pos[0];
@@ -230,7 +223,7 @@ __device__ __forceinline__ void sampled_forward_body(float* __restrict__ lse_out
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         it[u] = k0 + u < cnt ? s_item[warp][k0 + u] : 0;
-        if (it[u] > 0) load_row_any<D>(ev[u], table + static_cast<size_t>(it[u]) * d, d, lane, aligned);
+        if (it[u] > 0) load_row<D, ALIGNED>(ev[u], table + static_cast<size_t>(it[u]) * d, d, lane);
         else
 #pragma unroll
           for (int k = 0; k < P; ++k) ev[u][k] = 0.f;
@@ -417,11 +410,11 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS) cce_sampled_scan_appl
 // ---------------------------------------------------------------------------------------------------
 // Backward: the table gradient over the CSR, a warp per chunk of entries.
 
-template <int D, int MODE>
+template <int D, int MODE, bool ALIGNED>
 __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtable, const bf16* __restrict__ h,
                                                         const bf16* __restrict__ table, const float* __restrict__ lse,
                                                         const int* __restrict__ offsets, const int* __restrict__ entries,
-                                                        int V, int d, bool aligned, int chunk, bool uniform, const float* __restrict__ log_p,
+                                                        int V, int d, int chunk, bool uniform, const float* __restrict__ log_p,
                                                         float uniform_corr, float log_n, float scale) {
   constexpr int P = D / 32, U = Unroll<D>::U;
   const int lane = threadIdx.x & 31;
@@ -444,7 +437,7 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
     const int seg0 = offsets[item], seg1 = offsets[item + 1];
     const int e1 = min(seg1, c1);
     float tv[P], acc[P];
-    load_row_any<D>(tv, table + static_cast<size_t>(item) * d, d, lane, aligned);
+    load_row<D, ALIGNED>(tv, table + static_cast<size_t>(item) * d, d, lane);
 #pragma unroll
     for (int k = 0; k < P; ++k) acc[k] = 0.f;
     const float corr = uniform ? uniform_corr : -log_n - log_p[item];
@@ -458,7 +451,7 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
         positive[u] = x < -1;  // bit 31 set
         row[u] = x == -1 ? -1 : (x & 0x7fffffff);
         if (row[u] >= 0) {
-          load_row_any<D>(hvv[u], h + static_cast<size_t>(row[u]) * d, d, lane, aligned);
+          load_row<D, ALIGNED>(hvv[u], h + static_cast<size_t>(row[u]) * d, d, lane);
           lv[u] = MODE == 0 ? lse[row[u]] : 0.f;
         } else {
 #pragma unroll
@@ -493,34 +486,39 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Entry points: cce_sampled_forward_{D} and cce_sampled_table_grad_{D} (MODE 0, cce-),
-// bce_sampled_forward_{D} and bce_sampled_table_grad_{D} (MODE 1, bce+). `aligned` = d % 8 == 0 and
-// 16-byte aligned rows (vector loads), else element loads. Forward: SAMPLED_WARPS warps per CTA, one
-// row each. Table gradient: any block size, one warp per `chunk` entries, ⌈N·(n+1)/chunk⌉ warps (warps
-// past the total exit).
+// Entry points: cce_sampled_forward_{a,u}{D} and cce_sampled_table_grad_{a,u}{D} (MODE 0, cce-),
+// bce_sampled_forward_{a,u}{D} and bce_sampled_table_grad_{a,u}{D} (MODE 1, bce+). _a: d % 8 == 0 and
+// 16-byte aligned rows (vector loads); _u: any d (element loads). Separate kernels rather than a runtime
+// flag: one body per kernel keeps its registers (a merged kernel measured 1.7× slower).
+// Forward: SAMPLED_WARPS warps per CTA, one row each. Table gradient: any block size, one warp per
+// `chunk` entries, ⌈N·(n+1)/chunk⌉ warps (warps past the total exit).
 
-#define SAMPLED_ENTRY(D, MODE, NAME)                                                                                \
-  extern "C" __global__ void __launch_bounds__(32 * SAMPLED_WARPS) NAME##_sampled_forward_##D(                    \
+#define SAMPLED_ENTRY(D, TAG, ALIGNED, MODE, NAME)                                                                  \
+  extern "C" __global__ void __launch_bounds__(32 * SAMPLED_WARPS) NAME##_sampled_forward_##TAG(                  \
       float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table, const int* targets, int N, \
-      int V, int d, int aligned, int n_neg, uint32_t seed, uint32_t step, const uint32_t* prob, const int* alias,  \
+      int V, int d, int n_neg, uint32_t seed, uint32_t step, const uint32_t* prob, const int* alias,              \
       const float* log_p, float uniform_corr, float log_n) {                                                       \
-    sampled_forward_body<D, MODE>(lse_out, row_loss, dh_raw, h, table, targets, N, d, aligned != 0, n_neg,         \
-                                  Sampler{prob, alias, V, seed, step}, log_p, uniform_corr, log_n);               \
+    sampled_forward_body<D, MODE, ALIGNED>(lse_out, row_loss, dh_raw, h, table, targets, N, d, n_neg,              \
+                                           Sampler{prob, alias, V, seed, step}, log_p, uniform_corr, log_n);      \
   }                                                                                                                \
-  extern "C" __global__ void NAME##_sampled_table_grad_##D(                                                        \
+  extern "C" __global__ void NAME##_sampled_table_grad_##TAG(                                                      \
       float* dtable, const bf16* h, const bf16* table, const float* lse, const int* offsets, const int* entries,   \
-      int V, int d, int aligned, int chunk, int uniform, const float* log_p, float uniform_corr, float log_n,       \
-      float scale) {                                                                                               \
-    sampled_table_grad_body<D, MODE>(dtable, h, table, lse, offsets, entries, V, d, aligned != 0, chunk,           \
-                                     uniform != 0, log_p, uniform_corr, log_n, scale);                             \
+      int V, int d, int chunk, int uniform, const float* log_p, float uniform_corr, float log_n, float scale) {    \
+    sampled_table_grad_body<D, MODE, ALIGNED>(dtable, h, table, lse, offsets, entries, V, d, chunk, uniform != 0, \
+                                              log_p, uniform_corr, log_n, scale);                                  \
   }
 
-#define SAMPLED_WIDTHS(MODE, NAME) \
-  SAMPLED_ENTRY(32, MODE, NAME)    \
-  SAMPLED_ENTRY(64, MODE, NAME)    \
-  SAMPLED_ENTRY(128, MODE, NAME)   \
-  SAMPLED_ENTRY(256, MODE, NAME)   \
-  SAMPLED_ENTRY(512, MODE, NAME)
+#define SAMPLED_WIDTHS(MODE, NAME)             \
+  SAMPLED_ENTRY(32, a32, true, MODE, NAME)     \
+  SAMPLED_ENTRY(64, a64, true, MODE, NAME)     \
+  SAMPLED_ENTRY(128, a128, true, MODE, NAME)   \
+  SAMPLED_ENTRY(256, a256, true, MODE, NAME)   \
+  SAMPLED_ENTRY(512, a512, true, MODE, NAME)   \
+  SAMPLED_ENTRY(32, u32, false, MODE, NAME)    \
+  SAMPLED_ENTRY(64, u64, false, MODE, NAME)    \
+  SAMPLED_ENTRY(128, u128, false, MODE, NAME)  \
+  SAMPLED_ENTRY(256, u256, false, MODE, NAME)  \
+  SAMPLED_ENTRY(512, u512, false, MODE, NAME)
 
 SAMPLED_WIDTHS(0, cce)
 SAMPLED_WIDTHS(1, bce)

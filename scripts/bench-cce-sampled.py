@@ -75,7 +75,7 @@ class Sampled:
 
     @staticmethod
     def tag(d):
-        return str(bc.Cce.width(d))
+        return ("a" if d % 8 == 0 else "u") + str(bc.Cce.width(d))
 
     def workspace(self, N, V, d, n):
         dev = "cuda"
@@ -95,7 +95,7 @@ class Sampled:
         uc, ln = self.corrections(V, n)
         name = f"{mode}_sampled_forward_{self.tag(d)}"
         self.fn(name)(((N + 3) // 4,), (128,), (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(ws["dh_raw"]), ptr(h), ptr(table), ptr(t),
-                                                 I32(N), I32(V), I32(d), I32(d % 8 == 0), I32(n), U32(seed), U32(step), ptr(prob), ptr(alias), ptr(log_p), uc, ln))
+                                                 I32(N), I32(V), I32(d), I32(n), U32(seed), U32(step), ptr(prob), ptr(alias), ptr(log_p), uc, ln))
         self.fn("cce_loss_reduce")((1,), (1024,), (ptr(loss), ptr(ws["row_loss"]), I32(N), I32(M)))
 
     def backward(self, dh, dtab, ws, h, table, t, N, V, d, M, n, seed, step, pop, mode, g):
@@ -114,7 +114,7 @@ class Sampled:
         self.fn("cce_sampled_fill")(((threads + 255) // 256,), (256,), (ptr(ws["entries"]), ptr(ws["cursor"]), ptr(t), I32(N), I32(V), I32(n), U32(seed), U32(step), ptr(prob), ptr(alias)))
         warps = (N * (n + 1) + CHUNK - 1) // CHUNK
         self.fn(f"{mode}_sampled_table_grad_{self.tag(d)}")(((warps * 32 + 255) // 256,), (256,), (
-            ptr(dtab), ptr(h), ptr(table), ptr(ws["lse"]), ptr(ws["offsets"]), ptr(ws["entries"]), I32(V), I32(d), I32(d % 8 == 0), I32(CHUNK),
+            ptr(dtab), ptr(h), ptr(table), ptr(ws["lse"]), ptr(ws["offsets"]), ptr(ws["entries"]), I32(V), I32(d), I32(CHUNK),
             I32(1 if pop is None else 0), ptr(log_p), uc, ln, scale))
         self.fn("cce_hidden_grad")((4 * self.sms,), (256,), (ptr(dh), U64(0), ptr(ws["dh_raw"]), np.int64(N * d), scale))
 
