@@ -2,7 +2,7 @@
  * Running a sweep's trials, shared by `grid run` and `grid resume`: device slots, the scheduler,
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
-import { machineSlots, type GpuLister } from '../scheduler/devices.js';
+import { machineSlots, noGpuReason, type GpuLister } from '../scheduler/devices.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
@@ -47,6 +47,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
   });
+  if (o.cpu !== true && o.listGpus === undefined && slots.every((s) => s.gpu === undefined)) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;

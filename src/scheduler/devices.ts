@@ -3,7 +3,7 @@
  * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
  * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
  */
-import { listGpus, type GpuInfo } from '../cuda/nvml.js';
+import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
 /** What placing slots needs to know of a GPU. */
@@ -68,4 +68,10 @@ export const discoverGpus: GpuLister = () => listGpus();
 export async function machineSlots(options: SlotOptions & { readonly listGpus?: GpuLister } = {}): Promise<Slot[]> {
   const gpus = options.cpu === true ? [] : await (options.listGpus ?? discoverGpus)();
   return planSlots(gpus, options);
+}
+
+/** Why this machine shows no GPU, in words (for the line that says trials run on the CPU). */
+export function noGpuReason(): string {
+  const status = nvmlStatus();
+  return status.available ? 'NVML lists no GPU' : status.reason;
 }
