@@ -55,5 +55,6 @@ console.log(`popularity baseline: validation ${pop('validation')}`);
 console.log(`popularity baseline: test ${pop('test')}`);
 const trial = prepareTrial(ops, cfg, data);
 console.log(trial.planReport);
-await trial.run(new ConsoleSink());
+const sink = new ConsoleSink();
+sink.send(await trial.run(sink));
 ops.close();

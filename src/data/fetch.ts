@@ -5,11 +5,12 @@
  * interactions member of a zip. Manual sources (behind a login) are placed from a local file.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { once } from 'node:events';
 import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DataError } from './data-error.js';
 import { downloadDir } from './locations.js';
 import { REGISTRY, registeredNames, type Checksum, type HttpSource } from './registry.js';
@@ -21,6 +22,8 @@ export interface FetchOptions {
   readonly url?: string;
   /** Attempts, each resuming where the last stopped. @default 5 */
   readonly attempts?: number;
+  /** Wait before attempt k+1 is k times this. @default 1000 */
+  readonly retryDelayMs?: number;
   /** Receives progress lines. @default ignore */
   readonly report?: (line: string) => void;
 }
@@ -147,6 +150,7 @@ export async function fetchSource(source: HttpSource, dir: string, opts: FetchOp
       } catch (err) {
         if (err instanceof DataError || attempt >= attempts) throw err instanceof DataError ? err : new DataError(url, `download failed after ${attempt} attempts: ${(err as Error).message}`);
         report(`attempt ${attempt} failed (${(err as Error).message}); resuming`);
+        await sleep(attempt * (opts.retryDelayMs ?? 1000));
       }
     }
     result = await verify(part, source.checksum, report);

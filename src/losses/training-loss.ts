@@ -8,7 +8,7 @@ import { popularitySampler } from '../backend/negatives.js';
 import type { LossDims, LossKind, LossParams, NegativeParams, NegativeSampling, Ops, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
 
 /** The losses that draw negatives. */
-export const SAMPLED_KINDS: ReadonlySet<LossKind> = new Set<LossKind>(['ce-', 'cce-', 'bce+']);
+const SAMPLED_KINDS: ReadonlySet<LossKind> = new Set<LossKind>(['ce-', 'cce-', 'bce+']);
 
 /** A trial's loss settings. */
 export interface LossSettings {

@@ -21,7 +21,6 @@ export interface SasrecDims {
 
 /** The linear layers of one block, by name. */
 export const BLOCK_LINEARS = ['attn_q', 'attn_k', 'attn_v', 'attn_out', 'ffn1', 'ffn2'] as const;
-export type BlockLinear = (typeof BLOCK_LINEARS)[number];
 
 /** The layer norms of one block, by name. */
 export const BLOCK_NORMS = ['ln1', 'ln2'] as const;

@@ -83,7 +83,7 @@ describe('fetch', () => {
 
   it('resumes after a dropped connection with a Range request', async () => {
     const dir = tempDir();
-    const r = await fetchSource(source('/drop.zip'), dir);
+    const r = await fetchSource(source('/drop.zip'), dir, { retryDelayMs: 0 });
     expect(r.verified).toBe(true);
     const drops = seen.filter((s) => s.path === '/drop.zip');
     expect(drops.length).toBe(2);

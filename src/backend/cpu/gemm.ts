@@ -2,19 +2,23 @@
  * General matrix multiply on the CPU: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n], row
  * major with leading dimensions, so a caller (or a worker) can hand over any row range of `out`.
  *
- * Blocked the classic way: panels of op(b) ([NC × KC], one column per row) and op(a) ([MC × KC], one
- * row per row) are packed contiguous and zero-padded to multiples of 4, then a 4 × 4 register-blocked
- * dot-product micro-kernel runs over them. Packing turns every transpose case into the same
- * unit-stride inner loop, and the panels stay in L1/L2.
+ * Blocked the classic way: panels of op(b) ([NC × KC]) and op(a) ([MC × KC]) are packed contiguous
+ * and zero-padded, then a register-blocked micro-kernel runs over them. Packing turns every transpose
+ * case into the same unit-stride inner loop, and the panels stay in L1/L2.
+ * - float32 (what tensors hold): the WebAssembly SIMD kernel of wasm-gemm.ts, 4 × 8 tiles, float32
+ *   accumulation (as the GPU and PyTorch's CPU matmul accumulate);
+ * - float64 (gradient checks, oracles) or no WebAssembly SIMD: a 4 × 4 JavaScript kernel that
+ *   accumulates in doubles.
  */
 import type { FloatArray } from './arrays.js';
 import { span } from './partition.js';
+import { createWasmGemm, type WasmGemm } from './wasm-gemm.js';
 
 /** Depth of a packed panel: 256 floats per row, 4 rows of a and 4 of b fit in L1. */
 const KC = 256;
 /** Rows of op(a) per packed panel (a multiple of 4). */
 const MC = 64;
-/** Columns of op(b) per packed panel (a multiple of 4). */
+/** Columns of op(b) per packed panel (a multiple of 8: the WebAssembly kernel's tile width). */
 const NC = 256;
 
 /** Leading dimensions and flags of one gemm call. */
@@ -119,6 +123,77 @@ function microBlock(
   }
 }
 
+/** This thread's WebAssembly kernel (null where SIMD is unavailable); built on first use. */
+let wasm: WasmGemm | null | undefined;
+
+/** Packs op(a) rows [i0, i0+mb) × depth [p0, p0+kb) as [mbp/4][kb][4] (zero rows past mb). */
+function packA4(ap: Float32Array, a: Float32Array, lay: GemmLayout, i0: number, mb: number, p0: number, kb: number): void {
+  const mbp = (mb + 3) & ~3;
+  if (lay.transA) {
+    for (let p = 0; p < kb; p++) {
+      const src = (p0 + p) * lay.lda + i0;
+      for (let i = 0; i < mb; i++) ap[(i >> 2) * kb * 4 + p * 4 + (i & 3)] = a[src + i]!;
+    }
+  } else {
+    for (let i = 0; i < mb; i++) {
+      const src = (i0 + i) * lay.lda + p0;
+      const dst = (i >> 2) * kb * 4 + (i & 3);
+      for (let p = 0; p < kb; p++) ap[dst + p * 4] = a[src + p]!;
+    }
+  }
+  for (let i = mb; i < mbp; i++) {
+    const dst = (i >> 2) * kb * 4 + (i & 3);
+    for (let p = 0; p < kb; p++) ap[dst + p * 4] = 0;
+  }
+}
+
+/** Packs op(b) columns [j0, j0+nb) × depth [p0, p0+kb) as [nbp/8][kb][8] (zero columns past nb). */
+function packB8(bp: Float32Array, b: Float32Array, lay: GemmLayout, j0: number, nb: number, p0: number, kb: number): void {
+  const nbp = (nb + 7) & ~7;
+  if (lay.transB) {
+    for (let j = 0; j < nb; j++) {
+      const src = (j0 + j) * lay.ldb + p0;
+      const dst = (j >> 3) * kb * 8 + (j & 7);
+      for (let p = 0; p < kb; p++) bp[dst + p * 8] = b[src + p]!;
+    }
+  } else {
+    for (let p = 0; p < kb; p++) {
+      const src = (p0 + p) * lay.ldb + j0;
+      for (let j = 0; j < nb; j++) bp[(j >> 3) * kb * 8 + p * 8 + (j & 7)] = b[src + j]!;
+    }
+  }
+  for (let j = nb; j < nbp; j++) {
+    const dst = (j >> 3) * kb * 8 + (j & 7);
+    for (let p = 0; p < kb; p++) bp[dst + p * 8] = 0;
+  }
+}
+
+/** The float32 path over the WebAssembly kernel (same blocking; accumulation into out after each block). */
+function gemmWasm(
+  w: WasmGemm, out: Float32Array, a: Float32Array, b: Float32Array,
+  m: number, n: number, k: number, lay: GemmLayout, alpha: number,
+): void {
+  for (let jc = 0; jc < n; jc += NC) {
+    const nb = Math.min(NC, n - jc);
+    const nbp = (nb + 7) & ~7;
+    for (let pc = 0; pc < k; pc += KC) {
+      const kb = Math.min(KC, k - pc);
+      packB8(w.b, b, lay, jc, nb, pc, kb);
+      for (let ic = 0; ic < m; ic += MC) {
+        const mb = Math.min(MC, m - ic);
+        packA4(w.a, a, lay, ic, mb, pc, kb);
+        w.block((mb + 3) >> 2, nbp >> 3, kb, nbp);
+        const c = w.c;
+        for (let i = 0; i < mb; i++) {
+          const o = (ic + i) * lay.ldc + jc;
+          const ci = i * nbp;
+          for (let j = 0; j < nb; j++) out[o + j] = out[o + j]! + alpha * c[ci + j]!;
+        }
+      }
+    }
+  }
+}
+
 /**
  * out[m × n] (= or += with `accumulate`) alpha · op(a) · op(b), with the layout's leading dimensions.
  * Rows of out outside [0, m) and columns outside [0, n) are untouched.
@@ -132,6 +207,13 @@ export function gemm(
     for (let i = 0; i < m; i++) out.fill(0, i * lay.ldc, i * lay.ldc + n);
   }
   if (m === 0 || n === 0 || k === 0) return;
+  if (out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array) {
+    wasm ??= createWasmGemm(MC, KC, NC);
+    if (wasm !== null) {
+      gemmWasm(wasm, out, a, b, m, n, k, lay, alpha);
+      return;
+    }
+  }
   const [ap, bp] = scratch(out);
   for (let jc = 0; jc < n; jc += NC) {
     const nb = Math.min(NC, n - jc);

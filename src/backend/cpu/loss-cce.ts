@@ -12,9 +12,9 @@ import { gemm, type GemmLayout } from './gemm.js';
 import { span } from './partition.js';
 
 /** Rows of hidden states per block. */
-export const CCE_ROWS = 64;
+const CCE_ROWS = 64;
 /** Catalogue items per block: with CCE_ROWS, a 128 KiB float32 block that stays in L2. */
-export const CCE_ITEMS = 512;
+const CCE_ITEMS = 512;
 
 /** The [rows × items] block one part needs for N rows and V items. */
 export function cceBlockShape(N: number, V: number): [number, number] {

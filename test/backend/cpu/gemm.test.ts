@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { denseLayout, gemm, gemmPart } from '../../../src/backend/cpu/gemm.js';
+import { createWasmGemm } from '../../../src/backend/cpu/wasm-gemm.js';
 import { expectClose, randArray, rng } from '../../helpers/numeric.js';
 
 /** out = alpha · op(a) · op(b) (+ out0), the naive triple loop in float64. */
@@ -36,6 +37,24 @@ describe('gemm', () => {
       }
     }
   }
+
+  it('float32 (the WebAssembly SIMD kernel) matches the float64 product on odd shapes and every transpose', () => {
+    expect(createWasmGemm(64, 256, 256)).not.toBeNull(); // Node 20 has WebAssembly SIMD: the fast path must be taken
+    for (const [m, n, k] of [[1, 1, 1], [7, 9, 5], [67, 13, 300], [5, 261, 9], [130, 70, 33]] as const) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const next = rng(m + n + k);
+          const a = Float32Array.from(randArray(next, m * k));
+          const b = Float32Array.from(randArray(next, k * n));
+          const out0 = Float32Array.from(randArray(next, m * n));
+          const out = Float32Array.from(out0);
+          gemm(out, a, b, m, n, k, denseLayout(m, n, k, ta, tb), -1.5, true);
+          // float32 accumulation over k terms of size ≤ 1: error well below 1e-5 of the result's scale
+          expectClose(out, naive(Float64Array.from(a), Float64Array.from(b), m, n, k, ta, tb, -1.5, Float64Array.from(out0)), 2e-6 * Math.sqrt(k), `${m}×${n}×${k} ${ta} ${tb}`);
+        }
+      }
+    }
+  });
 
   it('leaves elements outside the m × n window of a strided output untouched', () => {
     const next = rng(7);
