@@ -38,7 +38,11 @@ def ptr(t):
 class Cce:
     """Launchers for the full-softmax CCE entry points (the Python twin of the TypeScript ones)."""
 
-    def __init__(self, module_path):
+    def __init__(self, module_path, skip=True):
+        # skip: the module has the backward's tile skip (its kernels take tile_max and min_lse); False
+        # runs a module built before it (the baseline of the same call).
+        self.skip = skip
+        self.live_window = 2048 if skip else 0
         self.mod = cp.RawModule(path=module_path)
         self.sms = torch.cuda.get_device_properties(0).multi_processor_count
         self.kernels = {}
@@ -87,22 +91,31 @@ class Cce:
         splits = max(1, min((target + tiles * chunks - 1) // (tiles * chunks), (N + bs - 1) // bs))
         per = ((N + splits - 1) // splits + bs - 1) // bs * bs
         splits = (N + per - 1) // per if N > 0 else 1
-        smem = (16 * w + 2 * bs) * D * 2 + 2 * bs * 8 + 1024
-        return dict(D=D, tag=tag, aligned=int(aligned), R=R, block=32 * w, chunks=chunks, splits=splits, per=per, smem=smem)
+        smem = (16 * w + 2 * bs) * D * 2 + 2 * bs * 8 + self.live_window // 8 + 1024
+        rbn = (N + R - 1) // R
+        return dict(D=D, tag=tag, aligned=int(aligned), R=R, BS=bs, block=32 * w, chunks=chunks, splits=splits, per=per, smem=smem,
+                    rbn=rbn, itn=(V + bs - 1) // bs)
 
-    def workspace(self, N, V, d, impl="auto"):
+    def workspace(self, N, V, d, impl="auto", filtered=False):
+        """lse, row losses, the row gradient, split-N partials, and with the filter the tile skip's bounds."""
         p = self.plan(N, V, d, impl)
         dev = "cuda"
         return dict(lse=torch.empty(N, dtype=torch.float32, device=dev), row_loss=torch.empty(N, dtype=torch.float32, device=dev),
                     dh_raw=torch.empty(N * d, dtype=torch.float32, device=dev),
-                    partial=torch.empty(p["splits"] * V * d, dtype=torch.float32, device=dev) if p["splits"] > 1 else None)
+                    partial=torch.empty(p["splits"] * V * d, dtype=torch.float32, device=dev) if p["splits"] > 1 else None,
+                    tile_max=torch.empty(p["itn"] * p["rbn"], dtype=torch.bfloat16, device=dev) if filtered and self.skip else None,
+                    min_lse=torch.empty(p["rbn"], dtype=torch.float32, device=dev) if filtered and self.skip else None)
 
     def forward(self, loss, ws, h, table, targets, N, V, d, M, log2_eps=-math.inf, impl="auto"):
         p = self.plan(N, V, d, impl)
         grid = ((N + p["R"] - 1) // p["R"], p["chunks"], 1)
         block = (p["block"],)
         smem = p["smem"]
-        self.fn(f"cce_forward_grad_{p['tag']}", smem)(grid, block, (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(ws["dh_raw"]), ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d), I32(p["aligned"]), F32(log2_eps)), shared_mem=smem)
+        args = (ptr(ws["lse"]), ptr(ws["row_loss"]), ptr(ws["dh_raw"]))
+        if self.skip:
+            args += (ptr(ws.get("tile_max")), ptr(ws.get("min_lse")))
+        args += (ptr(h), ptr(table), ptr(targets), I32(N), I32(V), I32(d), I32(p["aligned"]), F32(log2_eps))
+        self.fn(f"cce_forward_grad_{p['tag']}", smem)(grid, block, args, shared_mem=smem)
         self.fn("cce_loss_reduce")((1, 1, 1), (1024,), (ptr(loss), ptr(ws["row_loss"]), I32(N), I32(M)))
 
     def backward(self, dh, dtable, ws, h, table, targets, N, V, d, M, g, log2_eps=-math.inf, impl="auto"):
@@ -114,7 +127,11 @@ class Cce:
         grid = ((V + p["R"] - 1) // p["R"], p["chunks"], p["splits"])
         block = (p["block"],)
         partial = ws["partial"] if p["splits"] > 1 else None
-        self.fn(f"cce_table_grad_{p['tag']}", smem)(grid, block, (ptr(dt32), ptr(dt16), ptr(partial), ptr(h), ptr(table), ptr(targets), ptr(ws["lse"]), I32(N), I32(V), I32(d), I32(p["aligned"]), I32(p["per"]), scale, F32(log2_eps)), shared_mem=smem)
+        args = (ptr(dt32), ptr(dt16), ptr(partial), ptr(h), ptr(table), ptr(targets), ptr(ws["lse"]))
+        if self.skip:
+            args += (ptr(ws.get("tile_max")), ptr(ws.get("min_lse")))
+        args += (I32(N), I32(V), I32(d), I32(p["aligned"]), I32(p["per"]), scale, F32(log2_eps))
+        self.fn(f"cce_table_grad_{p['tag']}", smem)(grid, block, args, shared_mem=smem)
         if partial is not None:
             self.fn("cce_table_grad_reduce")((4 * self.sms,), (256,), (ptr(dt32), ptr(dt16), ptr(partial), I32(p["splits"]), I32(V), I32(d), scale))
         dh32 = dh if dh.dtype == torch.float32 else None
@@ -122,8 +139,9 @@ class Cce:
         self.fn("cce_hidden_grad")((4 * self.sms,), (256,), (ptr(dh32), ptr(dh16), ptr(ws["dh_raw"]), np.int64(N * d), scale))
 
 
-def make_inputs(N, V, d, sigma=1.0, pad_frac=0.1, seed=0):
-    """bf16 h [N × d] ~ N(0, 1), table [(V+1) × d] ~ N(0, sigma²/d) (logits of std ≈ sigma), targets with padding."""
+def make_inputs(N, V, d, sigma=1.0, pad_frac=0.1, seed=0, pad_head=0):
+    """bf16 h [N × d] ~ N(0, 1), table [(V+1) × d] ~ N(0, sigma²/d) (logits of std ≈ sigma), targets with
+    padding (a fraction pad_frac at random, and the first pad_head rows: whole row blocks of padding)."""
     gen = torch.Generator(device="cuda").manual_seed(seed)
     h = torch.randn(N, d, device="cuda", generator=gen).bfloat16()
     table = (torch.randn(V + 1, d, device="cuda", generator=gen) * (sigma / math.sqrt(d))).bfloat16()
@@ -133,6 +151,7 @@ def make_inputs(N, V, d, sigma=1.0, pad_frac=0.1, seed=0):
     if N > 2:
         t[1] = V  # the last item and the first are targets somewhere
         t[2] = 1
+    t[:pad_head] = 0
     return h, table, t
 
 
@@ -182,10 +201,17 @@ def check(cce, log):
         (700, 12345, 128, 8.0, 1.0),
         (300, 50, 128, 1.0, 1.0),  # a single item tile
         (65, 64, 256, 1.0, 1.0),  # a single tile each way
+        # Peaked, so the tile skip drops most backward tiles, on every tile geometry (R vs BS):
+        (3000, 30011, 64, 4.0, 1.0),  # wg64: an h tile spans 2 row blocks; mma64: R = BS
+        (2000, 9001, 32, 4.0, 1.0),  # mma32: an item block spans 2 item tiles
+        (600, 7001, 512, 4.0, 1.0),  # two column chunks
+        (900, 8001, 33, 4.0, 1.0),  # element loads
+        (1500, 16001, 256, 4.0, 1.0, 300),  # whole row blocks of padding at the head
     ]
     ok = True
-    for (N, V, d, sigma, g) in cases:
-        h, table, t = make_inputs(N, V, d, sigma, seed=N * 7 + V)
+    for case in cases:
+        (N, V, d, sigma, g), pad_head = case[:5], (case[5] if len(case) > 5 else 0)
+        h, table, t = make_inputs(N, V, d, sigma, seed=N * 7 + V, pad_head=pad_head)
         ref_loss, ref_dh, ref_dt, M = reference(h, table, t, g)
         impls = [i for i in CHECK_IMPLS if cce.supports(i, d)]
         for impl in impls:
@@ -201,7 +227,7 @@ def check(cce, log):
 
 def check_one(cce, h, table, t, N, V, d, M, g, impl, le, out_dtype, ref_loss, ref_dh, ref_dt):
     """One run of forward + backward with poisoned outputs, against the float64 reference."""
-    ws = cce.workspace(N, V, d, impl=impl)
+    ws = cce.workspace(N, V, d, impl=impl, filtered=le > -math.inf)
     for v in ws.values():
         if v is not None:
             v.fill_(float("nan"))
@@ -220,13 +246,24 @@ def check_one(cce, h, table, t, N, V, d, M, g, impl, le, out_dtype, ref_loss, re
     e_dt = rel(grad_dt[1:], ref_dt[1:])
     nan = bool(torch.isnan(dh).any() or torch.isnan(dtab).any() or math.isnan(loss.item()))
     zero_rows = int(((grad_dt[1:] == 0).all(dim=1) & (ref_dt[1:] != 0).any(dim=1)).sum())
+    live = live_fraction(cce, ws, N, V, d, le, impl)
     lim = 3e-3 if le == -math.inf else 1e-2
     if out_dtype == torch.bfloat16:
         lim = 8e-3  # one more bf16 rounding of every output element (2^-9 relative)
     good = (not nan) and row0_ok and e_loss <= 1e-5 and e_dh <= lim and e_dt <= lim
     return dict(N=N, V=V, d=d, g=g, impl=impl, out=str(out_dtype).split(".")[-1], splits=cce.plan(N, V, d, impl)["splits"],
                 loss_rel=e_loss, dh_rel=e_dh, dtable_rel=e_dt, nan=nan, row0_untouched=row0_ok,
-                zeroed_rows=zero_rows, ok=good)
+                zeroed_rows=zero_rows, live_cells=live, ok=good)
+
+
+def live_fraction(cce, ws, N, V, d, le, impl):
+    """The share of (row block, item tile) cells the backward's tile skip keeps (None without it)."""
+    if ws.get("tile_max") is None or le == -math.inf:
+        return None
+    p = cce.plan(N, V, d, impl)
+    tm = ws["tile_max"][: p["itn"] * p["rbn"]].float().view(p["itn"], p["rbn"])
+    bound = ws["min_lse"][: p["rbn"]] * 1.4426950408889634 + le
+    return float((~(tm < bound[None, :])).float().mean())
 
 
 def bench_ms(fn, reps=20, warm=3):
@@ -258,10 +295,10 @@ def bench(cce, log, shapes, reps, impls):
         for impl in impls:
             if not cce.supports(impl, d):
                 continue
-            ws = cce.workspace(N, V, d, impl=impl)
-            ws_bytes = sum(v.numel() * v.element_size() for v in ws.values() if v is not None)
             for mode in modes:
                 le = -math.inf if mode == "exact" else FILTER_LOG2_EPS
+                ws = cce.workspace(N, V, d, impl=impl, filtered=mode == "filter")
+                ws_bytes = sum(v.numel() * v.element_size() for v in ws.values() if v is not None)
 
                 def step():
                     cce.forward(loss, ws, h, table, t, N, V, d, M, log2_eps=le, impl=impl)
@@ -270,11 +307,11 @@ def bench(cce, log, shapes, reps, impls):
                 med, lo, hi = bench_ms(step, reps)
                 fwd, _, _ = bench_ms(lambda: cce.forward(loss, ws, h, table, t, N, V, d, M, log2_eps=le, impl=impl), reps)
                 rec = dict(impl=impl, mode=mode, N=N, d=d, V=V, ms=med, ms_min=lo, ms_max=hi, fwd_grad_ms=fwd,
-                           tflops=flops / med / 1e9, extra_bytes=ws_bytes)
+                           tflops=flops / med / 1e9, extra_bytes=ws_bytes, live_cells=live_fraction(cce, ws, N, V, d, le, impl))
                 log.append(rec)
                 rows.append(rec)
                 print(json.dumps(rec), flush=True)
-            del ws
+                del ws
         if with_torch:
             rows.append(torch_baseline(h, table, t, N, d, V, reps, log))
         del dh, dtab, h, table, t
@@ -353,12 +390,17 @@ def main():
     ap.add_argument("--torch", action="store_true", help="time the torch baseline too")
     ap.add_argument("--profile", default="", help="SHAPE:IMPL:MODE: run fwd+bwd 3 times untimed (for ncu)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--no-skip", action="store_true", help="the module predates the tile skip (a baseline)")
+    ap.add_argument("--live-window", type=int, default=2048, help="CCE_LIVE_WINDOW the module was built with")
+    ap.add_argument("--tag", default="", help="suffix of the JSON file under --out")
     a = ap.parse_args()
     log = []
     dev = torch.cuda.get_device_name(0)
     print(f"device: {dev}; module {a.module}", flush=True)
     t0 = time.time()
-    cce = Cce(a.module)
+    cce = Cce(a.module, skip=not a.no_skip)
+    if not a.no_skip:
+        cce.live_window = a.live_window
     ok = True
     if a.ceilings:
         ceilings(log)
@@ -369,7 +411,7 @@ def main():
         name, impl, mode = a.profile.split(":")
         N, d, V = BENCH_SHAPES[name][:3]
         h, table, t = make_inputs(N, V, d, 1.0, pad_frac=0.0, seed=1)
-        ws = cce.workspace(N, V, d, impl=impl)
+        ws = cce.workspace(N, V, d, impl=impl, filtered=mode == "filter")
         loss, dh, dtab = torch.empty(1, device="cuda"), torch.empty(N, d, device="cuda"), torch.zeros(V + 1, d, device="cuda")
         le = -math.inf if mode == "exact" else FILTER_LOG2_EPS
         for _ in range(3):
@@ -381,17 +423,18 @@ def main():
         names = list(BENCH_SHAPES) if a.bench == "all" else a.bench.split(",")
         shapes = [BENCH_SHAPES[n][:4] + (BENCH_SHAPES[n][4] and a.torch,) for n in names]
         rows = bench(cce, log, shapes, a.reps, a.impls.split(","))
-    with open(os.path.join(a.out, "bench-cce.json"), "w") as f:
+    with open(os.path.join(a.out, f"bench-cce{a.tag}.json"), "w") as f:
         json.dump(dict(device=dev, results=log), f, indent=1)
     if rows:
         print(f"\n{dev}: fwd+bwd, median of {a.reps} after warm-up (CUDA events)")
-        print(f"{'impl':6} {'mode':12} {'N':>6} {'d':>4} {'V':>8} {'ms':>9} {'fwd ms':>8} {'TFLOP/s':>8} {'extra MB':>9}")
+        print(f"{'impl':6} {'mode':12} {'N':>6} {'d':>4} {'V':>8} {'ms':>9} {'fwd ms':>8} {'TFLOP/s':>8} {'extra MB':>9} {'live':>7}")
         for r in rows:
             ms = f"{r['ms']:.2f}" if r.get("ms") else r.get("error", "-")
             fw = f"{r['fwd_grad_ms']:.2f}" if "fwd_grad_ms" in r else "-"
             tf = f"{r['tflops']:.0f}" if r.get("ms") else "-"
             mb = f"{r['extra_bytes'] / 1e6:.0f}" if "extra_bytes" in r else "-"
-            print(f"{r['impl']:6} {r['mode']:12} {r['N']:>6} {r['d']:>4} {r['V']:>8} {ms:>9} {fw:>8} {tf:>8} {mb:>9}")
+            lv = f"{r['live_cells']:.4f}" if r.get("live_cells") is not None else "-"
+            print(f"{r['impl']:6} {r['mode']:12} {r['N']:>6} {r['d']:>4} {r['V']:>8} {ms:>9} {fw:>8} {tf:>8} {mb:>9} {lv:>7}")
     print(f"total {time.time() - t0:.1f} s; check {'ok' if ok else 'FAILED'}")
     sys.exit(0 if ok else 1)
 

@@ -250,8 +250,11 @@ export interface Ops {
 
   // ---- losses ----
 
-  /** The workspace one loss evaluation needs (saved between forward and backward); allocate it once. */
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[];
+  /**
+   * The workspace one loss evaluation needs (saved between forward and backward); allocate it once.
+   * A gradientFilter may add buffers (cce on the GPU): plan with the filter the loss will run with.
+   */
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[];
   /**
    * loss[0] = the loss of `params` (a mean over valid rows; 0 when there are none), from hidden states
    * h [N × d], the item table [(V+1) × d] and targets [N] i32 (0 = padding position). Fills `workspace`.

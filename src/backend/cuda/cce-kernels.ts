@@ -15,9 +15,12 @@ import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js
 export const CCE_FILTER_BF16 = 2 ** -12;
 
 const SIGNATURES = {
-  forward: ['lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'log2_eps:f32'],
+  forward: [
+    'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'tile_max:ptr', 'min_lse:ptr', 'h:ptr', 'table:ptr', 'targets:ptr',
+    'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'log2_eps:f32',
+  ],
   tableGrad: [
-    'dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'lse:ptr',
+    'dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'lse:ptr', 'tile_max:ptr', 'min_lse:ptr',
     'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'per_split:i32', 'scale:f32', 'log2_eps:f32',
   ],
   tableGradReduce: ['dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'splits:i32', 'V:i32', 'd:i32', 'scale:f32'],
@@ -66,7 +69,14 @@ export interface CcePlan {
   readonly rowsPerSplit: number;
   readonly sharedBytes: number;
   readonly partialElements: number;
+  /** Row blocks of the forward (⌈N / ownRows⌉): the length of the filter's min_lse. */
+  readonly rowBlocks: number;
+  /** bf16 bounds of the filter's tile skip, one per (row block, item tile): ⌈V / streamRows⌉ · rowBlocks. */
+  readonly tileMaxElements: number;
 }
+
+/** Backward h tiles listed at a time by the tile skip (CCE_LIVE_WINDOW of kernels/cce.cu), a bit each. */
+const LIVE_WINDOW = 2048;
 
 /** CTAs the table gradient aims for: two waves of one per multiprocessor. */
 const TARGET_CTAS_PER_SM = 2;
@@ -99,6 +109,7 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
   let splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.ceil(N / shape.streamRows)));
   const rowsPerSplit = Math.ceil(Math.ceil(N / splits) / shape.streamRows) * shape.streamRows;
   splits = Math.ceil(N / rowsPerSplit);
+  const rowBlocks = Math.ceil(N / ownRows);
   return {
     suffix: wg ? `wg${D}` : `${D}`,
     aligned,
@@ -107,9 +118,11 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
     chunks,
     splits,
     rowsPerSplit,
-    // Own tile, two stream tiles, two tiles of side data, 1 KB to align to the swizzle atom.
-    sharedBytes: (ownRows + 2 * shape.streamRows) * D * 2 + 2 * shape.streamRows * 8 + 1024,
+    // Own tile, two stream tiles, two tiles of side data, the live bits, 1 KB to align to the swizzle atom.
+    sharedBytes: (ownRows + 2 * shape.streamRows) * D * 2 + 2 * shape.streamRows * 8 + LIVE_WINDOW / 8 + 1024,
     partialElements: splits > 1 ? splits * V * d : 0,
+    rowBlocks,
+    tileMaxElements: Math.ceil(V / shape.streamRows) * rowBlocks,
   };
 }
 
@@ -138,31 +151,42 @@ function strideGrid(n: number): number {
   return Math.max(1, Math.min(Math.ceil(n / 256), 8 * currentContext().device.multiprocessorCount));
 }
 
+/** The bounds of the backward's tile skip (filter mode), written by the forward. */
+export interface CceTileBounds {
+  /** bf16 [`tileMaxElements`]: per (item tile, row block), the largest score of the block's rows (log2 units). */
+  readonly tileMax: PointerArg;
+  /** f32 [`rowBlocks`]: the smallest lse of each row block's valid rows. */
+  readonly minLse: PointerArg;
+}
+
 /**
  * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) from h [N × d] and the item table
- * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding).
+ * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding); with `bounds`, also those of the tile skip.
+ * @param bounds written for cceTableGrad's tile skip (sized by ccePlan); null: none. @default null
  * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
  */
 export function cceForward(
-  lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg,
+  lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceTileBounds | null,
   h: PointerArg, table: PointerArg, targets: PointerArg,
   N: number, V: number, d: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
   kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
     { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes },
-    lse, rowLoss, dhRaw, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
+    lse, rowLoss, dhRaw, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
   );
 }
 
 /**
  * dTable[1..V] (+=) scale · Gᵀ·h, recomputing G from the forward's lse; `partial` holds
  * `ccePlan(N, V, d).partialElements` floats (unused when 0). dTable is f32 or bf16 (`dTableBf16`).
+ * With the forward's `bounds` and a filter, h tiles whose every |G| is provably ≤ filterEps are
+ * neither loaded nor multiplied.
  * @param filterEps skip tiles whose every |G| ≤ filterEps (0: exact). @default 0
  */
 export function cceTableGrad(
   dTable: PointerArg, dTableBf16: boolean, partial: PointerArg,
-  h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
+  h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg, bounds: CceTileBounds | null,
   N: number, V: number, d: number, scale: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
@@ -171,7 +195,8 @@ export function cceTableGrad(
   const split = p.splits > 1;
   kernel(`cce_table_grad_${p.suffix}`, 'tableGrad', p.sharedBytes).launch(
     { grid: [Math.ceil(V / p.ownRows), p.chunks, p.splits], block: p.threads, sharedBytes: p.sharedBytes },
-    f32, bf16, split ? partial : NULL, h, table, targets, lse, N, V, d, p.aligned ? 1 : 0, p.rowsPerSplit, scale, log2Eps(filterEps),
+    f32, bf16, split ? partial : NULL, h, table, targets, lse, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL,
+    N, V, d, p.aligned ? 1 : 0, p.rowsPerSplit, scale, log2Eps(filterEps),
   );
   if (split) {
     kernel('cce_table_grad_reduce', 'tableGradReduce').launch({ grid: strideGrid(V * d), block: 256 }, f32, bf16, partial, p.splits, V, d, scale);

@@ -7,13 +7,16 @@
  * The workspace is where the memory goes beyond inputs and gradients:
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
  *   tiles it already holds, so the backward makes one pass over the catalogue, not two), and, when V
- *   is small against the GPU, split-N partials of the table gradient (at most 2·SMs·128·d floats).
+ *   is small against the GPU, split-N partials of the table gradient (at most 2·SMs·128·d floats);
+ *   with a gradient filter, the bounds of the backward's tile skip: one bf16 per (row block, item
+ *   tile) of the forward, N·V·2/(R·BS) bytes (N·V/2048 with 64 × 64 tiles: 27 MB at N = 32768,
+ *   V = 1.66 M), and one f32 per row block. The workspace must be planned with the filter it runs with.
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
  */
 import type { TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
-import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad } from './cce-kernels.js';
+import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceTileBounds } from './cce-kernels.js';
 import {
   sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles,
   type SampledLoss, type SamplerArgs,
@@ -29,7 +32,7 @@ function sampledKind(kind: LossParams['kind']): SampledLoss | null {
 }
 
 /** The workspace specs of a loss on the current context's device. */
-export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): TensorSpec[] {
+export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
@@ -37,8 +40,13 @@ export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>
     { name: 'dh_raw', shape: [N, d], dtype: 'f32' },
   ];
   if (params.kind === 'cce') {
-    const partial = ccePlan(N, V, d).partialElements;
-    return partial > 0 ? [...common, { name: 'partial', shape: [partial], dtype: 'f32' }] : common;
+    const plan = ccePlan(N, V, d);
+    const specs = [...common];
+    if (plan.partialElements > 0) specs.push({ name: 'partial', shape: [plan.partialElements], dtype: 'f32' });
+    if (filtered(params)) {
+      specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' }, { name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
+    }
+    return specs;
   }
   if (sampledKind(params.kind) === null) unsupported(params.kind);
   const n = negativeCount(params);
@@ -50,6 +58,23 @@ export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>
     { name: 'tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
     { name: 'entries', shape: [N * (n + 1)], dtype: 'i32' },
   ];
+}
+
+function filtered(params: Pick<LossParams, 'gradientFilter'>): boolean {
+  return (params.gradientFilter ?? 0) > 0;
+}
+
+/** The tile skip's bounds in the workspace (cce with a filter), else null. */
+function tileBounds(workspace: TensorGroup, params: LossParams, N: number, V: number, d: number): CceTileBounds | null {
+  if (!filtered(params)) return null;
+  if (!workspace.plan.views.some((v) => v.spec.name === 'tile_max')) {
+    throw new Error('cce with a gradientFilter needs its workspace planned with the filter: cudaLossWorkspace({ kind, gradientFilter }, dims)');
+  }
+  const plan = ccePlan(N, V, d);
+  return {
+    tileMax: deviceTensor(workspace.get('tile_max'), 'workspace.tile_max', ['bf16'], plan.tileMaxElements),
+    minLse: deviceTensor(workspace.get('min_lse'), 'workspace.min_lse', ['f32'], plan.rowBlocks),
+  };
 }
 
 function negativeCount(params: Pick<LossParams, 'kind' | 'negatives'>): number {
@@ -93,7 +118,7 @@ export function cudaLossForward(loss: Tensor, workspace: TensorGroup, h: Tensor,
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const sampled = sampledKind(params.kind);
   if (params.kind === 'cce') {
-    cceForward(lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
+    cceForward(lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(out, rowLoss, N, params.validRows);
   } else if (sampled !== null) {
     sampledForward(sampled, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
@@ -120,7 +145,8 @@ export function cudaLossBackward(
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
-    cceTableGrad(gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, N, V, d, scale, params.gradientFilter ?? 0);
+    const bounds = tileBounds(workspace, params, N, V, d);
+    cceTableGrad(gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
     cceHiddenGrad(gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else if (sampled !== null) {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32'], (V + 1) * d);

@@ -17,8 +17,8 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
   });
 
   it('sizes the shared memory as the kernel lays it out', () => {
-    // One warpgroup of 64 rows, two 64-row stream tiles of 256 bf16, side data, 1 KB alignment slack.
-    expect(ccePlanFor(1000, 5000, 256, H200).sharedBytes).toBe((64 + 128) * 256 * 2 + 128 * 8 + 1024);
+    // One warpgroup of 64 rows, two 64-row stream tiles of 256 bf16, side data, 2048 live bits, 1 KB alignment slack.
+    expect(ccePlanFor(1000, 5000, 256, H200).sharedBytes).toBe((64 + 128) * 256 * 2 + 128 * 8 + 256 + 1024);
     expect(ccePlanFor(1000, 5000, 256, H200).sharedBytes).toBeLessThanOrEqual(227 * 1024);
     expect(ccePlanFor(1000, 5000, 512, AMPERE).sharedBytes).toBeLessThanOrEqual(227 * 1024);
   });
@@ -40,6 +40,15 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
     const p = ccePlanFor(65536, 176450, 256, H200);
     expect([p.splits, p.partialElements]).toEqual([1, 0]);
     expect(ccePlanFor(77, 50, 128, H200).splits).toBe(1);
+  });
+
+  it("sizes the tile skip's bounds by the forward's row blocks and item tiles", () => {
+    // wgmma d = 256: 64-row blocks × 64-item tiles; N·V/2048 bytes of bf16 at the issue's largest shape.
+    const big = ccePlanFor(32768, 1661327, 256, H200);
+    expect([big.rowBlocks, big.tileMaxElements]).toEqual([512, 512 * Math.ceil(1661327 / 64)]);
+    // mma.sync d = 64 on Ampere: 128-row blocks × 128-item tiles, odd sizes rounded up.
+    const odd = ccePlanFor(1000, 5001, 64, AMPERE);
+    expect([odd.rowBlocks, odd.tileMaxElements]).toEqual([8, 8 * 40]);
   });
 
   it('rejects widths and sizes it has no kernel for, naming the value', () => {
