@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Data-set caches of the tests stay out of the user's ~/.cache/gridrec.
+    env: { GRID_CACHE_DIR: join(tmpdir(), `gridrec-test-cache-${process.pid}`) },
   },
 });

@@ -12,14 +12,14 @@
 //   unscaled G = p - y in bf16 (|G| ≤ 1, bf16 has fp32's exponent range: nothing underflows).
 //
 // KERNELS (one pass each; none holds more than a tile of logits)
-//   cce_forward_*      grid (⌈N/R⌉, D/DO): a CTA owns R rows of h and streams every item tile through
-//                      shared memory: scores by mma.sync, online log-sum-exp in the exp2 domain with lazy
-//                      rescaling, and (the _grad variant) O_r = Σ_{i≠t} p_ri · table_i on the same tiles.
+//   cce_forward_grad_* grid (⌈N/R⌉, D/DO): a CTA owns R rows of h and streams every item tile through
+//                      shared memory: scores on the tensor cores, online log-sum-exp in the exp2 domain
+//                      with lazy rescaling, and O_r = Σ_{i≠t} p_ri · table_i on the same tiles.
 //     writes   lse[N]        f32  natural-log log-sum-exp; +inf on padding rows (so backward gets p = 0)
 //              row_loss[N]   f32  lse - s_t; 0 on padding rows
-//              dh_raw[N × d] f32  (_grad only) the UNSCALED row gradient Σ_i p_i table_i - table_t,
-//                                 computed as O/l - (1 - p_t)·table_t with the target kept out of O, so
-//                                 a confident row (p_t → 1) loses nothing to cancellation; 0 on padding.
+//              dh_raw[N × d] f32  the UNSCALED row gradient Σ_i p_i table_i - table_t, computed as
+//                                 O/l - (1 - p_t)·table_t with the target kept out of O, so a confident
+//                                 row (p_t → 1) loses nothing to cancellation; 0 on padding rows.
 //   cce_table_grad_*   grid (⌈V/R⌉, D/DO, S): a CTA owns R items and streams tiles of h rows (a 1/S share
 //                      of N), recomputing the scores and G^T = p - y from the saved lse, and accumulates
 //                      dtable_tile = G^T · h_tile in fp32 registers.
@@ -28,7 +28,8 @@
 //              order: the result is deterministic; partial holds S·V·d floats with S·V ≤ 2·SMs·R.
 //   cce_hidden_grad    dh = scale · dh_raw (f32 → f32 or bf16); may alias when both are f32.
 //   cce_loss_reduce    loss[0] = Σ row_loss / M in fp64, one CTA, fixed order (deterministic).
-// SAVED FOR BACKWARD: lse [N] (and dh_raw [N × d] when the gradient is wanted).
+// SAVED FOR BACKWARD: lse [N] and dh_raw [N × d] (the forward computes the hidden gradient: the
+// backward then needs one pass over the catalogue, not two).
 // ACCUMULATES: the table gradient (+=, rows 1..V; row 0 never touched). OVERWRITES: everything else.
 //
 // GRADIENT FILTER: log2_eps = -inf is the exact mode. Otherwise a warp skips the tensor-core product of a
@@ -37,9 +38,10 @@
 // against the running log-sum-exp, which only grows, so the test is conservative. Losses are never
 // filtered.
 //
-// SHAPES: d ≤ D for the instantiated D ∈ {32, 64, 128, 256, 512}; _a variants need d % 8 == 0 and
-// 16-byte aligned rows (cp.async), _u variants take any d. Columns past d are zero-filled in shared
-// memory, so they add nothing.
+// SHAPES: d ≤ D for the instantiated D ∈ {32, 64, 128, 256, 512}; columns past d are zero-filled in
+// shared memory, so they add nothing. aligned = (d % 8 == 0, 16-byte aligned rows): cp.async tiles;
+// otherwise element loads (any d). Products: mma.sync m16n8k16 (every GPU from sm_80) and, in the sm_90a
+// module, wgmma for D ∈ {64, 128, 256} with aligned rows.
 
 #include "cce_common.cuh"
 
@@ -112,34 +114,78 @@ __device__ __forceinline__ int swz(int row, int chunk) {
 }
 
 // Loads rows [row0, row0 + ROWS) of a [rows_total × d] bf16 matrix into a swizzled tile; rows past
-// rows_total and columns past d become zeros. ALIGNED: cp.async (the caller commits and waits).
+// rows_total and columns past d become zeros. ALIGNED: cp.async (the caller commits and waits). Each
+// thread keeps one 16-byte column chunk and steps down the rows, so the addresses are computed once.
 template <int D, int ROWS, int THREADS, bool ALIGNED>
 __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int row0, int rows_total, int d) {
-  constexpr int CPR = D / 8;
-#pragma unroll 4
-  for (int q = threadIdx.x; q < ROWS * CPR; q += THREADS) {
-    const int r = q / CPR;
-    const int c = q % CPR;
-    const int grow = row0 + r;
+  constexpr int CPR = D / 8;                  // chunks per row
+  constexpr int STEP = THREADS / CPR;         // rows between a thread's chunks
+  static_assert(THREADS % CPR == 0 && ROWS % STEP == 0, "tile shape");
+  const int c = threadIdx.x % CPR;
+  const int r0 = threadIdx.x / CPR;
+  const bool col_ok = c * 8 < d;
+  const bf16* g = src + static_cast<size_t>(row0 + r0) * d + c * 8;
+#pragma unroll
+  for (int k = 0; k < ROWS / STEP; ++k) {
+    const int r = r0 + k * STEP;
+    const bool ok = col_ok && row0 + r < rows_total;
     bf16* dst = tile + swz<D, ROWS>(r, c);
-    if (ALIGNED) {
-      const bool ok = grow < rows_total && c * 8 < d;
-      const bf16* g = ok ? src + static_cast<size_t>(grow) * d + c * 8 : src;
-      cp_async16(smem_u32(dst), g, ok ? 16 : 0);
+    if constexpr (ALIGNED) {
+      cp_async16(smem_u32(dst), ok ? g + static_cast<size_t>(k) * STEP * d : src, ok ? 16 : 0);
     } else {
-      const unsigned short* g = reinterpret_cast<const unsigned short*>(src) + static_cast<size_t>(grow) * d;
+      const unsigned short* g16 = reinterpret_cast<const unsigned short*>(g) + static_cast<size_t>(k) * STEP * d;
       uint32_t w[4];
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int col = c * 8 + 2 * e;
-        const uint32_t lo = (grow < rows_total && col < d) ? g[col] : 0u;
-        const uint32_t hi = (grow < rows_total && col + 1 < d) ? g[col + 1] : 0u;
+        const uint32_t lo = ok && c * 8 + 2 * e < d ? g16[2 * e] : 0u;
+        const uint32_t hi = ok && c * 8 + 2 * e + 1 < d ? g16[2 * e + 1] : 0u;
         w[e] = lo | (hi << 16);
       }
       *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
     }
   }
 }
+
+constexpr int cce_gcd(int a, int b) { return b == 0 ? a : cce_gcd(b, a % b); }
+
+// The streamed tiles of one CTA (aligned rows): each thread's column chunk, global row pointer, and
+// the swizzled offsets of its rows are fixed once, so loading a tile costs a pointer step, a bound
+// check and a cp.async per 16-byte chunk. Rows past rows_total become zeros.
+template <int D, int ROWS, int THREADS>
+struct StreamLoader {
+  static constexpr int CPR = D / 8, STEP = THREADS / CPR;
+  static constexpr int MASK_PERIOD = D == 32 ? 4 : 8, ROW_ELEMS = D == 32 ? 32 : 64;
+  static constexpr int P = MASK_PERIOD / cce_gcd(STEP, MASK_PERIOD);  // the swizzle repeats every P chunks
+  static_assert(THREADS % CPR == 0 && ROWS % (STEP * P) == 0, "tile shape");
+  const bf16* base;
+  long long stride;  // STEP rows, in elements
+  int d, limit;      // limit: rows_total - first row of this thread
+  bool col_ok;
+  int off[P];
+
+  __device__ __forceinline__ StreamLoader(const bf16* src, int d_, int rows_total) {
+    const int c = threadIdx.x % CPR, r0 = threadIdx.x / CPR;
+    base = src + static_cast<long long>(r0) * d_ + c * 8;
+    stride = static_cast<long long>(STEP) * d_;
+    d = d_;
+    limit = rows_total - r0;
+    col_ok = c * 8 < d_;
+#pragma unroll
+    for (int j = 0; j < P; ++j) off[j] = swz<D, ROWS>(r0 + j * STEP, c);
+  }
+
+  // Rows [row0, row0 + ROWS) into `tile` (cp.async; the caller commits and waits).
+  __device__ __forceinline__ void load(bf16* tile, int row0) const {
+    const uint32_t t = smem_u32(tile);
+    const bf16* g = base + static_cast<long long>(row0) * d;
+#pragma unroll
+    for (int k = 0; k < ROWS / STEP; ++k) {
+      const bool ok = col_ok && row0 + k * STEP < limit;
+      cp_async16(t + 2 * (off[k % P] + (k / P) * P * STEP * ROW_ELEMS), g, ok ? 16 : 0);
+      g += stride;
+    }
+  }
+};
 
 // ---------------------------------------------------------------------------------------------------
 // Warp tile products (mma.sync m16n8k16). A warp owns 16 rows of the CTA's own tile. Fragment layout of
@@ -225,6 +271,22 @@ __device__ __forceinline__ void wgmma_rs_n64(float (&d)[8][4], const uint32_t (&
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
 }
 
+// d[64 × 128] += A (registers, the mma.sync A fragment per warp) · B (smem, MN-major).
+__device__ __forceinline__ void wgmma_rs_n128(float (&d)[16][4], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
+// d[64 × 256] += A (registers, the mma.sync A fragment per warp) · B (smem, MN-major).
+__device__ __forceinline__ void wgmma_rs_n256(float (&d)[32][4], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]), "+f"(d[16][0]), "+f"(d[16][1]), "+f"(d[16][2]), "+f"(d[16][3]), "+f"(d[17][0]), "+f"(d[17][1]), "+f"(d[17][2]), "+f"(d[17][3]), "+f"(d[18][0]), "+f"(d[18][1]), "+f"(d[18][2]), "+f"(d[18][3]), "+f"(d[19][0]), "+f"(d[19][1]), "+f"(d[19][2]), "+f"(d[19][3]), "+f"(d[20][0]), "+f"(d[20][1]), "+f"(d[20][2]), "+f"(d[20][3]), "+f"(d[21][0]), "+f"(d[21][1]), "+f"(d[21][2]), "+f"(d[21][3]), "+f"(d[22][0]), "+f"(d[22][1]), "+f"(d[22][2]), "+f"(d[22][3]), "+f"(d[23][0]), "+f"(d[23][1]), "+f"(d[23][2]), "+f"(d[23][3]), "+f"(d[24][0]), "+f"(d[24][1]), "+f"(d[24][2]), "+f"(d[24][3]), "+f"(d[25][0]), "+f"(d[25][1]), "+f"(d[25][2]), "+f"(d[25][3]), "+f"(d[26][0]), "+f"(d[26][1]), "+f"(d[26][2]), "+f"(d[26][3]), "+f"(d[27][0]), "+f"(d[27][1]), "+f"(d[27][2]), "+f"(d[27][3]), "+f"(d[28][0]), "+f"(d[28][1]), "+f"(d[28][2]), "+f"(d[28][3]), "+f"(d[29][0]), "+f"(d[29][1]), "+f"(d[29][2]), "+f"(d[29][3]), "+f"(d[30][0]), "+f"(d[30][1]), "+f"(d[30][2]), "+f"(d[30][3]), "+f"(d[31][0]), "+f"(d[31][1]), "+f"(d[31][2]), "+f"(d[31][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+}
 // Matrix descriptor of a 128-byte-swizzled operand: start, leading and stride byte offsets.
 __device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
   return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>((lbo & 0x3FFFF) >> 4) << 16) |
@@ -254,11 +316,13 @@ template <int D, int R, int BS>
 __device__ __forceinline__ void wg_scores_issue(float (&s)[BS / 8][4], uint32_t own, int row0, uint32_t stream) {
   fence_acc(s);
   wg_fence();
+  // Base descriptors once; each k-step adds a compile-time byte offset (>> 4) to the address field.
+  const uint64_t da0 = wg_desc(own + row0 * 128, 16, 1024);
+  const uint64_t db0 = wg_desc(stream, 16, 1024);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    const uint32_t koff = (kk & 3) * 32;
-    const uint64_t da = wg_desc(own + ((kk >> 2) * R + row0) * 128 + koff, 16, 1024);
-    const uint64_t db = wg_desc(stream + (kk >> 2) * BS * 128 + koff, 16, 1024);
+    const uint64_t da = da0 + (((kk >> 2) * R * 128 + (kk & 3) * 32) >> 4);
+    const uint64_t db = db0 + (((kk >> 2) * BS * 128 + (kk & 3) * 32) >> 4);
     if constexpr (BS == 64) wgmma_ss_n64(s, da, db, kk > 0);
     else wgmma_ss_n128(s, da, db, kk > 0);
   }
@@ -271,13 +335,15 @@ __device__ __forceinline__ void wg_accumulate_issue(float (&acc)[DO / 8][4], uin
   fence_acc(acc);
   fence_frag(pa);
   wg_fence();
+  // One instruction spans all DO columns: DO/64 panels, BS·128 bytes apart (the leading byte offset).
+  const uint64_t db0 = wg_desc(stream + (chunk0 >> 3) * BS * 128, BS * 128, 1024);
 #pragma unroll
-  for (int k = 0; k < BS / 16; ++k)
-#pragma unroll
-    for (int nb = 0; nb < DO / 64; ++nb) {
-      const uint64_t db = wg_desc(stream + ((chunk0 >> 3) + nb) * BS * 128 + k * 16 * 128, BS * 128, 1024);
-      wgmma_rs_n64(*reinterpret_cast<float(*)[8][4]>(&acc[8 * nb]), pa[k], db);
-    }
+  for (int k = 0; k < BS / 16; ++k) {
+    const uint64_t db = db0 + ((k * 16 * 128) >> 4);
+    if constexpr (DO == 256) wgmma_rs_n256(acc, pa[k], db);
+    else if constexpr (DO == 128) wgmma_rs_n128(acc, pa[k], db);
+    else wgmma_rs_n64(acc, pa[k], db);
+  }
   wg_commit();
 }
 
@@ -322,14 +388,6 @@ template <>
 struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
 template <>
 struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
-// Two warpgroups (128 rows) share each stream tile: half the L2 → SM traffic per flop, one CTA per SM.
-template <int D>
-struct CceShapeWg2 { static constexpr int WARPS = 8, BS = CceShapeWg<D>::BS, DO = D, MIN_BLOCKS = 1; static constexpr bool WG = true; };
-// The pipelined bodies: two warpgroups, three stream stages, scores of tile t+1 in flight during the
-// exps of tile t.
-template <int D>
-struct CceShapeWgp { static constexpr int WARPS = 8, BS = D == 64 ? 128 : 64, DO = D, MIN_BLOCKS = 1, STAGES = 3; static constexpr bool WG = true; };
-
 // Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
 // and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
 template <int D, class S>
@@ -388,9 +446,9 @@ __device__ __forceinline__ bool unit_all(bool v) {
 // and leaves the bf16 A fragments of P (forward) or G (backward) in pa.
 
 // Forward, first half: mask items past V, keep the target's score, the tile's row maxima (log2 units,
-// into mx) and the lazy rescaling of l and, with GRAD, of the accumulators (none may be in flight).
-template <int BS, int DO, bool GRAD>
-__device__ __forceinline__ void forward_tile_max(float (&s)[BS / 8][4], float (&acc)[GRAD ? DO / 8 : 1][4], float (&m)[2],
+// into mx) and the lazy rescaling of l and of the accumulators (none may be in flight).
+template <int BS, int DO>
+__device__ __forceinline__ void forward_tile_max(float (&s)[BS / 8][4], float (&acc)[DO / 8][4], float (&m)[2],
                                                  float (&l)[2], float (&st)[2], float (&mx)[2], const int (&tgt)[2], int c0,
                                                  int V, int q) {
   if (c0 + BS > V) {
@@ -427,19 +485,17 @@ __device__ __forceinline__ void forward_tile_max(float (&s)[BS / 8][4], float (&
       const float sc = fast_exp2(m[r] - mn);  // m = -inf → 0
       m[r] = mn;
       l[r] *= sc;
-      if constexpr (GRAD) {
 #pragma unroll
-        for (int j = 0; j < DO / 8; ++j) {
-          acc[j][2 * r] *= sc;
-          acc[j][2 * r + 1] *= sc;
-        }
+      for (int j = 0; j < DO / 8; ++j) {
+        acc[j][2 * r] *= sc;
+        acc[j][2 * r + 1] *= sc;
       }
     }
   }
 }
 
 // Forward, second half: p = 2^(s·log2e - m), the target kept out of the sums, the filter, and P.
-template <int BS, bool GRAD, bool WG>
+template <int BS, bool WG>
 __device__ __forceinline__ bool forward_tile_exp(float (&s)[BS / 8][4], uint32_t (&pa)[BS / 16][4], const float (&m)[2],
                                                  float (&l)[2], const float (&mx)[2], const int (&tgt)[2], int c0, int q,
                                                  float log2_eps) {
@@ -469,7 +525,6 @@ __device__ __forceinline__ bool forward_tile_exp(float (&s)[BS / 8][4], uint32_t
   }
   l[0] += ts[0];
   l[1] += ts[1];
-  if constexpr (!GRAD) return false;
   // Filter: skip when every p of the unit's tile is ≤ eps against the running log-sum-exp (this lane's
   // partial sum, a lower bound of the row's: conservative).
   if (log2_eps > -INFINITY) {
@@ -524,10 +579,10 @@ __device__ __forceinline__ bool table_grad_tile(float (&s)[BS / 8][4], uint32_t 
 }
 
 // Forward epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient.
-template <int DO, bool GRAD>
+template <int DO>
 __device__ __forceinline__ void forward_epilogue(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                  float* __restrict__ dh_raw, const bf16* __restrict__ table,
-                                                 const float (&acc)[GRAD ? DO / 8 : 1][4], const float (&m)[2],
+                                                 const float (&acc)[DO / 8][4], const float (&m)[2],
                                                  const float (&l)[2], const float (&st)[2], const int (&rows)[2],
                                                  const int (&tgt)[2], int N, int d, int chunk0, int q) {
 #pragma unroll
@@ -542,23 +597,21 @@ __device__ __forceinline__ void forward_epilogue(float* __restrict__ lse_out, fl
       lse_out[rows[r]] = valid ? lse : INFINITY;
       row_loss[rows[r]] = valid ? lse - sq : 0.f;
     }
-    if constexpr (GRAD) {
-      if (rows[r] >= N) continue;
-      const float inv = valid ? 1.f / total : 0.f;
-      const float keep = valid ? lq / total : 0.f;  // 1 - p_t, without cancellation
-      const unsigned short* et_row = reinterpret_cast<const unsigned short*>(table) + static_cast<size_t>(valid ? tgt[r] + 1 : 0) * d;
-      float* out = dh_raw + static_cast<size_t>(rows[r]) * d;
+    if (rows[r] >= N) continue;
+    const float inv = valid ? 1.f / total : 0.f;
+    const float keep = valid ? lq / total : 0.f;  // 1 - p_t, without cancellation
+    const unsigned short* et_row = reinterpret_cast<const unsigned short*>(table) + static_cast<size_t>(valid ? tgt[r] + 1 : 0) * d;
+    float* out = dh_raw + static_cast<size_t>(rows[r]) * d;
 #pragma unroll
-      for (int j = 0; j < DO / 8; ++j)
+    for (int j = 0; j < DO / 8; ++j)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int col = chunk0 * 8 + 8 * j + 2 * q + e;
-          if (col < d) {
-            const float tv = valid ? __uint_as_float(static_cast<uint32_t>(et_row[col]) << 16) : 0.f;
-            out[col] = acc[j][2 * r + e] * inv - keep * tv;
-          }
+      for (int e = 0; e < 2; ++e) {
+        const int col = chunk0 * 8 + 8 * j + 2 * q + e;
+        if (col < d) {
+          const float tv = valid ? __uint_as_float(static_cast<uint32_t>(et_row[col]) << 16) : 0.f;
+          out[col] = acc[j][2 * r + e] * inv - keep * tv;
         }
-    }
+      }
   }
 }
 
@@ -593,11 +646,11 @@ __device__ __forceinline__ void table_grad_epilogue(float* __restrict__ dtable_f
 // Forward and backward, double-buffered: load tile t+1 while tile t is multiplied (mma.sync warps or
 // one wgmma warpgroup per CTA; products wait at once).
 
-template <int D, class S, bool ALIGNED, bool GRAD>
+template <int D, class S>
 __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                  float* __restrict__ dh_raw, const bf16* __restrict__ h,
                                                  const bf16* __restrict__ table, const int* __restrict__ targets, int N,
-                                                 int V, int d, float log2_eps) {
+                                                 int V, int d, bool aligned, float log2_eps) {
   constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   unsigned char* smem = smem_aligned(smem_raw);
@@ -618,18 +671,25 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
   float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
   float l[2] = {0.f, 0.f};              // this thread's share of Σ_{i≠t} 2^(s_i - m)
   float st[2] = {-INFINITY, -INFINITY}; // target score (natural units), held by one lane of the quad
-  float acc[GRAD ? DO / 8 : 1][4];
+  float acc[DO / 8][4];
 #pragma unroll
-  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
-  load_tile<D, R, THREADS, ALIGNED>(own, h, row0, N, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, items, 0, V, d);
+  const StreamLoader<D, BS, THREADS> loader(items, d, V);
+  // wgmma shapes take aligned rows only (the launcher's rule): no element-load path there.
+  auto load_stream = [&](bf16* tile, int first) {
+    if (S::WG || aligned) loader.load(tile, first);
+    else if constexpr (!S::WG) load_tile<D, BS, THREADS, false>(tile, items, first, V, d);
+  };
+  if (S::WG || aligned) load_tile<D, R, THREADS, true>(own, h, row0, N, d);
+  else if constexpr (!S::WG) load_tile<D, R, THREADS, false>(own, h, row0, N, d);
+  load_stream(stream, 0);
   cp_async_commit();
   const uint32_t own_u = smem_u32(own);
   const int tiles = (V + BS - 1) / BS;
   for (int it = 0; it < tiles; ++it) {
     if (it + 1 < tiles) {
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, items, (it + 1) * BS, V, d);
+      load_stream(stream + ((it + 1) & 1) * BS * D, (it + 1) * BS);
       cp_async_commit();
       tile_ready<1, S::WG>();
     } else {
@@ -640,21 +700,19 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
     uint32_t pa[BS / 16][4];
     cta_scores<D, S>(s, own_u, wr0, st_u, lane);
     float mx[2];
-    forward_tile_max<BS, DO, GRAD>(s, acc, m, l, st, mx, tgt, it * BS, V, q);
-    if (forward_tile_exp<BS, GRAD, S::WG>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) {
-      if constexpr (GRAD) cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
-    }
+    forward_tile_max<BS, DO>(s, acc, m, l, st, mx, tgt, it * BS, V, q);
+    if (forward_tile_exp<BS, S::WG>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
     __syncthreads();
   }
-  forward_epilogue<DO, GRAD>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
+  forward_epilogue<DO>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
 }
 
-template <int D, class S, bool ALIGNED>
+template <int D, class S>
 __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
                                                     float* __restrict__ partial, const bf16* __restrict__ h,
                                                     const bf16* __restrict__ table, const int* __restrict__ targets,
-                                                    const float* __restrict__ lse, int N, int V, int d, int per_split,
-                                                    float scale, float log2_eps) {
+                                                    const float* __restrict__ lse, int N, int V, int d, bool aligned,
+                                                    int per_split, float scale, float log2_eps) {
   constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   unsigned char* smem = smem_aligned(smem_raw);
@@ -677,8 +735,15 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 #pragma unroll
   for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
-  load_tile<D, R, THREADS, ALIGNED>(own, items, i0, V, d);
-  load_tile<D, BS, THREADS, ALIGNED>(stream, h, n_begin, n_end, d);
+  const StreamLoader<D, BS, THREADS> loader(h, d, n_end);
+  // wgmma shapes take aligned rows only (the launcher's rule): no element-load path there.
+  auto load_stream = [&](bf16* tile, int first) {
+    if (S::WG || aligned) loader.load(tile, first);
+    else if constexpr (!S::WG) load_tile<D, BS, THREADS, false>(tile, h, first, n_end, d);
+  };
+  if (S::WG || aligned) load_tile<D, R, THREADS, true>(own, items, i0, V, d);
+  else if constexpr (!S::WG) load_tile<D, R, THREADS, false>(own, items, i0, V, d);
+  load_stream(stream, n_begin);
   cp_async_commit();
   // Side data of tile t+1 is read into registers while tile t is multiplied, stored after.
   float nl = INFINITY;
@@ -698,7 +763,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
     const bool more = it + 1 < tiles;
     if (more) {
       const int nb = n_begin + (it + 1) * BS;
-      load_tile<D, BS, THREADS, ALIGNED>(stream + ((it + 1) & 1) * BS * D, h, nb, n_end, d);
+      load_stream(stream + ((it + 1) & 1) * BS * D, nb);
       cp_async_commit();
       if (threadIdx.x < BS) {
         const int n = nb + threadIdx.x;
@@ -725,164 +790,6 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Forward and backward, software-pipelined (sm_90a, aligned rows): three stream stages; in iteration t
-// the scores of tile t+1 run on the tensor cores while the warps do the exps of tile t, then the product
-// of tile t is issued and both are awaited. One barrier per tile: tile t+2 is loaded into the stage tile
-// t-1 used, whose readers all finished before that barrier.
-#ifdef CCE_HAS_WGMMA
-
-// The side data of the table gradient for rows [n0, n0 + BS): lse and target ids, zero past n_end.
-template <int BS>
-__device__ __forceinline__ void load_side(float* side_lse, int* side_tgt, const float* lse, const int* targets, int n0, int n_end) {
-  const int k = threadIdx.x;
-  if (k < BS / 2) {
-    const bool is_lse = k < BS / 4;
-    const int c = is_lse ? k : k - BS / 4;
-    const int n = n0 + 4 * c;
-    const int bytes = max(0, min(16, (n_end - n) * 4));
-    const void* src = is_lse ? static_cast<const void*>(bytes > 0 ? lse + n : lse)
-                             : static_cast<const void*>(bytes > 0 ? targets + n : targets);
-    void* dst = is_lse ? static_cast<void*>(side_lse + 4 * c) : static_cast<void*>(side_tgt + 4 * c);
-    cp_async16(smem_u32(dst), src, bytes);
-  }
-}
-
-template <int D, class S, bool GRAD>
-__device__ __forceinline__ void cce_forward_pipelined(float* __restrict__ lse_out, float* __restrict__ row_loss,
-                                                      float* __restrict__ dh_raw, const bf16* __restrict__ h,
-                                                      const bf16* __restrict__ table, const int* __restrict__ targets, int N,
-                                                      int V, int d, float log2_eps) {
-  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS, ST = S::STAGES;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  unsigned char* smem = smem_aligned(smem_raw);
-  bf16* own = reinterpret_cast<bf16*>(smem);
-  bf16* stream = own + R * D;
-
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, q = lane & 3;
-  const int row0 = blockIdx.x * R;
-  const int wr0 = warp * 16;
-  const int chunk0 = blockIdx.y * (DO / 8);
-  const bf16* items = table + d;
-
-  const int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
-  int tgt[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, st[2] = {-INFINITY, -INFINITY};
-  float acc[GRAD ? DO / 8 : 1][4];
-#pragma unroll
-  for (int j = 0; j < (GRAD ? DO / 8 : 1); ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-
-  const int tiles = (V + BS - 1) / BS;
-  load_tile<D, R, THREADS, true>(own, h, row0, N, d);
-  load_tile<D, BS, THREADS, true>(stream, items, 0, V, d);
-  cp_async_commit();
-  if (tiles > 1) load_tile<D, BS, THREADS, true>(stream + BS * D, items, BS, V, d);
-  cp_async_commit();
-  tile_ready<1, true>();
-  const uint32_t own_u = smem_u32(own), stream_u = smem_u32(stream);
-  float s[BS / 8][4], sn[BS / 8][4];
-  wg_scores<D, R, BS>(s, own_u, wr0 & ~63, stream_u);
-  for (int it = 0; it < tiles; ++it) {
-    tile_ready<0, true>();
-    if (it + 2 < tiles) load_tile<D, BS, THREADS, true>(stream + ((it + 2) % ST) * BS * D, items, (it + 2) * BS, V, d);
-    cp_async_commit();
-    // The rescaling writes the accumulators: before the next scores are in flight (ptxas would
-    // otherwise serialise the wgmma pipeline).
-    float mx[2];
-    forward_tile_max<BS, DO, GRAD>(s, acc, m, l, st, mx, tgt, it * BS, V, q);
-    const bool next = it + 1 < tiles;
-    if (next) wg_scores_issue<D, R, BS>(sn, own_u, wr0 & ~63, stream_u + ((it + 1) % ST) * BS * D * 2);
-    uint32_t pa[BS / 16][4];
-    if (forward_tile_exp<BS, GRAD, true>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) {
-      if constexpr (GRAD) wg_accumulate_issue<D, DO, BS>(acc, pa, stream_u + (it % ST) * BS * D * 2, chunk0);
-    }
-    wg_wait_all();
-    fence_acc(sn);
-    if constexpr (GRAD) {
-      fence_acc(acc);
-      fence_frag(pa);
-    }
-#pragma unroll
-    for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[j][e] = sn[j][e];
-  }
-  forward_epilogue<DO, GRAD>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
-}
-
-template <int D, class S>
-__device__ __forceinline__ void cce_table_grad_pipelined(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
-                                                         float* __restrict__ partial, const bf16* __restrict__ h,
-                                                         const bf16* __restrict__ table, const int* __restrict__ targets,
-                                                         const float* __restrict__ lse, int N, int V, int d, int per_split,
-                                                         float scale, float log2_eps) {
-  constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS, ST = S::STAGES;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  unsigned char* smem = smem_aligned(smem_raw);
-  bf16* own = reinterpret_cast<bf16*>(smem);
-  bf16* stream = own + R * D;
-  float* side_lse = reinterpret_cast<float*>(stream + ST * BS * D);  // [ST][BS]
-  int* side_tgt = reinterpret_cast<int*>(side_lse + ST * BS);        // [ST][BS]
-
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g = lane >> 2, q = lane & 3;
-  const int i0 = blockIdx.x * R;
-  const int wr0 = warp * 16;
-  const int wi0 = i0 + wr0;
-  const int chunk0 = blockIdx.y * (DO / 8);
-  const int n_begin = blockIdx.z * per_split;
-  const int n_end = min(N, n_begin + per_split);
-  const bf16* items = table + d;
-
-  float acc[DO / 8][4];
-#pragma unroll
-  for (int j = 0; j < DO / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-  const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
-  if (tiles > 0) {
-    load_tile<D, R, THREADS, true>(own, items, i0, V, d);
-    load_tile<D, BS, THREADS, true>(stream, h, n_begin, n_end, d);
-    load_side<BS>(side_lse, side_tgt, lse, targets, n_begin, n_end);
-    cp_async_commit();
-    if (tiles > 1) {
-      load_tile<D, BS, THREADS, true>(stream + BS * D, h, n_begin + BS, n_end, d);
-      load_side<BS>(side_lse + BS, side_tgt + BS, lse, targets, n_begin + BS, n_end);
-    }
-    cp_async_commit();
-    tile_ready<1, true>();
-    const uint32_t own_u = smem_u32(own), stream_u = smem_u32(stream);
-    float s[BS / 8][4], sn[BS / 8][4];
-    wg_scores<D, R, BS>(s, own_u, wr0 & ~63, stream_u);
-    for (int it = 0; it < tiles; ++it) {
-      tile_ready<0, true>();
-      if (it + 2 < tiles) {
-        const int b = (it + 2) % ST, nb = n_begin + (it + 2) * BS;
-        load_tile<D, BS, THREADS, true>(stream + b * BS * D, h, nb, n_end, d);
-        load_side<BS>(side_lse + b * BS, side_tgt + b * BS, lse, targets, nb, n_end);
-      }
-      cp_async_commit();
-      const bool next = it + 1 < tiles;
-      if (next) wg_scores_issue<D, R, BS>(sn, own_u, wr0 & ~63, stream_u + ((it + 1) % ST) * BS * D * 2);
-      uint32_t pa[BS / 16][4];
-      const int b = it % ST;
-      if (table_grad_tile<BS, true>(s, pa, side_lse + b * BS, side_tgt + b * BS, n_end - n_begin - it * BS, wi0, g, q, log2_eps))
-        wg_accumulate_issue<D, DO, BS>(acc, pa, stream_u + b * BS * D * 2, chunk0);
-      wg_wait_all();
-      fence_acc(sn);
-      fence_acc(acc);
-      fence_frag(pa);
-#pragma unroll
-      for (int j = 0; j < BS / 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[j][e] = sn[j][e];
-    }
-  }
-  table_grad_epilogue<DO>(dtable_f32, dtable_bf16, partial, acc, wi0, V, d, chunk0, g, q, scale);
-}
-#endif
-
-// ---------------------------------------------------------------------------------------------------
 // Small kernels.
 
 // dtable[1+i][c] (+=) scale · Σ_z partial[z][i][c], z in order.
@@ -901,66 +808,33 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Entry points: cce_forward_{a,u}{D} (loss only), cce_forward_grad_{a,u}{D} (loss + dh_raw),
-// cce_table_grad_{a,u}{D}, with shape CceShape<D>; the sm_90a module adds cce_*_wg{D} (aligned rows,
-// shape CceShapeWg<D>). Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic
-// shared memory (the launcher mirrors both tables).
+// Entry points: cce_forward_grad_{D} and cce_table_grad_{D} with shape CceShape<D> (every target), and
+// in the sm_90a module cce_forward_grad_wg{D} and cce_table_grad_wg{D} with shape CceShapeWg<D> (rows
+// must be aligned). `aligned` = d % 8 == 0 and 16-byte aligned rows: cp.async tiles; else element loads.
+// Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic shared memory (the
+// launcher mirrors both tables).
 
-#define CCE_ENTRY_PIPELINED(D, TAG, SHAPE)                                                                            \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
-      cce_forward_##TAG(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets, int N, \
-                        int V, int d) {                                                                               \
-    cce_forward_pipelined<D, SHAPE, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);       \
+#define CCE_ENTRY(D, NAME, SHAPE)                                                                                     \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_forward_grad_##NAME(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,       \
+                              const int* targets, int N, int V, int d, int aligned, float log2_eps) {                 \
+    cce_forward_body<D, SHAPE>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, aligned != 0, log2_eps);       \
   }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
-      cce_forward_grad_##TAG(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,        \
-                             const int* targets, int N, int V, int d, float log2_eps) {                               \
-    cce_forward_pipelined<D, SHAPE, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);          \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, 1)                                                  \
-      cce_table_grad_##TAG(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,    \
-                           const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,     \
-                           float log2_eps) {                                                                          \
-    cce_table_grad_pipelined<D, SHAPE>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d, per_split, \
-                                       scale, log2_eps);                                                              \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_table_grad_##NAME(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,   \
+                            const int* targets, const float* lse, int N, int V, int d, int aligned, int per_split,    \
+                            float scale, float log2_eps) {                                                            \
+    cce_table_grad_body<D, SHAPE>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d, aligned != 0,   \
+                                  per_split, scale, log2_eps);                                                        \
   }
 
-#define CCE_ENTRY(D, TAG, SHAPE, ALIGNED)                                                                             \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
-      cce_forward_##TAG(float* lse_out, float* row_loss, const bf16* h, const bf16* table, const int* targets, int N, \
-                        int V, int d) {                                                                               \
-    cce_forward_body<D, SHAPE, ALIGNED, false>(lse_out, row_loss, nullptr, h, table, targets, N, V, d, -INFINITY);   \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
-      cce_forward_grad_##TAG(float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table,        \
-                             const int* targets, int N, int V, int d, float log2_eps) {                               \
-    cce_forward_body<D, SHAPE, ALIGNED, true>(lse_out, row_loss, dh_raw, h, table, targets, N, V, d, log2_eps);      \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
-      cce_table_grad_##TAG(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,    \
-                           const int* targets, const float* lse, int N, int V, int d, int per_split, float scale,     \
-                           float log2_eps) {                                                                          \
-    cce_table_grad_body<D, SHAPE, ALIGNED>(dtable_f32, dtable_bf16, partial, h, table, targets, lse, N, V, d,        \
-                                           per_split, scale, log2_eps);                                               \
-  }
-
-CCE_ENTRY(32, a32, CceShape<32>, true)
-CCE_ENTRY(64, a64, CceShape<64>, true)
-CCE_ENTRY(128, a128, CceShape<128>, true)
-CCE_ENTRY(256, a256, CceShape<256>, true)
-CCE_ENTRY(512, a512, CceShape<512>, true)
-CCE_ENTRY(32, u32, CceShape<32>, false)
-CCE_ENTRY(64, u64, CceShape<64>, false)
-CCE_ENTRY(128, u128, CceShape<128>, false)
-CCE_ENTRY(256, u256, CceShape<256>, false)
-CCE_ENTRY(512, u512, CceShape<512>, false)
+CCE_ENTRY(32, 32, CceShape<32>)
+CCE_ENTRY(64, 64, CceShape<64>)
+CCE_ENTRY(128, 128, CceShape<128>)
+CCE_ENTRY(256, 256, CceShape<256>)
+CCE_ENTRY(512, 512, CceShape<512>)
 #ifdef CCE_HAS_WGMMA
-CCE_ENTRY(64, wg64, CceShapeWg<64>, true)
-CCE_ENTRY(128, wg128, CceShapeWg<128>, true)
-CCE_ENTRY(256, wg256, CceShapeWg<256>, true)
-CCE_ENTRY(128, wgx128, CceShapeWg2<128>, true)
-CCE_ENTRY(256, wgx256, CceShapeWg2<256>, true)
-CCE_ENTRY_PIPELINED(64, wgp64, CceShapeWgp<64>)
-CCE_ENTRY_PIPELINED(128, wgp128, CceShapeWgp<128>)
-CCE_ENTRY_PIPELINED(256, wgp256, CceShapeWgp<256>)
+CCE_ENTRY(64, wg64, CceShapeWg<64>)
+CCE_ENTRY(128, wg128, CceShapeWg<128>)
+CCE_ENTRY(256, wg256, CceShapeWg<256>)
 #endif

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +74,52 @@ describe('grid CLI end to end', () => {
     const bad = await gridDone(dir, 'leaderboard', '--sweep', 'nope');
     expect(bad).toMatchObject({ code: 2 });
     expect(bad.output).toMatch(/no sweep named "nope"/);
+  });
+
+  it('runs the built-in trainer end to end on a tiny model', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'tiny.yaml'),
+      'dataset: ml-latest-small\nmodel: {hidden: 8, blocks: 1, max_seq_len: 10}\ntrain: {loss: cce-, batch_size: 256, negatives: 8, epochs: 2, patience: 2}\n',
+    );
+    const run = await gridDone(dir, 'run', 'tiny.yaml');
+    expect(run.output).toMatch(/1\/1 done \(1 completed\)/);
+    expect(run.code).toBe(0);
+    readStore(dir, (s) => {
+      const [attempt] = s.listAttempts({});
+      expect(attempt?.info).toMatchObject({ trainer: 'gridrec' });
+      expect(attempt?.info?.plannedPeakBytes).toBeGreaterThan(0);
+      expect(attempt?.result?.test['ndcg@10']).toBeGreaterThanOrEqual(0);
+      expect(s.listEpochs({}).map((e) => [e.epoch, typeof e.metrics['ndcg@10']])).toEqual([[1, 'number'], [2, 'number']]);
+    });
+  });
+
+  it('plans with the memory each trainer predicts, training nothing', async () => {
+    const dir = project('fixture: {mode: hang}\ngrid:\n  fixture.planned_peak: [1048576, 3145728]\n');
+    const plan = await gridDone(dir, 'plan', 'g.yaml', '--memory', '--parallel', '2');
+    expect(plan.code).toBe(0);
+    expect(plan.output).toMatch(/planned peak\n(.*1\.0 MiB\n.*3\.0 MiB|.*3\.0 MiB\n.*1\.0 MiB)\n$/);
+    expect(existsSync(dbIn(dir))).toBe(false);
+  });
+
+  it('runs each trial once when two orchestrators run the same sweep at the same time', async () => {
+    const dir = project('fixture: {epochs: 2, epoch_ms: 30}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6, 7, 8]\n');
+    const [a, b] = await Promise.all([gridDone(dir, 'run', 'g.yaml', '--parallel', '2'), gridDone(dir, 'run', 'g.yaml', '--parallel', '2')]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    readStore(dir, (s) => {
+      expect(countStates(s)).toEqual({ completed: 8 });
+      expect(s.listAttempts({})).toHaveLength(8);
+    });
+    expect(integrity(dbIn(dir))).toBe('ok');
+  });
+
+  it('keeps running a sweep whose output reader went away', async () => {
+    const dir = project('fixture: {epochs: 2, epoch_ms: 50}\ngrid:\n  fixture.k: [1, 2, 3]\n');
+    const run = grid(dir, 'run', 'g.yaml');
+    await run.waitFor(/running 3 trial/);
+    run.child.stdout?.destroy(); // like `grid run … | head -2`
+    expect(await run.exited).toBe(0);
+    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 3 }));
   });
 
   it('reports a bad grid file with its name and key path and exits 2', async () => {

@@ -38,7 +38,8 @@ describe('parseGridFile', () => {
     expect(() => parse('dataset: ml-latest-small\ntrain: {seed: 3}\nseeds: [1]\n')).toThrow(/seeds: train\.seed is set too/);
     expect(() => parse('dataset: ml-latest-small\nexclude:\n  - {los: ce}\n')).toThrow(/exclude\[0\]\.los: unknown key; allowed: .*train\.loss/);
     expect(() => parse('trainer: {command: []}\n')).toThrow(/trainer\.command: expected a non-empty list/);
-    expect(() => parse('name: "bad name"\ndataset: ml-latest-small\n')).toThrow(/^grids\/x\.yaml: name: expected letters/);
+    expect(() => parse('name: "bad name"\ndataset: ml-latest-small\n')).toThrow(/^grids\/x\.yaml: name: expected letters.*, got "bad name"$/);
+    expect(() => parseGridFile('dataset: ml-latest-small\n', 'my grid.yaml')).toThrow(/got "my grid" \(from the file name; give a `name`\)$/);
     expect(() => parse('dataset: ml-latest-small\ngrid: [\n')).toThrow(/^grids\/x\.yaml: line \d+, column \d+: /);
   });
 });

@@ -2,11 +2,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planSlots } from '../src/scheduler/devices.js';
+import { probePeaks } from '../src/scheduler/peak-probe.js';
 import { Scheduler, type SchedulerEvent } from '../src/scheduler/scheduler.js';
 import { trainerArgv } from '../src/scheduler/trainer-command.js';
 import { TrialProcess } from '../src/scheduler/trial-process.js';
 import { openStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
+import { expandGrid } from '../src/sweep/expand.js';
 import { parseGridFile } from '../src/sweep/grid-file.js';
 import { planSweep, prepareRun } from '../src/sweep/sweep-service.js';
 import { dbIn, FAKE_TRAINER, fakeGrid, integrity } from './helpers/fixture.js';
@@ -105,11 +107,55 @@ describe('scheduler with real child processes', () => {
     store.close();
   });
 
+  it('refuses, as oom, a trial whose planned peak exceeds its GPU, at its hello', async () => {
+    const db = dbIn(tempDir());
+    const grid = parseGridFile(
+      fakeGrid('s', 'fixture: {epochs: 1, epoch_ms: 1}\nconfigs:\n  - fixture: {planned_peak: 2000000000, mode: hang}\n  - fixture: {planned_peak: 100}\n'),
+      's.yaml',
+    );
+    const store = openStore(db, 'write');
+    const run = prepareRun(store, planSweep(grid, store));
+    const gpu = { index: 0, name: 'Small', uuid: 'GPU-0', memoryTotalBytes: 2 ** 30 };
+    await new Scheduler({ store, dbPath: db, slots: planSlots([gpu], { parallel: 2 }), limits: grid.limits, trainerArgv }).run(run.pending);
+    const byPeak = Object.fromEntries(store.listAttempts({}).map((a) => [a.info?.plannedPeakBytes, `${a.state}: ${a.error ?? ''}`]));
+    expect(byPeak[2_000_000_000]).toBe('oom: planned peak 1.9 GiB exceeds the 1.0 GiB of gpu0 Small');
+    expect(byPeak[100]).toBe('completed: '); // it fits, so it ran
+    store.close();
+  });
+
+  it('defers a trial that does not fit next to those running on its GPU until one ends', async () => {
+    const db = dbIn(tempDir());
+    const grid = parseGridFile(fakeGrid('s', 'fixture: {epochs: 3, epoch_ms: 100, planned_peak: 644245094}\ngrid:\n  fixture.k: [1, 2]\n'), 's.yaml');
+    const store = openStore(db, 'write');
+    const run = prepareRun(store, planSweep(grid, store));
+    const gpu = { index: 0, name: 'Small', uuid: 'GPU-0', memoryTotalBytes: 2 ** 30 };
+    await new Scheduler({ store, dbPath: db, slots: planSlots([gpu], { parallel: 2 }), limits: grid.limits, trainerArgv }).run(run.pending);
+    expect(store.listTrials().map((t) => t.state)).toEqual(['completed', 'completed']);
+    const attempts = store.listAttempts({});
+    const deferred = attempts.filter((a) => a.state === 'interrupted');
+    expect(deferred).toHaveLength(1);
+    expect(deferred[0]?.error).toBe('deferred: planned peak 0.6 GiB does not fit next to the 0.6 GiB planned on gpu0 Small (1.0 GiB)');
+    const [first, second] = attempts.filter((a) => a.state === 'completed').sort((a, b) => a.startedAt - b.startedAt);
+    expect(second!.startedAt).toBeGreaterThanOrEqual(first!.finishedAt as number); // never both on the GPU at once
+    store.close();
+  });
+
+  it('probes planned peaks by stopping each trainer at its hello', async () => {
+    const grid = parseGridFile(fakeGrid('s', 'fixture: {mode: hang}\ngrid:\n  fixture.planned_peak: [1000, 2000]\n'), 's.yaml');
+    const noPlan = parseGridFile(fakeGrid('t', 'fixture: {mode: hang}\n'), 't.yaml');
+    const broken = parseGridFile('trainer: {command: [/nonexistent/trainer]}\nx: 1\n', 'b.yaml');
+    const trials = [...expandGrid(grid).trials, ...expandGrid(noPlan).trials, ...expandGrid(broken).trials];
+    const probes = await probePeaks(trials, { slots: planSlots([], { parallel: 2 }), trainerArgv, timeoutMs: 30_000 });
+    expect(trials.map((t) => probes.get(t.id)?.plannedPeakBytes ?? null)).toEqual([1000, 2000, null, null]);
+    expect(probes.get(trials[2]!.id)?.problem).toBeNull();
+    expect(probes.get(trials[3]!.id)?.problem).toMatch(/^cannot start \/nonexistent\/trainer/);
+  });
+
   it('places slots on GPUs by UUID, round robin, and falls back to CPU slots', () => {
-    const gpu = (index: number) => ({ index, name: 'H100', uuid: `GPU-${index}`, memoryTotalBytes: 1, memoryUsedBytes: 0, memoryFreeBytes: 1 });
+    const gpu = (index: number) => ({ index, name: 'H100', uuid: `GPU-${index}`, memoryTotalBytes: 1 });
     const slots = planSlots([gpu(0), gpu(1)], { parallel: 3 });
     expect(slots.map((s) => s.env.CUDA_VISIBLE_DEVICES)).toEqual(['GPU-0', 'GPU-1', 'GPU-0']);
-    expect(slots.every((s) => s.device.backend === 'cuda' && s.device.ordinal === 0)).toBe(true);
+    expect(slots.every((s) => s.device.backend === 'cuda' && s.device.ordinal === 0 && s.memoryBytes === 1)).toBe(true);
     expect(planSlots([gpu(0)], { cpu: true, parallel: 2 }).map((s) => s.device.backend)).toEqual(['cpu', 'cpu']);
     expect(planSlots([])).toHaveLength(1);
   });

@@ -144,6 +144,12 @@ export interface LossParams {
   readonly validRows: number;
   /** Required for ce-, cce-, bce+. */
   readonly negatives?: NegativeParams;
+  /**
+   * cce on the GPU: skip the gradient of logit tiles whose every |softmax − onehot| is at most this
+   * (an approximation; the loss stays exact); 0 is exact, backends without the filter ignore it.
+   * @default 0
+   */
+  readonly gradientFilter?: number;
 }
 
 /** A backend: its allocator, host transfers and every op. */

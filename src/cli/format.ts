@@ -8,6 +8,7 @@ export interface Column<R> {
 
 /** Output formats of listing commands. */
 export const FORMATS = ['table', 'json', 'csv'] as const;
+/** An output format of listing commands. */
 export type Format = (typeof FORMATS)[number];
 
 /** An aligned plain-text table; numbers align right. */

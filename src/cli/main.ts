@@ -13,6 +13,13 @@ import { registerStatus } from './status.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+// A reader that stops early (`grid leaderboard | head`) closes the pipe: that is not an error. The
+// output stops there and the command goes on to its own end: a sweep keeps running and recording.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+  throw err;
+});
+
 const program = new Command('grid')
   .description('Grid-search hyperparameters of sequential recommenders trained with memory-efficient losses')
   .version(pkg.version)

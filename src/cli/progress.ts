@@ -109,7 +109,7 @@ export class Progress {
 
   #line(text: string): void {
     this.#erase();
-    this.#o.stream.write(`${text}\n`);
+    this.#o.stream.write(`${text.trimEnd()}\n`);
     this.#draw();
   }
 

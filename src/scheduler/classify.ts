@@ -31,6 +31,12 @@ export function classify(exit: ChildExit, ctx: ClassifyContext): AttemptOutcome 
       return { ...status, state: 'interrupted', error: 'interrupted' };
     case 'protocol':
       return { ...status, state: 'failed', error: exit.problem };
+    case 'too_big':
+      return { ...status, state: 'oom', error: exit.problem };
+    case 'no_room':
+      return { ...status, state: 'interrupted', error: exit.problem };
+    case 'probed':
+      return { ...status, state: 'interrupted', error: 'stopped after its hello (memory probe)' };
     case null:
       break;
   }

@@ -3,11 +3,11 @@
  * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
  * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
  */
-import { listGpus, type GpuInfo } from '../cuda/nvml.js';
+import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
 /** What placing slots needs to know of a GPU. */
-export type SlotGpu = Pick<GpuInfo, 'index' | 'name' | 'uuid'>;
+export type SlotGpu = Pick<GpuInfo, 'index' | 'name' | 'uuid' | 'memoryTotalBytes'>;
 
 /** Lists the machine's GPUs without creating a CUDA context; an empty list where there is no driver. */
 export type GpuLister = () => readonly SlotGpu[] | Promise<readonly SlotGpu[]>;
@@ -24,9 +24,11 @@ export interface Slot {
   readonly label: string;
   /** The GPU's UUID, where the slot has one. */
   readonly gpu?: string;
+  /** The GPU's memory, where the slot has one: a trial planning a larger peak cannot run there. */
+  readonly memoryBytes?: number;
 }
 
-/** Options of `planSlots`. */
+/** Options of `planSlots` and `machineSlots`. */
 export interface SlotOptions {
   /** Trials at once. @default the number of GPUs, or 1 on the CPU */
   readonly parallel?: number;
@@ -54,9 +56,22 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
       env: { CUDA_VISIBLE_DEVICES: gpu.uuid !== '' ? gpu.uuid : String(gpu.index) },
       label: `gpu${gpu.index} ${gpu.name}`,
       gpu: gpu.uuid,
+      memoryBytes: gpu.memoryTotalBytes,
     };
   });
 }
 
 /** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */
 export const discoverGpus: GpuLister = () => listGpus();
+
+/** The slots of this machine: its GPUs (unless `cpu`), else CPU slots. */
+export async function machineSlots(options: SlotOptions & { readonly listGpus?: GpuLister } = {}): Promise<Slot[]> {
+  const gpus = options.cpu === true ? [] : await (options.listGpus ?? discoverGpus)();
+  return planSlots(gpus, options);
+}
+
+/** Why this machine shows no GPU, in words (for the line that says trials run on the CPU). */
+export function noGpuReason(): string {
+  const status = nvmlStatus();
+  return status.available ? 'NVML lists no GPU' : status.reason;
+}

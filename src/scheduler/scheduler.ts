@@ -2,7 +2,8 @@
  * The scheduler: a p-queue of trials over the device slots. Each trial is claimed in the store (a lost
  * claim is skipped, not an error), run as a child, its events recorded as they arrive, and its outcome
  * written through the store's one funnel, whatever happens. Failed attempts are retried up to the
- * limit; oom, timeout and interruption are not. `drain` stops launching; `abort` also kills.
+ * limit; oom, timeout and interruption are not. On GPUs, each trial's planned peak (from its hello)
+ * is admitted by gpu-memory.ts. `drain` stops launching; `abort` also kills.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -16,6 +17,7 @@ import { readTail } from '../util/file-tail.js';
 import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } from '../trainer/protocol.js';
 import { classify } from './classify.js';
 import type { Slot } from './devices.js';
+import { GpuMemoryBook } from './gpu-memory.js';
 import { TrialProcess } from './trial-process.js';
 
 /** What the scheduler reports as it goes (for progress display). */
@@ -62,6 +64,7 @@ export class Scheduler {
   /** Seconds between heartbeats, of the children (events) and of this orchestrator (runs.db). */
   readonly #heartbeatS: number;
   readonly #running = new Map<string, { trialId: string; attempt: number; proc: TrialProcess }>();
+  readonly #memory = new GpuMemoryBook();
   #queue: PQueue | undefined;
   #stopping: 'drain' | 'abort' | null = null;
   #fatal: unknown;
@@ -132,9 +135,12 @@ export class Scheduler {
     for (const r of this.#running.values()) r.proc.stop('interrupt', true);
   }
 
-  /** Claims and runs one trial, retrying failed attempts; null when it was not ours to run. */
+  /**
+   * Claims and runs one trial, retrying failed attempts up to the limit and deferred ones (no room on
+   * the GPU yet) once a trial there has ended; null when it was not ours to run.
+   */
   async #runTrial(trial: TrialRecord, slot: Slot): Promise<AttemptEnd | null> {
-    for (let tries = 1; ; tries++) {
+    for (let failures = 0; ; ) {
       if (this.#stopping !== null) return null;
       const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
       const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
@@ -143,20 +149,26 @@ export class Scheduler {
         return null;
       }
       this.#emit({ type: 'start', trial, attempt, slot });
-      const outcome = await this.#attempt(trial, attempt, slot);
-      const retry =
-        outcome.state === 'failed' && tries < this.#o.limits.maxAttempts && this.#stopping === null && this.#o.store.requeue(trial.id, ['failed']);
+      const { outcome, deferred } = await this.#attempt(trial, attempt, slot);
+      if (outcome.state === 'failed') failures++;
+      const again = deferred || (outcome.state === 'failed' && failures < this.#o.limits.maxAttempts);
+      const retry = again && this.#stopping === null && this.#o.store.requeue(trial.id, [outcome.state]);
       this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
       if (!retry) return outcome.state;
+      if (deferred && slot.gpu !== undefined) await this.#memory.freed(slot.gpu);
     }
   }
 
-  /** One attempt, from trial file to recorded outcome; the outcome is written whatever happens. */
-  async #attempt(trial: TrialRecord, attempt: number, slot: Slot): Promise<AttemptOutcome> {
+  /**
+   * One attempt, from trial file to recorded outcome; the outcome is written whatever happens.
+   * `deferred`: stopped at its hello because its GPU had no room for it next to the running trials.
+   */
+  async #attempt(trial: TrialRecord, attempt: number, slot: Slot): Promise<{ outcome: AttemptOutcome; deferred: boolean }> {
     const { store, limits } = this.#o;
     const files = attemptFiles(this.#o.dbPath, trial.id, attempt);
     const key = `${trial.id}/${attempt}`;
     let outcome: AttemptOutcome = { state: 'failed', error: 'orchestrator: the attempt did not start' };
+    let deferred = false;
     try {
       mkdirSync(files.workdir, { recursive: true });
       const trialFile: TrialFile = {
@@ -177,12 +189,18 @@ export class Scheduler {
         trialTimeoutMs: limits.trialTimeoutMs,
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
-        onEvent: (event) => this.#record(trial.id, attempt, event),
+        onEvent: (event) => {
+          this.#record(trial.id, attempt, event);
+          if (event.type !== 'hello') return;
+          const admission = this.#memory.admit(key, slot, event.planned_peak_bytes);
+          if (admission.verdict !== 'fits') proc.stop(admission.verdict === 'never' ? 'too_big' : 'no_room', true, admission.reason);
+        },
       });
       this.#running.set(key, { trialId: trial.id, attempt, proc });
       if (proc.pid !== undefined) store.setChildPid(trial.id, attempt, proc.pid);
       if (this.#stopping === 'abort') proc.stop('interrupt', true);
       const exit = await proc.exited;
+      deferred = exit.stopReason === 'no_room';
       outcome = classify(exit, {
         external: trial.trainer !== 'builtin',
         logTail: () => readTail(files.log, LOG_TAIL_BYTES),
@@ -194,9 +212,10 @@ export class Scheduler {
       throw err;
     } finally {
       this.#running.delete(key);
+      this.#memory.release(key);
       store.finishAttempt(trial.id, attempt, outcome);
     }
-    return outcome;
+    return { outcome, deferred };
   }
 
   /** Stores an event as it arrives; a store failure stops the whole run (nothing could be recorded). */

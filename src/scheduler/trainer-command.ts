@@ -11,8 +11,10 @@ export function trainerArgv(trainer: TrainerSpec): string[] {
   return trainer === 'builtin' ? [process.execPath, BUILTIN_TRAINER] : [...trainer.command];
 }
 
-/** Why a trainer cannot start at all (checked once before a sweep), or null. */
-export function trainerProblem(trainer: TrainerSpec): string | null {
-  if (trainer === 'builtin' && !existsSync(BUILTIN_TRAINER)) return `the built-in trainer is not built (${BUILTIN_TRAINER} is missing; run \`npm run build\`)`;
+/** Why one of the trainers cannot start at all (checked once before starting any), or null. */
+export function trainerProblem(trainers: Iterable<TrainerSpec>): string | null {
+  for (const trainer of trainers) {
+    if (trainer === 'builtin' && !existsSync(BUILTIN_TRAINER)) return `the built-in trainer is not built (${BUILTIN_TRAINER} is missing; run \`npm run build\`)`;
+  }
   return null;
 }

@@ -12,15 +12,19 @@ import { EVENTS_FD, EVENTS_FD_ENV, parseEvent, PROTOCOL_VERSION, TRIAL_ENV, type
 /** How long events may still arrive after the child's exit. */
 const DRAIN_MS = 2000;
 
-/** Why the orchestrator stopped a child (null when it ended by itself). */
-export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol';
+/**
+ * Why the orchestrator stopped a child (null when it ended by itself): `too_big` when its planned peak
+ * exceeds its GPU's memory, `no_room` when it does not fit next to the trials running there now,
+ * `probed` when only its hello was wanted (`grid plan --memory`).
+ */
+export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol' | 'too_big' | 'no_room' | 'probed';
 
 /** How a child ended. */
 export interface ChildExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stopReason: StopReason | null;
-  /** The spawn failure or protocol violation, in words. */
+  /** The spawn failure, protocol violation or reason to stop, in words. */
   readonly problem: string | null;
   /** The last `result` and `error` events seen. */
   readonly result: Extract<TrainerEvent, { type: 'result' }> | null;
@@ -90,11 +94,14 @@ export class TrialProcess {
 
   /**
    * Stops the child's process group: SIGTERM then SIGKILL after the grace, or SIGKILL at once when
-   * `hard`. The first reason given is the one reported.
+   * `hard`. The first reason given (and its words, if any) is the one reported.
    */
-  stop(reason: StopReason, hard = false): void {
+  stop(reason: StopReason, hard = false, problem?: string): void {
     if (this.#exited) return;
-    this.#stopReason ??= reason;
+    if (this.#stopReason === null) {
+      this.#stopReason = reason;
+      if (problem !== undefined) this.#problem = problem;
+    }
     if (hard) {
       this.#signal('SIGKILL');
       return;
@@ -129,8 +136,7 @@ export class TrialProcess {
         throw new Error(`trainer speaks protocol ${event.protocol}, this gridrec speaks ${PROTOCOL_VERSION}`);
       }
     } catch (err) {
-      this.#problem = `protocol violation: ${(err as Error).message}`;
-      this.stop('protocol');
+      this.stop('protocol', false, `protocol violation: ${(err as Error).message}`);
       return;
     }
     if (event.type === 'result') this.#result = event;

@@ -4,7 +4,9 @@
  * stale running trials into pending, and failed ones with `--retry-failed`.
  */
 
+/** Every trial state, in lifecycle order. */
 export const TRIAL_STATES = ['pending', 'running', 'completed', 'failed', 'oom', 'timeout', 'interrupted'] as const;
+/** A trial's state. */
 export type TrialState = (typeof TRIAL_STATES)[number];
 
 /** The states an attempt can end in (an attempt is never pending). */

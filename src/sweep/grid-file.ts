@@ -126,7 +126,8 @@ export function parseGridFile(text: string, file: string): GridFile {
 
   const name = doc.name ?? basename(file, extname(file));
   if (typeof name !== 'string' || !NAME.test(name)) {
-    fail('name', `expected letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${shown(name)}`);
+    const from = doc.name === undefined ? ' (from the file name; give a `name`)' : '';
+    fail('name', `expected letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${shown(name)}${from}`);
   }
   if (doc.description !== undefined && typeof doc.description !== 'string') fail('description', `expected a string, got ${shown(doc.description)}`);
 

@@ -29,6 +29,7 @@ export interface TrialDevice {
 export interface TrialFile {
   readonly protocol: number;
   readonly trial_id: string;
+  /** 1-based; 0 for a memory probe (`grid plan --memory`), which is stopped once it has said hello. */
   readonly attempt: number;
   /** The resolved trial config (for the built-in trainer, a `TrialConfig`). */
   readonly config: Record<string, unknown>;

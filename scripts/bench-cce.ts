@@ -1,0 +1,116 @@
+/**
+ * The CCE losses through the TypeScript launchers (src/backend/cuda/cuda-losses.ts), on GPU 0: forward
+ * + backward of cce (exact and with the bf16 filter) and cce- on the issue's shapes, median of 10 after
+ * 3 warm-ups (CUDA events), with the achieved TFLOP/s (6·N·d·V) and the workspace bytes. The kernels
+ * are the ones scripts/bench-cce.py times next to PyTorch; this run adds the launch path the trainer
+ * uses (koffi, typed launches, the committed PTX).
+ *
+ *   npx tsx scripts/bench-cce.ts [--shapes s1,s2,...] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { CCE_FILTER_BF16 } from '../src/backend/cuda/cce-kernels.js';
+import { allocCudaGroup } from '../src/backend/cuda/cuda-tensor.js';
+import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../src/backend/cuda/cuda-losses.js';
+import type { LossParams } from '../src/backend/ops.js';
+import { CudaContext } from '../src/cuda/context.js';
+import { upload } from '../src/cuda/memory.js';
+import { probeCuda } from '../src/cuda/probe.js';
+import { CudaEvent } from '../src/cuda/stream.js';
+
+const SHAPES: Record<string, { N: number; d: number; V: number; kinds: readonly string[] }> = {
+  s1: { N: 65536, d: 64, V: 3706, kinds: ['cce', 'cce filter'] },
+  s2: { N: 65536, d: 256, V: 15405, kinds: ['cce', 'cce filter'] },
+  s3: { N: 65536, d: 64, V: 176450, kinds: ['cce', 'cce filter'] },
+  s4: { N: 65536, d: 256, V: 176450, kinds: ['cce', 'cce filter', 'cce- 511'] },
+  s5: { N: 32768, d: 256, V: 1661327, kinds: ['cce', 'cce filter'] },
+};
+const WARMUP = 3;
+const REPS = 10;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+/** bf16 bits of N(0, sigma²) samples (Box-Muller, rounded to nearest even). */
+function gaussianBf16(n: number, sigma: number): Uint16Array {
+  const f = new Float32Array(n);
+  for (let i = 0; i < n; i++) f[i] = sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+  const u = new Uint32Array(f.buffer);
+  return Uint16Array.from(u, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+}
+
+function main(): void {
+  const probe = probeCuda();
+  if (!probe.available) {
+    console.log(`no CUDA device here: ${probe.reason}`);
+    return;
+  }
+  const names = (arg('--shapes') ?? Object.keys(SHAPES).join(',')).split(',');
+  const context = CudaContext.open(0);
+  const rows: Record<string, number | string>[] = [];
+  try {
+    for (const name of names) {
+      const shape = SHAPES[name];
+      if (shape === undefined) throw new Error(`--shapes: unknown shape "${name}"; known: ${Object.keys(SHAPES).join(', ')}`);
+      const { N, d, V } = shape;
+      const io = allocCudaGroup(context.allocator, 'io', [
+        { name: 'h', shape: [N, d], dtype: 'bf16' }, { name: 'table', shape: [V + 1, d], dtype: 'bf16' },
+        { name: 'targets', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
+        { name: 'dH', shape: [N, d], dtype: 'f32' }, { name: 'dTable', shape: [V + 1, d], dtype: 'f32' },
+      ]);
+      upload(io.get('h'), gaussianBf16(N * d, 1));
+      upload(io.get('table'), gaussianBf16((V + 1) * d, 1 / Math.sqrt(d)));
+      upload(io.get('targets'), Int32Array.from({ length: N }, () => 1 + Math.floor(Math.random() * V)));
+      upload(io.get('dTable'), new Float32Array((V + 1) * d));
+      for (const kind of shape.kinds) {
+        const [loss, option] = kind.split(' ');
+        const n = loss === 'cce-' ? Number(option) : 0;
+        let step = 0;
+        const params = (): LossParams => ({
+          kind: loss as 'cce' | 'cce-', validRows: N,
+          ...(option === 'filter' ? { gradientFilter: CCE_FILTER_BF16 } : {}),
+          ...(n > 0 ? { negatives: { count: n, sampling: 'uniform' as const, seed: 42, step: step++ } } : {}),
+        });
+        const dims = { rows: N, items: V, hidden: d };
+        const wsSpecs = cudaLossWorkspace(params(), dims);
+        const ws = allocCudaGroup(context.allocator, 'ws', wsSpecs);
+        const run = (): void => {
+          const p = params();
+          cudaLossForward(io.get('loss'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p);
+          cudaLossBackward(io.get('dH'), io.get('dTable'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p, 1);
+        };
+        for (let i = 0; i < WARMUP; i++) run();
+        const times: number[] = [];
+        const start = CudaEvent.create();
+        const stop = CudaEvent.create();
+        for (let i = 0; i < REPS; i++) {
+          start.record();
+          run();
+          stop.record();
+          stop.synchronize();
+          times.push(stop.elapsedMsSince(start));
+        }
+        start.destroy();
+        stop.destroy();
+        times.sort((a, b) => a - b);
+        const ms = times[Math.floor(times.length / 2)]!;
+        rows.push({ loss: kind, N, d, V, ms, tflops: n > 0 ? '-' : (6 * N * d * V) / ms / 1e9, extraMB: ws.plan.bytes / 1e6 });
+        ws.free();
+      }
+      io.free();
+    }
+  } finally {
+    context.close();
+  }
+  console.log(`\n${context.device.name}: fwd+bwd through the TypeScript launchers, median of ${REPS} after ${WARMUP} warm-ups (CUDA events)`);
+  console.log(`${'loss'.padEnd(12)} ${'N'.padStart(6)} ${'d'.padStart(4)} ${'V'.padStart(8)} ${'ms'.padStart(9)} ${'TFLOP/s'.padStart(8)} ${'extra MB'.padStart(9)}`);
+  for (const r of rows) {
+    const tf = typeof r.tflops === 'number' ? r.tflops.toFixed(0) : r.tflops;
+    console.log(`${String(r.loss).padEnd(12)} ${String(r.N).padStart(6)} ${String(r.d).padStart(4)} ${String(r.V).padStart(8)} ${(r.ms as number).toFixed(2).padStart(9)} ${String(tf).padStart(8)} ${(r.extraMB as number).toFixed(0).padStart(9)}`);
+  }
+  const json = arg('--json');
+  if (json !== undefined) writeFileSync(json, JSON.stringify({ device: context.device.name, rows }, null, 1));
+}
+
+main();

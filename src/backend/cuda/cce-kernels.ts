@@ -1,0 +1,177 @@
+/**
+ * Launchers of kernels/cce.cu, the full-softmax Cut Cross-Entropy (the kernel file's header holds the
+ * contract: shapes, what the forward saves, what accumulates). Arguments in the kernels' order:
+ * outputs, inputs, dimensions. Tile shapes mirror CceShape / CceShapeWg of the .cu file; the sm_90a
+ * module (Hopper) has the wgmma kernels, every GPU the mma.sync ones.
+ */
+import { currentContext } from '../../cuda/context.js';
+import type { KernelFunction } from '../../cuda/kernel-function.js';
+import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js';
+
+/**
+ * The gradient filter of the reference CCE for bf16 operands: bf16 epsilon / 32 = 2^-12. A tile whose
+ * every |softmax − onehot| is at most the filter's epsilon contributes no gradient; 0 is exact.
+ */
+export const CCE_FILTER_BF16 = 2 ** -12;
+
+const SIGNATURES = {
+  forward: ['lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'log2_eps:f32'],
+  tableGrad: [
+    'dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'lse:ptr',
+    'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'per_split:i32', 'scale:f32', 'log2_eps:f32',
+  ],
+  tableGradReduce: ['dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'splits:i32', 'V:i32', 'd:i32', 'scale:f32'],
+  hiddenGrad: ['dh_f32:ptr', 'dh_bf16:ptr', 'dh_raw:ptr', 'n:i64', 'scale:f32'],
+  lossReduce: ['loss:ptr', 'row_loss:ptr', 'N:i32', 'M:i32'],
+} as const satisfies Record<string, KernelSignature>;
+
+/** The instantiated widths: d ≤ D. */
+const WIDTHS = [32, 64, 128, 256, 512] as const;
+
+/** A CTA shape of kernels/cce.cu: warps of 16 own rows, stream tile rows, output columns per chunk. */
+interface CtaShape {
+  readonly warps: number;
+  readonly streamRows: number;
+  readonly chunkCols: number;
+}
+
+/** CceShape<D> (mma.sync). */
+const MMA_SHAPES: Readonly<Record<number, CtaShape>> = {
+  32: { warps: 8, streamRows: 64, chunkCols: 32 },
+  64: { warps: 8, streamRows: 128, chunkCols: 64 },
+  128: { warps: 8, streamRows: 64, chunkCols: 128 },
+  256: { warps: 8, streamRows: 64, chunkCols: 256 },
+  512: { warps: 4, streamRows: 64, chunkCols: 256 },
+};
+
+/** CceShapeWg<D> (wgmma, sm_90a module only, aligned rows only). */
+const WG_SHAPES: Readonly<Record<number, CtaShape>> = {
+  64: { warps: 4, streamRows: 128, chunkCols: 64 },
+  128: { warps: 4, streamRows: 128, chunkCols: 128 },
+  256: { warps: 4, streamRows: 64, chunkCols: 256 },
+};
+
+/** How one (N, V, d) runs: kernel suffix, shape, grid split of the table gradient, shared memory. */
+export interface CcePlan {
+  /** Kernel name suffix: "256" (mma.sync) or "wg256" (wgmma). */
+  readonly suffix: string;
+  readonly aligned: boolean;
+  readonly threads: number;
+  /** Own rows per CTA. */
+  readonly ownRows: number;
+  /** Output column chunks (grid y). */
+  readonly chunks: number;
+  /** Shares of N of the table gradient (grid z); > 1 adds `partialElements` of workspace. */
+  readonly splits: number;
+  readonly rowsPerSplit: number;
+  readonly sharedBytes: number;
+  readonly partialElements: number;
+}
+
+/** CTAs the table gradient aims for: two waves of one per multiprocessor. */
+const TARGET_CTAS_PER_SM = 2;
+
+/** The launch plan on the current context's device. */
+export function ccePlan(N: number, V: number, d: number): CcePlan {
+  const D = WIDTHS.find((w) => d <= w);
+  if (D === undefined || d < 1) throw new RangeError(`Expected a hidden size d in 1..512 for CCE, got ${d}`);
+  if (!Number.isInteger(N) || N < 1 || !Number.isInteger(V) || V < 1) throw new RangeError(`Expected N ≥ 1 and V ≥ 1 for CCE, got N = ${N}, V = ${V}`);
+  const context = currentContext();
+  const aligned = d % 8 === 0;
+  const wg = aligned && D in WG_SHAPES && context.modules.variantOf('cce') === 'sm90a';
+  const shape = (wg ? WG_SHAPES[D] : MMA_SHAPES[D]) as CtaShape;
+  const ownRows = 16 * shape.warps;
+  const chunks = D / shape.chunkCols;
+  const tiles = Math.ceil(V / ownRows) * chunks;
+  const target = TARGET_CTAS_PER_SM * context.device.multiprocessorCount;
+  let splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.ceil(N / shape.streamRows)));
+  const rowsPerSplit = Math.ceil(Math.ceil(N / splits) / shape.streamRows) * shape.streamRows;
+  splits = Math.ceil(N / rowsPerSplit);
+  return {
+    suffix: wg ? `wg${D}` : `${D}`,
+    aligned,
+    threads: 32 * shape.warps,
+    ownRows,
+    chunks,
+    splits,
+    rowsPerSplit,
+    // Own tile, two stream tiles, two tiles of side data, 1 KB to align to the swizzle atom.
+    sharedBytes: (ownRows + 2 * shape.streamRows) * D * 2 + 2 * shape.streamRows * 8 + 1024,
+    partialElements: splits > 1 ? splits * V * d : 0,
+  };
+}
+
+/** Kernels whose dynamic shared memory limit was raised (per loaded function, so per context). */
+const configured = new WeakSet<object>();
+
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
+  const fn = currentContext().modules.load('cce').getFunction(name, SIGNATURES[kind]);
+  if (sharedBytes > 48 * 1024 && !configured.has(fn)) {
+    fn.setMaxDynamicSharedBytes(sharedBytes);
+    configured.add(fn);
+  }
+  return fn;
+}
+
+function log2Eps(filterEps: number): number {
+  if (!(filterEps >= 0 && filterEps < 1)) throw new RangeError(`Expected a CCE gradient filter in [0, 1), got ${filterEps}`);
+  return filterEps === 0 ? -Infinity : Math.log2(filterEps);
+}
+
+/** A null device pointer for an output the kernel must not write. */
+const NULL: PointerArg = 0n;
+
+/** A small grid-stride grid. */
+function strideGrid(n: number): number {
+  return Math.max(1, Math.min(Math.ceil(n / 256), 8 * currentContext().device.multiprocessorCount));
+}
+
+/**
+ * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) from h [N × d] and the item table
+ * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding).
+ * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
+ */
+export function cceForward(
+  lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg,
+  h: PointerArg, table: PointerArg, targets: PointerArg,
+  N: number, V: number, d: number, filterEps = 0,
+): void {
+  const p = ccePlan(N, V, d);
+  kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
+    { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes },
+    lse, rowLoss, dhRaw, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
+  );
+}
+
+/**
+ * dTable[1..V] (+=) scale · Gᵀ·h, recomputing G from the forward's lse; `partial` holds
+ * `ccePlan(N, V, d).partialElements` floats (unused when 0). dTable is f32 or bf16 (`dTableBf16`).
+ * @param filterEps skip tiles whose every |G| ≤ filterEps (0: exact). @default 0
+ */
+export function cceTableGrad(
+  dTable: PointerArg, dTableBf16: boolean, partial: PointerArg,
+  h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
+  N: number, V: number, d: number, scale: number, filterEps = 0,
+): void {
+  const p = ccePlan(N, V, d);
+  const f32 = dTableBf16 ? NULL : dTable;
+  const bf16 = dTableBf16 ? dTable : NULL;
+  const split = p.splits > 1;
+  kernel(`cce_table_grad_${p.suffix}`, 'tableGrad', p.sharedBytes).launch(
+    { grid: [Math.ceil(V / p.ownRows), p.chunks, p.splits], block: p.threads, sharedBytes: p.sharedBytes },
+    f32, bf16, split ? partial : NULL, h, table, targets, lse, N, V, d, p.aligned ? 1 : 0, p.rowsPerSplit, scale, log2Eps(filterEps),
+  );
+  if (split) {
+    kernel('cce_table_grad_reduce', 'tableGradReduce').launch({ grid: strideGrid(V * d), block: 256 }, f32, bf16, partial, p.splits, V, d, scale);
+  }
+}
+
+/** dH = scale · dhRaw over n elements; dH is f32 or bf16 (`dHBf16`); f32 may alias dhRaw. */
+export function cceHiddenGrad(dH: PointerArg, dHBf16: boolean, dhRaw: PointerArg, n: number, scale: number): void {
+  kernel('cce_hidden_grad', 'hiddenGrad').launch({ grid: strideGrid(n), block: 256 }, dHBf16 ? NULL : dH, dHBf16 ? dH : NULL, dhRaw, n, scale);
+}
+
+/** loss[0] = Σ rowLoss[0..N) / M (0 when M = 0), in fp64, deterministic. */
+export function cceLossReduce(loss: PointerArg, rowLoss: PointerArg, N: number, M: number): void {
+  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024 }, loss, rowLoss, N, M);
+}
