@@ -366,34 +366,27 @@ __device__ __forceinline__ void wg_accumulate(float (&acc)[DO / 8][4], uint32_t 
 // ---------------------------------------------------------------------------------------------------
 // Tile shapes per width D: WARPS warps of 16 own rows (R = 16·WARPS), stream tiles of BS rows, output
 // chunks of DO columns (D / DO chunks, one per blockIdx.y; each recomputes the scores). WG: the CTA is
-// one wgmma warpgroup (sm_90a entry points *_wg_*); otherwise mma.sync warps (every target).
+// one wgmma warpgroup (the sm_90a entry points *_wg{D}); otherwise mma.sync warps (every target).
+// Dynamic shared memory of a CTA: own tile, two stream tiles, two tiles of per-row side data and 1 KB to
+// align the tiles to the 1024-byte swizzle atom: (R + 2·BS)·D·2 + 2·BS·8 + 1024 bytes (the launcher,
+// src/backend/cuda/cce-kernels.ts, mirrors this table).
+template <int W, int B, int O, int MIN_B, bool G>
+struct CtaShape {
+  static constexpr int WARPS = W, BS = B, DO = O, MIN_BLOCKS = MIN_B;
+  static constexpr bool WG = G;
+};
 template <int D>
 struct CceShape;
-template <>
-struct CceShape<32> { static constexpr int WARPS = 8, BS = 64, DO = 32, MIN_BLOCKS = 2; static constexpr bool WG = false; };
-template <>
-struct CceShape<64> { static constexpr int WARPS = 8, BS = 128, DO = 64, MIN_BLOCKS = 1; static constexpr bool WG = false; };
-template <>
-struct CceShape<128> { static constexpr int WARPS = 8, BS = 64, DO = 128, MIN_BLOCKS = 1; static constexpr bool WG = false; };
-template <>
-struct CceShape<256> { static constexpr int WARPS = 8, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
-template <>
-struct CceShape<512> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 1; static constexpr bool WG = false; };
-
+template <> struct CceShape<32> : CtaShape<8, 64, 32, 2, false> {};
+template <> struct CceShape<64> : CtaShape<8, 128, 64, 1, false> {};
+template <> struct CceShape<128> : CtaShape<8, 64, 128, 1, false> {};
+template <> struct CceShape<256> : CtaShape<8, 64, 256, 1, false> {};
+template <> struct CceShape<512> : CtaShape<4, 64, 256, 1, false> {};
 template <int D>
 struct CceShapeWg;
-template <>
-struct CceShapeWg<64> { static constexpr int WARPS = 4, BS = 128, DO = 64, MIN_BLOCKS = 3; static constexpr bool WG = true; };
-template <>
-struct CceShapeWg<128> { static constexpr int WARPS = 4, BS = 128, DO = 128, MIN_BLOCKS = 2; static constexpr bool WG = true; };
-template <>
-struct CceShapeWg<256> { static constexpr int WARPS = 4, BS = 64, DO = 256, MIN_BLOCKS = 2; static constexpr bool WG = true; };
-// Dynamic shared memory of a CTA: own tile, two stream tiles, per-row side data of the table gradient,
-// and 1 KB of slack to align the tiles to the 1024-byte swizzle atom.
-template <int D, class S>
-constexpr int cce_smem_bytes() {
-  return (S::WARPS * 16 + 2 * S::BS) * D * 2 + 2 * S::BS * 8 + 1024;
-}
+template <> struct CceShapeWg<64> : CtaShape<4, 128, 64, 3, true> {};
+template <> struct CceShapeWg<128> : CtaShape<4, 128, 128, 2, true> {};
+template <> struct CceShapeWg<256> : CtaShape<4, 64, 256, 2, true> {};
 
 // The 1024-byte aligned start of dynamic shared memory.
 __device__ __forceinline__ unsigned char* smem_aligned(unsigned char* raw) {
@@ -811,8 +804,7 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
 // Entry points: cce_forward_grad_{D} and cce_table_grad_{D} with shape CceShape<D> (every target), and
 // in the sm_90a module cce_forward_grad_wg{D} and cce_table_grad_wg{D} with shape CceShapeWg<D> (rows
 // must be aligned). `aligned` = d % 8 == 0 and 16-byte aligned rows: cp.async tiles; else element loads.
-// Launch with 32·WARPS threads and cce_smem_bytes<D, shape>() bytes of dynamic shared memory (the
-// launcher mirrors both tables).
+// Launch with 32·WARPS threads and the dynamic shared memory of the shape table above.
 
 #define CCE_ENTRY(D, NAME, SHAPE)                                                                                     \
   extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \

@@ -13,7 +13,7 @@ import { allocCudaGroup } from '../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../src/backend/cuda/cuda-losses.js';
 import type { LossParams } from '../src/backend/ops.js';
 import { CudaContext } from '../src/cuda/context.js';
-import { upload } from '../src/cuda/memory.js';
+import { fillBytes, upload, type DeviceRegion } from '../src/cuda/memory.js';
 import { probeCuda } from '../src/cuda/probe.js';
 import { CudaEvent } from '../src/cuda/stream.js';
 
@@ -32,12 +32,22 @@ function arg(name: string): string | undefined {
   return i < 0 ? undefined : process.argv[i + 1];
 }
 
-/** bf16 bits of N(0, sigma²) samples (Box-Muller, rounded to nearest even). */
-function gaussianBf16(n: number, sigma: number): Uint16Array {
-  const f = new Float32Array(n);
-  for (let i = 0; i < n; i++) f[i] = sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+/** Host chunk of the input generation: the s5 table alone is 425 M elements. */
+const CHUNK = 1 << 22;
+
+/** Uploads n bf16 N(0, sigma²) samples (Box-Muller, rounded to nearest even) chunk by chunk. */
+function uploadGaussianBf16(dst: DeviceRegion, n: number, sigma: number): void {
+  const f = new Float32Array(CHUNK);
   const u = new Uint32Array(f.buffer);
-  return Uint16Array.from(u, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
+  const bits = new Uint16Array(CHUNK);
+  for (let at = 0; at < n; at += CHUNK) {
+    const m = Math.min(CHUNK, n - at);
+    for (let i = 0; i < m; i++) {
+      f[i] = sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+      bits[i] = (u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16;
+    }
+    upload(dst, bits.subarray(0, m), 2 * at);
+  }
 }
 
 function main(): void {
@@ -59,10 +69,10 @@ function main(): void {
         { name: 'targets', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
         { name: 'dH', shape: [N, d], dtype: 'f32' }, { name: 'dTable', shape: [V + 1, d], dtype: 'f32' },
       ]);
-      upload(io.get('h'), gaussianBf16(N * d, 1));
-      upload(io.get('table'), gaussianBf16((V + 1) * d, 1 / Math.sqrt(d)));
+      uploadGaussianBf16(io.get('h'), N * d, 1);
+      uploadGaussianBf16(io.get('table'), (V + 1) * d, 1 / Math.sqrt(d));
       upload(io.get('targets'), Int32Array.from({ length: N }, () => 1 + Math.floor(Math.random() * V)));
-      upload(io.get('dTable'), new Float32Array((V + 1) * d));
+      fillBytes(io.get('dTable'), 0);
       for (const kind of shape.kinds) {
         const [loss, option] = kind.split(' ');
         const n = loss === 'cce-' ? Number(option) : 0;

@@ -46,6 +46,16 @@ describe('expandGrid', () => {
     expect(e.excluded).toBe(1);
   });
 
+  it('reads a relative dataset.path from the folder of the grid file, wherever the sweep starts', () => {
+    const text = 'dataset: {path: data/log.txt, format: sequences}\ntrain: {loss: ce}\n';
+    const here = expandGrid(parseGridFile(text, '/proj/grids/a.yaml')).trials[0]!;
+    const there = expandGrid(parseGridFile(text, '/other/b.yaml')).trials[0]!;
+    expect((here.config.dataset as { path: string }).path).toBe('/proj/grids/data/log.txt');
+    expect(here.id).not.toBe(there.id);
+    const absolute = expandGrid(parseGridFile('dataset: {path: /proj/grids/data/log.txt, format: sequences}\ntrain: {loss: ce}\n', '/x/c.yaml'));
+    expect(absolute.trials[0]!.id).toBe(here.id);
+  });
+
   it('builds trials from explicit configs crossed with the grid', () => {
     const e = expand('dataset: ml-latest-small\nconfigs:\n  - {loss: ce}\n  - train: {loss: cce-, negatives: 32}\ngrid:\n  hidden: [32, 64]\n');
     expect(e.trials).toHaveLength(4);

@@ -3,6 +3,7 @@
  * combination of the grid's values, then each seed. Each point is canonicalised; points excluded by
  * an `exclude` rule are dropped and points equal to an earlier one collapse into it.
  */
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../util/config-error.js';
 import { canonicalConfig, canonicalJson, trialId, type Canonical, type TrainerSpec } from './canonical.js';
 import { getPath, setPath } from './config-paths.js';
@@ -65,6 +66,7 @@ export function expandGrid(grid: GridFile): Expansion {
           setPath(raw, 'train.seed', seed);
           origin.set('train.seed', `seeds[${s}]`);
         }
+        anchorDatasetPath(raw, grid.file);
         const config = resolve(grid, raw, origin);
         if (grid.exclude.some((rule) => matches(config, rule))) {
           excluded++;
@@ -81,6 +83,19 @@ export function expandGrid(grid: GridFile): Expansion {
     }
   }
   return { trials, points, excluded, collapsed };
+}
+
+/**
+ * A relative `dataset.path` means relative to the grid file, wherever `grid run` is started; it is
+ * made absolute before hashing so that the trial id names one file and the child finds it.
+ */
+function anchorDatasetPath(raw: Record<string, unknown>, file: string): void {
+  const dataset = raw.dataset;
+  if (typeof dataset !== 'object' || dataset === null || Array.isArray(dataset)) return;
+  const path = (dataset as Record<string, unknown>).path;
+  if (typeof path === 'string' && path !== '' && !isAbsolute(path)) {
+    (dataset as Record<string, unknown>).path = resolvePath(dirname(file), path);
+  }
 }
 
 function resolve(grid: GridFile, raw: Record<string, unknown>, origin: ReadonlyMap<string, string>): Record<string, Canonical> {

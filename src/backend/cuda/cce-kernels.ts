@@ -71,19 +71,31 @@ export interface CcePlan {
 /** CTAs the table gradient aims for: two waves of one per multiprocessor. */
 const TARGET_CTAS_PER_SM = 2;
 
+/** What the plan needs to know of the device. */
+export interface CceDevice {
+  readonly multiprocessorCount: number;
+  /** Whether the loaded cce module has the wgmma kernels (the sm_90a variant, Hopper). */
+  readonly wgmma: boolean;
+}
+
 /** The launch plan on the current context's device. */
 export function ccePlan(N: number, V: number, d: number): CcePlan {
-  const D = WIDTHS.find((w) => d <= w);
-  if (D === undefined || d < 1) throw new RangeError(`Expected a hidden size d in 1..512 for CCE, got ${d}`);
-  if (!Number.isInteger(N) || N < 1 || !Number.isInteger(V) || V < 1) throw new RangeError(`Expected N ≥ 1 and V ≥ 1 for CCE, got N = ${N}, V = ${V}`);
   const context = currentContext();
+  return ccePlanFor(N, V, d, { multiprocessorCount: context.device.multiprocessorCount, wgmma: context.modules.variantOf('cce') === 'sm90a' });
+}
+
+/** The launch plan on a device described by `device`. */
+export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): CcePlan {
+  const D = WIDTHS.find((w) => d >= 1 && d <= w);
+  if (D === undefined || !Number.isInteger(d)) throw new RangeError(`Expected a hidden size d in 1..512 for CCE, got ${d}`);
+  if (!Number.isInteger(N) || N < 1 || !Number.isInteger(V) || V < 1) throw new RangeError(`Expected N ≥ 1 and V ≥ 1 for CCE, got N = ${N}, V = ${V}`);
   const aligned = d % 8 === 0;
-  const wg = aligned && D in WG_SHAPES && context.modules.variantOf('cce') === 'sm90a';
+  const wg = aligned && D in WG_SHAPES && device.wgmma;
   const shape = (wg ? WG_SHAPES[D] : MMA_SHAPES[D]) as CtaShape;
   const ownRows = 16 * shape.warps;
   const chunks = D / shape.chunkCols;
   const tiles = Math.ceil(V / ownRows) * chunks;
-  const target = TARGET_CTAS_PER_SM * context.device.multiprocessorCount;
+  const target = TARGET_CTAS_PER_SM * device.multiprocessorCount;
   let splits = Math.max(1, Math.min(Math.ceil(target / tiles), Math.ceil(N / shape.streamRows)));
   const rowsPerSplit = Math.ceil(Math.ceil(N / splits) / shape.streamRows) * shape.streamRows;
   splits = Math.ceil(N / rowsPerSplit);

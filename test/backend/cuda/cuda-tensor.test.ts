@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { allocCudaGroup, deviceTensor } from '../../../src/backend/cuda/cuda-tensor.js';
+import { planGroup } from '../../../src/backend/memory-plan.js';
+import { DeviceAllocator, type DeviceMemory } from '../../../src/cuda/allocator.js';
+
+/** Device memory that hands out addresses without touching a GPU (the groups never dereference them). */
+function fakeMemory(): DeviceMemory {
+  let next = 0x7f00_0000_0000n;
+  return {
+    allocate(bytes) {
+      const at = next;
+      next += BigInt(bytes) + 4096n;
+      return at;
+    },
+    release() {},
+    info: () => ({ freeBytes: 1 << 30, totalBytes: 1 << 30 }),
+  };
+}
+
+const SPECS = [
+  { name: 'h', shape: [5, 33], dtype: 'bf16' },
+  { name: 'targets', shape: [5], dtype: 'i32' },
+  { name: 'dh', shape: [5, 33], dtype: 'f32' },
+] as const;
+
+describe('CUDA tensor groups', () => {
+  it('carve one allocation at the offsets of the shared memory plan', () => {
+    const allocator = new DeviceAllocator(fakeMemory());
+    const g = allocCudaGroup(allocator, 'io', SPECS);
+    const plan = planGroup('io', SPECS);
+    const base = g.get('h').ptr;
+    for (const v of plan.views) {
+      const t = g.get(v.spec.name);
+      expect(t.ptr - base, v.spec.name).toBe(BigInt(v.byteOffset));
+      expect([t.size, t.dtype, t.shape]).toEqual([v.size, v.spec.dtype, v.spec.shape]);
+    }
+    expect(g.get('h').bytes).toBe(5 * 33 * 2);
+    expect(allocator.stats().liveBuffers).toBe(1);
+    g.free();
+    expect(allocator.stats().liveBuffers).toBe(0);
+    expect(() => g.get('h').ptr).toThrow(/after free/);
+  });
+
+  it('names what is missing or mistyped', () => {
+    const g = allocCudaGroup(new DeviceAllocator(fakeMemory()), 'io', SPECS);
+    expect(() => g.get('dH')).toThrow(/"io" has no tensor "dH"; it has h, targets, dh/);
+    expect(() => g.flat()).toThrow(/needs f32 views, "h" is bf16/);
+    expect(() => deviceTensor(g.get('h'), 'lossForward.h', ['f32'], 1)).toThrow(/lossForward\.h: expected f32, got bf16 tensor "h"/);
+    expect(() => deviceTensor(g.get('dh'), 'lossBackward.dH', ['f32'], 1000)).toThrow(/at least 1000 elements, "dh" has 165/);
+    expect(() => deviceTensor({ name: 'x', shape: [1], dtype: 'f32', size: 1 }, 'loss', ['f32'], 1)).toThrow(/expected a CUDA tensor/);
+    expect(deviceTensor(g.get('dh'), 'dH', ['f32', 'bf16'], 165).name).toBe('dh');
+  });
+});
