@@ -3,6 +3,7 @@
  * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
  * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
  */
+import { availableParallelism } from 'node:os';
 import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
@@ -34,16 +35,22 @@ export interface SlotOptions {
   readonly parallel?: number;
   /** Use CPU slots even where GPUs are present. @default false */
   readonly cpu?: boolean;
+  /** Cores shared by CPU slots. @default os.availableParallelism() */
+  readonly cores?: number;
 }
 
 /** The slots of this machine for the given GPUs and options. */
 export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): Slot[] {
   if (options.cpu === true || gpus.length === 0) {
-    return Array.from({ length: options.parallel ?? 1 }, (_, id) => ({
+    const parallel = options.parallel ?? 1;
+    // The cores are shared among the slots, so that parallel trials do not oversubscribe them
+    // (GRID_CPU_THREADS is what the CPU backend reads: backend/cpu/pool.ts); the user's own setting wins.
+    const threads = process.env.GRID_CPU_THREADS ?? String(Math.max(1, Math.floor((options.cores ?? availableParallelism()) / parallel)));
+    return Array.from({ length: parallel }, (_, id) => ({
       id,
       device: { backend: 'cpu', ordinal: 0 },
       // A CPU trial must not grab a GPU through some library's default device.
-      env: { CUDA_VISIBLE_DEVICES: '' },
+      env: { CUDA_VISIBLE_DEVICES: '', GRID_CPU_THREADS: threads },
       label: 'cpu',
     }));
   }
