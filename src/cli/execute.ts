@@ -2,11 +2,10 @@
  * Running a sweep's trials, shared by `grid run` and `grid resume`: device slots, the scheduler,
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
-import { discoverGpus, noGpuReason, planSlots, type GpuLister, type Slot, type SlotGpu, type SlotOptions } from '../scheduler/devices.js';
+import { discoverGpus, noGpuReason, slotsForTrials, type GpuLister } from '../scheduler/devices.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
-import { BUILTIN_BACKENDS, BUILTIN_NO_CUDA_REASON } from '../trainer/capabilities.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
@@ -67,20 +66,6 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   }
   const bad = (summary.ended.failed ?? 0) + (summary.ended.oom ?? 0) + (summary.ended.timeout ?? 0) + (summary.ended.interrupted ?? 0);
   return bad > 0 ? EXIT.failed : 0;
-}
-
-/**
- * The slots for these trials on these GPUs: a GPU slot is no use to a trainer that cannot run there,
- * so built-in trials go to CPU slots while the built-in trainer has no CUDA backend (with a note).
- */
-export function slotsForTrials(
-  trials: readonly Pick<TrialRecord, 'trainer'>[],
-  gpus: readonly SlotGpu[],
-  options: SlotOptions,
-): { slots: Slot[]; note?: string } {
-  const cpuOnly = gpus.length > 0 && !BUILTIN_BACKENDS.includes('cuda') && trials.every((t) => t.trainer === 'builtin');
-  if (!cpuOnly) return { slots: planSlots(gpus, options) };
-  return { slots: planSlots([], options), note: `GPUs found, but ${BUILTIN_NO_CUDA_REASON}: trials run on the CPU` };
 }
 
 /** Labels trials by the config values that tell them apart within their sweep. */

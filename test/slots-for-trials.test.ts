@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { slotsForTrials } from '../src/cli/execute.js';
+import { slotsForTrials } from '../src/scheduler/devices.js';
 import { BUILTIN_BACKENDS } from '../src/trainer/capabilities.js';
 
 const gpu = { index: 0, name: 'H100', uuid: 'GPU-0', memoryTotalBytes: 80e9 };
