@@ -159,4 +159,10 @@ describe('scheduler with real child processes', () => {
     expect(planSlots([gpu(0)], { cpu: true, parallel: 2 }).map((s) => s.device.backend)).toEqual(['cpu', 'cpu']);
     expect(planSlots([])).toHaveLength(1);
   });
+
+  it('shares the cores among CPU slots through GRID_CPU_THREADS', () => {
+    expect(planSlots([], { parallel: 3, cores: 8 }).map((s) => s.env.GRID_CPU_THREADS)).toEqual(['2', '2', '2']);
+    expect(planSlots([], { parallel: 4, cores: 2 })[0]!.env.GRID_CPU_THREADS).toBe('1');
+    expect(planSlots([], { cores: 2 })[0]!.env.GRID_CPU_THREADS).toBe('2');
+  });
 });

@@ -2,7 +2,7 @@
  * Running a sweep's trials, shared by `grid run` and `grid resume`: device slots, the scheduler,
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
-import { machineSlots, noGpuReason, type GpuLister } from '../scheduler/devices.js';
+import { discoverGpus, noGpuReason, slotsForTrials, type GpuLister } from '../scheduler/devices.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
@@ -36,7 +36,9 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   }
   const problem = trainerProblem(o.trials.map((t) => t.trainer));
   if (problem !== null) throw new UsageError(problem);
-  const slots = await machineSlots(o);
+  const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
+  const { slots, note } = slotsForTrials(o.trials, gpus, o);
+  if (note !== undefined) print(note);
   const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
   const scheduler = new Scheduler({
@@ -47,7 +49,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
   });
-  if (o.cpu !== true && o.listGpus === undefined && slots.every((s) => s.gpu === undefined)) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
+  if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;

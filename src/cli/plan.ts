@@ -5,7 +5,7 @@ import { openStore } from '../store/sqlite-store.js';
 import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep } from '../sweep/sweep-service.js';
-import { machineSlots } from '../scheduler/devices.js';
+import { discoverGpus, slotsForTrials } from '../scheduler/devices.js';
 import { probePeaks, type PeakProbe } from '../scheduler/peak-probe.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
 import { parseDuration } from '../sweep/duration.js';
@@ -81,7 +81,10 @@ async function probe(trials: readonly PlannedTrial[], flags: PlanFlags): Promise
   if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration such as "90s" or "5m", got ${JSON.stringify(flags.timeout)}`);
   const problem = trainerProblem(trials.map((t) => t.trainer));
   if (problem !== null) throw new UsageError(problem);
-  const slots = await machineSlots(deviceOptions(flags));
+  const options = deviceOptions(flags);
+  const { slots, note } = slotsForTrials(trials, options.cpu === true ? [] : await discoverGpus(), options);
+  // On stderr: the table or JSON on stdout stays machine-readable.
+  if (note !== undefined) process.stderr.write(`${note}\n`);
   const probes = await probePeaks(trials, { slots, trainerArgv, timeoutMs });
   const sizes = slots.flatMap((s) => (s.memoryBytes === undefined ? [] : [s.memoryBytes]));
   return { probes, failed: [...probes.values()].some((p) => p.problem !== null), deviceBytes: sizes.length > 0 ? Math.min(...sizes) : undefined };

@@ -3,7 +3,9 @@
  * shared round-robin), or CPU slots where there is no GPU (or `--cpu`). A child sees only its GPU,
  * through CUDA_VISIBLE_DEVICES, and addresses it as ordinal 0.
  */
+import { availableParallelism } from 'node:os';
 import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
+import { BUILTIN_BACKENDS, BUILTIN_NO_CUDA_REASON } from '../trainer/capabilities.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
 /** What placing slots needs to know of a GPU. */
@@ -28,22 +30,28 @@ export interface Slot {
   readonly memoryBytes?: number;
 }
 
-/** Options of `planSlots` and `machineSlots`. */
+/** Options of `planSlots` and `slotsForTrials`. */
 export interface SlotOptions {
   /** Trials at once. @default the number of GPUs, or 1 on the CPU */
   readonly parallel?: number;
   /** Use CPU slots even where GPUs are present. @default false */
   readonly cpu?: boolean;
+  /** Cores shared by CPU slots. @default os.availableParallelism() */
+  readonly cores?: number;
 }
 
 /** The slots of this machine for the given GPUs and options. */
 export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): Slot[] {
   if (options.cpu === true || gpus.length === 0) {
-    return Array.from({ length: options.parallel ?? 1 }, (_, id) => ({
+    const parallel = options.parallel ?? 1;
+    // The cores are shared among the slots, so that parallel trials do not oversubscribe them
+    // (GRID_CPU_THREADS is what the CPU backend reads: backend/cpu/pool.ts); the user's own setting wins.
+    const threads = process.env.GRID_CPU_THREADS ?? String(Math.max(1, Math.floor((options.cores ?? availableParallelism()) / parallel)));
+    return Array.from({ length: parallel }, (_, id) => ({
       id,
       device: { backend: 'cpu', ordinal: 0 },
       // A CPU trial must not grab a GPU through some library's default device.
-      env: { CUDA_VISIBLE_DEVICES: '' },
+      env: { CUDA_VISIBLE_DEVICES: '', GRID_CPU_THREADS: threads },
       label: 'cpu',
     }));
   }
@@ -61,14 +69,23 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
   });
 }
 
+/**
+ * The slots for these trials on these GPUs: a GPU slot is no use to a trainer that cannot run there,
+ * so built-in trials go to CPU slots while the built-in trainer has no CUDA backend (with a note).
+ */
+export function slotsForTrials(
+  trials: readonly { readonly trainer: 'builtin' | { readonly command: readonly string[] } }[],
+  gpus: readonly SlotGpu[],
+  options: SlotOptions,
+): { slots: Slot[]; note?: string } {
+  const cpuOnly = gpus.length > 0 && !BUILTIN_BACKENDS.includes('cuda') && trials.every((t) => t.trainer === 'builtin');
+  if (!cpuOnly) return { slots: planSlots(gpus, options) };
+  return { slots: planSlots([], options), note: `GPUs found, but ${BUILTIN_NO_CUDA_REASON}: trials run on the CPU` };
+}
+
 /** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */
 export const discoverGpus: GpuLister = () => listGpus();
 
-/** The slots of this machine: its GPUs (unless `cpu`), else CPU slots. */
-export async function machineSlots(options: SlotOptions & { readonly listGpus?: GpuLister } = {}): Promise<Slot[]> {
-  const gpus = options.cpu === true ? [] : await (options.listGpus ?? discoverGpus)();
-  return planSlots(gpus, options);
-}
 
 /** Why this machine shows no GPU, in words (for the line that says trials run on the CPU). */
 export function noGpuReason(): string {

@@ -4,10 +4,12 @@
  */
 import { CpuOps } from '../backend/cpu/cpu-ops.js';
 import type { Ops } from '../backend/ops.js';
+import { BUILTIN_BACKENDS, BUILTIN_NO_CUDA_REASON } from './capabilities.js';
 import type { TrialDevice } from './protocol.js';
 
 /** Starts the backend of `device`. */
 export async function createBackend(device: TrialDevice): Promise<Ops> {
   if (device.backend === 'cpu') return CpuOps.create();
-  throw new Error('the built-in trainer has no CUDA ops backend in this build yet: run the sweep on the CPU (grid run --cpu)');
+  if (!BUILTIN_BACKENDS.includes(device.backend)) throw new Error(`${BUILTIN_NO_CUDA_REASON}: run the sweep on the CPU (grid run --cpu)`);
+  throw new Error(`no ${device.backend} backend is wired into trainer/backend.ts`);
 }

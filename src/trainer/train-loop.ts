@@ -133,12 +133,15 @@ async function fit(
       tokens += valid;
       sink.tick(epoch, inEpoch, steps);
     }
+    const trainLoss = tokens > 0 ? lossSum / tokens : 0;
+    // JSON has no NaN: a diverged run fails with a clear message instead of an unreadable event.
+    if (!Number.isFinite(trainLoss)) throw new Error(`training diverged: the mean training loss of epoch ${epoch} is ${trainLoss} (try a smaller train.lr)`);
     const trainSeconds = (performance.now() - epochStart) / 1000;
     const metrics = await evaluate(ops, model, data.validation, evalOf('validation'), cfg.eval.k, evalRows);
     const seconds = (performance.now() - epochStart) / 1000;
     epochSeconds.push(seconds);
     sink.send({
-      type: 'epoch', epoch, train_loss: tokens > 0 ? lossSum / tokens : 0, metrics,
+      type: 'epoch', epoch, train_loss: trainLoss, metrics,
       epoch_seconds: seconds, peak_bytes: ops.memory().peakBytes, tokens_per_second: trainSeconds > 0 ? tokens / trainSeconds : 0,
     });
     const value = metrics[objective] ?? Number.NaN;

@@ -103,10 +103,12 @@ export class CpuMemory {
     this.#live -= group.plan.bytes;
   }
 
+  /** Live and peak bytes. */
   stats(): MemoryStats {
     return { liveBytes: this.#live, peakBytes: this.#peak };
   }
 
+  /** Restarts peak tracking from the live bytes. */
   resetPeak(): void {
     this.#peak = this.#live;
   }

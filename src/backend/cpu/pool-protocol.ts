@@ -1,11 +1,16 @@
 /** What the worker pool's main thread and workers share: the control block layout and the job shape. */
 import type { KernelName } from './kernels.js';
 
-/** Int32 slots of a worker's control block (a SharedArrayBuffer). */
-export const CTRL_SEQ = 0; // jobs posted so far (main increments, worker waits on it)
-export const CTRL_DONE = 1; // jobs finished so far (worker stores, main waits on it)
-export const CTRL_FAILED = 2; // 1 when the last job threw (its stack follows on the port)
-export const CTRL_READY = 3; // 1 once the worker has loaded its kernels and waits for jobs
+// Int32 slots of a worker's control block (a SharedArrayBuffer).
+/** Jobs posted so far: the main thread increments it, the worker waits on it. */
+export const CTRL_SEQ = 0;
+/** Jobs finished so far: the worker stores it, the main thread waits on it. */
+export const CTRL_DONE = 1;
+/** 1 when the last job threw (its stack follows on the port). */
+export const CTRL_FAILED = 2;
+/** 1 once the worker has loaded its kernels and waits for jobs. */
+export const CTRL_READY = 3;
+/** Slots in the block. */
 export const CTRL_SLOTS = 4;
 
 /** One job: a kernel part, or the request to exit. */
