@@ -105,7 +105,7 @@ describe('grid CLI end to end', () => {
   it('runs each trial once when two orchestrators run the same sweep at the same time', async () => {
     const dir = project('fixture: {epochs: 2, epoch_ms: 30}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6, 7, 8]\n');
     const [a, b] = await Promise.all([gridDone(dir, 'run', 'g.yaml', '--parallel', '2'), gridDone(dir, 'run', 'g.yaml', '--parallel', '2')]);
-    expect([a.code, b.code]).toEqual([0, 0]);
+    expect([a.code, b.code], `outputs:\n${a.output}\n---\n${b.output}`).toEqual([0, 0]);
     readStore(dir, (s) => {
       expect(countStates(s)).toEqual({ completed: 8 });
       expect(s.listAttempts({})).toHaveLength(8);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +33,26 @@ describe('runs.db schema', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
     expect(integrity(path)).toBe('ok');
+  });
+
+  it('waits for a lock another process holds on a new runs.db instead of failing', async () => {
+    const path = join(tempDir(), 'runs.db');
+    // Another process holds an exclusive lock on the fresh file for a moment, as a second orchestrator
+    // creating the same runs.db does. (The race of two WAL switches, where SQLite answers SQLITE_BUSY
+    // without waiting, is timing-dependent: the two-orchestrator test in cli.test.ts exercises it.)
+    const holder = spawn(process.execPath, ['-e', `
+      const db = new (require('better-sqlite3'))(${JSON.stringify(path)});
+      db.exec('CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
+      process.stdout.write('locked\\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+      db.exec('COMMIT');
+    `], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const db = openForWriting(path);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    db.close();
+    await new Promise((resolve) => holder.once('exit', resolve));
   });
 
   it('migrates a database of the previous version and keeps its rows', () => {

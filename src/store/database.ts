@@ -25,7 +25,7 @@ const BUSY_TIMEOUT_MS = 30_000;
 export function openForWriting(path: string): Connection {
   const db = wrap(path, () => new Database(path, { timeout: BUSY_TIMEOUT_MS }));
   try {
-    db.pragma('journal_mode = WAL');
+    useWal(db);
     // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
@@ -33,7 +33,25 @@ export function openForWriting(path: string): Connection {
     return db;
   } catch (err) {
     db.close();
-    throw err;
+    throw translate(path, err);
+  }
+}
+
+/**
+ * Switches a connection to WAL. Switching needs an exclusive lock and SQLite does not wait on its busy
+ * handler for it, so two orchestrators creating one runs.db at once can get SQLITE_BUSY here: wait and
+ * try again, up to the busy timeout.
+ */
+function useWal(db: Connection): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (let delayMs = 5; ; delayMs = Math.min(2 * delayMs, 200)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError && err.code === 'SQLITE_BUSY') || Date.now() + delayMs > deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
+    }
   }
 }
 
