@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
+import type { TrialRecord } from '../store/store.js';
 import { BUILTIN_BACKENDS, BUILTIN_NO_CUDA_REASON } from '../trainer/capabilities.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
@@ -74,7 +75,7 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
  * so built-in trials go to CPU slots while the built-in trainer has no CUDA backend (with a note).
  */
 export function slotsForTrials(
-  trials: readonly { readonly trainer: 'builtin' | { readonly command: readonly string[] } }[],
+  trials: readonly Pick<TrialRecord, 'trainer'>[],
   gpus: readonly SlotGpu[],
   options: SlotOptions,
 ): { slots: Slot[]; note?: string } {
