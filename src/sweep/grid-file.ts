@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import yaml from 'js-yaml';
-import { METRIC_KS, resolveTrialConfig } from '../trainer/config.js';
+import { configWithEveryKey, METRIC_KS } from '../trainer/config.js';
 import { shown } from '../util/config-error.js';
 import type { TrainerSpec } from './canonical.js';
 import { flatten, resolveKey, SECTIONS } from './config-paths.js';
@@ -220,7 +220,7 @@ function leaves(obj: Obj, prefix: string, at: string): Assignment[] {
  */
 function checkExcludeKeys(rules: Assignment[][], trainer: TrainerSpec, fail: Fail): Assignment[][] {
   if (trainer !== 'builtin') return rules;
-  const probe = resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce-' } });
+  const probe = configWithEveryKey();
   const known = new Set([...flatten({ model: probe.model, train: probe.train, eval: probe.eval }).keys()]);
   for (const a of rules.flat()) {
     if (!a.path.startsWith('dataset.') && !known.has(a.path)) fail(a.at, `unknown key; allowed: ${[...known].sort().join(', ')}, dataset.*`);

@@ -5,7 +5,7 @@
  * from trainer/config.ts and data/spec.ts. A test keeps the published file equal to this.
  */
 import { SPLITS } from '../data/spec.js';
-import { LOSSES, METRIC_KS, MODELS, resolveTrialConfig, SAMPLINGS } from '../trainer/config.js';
+import { LOSSES, METRIC_KS, configWithEveryKey, MODELS, SAMPLINGS } from '../trainer/config.js';
 import { SHORT_KEYS } from './config-paths.js';
 import { BUILTIN_METRICS, GRID_FILE_KEYS } from './grid-file.js';
 
@@ -37,7 +37,7 @@ function valueSchema(path: string, example: unknown): Schema {
 
 /** The built-in trainer's sections: every key with its schema, derived from a resolved config. */
 function builtinSections(): Record<string, Record<string, Schema>> {
-  const probe = resolveTrialConfig({ dataset: { name: 'ml-latest-small' }, train: { loss: 'ce-' } }) as unknown as Record<string, Record<string, unknown>>;
+  const probe = configWithEveryKey() as unknown as Record<string, Record<string, unknown>>;
   const sections: Record<string, Record<string, Schema>> = {};
   for (const [section, values] of Object.entries(probe)) {
     sections[section] = {};

@@ -190,3 +190,11 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
 
   return { dataset, model, train, eval: evalCfg };
 }
+
+/**
+ * A resolved config in which every model, train and eval key is present (a sampled loss keeps
+ * `negatives` and `sampling`): what the sweep layer lists as the known keys and derives the schema from.
+ */
+export function configWithEveryKey(): TrialConfig {
+  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce-' } });
+}
