@@ -15,7 +15,7 @@ import type { LossParams } from '../src/backend/ops.js';
 import { CudaContext } from '../src/cuda/context.js';
 import { fillBytes, upload, type DeviceRegion } from '../src/cuda/memory.js';
 import { probeCuda } from '../src/cuda/probe.js';
-import { CudaEvent } from '../src/cuda/stream.js';
+import { CudaEvent, Stream } from '../src/cuda/stream.js';
 
 const SHAPES: Record<string, { N: number; d: number; V: number; kinds: readonly string[] }> = {
   s1: { N: 65536, d: 64, V: 3706, kinds: ['cce', 'cce filter'] },
@@ -58,6 +58,8 @@ function main(): void {
   }
   const names = (arg('--shapes') ?? Object.keys(SHAPES).join(',')).split(',');
   const context = CudaContext.open(0);
+  // A blocking stream: the uploads on the legacy stream come first.
+  const stream = Stream.create();
   const rows: Record<string, number | string>[] = [];
   try {
     for (const name of names) {
@@ -87,17 +89,17 @@ function main(): void {
         const ws = allocCudaGroup(context.allocator, 'ws', wsSpecs);
         const run = (): void => {
           const p = params();
-          cudaLossForward(io.get('loss'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p);
-          cudaLossBackward(io.get('dH'), io.get('dTable'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p, 1);
+          cudaLossForward(stream, io.get('loss'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p);
+          cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, p, 1);
         };
         for (let i = 0; i < WARMUP; i++) run();
         const times: number[] = [];
         const start = CudaEvent.create();
         const stop = CudaEvent.create();
         for (let i = 0; i < REPS; i++) {
-          start.record();
+          start.record(stream);
           run();
-          stop.record();
+          stop.record(stream);
           stop.synchronize();
           times.push(stop.elapsedMsSince(start));
         }

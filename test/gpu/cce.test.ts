@@ -7,6 +7,7 @@ import type { DType } from '../../src/backend/memory-plan.js';
 import { popularitySampler, uniformSampler, type NegativeSampler, type PopularitySampler } from '../../src/backend/negatives.js';
 import type { LossKind, LossParams } from '../../src/backend/ops.js';
 import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js';
+import { Stream } from '../../src/cuda/stream.js';
 import { announceSkip, noGpu, POISON_WORD, useContext } from './gpu.js';
 
 announceSkip('test/gpu/cce.test.ts');
@@ -152,9 +153,12 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
         if (v.spec.dtype === 'bf16') fillBytes(ws.get(v.spec.name), 0xff);
         else fillWords(ws.get(v.spec.name), POISON_WORD);
       }
-      cudaLossForward(io.get('loss'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, params);
-      cudaLossBackward(io.get('dH'), io.get('dTable'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, params, dLoss);
+      const stream = Stream.create();
+      cudaLossForward(stream, io.get('loss'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, params);
+      cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('h'), io.get('table'), io.get('targets'), dims, params, dLoss);
 
+      stream.synchronize();
+      stream.destroy();
       const loss = new Float32Array(1);
       download(loss, io.get('loss'));
       let dH: Float32Array;

@@ -7,6 +7,8 @@
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js';
+import type { Stream } from '../../cuda/stream.js';
+import { kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
 /**
  * The gradient filter of the reference CCE for bf16 operands: bf16 epsilon / 32 = 2^-12. A tile whose
@@ -126,16 +128,8 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
   };
 }
 
-/** Kernels whose dynamic shared memory limit was raised (per loaded function, so per context). */
-const configured = new WeakSet<object>();
-
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
-  const fn = currentContext().modules.load('cce').getFunction(name, SIGNATURES[kind]);
-  if (sharedBytes > 48 * 1024 && !configured.has(fn)) {
-    fn.setMaxDynamicSharedBytes(sharedBytes);
-    configured.add(fn);
-  }
-  return fn;
+  return kernelOf('cce', name, SIGNATURES[kind], sharedBytes);
 }
 
 function log2Eps(filterEps: number): number {
@@ -143,13 +137,7 @@ function log2Eps(filterEps: number): number {
   return filterEps === 0 ? -Infinity : Math.log2(filterEps);
 }
 
-/** A null device pointer for an output the kernel must not write. */
-const NULL: PointerArg = 0n;
-
-/** A small grid-stride grid. */
-function strideGrid(n: number): number {
-  return Math.max(1, Math.min(Math.ceil(n / 256), 8 * currentContext().device.multiprocessorCount));
-}
+const NULL = NULL_PTR;
 
 /** The bounds of the backward's tile skip (filter mode), written by the forward. */
 export interface CceTileBounds {
@@ -166,13 +154,13 @@ export interface CceTileBounds {
  * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
  */
 export function cceForward(
-  lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceTileBounds | null,
+  stream: Stream, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceTileBounds | null,
   h: PointerArg, table: PointerArg, targets: PointerArg,
   N: number, V: number, d: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
   kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
-    { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes },
+    { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
     lse, rowLoss, dhRaw, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
   );
 }
@@ -185,7 +173,7 @@ export function cceForward(
  * @param filterEps skip tiles whose every |G| ≤ filterEps (0: exact). @default 0
  */
 export function cceTableGrad(
-  dTable: PointerArg, dTableBf16: boolean, partial: PointerArg,
+  stream: Stream, dTable: PointerArg, dTableBf16: boolean, partial: PointerArg,
   h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg, bounds: CceTileBounds | null,
   N: number, V: number, d: number, scale: number, filterEps = 0,
 ): void {
@@ -194,21 +182,21 @@ export function cceTableGrad(
   const bf16 = dTableBf16 ? dTable : NULL;
   const split = p.splits > 1;
   kernel(`cce_table_grad_${p.suffix}`, 'tableGrad', p.sharedBytes).launch(
-    { grid: [Math.ceil(V / p.ownRows), p.chunks, p.splits], block: p.threads, sharedBytes: p.sharedBytes },
+    { grid: [Math.ceil(V / p.ownRows), p.chunks, p.splits], block: p.threads, sharedBytes: p.sharedBytes, stream },
     f32, bf16, split ? partial : NULL, h, table, targets, lse, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL,
     N, V, d, p.aligned ? 1 : 0, p.rowsPerSplit, scale, log2Eps(filterEps),
   );
   if (split) {
-    kernel('cce_table_grad_reduce', 'tableGradReduce').launch({ grid: strideGrid(V * d), block: 256 }, f32, bf16, partial, p.splits, V, d, scale);
+    kernel('cce_table_grad_reduce', 'tableGradReduce').launch({ grid: strideGrid(V * d), block: 256, stream }, f32, bf16, partial, p.splits, V, d, scale);
   }
 }
 
 /** dH = scale · dhRaw over n elements; dH is f32 or bf16 (`dHBf16`); f32 may alias dhRaw. */
-export function cceHiddenGrad(dH: PointerArg, dHBf16: boolean, dhRaw: PointerArg, n: number, scale: number): void {
-  kernel('cce_hidden_grad', 'hiddenGrad').launch({ grid: strideGrid(n), block: 256 }, dHBf16 ? NULL : dH, dHBf16 ? dH : NULL, dhRaw, n, scale);
+export function cceHiddenGrad(stream: Stream, dH: PointerArg, dHBf16: boolean, dhRaw: PointerArg, n: number, scale: number): void {
+  kernel('cce_hidden_grad', 'hiddenGrad').launch({ grid: strideGrid(n), block: 256, stream }, dHBf16 ? NULL : dH, dHBf16 ? dH : NULL, dhRaw, n, scale);
 }
 
 /** loss[0] = Σ rowLoss[0..N) / M (0 when M = 0), in fp64, deterministic. */
-export function cceLossReduce(loss: PointerArg, rowLoss: PointerArg, N: number, M: number): void {
-  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024 }, loss, rowLoss, N, M);
+export function cceLossReduce(stream: Stream, loss: PointerArg, rowLoss: PointerArg, N: number, M: number): void {
+  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, loss, rowLoss, N, M);
 }

@@ -4,10 +4,11 @@
  * (backend/negatives.ts's scheme) and keeps the row gradient; the backward groups the draws by item
  * (count, scan, fill: a CSR of row indices) and accumulates the table gradient item by item.
  */
-import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js';
 import { fillBytes, type DeviceRegion } from '../../cuda/memory.js';
+import type { Stream } from '../../cuda/stream.js';
+import { kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
 /** MODE of the kernels: the softmax loss (cce-) or the sigmoid one (bce+). */
 export type SampledLoss = 'cce-' | 'bce+';
@@ -52,10 +53,10 @@ export const SCAN_TILE = 4096;
 const SCAN_THREADS = 1024;
 /** Entries of the CSR per warp of the table gradient. */
 const CHUNK = 256;
-const NULL: PointerArg = 0n;
+const NULL = NULL_PTR;
 
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
-  return currentContext().modules.load('cce_sampled').getFunction(name, SIGNATURES[kind]);
+  return kernelOf('cce_sampled', name, SIGNATURES[kind]);
 }
 
 /** The kernel name suffix of width d: "a256" (aligned rows) or "u33". */
@@ -98,14 +99,14 @@ function checkSampler(N: number, V: number, s: SamplerArgs): void {
  * table (bf16) and targets (i32, 0 = padding).
  */
 export function sampledForward(
-  loss: SampledLoss, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg,
+  stream: Stream, loss: SampledLoss, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg,
   h: PointerArg, table: PointerArg, targets: PointerArg,
   N: number, V: number, d: number, sampler: SamplerArgs,
 ): void {
   checkSampler(N, V, sampler);
   const c = corrections(V, sampler.count);
   kernel(`${prefix(loss)}_sampled_forward_${suffix(d)}`, 'forward').launch(
-    { grid: Math.ceil(N / ROWS_PER_CTA), block: 32 * ROWS_PER_CTA },
+    { grid: Math.ceil(N / ROWS_PER_CTA), block: 32 * ROWS_PER_CTA, stream },
     lse, rowLoss, dhRaw, h, table, targets, N, V, d, sampler.count, sampler.seed >>> 0, sampler.step >>> 0,
     sampler.prob ?? NULL, sampler.alias ?? NULL, sampler.logProb ?? NULL, c.uniform, c.logN,
   );
@@ -130,7 +131,7 @@ export interface SampledCsr {
  * dTable is f32 (items whose draws span several warps accumulate atomically).
  */
 export function sampledTableGrad(
-  loss: SampledLoss, dTable: PointerArg, csr: SampledCsr,
+  stream: Stream, loss: SampledLoss, dTable: PointerArg, csr: SampledCsr,
   h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
   N: number, V: number, d: number, sampler: SamplerArgs, scale: number,
 ): void {
@@ -138,27 +139,26 @@ export function sampledTableGrad(
   const draws = [sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.prob ?? NULL, sampler.alias ?? NULL] as const;
   const threads = N * callsPerRow(sampler);
   const tiles = scanTiles(V);
-  fillBytes(csr.counts, 0);
-  kernel('cce_sampled_count', 'count').launch({ grid: Math.ceil(threads / 256), block: 256 }, csr.counts, targets, N, V, ...draws);
-  kernel('cce_sampled_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS }, csr.tileSums, csr.counts, V + 1);
-  kernel('cce_sampled_scan_sums', 'scanSums').launch({ grid: 1, block: SCAN_THREADS }, csr.tileSums, tiles);
-  kernel('cce_sampled_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS }, csr.offsets, csr.cursor, csr.counts, csr.tileSums, V + 1);
-  kernel('cce_sampled_fill', 'fill').launch({ grid: Math.ceil(threads / 256), block: 256 }, csr.entries, csr.cursor, targets, N, V, ...draws);
+  fillBytes(csr.counts, 0, stream);
+  kernel('cce_sampled_count', 'count').launch({ grid: Math.ceil(threads / 256), block: 256, stream }, csr.counts, targets, N, V, ...draws);
+  kernel('cce_sampled_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS, stream }, csr.tileSums, csr.counts, V + 1);
+  kernel('cce_sampled_scan_sums', 'scanSums').launch({ grid: 1, block: SCAN_THREADS, stream }, csr.tileSums, tiles);
+  kernel('cce_sampled_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS, stream }, csr.offsets, csr.cursor, csr.counts, csr.tileSums, V + 1);
+  kernel('cce_sampled_fill', 'fill').launch({ grid: Math.ceil(threads / 256), block: 256, stream }, csr.entries, csr.cursor, targets, N, V, ...draws);
   const warps = Math.ceil((N * (sampler.count + 1)) / CHUNK);
   const c = corrections(V, sampler.count);
   kernel(`${prefix(loss)}_sampled_table_grad_${suffix(d)}`, 'tableGrad').launch(
-    { grid: Math.ceil((warps * 32) / 256), block: 256 },
+    { grid: Math.ceil((warps * 32) / 256), block: 256, stream },
     dTable, h, table, lse, csr.offsets, csr.entries, V, d, CHUNK, sampler.prob === null ? 1 : 0, sampler.logProb ?? NULL, c.uniform, c.logN, scale,
   );
 }
 
 /** dH = scale · dhRaw over n elements (f32 or bf16 output). */
-export function sampledHiddenGrad(dH: PointerArg, dHBf16: boolean, dhRaw: PointerArg, n: number, scale: number): void {
-  const grid = Math.max(1, Math.min(Math.ceil(n / 256), 8 * currentContext().device.multiprocessorCount));
-  kernel('cce_hidden_grad', 'hiddenGrad').launch({ grid, block: 256 }, dHBf16 ? NULL : dH, dHBf16 ? dH : NULL, dhRaw, n, scale);
+export function sampledHiddenGrad(stream: Stream, dH: PointerArg, dHBf16: boolean, dhRaw: PointerArg, n: number, scale: number): void {
+  kernel('cce_hidden_grad', 'hiddenGrad').launch({ grid: strideGrid(n), block: 256, stream }, dHBf16 ? NULL : dH, dHBf16 ? dH : NULL, dhRaw, n, scale);
 }
 
 /** loss[0] = Σ rowLoss[0..N) / M (0 when M = 0). */
-export function sampledLossReduce(loss: PointerArg, rowLoss: PointerArg, N: number, M: number): void {
-  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024 }, loss, rowLoss, N, M);
+export function sampledLossReduce(stream: Stream, loss: PointerArg, rowLoss: PointerArg, N: number, M: number): void {
+  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, loss, rowLoss, N, M);
 }

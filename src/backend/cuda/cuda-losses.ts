@@ -22,6 +22,7 @@ import {
   type SampledLoss, type SamplerArgs,
 } from './cce-sampled-kernels.js';
 import { deviceTensor } from './cuda-tensor.js';
+import type { Stream } from '../../cuda/stream.js';
 
 function unsupported(kind: string): never {
   throw new Error(`loss "${kind}" has no CUDA kernels yet (cce, cce- and bce+ do; the materialised ce, ce-, bce come with the GPU trainer)`);
@@ -109,7 +110,7 @@ function operands(h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, wha
 }
 
 /** loss[0] = the loss of `params` (mean over valid rows); fills the workspace for lossBackward. */
-export function cudaLossForward(loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void {
+export function cudaLossForward(stream: Stream, loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void {
   const { rows: N, items: V, hidden: d } = dims;
   const x = operands(h, table, targets, dims, 'lossForward');
   const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
@@ -118,11 +119,11 @@ export function cudaLossForward(loss: Tensor, workspace: TensorGroup, h: Tensor,
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const sampled = sampledKind(params.kind);
   if (params.kind === 'cce') {
-    cceForward(lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
-    cceLossReduce(out, rowLoss, N, params.validRows);
+    cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
+    cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else if (sampled !== null) {
-    sampledForward(sampled, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
-    sampledLossReduce(out, rowLoss, N, params.validRows);
+    sampledForward(stream, sampled, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
+    sampledLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
     unsupported(params.kind);
   }
@@ -130,7 +131,7 @@ export function cudaLossForward(loss: Tensor, workspace: TensorGroup, h: Tensor,
 
 /** After cudaLossForward with the same arguments: dH (overwrite) and dTable (+=) of dLoss · loss. */
 export function cudaLossBackward(
-  dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+  stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
   dims: LossDims, params: LossParams, dLoss: number,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
@@ -146,8 +147,8 @@ export function cudaLossBackward(
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
     const bounds = tileBounds(workspace, params, N, V, d);
-    cceTableGrad(gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
-    cceHiddenGrad(gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
+    cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
+    cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else if (sampled !== null) {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32'], (V + 1) * d);
     const n = negativeCount(params);
@@ -158,8 +159,8 @@ export function cudaLossBackward(
       tileSums: deviceTensor(workspace.get('tile_sums'), 'workspace.tile_sums', ['i32'], scanTiles(V)),
       entries: deviceTensor(workspace.get('entries'), 'workspace.entries', ['i32'], N * (n + 1)),
     };
-    sampledTableGrad(sampled, gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
-    sampledHiddenGrad(gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
+    sampledTableGrad(stream, sampled, gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
+    sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else {
     unsupported(params.kind);
   }

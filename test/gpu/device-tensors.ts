@@ -1,0 +1,102 @@
+/**
+ * Shared by the GPU op tests: host values in and out of device tensors at the tensor's own dtype (bf16
+ * rounded to nearest even, as the kernels round), NaN poisoning of outputs, the float64 CPU oracle, and
+ * the relative error every test bounds.
+ */
+import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { allocCudaGroup, type CudaTensor, type CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import type { TensorSpec } from '../../src/backend/memory-plan.js';
+import type { Tensor } from '../../src/backend/ops.js';
+import { currentContext } from '../../src/cuda/context.js';
+import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js';
+import { POISON_WORD } from './gpu.js';
+
+/** Rounds float32 values to bf16 (nearest even): the bits for the device, the exact values for a reference. */
+export function toBf16(x: ArrayLike<number>): { bits: Uint16Array; values: Float32Array } {
+  const f = Float32Array.from(x);
+  const u = new Uint32Array(f.buffer);
+  const bits = new Uint16Array(f.length);
+  const values = new Float32Array(f.length);
+  const back = new Uint32Array(values.buffer);
+  for (let i = 0; i < f.length; i++) {
+    const b = u[i]!;
+    bits[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    back[i] = bits[i]! << 16;
+  }
+  return { bits, values };
+}
+
+/** bf16 bits → float32 values. */
+export function fromBf16(bits: Uint16Array): Float32Array {
+  return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
+}
+
+/** Values as the tensor will hold them: rounded to bf16 for a bf16 tensor, to float32 otherwise. */
+export function representable(t: Pick<Tensor, 'dtype'>, x: ArrayLike<number>): Float32Array {
+  return t.dtype === 'bf16' ? toBf16(x).values : Float32Array.from(x);
+}
+
+/** Writes host values into a device tensor at its dtype (i32 tensors take integers); returns what it holds. */
+export function put(t: CudaTensor, x: ArrayLike<number>): Float32Array {
+  if (t.dtype === 'i32') {
+    upload(t, Int32Array.from(x));
+    return Float32Array.from(x);
+  }
+  if (t.dtype === 'bf16') {
+    const { bits, values } = toBf16(x);
+    upload(t, bits);
+    return values;
+  }
+  const f = Float32Array.from(x);
+  upload(t, f);
+  return f;
+}
+
+/** Reads a device tensor's first n elements (all by default) as float32 (i32 as its integers); synchronizes the context first. */
+export function get(t: CudaTensor, n = t.size): Float32Array {
+  currentContext().synchronize();
+  if (t.dtype === 'bf16') {
+    const bits = new Uint16Array(n);
+    download(bits, t);
+    return fromBf16(bits);
+  }
+  if (t.dtype === 'i32') {
+    const ints = new Int32Array(n);
+    download(ints, t);
+    return Float32Array.from(ints);
+  }
+  const f = new Float32Array(n);
+  download(f, t);
+  return f;
+}
+
+/** Fills a tensor with NaN (f32: a quiet NaN word; bf16: 0xffff) or, for i32, with -1 bytes. */
+export function poison(t: CudaTensor): void {
+  if (t.dtype === 'f32') fillWords(t, POISON_WORD);
+  else fillBytes(t, 0xff);
+}
+
+/** Allocates a device group on the open context; every view poisoned. */
+export function deviceGroup(name: string, specs: readonly TensorSpec[]): CudaTensorGroup {
+  const g = allocCudaGroup(currentContext().allocator, name, specs);
+  for (const v of g.plan.views) poison(g.get(v.spec.name));
+  return g;
+}
+
+/** A float64 CPU backend: the oracle every CUDA op is compared with. Close it after use. */
+export function cpuOracle(): Promise<CpuOps> {
+  return CpuOps.create({ threads: 1, precision: 'f64' });
+}
+
+/** ‖got − want‖ / ‖want‖ (‖want‖ = 0: the plain norm of got); NaN in got gives Infinity. */
+export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!;
+    if (Number.isNaN(g)) return Infinity;
+    num += (g - want[i]!) ** 2;
+    den += want[i]! ** 2;
+  }
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
