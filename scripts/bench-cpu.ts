@@ -11,7 +11,7 @@ import { CpuOps } from '../src/backend/cpu/cpu-ops.js';
 import type { LossKind, Ops } from '../src/backend/ops.js';
 import { TrainingLoss } from '../src/losses/training-loss.js';
 import { Sasrec } from '../src/model/sasrec.js';
-import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../src/model/sasrec-specs.js';
+import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../src/model/sasrec-specs.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -65,8 +65,8 @@ function benchStep(ops: Ops, kind: LossKind): number {
     grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
     m: ops.allocGroup('m', sasrecParamSpecs(dims)),
     v: ops.allocGroup('v', sasrecParamSpecs(dims)),
-    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, B)),
-    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B)),
+    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, B, modelLayout(ops, dims, B))),
+    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, modelLayout(ops, dims, B))),
     batch: ops.allocGroup('batch', [{ name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' }]),
   };
   const model = new Sasrec(ops, dims, 0.1, { params: groups.params, grads: groups.grads, acts: groups.acts, scratch: groups.scratch });

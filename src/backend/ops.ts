@@ -26,8 +26,14 @@ export interface Tensor {
   readonly size: number;
 }
 
+/** Where an op finds the tensors of a workspace it declared (`attentionWorkspace`, `embeddingWorkspace`) by their names. */
+export interface TensorLookup {
+  /** The tensor declared as `name`; throws when there is none. */
+  get(name: string): Tensor;
+}
+
 /** One allocation holding named views (a row of the memory plan). */
-export interface TensorGroup {
+export interface TensorGroup extends TensorLookup {
   readonly plan: GroupPlan;
   /** The view named `name`; throws when the group has none. */
   get(name: string): Tensor;
@@ -158,6 +164,18 @@ export interface Ops {
   readonly backend: 'cpu' | 'cuda';
   /** Human-readable device name. */
   readonly deviceName: string;
+  /**
+   * The dtype of the activations that feed only GEMMs and attention (q, k, v, the attention output, the
+   * FFN's hidden layer) under the backend's precision preset: 'f32' on the CPU; 'bf16' on CUDA by default,
+   * 'f32' in its fp32 mode. The residual stream, layer-norm outputs and statistics, parameters, their
+   * gradients, Adam's moments, backward scratch and losses are always f32.
+   */
+  readonly activationDType: DType;
+  /**
+   * Device memory the backend holds for itself, outside every plan: the CUDA context's own memory and
+   * the backend's fixed scratch (0 on the CPU). A trial's planned peak adds it to its plan.
+   */
+  readonly reservedBytes: number;
   /** Releases the backend's threads, contexts and memory; no op may be called afterwards. */
   close(): void;
 
@@ -180,8 +198,12 @@ export interface Ops {
 
   // ---- elementwise ----
 
-  /** out[0..n) = value. */
+  /** out[0..n) = value (f32, bf16 or i32). */
   fill(out: Tensor, value: number, n: number): void;
+  /** out[0..n) = x[0..n), converting between f32 and bf16 as the two dtypes say (rounding to nearest even). */
+  copy(out: Tensor, x: Tensor, n: number): void;
+  /** y[0..n) (+=) alpha · x[0..n) (f32): e.g. the epoch's loss sum, kept on the device. */
+  axpy(y: Tensor, x: Tensor, alpha: number, n: number): void;
   /** out = a + b over n elements; out may alias a or b. */
   add(out: Tensor, a: Tensor, b: Tensor, n: number): void;
   /** out[r] = x[first + r·stride] for r < rows, rows of `cols` elements (e.g. each sequence's last position). */
@@ -199,8 +221,19 @@ export interface Ops {
 
   /** out[b·L + t, :] = scale · items[ids[b·L + t], :] + positions[t, :], for B rows of L ids. */
   embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void;
-  /** dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of dItems receives padding rows too. */
-  embedBackward(dItems: Tensor, dPositions: Tensor, dout: Tensor, ids: Tensor, scale: number, B: number, L: number, d: number): void;
+  /**
+   * The scratch `embedBackward` needs for up to B × L ids over a catalogue of V items (the CUDA backend
+   * groups rows by id so that each item's sum has a fixed order); may be empty.
+   */
+  embeddingWorkspace(B: number, L: number, V: number): readonly TensorSpec[];
+  /**
+   * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of
+   * dItems receives padding rows too. Deterministic: each sum is taken in a fixed order.
+   */
+  embedBackward(
+    dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
+    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+  ): void;
 
   // ---- dense ----
 
@@ -225,21 +258,26 @@ export interface Ops {
   // ---- attention ----
 
   /**
+   * What one attention call saves for its backward, for up to B sequences: the backend's choice (CPU:
+   * the probabilities [B × H × L × L]; CUDA: the log-sum-exp of every score row [B × H × L], flash style).
+   */
+  attentionWorkspace(B: number, L: number, H: number, hd: number): readonly TensorSpec[];
+  /**
    * Multi-head scaled dot-product attention over B sequences of L positions, H heads of width hd
    * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]):
-   * probs[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over j ≤ i when causal (else all j), saved
-   * for backward [B × H × L × L]; out_i = Σ_j dropout(probs)[i, j] · v_j (dropout on the
-   * probabilities, its element index the flat index into probs).
+   * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over j ≤ i when causal (else all j);
+   * out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the probabilities with its element index the flat
+   * index ((b·H + h)·L + i)·L + j. Fills `saved` (attentionWorkspace's tensors) for backward.
    */
   attentionForward(
-    out: Tensor, probs: Tensor,
+    out: Tensor, saved: TensorLookup,
     q: Tensor, k: Tensor, v: Tensor,
     B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
   ): void;
-  /** dq, dk, dv (overwrite) from dout and the saved probs (the dropout mask is regenerated). */
+  /** dq, dk, dv (overwrite) from dout and what forward saved (the dropout mask is regenerated). */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor,
-    dout: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor,
+    dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
     B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
   ): void;
 
@@ -275,10 +313,11 @@ export interface Ops {
   /** scores[B × (V+1)] = h[B × d] · tableᵀ, with column 0 (padding) set to -Infinity. */
   scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void;
   /**
-   * Top K item ids per row of scores [B × (V+1)], best first (backend/cpu/topk.ts's contract): item 0
+   * Top K item ids per row of scores [B × (V+1)], best first (backend/cpu/topk.ts's contract), into
+   * rows rowStart..rowStart+B-1 of outItems [users × K] (so a whole evaluation is read once): item 0
    * is never selected; row b skips the items of history row `rowStart + b` of the CSR pair
-   * (historyOffsets [rows + 1] i32, historyItems i32); ties go to the lower item id; NaN ranks last;
-   * rows with fewer than K eligible items pad with 0.
+   * (historyOffsets [users + 1] i32, historyItems i32); ties go to the lower item id; NaN ranks last;
+   * rows with fewer than K eligible items pad with 0. May overwrite `scores`.
    */
   topK(
     outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,

@@ -4,9 +4,10 @@
  * projections take the fans of PyTorch's fused in_proj [3d × d]; attention biases 0; FFN biases
  * U(−1/√d, 1/√d) (nn.Linear's default); LayerNorm weight 1 and bias 0.
  *
- * Values come from Philox (stream INIT): element i of the tensor declared at index `t` of the parameter
- * table draws words of philox([i, t, 0, INIT], [seed, 0]), so an initialisation depends only on the
- * seed and the table, never on allocation order or thread count.
+ * Values come from Philox (stream INIT): element i of the tensor named `name` draws words of
+ * philox([i, tensorKey(name), 0, INIT], [seed, 0]), so a tensor's initial values depend only on the seed
+ * and its name: never on its position in the table, allocation order or thread count (adding a tensor
+ * leaves every other one as it was).
  */
 import { philox4x32 } from '../backend/philox.js';
 import type { TensorSpec } from '../backend/ops.js';
@@ -35,8 +36,16 @@ export function sasrecInitRule(spec: TensorSpec): InitRule {
   return { kind: 'normal', std: Math.sqrt(2 / (fanOut + cols)) };
 }
 
-/** Fills `out` with tensor t's initial values under `rule`. */
-export function initTensor(out: Float32Array, rule: InitRule, seed: number, t: number): void {
+/** A tensor's 32-bit Philox counter word: FNV-1a of its name's UTF-16 code units. */
+export function tensorKey(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Fills `out` with the initial values of the tensor named `name` under `rule`. */
+export function initTensor(out: Float32Array, rule: InitRule, seed: number, name: string): void {
+  const t = tensorKey(name);
   if (rule.kind === 'constant') {
     out.fill(rule.value);
     return;

@@ -4,8 +4,11 @@
  * scratch. Shapes follow SEED-NOTES.md: item table [(V+1) × d] (row 0 padding, tied with the output),
  * learned positions [L × d], per block LayerNorm → causal MHA (separate q, k, v projections with
  * bias) → residual → LayerNorm → FFN d → d → d with ReLU, and a final LayerNorm.
+ *
+ * Widths: the activations that feed only GEMMs and attention take the backend's narrow dtype
+ * (Ops.activationDType: bf16 under CUDA's default preset); the residual stream and layer norms stay f32.
  */
-import type { TensorSpec } from '../backend/ops.js';
+import type { DType, Ops, TensorSpec } from '../backend/ops.js';
 
 /** The sizes a SASRec instance is built for. */
 export interface SasrecDims {
@@ -19,6 +22,28 @@ export interface SasrecDims {
   readonly maxLen: number;
 }
 
+/** What the backend decides about the model's tensors: the narrow dtype and the workspaces of its ops. */
+export interface ModelLayout {
+  /** Dtype of q, k, v, the attention output and the FFN's hidden layer. */
+  readonly narrow: DType;
+  /** What one block's attention saves for backward (Ops.attentionWorkspace). */
+  readonly attention: readonly TensorSpec[];
+  /** embedBackward's scratch (Ops.embeddingWorkspace). */
+  readonly embedding: readonly TensorSpec[];
+}
+
+/** The layout of a SASRec on `ops` for batches of up to `rows` sequences. */
+export function modelLayout(
+  ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace'>, dims: SasrecDims, rows: number,
+): ModelLayout {
+  const { maxLen: L, heads: H, hidden: d, items: V } = dims;
+  return {
+    narrow: ops.activationDType,
+    attention: ops.attentionWorkspace(rows, L, H, d / H),
+    embedding: ops.embeddingWorkspace(rows, L, V),
+  };
+}
+
 /** The linear layers of one block, by name. */
 export const BLOCK_LINEARS = ['attn_q', 'attn_k', 'attn_v', 'attn_out', 'ffn1', 'ffn2'] as const;
 
@@ -30,7 +55,18 @@ export function blockName(b: number, name: string): string {
   return `block${b}.${name}`;
 }
 
-const f32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'f32' });
+/** Name of a tensor that block b's attention saved (an entry of ModelLayout.attention). */
+export function attentionSavedName(b: number, name: string): string {
+  return blockName(b, `attn.${name}`);
+}
+
+/** Name of an entry of embedBackward's workspace in the backward group. */
+export function embeddingScratchName(name: string): string {
+  return `emb.${name}`;
+}
+
+const spec = (name: string, dtype: DType, ...shape: number[]): TensorSpec => ({ name, shape, dtype });
+const f32 = (name: string, ...shape: number[]): TensorSpec => spec(name, 'f32', ...shape);
 
 /** Parameter specs (also the gradient and Adam-moment specs). */
 export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
@@ -44,27 +80,32 @@ export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
   return specs;
 }
 
-/** The activations of one block that forward saves, for N rows of B sequences. */
-const BLOCK_ACTIVATIONS = ['x', 'ln1', 'q', 'k', 'v', 'att', 'x2', 'ln2', 'ffn_relu', 'ffn_drop', 'ffn_out'] as const;
+/** The activations of one block that forward saves: the residual stream and norms (f32) and the narrow ones. */
+const BLOCK_WIDE = ['x', 'ln1', 'x2', 'ln2', 'ffn_out'] as const;
+const BLOCK_NARROW = ['q', 'k', 'v', 'att', 'ffn_relu', 'ffn_drop'] as const;
 
 /** Activation specs for batches of up to `rows` sequences (N = rows · L). */
-export function sasrecActivationSpecs(dims: SasrecDims, rows: number): TensorSpec[] {
-  const { hidden: d, maxLen: L, heads: H } = dims;
+export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
+  const { hidden: d, maxLen: L } = dims;
   const N = rows * L;
   const specs: TensorSpec[] = [];
   for (let b = 0; b < dims.blocks; b++) {
-    for (const a of BLOCK_ACTIVATIONS) specs.push(f32(blockName(b, a), N, d));
-    specs.push(f32(blockName(b, 'probs'), rows, H, L, L));
+    for (const a of BLOCK_WIDE) specs.push(f32(blockName(b, a), N, d));
+    for (const a of BLOCK_NARROW) specs.push(spec(blockName(b, a), layout.narrow, N, d));
+    for (const s of layout.attention) specs.push({ ...s, name: attentionSavedName(b, s.name) });
     for (const ln of BLOCK_NORMS) specs.push(f32(blockName(b, `${ln}_mean`), N), f32(blockName(b, `${ln}_rstd`), N));
   }
   specs.push(f32('final_in', N, d), f32('h', N, d), f32('final_mean', N), f32('final_rstd', N));
   return specs;
 }
 
-/** Backward's gradients, [N × d] each: dh (the loss writes it), dx (flows down the blocks), the rest per-block scratch. */
+/** Backward's gradients, [N × d] f32 each: dh (the loss writes it), dx (flows down the blocks), the rest per-block scratch. */
 export const BACKWARD_SCRATCH = ['dh', 'dx', 'g1', 'g2', 'g3', 'dq', 'dk', 'dv'] as const;
 
-/** Backward scratch specs for batches of up to `rows` sequences. */
-export function sasrecBackwardSpecs(dims: SasrecDims, rows: number): TensorSpec[] {
-  return BACKWARD_SCRATCH.map((name) => f32(name, rows * dims.maxLen, dims.hidden));
+/** Backward scratch specs for batches of up to `rows` sequences, with embedBackward's workspace. */
+export function sasrecBackwardSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
+  return [
+    ...BACKWARD_SCRATCH.map((name) => f32(name, rows * dims.maxLen, dims.hidden)),
+    ...layout.embedding.map((s) => ({ ...s, name: embeddingScratchName(s.name) })),
+  ];
 }

@@ -9,7 +9,7 @@
 import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
 import { blockBackward, blockForward, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
-import { blockName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
+import { blockName, embeddingScratchName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
 export interface PassContext {
@@ -59,11 +59,11 @@ export class Sasrec {
 
   /** Writes the initial parameters for `seed` (init.ts). */
   initialise(seed: number): void {
-    sasrecParamSpecs(this.dims).forEach((spec, t) => {
+    for (const spec of sasrecParamSpecs(this.dims)) {
       const host = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-      initTensor(host, sasrecInitRule(spec), seed, t);
+      initTensor(host, sasrecInitRule(spec), seed, spec.name);
       this.#ops.write(this.#g.params.get(spec.name), host);
-    });
+    }
   }
 
   #pass(B: number, ctx: PassContext, b: number): BlockPass {
@@ -115,6 +115,7 @@ export class Sasrec {
     for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(B, ctx, b));
     ops.maskPadded(dx, dx, ids, N, d);
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0));
-    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), dx, ids, Math.sqrt(d), B, L, d);
+    const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
+    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), B, L, this.dims.items, d);
   }
 }

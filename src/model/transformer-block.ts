@@ -4,9 +4,9 @@
  * attention is causal for SASRec; BERT4Rec would call the same block bidirectional. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
  */
-import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import type { DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearParams } from './linear.js';
-import { blockName } from './sasrec-specs.js';
+import { attentionSavedName, blockName } from './sasrec-specs.js';
 
 /** LayerNorm epsilon of every norm (SEED-NOTES.md: 1e-8, as the reference). */
 export const LAYER_NORM_EPS = 1e-8;
@@ -33,6 +33,11 @@ export interface BlockPass {
   readonly ffn2Drop: DropoutSpec;
 }
 
+/** Block b's attention workspace, by the names the backend declared. */
+function attentionSaved(g: BlockGroups, b: number): TensorLookup {
+  return { get: (name) => g.acts.get(attentionSavedName(b, name)) };
+}
+
 function linear(g: BlockGroups, b: number, name: string): LinearParams {
   return {
     weight: g.params.get(blockName(b, `${name}.weight`)),
@@ -54,7 +59,7 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d);
   linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d);
   linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d);
-  ops.attentionForward(act('att'), act('probs'), act('q'), act('k'), act('v'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, p.causal, p.attnDrop);
   const x2 = act('x2');
   linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d);
   ops.add(x2, x2, ln1, N * d);
@@ -98,7 +103,7 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
   linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false);
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
-  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('probs'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, p.causal, p.attnDrop);
   linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false);
   ops.add(g3, g3, g1, n);
   linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false);

@@ -14,7 +14,7 @@ import type { Metrics } from './protocol.js';
 export interface EvalTensors {
   /** [rows × L] i32 input ids (shared with training). */
   readonly ids: Tensor;
-  /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [rows × kMax]. */
+  /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [users × kMax]. */
   readonly eval: TensorGroup;
   /** The set's histories on the device: offsets [users + 1] and items. */
   readonly historyOffsets: Tensor;
@@ -31,14 +31,20 @@ export async function evaluate(
   const hidden = t.eval.get('hidden');
   const scores = t.eval.get('scores');
   const top = t.eval.get('top');
+  const users = set.targets.length;
+  // Every batch runs `rows` sequences (the last padded with empty ones), as training does.
+  const padded = new Int32Array(rows * L);
   for (const batch of evalBatches(set, { batchSize: rows, maxLen: L })) {
-    ops.write(t.ids, batch.inputs);
-    model.forward(t.ids, batch.rows, { train: false, seed: 0, step: 0 });
+    padded.set(batch.inputs);
+    padded.fill(0, batch.inputs.length);
+    ops.write(t.ids, padded);
+    model.forward(t.ids, rows, { train: false, seed: 0, step: 0 });
     ops.sliceRows(hidden, model.hidden, batch.rows, L - 1, L, d);
     ops.scoreItems(scores, hidden, model.itemTable, batch.rows, V, d);
     ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
-    const ids = await ops.readI32(top);
-    acc.add(ids.subarray(0, batch.rows * kMax), batch.start, batch.rows);
   }
+  // One read per evaluation: the device runs every batch without waiting for the host.
+  const ids = await ops.readI32(top);
+  acc.add(ids.subarray(0, users * kMax), 0, users);
   return acc.result();
 }

@@ -3,19 +3,23 @@
  * training users per epoch in a seeded order, validation after every epoch, early stopping with
  * patience on validation NDCG, the best epoch's parameters restored for the test. Given the seed (and
  * the backend's thread count), every number it reports is reproducible.
+ *
+ * No step waits for the device: every step runs B rows (the short last batch is padded with empty
+ * rows, which no loss counts), the loss is summed on the device and read once per epoch, and the best
+ * epoch's parameters are kept by a device copy.
  */
+import type { TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, TensorGroup } from '../backend/ops.js';
 import { batchCount, trainBatches } from '../data/batches.js';
-import type { PreparedDataset } from '../data/types.js';
+import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
 import { Sasrec } from '../model/sasrec.js';
-import type { SasrecDims } from '../model/sasrec-specs.js';
+import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 import type { TrialConfig } from './config.js';
 import { evaluate, type EvalTensors } from './evaluate.js';
 import type { EventSink } from './events.js';
 import type { Metrics, ResultEvent } from './protocol.js';
 import { allocatePlan, planReport, planSpecs, plannedBytes, type GroupName } from './training-plan.js';
-import type { TensorSpec } from '../backend/memory-plan.js';
 
 /** Adam's epsilon (PyTorch's default, as the reference). */
 export const ADAM_EPS = 1e-8;
@@ -27,6 +31,7 @@ export function objectiveMetric(ks: readonly number[]): string {
 
 /** A trial ready to train: its model, loss and plan, allocated. */
 export interface PreparedTrial {
+  /** The plan's bytes plus what the backend holds itself (the CUDA context and its scratch). */
   readonly plannedPeakBytes: number;
   readonly planReport: string;
   /** Trains, validates every epoch, tests the best epoch; sends epoch events through `sink`. */
@@ -39,6 +44,11 @@ export function modelDims(cfg: TrialConfig, data: PreparedDataset): SasrecDims {
   return { items: data.numItems, hidden: m.hidden, blocks: m.blocks, heads: m.heads, maxLen: m.max_seq_len };
 }
 
+/** Rows of an evaluation batch: at most the training batch, whose activations evaluation reuses. */
+function evalRows(cfg: TrialConfig): number {
+  return Math.min(cfg.eval.batch_size, cfg.train.batch_size);
+}
+
 /** Plans a trial: sizes every tensor, without allocating. */
 export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { specs: Record<GroupName, readonly TensorSpec[]>; loss: TrainingLoss } {
   const dims = modelDims(cfg, data);
@@ -49,8 +59,8 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
     { rows: t.batch_size * dims.maxLen, items: dims.items, hidden: dims.hidden },
   );
   const specs = planSpecs({
-    dims, trainRows: t.batch_size, evalRows: Math.min(cfg.eval.batch_size, t.batch_size),
-    kMax: Math.max(...cfg.eval.k), validation: data.validation, test: data.test, loss,
+    dims, trainRows: t.batch_size, evalRows: evalRows(cfg), kMax: Math.max(...cfg.eval.k),
+    validation: data.validation, test: data.test, loss, layout: modelLayout(ops, dims, t.batch_size),
   });
   return { specs, loss };
 }
@@ -59,105 +69,172 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
 export function prepareTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): PreparedTrial {
   const { specs, loss } = planTrial(ops, cfg, data);
   return {
-    plannedPeakBytes: plannedBytes(specs),
-    planReport: planReport(specs),
-    run: (sink) => runTrial(ops, cfg, data, specs, loss, sink),
+    plannedPeakBytes: ops.reservedBytes + plannedBytes(specs),
+    planReport: planReport(specs, ops.reservedBytes),
+    run: async (sink) => {
+      const started = performance.now();
+      const groups = allocatePlan(ops, specs);
+      try {
+        return await new Trial(ops, cfg, data, groups, loss, specs.popularity.length > 0).fit(sink, started);
+      } finally {
+        for (const group of Object.values(groups)) ops.freeGroup(group);
+      }
+    },
   };
 }
 
-async function runTrial(
-  ops: Ops, cfg: TrialConfig, data: PreparedDataset, specs: Record<GroupName, readonly TensorSpec[]>, loss: TrainingLoss, sink: EventSink,
-): Promise<ResultEvent> {
-  const started = performance.now();
-  const g = allocatePlan(ops, specs);
-  try {
-    return await fit(ops, cfg, data, specs, loss, sink, g, started);
-  } finally {
-    for (const group of Object.values(g)) ops.freeGroup(group);
-  }
+/** What one epoch of training measured. */
+interface EpochTraining {
+  /** Mean training loss over the epoch's valid targets. */
+  readonly loss: number;
+  /** Valid targets trained on. */
+  readonly tokens: number;
+  readonly seconds: number;
 }
 
-async function fit(
-  ops: Ops, cfg: TrialConfig, data: PreparedDataset, specs: Record<GroupName, readonly TensorSpec[]>, loss: TrainingLoss,
-  sink: EventSink, g: Record<GroupName, TensorGroup>, started: number,
-): Promise<ResultEvent> {
-  const t = cfg.train;
-  const dims = modelDims(cfg, data);
-  const { maxLen: L } = dims;
-  const model = new Sasrec(ops, dims, cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
-  model.initialise(t.seed);
-  for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
-  loss.bind(g.loss_workspace, specs.popularity.length > 0 ? g.popularity : null, data.itemCounts);
-  for (const set of ['validation', 'test'] as const) {
-    ops.write(g.histories.get(`${set}_offsets`), data[set].inputs.offsets);
-    ops.write(g.histories.get(`${set}_items`), data[set].inputs.items);
-  }
-  const evalOf = (set: 'validation' | 'test'): EvalTensors => ({
-    ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
-  });
-  const evalRows = Math.min(cfg.eval.batch_size, t.batch_size);
-  const objective = objectiveMetric(cfg.eval.k);
-  const ids = g.batch.get('ids');
-  const labels = g.batch.get('labels');
-  const lossT = g.batch.get('loss');
-  const params = g.params.flat();
-  const grads = g.grads.flat();
-  const users = data.train.offsets.length - 1;
-  const steps = batchCount(users, t.batch_size);
+/** `x` followed by zeros up to n elements (x itself when it is long enough). */
+function padTo(x: Int32Array, n: number): Int32Array {
+  if (x.length >= n) return x;
+  const out = new Int32Array(n);
+  out.set(x);
+  return out;
+}
 
-  let step = 0;
-  let best = { epoch: 0, value: -Infinity, metrics: {} as Metrics, params: null as Float32Array | null };
-  const epochSeconds: number[] = [];
-  for (let epoch = 1; epoch <= t.epochs; epoch++) {
-    const epochStart = performance.now();
-    let lossSum = 0;
+/** One trial's model, loss and tensors, bound together; `fit` runs it. */
+class Trial {
+  readonly #ops: Ops;
+  readonly #cfg: TrialConfig;
+  readonly #data: PreparedDataset;
+  readonly #g: Record<GroupName, TensorGroup>;
+  readonly #loss: TrainingLoss;
+  readonly #model: Sasrec;
+  /** Global training step (0-based): the Philox key of dropout and negatives. */
+  #step = 0;
+
+  constructor(ops: Ops, cfg: TrialConfig, data: PreparedDataset, g: Record<GroupName, TensorGroup>, loss: TrainingLoss, popularity: boolean) {
+    this.#ops = ops;
+    this.#cfg = cfg;
+    this.#data = data;
+    this.#g = g;
+    this.#loss = loss;
+    this.#model = new Sasrec(ops, modelDims(cfg, data), cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
+    this.#model.initialise(cfg.train.seed);
+    for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
+    loss.bind(g.loss_workspace, popularity ? g.popularity : null, data.itemCounts);
+    for (const set of ['validation', 'test'] as const) {
+      ops.write(g.histories.get(`${set}_offsets`), data[set].inputs.offsets);
+      ops.write(g.histories.get(`${set}_items`), data[set].inputs.items);
+    }
+  }
+
+  /** Trains with early stopping, restores the best epoch, tests it. */
+  async fit(sink: EventSink, started: number): Promise<ResultEvent> {
+    const { train: t, eval: e } = this.#cfg;
+    const objective = objectiveMetric(e.k);
+    let best = { epoch: 0, value: -Infinity, metrics: {} as Metrics };
+    const epochSeconds: number[] = [];
+    for (let epoch = 1; epoch <= t.epochs; epoch++) {
+      const epochStart = performance.now();
+      const training = await this.#trainEpoch(epoch, sink);
+      const metrics = await this.#evaluate('validation');
+      const seconds = (performance.now() - epochStart) / 1000;
+      epochSeconds.push(seconds);
+      sink.send({
+        type: 'epoch', epoch, train_loss: training.loss, metrics, epoch_seconds: seconds,
+        peak_bytes: this.#ops.memory().peakBytes, tokens_per_second: training.seconds > 0 ? training.tokens / training.seconds : 0,
+      });
+      const value = metrics[objective] ?? Number.NaN;
+      // NaN (a diverged run) never counts as an improvement.
+      if (value > best.value) {
+        best = { epoch, value, metrics };
+        this.#keepBest();
+      } else if (epoch - best.epoch >= t.patience) {
+        break;
+      }
+    }
+    if (best.epoch > 0) this.#restoreBest();
+    const test = await this.#evaluate('test');
+    return {
+      type: 'result',
+      best_epoch: best.epoch,
+      test,
+      validation: best.metrics,
+      peak_bytes: this.#ops.memory().peakBytes,
+      mean_epoch_seconds: epochSeconds.reduce((a, b) => a + b, 0) / Math.max(1, epochSeconds.length),
+      total_seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** One pass over the training users; the loss is read once, at the end. */
+  async #trainEpoch(epoch: number, sink: EventSink): Promise<EpochTraining> {
+    const ops = this.#ops;
+    const t = this.#cfg.train;
+    const L = this.#cfg.model.max_seq_len;
+    const start = performance.now();
+    const lossSum = this.#g.batch.get('loss_sum');
+    ops.fill(lossSum, 0, 1);
+    const steps = batchCount(this.#data.train.offsets.length - 1, t.batch_size);
     let tokens = 0;
     let inEpoch = 0;
-    for (const batch of trainBatches(data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1 })) {
+    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1 })) {
       inEpoch++;
-      let valid = 0;
-      for (let i = 0; i < batch.labels.length; i++) if (batch.labels[i] !== 0) valid++;
-      if (valid === 0) continue;
-      const N = batch.rows * L;
-      const ctx = { train: true, seed: t.seed, step };
-      ops.write(ids, batch.inputs);
-      ops.write(labels, batch.labels);
-      ops.fill(grads, 0, grads.size);
-      model.forward(ids, batch.rows, ctx);
-      loss.forward(lossT, model.hidden, model.itemTable, labels, N, valid, step);
-      loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, valid, step);
-      model.backward(ids, batch.rows, ctx);
-      step++;
-      ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, { lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step });
-      lossSum += (await ops.readF32(lossT))[0]! * valid;
-      tokens += valid;
+      tokens += this.#trainStep(batch);
       sink.tick(epoch, inEpoch, steps);
     }
-    const trainLoss = tokens > 0 ? lossSum / tokens : 0;
+    const sum = (await ops.readF32(lossSum))[0]!;
+    const loss = tokens > 0 ? sum / tokens : 0;
     // JSON has no NaN: a diverged run fails with a clear message instead of an unreadable event.
-    if (!Number.isFinite(trainLoss)) throw new Error(`training diverged: the mean training loss of epoch ${epoch} is ${trainLoss} (try a smaller train.lr)`);
-    const trainSeconds = (performance.now() - epochStart) / 1000;
-    const metrics = await evaluate(ops, model, data.validation, evalOf('validation'), cfg.eval.k, evalRows);
-    const seconds = (performance.now() - epochStart) / 1000;
-    epochSeconds.push(seconds);
-    sink.send({
-      type: 'epoch', epoch, train_loss: trainLoss, metrics,
-      epoch_seconds: seconds, peak_bytes: ops.memory().peakBytes, tokens_per_second: trainSeconds > 0 ? tokens / trainSeconds : 0,
-    });
-    const value = metrics[objective] ?? Number.NaN;
-    // NaN (a diverged run) never counts as an improvement.
-    if (value > best.value) best = { epoch, value, metrics, params: await ops.readF32(params) };
-    else if (epoch - best.epoch >= t.patience) break;
+    if (!Number.isFinite(loss)) throw new Error(`training diverged: the mean training loss of epoch ${epoch} is ${loss} (try a smaller train.lr)`);
+    return { loss, tokens, seconds: (performance.now() - start) / 1000 };
   }
-  if (best.params !== null) ops.write(params, best.params);
-  const test = await evaluate(ops, model, data.test, evalOf('test'), cfg.eval.k, evalRows);
-  return {
-    type: 'result',
-    best_epoch: best.epoch,
-    test,
-    validation: best.metrics,
-    peak_bytes: ops.memory().peakBytes,
-    mean_epoch_seconds: epochSeconds.reduce((a, b) => a + b, 0) / Math.max(1, epochSeconds.length),
-    total_seconds: (performance.now() - started) / 1000,
-  };
+
+  /** One optimiser step on a batch (padded to B rows); returns its valid targets (0: the step is skipped). */
+  #trainStep(batch: TrainBatch): number {
+    const ops = this.#ops;
+    const g = this.#g;
+    const t = this.#cfg.train;
+    const L = this.#cfg.model.max_seq_len;
+    let valid = 0;
+    for (let i = 0; i < batch.labels.length; i++) if (batch.labels[i] !== 0) valid++;
+    if (valid === 0) return 0;
+    const B = t.batch_size;
+    const N = B * L;
+    const ids = g.batch.get('ids');
+    const labels = g.batch.get('labels');
+    ops.write(ids, padTo(batch.inputs, N));
+    ops.write(labels, padTo(batch.labels, N));
+    const step = this.#step;
+    const ctx = { train: true, seed: t.seed, step };
+    const model = this.#model;
+    const lossT = g.batch.get('loss');
+    const grads = g.grads.flat();
+    ops.fill(grads, 0, grads.size);
+    model.forward(ids, B, ctx);
+    this.#loss.forward(lossT, model.hidden, model.itemTable, labels, N, valid, step);
+    this.#loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, valid, step);
+    model.backward(ids, B, ctx);
+    this.#step = step + 1;
+    const params = g.params.flat();
+    ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, { lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1 });
+    ops.axpy(g.batch.get('loss_sum'), lossT, valid, 1);
+    return valid;
+  }
+
+  #evaluate(set: 'validation' | 'test'): Promise<Metrics> {
+    const g = this.#g;
+    const tensors: EvalTensors = {
+      ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
+    };
+    return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg));
+  }
+
+  #keepBest(): void {
+    const params = this.#g.params.flat();
+    this.#ops.copy(this.#g.best.flat(), params, params.size);
+  }
+
+  #restoreBest(): void {
+    const params = this.#g.params.flat();
+    this.#ops.copy(params, this.#g.best.flat(), params.size);
+  }
 }

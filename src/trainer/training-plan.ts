@@ -1,18 +1,19 @@
 /**
  * The trainer's memory plan (STYLE.md rule 3; DESIGN.md "Memory accounting"): every device tensor of a
  * trial, by group, declared once. All groups live for the whole fit, so the planned peak is their sum
- * and is known before anything is allocated (hello's planned_peak_bytes).
+ * (plus what the backend holds for itself) and is known before anything is allocated (hello's
+ * planned_peak_bytes).
  */
 import { mib, planGroup, type TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, TensorGroup } from '../backend/ops.js';
 import type { EvalSet } from '../data/types.js';
 import type { TrainingLoss } from '../losses/training-loss.js';
-import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../model/sasrec-specs.js';
+import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type ModelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 
 /** What the plan is sized for. */
 export interface PlanInput {
   readonly dims: SasrecDims;
-  /** Training batch rows B. */
+  /** Training batch rows B (every step runs B rows: the short last batch is padded). */
   readonly trainRows: number;
   /** Evaluation batch rows (at most trainRows: evaluation reuses the activations). */
   readonly evalRows: number;
@@ -21,11 +22,13 @@ export interface PlanInput {
   readonly validation: EvalSet;
   readonly test: EvalSet;
   readonly loss: TrainingLoss;
+  /** The backend's layout of the model's tensors (modelLayout). */
+  readonly layout: ModelLayout;
 }
 
 /** Group names, in allocation order. */
 export const GROUPS = [
-  'params', 'grads', 'adam_m', 'adam_v', 'activations', 'backward', 'batch', 'loss_workspace', 'popularity', 'eval', 'histories',
+  'params', 'grads', 'adam_m', 'adam_v', 'best', 'activations', 'backward', 'batch', 'loss_workspace', 'popularity', 'eval', 'histories',
 ] as const;
 export type GroupName = (typeof GROUPS)[number];
 
@@ -36,17 +39,22 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
   const params = sasrecParamSpecs(dims);
   const i32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'i32' });
   const f32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'f32' });
+  const evalUsers = Math.max(p.validation.targets.length, p.test.targets.length);
   return {
     params,
     grads: params,
     adam_m: params,
     adam_v: params,
-    activations: sasrecActivationSpecs(dims, B),
-    backward: sasrecBackwardSpecs(dims, B),
-    batch: [i32('ids', B, L), i32('labels', B, L), f32('loss', 1)],
+    // The best epoch's parameters, kept by a device copy (restored for the test).
+    best: params,
+    activations: sasrecActivationSpecs(dims, B, p.layout),
+    backward: sasrecBackwardSpecs(dims, B, p.layout),
+    // loss: this step's mean; loss_sum: Σ loss · valid rows over the epoch, read once per epoch.
+    batch: [i32('ids', B, L), i32('labels', B, L), f32('loss', 1), f32('loss_sum', 1)],
     loss_workspace: p.loss.workspaceSpecs(),
     popularity: p.loss.tableSpecs(),
-    eval: [f32('hidden', E, d), f32('scores', E, V + 1), i32('top', E, p.kMax)],
+    // top holds a whole evaluation's lists, read once at its end.
+    eval: [f32('hidden', E, d), f32('scores', E, V + 1), i32('top', evalUsers, p.kMax)],
     histories: [
       i32('validation_offsets', p.validation.inputs.offsets.length), i32('validation_items', p.validation.inputs.items.length),
       i32('test_offsets', p.test.inputs.offsets.length), i32('test_items', p.test.inputs.items.length),
@@ -54,15 +62,16 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
   };
 }
 
-/** Bytes of the plan: every group is live for the whole fit. */
+/** Bytes of the plan's groups: every group is live for the whole fit. */
 export function plannedBytes(specs: Record<GroupName, readonly TensorSpec[]>): number {
   return GROUPS.reduce((sum, g) => sum + planGroup(g, specs[g]).bytes, 0);
 }
 
-/** One line per group with its MiB, for the trial's log. */
-export function planReport(specs: Record<GroupName, readonly TensorSpec[]>): string {
+/** One line per group with its MiB, plus what the backend holds itself, for the trial's log. */
+export function planReport(specs: Record<GroupName, readonly TensorSpec[]>, backendBytes: number): string {
   const rows = GROUPS.map((g) => `  ${g.padEnd(15)} ${mib(planGroup(g, specs[g]).bytes).padStart(12)}`);
-  return `memory plan:\n${rows.join('\n')}\n  ${'total'.padEnd(15)} ${mib(plannedBytes(specs)).padStart(12)}`;
+  const backend = `  ${'backend'.padEnd(15)} ${mib(backendBytes).padStart(12)}`;
+  return `memory plan:\n${rows.join('\n')}\n${backend}\n  ${'total'.padEnd(15)} ${mib(backendBytes + plannedBytes(specs)).padStart(12)}`;
 }
 
 /** Allocates every group of the plan. */

@@ -9,7 +9,7 @@ import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { LossKind, TensorGroup } from '../../src/backend/ops.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
-import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import { expectClose, numericGrad } from '../helpers/numeric.js';
 
 const dims: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
@@ -33,8 +33,8 @@ function data(t: unknown): Float64Array {
 function setup(kind: LossKind, sampling: 'uniform' | 'popularity'): { loss: () => number; grads: TensorGroup; params: TensorGroup; backward: () => void } {
   const params = ops.allocGroup('params', sasrecParamSpecs(dims));
   const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B));
+  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B, modelLayout(ops, dims, B)));
+  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, modelLayout(ops, dims, B)));
   const batch = ops.allocGroup('batch', [
     { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
   ]);

@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup,
+  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
 import type { FloatArray } from './arrays.js';
@@ -49,6 +49,9 @@ function i32(t: Tensor, what: string, need: number): Int32Array {
 export class CpuOps implements Ops {
   readonly backend = 'cpu' as const;
   readonly deviceName: string;
+  /** The CPU holds f32 and i32 only: activations are f32 whatever the preset. */
+  readonly activationDType = 'f32' as const;
+  readonly reservedBytes = 0;
   readonly #memory: CpuMemory;
   readonly #pool: WorkerPool;
 
@@ -107,6 +110,16 @@ export class CpuOps implements Ops {
     tensor(out, 'fill', out.dtype === 'i32' ? 'i32' : 'f32', n).data.fill(value, 0, n);
   }
 
+  copy(out: Tensor, x: Tensor, n: number): void {
+    f32(out, 'copy.out', n).set(f32(x, 'copy.x', n).subarray(0, n));
+  }
+
+  axpy(y: Tensor, x: Tensor, alpha: number, n: number): void {
+    const yy = f32(y, 'axpy.y', n);
+    const xx = f32(x, 'axpy.x', n);
+    for (let i = 0; i < n; i++) yy[i] = yy[i]! + alpha * xx[i]!;
+  }
+
   add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
     ew.add(f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n);
   }
@@ -139,9 +152,16 @@ export class CpuOps implements Ops {
     );
   }
 
-  embedBackward(dItems: Tensor, dPositions: Tensor, dout: Tensor, ids: Tensor, scale: number, B: number, L: number, d: number): void {
+  embeddingWorkspace(): readonly TensorSpec[] {
+    return [];
+  }
+
+  embedBackward(
+    dItems: Tensor, dPositions: Tensor, _workspace: TensorLookup,
+    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+  ): void {
     embedBackward(
-      f32(dItems, 'embedBackward.dItems', d), f32(dPositions, 'embedBackward.dPositions', L * d),
+      f32(dItems, 'embedBackward.dItems', (V + 1) * d), f32(dPositions, 'embedBackward.dPositions', L * d),
       f32(dout, 'embedBackward.dout', B * L * d), i32(ids, 'embedBackward.ids', B * L), scale, B, L, d,
     );
   }
@@ -184,20 +204,25 @@ export class CpuOps implements Ops {
     );
   }
 
+  /** The CPU saves the probabilities themselves: [B × H × L × L]. */
+  attentionWorkspace(B: number, L: number, H: number): readonly TensorSpec[] {
+    return [{ name: 'probs', shape: [B, H, L, L], dtype: 'f32' }];
+  }
+
   attentionForward(
-    out: Tensor, probs: Tensor, q: Tensor, k: Tensor, v: Tensor,
+    out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
     B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
   ): void {
     const n = B * L * H * hd;
     this.#pool.run(
-      'attentionForward', f32(out, 'attentionForward.out', n), f32(probs, 'attentionForward.probs', B * H * L * L),
+      'attentionForward', f32(out, 'attentionForward.out', n), f32(saved.get('probs'), 'attentionForward.probs', B * H * L * L),
       f32(q, 'attentionForward.q', n), f32(k, 'attentionForward.k', n), f32(v, 'attentionForward.v', n),
       B, L, H, hd, causal, drop,
     );
   }
 
   attentionBackward(
-    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor,
+    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, _out: Tensor, saved: TensorLookup,
     B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
   ): void {
     const n = B * L * H * hd;
@@ -205,7 +230,7 @@ export class CpuOps implements Ops {
       'attentionBackward',
       f32(dq, 'attentionBackward.dq', n), f32(dk, 'attentionBackward.dk', n), f32(dv, 'attentionBackward.dv', n),
       f32(dout, 'attentionBackward.dout', n), f32(q, 'attentionBackward.q', n), f32(k, 'attentionBackward.k', n),
-      f32(v, 'attentionBackward.v', n), f32(probs, 'attentionBackward.probs', B * H * L * L),
+      f32(v, 'attentionBackward.v', n), f32(saved.get('probs'), 'attentionBackward.probs', B * H * L * L),
       B, L, H, hd, causal, drop,
     );
   }
@@ -247,7 +272,7 @@ export class CpuOps implements Ops {
     const s = f32(scores, 'topK.scores', B * (V + 1));
     // topk.ts ranks float32 scores; the f64 test mode rounds them first.
     topK(
-      i32(outItems, 'topK.outItems', B * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
+      i32(outItems, 'topK.outItems', (rowStart + B) * K).subarray(rowStart * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
       { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, B, V, K,
     );
   }
