@@ -1,0 +1,514 @@
+// @variants sm80
+// GEMM: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n], row-major, and the split-K reduction.
+//
+// CONTRACT (ops.ts matmul; the CPU reference is src/backend/cpu/gemm.ts)
+//   a    transA = 0: [m × k] (lda = k)    transA = 1: [k × m] (lda = m)        f32 or bf16 (a_bf16)
+//   b    transB = 0: [k × n] (ldb = n)    transB = 1: [n × k] (ldb = k)        f32 or bf16 (b_bf16)
+//   out  [m × n] (ldc = n), f32 or bf16 (out_bf16), read at its dtype when accumulating.
+//   Operands are read at their dtype and converted while staged to shared memory; arithmetic in fp32.
+//
+// KERNELS (TA, TB ∈ {n, t}: transA, transB)
+//   gemm_bf16_TATB   tensor cores: both operands rounded to bf16 (nearest even) as they are staged,
+//                    mma.sync m16n8k16 with fp32 accumulation. CTA tile 128 × 64 × 32, 8 warps of 32 × 32.
+//   gemm_f32_TATB    fp32 FMA (the fp32 parity mode): CTA tile 64 × 64 × 16, 256 threads of 4 × 4.
+//   Both: grid (tiles_m · tiles_n, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)).
+//     partial == null (S = 1):  out = alpha · acc (+ out when accumulate), written at out's dtype.
+//     partial != null:          partial[z][m × n] = acc (f32, unscaled), OVERWRITES; out untouched.
+//   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] (+ out when accumulate), the splits added
+//                    in order z = 0, 1, …: the result is deterministic (no atomics anywhere).
+//   gemm_fill_column  x[r · ld + col] = value for r < rows (scoreItems: column 0, the padding item, = -inf).
+// ACCUMULATES: out when accumulate = 1 (k = 0 then leaves it unchanged); OVERWRITES otherwise (k = 0: zeros).
+// Nothing is saved: the family has no backward of its own (a backward is two more GEMMs).
+//
+// SHAPES: any m, n, k ≥ 1 (the launcher skips m = 0 or n = 0). Rows and columns past the matrix, and depth
+// past the split's end, are zero-filled in shared memory, so they add nothing. A staged chunk of 8
+// consecutive elements is read with vector loads when it lies inside the matrix and its address is
+// 16-byte aligned (bf16 rows of an odd leading dimension are only 2-byte aligned), else element by element.
+// Global indices are 64-bit (m · k may exceed 2^31); m, n, k and the grid are int32.
+//
+// SHARED-MEMORY LAYOUT (bf16 kernels): an operand whose depth is contiguous in memory (a without transA,
+// b with transB) is staged as [rows × 32 depth] and read with ldmatrix; one whose rows (m or n) are
+// contiguous as [32 depth × rows] and read with ldmatrix.trans. Rows are padded by 8 elements (16 bytes),
+// so the 8 row addresses of one ldmatrix phase fall in 8 different bank groups.
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+// ---------------------------------------------------------------------------------------------------
+// Tile shapes (src/backend/cuda/gemm-kernels.ts mirrors them).
+
+#define GEMM_BM 128
+#define GEMM_BN 64
+#define GEMM_BK 32
+#define GEMM_THREADS 256
+#define GEMM_PAD 8
+
+#define SIMT_BM 64
+#define SIMT_BN 64
+#define SIMT_BK 16
+
+// Tiles of this many consecutive m tiles are visited together (CTA raster), so a wave shares b tiles in L2.
+#define GEMM_GROUP_M 8
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// D (16×8, f32) += A (16×16, bf16, row) · B (16×8, bf16, col).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats to one register of two bf16 (lo in the low half), rounded to nearest even.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ float bf16_bits_to_float(unsigned short bits) {
+  return __uint_as_float(static_cast<uint32_t>(bits) << 16);
+}
+
+// Element idx of an f32 or bf16 array, as f32.
+__device__ __forceinline__ float load_elem(const void* p, int is_bf16, long long idx) {
+  return is_bf16 ? bf16_bits_to_float(static_cast<const unsigned short*>(p)[idx]) : static_cast<const float*>(p)[idx];
+}
+
+// The tile of CTA `bid` in a tiles_m × tiles_n grid, GEMM_GROUP_M m tiles at a time.
+__device__ __forceinline__ void tile_of(int bid, int tiles_m, int tiles_n, int& tm, int& tn) {
+  const int per_group = GEMM_GROUP_M * tiles_n;
+  const int group = bid / per_group;
+  const int first = group * GEMM_GROUP_M;
+  const int size = min(tiles_m - first, GEMM_GROUP_M);
+  const int in_group = bid - group * per_group;
+  tm = first + in_group % size;
+  tn = in_group / size;
+}
+
+// Result (r, c) and, when `pair` and c + 1 < n, (r, c + 1) of the epilogue. With `partial` the raw sums go
+// to this split's slice of the scratch, else alpha · v (+ out) goes to out at its dtype.
+__device__ __forceinline__ void store_pair(void* out, int out_bf16, float* partial, int r, int c, int m, int n, bool pair, float v0,
+                                           float v1, float alpha, int accumulate) {
+  if (r >= m || c >= n) return;
+  const long long idx = static_cast<long long>(r) * n + c;
+  const bool two = pair && c + 1 < n;
+  if (partial != nullptr) {
+    float* p = partial + static_cast<long long>(blockIdx.z) * m * n + idx;
+    if (two && (reinterpret_cast<uintptr_t>(p) & 7) == 0) {
+      *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+    } else {
+      p[0] = v0;
+      if (two) p[1] = v1;
+    }
+    return;
+  }
+  v0 *= alpha;
+  v1 *= alpha;
+  if (out_bf16) {
+    bf16* o = static_cast<bf16*>(out) + idx;
+    if (two && (reinterpret_cast<uintptr_t>(o) & 3) == 0) {
+      if (accumulate) {
+        const float2 old = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(o));
+        v0 += old.x;
+        v1 += old.y;
+      }
+      *reinterpret_cast<__nv_bfloat162*>(o) = __floats2bfloat162_rn(v0, v1);
+    } else {
+      if (accumulate) v0 += __bfloat162float(o[0]);
+      o[0] = __float2bfloat16_rn(v0);
+      if (two) {
+        if (accumulate) v1 += __bfloat162float(o[1]);
+        o[1] = __float2bfloat16_rn(v1);
+      }
+    }
+  } else {
+    float* o = static_cast<float*>(out) + idx;
+    if (two && (reinterpret_cast<uintptr_t>(o) & 7) == 0) {
+      if (accumulate) {
+        const float2 old = *reinterpret_cast<const float2*>(o);
+        v0 += old.x;
+        v1 += old.y;
+      }
+      *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
+    } else {
+      if (accumulate) v0 += o[0];
+      o[0] = v0;
+      if (two) {
+        if (accumulate) v1 += o[1];
+        o[1] = v1;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bf16 tensor-core kernel
+
+// One operand tile as the CTA stages it: ROWS × COLS of the matrix as stored (row-major, leading dimension
+// ld), starting at (row0, col0), rows valid below row_end and columns below col_end; zeros elsewhere. A
+// thread holds CHUNKS chunks of 8 consecutive columns as bf16 between the global load and the shared store.
+template <int ROWS, int COLS>
+struct Stager {
+  static constexpr int CPR = COLS / 8;                             // chunks per row
+  static constexpr int CHUNKS = ROWS * CPR / GEMM_THREADS;         // chunks per thread
+  static constexpr int STRIDE = COLS + GEMM_PAD;                   // shared row stride, elements
+  static_assert(ROWS * CPR % GEMM_THREADS == 0, "tile shape");
+  uint4 v[CHUNKS];
+
+  __device__ __forceinline__ void load(const void* p, int is_bf16, long long ld, int row0, int row_end, int col0, int col_end) {
+#pragma unroll
+    for (int s = 0; s < CHUNKS; ++s) {
+      const int chunk = threadIdx.x + s * GEMM_THREADS;
+      const int r = row0 + chunk / CPR;
+      const int c = col0 + (chunk % CPR) * 8;
+      uint32_t w[4] = {0u, 0u, 0u, 0u};
+      if (r < row_end && c < col_end) {
+        const long long idx = static_cast<long long>(r) * ld + c;
+        if (is_bf16) {
+          const unsigned short* g = static_cast<const unsigned short*>(p) + idx;
+          if (c + 8 <= col_end && (reinterpret_cast<uintptr_t>(g) & 15) == 0) {
+            const uint4 q = __ldg(reinterpret_cast<const uint4*>(g));
+            w[0] = q.x;
+            w[1] = q.y;
+            w[2] = q.z;
+            w[3] = q.w;
+          } else {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const uint32_t lo = c + 2 * e < col_end ? g[2 * e] : 0u;
+              const uint32_t hi = c + 2 * e + 1 < col_end ? g[2 * e + 1] : 0u;
+              w[e] = lo | (hi << 16);
+            }
+          }
+        } else {
+          const float* g = static_cast<const float*>(p) + idx;
+          if (c + 8 <= col_end && (reinterpret_cast<uintptr_t>(g) & 15) == 0) {
+            const float4 x0 = __ldg(reinterpret_cast<const float4*>(g));
+            const float4 x1 = __ldg(reinterpret_cast<const float4*>(g) + 1);
+            w[0] = pack_bf16(x0.x, x0.y);
+            w[1] = pack_bf16(x0.z, x0.w);
+            w[2] = pack_bf16(x1.x, x1.y);
+            w[3] = pack_bf16(x1.z, x1.w);
+          } else {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const float lo = c + 2 * e < col_end ? g[2 * e] : 0.f;
+              const float hi = c + 2 * e + 1 < col_end ? g[2 * e + 1] : 0.f;
+              w[e] = pack_bf16(lo, hi);
+            }
+          }
+        }
+      }
+      v[s] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+
+  __device__ __forceinline__ void store(bf16* tile) const {
+#pragma unroll
+    for (int s = 0; s < CHUNKS; ++s) {
+      const int chunk = threadIdx.x + s * GEMM_THREADS;
+      *reinterpret_cast<uint4*>(tile + (chunk / CPR) * STRIDE + (chunk % CPR) * 8) = v[s];
+    }
+  }
+};
+
+// The staged shape of an operand with OUTER rows (BM for a, BN for b): depth-contiguous → OUTER × BK,
+// else BK × OUTER.
+template <int OUTER, bool DEPTH_CONTIGUOUS>
+struct OperandTile {
+  static constexpr int ROWS = DEPTH_CONTIGUOUS ? OUTER : GEMM_BK;
+  static constexpr int COLS = DEPTH_CONTIGUOUS ? GEMM_BK : OUTER;
+  static constexpr int ELEMS = ROWS * (COLS + GEMM_PAD);
+  typedef Stager<ROWS, COLS> Loader;
+
+  // Stages outer rows [outer0, outer0 + OUTER) × depth [k0, k0 + BK), valid below outer_end and k_end.
+  __device__ __forceinline__ static void load(Loader& l, const void* p, int is_bf16, long long ld, int outer0, int outer_end, int k0,
+                                              int k_end) {
+    if constexpr (DEPTH_CONTIGUOUS) l.load(p, is_bf16, ld, outer0, outer_end, k0, k_end);
+    else l.load(p, is_bf16, ld, k0, k_end, outer0, outer_end);
+  }
+};
+
+// A fragment (16 rows × 16 depth, rows r0.., depth k0..) of the staged a tile.
+template <bool DEPTH_CONTIGUOUS>
+__device__ __forceinline__ void frag_a(uint32_t (&f)[4], uint32_t tile, int r0, int k0, int lane) {
+  if constexpr (DEPTH_CONTIGUOUS) {
+    // Matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
+    ldsm_x4(f, tile + 2 * ((r0 + (lane & 15)) * (GEMM_BK + GEMM_PAD) + k0 + ((lane >> 4) << 3)));
+  } else {
+    // Stored [k × m]: the same four matrices, each read transposed from 8 depth rows.
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BM + GEMM_PAD) + r0 + (((lane >> 3) & 1) << 3)));
+  }
+}
+
+// B fragments of 16 columns × 16 depth (columns c0..): f[0], f[1] for columns c0..c0+7, f[2], f[3] for c0+8..
+template <bool DEPTH_CONTIGUOUS>
+__device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, int k0, int lane) {
+  if constexpr (DEPTH_CONTIGUOUS) {
+    // Stored [n × k]. Matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
+    ldsm_x4(f, tile + 2 * ((c0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BK + GEMM_PAD) + k0 + (((lane >> 3) & 1) << 3)));
+  } else {
+    // Stored [k × n]: the same four matrices, read transposed.
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + (((lane >> 3) & 1) << 3)) * (GEMM_BN + GEMM_PAD) + c0 + ((lane >> 4) << 3)));
+  }
+}
+
+template <bool TA, bool TB>
+__device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+  typedef OperandTile<GEMM_BM, !TA> TileA;
+  typedef OperandTile<GEMM_BN, TB> TileB;
+  __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
+  __shared__ __align__(16) bf16 sb[2][TileB::ELEMS];
+
+  int tm, tn;
+  tile_of(blockIdx.x, (m + GEMM_BM - 1) / GEMM_BM, (n + GEMM_BN - 1) / GEMM_BN, tm, tn);
+  const int m0 = tm * GEMM_BM, n0 = tn * GEMM_BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(k, k_begin + k_per_split);
+  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  const long long lda = TA ? m : k, ldb = TB ? k : n;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp & 3) * 32, wn = (warp >> 2) * 32;  // the warp's 32 × 32 of the CTA tile
+
+  float acc[2][4][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+  typename TileA::Loader la;
+  typename TileB::Loader lb;
+  if (steps > 0) {
+    TileA::load(la, a, a_bf16, lda, m0, m, k_begin, k_end);
+    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin, k_end);
+    la.store(sa[0]);
+    lb.store(sb[0]);
+  }
+  __syncthreads();
+
+  // Register double buffering: tile s+1 travels global → registers while tile s multiplies, then goes to
+  // the other shared buffer; the one barrier per step orders both (that buffer was last read in step s-1).
+  for (int s = 0; s < steps; ++s) {
+    const bool next = s + 1 < steps;
+    if (next) {
+      const int k0 = k_begin + (s + 1) * GEMM_BK;
+      TileA::load(la, a, a_bf16, lda, m0, m, k0, k_end);
+      TileB::load(lb, b, b_bf16, ldb, n0, n, k0, k_end);
+    }
+    const uint32_t ta = smem_u32(sa[s & 1]), tb = smem_u32(sb[s & 1]);
+#pragma unroll
+    for (int kk = 0; kk < GEMM_BK; kk += 16) {
+      uint32_t fa[2][4], fb[2][4];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) frag_a<!TA>(fa[i], ta, wm + 16 * i, kk, lane);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) frag_b<TB>(fb[j], tb, wn + 16 * j, kk, lane);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          mma_bf16(acc[i][2 * j], fa[i], fb[j][0], fb[j][1]);
+          mma_bf16(acc[i][2 * j + 1], fa[i], fb[j][2], fb[j][3]);
+        }
+    }
+    if (next) {
+      la.store(sa[(s + 1) & 1]);
+      lb.store(sb[(s + 1) & 1]);
+    }
+    __syncthreads();
+  }
+
+  // Fragment layout of acc[i][j]: c[0], c[1] at (row g, cols 2q, 2q+1), c[2], c[3] at row g + 8.
+  const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
+      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// fp32 SIMT kernel
+
+// Stages OUTER rows × SIMT_BK depth of an operand as f32 [depth][outer] (stride OUTER + 1, so the
+// transposing stores of a depth-contiguous operand hit 16 different banks); ELEMS per thread.
+template <int OUTER, bool DEPTH_CONTIGUOUS>
+struct SimtStager {
+  static constexpr int ELEMS = OUTER * SIMT_BK / GEMM_THREADS;
+  static constexpr int STRIDE = OUTER + 1;
+  static_assert(OUTER * SIMT_BK % GEMM_THREADS == 0, "tile shape");
+  float v[ELEMS];
+
+  // Element e of the thread: consecutive threads take consecutive addresses of the stored matrix.
+  __device__ __forceinline__ static void place(int e, int& outer, int& depth) {
+    const int flat = threadIdx.x + e * GEMM_THREADS;
+    if constexpr (DEPTH_CONTIGUOUS) {
+      outer = flat / SIMT_BK;
+      depth = flat % SIMT_BK;
+    } else {
+      depth = flat / OUTER;
+      outer = flat % OUTER;
+    }
+  }
+
+  __device__ __forceinline__ void load(const void* p, int is_bf16, long long ld, int outer0, int outer_end, int k0, int k_end) {
+#pragma unroll
+    for (int e = 0; e < ELEMS; ++e) {
+      int o, d;
+      place(e, o, d);
+      o += outer0;
+      d += k0;
+      const long long idx = DEPTH_CONTIGUOUS ? static_cast<long long>(o) * ld + d : static_cast<long long>(d) * ld + o;
+      v[e] = o < outer_end && d < k_end ? load_elem(p, is_bf16, idx) : 0.f;
+    }
+  }
+
+  __device__ __forceinline__ void store(float* tile) const {
+#pragma unroll
+    for (int e = 0; e < ELEMS; ++e) {
+      int o, d;
+      place(e, o, d);
+      tile[d * STRIDE + o] = v[e];
+    }
+  }
+};
+
+template <bool TA, bool TB>
+__device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+                                              int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+  typedef SimtStager<SIMT_BM, !TA> StageA;
+  typedef SimtStager<SIMT_BN, TB> StageB;
+  __shared__ float sa[2][SIMT_BK * StageA::STRIDE];
+  __shared__ float sb[2][SIMT_BK * StageB::STRIDE];
+
+  int tm, tn;
+  tile_of(blockIdx.x, (m + SIMT_BM - 1) / SIMT_BM, (n + SIMT_BN - 1) / SIMT_BN, tm, tn);
+  const int m0 = tm * SIMT_BM, n0 = tn * SIMT_BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(k, k_begin + k_per_split);
+  const int steps = k_end > k_begin ? (k_end - k_begin + SIMT_BK - 1) / SIMT_BK : 0;
+  const long long lda = TA ? m : k, ldb = TB ? k : n;
+  // The thread's 4 × 4 outputs: rows ty + 16i, columns tx + 16j (a warp stores 16 consecutive columns).
+  const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+
+  StageA la;
+  StageB lb;
+  if (steps > 0) {
+    la.load(a, a_bf16, lda, m0, m, k_begin, k_end);
+    lb.load(b, b_bf16, ldb, n0, n, k_begin, k_end);
+    la.store(sa[0]);
+    lb.store(sb[0]);
+  }
+  __syncthreads();
+
+  for (int s = 0; s < steps; ++s) {
+    const bool next = s + 1 < steps;
+    if (next) {
+      const int k0 = k_begin + (s + 1) * SIMT_BK;
+      la.load(a, a_bf16, lda, m0, m, k0, k_end);
+      lb.load(b, b_bf16, ldb, n0, n, k0, k_end);
+    }
+    const float* ta = sa[s & 1];
+    const float* tb = sb[s & 1];
+#pragma unroll
+    for (int kk = 0; kk < SIMT_BK; ++kk) {
+      float x[4], y[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) x[i] = ta[kk * StageA::STRIDE + ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) y[j] = tb[kk * StageB::STRIDE + tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(x[i], y[j], acc[i][j]);
+    }
+    if (next) {
+      la.store(sa[(s + 1) & 1]);
+      lb.store(sb[(s + 1) & 1]);
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      store_pair(out, out_bf16, partial, m0 + ty + 16 * i, n0 + tx + 16 * j, m, n, false, acc[i][j], 0.f, alpha, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry points
+
+#define GEMM_PARAMS                                                                                                      \
+  void *__restrict__ out, float *__restrict__ partial, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
+      int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate
+#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate
+
+#define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \
+    gemm_##KIND##_body<TA, TB>(GEMM_ARGS);                                                                 \
+  }
+
+GEMM_ENTRY(bf16, nn, false, false)
+GEMM_ENTRY(bf16, nt, false, true)
+GEMM_ENTRY(bf16, tn, true, false)
+GEMM_ENTRY(bf16, tt, true, true)
+GEMM_ENTRY(f32, nn, false, false)
+GEMM_ENTRY(f32, nt, false, true)
+GEMM_ENTRY(f32, tn, true, false)
+GEMM_ENTRY(f32, tt, true, true)
+
+// out[0..mn) = alpha · Σ_z partial[z · mn + i] (+ out), z in order. Grid-stride.
+extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,
+                                              int out_bf16, float alpha, int accumulate) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < mn;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float s = 0.f;
+    for (int z = 0; z < splits; ++z) s += partial[z * mn + i];
+    float v = alpha * s;
+    if (out_bf16) {
+      bf16* o = static_cast<bf16*>(out);
+      if (accumulate) v += __bfloat162float(o[i]);
+      o[i] = __float2bfloat16_rn(v);
+    } else {
+      float* o = static_cast<float*>(out);
+      if (accumulate) v += o[i];
+      o[i] = v;
+    }
+  }
+}
+
+// x[r · ld + col] = value for r in [0, rows) (f32). Grid-stride.
+extern "C" __global__ void gemm_fill_column(float* __restrict__ x, int rows, long long ld, int col, float value) {
+  for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x) x[r * ld + col] = value;
+}

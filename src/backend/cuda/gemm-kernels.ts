@@ -1,0 +1,150 @@
+/**
+ * Launchers of kernels/gemm.cu (the kernel file's header holds the contract: layouts, what overwrites and
+ * what accumulates). Two ways to multiply, named by `GemmMath`; both split the depth k over CTAs when the
+ * output has too few tiles to fill the GPU (the weight gradients: m = n = d, k = N), writing per-split
+ * partials to a caller-given scratch that a second kernel adds in a fixed order, so every result is
+ * deterministic.
+ */
+import type { KernelFunction } from '../../cuda/kernel-function.js';
+import type { KernelSignature } from '../../cuda/kernel-signature.js';
+import type { Stream } from '../../cuda/stream.js';
+import type { DType } from '../memory-plan.js';
+import type { MatmulOptions, Tensor } from '../ops.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid } from './launch.js';
+
+/** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
+ *  (mma.sync m16n8k16, fp32 accumulation); 'fp32' multiplies in fp32 FMA (the fp32 parity mode). */
+export type GemmMath = 'bf16' | 'fp32';
+
+/** f32 elements of the split-K scratch every call is given (16 MiB). */
+export const GEMM_SCRATCH_FLOATS = 1 << 22;
+
+const SIGNATURES = {
+  gemm: [
+    'out:ptr', 'partial:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32',
+  ],
+  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32'],
+  fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
+} as const satisfies Record<string, KernelSignature>;
+
+/** A CTA tile of kernels/gemm.cu: GEMM_BM × GEMM_BN × GEMM_BK ('bf16') and SIMT_BM × SIMT_BN × SIMT_BK ('fp32'). */
+interface GemmTile {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+}
+
+const TILES: Readonly<Record<GemmMath, GemmTile>> = {
+  bf16: { m: 128, n: 64, k: 32 },
+  fp32: { m: 64, n: 64, k: 16 },
+};
+
+/** Threads of every GEMM CTA (GEMM_THREADS). */
+const THREADS = 256;
+
+/** CTAs a split GEMM aims for: two waves of one per multiprocessor. */
+const TARGET_CTAS_PER_SM = 2;
+
+/**
+ * The least depth of one split, in k tiles: a split writes and the reduction reads m·n partial floats,
+ * which should stay small against the split's own operand reads.
+ */
+const MIN_TILES_PER_SPLIT = 4;
+
+/** The largest grid.z (CUDA's limit). */
+const MAX_GRID_Z = 65_535;
+
+/** How one (m, n, k) runs: output tiles, and the split of k over grid z. */
+export interface GemmPlan {
+  /** Output tiles (grid x): ⌈m / tile m⌉ · ⌈n / tile n⌉. */
+  readonly tiles: number;
+  /** Shares of k (grid z); > 1 writes `splits · m · n` partial floats to the scratch and adds a reduction. */
+  readonly splits: number;
+  /** Depth of each share, a multiple of the k tile (the last share may be shorter). */
+  readonly kPerSplit: number;
+}
+
+/**
+ * The plan of one product on a GPU of `multiprocessorCount` SMs: split k only when the output tiles fill
+ * less than two waves, no more than the scratch holds, and no split shallower than MIN_TILES_PER_SPLIT tiles.
+ */
+export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number): GemmPlan {
+  const tile = TILES[math];
+  const tiles = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
+  const kTiles = Math.ceil(k / tile.k);
+  const wanted = Math.ceil((TARGET_CTAS_PER_SM * multiprocessorCount) / Math.max(tiles, 1));
+  const fit = Math.floor(GEMM_SCRATCH_FLOATS / Math.max(m * n, 1));
+  let splits = Math.max(1, Math.min(wanted, Math.ceil(kTiles / MIN_TILES_PER_SPLIT), fit, MAX_GRID_Z));
+  const kPerSplit = Math.max(1, Math.ceil(Math.ceil(k / splits) / tile.k)) * tile.k;
+  splits = Math.max(1, Math.ceil(k / kPerSplit));
+  return { tiles, splits, kPerSplit };
+}
+
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
+  return kernelOf('gemm', name, SIGNATURES[kind]);
+}
+
+const FLOATS: readonly DType[] = ['f32', 'bf16'];
+
+/** The grid's x dimension holds the output tiles (CUDA's limit is 2^31 - 1). */
+function checkTiles(what: string, tiles: number): void {
+  if (tiles >= 2 ** 31) throw new RangeError(`${what}: ${tiles} output tiles exceed the grid's limit of 2^31 - 1`);
+}
+
+/** The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus the reduction when k is split. */
+function gemm(
+  stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
+  transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
+): void {
+  const plan = gemmPlanFor(m, n, k, math, multiprocessors());
+  checkTiles(what, plan.tiles);
+  const split = plan.splits > 1;
+  const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
+  kernel(name, 'gemm').launch(
+    { grid: [plan.tiles, 1, plan.splits], block: THREADS, stream },
+    out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
+    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0,
+  );
+  if (split) {
+    kernel('gemm_splitk_reduce', 'splitkReduce').launch(
+      { grid: strideGrid(m * n), block: 256, stream },
+      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0,
+    );
+  }
+}
+
+/** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (+= with options.accumulate), ops.ts MatmulOptions:
+ *  transA: a stored [k × m]; transB: b stored [n × k]. out, a, b each f32 or bf16 (read/written at their
+ *  dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS for split-K partials. */
+export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
+  options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
+  checkCount('matmul.m', m);
+  checkCount('matmul.n', n);
+  checkCount('matmul.k', k);
+  const o = deviceTensor(out, 'matmul.out', FLOATS, m * n);
+  const da = deviceTensor(a, 'matmul.a', FLOATS, m * k);
+  const db = deviceTensor(b, 'matmul.b', FLOATS, k * n);
+  const s = deviceTensor(scratch, 'matmul.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
+  const accumulate = options.accumulate ?? false;
+  // Nothing to write, or (k = 0 with accumulate) nothing to add.
+  if (m === 0 || n === 0 || (k === 0 && accumulate)) return;
+  gemm(stream, o, da, db, m, n, k, options.transA ?? false, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul');
+}
+
+/** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */
+export function scoreItems(stream: Stream, scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number,
+  math: GemmMath, scratch: Tensor): void {
+  checkCount('scoreItems.B', B);
+  checkCount('scoreItems.V + 1', V + 1);
+  checkCount('scoreItems.d', d);
+  const s = deviceTensor(scores, 'scoreItems.scores', ['f32'], B * (V + 1));
+  const dh = deviceTensor(h, 'scoreItems.h', FLOATS, B * d);
+  const dt = deviceTensor(table, 'scoreItems.table', FLOATS, (V + 1) * d);
+  const ds = deviceTensor(scratch, 'scoreItems.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
+  if (B === 0) return;
+  gemm(stream, s, dh, dt, B, V + 1, d, false, true, 1, false, math, ds, 'scoreItems');
+  // Item 0 is the padding id: never recommended.
+  kernel('gemm_fill_column', 'fillColumn').launch({ grid: strideGrid(B), block: 256, stream }, s, B, V + 1, 0, -Infinity);
+}

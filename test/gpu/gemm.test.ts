@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { GEMM_SCRATCH_FLOATS, gemmPlanFor, matmul, scoreItems, type GemmMath } from '../../src/backend/cuda/gemm-kernels.js';
+import type { DType } from '../../src/backend/memory-plan.js';
+import { Stream } from '../../src/cuda/stream.js';
+import { cpuOracle, deviceGroup, get, put, relError, toBf16 } from './device-tensors.js';
+import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
+
+announceSkip('test/gpu/gemm.test.ts');
+
+/** One bf16 rounding of every output element: at most 2^-9 relative each, so at most that in norm. */
+const BF16_OUT = 2 ** -9;
+
+interface Case {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transA?: boolean;
+  readonly transB?: boolean;
+  readonly a: DType;
+  readonly b: DType;
+  readonly out: DType;
+  readonly math: GemmMath;
+  readonly accumulate?: boolean;
+  /** @default 1 */
+  readonly alpha?: number;
+  /** Round f32 operands to bf16 values on the host, so that 'bf16' math multiplies them exactly. @default false */
+  readonly preRound?: boolean;
+}
+
+/**
+ * The bound of a case's relative error against the float64 oracle (fed what the device tensors hold):
+ * - exact products (fp32 math; bf16 math of operands already bf16 values), fp32 sums: 1e-5;
+ * - bf16 math of f32 operands that are not bf16 values: each product carries ~2^-8 of rounding, averaging
+ *   down over the sum to ~3e-3 in norm: 1e-2;
+ * - a bf16 output adds its rounding, 2^-9.
+ */
+function bound(c: Case): number {
+  const exact = c.math === 'fp32' || c.preRound === true || (c.a === 'bf16' && c.b === 'bf16');
+  return (exact ? 1e-5 : 1e-2) + (c.out === 'bf16' ? BF16_OUT : 0);
+}
+
+function label(c: Case): string {
+  const trans = `${c.transA ? 't' : 'n'}${c.transB ? 't' : 'n'}`;
+  const acc = c.accumulate ? ` += alpha ${c.alpha ?? 1}` : c.alpha !== undefined ? ` alpha ${c.alpha}` : '';
+  return `${c.math} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}`;
+}
+
+// Odd shapes (37 × 33 × 19: partial tiles everywhere, depth not a multiple of 16, odd leading dimensions so
+// bf16 rows are only 2-byte aligned) and medium ones with accumulate and alpha, in all four transposes and
+// both maths; the SASRec shapes (linear forward, split-K weight gradient, aligned vector loads); k = 0.
+const CASES: Case[] = [];
+for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  for (const math of ['bf16', 'fp32'] as const) {
+    CASES.push({ m: 37, n: 33, k: 19, transA, transB, a: 'f32', b: 'bf16', out: 'f32', math, preRound: true });
+    CASES.push({ m: 200, n: 130, k: 77, transA, transB, a: 'bf16', b: 'f32', out: 'bf16', math, accumulate: true, alpha: -0.5 });
+    CASES.push({ m: 150, n: 70, k: 45, transA, transB, a: 'f32', b: 'f32', out: 'f32', math, accumulate: true, alpha: 0.75 });
+  }
+}
+CASES.push(
+  // Linear forward y = x · Wᵀ: x bf16 activations, W the f32 master weight.
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16' },
+  // Weight gradient dW (+=) dyᵀ · x: m = n = d, k = N (split-K), both maths.
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'fp32', accumulate: true },
+  { m: 33, n: 33, k: 5003, transA: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', accumulate: true, alpha: 2 },
+  { m: 33, n: 40, k: 3001, transA: true, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', alpha: 0.5 },
+  // Input gradient dx = dy · W, f32 operands (16-byte aligned rows: vector loads).
+  { m: 513, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', math: 'bf16', preRound: true },
+  { m: 512, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16' },
+  { m: 300, n: 72, k: 40, transA: true, transB: true, a: 'bf16', b: 'bf16', out: 'f32', math: 'bf16' },
+  // k = 0: zeros, or out unchanged with accumulate.
+  { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'bf16' },
+  { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true },
+);
+
+describe('gemmPlanFor (split-K)', () => {
+  it('splits a deep product with few tiles within the scratch, covering k exactly', () => {
+    for (const math of ['bf16', 'fp32'] as const) {
+      for (const [m, n, k] of [[64, 64, 25_601], [512, 512, 131_072], [33, 33, 5003], [64, 64, 100]] as const) {
+        const p = gemmPlanFor(m, n, k, math, 132);
+        expect(p.splits * m * n, `${math} ${m}×${n}×${k} scratch`).toBeLessThanOrEqual(GEMM_SCRATCH_FLOATS);
+        expect((p.splits - 1) * p.kPerSplit, `${math} ${m}×${n}×${k} last split not empty`).toBeLessThan(k);
+        expect(p.splits * p.kPerSplit, `${math} ${m}×${n}×${k} covered`).toBeGreaterThanOrEqual(k);
+      }
+      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(100);
+    }
+  });
+
+  it('does not split what fills the GPU or what the scratch cannot hold', () => {
+    expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132).splits).toBe(1);
+    expect(gemmPlanFor(4096, 4096, 1_000_000, 'bf16', 132).splits).toBe(1);
+    expect(gemmPlanFor(37, 33, 0, 'fp32', 132)).toEqual({ tiles: 1, splits: 1, kPerSplit: 16 });
+  });
+});
+
+describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
+  const context = useContext();
+  let cpu: CpuOps;
+  let scratch: CudaTensorGroup;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+    context();
+    scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
+  });
+  afterAll(() => {
+    scratch?.free();
+    cpu?.close();
+  });
+
+  for (const c of CASES) {
+    it(label(c), async () => {
+      const { m, n, k } = c;
+      const options = { transA: c.transA ?? false, transB: c.transB ?? false, accumulate: c.accumulate ?? false, alpha: c.alpha ?? 1 };
+      // Operands of at least one element, so that k = 0 allocates nothing empty.
+      const [sizeA, sizeB] = [Math.max(1, m * k), Math.max(1, k * n)];
+      const io = deviceGroup('io', [
+        { name: 'a', shape: [sizeA], dtype: c.a },
+        { name: 'b', shape: [sizeB], dtype: c.b },
+        { name: 'out', shape: [m * n], dtype: c.out },
+      ]);
+      const host = (size: number, dtype: DType): Float32Array => (c.preRound && dtype === 'f32' ? toBf16(randomFloats(size)).values : randomFloats(size));
+      const a = put(io.get('a'), host(sizeA, c.a));
+      const b = put(io.get('b'), host(sizeB, c.b));
+      const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
+
+      const stream = Stream.create();
+      matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, c.math, scratch.get('scratch'));
+      stream.synchronize();
+      stream.destroy();
+      const got = get(io.get('out'));
+      io.free();
+
+      // The oracle: the product itself for overwrites and f32 increments; old + product for a bf16 out
+      // (whose increment its rounding hides).
+      const wholeSum = old !== null && c.out === 'bf16';
+      const ref = cpu.allocGroup('ref', [
+        { name: 'a', shape: [sizeA], dtype: 'f32' },
+        { name: 'b', shape: [sizeB], dtype: 'f32' },
+        { name: 'out', shape: [m * n], dtype: 'f32' },
+      ]);
+      cpu.write(ref.get('a'), a);
+      cpu.write(ref.get('b'), b);
+      cpu.write(ref.get('out'), wholeSum ? old : new Float32Array(m * n));
+      cpu.matmul(ref.get('out'), ref.get('a'), ref.get('b'), m, n, k, { ...options, accumulate: wholeSum });
+      const want = await cpu.readF32(ref.get('out'));
+      cpu.freeGroup(ref);
+
+      expect(got.every(Number.isFinite), 'out fully written').toBe(true);
+      if (k === 0) {
+        expect(Array.from(got), 'k = 0').toEqual(Array.from(old ?? new Float32Array(m * n)));
+        return;
+      }
+      const result = old !== null && !wholeSum ? got.map((v, i) => v - old[i]!) : got;
+      expect(relError(result, want), old !== null && !wholeSum ? 'increment' : 'out').toBeLessThanOrEqual(bound(c));
+    });
+  }
+
+  it('is deterministic: a split-K product twice gives the same bits', () => {
+    const [m, n, k] = [64, 64, 25_601];
+    const io = deviceGroup('io', [
+      { name: 'a', shape: [k * m], dtype: 'f32' },
+      { name: 'b', shape: [k * n], dtype: 'bf16' },
+      { name: 'out', shape: [m * n], dtype: 'f32' },
+    ]);
+    put(io.get('a'), randomFloats(k * m));
+    put(io.get('b'), randomFloats(k * n));
+    const stream = Stream.create();
+    const runs = (['bf16', 'fp32'] as const).map((math) =>
+      [0, 1].map(() => {
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, math, scratch.get('scratch'));
+        stream.synchronize();
+        return new Uint32Array(get(io.get('out')).buffer);
+      }),
+    );
+    stream.destroy();
+    io.free();
+    for (const [first, second] of runs) expect(Buffer.from(second!.buffer).equals(Buffer.from(first!.buffer))).toBe(true);
+  });
+
+  // scoreItems: odd B and d (element loads), bf16 or f32 table, both maths.
+  const SCORE_CASES = [
+    { B: 37, V: 1001, d: 33, h: 'bf16', table: 'f32', math: 'bf16' },
+    { B: 64, V: 3000, d: 64, h: 'bf16', table: 'bf16', math: 'bf16' },
+    { B: 5, V: 500, d: 40, h: 'f32', table: 'f32', math: 'fp32' },
+  ] as const;
+  for (const s of SCORE_CASES) {
+    it(`scoreItems ${s.math} B=${s.B} V=${s.V} d=${s.d} h ${s.h} table ${s.table}`, async () => {
+      const { B, V, d } = s;
+      const io = deviceGroup('io', [
+        { name: 'h', shape: [B, d], dtype: s.h },
+        { name: 'table', shape: [V + 1, d], dtype: s.table },
+        { name: 'scores', shape: [B, V + 1], dtype: 'f32' },
+      ]);
+      const h = put(io.get('h'), randomFloats(B * d));
+      const table = put(io.get('table'), randomFloats((V + 1) * d));
+      const stream = Stream.create();
+      scoreItems(stream, io.get('scores'), io.get('h'), io.get('table'), B, V, d, s.math, scratch.get('scratch'));
+      stream.synchronize();
+      stream.destroy();
+      const got = get(io.get('scores'));
+      io.free();
+
+      const ref = cpu.allocGroup('ref', [
+        { name: 'h', shape: [B, d], dtype: 'f32' },
+        { name: 'table', shape: [V + 1, d], dtype: 'f32' },
+        { name: 'scores', shape: [B, V + 1], dtype: 'f32' },
+      ]);
+      cpu.write(ref.get('h'), h);
+      cpu.write(ref.get('table'), table);
+      cpu.scoreItems(ref.get('scores'), ref.get('h'), ref.get('table'), B, V, d);
+      const want = await cpu.readF32(ref.get('scores'));
+      cpu.freeGroup(ref);
+
+      const items = (x: Float32Array): Float32Array => x.filter((_, i) => i % (V + 1) !== 0);
+      for (let b = 0; b < B; b++) expect(got[b * (V + 1)], `row ${b} column 0`).toBe(-Infinity);
+      expect(items(got).every(Number.isFinite), 'scores fully written').toBe(true);
+      // Both operands hold exact values, bf16 math rounds an f32 table: 1e-2 there, else exact products: 1e-5.
+      const tol = s.math === 'bf16' && s.table === 'f32' ? 1e-2 : 1e-5;
+      expect(relError(items(got), items(want))).toBeLessThanOrEqual(tol);
+    });
+  }
+});
