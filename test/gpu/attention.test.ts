@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { attentionBackward, attentionForward, attentionWorkspace } from '../../src/backend/cuda/attention-kernels.js';
+import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import type { DType } from '../../src/backend/memory-plan.js';
+import type { DropoutSpec } from '../../src/backend/ops.js';
+import { Stream } from '../../src/cuda/stream.js';
+import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
+
+announceSkip('test/gpu/attention.test.ts');
+
+interface Shape {
+  readonly B: number;
+  readonly L: number;
+  readonly H: number;
+  readonly hd: number;
+}
+
+// Every head width W of the kernels, odd B, L and hd, L one past a tile or ending a tile part-way.
+const SHAPES: Shape[] = [
+  { B: 3, L: 13, H: 2, hd: 7 }, // W 32: one partial tile, odd width
+  { B: 2, L: 70, H: 1, hd: 64 }, // W 64: a second tile of 6 rows
+  { B: 2, L: 37, H: 2, hd: 128 }, // W 128 (32-key tiles): a partial second key tile
+  { B: 1, L: 200, H: 1, hd: 33 }, // W 64 with an odd width; SASRec's L
+  { B: 2, L: 65, H: 2, hd: 32 }, // W 32: one row past a tile
+  { B: 1, L: 45, H: 1, hd: 200 }, // W 256 (32 × 32 tiles)
+];
+
+const DROPOUTS = [0, 0.1] as const;
+
+/** q scaled so that the scores q·k/sqrt(hd) have unit variance: the online max moves, softmax is not flat. */
+const Q_SPREAD = 3;
+
+/** A fresh random Philox key for a dropout of probability p. */
+function randomDrop(p: number): DropoutSpec {
+  return {
+    p,
+    key: { seed: Math.floor(Math.random() * 2 ** 32), step: Math.floor(Math.random() * 1e6), site: Math.floor(Math.random() * 64) },
+  };
+}
+
+/** Device outputs of one forward and backward. */
+interface Result {
+  readonly out: Float32Array;
+  readonly lse: Float32Array;
+  readonly dq: Float32Array;
+  readonly dk: Float32Array;
+  readonly dv: Float32Array;
+}
+
+/** Host inputs as the device tensors hold them. */
+interface Inputs {
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+  readonly dout: Float32Array;
+}
+
+/** Runs attentionForward then attentionBackward on a blocking stream, from fresh random inputs (or `given`). */
+function runDevice(s: Shape, dtype: DType, causal: boolean, drop: DropoutSpec, given?: Inputs): { inputs: Inputs; result: Result } {
+  const { B, L, H, hd } = s;
+  const n = B * L * H * hd;
+  const rows = [B * L, H * hd];
+  const io: CudaTensorGroup = deviceGroup('attention io', [
+    { name: 'q', shape: rows, dtype },
+    { name: 'k', shape: rows, dtype },
+    { name: 'v', shape: rows, dtype },
+    { name: 'out', shape: rows, dtype },
+    { name: 'dout', shape: rows, dtype: 'f32' },
+    { name: 'dq', shape: rows, dtype: 'f32' },
+    { name: 'dk', shape: rows, dtype: 'f32' },
+    { name: 'dv', shape: rows, dtype: 'f32' },
+  ]);
+  const saved = deviceGroup('attention saved', attentionWorkspace(B, L, H, hd));
+  const inputs: Inputs = {
+    q: put(io.get('q'), given?.q ?? randomFloats(n).map((x) => Q_SPREAD * x)),
+    k: put(io.get('k'), given?.k ?? randomFloats(n)),
+    v: put(io.get('v'), given?.v ?? randomFloats(n)),
+    dout: put(io.get('dout'), given?.dout ?? randomFloats(n)),
+  };
+  const stream = Stream.create();
+  attentionForward(stream, io.get('out'), saved, io.get('q'), io.get('k'), io.get('v'), B, L, H, hd, causal, drop);
+  attentionBackward(
+    stream, io.get('dq'), io.get('dk'), io.get('dv'),
+    io.get('dout'), io.get('q'), io.get('k'), io.get('v'), io.get('out'), saved,
+    B, L, H, hd, causal, drop,
+  );
+  stream.synchronize();
+  stream.destroy();
+  const result: Result = {
+    out: get(io.get('out')),
+    lse: get(saved.get('lse')),
+    dq: get(io.get('dq')),
+    dk: get(io.get('dk')),
+    dv: get(io.get('dv')),
+  };
+  saved.free();
+  io.free();
+  return { inputs, result };
+}
+
+/** The float64 CPU backend's forward and backward on the same inputs. */
+async function runOracle(cpu: CpuOps, s: Shape, causal: boolean, drop: DropoutSpec, x: Inputs): Promise<Omit<Result, 'lse'>> {
+  const { B, L, H, hd } = s;
+  const rows = [B * L, H * hd];
+  const names = ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'] as const;
+  const g = cpu.allocGroup('attention oracle', [
+    ...names.map((name) => ({ name, shape: rows, dtype: 'f32' as const })),
+    { name: 'probs', shape: [B, H, L, L], dtype: 'f32' },
+  ]);
+  for (const name of ['q', 'k', 'v', 'dout'] as const) cpu.write(g.get(name), x[name]);
+  cpu.attentionForward(g.get('out'), g.get('probs'), g.get('q'), g.get('k'), g.get('v'), B, L, H, hd, causal, drop);
+  cpu.attentionBackward(
+    g.get('dq'), g.get('dk'), g.get('dv'),
+    g.get('dout'), g.get('q'), g.get('k'), g.get('v'), g.get('probs'),
+    B, L, H, hd, causal, drop,
+  );
+  const want = {
+    out: await cpu.readF32(g.get('out')),
+    dq: await cpu.readF32(g.get('dq')),
+    dk: await cpu.readF32(g.get('dk')),
+    dv: await cpu.readF32(g.get('dv')),
+  };
+  cpu.freeGroup(g);
+  return want;
+}
+
+describe('attentionWorkspace', () => {
+  it('holds lse and delta [B × H × L] f32 and rejects heads wider than 256', () => {
+    expect(attentionWorkspace(3, 13, 2, 7)).toEqual([
+      { name: 'lse', shape: [3, 2, 13], dtype: 'f32' },
+      { name: 'delta', shape: [3, 2, 13], dtype: 'f32' },
+    ]);
+    expect(() => attentionWorkspace(1, 8, 1, 257)).toThrow(/head width hd in 1\.\.256/);
+    expect(() => attentionWorkspace(1, 0, 1, 64)).toThrow(/L to be a positive integer/);
+  });
+});
+
+describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () => {
+  useContext();
+  let cpu: CpuOps;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+  });
+  afterAll(() => cpu?.close());
+
+  for (const s of SHAPES) {
+    for (const causal of [true, false]) {
+      for (const p of DROPOUTS) {
+        for (const dtype of ['f32', 'bf16'] as const) {
+          it(`B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${causal ? 'causal' : 'bidirectional'} p=${p} ${dtype}`, async () => {
+            const drop = randomDrop(p);
+            const { inputs, result } = runDevice(s, dtype, causal, drop);
+            const want = await runOracle(cpu, s, causal, drop, inputs);
+            // Bounds. f32 operands: fp32 dot products, exps and sums against float64 (errors of a few
+            // 1e-7 in a CPU emulation of these kernels): 1e-5 for out and the gradients alike.
+            // bf16 operands (inputs exact in both): out adds one bf16 rounding (≤ 2^-9 relative per
+            // element; ~1.7e-3 seen): 4e-3; the gradients see that rounding only through delta = dout ·
+            // out (≤ 2.3e-3 seen): 1e-2.
+            const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
+            const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
+            expect(result.lse.every(Number.isFinite), 'lse fully written').toBe(true);
+            expect(relError(result.out, want.out), 'out').toBeLessThanOrEqual(outTol);
+            expect(relError(result.dq, want.dq), 'dq').toBeLessThanOrEqual(gradTol);
+            expect(relError(result.dk, want.dk), 'dk').toBeLessThanOrEqual(gradTol);
+            expect(relError(result.dv, want.dv), 'dv').toBeLessThanOrEqual(gradTol);
+          });
+        }
+      }
+    }
+  }
+
+  it('is bit-identical run to run (causal, dropout, bf16, several tiles)', () => {
+    const s: Shape = { B: 2, L: 150, H: 2, hd: 64 };
+    const drop = randomDrop(0.1);
+    const first = runDevice(s, 'bf16', true, drop);
+    const second = runDevice(s, 'bf16', true, drop, first.inputs);
+    for (const name of ['out', 'lse', 'dq', 'dk', 'dv'] as const) {
+      const a = new Uint32Array(first.result[name].buffer);
+      const b = new Uint32Array(second.result[name].buffer);
+      expect(a.every((w, i) => w === b[i]), name).toBe(true);
+    }
+  });
+});
