@@ -107,13 +107,13 @@ async function runOracle(cpu: CpuOps, s: Shape, causal: boolean, drop: DropoutSp
   const names = ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'] as const;
   const g = cpu.allocGroup('attention oracle', [
     ...names.map((name) => ({ name, shape: rows, dtype: 'f32' as const })),
-    { name: 'probs', shape: [B, H, L, L], dtype: 'f32' },
+    ...cpu.attentionWorkspace(B, L, H),
   ]);
   for (const name of ['q', 'k', 'v', 'dout'] as const) cpu.write(g.get(name), x[name]);
-  cpu.attentionForward(g.get('out'), g.get('probs'), g.get('q'), g.get('k'), g.get('v'), B, L, H, hd, causal, drop);
+  cpu.attentionForward(g.get('out'), g, g.get('q'), g.get('k'), g.get('v'), B, L, H, hd, causal, drop);
   cpu.attentionBackward(
     g.get('dq'), g.get('dk'), g.get('dv'),
-    g.get('dout'), g.get('q'), g.get('k'), g.get('v'), g.get('probs'),
+    g.get('dout'), g.get('q'), g.get('k'), g.get('v'), g.get('out'), g,
     B, L, H, hd, causal, drop,
   );
   const want = {

@@ -7,16 +7,10 @@
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
-import type { DropoutSpec, Tensor, TensorGroup } from '../ops.js';
+import type { DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, strideGrid } from './launch.js';
-
-/**
- * Where an op finds its workspace tensors by name: ops.ts's `TensorLookup` once the seam lands on main
- * (a TensorGroup is one).
- */
-type TensorLookup = Pick<TensorGroup, 'get'>;
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
