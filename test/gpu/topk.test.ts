@@ -25,9 +25,11 @@ interface Case {
 }
 
 // V < K (padding), V = 50,001 (25 tiles, the last one partial) with K = 1, 10, 100, an odd V barely
-// past one tile, and rowStart > 0 everywhere.
+// past one tile, V past the first exclusion window (rising rows rank the ids around it first), and
+// rowStart > 0 everywhere.
 const CASES: Case[] = [
   { V: 7, K: 10, B: 9, rowStart: 3, users: 15 },
+  { V: 65_600, K: 100, B: 8, rowStart: 4, users: 13 },
   { V: 50_001, K: 100, B: 13, rowStart: 5, users: 21 },
   { V: 50_001, K: 10, B: 11, rowStart: 1, users: 12 },
   { V: 50_001, K: 1, B: 9, rowStart: 2, users: 14 },
@@ -65,18 +67,23 @@ function rowScores(mode: Mode, V: number): Float32Array {
   return s;
 }
 
-/** A history row: empty, short, long (duplicates included), low ids only (the first tiles), or every item. */
+/**
+ * A history row: empty, short, long (duplicates included), low ids only (the first tiles), or every
+ * item; the short and long ones also hold the first and last ids and those around the kernel's first
+ * exclusion window boundary (TOPK_WINDOW = 65,536).
+ */
 function historyRow(u: number, V: number): number[] {
   const pick = (n: number, top: number): number[] => Array.from({ length: n }, () => 1 + Math.floor(Math.random() * top));
+  const edges = [1, 65_535, 65_536, 65_537, V].filter((i) => i <= V);
   switch (u % 6) {
     case 0:
       return [];
     case 1:
-      return pick(1, V);
+      return [...edges, ...pick(1, V)];
     case 2:
-      return pick(Math.min(50, V), V);
+      return [...pick(Math.min(50, V), V), ...edges];
     case 3:
-      return pick(3000, V);
+      return [...edges, ...pick(3000, V)];
     case 4:
       return pick(2500, Math.min(V, 4096));
     default:
