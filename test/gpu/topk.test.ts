@@ -143,7 +143,7 @@ describe.skipIf(noGpu)('CUDA topK against the CPU reference', () => {
       // Exact: ids, not values; the order is total (score, then id), so any difference is a bug.
       for (let b = 0; b < B; b++) {
         // main's CPU topK still writes rows 0..B-1 (the old contract); the CUDA one rows rowStart + b.
-        const wantRow = Array.from(want.subarray(b * K, (b + 1) * K));
+        const wantRow = Array.from(want.subarray((rowStart + b) * K, (rowStart + b + 1) * K));
         const gotRow = Array.from(got.subarray((rowStart + b) * K, (rowStart + b + 1) * K));
         expect(gotRow, `row ${rowStart + b} (${MODES[b % MODES.length]}, history ${rows[rowStart + b]!.length})`).toEqual(wantRow);
         const seen = new Set(rows[rowStart + b]);
