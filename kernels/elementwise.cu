@@ -25,8 +25,8 @@
 //   ew_relu_backward dx[n] = out > 0 ? dout : 0; dx, dout one dtype, out either; dx may alias dout
 //   ew_bias_add      out[r, :] = out[r, :] + bias (in place); out f32 or bf16, bias f32
 //   ew_bias_backward dBias[cols] (+=) Σ_r dout[r, :]; dBias f32, dout f32 or bf16. Deterministic
-//                    without atomics or workspace: one CTA of BIAS_THREADS per strip of 32 bytes of
-//                    columns (8 f32 / 16 bf16), threads striding rows in a fixed pattern, then a fixed
+//                    without atomics or workspace: one CTA of BIAS_THREADS per strip of 16 bytes of
+//                    columns (4 f32 / 8 bf16), threads striding rows in a fixed pattern, then a fixed
 //                    shared-memory tree.
 // Row ops (slice_rows, mask_padded, bias_add) give each warp whole rows, lanes striding the columns.
 // ACCUMULATES: ew_axpy's y, ew_bias_backward's dBias. OVERWRITES: everything else (bias_add in place).
@@ -40,9 +40,11 @@ typedef __nv_bfloat16 bf16;
 // Counter word c3 of dropout masks ("DROP"), as src/backend/philox.ts's DROPOUT_STREAM.
 #define EW_DROPOUT_STREAM 0x44524f50u
 
-// Threads of a ew_bias_backward CTA (the launcher's block size) and the bytes of columns it owns.
+// Threads of a ew_bias_backward CTA (the launcher's block size), the bytes of columns it owns, and the
+// loads each thread keeps in flight.
 #define BIAS_THREADS 1024
-#define BIAS_STRIP_BYTES 32
+#define BIAS_STRIP_BYTES 16
+#define BIAS_UNROLL 8
 
 // ---------------------------------------------------------------------------------------------------
 // Element access and loops
@@ -244,10 +246,12 @@ extern "C" __global__ void ew_relu_backward(void* dx, const void* dout, int d_bf
 // ---------------------------------------------------------------------------------------------------
 // Bias backward
 
-// A CTA owns columns [blockIdx.x·W, +W), W = BIAS_STRIP_BYTES / sizeof(T): one 32-byte sector of each
-// row. Thread t sums column (t % W) over rows t / W, t / W + P, … (P = BIAS_THREADS / W) in that
-// order, four loads in flight; then a shared-memory tree halves the P partials of each column in a
-// fixed order. The result depends on rows, cols and the dtype only: bit-identical run to run.
+// A CTA owns columns [blockIdx.x·W, +W), W = BIAS_STRIP_BYTES / sizeof(T): half a 32-byte sector of
+// each row (the neighbouring CTA reads the other half, mostly from L2), which doubles the CTAs against
+// whole sectors while every warp request still moves 128 useful bytes. Thread t sums column (t % W)
+// over rows t / W, t / W + P, … (P = BIAS_THREADS / W) in that order, BIAS_UNROLL loads in flight;
+// then a shared-memory tree halves the P partials of each column in a fixed order. The result depends
+// on rows, cols and the dtype only: bit-identical run to run.
 template <typename T>
 __device__ __forceinline__ void bias_backward_body(float* __restrict__ dbias, const T* __restrict__ dout, int rows, int cols,
                                                    float* part) {
@@ -257,18 +261,15 @@ __device__ __forceinline__ void bias_backward_body(float* __restrict__ dbias, co
   const int col = blockIdx.x * W + t % W;
   float acc = 0.f;
   if (col < cols) {
-    int r = t / W;
-    for (; r + 3 * P < rows; r += 4 * P) {
-      const float a0 = ld(dout, static_cast<long long>(r) * cols + col);
-      const float a1 = ld(dout, static_cast<long long>(r + P) * cols + col);
-      const float a2 = ld(dout, static_cast<long long>(r + 2 * P) * cols + col);
-      const float a3 = ld(dout, static_cast<long long>(r + 3 * P) * cols + col);
-      acc += a0;
-      acc += a1;
-      acc += a2;
-      acc += a3;
+    long long r = t / W;
+    for (; r + (BIAS_UNROLL - 1) * P < rows; r += BIAS_UNROLL * P) {
+      float a[BIAS_UNROLL];
+#pragma unroll
+      for (int k = 0; k < BIAS_UNROLL; ++k) a[k] = ld(dout, (r + k * P) * cols + col);
+#pragma unroll
+      for (int k = 0; k < BIAS_UNROLL; ++k) acc += a[k];
     }
-    for (; r < rows; r += P) acc += ld(dout, static_cast<long long>(r) * cols + col);
+    for (; r < rows; r += P) acc += ld(dout, r * cols + col);
   }
   part[t] = acc;
   __syncthreads();

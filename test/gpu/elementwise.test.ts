@@ -250,7 +250,7 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
   }
 
   // Column sums in fp32 over up to 131,072 rows of values in [-1, 1): per column a thread sums rows / P
-  // terms in order (P = 128 f32, 64 bf16), then a 7- or 6-level tree; the rounding errors are a random
+  // terms in order (P = 256 f32, 128 bf16), then an 8- or 7-level tree; the rounding errors are a random
   // walk of ~2^-24 · |partial sum| each, ~1e-6 of the sum: bound 1e-5 on the increment (bf16 dout values
   // are exact in fp32 and fed to the oracle as such, so the same bound). Run twice: bit-identical.
   for (const dtype of FLOATS) {

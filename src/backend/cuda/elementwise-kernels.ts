@@ -36,9 +36,9 @@ type KernelName = keyof typeof SIGNATURES;
 /** Threads per CTA of the grid-stride and row kernels (8 warps: 8 rows at a time). */
 const THREADS = 256;
 
-/** BIAS_THREADS and BIAS_STRIP_BYTES of kernels/elementwise.cu: a CTA per 32 bytes of columns. */
+/** BIAS_THREADS and BIAS_STRIP_BYTES of kernels/elementwise.cu: a CTA per 16 bytes of columns. */
 const BIAS_THREADS = 1024;
-const BIAS_STRIP_BYTES = 32;
+const BIAS_STRIP_BYTES = 16;
 
 const FLOAT = ['f32', 'bf16'] as const;
 
@@ -179,9 +179,11 @@ export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number,
 }
 
 /**
- * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic: a CTA per 32-byte strip of
- * columns (8 f32 or 16 bf16 columns) sums its rows in a fixed order, so there are ⌈cols / strip⌉ CTAs
- * (8 at cols = 64 in f32): enough for a few hundred GB/s, short of the full bandwidth.
+ * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic: a CTA per 16-byte strip of
+ * columns (4 f32 or 8 bf16 columns) sums its rows in a fixed order, so there are ⌈cols / strip⌉ CTAs
+ * (16 at cols = 64 in f32, 8 in bf16), each with 32 warps × 8 loads of 128 bytes in flight: by
+ * Little's law a few hundred GB/s at 25,600 × 64 (tens of µs), short of the full bandwidth, which
+ * would need a split over rows and a workspace.
  */
 export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
   checkCount('biasBackward rows', rows);
