@@ -34,58 +34,9 @@
 // SHAPES: d ≤ D for D ∈ {32, 64, 128, 256, 512}; _a variants need d % 8 == 0 and 16-byte aligned rows.
 
 #include "cce_common.cuh"
+#include "negatives.cuh"
 
-#define CCE_NEG_STREAM 0x4e454721u
 #define CCE_RESCALE_SLACK 8.0f
-
-// ---------------------------------------------------------------------------------------------------
-// Philox4x32-10 (Random123 constants), as src/backend/philox.ts.
-
-__device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t lo0 = c0 * 0xD2511F53u, hi0 = __umulhi(c0, 0xD2511F53u);
-    const uint32_t lo1 = c2 * 0xCD9E8D57u, hi1 = __umulhi(c2, 0xCD9E8D57u);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& w, int i) {
-  return i == 0 ? w.x : i == 1 ? w.y : i == 2 ? w.z : w.w;
-}
-
-// The sampler: uniform when prob is null, else the alias table over columns 0..V-1.
-struct Sampler {
-  const uint32_t* prob;
-  const int* alias;
-  int V;
-  uint32_t seed, step;
-  // Draws per Philox call.
-  __device__ __forceinline__ int per_call() const { return prob == nullptr ? 4 : 2; }
-  // The items of call c of row r: out[k] is negative c·per_call() + k.
-  __device__ __forceinline__ void draw(int (&out)[4], int r, int c) const {
-    const uint4 w = philox4x32(static_cast<uint32_t>(r), static_cast<uint32_t>(c), prob == nullptr ? 0u : 1u, CCE_NEG_STREAM, seed, step);
-    if (prob == nullptr) {
-      out[0] = 1 + static_cast<int>(__umulhi(w.x, V));
-      out[1] = 1 + static_cast<int>(__umulhi(w.y, V));
-      out[2] = 1 + static_cast<int>(__umulhi(w.z, V));
-      out[3] = 1 + static_cast<int>(__umulhi(w.w, V));
-    } else {
-#pragma unroll
-      for (int k = 0; k < 2; ++k) {
-        const int col = static_cast<int>(__umulhi(word_of(w, 2 * k), V));
-        out[k] = 1 + (word_of(w, 2 * k + 1) < prob[col] ? col : alias[col]);
-      }
-      out[2] = out[3] = 0;
-    }
-  }
-};
 
 // ---------------------------------------------------------------------------------------------------
 // Rows held by a warp: lane q holds columns [q·P, q·P + P), P = D / 32, as floats.

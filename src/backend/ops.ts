@@ -52,7 +52,7 @@ export interface MemoryStats {
 }
 
 /** Loss types, as the trainer config spells them (trainer/config.ts LOSSES). */
-export type LossKind = 'ce' | 'ce-' | 'cce' | 'cce-' | 'bce' | 'bce+';
+export type LossKind = import('./loss-kinds.js').LossKind;
 
 /** Negative sampling distributions. */
 export type NegativeSampling = 'uniform' | 'popularity';

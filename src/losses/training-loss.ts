@@ -4,11 +4,9 @@
  * loss settings and the global step into the per-step LossParams, so the model and the loop never
  * spell out a loss-specific detail.
  */
+import { isSampled, type LossKind } from '../backend/loss-kinds.js';
 import { popularitySampler } from '../backend/negatives.js';
-import type { LossDims, LossKind, LossParams, NegativeParams, NegativeSampling, Ops, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
-
-/** The losses that draw negatives. */
-const SAMPLED_KINDS: ReadonlySet<LossKind> = new Set<LossKind>(['ce-', 'cce-', 'bce+']);
+import type { LossDims, LossParams, NegativeParams, NegativeSampling, Ops, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
 
 /** A trial's loss settings. */
 export interface LossSettings {
@@ -34,7 +32,7 @@ export class TrainingLoss {
 
   /** `dims.rows` is the largest N = B·L the loss will see; every call may use fewer rows. */
   constructor(ops: Ops, settings: LossSettings, dims: LossDims) {
-    if (SAMPLED_KINDS.has(settings.kind) && settings.negatives === undefined) {
+    if (isSampled(settings.kind) && settings.negatives === undefined) {
       throw new Error(`loss ${settings.kind} needs a number of negatives`);
     }
     this.#ops = ops;
@@ -43,7 +41,7 @@ export class TrainingLoss {
   }
 
   get #sampled(): boolean {
-    return SAMPLED_KINDS.has(this.settings.kind);
+    return isSampled(this.settings.kind);
   }
 
   get #popularity(): boolean {

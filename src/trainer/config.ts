@@ -4,15 +4,16 @@
  * hashing, and the trainer uses it again to reject invalid configs before any work, so both sides
  * agree on one definition.
  */
+import { isSampled, LOSS_KIND_NAMES, type LossKind } from '../backend/loss-kinds.js';
 import { resolveDatasetSpec, type DatasetSpec } from '../data/spec.js';
 import { ConfigError, shown } from '../util/config-error.js';
 
-/** Loss types (SEED-NOTES.md, "The losses"). */
-export const LOSSES = ['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+'] as const;
-export type LossType = (typeof LOSSES)[number];
+/** Loss types: the kinds of backend/loss-kinds.ts (import-free, so the orchestrator loads no training code). */
+export const LOSSES: readonly LossKind[] = LOSS_KIND_NAMES;
+export type LossType = LossKind;
 
 /** Losses that draw negatives; only these take `train.negatives` and `train.sampling`. */
-export const SAMPLED_LOSSES: ReadonlySet<LossType> = new Set<LossType>(['ce-', 'cce-', 'bce+']);
+export const SAMPLED_LOSSES: ReadonlySet<LossType> = new Set(LOSSES.filter(isSampled));
 
 /** Models the built-in trainer knows. */
 export const MODELS = ['sasrec'] as const;

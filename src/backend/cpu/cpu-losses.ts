@@ -1,10 +1,10 @@
 /**
  * The CPU backend's loss entries (ops.ts, "losses"): the workspace each loss saves between forward and
  * backward, and the dispatch onto the partitioned kernels. The workspace is where the losses differ in
- * memory, and what the peak bytes show:
- * - ce, bce: logits [N × V]. cce: lse [N] and one [64 × 512] block per thread.
- * - ce-, bce+: negatives [N × n] i32 and logits [N × (n+1)]. cce-: one row of each per thread.
- * - sampled losses with more than one thread: a private dE [(V+1) × d] per extra thread.
+ * memory, and what the peak bytes show (backend/loss-kinds.ts: what each kind holds): the materialised
+ * kinds their logits, the streamed cce and cce- a block or a row per thread. bce+, streamed on CUDA, holds
+ * its rows here: it shares ce-'s row kernels. Sampled kinds with more than one thread add a private
+ * dE [(V+1) × d] per extra thread.
  */
 import type { TensorSpec } from '../memory-plan.js';
 import { uniformSampler, type NegativeSampler, type PopularitySampler } from '../negatives.js';

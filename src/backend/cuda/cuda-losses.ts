@@ -1,9 +1,13 @@
 /**
- * The CUDA backend's loss entries (ops.ts, "losses") for the streamed losses: cce (kernels/cce.cu),
- * cce- and bce+ (kernels/cce_sampled.cu). The materialised ce, ce- and bce come with the GPU trainer.
+ * The CUDA backend's loss entries (ops.ts, "losses"), dispatched by backend/loss-kinds.ts: the streamed
+ * cce (kernels/cce.cu), cce- and bce+ (kernels/cce_sampled.cu), and the materialised ce, ce- and bce
+ * (materialised-losses.ts: kernels/materialised.cu and the GEMM).
  *
- * Operands: h and the table in bf16 (what the tensor cores take), targets i32, loss f32 [1]. dH f32 or
- * bf16; dTable f32 or bf16 for cce, f32 for the sampled losses (their items accumulate atomically).
+ * Operands: h f32 or bf16 (the activation dtype), the table f32 (the master) or bf16, targets i32, loss
+ * f32 [1]. The streamed kernels and the GEMMs in 'bf16' math (ce, bce when h is bf16) read bf16 operands:
+ * where h or the table is f32, lossForward writes a bf16 copy into the workspace ('h_bf16', 'table_bf16')
+ * and lossBackward reuses it (same step, same tensors). ce- reads either dtype as it is. dH f32 or bf16;
+ * dTable f32 or bf16, except f32 for cce- and bce+ (their items accumulate atomically).
  * The workspace is where the memory goes beyond inputs and gradients:
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
  *   tiles it already holds, so the backward makes one pass over the catalogue, not two), and, when V
@@ -13,34 +17,49 @@
  *   V = 1.66 M), and one f32 per row block. The workspace must be planned with the filter it runs with.
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
+ * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest).
+ * - the bf16 copies: table [(V+1) × d] for the streamed kinds always (the table may be the f32 master)
+ *   and for ce and bce in 'bf16' math; h [N × d] for the streamed kinds when h is f32.
  */
-import type { TensorSpec } from '../memory-plan.js';
+import { isMaterialised, type LossKind } from '../loss-kinds.js';
+import type { DType, TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
 import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceTileBounds } from './cce-kernels.js';
 import {
-  sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles,
-  type SampledLoss, type SamplerArgs,
+  sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SamplerArgs,
 } from './cce-sampled-kernels.js';
-import { deviceTensor } from './cuda-tensor.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { copy } from './elementwise-kernels.js';
+import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
 import type { Stream } from '../../cuda/stream.js';
 
-function unsupported(kind: string): never {
-  throw new Error(`loss "${kind}" has no CUDA kernels yet (cce, cce- and bce+ do; the materialised ce, ce-, bce come with the GPU trainer)`);
+/**
+ * Which operands a kind reads as bf16 whatever dtype they arrive in, with h in `hDType`: the streamed
+ * kernels both; ce and bce the table in 'bf16' math (h is bf16 there already); ce- neither.
+ */
+function bf16Operands(kind: LossKind, hDType: DType): { readonly h: boolean; readonly table: boolean } {
+  if (!isMaterialised(kind)) return { h: true, table: true };
+  if (kind === 'ce-') return { h: false, table: false };
+  return { h: false, table: hDType === 'bf16' };
 }
 
-function sampledKind(kind: LossParams['kind']): SampledLoss | null {
-  return kind === 'cce-' || kind === 'bce+' ? kind : null;
-}
-
-/** The workspace specs of a loss on the current context's device. */
-export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): TensorSpec[] {
+/** The workspace specs of a loss, with h in `hDType` (the activation dtype), on the current context's device. */
+export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
+  const bf16 = bf16Operands(params.kind, hDType);
+  const copies: TensorSpec[] = [
+    ...(bf16.table ? [{ name: 'table_bf16', shape: [V + 1, d], dtype: 'bf16' } satisfies TensorSpec] : []),
+    ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
+  ];
+  const kind = params.kind;
+  if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, hDType), ...copies];
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
     { name: 'row_loss', shape: [N], dtype: 'f32' },
     { name: 'dh_raw', shape: [N, d], dtype: 'f32' },
+    ...copies,
   ];
-  if (params.kind === 'cce') {
+  if (kind === 'cce') {
     const plan = ccePlan(N, V, d);
     const specs = [...common];
     if (plan.partialElements > 0) specs.push({ name: 'partial', shape: [plan.partialElements], dtype: 'f32' });
@@ -49,7 +68,6 @@ export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' 
     }
     return specs;
   }
-  if (sampledKind(params.kind) === null) unsupported(params.kind);
   const n = negativeCount(params);
   return [
     ...common,
@@ -100,56 +118,90 @@ function samplerOf(params: LossParams, V: number): SamplerArgs {
   return { count: neg.count, seed: neg.seed, step: neg.step, prob: null, alias: null, logProb: null };
 }
 
-function operands(h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, what: string) {
+/**
+ * The operands the kind's kernels read: h and the table as they are, or their bf16 copies in the
+ * workspace, written here when `fill` (forward) and reused as they are otherwise (backward).
+ */
+function operands(
+  stream: Stream, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+  dims: LossDims, kind: LossKind, what: string, fill: boolean,
+): { readonly h: CudaTensor; readonly table: CudaTensor; readonly targets: CudaTensor } {
   const { rows: N, items: V, hidden: d } = dims;
+  const hIn = deviceTensor(h, `${what}.h`, ['f32', 'bf16'], N * d);
+  const tableIn = deviceTensor(table, `${what}.table`, ['f32', 'bf16'], (V + 1) * d);
+  const bf16 = bf16Operands(kind, hIn.dtype);
+  const asBf16 = (t: CudaTensor, name: 'h_bf16' | 'table_bf16', n: number): CudaTensor => {
+    if (t.dtype === 'bf16') return t;
+    if (!workspace.plan.views.some((v) => v.spec.name === name)) {
+      throw new Error(`loss "${kind}" with an f32 ${name.slice(0, -5)} needs "${name}" in its workspace: plan it with cudaLossWorkspace(params, dims, h.dtype)`);
+    }
+    const c = deviceTensor(workspace.get(name), `workspace.${name}`, ['bf16'], n);
+    if (fill) copy(stream, c, t, n);
+    return c;
+  };
   return {
-    h: deviceTensor(h, `${what}.h`, ['bf16'], N * d),
-    table: deviceTensor(table, `${what}.table`, ['bf16'], (V + 1) * d),
+    h: bf16.h ? asBf16(hIn, 'h_bf16', N * d) : hIn,
+    table: bf16.table ? asBf16(tableIn, 'table_bf16', (V + 1) * d) : tableIn,
     targets: deviceTensor(targets, `${what}.targets`, ['i32'], N),
   };
 }
 
-/** loss[0] = the loss of `params` (mean over valid rows); fills the workspace for lossBackward. */
-export function cudaLossForward(stream: Stream, loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void {
+/**
+ * loss[0] = the loss of `params` (mean over valid rows); fills the workspace for lossBackward, bf16
+ * operand copies included. `scratch` is the GEMM's (f32, GEMM_SCRATCH_FLOATS; ce and bce use it).
+ */
+export function cudaLossForward(
+  stream: Stream, loss: Tensor, workspace: TensorGroup, scratch: Tensor, h: Tensor, table: Tensor, targets: Tensor,
+  dims: LossDims, params: LossParams,
+): void {
   const { rows: N, items: V, hidden: d } = dims;
-  const x = operands(h, table, targets, dims, 'lossForward');
+  const kind = params.kind;
+  const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossForward', true);
+  if (isMaterialised(kind)) {
+    materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind });
+    return;
+  }
   const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const rowLoss = deviceTensor(workspace.get('row_loss'), 'workspace.row_loss', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
-  const sampled = sampledKind(params.kind);
-  if (params.kind === 'cce') {
+  if (kind === 'cce') {
     cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
-  } else if (sampled !== null) {
-    sampledForward(stream, sampled, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
-    sampledLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
-    unsupported(params.kind);
+    sampledForward(stream, kind, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
+    sampledLossReduce(stream, out, rowLoss, N, params.validRows);
   }
 }
 
-/** After cudaLossForward with the same arguments: dH (overwrite) and dTable (+=) of dLoss · loss. */
+/**
+ * After cudaLossForward with the same arguments (and workspace, whose bf16 copies it reuses): dH
+ * (overwrite) and dTable (+=) of dLoss · loss.
+ */
 export function cudaLossBackward(
-  stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+  stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorGroup, scratch: Tensor, h: Tensor, table: Tensor, targets: Tensor,
   dims: LossDims, params: LossParams, dLoss: number,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
-  const x = operands(h, table, targets, dims, 'lossBackward');
+  const kind = params.kind;
+  const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossBackward', false);
+  if (isMaterialised(kind)) {
+    materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss);
+    return;
+  }
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const gradH = deviceTensor(dH, 'lossBackward.dH', ['f32', 'bf16'], N * d);
   // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
   const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
-  const sampled = sampledKind(params.kind);
-  if (params.kind === 'cce') {
+  if (kind === 'cce') {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
     const bounds = tileBounds(workspace, params, N, V, d);
     cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
     cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
-  } else if (sampled !== null) {
+  } else {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32'], (V + 1) * d);
     const n = negativeCount(params);
     const csr = {
@@ -159,9 +211,7 @@ export function cudaLossBackward(
       tileSums: deviceTensor(workspace.get('tile_sums'), 'workspace.tile_sums', ['i32'], scanTiles(V)),
       entries: deviceTensor(workspace.get('entries'), 'workspace.entries', ['i32'], N * (n + 1)),
     };
-    sampledTableGrad(stream, sampled, gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
+    sampledTableGrad(stream, kind, gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
     sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
-  } else {
-    unsupported(params.kind);
   }
 }

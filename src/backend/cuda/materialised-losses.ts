@@ -1,0 +1,333 @@
+/**
+ * The materialised losses on CUDA: ce and bce (logits [N × (V+1)] by the GEMM, row kernels in between)
+ * and ce- (negatives [N × n], logits [N × (n+1)], gather kernels, and a deterministic table gradient
+ * over the entries sorted by item). kernels/materialised.cu holds the contract: shapes, what is saved,
+ * what accumulates. Their logits are activations: in h's dtype (bf16 in the default preset, f32 in the
+ * fp32 mode); the GEMM math is 'bf16' when h is bf16, else 'fp32'.
+ *
+ * Operands arrive resolved by cuda-losses.ts: for ce and bce in 'bf16' math the table is already a bf16
+ * copy; ce- reads h and the table in whatever dtype they have (f32 or bf16).
+ */
+import type { KernelFunction } from '../../cuda/kernel-function.js';
+import type { KernelSignature } from '../../cuda/kernel-signature.js';
+import { copyDevice } from '../../cuda/memory.js';
+import type { Stream } from '../../cuda/stream.js';
+import type { MaterialisedLossKind } from '../loss-kinds.js';
+import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
+import type { LossDims, LossParams, Tensor } from '../ops.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { matmul, type GemmMath } from './gemm-kernels.js';
+import { bf16Flag, checkCount, kernelOf, NULL_PTR } from './launch.js';
+
+/**
+ * Where a loss finds its workspace's tensors by name (ops.ts's TensorLookup of the new seam; declared
+ * here while main's ops.ts lacks it: a TensorGroup is one).
+ */
+export interface TensorLookup {
+  /** The tensor declared as `name`; throws when there is none. */
+  get(name: string): Tensor;
+}
+
+const SIGNATURES = {
+  rows: ['logits:ptr', 'row_loss:ptr', 'targets:ptr', 'N:i32', 'W:i32', 'logits_bf16:i32'],
+  sampledRows: [
+    'logits:ptr', 'row_loss:ptr', 'targets:ptr', 'negatives:ptr', 'log_p:ptr', 'N:i32', 'n_neg:i32', 'logits_bf16:i32',
+    'uniform_corr:f32', 'log_n:f32',
+  ],
+  sampledLogits: [
+    'logits:ptr', 'negatives:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'prob:ptr', 'alias:ptr', 'N:i32', 'V:i32', 'd:i32',
+    'n_neg:i32', 'seed:u32', 'step:u32', 'h_bf16:i32', 'table_bf16:i32', 'logits_bf16:i32',
+  ],
+  sampledHiddenGrad: [
+    'dh:ptr', 'grad:ptr', 'table:ptr', 'targets:ptr', 'negatives:ptr', 'N:i32', 'd:i32', 'n_neg:i32', 'dh_bf16:i32',
+    'grad_bf16:i32', 'table_bf16:i32', 'scale:f32',
+  ],
+  histogram: ['hist:ptr', 'src:ptr', 'targets:ptr', 'negatives:ptr', 'E:i32', 'n_neg:i32', 'shift:i32', 'tiles:i32'],
+  scatter: ['dst:ptr', 'src:ptr', 'hist:ptr', 'targets:ptr', 'negatives:ptr', 'E:i32', 'n_neg:i32', 'shift:i32', 'tiles:i32'],
+  scanTiles: ['tile_sums:ptr', 'data:ptr', 'n:i32'],
+  scanSums: ['tile_sums:ptr', 'tiles:i32'],
+  scanApply: ['data:ptr', 'tile_sums:ptr', 'n:i32'],
+  sampledTableGrad: [
+    'dtable:ptr', 'partials:ptr', 'entries:ptr', 'grad:ptr', 'h:ptr', 'targets:ptr', 'negatives:ptr', 'E:i32', 'n_neg:i32',
+    'd:i32', 'chunk:i32', 'dtable_bf16:i32', 'grad_bf16:i32', 'h_bf16:i32', 'scale:f32',
+  ],
+  sampledTableGradSpans: [
+    'dtable:ptr', 'partials:ptr', 'entries:ptr', 'targets:ptr', 'negatives:ptr', 'E:i32', 'n_neg:i32', 'd:i32', 'chunk:i32',
+    'dtable_bf16:i32', 'scale:f32',
+  ],
+  lossReduce: ['loss:ptr', 'row_loss:ptr', 'N:i32', 'M:i32'],
+} as const satisfies Record<string, KernelSignature>;
+
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
+  return kernelOf('materialised', name, SIGNATURES[kind]);
+}
+
+/** Threads of the row kernels (a CTA per row; ≤ 1024, a multiple of 32). */
+const ROW_THREADS = 256;
+/** Threads per CTA of the warp kernels (a warp per row or per chunk). */
+const WARP_KERNEL_THREADS = 256;
+/** The radix sort's tile (SORT_TILE: SORT_WARPS · SORT_STEPS · 32) and threads (32 · SORT_WARPS). */
+const SORT_TILE = 2048;
+const SORT_THREADS = 256;
+/** Buckets of one radix pass (8-bit digits). */
+const RADIX = 256;
+/** Elements per tile of the exclusive scan (SCAN_TILE) and its threads. */
+const SCAN_TILE = 4096;
+const SCAN_THREADS = 1024;
+/**
+ * Sorted entries per warp of the ce- table gradient: every item wholly inside a chunk is summed there;
+ * an item across chunks leaves a partial row of d floats (two slots per chunk: E·d/512 floats of workspace).
+ */
+const CHUNK = 1024;
+/** Columns per pass of the warp kernels, in units of 32 (the instantiated P of ce_sampled_*_P). */
+const COLUMN_PASSES = [1, 2, 4, 8, 16] as const;
+
+/** The entry-point suffix of hidden size d: the smallest P with 32·P ≥ d (wider d loops in passes of 512). */
+function columnsSuffix(d: number): number {
+  return COLUMN_PASSES.find((p) => 32 * p >= d) ?? 16;
+}
+
+/** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
+function radixPasses(V: number): number {
+  return Math.ceil((32 - Math.clz32(V)) / 8);
+}
+
+/** The sizes of ce-'s sort and table-gradient workspace for E = N·(n+1) entries. */
+function sortPlan(E: number, d: number): { tiles: number; histogram: number; scanTiles: number; chunks: number; partials: number } {
+  const tiles = Math.ceil(E / SORT_TILE);
+  const histogram = RADIX * tiles;
+  const chunks = Math.ceil(E / CHUNK);
+  return { tiles, histogram, scanTiles: Math.ceil(histogram / SCAN_TILE), chunks, partials: chunks * 2 * d };
+}
+
+function negativeCount(params: Pick<LossParams, 'kind' | 'negatives'>): number {
+  const n = params.negatives?.count;
+  if (n === undefined || !Number.isInteger(n) || n < 1) throw new Error(`loss "${params.kind}" needs a count of negatives ≥ 1, got ${n}`);
+  return n;
+}
+
+function checkDims(kind: MaterialisedLossKind, dims: LossDims, n: number): void {
+  const { rows: N, items: V, hidden: d } = dims;
+  if (!Number.isInteger(N) || N < 1 || !Number.isInteger(d) || d < 1) throw new RangeError(`Expected N ≥ 1 and d ≥ 1 for loss "${kind}", got N = ${N}, d = ${d}`);
+  if (kind === 'ce-') {
+    if (!Number.isInteger(V) || V < 2) throw new RangeError(`Expected a catalogue of at least 2 items for ce-, got ${V}`);
+    if (N * (n + 1) >= 2 ** 31) throw new RangeError(`Expected N·(n+1) < 2^31 entries for ce-, got ${N} × ${n + 1}`);
+  } else {
+    checkCount(`loss "${kind}": V + 1 logits per row`, V + 1);
+  }
+}
+
+/**
+ * The workspace of a materialised loss for up to `dims.rows` rows; logits in `hDType` (the activation
+ * dtype). ce, bce: logits [N × (V+1)], row losses [N], row 0 of dTable kept across the table GEMM.
+ * ce-: negatives [N × n] i32, logits [N × (n+1)], row losses [N], the entries sorted by item and their
+ * radix-sort scratch (2 × N·(n+1) + N·(n+1)/8 i32), and the table gradient's partials (N·(n+1)·d/512 f32).
+ */
+export function materialisedLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'> & { kind: MaterialisedLossKind }, dims: LossDims, hDType: DType): TensorSpec[] {
+  const { rows: N, items: V, hidden: d } = dims;
+  if (hDType === 'i32') throw new TypeError(`Expected the activation dtype f32 or bf16 for loss "${params.kind}", got i32`);
+  const rowLoss: TensorSpec = { name: 'row_loss', shape: [N], dtype: 'f32' };
+  if (params.kind !== 'ce-') {
+    checkDims(params.kind, dims, 0);
+    return [
+      { name: 'logits', shape: [N, V + 1], dtype: hDType },
+      rowLoss,
+      // f32 words hold the row in either dtype of dTable.
+      { name: 'dtable_row0', shape: [d], dtype: 'f32' },
+    ];
+  }
+  const n = negativeCount(params);
+  checkDims(params.kind, dims, n);
+  const E = N * (n + 1);
+  const plan = sortPlan(E, d);
+  return [
+    { name: 'negatives', shape: [N, n], dtype: 'i32' },
+    { name: 'logits', shape: [N, n + 1], dtype: hDType },
+    rowLoss,
+    { name: 'entries', shape: [E], dtype: 'i32' },
+    ...(radixPasses(V) > 1 ? [{ name: 'entries_alt', shape: [E], dtype: 'i32' } satisfies TensorSpec] : []),
+    { name: 'radix_hist', shape: [plan.histogram], dtype: 'i32' },
+    { name: 'scan_sums', shape: [plan.scanTiles], dtype: 'i32' },
+    { name: 'partials', shape: [plan.partials], dtype: 'f32' },
+  ];
+}
+
+/** The GEMM math of h's dtype. */
+export function gemmMathOf(h: Tensor): GemmMath {
+  return h.dtype === 'bf16' ? 'bf16' : 'fp32';
+}
+
+/** Operands of a materialised loss, checked. */
+interface Operands {
+  readonly h: CudaTensor;
+  readonly table: CudaTensor;
+  readonly targets: CudaTensor;
+}
+
+function operands(h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, what: string): Operands {
+  const { rows: N, items: V, hidden: d } = dims;
+  return {
+    h: deviceTensor(h, `${what}.h`, ['f32', 'bf16'], N * d),
+    table: deviceTensor(table, `${what}.table`, ['f32', 'bf16'], (V + 1) * d),
+    targets: deviceTensor(targets, `${what}.targets`, ['i32'], N),
+  };
+}
+
+/** Popularity tables as kernel arguments (null pointers: uniform). */
+function samplerArgs(params: LossParams, V: number) {
+  const neg = params.negatives;
+  if (neg === undefined) throw new Error(`loss "${params.kind}" needs negatives`);
+  const n = negativeCount(params);
+  const uniform = { prob: NULL_PTR, alias: NULL_PTR, logP: NULL_PTR, uniformCorr: Math.log(V - 1) - Math.log(n), logN: Math.log(n) };
+  if (neg.sampling === 'uniform') return { n, seed: neg.seed >>> 0, step: neg.step >>> 0, ...uniform };
+  const t = neg.popularity;
+  if (t === undefined) throw new Error(`loss "${params.kind}": popularity sampling needs its tables`);
+  return {
+    ...uniform,
+    n, seed: neg.seed >>> 0, step: neg.step >>> 0,
+    prob: deviceTensor(t.prob, 'popularity.prob', ['i32'], V),
+    alias: deviceTensor(t.alias, 'popularity.alias', ['i32'], V),
+    logP: deviceTensor(t.logProb, 'popularity.logProb', ['f32'], V + 1),
+  };
+}
+
+function f32(ws: TensorLookup, name: string, size: number): CudaTensor {
+  return deviceTensor(ws.get(name), `workspace.${name}`, ['f32'], size);
+}
+
+function i32(ws: TensorLookup, name: string, size: number): CudaTensor {
+  return deviceTensor(ws.get(name), `workspace.${name}`, ['i32'], size);
+}
+
+function floats(ws: TensorLookup, name: string, size: number): CudaTensor {
+  return deviceTensor(ws.get(name), `workspace.${name}`, ['f32', 'bf16'], size);
+}
+
+/** Warps of 32 threads, a CTA of WARP_KERNEL_THREADS: the grid for `warps` warps. */
+function warpGrid(warps: number): number {
+  return Math.ceil((warps * 32) / WARP_KERNEL_THREADS);
+}
+
+/**
+ * loss[0] = the loss of `params` (ce, bce or ce-; a mean over the params.validRows valid rows), from
+ * h [N × d], the table [(V+1) × d] (bf16 in 'bf16' math for ce and bce) and targets [N]; leaves the
+ * unscaled logit gradient in the workspace's logits (and ce-'s negatives) for the backward.
+ */
+export function materialisedLossForward(
+  stream: Stream, loss: Tensor, workspace: TensorLookup, scratch: Tensor,
+  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind },
+): void {
+  const { rows: N, items: V, hidden: d } = dims;
+  const x = operands(h, table, targets, dims, 'lossForward');
+  const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
+  const rowLoss = f32(workspace, 'row_loss', N);
+  if (params.kind === 'ce-') {
+    const s = samplerArgs(params, V);
+    checkDims(params.kind, dims, s.n);
+    const negatives = i32(workspace, 'negatives', N * s.n);
+    const logits = floats(workspace, 'logits', N * (s.n + 1));
+    kernel(`ce_sampled_logits_${columnsSuffix(d)}`, 'sampledLogits').launch(
+      { grid: warpGrid(N), block: WARP_KERNEL_THREADS, stream },
+      logits, negatives, x.h, x.table, x.targets, s.prob, s.alias, N, V, d, s.n, s.seed, s.step, bf16Flag(x.h), bf16Flag(x.table), bf16Flag(logits),
+    );
+    // A CTA per row of n + 1 logits: no more warps than the row has columns.
+    const threads = Math.min(ROW_THREADS, 32 * Math.ceil((s.n + 1) / 32));
+    kernel('ce_sampled_rows', 'sampledRows').launch(
+      { grid: N, block: threads, stream },
+      logits, rowLoss, x.targets, negatives, s.logP, N, s.n, bf16Flag(logits), s.uniformCorr, s.logN,
+    );
+  } else {
+    checkDims(params.kind, dims, 0);
+    const logits = floats(workspace, 'logits', N * (V + 1));
+    matmul(stream, logits, x.h, x.table, N, V + 1, d, { transB: true }, gemmMathOf(x.h), scratch);
+    kernel(params.kind === 'ce' ? 'ce_rows' : 'bce_rows', 'rows').launch(
+      { grid: N, block: ROW_THREADS, stream },
+      logits, rowLoss, x.targets, N, V + 1, bf16Flag(logits),
+    );
+  }
+  kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, out, rowLoss, N, params.validRows);
+}
+
+/**
+ * After materialisedLossForward with the same arguments: dH (overwrite) and dTable (+=, rows 1..V; row 0
+ * unchanged, bit for bit) of dLoss · loss; dH and dTable are f32 or bf16.
+ */
+export function materialisedLossBackward(
+  stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorLookup, scratch: Tensor,
+  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, dLoss: number,
+): void {
+  const { rows: N, items: V, hidden: d } = dims;
+  const x = operands(h, table, targets, dims, 'lossBackward');
+  const gradH = deviceTensor(dH, 'lossBackward.dH', ['f32', 'bf16'], N * d);
+  const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
+  // The mean's scale, applied in fp32 to fp32 accumulators (G stays unscaled in the workspace).
+  const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
+  if (params.kind !== 'ce-') {
+    checkDims(params.kind, dims, 0);
+    const grad = floats(workspace, 'logits', N * (V + 1));
+    const math = gemmMathOf(x.h);
+    matmul(stream, gradH, grad, x.table, N, d, V + 1, { alpha: scale }, math, scratch);
+    // G's column 0 is +0, but the GEMM still writes row 0 (+0 added can turn -0 into +0, and rounds a
+    // bf16 row through fp32): keep the row's bytes across it.
+    const row0 = f32(workspace, 'dtable_row0', d);
+    const rowBytes = d * DTYPE_BYTES[gradTable.dtype];
+    copyDevice(row0, gradTable, rowBytes, stream);
+    matmul(stream, gradTable, grad, x.h, V + 1, d, N, { transA: true, accumulate: true, alpha: scale }, math, scratch);
+    copyDevice(gradTable, row0, rowBytes, stream);
+    return;
+  }
+  const n = negativeCount(params);
+  checkDims(params.kind, dims, n);
+  const E = N * (n + 1);
+  const plan = sortPlan(E, d);
+  const negatives = i32(workspace, 'negatives', N * n);
+  const grad = floats(workspace, 'logits', E);
+  const suffix = columnsSuffix(d);
+  kernel(`ce_sampled_hidden_grad_${suffix}`, 'sampledHiddenGrad').launch(
+    { grid: warpGrid(N), block: WARP_KERNEL_THREADS, stream },
+    gradH, grad, x.table, x.targets, negatives, N, d, n, bf16Flag(gradH), bf16Flag(grad), bf16Flag(x.table), scale,
+  );
+  const entries = sortEntries(stream, workspace, x.targets, negatives, E, n, V, plan);
+  const partials = f32(workspace, 'partials', plan.partials);
+  const grid = warpGrid(plan.chunks);
+  kernel(`ce_sampled_table_grad_${suffix}`, 'sampledTableGrad').launch(
+    { grid, block: WARP_KERNEL_THREADS, stream },
+    gradTable, partials, entries, grad, x.h, x.targets, negatives, E, n, d, CHUNK, bf16Flag(gradTable), bf16Flag(grad), bf16Flag(x.h), scale,
+  );
+  kernel('ce_sampled_table_grad_spans', 'sampledTableGradSpans').launch(
+    { grid, block: WARP_KERNEL_THREADS, stream },
+    gradTable, partials, entries, x.targets, negatives, E, n, d, CHUNK, bf16Flag(gradTable), scale,
+  );
+}
+
+/**
+ * Sorts the entry indices 0..E-1 (e = r·(n+1) + j) by item, stably (LSD radix, 8 bits a pass), into the
+ * workspace's `entries`; returns it. Passes alternate between `entries` and `entries_alt` so that the
+ * last one lands in `entries`.
+ */
+function sortEntries(
+  stream: Stream, workspace: TensorLookup, targets: CudaTensor, negatives: CudaTensor,
+  E: number, n: number, V: number, plan: ReturnType<typeof sortPlan>,
+): CudaTensor {
+  const passes = radixPasses(V);
+  const buffers = [i32(workspace, 'entries', E), ...(passes > 1 ? [i32(workspace, 'entries_alt', E)] : [])];
+  const hist = i32(workspace, 'radix_hist', plan.histogram);
+  const sums = i32(workspace, 'scan_sums', plan.scanTiles);
+  for (let p = 0; p < passes; p++) {
+    const dst = buffers[(passes - 1 - p) % 2]!;
+    const src = p === 0 ? NULL_PTR : buffers[(passes - p) % 2]!;
+    const shift = 8 * p;
+    kernel('entries_histogram', 'histogram').launch(
+      { grid: plan.tiles, block: SORT_THREADS, stream },
+      hist, src, targets, negatives, E, n, shift, plan.tiles,
+    );
+    kernel('scan_tiles', 'scanTiles').launch({ grid: plan.scanTiles, block: SCAN_THREADS, stream }, sums, hist, plan.histogram);
+    kernel('scan_sums', 'scanSums').launch({ grid: 1, block: SCAN_THREADS, stream }, sums, plan.scanTiles);
+    kernel('scan_apply', 'scanApply').launch({ grid: plan.scanTiles, block: SCAN_THREADS, stream }, hist, sums, plan.histogram);
+    kernel('entries_scatter', 'scatter').launch(
+      { grid: plan.tiles, block: SORT_THREADS, stream },
+      dst, src, hist, targets, negatives, E, n, shift, plan.tiles,
+    );
+  }
+  return buffers[0]!;
+}
