@@ -37,7 +37,7 @@
 //                         element of d_positions)
 //   Rows whose id lies outside 0..V are skipped by the backward and give NaN rows in the forward (the CPU
 //   reference would read or write out of bounds).
-// WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+1)/4096⌉],
+// WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+2)/4096⌉],
 //   entries [N], sorted [N], large [⌊N/(EMB_SMALL+1)⌋], partials f32 [2·⌈N/EMB_CHUNK⌉ · d] (d ≤ 512:
 //   the launcher sizes it for EMBED_MAX_WIDTH). Chunk j of an id whose rows start at sorted position s
 //   begins at k = s + j·EMB_CHUNK and owns partial slot 2·⌊k/EMB_CHUNK⌋ + (j == 0): within one span
@@ -146,7 +146,8 @@ __device__ __forceinline__ int block_exclusive_scan(int v, int* total) {
   return before;
 }
 
-// tile_sums[b] = Σ counts over tile b of EMB_SCAN_TILE elements (n = V + 1 counts).
+// tile_sums[b] = Σ counts over tile b of EMB_SCAN_TILE elements (n = V + 1 counts; ⌈(n+1)/EMB_SCAN_TILE⌉ tiles,
+// so that offsets[n] has one).
 extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_tiles(int* __restrict__ tile_sums,
                                                                                const int* __restrict__ counts, int n) {
   const int base = blockIdx.x * EMB_SCAN_TILE + threadIdx.x * 4;

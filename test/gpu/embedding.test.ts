@@ -23,11 +23,12 @@ interface Case {
 // left padding (id 0, the largest group) and the max id V. `exact` puts ids right at the backward's
 // thresholds: 32 / 33 rows (ranked by counting / by a CTA's bitmap), 64 / 65 / 128 / 129 (one chunk of
 // 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's window of
-// 131,072 rows; V = 20 and V = 40 make every id repeat.
+// 131,072 rows; V = 20 and V = 40 make every id repeat; V = 4095 puts the total of the id offsets
+// (offsets[V+1]) alone in a scan tile of 4096.
 const CASES: Case[] = [
   { B: 3, L: 7, V: 50, d: 33, dtype: 'f32' },
   { B: 9, L: 31, V: 20, d: 256, dtype: 'f32' },
-  { B: 37, L: 129, V: 3001, d: 64, dtype: 'f32', exact: [32, 33, 64, 65, 128, 129, 500] },
+  { B: 37, L: 129, V: 4095, d: 64, dtype: 'f32', exact: [32, 33, 64, 65, 128, 129, 500] },
   { B: 37, L: 129, V: 3001, d: 33, dtype: 'bf16', exact: [31, 33, 63, 65, 200] },
   { B: 5, L: 26215, V: 40, d: 3, dtype: 'f32' },
 ];

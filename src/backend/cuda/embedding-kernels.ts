@@ -51,6 +51,11 @@ function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): Kerne
   return kernelOf('embedding', name, SIGNATURES[kind]);
 }
 
+/** Scan tiles over the V + 2 offsets (offsets[V+1], the total, may open a tile of its own). */
+function scanTiles(V: number): number {
+  return Math.ceil((V + 2) / SCAN_TILE);
+}
+
 /** Chunk-sum slots of ids longer than one chunk (the .cu header's slot map): 2 per CHUNK rows. */
 function partialSlots(N: number): number {
   return 2 * Math.ceil(N / CHUNK);
@@ -79,7 +84,7 @@ export function embeddingWorkspace(B: number, L: number, V: number): TensorSpec[
     { name: 'embed_counts', shape: [V + 2], dtype: 'i32' },
     { name: 'embed_offsets', shape: [V + 2], dtype: 'i32' },
     { name: 'embed_cursor', shape: [V + 1], dtype: 'i32' },
-    { name: 'embed_tile_sums', shape: [Math.ceil((V + 1) / SCAN_TILE)], dtype: 'i32' },
+    { name: 'embed_tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
     { name: 'embed_entries', shape: [Math.max(1, N)], dtype: 'i32' },
     { name: 'embed_sorted', shape: [Math.max(1, N)], dtype: 'i32' },
     { name: 'embed_large', shape: [Math.max(1, largeCapacity(N))], dtype: 'i32' },
@@ -130,7 +135,7 @@ export function embedBackward(
   const gPositions = deviceTensor(dPositions, 'embedBackward.dPositions', ['f32'], L * d);
   const g = deviceTensor(dout, 'embedBackward.dout', ['f32', 'bf16'], N * d);
   const rowIds = deviceTensor(ids, 'embedBackward.ids', ['i32'], N);
-  const tiles = Math.ceil((V + 1) / SCAN_TILE);
+  const tiles = scanTiles(V);
   const counts = scratch(workspace, 'embed_counts', 'i32', V + 2);
   const offsets = scratch(workspace, 'embed_offsets', 'i32', V + 2);
   const cursor = scratch(workspace, 'embed_cursor', 'i32', V + 1);
