@@ -1,0 +1,385 @@
+// @variants sm80
+// embedding: SASRec's input embedding (src/backend/cpu/embedding.ts is the reference), forward then a
+// deterministic backward. Launchers: src/backend/cuda/embedding-kernels.ts.
+//
+// SHAPES   N = B·L rows, row r = b·L + t; d columns; V items (table rows 0..V, row 0 the padding id)
+//   ids        [N]           i32       item of each row, 0 = padding (treated like any other id)
+//   items      [(V+1) × d]   f32       item table
+//   positions  [L × d]       f32       position table
+//   out, dout  [N × d]       f32|bf16  (flag: 1 = bf16)
+//   d_items    [(V+1) × d]   f32       (+=)
+//   d_positions [L × d]      f32       (+=)
+//
+// FORWARD  embed_forward: out[r, :] = scale · items[ids[r], :] + positions[t, :] (overwrite), a warp per
+//          row. Nothing is saved: the backward needs only ids.
+//
+// BACKWARD d_items[id, :] (+=) scale · Σ_{r: ids[r] = id} dout[r, :], each sum taken over the rows in
+//          ascending order (fixed chunks of EMB_CHUNK rows, then the chunk sums in a fixed order), so the
+//          result is bit-identical run to run without float atomics. Rows are grouped by id first:
+//   embed_count           counts[id] += rows of id (int atomics, warp-aggregated; the caller zeroes
+//                         counts[V+2], whose last entry counts the ids listed below)
+//   embed_scan_*          offsets[V+2] = exclusive sums of counts[0..V] (offsets[V+1] = rows grouped),
+//                         cursor[V+1] = a copy of offsets[0..V]
+//   embed_fill            entries[cursor[id]++] = r: rows grouped by id, in arbitrary order within an id
+//   embed_rank_small      sorted[offsets[id] + rank] = r, rank = how many rows of the same id are smaller:
+//                         counted directly for ids of at most EMB_SMALL rows; larger ones are listed in
+//                         large[] (their number in counts[V+1]) for
+//   embed_rank_large      a CTA per large id ranks its rows through a bitmap of row indices in shared
+//                         memory (EMB_WINDOW rows at a time) and popcount prefix sums (every id of
+//                         several chunks, below, is among the listed ones)
+//   embed_item_sums       a warp per EMB_POS positions of sorted: every chunk of an id (EMB_CHUNK rows of
+//                         it, starting at the id's first row) sums dout over its rows in order; an id of one
+//                         chunk adds scale · sum into d_items, a longer one stores its chunk sums (unscaled)
+//                         in partials
+//   embed_item_combine    a CTA per listed id of several chunks: d_items[id] += scale · Σ its chunk sums, in
+//                         a fixed order (consecutive shares of the chunks in order, then the shares in order)
+//   embed_position_sums   d_positions[t, :] (+=) Σ_b dout[b·L + t, :], summed in b order (a thread per
+//                         element of d_positions)
+//   Rows whose id lies outside 0..V are skipped by the backward and give NaN rows in the forward (the CPU
+//   reference would read or write out of bounds).
+// WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+2)/4096⌉],
+//   entries [N], sorted [N], large [⌊N/(EMB_SMALL+1)⌋], partials f32 [2·⌈N/EMB_CHUNK⌉ · d] (d ≤ 512:
+//   the launcher sizes it for EMBED_MAX_WIDTH). Chunk j of an id whose rows start at sorted position s
+//   begins at k = s + j·EMB_CHUNK and owns partial slot 2·⌊k/EMB_CHUNK⌋ + (j == 0): within one span
+//   [q·EMB_CHUNK, (q+1)·EMB_CHUNK) of positions at most one multi-chunk id starts (each holds more than a
+//   span) and at most one non-first chunk begins (it lies a whole chunk past its id's start, which is past
+//   the end of any earlier id), so slots never collide.
+// ACCUMULATES: d_items, d_positions. OVERWRITES: out and the workspace.
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define EMB_SCAN_THREADS 1024
+#define EMB_SCAN_TILE (4 * EMB_SCAN_THREADS)
+// Ids of at most this many rows are ranked by counting (≤ EMB_SMALL loads a row).
+#define EMB_SMALL 32
+#define EMB_RANK_THREADS 1024
+// Bitmap words per thread of embed_rank_large (one uint4), and the rows one bitmap window covers.
+#define EMB_RANK_WORDS 4
+#define EMB_WINDOW (32 * EMB_RANK_WORDS * EMB_RANK_THREADS)
+// Rows summed by one warp in order (a chunk); sorted positions examined per warp.
+#define EMB_CHUNK 64
+#define EMB_POS 8
+// Columns per lane in one pass of the item sums (a pass covers 32·EMB_COLS columns).
+#define EMB_COLS 4
+// Threads of embed_item_combine (a warp per share of an id's chunk sums).
+#define EMB_COMBINE_THREADS 1024
+
+__device__ __forceinline__ float load_as_float(const float* p, long long i) { return p[i]; }
+__device__ __forceinline__ float load_as_float(const bf16* p, long long i) { return __bfloat162float(p[i]); }
+
+// ---------------------------------------------------------------------------------------------------
+// Forward
+
+extern "C" __global__ void embed_forward(void* __restrict__ out, int out_bf16, const int* __restrict__ ids,
+                                         const float* __restrict__ items, const float* __restrict__ positions, float scale,
+                                         int B, int L, int V, int d) {
+  const int lane = threadIdx.x & 31;
+  const long long N = static_cast<long long>(B) * L;
+  const long long warps = (static_cast<long long>(gridDim.x) * blockDim.x) >> 5;
+  for (long long r = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5; r < N; r += warps) {
+    const int id = ids[r];
+    const bool valid = id >= 0 && id <= V;
+    const float* item = items + static_cast<long long>(valid ? id : 0) * d;
+    const float* pos = positions + (r % L) * d;
+    const long long o = r * d;
+    for (int c = lane; c < d; c += 32) {
+      const float v = valid ? fmaf(scale, item[c], pos[c]) : __int_as_float(0x7fc00000);
+      if (out_bf16) static_cast<bf16*>(out)[o + c] = __float2bfloat16_rn(v);
+      else static_cast<float*>(out)[o + c] = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Backward: group the rows by id (count, scan, fill), then rank each id's rows.
+
+// A thread per row; lanes holding the same id make one atomic between them (padding rows come in runs).
+extern "C" __global__ void embed_count(int* __restrict__ counts, const int* __restrict__ ids, int N, int V) {
+  const long long r = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  const int id = r < N ? ids[r] : -1;
+  const unsigned peers = __match_any_sync(0xffffffffu, id);
+  if (id >= 0 && id <= V && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&counts[id], __popc(peers));
+}
+
+// entries[cursor[id]++] = r; lanes of one id take consecutive places with one atomic.
+extern "C" __global__ void embed_fill(int* __restrict__ entries, int* __restrict__ cursor, const int* __restrict__ ids, int N,
+                                      int V) {
+  const long long r = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  const int id = r < N ? ids[r] : -1;
+  const unsigned peers = __match_any_sync(0xffffffffu, id);
+  if (id < 0 || id > V) return;
+  const int lane = threadIdx.x & 31, leader = __ffs(peers) - 1;
+  int base = 0;
+  if (lane == leader) base = atomicAdd(&cursor[id], __popc(peers));
+  base = __shfl_sync(peers, base, leader);
+  entries[base + __popc(peers & ((1u << lane) - 1u))] = static_cast<int>(r);
+}
+
+// Exclusive block scan of one value per thread; returns the block total through *total.
+__device__ __forceinline__ int block_exclusive_scan(int v, int* total) {
+  __shared__ int warp_sums_s[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int x = v;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, x, o);
+    if (lane >= o) x += y;
+  }
+  if (lane == 31) warp_sums_s[warp] = x;
+  __syncthreads();
+  if (warp == 0) {
+    int w = lane < (blockDim.x >> 5) ? warp_sums_s[lane] : 0;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, w, o);
+      if (lane >= o) w += y;
+    }
+    warp_sums_s[lane] = w;  // inclusive
+  }
+  __syncthreads();
+  const int before = (warp > 0 ? warp_sums_s[warp - 1] : 0) + x - v;
+  *total = warp_sums_s[(blockDim.x >> 5) - 1];
+  __syncthreads();
+  return before;
+}
+
+// tile_sums[b] = Σ counts over tile b of EMB_SCAN_TILE elements (n = V + 1 counts; ⌈(n+1)/EMB_SCAN_TILE⌉ tiles,
+// so that offsets[n] has one).
+extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_tiles(int* __restrict__ tile_sums,
+                                                                               const int* __restrict__ counts, int n) {
+  const int base = blockIdx.x * EMB_SCAN_TILE + threadIdx.x * 4;
+  int v = 0;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) v += base + k < n ? counts[base + k] : 0;
+  int total;
+  block_exclusive_scan(v, &total);
+  if (threadIdx.x == 0) tile_sums[blockIdx.x] = total;
+}
+
+// tile_sums → exclusive prefix sums in place (one CTA; any number of tiles).
+extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_sums(int* tile_sums, int tiles) {
+  int carry = 0;
+  for (int b0 = 0; b0 < tiles; b0 += EMB_SCAN_THREADS) {
+    const int i = b0 + threadIdx.x;
+    const int v = i < tiles ? tile_sums[i] : 0;
+    int total;
+    const int before = block_exclusive_scan(v, &total);
+    if (i < tiles) tile_sums[i] = carry + before;
+    carry += total;
+  }
+}
+
+// offsets[i] = cursor[i] = Σ_{k<i} counts[k] for i ≤ n, n = V + 1 (offsets[V+1] = rows grouped).
+extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_apply(int* __restrict__ offsets, int* __restrict__ cursor,
+                                                                               const int* __restrict__ counts,
+                                                                               const int* __restrict__ tile_sums, int n) {
+  const int base = blockIdx.x * EMB_SCAN_TILE + threadIdx.x * 4;
+  int c[4];
+  int v = 0;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    c[k] = base + k < n ? counts[base + k] : 0;
+    v += c[k];
+  }
+  int total;
+  int run = tile_sums[blockIdx.x] + block_exclusive_scan(v, &total);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    if (base + k <= n) {
+      offsets[base + k] = run;
+      if (base + k < n) cursor[base + k] = run;
+    }
+    run += c[k];
+  }
+}
+
+// A thread per grouped row: ids of at most EMB_SMALL rows place it by counting the smaller rows of its id;
+// the first thread of a larger id lists the id for embed_rank_large (counts[V+1] counts the list).
+extern "C" __global__ void embed_rank_small(int* __restrict__ sorted, int* __restrict__ large, int* __restrict__ counts,
+                                            const int* __restrict__ entries, const int* __restrict__ offsets,
+                                            const int* __restrict__ ids, int V) {
+  const long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (k >= offsets[V + 1]) return;
+  const int row = entries[k];
+  const int id = ids[row];
+  const int s = offsets[id], e = offsets[id + 1];
+  if (e - s > EMB_SMALL) {
+    if (k == s) large[atomicAdd(&counts[V + 1], 1)] = id;
+    return;
+  }
+  int rank = 0;
+  for (int j = s; j < e; ++j) rank += entries[j] < row;
+  sorted[s + rank] = row;
+}
+
+// A CTA per listed id (grid-stride): per window of EMB_WINDOW row indices, set a bit per row of the id,
+// prefix-count the bits, and place each row at its rank. Each thread owns EMB_RANK_WORDS consecutive words.
+extern "C" __global__ void __launch_bounds__(EMB_RANK_THREADS) embed_rank_large(int* __restrict__ sorted,
+                                                                               const int* __restrict__ large,
+                                                                               const int* __restrict__ counts,
+                                                                               const int* __restrict__ entries,
+                                                                               const int* __restrict__ offsets, int N, int V) {
+  __shared__ uint4 bits_s[EMB_RANK_THREADS];
+  __shared__ int4 before_s[EMB_RANK_THREADS];
+  unsigned* bits = reinterpret_cast<unsigned*>(bits_s);
+  const int* before = reinterpret_cast<const int*>(before_s);
+  const int listed = counts[V + 1];
+  for (int b = blockIdx.x; b < listed; b += gridDim.x) {
+    const int id = large[b];
+    const int s = offsets[id], e = offsets[id + 1];
+    int placed = 0;
+    for (int w0 = 0; w0 < N; w0 += EMB_WINDOW) {
+      bits_s[threadIdx.x] = make_uint4(0u, 0u, 0u, 0u);
+      __syncthreads();
+#pragma unroll 8
+      for (int j = s + threadIdx.x; j < e; j += blockDim.x) {
+        const int rel = entries[j] - w0;
+        if (rel >= 0 && rel < EMB_WINDOW) atomicOr(&bits[rel >> 5], 1u << (rel & 31));
+      }
+      __syncthreads();
+      const uint4 w = bits_s[threadIdx.x];
+      const int p0 = __popc(w.x), p1 = __popc(w.y), p2 = __popc(w.z), p3 = __popc(w.w);
+      int total;
+      const int run = block_exclusive_scan(p0 + p1 + p2 + p3, &total);
+      before_s[threadIdx.x] = make_int4(run, run + p0, run + p0 + p1, run + p0 + p1 + p2);
+      __syncthreads();
+#pragma unroll 8
+      for (int j = s + threadIdx.x; j < e; j += blockDim.x) {
+        const int row = entries[j];
+        const int rel = row - w0;
+        if (rel >= 0 && rel < EMB_WINDOW) {
+          const int word = rel >> 5;
+          sorted[s + placed + before[word] + __popc(bits[word] & ((1u << (rel & 31)) - 1u))] = row;
+        }
+      }
+      placed += total;
+      __syncthreads();  // the next window (or id) clears the bitmap
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Backward: the sums.
+
+// Partial slot of the chunk starting at sorted position k, chunk j of its id (header: slots never collide).
+__device__ __forceinline__ long long chunk_slot(int k, int j) { return 2LL * (k / EMB_CHUNK) + (j == 0 ? 1 : 0); }
+
+template <typename T>
+__device__ __forceinline__ void item_sums(float* __restrict__ d_items, float* __restrict__ partials, const T* __restrict__ dout,
+                                          const int* __restrict__ sorted, const int* __restrict__ offsets,
+                                          const int* __restrict__ ids, float scale, int V, int d) {
+  const int lane = threadIdx.x & 31;
+  const int total = offsets[V + 1];
+  const long long k0 = ((blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5) * EMB_POS;
+  if (k0 >= total) return;
+  // Lanes 0..EMB_POS-1 each look at one position k0 + lane: its id, the id's rows [s, e) in sorted, and
+  // whether a chunk starts there.
+  int id = 0, s = 0, e = 0;
+  bool starts = false;
+  if (lane < EMB_POS && k0 + lane < total) {
+    id = ids[sorted[k0 + lane]];
+    s = offsets[id];
+    e = offsets[id + 1];
+    starts = (static_cast<int>(k0) + lane - s) % EMB_CHUNK == 0;
+  }
+  unsigned todo = __ballot_sync(0xffffffffu, starts);
+  while (todo != 0u) {
+    const int src = __ffs(todo) - 1;
+    todo &= todo - 1u;
+    const int k = static_cast<int>(k0) + src;
+    const int cid = __shfl_sync(0xffffffffu, id, src);
+    const int cs = __shfl_sync(0xffffffffu, s, src);
+    const int ce = __shfl_sync(0xffffffffu, e, src);
+    const int end = min(k + EMB_CHUNK, ce);
+    const bool multi = ce - cs > EMB_CHUNK;
+    float* dst = multi ? partials + chunk_slot(k, (k - cs) / EMB_CHUNK) * d : d_items + static_cast<long long>(cid) * d;
+    for (int c0 = 0; c0 < d; c0 += 32 * EMB_COLS) {
+      float acc[EMB_COLS];
+#pragma unroll
+      for (int p = 0; p < EMB_COLS; ++p) acc[p] = 0.0f;
+#pragma unroll 4
+      for (int j = k; j < end; ++j) {
+        const long long o = static_cast<long long>(sorted[j]) * d;
+#pragma unroll
+        for (int p = 0; p < EMB_COLS; ++p) {
+          const int c = c0 + lane + 32 * p;
+          if (c < d) acc[p] += load_as_float(dout, o + c);
+        }
+      }
+#pragma unroll
+      for (int p = 0; p < EMB_COLS; ++p) {
+        const int c = c0 + lane + 32 * p;
+        if (c >= d) continue;
+        if (multi) dst[c] = acc[p];
+        else dst[c] += scale * acc[p];
+      }
+    }
+  }
+}
+
+extern "C" __global__ void embed_item_sums(float* __restrict__ d_items, float* __restrict__ partials, const void* __restrict__ dout,
+                                           int dout_bf16, const int* __restrict__ sorted, const int* __restrict__ offsets,
+                                           const int* __restrict__ ids, float scale, int V, int d) {
+  if (dout_bf16) item_sums(d_items, partials, static_cast<const bf16*>(dout), sorted, offsets, ids, scale, V, d);
+  else item_sums(d_items, partials, static_cast<const float*>(dout), sorted, offsets, ids, scale, V, d);
+}
+
+// A CTA per listed id (grid-stride) of more than one chunk: d_items[id] += scale · the sum of its m chunk
+// sums, taken in a fixed order whatever m: warp w adds chunks [w·⌈m/32⌉, (w+1)·⌈m/32⌉) in order, then the 32
+// warp sums are added in order. A pass covers 32 columns (a lane each).
+extern "C" __global__ void __launch_bounds__(EMB_COMBINE_THREADS) embed_item_combine(float* __restrict__ d_items,
+                                                                                    const float* __restrict__ partials,
+                                                                                    const int* __restrict__ large,
+                                                                                    const int* __restrict__ counts,
+                                                                                    const int* __restrict__ offsets, float scale,
+                                                                                    int V, int d) {
+  __shared__ float warp_sums_s[EMB_COMBINE_THREADS / 32][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int listed = counts[V + 1];
+  for (int b = blockIdx.x; b < listed; b += gridDim.x) {
+    const int id = large[b];
+    const int s = offsets[id], e = offsets[id + 1];
+    if (e - s <= EMB_CHUNK) continue;  // one chunk: embed_item_sums added it
+    const int chunks = (e - s + EMB_CHUNK - 1) / EMB_CHUNK;
+    const int per = (chunks + EMB_COMBINE_THREADS / 32 - 1) / (EMB_COMBINE_THREADS / 32);
+    const int j0 = min(warp * per, chunks), j1 = min(j0 + per, chunks);
+    for (int c0 = 0; c0 < d; c0 += 32) {
+      const int c = c0 + lane;
+      float acc = 0.0f;
+      if (c < d) {
+#pragma unroll 8
+        for (int j = j0; j < j1; ++j) acc += partials[chunk_slot(s + j * EMB_CHUNK, j) * d + c];
+      }
+      warp_sums_s[warp][lane] = acc;
+      __syncthreads();
+      if (warp == 0 && c < d) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < EMB_COMBINE_THREADS / 32; ++w) sum += warp_sums_s[w][lane];
+        d_items[static_cast<long long>(id) * d + c] += scale * sum;
+      }
+      __syncthreads();
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, int B, int L, int d) {
+  const long long n = static_cast<long long>(L) * d;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float acc = 0.0f;
+#pragma unroll 8
+    for (int b = 0; b < B; ++b) acc += load_as_float(dout, b * n + i);
+    d_positions[i] += acc;
+  }
+}
+
+extern "C" __global__ void embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16,
+                                               int B, int L, int d) {
+  if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), B, L, d);
+  else position_sums(d_positions, static_cast<const float*>(dout), B, L, d);
+}

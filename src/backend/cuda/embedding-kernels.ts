@@ -1,0 +1,173 @@
+/**
+ * Launchers of kernels/embedding.cu: SASRec's input embedding, a gather forward and a deterministic
+ * backward that groups rows by id (count, scan, fill, rank) so that every item's gradient is summed
+ * over its rows in ascending order, bit-identical run to run (the kernel file's header holds the
+ * contract). Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
+ */
+import { fillBytes } from '../../cuda/memory.js';
+import type { KernelFunction } from '../../cuda/kernel-function.js';
+import type { KernelSignature } from '../../cuda/kernel-signature.js';
+import type { Stream } from '../../cuda/stream.js';
+import type { DType, TensorSpec } from '../memory-plan.js';
+import type { Tensor, TensorLookup } from '../ops.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { bf16Flag, checkCount, kernelOf, multiprocessors, strideGrid } from './launch.js';
+
+const SIGNATURES = {
+  forward: ['out:ptr', 'out_bf16:i32', 'ids:ptr', 'items:ptr', 'positions:ptr', 'scale:f32', 'B:i32', 'L:i32', 'V:i32', 'd:i32'],
+  count: ['counts:ptr', 'ids:ptr', 'N:i32', 'V:i32'],
+  scanTiles: ['tile_sums:ptr', 'counts:ptr', 'n:i32'],
+  scanSums: ['tile_sums:ptr', 'tiles:i32'],
+  scanApply: ['offsets:ptr', 'cursor:ptr', 'counts:ptr', 'tile_sums:ptr', 'n:i32'],
+  fill: ['entries:ptr', 'cursor:ptr', 'ids:ptr', 'N:i32', 'V:i32'],
+  rankSmall: ['sorted:ptr', 'large:ptr', 'counts:ptr', 'entries:ptr', 'offsets:ptr', 'ids:ptr', 'V:i32'],
+  rankLarge: ['sorted:ptr', 'large:ptr', 'counts:ptr', 'entries:ptr', 'offsets:ptr', 'N:i32', 'V:i32'],
+  itemSums: [
+    'd_items:ptr', 'partials:ptr', 'dout:ptr', 'dout_bf16:i32', 'sorted:ptr', 'offsets:ptr', 'ids:ptr', 'scale:f32', 'V:i32', 'd:i32',
+  ],
+  itemCombine: ['d_items:ptr', 'partials:ptr', 'large:ptr', 'counts:ptr', 'offsets:ptr', 'scale:f32', 'V:i32', 'd:i32'],
+  positionSums: ['d_positions:ptr', 'dout:ptr', 'dout_bf16:i32', 'B:i32', 'L:i32', 'd:i32'],
+} as const satisfies Record<string, KernelSignature>;
+
+/** EMB_SCAN_TILE and EMB_SCAN_THREADS of the .cu: counts per scan tile, threads of the scan kernels. */
+const SCAN_TILE = 4096;
+const SCAN_THREADS = 1024;
+/** EMB_SMALL: ids of more rows are ranked by a CTA each (listed in `large`). */
+const SMALL = 32;
+/** EMB_RANK_THREADS and EMB_COMBINE_THREADS: threads of the CTA-per-id kernels. */
+const RANK_THREADS = 1024;
+const COMBINE_THREADS = 1024;
+/** EMB_CHUNK: rows one warp sums in order; EMB_POS: sorted positions one warp examines. */
+const CHUNK = 64;
+const POSITIONS_PER_WARP = 8;
+/** Threads of the one-thread-per-row kernels and of the warp-per-row / warp-per-positions ones. */
+const THREADS = 256;
+const WARPS = THREADS / 32;
+
+/** The widest d the backward's workspace holds chunk sums for (SASRec's d ≤ 512). */
+export const EMBED_MAX_WIDTH = 512;
+
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
+  return kernelOf('embedding', name, SIGNATURES[kind]);
+}
+
+/** Scan tiles over the V + 2 offsets (offsets[V+1], the total, may open a tile of its own). */
+function scanTiles(V: number): number {
+  return Math.ceil((V + 2) / SCAN_TILE);
+}
+
+/** Chunk-sum slots of ids longer than one chunk (the .cu header's slot map): 2 per CHUNK rows. */
+function partialSlots(N: number): number {
+  return 2 * Math.ceil(N / CHUNK);
+}
+
+/** Ids of more than SMALL rows there can be among N rows. */
+function largeCapacity(N: number): number {
+  return Math.floor(N / (SMALL + 1));
+}
+
+/** The workspace tensor `name`, checked. */
+function scratch(workspace: TensorLookup, name: string, dtype: DType, size: number): CudaTensor {
+  return deviceTensor(workspace.get(name), `embedBackward.workspace.${name}`, [dtype], size);
+}
+
+/**
+ * The scratch of embedBackward for up to B·L ids over V items (pure arithmetic, no context): O(V)
+ * int32 for the per-id counts and offsets, O(B·L) for the grouped rows, and chunk sums for d up to
+ * EMBED_MAX_WIDTH (2·⌈B·L/64⌉·512 floats: 8 MiB at B·L = 131,072).
+ */
+export function embeddingWorkspace(B: number, L: number, V: number): TensorSpec[] {
+  const N = B * L;
+  checkCount('embeddingWorkspace: B·L', N);
+  checkCount('embeddingWorkspace: V + 2', V + 2);
+  return [
+    { name: 'embed_counts', shape: [V + 2], dtype: 'i32' },
+    { name: 'embed_offsets', shape: [V + 2], dtype: 'i32' },
+    { name: 'embed_cursor', shape: [V + 1], dtype: 'i32' },
+    { name: 'embed_tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
+    { name: 'embed_entries', shape: [Math.max(1, N)], dtype: 'i32' },
+    { name: 'embed_sorted', shape: [Math.max(1, N)], dtype: 'i32' },
+    { name: 'embed_large', shape: [Math.max(1, largeCapacity(N))], dtype: 'i32' },
+    { name: 'embed_partials', shape: [Math.max(1, partialSlots(N)), EMBED_MAX_WIDTH], dtype: 'f32' },
+  ];
+}
+
+/**
+ * out[b·L + t, :] = scale · items[ids[b·L + t], :] + positions[t, :] (overwrite), for B rows of L ids.
+ * out is f32 or bf16; items [(V+1) × d] and positions [L × d] f32; ids [B·L] i32 in 0..V (V from the size
+ * of items); a row whose id lies outside comes out NaN.
+ */
+export function embedForward(
+  stream: Stream, out: Tensor, ids: Tensor, items: Tensor, positions: Tensor,
+  scale: number, B: number, L: number, d: number,
+): void {
+  const N = B * L;
+  checkCount('embedForward: B·L', N);
+  if (!Number.isInteger(d) || d < 1) throw new RangeError(`embedForward: expected a width d ≥ 1, got ${d}`);
+  const o = deviceTensor(out, 'embedForward.out', ['f32', 'bf16'], N * d);
+  const rowIds = deviceTensor(ids, 'embedForward.ids', ['i32'], N);
+  const table = deviceTensor(items, 'embedForward.items', ['f32'], d);
+  const pos = deviceTensor(positions, 'embedForward.positions', ['f32'], L * d);
+  const V = Math.floor(table.size / d) - 1;
+  if (N === 0) return;
+  kernel('embed_forward', 'forward').launch({ grid: strideGrid(N, WARPS), block: THREADS, stream }, o, bf16Flag(o), rowIds, table, pos, scale, B, L, V, d);
+}
+
+/**
+ * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of
+ * dItems receives the padding rows. Deterministic: each item's rows are summed in ascending order (in
+ * chunks of 64 rows, the chunk sums then in a fixed tree), each position's in b order. dItems
+ * [(V+1) × d] and dPositions [L × d] f32; dout [B·L × d] f32 or bf16; ids [B·L] i32 (rows whose id lies
+ * outside 0..V are skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some
+ * B'·L' ≥ B·L. d ≤ EMBED_MAX_WIDTH.
+ */
+export function embedBackward(
+  stream: Stream, dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
+  dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+): void {
+  const N = B * L;
+  checkCount('embedBackward: B·L', N);
+  checkCount('embedBackward: V + 2', V + 2);
+  if (!Number.isInteger(d) || d < 1 || d > EMBED_MAX_WIDTH) {
+    throw new RangeError(`embedBackward: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
+  }
+  const gItems = deviceTensor(dItems, 'embedBackward.dItems', ['f32'], (V + 1) * d);
+  const gPositions = deviceTensor(dPositions, 'embedBackward.dPositions', ['f32'], L * d);
+  const g = deviceTensor(dout, 'embedBackward.dout', ['f32', 'bf16'], N * d);
+  const rowIds = deviceTensor(ids, 'embedBackward.ids', ['i32'], N);
+  const tiles = scanTiles(V);
+  const counts = scratch(workspace, 'embed_counts', 'i32', V + 2);
+  const offsets = scratch(workspace, 'embed_offsets', 'i32', V + 2);
+  const cursor = scratch(workspace, 'embed_cursor', 'i32', V + 1);
+  const tileSums = scratch(workspace, 'embed_tile_sums', 'i32', tiles);
+  const entries = scratch(workspace, 'embed_entries', 'i32', N);
+  const sorted = scratch(workspace, 'embed_sorted', 'i32', N);
+  const large = scratch(workspace, 'embed_large', 'i32', largeCapacity(N));
+  const partials = scratch(workspace, 'embed_partials', 'f32', partialSlots(N) * d);
+  if (N === 0) return;
+  const flag = bf16Flag(g);
+
+  // Group the rows by id: counts (the last one counts the ids embed_rank_large takes), offsets, entries.
+  fillBytes(counts, 0, stream);
+  const perRow = { grid: Math.ceil(N / THREADS), block: THREADS, stream };
+  kernel('embed_count', 'count').launch(perRow, counts, rowIds, N, V);
+  kernel('embed_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS, stream }, tileSums, counts, V + 1);
+  kernel('embed_scan_sums', 'scanSums').launch({ grid: 1, block: SCAN_THREADS, stream }, tileSums, tiles);
+  kernel('embed_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS, stream }, offsets, cursor, counts, tileSums, V + 1);
+  kernel('embed_fill', 'fill').launch(perRow, entries, cursor, rowIds, N, V);
+
+  // Each id's rows in ascending order. Ids of more than SMALL rows (a CTA each) exist only from N > SMALL.
+  kernel('embed_rank_small', 'rankSmall').launch(perRow, sorted, large, counts, entries, offsets, rowIds, V);
+  const perLargeId = Math.min(largeCapacity(N), 2 * multiprocessors());
+  if (perLargeId > 0) {
+    kernel('embed_rank_large', 'rankLarge').launch({ grid: perLargeId, block: RANK_THREADS, stream }, sorted, large, counts, entries, offsets, N, V);
+  }
+
+  // The sums: chunks of each id's rows, then (ids of several chunks, all among the listed ones) the chunk sums.
+  const perPositions = { grid: Math.ceil(Math.ceil(N / POSITIONS_PER_WARP) / WARPS), block: THREADS, stream };
+  kernel('embed_item_sums', 'itemSums').launch(perPositions, gItems, partials, g, flag, sorted, offsets, rowIds, scale, V, d);
+  if (perLargeId > 0) {
+    kernel('embed_item_combine', 'itemCombine').launch({ grid: perLargeId, block: COMBINE_THREADS, stream }, gItems, partials, large, counts, offsets, scale, V, d);
+  }
+  kernel('embed_position_sums', 'positionSums').launch({ grid: strideGrid(L * d), block: THREADS, stream }, gPositions, g, flag, B, L, d);
+}

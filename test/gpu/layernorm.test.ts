@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { layerNormBackward, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
+import type { DType } from '../../src/backend/memory-plan.js';
+import { Stream } from '../../src/cuda/stream.js';
+import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
+
+announceSkip('test/gpu/layernorm.test.ts');
+
+interface Case {
+  readonly rows: number;
+  readonly cols: number;
+  readonly x: DType;
+  readonly out: DType;
+  readonly dout: DType;
+}
+
+// Odd rows (none a multiple of the 8 rows per CTA), cols 33 / 64 / 256 / 512 (33: a partial last strip
+// of the parameter gradients), every pairing of x and out dtypes, and both dout dtypes. 4099 rows give
+// each thread of the column reduction 32 rows.
+const CASES: Case[] = [
+  { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32' },
+  { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16' },
+  { rows: 1001, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32' },
+  { rows: 131, cols: 512, x: 'bf16', out: 'f32', dout: 'bf16' },
+];
+
+/** The model's epsilon. */
+const EPS = 1e-8;
+
+/** Rows with their own offset (-2..2) and spread (0.05..3): the mean matters and the variance varies. */
+function rowsOfX(rows: number, cols: number): Float32Array {
+  const x = randomFloats(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const offset = 4 * Math.random() - 2;
+    const spread = 0.05 + 2.95 * Math.random();
+    for (let c = 0; c < cols; c++) x[r * cols + c] = offset + spread * x[r * cols + c]!;
+  }
+  return x;
+}
+
+/** Runs the launches on a fresh blocking stream (ordered after the legacy-stream uploads) and waits. */
+function onStream(launch: (stream: Stream) => void): void {
+  const stream = Stream.create();
+  launch(stream);
+  stream.synchronize();
+  stream.destroy();
+}
+
+describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () => {
+  useContext();
+  let cpu: CpuOps | undefined;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+  });
+  afterAll(() => cpu?.close());
+  const oracle = (): CpuOps => {
+    if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
+    return cpu;
+  };
+
+  for (const c of CASES) {
+    const { rows, cols } = c;
+    const n = rows * cols;
+    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}: forward, then backward (+=) onto random content`, async () => {
+      const dev = deviceGroup('ln', [
+        { name: 'out', shape: [rows, cols], dtype: c.out },
+        { name: 'mean', shape: [rows], dtype: 'f32' },
+        { name: 'rstd', shape: [rows], dtype: 'f32' },
+        { name: 'x', shape: [rows, cols], dtype: c.x },
+        { name: 'weight', shape: [cols], dtype: 'f32' },
+        { name: 'bias', shape: [cols], dtype: 'f32' },
+        { name: 'dx', shape: [rows, cols], dtype: 'f32' },
+        { name: 'dWeight', shape: [cols], dtype: 'f32' },
+        { name: 'dBias', shape: [cols], dtype: 'f32' },
+        { name: 'dout', shape: [rows, cols], dtype: c.dout },
+      ]);
+      const x = put(dev.get('x'), rowsOfX(rows, cols));
+      const weight = put(dev.get('weight'), randomFloats(cols).map((v) => 1 + 0.5 * v));
+      const bias = put(dev.get('bias'), randomFloats(cols));
+      const dout = put(dev.get('dout'), randomFloats(n));
+      const baseDx = put(dev.get('dx'), randomFloats(n));
+      const baseDWeight = put(dev.get('dWeight'), randomFloats(cols));
+      const baseDBias = put(dev.get('dBias'), randomFloats(cols));
+      const t = (name: string) => dev.get(name);
+      onStream((stream) => {
+        layerNormForward(stream, t('out'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS);
+        layerNormBackward(stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols);
+      });
+      const got = {
+        out: get(t('out')), mean: get(t('mean')), rstd: get(t('rstd')),
+        dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')),
+      };
+      dev.free();
+
+      const cpuOps = oracle();
+      const ref = cpuOps.allocGroup('ln', [
+        { name: 'out', shape: [rows, cols], dtype: 'f32' },
+        { name: 'mean', shape: [rows], dtype: 'f32' },
+        { name: 'rstd', shape: [rows], dtype: 'f32' },
+        { name: 'x', shape: [rows, cols], dtype: 'f32' },
+        { name: 'weight', shape: [cols], dtype: 'f32' },
+        { name: 'bias', shape: [cols], dtype: 'f32' },
+        { name: 'dx', shape: [rows, cols], dtype: 'f32' },
+        { name: 'dWeight', shape: [cols], dtype: 'f32' },
+        { name: 'dBias', shape: [cols], dtype: 'f32' },
+        { name: 'dout', shape: [rows, cols], dtype: 'f32' },
+      ]);
+      const r = (name: string) => ref.get(name);
+      cpuOps.write(r('x'), x);
+      cpuOps.write(r('weight'), weight);
+      cpuOps.write(r('bias'), bias);
+      cpuOps.layerNormForward(r('out'), r('mean'), r('rstd'), r('x'), r('weight'), r('bias'), rows, cols, EPS);
+      const want = { out: await cpuOps.readF32(r('out')), mean: await cpuOps.readF32(r('mean')), rstd: await cpuOps.readF32(r('rstd')) };
+      // The backward from the statistics the device saved (what its backward read), onto zeros.
+      cpuOps.write(r('mean'), got.mean);
+      cpuOps.write(r('rstd'), got.rstd);
+      cpuOps.write(r('dout'), dout);
+      cpuOps.write(r('dx'), new Float32Array(n));
+      cpuOps.write(r('dWeight'), new Float32Array(cols));
+      cpuOps.write(r('dBias'), new Float32Array(cols));
+      cpuOps.layerNormBackward(r('dx'), r('dWeight'), r('dBias'), r('dout'), r('x'), r('weight'), r('mean'), r('rstd'), rows, cols);
+      const wantDx = await cpuOps.readF32(r('dx'));
+      const wantDWeight = await cpuOps.readF32(r('dWeight'));
+      const wantDBias = await cpuOps.readF32(r('dBias'));
+      cpuOps.freeGroup(ref);
+
+      // Statistics: fp32 sums over ≤ 512 exact operands (x as the device holds it): ~1e-7; bound 1e-5.
+      expect(relError(got.mean, want.mean), 'mean').toBeLessThanOrEqual(1e-5);
+      expect(relError(got.rstd, want.rstd), 'rstd').toBeLessThanOrEqual(1e-5);
+      // out: fp32 throughout, 1e-5; a bf16 out adds one rounding (≤ 2^-9 relative): 4e-3.
+      expect(relError(got.out, want.out), 'out').toBeLessThanOrEqual(c.out === 'bf16' ? 4e-3 : 1e-5);
+      // Gradients: fp32 sums of exact operands (dout, x as held; the saved statistics), the parameter
+      // gradients over up to 4099 rows in a fixed tree, plus the rounding of the (+=) onto content of
+      // magnitude ≤ 1: ~1e-6 relative; bound 1e-5.
+      const grown = (after: Float32Array, before: Float32Array) => Float64Array.from(after, (v, i) => v - before[i]!);
+      expect(relError(grown(got.dx, baseDx), wantDx), 'dx (+=)').toBeLessThanOrEqual(1e-5);
+      expect(relError(grown(got.dWeight, baseDWeight), wantDWeight), 'dWeight (+=)').toBeLessThanOrEqual(1e-5);
+      expect(relError(grown(got.dBias, baseDBias), wantDBias), 'dBias (+=)').toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
