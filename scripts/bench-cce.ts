@@ -87,12 +87,12 @@ function main(): void {
           ...(n > 0 ? { negatives: { count: n, sampling: 'uniform' as const, seed: 42, step: step++ } } : {}),
         });
         const dims = { rows: N, items: V, hidden: d };
-        const wsSpecs = cudaLossWorkspace(params(), dims, 'bf16');
+        const wsSpecs = cudaLossWorkspace(params(), dims, 'bf16', 'bf16');
         const ws = allocCudaGroup(context.allocator, 'ws', wsSpecs);
         const run = (): void => {
           const p = params();
-          cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p);
-          cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p, 1);
+          cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p, 'bf16');
+          cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p, 1, 'bf16');
         };
         for (let i = 0; i < WARMUP; i++) run();
         const times: number[] = [];

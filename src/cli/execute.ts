@@ -2,7 +2,7 @@
  * Running a sweep's trials, shared by `grid run` and `grid resume`: device slots, the scheduler,
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
-import { discoverGpus, noGpuReason, slotsForTrials, type GpuLister } from '../scheduler/devices.js';
+import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../scheduler/devices.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
@@ -37,8 +37,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   const problem = trainerProblem(o.trials.map((t) => t.trainer));
   if (problem !== null) throw new UsageError(problem);
   const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
-  const { slots, note } = slotsForTrials(o.trials, gpus, o);
-  if (note !== undefined) print(note);
+  const slots = planSlots(gpus, o);
   const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
   const scheduler = new Scheduler({

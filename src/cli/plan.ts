@@ -5,7 +5,7 @@ import { openStore } from '../store/sqlite-store.js';
 import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep } from '../sweep/sweep-service.js';
-import { discoverGpus, slotsForTrials } from '../scheduler/devices.js';
+import { discoverGpus, planSlots } from '../scheduler/devices.js';
 import { probePeaks, type PeakProbe } from '../scheduler/peak-probe.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
 import { parseDuration } from '../sweep/duration.js';
@@ -82,9 +82,7 @@ async function probe(trials: readonly PlannedTrial[], flags: PlanFlags): Promise
   const problem = trainerProblem(trials.map((t) => t.trainer));
   if (problem !== null) throw new UsageError(problem);
   const options = deviceOptions(flags);
-  const { slots, note } = slotsForTrials(trials, options.cpu === true ? [] : await discoverGpus(), options);
-  // On stderr: the table or JSON on stdout stays machine-readable.
-  if (note !== undefined) process.stderr.write(`${note}\n`);
+  const slots = planSlots(options.cpu === true ? [] : await discoverGpus(), options);
   const probes = await probePeaks(trials, { slots, trainerArgv, timeoutMs });
   const sizes = slots.flatMap((s) => (s.memoryBytes === undefined ? [] : [s.memoryBytes]));
   return { probes, failed: [...probes.values()].some((p) => p.problem !== null), deviceBytes: sizes.length > 0 ? Math.min(...sizes) : undefined };

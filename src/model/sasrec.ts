@@ -59,6 +59,9 @@ export class Sasrec {
 
   /** Writes the initial parameters for `seed` (init.ts). */
   initialise(seed: number): void {
+    // Zero first, so the alignment gaps between views hold numbers too (whole-group ops read them).
+    const flat = this.#g.params.flat();
+    this.#ops.fill(flat, 0, flat.size);
     for (const spec of sasrecParamSpecs(this.dims)) {
       const host = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
       initTensor(host, sasrecInitRule(spec), seed, spec.name);

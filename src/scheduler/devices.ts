@@ -5,8 +5,6 @@
  */
 import { availableParallelism } from 'node:os';
 import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
-import type { TrialRecord } from '../store/store.js';
-import { BUILTIN_BACKENDS, BUILTIN_NO_CUDA_REASON } from '../trainer/capabilities.js';
 import type { TrialDevice } from '../trainer/protocol.js';
 
 /** What placing slots needs to know of a GPU. */
@@ -31,7 +29,7 @@ export interface Slot {
   readonly memoryBytes?: number;
 }
 
-/** Options of `planSlots` and `slotsForTrials`. */
+/** Options of `planSlots`. */
 export interface SlotOptions {
   /** Trials at once. @default the number of GPUs, or 1 on the CPU */
   readonly parallel?: number;
@@ -68,20 +66,6 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
       memoryBytes: gpu.memoryTotalBytes,
     };
   });
-}
-
-/**
- * The slots for these trials on these GPUs: a GPU slot is no use to a trainer that cannot run there,
- * so built-in trials go to CPU slots while the built-in trainer has no CUDA backend (with a note).
- */
-export function slotsForTrials(
-  trials: readonly Pick<TrialRecord, 'trainer'>[],
-  gpus: readonly SlotGpu[],
-  options: SlotOptions,
-): { slots: Slot[]; note?: string } {
-  const cpuOnly = gpus.length > 0 && !BUILTIN_BACKENDS.includes('cuda') && trials.every((t) => t.trainer === 'builtin');
-  if (!cpuOnly) return { slots: planSlots(gpus, options) };
-  return { slots: planSlots([], options), note: `GPUs found, but ${BUILTIN_NO_CUDA_REASON}: trials run on the CPU` };
 }
 
 /** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */

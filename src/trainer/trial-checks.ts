@@ -2,6 +2,7 @@
  * What the trainer child checks and how it names failures: config checks that need the data set
  * (they run before any training work), and the protocol's error kind of an exception.
  */
+import { isOutOfMemory } from '../cuda/cuda-error.js';
 import { DataError } from '../data/data-error.js';
 import type { PreparedDataset } from '../data/types.js';
 import { ConfigError } from '../util/config-error.js';
@@ -22,6 +23,8 @@ export function checkAgainstData(cfg: TrialConfig, data: PreparedDataset): void 
 export function errorKind(e: unknown): ErrorKind {
   if (e instanceof ConfigError) return 'invalid_config';
   if (e instanceof DataError) return 'data';
+  // A device allocation or launch that ran out of memory, anywhere in the trial.
+  if (isOutOfMemory(e)) return 'oom';
   if (e instanceof RangeError && /allocation failed|Invalid array length|Array buffer/i.test(e.message)) return 'oom';
   return 'internal';
 }

@@ -175,15 +175,17 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
           : {}),
       };
       const dims = { rows: N, items: V, hidden: d };
-      const ws = allocCudaGroup(context().allocator, 'ws', cudaLossWorkspace(params, dims, operands));
+      // bf16 operands run the GEMMs in bf16 math (the default preset), f32 ones in fp32 math (the parity mode).
+      const math = operands === 'bf16' ? 'bf16' : 'fp32';
+      const ws = allocCudaGroup(context().allocator, 'ws', cudaLossWorkspace(params, dims, operands, math));
       // NaN everywhere: f32 and i32 views word by word, bf16 ones (tile bounds, maybe odd in length) as 0xffff.
       for (const v of ws.plan.views) {
         if (v.spec.dtype === 'bf16') fillBytes(ws.get(v.spec.name), 0xff);
         else fillWords(ws.get(v.spec.name), POISON_WORD);
       }
       const stream = Stream.create();
-      cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params);
-      cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, dLoss);
+      cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, math);
+      cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, dLoss, math);
 
       stream.synchronize();
       stream.destroy();

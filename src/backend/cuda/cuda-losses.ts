@@ -4,9 +4,9 @@
  * (materialised-losses.ts: kernels/materialised.cu and the GEMM).
  *
  * Operands: h f32 or bf16 (the activation dtype), the table f32 (the master) or bf16, targets i32, loss
- * f32 [1]. The streamed kernels and the GEMMs in 'bf16' math (ce, bce when h is bf16) read bf16 operands:
- * where h or the table is f32, lossForward writes a bf16 copy into the workspace ('h_bf16', 'table_bf16')
- * and lossBackward reuses it (same step, same tensors). ce- reads either dtype as it is. dH f32 or bf16;
+ * f32 [1]. The streamed kernels read bf16 operands: where h or the table is f32, lossForward writes a
+ * bf16 copy into the workspace ('h_bf16', 'table_bf16') and lossBackward reuses it (same step, same
+ * tensors); the materialised losses' GEMMs round f32 operands themselves under 'bf16' math. ce- reads either dtype as it is. dH f32 or bf16;
  * dTable f32 or bf16, except f32 for cce- and bce+ (their items accumulate atomically).
  * The workspace is where the memory goes beyond inputs and gradients:
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
@@ -18,8 +18,8 @@
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
  * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest).
- * - the bf16 copies: table [(V+1) × d] for the streamed kinds always (the table may be the f32 master)
- *   and for ce and bce in 'bf16' math; h [N × d] for the streamed kinds when h is f32.
+ * - the bf16 copies of the streamed kinds: table [(V+1) × d] always (the table may be the f32 master),
+ *   h [N × d] when h is f32.
  */
 import { isMaterialised, type LossKind } from '../loss-kinds.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
@@ -30,29 +30,34 @@ import {
 } from './cce-sampled-kernels.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
+import type { GemmMath } from './gemm-kernels.js';
 import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
 import type { Stream } from '../../cuda/stream.js';
 
 /**
- * Which operands a kind reads as bf16 whatever dtype they arrive in, with h in `hDType`: the streamed
- * kernels both; ce and bce the table in 'bf16' math (h is bf16 there already); ce- neither.
+ * Which operands a kind reads as bf16 whatever dtype they arrive in: the streamed kernels both; the
+ * materialised ones neither (their GEMMs round f32 operands to bf16 as they stage them under 'bf16'
+ * math, and ce-'s gather reads either dtype).
  */
-function bf16Operands(kind: LossKind, hDType: DType): { readonly h: boolean; readonly table: boolean } {
-  if (!isMaterialised(kind)) return { h: true, table: true };
-  if (kind === 'ce-') return { h: false, table: false };
-  return { h: false, table: hDType === 'bf16' };
+function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: boolean } {
+  return isMaterialised(kind) ? { h: false, table: false } : { h: true, table: true };
 }
 
-/** The workspace specs of a loss, with h in `hDType` (the activation dtype), on the current context's device. */
-export function cudaLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType): TensorSpec[] {
+/**
+ * The workspace specs of a loss, with h in `hDType` and the GEMMs (of the materialised losses) in
+ * `math`, on the current context's device.
+ */
+export function cudaLossWorkspace(
+  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType, math: GemmMath,
+): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
-  const bf16 = bf16Operands(params.kind, hDType);
+  const bf16 = bf16Operands(params.kind);
   const copies: TensorSpec[] = [
     ...(bf16.table ? [{ name: 'table_bf16', shape: [V + 1, d], dtype: 'bf16' } satisfies TensorSpec] : []),
     ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
   ];
   const kind = params.kind;
-  if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, hDType), ...copies];
+  if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, math), ...copies];
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
     { name: 'row_loss', shape: [N], dtype: 'f32' },
@@ -129,7 +134,7 @@ function operands(
   const { rows: N, items: V, hidden: d } = dims;
   const hIn = deviceTensor(h, `${what}.h`, ['f32', 'bf16'], N * d);
   const tableIn = deviceTensor(table, `${what}.table`, ['f32', 'bf16'], (V + 1) * d);
-  const bf16 = bf16Operands(kind, hIn.dtype);
+  const bf16 = bf16Operands(kind);
   const asBf16 = (t: CudaTensor, name: 'h_bf16' | 'table_bf16', n: number): CudaTensor => {
     if (t.dtype === 'bf16') return t;
     if (!workspace.plan.views.some((v) => v.spec.name === name)) {
@@ -152,13 +157,13 @@ function operands(
  */
 export function cudaLossForward(
   stream: Stream, loss: Tensor, workspace: TensorGroup, scratch: Tensor, h: Tensor, table: Tensor, targets: Tensor,
-  dims: LossDims, params: LossParams,
+  dims: LossDims, params: LossParams, math: GemmMath,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const kind = params.kind;
   const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossForward', true);
   if (isMaterialised(kind)) {
-    materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind });
+    materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, math);
     return;
   }
   const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
@@ -180,13 +185,13 @@ export function cudaLossForward(
  */
 export function cudaLossBackward(
   stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorGroup, scratch: Tensor, h: Tensor, table: Tensor, targets: Tensor,
-  dims: LossDims, params: LossParams, dLoss: number,
+  dims: LossDims, params: LossParams, dLoss: number, math: GemmMath,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const kind = params.kind;
   const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossBackward', false);
   if (isMaterialised(kind)) {
-    materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss);
+    materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math);
     return;
   }
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);

@@ -2,11 +2,9 @@
  * The materialised losses on CUDA: ce and bce (logits [N × (V+1)] by the GEMM, row kernels in between)
  * and ce- (negatives [N × n], logits [N × (n+1)], gather kernels, and a deterministic table gradient
  * over the entries sorted by item). kernels/materialised.cu holds the contract: shapes, what is saved,
- * what accumulates. Their logits are activations: in h's dtype (bf16 in the default preset, f32 in the
- * fp32 mode); the GEMM math is 'bf16' when h is bf16, else 'fp32'.
- *
- * Operands arrive resolved by cuda-losses.ts: for ce and bce in 'bf16' math the table is already a bf16
- * copy; ce- reads h and the table in whatever dtype they have (f32 or bf16).
+ * what accumulates. The GEMM math is the backend's preset ('bf16': operands rounded to bf16 as the GEMM
+ * stages them, logits stored in bf16 as autocast does; 'fp32': f32 logits); h and the table may each be
+ * f32 or bf16, and ce- reads them in whatever dtype they have.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -14,19 +12,10 @@ import { copyDevice } from '../../cuda/memory.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { MaterialisedLossKind } from '../loss-kinds.js';
 import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
-import type { LossDims, LossParams, Tensor } from '../ops.js';
+import type { LossDims, LossParams, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { matmul, type GemmMath } from './gemm-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR } from './launch.js';
-
-/**
- * Where a loss finds its workspace's tensors by name (ops.ts's TensorLookup of the new seam; declared
- * here while main's ops.ts lacks it: a TensorGroup is one).
- */
-export interface TensorLookup {
-  /** The tensor declared as `name`; throws when there is none. */
-  get(name: string): Tensor;
-}
 
 const SIGNATURES = {
   rows: ['logits:ptr', 'row_loss:ptr', 'targets:ptr', 'N:i32', 'W:i32', 'logits_bf16:i32'],
@@ -118,14 +107,15 @@ function checkDims(kind: MaterialisedLossKind, dims: LossDims, n: number): void 
 }
 
 /**
- * The workspace of a materialised loss for up to `dims.rows` rows; logits in `hDType` (the activation
- * dtype). ce, bce: logits [N × (V+1)], row losses [N], row 0 of dTable kept across the table GEMM.
+ * The workspace of a materialised loss for up to `dims.rows` rows; logits in `logitsDType(math)`. ce, bce: logits [N × (V+1)], row losses [N], row 0 of dTable kept across the table GEMM.
  * ce-: negatives [N × n] i32, logits [N × (n+1)], row losses [N], the entries sorted by item and their
  * radix-sort scratch (2 × N·(n+1) + N·(n+1)/8 i32), and the table gradient's partials (N·(n+1)·d/512 f32).
  */
-export function materialisedLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'> & { kind: MaterialisedLossKind }, dims: LossDims, hDType: DType): TensorSpec[] {
+export function materialisedLossWorkspace(
+  params: Pick<LossParams, 'kind' | 'negatives'> & { kind: MaterialisedLossKind }, dims: LossDims, math: GemmMath,
+): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
-  if (hDType === 'i32') throw new TypeError(`Expected the activation dtype f32 or bf16 for loss "${params.kind}", got i32`);
+  const hDType = logitsDType(math);
   const rowLoss: TensorSpec = { name: 'row_loss', shape: [N], dtype: 'f32' };
   if (params.kind !== 'ce-') {
     checkDims(params.kind, dims, 0);
@@ -152,9 +142,9 @@ export function materialisedLossWorkspace(params: Pick<LossParams, 'kind' | 'neg
   ];
 }
 
-/** The GEMM math of h's dtype. */
-export function gemmMathOf(h: Tensor): GemmMath {
-  return h.dtype === 'bf16' ? 'bf16' : 'fp32';
+/** The dtype of the logits a GEMM math materialises: bf16 logits under bf16 math (as autocast does), else f32. */
+export function logitsDType(math: GemmMath): DType {
+  return math === 'bf16' ? 'bf16' : 'f32';
 }
 
 /** Operands of a materialised loss, checked. */
@@ -215,7 +205,7 @@ function warpGrid(warps: number): number {
  */
 export function materialisedLossForward(
   stream: Stream, loss: Tensor, workspace: TensorLookup, scratch: Tensor,
-  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind },
+  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, math: GemmMath,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const x = operands(h, table, targets, dims, 'lossForward');
@@ -239,7 +229,7 @@ export function materialisedLossForward(
   } else {
     checkDims(params.kind, dims, 0);
     const logits = floats(workspace, 'logits', N * (V + 1));
-    matmul(stream, logits, x.h, x.table, N, V + 1, d, { transB: true }, gemmMathOf(x.h), scratch);
+    matmul(stream, logits, x.h, x.table, N, V + 1, d, { transB: true }, math, scratch);
     kernel(params.kind === 'ce' ? 'ce_rows' : 'bce_rows', 'rows').launch(
       { grid: N, block: ROW_THREADS, stream },
       logits, rowLoss, x.targets, N, V + 1, bf16Flag(logits),
@@ -254,7 +244,7 @@ export function materialisedLossForward(
  */
 export function materialisedLossBackward(
   stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorLookup, scratch: Tensor,
-  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, dLoss: number,
+  h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, dLoss: number, math: GemmMath,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const x = operands(h, table, targets, dims, 'lossBackward');
@@ -265,7 +255,6 @@ export function materialisedLossBackward(
   if (params.kind !== 'ce-') {
     checkDims(params.kind, dims, 0);
     const grad = floats(workspace, 'logits', N * (V + 1));
-    const math = gemmMathOf(x.h);
     matmul(stream, gradH, grad, x.table, N, d, V + 1, { alpha: scale }, math, scratch);
     // G's column 0 is +0, but the GEMM still writes row 0 (+0 added can turn -0 into +0, and rounds a
     // bf16 row through fp32): keep the row's bytes across it.

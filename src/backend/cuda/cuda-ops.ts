@@ -1,0 +1,293 @@
+/**
+ * The CUDA backend: every op of ops.ts on our own kernels (kernels/*.cu, one family per op family,
+ * each with its launcher beside this file), on one stream that the backend owns. Nothing here waits
+ * for the device except the reads (`readF32`, `readI32`), so the host queues whole steps ahead.
+ *
+ * Memory: every group is one allocation of the context's allocator (peak accounted as torch's
+ * max_memory_allocated); the backend itself holds the GEMMs' split-K scratch, and the CUDA context
+ * holds its own memory: both are `reservedBytes`, which a trial adds to its planned peak.
+ */
+import { CudaContext } from '../../cuda/context.js';
+import { download, upload } from '../../cuda/memory.js';
+import { Stream } from '../../cuda/stream.js';
+import type { TensorSpec } from '../memory-plan.js';
+import type {
+  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup, TensorLookup,
+} from '../ops.js';
+import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
+import { adamStep } from './adam-kernels.js';
+import { attentionBackward, attentionForward, attentionWorkspace } from './attention-kernels.js';
+import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from './cuda-losses.js';
+import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
+import * as ew from './elementwise-kernels.js';
+import { embedBackward, embedForward, embeddingWorkspace } from './embedding-kernels.js';
+import { GEMM_SCRATCH_FLOATS, matmul, scoreItems } from './gemm-kernels.js';
+import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
+import { topK } from './topk-kernels.js';
+
+/** Options of the CUDA backend. */
+export interface CudaOpsOptions {
+  /** CUDA device ordinal (after CUDA_VISIBLE_DEVICES). @default 0 */
+  readonly ordinal?: number;
+  /** Precision preset (backend/precision.ts). @default "bf16" */
+  readonly precision?: PrecisionName;
+}
+
+/**
+ * The context's own memory where NVML cannot measure it: what a CUDA 13 context with our modules takes
+ * on a Hopper card, rounded up, so that GPU admission errs on the safe side.
+ */
+const CONTEXT_FALLBACK_BYTES = 600 * 2 ** 20;
+
+/** Bytes per element of the host arrays `write` and the reads move. */
+const HOST_BYTES = 4;
+
+/** The CUDA implementation of the ops interface. */
+export class CudaOps implements Ops {
+  readonly backend = 'cuda' as const;
+  readonly deviceName: string;
+  readonly activationDType: 'bf16' | 'f32';
+  readonly reservedBytes: number;
+  /** The preset this backend runs. */
+  readonly precision: PrecisionPreset;
+  readonly #context: CudaContext;
+  readonly #stream: Stream;
+  readonly #scratch: CudaTensorGroup;
+
+  /** Opens the device's context, its stream and the backend's scratch. */
+  static create(options: CudaOpsOptions = {}): CudaOps {
+    const context = CudaContext.open(options.ordinal ?? 0);
+    try {
+      return new CudaOps(context, PRECISION_PRESETS[options.precision ?? DEFAULT_PRECISION]);
+    } catch (error) {
+      context.close();
+      throw error;
+    }
+  }
+
+  private constructor(context: CudaContext, precision: PrecisionPreset) {
+    this.#context = context;
+    this.precision = precision;
+    this.activationDType = precision.narrow === 'bf16' ? 'bf16' : 'f32';
+    this.deviceName = context.device.name;
+    // Non-blocking: nothing of ours waits on, or is waited on by, the legacy default stream.
+    this.#stream = Stream.create({ nonBlocking: true });
+    this.#scratch = allocCudaGroup(context.allocator, 'gemm_scratch', [{ name: 'splits', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
+    this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + this.#scratch.plan.bytes;
+  }
+
+  /** The stream every op is queued on. */
+  get stream(): Stream {
+    return this.#stream;
+  }
+
+  close(): void {
+    this.#stream.synchronize();
+    this.#scratch.free();
+    this.#stream.destroy();
+    this.#context.close();
+  }
+
+  // ---- memory ----
+
+  allocGroup(name: string, specs: readonly TensorSpec[]): TensorGroup {
+    return allocCudaGroup(this.#context.allocator, name, specs);
+  }
+
+  freeGroup(group: TensorGroup): void {
+    if (!(group instanceof CudaTensorGroup)) throw new TypeError(`freeGroup: "${group.plan.name}" is not a CUDA group`);
+    // Work queued on the group's buffers must finish before the allocator may hand them out again.
+    this.#stream.synchronize();
+    group.free();
+  }
+
+  memory(): MemoryStats {
+    const s = this.#context.allocator.stats();
+    return { liveBytes: s.allocatedBytes, peakBytes: s.peakAllocatedBytes };
+  }
+
+  resetPeak(): void {
+    this.#context.allocator.resetPeak();
+  }
+
+  write(dst: Tensor, src: Float32Array | Int32Array, offset = 0): void {
+    const want = src instanceof Int32Array ? ['i32' as const] : ['f32' as const, 'bf16' as const];
+    const t = deviceTensor(dst, 'write', want, offset + src.length);
+    if (t.dtype === 'bf16') {
+      upload(t, toBf16Bits(src as Float32Array), offset * 2, this.#stream);
+    } else {
+      upload(t, src, offset * HOST_BYTES, this.#stream);
+    }
+  }
+
+  async readF32(src: Tensor): Promise<Float32Array> {
+    const t = deviceTensor(src, 'readF32', ['f32', 'bf16'], 0);
+    if (t.dtype === 'bf16') {
+      const bits = new Uint16Array(t.size);
+      download(bits, t, 0, this.#stream);
+      this.#stream.synchronize();
+      return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
+    }
+    const out = new Float32Array(t.size);
+    download(out, t, 0, this.#stream);
+    this.#stream.synchronize();
+    return out;
+  }
+
+  async readI32(src: Tensor): Promise<Int32Array> {
+    const t = deviceTensor(src, 'readI32', ['i32'], 0);
+    const out = new Int32Array(t.size);
+    download(out, t, 0, this.#stream);
+    this.#stream.synchronize();
+    return out;
+  }
+
+  // ---- elementwise ----
+
+  fill(out: Tensor, value: number, n: number): void {
+    ew.fill(this.#stream, out, value, n);
+  }
+
+  copy(out: Tensor, x: Tensor, n: number): void {
+    ew.copy(this.#stream, out, x, n);
+  }
+
+  axpy(y: Tensor, x: Tensor, alpha: number, n: number): void {
+    ew.axpy(this.#stream, y, x, alpha, n);
+  }
+
+  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    ew.add(this.#stream, out, a, b, n);
+  }
+
+  sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void {
+    ew.sliceRows(this.#stream, out, x, rows, first, stride, cols);
+  }
+
+  maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void {
+    ew.maskPadded(this.#stream, out, x, ids, rows, cols);
+  }
+
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
+    ew.dropout(this.#stream, out, x, n, drop);
+  }
+
+  reluForward(out: Tensor, x: Tensor, n: number): void {
+    ew.reluForward(this.#stream, out, x, n);
+  }
+
+  reluBackward(dx: Tensor, dout: Tensor, out: Tensor, n: number): void {
+    ew.reluBackward(this.#stream, dx, dout, out, n);
+  }
+
+  // ---- embeddings ----
+
+  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
+    embedForward(this.#stream, out, ids, items, positions, scale, B, L, d);
+  }
+
+  embeddingWorkspace(B: number, L: number, V: number): readonly TensorSpec[] {
+    return embeddingWorkspace(B, L, V);
+  }
+
+  embedBackward(
+    dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
+    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+  ): void {
+    embedBackward(this.#stream, dItems, dPositions, workspace, dout, ids, scale, B, L, V, d);
+  }
+
+  // ---- dense ----
+
+  matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options: MatmulOptions = {}): void {
+    matmul(this.#stream, out, a, b, m, n, k, options, this.precision.gemm, this.#scratch.get('splits'));
+  }
+
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void {
+    ew.biasAdd(this.#stream, out, bias, rows, cols);
+  }
+
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
+    ew.biasBackward(this.#stream, dBias, dout, rows, cols);
+  }
+
+  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
+    layerNormForward(this.#stream, out, mean, rstd, x, weight, bias, rows, cols, eps);
+  }
+
+  layerNormBackward(
+    dx: Tensor, dWeight: Tensor, dBias: Tensor,
+    dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
+    rows: number, cols: number,
+  ): void {
+    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols);
+  }
+
+  // ---- attention ----
+
+  attentionWorkspace(B: number, L: number, H: number, hd: number): readonly TensorSpec[] {
+    return attentionWorkspace(B, L, H, hd);
+  }
+
+  attentionForward(
+    out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void {
+    attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, causal, drop);
+  }
+
+  attentionBackward(
+    dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
+    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  ): void {
+    attentionBackward(this.#stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, causal, drop);
+  }
+
+  // ---- optimiser ----
+
+  adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {
+    adamStep(this.#stream, param, m, v, grad, n, hp);
+  }
+
+  // ---- losses ----
+
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[] {
+    // The model hands the loss f32 hidden states (its residual stream) and the f32 master table.
+    return cudaLossWorkspace(params, dims, 'f32', this.precision.gemm);
+  }
+
+  lossForward(loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void {
+    cudaLossForward(this.#stream, loss, workspace, this.#scratch.get('splits'), h, table, targets, dims, params, this.precision.gemm);
+  }
+
+  lossBackward(
+    dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
+    dims: LossDims, params: LossParams, dLoss: number,
+  ): void {
+    cudaLossBackward(this.#stream, dH, dTable, workspace, this.#scratch.get('splits'), h, table, targets, dims, params, dLoss, this.precision.gemm);
+  }
+
+  // ---- evaluation ----
+
+  scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void {
+    scoreItems(this.#stream, scores, h, table, B, V, d, this.precision.gemm, this.#scratch.get('splits'));
+  }
+
+  topK(
+    outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
+    rowStart: number, B: number, V: number, K: number,
+  ): void {
+    topK(this.#stream, outItems, scores, historyOffsets, historyItems, rowStart, B, V, K);
+  }
+}
+
+/** float32 values → bf16 bits, rounded to nearest even (the kernels' rounding). */
+function toBf16Bits(x: Float32Array): Uint16Array {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const bits = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const b = u[i]!;
+    bits[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return bits;
+}
