@@ -3,6 +3,7 @@
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
 import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../scheduler/devices.js';
+import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
@@ -24,6 +25,8 @@ export interface ExecuteOptions {
   readonly parallel?: number;
   /** Use CPU slots even where GPUs are present. @default false */
   readonly cpu?: boolean;
+  /** Only these GPUs (NVML indices or UUIDs). @default all */
+  readonly gpus?: readonly string[];
   /** @default discoverGpus */
   readonly listGpus?: GpuLister;
 }
@@ -36,7 +39,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   }
   const problem = trainerProblem(o.trials.map((t) => t.trainer));
   if (problem !== null) throw new UsageError(problem);
-  const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
+  const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
   const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
