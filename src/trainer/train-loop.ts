@@ -100,8 +100,23 @@ function padTo(x: Int32Array, n: number): Int32Array {
   return out;
 }
 
+/**
+ * A planned trial allocated on `ops`, for scripts that drive steps themselves (benchmarks); `close`
+ * frees its groups.
+ */
+export function openTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { trial: Trial; close(): void } {
+  const { specs, loss } = planTrial(ops, cfg, data);
+  const groups = allocatePlan(ops, specs);
+  return {
+    trial: new Trial(ops, cfg, data, groups, loss, specs.popularity.length > 0),
+    close: () => {
+      for (const group of Object.values(groups)) ops.freeGroup(group);
+    },
+  };
+}
+
 /** One trial's model, loss and tensors, bound together; `fit` runs it. */
-class Trial {
+export class Trial {
   readonly #ops: Ops;
   readonly #cfg: TrialConfig;
   readonly #data: PreparedDataset;
@@ -136,7 +151,7 @@ class Trial {
     for (let epoch = 1; epoch <= t.epochs; epoch++) {
       const epochStart = performance.now();
       const training = await this.#trainEpoch(epoch, sink);
-      const metrics = await this.#evaluate('validation');
+      const metrics = await this.evaluate('validation');
       const seconds = (performance.now() - epochStart) / 1000;
       epochSeconds.push(seconds);
       sink.send({
@@ -153,7 +168,7 @@ class Trial {
       }
     }
     if (best.epoch > 0) this.#restoreBest();
-    const test = await this.#evaluate('test');
+    const test = await this.evaluate('test');
     return {
       type: 'result',
       best_epoch: best.epoch,
@@ -178,7 +193,7 @@ class Trial {
     let inEpoch = 0;
     for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1 })) {
       inEpoch++;
-      tokens += this.#trainStep(batch);
+      tokens += this.trainStep(batch);
       sink.tick(epoch, inEpoch, steps);
     }
     const sum = (await ops.readF32(lossSum))[0]!;
@@ -189,7 +204,7 @@ class Trial {
   }
 
   /** One optimiser step on a batch (padded to B rows); returns its valid targets (0: the step is skipped). */
-  #trainStep(batch: TrainBatch): number {
+  trainStep(batch: TrainBatch): number {
     const ops = this.#ops;
     const g = this.#g;
     const t = this.#cfg.train;
@@ -220,7 +235,8 @@ class Trial {
     return valid;
   }
 
-  #evaluate(set: 'validation' | 'test'): Promise<Metrics> {
+  /** Metrics of the current parameters on a split. */
+  evaluate(set: 'validation' | 'test'): Promise<Metrics> {
     const g = this.#g;
     const tensors: EvalTensors = {
       ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
