@@ -36,6 +36,8 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "step.cuh"
+
 #define ATTN_THREADS 256
 // Counter word c3 of dropout masks ("DROP", backend/philox.ts DROPOUT_STREAM).
 #define ATTN_DROPOUT_STREAM 0x44524f50u
@@ -492,9 +494,10 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
 // Entry points, one per width W (the launchers pick the smallest W ≥ hd).
 
 #define ATTN_DIMS AttnDims{L, H, hd, causal, bf16, scale}
-#define ATTN_DROP AttnDropout{seed, step, site, threshold, keep_scale}
+#define ATTN_DROP AttnDropout{seed, step_of(step, counters), site, threshold, keep_scale}
 #define ATTN_PARAMS                                                                                                                      \
-  int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale
+  int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale, \
+      const int* counters
 
 #define ATTN_ENTRIES(W)                                                                                                                  \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \

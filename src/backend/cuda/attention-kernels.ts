@@ -10,7 +10,7 @@ import type { TensorSpec } from '../memory-plan.js';
 import type { DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
@@ -19,7 +19,7 @@ export const ATTENTION_DELTA = 'delta';
 
 /** The parameters every forward and backward kernel takes after its pointers (AttnDims, AttnDropout). */
 const PROBLEM = [
-  'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32',
+  'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32', 'counters:ptr',
 ] as const;
 
 const SIGNATURES = {
@@ -111,7 +111,7 @@ function problem(L: number, H: number, hd: number, causal: boolean, bf16: number
   const threshold = dropoutThreshold(drop.p);
   const keepScale = drop.p > 0 ? 1 / (1 - drop.p) : 1;
   return [
-    L, H, hd, causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale,
+    L, H, hd, causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale, stepCounters(drop),
   ] as const;
 }
 
