@@ -1,8 +1,10 @@
 /**
  * A training step recorded as a CUDA graph and replayed computes what the same steps compute launched
  * op by op: the replay reads each batch and the step's counters from the device, so its dropout masks,
- * negatives and Adam step follow the step number. Every kernel sums in a fixed order, so the parameters
- * after a few steps agree bit for bit.
+ * negatives and Adam step follow the step number. ce's kernels sum in a fixed order, so its parameters
+ * after a few steps agree bit for bit; the streamed sampled losses (cce-, bce+) add their table gradient
+ * with float atomics whose order varies from run to run, so theirs agree to rounding (a frozen step, the
+ * failure this guards against, would differ by the size of the updates: ~1e-2 relative).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,7 @@ import { writeSynthetic } from '../../src/data/synth.js';
 import type { PreparedDataset } from '../../src/data/types.js';
 import { resolveTrialConfig } from '../../src/trainer/config.js';
 import { openTrial } from '../../src/trainer/train-loop.js';
+import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
 
 announceSkip('test/gpu/recorded-step.test.ts');
@@ -47,7 +50,7 @@ describe.skipIf(noGpu)('a recorded training step', () => {
   });
 
   for (const loss of ['ce', 'cce-', 'bce+'] as const) {
-    it(`${loss}: replays equal the same steps launched op by op, bit for bit`, async () => {
+    it(`${loss}: replays equal the same steps launched op by op`, async () => {
       const cfg = resolveTrialConfig({
         dataset: { path: join(dir, 'log.txt') },
         model: { hidden: 24, heads: 2, max_seq_len: 13, dropout: 0.2 },
@@ -65,7 +68,8 @@ describe.skipIf(noGpu)('a recorded training step', () => {
       const replayed = await run(ops);
       expect(eager.every(Number.isFinite)).toBe(true);
       // Steps 2-5 were replays: had the graph frozen step 1's dropout or negatives, they would differ.
-      expect(Buffer.from(replayed.buffer).equals(Buffer.from(eager.buffer))).toBe(true);
+      if (loss === 'ce') expect(Buffer.from(replayed.buffer).equals(Buffer.from(eager.buffer))).toBe(true);
+      else expect(relError(replayed, eager)).toBeLessThanOrEqual(1e-5);
     });
   }
 });
