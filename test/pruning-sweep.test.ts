@@ -122,7 +122,7 @@ describe('pruning a sweep of the fixture trainer', () => {
   });
 
   it('stops a pruned trial with SIGTERM and, when it trains on, SIGKILL after the kill grace; later epochs are not recorded', async () => {
-    const body = `fixture: {epochs: 40, epoch_ms: 20, ignore_term: true}\nlimits: {kill_grace: 300ms}\npruner: {rule: asha, min_epochs: 2, reduction_factor: 2}\n${configs([0.5, 0.1])}`;
+    const body = `fixture: {epochs: 200, epoch_ms: 20, ignore_term: true}\nlimits: {kill_grace: 300ms}\npruner: {rule: asha, min_epochs: 2, reduction_factor: 2}\n${configs([0.5, 0.1])}`;
     const { store, db, grid, pending } = prepare(body);
     const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: store.listTrials({ sweep: 's' }), epochs: [] });
     // The first trial as if it had reached rung 0 (epoch 2) already, so that the second is judged against it there.
