@@ -39,6 +39,7 @@ describe('the pruner section of grid files', () => {
       ['pruner: {rule: asha, group_by: {loss: 1}}\n', /pruner\.group_by: expected a key or a list of keys/],
       ['pruner: {rule: none, min_trials: 3}\n', /pruner\.min_trials: unknown key for rule none; allowed: rule/],
       ['pruner: [asha]\n', /^grids\/x\.yaml: pruner: expected one of/],
+      ['pruner: ~\n', /^grids\/x\.yaml: pruner: expected one of none, median, asha or \{rule: …\}, got null/],
     ];
     for (const [text, message] of bad) {
       expect(() => parse(text), text).toThrow(message);

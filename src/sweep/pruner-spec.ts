@@ -71,7 +71,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * `{rule, …settings, group_by}`. Errors go through `fail` with the key path.
  */
 export function parsePruner(raw: unknown, trainer: TrainerSpec, fail: Fail): PrunerSpec {
-  if (raw === undefined || raw === null) return NO_PRUNER;
+  if (raw === undefined) return NO_PRUNER;
   const rules = PRUNER_RULES.join(', ');
   if (typeof raw === 'string') {
     if (!(PRUNER_RULES as readonly string[]).includes(raw)) return fail('pruner', `expected one of ${rules} or {rule: …}, got ${shown(raw)}`);
