@@ -5,9 +5,11 @@
 import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../scheduler/devices.js';
 import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
+import { Pruner } from '../scheduler/pruner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
+import { isUnsuccessful, type AttemptEnd } from '../store/trial-state.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
 import { EXIT, print, UsageError } from './common.js';
@@ -29,6 +31,8 @@ export interface ExecuteOptions {
   readonly gpus?: readonly string[];
   /** @default discoverGpus */
   readonly listGpus?: GpuLister;
+  /** Trials the pruner must not stop in this run (pruned ones retried). @default none */
+  readonly exemptFromPruning?: readonly string[];
 }
 
 /** Runs the trials to the end (or to an interrupt) and returns the exit code. */
@@ -41,7 +45,17 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   if (problem !== null) throw new UsageError(problem);
   const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
-  const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
+  const sweepTrials = o.store.listTrials({ sweep: o.sweep.name });
+  const label = trialLabels(sweepTrials);
+  // Read after stale claims were reclaimed: every epoch stored so far counts before anything is decided.
+  const pruner = Pruner.create({
+    sweep: o.sweep.name,
+    spec: o.grid.pruner,
+    objective: o.grid.objective,
+    trials: sweepTrials,
+    epochs: o.store.listEpochs({ sweep: o.sweep.name }),
+    exempt: new Set(o.exemptFromPruning ?? []),
+  });
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
   const scheduler = new Scheduler({
     store: o.store,
@@ -50,9 +64,11 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     limits: o.grid.limits,
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
+    pruner,
   });
   if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
+  if (pruner !== null) print(`pruner: ${describePruner(o.grid)}; judging from ${pruner.epochsKnown} stored epoch(s)`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;
   try {
@@ -66,8 +82,21 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
     return EXIT.interrupted;
   }
-  const bad = (summary.ended.failed ?? 0) + (summary.ended.oom ?? 0) + (summary.ended.timeout ?? 0) + (summary.ended.interrupted ?? 0);
-  return bad > 0 ? EXIT.failed : 0;
+  const bad = (Object.entries(summary.ended) as [AttemptEnd, number][]).some(([state, n]) => n > 0 && isUnsuccessful(state));
+  return bad ? EXIT.failed : 0;
+}
+
+/** The grid file's pruner in words: `asha (min_epochs 1, reduction_factor 3, group_by loss)`. */
+export function describePruner(grid: GridFile): string {
+  const p = grid.pruner;
+  const settings =
+    p.rule === 'median'
+      ? [`warmup_epochs ${p.warmupEpochs}`, `min_trials ${p.minTrials}`]
+      : p.rule === 'asha'
+        ? [`min_epochs ${p.minEpochs}`, `reduction_factor ${p.reductionFactor}`]
+        : [];
+  if (p.rule !== 'none' && p.groupBy.length > 0) settings.push(`group_by ${p.groupBy.map(displayKey).join(', ')}`);
+  return settings.length === 0 ? p.rule : `${p.rule} (${settings.join(', ')})`;
 }
 
 /** Labels trials by the config values that tell them apart within their sweep. */

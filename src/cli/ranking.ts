@@ -1,6 +1,6 @@
 /** The ranking flags shared by `grid leaderboard` and `grid export`, and the ranking they select. */
 import type { Command } from 'commander';
-import type { Store, SweepRecord } from '../store/store.js';
+import type { PruneDecision, Store, SweepRecord } from '../store/store.js';
 import { defaultDirection, parseFilter, rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
 import { findSweep } from '../sweep/sweep-service.js';
 import { collect, oneOf, UsageError } from './common.js';
@@ -14,6 +14,7 @@ export interface RankFlags {
   readonly direction?: 'max' | 'min';
   readonly where: string[];
   readonly top?: number;
+  readonly includePruned?: boolean;
 }
 
 /** Adds --sweep, --all, --metric, --direction and --where. */
@@ -23,7 +24,8 @@ export function withRankFlags(cmd: Command): Command {
     .option('--all', 'rank every trial in the database, whatever its sweep')
     .option('--metric <name>', "metric to rank by (default: the sweep's objective, e.g. ndcg@10, hr@10, loss)")
     .option('--direction <dir>', 'max or min (default: the objective\'s, or min for loss)', oneOf(['max', 'min'] as const))
-    .option('--where <key=value>', 'keep trials whose config has this value (repeatable), e.g. loss=cce or model.hidden=64', collect, []);
+    .option('--where <key=value>', 'keep trials whose config has this value (repeatable), e.g. loss=cce or model.hidden=64', collect, [])
+    .option('--include-pruned', 'rank pruned trials too, on the epochs they had (default: listed apart)');
 }
 
 /** A ranking and what it ranked. */
@@ -33,9 +35,11 @@ export interface Ranking {
   readonly metric: string;
   readonly direction: 'max' | 'min';
   readonly rows: LeaderboardRow[];
+  /** Without --include-pruned: the pruned trials (same filters), best first, with the decision that stopped each. */
+  readonly pruned: readonly { readonly row: LeaderboardRow; readonly decision: PruneDecision | undefined }[];
 }
 
-/** Ranks the completed trials the flags select. */
+/** Ranks the completed (with --include-pruned, also pruned) trials the flags select. */
 export function rank(store: Store, flags: RankFlags): Ranking {
   let sweep: SweepRecord | undefined;
   if (flags.all !== true) {
@@ -51,11 +55,18 @@ export function rank(store: Store, flags: RankFlags): Ranking {
     throw new UsageError((err as Error).message);
   }
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
-  const rows = rankTrials(store.listTrials({ ...filter, states: ['completed'] }), store.listAttempts(filter), store.listEpochs(filter), {
-    metric,
-    direction,
-    where,
-    ...(flags.top !== undefined ? { top: flags.top } : {}),
-  });
-  return { sweep, metric, direction, rows };
+  const states = flags.includePruned === true ? (['completed', 'pruned'] as const) : (['completed'] as const);
+  const trials = store.listTrials({ ...filter, states: ['completed', 'pruned'] });
+  const attempts = store.listAttempts(filter);
+  const epochs = store.listEpochs(filter);
+  const rows = rankTrials(trials, attempts, epochs, { metric, direction, where, states, ...(flags.top !== undefined ? { top: flags.top } : {}) });
+  let pruned: Ranking['pruned'] = [];
+  if (flags.includePruned !== true) {
+    const stops = new Map(store.listDecisions(filter).filter((d) => d.action === 'prune').map((d) => [`${d.trialId}/${d.attempt}`, d]));
+    pruned = rankTrials(trials, attempts, epochs, { metric, direction, where, states: ['pruned'] }).map((row) => ({
+      row,
+      decision: stops.get(`${row.trial.id}/${row.attempt}`),
+    }));
+  }
+  return { sweep, metric, direction, rows, pruned };
 }

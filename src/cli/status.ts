@@ -1,9 +1,9 @@
-/** `grid status [sweep]`: trials by state for each sweep, or one sweep's running and unsuccessful trials. */
+/** `grid status [sweep]`: trials by state for each sweep, or one sweep's running, pruned and unsuccessful trials. */
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
 import type { RunningAttempt, Store, SweepRecord, TrialRecord } from '../store/store.js';
-import { TRIAL_STATES } from '../store/trial-state.js';
+import { TRIAL_STATES, UNSUCCESSFUL_STATES } from '../store/trial-state.js';
 import { rankTrials } from '../sweep/leaderboard.js';
 import { action, print, reading, UsageError, withDb } from './common.js';
 import { renderTable, shortId, type Column } from './format.js';
@@ -12,7 +12,7 @@ import { renderTable, shortId, type Column } from './format.js';
 export function registerStatus(program: Command): void {
   withDb(program.command('status'))
     .argument('[sweep]', 'one sweep to detail')
-    .description('count trials by state per sweep; with a sweep, list its running and unsuccessful trials')
+    .description('count trials by state per sweep; with a sweep, list its running, pruned and unsuccessful trials')
     .action(
       action((name: string | undefined, flags: { db: string }) => {
         reading(flags.db, (store) => {
@@ -72,7 +72,19 @@ function detail(store: Store, sweep: SweepRecord): void {
       ]),
     );
   }
-  const unsuccessful = store.listTrials({ sweep: sweep.name, states: ['failed', 'oom', 'timeout', 'interrupted'] });
+  const pruned = store.listTrials({ sweep: sweep.name, states: ['pruned'] });
+  if (pruned.length > 0) {
+    const stops = new Map(store.listDecisions({ sweep: sweep.name }).filter((d) => d.action === 'prune').map((d) => [d.trialId, d]));
+    print('\npruned:');
+    print(
+      renderTable(pruned, [
+        { header: 'trial', value: (t: TrialRecord) => shortId(t.id) },
+        { header: 'epoch', value: (t) => stops.get(t.id)?.epoch ?? null },
+        { header: 'why', value: (t) => stops.get(t.id)?.reason ?? null },
+      ]),
+    );
+  }
+  const unsuccessful = store.listTrials({ sweep: sweep.name, states: UNSUCCESSFUL_STATES });
   if (unsuccessful.length > 0) {
     const lastError = new Map(store.listAttempts({ sweep: sweep.name }).map((a) => [a.trialId, a.error]));
     print('\nnot completed:');

@@ -124,6 +124,44 @@ export interface RunningAttempt extends AttemptRecord {
   readonly heartbeatAgeS: number;
 }
 
+/** A pruning rule of a grid file's `pruner` section. */
+export type PruneRule = 'median' | 'asha';
+
+/**
+ * One decision of a sweep's pruner about one epoch of one attempt, with the evidence it was taken on,
+ * so that a user can audit it: decisions depend on what other trials had reported at that moment.
+ */
+export interface NewPruneDecision {
+  readonly trialId: string;
+  readonly attempt: number;
+  readonly epoch: number;
+  /** The sweep whose pruner decided (by name). */
+  readonly sweep: string;
+  readonly rule: PruneRule;
+  readonly action: 'continue' | 'prune';
+  /** The objective judged by, as the sweep had it then. */
+  readonly metric: string;
+  readonly direction: 'max' | 'min';
+  /** The trial's best objective over its epochs up to `epoch`; NaN when it reported none. */
+  readonly value: number;
+  /** What it had to reach (median: the others' median; asha: the last value kept at the rung); NaN when none. */
+  readonly threshold: number;
+  /** asha: the rung (0 at min_epochs, 1 at min_epochs·η, …); null for median. */
+  readonly rung: number | null;
+  /** The group_by values the trial competed within ({} without group_by). */
+  readonly group: Readonly<Record<string, unknown>>;
+  /** The other trials compared, each with its best objective up to `epoch` (NaN: none reported). */
+  readonly compared: readonly { readonly trialId: string; readonly value: number }[];
+  /** The decision in words. */
+  readonly reason: string;
+}
+
+/** A stored pruning decision. */
+export interface PruneDecision extends NewPruneDecision {
+  /** Database clock, seconds since the epoch. */
+  readonly decidedAt: number;
+}
+
 /** Which trials a query returns. */
 export interface TrialFilter {
   /** Only trials linked to this sweep (by name). */
@@ -162,6 +200,8 @@ export interface Store {
    * funnel of every outcome. Returns false when the attempt was no longer running.
    */
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean;
+  /** Records a pruning decision; returns false when that epoch of that attempt already has one. */
+  recordDecision(decision: NewPruneDecision): boolean;
   /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
   requeue(trialId: string, from: readonly TrialState[]): boolean;
 
@@ -181,4 +221,6 @@ export interface Store {
   runningAttempts(sweep?: string): RunningAttempt[];
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
+  /** Pruning decisions about one trial, or taken by one sweep's pruner; in the order they were taken. */
+  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[];
 }

@@ -1,7 +1,7 @@
 /**
- * Ranking completed trials: each trial's value is its best epoch's value of the chosen metric (the
- * validation metrics its trainer reported per epoch, or `loss` for the training loss), in the
- * objective's direction. `grid leaderboard` and `grid export` both rank through here.
+ * Ranking completed (and, when asked, pruned) trials: each trial's value is its best epoch's value of
+ * the chosen metric (the validation metrics its trainer reported per epoch, or `loss` for the training
+ * loss), in the objective's direction. `grid leaderboard` and `grid export` both rank through here.
  */
 import yaml from 'js-yaml';
 import type { AttemptRecord, EpochRecord, TrialRecord } from '../store/store.js';
@@ -24,14 +24,21 @@ export interface RankOptions {
   readonly where?: readonly ConfigFilter[];
   /** Keep the first N. @default all */
   readonly top?: number;
+  /** Which trials to rank: completed ones, and pruned ones (ranked on the epochs they had). @default ["completed"] */
+  readonly states?: readonly RankedState[];
 }
+
+/** The states of trials a ranking can hold. */
+export type RankedState = 'completed' | 'pruned';
 
 /** One ranked trial. */
 export interface LeaderboardRow {
   /** 1-based. */
   readonly rank: number;
   readonly trial: TrialRecord;
-  /** The completed attempt ranked. */
+  /** The trial's state: completed, or pruned (stopped early; its epochs are fewer). */
+  readonly state: RankedState;
+  /** The attempt ranked: the latest that ended in the trial's state. */
   readonly attempt: number;
   /** The metric at the best epoch; NaN when no epoch reported it (ranked last). */
   readonly value: number;
@@ -59,7 +66,7 @@ export function defaultDirection(metric: string): 'max' | 'min' {
   return metric === 'loss' ? 'min' : 'max';
 }
 
-/** Ranks the completed trials among `trials` from their attempts and epochs. */
+/** Ranks the completed (or also pruned) trials among `trials` from their attempts and epochs. */
 export function rankTrials(
   trials: readonly TrialRecord[],
   attempts: readonly AttemptRecord[],
@@ -67,8 +74,9 @@ export function rankTrials(
   options: RankOptions,
 ): LeaderboardRow[] {
   const where = options.where ?? [];
-  const completed = new Map<string, AttemptRecord>();
-  for (const a of attempts) if (a.state === 'completed') completed.set(a.trialId, a); // the latest wins
+  const states: readonly string[] = options.states ?? ['completed'];
+  const ended = new Map<string, AttemptRecord>();
+  for (const a of attempts) if (states.includes(a.state)) ended.set(`${a.trialId}/${a.state}`, a); // the latest wins
   const byAttempt = new Map<string, EpochRecord[]>();
   for (const e of epochs) {
     const key = `${e.trialId}/${e.attempt}`;
@@ -79,8 +87,8 @@ export function rankTrials(
   const sign = options.direction === 'max' ? 1 : -1;
   const rows: Omit<LeaderboardRow, 'rank'>[] = [];
   for (const trial of trials) {
-    const attempt = completed.get(trial.id);
-    if (trial.state !== 'completed' || attempt === undefined) continue;
+    const attempt = ended.get(`${trial.id}/${trial.state}`);
+    if (!states.includes(trial.state) || attempt === undefined) continue;
     if (!where.every((f) => canonicalJson(getPath(trial.config, f.path) ?? null) === canonicalJson(f.value))) continue;
     const list = byAttempt.get(`${trial.id}/${attempt.attempt}`) ?? [];
     let best: EpochRecord | undefined;
@@ -91,6 +99,7 @@ export function rankTrials(
     }
     rows.push({
       trial,
+      state: trial.state as RankedState,
       attempt: attempt.attempt,
       value: best === undefined ? Number.NaN : valueOf(best, options.metric),
       bestEpoch: best?.epoch ?? 0,
