@@ -31,14 +31,15 @@ const SHAPES: Shape[] = [
 const DROPOUTS = [0, 0.1] as const;
 
 // The tensor-core kernels (bf16, hd ∈ {32, 64, 128}) at SASRec's L (3 full tiles + 8 rows) and at 512
-// (8 full tiles, a long online softmax), with dropout (p = 0 takes no other branch than in SHAPES).
-const MMA_SHAPES: Shape[] = [
-  { B: 2, L: 200, H: 2, hd: 32 },
-  { B: 1, L: 512, H: 1, hd: 32 },
-  { B: 2, L: 200, H: 1, hd: 64 },
-  { B: 1, L: 512, H: 1, hd: 64 },
-  { B: 1, L: 200, H: 2, hd: 128 },
-  { B: 1, L: 512, H: 1, hd: 128 },
+// (8 full tiles, a long online softmax), with dropout (p = 0 takes no other branch than in SHAPES). At
+// 512 causal only: the float64 oracle's time grows as L², and bidirectional tiles run at 200 already.
+const MMA_SHAPES: readonly (Shape & { readonly causal: readonly boolean[] })[] = [
+  { B: 2, L: 200, H: 2, hd: 32, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 32, causal: [true] },
+  { B: 2, L: 200, H: 1, hd: 64, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 64, causal: [true] },
+  { B: 1, L: 200, H: 2, hd: 128, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 128, causal: [true] },
 ];
 
 /** q scaled so that the scores q·k/sqrt(hd) have unit variance: the online max moves, softmax is not flat. */
@@ -168,7 +169,7 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     // per element; ~1.7e-3 seen); the gradients see that rounding only through delta = dout · out
     // (≤ 2.3e-3 seen). Tensor-core kernels add the bf16 rounding of P before P·V, and of dout, P and dS
     // before the backward's products: in a host emulation of them (mma.sync and ldmatrix emulated from
-    // the PTX ISA's fragment tables) out ≤ 2.2e-3 and the gradients ≤ 3.3e-3 relative over these
+    // the PTX ISA's fragment tables) out ≤ 2.3e-3 and the gradients ≤ 3.4e-3 relative over these
     // shapes. Bounds: out 4e-3, gradients 1e-2, as before.
     const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
     const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
@@ -190,7 +191,7 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
   }
 
   for (const s of MMA_SHAPES) {
-    for (const causal of [true, false]) {
+    for (const causal of s.causal) {
       it(`tensor cores: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${causal ? 'causal' : 'bidirectional'} p=0.1 bf16`, () => check(s, 'bf16', causal, 0.1));
     }
   }
