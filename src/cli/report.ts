@@ -4,7 +4,7 @@
  * while a sweep runs; `--watch` rebuilds the file as trials finish and the page reloads itself.
  */
 import { writeSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { writeFileAtomically } from '../data/atomic-file.js';
 import { buildReportData } from '../report/report-data.js';
 import { renderReport } from '../report/report-html.js';
@@ -35,8 +35,8 @@ export function registerReport(program: Command): void {
     .option('--metric <name>', "metric to rank and plot (default: the first sweep's objective)")
     .option('--direction <dir>', "max or min (default: the objective's, or min for loss)", oneOf(['max', 'min'] as const))
     .option('--curves <n>', 'learning curves shown when the page opens: the best n (and every running trial)', intAtLeast(0), 5)
-    .option('--watch', 'rebuild the file while trials are pending or running, until Ctrl-C; the page reloads itself')
-    .option('--interval <duration>', 'with --watch: time between rebuilds and page reloads, e.g. 10s or 1m', seconds, 10)
+    .option('--watch', 'rebuild the file every --interval until Ctrl-C; while trials are pending or running, the open page reloads itself')
+    .addOption(new Option('--interval <duration>', 'with --watch: time between rebuilds and page reloads, e.g. 30s or 1m').argParser(seconds).default(10, '10s'))
     .action(
       action(async (names: string[], flags: ReportFlags) => {
         if (flags.all === true && names.length > 0) throw new UsageError('give sweep names or --all, not both');

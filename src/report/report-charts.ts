@@ -106,10 +106,11 @@ function effect(input: ChartInput, color: Color, axis: EffectAxis, id: string): 
   const offset = type === 'quantitative' || axis.field === 'loss' ? {} : { xOffset: { field: 'loss', type: 'nominal', scale: { domain: color.scale.domain } } as const };
   const best = input.direction === 'max' ? 'max' : 'min';
   const y = { field: 'mean', type: 'quantitative', title: input.seeded ? `${input.metric} (mean ± std over seeds)` : input.metric, scale: { zero: false } } as const;
-  // Per loss, the best config at each value of the axis, joined (no line where x is the loss itself).
-  // The line runs through the middle of each value's band: an x offset would split it into points.
+  // Per loss, the best config at each value of the axis, joined: on a number line only, since where
+  // losses sit side by side in a value's band (the x offset) a line would split into single points.
+  const joined = type === 'quantitative';
   const bestLine: UnitSpec<string>[] = [];
-  if (axis.field !== 'loss') {
+  if (joined) {
     bestLine.push({
       name: 'best',
       transform: [{ aggregate: [{ op: best, field: 'mean', as: 'mean' }], groupby: ['loss', axis.field] }],
@@ -151,7 +152,7 @@ function effect(input: ChartInput, color: Color, axis: EffectAxis, id: string): 
   return {
     id,
     section: 'effects',
-    title: `${input.metric} by ${axis.name}${input.seeded ? ' (mean ± std over seeds)' : ''}; the line joins each loss's best`,
+    title: `${input.metric} by ${axis.name}${input.seeded ? ' (mean ± std over seeds)' : ''}${joined ? "; the line joins each loss's best" : ''}`,
     data: 'groups',
     mark: 'configs',
     spec,

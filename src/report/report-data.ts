@@ -65,6 +65,7 @@ export function buildReportData(store: Store, sweeps: readonly SweepRecord[], op
     const lastEpochs = last === undefined ? [] : (epochsOf.get(`${t.id}/${last.attempt}`) ?? []);
     const measured = row?.peakBytes ?? Math.max(0, ...lastEpochs.map((e) => e.peakBytes));
     const unsuccessful = t.state !== 'completed' && last !== undefined && last.state !== 'running';
+    const fields = axisFields(axes, t.config);
     return {
       id: t.id,
       short: t.id.slice(0, 8),
@@ -72,8 +73,8 @@ export function buildReportData(store: Store, sweeps: readonly SweepRecord[], op
       sweeps: (members.get(t.id) ?? []).join(', '),
       loss: lossOf(t.config),
       attempts: t.attempts,
-      label: axes.map((a) => `${a.name}=${formatCell(cellOf(getPath(t.config, a.path)))}`).join(' '),
-      ...axisFields(axes, t.config),
+      label: axes.map((a) => `${a.name}=${formatCell(fields[a.field] ?? null)}`).join(' '),
+      ...fields,
       rank: row?.rank ?? null,
       value: num(row?.value),
       test: num(row?.test?.[metric]),
@@ -250,6 +251,9 @@ function num(v: number | undefined | null): number | null {
 }
 
 function round(v: number): number {
-  return Number(v.toPrecision(6));
+  if (v === 0) return 0;
+  // As Number(v.toPrecision(6)), several times faster on the 100,000s of values of a large sweep.
+  const scale = 10 ** (5 - Math.floor(Math.log10(Math.abs(v))));
+  return Math.round(v * scale) / scale;
 }
 

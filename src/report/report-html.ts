@@ -67,7 +67,7 @@ ${refresh}<meta name="viewport" content="width=device-width, initial-scale=1">
 </section>
 <section>
 <h2>Effect of each grid axis</h2>
-<p class="note">One point per config${data.seeded ? ', the mean over its seeds with a bar of ± one standard deviation' : ''}; the line joins each loss's best config at each value.</p>
+<p class="note">One point per config (every value of the other keys), one colour per loss${data.seeded ? ': the mean over its seeds with a bar of ± one standard deviation' : ''}. On a number line, a line joins each loss's best config at each value.</p>
 <div class="charts" id="section-effects"></div>
 </section>
 <section>

@@ -13,7 +13,8 @@ nav a { margin-right: 14px; color: var(--accent); text-decoration: none; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 td.num { text-align: right; }
-th { position: sticky; top: 0; background: #fff; user-select: none; }
+th { background: #fff; user-select: none; }
+.scroll th { position: sticky; top: 0; }
 #leaderboard th:not(.nosort) { cursor: pointer; }
 #leaderboard th[aria-sort="ascending"]::after { content: " ▲"; }
 #leaderboard th[aria-sort="descending"]::after { content: " ▼"; }
