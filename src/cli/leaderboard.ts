@@ -8,6 +8,7 @@ import type { LeaderboardRow } from '../sweep/leaderboard.js';
 import type { Ranking } from './ranking.js';
 import { action, intAtLeast, oneOf, print, reading, withDb } from './common.js';
 import { formatBytes, formatValue, FORMATS, renderCsv, renderTable, shortId, type Column, type Format } from './format.js';
+import { printSeedGroups } from './leaderboard-seeds.js';
 import { rank, withRankFlags, type RankFlags } from './ranking.js';
 
 /** Registers `grid leaderboard`. */
@@ -16,8 +17,15 @@ export function registerLeaderboard(program: Command): void {
     .description('rank completed trials by their best epoch, pruned ones apart (read-only; safe while a sweep runs)')
     .option('--top <n>', 'show the first n', intAtLeast(1))
     .option('--format <format>', FORMATS.join(', '), oneOf(FORMATS), 'table')
+    .option('--aggregate <what>', 'seeds: one row per config over its seeds (mean, std, n of the metric)', oneOf(['seeds'] as const))
     .action(
-      action((flags: RankFlags & { format: Format }) => {
+      action((flags: RankFlags & { format: Format; aggregate?: 'seeds' }) => {
+        if (flags.aggregate === 'seeds') {
+          // --top counts configs here, so every trial is ranked before grouping.
+          const ranking = reading(flags.db, (store) => rank(store, { ...flags, top: undefined }));
+          printSeedGroups(ranking, flags.format, flags.top);
+          return;
+        }
         const ranking = reading(flags.db, (store) => rank(store, flags));
         const { rows, metric } = ranking;
         if (flags.format === 'json') {

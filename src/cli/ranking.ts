@@ -1,7 +1,7 @@
 /** The ranking flags shared by `grid leaderboard` and `grid export`, and the ranking they select. */
 import type { Command } from 'commander';
 import type { PruneDecision, Store, SweepRecord } from '../store/store.js';
-import { defaultDirection, parseFilter, rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
+import { defaultDirection, parseFilter, rankTrials, type ConfigFilter, type LeaderboardRow } from '../sweep/leaderboard.js';
 import { findSweep } from '../sweep/sweep-service.js';
 import { collect, oneOf, UsageError } from './common.js';
 
@@ -39,21 +39,25 @@ export interface Ranking {
   readonly pruned: readonly { readonly row: LeaderboardRow; readonly decision: PruneDecision | undefined }[];
 }
 
-/** Ranks the completed (with --include-pruned, also pruned) trials the flags select. */
-export function rank(store: Store, flags: RankFlags): Ranking {
+/** The sweep (undefined with --all) and the config filters the flags select. */
+export function selection(store: Store, flags: RankFlags): { sweep: SweepRecord | undefined; where: ConfigFilter[] } {
   let sweep: SweepRecord | undefined;
   if (flags.all !== true) {
     sweep = findSweep(store, flags.sweep);
     if (sweep === undefined) throw new UsageError(flags.sweep === undefined ? `${store.path}: no sweeps yet` : `${store.path}: no sweep named ${JSON.stringify(flags.sweep)}`);
   }
-  const metric = flags.metric ?? sweep?.objective.metric ?? 'ndcg@10';
-  const direction = flags.direction ?? (metric === sweep?.objective.metric ? sweep.objective.direction : defaultDirection(metric));
-  let where;
   try {
-    where = flags.where.map(parseFilter);
+    return { sweep, where: flags.where.map(parseFilter) };
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** Ranks the completed (with --include-pruned, also pruned) trials the flags select. */
+export function rank(store: Store, flags: RankFlags): Ranking {
+  const { sweep, where } = selection(store, flags);
+  const metric = flags.metric ?? sweep?.objective.metric ?? 'ndcg@10';
+  const direction = flags.direction ?? (metric === sweep?.objective.metric ? sweep.objective.direction : defaultDirection(metric));
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
   const states = flags.includePruned === true ? (['completed', 'pruned'] as const) : (['completed'] as const);
   const trials = store.listTrials({ ...filter, states: ['completed', 'pruned'] });

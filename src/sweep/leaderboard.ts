@@ -61,6 +61,11 @@ export function parseFilter(expr: string): ConfigFilter {
   return { path: resolveKey(expr.slice(0, eq).trim()), value: yaml.load(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
 }
 
+/** Whether a config has every filter's value. */
+export function matchesFilters(config: Readonly<Record<string, unknown>>, where: readonly ConfigFilter[]): boolean {
+  return where.every((f) => canonicalJson(getPath(config, f.path) ?? null) === canonicalJson(f.value));
+}
+
 /** The default direction of a metric: down for losses, up for everything else. */
 export function defaultDirection(metric: string): 'max' | 'min' {
   return metric === 'loss' ? 'min' : 'max';
@@ -89,7 +94,7 @@ export function rankTrials(
   for (const trial of trials) {
     const attempt = ended.get(`${trial.id}/${trial.state}`);
     if (!states.includes(trial.state) || attempt === undefined) continue;
-    if (!where.every((f) => canonicalJson(getPath(trial.config, f.path) ?? null) === canonicalJson(f.value))) continue;
+    if (!matchesFilters(trial.config, where)) continue;
     const list = byAttempt.get(`${trial.id}/${attempt.attempt}`) ?? [];
     let best: EpochRecord | undefined;
     for (const e of list) {
