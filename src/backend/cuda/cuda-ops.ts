@@ -208,7 +208,7 @@ export class CudaOps implements Ops {
   }
 
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
-    ew.biasBackward(this.#stream, dBias, dout, rows, cols);
+    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'));
   }
 
   layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
@@ -220,7 +220,7 @@ export class CudaOps implements Ops {
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
     rows: number, cols: number,
   ): void {
-    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols);
+    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, this.#scratch.get('splits'));
   }
 
   // ---- attention ----
