@@ -358,11 +358,12 @@ extern "C" __global__ void ew_bias_add(void* out, int out_bf16, const float* __r
 // ---------------------------------------------------------------------------------------------------
 // Dropout
 //
-// The fp64 product stays: a pack costs two Philox calls (~80 integer instructions each, the dominant
-// arithmetic), 8 fp32→fp64→fp32 conversion pairs and 8 DMULs; on sm_90 conversions to and from fp64
-// issue at 16 per clock per SM, so ≈ 1 clock per pack per SM against ≈ 2.5 for the Philox words, and
-// both overlap the memory traffic of 16–64 bytes per pack. An fp32 rewrite would have to prove that it
-// reproduces the double rounding round_f32(round_f64(x · scale)) of the CPU for every x: not worth it.
+// The fp64 product stays: it is not the bottleneck. Per pack and SM on sm_90: 8 fp32→fp64→fp32
+// conversion pairs at 16 conversions per clock ≈ 1 clock (the 8 DMULs, at 64 per clock, less); the two
+// Philox calls (10 rounds of 2 wide integer multiplies, 2 three-way xors, 2 key adds each) at 64 integer
+// multiplies per clock ≈ 2.5 clocks; the pack's 32 (bf16) or 64 (f32) bytes at ~4 TB/s over 132 SMs
+// ≈ 2 or 4 clocks. The pipes overlap, so Philox and memory set the time. An fp32 product would have to
+// reproduce the CPU's double rounding round_f32(round_f64(x · scale)) for every x: not worth the proof.
 
 __device__ __forceinline__ float dropped(float x, uint32_t word, uint32_t threshold, double scale) {
   return (word >> 8) >= threshold ? __double2float_rn(__dmul_rn(static_cast<double>(x), scale)) : 0.f;
