@@ -9,9 +9,16 @@
 // stated: axpy and dropout reproduce the CPU's double products); bf16 stores round to nearest even.
 // Indices are 64-bit wherever they cover a whole tensor (n, rows × cols up to 2^31 and beyond).
 //
-//   ew_fill_b32      out[n] (f32 or i32) = bits                      grid-stride over n
+// BANDWIDTH: every kernel moves PACKs of 8 consecutive elements per thread and step (16-byte loads and
+// stores: one for 8 bf16, two for 8 f32) when every pointer it touches is 16-byte aligned (always, for
+// the memory plan's views; element by element otherwise, with the same results). Element ops run a
+// grid-stride loop over the packs of n, then the < 8 tail elements one by one. Row ops give each row
+// a team of TX threads (a power of two ≤ 32 that covers the row's packs; PACKs when cols % 8 = 0,
+// single elements otherwise): a CTA handles CTA/TX rows at a time.
+//
+//   ew_fill_b32      out[n] (f32 or i32) = bits
 //   ew_fill_b16      out[n] (bf16) = bits                            the host rounds the value to bf16
-//   ew_copy          out[n] = x[n], any f32/bf16 pair                grid-stride over n
+//   ew_copy          out[n] = x[n], any f32/bf16 pair
 //   ew_axpy          y[n] (+=) alpha · x[n], f32: in fp64, one rounding to f32 at the end (CPU's double
 //                    y + alpha·x, bit for bit)
 //   ew_add           out[n] = a[n] + b[n], one dtype; out may alias a or b
@@ -19,18 +26,18 @@
 //   ew_mask_padded   out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0, one dtype; out may alias x
 //   ew_dropout       out[n] = keep ? x · scale : 0, one dtype; out may alias x. Element i is kept iff
 //                    (word (i & 3) of philox4x32([i >> 2, site, 0, DROP], [seed, step])) >> 8 ≥
-//                    threshold (src/backend/philox.ts); a thread owns a group of 4 elements (one Philox
-//                    call). x · scale is the double product rounded once to f32, as the CPU computes it.
+//                    threshold (src/backend/philox.ts); one Philox call per group of 4 elements (two
+//                    per pack). x · scale is the double product rounded once to f32, as the CPU's.
 //                    counters (nullable): a replayed step's counters; the step is read from counters[0].
 //   ew_relu_forward  out[n] = x > 0 ? x : 0, one dtype; out may alias x
 //   ew_relu_backward dx[n] = out > 0 ? dout : 0; dx, dout one dtype, out either; dx may alias dout
 //   ew_bias_add      out[r, :] = out[r, :] + bias (in place); out f32 or bf16, bias f32
-//   ew_bias_backward dBias[cols] (+=) Σ_r dout[r, :]; dBias f32, dout f32 or bf16. Deterministic
-//                    without atomics or workspace: one CTA of BIAS_THREADS per strip of 16 bytes of
-//                    columns (4 f32 / 8 bf16), threads striding rows in a fixed pattern, then a fixed
-//                    shared-memory tree.
-// Row ops (slice_rows, mask_padded, bias_add) give each warp whole rows, lanes striding the columns.
-// ACCUMULATES: ew_axpy's y, ew_bias_backward's dBias. OVERWRITES: everything else (bias_add in place).
+//   ew_bias_backward dBias[cols] (+=) Σ_r dout[r, :]; dBias f32, dout f32 or bf16. Two stages, no
+//                    atomics: ew_bias_backward sums each chunk of rows_per_chunk rows per column into
+//                    partial[chunk, cols] (f32 scratch owned by the backend), ew_bias_backward_sum adds
+//                    the chunks' partials per column in a fixed order into dBias. With a single chunk
+//                    (partial = null) the first stage adds into dBias itself.
+// ACCUMULATES: ew_axpy's y, dBias. OVERWRITES: everything else (bias_add in place; partial).
 // Nothing is saved for backward: dropout's mask is regenerated from its key.
 
 #include <cuda_bf16.h>
@@ -43,26 +50,107 @@ typedef __nv_bfloat16 bf16;
 // Counter word c3 of dropout masks ("DROP"), as src/backend/philox.ts's DROPOUT_STREAM.
 #define EW_DROPOUT_STREAM 0x44524f50u
 
-// Threads of a ew_bias_backward CTA (the launcher's block size), the bytes of columns it owns, and the
-// loads each thread keeps in flight.
-#define BIAS_THREADS 1024
-#define BIAS_STRIP_BYTES 16
-#define BIAS_UNROLL 8
+// Elements a thread moves per step: 16 bytes of bf16, 32 of f32.
+#define PACK 8
+
+// Threads of a ew_bias_backward CTA, and the rows each thread loads before adding (loads in flight).
+#define BIAS_THREADS 256
+#define BIAS_UNROLL 4
+// ew_bias_backward_sum: a CTA of SUM_LANES columns × SUM_PHASES chunk phases.
+#define SUM_LANES 32
+#define SUM_PHASES 32
 
 // ---------------------------------------------------------------------------------------------------
-// Element access and loops
+// Element access, packs and loops
 
 __device__ __forceinline__ float ld(const float* p, long long i) { return p[i]; }
 __device__ __forceinline__ float ld(const bf16* p, long long i) { return __bfloat162float(p[i]); }
 __device__ __forceinline__ void st(float* p, long long i, float v) { p[i] = v; }
 __device__ __forceinline__ void st(bf16* p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
 
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// bf16 word halves as floats (a bf16 is the top half of an f32): element 2k is the low half (little-endian).
+__device__ __forceinline__ float lo_bf16(uint32_t w) { return __uint_as_float(w << 16); }
+__device__ __forceinline__ float hi_bf16(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+__device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
+  return static_cast<uint32_t>(__bfloat16_as_ushort(__float2bfloat16_rn(lo))) |
+         (static_cast<uint32_t>(__bfloat16_as_ushort(__float2bfloat16_rn(hi))) << 16);
+}
+
+// Elements i .. i+7 (i a multiple of PACK): one or two 16-byte accesses when vec (the base pointer is
+// 16-byte aligned, so every pack is), else element by element. The values are the same either way.
+__device__ __forceinline__ void ld8(const float* p, long long i, bool vec, float (&v)[PACK]) {
+  if (vec) {
+    const float4 a = reinterpret_cast<const float4*>(p + i)[0];
+    const float4 b = reinterpret_cast<const float4*>(p + i)[1];
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+  } else {
+#pragma unroll
+    for (int k = 0; k < PACK; ++k) v[k] = p[i + k];
+  }
+}
+
+__device__ __forceinline__ void ld8(const bf16* p, long long i, bool vec, float (&v)[PACK]) {
+  if (vec) {
+    const uint4 u = *reinterpret_cast<const uint4*>(p + i);
+    v[0] = lo_bf16(u.x); v[1] = hi_bf16(u.x); v[2] = lo_bf16(u.y); v[3] = hi_bf16(u.y);
+    v[4] = lo_bf16(u.z); v[5] = hi_bf16(u.z); v[6] = lo_bf16(u.w); v[7] = hi_bf16(u.w);
+  } else {
+#pragma unroll
+    for (int k = 0; k < PACK; ++k) v[k] = __bfloat162float(p[i + k]);
+  }
+}
+
+__device__ __forceinline__ void st8(float* p, long long i, bool vec, const float (&v)[PACK]) {
+  if (vec) {
+    reinterpret_cast<float4*>(p + i)[0] = make_float4(v[0], v[1], v[2], v[3]);
+    reinterpret_cast<float4*>(p + i)[1] = make_float4(v[4], v[5], v[6], v[7]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < PACK; ++k) p[i + k] = v[k];
+  }
+}
+
+__device__ __forceinline__ void st8(bf16* p, long long i, bool vec, const float (&v)[PACK]) {
+  if (vec) {
+    *reinterpret_cast<uint4*>(p + i) = make_uint4(bf16_pair(v[0], v[1]), bf16_pair(v[2], v[3]), bf16_pair(v[4], v[5]), bf16_pair(v[6], v[7]));
+  } else {
+#pragma unroll
+    for (int k = 0; k < PACK; ++k) p[i + k] = __float2bfloat16_rn(v[k]);
+  }
+}
+
 __device__ __forceinline__ long long thread_index() { return blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ long long thread_count() { return static_cast<long long>(gridDim.x) * blockDim.x; }
 
-// Warps of the grid, for the row ops: warp w handles rows w, w + warps, …
-__device__ __forceinline__ int warp_index() { return static_cast<int>(thread_index() >> 5); }
-__device__ __forceinline__ int warp_count() { return static_cast<int>(thread_count() >> 5); }
+// n elements: pack(i) for every whole pack (i = 0, 8, …), then element(i) for the tail, grid-stride.
+template <typename PackOp, typename ElementOp>
+__device__ __forceinline__ void for_elements(long long n, PackOp pack, ElementOp element) {
+  const long long packs = n / PACK;
+  for (long long k = thread_index(); k < packs; k += thread_count()) pack(k * PACK);
+  for (long long i = packs * PACK + thread_index(); i < n; i += thread_count()) element(i);
+}
+
+// The row team of a row of `units` packs or elements: the least power of two ≥ units, at most 32
+// (src/backend/cuda/elementwise-kernels.ts's teamWidth).
+__device__ __forceinline__ int team_width(int units) {
+  return units >= 32 ? 32 : (units <= 1 ? 1 : 1 << (32 - __clz(units - 1)));
+}
+
+// Row ops: row_op(r, c) for column c = the first of a pack (W = PACK, when cols % PACK = 0) or a single
+// column (W = 1); a team of team_width(cols / W) threads per row, CTAs striding the rows.
+template <int W, typename RowOp>
+__device__ __forceinline__ void for_rows(int rows, int cols, RowOp row_op) {
+  const int units = cols / W;
+  const int tx = team_width(units);
+  const int ty = blockDim.x / tx;
+  const int lane = threadIdx.x % tx;
+  for (long long r = blockIdx.x * ty + threadIdx.x / tx; r < rows; r += static_cast<long long>(gridDim.x) * ty) {
+    for (int u = lane; u < units; u += tx) row_op(r, u * W);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Philox4x32-10 (Random123 constants), as src/backend/philox.ts and kernels/cce_sampled.cu.
@@ -86,17 +174,50 @@ __device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c
 // fill, copy, axpy, add
 
 extern "C" __global__ void ew_fill_b32(uint32_t* __restrict__ out, uint32_t bits, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) out[i] = bits;
+  const bool vec = aligned16(out);
+  const uint4 w = make_uint4(bits, bits, bits, bits);
+  for_elements(
+      n,
+      [&](long long i) {
+        if (vec) {
+          reinterpret_cast<uint4*>(out + i)[0] = w;
+          reinterpret_cast<uint4*>(out + i)[1] = w;
+        } else {
+#pragma unroll
+          for (int k = 0; k < PACK; ++k) out[i + k] = bits;
+        }
+      },
+      [&](long long i) { out[i] = bits; });
 }
 
 extern "C" __global__ void ew_fill_b16(uint16_t* __restrict__ out, uint32_t bits, long long n) {
+  const bool vec = aligned16(out);
   const uint16_t b = static_cast<uint16_t>(bits);
-  for (long long i = thread_index(); i < n; i += thread_count()) out[i] = b;
+  const uint32_t pair = static_cast<uint32_t>(b) * 0x10001u;
+  for_elements(
+      n,
+      [&](long long i) {
+        if (vec) {
+          *reinterpret_cast<uint4*>(out + i) = make_uint4(pair, pair, pair, pair);
+        } else {
+#pragma unroll
+          for (int k = 0; k < PACK; ++k) out[i + k] = b;
+        }
+      },
+      [&](long long i) { out[i] = b; });
 }
 
 template <typename O, typename X>
 __device__ __forceinline__ void copy_body(O* __restrict__ out, const X* __restrict__ x, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) st(out, i, ld(x, i));
+  const bool vec = aligned16(out) && aligned16(x);
+  for_elements(
+      n,
+      [&](long long i) {
+        float v[PACK];
+        ld8(x, i, vec, v);
+        st8(out, i, vec, v);
+      },
+      [&](long long i) { st(out, i, ld(x, i)); });
 }
 
 extern "C" __global__ void ew_copy(void* out, int out_bf16, const void* x, int x_bf16, long long n) {
@@ -110,16 +231,40 @@ extern "C" __global__ void ew_copy(void* out, int out_bf16, const void* x, int x
 }
 
 // Explicit _rn intrinsics: no fused multiply-add, so the result is the CPU's y + alpha·x in doubles.
-extern "C" __global__ void ew_axpy(float* __restrict__ y, const float* __restrict__ x, double alpha, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) {
-    y[i] = __double2float_rn(__dadd_rn(static_cast<double>(y[i]), __dmul_rn(alpha, static_cast<double>(x[i]))));
-  }
+__device__ __forceinline__ float axpy_one(float y, float x, double alpha) {
+  return __double2float_rn(__dadd_rn(static_cast<double>(y), __dmul_rn(alpha, static_cast<double>(x))));
 }
 
-// No __restrict__: out may alias a or b (each element is read before it is written, by one thread).
+extern "C" __global__ void ew_axpy(float* __restrict__ y, const float* __restrict__ x, double alpha, long long n) {
+  const bool vec = aligned16(y) && aligned16(x);
+  for_elements(
+      n,
+      [&](long long i) {
+        float a[PACK], b[PACK];
+        ld8(y, i, vec, a);
+        ld8(x, i, vec, b);
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) a[k] = axpy_one(a[k], b[k], alpha);
+        st8(y, i, vec, a);
+      },
+      [&](long long i) { y[i] = axpy_one(y[i], x[i], alpha); });
+}
+
+// No __restrict__: out may alias a or b (each pack is read whole before it is written, by one thread).
 template <typename T>
 __device__ __forceinline__ void add_body(T* out, const T* a, const T* b, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) st(out, i, ld(a, i) + ld(b, i));
+  const bool vec = aligned16(out) && aligned16(a) && aligned16(b);
+  for_elements(
+      n,
+      [&](long long i) {
+        float u[PACK], v[PACK];
+        ld8(a, i, vec, u);
+        ld8(b, i, vec, v);
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) u[k] += v[k];
+        st8(out, i, vec, u);
+      },
+      [&](long long i) { st(out, i, ld(a, i) + ld(b, i)); });
 }
 
 extern "C" __global__ void ew_add(void* out, const void* a, const void* b, int bf16_flag, long long n) {
@@ -128,15 +273,20 @@ extern "C" __global__ void ew_add(void* out, const void* a, const void* b, int b
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Row ops: a warp per row
+// Row ops: a team of threads per row
 
 template <typename O, typename X>
 __device__ __forceinline__ void slice_rows_body(O* __restrict__ out, const X* __restrict__ x, int rows, int first, int stride, int cols) {
-  const int lane = threadIdx.x & 31;
-  for (int r = warp_index(); r < rows; r += warp_count()) {
-    const long long dst = static_cast<long long>(r) * cols;
-    const long long src = (first + static_cast<long long>(r) * stride) * cols;
-    for (int c = lane; c < cols; c += 32) st(out, dst + c, ld(x, src + c));
+  const auto src_of = [&](long long r) { return (first + r * stride) * cols; };
+  if (cols % PACK == 0) {
+    const bool vec = aligned16(out) && aligned16(x);
+    for_rows<PACK>(rows, cols, [&](long long r, int c) {
+      float v[PACK];
+      ld8(x, src_of(r) + c, vec, v);
+      st8(out, r * cols + c, vec, v);
+    });
+  } else {
+    for_rows<1>(rows, cols, [&](long long r, int c) { st(out, r * cols + c, ld(x, src_of(r) + c)); });
   }
 }
 
@@ -153,15 +303,27 @@ extern "C" __global__ void ew_slice_rows(void* out, int out_bf16, const void* x,
 // out may alias x: then kept rows are left as they are.
 template <typename T>
 __device__ __forceinline__ void mask_padded_body(T* out, const T* x, const int* __restrict__ ids, int rows, int cols) {
-  const int lane = threadIdx.x & 31;
   const bool aliased = out == x;
-  for (int r = warp_index(); r < rows; r += warp_count()) {
-    const long long o = static_cast<long long>(r) * cols;
-    if (ids[r] == 0) {
-      for (int c = lane; c < cols; c += 32) st(out, o + c, 0.f);
-    } else if (!aliased) {
-      for (int c = lane; c < cols; c += 32) st(out, o + c, ld(x, o + c));
-    }
+  if (cols % PACK == 0) {
+    const bool vec = aligned16(out) && aligned16(x);
+    for_rows<PACK>(rows, cols, [&](long long r, int c) {
+      const long long o = r * cols + c;
+      float v[PACK];
+      if (ids[r] == 0) {
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) v[k] = 0.f;
+        st8(out, o, vec, v);
+      } else if (!aliased) {
+        ld8(x, o, vec, v);
+        st8(out, o, vec, v);
+      }
+    });
+  } else {
+    for_rows<1>(rows, cols, [&](long long r, int c) {
+      const long long o = r * cols + c;
+      if (ids[r] == 0) st(out, o, 0.f);
+      else if (!aliased) st(out, o, ld(x, o));
+    });
   }
 }
 
@@ -172,10 +334,22 @@ extern "C" __global__ void ew_mask_padded(void* out, const void* x, const int* _
 
 template <typename T>
 __device__ __forceinline__ void bias_add_body(T* __restrict__ out, const float* __restrict__ bias, int rows, int cols) {
-  const int lane = threadIdx.x & 31;
-  for (int r = warp_index(); r < rows; r += warp_count()) {
-    const long long o = static_cast<long long>(r) * cols;
-    for (int c = lane; c < cols; c += 32) st(out, o + c, ld(out, o + c) + bias[c]);
+  if (cols % PACK == 0) {
+    const bool vec = aligned16(out) && aligned16(bias);
+    for_rows<PACK>(rows, cols, [&](long long r, int c) {
+      const long long o = r * cols + c;
+      float v[PACK], b[PACK];
+      ld8(out, o, vec, v);
+      ld8(bias, c, vec, b);
+#pragma unroll
+      for (int k = 0; k < PACK; ++k) v[k] += b[k];
+      st8(out, o, vec, v);
+    });
+  } else {
+    for_rows<1>(rows, cols, [&](long long r, int c) {
+      const long long o = r * cols + c;
+      st(out, o, ld(out, o) + bias[c]);
+    });
   }
 }
 
@@ -186,24 +360,43 @@ extern "C" __global__ void ew_bias_add(void* out, int out_bf16, const float* __r
 
 // ---------------------------------------------------------------------------------------------------
 // Dropout
+//
+// The fp64 product stays: it is not the bottleneck. Per pack and SM on sm_90: 8 fp32→fp64→fp32
+// conversion pairs at 16 conversions per clock ≈ 1 clock (the 8 DMULs, at 64 per clock, less); the two
+// Philox calls (10 rounds of 2 wide integer multiplies, 2 three-way xors, 2 key adds each) at 64 integer
+// multiplies per clock ≈ 2.5 clocks; the pack's 32 (bf16) or 64 (f32) bytes at ~4 TB/s over 132 SMs
+// ≈ 2 or 4 clocks. The pipes overlap, so Philox and memory set the time. An fp32 product would have to
+// reproduce the CPU's double rounding round_f32(round_f64(x · scale)) for every x: not worth the proof.
 
-// Group g = elements 4g .. 4g+3 (the last group may be partial): one Philox call per thread and group.
+__device__ __forceinline__ float dropped(float x, uint32_t word, uint32_t threshold, double scale) {
+  return (word >> 8) >= threshold ? __double2float_rn(__dmul_rn(static_cast<double>(x), scale)) : 0.f;
+}
+
+// Group g = elements 4g .. 4g+3; a pack k is groups 2k and 2k+1. The counter's word 0 is the group index
+// reduced mod 2^32, as the CPU's (g | 0). The tail (from the last whole pack on) goes a group per thread.
 template <typename T>
 __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, uint32_t threshold, double scale, uint32_t seed,
                                              uint32_t step, uint32_t site) {
+  const bool vec = aligned16(out) && aligned16(x);
+  const long long packs = n / PACK;
+  for (long long k = thread_index(); k < packs; k += thread_count()) {
+    const uint4 a = philox4x32(static_cast<uint32_t>(2 * k), site, 0u, EW_DROPOUT_STREAM, seed, step);
+    const uint4 b = philox4x32(static_cast<uint32_t>(2 * k + 1), site, 0u, EW_DROPOUT_STREAM, seed, step);
+    const uint32_t words[PACK] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    float v[PACK];
+    ld8(x, k * PACK, vec, v);
+#pragma unroll
+    for (int e = 0; e < PACK; ++e) v[e] = dropped(v[e], words[e], threshold, scale);
+    st8(out, k * PACK, vec, v);
+  }
   const long long groups = (n + 3) >> 2;
-  for (long long g = thread_index(); g < groups; g += thread_count()) {
-    // The counter's word 0 is i >> 2 reduced mod 2^32, as the CPU's (g | 0).
+  for (long long g = 2 * packs + thread_index(); g < groups; g += thread_count()) {
     const uint4 w = philox4x32(static_cast<uint32_t>(g), site, 0u, EW_DROPOUT_STREAM, seed, step);
     const uint32_t words[4] = {w.x, w.y, w.z, w.w};
-    const long long base = g << 2;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const long long i = base + k;
-      if (i < n) {
-        const float v = (words[k] >> 8) >= threshold ? __double2float_rn(__dmul_rn(static_cast<double>(ld(x, i)), scale)) : 0.f;
-        st(out, i, v);
-      }
+    for (int e = 0; e < 4; ++e) {
+      const long long i = 4 * g + e;
+      if (i < n) st(out, i, dropped(ld(x, i), words[e], threshold, scale));
     }
   }
 }
@@ -219,12 +412,21 @@ extern "C" __global__ void ew_dropout(void* out, const void* x, int bf16_flag, l
 // ReLU
 
 // x > 0 ? x : 0, as the CPU writes it: NaN and -0 give +0.
+__device__ __forceinline__ float relu(float v) { return v > 0.f ? v : 0.f; }
+
 template <typename T>
 __device__ __forceinline__ void relu_forward_body(T* out, const T* x, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) {
-    const float v = ld(x, i);
-    st(out, i, v > 0.f ? v : 0.f);
-  }
+  const bool vec = aligned16(out) && aligned16(x);
+  for_elements(
+      n,
+      [&](long long i) {
+        float v[PACK];
+        ld8(x, i, vec, v);
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) v[k] = relu(v[k]);
+        st8(out, i, vec, v);
+      },
+      [&](long long i) { st(out, i, relu(ld(x, i))); });
 }
 
 extern "C" __global__ void ew_relu_forward(void* out, const void* x, int bf16_flag, long long n) {
@@ -234,7 +436,18 @@ extern "C" __global__ void ew_relu_forward(void* out, const void* x, int bf16_fl
 
 template <typename D, typename O>
 __device__ __forceinline__ void relu_backward_body(D* dx, const D* dout, const O* __restrict__ out, long long n) {
-  for (long long i = thread_index(); i < n; i += thread_count()) st(dx, i, ld(out, i) > 0.f ? ld(dout, i) : 0.f);
+  const bool vec = aligned16(dx) && aligned16(dout) && aligned16(out);
+  for_elements(
+      n,
+      [&](long long i) {
+        float g[PACK], o[PACK];
+        ld8(dout, i, vec, g);
+        ld8(out, i, vec, o);
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) g[k] = o[k] > 0.f ? g[k] : 0.f;
+        st8(dx, i, vec, g);
+      },
+      [&](long long i) { st(dx, i, ld(out, i) > 0.f ? ld(dout, i) : 0.f); });
 }
 
 extern "C" __global__ void ew_relu_backward(void* dx, const void* dout, int d_bf16, const void* out, int out_bf16, long long n) {
@@ -248,46 +461,108 @@ extern "C" __global__ void ew_relu_backward(void* dx, const void* dout, int d_bf
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Bias backward
-
-// A CTA owns columns [blockIdx.x·W, +W), W = BIAS_STRIP_BYTES / sizeof(T): half a 32-byte sector of
-// each row (the neighbouring CTA reads the other half, mostly from L2), which doubles the CTAs against
-// whole sectors while every warp request still moves 128 useful bytes. Thread t sums column (t % W)
-// over rows t / W, t / W + P, … (P = BIAS_THREADS / W) in that order, BIAS_UNROLL loads in flight;
-// then a shared-memory tree halves the P partials of each column in a fixed order. The result depends
-// on rows, cols and the dtype only: bit-identical run to run.
-template <typename T>
-__device__ __forceinline__ void bias_backward_body(float* __restrict__ dbias, const T* __restrict__ dout, int rows, int cols,
-                                                   float* part) {
-  constexpr int W = BIAS_STRIP_BYTES / sizeof(T);
-  constexpr int P = BIAS_THREADS / W;
+// Bias backward, stage 1: a CTA per (strip of columns, chunk of rows) = (blockIdx.x, blockIdx.y).
+//
+// Columns go in units of W (PACK when cols % PACK = 0, else 1); a CTA is tx = team_width(cols / W)
+// threads across units × ty = BIAS_THREADS / tx across rows, and owns units [blockIdx.x·tx, +tx) of
+// rows [blockIdx.y·rows_per_chunk, +rows_per_chunk) ∩ [0, rows). Thread (tx, ty) sums its unit's W
+// columns over rows ty, ty + ty_count, … of the chunk in that order (BIAS_UNROLL loads in flight), then
+// the CTA halves the ty partials in a fixed shared-memory tree. Every sum's order depends on rows,
+// cols and rows_per_chunk only (not on the dtype, the alignment or the GPU): bit-identical run to run.
+template <int W, typename T>
+__device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float* __restrict__ partial, const T* __restrict__ dout,
+                                                int rows, int cols, int rows_per_chunk, float* part) {
+  const int units = cols / W;
+  const int tx_count = team_width(units);
+  const int ty_count = BIAS_THREADS / tx_count;
   const int t = threadIdx.x;
-  const int col = blockIdx.x * W + t % W;
-  float acc = 0.f;
-  if (col < cols) {
-    long long r = t / W;
-    for (; r + (BIAS_UNROLL - 1) * P < rows; r += BIAS_UNROLL * P) {
-      float a[BIAS_UNROLL];
+  const int tx = t % tx_count, ty = t / tx_count;
+  const int unit = blockIdx.x * tx_count + tx;
+  const bool vec = aligned16(dout);
+  const long long r0 = static_cast<long long>(blockIdx.y) * rows_per_chunk;
+  const long long r1 = min(r0 + rows_per_chunk, static_cast<long long>(rows));
+  float acc[W];
 #pragma unroll
-      for (int k = 0; k < BIAS_UNROLL; ++k) a[k] = ld(dout, (r + k * P) * cols + col);
+  for (int k = 0; k < W; ++k) acc[k] = 0.f;
+  if (unit < units) {
+    const int c = unit * W;
+    auto load = [&](long long r, float (&v)[W]) {
+      if constexpr (W == PACK) ld8(dout, r * cols + c, vec, v);
+      else v[0] = ld(dout, r * cols + c);
+    };
+    long long r = r0 + ty;
+    for (; r + (BIAS_UNROLL - 1) * ty_count < r1; r += BIAS_UNROLL * ty_count) {
+      float v[BIAS_UNROLL][W];
 #pragma unroll
-      for (int k = 0; k < BIAS_UNROLL; ++k) acc += a[k];
+      for (int u = 0; u < BIAS_UNROLL; ++u) load(r + u * ty_count, v[u]);
+#pragma unroll
+      for (int u = 0; u < BIAS_UNROLL; ++u) {
+#pragma unroll
+        for (int k = 0; k < W; ++k) acc[k] += v[u][k];
+      }
     }
-    for (; r < rows; r += P) acc += ld(dout, r * cols + col);
-  }
-  part[t] = acc;
-  __syncthreads();
+    for (; r < r1; r += ty_count) {
+      float v[W];
+      load(r, v);
 #pragma unroll
-  for (int half = P / 2; half > 0; half >>= 1) {
-    if (t < half * W) part[t] += part[t + half * W];
+      for (int k = 0; k < W; ++k) acc[k] += v[k];
+    }
+  }
+  // part[k][t]: the threads of one ty row are adjacent, so every step below is free of bank conflicts.
+#pragma unroll
+  for (int k = 0; k < W; ++k) part[k * BIAS_THREADS + t] = acc[k];
+  __syncthreads();
+  for (int half = ty_count / 2; half > 0; half >>= 1) {
+    if (ty < half) {
+#pragma unroll
+      for (int k = 0; k < W; ++k) part[k * BIAS_THREADS + t] += part[k * BIAS_THREADS + t + half * tx_count];
+    }
     __syncthreads();
   }
-  if (t < W && col < cols) dbias[col] += part[t];
+  if (ty == 0 && unit < units) {
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+      const int c = unit * W + k;
+      if (partial != nullptr) partial[static_cast<long long>(blockIdx.y) * cols + c] = part[k * BIAS_THREADS + t];
+      else dbias[c] += part[k * BIAS_THREADS + t];
+    }
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void bias_backward_body(float* dbias, float* partial, const T* dout, int rows, int cols, int rows_per_chunk,
+                                                   float* part) {
+  if (cols % PACK == 0) bias_chunk_sums<PACK>(dbias, partial, dout, rows, cols, rows_per_chunk, part);
+  else bias_chunk_sums<1>(dbias, partial, dout, rows, cols, rows_per_chunk, part);
 }
 
 extern "C" __global__ void __launch_bounds__(BIAS_THREADS)
-ew_bias_backward(float* __restrict__ dbias, const void* dout, int dout_bf16, int rows, int cols) {
-  __shared__ float part[BIAS_THREADS];
-  if (dout_bf16) bias_backward_body(dbias, static_cast<const bf16*>(dout), rows, cols, part);
-  else bias_backward_body(dbias, static_cast<const float*>(dout), rows, cols, part);
+ew_bias_backward(float* __restrict__ dbias, float* __restrict__ partial, const void* __restrict__ dout, int dout_bf16, int rows, int cols,
+                 int rows_per_chunk) {
+  __shared__ float part[PACK * BIAS_THREADS];
+  if (dout_bf16) bias_backward_body(dbias, partial, static_cast<const bf16*>(dout), rows, cols, rows_per_chunk, part);
+  else bias_backward_body(dbias, partial, static_cast<const float*>(dout), rows, cols, rows_per_chunk, part);
+}
+
+// Bias backward, stage 2: dbias[c] (+=) Σ_k partial[k, c] over the chunks k, a CTA per SUM_LANES
+// columns. Thread (lane, phase) sums chunks phase, phase + SUM_PHASES, … in order; a fixed tree halves
+// the phases.
+extern "C" __global__ void __launch_bounds__(SUM_LANES * SUM_PHASES)
+ew_bias_backward_sum(float* __restrict__ dbias, const float* __restrict__ partial, int chunks, int cols) {
+  __shared__ float part[SUM_PHASES][SUM_LANES];
+  const int lane = threadIdx.x % SUM_LANES, phase = threadIdx.x / SUM_LANES;
+  const int c = blockIdx.x * SUM_LANES + lane;
+  float acc = 0.f;
+  if (c < cols) {
+#pragma unroll 4
+    for (int k = phase; k < chunks; k += SUM_PHASES) acc += partial[static_cast<long long>(k) * cols + c];
+  }
+  part[phase][lane] = acc;
+  __syncthreads();
+#pragma unroll
+  for (int half = SUM_PHASES / 2; half > 0; half >>= 1) {
+    if (phase < half) part[phase][lane] += part[phase + half][lane];
+    __syncthreads();
+  }
+  if (phase == 0 && c < cols) dbias[c] += part[0][lane];
 }

@@ -12,11 +12,18 @@
 // FORWARD  layer_norm_forward, a warp per row: mean = Σx / cols, var = Σ(x - mean)² / cols (biased, two
 //          passes, as the reference), rstd = 1 / sqrt(var + eps) (IEEE sqrt and division);
 //          out = (x - mean) · rstd · weight + bias (overwrite). SAVED for backward: mean, rstd (overwrite).
-// BACKWARD layer_norm_backward_dx, a warp per row, with x̂ = (x - mean) · rstd and g = dout · weight:
-//            dx (+=) rstd · (g - mean_c(g) - x̂ · mean_c(g · x̂))
-//          layer_norm_backward_params, a CTA per strip of LN_STRIP columns: d_weight[c] (+=) Σ_r dout · x̂,
-//            d_bias[c] (+=) Σ_r dout. Each thread sums the rows ≡ its phase (mod LN_PHASES) in order, then
-//            the CTA adds the phases in a fixed tree: deterministic, with no atomics and no workspace.
+// BACKWARD two stages, no atomics, with x̂ = (x - mean) · rstd and g = dout · weight:
+//          layer_norm_backward, a CTA per chunk of rows_per_chunk rows, a warp per row (LN_BWD_ROWS rows
+//            of a warp at a time, for loads in flight): dx (+=) rstd · (g - mean_c(g) - x̂ · mean_c(g · x̂)),
+//            and, in the same pass over dout and x, the chunk's column sums Σ dout · x̂ and Σ dout: each
+//            warp adds its rows in order into its own shared-memory row of 2·cols floats, then the CTA
+//            adds the warps' rows in order and writes partial[chunk, 0 .. cols) (weight) and
+//            partial[chunk, cols .. 2·cols) (bias) (overwrite; f32 scratch owned by the backend).
+//          layer_norm_backward_sum: d_weight[c] (+=) Σ_k partial[k, c] and d_bias[c] (+=) Σ_k partial[k,
+//            cols + c] over the chunks k in a fixed order. With a single chunk (partial = null) the first
+//            kernel adds into d_weight and d_bias itself.
+//          Every sum's order depends on rows, cols, rows_per_chunk and the CTA's warps (the launcher
+//            derives both from rows and cols): bit-identical run to run and on every GPU.
 // Warp sums use an xor butterfly: every lane ends with the same bits (addition is commutative), so the
 // reductions are deterministic too. Arithmetic is fp32; bf16 stores round to nearest even.
 
@@ -24,13 +31,15 @@
 
 typedef __nv_bfloat16 bf16;
 
-// Warps (rows) per CTA of the row kernels.
+// Warps (rows) per CTA of the forward.
 #define LN_ROW_WARPS 8
-// Columns per CTA of the parameter gradients (8 f32 = one 32-byte sector per row), threads per CTA, and
-// the row phases that gives.
-#define LN_STRIP 8
-#define LN_PARAM_THREADS 1024
-#define LN_PHASES (LN_PARAM_THREADS / LN_STRIP)
+// Backward: rows a warp handles at once, and the most warps of a CTA (fewer for wide rows, whose
+// per-warp column sums take 8·cols bytes of shared memory each).
+#define LN_BWD_ROWS 2
+#define LN_BWD_MAX_WARPS 8
+// layer_norm_backward_sum: a CTA of LN_SUM_LANES columns × LN_SUM_PHASES chunk phases.
+#define LN_SUM_LANES 32
+#define LN_SUM_PHASES 32
 
 __device__ __forceinline__ float load_x(const void* p, int is_bf16, long long i) {
   return is_bf16 ? __bfloat162float(static_cast<const bf16*>(p)[i]) : static_cast<const float*>(p)[i];
@@ -74,83 +83,130 @@ extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
   }
 }
 
-extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
-    layer_norm_backward_dx(float* __restrict__ dx, const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x,
-                           int x_bf16, const float* __restrict__ weight, const float* __restrict__ mean,
-                           const float* __restrict__ rstd, int rows, int cols) {
-  const int lane = threadIdx.x & 31;
-  const int warps = (gridDim.x * blockDim.x) >> 5;
-  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += warps) {
-    const long long o = static_cast<long long>(r) * cols;
-    const float mu = mean[r], rs = rstd[r];
-    float sg = 0.0f, sgx = 0.0f;
-    for (int c = lane; c < cols; c += 32) {
-      const float g = load_x(dout, dout_bf16, o + c) * weight[c];
-      const float xh = (load_x(x, x_bf16, o + c) - mu) * rs;
-      sg += g;
-      sgx = fmaf(g, xh, sgx);
-    }
-    const float mg = warp_sum(sg) / cols;
-    const float mgx = warp_sum(sgx) / cols;
-    for (int c = lane; c < cols; c += 32) {
-      const float g = load_x(dout, dout_bf16, o + c) * weight[c];
-      const float xh = (load_x(x, x_bf16, o + c) - mu) * rs;
-      dx[o + c] += rs * (g - mg - xh * mgx);
-    }
-  }
-}
 
-// w_s, b_s: LN_PARAM_THREADS floats of shared memory each.
+// One chunk of rows: dx, and the chunk's column sums into acc (dynamic shared memory, warps × 2·cols floats).
 template <typename TD, typename TX>
-__device__ __forceinline__ void param_grads(float* __restrict__ d_weight, float* __restrict__ d_bias, const TD* __restrict__ dout,
-                                            const TX* __restrict__ x, const float* __restrict__ mean,
-                                            const float* __restrict__ rstd, int rows, int cols, float* w_s, float* b_s) {
-  const int lane_col = threadIdx.x % LN_STRIP;
-  const int c = blockIdx.x * LN_STRIP + lane_col;
-  float aw = 0.0f, ab = 0.0f;
-  if (c < cols) {
-#pragma unroll 4
-    for (int r = threadIdx.x / LN_STRIP; r < rows; r += LN_PHASES) {
-      const long long i = static_cast<long long>(r) * cols + c;
-      const float dy = to_float(dout[i]);
-      const float xh = (to_float(x[i]) - mean[r]) * rstd[r];
-      aw = fmaf(dy, xh, aw);
-      ab += dy;
-    }
-  }
-  w_s[threadIdx.x] = aw;
-  b_s[threadIdx.x] = ab;
+__device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias,
+                                               float* __restrict__ partial, const TD* __restrict__ dout, const TX* __restrict__ x,
+                                               const float* __restrict__ weight, const float* __restrict__ mean,
+                                               const float* __restrict__ rstd, int rows, int cols, int rows_per_chunk, float* acc) {
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int width = 2 * cols;
+  for (int i = threadIdx.x; i < warps * width; i += blockDim.x) acc[i] = 0.0f;
   __syncthreads();
-  // Halving keeps each thread on its own column (the halves are multiples of LN_STRIP).
+  // This warp's Σ dout · x̂ and Σ dout per column; lane l owns columns l, l + 32, …, so no other thread
+  // touches them until the barrier below.
+  float* const sum_w = acc + warp * width;
+  float* const sum_b = sum_w + cols;
+  const long long r0 = static_cast<long long>(blockIdx.x) * rows_per_chunk;
+  const long long r1 = min(r0 + rows_per_chunk, static_cast<long long>(rows));
+  // Rows base, base + warps, … (LN_BWD_ROWS of them): each warp visits rows r0 + warp + i·warps in
+  // increasing order, which is the order of its column sums.
+  for (long long base = r0 + warp; base < r1; base += static_cast<long long>(LN_BWD_ROWS) * warps) {
+    bool live[LN_BWD_ROWS];
+    long long o[LN_BWD_ROWS];
+    float mu[LN_BWD_ROWS], rs[LN_BWD_ROWS], mg[LN_BWD_ROWS], mgx[LN_BWD_ROWS];
 #pragma unroll
-  for (int half = LN_PARAM_THREADS / 2; half >= LN_STRIP; half >>= 1) {
-    if (threadIdx.x < half) {
-      w_s[threadIdx.x] += w_s[threadIdx.x + half];
-      b_s[threadIdx.x] += b_s[threadIdx.x + half];
+    for (int j = 0; j < LN_BWD_ROWS; ++j) {
+      const long long r = base + static_cast<long long>(j) * warps;
+      live[j] = r < r1;
+      o[j] = r * cols;
+      mu[j] = live[j] ? mean[r] : 0.0f;
+      rs[j] = live[j] ? rstd[r] : 0.0f;
+      mg[j] = 0.0f;
+      mgx[j] = 0.0f;
     }
-    __syncthreads();
+    // Two columns per step: with LN_BWD_ROWS rows, 8 loads in flight per lane (64 registers, 4 CTAs per SM).
+#pragma unroll 2
+    for (int c = lane; c < cols; c += 32) {
+      const float w = weight[c];
+#pragma unroll
+      for (int j = 0; j < LN_BWD_ROWS; ++j) {
+        if (live[j]) {
+          const float g = to_float(dout[o[j] + c]) * w;
+          const float xh = (to_float(x[o[j] + c]) - mu[j]) * rs[j];
+          mg[j] += g;
+          mgx[j] = fmaf(g, xh, mgx[j]);
+        }
+      }
+    }
+    // Every lane takes part (live is the same across the warp); a dead row's sums are zeros.
+#pragma unroll
+    for (int j = 0; j < LN_BWD_ROWS; ++j) {
+      mg[j] = warp_sum(mg[j]) / cols;
+      mgx[j] = warp_sum(mgx[j]) / cols;
+    }
+    // The second read of the rows comes from L1 or L2: the warp read them just above.
+#pragma unroll 2
+    for (int c = lane; c < cols; c += 32) {
+      const float w = weight[c];
+      float sw = sum_w[c], sb = sum_b[c];
+#pragma unroll
+      for (int j = 0; j < LN_BWD_ROWS; ++j) {
+        if (live[j]) {
+          const float dy = to_float(dout[o[j] + c]);
+          const float xh = (to_float(x[o[j] + c]) - mu[j]) * rs[j];
+          dx[o[j] + c] += rs[j] * (dy * w - mg[j] - xh * mgx[j]);
+          sw = fmaf(dy, xh, sw);
+          sb += dy;
+        }
+      }
+      sum_w[c] = sw;
+      sum_b[c] = sb;
+    }
   }
-  if (threadIdx.x < LN_STRIP && c < cols) {
-    d_weight[c] += w_s[threadIdx.x];
-    d_bias[c] += b_s[threadIdx.x];
+  __syncthreads();
+  // The chunk's sums: warp 0's, plus warp 1's, … in order.
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    float s = acc[i];
+    for (int w = 1; w < warps; ++w) s += acc[w * width + i];
+    if (partial != nullptr) partial[static_cast<long long>(blockIdx.x) * width + i] = s;
+    else if (i < cols) d_weight[i] += s;
+    else d_bias[i - cols] += s;
   }
 }
 
-extern "C" __global__ void __launch_bounds__(LN_PARAM_THREADS)
-    layer_norm_backward_params(float* __restrict__ d_weight, float* __restrict__ d_bias, const void* __restrict__ dout,
-                               int dout_bf16, const void* __restrict__ x, int x_bf16, const float* __restrict__ mean,
-                               const float* __restrict__ rstd, int rows, int cols) {
-  __shared__ float w_s[LN_PARAM_THREADS];
-  __shared__ float b_s[LN_PARAM_THREADS];
+extern "C" __global__ void __launch_bounds__(32 * LN_BWD_MAX_WARPS)
+    layer_norm_backward(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias, float* __restrict__ partial,
+                        const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x, int x_bf16,
+                        const float* __restrict__ weight, const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                        int cols, int rows_per_chunk) {
+  extern __shared__ float acc[];
   const float* df = static_cast<const float*>(dout);
   const bf16* db = static_cast<const bf16*>(dout);
   const float* xf = static_cast<const float*>(x);
   const bf16* xb = static_cast<const bf16*>(x);
   if (dout_bf16) {
-    if (x_bf16) param_grads(d_weight, d_bias, db, xb, mean, rstd, rows, cols, w_s, b_s);
-    else param_grads(d_weight, d_bias, db, xf, mean, rstd, rows, cols, w_s, b_s);
+    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, db, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
+    else backward_chunk(dx, d_weight, d_bias, partial, db, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
   } else {
-    if (x_bf16) param_grads(d_weight, d_bias, df, xb, mean, rstd, rows, cols, w_s, b_s);
-    else param_grads(d_weight, d_bias, df, xf, mean, rstd, rows, cols, w_s, b_s);
+    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, df, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
+    else backward_chunk(dx, d_weight, d_bias, partial, df, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
   }
+}
+
+// Stage 2: blockIdx.y = 0 sums the weight partials into d_weight, 1 the bias partials into d_bias, a CTA
+// per LN_SUM_LANES columns. Thread (lane, phase) sums chunks phase, phase + LN_SUM_PHASES, … in order;
+// a fixed tree halves the phases.
+extern "C" __global__ void __launch_bounds__(LN_SUM_LANES * LN_SUM_PHASES)
+    layer_norm_backward_sum(float* __restrict__ d_weight, float* __restrict__ d_bias, const float* __restrict__ partial, int chunks,
+                            int cols) {
+  __shared__ float part[LN_SUM_PHASES][LN_SUM_LANES];
+  const int lane = threadIdx.x % LN_SUM_LANES, phase = threadIdx.x / LN_SUM_LANES;
+  const int c = blockIdx.x * LN_SUM_LANES + lane;
+  const long long width = 2LL * cols;
+  const long long column = static_cast<long long>(blockIdx.y) * cols + c;
+  float acc = 0.0f;
+  if (c < cols) {
+#pragma unroll 4
+    for (int k = phase; k < chunks; k += LN_SUM_PHASES) acc += partial[k * width + column];
+  }
+  part[phase][lane] = acc;
+  __syncthreads();
+#pragma unroll
+  for (int half = LN_SUM_PHASES / 2; half > 0; half >>= 1) {
+    if (phase < half) part[phase][lane] += part[phase + half][lane];
+    __syncthreads();
+  }
+  if (phase == 0 && c < cols) (blockIdx.y == 0 ? d_weight : d_bias)[c] += part[0][lane];
 }

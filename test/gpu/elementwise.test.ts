@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import * as ew from '../../src/backend/cuda/elementwise-kernels.js';
+import { biasBackwardPlan, REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import type { DType, TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, representable } from './device-tensors.js';
+import { cpuOracle, deviceGroup, get, poison, put, relError, representable } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/elementwise.test.ts');
@@ -43,13 +44,23 @@ function withZeros(n: number): Float32Array {
 describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', () => {
   useContext();
   let cpu: CpuOps | undefined;
+  let scratch: CudaTensorGroup | undefined;
   beforeAll(async () => {
     cpu = await cpuOracle();
+    scratch = deviceGroup('reduce_scratch', [{ name: 'partials', shape: [REDUCE_SCRATCH_FLOATS], dtype: 'f32' }]);
   });
-  afterAll(() => cpu?.close());
+  afterAll(() => {
+    scratch?.free();
+    cpu?.close();
+  });
   const oracle = (): CpuOps => {
     if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
     return cpu;
+  };
+  /** The backend's reduction scratch (poisoned at first). */
+  const reduceScratch = (): CudaTensor => {
+    if (scratch === undefined) throw new Error('the scratch is allocated in beforeAll');
+    return scratch.get('partials');
   };
 
   /** The same named tensors on the device (at their dtypes, poisoned) and in the oracle (bf16 held as f32). */
@@ -249,20 +260,36 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
     }
   }
 
-  // Column sums in fp32 over up to 131,072 rows of values in [-1, 1): per column a thread sums rows / P
-  // terms in order (P = 256 f32, 128 bf16), then an 8- or 7-level tree; the rounding errors are a random
-  // walk of ~2^-24 · |partial sum| each, ~1e-6 of the sum: bound 1e-5 on the increment (bf16 dout values
-  // are exact in fp32 and fed to the oracle as such, so the same bound). Run twice: bit-identical.
-  for (const dtype of FLOATS) {
-    for (const [rows, cols] of [[25_600, 64], [1001, 67], [131_072, 3], [1, 1]] as const) {
+  // Column sums in two stages: per chunk of rows (biasBackwardPlan) each thread sums its rows in order,
+  // the CTA halves its row phases in a tree, then the chunks' partials go 32 phases of in-order sums and
+  // a 5-level tree. Every partial sum is of values in [-1, 1): the rounding errors are a random walk of
+  // ~2^-24 · |partial| each, ~1e-6 of the sum: bound 1e-5 on the increment (bf16 dout values are exact
+  // in fp32 and fed to the oracle as such, so the same bound). Shapes: one chunk (1 × 1), chunks of 8-column
+  // packs (25,600 × 64, the ML-1M shape, 200 whole chunks; 100,003 × 40, a short last chunk), single
+  // columns (1001 × 67: three column strips and a 9-row last chunk; 131,072 × 3), and a row too wide for
+  // two chunks' partials in the scratch (single stage). Run twice, the scratch re-poisoned: bit-identical.
+  const BIAS_SHAPES = [
+    { rows: 25_600, cols: 64, dtypes: FLOATS },
+    { rows: 100_003, cols: 40, dtypes: FLOATS },
+    { rows: 1001, cols: 67, dtypes: FLOATS },
+    { rows: 131_072, cols: 3, dtypes: FLOATS },
+    { rows: 1, cols: 1, dtypes: FLOATS },
+    { rows: 33, cols: REDUCE_SCRATCH_FLOATS / 2 + 8, dtypes: ['bf16'] },
+  ] as const;
+  for (const { rows, cols, dtypes } of BIAS_SHAPES) {
+    for (const dtype of dtypes) {
       it(`biasBackward (+=) ${dtype} ${rows} × ${cols}, deterministic`, async () => {
+        const plan = biasBackwardPlan(rows, cols);
+        if (rows === 100_003 || rows === 1001) expect(rows % plan.rowsPerChunk, 'a short last chunk').not.toBe(0);
+        if (cols > REDUCE_SCRATCH_FLOATS / 2) expect(plan.chunks, 'one chunk: two do not fit the scratch').toBe(1);
         const io = new Pair([{ name: 'dBias', shape: [cols], dtype: 'f32' }, { name: 'dout', shape: [rows, cols], dtype }]);
         const base = io.set('dBias', randomFloats(cols));
         io.set('dout', randomFloats(rows * cols));
-        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols));
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch()));
         const first = get(io.d('dBias'));
         put(io.d('dBias'), base);
-        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols));
+        poison(reduceScratch());
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch()));
         const second = get(io.d('dBias'));
         oracle().biasBackward(io.r('dBias'), io.r('dout'), rows, cols);
         const want = await oracle().readF32(io.r('dBias'));

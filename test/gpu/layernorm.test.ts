@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import { layerNormBackward, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { cpuOracle, deviceGroup, get, poison, put, relError } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/layernorm.test.ts');
@@ -16,14 +18,20 @@ interface Case {
   readonly dout: DType;
 }
 
-// Odd rows (none a multiple of the 8 rows per CTA), cols 33 / 64 / 256 / 512 (33: a partial last strip
-// of the parameter gradients), every pairing of x and out dtypes, and both dout dtypes. 4099 rows give
-// each thread of the column reduction 32 rows.
+// Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 33 / 64 /
+// 256 / 512 / 1500 / 12,288, every pairing of x and out dtypes, and both dout dtypes. The backward's
+// chunks (layerNormBackwardPlan): 37 × 33 two (the last 5 rows), 4099 × 64 129 of 32 rows (the last 3),
+// 1001 × 256 32, 131 × 512 five; 5 × 64 one (the first stage adds into the outputs); 77 × 1500 five of
+// 16 rows, 4 warps a CTA; 200 × 12,288 one warp a CTA whose column sums take 96 KiB of shared memory (past the 48 KiB
+// default), 34 chunks of 6 rows.
 const CASES: Case[] = [
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32' },
   { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16' },
   { rows: 1001, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32' },
   { rows: 131, cols: 512, x: 'bf16', out: 'f32', dout: 'bf16' },
+  { rows: 5, cols: 64, x: 'bf16', out: 'bf16', dout: 'bf16' },
+  { rows: 77, cols: 1500, x: 'f32', out: 'f32', dout: 'bf16' },
+  { rows: 200, cols: 12_288, x: 'bf16', out: 'bf16', dout: 'bf16' },
 ];
 
 /** The model's epsilon. */
@@ -51,19 +59,29 @@ function onStream(launch: (stream: Stream) => void): void {
 describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () => {
   useContext();
   let cpu: CpuOps | undefined;
+  let scratch: CudaTensorGroup | undefined;
   beforeAll(async () => {
     cpu = await cpuOracle();
+    scratch = deviceGroup('reduce_scratch', [{ name: 'partials', shape: [REDUCE_SCRATCH_FLOATS], dtype: 'f32' }]);
   });
-  afterAll(() => cpu?.close());
+  afterAll(() => {
+    scratch?.free();
+    cpu?.close();
+  });
   const oracle = (): CpuOps => {
     if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
     return cpu;
+  };
+  /** The backend's reduction scratch (poisoned at first). */
+  const reduceScratch = (): CudaTensor => {
+    if (scratch === undefined) throw new Error('the scratch is allocated in beforeAll');
+    return scratch.get('partials');
   };
 
   for (const c of CASES) {
     const { rows, cols } = c;
     const n = rows * cols;
-    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}: forward, then backward (+=) onto random content`, async () => {
+    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}: forward, then backward (+=) onto random content, twice`, async () => {
       const dev = deviceGroup('ln', [
         { name: 'out', shape: [rows, cols], dtype: c.out },
         { name: 'mean', shape: [rows], dtype: 'f32' },
@@ -84,15 +102,31 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       const baseDWeight = put(dev.get('dWeight'), randomFloats(cols));
       const baseDBias = put(dev.get('dBias'), randomFloats(cols));
       const t = (name: string) => dev.get(name);
+      const backward = (stream: Stream): void => {
+        layerNormBackward(
+          stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(),
+        );
+      };
       onStream((stream) => {
         layerNormForward(stream, t('out'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS);
-        layerNormBackward(stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols);
+        backward(stream);
       });
       const got = {
         out: get(t('out')), mean: get(t('mean')), rstd: get(t('rstd')),
         dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')),
       };
+      // The backward again from the same content, the scratch re-poisoned: every output bit-identical.
+      put(t('dx'), baseDx);
+      put(t('dWeight'), baseDWeight);
+      put(t('dBias'), baseDBias);
+      poison(reduceScratch());
+      onStream(backward);
+      const again = { dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')) };
       dev.free();
+      for (const name of ['dx', 'dWeight', 'dBias'] as const) {
+        const same = again[name].every((v, i) => Object.is(v, got[name][i]));
+        expect(same, `${name}: the second run is bit-identical`).toBe(true);
+      }
 
       const cpuOps = oracle();
       const ref = cpuOps.allocGroup('ln', [
@@ -132,8 +166,9 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       // out: fp32 throughout, 1e-5; a bf16 out adds one rounding (≤ 2^-9 relative): 4e-3.
       expect(relError(got.out, want.out), 'out').toBeLessThanOrEqual(c.out === 'bf16' ? 4e-3 : 1e-5);
       // Gradients: fp32 sums of exact operands (dout, x as held; the saved statistics), the parameter
-      // gradients over up to 4099 rows in a fixed tree, plus the rounding of the (+=) onto content of
-      // magnitude ≤ 1: ~1e-6 relative; bound 1e-5.
+      // gradients over up to 4099 rows (in-order sums of ≤ 16 rows per warp, then of ≤ 8 warps, then of
+      // ≤ 129 chunks in 32 phases and a tree), plus the rounding of the (+=) onto content of magnitude ≤ 1:
+      // ~1e-6 relative; bound 1e-5.
       const grown = (after: Float32Array, before: Float32Array) => Float64Array.from(after, (v, i) => v - before[i]!);
       expect(relError(grown(got.dx, baseDx), wantDx), 'dx (+=)').toBeLessThanOrEqual(1e-5);
       expect(relError(grown(got.dWeight, baseDWeight), wantDWeight), 'dWeight (+=)').toBeLessThanOrEqual(1e-5);

@@ -4,7 +4,8 @@
  * for the device except the reads (`readF32`, `readI32`), so the host queues whole steps ahead.
  *
  * Memory: every group is one allocation of the context's allocator (peak accounted as torch's
- * max_memory_allocated); the backend itself holds the GEMMs' split-K scratch, and the CUDA context
+ * max_memory_allocated); the backend itself holds one scratch (the GEMMs' split-K partials and the column
+ * reductions' partials: ops run one at a time on the one stream, so they share it), and the CUDA context
  * holds its own memory: both are `reservedBytes`, which a trial adds to its planned peak.
  */
 import { CudaContext } from '../../cuda/context.js';
@@ -21,6 +22,7 @@ import { attentionBackward, attentionForward, attentionWorkspace } from './atten
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from './cuda-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
+import { REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
 import { embedBackward, embedForward, embeddingWorkspace } from './embedding-kernels.js';
 import { GEMM_SCRATCH_FLOATS, matmul, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
@@ -39,6 +41,9 @@ export interface CudaOpsOptions {
  * on a Hopper card, rounded up, so that GPU admission errs on the safe side.
  */
 const CONTEXT_FALLBACK_BYTES = 600 * 2 ** 20;
+
+/** Floats of the backend's scratch: enough for the GEMMs' split-K and the column reductions. */
+const SCRATCH_FLOATS = Math.max(GEMM_SCRATCH_FLOATS, REDUCE_SCRATCH_FLOATS);
 
 /** Bytes per element of the host arrays `write` and the reads move. */
 const HOST_BYTES = 4;
@@ -73,7 +78,7 @@ export class CudaOps implements Ops {
     this.deviceName = context.device.name;
     // Non-blocking: nothing of ours waits on, or is waited on by, the legacy default stream.
     this.#stream = Stream.create({ nonBlocking: true });
-    this.#scratch = allocCudaGroup(context.allocator, 'gemm_scratch', [{ name: 'splits', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
+    this.#scratch = allocCudaGroup(context.allocator, 'scratch', [{ name: 'splits', shape: [SCRATCH_FLOATS], dtype: 'f32' }]);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + this.#scratch.plan.bytes;
   }
 
@@ -215,7 +220,7 @@ export class CudaOps implements Ops {
   }
 
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
-    ew.biasBackward(this.#stream, dBias, dout, rows, cols);
+    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'));
   }
 
   layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
@@ -227,7 +232,7 @@ export class CudaOps implements Ops {
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
     rows: number, cols: number,
   ): void {
-    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols);
+    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, this.#scratch.get('splits'));
   }
 
   // ---- attention ----

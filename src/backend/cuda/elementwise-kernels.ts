@@ -5,8 +5,10 @@
  * CPU references are backend/cpu/elementwise.ts, dropout.ts and cpu-ops.ts.
  *
  * Floating operands are f32 or bf16 (the kernels take a dtype flag each); where an op says "same
- * dtype", the inputs must match the output. Element-by-element ops run a grid-stride loop over n;
- * row ops (sliceRows, maskPadded, biasAdd) give each warp whole rows.
+ * dtype", the inputs must match the output. Every kernel moves packs of 8 elements per thread and step
+ * (16-byte accesses): element ops run a grid-stride loop over the packs of n, row ops (sliceRows,
+ * maskPadded, biasAdd) give each row a team of up to 32 threads. biasBackward is a two-stage column
+ * reduction over a scratch the backend owns (REDUCE_SCRATCH_FLOATS; layer-norm backward shares it).
  */
 import type { LaunchConfig } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -14,7 +16,7 @@ import type { Stream } from '../../cuda/stream.js';
 import type { DropoutSpec, Tensor } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters } from './launch.js';
 
 const SIGNATURES = {
   ew_fill_b32: ['out:ptr', 'bits:u32', 'n:i64'],
@@ -28,17 +30,82 @@ const SIGNATURES = {
   ew_relu_forward: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64'],
   ew_relu_backward: ['dx:ptr', 'dout:ptr', 'd_bf16:i32', 'out:ptr', 'out_bf16:i32', 'n:i64'],
   ew_bias_add: ['out:ptr', 'out_bf16:i32', 'bias:ptr', 'rows:i32', 'cols:i32'],
-  ew_bias_backward: ['dbias:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32'],
+  ew_bias_backward: ['dbias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32'],
+  ew_bias_backward_sum: ['dbias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
 type KernelName = keyof typeof SIGNATURES;
 
-/** Threads per CTA of the grid-stride and row kernels (8 warps: 8 rows at a time). */
+/** Threads per CTA of the element and row kernels. */
 const THREADS = 256;
 
-/** BIAS_THREADS and BIAS_STRIP_BYTES of kernels/elementwise.cu: a CTA per 16 bytes of columns. */
-const BIAS_THREADS = 1024;
-const BIAS_STRIP_BYTES = 16;
+/** Elements a thread moves per step (PACK of the .cu). */
+const PACK = 8;
+
+/**
+ * CTAs per multiprocessor of the grid-stride kernels: 4 × 256 threads fit beside each other at up to 64
+ * registers a thread (every kernel here uses fewer), so the grid is one resident wave with no tail,
+ * and 1,024 threads × 16–64 bytes per step keep tens of KiB per SM in flight, what the H200's
+ * ~4 TB/s needs at its memory latency.
+ */
+const CTAS_PER_SM = 4;
+
+/** BIAS_THREADS and BIAS_UNROLL of the .cu: threads per CTA of the first stage, rows each loads at once. */
+const BIAS_THREADS = 256;
+const BIAS_UNROLL = 4;
+/** SUM_LANES × SUM_PHASES of the .cu: columns and chunk phases of a second-stage CTA. */
+const SUM_LANES = 32;
+const SUM_PHASES = 32;
+
+/**
+ * f32 elements of the scratch that biasBackward and layerNormBackward take (4 MiB): the partial column
+ * sums of their row chunks, chunks × cols floats (× 2 for layer norm's weight and bias). The backend
+ * owns it; ops on one stream may share it (and the GEMM's, which is larger) since each op has used its
+ * partials before the next op starts.
+ */
+export const REDUCE_SCRATCH_FLOATS = 1 << 20;
+
+/**
+ * Row chunks a two-stage column reduction aims for: about 8 CTAs on each SM of an H100/H200 (132 SMs),
+ * while the second stage reads at most 1,024 partials per column (32 per thread).
+ */
+const TARGET_CHUNKS = 1024;
+
+/** How a two-stage column reduction splits its rows: `chunks` chunks of `rowsPerChunk` (the last may be shorter). */
+export interface ChunkPlan {
+  readonly chunks: number;
+  readonly rowsPerChunk: number;
+}
+
+/**
+ * The row chunks of a column reduction over rows ≥ 1: about TARGET_CHUNKS, none shorter than `minRows`,
+ * a multiple of `granule` rows each (the CTA's row step), and chunks × floatsPerChunk ≤
+ * REDUCE_SCRATCH_FLOATS (one chunk, the single-stage case, when even two do not fit). It depends on its
+ * arguments only, never on the device: the summation order, hence every bit of the result, is the same
+ * on every GPU.
+ */
+export function columnChunks(rows: number, minRows: number, granule: number, floatsPerChunk: number): ChunkPlan {
+  const fit = Math.floor(REDUCE_SCRATCH_FLOATS / floatsPerChunk);
+  const wanted = Math.max(1, Math.min(TARGET_CHUNKS, Math.ceil(rows / minRows), fit));
+  const rowsPerChunk = Math.min(rows, Math.ceil(Math.ceil(rows / wanted) / granule) * granule);
+  return { chunks: Math.ceil(rows / rowsPerChunk), rowsPerChunk };
+}
+
+/** team_width of the .cu: threads per row of a row op or across the columns of a bias-backward CTA. */
+function teamWidth(units: number): number {
+  return units >= 32 ? 32 : units <= 1 ? 1 : 2 ** Math.ceil(Math.log2(units));
+}
+
+/** Column units of a row: packs of 8 columns when cols is a multiple of 8, else single columns. */
+function rowUnits(cols: number): number {
+  return cols % PACK === 0 ? cols / PACK : cols;
+}
+
+/** The row chunks of biasBackward over rows ≥ 1 of cols ≥ 1: each thread of a chunk loads ≥ BIAS_UNROLL rows. */
+export function biasBackwardPlan(rows: number, cols: number): ChunkPlan {
+  const rowsPerStep = BIAS_THREADS / teamWidth(rowUnits(cols));
+  return columnChunks(rows, rowsPerStep * BIAS_UNROLL, rowsPerStep, cols);
+}
 
 const FLOAT = ['f32', 'bf16'] as const;
 
@@ -46,14 +113,19 @@ function kernel<K extends KernelName>(name: K) {
   return kernelOf('elementwise', name, SIGNATURES[name]);
 }
 
-/** A grid-stride launch over `items` work items. */
-function over(stream: Stream, items: number): LaunchConfig {
-  return { grid: strideGrid(items, THREADS), block: THREADS, stream };
+/** Blocks for `threads` threads' worth of work, at most one resident wave (CTAS_PER_SM per SM). */
+function blocksFor(threads: number): number {
+  return Math.max(1, Math.min(Math.ceil(threads / THREADS), CTAS_PER_SM * multiprocessors()));
 }
 
-/** A launch with a warp per row. */
-function overRows(stream: Stream, rows: number): LaunchConfig {
-  return over(stream, rows * 32);
+/** An element-op launch over n elements: a thread per pack of 8, grid-stride. */
+function over(stream: Stream, n: number): LaunchConfig {
+  return { grid: blocksFor(Math.ceil(n / PACK)), block: THREADS, stream };
+}
+
+/** A row-op launch: a team of teamWidth(units) threads per row, grid-stride over the rows. */
+function overRows(stream: Stream, rows: number, cols: number): LaunchConfig {
+  return { grid: blocksFor(rows * teamWidth(rowUnits(cols))), block: THREADS, stream };
 }
 
 const f32Word = new Float32Array(1);
@@ -119,7 +191,7 @@ export function sliceRows(stream: Stream, out: Tensor, x: Tensor, rows: number, 
   for (const [what, v] of [['rows', rows], ['first', first], ['stride', stride], ['cols', cols]] as const) checkCount(`sliceRows ${what}`, v);
   const o = deviceTensor(out, 'sliceRows.out', FLOAT, rows * cols);
   const xx = deviceTensor(x, 'sliceRows.x', FLOAT, rows === 0 ? 0 : (first + (rows - 1) * stride + 1) * cols);
-  kernel('ew_slice_rows').launch(overRows(stream, rows), o, bf16Flag(o), xx, bf16Flag(xx), rows, first, stride, cols);
+  kernel('ew_slice_rows').launch(overRows(stream, rows, cols), o, bf16Flag(o), xx, bf16Flag(xx), rows, first, stride, cols);
 }
 
 /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 over rows of `cols`; out and x one dtype; out may alias x. */
@@ -129,7 +201,7 @@ export function maskPadded(stream: Stream, out: Tensor, x: Tensor, ids: Tensor, 
   const o = deviceTensor(out, 'maskPadded.out', FLOAT, rows * cols);
   const xx = deviceTensor(x, 'maskPadded.x', [o.dtype], rows * cols);
   const id = deviceTensor(ids, 'maskPadded.ids', ['i32'], rows);
-  kernel('ew_mask_padded').launch(overRows(stream, rows), o, xx, id, bf16Flag(o), rows, cols);
+  kernel('ew_mask_padded').launch(overRows(stream, rows, cols), o, xx, id, bf16Flag(o), rows, cols);
 }
 
 /**
@@ -148,7 +220,7 @@ export function dropout(stream: Stream, out: Tensor, x: Tensor, n: number, drop:
   const { seed, step, site } = drop.key;
   // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
   kernel('ew_dropout').launch(
-    over(stream, Math.ceil(n / 4)), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0, stepCounters(drop),
+    over(stream, n), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0, stepCounters(drop),
   );
 }
 
@@ -175,23 +247,31 @@ export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number,
   checkCount('biasAdd cols', cols);
   const o = deviceTensor(out, 'biasAdd.out', FLOAT, rows * cols);
   const b = deviceTensor(bias, 'biasAdd.bias', ['f32'], cols);
-  kernel('ew_bias_add').launch(overRows(stream, rows), o, bf16Flag(o), b, rows, cols);
+  kernel('ew_bias_add').launch(overRows(stream, rows, cols), o, bf16Flag(o), b, rows, cols);
 }
 
 /**
- * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic: a CTA per 16-byte strip of
- * columns (4 f32 or 8 bf16 columns) sums its rows in a fixed order, so there are ⌈cols / strip⌉ CTAs
- * (16 at cols = 64 in f32, 8 in bf16), each with 32 warps × 8 loads of 128 bytes in flight: by
- * Little's law a few hundred GB/s at 25,600 × 64 (tens of µs), short of the full bandwidth, which
- * would need a split over rows and a workspace.
+ * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic without atomics, in two stages:
+ * a CTA per (strip of columns, chunk of rows: biasBackwardPlan) writes the chunk's column sums to
+ * `scratch` (f32, ≥ REDUCE_SCRATCH_FLOATS elements, owned by the backend), then a second kernel adds
+ * the chunks' sums per column in a fixed order. One chunk (few rows, or cols > REDUCE_SCRATCH_FLOATS / 2)
+ * adds straight into dBias. The result depends on rows, cols and the values only: bit-identical run to
+ * run and on every GPU.
  */
-export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
+export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number, scratch: Tensor): void {
   checkCount('biasBackward rows', rows);
   checkCount('biasBackward cols', cols);
   const db = deviceTensor(dBias, 'biasBackward.dBias', ['f32'], cols);
   const dy = deviceTensor(dout, 'biasBackward.dout', FLOAT, rows * cols);
-  const strip = BIAS_STRIP_BYTES / (dy.dtype === 'bf16' ? 2 : 4);
+  const s = deviceTensor(scratch, 'biasBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  if (rows === 0 || cols === 0) return;
+  const units = rowUnits(cols);
+  const strips = Math.ceil(units / teamWidth(units));
+  const { chunks, rowsPerChunk } = biasBackwardPlan(rows, cols);
   kernel('ew_bias_backward').launch(
-    { grid: Math.max(1, Math.ceil(cols / strip)), block: BIAS_THREADS, stream }, db, dy, bf16Flag(dy), rows, cols,
+    { grid: [strips, chunks, 1], block: BIAS_THREADS, stream }, db, chunks > 1 ? s : NULL_PTR, dy, bf16Flag(dy), rows, cols, rowsPerChunk,
   );
+  if (chunks > 1) {
+    kernel('ew_bias_backward_sum').launch({ grid: Math.ceil(cols / SUM_LANES), block: SUM_LANES * SUM_PHASES, stream }, db, s, chunks, cols);
+  }
 }

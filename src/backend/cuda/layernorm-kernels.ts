@@ -1,7 +1,8 @@
 /**
  * Launchers of kernels/layernorm.cu: layer normalisation over the last dimension, a warp per row for the
- * forward and the input gradient, a CTA per strip of 8 columns for the weight and bias gradients (a fixed
- * summation order: deterministic without atomics or workspace). The kernel file's header holds the
+ * forward; the backward in one pass over dout and x per chunk of rows (the input gradient, and the
+ * chunk's column sums for the weight and bias gradients into the backend's reduction scratch), then a
+ * fixed-order sum of the chunks: deterministic without atomics. The kernel file's header holds the
  * contract. Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
@@ -9,28 +10,63 @@ import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { Tensor } from '../ops.js';
 import { deviceTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, strideGrid } from './launch.js';
+import { columnChunks, REDUCE_SCRATCH_FLOATS, type ChunkPlan } from './elementwise-kernels.js';
+import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
 const SIGNATURES = {
   forward: [
     'out:ptr', 'out_bf16:i32', 'mean:ptr', 'rstd:ptr', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'bias:ptr', 'rows:i32', 'cols:i32', 'eps:f32',
   ],
-  backwardDx: [
-    'dx:ptr', 'dout:ptr', 'dout_bf16:i32', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32',
+  backward: [
+    'dx:ptr', 'd_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'x:ptr', 'x_bf16:i32',
+    'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32',
   ],
-  backwardParams: [
-    'd_weight:ptr', 'd_bias:ptr', 'dout:ptr', 'dout_bf16:i32', 'x:ptr', 'x_bf16:i32', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32',
-  ],
+  backwardSum: ['d_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
-/** LN_ROW_WARPS of the .cu: rows (warps) per CTA of the row kernels. */
+/** LN_ROW_WARPS of the .cu: rows (warps) per CTA of the forward. */
 const ROW_WARPS = 8;
-/** LN_STRIP and LN_PARAM_THREADS: columns and threads per CTA of the parameter gradients. */
-const STRIP = 8;
-const PARAM_THREADS = 1024;
+/** LN_BWD_ROWS and LN_BWD_MAX_WARPS: rows a backward warp handles at once, and the most warps per CTA. */
+const BWD_ROWS = 2;
+const BWD_MAX_WARPS = 8;
+/** LN_SUM_LANES × LN_SUM_PHASES: columns and chunk phases of a second-stage CTA. */
+const SUM_LANES = 32;
+const SUM_PHASES = 32;
+/** Shared memory a backward CTA aims to stay within (its warps' column sums), so that ≥ 4 CTAs fit on an SM. */
+const BWD_SHARED_TARGET = 48 * 1024;
+/**
+ * The most shared memory a backward CTA may take (one warp's column sums: 8·cols bytes): within the
+ * opt-in limit of every GPU of compute capability 8.0 and newer (99 KiB on sm_86/sm_89).
+ */
+const BWD_SHARED_MAX = 96 * 1024;
 
-function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
-  return kernelOf('layernorm', name, SIGNATURES[kind]);
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
+  return kernelOf('layernorm', name, SIGNATURES[kind], sharedBytes);
+}
+
+/** How layerNormBackward runs over rows ≥ 1 of cols: warps per CTA, shared bytes per CTA and the row chunks. */
+export interface LayerNormBackwardPlan extends ChunkPlan {
+  readonly warps: number;
+  readonly sharedBytes: number;
+}
+
+/** Throws unless one warp's column sums (8·cols bytes) fit in BWD_SHARED_MAX. */
+function checkBackwardCols(cols: number): void {
+  if (8 * cols > BWD_SHARED_MAX) {
+    throw new RangeError(`layerNormBackward: expected cols ≤ ${BWD_SHARED_MAX / 8} (its column sums live in shared memory), got ${cols}`);
+  }
+}
+
+/**
+ * The backward's plan: up to 8 warps per CTA (fewer where their column sums, 8·cols bytes a warp, pass
+ * 48 KiB), chunks of ≥ 2 row steps of a CTA; from rows and cols alone, so the summation order is too.
+ */
+export function layerNormBackwardPlan(rows: number, cols: number): LayerNormBackwardPlan {
+  checkBackwardCols(cols);
+  const perWarp = 2 * cols * 4;
+  const warps = Math.max(1, Math.min(BWD_MAX_WARPS, Math.floor(BWD_SHARED_TARGET / perWarp)));
+  const step = warps * BWD_ROWS;
+  return { warps, sharedBytes: warps * perWarp, ...columnChunks(rows, 2 * step, step, 2 * cols) };
 }
 
 function checkShape(what: string, rows: number, cols: number): void {
@@ -65,11 +101,13 @@ export function layerNormForward(
 /**
  * dx (+=) the input gradient, dWeight (+=) Σ_r dout · x̂, dBias (+=) Σ_r dout, with x̂ = (x - mean) · rstd
  * from the forward's mean and rstd. dx, dWeight, dBias f32; dout and x f32 or bf16; weight, mean, rstd
- * f32. Deterministic: every sum has a fixed order.
+ * f32; scratch f32 of ≥ REDUCE_SCRATCH_FLOATS elements (the backend's, shared with biasBackward) for the
+ * chunks' partial sums. cols ≤ 12,288. Deterministic: every sum has a fixed order that depends on rows
+ * and cols only.
  */
 export function layerNormBackward(
   stream: Stream, dx: Tensor, dWeight: Tensor, dBias: Tensor, dout: Tensor, x: Tensor,
-  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number,
+  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number, scratch: Tensor,
 ): void {
   checkShape('layerNormBackward', rows, cols);
   const n = rows * cols;
@@ -81,11 +119,18 @@ export function layerNormBackward(
   const w = deviceTensor(weight, 'layerNormBackward.weight', ['f32'], cols);
   const mu = deviceTensor(mean, 'layerNormBackward.mean', ['f32'], rows);
   const rs = deviceTensor(rstd, 'layerNormBackward.rstd', ['f32'], rows);
+  const s = deviceTensor(scratch, 'layerNormBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  checkBackwardCols(cols);
   if (rows === 0) return;
-  kernel('layer_norm_backward_dx', 'backwardDx').launch(
-    { grid: strideGrid(rows, ROW_WARPS), block: 32 * ROW_WARPS, stream }, gx, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols,
+  const plan = layerNormBackwardPlan(rows, cols);
+  const split = plan.chunks > 1;
+  kernel('layer_norm_backward', 'backward', plan.sharedBytes).launch(
+    { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
+    gx, gw, gb, split ? s : NULL_PTR, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols, plan.rowsPerChunk,
   );
-  kernel('layer_norm_backward_params', 'backwardParams').launch(
-    { grid: Math.ceil(cols / STRIP), block: PARAM_THREADS, stream }, gw, gb, g, bf16Flag(g), xs, bf16Flag(xs), mu, rs, rows, cols,
-  );
+  if (split) {
+    kernel('layer_norm_backward_sum', 'backwardSum').launch(
+      { grid: [Math.ceil(cols / SUM_LANES), 2, 1], block: SUM_LANES * SUM_PHASES, stream }, gw, gb, s, plan.chunks, cols,
+    );
+  }
 }
