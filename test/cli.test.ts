@@ -60,7 +60,7 @@ describe('grid CLI end to end', () => {
     readStore(dir, (s) => expect(s.listTrials()).toHaveLength(9));
 
     const csv = (await gridDone(dir, 'leaderboard', '--format', 'csv', '--metric', 'hr@10')).output.split('\n');
-    expect(csv[0]).toBe('rank,trial,fixture.score,loss,negatives,hr@10,best epoch,last epoch,test hr@10,peak bytes,s/epoch');
+    expect(csv[0]).toBe('rank,trial,fixture.epoch_ms,fixture.epochs,fixture.score,train.loss,train.negatives,hr@10,best_epoch,last_epoch,test_hr@10,peak_bytes,seconds_per_epoch');
     expect(csv).toHaveLength(9 + 2); // header, 9 rows, final newline
 
     const top = rows[0] as unknown as { trial: string };

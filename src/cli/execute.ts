@@ -5,12 +5,13 @@
 import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../scheduler/devices.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
+import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
-import { EXIT, print, UsageError } from './common.js';
+import { EXIT, note, print } from './common.js';
 import { formatValue } from './format.js';
+import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
 
 /** Options of `executeTrials`. */
@@ -34,8 +35,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     print(`sweep ${o.sweep.name}: nothing to run`);
     return 0;
   }
-  const problem = trainerProblem(o.trials.map((t) => t.trainer));
-  if (problem !== null) throw new UsageError(problem);
+  preflight(o.trials);
   const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
   const slots = planSlots(gpus, o);
   const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
@@ -48,7 +48,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
   });
-  if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
+  if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) note(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;

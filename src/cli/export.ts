@@ -35,7 +35,11 @@ export function registerExport(program: Command): void {
             : `${header(ranking)}${yaml.dump(document, { noRefs: true, lineWidth: -1, sortKeys: false })}`;
         if (flags.output === undefined) print(text);
         else {
-          writeFileSync(flags.output, text);
+          try {
+            writeFileSync(flags.output, text);
+          } catch (err) {
+            throw new UsageError(`-o ${flags.output}: cannot write: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+          }
           print(`wrote ${ranking.rows.length} config(s) to ${flags.output}`);
         }
       }),

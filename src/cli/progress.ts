@@ -5,7 +5,7 @@
  */
 import type { SchedulerEvent } from '../scheduler/scheduler.js';
 import type { AttemptEnd } from '../store/trial-state.js';
-import { formatNumber, shortId } from './format.js';
+import { formatNumber, sanitise, shortId } from './format.js';
 
 /** Options of a `Progress`. */
 export interface ProgressOptions {
@@ -109,7 +109,7 @@ export class Progress {
 
   #line(text: string): void {
     this.#erase();
-    this.#o.stream.write(`${text.trimEnd()}\n`);
+    this.#o.stream.write(`${sanitise(text.trimEnd())}\n`);
     this.#draw();
   }
 
@@ -137,7 +137,7 @@ export class Progress {
       const step = r.steps > 0 ? ` step ${r.step}/${r.steps}` : '';
       const value = r.value === undefined ? '' : `  ${this.#o.metric} ${formatNumber(r.value)}`;
       const where = r.epoch === 0 && r.steps === 0 ? 'starting' : `epoch ${r.epoch}${step}`;
-      return `  ${shortId(id)} #${r.attempt} ${r.slot}  ${where}${value}  ${r.label}`.slice(0, width);
+      return sanitise(`  ${shortId(id)} #${r.attempt} ${r.slot}  ${where}${value}  ${r.label}`).slice(0, width);
     });
     lines.push(this.totals().slice(0, width));
     this.#o.stream.write(`${lines.join('\n')}\n`);

@@ -1,7 +1,7 @@
 /** The ranking flags shared by `grid leaderboard` and `grid export`, and the ranking they select. */
 import type { Command } from 'commander';
 import type { Store, SweepRecord } from '../store/store.js';
-import { defaultDirection, parseFilter, rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
+import { defaultDirection, filterableKeys, parseFilter, rankTrials, reportedMetrics, type LeaderboardRow } from '../sweep/leaderboard.js';
 import { findSweep } from '../sweep/sweep-service.js';
 import { collect, oneOf, UsageError } from './common.js';
 
@@ -35,7 +35,7 @@ export interface Ranking {
   readonly rows: LeaderboardRow[];
 }
 
-/** Ranks the completed trials the flags select. */
+/** Ranks the completed trials the flags select; an unknown --metric or --where key is a usage error listing the known ones. */
 export function rank(store: Store, flags: RankFlags): Ranking {
   let sweep: SweepRecord | undefined;
   if (flags.all !== true) {
@@ -51,11 +51,18 @@ export function rank(store: Store, flags: RankFlags): Ranking {
     throw new UsageError((err as Error).message);
   }
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
-  const rows = rankTrials(store.listTrials({ ...filter, states: ['completed'] }), store.listAttempts(filter), store.listEpochs(filter), {
-    metric,
-    direction,
-    where,
-    ...(flags.top !== undefined ? { top: flags.top } : {}),
-  });
+  const trials = store.listTrials({ ...filter, states: ['completed'] });
+  const completed = store.completedAttempts(filter, metric, direction);
+  if (completed.length > 0) {
+    const metrics = reportedMetrics(completed);
+    if (flags.metric !== undefined && !metrics.includes(metric)) {
+      throw new UsageError(`--metric ${JSON.stringify(metric)}: no completed trial reported it; known: ${metrics.join(', ')}`);
+    }
+    const keys = filterableKeys(trials);
+    for (const [i, f] of where.entries()) {
+      if (!keys.includes(f.path)) throw new UsageError(`--where ${JSON.stringify(flags.where[i])}: no trial has the key ${f.path}; known: ${keys.join(', ')}`);
+    }
+  }
+  const rows = rankTrials(trials, completed, { metric, direction, where, ...(flags.top !== undefined ? { top: flags.top } : {}) });
   return { sweep, metric, direction, rows };
 }

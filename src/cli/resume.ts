@@ -1,4 +1,5 @@
 /** `grid resume [sweep]`: reclaim stale and interrupted trials of a sweep and run what is pending. */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { reclaimStale } from '../scheduler/stale.js';
@@ -22,6 +23,8 @@ export function registerResume(program: Command): void {
     .option('--retry-timeout', 'also re-run trials that timed out')
     .action(
       action(async (name: string | undefined, flags: ResumeFlags) => {
+        // Resuming nothing must not create an empty runs.db.
+        if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
         const store = openStore(flags.db, 'write');
         try {
           const sweep = findSweep(store, name);

@@ -1,9 +1,11 @@
 /** The `Store` over better-sqlite3: the only code that writes SQL. See store.ts for the contract. */
+import { completedAttempts, countByState } from './completed-attempts.js';
 import { openForReading, openForWriting, transaction, translate, type Connection } from './database.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
   Claim,
+  CompletedAttempt,
   EpochRecord,
   NewSweep,
   NewTrial,
@@ -58,6 +60,7 @@ interface AttemptRow {
   device_name: string | null;
   planned_peak_bytes: number | null;
   heartbeat_age_s?: number;
+  last_epoch?: number | null;
 }
 interface EpochRow {
   trial_id: string;
@@ -293,9 +296,13 @@ class SqliteStore implements Store {
     return this.#guard(() => {
       const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
       const rows = this.#db
-        .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`)
+        .prepare(
+          `SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s,
+             (SELECT MAX(e.epoch) FROM epochs e WHERE e.trial_id = a.trial_id AND e.attempt = a.attempt) AS last_epoch
+           FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`,
+        )
         .all(...args) as AttemptRow[];
-      return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0 }));
+      return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0, lastEpoch: r.last_epoch ?? null }));
     });
   }
 
@@ -304,6 +311,14 @@ class SqliteStore implements Store {
       const { where, args } = trialWhere('e', filter);
       return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
     });
+  }
+
+  completedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min'): CompletedAttempt[] {
+    return this.#guard(() => completedAttempts(this.#db, filter, metric, direction));
+  }
+
+  countByState(sweep?: string): Partial<Record<TrialState, number>> {
+    return this.#guard(() => countByState(this.#db, sweep));
   }
 
   /** Runs a store operation, translating database errors into `StoreError`s that name the file. */

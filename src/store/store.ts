@@ -122,6 +122,25 @@ export interface AttemptOutcome {
 export interface RunningAttempt extends AttemptRecord {
   /** Seconds since the last heartbeat. */
   readonly heartbeatAgeS: number;
+  /** The last epoch it recorded, or null before its first. */
+  readonly lastEpoch: number | null;
+}
+
+/** A completed trial's latest completed attempt, its epochs summarised against one metric. */
+export interface CompletedAttempt {
+  readonly trialId: string;
+  readonly attempt: number;
+  readonly result: AttemptRecord['result'];
+  /** The epoch with the best value of the metric asked for (ties: the earliest); null when none has it. */
+  readonly best: EpochRecord | null;
+  /** 0 when it recorded no epoch. */
+  readonly lastEpoch: number;
+  /** The largest `peak_bytes` of its epochs (0 without epochs). */
+  readonly peakBytes: number;
+  /** Mean of its epochs' seconds; NaN without epochs. */
+  readonly secondsPerEpoch: number;
+  /** The metric names its last epoch reported. */
+  readonly metricNames: readonly string[];
 }
 
 /** Which trials a query returns. */
@@ -181,4 +200,11 @@ export interface Store {
   runningAttempts(sweep?: string): RunningAttempt[];
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
+  /**
+   * The latest completed attempt of each completed trial (of a sweep, if named), its epochs summarised
+   * in the database against `metric` ("loss" = training loss) in `direction`; in trial id order.
+   */
+  completedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min'): CompletedAttempt[];
+  /** Trials (of a sweep, if named) counted by state. */
+  countByState(sweep?: string): Partial<Record<TrialState, number>>;
 }
