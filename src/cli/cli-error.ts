@@ -7,6 +7,7 @@ import { DataError, DownloadError } from '../data/data-error.js';
 import { StoreError } from '../store/database.js';
 import { GridFileError } from '../sweep/grid-error.js';
 import { ConfigError } from '../util/config-error.js';
+import { YamlError } from '../util/safe-yaml.js';
 
 /**
  * Exit codes of `grid`: 0 all well, 1 a sweep that did not finish well or a failure of the machine
@@ -47,7 +48,7 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
 export function toCliError(err: unknown): CliError | undefined {
   if (err instanceof CliError) return err;
   if (err instanceof DownloadError || err instanceof StoreError) return new CliError(err.message, EXIT.failed, { cause: err });
-  if (err instanceof GridFileError || err instanceof ConfigError || err instanceof DataError) return new UsageError(err.message, { cause: err });
+  if (err instanceof GridFileError || err instanceof ConfigError || err instanceof DataError || err instanceof YamlError) return new UsageError(err.message, { cause: err });
   if (isSystemError(err)) return new CliError(err.message, EXIT.failed, { cause: err });
   return undefined;
 }

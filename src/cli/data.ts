@@ -3,8 +3,8 @@
  * synthetic log. The data layer is imported when a sub-command runs, so `grid` itself starts fast.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import yaml from 'js-yaml';
 import { ConfigError } from '../util/config-error.js';
+import { loadYaml } from '../util/safe-yaml.js';
 import { action, oneOf, print, UsageError } from './common.js';
 import { snakeCaseKeys } from './json-keys.js';
 
@@ -25,7 +25,7 @@ async function rawSpec(spec: string, sets: readonly string[]): Promise<Record<st
   const { REGISTRY } = await import('../data/registry.js');
   let raw: Record<string, unknown>;
   if (spec.trimStart().startsWith('{')) {
-    const parsed = yaml.load(spec);
+    const parsed = loadYaml(spec);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('dataset', `expected a mapping, got ${spec}`);
     raw = parsed as Record<string, unknown>;
   } else raw = REGISTRY.has(spec) ? { name: spec } : { path: spec };
@@ -38,7 +38,7 @@ async function rawSpec(spec: string, sets: readonly string[]): Promise<Record<st
       const next = obj[k];
       obj = (obj[k] = typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...next } : {}) as Record<string, unknown>;
     }
-    obj[keys[keys.length - 1]!] = yaml.load(s.slice(eq + 1));
+    obj[keys[keys.length - 1]!] = loadYaml(s.slice(eq + 1));
   }
   return raw;
 }

@@ -5,13 +5,12 @@
  * limit; oom, timeout and interruption are not. On GPUs, each trial's planned peak (from its hello)
  * is admitted by gpu-memory.ts. `drain` stops launching; `abort` also kills.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
 import type { Limits } from '../sweep/grid-file.js';
 import type { AttemptOutcome, Store, TrialRecord } from '../store/store.js';
-import { attemptFiles } from '../store/trial-files.js';
+import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
 import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } from '../trainer/protocol.js';
@@ -56,6 +55,12 @@ export interface RunSummary {
 /** Longest child heartbeat interval; shorter when the stall timeout is short. */
 const MAX_HEARTBEAT_S = 10;
 const LOG_TAIL_BYTES = 64 * 1024;
+
+/** Whether a store error is SQLite refusing a row's values (a constraint, a type, a size), not the database failing. */
+function rowRefused(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
+}
 
 /** Runs trials on slots; one instance per `grid run` or `grid resume`. */
 export class Scheduler {
@@ -170,7 +175,6 @@ export class Scheduler {
     let outcome: AttemptOutcome = { state: 'failed', error: 'orchestrator: the attempt did not start' };
     let deferred = false;
     try {
-      mkdirSync(files.workdir, { recursive: true });
       const trialFile: TrialFile = {
         protocol: PROTOCOL_VERSION,
         trial_id: trial.id,
@@ -180,7 +184,7 @@ export class Scheduler {
         workdir: files.workdir,
         heartbeat_interval_s: this.#heartbeatS,
       };
-      writeFileSync(files.trialFile, `${JSON.stringify(trialFile, null, 2)}\n`);
+      prepareAttemptFiles(files, `${JSON.stringify(trialFile, null, 2)}\n`);
       const proc: TrialProcess = TrialProcess.start({
         argv: this.#o.trainerArgv(trial.trainer),
         env: { ...process.env, ...slot.env },
@@ -190,7 +194,7 @@ export class Scheduler {
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
         onEvent: (event) => {
-          this.#record(trial.id, attempt, event);
+          this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
           if (event.type !== 'hello') return;
           const admission = this.#memory.admit(key, slot, event.planned_peak_bytes);
           if (admission.verdict !== 'fits') proc.stop(admission.verdict === 'never' ? 'too_big' : 'no_room', true, admission.reason);
@@ -218,8 +222,12 @@ export class Scheduler {
     return { outcome, deferred };
   }
 
-  /** Stores an event as it arrives; a store failure stops the whole run (nothing could be recorded). */
-  #record(trialId: string, attempt: number, event: TrainerEvent): void {
+  /**
+   * Stores an event as it arrives. A row the database refuses (parseEvent checks every field, so this
+   * is a last line of defence) fails that trial through `reject`; any other store failure stops the
+   * whole run, since nothing could be recorded.
+   */
+  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): void {
     try {
       switch (event.type) {
         case 'hello':
@@ -252,6 +260,10 @@ export class Scheduler {
           break;
       }
     } catch (err) {
+      if (rowRefused(err)) {
+        reject(`protocol violation: the ${event.type} event could not be stored (${(err as Error).message})`);
+        return;
+      }
       this.#fatal ??= err;
       this.abort();
     }

@@ -49,7 +49,10 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
     metric === 'loss'
       ? 'e.train_loss'
       : `CASE WHEN json_type(e.metrics, @path) IN ('integer', 'real') THEN json_extract(e.metrics, @path) END`;
-  const order = direction === 'max' ? 'DESC' : 'ASC';
+  const best = direction === 'max' ? 'MAX' : 'MIN';
+  // `pick` uses SQLite's bare columns: with one min() or max() aggregate, `epoch` is taken from the row
+  // that holds it, and SQLite keeps the first such row in scan order, which is epoch order (the
+  // primary key): ties go to the earliest epoch. One pass, no sort of the epoch rows.
   const sql = `
     WITH done AS (
       SELECT a.trial_id, MAX(a.attempt) AS attempt FROM attempts a JOIN trials t ON t.id = a.trial_id
@@ -61,13 +64,10 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
       FROM epochs e JOIN done d ON d.trial_id = e.trial_id AND d.attempt = e.attempt
       GROUP BY e.trial_id, e.attempt
     ),
-    valued AS (
-      SELECT e.*, ${value} AS v FROM epochs e JOIN done d ON d.trial_id = e.trial_id AND d.attempt = e.attempt
-    ),
-    best AS (
-      SELECT * FROM (
-        SELECT valued.*, ROW_NUMBER() OVER (PARTITION BY trial_id, attempt ORDER BY v ${order}, epoch) AS rn FROM valued WHERE v IS NOT NULL
-      ) WHERE rn = 1
+    pick AS (
+      SELECT e.trial_id, e.attempt, ${best}(${value}) AS best_v, e.epoch AS epoch
+      FROM epochs e JOIN done d ON d.trial_id = e.trial_id AND d.attempt = e.attempt
+      GROUP BY e.trial_id, e.attempt
     )
     SELECT d.trial_id, d.attempt, a.result, agg.last_epoch, agg.peak_bytes, agg.seconds_per_epoch,
       (SELECT l.metrics FROM epochs l WHERE l.trial_id = d.trial_id AND l.attempt = d.attempt AND l.epoch = agg.last_epoch) AS last_metrics,
@@ -76,7 +76,8 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
     FROM done d
     JOIN attempts a ON a.trial_id = d.trial_id AND a.attempt = d.attempt
     LEFT JOIN agg ON agg.trial_id = d.trial_id AND agg.attempt = d.attempt
-    LEFT JOIN best b ON b.trial_id = d.trial_id AND b.attempt = d.attempt
+    LEFT JOIN pick p ON p.trial_id = d.trial_id AND p.attempt = d.attempt AND p.best_v IS NOT NULL
+    LEFT JOIN epochs b ON b.trial_id = p.trial_id AND b.attempt = p.attempt AND b.epoch = p.epoch
     ORDER BY d.trial_id`;
   const params: Record<string, string> = {};
   if (filter.sweep !== undefined) params.sweep = filter.sweep;

@@ -6,6 +6,7 @@
 import yaml from 'js-yaml';
 import type { CompletedAttempt, EpochRecord, TrialRecord } from '../store/store.js';
 import type { Metrics } from '../trainer/protocol.js';
+import { loadYaml } from '../util/safe-yaml.js';
 import { canonicalJson } from './canonical.js';
 import { flatten, getPath, resolveKey } from './config-paths.js';
 
@@ -51,7 +52,7 @@ export interface LeaderboardRow {
 export function parseFilter(expr: string): ConfigFilter {
   const eq = expr.indexOf('=');
   if (eq <= 0) throw new Error(`--where ${JSON.stringify(expr)}: expected key=value, e.g. loss=cce or model.hidden=64`);
-  return { path: resolveKey(expr.slice(0, eq).trim()), value: yaml.load(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
+  return { path: resolveKey(expr.slice(0, eq).trim()), value: loadYaml(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
 }
 
 /** The default direction of a metric: down for losses, up for everything else. */

@@ -101,9 +101,10 @@ function section(raw: Obj, key: string): Obj {
   return v as Obj;
 }
 
+/** Unknown keys are errors; `at` '' is the config's top level (the key is then its own path). */
 function checkKeys(obj: Obj, at: string, allowed: readonly string[]): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key; allowed: ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) throw new ConfigError(at === '' ? k : `${at}.${k}`, `unknown key; allowed: ${allowed.join(', ')}`);
   }
 }
 
@@ -136,7 +137,7 @@ function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: rea
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
-  checkKeys(raw, '(config)', ['dataset', 'model', 'train', 'eval']);
+  checkKeys(raw, '', ['dataset', 'model', 'train', 'eval']);
   if (raw.dataset === undefined) throw new ConfigError('dataset', 'required');
   const dataset = resolveDatasetSpec(raw.dataset);
 
