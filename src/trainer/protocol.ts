@@ -235,11 +235,12 @@ export function parseEvent(line: string): TrainerEvent {
     case 'heartbeat':
       return { type: 'heartbeat' };
     case 'epoch': {
+      const epoch = count(e, 'epoch', 1, bad);
       const loss = numberOrNull(e.train_loss);
       if (loss === undefined) bad('`train_loss` must be a finite number, or null where training diverged');
       return {
         type: 'epoch',
-        epoch: count(e, 'epoch', 1, bad),
+        epoch,
         train_loss: loss as number,
         metrics: metrics(e, 'metrics', bad),
         epoch_seconds: seconds(e, 'epoch_seconds', bad),
