@@ -1,8 +1,9 @@
 /** What every `grid` command shares: the --db option, the action wrapper (errors and exit codes), number options. */
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { openStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
-import { toCliError } from './cli-error.js';
+import { toCliError, UsageError } from './cli-error.js';
 import { sanitise } from './format.js';
 
 export { CliError, EXIT, UsageError } from './cli-error.js';
@@ -65,8 +66,9 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Opens the database read-only for `fn` and closes it after, whatever happens. */
+/** Opens the database read-only for `fn` and closes it after, whatever happens. A missing file is a usage error. */
 export function reading<T>(db: string, fn: (store: Store) => T): T {
+  if (!existsSync(db)) throw new UsageError(`${db}: no such database (\`grid run\` creates it; --db names another)`);
   const store = openStore(db, 'read');
   try {
     return fn(store);
