@@ -45,6 +45,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     dbPath: o.store.path,
     slots,
     limits: o.grid.limits,
+    objective: o.grid.objective,
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
   });

@@ -39,6 +39,8 @@ export class Progress {
   readonly #live: boolean;
   readonly #running = new Map<string, Running>();
   readonly #ended: Partial<Record<AttemptEnd, number>> = {};
+  /** Trials already warned about a missing objective. */
+  readonly #warned = new Set<string>();
   #drawn = 0;
   #lastDraw = 0;
   #pendingDraw: NodeJS.Timeout | undefined;
@@ -61,6 +63,7 @@ export class Progress {
         break;
       }
       case 'epoch': {
+        this.#checkObjective(e.trialId, e.epoch.metrics);
         const r = this.#running.get(e.trialId);
         const value = this.#value(e.epoch.metrics, e.epoch.train_loss);
         if (r !== undefined) Object.assign(r, { epoch: e.epoch.epoch, value });
@@ -100,6 +103,18 @@ export class Progress {
     const parts = Object.entries(this.#ended).map(([s, n]) => `${n} ${s}`);
     const waiting = Math.max(0, this.#o.total - done - this.#running.size);
     return `${done}/${this.#o.total} done${parts.length > 0 ? ` (${parts.join(', ')})` : ''}, ${this.#running.size} running, ${waiting} waiting`;
+  }
+
+  /**
+   * A trainer that never reports the sweep's objective would rank last without a word: warn at its
+   * first epoch without it (once per trial).
+   */
+  #checkObjective(trialId: string, metrics: Readonly<Record<string, number>>): void {
+    const metric = this.#o.metric;
+    if (metric === 'loss' || metric in metrics || this.#warned.has(trialId)) return;
+    this.#warned.add(trialId);
+    const names = Object.keys(metrics);
+    this.#line(`warning: trial ${shortId(trialId)} reports no ${metric}, the sweep's objective (it reports ${names.length > 0 ? names.join(', ') : 'no metric'}); it ranks last unless it does`);
   }
 
   #value(metrics: Readonly<Record<string, number>>, loss: number): number {

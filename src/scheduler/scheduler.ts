@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
-import type { Limits } from '../sweep/grid-file.js';
+import type { Limits, Objective } from '../sweep/grid-file.js';
 import type { AttemptOutcome, Store, TrialRecord } from '../store/store.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
@@ -34,6 +34,8 @@ export interface SchedulerOptions {
   readonly dbPath: string;
   readonly slots: readonly Slot[];
   readonly limits: Limits;
+  /** The sweep's objective, told to each trainer in its trial file. */
+  readonly objective?: Objective;
   /** Program and arguments that start a trainer. */
   readonly trainerArgv: (trainer: TrainerSpec) => readonly string[];
   readonly onEvent?: (event: SchedulerEvent) => void;
@@ -183,6 +185,7 @@ export class Scheduler {
         device: slot.device,
         workdir: files.workdir,
         heartbeat_interval_s: this.#heartbeatS,
+        ...(this.#o.objective !== undefined ? { objective: this.#o.objective } : {}),
       };
       prepareAttemptFiles(files, `${JSON.stringify(trialFile, null, 2)}\n`);
       const proc: TrialProcess = TrialProcess.start({

@@ -117,12 +117,17 @@ class SqliteStore implements Store {
           `INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ${NOW}, ${NOW})
            ON CONFLICT (id) DO NOTHING`,
         );
+        // A stored trial takes the config as spelt now (its data file where it lies now: the id names
+        // the file by content), unless an attempt is running with the old one.
+        const respell = db.prepare(`UPDATE trials SET config = ? WHERE id = ? AND config <> ? AND state <> 'running'`);
         // The sweep is what its file says now: links of an earlier version of the file are replaced.
         db.prepare('DELETE FROM sweep_trials WHERE sweep_id = ?').run(row.id);
         const link = db.prepare('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
         const added: string[] = [];
         for (const [position, t] of trials.entries()) {
-          if (insertTrial.run(t.id, JSON.stringify(t.config), JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
+          const config = JSON.stringify(t.config);
+          if (insertTrial.run(t.id, config, JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
+          else respell.run(config, t.id, config);
           link.run(row.id, t.id, position);
         }
         return { sweep: toSweep(row), added };

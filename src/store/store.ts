@@ -160,7 +160,8 @@ export interface Store {
   /**
    * Creates or updates the sweep named `sweep.name` and links it to exactly `trials`, in order
    * (replacing the links of an earlier version), inserting as pending those not yet stored: any
-   * sweep's trial is reused by id and keeps its state and rows. Returns the sweep and the new ids.
+   * sweep's trial is reused by id and keeps its state and rows (its config takes the new spelling,
+   * e.g. its data file's current path, unless it is running). Returns the sweep and the new ids.
    */
   saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] };
   /**

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import yaml from 'js-yaml';
-import { configWithEveryKey, METRIC_KS } from '../trainer/config.js';
+import { BUILTIN_METRICS, configWithEveryKey, METRIC_KS } from '../trainer/config.js';
 import { shown } from '../util/config-error.js';
 import { loadYaml, YamlError } from '../util/safe-yaml.js';
 import type { TrainerSpec } from './canonical.js';
@@ -13,8 +13,6 @@ import { flatten, resolveKey, SECTIONS, SHORT_KEYS } from './config-paths.js';
 import { parseDuration } from './duration.js';
 import { GridFileError } from './grid-error.js';
 
-/** Metrics the built-in trainer reports, each at every K of `eval.k`. */
-export const BUILTIN_METRICS = ['ndcg', 'hr', 'mrr', 'coverage', 'surprisal'] as const;
 
 /** Top-level keys of a grid file that are not config sections. */
 export const GRID_FILE_KEYS = ['name', 'description', 'trainer', 'grid', 'configs', 'exclude', 'seeds', 'objective', 'limits'] as const;

@@ -41,6 +41,11 @@ export interface TrialFile {
    * its stall timeout without any event. @default DEFAULT_HEARTBEAT_INTERVAL_S
    */
   readonly heartbeat_interval_s?: number;
+  /**
+   * What the sweep ranks trials by: a trainer that stops early or picks a best epoch should follow it
+   * (the built-in trainer gets it as `train.monitor` too). Absent in memory probes.
+   */
+  readonly objective?: { readonly metric: string; readonly direction: 'max' | 'min' };
 }
 
 /** Heartbeat interval a child uses when the trial file names none. */
