@@ -1,5 +1,5 @@
 /**
- * Trial states, their allowed transitions (one table) and `isFinished`. DESIGN.md, "Trial states":
+ * Trial states, their allowed transitions (one table) and `isFinished`. README.md, "Trial states":
  * pending → running → completed | failed | oom | timeout | interrupted; `resume` turns interrupted and
  * stale running trials into pending, and failed ones with `--retry-failed`.
  */

@@ -1,5 +1,5 @@
 /**
- * Trainer protocol, version 1 (DESIGN.md, "Trainer protocol"): what the orchestrator hands a trainer
+ * Trainer protocol, version 1 (docs/protocol.md): what the orchestrator hands a trainer
  * child and the events the child writes back, one JSON object per line, on file descriptor 3.
  *
  * This module is shared by both sides and imports nothing, so the orchestrator can use it without
