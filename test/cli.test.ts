@@ -43,6 +43,7 @@ describe('grid CLI end to end', () => {
     const run = await gridDone(dir, 'run', 'g.yaml', '--parallel', '3');
     expect(run.code).toBe(0);
     expect(run.output).toMatch(/9\/9 done \(9 completed\)/);
+    expect(run.output).toMatch(/^best: trial [0-9a-f]{8} {2}ndcg@10 0\.\d+ \(epoch 2\) {2}fixture\.score=0\.9 /m);
 
     const board = await gridDone(dir, 'leaderboard', '--format', 'json', '--top', '2', '--where', 'loss=ce-');
     const rows = JSON.parse(board.output) as { rank: number; config: { fixture: { score: number }; train: { loss: string } } }[];

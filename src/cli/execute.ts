@@ -9,8 +9,9 @@ import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
+import { rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
 import { EXIT, note, print } from './common.js';
-import { formatValue } from './format.js';
+import { formatNumber, formatValue, shortId } from './format.js';
 import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
 
@@ -60,6 +61,8 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     progress.finish();
   }
   print(`sweep ${o.sweep.name}: ${progress.totals()}`);
+  const best = bestTrial(o.store, o.sweep);
+  if (best !== undefined) print(`best: trial ${shortId(best.trial.id)}  ${o.sweep.objective.metric} ${formatNumber(best.value)} (epoch ${best.bestEpoch})  ${label(best.trial.id)}`);
   if (summary.stopped !== null) {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
     return EXIT.interrupted;
@@ -76,4 +79,11 @@ export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) =
     const t = byId.get(id);
     return t === undefined ? '' : paths.map((p) => `${displayKey(p)}=${formatValue(getPath(t.config, p))}`).join(' ');
   };
+}
+
+/** The sweep's best completed trial by its objective, or undefined when none has a value. */
+function bestTrial(store: Store, sweep: SweepRecord): LeaderboardRow | undefined {
+  const { metric, direction } = sweep.objective;
+  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.completedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
+  return top === undefined || Number.isNaN(top.value) ? undefined : top;
 }
