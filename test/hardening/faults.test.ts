@@ -2,7 +2,7 @@
  * Regression tests of the faults an adversarial tester found (issue "Hardening"), one `describe` per
  * numbered fault: each fails on the code before its fix.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -175,8 +175,11 @@ describe('7: read commands on unusable databases', () => {
     chmodSync(archive, 0o555);
     chmodSync(dir, 0o755);
     const cli = join(import.meta.dirname, '../../dist/cli/main.js');
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    // A checkout under a private home directory is out of nobody's reach: nothing to test then.
+    if (asNobody && spawnSync(nobody[0] as string, [...nobody.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cli)})`]).status !== 0) ctx.skip();
     const read = (...args: string[]): string => {
-      const argv = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, ...args] : [process.execPath, cli, ...args];
+      const argv = asNobody ? [...nobody, process.execPath, cli, ...args] : [process.execPath, cli, ...args];
       return execFileSync(argv[0] as string, argv.slice(1), { cwd: archive, encoding: 'utf8' });
     };
     expect(read('status')).toMatch(/^g +1 +0 +0 +1 /m);
