@@ -14,6 +14,10 @@
 //               doubles: after one step params agree to ~1e-7 relative, m and v to a few ulp).
 //               vec4 = 1 promises that param, m, v and grad are 16-byte aligned: groups of four move
 //               as float4, the n % 4 tail element by element; vec4 = 0 moves every element alone.
+//               counters (null: the host's constants hold): the step's counters on the device, i32
+//               {global step (0-based), valid targets M} — a replayed step reads them instead of its
+//               launch's constants: step = counters[0] + 1 gives c1 and c2 (in doubles, from beta1_d and
+//               beta2_d), and the gradient is the loss SUM's, divided here by M (the mean's gradient).
 // ACCUMULATES: nothing (+= in the ops sense); param, m and v are read and overwritten in place.
 
 // Threads per CTA and CTAs resident per multiprocessor (≤ 48 registers a thread: four float4 operands
@@ -24,10 +28,12 @@
 #define ADAM_CTAS_PER_SM 5
 
 struct AdamHyper {
-  float lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, c1, c2;
+  float lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, c1, c2, grad_scale;
 };
 
-__device__ __forceinline__ void adam_update(float& p, float& m, float& v, float g, const AdamHyper& h) {
+__device__ __forceinline__ void adam_update(float& p, float& m, float& v, float g_raw, const AdamHyper& h) {
+  // g_raw · 1 exactly when no counters are given: the arithmetic is the CPU's then.
+  const float g = g_raw * h.grad_scale;
   m = h.beta1 * m + h.one_minus_beta1 * g;
   v = h.beta2 * v + h.one_minus_beta2 * g * g;
   p = p - (h.lr * (m / h.c1)) / (sqrtf(v / h.c2) + h.eps);
@@ -35,8 +41,15 @@ __device__ __forceinline__ void adam_update(float& p, float& m, float& v, float 
 
 extern "C" __global__ void __launch_bounds__(ADAM_THREADS, ADAM_CTAS_PER_SM) adam_step(float* __restrict__ param, float* __restrict__ m, float* __restrict__ v,
                                      const float* __restrict__ grad, long long n, float lr, float beta1, float beta2,
-                                     float one_minus_beta1, float one_minus_beta2, float eps, float c1, float c2, int vec4) {
-  const AdamHyper h = {lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, c1, c2};
+                                     float one_minus_beta1, float one_minus_beta2, float eps, float c1, float c2, int vec4,
+                                     const int* __restrict__ counters, double beta1_d, double beta2_d) {
+  AdamHyper h = {lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, c1, c2, 1.0f};
+  if (counters != nullptr) {
+    const double step = static_cast<double>(counters[0]) + 1.0;
+    h.c1 = static_cast<float>(1.0 - pow(beta1_d, step));
+    h.c2 = static_cast<float>(1.0 - pow(beta2_d, step));
+    h.grad_scale = 1.0f / static_cast<float>(counters[1]);
+  }
   const long long first = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
   const long long groups = vec4 ? n >> 2 : 0;

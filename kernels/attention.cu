@@ -19,22 +19,37 @@
 // valid scaled scores (P_ij = exp(s_ij - lse_i)). Backward's scratch: delta [B × H × L] f32, same layout.
 // OVERWRITES: every output (out, lse, delta, dq, dk, dv). Nothing accumulates.
 //
-// KERNELS (256 threads as 16 × 16: tx = thread % 16 owns key columns tx + 16·cb of a score tile and output
-// columns tx + 16·n; ty = thread / 16 owns query rows ty + 16·ra; BQ = 16·RA queries × BK = 16·CB keys)
+// TWO PATHS, one contract. The launchers (src/backend/cuda/attention-kernels.ts) pick per call:
+//   tensor cores  bf16 q, k, v, out and hd ∈ {32, 64, 128}: attention_*_mma_<hd> (second half of this
+//                 file), FlashAttention-2 on mma.sync m16n8k16 (bf16 operands, fp32 accumulators);
+//                 P and dS are rounded to bf16 before their products, dout when it is staged.
+//   SIMT          everything else (f32 operands: the fp32 parity mode; other widths): fp32 throughout.
+// Both draw the same dropout bits and save the same lse (natural log), so either backward may follow
+// either forward.
+//
+// SIMT KERNELS (256 threads as 16 × 16: tx = thread % 16 owns key columns tx + 16·cb of a score tile and
+// output columns tx + 16·n; ty = thread / 16 owns query rows ty + 16·ra; BQ = 16·RA queries × BK = 16·CB keys)
 //   attention_forward_<W>      grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile (the causally heaviest first)
 //                              and streams key tiles through shared memory with an online max / sum;
 //                              writes out and lse.
-//   attention_delta            warp per (row, head): delta = dout · out.
+//   attention_delta            warp per (row, head): delta = dout · out (both paths).
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
 //                              see it, recomputes P from lse, and forms dk, dv in registers.
 //   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq.
-//   Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
-//   Causal tiles wholly above the diagonal are never visited.
-// SHAPES: hd ≤ W for W ∈ {32, 64, 128, 256} (launchers pick the smallest); columns past hd and rows past
-// L are zero in shared memory and masked. Any B, L, H, hd ≥ 1; global offsets are 64-bit.
+// TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
+//   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
+//   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
+//   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
+// Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
+// Causal tiles wholly above the diagonal are never visited.
+// SHAPES: SIMT: hd ≤ W for W ∈ {32, 64, 128, 256} (launchers pick the smallest); columns past hd and rows
+// past L are zero in shared memory and masked. Tensor cores: hd = D exactly, pointers 16-byte aligned;
+// rows past L are zero in shared memory and masked. Any B, L, H, hd ≥ 1; global offsets are 64-bit.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
+
+#include "step.cuh"
 
 #define ATTN_THREADS 256
 // Counter word c3 of dropout masks ("DROP", backend/philox.ts DROPOUT_STREAM).
@@ -492,9 +507,10 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
 // Entry points, one per width W (the launchers pick the smallest W ≥ hd).
 
 #define ATTN_DIMS AttnDims{L, H, hd, causal, bf16, scale}
-#define ATTN_DROP AttnDropout{seed, step, site, threshold, keep_scale}
+#define ATTN_DROP AttnDropout{seed, step_of(step, counters), site, threshold, keep_scale}
 #define ATTN_PARAMS                                                                                                                      \
-  int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale
+  int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale, \
+      const int* counters
 
 #define ATTN_ENTRIES(W)                                                                                                                  \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
@@ -516,3 +532,498 @@ ATTN_ENTRIES(32)
 ATTN_ENTRIES(64)
 ATTN_ENTRIES(128)
 ATTN_ENTRIES(256)
+
+// ===================================================================================================
+// Tensor-core path (bf16 q, k, v, out and hd ∈ {32, 64, 128}): FlashAttention-2 on mma.sync.m16n8k16
+// (bf16 operands, fp32 accumulators), operands read from shared memory by ldmatrix. 128 threads = 4
+// warps; a warp owns 16 rows of every tile it multiplies (queries in forward and dq, keys in dk/dv).
+// Probabilities and dS are rounded to bf16 in registers before their products (P·V, Pᵀ·dO, dSᵀ·Q,
+// dS·K); dout is rounded to bf16 when its tile is staged. Softmax runs in log2 units
+// (exp2(s·scale·log2 e − m)); lse is stored in natural-log units as the SIMT path stores it.
+// Dropout: the keep bits of a score tile are drawn into shared memory (one 32-bit word per row and 32
+// keys, each Philox call once per aligned group of 4 elements) from the very words the SIMT path uses;
+// each fragment element reads its bit. keep_scale is applied once to the finished sums (out, dv) or to
+// dP, never to P itself, which leaves the products unchanged up to fp32 rounding.
+
+#define ATTN_MMA_THREADS 128
+#define ATTN_LOG2E 1.4426950408889634f
+#define ATTN_LN2 0.6931471805599453f
+
+// Query rows and key rows per tile: 4 warps × 16 rows.
+#define ATTN_MMA_BQ 64
+#define ATTN_MMA_BK 64
+
+// Queries per tile of the dk/dv kernel: at hd 128 its four [16 × hd] accumulators per warp leave no
+// registers for a 64-query score tile (dk, dv, P and dP: 192 floats a thread at 32 queries).
+template <int D> struct AttnKvTile { static constexpr int BQ = 64; };
+template <> struct AttnKvTile<128> { static constexpr int BQ = 32; };
+
+// ---- PTX primitives (ldmatrix, mma.sync; as kernels/cce.cu) ----
+
+__device__ __forceinline__ uint32_t attn_smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+// Four 8×8 b16 matrices; lanes 8m .. 8m+7 address the rows of matrix m; register m of lane l holds
+// row l/4, columns 2(l%4), 2(l%4)+1 of matrix m (with .trans: rows 2(l%4), 2(l%4)+1 of column l/4).
+__device__ __forceinline__ void attn_ldsm_x4(uint32_t (&r)[4], const __nv_bfloat16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(attn_smem_u32(p)));
+}
+__device__ __forceinline__ void attn_ldsm_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(attn_smem_u32(p)));
+}
+
+// c (16×8 f32) += a (16×16 bf16, row) · b (16×8 bf16, col).
+__device__ __forceinline__ void attn_mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ---- end of PTX primitives ----
+
+// Fragment layouts (PTX ISA, mma.m16n8k16 .bf16; g = lane / 4, t = lane % 4):
+//   A 16×16: reg 0 = row g, cols 2t, 2t+1; reg 1 = row g+8, same cols; regs 2, 3 = the same at cols + 8.
+//   B 16×8:  reg 0 = rows (k) 2t, 2t+1 of col (n) g; reg 1 = rows 2t+8, 2t+9.
+//   C 16×8:  c0, c1 = row g, cols 2t, 2t+1; c2, c3 = row g+8, same cols.
+// So the accumulators of two adjacent 8-column tiles are, packed to bf16 pairs, the A fragment of
+// their 16 columns (attn_a_frags), and element e of an accumulator sits at row g + 8·(e / 2), column
+// 2t + e % 2.
+
+// Two floats to one register of two bf16 (lo in the low half), rounded to nearest even.
+__device__ __forceinline__ uint32_t attn_pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ float attn_quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float attn_quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// c[NT] (a warp's 16 × 8·NT f32 tile) = A · Bᵀ over D columns: A = 16 rows at `a`, B = 8·NT rows at
+// `bm`, both row-major bf16 with row stride D + 8 in shared memory (NT even).
+template <int D, int NT>
+__device__ __forceinline__ void attn_mma_abt(float (&c)[NT][4], const __nv_bfloat16* a, const __nv_bfloat16* bm, int lane) {
+  constexpr int SD = D + 8;
+#pragma unroll
+  for (int n = 0; n < NT; ++n) c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.f;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {
+    uint32_t af[4];
+    // Matrices 0..3 = (rows 0-7, cols 0-7), (rows 8-15, cols 0-7), (rows 0-7, cols 8-15), (rows 8-15, cols 8-15).
+    attn_ldsm_x4(af, a + (lane & 15) * SD + ks * 16 + (lane >> 4) * 8);
+#pragma unroll
+    for (int np = 0; np < NT / 2; ++np) {
+      uint32_t bf[4];
+      // Matrices 0..3 = (B rows 0-7, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 0-7), (rows 8-15, k 8-15) of 16 B rows.
+      attn_ldsm_x4(bf, bm + (np * 16 + ((lane >> 4) << 3) + (lane & 7)) * SD + ks * 16 + ((lane >> 3) & 1) * 8);
+      attn_mma(c[2 * np], af, bf[0], bf[1]);
+      attn_mma(c[2 * np + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+// c[NN] (a warp's 16 × 8·NN f32 tile) += A · B: A = KT A fragments (16 × 16·KT) in registers, B =
+// 16·KT rows × 8·NN columns at `bm`, row-major bf16 with row stride SD in shared memory (NN even).
+template <int SD, int KT, int NN>
+__device__ __forceinline__ void attn_mma_ab(float (&c)[NN][4], const uint32_t (&a)[KT][4], const __nv_bfloat16* bm, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KT; ++kk) {
+#pragma unroll
+    for (int np = 0; np < NN / 2; ++np) {
+      uint32_t bf[4];
+      // Transposed matrices 0..3 = (k 0-7, cols 0-7), (k 8-15, cols 0-7), (k 0-7, cols 8-15), (k 8-15, cols 8-15).
+      attn_ldsm_x4_trans(bf, bm + (kk * 16 + (lane & 15)) * SD + np * 16 + (lane >> 4) * 8);
+      attn_mma(c[2 * np], a[kk], bf[0], bf[1]);
+      attn_mma(c[2 * np + 1], a[kk], bf[2], bf[3]);
+    }
+  }
+}
+
+// The A fragments (bf16) of a 16 × 8·NT accumulator tile.
+template <int NT>
+__device__ __forceinline__ void attn_a_frags(uint32_t (&a)[NT / 2][4], const float (&c)[NT][4]) {
+#pragma unroll
+  for (int kk = 0; kk < NT / 2; ++kk) {
+    a[kk][0] = attn_pack_bf16(c[2 * kk][0], c[2 * kk][1]);
+    a[kk][1] = attn_pack_bf16(c[2 * kk][2], c[2 * kk][3]);
+    a[kk][2] = attn_pack_bf16(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+    a[kk][3] = attn_pack_bf16(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+  }
+}
+
+// The same with element e of tile n zeroed unless bit 4n + e of `kept` is set (NT ≤ 8).
+template <int NT>
+__device__ __forceinline__ void attn_a_frags_kept(uint32_t (&a)[NT / 2][4], const float (&c)[NT][4], uint32_t kept) {
+  const auto x = [&](int n, int e) { return (kept >> (4 * n + e)) & 1u ? c[n][e] : 0.f; };
+#pragma unroll
+  for (int kk = 0; kk < NT / 2; ++kk) {
+    a[kk][0] = attn_pack_bf16(x(2 * kk, 0), x(2 * kk, 1));
+    a[kk][1] = attn_pack_bf16(x(2 * kk, 2), x(2 * kk, 3));
+    a[kk][2] = attn_pack_bf16(x(2 * kk + 1, 0), x(2 * kk + 1, 1));
+    a[kk][3] = attn_pack_bf16(x(2 * kk + 1, 2), x(2 * kk + 1, 3));
+  }
+}
+
+// Rows r0 .. r0+R-1 of sequence b, head h of a bf16 [B·L × H·D] tensor into s[R][D + 8]; zero past L.
+// 16-byte loads: D is a multiple of 8 and the tensors are 256-byte aligned (the launcher checks 16).
+template <int R, int D>
+__device__ __forceinline__ void attn_stage_bf16(__nv_bfloat16* s, const __nv_bfloat16* x, int b, int h, int r0, const AttnDims& d) {
+  constexpr int C = D / 8;
+  for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
+    const int r = idx / C, c = idx % C, i = r0 + r;
+    uint4 value = make_uint4(0u, 0u, 0u, 0u);
+    if (i < d.L) value = *reinterpret_cast<const uint4*>(x + (static_cast<size_t>(b) * d.L + i) * (static_cast<size_t>(d.H) * D) + static_cast<size_t>(h) * D + 8 * c);
+    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
+  }
+}
+
+// The same from an f32 tensor, each value rounded to bf16 (dout).
+template <int R, int D>
+__device__ __forceinline__ void attn_stage_f32(__nv_bfloat16* s, const float* x, int b, int h, int r0, const AttnDims& d) {
+  constexpr int C = D / 8;
+  for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
+    const int r = idx / C, c = idx % C, i = r0 + r;
+    uint4 value = make_uint4(0u, 0u, 0u, 0u);
+    if (i < d.L) {
+      const float4* src = reinterpret_cast<const float4*>(x + (static_cast<size_t>(b) * d.L + i) * (static_cast<size_t>(d.H) * D) + static_cast<size_t>(h) * D + 8 * c);
+      const float4 lo = src[0], hi = src[1];
+      value = make_uint4(attn_pack_bf16(lo.x, lo.y), attn_pack_bf16(lo.z, lo.w), attn_pack_bf16(hi.x, hi.y), attn_pack_bf16(hi.z, hi.w));
+    }
+    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
+  }
+}
+
+// keep[r·(BC/32) + w] bit c = the keep bit of query q0 + r, key k0 + 32w + c of head bh (1 = kept),
+// valid elements only (the others read 0 and are masked by their users anyway). One thread per word;
+// each Philox call yields the 4 words of one aligned group of elements, as in make_keep.
+template <int BR, int BC>
+__device__ __forceinline__ void attn_keep_bits(uint32_t* keep, int bh, int q0, int k0, const AttnDims& d, const AttnDropout& drop) {
+  constexpr int KW = BC / 32;
+  for (int item = threadIdx.x; item < BR * KW; item += ATTN_MMA_THREADS) {
+    const int i = q0 + item / KW, j0 = k0 + 32 * (item % KW);
+    int count = i < d.L ? min(32, d.L - j0) : 0;
+    if (d.causal) count = min(count, i - j0 + 1);
+    uint32_t bits = 0u;
+    if (count > 0) {
+      const uint64_t e0 = (static_cast<uint64_t>(bh) * d.L + i) * d.L + j0, e1 = e0 + count;
+      for (uint64_t g = e0 >> 2; 4 * g < e1; ++g) {
+        const uint4 w = philox4x32(static_cast<uint32_t>(g), drop.site, 0u, ATTN_DROPOUT_STREAM, drop.seed, drop.step);
+#pragma unroll
+        for (int t = 0; t < 4; ++t) {
+          const uint64_t e = 4 * g + t;
+          if (e >= e0 && e < e1 && (word_of(w, t) >> 8) >= drop.threshold) bits |= 1u << static_cast<int>(e - e0);
+        }
+      }
+    }
+    keep[item] = bits;
+  }
+}
+
+__device__ __forceinline__ bool attn_kept(const uint32_t* keep, int kw, int r, int c) { return (keep[r * kw + (c >> 5)] >> (c & 31)) & 1u; }
+
+// ---------------------------------------------------------------------------------------------------
+// Tensor-core forward: grid (B·H, ⌈L/64⌉), a CTA per 64-query tile (the causally heaviest first),
+// warp w owning queries 16w .. 16w+15; key tiles of 64 stream through shared memory.
+
+template <int D>
+__device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict__ out, float* __restrict__ lse, const __nv_bfloat16* __restrict__ q,
+                                                      const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v, const AttnDims d,
+                                                      const AttnDropout drop) {
+  constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
+  extern __shared__ __align__(16) unsigned char attn_mma_smem[];
+  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
+  __nv_bfloat16* Ks = Qs + BQ * SD;
+  __nv_bfloat16* Vs = Ks + BK * SD;
+  uint32_t* keep = reinterpret_cast<uint32_t*>(Vs + BK * SD);
+
+  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const int row0 = warp * 16 + lane / 4;  // this thread's rows of the tile: row0 and row0 + 8
+  const bool dropout = drop.threshold != 0u;
+  const float scale2 = d.scale * ATTN_LOG2E;
+  const int nk_all = (d.L + BK - 1) / BK;
+  const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+
+  attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
+
+  // Running max (log2 units), this thread's partial row sums (its columns only: the quad is summed at
+  // the end, every partial having seen the same rescalings), and the output rows.
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DT][4];
+#pragma unroll
+  for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+  for (int kt = 0; kt < nk; ++kt) {
+    const int k0 = kt * BK;
+    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed
+    attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+    if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
+    __syncthreads();
+
+    float s[NT][4];
+    attn_mma_abt<D, NT>(s, Qs + warp * 16 * SD, Ks, lane);
+    // Tiles with a row past L, a key past L or a key above the diagonal mask element by element.
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[n][e] * scale2;
+        if (edge && !is_valid(q0 + row0 + 8 * (e >> 1), k0 + n * 8 + 2 * t + (e & 1), d)) x = -INFINITY;
+        s[n][e] = x;
+        mx[e >> 1] = fmaxf(mx[e >> 1], x);
+      }
+    float m_ref[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float m_new = fmaxf(m[r], attn_quad_max(mx[r]));
+      // A row below L sees key 0 in its first tile, so m_new is finite; rows past L see no key: the
+      // guard keeps exp2() off -inf - -inf (they stay at l = 0 and are never stored).
+      m_ref[r] = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(m[r] - m_ref[r]);
+      m[r] = m_new;
+      l[r] *= alpha;
+#pragma unroll
+      for (int n = 0; n < DT; ++n) {
+        o[n][2 * r] *= alpha;
+        o[n][2 * r + 1] *= alpha;
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float p = exp2f(s[n][e] - m_ref[e >> 1]);
+        l[e >> 1] += p;
+        s[n][e] = !dropout || attn_kept(keep, KW, row0 + 8 * (e >> 1), n * 8 + 2 * t + (e & 1)) ? p : 0.f;
+      }
+    uint32_t pa[NT / 2][4];
+    attn_a_frags<NT>(pa, s);
+    attn_mma_ab<SD, NT / 2, DT>(o, pa, Vs, lane);
+  }
+
+  const size_t D_all = static_cast<size_t>(d.H) * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float sum = attn_quad_sum(l[r]);
+    const int i = q0 + row0 + 8 * r;
+    if (i >= d.L) continue;
+    if (t == 0) lse[static_cast<size_t>(bh) * d.L + i] = (m[r] + log2f(sum)) * ATTN_LN2;
+    const float inv = drop.keep_scale / sum;
+    __nv_bfloat16* row = out + (static_cast<size_t>(b) * d.L + i) * D_all + static_cast<size_t>(h) * D + 2 * t;
+#pragma unroll
+    for (int n = 0; n < DT; ++n) *reinterpret_cast<uint32_t*>(row + 8 * n) = attn_pack_bf16(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tensor-core backward, dk and dv: grid (B·H, ⌈L/64⌉), a CTA per 64-key tile, warp w owning keys
+// 16w .. 16w+15, in the transposed orientation (scores Sᵀ = K·Qᵀ, rows = keys), so that Pᵀ and dSᵀ
+// are A fragments of dV += Pᵀ·dO and dK += dSᵀ·Q without a trip through shared memory. Query tiles of
+// AttnKvTile<D>::BQ stream through shared memory, those wholly above the diagonal skipped.
+
+template <int D>
+__device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
+                                                          const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                                                          const __nv_bfloat16* __restrict__ v, const float* __restrict__ lse,
+                                                          const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
+  constexpr int BQ = AttnKvTile<D>::BQ, BK = ATTN_MMA_BK, SD = D + 8, NQ = BQ / 8, DT = D / 8, KW = BK / 32;
+  extern __shared__ __align__(16) unsigned char attn_mma_smem[];
+  __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
+  __nv_bfloat16* Vs = Ks + BK * SD;
+  __nv_bfloat16* Qs = Vs + BK * SD;
+  __nv_bfloat16* dOs = Qs + BQ * SD;
+  float* lse_s = reinterpret_cast<float*>(dOs + BQ * SD);  // log2 units
+  float* delta_s = lse_s + BQ;
+  uint32_t* keep = reinterpret_cast<uint32_t*>(delta_s + BQ);
+
+  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int k0 = blockIdx.y * BK;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const int row0 = warp * 16 + lane / 4;  // this thread's keys of the tile: row0 and row0 + 8
+  const bool dropout = drop.threshold != 0u;
+  const float scale2 = d.scale * ATTN_LOG2E;
+  const int nq = (d.L + BQ - 1) / BQ;
+
+  attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
+  attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+
+  float dk_acc[DT][4], dv_acc[DT][4];
+#pragma unroll
+  for (int n = 0; n < DT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk_acc[n][e] = dv_acc[n][e] = 0.f;
+
+  for (int qt = d.causal ? k0 / BQ : 0; qt < nq; ++qt) {
+    const int q0 = qt * BQ;
+    __syncthreads();  // the previous tile's Qs, dOs, lse_s, delta_s, keep are consumed
+    attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
+    attn_stage_f32<BQ, D>(dOs, dout, b, h, q0, d);
+    for (int r = threadIdx.x; r < BQ; r += ATTN_MMA_THREADS) {
+      const int i = q0 + r;
+      // Rows past L: lse = +inf makes P = 0 (they are masked as well).
+      lse_s[r] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] * ATTN_LOG2E : INFINITY;
+      delta_s[r] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+    }
+    if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
+    __syncthreads();
+
+    // Pᵀ (element e of tile n: key row0 + 8·(e/2), query n·8 + 2t + e%2), recomputed from lse.
+    float pt[NQ][4];
+    attn_mma_abt<D, NQ>(pt, Ks + warp * 16 * SD, Qs, lane);
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+    uint32_t kept = 0xffffffffu;  // bit 4n + e: element e of tile n is kept
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = n * 8 + 2 * t + (e & 1);
+        const bool valid = !edge || is_valid(q0 + c, k0 + row0 + 8 * (e >> 1), d);
+        pt[n][e] = valid ? exp2f(pt[n][e] * scale2 - lse_s[c]) : 0.f;
+        if (dropout && !attn_kept(keep, KW, c, row0 + 8 * (e >> 1))) kept &= ~(1u << (4 * n + e));
+      }
+    {
+      // dV += keep ∘ Pᵀ · dO (keep_scale at the end).
+      uint32_t pa[NQ / 2][4];
+      attn_a_frags_kept<NQ>(pa, pt, kept);
+      attn_mma_ab<SD, NQ / 2, DT>(dv_acc, pa, dOs, lane);
+    }
+    // dPᵀ = V · dOᵀ; dSᵀ = Pᵀ ∘ (keep ∘ dPᵀ · keep_scale − delta) (scale at the end); dK += dSᵀ · Q.
+    float ds[NQ][4];
+    attn_mma_abt<D, NQ>(ds, Vs + warp * 16 * SD, dOs, lane);
+#pragma unroll
+    for (int n = 0; n < NQ; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        ds[n][e] = pt[n][e] * (((kept >> (4 * n + e)) & 1u ? ds[n][e] * drop.keep_scale : 0.f) - delta_s[n * 8 + 2 * t + (e & 1)]);
+    uint32_t da[NQ / 2][4];
+    attn_a_frags<NQ>(da, ds);
+    attn_mma_ab<SD, NQ / 2, DT>(dk_acc, da, Qs, lane);
+  }
+
+  const size_t D_all = static_cast<size_t>(d.H) * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int j = k0 + row0 + 8 * r;
+    if (j >= d.L) continue;
+    const size_t row = (static_cast<size_t>(b) * d.L + j) * D_all + static_cast<size_t>(h) * D + 2 * t;
+#pragma unroll
+    for (int n = 0; n < DT; ++n) {
+      *reinterpret_cast<float2*>(dk + row + 8 * n) = make_float2(dk_acc[n][2 * r] * d.scale, dk_acc[n][2 * r + 1] * d.scale);
+      *reinterpret_cast<float2*>(dv + row + 8 * n) = make_float2(dv_acc[n][2 * r] * drop.keep_scale, dv_acc[n][2 * r + 1] * drop.keep_scale);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tensor-core backward, dq: grid (B·H, ⌈L/64⌉), a CTA per 64-query tile (the causally heaviest first),
+// warp w owning queries 16w .. 16w+15; key tiles of 64 stream through shared memory.
+
+template <int D>
+__device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
+                                                         const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
+                                                         const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
+                                                         const AttnDropout drop) {
+  constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
+  extern __shared__ __align__(16) unsigned char attn_mma_smem[];
+  __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
+  __nv_bfloat16* dOs = Qs + BQ * SD;
+  __nv_bfloat16* Ks = dOs + BQ * SD;
+  __nv_bfloat16* Vs = Ks + BK * SD;
+  uint32_t* keep = reinterpret_cast<uint32_t*>(Vs + BK * SD);
+
+  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const int row0 = warp * 16 + lane / 4;  // this thread's rows of the tile: row0 and row0 + 8
+  const bool dropout = drop.threshold != 0u;
+  const float scale2 = d.scale * ATTN_LOG2E;
+  const int nk_all = (d.L + BK - 1) / BK;
+  const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+
+  attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
+  attn_stage_f32<BQ, D>(dOs, dout, b, h, q0, d);
+  float lse2[2], delta_r[2], acc[DT][4];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = q0 + row0 + 8 * r;
+    lse2[r] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] * ATTN_LOG2E : INFINITY;
+    delta_r[r] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+  }
+#pragma unroll
+  for (int n = 0; n < DT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+
+  for (int kt = 0; kt < nk; ++kt) {
+    const int k0 = kt * BK;
+    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at kt = 0, Qs, dOs are staged)
+    attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+    if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
+    __syncthreads();
+
+    float p[NT][4], ds[NT][4];
+    attn_mma_abt<D, NT>(p, Qs + warp * 16 * SD, Ks, lane);
+    attn_mma_abt<D, NT>(ds, dOs + warp * 16 * SD, Vs, lane);
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = row0 + 8 * (e >> 1), c = n * 8 + 2 * t + (e & 1);
+        const bool valid = !edge || is_valid(q0 + r, k0 + c, d);
+        const float pv = valid ? exp2f(p[n][e] * scale2 - lse2[e >> 1]) : 0.f;
+        const bool kept = !dropout || attn_kept(keep, KW, r, c);
+        ds[n][e] = pv * ((kept ? ds[n][e] * drop.keep_scale : 0.f) - delta_r[e >> 1]);
+      }
+    uint32_t da[NT / 2][4];
+    attn_a_frags<NT>(da, ds);
+    attn_mma_ab<SD, NT / 2, DT>(acc, da, Ks, lane);
+  }
+
+  const size_t D_all = static_cast<size_t>(d.H) * D;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = q0 + row0 + 8 * r;
+    if (i >= d.L) continue;
+    float* row = dq + (static_cast<size_t>(b) * d.L + i) * D_all + static_cast<size_t>(h) * D + 2 * t;
+#pragma unroll
+    for (int n = 0; n < DT; ++n) *reinterpret_cast<float2*>(row + 8 * n) = make_float2(acc[n][2 * r] * d.scale, acc[n][2 * r + 1] * d.scale);
+  }
+}
+
+// Entry points, one per head width D ∈ {32, 64, 128} (hd = D exactly), with the SIMT kernels'
+// parameters (bf16 and hd are implied by the choice of kernel and not read).
+#define ATTN_MMA_ENTRIES(D)                                                                                                               \
+  extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
+      attention_forward_mma_##D(void* out, float* lse, const void* q, const void* k, const void* v, ATTN_PARAMS) {                      \
+    attention_forward_mma<D>(static_cast<__nv_bfloat16*>(out), lse, static_cast<const __nv_bfloat16*>(q),                                \
+                             static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), ATTN_DIMS, ATTN_DROP);          \
+  }                                                                                                                                       \
+  extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
+      attention_backward_kv_mma_##D(float* dk, float* dv, const float* dout, const void* q, const void* k, const void* v,              \
+                                    const float* lse, const float* delta, ATTN_PARAMS) {                                                 \
+    attention_backward_kv_mma<D>(dk, dv, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),               \
+                                 static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                \
+  }                                                                                                                                       \
+  extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
+      attention_backward_q_mma_##D(float* dq, const float* dout, const void* q, const void* k, const void* v, const float* lse,        \
+                                   const float* delta, ATTN_PARAMS) {                                                                    \
+    attention_backward_q_mma<D>(dq, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),                   \
+                                static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                 \
+  }
+
+ATTN_MMA_ENTRIES(32)
+ATTN_MMA_ENTRIES(64)
+ATTN_MMA_ENTRIES(128)

@@ -270,14 +270,15 @@ __device__ __forceinline__ void sampled_group(int* __restrict__ counts, int* __r
 
 // counts[item] += occurrences (the caller zeroes counts [V+1] first).
 extern "C" __global__ void cce_sampled_count(int* counts, const int* targets, int N, int V, int n_neg, uint32_t seed,
-                                             uint32_t step, const uint32_t* prob, const int* alias) {
-  sampled_group<false>(counts, nullptr, targets, N, n_neg, Sampler{prob, alias, V, seed, step});
+                                             uint32_t step, const int* counters, const uint32_t* prob, const int* alias) {
+  sampled_group<false>(counts, nullptr, targets, N, n_neg, Sampler{prob, alias, V, seed, step_of(step, counters)});
 }
 
 // entries[cursor[item]++] = row (| 2^31 for the positive); cursor starts as a copy of offsets.
 extern "C" __global__ void cce_sampled_fill(int* entries, int* cursor, const int* targets, int N, int V, int n_neg,
-                                            uint32_t seed, uint32_t step, const uint32_t* prob, const int* alias) {
-  sampled_group<true>(cursor, entries, targets, N, n_neg, Sampler{prob, alias, V, seed, step});
+                                            uint32_t seed, uint32_t step, const int* counters, const uint32_t* prob,
+                                            const int* alias) {
+  sampled_group<true>(cursor, entries, targets, N, n_neg, Sampler{prob, alias, V, seed, step_of(step, counters)});
 }
 
 constexpr int SCAN_THREADS = 1024;
@@ -447,10 +448,11 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
 #define SAMPLED_ENTRY(D, TAG, ALIGNED, MODE, NAME)                                                                  \
   extern "C" __global__ void __launch_bounds__(32 * SAMPLED_WARPS) NAME##_sampled_forward_##TAG(                  \
       float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table, const int* targets, int N, \
-      int V, int d, int n_neg, uint32_t seed, uint32_t step, const uint32_t* prob, const int* alias,              \
-      const float* log_p, float uniform_corr, float log_n) {                                                       \
+      int V, int d, int n_neg, uint32_t seed, uint32_t step, const int* counters, const uint32_t* prob,            \
+      const int* alias, const float* log_p, float uniform_corr, float log_n) {                                     \
     sampled_forward_body<D, MODE, ALIGNED>(lse_out, row_loss, dh_raw, h, table, targets, N, d, n_neg,              \
-                                           Sampler{prob, alias, V, seed, step}, log_p, uniform_corr, log_n);      \
+                                           Sampler{prob, alias, V, seed, step_of(step, counters)}, log_p,          \
+                                           uniform_corr, log_n);                                                   \
   }                                                                                                                \
   extern "C" __global__ void NAME##_sampled_table_grad_##TAG(                                                      \
       float* dtable, const bf16* h, const bf16* table, const float* lse, const int* offsets, const int* entries,   \

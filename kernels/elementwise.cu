@@ -21,6 +21,7 @@
 //                    (word (i & 3) of philox4x32([i >> 2, site, 0, DROP], [seed, step])) >> 8 ≥
 //                    threshold (src/backend/philox.ts); a thread owns a group of 4 elements (one Philox
 //                    call). x · scale is the double product rounded once to f32, as the CPU computes it.
+//                    counters (nullable): a replayed step's counters; the step is read from counters[0].
 //   ew_relu_forward  out[n] = x > 0 ? x : 0, one dtype; out may alias x
 //   ew_relu_backward dx[n] = out > 0 ? dout : 0; dx, dout one dtype, out either; dx may alias dout
 //   ew_bias_add      out[r, :] = out[r, :] + bias (in place); out f32 or bf16, bias f32
@@ -34,6 +35,8 @@
 
 #include <cuda_bf16.h>
 #include <stdint.h>
+
+#include "step.cuh"
 
 typedef __nv_bfloat16 bf16;
 
@@ -206,9 +209,10 @@ __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, ui
 }
 
 extern "C" __global__ void ew_dropout(void* out, const void* x, int bf16_flag, long long n, uint32_t threshold, double scale,
-                                      uint32_t seed, uint32_t step, uint32_t site) {
-  if (bf16_flag) dropout_body(static_cast<bf16*>(out), static_cast<const bf16*>(x), n, threshold, scale, seed, step, site);
-  else dropout_body(static_cast<float*>(out), static_cast<const float*>(x), n, threshold, scale, seed, step, site);
+                                      uint32_t seed, uint32_t step, uint32_t site, const int* counters) {
+  const uint32_t at = step_of(step, counters);
+  if (bf16_flag) dropout_body(static_cast<bf16*>(out), static_cast<const bf16*>(x), n, threshold, scale, seed, at, site);
+  else dropout_body(static_cast<float*>(out), static_cast<const float*>(x), n, threshold, scale, seed, at, site);
 }
 
 // ---------------------------------------------------------------------------------------------------

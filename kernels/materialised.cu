@@ -631,9 +631,10 @@ extern "C" __global__ void ce_sampled_table_grad_spans(void* dtable, const float
 #define SAMPLED_P(P)                                                                                                     \
   extern "C" __global__ void ce_sampled_logits_##P(void* logits, int* negatives, const void* h, const void* table,       \
                                                    const int* targets, const uint32_t* prob, const int* alias, int N,     \
-                                                   int V, int d, int n_neg, uint32_t seed, uint32_t step, int h_bf16,     \
-                                                   int table_bf16, int logits_bf16) {                                     \
-    sampled_logits_body<P>(logits, negatives, h, table, targets, N, d, n_neg, Sampler{prob, alias, V, seed, step},       \
+                                                   int V, int d, int n_neg, uint32_t seed, uint32_t step,                 \
+                                                   const int* counters, int h_bf16, int table_bf16, int logits_bf16) {    \
+    sampled_logits_body<P>(logits, negatives, h, table, targets, N, d, n_neg,                                            \
+                           Sampler{prob, alias, V, seed, step_of(step, counters)},                                      \
                            h_bf16, table_bf16, logits_bf16);                                                             \
   }                                                                                                                      \
   extern "C" __global__ void ce_sampled_hidden_grad_##P(void* dh, const void* grad, const void* table,                  \

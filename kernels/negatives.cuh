@@ -6,6 +6,8 @@
 //               col = umulhi(w0, V); item = 1 + (w1 < prob[col] ? col : alias[col])
 #pragma once
 
+#include "step.cuh"
+
 #include <stdint.h>
 
 #define CCE_NEG_STREAM 0x4e454721u

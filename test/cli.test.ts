@@ -70,7 +70,7 @@ describe('grid CLI end to end', () => {
     expect(shown.output).toMatch(/^sweeps {3}g, g-best$/m);
     expect(shown.output).toMatch(/epochs of attempt 1:\n {2}epoch +loss +hr@10 +ndcg@10/);
     expect(shown.output).toMatch(/fake trainer: trial \w+ attempt 1 mode finish\n$/);
-    expect((await gridDone(dir, 'status')).output).toMatch(/^g +9 +0 +0 +9 +0 +0 +0 +0 +0\.\d+ +ndcg@10 max$/m);
+    expect((await gridDone(dir, 'status')).output).toMatch(/^g +9 +0 +0 +9 +0 +0 +0 +0 +0 +0\.\d+ +ndcg@10 max$/m);
 
     const bad = await gridDone(dir, 'leaderboard', '--sweep', 'nope');
     expect(bad).toMatchObject({ code: 2 });

@@ -27,4 +27,25 @@ describe('reclaimStale', () => {
     expect(reclaimStale(store, 'here', 's')).toEqual([]);
     store.close();
   });
+
+  it('ends a stale attempt the pruner had decided to stop as pruned, with the decision\'s reason', () => {
+    const store = openStore(dbIn(tempDir()), 'write');
+    const trial = (id: string) => ({ id, config: {}, trainer: 'builtin' as const });
+    store.saveSweep({ name: 's', file: null, document: {}, objective: { metric: 'ndcg@10', direction: 'max' } }, ['judged', 'kept'].map(trial));
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid as number;
+    for (const id of ['judged', 'kept']) store.claim(id, { host: 'here', pid: deadPid, device: cpu, heartbeatIntervalS: 60 });
+    const decision = {
+      attempt: 1, epoch: 2, sweep: 's', rule: 'median' as const, metric: 'ndcg@10', direction: 'max' as const,
+      value: 0.1, threshold: 0.2, rung: null, group: {}, compared: [], reason: 'median rule at epoch 2: worse',
+    };
+    store.recordEpoch({ trialId: 'judged', attempt: 1, epoch: 2, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 });
+    store.recordEpoch({ trialId: 'kept', attempt: 1, epoch: 2, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 });
+    store.recordDecision({ ...decision, trialId: 'judged', action: 'prune' });
+    store.recordDecision({ ...decision, trialId: 'kept', action: 'continue' });
+    expect(reclaimStale(store, 'here', 's').sort()).toEqual(['judged', 'kept']);
+    const states = Object.fromEntries(store.listAttempts({}).map((a) => [a.trialId, `${a.state}: ${a.error ?? ''}`]));
+    expect(states.judged).toBe('pruned: median rule at epoch 2: worse');
+    expect(states.kept).toMatch(/^interrupted: stale: its orchestrator/);
+    store.close();
+  });
 });

@@ -6,7 +6,7 @@ import { openForReading, openForWriting, schemaVersion, StoreError } from '../sr
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
 import { openStore } from '../src/store/sqlite-store.js';
 import type { Claim, Store } from '../src/store/store.js';
-import { canTransition, isFinished } from '../src/store/trial-state.js';
+import { canTransition, isFinished, isUnsuccessful, resumedStates, TRIAL_STATES } from '../src/store/trial-state.js';
 import { tempDir } from './helpers/tmp.js';
 
 const claim: Claim = { host: 'h', pid: process.pid, device: { backend: 'cpu', ordinal: 0 }, heartbeatIntervalS: 5 };
@@ -70,6 +70,46 @@ describe('runs.db schema', () => {
     expect(store.listAttempts({ trialId: 't1' })[0]?.info).toBeNull();
     store.close();
     expect(integrity(path)).toBe('ok');
+  });
+
+  it('migrates a version 2 database with epochs: rows, keys and indexes kept, and the state pruned allowed', () => {
+    const path = join(tempDir(), 'runs.db');
+    const old = new Database(path);
+    for (const m of MIGRATIONS.slice(0, 2)) old.exec(m);
+    old.pragma('user_version = 2');
+    old.exec(`INSERT INTO sweeps (name, document, objective_metric, objective_direction, created_at, updated_at) VALUES ('s', '{}', 'ndcg@10', 'max', 0, 0)`);
+    old.exec(`INSERT INTO trials (id, config, trainer, state, attempts, created_at, updated_at) VALUES ('t1', '{}', '"builtin"', 'interrupted', 1, 0, 0)`);
+    old.exec(`INSERT INTO sweep_trials VALUES (1, 't1', 0)`);
+    old.exec(`INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s, trainer, planned_peak_bytes)
+              VALUES ('t1', 1, 'interrupted', 'h', 1, '{"backend":"cpu","ordinal":0}', 0, 0, 5, 'gridrec', 123)`);
+    old.exec(`INSERT INTO epochs VALUES ('t1', 1, 1, 0.5, '{"ndcg@10":0.25}', 1, 10, 3, 0)`);
+    old.close();
+
+    const store = openStore(path, 'write');
+    expect(store.listAttempts({ trialId: 't1' })[0]?.info).toMatchObject({ trainer: 'gridrec', plannedPeakBytes: 123 });
+    expect(store.listEpochs({ sweep: 's' }).map((e) => e.metrics['ndcg@10'])).toEqual([0.25]);
+    expect(store.requeue('t1', ['interrupted'])).toBe(true);
+    expect(store.claim('t1', claim)).toBe(2);
+    expect(store.finishAttempt('t1', 2, { state: 'pruned', error: 'hopeless' })).toBe(true);
+    expect(store.listTrials().map((t) => t.state)).toEqual(['pruned']);
+    // Foreign keys still hold on the rebuilt tables.
+    expect(() => store.recordEpoch({ trialId: 't1', attempt: 9, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 })).toThrow(/FOREIGN KEY/);
+    store.close();
+    const db = new Database(path, { readonly: true });
+    const indexes = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    expect(indexes).toEqual(['attempts_state', 'prune_decisions_sweep', 'sweep_trials_trial', 'trials_state']);
+    db.close();
+    expect(integrity(path)).toBe('ok');
+  });
+
+  it('allows exactly the trial states of trial-state.ts in the trials table', () => {
+    const { store, path } = fresh();
+    store.close();
+    const db = new Database(path);
+    const insert = db.prepare(`INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, '{}', '"builtin"', ?, 0, 0)`);
+    for (const state of TRIAL_STATES) expect(() => insert.run(`t-${state}`, state)).not.toThrow();
+    expect(() => insert.run('t-x', 'done')).toThrow(/CHECK constraint/);
+    db.close();
   });
 
   it('refuses a database from a newer gridrec and a missing one for reading', () => {
@@ -179,7 +219,40 @@ describe('trial states', () => {
     expect(canTransition('oom', 'pending')).toBe(false);
     expect(canTransition('interrupted', 'pending')).toBe(true);
     expect(canTransition('pending', 'completed')).toBe(false);
-    expect(['completed', 'failed', 'oom', 'timeout'].every((s) => isFinished(s as never))).toBe(true);
+    expect(['completed', 'pruned', 'failed', 'oom', 'timeout'].every((s) => isFinished(s as never))).toBe(true);
     expect(isFinished('interrupted')).toBe(false);
+    expect(canTransition('running', 'pruned')).toBe(true);
+    expect(canTransition('pruned', 'pending')).toBe(true);
+    expect(canTransition('pending', 'pruned')).toBe(false);
+  });
+
+  it('says in one place what resume re-runs and what fails a sweep', () => {
+    expect(resumedStates(new Set())).toEqual(['interrupted']);
+    expect(resumedStates(new Set(['retry-pruned'])).sort()).toEqual(['interrupted', 'pruned']);
+    expect(resumedStates(new Set(['retry-failed', 'retry-timeout', 'retry-pruned'])).sort()).toEqual(['failed', 'interrupted', 'pruned', 'timeout']);
+    expect(TRIAL_STATES.filter(isUnsuccessful)).toEqual(['failed', 'oom', 'timeout', 'interrupted']);
+  });
+});
+
+describe('pruning decisions', () => {
+  it('keeps each decision once with its evidence, NaN as none, by trial or by sweep', () => {
+    const { store } = fresh();
+    store.saveSweep(sweep, [trial('a'), trial('b')]);
+    store.saveSweep({ ...sweep, name: 'other' }, [trial('b')]);
+    store.claim('a', claim);
+    store.claim('b', claim);
+    const decision = {
+      trialId: 'a', attempt: 1, epoch: 2, sweep: 's', rule: 'median' as const, action: 'prune' as const, metric: 'ndcg@10', direction: 'max' as const,
+      value: 0.1, threshold: 0.2, rung: null, group: { loss: 'ce' }, compared: [{ trialId: 'b', value: 0.2 }, { trialId: 'c', value: Number.NaN }], reason: 'worse',
+    };
+    expect(store.recordDecision(decision)).toBe(true);
+    expect(store.recordDecision({ ...decision, action: 'continue' })).toBe(false);
+    expect(store.recordDecision({ ...decision, trialId: 'b', sweep: 'other', rule: 'asha', rung: 1, action: 'continue', value: Number.NaN, threshold: Number.NaN })).toBe(true);
+    const [a] = store.listDecisions({ trialId: 'a' });
+    expect(a).toMatchObject({ ...decision, compared: [{ trialId: 'b', value: 0.2 }, { trialId: 'c', value: Number.NaN }] });
+    expect(a?.decidedAt).toBeGreaterThan(0);
+    expect(store.listDecisions({ sweep: 'other' }).map((d) => [d.trialId, d.rung, d.value])).toEqual([['b', 1, Number.NaN]]);
+    expect(store.listDecisions({})).toHaveLength(2);
+    store.close();
   });
 });

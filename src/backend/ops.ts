@@ -68,6 +68,11 @@ export interface RngKey {
   readonly step: number;
   /** Which call site in the model (one per dropout location): Philox counter word 1. */
   readonly site: number;
+  /**
+   * The step's counters on the device (AdamParams.counters): where given, a backend that replays
+   * recorded steps reads the step from counters[0]; it must equal `step`.
+   */
+  readonly counters?: Tensor;
 }
 
 /** Dropout of one op: probability and the key that defines its mask. p = 0 is the identity. */
@@ -96,6 +101,13 @@ export interface AdamParams {
   readonly eps: number;
   /** 1-based step number, for bias correction. */
   readonly step: number;
+  /**
+   * The step's counters on the device, i32 [2] = {global step (0-based), valid targets M}, written by the
+   * host before each step. Where given, the step is counters[0] + 1 (not `step`) and the gradient is
+   * divided by counters[1]: the loss was computed as a SUM over valid targets (validRows 1), so a
+   * recorded step replays with the values of each new batch.
+   */
+  readonly counters?: Tensor;
 }
 
 /** Shapes shared by the loss entries: N rows of hidden states, catalogue of V items, width d. */
@@ -132,6 +144,8 @@ export interface NegativeParams {
   readonly step: number;
   /** Required when sampling is 'popularity'. */
   readonly popularity?: PopularityTables;
+  /** The step's counters on the device (RngKey.counters): where given, the step is read from counters[0]. */
+  readonly counters?: Tensor;
 }
 
 /**
@@ -156,6 +170,14 @@ export interface LossParams {
    * @default 0
    */
   readonly gradientFilter?: number;
+}
+
+/** A recorded training step (Ops.recordStep). */
+export interface RecordedStep {
+  /** Queues the recorded work once more, with whatever its tensors hold now. */
+  replay(): void;
+  /** Releases the recording. */
+  close(): void;
 }
 
 /** A backend: its allocator, host transfers and every op. */
@@ -195,6 +217,15 @@ export interface Ops {
   readF32(src: Tensor): Promise<Float32Array>;
   /** Copies an i32 tensor to the host, after all queued work on it. */
   readI32(src: Tensor): Promise<Int32Array>;
+
+  /**
+   * Records the device work that `record` queues, for replays: one CUDA graph on the GPU (the host then
+   * queues a whole step with one call); on the CPU a replay simply calls `record` again. Nothing is
+   * computed by recording itself. `record` must not move data to or from the host, and whatever changes
+   * from one replay to the next must live in device tensors (the batch, the step's counters:
+   * RngKey.counters, NegativeParams.counters, AdamParams.counters).
+   */
+  recordStep(record: () => void): RecordedStep;
 
   // ---- elementwise ----
 

@@ -3,10 +3,13 @@
  * progress on screen, Ctrl-C handling, and the closing summary with the exit code.
  */
 import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../scheduler/devices.js';
+import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
+import { Pruner } from '../scheduler/pruner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
+import { isUnsuccessful, type AttemptEnd } from '../store/trial-state.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
 import { rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
@@ -26,8 +29,12 @@ export interface ExecuteOptions {
   readonly parallel?: number;
   /** Use CPU slots even where GPUs are present. @default false */
   readonly cpu?: boolean;
+  /** Only these GPUs (NVML indices or UUIDs). @default all */
+  readonly gpus?: readonly string[];
   /** @default discoverGpus */
   readonly listGpus?: GpuLister;
+  /** Trials the pruner must not stop in this run (pruned ones retried). @default none */
+  readonly exemptFromPruning?: readonly string[];
 }
 
 /** Runs the trials to the end (or to an interrupt) and returns the exit code. */
@@ -37,9 +44,19 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     return 0;
   }
   preflight(o.trials);
-  const gpus = o.cpu === true ? [] : await (o.listGpus ?? discoverGpus)();
+  const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
-  const label = trialLabels(o.store.listTrials({ sweep: o.sweep.name }));
+  const sweepTrials = o.store.listTrials({ sweep: o.sweep.name });
+  const label = trialLabels(sweepTrials);
+  // Read after stale claims were reclaimed: every epoch stored so far counts before anything is decided.
+  const pruner = Pruner.create({
+    sweep: o.sweep.name,
+    spec: o.grid.pruner,
+    objective: o.grid.objective,
+    trials: sweepTrials,
+    epochs: o.store.listEpochs({ sweep: o.sweep.name }),
+    exempt: new Set(o.exemptFromPruning ?? []),
+  });
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
   const scheduler = new Scheduler({
     store: o.store,
@@ -49,9 +66,11 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     objective: o.grid.objective,
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
+    pruner,
   });
   if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) note(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
+  if (pruner !== null) print(`pruner: ${describePruner(o.grid)}; judging from ${pruner.epochsKnown} stored epoch(s)`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;
   try {
@@ -67,8 +86,21 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
     return EXIT.interrupted;
   }
-  const bad = (summary.ended.failed ?? 0) + (summary.ended.oom ?? 0) + (summary.ended.timeout ?? 0) + (summary.ended.interrupted ?? 0);
-  return bad > 0 ? EXIT.failed : 0;
+  const bad = (Object.entries(summary.ended) as [AttemptEnd, number][]).some(([state, n]) => n > 0 && isUnsuccessful(state));
+  return bad ? EXIT.failed : 0;
+}
+
+/** The grid file's pruner in words: `asha (min_epochs 1, reduction_factor 3, group_by loss)`. */
+export function describePruner(grid: GridFile): string {
+  const p = grid.pruner;
+  const settings =
+    p.rule === 'median'
+      ? [`warmup_epochs ${p.warmupEpochs}`, `min_trials ${p.minTrials}`]
+      : p.rule === 'asha'
+        ? [`min_epochs ${p.minEpochs}`, `reduction_factor ${p.reductionFactor}`]
+        : [];
+  if (p.rule !== 'none' && p.groupBy.length > 0) settings.push(`group_by ${p.groupBy.map(displayKey).join(', ')}`);
+  return settings.length === 0 ? p.rule : `${p.rule} (${settings.join(', ')})`;
 }
 
 /** Labels trials by the config values that tell them apart within their sweep. */
@@ -84,6 +116,6 @@ export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) =
 /** The sweep's best completed trial by its objective, or undefined when none has a value. */
 function bestTrial(store: Store, sweep: SweepRecord): LeaderboardRow | undefined {
   const { metric, direction } = sweep.objective;
-  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.completedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
+  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
   return top === undefined || Number.isNaN(top.value) ? undefined : top;
 }

@@ -7,6 +7,7 @@ import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
 import { registerPlan } from './plan.js';
+import { registerReport } from './report.js';
 import { registerResume } from './resume.js';
 import { registerRun } from './run.js';
 import { registerShow } from './show.js';
@@ -35,6 +36,7 @@ registerPlan(program);
 registerStatus(program);
 registerLeaderboard(program);
 registerExport(program);
+registerReport(program);
 registerShow(program);
 registerData(program);
 

@@ -6,6 +6,7 @@ import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep } from '../sweep/sweep-service.js';
 import { discoverGpus, planSlots } from '../scheduler/devices.js';
+import { machineGpus } from './gpus.js';
 import { probePeaks, type PeakProbe } from '../scheduler/peak-probe.js';
 import { trainerArgv } from '../scheduler/trainer-command.js';
 import { parseDuration } from '../sweep/duration.js';
@@ -82,7 +83,7 @@ async function probe(trials: readonly PlannedTrial[], flags: PlanFlags): Promise
   if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration such as "90s" or "5m", got ${JSON.stringify(flags.timeout)}`);
   preflight(trials);
   const options = deviceOptions(flags);
-  const slots = planSlots(options.cpu === true ? [] : await discoverGpus(), options);
+  const slots = planSlots(options.cpu === true ? [] : await machineGpus(discoverGpus, options.gpus), options);
   const probes = await probePeaks(trials, { slots, trainerArgv, timeoutMs });
   const sizes = slots.flatMap((s) => (s.memoryBytes === undefined ? [] : [s.memoryBytes]));
   return { probes, failed: [...probes.values()].some((p) => p.problem !== null), deviceBytes: sizes.length > 0 ? Math.min(...sizes) : undefined };

@@ -12,6 +12,7 @@ import { deviceOptions, withDeviceFlags, type RunFlags } from './run.js';
 interface ResumeFlags extends RunFlags {
   readonly retryFailed?: boolean;
   readonly retryTimeout?: boolean;
+  readonly retryPruned?: boolean;
 }
 
 /** Registers `grid resume`. */
@@ -21,6 +22,7 @@ export function registerResume(program: Command): void {
     .description('run a sweep\'s interrupted, stale and pending trials again (completed ones never)')
     .option('--retry-failed', 'also re-run failed trials')
     .option('--retry-timeout', 'also re-run trials that timed out')
+    .option('--retry-pruned', 'also re-run pruned trials, to the end this time (the pruner does not stop them again)')
     .action(
       action(async (name: string | undefined, flags: ResumeFlags) => {
         // Resuming nothing must not create an empty runs.db.
@@ -30,12 +32,16 @@ export function registerResume(program: Command): void {
           const sweep = findSweep(store, name);
           if (sweep === undefined) throw new UsageError(name === undefined ? `${flags.db}: no sweeps yet` : `${flags.db}: no sweep named ${JSON.stringify(name)}`);
           const stale = reclaimStale(store, hostname(), sweep.name);
-          const r = prepareResume(store, sweep, { retryFailed: flags.retryFailed === true, retryTimeout: flags.retryTimeout === true });
+          const r = prepareResume(store, sweep, {
+            retryFailed: flags.retryFailed === true,
+            retryTimeout: flags.retryTimeout === true,
+            retryPruned: flags.retryPruned === true,
+          });
           const requeued = Object.entries(r.requeued).map(([s, n]) => `${n} ${s}`);
           print(
             `sweep ${sweep.name}: ${stale.length} stale running trial(s) reclaimed; requeued ${requeued.length > 0 ? requeued.join(', ') : 'none'}; ${r.pending.length} to run`,
           );
-          return await executeTrials({ store, sweep, grid: r.grid, trials: r.pending, ...deviceOptions(flags) });
+          return await executeTrials({ store, sweep, grid: r.grid, trials: r.pending, exemptFromPruning: r.requeuedPruned, ...deviceOptions(flags) });
         } finally {
           store.close();
         }

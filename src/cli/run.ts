@@ -9,7 +9,7 @@ import type { Store } from '../store/store.js';
 import { expandGrid } from '../sweep/expand.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep, prepareRun } from '../sweep/sweep-service.js';
-import { action, intAtLeast, note, print, withDb } from './common.js';
+import { action, intAtLeast, note, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
 import { preflight } from './preflight.js';
 
@@ -18,13 +18,16 @@ export interface RunFlags {
   readonly db: string;
   readonly parallel?: number;
   readonly cpu?: boolean;
+  /** GPUs to use: NVML indices or UUIDs, comma-separated. */
+  readonly gpus?: string;
 }
 
 /** Adds the flags that choose where trials run. */
 export function withDeviceFlags(cmd: Command): Command {
   return cmd
     .option('--parallel <n>', 'trials at once (default: one per GPU, or 1 on the CPU)', intAtLeast(1))
-    .option('--cpu', 'run on the CPU even where GPUs are present');
+    .option('--cpu', 'run on the CPU even where GPUs are present')
+    .option('--gpus <ids>', 'only these GPUs: indices as nvidia-smi numbers them, or UUIDs, comma-separated (default: all)');
 }
 
 /** Registers `grid run`. */
@@ -73,6 +76,15 @@ export function registerRun(program: Command): void {
 }
 
 /** The device options of `executeTrials` from the flags given. */
-export function deviceOptions(flags: RunFlags): { parallel?: number; cpu?: boolean } {
-  return { ...(flags.parallel !== undefined ? { parallel: flags.parallel } : {}), ...(flags.cpu === true ? { cpu: true } : {}) };
+export function deviceOptions(flags: RunFlags): { parallel?: number; cpu?: boolean; gpus?: readonly string[] } {
+  if (flags.gpus !== undefined && flags.cpu === true) throw new UsageError('--gpus and --cpu exclude each other');
+  const gpus = flags.gpus?.split(',').map((id) => id.trim());
+  if (gpus !== undefined && (gpus.length === 0 || gpus.some((id) => id === ''))) {
+    throw new UsageError(`--gpus: expected indices or UUIDs separated by commas, got ${JSON.stringify(flags.gpus)}`);
+  }
+  return {
+    ...(flags.parallel !== undefined ? { parallel: flags.parallel } : {}),
+    ...(flags.cpu === true ? { cpu: true } : {}),
+    ...(gpus !== undefined ? { gpus } : {}),
+  };
 }

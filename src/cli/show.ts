@@ -1,11 +1,14 @@
-/** `grid show TRIAL`: one trial's config, attempts, per-epoch table and the tail of its log. */
+/**
+ * `grid show TRIAL`: one trial's config, attempts, per-epoch table, the pruner's decisions about the
+ * attempt shown (for a pruned trial: at which epoch and rung, against what value) and its log's tail.
+ */
 import type { Command } from 'commander';
 import yaml from 'js-yaml';
-import type { AttemptRecord, EpochRecord, Store, TrialRecord } from '../store/store.js';
+import type { AttemptRecord, EpochRecord, PruneDecision, Store, TrialRecord } from '../store/store.js';
 import { attemptFiles } from '../store/trial-files.js';
 import { readTail } from '../util/file-tail.js';
 import { action, intAtLeast, oneOf, print, reading, UsageError, withDb } from './common.js';
-import { formatBytes, renderTable, sanitise, type Column } from './format.js';
+import { formatBytes, formatNumber, renderTable, sanitise, type Column } from './format.js';
 
 interface ShowFlags {
   readonly db: string;
@@ -45,6 +48,8 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
     throw new UsageError(`trial ${trial.id.slice(0, 12)} has no attempt ${flags.attempt}`);
   }
   const epochs = store.listEpochs({ trialId: trial.id }).filter((e) => e.attempt === attempt);
+  const decisions = store.listDecisions({ trialId: trial.id }).filter((d) => d.attempt === attempt);
+  const stop = decisions.find((d) => d.action === 'prune');
   const log = attempt === undefined ? undefined : attemptFiles(store.path, trial.id, attempt).log;
   const logLines = log === undefined || flags.lines === 0 ? [] : lastLines(readTail(log, 256 * 1024), flags.lines);
   if (flags.format === 'json') {
@@ -53,7 +58,7 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
         {
           id: trial.id, state: trial.state, attempt_count: trial.attempts, created_at: trial.createdAt, updated_at: trial.updatedAt,
           trainer: trial.trainer, config: trial.config, sweeps: store.sweepsOf(trial.id),
-          attempts: attempts.map(attemptJson), epochs: epochs.map(epochJson), log: log ?? null, log_tail: logLines,
+          attempts: attempts.map(attemptJson), epochs: epochs.map(epochJson), decisions: decisions.map(decisionJson), log: log ?? null, log_tail: logLines,
         },
         null,
         2,
@@ -63,11 +68,13 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
   }
   print(`trial    ${trial.id}`);
   print(`state    ${trial.state} (${trial.attempts} attempt(s))`);
+  if (stop !== undefined) print(`pruned   ${stoppedAt(stop)}`);
   print(`trainer  ${sanitise(trial.trainer === 'builtin' ? 'builtin' : trial.trainer.command.join(' '))}`);
   print(`sweeps   ${store.sweepsOf(trial.id).join(', ')}`);
   print(`config:\n${indent(sanitise(yaml.dump(trial.config, { lineWidth: -1 })))}`);
   if (attempts.length > 0) print(`attempts:\n${indent(renderTable(attempts, attemptColumns))}`);
   if (epochs.length > 0) print(`epochs of attempt ${attempt}:\n${indent(renderTable(epochs, epochColumns(epochs)))}`);
+  if (decisions.length > 0) print(`pruning decisions about attempt ${attempt}:\n${indent(renderTable(decisions, decisionColumns))}`);
   if (log !== undefined && flags.lines > 0) print(`log of attempt ${attempt} (${log}):\n${indent(sanitise(logLines.join('\n')) || '(empty)')}`);
 }
 
@@ -80,6 +87,23 @@ const attemptColumns: Column<AttemptRecord>[] = [
   { header: 'planned peak', value: (a) => formatBytes(a.info?.plannedPeakBytes ?? 0) },
   { header: 'exit', value: (a) => a.signal ?? (a.exitCode === null ? null : String(a.exitCode)) },
   { header: 'error', value: (a) => a.error },
+];
+
+/** Where and against what a trial was stopped, in one line. */
+function stoppedAt(d: PruneDecision): string {
+  const where = d.rung === null ? `epoch ${d.epoch}` : `rung ${d.rung} (epoch ${d.epoch})`;
+  const n = d.compared.length;
+  return `by ${d.rule} (sweep ${d.sweep}) at ${where}: ${d.metric} ${formatNumber(d.value)} against the threshold ${formatNumber(d.threshold)} from ${n} other trial(s)`;
+}
+
+const decisionColumns: Column<PruneDecision>[] = [
+  { header: 'epoch', value: (d) => d.epoch },
+  { header: 'rule', value: (d) => (d.rung === null ? d.rule : `${d.rule} rung ${d.rung}`) },
+  { header: 'action', value: (d) => d.action },
+  { header: 'value', value: (d) => d.value },
+  { header: 'threshold', value: (d) => d.threshold },
+  { header: 'compared', value: (d) => d.compared.length },
+  { header: 'sweep', value: (d) => d.sweep },
 ];
 
 function epochColumns(epochs: readonly EpochRecord[]): Column<EpochRecord>[] {
@@ -102,6 +126,15 @@ function attemptJson(a: AttemptRecord): Record<string, unknown> {
     exit_code: a.exitCode, signal: a.signal, error: a.error, result: a.result,
     trainer: a.info?.trainer ?? null, trainer_version: a.info?.version ?? null, device_name: a.info?.deviceName ?? null,
     planned_peak_bytes: a.info?.plannedPeakBytes ?? null,
+  };
+}
+
+/** A pruning decision in JSON (snake_case keys; `group` holds config values under their own keys). */
+function decisionJson(d: PruneDecision): Record<string, unknown> {
+  return {
+    attempt: d.attempt, epoch: d.epoch, sweep: d.sweep, rule: d.rule, action: d.action, metric: d.metric, direction: d.direction,
+    value: Number.isFinite(d.value) ? d.value : null, threshold: Number.isFinite(d.threshold) ? d.threshold : null, rung: d.rung, group: d.group,
+    compared: d.compared.map((c) => ({ trial: c.trialId, value: Number.isFinite(c.value) ? c.value : null })), reason: d.reason, decided_at: d.decidedAt,
   };
 }
 

@@ -1,9 +1,9 @@
-/** `grid status [sweep]`: trials by state for each sweep, or one sweep's running and unsuccessful trials. */
+/** `grid status [sweep]`: trials by state for each sweep, or one sweep's running, pruned and unsuccessful trials. */
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
-import type { AttemptRecord, RunningAttempt, Store, SweepRecord, TrialRecord } from '../store/store.js';
-import { TRIAL_STATES, type TrialState } from '../store/trial-state.js';
+import type { AttemptRecord, PruneDecision, RunningAttempt, Store, SweepRecord, TrialRecord } from '../store/store.js';
+import { TRIAL_STATES, UNSUCCESSFUL_STATES, type TrialState } from '../store/trial-state.js';
 import { rankTrials } from '../sweep/leaderboard.js';
 import { action, oneOf, print, reading, UsageError, withDb } from './common.js';
 import { renderTable, shortId, type Column } from './format.js';
@@ -17,7 +17,7 @@ interface StatusFlags {
 export function registerStatus(program: Command): void {
   withDb(program.command('status'))
     .argument('[sweep]', 'one sweep to detail')
-    .description('count trials by state per sweep; with a sweep, list its running and unsuccessful trials')
+    .description('count trials by state per sweep; with a sweep, list its running, pruned and unsuccessful trials')
     .option('--format <format>', 'table or json', oneOf(['table', 'json'] as const), 'table')
     .action(
       action((name: string | undefined, flags: StatusFlags) => {
@@ -54,7 +54,7 @@ function summarise(store: Store, sweep: SweepRecord): Summary {
   const counts = store.countByState(sweep.name);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const { metric, direction } = sweep.objective;
-  const completed = store.completedAttempts({ sweep: sweep.name }, metric, direction);
+  const completed = store.rankedAttempts({ sweep: sweep.name }, metric, direction);
   const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), completed, { metric, direction, top: 1 });
   const best = top === undefined || Number.isNaN(top.value) ? null : top.value;
   return { sweep, counts, total, best, bestTrial: best === null ? null : (top?.trial.id ?? null) };
@@ -82,6 +82,9 @@ function summaryJson(s: Summary): Record<string, unknown> {
 
 interface Detail {
   readonly running: readonly (RunningAttempt & { readonly stale: string | null })[];
+  readonly pruned: readonly TrialRecord[];
+  /** The decision that stopped each pruned trial, by trial id. */
+  readonly stops: ReadonlyMap<string, PruneDecision>;
   readonly unsuccessful: readonly TrialRecord[];
   readonly lastError: ReadonlyMap<string, string | null>;
 }
@@ -89,9 +92,11 @@ interface Detail {
 function details(store: Store, sweep: SweepRecord): Detail {
   const host = hostname();
   const running = store.runningAttempts(sweep.name).map((a) => ({ ...a, stale: staleReason(a, host) }));
-  const unsuccessful = store.listTrials({ sweep: sweep.name, states: ['failed', 'oom', 'timeout', 'interrupted'] });
+  const pruned = store.listTrials({ sweep: sweep.name, states: ['pruned'] });
+  const stops = new Map(pruned.length === 0 ? [] : store.listDecisions({ sweep: sweep.name }).filter((d) => d.action === 'prune').map((d) => [d.trialId, d]));
+  const unsuccessful = store.listTrials({ sweep: sweep.name, states: UNSUCCESSFUL_STATES });
   const lastError = new Map(unsuccessful.length === 0 ? [] : store.listAttempts({ sweep: sweep.name }).map((a: AttemptRecord) => [a.trialId, a.error]));
-  return { running, unsuccessful, lastError };
+  return { running, pruned, stops, unsuccessful, lastError };
 }
 
 function detailJson(d: Detail): Record<string, unknown> {
@@ -100,6 +105,7 @@ function detailJson(d: Detail): Record<string, unknown> {
       trial: a.trialId, attempt: a.attempt, epoch: a.lastEpoch, host: a.host, pid: a.pid, child_pid: a.childPid,
       heartbeat_age_s: a.heartbeatAgeS, stale: a.stale,
     })),
+    pruned: d.pruned.map((t) => ({ trial: t.id, epoch: d.stops.get(t.id)?.epoch ?? null, why: d.stops.get(t.id)?.reason ?? null })),
     not_completed: d.unsuccessful.map((t) => ({ trial: t.id, state: t.state, attempts: t.attempts, last_error: d.lastError.get(t.id) ?? null })),
   };
 }
@@ -115,6 +121,16 @@ function printDetail(d: Detail): void {
         { header: 'host', value: (a) => `${a.host}:${a.pid}` },
         { header: 'heartbeat', value: (a) => `${Math.round(a.heartbeatAgeS)} s ago` },
         { header: 'stale', value: (a) => a.stale ?? 'no' },
+      ]),
+    );
+  }
+  if (d.pruned.length > 0) {
+    print('\npruned:');
+    print(
+      renderTable(d.pruned, [
+        { header: 'trial', value: (t: TrialRecord) => shortId(t.id) },
+        { header: 'epoch', value: (t) => d.stops.get(t.id)?.epoch ?? null },
+        { header: 'why', value: (t) => d.stops.get(t.id)?.reason ?? null },
       ]),
     );
   }

@@ -29,6 +29,7 @@ export class TrainingLoss {
   readonly #dims: LossDims;
   #workspace: TensorGroup | null = null;
   #tables: TensorGroup | null = null;
+  #counters: Tensor | null = null;
 
   /** `dims.rows` is the largest N = B·L the loss will see; every call may use fewer rows. */
   constructor(ops: Ops, settings: LossSettings, dims: LossDims) {
@@ -56,6 +57,7 @@ export class TrainingLoss {
       sampling: this.settings.sampling ?? 'uniform',
       seed: this.settings.seed,
       step,
+      ...(this.#counters !== null ? { counters: this.#counters } : {}),
       ...(t !== null ? { popularity: { prob: t.get(TABLES.prob), alias: t.get(TABLES.alias), logProb: t.get(TABLES.logProb) } } : {}),
     };
   }
@@ -78,10 +80,12 @@ export class TrainingLoss {
 
   /**
    * Binds the allocated workspace and tables; writes the alias table built from the training item
-   * counts (indexed by item id, length V + 1) when sampling by popularity.
+   * counts (indexed by item id, length V + 1) when sampling by popularity. With `counters` (the step's
+   * counters on the device), negatives read their step there, so that a recorded step replays.
    */
-  bind(workspace: TensorGroup, tables: TensorGroup | null, itemCounts: Float64Array): void {
+  bind(workspace: TensorGroup, tables: TensorGroup | null, itemCounts: Float64Array, counters: Tensor | null = null): void {
     this.#workspace = workspace;
+    this.#counters = counters;
     if (!this.#popularity) return;
     if (tables === null) throw new Error('popularity sampling needs its tables group');
     const s = popularitySampler(itemCounts);

@@ -17,6 +17,8 @@ export interface PassContext {
   readonly seed: number;
   /** Global training step (the Philox key's second word). */
   readonly step: number;
+  /** The step's counters on the device, where a replayed step reads `step` (ops.ts RngKey.counters). */
+  readonly counters?: Tensor;
 }
 
 /** A SASRec instance bound to its tensor groups. */
@@ -80,7 +82,8 @@ export class Sasrec {
   }
 
   #drop(ctx: PassContext, site: number): DropoutSpec {
-    return { p: ctx.train ? this.dropout : 0, key: { seed: ctx.seed, step: ctx.step, site } };
+    const key = { seed: ctx.seed, step: ctx.step, site, ...(ctx.counters !== undefined ? { counters: ctx.counters } : {}) };
+    return { p: ctx.train ? this.dropout : 0, key };
   }
 
   /** Forward of B sequences of ids [B × L] (left-padded): fills the activations and `hidden`. */

@@ -37,6 +37,8 @@ export function classify(exit: ChildExit, ctx: ClassifyContext): AttemptOutcome 
       return { ...status, state: 'interrupted', error: exit.problem };
     case 'probed':
       return { ...status, state: 'interrupted', error: 'stopped after its hello (memory probe)' };
+    case 'pruned':
+      return { ...status, state: 'pruned', error: exit.problem };
     case null:
       break;
   }

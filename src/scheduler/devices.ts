@@ -68,6 +68,21 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
   });
 }
 
+/**
+ * The GPUs of `gpus` that `ids` names (NVML indices as nvidia-smi prints them, or UUIDs), in the order
+ * given, and the ids that match none.
+ */
+export function selectGpus<G extends SlotGpu>(gpus: readonly G[], ids: readonly string[]): { selected: G[]; unknown: string[] } {
+  const selected: G[] = [];
+  const unknown: string[] = [];
+  for (const id of ids) {
+    const gpu = gpus.find((g) => g.uuid === id || String(g.index) === id);
+    if (gpu === undefined) unknown.push(id);
+    else if (!selected.includes(gpu)) selected.push(gpu);
+  }
+  return { selected, unknown };
+}
+
 /** The machine's GPUs through NVML (cuda/nvml.ts: no CUDA context); none where there is no driver. */
 export const discoverGpus: GpuLister = () => listGpus();
 

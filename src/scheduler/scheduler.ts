@@ -3,13 +3,15 @@
  * claim is skipped, not an error), run as a child, its events recorded as they arrive, and its outcome
  * written through the store's one funnel, whatever happens. Failed attempts are retried up to the
  * limit; oom, timeout and interruption are not. On GPUs, each trial's planned peak (from its hello)
- * is admitted by gpu-memory.ts. `drain` stops launching; `abort` also kills.
+ * is admitted by gpu-memory.ts. With a pruner, each epoch is judged as it arrives and a trial judged
+ * hopeless is stopped (SIGTERM, SIGKILL after the kill grace) and ends pruned. `drain` stops
+ * launching; `abort` also kills.
  */
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
 import type { Limits, Objective } from '../sweep/grid-file.js';
-import type { AttemptOutcome, Store, TrialRecord } from '../store/store.js';
+import type { AttemptOutcome, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
@@ -17,6 +19,7 @@ import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } 
 import { classify } from './classify.js';
 import type { Slot } from './devices.js';
 import { GpuMemoryBook } from './gpu-memory.js';
+import type { Pruner } from './pruner.js';
 import { TrialProcess } from './trial-process.js';
 
 /** What the scheduler reports as it goes (for progress display). */
@@ -41,6 +44,8 @@ export interface SchedulerOptions {
   readonly onEvent?: (event: SchedulerEvent) => void;
   /** Recorded on each attempt, with this process's pid. @default os.hostname() */
   readonly host?: string;
+  /** Judges every epoch and says which trials to stop. @default none: no trial is pruned */
+  readonly pruner?: Pruner | null;
 }
 
 /** What a run did. */
@@ -176,6 +181,8 @@ export class Scheduler {
     const key = `${trial.id}/${attempt}`;
     let outcome: AttemptOutcome = { state: 'failed', error: 'orchestrator: the attempt did not start' };
     let deferred = false;
+    /** The recorded reason once the pruner stopped this attempt. */
+    let pruned: string | null = null;
     try {
       const trialFile: TrialFile = {
         protocol: PROTOCOL_VERSION,
@@ -197,7 +204,13 @@ export class Scheduler {
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
         onEvent: (event) => {
-          this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
+          // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
+          if (pruned !== null && event.type === 'epoch') return;
+          const decision = this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
+          if (decision?.action === 'prune') {
+            pruned = decision.reason;
+            proc.stop('pruned', false, decision.reason);
+          }
           if (event.type !== 'hello') return;
           const admission = this.#memory.admit(key, slot, event.planned_peak_bytes);
           if (admission.verdict !== 'fits') proc.stop(admission.verdict === 'never' ? 'too_big' : 'no_room', true, admission.reason);
@@ -214,6 +227,9 @@ export class Scheduler {
         trialTimeoutMs: limits.trialTimeoutMs,
         stallTimeoutMs: limits.stallTimeoutMs,
       });
+      // The decision is recorded, so it stands even where the child ended first (its last epoch judged
+      // as it sent its result) or otherwise during the grace.
+      if (pruned !== null) outcome = { exitCode: exit.code, signal: exit.signal, state: 'pruned', error: pruned };
     } catch (err) {
       outcome = { state: 'failed', error: `orchestrator: ${(err as Error).message}` };
       throw err;
@@ -226,11 +242,12 @@ export class Scheduler {
   }
 
   /**
-   * Stores an event as it arrives. A row the database refuses (parseEvent checks every field, so this
-   * is a last line of defence) fails that trial through `reject`; any other store failure stops the
-   * whole run, since nothing could be recorded.
+   * Stores an event as it arrives, and for an epoch the pruner's decision about it, which it returns.
+   * A row the database refuses (parseEvent checks every field, so this is a last line of defence)
+   * fails that trial through `reject`; any other store failure stops the whole run, since nothing
+   * could be recorded.
    */
-  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): void {
+  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): NewPruneDecision | null {
     try {
       switch (event.type) {
         case 'hello':
@@ -241,8 +258,8 @@ export class Scheduler {
             plannedPeakBytes: event.planned_peak_bytes ?? null,
           });
           break;
-        case 'epoch':
-          this.#o.store.recordEpoch({
+        case 'epoch': {
+          const fresh = this.#o.store.recordEpoch({
             trialId,
             attempt,
             epoch: event.epoch,
@@ -253,7 +270,11 @@ export class Scheduler {
             tokensPerSecond: event.tokens_per_second,
           });
           this.#emit({ type: 'epoch', trialId, attempt, epoch: event });
-          break;
+          // A repeated epoch was judged when it first came.
+          const decision = fresh ? (this.#o.pruner?.observe(trialId, attempt, { epoch: event.epoch, trainLoss: event.train_loss, metrics: event.metrics }) ?? null) : null;
+          if (decision !== null) this.#o.store.recordDecision(decision);
+          return decision;
+        }
         case 'progress':
           this.#emit({ type: 'progress', trialId, epoch: event.epoch, step: event.step, steps: event.steps });
           break;
@@ -265,11 +286,12 @@ export class Scheduler {
     } catch (err) {
       if (rowRefused(err)) {
         reject(`protocol violation: the ${event.type} event could not be stored (${(err as Error).message})`);
-        return;
+        return null;
       }
       this.#fatal ??= err;
       this.abort();
     }
+    return null;
   }
 
   #beat(): void {

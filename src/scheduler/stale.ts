@@ -1,7 +1,8 @@
 /**
  * Stale claims: running attempts whose orchestrator is gone (its pid is dead on this host, or its
- * heartbeat in runs.db is older than twice its interval). `grid resume` ends them as interrupted,
- * kills what is left of their children, and puts their trials back to pending.
+ * heartbeat in runs.db is older than twice its interval). `grid resume` ends them as interrupted (or
+ * as pruned, where the pruner had already decided to stop them), kills what is left of their
+ * children, and puts the interrupted ones back to pending.
  */
 import { readFileSync } from 'node:fs';
 import type { RunningAttempt, Store } from '../store/store.js';
@@ -36,8 +37,9 @@ export function staleReason(a: RunningAttempt, host: string): string | null {
 }
 
 /**
- * Ends the stale attempts among the running ones (of a sweep, if named) as interrupted and returns
- * their trial ids. A claim another process settles first is left alone.
+ * Ends the stale attempts among the running ones (of a sweep, if named) and returns their trial ids:
+ * as pruned when a pruning decision to stop the attempt is recorded (the orchestrator died before it
+ * could end it), else as interrupted. A claim another process settles first is left alone.
  */
 export function reclaimStale(store: Store, host: string, sweep?: string): string[] {
   const reclaimed: string[] = [];
@@ -45,7 +47,9 @@ export function reclaimStale(store: Store, host: string, sweep?: string): string
     const reason = staleReason(a, host);
     if (reason === null) continue;
     if (a.host === host && a.childPid !== null) killOrphan(a.childPid, attemptFiles(store.path, a.trialId, a.attempt).trialFile);
-    if (store.finishAttempt(a.trialId, a.attempt, { state: 'interrupted', error: `stale: ${reason}` })) reclaimed.push(a.trialId);
+    const pruned = store.listDecisions({ trialId: a.trialId }).find((d) => d.attempt === a.attempt && d.action === 'prune');
+    const outcome = pruned === undefined ? { state: 'interrupted' as const, error: `stale: ${reason}` } : { state: 'pruned' as const, error: pruned.reason };
+    if (store.finishAttempt(a.trialId, a.attempt, outcome)) reclaimed.push(a.trialId);
   }
   return reclaimed;
 }

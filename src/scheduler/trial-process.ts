@@ -24,9 +24,10 @@ const PAUSED_LATE_MS = 1000;
 /**
  * Why the orchestrator stopped a child (null when it ended by itself): `too_big` when its planned peak
  * exceeds its GPU's memory, `no_room` when it does not fit next to the trials running there now,
- * `probed` when only its hello was wanted (`grid plan --memory`).
+ * `probed` when only its hello was wanted (`grid plan --memory`), `pruned` when the sweep's pruner
+ * judged it hopeless after its latest epoch.
  */
-export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol' | 'too_big' | 'no_room' | 'probed';
+export type StopReason = 'trial_timeout' | 'stall' | 'interrupt' | 'protocol' | 'too_big' | 'no_room' | 'probed' | 'pruned';
 
 /** How a child ended. */
 export interface ChildExit {

@@ -29,8 +29,8 @@ export function openForWriting(path: string): Connection {
     useWal(db);
     // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
     db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
     migrate(db, path);
+    db.pragma('foreign_keys = ON');
     return db;
   } catch (err) {
     db.close();
@@ -151,13 +151,27 @@ function checkVersion(db: Connection, path: string): void {
   }
 }
 
+/**
+ * Runs the migrations the file lacks in one transaction. A migration that rebuilds a table (SQLite
+ * cannot change a CHECK in place) drops a table other tables refer to, so, as SQLite's documented
+ * procedure for that says, foreign key enforcement is off while the migrations run (it can only change
+ * outside a transaction; the caller turns it on after) and every key is checked before committing.
+ */
 function migrate(db: Connection, path: string): void {
   checkVersion(db, path);
+  db.pragma('foreign_keys = OFF');
   transaction(db, () => {
     // Re-read inside the lock: another process may have migrated while we waited for it.
-    for (let v = schemaVersion(db); v < SCHEMA_VERSION; v++) {
+    const from = schemaVersion(db);
+    if (from === SCHEMA_VERSION) return;
+    for (let v = from; v < SCHEMA_VERSION; v++) {
       db.exec(MIGRATIONS[v] as string);
       db.pragma(`user_version = ${v + 1}`);
+    }
+    const broken = db.pragma('foreign_key_check') as { table: string; parent: string }[];
+    const first = broken[0];
+    if (first !== undefined) {
+      throw new StoreError(`${path}: migration to schema version ${SCHEMA_VERSION} left ${broken.length} row(s) of ${first.table} without their ${first.parent}; nothing was changed`);
     }
   });
 }

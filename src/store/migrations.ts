@@ -78,6 +78,76 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE attempts ADD COLUMN device_name TEXT;
   ALTER TABLE attempts ADD COLUMN planned_peak_bytes INTEGER;
   `,
+  // 3: the final state `pruned` (a trial the sweep's pruner stopped) and the pruner's decisions with
+  // their evidence. SQLite cannot change a CHECK in place: trials and attempts are rebuilt (migrate()
+  // turns foreign key enforcement off around it and checks the keys before committing).
+  `
+  CREATE TABLE trials_v3 (
+    id TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    trainer TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'completed', 'pruned', 'failed', 'oom', 'timeout', 'interrupted')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+  ) STRICT;
+  INSERT INTO trials_v3 (id, config, trainer, state, attempts, created_at, updated_at)
+    SELECT id, config, trainer, state, attempts, created_at, updated_at FROM trials;
+  DROP TABLE trials;
+  ALTER TABLE trials_v3 RENAME TO trials;
+  CREATE INDEX trials_state ON trials (state);
+
+  CREATE TABLE attempts_v3 (
+    trial_id TEXT NOT NULL REFERENCES trials (id),
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'completed', 'pruned', 'failed', 'oom', 'timeout', 'interrupted')),
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    child_pid INTEGER,
+    device TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    heartbeat_interval_s REAL NOT NULL,
+    finished_at REAL,
+    exit_code INTEGER,
+    signal TEXT,
+    error TEXT,
+    result TEXT,
+    trainer TEXT,
+    trainer_version TEXT,
+    device_name TEXT,
+    planned_peak_bytes INTEGER,
+    PRIMARY KEY (trial_id, attempt)
+  ) STRICT;
+  INSERT INTO attempts_v3 (trial_id, attempt, state, host, pid, child_pid, device, started_at, heartbeat_at, heartbeat_interval_s,
+      finished_at, exit_code, signal, error, result, trainer, trainer_version, device_name, planned_peak_bytes)
+    SELECT trial_id, attempt, state, host, pid, child_pid, device, started_at, heartbeat_at, heartbeat_interval_s,
+      finished_at, exit_code, signal, error, result, trainer, trainer_version, device_name, planned_peak_bytes FROM attempts;
+  DROP TABLE attempts;
+  ALTER TABLE attempts_v3 RENAME TO attempts;
+  CREATE INDEX attempts_state ON attempts (state);
+
+  CREATE TABLE prune_decisions (
+    trial_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    sweep_id INTEGER NOT NULL REFERENCES sweeps (id),
+    rule TEXT NOT NULL CHECK (rule IN ('median', 'asha')),
+    action TEXT NOT NULL CHECK (action IN ('continue', 'prune')),
+    metric TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('max', 'min')),
+    value REAL,
+    threshold REAL,
+    rung INTEGER,
+    group_key TEXT NOT NULL,
+    compared TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    decided_at REAL NOT NULL,
+    PRIMARY KEY (trial_id, attempt, epoch),
+    FOREIGN KEY (trial_id, attempt) REFERENCES attempts (trial_id, attempt)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX prune_decisions_sweep ON prune_decisions (sweep_id);
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -1,14 +1,16 @@
 /** The `Store` over better-sqlite3: the only code that writes SQL. See store.ts for the contract. */
-import { completedAttempts, countByState } from './completed-attempts.js';
+import { rankedAttempts, countByState } from './ranked-attempts.js';
 import { openForReading, openForWriting, transaction, translate, type Connection } from './database.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
   Claim,
-  CompletedAttempt,
+  RankedAttempt,
   EpochRecord,
+  NewPruneDecision,
   NewSweep,
   NewTrial,
+  PruneDecision,
   RunningAttempt,
   Store,
   SweepRecord,
@@ -71,6 +73,24 @@ interface EpochRow {
   epoch_seconds: number;
   peak_bytes: number;
   tokens_per_second: number;
+}
+
+interface DecisionRow {
+  trial_id: string;
+  attempt: number;
+  epoch: number;
+  sweep: string;
+  rule: PruneDecision['rule'];
+  action: PruneDecision['action'];
+  metric: string;
+  direction: 'max' | 'min';
+  value: number | null;
+  threshold: number | null;
+  rung: number | null;
+  group_key: string;
+  compared: string;
+  reason: string;
+  decided_at: number;
 }
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
@@ -224,6 +244,35 @@ class SqliteStore implements Store {
     });
   }
 
+  recordDecision(d: NewPruneDecision): boolean {
+    return this.#guard(() => {
+      const r = this.#db
+        .prepare(
+          `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, rule, action, metric, direction, value, threshold, rung,
+             group_key, compared, reason, decided_at)
+           SELECT ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${NOW} FROM sweeps WHERE name = ?
+           ON CONFLICT DO NOTHING`,
+        )
+        .run(
+          d.trialId,
+          d.attempt,
+          d.epoch,
+          d.rule,
+          d.action,
+          d.metric,
+          d.direction,
+          finiteOrNull(d.value),
+          finiteOrNull(d.threshold),
+          d.rung,
+          JSON.stringify(d.group),
+          JSON.stringify(d.compared.map((c) => ({ trial: c.trialId, value: finiteOrNull(c.value) }))),
+          d.reason,
+          d.sweep,
+        );
+      return r.changes > 0;
+    });
+  }
+
   requeue(trialId: string, from: readonly TrialState[]): boolean {
     return this.#guard(() => {
       const allowed = from.filter((s) => sourcesOf('pending').includes(s));
@@ -318,12 +367,34 @@ class SqliteStore implements Store {
     });
   }
 
-  completedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min'): CompletedAttempt[] {
-    return this.#guard(() => completedAttempts(this.#db, filter, metric, direction));
+  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states: readonly RankedAttempt['state'][] = ['completed']): RankedAttempt[] {
+    return this.#guard(() => rankedAttempts(this.#db, filter, metric, direction, states));
   }
 
   countByState(sweep?: string): Partial<Record<TrialState, number>> {
     return this.#guard(() => countByState(this.#db, sweep));
+  }
+
+  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[] {
+    return this.#guard(() => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      if (filter.trialId !== undefined) {
+        where.push('d.trial_id = ?');
+        args.push(filter.trialId);
+      }
+      if (filter.sweep !== undefined) {
+        where.push('s.name = ?');
+        args.push(filter.sweep);
+      }
+      const rows = this.#db
+        .prepare(
+          `SELECT d.*, s.name AS sweep FROM prune_decisions d JOIN sweeps s ON s.id = d.sweep_id
+           ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.decided_at, d.trial_id, d.attempt, d.epoch`,
+        )
+        .all(...args) as DecisionRow[];
+      return rows.map(toDecision);
+    });
   }
 
   /** Runs a store operation, translating database errors into `StoreError`s that name the file. */
@@ -409,5 +480,31 @@ function toEpoch(r: EpochRow): EpochRecord {
     epochSeconds: r.epoch_seconds,
     peakBytes: r.peak_bytes,
     tokensPerSecond: r.tokens_per_second,
+  });
+}
+
+/** SQLite stores NaN as NULL; so do we, explicitly (and ±Infinity, which no objective value is). */
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+function toDecision(r: DecisionRow): PruneDecision {
+  const compared = JSON.parse(r.compared) as { trial: string; value: number | null }[];
+  return Object.freeze({
+    trialId: r.trial_id,
+    attempt: r.attempt,
+    epoch: r.epoch,
+    sweep: r.sweep,
+    rule: r.rule,
+    action: r.action,
+    metric: r.metric,
+    direction: r.direction,
+    value: r.value ?? Number.NaN,
+    threshold: r.threshold ?? Number.NaN,
+    rung: r.rung,
+    group: JSON.parse(r.group_key) as Record<string, unknown>,
+    compared: compared.map((c) => ({ trialId: c.trial, value: c.value ?? Number.NaN })),
+    reason: r.reason,
+    decidedAt: r.decided_at,
   });
 }

@@ -126,10 +126,12 @@ export interface RunningAttempt extends AttemptRecord {
   readonly lastEpoch: number | null;
 }
 
-/** A completed trial's latest completed attempt, its epochs summarised against one metric. */
-export interface CompletedAttempt {
+/** A completed or pruned trial's latest attempt that ended in its state, its epochs summarised against one metric. */
+export interface RankedAttempt {
   readonly trialId: string;
   readonly attempt: number;
+  /** The trial's state, which its attempt ended in. */
+  readonly state: 'completed' | 'pruned';
   readonly result: AttemptRecord['result'];
   /** The epoch with the best value of the metric asked for (ties: the earliest); null when none has it. */
   readonly best: EpochRecord | null;
@@ -141,6 +143,44 @@ export interface CompletedAttempt {
   readonly secondsPerEpoch: number;
   /** The metric names its last epoch reported. */
   readonly metricNames: readonly string[];
+}
+
+/** A pruning rule of a grid file's `pruner` section. */
+export type PruneRule = 'median' | 'asha';
+
+/**
+ * One decision of a sweep's pruner about one epoch of one attempt, with the evidence it was taken on,
+ * so that a user can audit it: decisions depend on what other trials had reported at that moment.
+ */
+export interface NewPruneDecision {
+  readonly trialId: string;
+  readonly attempt: number;
+  readonly epoch: number;
+  /** The sweep whose pruner decided (by name). */
+  readonly sweep: string;
+  readonly rule: PruneRule;
+  readonly action: 'continue' | 'prune';
+  /** The objective judged by, as the sweep had it then. */
+  readonly metric: string;
+  readonly direction: 'max' | 'min';
+  /** The trial's best objective over its epochs up to `epoch`; NaN when it reported none. */
+  readonly value: number;
+  /** What it had to reach (median: the others' median; asha: the last value kept at the rung); NaN when none. */
+  readonly threshold: number;
+  /** asha: the rung (0 at min_epochs, 1 at min_epochs·η, …); null for median. */
+  readonly rung: number | null;
+  /** The group_by values the trial competed within ({} without group_by). */
+  readonly group: Readonly<Record<string, unknown>>;
+  /** The other trials compared, each with its best objective up to `epoch` (NaN: none reported). */
+  readonly compared: readonly { readonly trialId: string; readonly value: number }[];
+  /** The decision in words. */
+  readonly reason: string;
+}
+
+/** A stored pruning decision. */
+export interface PruneDecision extends NewPruneDecision {
+  /** Database clock, seconds since the epoch. */
+  readonly decidedAt: number;
 }
 
 /** Which trials a query returns. */
@@ -182,6 +222,8 @@ export interface Store {
    * funnel of every outcome. Returns false when the attempt was no longer running.
    */
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean;
+  /** Records a pruning decision; returns false when that epoch of that attempt already has one. */
+  recordDecision(decision: NewPruneDecision): boolean;
   /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
   requeue(trialId: string, from: readonly TrialState[]): boolean;
 
@@ -202,10 +244,13 @@ export interface Store {
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
   /**
-   * The latest completed attempt of each completed trial (of a sweep, if named), its epochs summarised
-   * in the database against `metric` ("loss" = training loss) in `direction`; in trial id order.
+   * For each trial (of a sweep, if named) whose state is one of `states`, its latest attempt that ended
+   * in that state, its epochs summarised in the database against `metric` ("loss" = training loss) in
+   * `direction`; in trial id order. Read commands rank from these and never load every epoch.
    */
-  completedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min'): CompletedAttempt[];
+  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states?: readonly RankedAttempt['state'][]): RankedAttempt[];
   /** Trials (of a sweep, if named) counted by state. */
   countByState(sweep?: string): Partial<Record<TrialState, number>>;
+  /** Pruning decisions about one trial, or taken by one sweep's pruner; in the order they were taken. */
+  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[];
 }

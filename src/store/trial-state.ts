@@ -1,11 +1,12 @@
 /**
- * Trial states, their allowed transitions (one table) and `isFinished`. README.md, "Trial states":
- * pending → running → completed | failed | oom | timeout | interrupted; `resume` turns interrupted and
- * stale running trials into pending, and failed ones with `--retry-failed`.
+ * Trial states and every rule about them, in one place: the allowed transitions (one table),
+ * `isFinished`, which states count against a sweep's exit code, and what `grid resume` does with each.
+ * pending → running → completed | pruned | failed | oom | timeout | interrupted; `resume` turns
+ * interrupted and stale running trials into pending, and failed, timed-out or pruned ones when asked.
  */
 
 /** Every trial state, in lifecycle order. */
-export const TRIAL_STATES = ['pending', 'running', 'completed', 'failed', 'oom', 'timeout', 'interrupted'] as const;
+export const TRIAL_STATES = ['pending', 'running', 'completed', 'pruned', 'failed', 'oom', 'timeout', 'interrupted'] as const;
 /** A trial's state. */
 export type TrialState = (typeof TRIAL_STATES)[number];
 
@@ -16,13 +17,38 @@ export type AttemptEnd = Exclude<TrialState, 'pending' | 'running'>;
 const TRANSITIONS: Readonly<Record<TrialState, readonly TrialState[]>> = {
   pending: ['running'],
   // → pending: a stale claim (dead orchestrator) or a failed attempt retried within the same run.
-  running: ['completed', 'failed', 'oom', 'timeout', 'interrupted', 'pending'],
+  running: ['completed', 'pruned', 'failed', 'oom', 'timeout', 'interrupted', 'pending'],
   completed: [],
+  pruned: ['pending'],
   failed: ['pending'],
   oom: [],
   timeout: ['pending'],
   interrupted: ['pending'],
 };
+
+/** A `grid resume` flag that puts trials of one finished state back to pending. */
+export type RetryFlag = 'retry-failed' | 'retry-timeout' | 'retry-pruned';
+
+/**
+ * What `grid resume` does with a trial whose last attempt ended in each state: run it again
+ * (`always`), only with its flag, or `never` (completed is done; oom would fail again with the same
+ * memory).
+ */
+export const RESUME_POLICY: Readonly<Record<AttemptEnd, 'always' | 'never' | RetryFlag>> = {
+  completed: 'never',
+  pruned: 'retry-pruned',
+  failed: 'retry-failed',
+  oom: 'never',
+  timeout: 'retry-timeout',
+  interrupted: 'always',
+};
+
+/** The states `grid resume` puts back to pending, given the retry flags it was called with. */
+export function resumedStates(flags: ReadonlySet<RetryFlag>): AttemptEnd[] {
+  return (Object.entries(RESUME_POLICY) as [AttemptEnd, (typeof RESUME_POLICY)[AttemptEnd]][])
+    .filter(([, policy]) => policy === 'always' || (policy !== 'never' && flags.has(policy)))
+    .map(([state]) => state);
+}
 
 /** Whether `from` may become `to`. */
 export function canTransition(from: TrialState, to: TrialState): boolean {
@@ -34,10 +60,24 @@ export function sourcesOf(to: TrialState): TrialState[] {
   return TRIAL_STATES.filter((from) => canTransition(from, to));
 }
 
-/** A finished trial is not run again by `resume` unless asked (`--retry-failed` for failed ones). */
+/**
+ * A finished trial is not run again by `resume` unless asked (`--retry-failed` for failed ones, and so
+ * on: `RESUME_POLICY`).
+ */
 export function isFinished(state: TrialState): boolean {
-  return state === 'completed' || state === 'failed' || state === 'oom' || state === 'timeout';
+  return state === 'completed' || state === 'pruned' || state === 'failed' || state === 'oom' || state === 'timeout';
 }
+
+/**
+ * Whether a trial in this state did not end as the sweep meant it to: `grid run` exits 1 when any did.
+ * A pruned trial was stopped on purpose, so it is not one.
+ */
+export function isUnsuccessful(state: TrialState): boolean {
+  return state === 'failed' || state === 'oom' || state === 'timeout' || state === 'interrupted';
+}
+
+/** The states `isUnsuccessful` holds for, in lifecycle order. */
+export const UNSUCCESSFUL_STATES: readonly TrialState[] = TRIAL_STATES.filter(isUnsuccessful);
 
 /** Whether a string names a trial state. */
 export function isTrialState(s: string): s is TrialState {

@@ -2,6 +2,7 @@
  * Key paths into trial configs: the short names grid files may use, dotted paths, and the small set
  * of get / set / flatten helpers that expansion, exclusion and the leaderboard share.
  */
+import { configWithEveryKey } from '../trainer/config.js';
 import { canonicalJson } from './canonical.js';
 
 /** Short grid keys and the config path each stands for. */
@@ -24,6 +25,15 @@ export const SHORT_KEYS: Readonly<Record<string, string>> = {
 
 /** The config sections of the built-in trainer, in the order they are shown. */
 export const SECTIONS = ['dataset', 'model', 'train', 'eval'] as const;
+
+/**
+ * The model, train and eval leaf paths of the built-in trainer's configs (`train.lr`, …), sorted. Data
+ * set keys depend on the data set's format and are left out: callers accept `dataset` and `dataset.*`.
+ */
+export function builtinConfigPaths(): string[] {
+  const probe = configWithEveryKey();
+  return [...flatten({ model: probe.model, train: probe.train, eval: probe.eval }).keys()].sort();
+}
 
 /** Resolves a grid key as written (short name or dotted path) to its dotted config path. */
 export function resolveKey(key: string): string {

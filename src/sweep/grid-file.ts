@@ -5,17 +5,18 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import yaml from 'js-yaml';
-import { BUILTIN_METRICS, configWithEveryKey, METRIC_KS } from '../trainer/config.js';
+import { BUILTIN_METRICS, METRIC_KS } from '../trainer/config.js';
 import { shown } from '../util/config-error.js';
 import { loadYaml, YamlError } from '../util/safe-yaml.js';
 import type { TrainerSpec } from './canonical.js';
-import { flatten, resolveKey, SECTIONS, SHORT_KEYS } from './config-paths.js';
+import { builtinConfigPaths, resolveKey, SECTIONS, SHORT_KEYS } from './config-paths.js';
 import { parseDuration } from './duration.js';
 import { GridFileError } from './grid-error.js';
+import { parsePruner, type PrunerSpec } from './pruner-spec.js';
 
 
 /** Top-level keys of a grid file that are not config sections. */
-export const GRID_FILE_KEYS = ['name', 'description', 'trainer', 'grid', 'configs', 'exclude', 'seeds', 'objective', 'limits'] as const;
+export const GRID_FILE_KEYS = ['name', 'description', 'trainer', 'grid', 'configs', 'exclude', 'seeds', 'objective', 'limits', 'pruner'] as const;
 
 /** What the sweep ranks trials by. */
 export interface Objective {
@@ -69,6 +70,8 @@ export interface GridFile {
   readonly seeds: readonly number[] | undefined;
   readonly objective: Objective;
   readonly limits: Limits;
+  /** Which rule stops hopeless trials early (`none` by default). */
+  readonly pruner: PrunerSpec;
   /** The document as parsed, for the store and for `grid export`. */
   readonly document: Readonly<Record<string, unknown>>;
 }
@@ -145,6 +148,7 @@ export function parseGridFile(text: string, file: string): GridFile {
     seeds,
     objective: parseObjective(doc.objective, trainer, fail),
     limits: parseLimits(doc.limits, fail),
+    pruner: parsePruner(doc.pruner, trainer, fail),
     document: doc,
   };
 }
@@ -221,10 +225,9 @@ function leaves(obj: Obj, prefix: string, at: string): Assignment[] {
  */
 function checkExcludeKeys(rules: Assignment[][], trainer: TrainerSpec, fail: Fail): Assignment[][] {
   if (trainer !== 'builtin') return rules;
-  const probe = configWithEveryKey();
-  const known = new Set([...flatten({ model: probe.model, train: probe.train, eval: probe.eval }).keys()]);
+  const known = builtinConfigPaths();
   for (const a of rules.flat()) {
-    if (!a.path.startsWith('dataset.') && !known.has(a.path)) fail(a.at, `unknown key; allowed: ${[...known].sort().join(', ')}, dataset.*`);
+    if (!a.path.startsWith('dataset.') && !known.includes(a.path)) fail(a.at, `unknown key; allowed: ${known.join(', ')}, dataset.*`);
   }
   return rules;
 }

@@ -6,8 +6,9 @@
  */
 import { SPLITS } from '../data/spec.js';
 import { BUILTIN_METRICS, LOSSES, METRIC_KS, configWithEveryKey, MODELS, SAMPLINGS } from '../trainer/config.js';
-import { SHORT_KEYS } from './config-paths.js';
+import { builtinConfigPaths, SHORT_KEYS } from './config-paths.js';
 import { GRID_FILE_KEYS } from './grid-file.js';
+import { PRUNER_RULES, PRUNER_SETTINGS, type PrunerSetting } from './pruner-spec.js';
 
 type Schema = Record<string, unknown>;
 
@@ -47,6 +48,36 @@ function builtinSections(): Record<string, Record<string, Schema>> {
   return sections;
 }
 
+/** A key or a list of keys, each matching `key`. */
+const keyOrKeys = (key: Schema): Schema => ({ anyOf: [key, { type: 'array', minItems: 1, items: key, uniqueItems: true }] });
+
+/** The `pruner` section: a rule's name (its defaults), or {rule, its settings, group_by}. */
+function prunerSchema(): Schema {
+  const setting = (s: PrunerSetting): Schema => ({ type: 'integer', minimum: s.min, maximum: 100_000, default: s.default, description: s.description });
+  const ruleMap = (rule: keyof typeof PRUNER_SETTINGS): Schema => ({
+    type: 'object',
+    properties: {
+      rule: { const: rule },
+      ...Object.fromEntries(Object.entries(PRUNER_SETTINGS[rule] as Record<string, PrunerSetting>).map(([k, s]) => [k, setting(s)])),
+      group_by: {
+        description: 'keys (loss, dataset, train.lr, …) whose trials compete only among themselves (default: none)',
+        ...keyOrKeys({ type: 'string', minLength: 1 }),
+      },
+    },
+    required: ['rule'],
+    additionalProperties: false,
+  });
+  return {
+    description: 'stop hopeless trials early: none (default), median or asha, with their defaults, or {rule, settings, group_by}',
+    oneOf: [
+      { enum: [...PRUNER_RULES] },
+      { type: 'object', properties: { rule: { const: 'none' } }, required: ['rule'], additionalProperties: false },
+      ruleMap('median'),
+      ruleMap('asha'),
+    ],
+  };
+}
+
 /** The JSON Schema (draft 2020-12) of a grid file. */
 export function gridSchema(): Schema {
   const sections = builtinSections();
@@ -64,7 +95,7 @@ export function gridSchema(): Schema {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'gridrec grid file',
-    description: 'A sweep for `grid run`: base config sections, lists of values to cross, seeds, exclusions, objective and limits.',
+    description: 'A sweep for `grid run`: base config sections, lists of values to cross, seeds, exclusions, objective, limits and pruner.',
     type: 'object',
     properties: {
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'sweep name (default: the file name)' },
@@ -105,6 +136,7 @@ export function gridSchema(): Schema {
         },
         additionalProperties: false,
       },
+      pruner: prunerSchema(),
     },
     // The built-in trainer knows its sections and metrics; an external trainer's sections are free.
     if: { anyOf: [{ not: { required: ['trainer'] } }, { properties: { trainer: { const: 'builtin' } } }] },
@@ -119,6 +151,11 @@ export function gridSchema(): Schema {
         grid: { properties: shortGrid },
         objective: {
           properties: { metric: { pattern: `^(loss|(${BUILTIN_METRICS.join('|')})@(${METRIC_KS.join('|')}))$` } },
+        },
+        pruner: {
+          properties: {
+            group_by: keyOrKeys({ anyOf: [{ enum: [...Object.keys(SHORT_KEYS), ...builtinConfigPaths()] }, { type: 'string', pattern: '^dataset(\\.[^.]+)+$' }] }),
+          },
         },
       },
     },

@@ -1,10 +1,11 @@
 /**
- * Ranking completed trials: each trial's value is its best epoch's value of the chosen metric (the
- * validation metrics its trainer reported per epoch, or `loss` for the training loss), in the
- * objective's direction. `grid leaderboard`, `grid status` and `grid export` rank through here.
+ * Ranking completed (and, when asked, pruned) trials: each trial's value is its best epoch's value of
+ * the chosen metric (the validation metrics its trainer reported per epoch, or `loss` for the training
+ * loss), in the objective's direction. `grid leaderboard`, `grid status`, `grid export` and `grid
+ * report` rank through here, from the store's summaries of the attempts (`Store.rankedAttempts`).
  */
 import yaml from 'js-yaml';
-import type { CompletedAttempt, EpochRecord, TrialRecord } from '../store/store.js';
+import type { RankedAttempt, EpochRecord, TrialRecord } from '../store/store.js';
 import type { Metrics } from '../trainer/protocol.js';
 import { loadYaml } from '../util/safe-yaml.js';
 import { canonicalJson } from './canonical.js';
@@ -25,14 +26,21 @@ export interface RankOptions {
   readonly where?: readonly ConfigFilter[];
   /** Keep the first N. @default all */
   readonly top?: number;
+  /** Which trials to rank: completed ones, and pruned ones (ranked on the epochs they had). @default ["completed"] */
+  readonly states?: readonly RankedState[];
 }
+
+/** The states of trials a ranking can hold. */
+export type RankedState = 'completed' | 'pruned';
 
 /** One ranked trial. */
 export interface LeaderboardRow {
   /** 1-based. */
   readonly rank: number;
   readonly trial: TrialRecord;
-  /** The completed attempt ranked. */
+  /** The trial's state: completed, or pruned (stopped early; its epochs are fewer). */
+  readonly state: RankedState;
+  /** The attempt ranked: the latest that ended in the trial's state. */
   readonly attempt: number;
   /** The metric at the best epoch; NaN when no epoch reported it (ranked last). */
   readonly value: number;
@@ -55,28 +63,36 @@ export function parseFilter(expr: string): ConfigFilter {
   return { path: resolveKey(expr.slice(0, eq).trim()), value: loadYaml(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
 }
 
+/** Whether a config has every filter's value. */
+export function matchesFilters(config: Readonly<Record<string, unknown>>, where: readonly ConfigFilter[]): boolean {
+  return where.every((f) => canonicalJson(getPath(config, f.path) ?? null) === canonicalJson(f.value));
+}
+
 /** The default direction of a metric: down for losses, up for everything else. */
 export function defaultDirection(metric: string): 'max' | 'min' {
   return metric === 'loss' ? 'min' : 'max';
 }
 
 /**
- * Ranks the completed trials among `trials` by their latest completed attempt's best epoch, from the
- * store's summaries of those attempts (`Store.completedAttempts`, asked for the same metric and
- * direction). Trials whose attempts never reported the metric rank last.
+ * Ranks the completed (or also pruned) trials among `trials` by the best epoch of their latest attempt
+ * that ended in their state, from the store's summaries of those attempts (`Store.rankedAttempts`,
+ * asked for the same metric, direction and states). Trials whose attempts never reported the metric
+ * rank last.
  */
-export function rankTrials(trials: readonly TrialRecord[], completed: readonly CompletedAttempt[], options: RankOptions): LeaderboardRow[] {
+export function rankTrials(trials: readonly TrialRecord[], ranked: readonly RankedAttempt[], options: RankOptions): LeaderboardRow[] {
   const where = options.where ?? [];
-  const byTrial = new Map(completed.map((c) => [c.trialId, c]));
+  const states: readonly string[] = options.states ?? ['completed'];
+  const byTrial = new Map(ranked.map((c) => [c.trialId, c]));
   const sign = options.direction === 'max' ? 1 : -1;
   const rows: Omit<LeaderboardRow, 'rank'>[] = [];
   for (const trial of trials) {
     const c = byTrial.get(trial.id);
-    if (trial.state !== 'completed' || c === undefined) continue;
-    if (!where.every((f) => canonicalJson(getPath(trial.config, f.path) ?? null) === canonicalJson(f.value))) continue;
+    if (!states.includes(trial.state) || c === undefined || c.state !== trial.state) continue;
+    if (!matchesFilters(trial.config, where)) continue;
     const best = c.best;
     rows.push({
       trial,
+      state: c.state,
       attempt: c.attempt,
       value: best === null ? Number.NaN : valueOf(best, options.metric),
       bestEpoch: best?.epoch ?? 0,
@@ -95,7 +111,7 @@ export function rankTrials(trials: readonly TrialRecord[], completed: readonly C
 }
 
 /** The metrics a ranking may use: `loss` and every name the attempts' last epochs reported, sorted. */
-export function reportedMetrics(completed: readonly CompletedAttempt[]): string[] {
+export function reportedMetrics(completed: readonly RankedAttempt[]): string[] {
   const names = new Set<string>(['loss']);
   for (const c of completed) for (const n of c.metricNames) names.add(n);
   return [...names].sort();

@@ -3,7 +3,7 @@
  * store, which trials a run or resume must run, and the grid file a stored sweep was run with.
  */
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
-import type { TrialState } from '../store/trial-state.js';
+import { resumedStates, type RetryFlag, type TrialState } from '../store/trial-state.js';
 import { expandGrid, type Expansion } from './expand.js';
 import { parseGridFile, type GridFile } from './grid-file.js';
 
@@ -57,6 +57,8 @@ export interface ResumeOptions {
   readonly retryFailed?: boolean;
   /** Also re-queue timed-out trials. @default false */
   readonly retryTimeout?: boolean;
+  /** Also re-queue pruned trials. @default false */
+  readonly retryPruned?: boolean;
 }
 
 /** What `grid resume` is about to do. */
@@ -65,24 +67,32 @@ export interface PreparedResume {
   readonly grid: GridFile;
   /** Trials put back to pending, by the state they were in. */
   readonly requeued: Readonly<Partial<Record<TrialState, number>>>;
+  /** The pruned trials put back to pending (--retry-pruned): they run to the end, unpruned. */
+  readonly requeuedPruned: readonly string[];
   readonly pending: readonly TrialRecord[];
   readonly counts: Readonly<Partial<Record<TrialState, number>>>;
 }
 
 /**
  * Puts a sweep's interrupted trials (stale running ones must have been reclaimed as interrupted
- * first), and failed or timed-out ones when asked, back to pending; completed and oom trials stay.
+ * first), and failed, timed-out or pruned ones when asked, back to pending; completed and oom trials
+ * stay (trial-state.ts, `RESUME_POLICY`).
  */
 export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): PreparedResume {
   const grid = storedGrid(sweep);
-  const from: TrialState[] = ['interrupted'];
-  if (options.retryFailed === true) from.push('failed');
-  if (options.retryTimeout === true) from.push('timeout');
+  const flags = new Set<RetryFlag>();
+  if (options.retryFailed === true) flags.add('retry-failed');
+  if (options.retryTimeout === true) flags.add('retry-timeout');
+  if (options.retryPruned === true) flags.add('retry-pruned');
+  const from = resumedStates(flags);
   const requeued: Partial<Record<TrialState, number>> = {};
+  const requeuedPruned: string[] = [];
   for (const t of store.listTrials({ sweep: sweep.name, states: from })) {
-    if (store.requeue(t.id, [t.state])) requeued[t.state] = (requeued[t.state] ?? 0) + 1;
+    if (!store.requeue(t.id, [t.state])) continue;
+    requeued[t.state] = (requeued[t.state] ?? 0) + 1;
+    if (t.state === 'pruned') requeuedPruned.push(t.id);
   }
-  return { sweep, grid, requeued, ...pendingOf(store, sweep.name) };
+  return { sweep, grid, requeued, requeuedPruned, ...pendingOf(store, sweep.name) };
 }
 
 /** The grid file a stored sweep was last run with, checked again (limits, objective, trainer). */

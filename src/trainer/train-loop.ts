@@ -5,12 +5,15 @@
  * parameters restored for the test. Given the seed (and
  * the backend's thread count), every number it reports is reproducible.
  *
- * No step waits for the device: every step runs B rows (the short last batch is padded with empty
- * rows, which no loss counts), the loss is summed on the device and read once per epoch, and the best
- * epoch's parameters are kept by a device copy.
+ * No step waits for the device, and on the GPU a step is one replay of a recorded CUDA graph: every step
+ * runs B rows (the short last batch is padded with empty rows, which no loss counts); what changes from
+ * step to step (the batch and the counters {global step, valid targets}) is written to the device before
+ * the replay and read there by the kernels; the loss is computed as a sum over valid targets and Adam
+ * divides the gradient by their count (the mean's gradient); the loss is summed on the device and read
+ * once per epoch, and the best epoch's parameters are kept by a device copy.
  */
 import type { TensorSpec } from '../backend/memory-plan.js';
-import type { Ops, TensorGroup } from '../backend/ops.js';
+import type { Ops, RecordedStep, TensorGroup } from '../backend/ops.js';
 import { batchCount, trainBatches } from '../data/batches.js';
 import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
@@ -71,9 +74,11 @@ export function prepareTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset):
     run: async (sink) => {
       const started = performance.now();
       const groups = allocatePlan(ops, specs);
+      const trial = new Trial(ops, cfg, data, groups, loss, specs.popularity.length > 0);
       try {
-        return await new Trial(ops, cfg, data, groups, loss, specs.popularity.length > 0).fit(sink, started);
+        return await trial.fit(sink, started);
       } finally {
+        trial.close();
         for (const group of Object.values(groups)) ops.freeGroup(group);
       }
     },
@@ -97,8 +102,25 @@ function padTo(x: Int32Array, n: number): Int32Array {
   return out;
 }
 
+/**
+ * A planned trial allocated on `ops`, for scripts that drive steps themselves (benchmarks); `close`
+ * frees its groups.
+ */
+export function openTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { trial: Trial; close(): void } {
+  const { specs, loss } = planTrial(ops, cfg, data);
+  const groups = allocatePlan(ops, specs);
+  const trial = new Trial(ops, cfg, data, groups, loss, specs.popularity.length > 0);
+  return {
+    trial,
+    close: () => {
+      trial.close();
+      for (const group of Object.values(groups)) ops.freeGroup(group);
+    },
+  };
+}
+
 /** One trial's model, loss and tensors, bound together; `fit` runs it. */
-class Trial {
+export class Trial {
   readonly #ops: Ops;
   readonly #cfg: TrialConfig;
   readonly #data: PreparedDataset;
@@ -107,6 +129,10 @@ class Trial {
   readonly #model: Sasrec;
   /** Global training step (0-based): the Philox key of dropout and negatives. */
   #step = 0;
+  /** The recorded step (after one eager step has loaded every kernel), or null before it. */
+  #recorded: RecordedStep | null = null;
+  /** Set when recording failed: steps then run eagerly. */
+  #recordFailed = false;
 
   constructor(ops: Ops, cfg: TrialConfig, data: PreparedDataset, g: Record<GroupName, TensorGroup>, loss: TrainingLoss, popularity: boolean) {
     this.#ops = ops;
@@ -117,7 +143,7 @@ class Trial {
     this.#model = new Sasrec(ops, modelDims(cfg, data), cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
     this.#model.initialise(cfg.train.seed);
     for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
-    loss.bind(g.loss_workspace, popularity ? g.popularity : null, data.itemCounts);
+    loss.bind(g.loss_workspace, popularity ? g.popularity : null, data.itemCounts, g.batch.get('counters'));
     for (const set of ['validation', 'test'] as const) {
       ops.write(g.histories.get(`${set}_offsets`), data[set].inputs.offsets);
       ops.write(g.histories.get(`${set}_items`), data[set].inputs.items);
@@ -125,6 +151,17 @@ class Trial {
   }
 
   /** Trains with early stopping, restores the best epoch, tests it. */
+  /** The parameters as a flat f32 group (for tests that compare trials). */
+  parameters(): Promise<Float32Array> {
+    return this.#ops.readF32(this.#g.params.flat());
+  }
+
+  /** Releases the recorded step. */
+  close(): void {
+    this.#recorded?.close();
+    this.#recorded = null;
+  }
+
   async fit(sink: EventSink, started: number): Promise<ResultEvent> {
     const { train: t, eval: e } = this.#cfg;
     // The sweep's objective (train.monitor): higher is better, except for the training loss.
@@ -135,7 +172,7 @@ class Trial {
     for (let epoch = 1; epoch <= t.epochs; epoch++) {
       const epochStart = performance.now();
       const training = await this.#trainEpoch(epoch, sink);
-      const metrics = await this.#evaluate('validation');
+      const metrics = await this.evaluate('validation');
       const seconds = (performance.now() - epochStart) / 1000;
       epochSeconds.push(seconds);
       sink.send({
@@ -152,7 +189,7 @@ class Trial {
       }
     }
     if (best.epoch > 0) this.#restoreBest();
-    const test = await this.#evaluate('test');
+    const test = await this.evaluate('test');
     return {
       type: 'result',
       best_epoch: best.epoch,
@@ -177,7 +214,7 @@ class Trial {
     let inEpoch = 0;
     for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1 })) {
       inEpoch++;
-      tokens += this.#trainStep(batch);
+      tokens += this.trainStep(batch);
       sink.tick(epoch, inEpoch, steps);
     }
     const sum = (await ops.readF32(lossSum))[0]!;
@@ -188,38 +225,73 @@ class Trial {
   }
 
   /** One optimiser step on a batch (padded to B rows); returns its valid targets (0: the step is skipped). */
-  #trainStep(batch: TrainBatch): number {
+  trainStep(batch: TrainBatch): number {
     const ops = this.#ops;
     const g = this.#g;
-    const t = this.#cfg.train;
-    const L = this.#cfg.model.max_seq_len;
+    const N = this.#cfg.train.batch_size * this.#cfg.model.max_seq_len;
     let valid = 0;
     for (let i = 0; i < batch.labels.length; i++) if (batch.labels[i] !== 0) valid++;
     if (valid === 0) return 0;
-    const B = t.batch_size;
-    const N = B * L;
+    ops.write(g.batch.get('ids'), padTo(batch.inputs, N));
+    ops.write(g.batch.get('labels'), padTo(batch.labels, N));
+    ops.write(g.batch.get('counters'), Int32Array.of(this.#step, valid));
+    if (this.#recorded !== null) {
+      this.#recorded.replay();
+    } else if (this.#step === 0 || this.#recordFailed) {
+      // The first step runs eagerly: it loads every kernel module before anything is recorded.
+      this.#stepBody();
+    } else {
+      this.#recorded = this.#record();
+      if (this.#recorded !== null) this.#recorded.replay();
+      else this.#stepBody();
+    }
+    this.#step++;
+    return valid;
+  }
+
+  /** Records the step for replays; null (and eager steps from then on) where the backend cannot. */
+  #record(): RecordedStep | null {
+    try {
+      return this.#ops.recordStep(() => this.#stepBody());
+    } catch (error) {
+      this.#recordFailed = true;
+      console.log(`recording the training step failed, steps run one op at a time: ${error instanceof Error ? error.message : String(error)}`);
+      return null;
+    }
+  }
+
+  /**
+   * The device work of one step, from the batch and counters on the device: forward, the loss summed
+   * over valid targets, backward, Adam (dividing by the valid count), the epoch's loss sum.
+   */
+  #stepBody(): void {
+    const ops = this.#ops;
+    const g = this.#g;
+    const t = this.#cfg.train;
+    const N = t.batch_size * this.#cfg.model.max_seq_len;
     const ids = g.batch.get('ids');
     const labels = g.batch.get('labels');
-    ops.write(ids, padTo(batch.inputs, N));
-    ops.write(labels, padTo(batch.labels, N));
+    const counters = g.batch.get('counters');
     const step = this.#step;
-    const ctx = { train: true, seed: t.seed, step };
+    const ctx = { train: true, seed: t.seed, step, counters };
     const model = this.#model;
     const lossT = g.batch.get('loss');
     const grads = g.grads.flat();
     ops.fill(grads, 0, grads.size);
-    model.forward(ids, B, ctx);
-    this.#loss.forward(lossT, model.hidden, model.itemTable, labels, N, valid, step);
-    this.#loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, valid, step);
-    model.backward(ids, B, ctx);
-    this.#step = step + 1;
+    model.forward(ids, t.batch_size, ctx);
+    // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
+    this.#loss.forward(lossT, model.hidden, model.itemTable, labels, N, 1, step);
+    this.#loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, 1, step);
+    model.backward(ids, t.batch_size, ctx);
     const params = g.params.flat();
-    ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, { lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1 });
-    ops.axpy(g.batch.get('loss_sum'), lossT, valid, 1);
-    return valid;
+    ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
+      lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,
+    });
+    ops.axpy(g.batch.get('loss_sum'), lossT, 1, 1);
   }
 
-  #evaluate(set: 'validation' | 'test'): Promise<Metrics> {
+  /** Metrics of the current parameters on a split. */
+  evaluate(set: 'validation' | 'test'): Promise<Metrics> {
     const g = this.#g;
     const tensors: EvalTensors = {
       ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),

@@ -49,8 +49,9 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
     best: params,
     activations: sasrecActivationSpecs(dims, B, p.layout),
     backward: sasrecBackwardSpecs(dims, B, p.layout),
-    // loss: this step's mean; loss_sum: Σ loss · valid rows over the epoch, read once per epoch.
-    batch: [i32('ids', B, L), i32('labels', B, L), f32('loss', 1), f32('loss_sum', 1)],
+    // counters: {global step, valid targets}, written with each batch (a recorded step reads them);
+    // loss: this step's loss summed over its valid targets; loss_sum: the epoch's, read once per epoch.
+    batch: [i32('ids', B, L), i32('labels', B, L), i32('counters', 2), f32('loss', 1), f32('loss_sum', 1)],
     loss_workspace: p.loss.workspaceSpecs(),
     popularity: p.loss.tableSpecs(),
     // top holds a whole evaluation's lists, read once at its end.

@@ -17,17 +17,30 @@ interface Shape {
   readonly hd: number;
 }
 
-// Every head width W of the kernels, odd B, L and hd, L one past a tile or ending a tile part-way.
+// Every head width W of the SIMT kernels, odd B, L and hd, L one past a tile or ending a tile part-way.
+// In bf16, hd 64, 128 and 32 run the tensor-core kernels (64-row tiles; 32-query tiles in dk/dv at 128).
 const SHAPES: Shape[] = [
   { B: 3, L: 13, H: 2, hd: 7 }, // W 32: one partial tile, odd width
-  { B: 2, L: 70, H: 1, hd: 64 }, // W 64: a second tile of 6 rows
-  { B: 2, L: 37, H: 2, hd: 128 }, // W 128 (32-key tiles): a partial second key tile
+  { B: 2, L: 70, H: 1, hd: 64 }, // W 64: a second tile of 6 rows (tensor cores: likewise)
+  { B: 2, L: 37, H: 2, hd: 128 }, // W 128 (32-key tiles): a partial second key tile (tensor cores: one partial tile)
   { B: 1, L: 200, H: 1, hd: 33 }, // W 64 with an odd width; SASRec's L
-  { B: 2, L: 65, H: 2, hd: 32 }, // W 32: one row past a tile
+  { B: 2, L: 65, H: 2, hd: 32 }, // W 32: one row past a tile (tensor cores: likewise)
   { B: 1, L: 45, H: 1, hd: 200 }, // W 256 (32 × 32 tiles)
 ];
 
 const DROPOUTS = [0, 0.1] as const;
+
+// The tensor-core kernels (bf16, hd ∈ {32, 64, 128}) at SASRec's L (3 full tiles + 8 rows) and at 512
+// (8 full tiles, a long online softmax), with dropout (p = 0 takes no other branch than in SHAPES). At
+// 512 causal only: the float64 oracle's time grows as L², and bidirectional tiles run at 200 already.
+const MMA_SHAPES: readonly (Shape & { readonly causal: readonly boolean[] })[] = [
+  { B: 2, L: 200, H: 2, hd: 32, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 32, causal: [true] },
+  { B: 2, L: 200, H: 1, hd: 64, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 64, causal: [true] },
+  { B: 1, L: 200, H: 2, hd: 128, causal: [true, false] },
+  { B: 1, L: 512, H: 1, hd: 128, causal: [true] },
+];
 
 /** q scaled so that the scores q·k/sqrt(hd) have unit variance: the online max moves, softmax is not flat. */
 const Q_SPREAD = 3;
@@ -145,29 +158,41 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
   });
   afterAll(() => cpu?.close());
 
+  /** One forward and backward on the device against the float64 CPU backend. */
+  async function check(s: Shape, dtype: DType, causal: boolean, p: number): Promise<void> {
+    const drop = randomDrop(p);
+    const { inputs, result } = runDevice(s, dtype, causal, drop);
+    const want = await runOracle(cpu, s, causal, drop, inputs);
+    // Bounds. f32 operands: fp32 dot products, exps and sums against float64 (errors of a few 1e-7 in a
+    // CPU emulation of these kernels): 1e-5 for out and the gradients alike.
+    // bf16 operands (inputs exact in both), SIMT kernels: out adds one bf16 rounding (≤ 2^-9 relative
+    // per element; ~1.7e-3 seen); the gradients see that rounding only through delta = dout · out
+    // (≤ 2.3e-3 seen). Tensor-core kernels add the bf16 rounding of P before P·V, and of dout, P and dS
+    // before the backward's products: in a host emulation of them (mma.sync and ldmatrix emulated from
+    // the PTX ISA's fragment tables) out ≤ 2.3e-3 and the gradients ≤ 3.4e-3 relative over these
+    // shapes. Bounds: out 4e-3, gradients 1e-2, as before.
+    const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
+    const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
+    expect(result.lse.every(Number.isFinite), 'lse fully written').toBe(true);
+    expect(relError(result.out, want.out), 'out').toBeLessThanOrEqual(outTol);
+    expect(relError(result.dq, want.dq), 'dq').toBeLessThanOrEqual(gradTol);
+    expect(relError(result.dk, want.dk), 'dk').toBeLessThanOrEqual(gradTol);
+    expect(relError(result.dv, want.dv), 'dv').toBeLessThanOrEqual(gradTol);
+  }
+
   for (const s of SHAPES) {
     for (const causal of [true, false]) {
       for (const p of DROPOUTS) {
         for (const dtype of ['f32', 'bf16'] as const) {
-          it(`B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${causal ? 'causal' : 'bidirectional'} p=${p} ${dtype}`, async () => {
-            const drop = randomDrop(p);
-            const { inputs, result } = runDevice(s, dtype, causal, drop);
-            const want = await runOracle(cpu, s, causal, drop, inputs);
-            // Bounds. f32 operands: fp32 dot products, exps and sums against float64 (errors of a few
-            // 1e-7 in a CPU emulation of these kernels): 1e-5 for out and the gradients alike.
-            // bf16 operands (inputs exact in both): out adds one bf16 rounding (≤ 2^-9 relative per
-            // element; ~1.7e-3 seen): 4e-3; the gradients see that rounding only through delta = dout ·
-            // out (≤ 2.3e-3 seen): 1e-2.
-            const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
-            const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
-            expect(result.lse.every(Number.isFinite), 'lse fully written').toBe(true);
-            expect(relError(result.out, want.out), 'out').toBeLessThanOrEqual(outTol);
-            expect(relError(result.dq, want.dq), 'dq').toBeLessThanOrEqual(gradTol);
-            expect(relError(result.dk, want.dk), 'dk').toBeLessThanOrEqual(gradTol);
-            expect(relError(result.dv, want.dv), 'dv').toBeLessThanOrEqual(gradTol);
-          });
+          it(`B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${causal ? 'causal' : 'bidirectional'} p=${p} ${dtype}`, () => check(s, dtype, causal, p));
         }
       }
+    }
+  }
+
+  for (const s of MMA_SHAPES) {
+    for (const causal of s.causal) {
+      it(`tensor cores: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${causal ? 'causal' : 'bidirectional'} p=0.1 bf16`, () => check(s, 'bf16', causal, 0.1));
     }
   }
 

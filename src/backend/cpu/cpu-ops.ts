@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup, TensorLookup,
+  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
 import type { FloatArray } from './arrays.js';
@@ -104,6 +104,11 @@ export class CpuOps implements Ops {
 
   async readI32(src: Tensor): Promise<Int32Array> {
     return i32(src, 'readI32', 0).slice();
+  }
+
+  /** The CPU computes as it goes: a replay runs the step again. */
+  recordStep(record: () => void): RecordedStep {
+    return { replay: record, close: () => undefined };
   }
 
   fill(out: Tensor, value: number, n: number): void {
@@ -236,7 +241,8 @@ export class CpuOps implements Ops {
   }
 
   adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {
-    adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp);
+    const counters = hp.counters === undefined ? null : i32(hp.counters, 'adamStep.counters', 2);
+    adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp, counters);
   }
 
   lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[] {

@@ -7,12 +7,13 @@ import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { AdamParams, Tensor } from '../ops.js';
 import { deviceTensor } from './cuda-tensor.js';
-import { checkCount, kernelOf, multiprocessors } from './launch.js';
+import { checkCount, kernelOf, multiprocessors, NULL_PTR } from './launch.js';
 
 const SIGNATURES = {
   adam_step: [
     'param:ptr', 'm:ptr', 'v:ptr', 'grad:ptr', 'n:i64',
     'lr:f32', 'beta1:f32', 'beta2:f32', 'one_minus_beta1:f32', 'one_minus_beta2:f32', 'eps:f32', 'c1:f32', 'c2:f32', 'vec4:i32',
+    'counters:ptr', 'beta1_d:f64', 'beta2_d:f64',
   ],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -50,5 +51,6 @@ export function adamStep(stream: Stream, param: Tensor, m: Tensor, v: Tensor, gr
     { grid, block: ADAM_THREADS, stream },
     p, mm, vv, g, n,
     hp.lr, hp.beta1, hp.beta2, 1 - hp.beta1, 1 - hp.beta2, hp.eps, 1 - hp.beta1 ** hp.step, 1 - hp.beta2 ** hp.step, vec4 ? 1 : 0,
+    hp.counters === undefined ? NULL_PTR : deviceTensor(hp.counters, 'adamStep.counters', ['i32'], 2), hp.beta1, hp.beta2,
   );
 }

@@ -4,13 +4,13 @@
  * argument order of its Ops method, after the stream. The forward saves only the log-sum-exp of every
  * score row; the backward recomputes the probabilities tile by tile and regenerates the dropout mask.
  */
-import type { KernelSignature } from '../../cuda/kernel-signature.js';
+import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type { DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
@@ -19,7 +19,7 @@ export const ATTENTION_DELTA = 'delta';
 
 /** The parameters every forward and backward kernel takes after its pointers (AttnDims, AttnDropout). */
 const PROBLEM = [
-  'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32',
+  'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32', 'counters:ptr',
 ] as const;
 
 const SIGNATURES = {
@@ -29,10 +29,10 @@ const SIGNATURES = {
   backwardQ: ['dq:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
 } as const satisfies Record<string, KernelSignature>;
 
-/** Threads per CTA of every attention kernel (ATTN_THREADS: 16 × 16). */
+/** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16) and of attention_delta. */
 const THREADS = 256;
 
-/** The instantiated head widths W: a head of width hd runs the kernels of the smallest W ≥ hd. */
+/** The instantiated head widths W of the SIMT kernels: a head of width hd runs those of the smallest W ≥ hd. */
 const WIDTHS = [32, 64, 128, 256] as const;
 type Width = (typeof WIDTHS)[number];
 
@@ -44,22 +44,44 @@ const TILES: Readonly<Record<Width, { readonly rows: number; readonly cols: numb
   256: { rows: 2, cols: 2 },
 };
 
-/** How one head width runs: the kernel suffix, the tile sizes and each kernel's dynamic shared memory. */
-interface AttentionPlan {
-  readonly width: Width;
-  /** Queries per tile (BQ). */
-  readonly queryTile: number;
-  /** Keys per tile (BK). */
-  readonly keyTile: number;
-  readonly forwardBytes: number;
-  readonly backwardKvBytes: number;
-  readonly backwardQBytes: number;
+/** Head widths of the tensor-core kernels (bf16 operands and hd exactly one of these). */
+const MMA_WIDTHS = [32, 64, 128] as const;
+type MmaWidth = (typeof MMA_WIDTHS)[number];
+
+/** Threads per CTA of the tensor-core kernels (ATTN_MMA_THREADS: 4 warps of 16 rows). */
+const MMA_THREADS = 128;
+
+/** Query rows and key rows per tile of the tensor-core kernels (ATTN_MMA_BQ = ATTN_MMA_BK). */
+const MMA_TILE = 64;
+
+/** Queries per tile of the tensor-core dk/dv kernel (AttnKvTile<D>::BQ: fewer at hd 128, for registers). */
+const MMA_KV_QUERIES: Readonly<Record<MmaWidth, number>> = { 32: 64, 64: 64, 128: 32 };
+
+/** One kernel of a plan: its name, the rows of L a CTA owns (grid y = ⌈L / tile⌉), its block and shared memory. */
+interface KernelPlan {
+  readonly name: string;
+  readonly tile: number;
+  readonly threads: number;
+  readonly sharedBytes: number;
 }
 
-/** The plan of head width hd; the byte counts follow the shared-memory carving of each kernel. */
-function attentionPlan(hd: number): AttentionPlan {
+/** The three kernels one call of a head width and dtype runs. */
+interface AttentionPlan {
+  readonly forward: KernelPlan;
+  readonly backwardKv: KernelPlan;
+  readonly backwardQ: KernelPlan;
+}
+
+/** The smallest SIMT width W ≥ hd; throws past the widest. */
+function simtWidth(hd: number): Width {
   const width = WIDTHS.find((w) => hd <= w);
   if (width === undefined) throw new RangeError(`Expected a head width hd in 1..${WIDTHS[WIDTHS.length - 1]} for attention, got ${hd}`);
+  return width;
+}
+
+/** The SIMT kernels of head width hd; the byte counts follow the shared-memory carving of each kernel. */
+function simtPlan(hd: number): AttentionPlan {
+  const width = simtWidth(hd);
   const tile = TILES[width];
   const bq = 16 * tile.rows;
   const bk = 16 * tile.cols;
@@ -67,14 +89,52 @@ function attentionPlan(hd: number): AttentionPlan {
   const rowTile = (rows: number): number => 4 * rows * (width + 1);
   const scoreTile = 4 * bq * (bk + 1);
   const keep = bq * bk;
+  const kernel = (name: string, rows: number, sharedBytes: number): KernelPlan => ({ name: `${name}_${width}`, tile: rows, threads: THREADS, sharedBytes });
   return {
-    width,
-    queryTile: bq,
-    keyTile: bk,
-    forwardBytes: rowTile(bq) + 2 * rowTile(bk) + scoreTile + keep,
-    backwardKvBytes: 2 * rowTile(bk) + 2 * rowTile(bq) + 2 * scoreTile + 2 * 4 * bq + keep,
-    backwardQBytes: 2 * rowTile(bq) + 2 * rowTile(bk) + scoreTile + keep,
+    forward: kernel('attention_forward', bq, rowTile(bq) + 2 * rowTile(bk) + scoreTile + keep),
+    backwardKv: kernel('attention_backward_kv', bk, 2 * rowTile(bk) + 2 * rowTile(bq) + 2 * scoreTile + 2 * 4 * bq + keep),
+    backwardQ: kernel('attention_backward_q', bq, 2 * rowTile(bq) + 2 * rowTile(bk) + scoreTile + keep),
   };
+}
+
+/** The tensor-core kernels of head width hd; the byte counts follow the shared-memory carving of each kernel. */
+function mmaPlan(hd: MmaWidth): AttentionPlan {
+  // bf16 rows padded by 8 elements (16 bytes), so the 8 rows of an ldmatrix phase hit distinct banks;
+  // keep bits are one 32-bit word per query and 32 keys; lse and delta one float per query.
+  const rowTile = (rows: number): number => 2 * rows * (hd + 8);
+  const keep = (queries: number): number => 4 * queries * (MMA_TILE / 32);
+  const kvQueries = MMA_KV_QUERIES[hd];
+  const kernel = (name: string, sharedBytes: number): KernelPlan => ({ name: `${name}_mma_${hd}`, tile: MMA_TILE, threads: MMA_THREADS, sharedBytes });
+  return {
+    forward: kernel('attention_forward', 3 * rowTile(MMA_TILE) + keep(MMA_TILE)),
+    backwardKv: kernel('attention_backward_kv', 2 * rowTile(MMA_TILE) + 2 * rowTile(kvQueries) + 2 * 4 * kvQueries + keep(kvQueries)),
+    backwardQ: kernel('attention_backward_q', 4 * rowTile(MMA_TILE) + keep(MMA_TILE)),
+  };
+}
+
+function isMmaWidth(hd: number): hd is MmaWidth {
+  return (MMA_WIDTHS as readonly number[]).includes(hd);
+}
+
+/**
+ * The kernels of one call: the tensor cores for bf16 operands of a head width they take, with every
+ * pointer 16-byte aligned (their 16-byte loads and stores; views of the memory plan are 256-byte
+ * aligned, so a view carved elsewhere at an odd offset is the only case that falls back); else SIMT
+ * (the f32 parity mode, other widths).
+ */
+function attentionPlan(hd: number, bf16: boolean, tensors: readonly CudaTensor[]): AttentionPlan {
+  if (bf16 && isMmaWidth(hd) && tensors.every((t) => t.ptr % 16n === 0n)) return mmaPlan(hd);
+  return simtPlan(hd);
+}
+
+/** Launches one kernel of a plan over grid (B·H, ⌈L / tile⌉). */
+function launchPlanned<S extends KernelSignature>(
+  stream: Stream, plan: KernelPlan, signature: S, BH: number, L: number, ...args: KernelArgs<S>
+): void {
+  kernelOf('attention', plan.name, signature, plan.sharedBytes).launch(
+    { grid: [BH, Math.ceil(L / plan.tile), 1], block: plan.threads, sharedBytes: plan.sharedBytes, stream },
+    ...args,
+  );
 }
 
 /** Checks B, L, H, hd; returns the element count of q (= B·L·H·hd). */
@@ -82,7 +142,7 @@ function checkDims(what: string, B: number, L: number, H: number, hd: number): n
   for (const [name, n] of [['B', B], ['L', L], ['H', H], ['hd', hd]] as const) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what}: expected ${name} to be a positive integer, got ${n}`);
   }
-  attentionPlan(hd);
+  simtWidth(hd);
   checkCount(`${what}: B·H (grid)`, B * H);
   checkCount(`${what}: B·L·H (rows of heads)`, B * L * H);
   return B * L * H * hd;
@@ -111,7 +171,7 @@ function problem(L: number, H: number, hd: number, causal: boolean, bf16: number
   const threshold = dropoutThreshold(drop.p);
   const keepScale = drop.p > 0 ? 1 / (1 - drop.p) : 1;
   return [
-    L, H, hd, causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale,
+    L, H, hd, causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale, stepCounters(drop),
   ] as const;
 }
 
@@ -140,11 +200,9 @@ export function attentionForward(
   const n = checkDims('attentionForward', B, L, H, hd);
   const x = operands('attentionForward', n, q, k, v, out);
   const lse = deviceTensor(saved.get(ATTENTION_LSE), 'attentionForward.saved.lse', ['f32'], B * H * L);
-  const plan = attentionPlan(hd);
-  kernelOf('attention', `attention_forward_${plan.width}`, SIGNATURES.forward, plan.forwardBytes).launch(
-    { grid: [B * H, Math.ceil(L / plan.queryTile), 1], block: THREADS, sharedBytes: plan.forwardBytes, stream },
-    x.out, lse, x.q, x.k, x.v, ...problem(L, H, hd, causal, bf16Flag(x.q), drop),
-  );
+  const bf16 = bf16Flag(x.q);
+  const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out]);
+  launchPlanned(stream, plan.forward, SIGNATURES.forward, B * H, L, x.out, lse, x.q, x.k, x.v, ...problem(L, H, hd, causal, bf16, drop));
 }
 
 /**
@@ -162,8 +220,8 @@ export function attentionBackward(
   const [dqd, dkd, dvd, doutd] = [grad(dq, 'dq'), grad(dk, 'dk'), grad(dv, 'dv'), grad(dout, 'dout')];
   const lse = deviceTensor(saved.get(ATTENTION_LSE), 'attentionBackward.saved.lse', ['f32'], B * H * L);
   const delta = deviceTensor(saved.get(ATTENTION_DELTA), 'attentionBackward.saved.delta', ['f32'], B * H * L);
-  const plan = attentionPlan(hd);
   const bf16 = bf16Flag(x.q);
+  const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out, dqd, dkd, dvd, doutd]);
   const args = problem(L, H, hd, causal, bf16, drop);
 
   // A warp per (row, head).
@@ -171,12 +229,6 @@ export function attentionBackward(
     { grid: strideGrid(B * L * H * 32, THREADS), block: THREADS, stream },
     delta, doutd, x.out, B, L, H, hd, bf16,
   );
-  kernelOf('attention', `attention_backward_kv_${plan.width}`, SIGNATURES.backwardKv, plan.backwardKvBytes).launch(
-    { grid: [B * H, Math.ceil(L / plan.keyTile), 1], block: THREADS, sharedBytes: plan.backwardKvBytes, stream },
-    dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args,
-  );
-  kernelOf('attention', `attention_backward_q_${plan.width}`, SIGNATURES.backwardQ, plan.backwardQBytes).launch(
-    { grid: [B * H, Math.ceil(L / plan.queryTile), 1], block: THREADS, sharedBytes: plan.backwardQBytes, stream },
-    dqd, doutd, x.q, x.k, x.v, lse, delta, ...args,
-  );
+  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, doutd, x.q, x.k, x.v, lse, delta, ...args);
 }

@@ -18,6 +18,8 @@ export interface SamplerArgs {
   readonly count: number;
   readonly seed: number;
   readonly step: number;
+  /** The step's counters on the device (replayed steps read the step there), or null. */
+  readonly counters: PointerArg | null;
   /** [V] alias acceptance thresholds (uint32 bits), popularity only. */
   readonly prob: PointerArg | null;
   /** [V] alias columns, popularity only. */
@@ -26,7 +28,7 @@ export interface SamplerArgs {
   readonly logProb: PointerArg | null;
 }
 
-const SAMPLER = ['n_neg:i32', 'seed:u32', 'step:u32', 'prob:ptr', 'alias:ptr'] as const;
+const SAMPLER = ['n_neg:i32', 'seed:u32', 'step:u32', 'counters:ptr', 'prob:ptr', 'alias:ptr'] as const;
 const SIGNATURES = {
   forward: [
     'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'N:i32', 'V:i32', 'd:i32',
@@ -107,7 +109,7 @@ export function sampledForward(
   const c = corrections(V, sampler.count);
   kernel(`${prefix(loss)}_sampled_forward_${suffix(d)}`, 'forward').launch(
     { grid: Math.ceil(N / ROWS_PER_CTA), block: 32 * ROWS_PER_CTA, stream },
-    lse, rowLoss, dhRaw, h, table, targets, N, V, d, sampler.count, sampler.seed >>> 0, sampler.step >>> 0,
+    lse, rowLoss, dhRaw, h, table, targets, N, V, d, sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.counters ?? NULL,
     sampler.prob ?? NULL, sampler.alias ?? NULL, sampler.logProb ?? NULL, c.uniform, c.logN,
   );
 }
@@ -136,7 +138,7 @@ export function sampledTableGrad(
   N: number, V: number, d: number, sampler: SamplerArgs, scale: number,
 ): void {
   checkSampler(N, V, sampler);
-  const draws = [sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.prob ?? NULL, sampler.alias ?? NULL] as const;
+  const draws = [sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.counters ?? NULL, sampler.prob ?? NULL, sampler.alias ?? NULL] as const;
   const threads = N * callsPerRow(sampler);
   const tiles = scanTiles(V);
   fillBytes(csr.counts, 0, stream);

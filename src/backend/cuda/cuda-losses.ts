@@ -107,6 +107,11 @@ function negativeCount(params: Pick<LossParams, 'kind' | 'negatives'>): number {
   return n;
 }
 
+/** The step's counters of a negatives draw, checked, or null. */
+function countersOf(neg: NonNullable<LossParams['negatives']>): CudaTensor | null {
+  return neg.counters === undefined ? null : deviceTensor(neg.counters, 'negatives.counters', ['i32'], 2);
+}
+
 function samplerOf(params: LossParams, V: number): SamplerArgs {
   const neg = params.negatives;
   if (neg === undefined) throw new Error(`loss "${params.kind}" needs negatives`);
@@ -114,13 +119,13 @@ function samplerOf(params: LossParams, V: number): SamplerArgs {
     const t = neg.popularity;
     if (t === undefined) throw new Error(`loss "${params.kind}": popularity sampling needs its tables`);
     return {
-      count: neg.count, seed: neg.seed, step: neg.step,
+      count: neg.count, seed: neg.seed, step: neg.step, counters: countersOf(neg),
       prob: deviceTensor(t.prob, 'popularity.prob', ['i32'], V),
       alias: deviceTensor(t.alias, 'popularity.alias', ['i32'], V),
       logProb: deviceTensor(t.logProb, 'popularity.logProb', ['f32'], V + 1),
     };
   }
-  return { count: neg.count, seed: neg.seed, step: neg.step, prob: null, alias: null, logProb: null };
+  return { count: neg.count, seed: neg.seed, step: neg.step, counters: countersOf(neg), prob: null, alias: null, logProb: null };
 }
 
 /**

@@ -8,11 +8,12 @@
  * holds its own memory: both are `reservedBytes`, which a trial adds to its planned peak.
  */
 import { CudaContext } from '../../cuda/context.js';
+import { CudaGraph } from '../../cuda/graph.js';
 import { download, upload } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, Tensor, TensorGroup, TensorLookup,
+  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
@@ -140,6 +141,12 @@ export class CudaOps implements Ops {
     download(out, t, 0, this.#stream);
     this.#stream.synchronize();
     return out;
+  }
+
+  /** Captures the step as one CUDA graph on the backend's stream; a replay is one cuGraphLaunch. */
+  recordStep(record: () => void): RecordedStep {
+    const graph = CudaGraph.capture(this.#stream, record);
+    return { replay: () => graph.launch(this.#stream), close: () => graph.destroy() };
   }
 
   // ---- elementwise ----

@@ -14,7 +14,7 @@ import type { Stream } from '../../cuda/stream.js';
 import type { DropoutSpec, Tensor } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
 
 const SIGNATURES = {
   ew_fill_b32: ['out:ptr', 'bits:u32', 'n:i64'],
@@ -24,7 +24,7 @@ const SIGNATURES = {
   ew_add: ['out:ptr', 'a:ptr', 'b:ptr', 'bf16:i32', 'n:i64'],
   ew_slice_rows: ['out:ptr', 'out_bf16:i32', 'x:ptr', 'x_bf16:i32', 'rows:i32', 'first:i32', 'stride:i32', 'cols:i32'],
   ew_mask_padded: ['out:ptr', 'x:ptr', 'ids:ptr', 'bf16:i32', 'rows:i32', 'cols:i32'],
-  ew_dropout: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64', 'threshold:u32', 'scale:f64', 'seed:u32', 'step:u32', 'site:u32'],
+  ew_dropout: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64', 'threshold:u32', 'scale:f64', 'seed:u32', 'step:u32', 'site:u32', 'counters:ptr'],
   ew_relu_forward: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64'],
   ew_relu_backward: ['dx:ptr', 'dout:ptr', 'd_bf16:i32', 'out:ptr', 'out_bf16:i32', 'n:i64'],
   ew_bias_add: ['out:ptr', 'out_bf16:i32', 'bias:ptr', 'rows:i32', 'cols:i32'],
@@ -148,7 +148,7 @@ export function dropout(stream: Stream, out: Tensor, x: Tensor, n: number, drop:
   const { seed, step, site } = drop.key;
   // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
   kernel('ew_dropout').launch(
-    over(stream, Math.ceil(n / 4)), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0,
+    over(stream, Math.ceil(n / 4)), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0, stepCounters(drop),
   );
 }
 

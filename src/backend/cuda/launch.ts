@@ -7,7 +7,8 @@
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js';
-import type { CudaTensor } from './cuda-tensor.js';
+import type { DropoutSpec } from '../ops.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 
 /** A null device pointer, for an optional output or input the kernel must not touch. */
 export const NULL_PTR: PointerArg = 0n;
@@ -50,4 +51,9 @@ export function bf16Flag(t: CudaTensor): number {
 /** Throws unless n is a whole count ≥ 0 that int32 kernel indices can hold. */
 export function checkCount(what: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0 || n >= 2 ** 31) throw new RangeError(`${what}: expected a count in [0, 2^31), got ${n}`);
+}
+
+/** The step counters a dropout's kernels read (a replayed step: RngKey.counters), or a null pointer. */
+export function stepCounters(drop: DropoutSpec): PointerArg {
+  return drop.key.counters === undefined ? NULL_PTR : deviceTensor(drop.key.counters, 'dropout.key.counters', ['i32'], 2);
 }

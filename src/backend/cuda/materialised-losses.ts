@@ -25,7 +25,7 @@ const SIGNATURES = {
   ],
   sampledLogits: [
     'logits:ptr', 'negatives:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'prob:ptr', 'alias:ptr', 'N:i32', 'V:i32', 'd:i32',
-    'n_neg:i32', 'seed:u32', 'step:u32', 'h_bf16:i32', 'table_bf16:i32', 'logits_bf16:i32',
+    'n_neg:i32', 'seed:u32', 'step:u32', 'counters:ptr', 'h_bf16:i32', 'table_bf16:i32', 'logits_bf16:i32',
   ],
   sampledHiddenGrad: [
     'dh:ptr', 'grad:ptr', 'table:ptr', 'targets:ptr', 'negatives:ptr', 'N:i32', 'd:i32', 'n_neg:i32', 'dh_bf16:i32',
@@ -168,7 +168,8 @@ function samplerArgs(params: LossParams, V: number) {
   const neg = params.negatives;
   if (neg === undefined) throw new Error(`loss "${params.kind}" needs negatives`);
   const n = negativeCount(params);
-  const uniform = { prob: NULL_PTR, alias: NULL_PTR, logP: NULL_PTR, uniformCorr: Math.log(V - 1) - Math.log(n), logN: Math.log(n) };
+  const counters = neg.counters === undefined ? NULL_PTR : deviceTensor(neg.counters, 'negatives.counters', ['i32'], 2);
+  const uniform = { prob: NULL_PTR, alias: NULL_PTR, logP: NULL_PTR, uniformCorr: Math.log(V - 1) - Math.log(n), logN: Math.log(n), counters };
   if (neg.sampling === 'uniform') return { n, seed: neg.seed >>> 0, step: neg.step >>> 0, ...uniform };
   const t = neg.popularity;
   if (t === undefined) throw new Error(`loss "${params.kind}": popularity sampling needs its tables`);
@@ -218,7 +219,7 @@ export function materialisedLossForward(
     const logits = floats(workspace, 'logits', N * (s.n + 1));
     kernel(`ce_sampled_logits_${columnsSuffix(d)}`, 'sampledLogits').launch(
       { grid: warpGrid(N), block: WARP_KERNEL_THREADS, stream },
-      logits, negatives, x.h, x.table, x.targets, s.prob, s.alias, N, V, d, s.n, s.seed, s.step, bf16Flag(x.h), bf16Flag(x.table), bf16Flag(logits),
+      logits, negatives, x.h, x.table, x.targets, s.prob, s.alias, N, V, d, s.n, s.seed, s.step, s.counters, bf16Flag(x.h), bf16Flag(x.table), bf16Flag(logits),
     );
     // A CTA per row of n + 1 logits: no more warps than the row has columns.
     const threads = Math.min(ROW_THREADS, 32 * Math.ceil((s.n + 1) / 32));

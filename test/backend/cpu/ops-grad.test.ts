@@ -180,14 +180,25 @@ describe('adam', () => {
     const param = Float64Array.from([1, -2]);
     const m = new Float64Array(2), v = new Float64Array(2);
     const hp = { lr: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-8 };
-    adamStep(param, m, v, Float64Array.from([0.5, -3]), 2, { ...hp, step: 1 });
+    adamStep(param, m, v, Float64Array.from([0.5, -3]), 2, { ...hp, step: 1 }, null);
     // First step: m̂ = g, v̂ = g², so each parameter moves by lr · sign(g) (up to eps).
     expectClose(param, [0.9, -1.9], 1e-7);
     const before = param[1]!;
-    adamStep(param, m, v, Float64Array.from([0.5, 1]), 2, { ...hp, step: 2 });
+    adamStep(param, m, v, Float64Array.from([0.5, 1]), 2, { ...hp, step: 2 }, null);
     const m2 = 0.9 * 0.1 * -3 + 0.1 * 1, v2 = 0.98 * 0.02 * 9 + 0.02 * 1;
     const want = before - (0.1 * (m2 / (1 - 0.81))) / (Math.sqrt(v2 / (1 - 0.98 ** 2)) + 1e-8);
     expectClose([param[1]!], [want], 1e-12);
     expectClose([param[0]!], [0.8], 1e-7);
+  });
+
+  it('with the step counters: step counters[0] + 1, the gradient of a sum divided by counters[1]', () => {
+    const hp = { lr: 0.1, beta1: 0.9, beta2: 0.98, eps: 1e-8, step: 99 };
+    const a = { p: Float64Array.from([1, -2, 3]), m: Float64Array.from([0.1, 0, -0.2]), v: Float64Array.from([0.01, 0.2, 0.05]) };
+    const b = { p: Float64Array.from(a.p), m: Float64Array.from(a.m), v: Float64Array.from(a.v) };
+    const mean = Float64Array.from([0.5, -3, 0.25]);
+    adamStep(a.p, a.m, a.v, mean, 3, { ...hp, step: 5 }, null);
+    adamStep(b.p, b.m, b.v, Float64Array.from(mean, (g) => 7 * g), 3, hp, Int32Array.of(4, 7));
+    expectClose(b.p, a.p, 1e-14);
+    expectClose(b.m, a.m, 1e-14);
   });
 });

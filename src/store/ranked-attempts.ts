@@ -1,15 +1,16 @@
 /**
- * The read side's aggregate queries: each completed trial's latest completed attempt with its epochs
- * summarised in SQL (best epoch by a metric, last epoch, peak, seconds per epoch), and trials counted
- * by state. `leaderboard`, `status` and `export` rank from these, so they never load every epoch row
+ * The read side's aggregate queries: each completed (or pruned) trial's latest attempt that ended in
+ * its state, with its epochs summarised in SQL (best epoch by a metric, last epoch, peak, seconds per
+ * epoch), and trials counted by state. `leaderboard`, `status` and `export` rank from these, so they never load every epoch row
  * (a trial of 200,000 epochs, or a sweep of a million rows, is summarised inside SQLite).
  */
 import type { Connection } from './database.js';
-import type { CompletedAttempt, EpochRecord } from './store.js';
+import type { RankedAttempt, EpochRecord } from './store.js';
 import type { TrialState } from './trial-state.js';
 
 interface Row {
   trial_id: string;
+  state: RankedAttempt['state'];
   attempt: number;
   result: string | null;
   last_epoch: number | null;
@@ -32,17 +33,26 @@ function metricPath(metric: string): string {
   return `$."${metric}"`;
 }
 
-/** Which completed attempts a query covers: those of one sweep's trials, or all. */
-export interface CompletedFilter {
+/** Which attempts a query covers: those of one sweep's trials, or all. */
+export interface RankedFilter {
   readonly sweep?: string;
 }
 
 /**
- * The latest completed attempt of every completed trial (of a sweep, if named), with the epoch that
- * has the best value of `metric` in `direction` (ties: the earliest; epochs without the metric, or
- * with NaN, never count). `metric` "loss" is the training loss.
+ * For every trial (of a sweep, if named) in one of `states`, its latest attempt that ended in that
+ * state, with the epoch that has the best value of `metric` in `direction` (ties: the earliest;
+ * epochs without the metric, or with NaN, never count). `metric` "loss" is the training loss.
  */
-export function completedAttempts(db: Connection, filter: CompletedFilter, metric: string, direction: 'max' | 'min'): CompletedAttempt[] {
+export function rankedAttempts(
+  db: Connection,
+  filter: RankedFilter,
+  metric: string,
+  direction: 'max' | 'min',
+  states: readonly RankedAttempt['state'][],
+): RankedAttempt[] {
+  if (states.length === 0) return [];
+  // The states are a closed set, checked here, so they can be written into the statement.
+  const inStates = states.map((s) => (s === 'completed' || s === 'pruned' ? `'${s}'` : 'NULL')).join(', ');
   const inSweep = filter.sweep === undefined ? '' : 'AND a.trial_id IN (SELECT l.trial_id FROM sweep_trials l JOIN sweeps s ON s.id = l.sweep_id WHERE s.name = @sweep)';
   // A number, or NULL where the metric is missing, null (NaN) or not a number.
   const value =
@@ -55,8 +65,8 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
   // primary key): ties go to the earliest epoch. One pass, no sort of the epoch rows.
   const sql = `
     WITH done AS (
-      SELECT a.trial_id, MAX(a.attempt) AS attempt FROM attempts a JOIN trials t ON t.id = a.trial_id
-      WHERE a.state = 'completed' AND t.state = 'completed' ${inSweep}
+      SELECT a.trial_id, MAX(a.attempt) AS attempt, t.state FROM attempts a JOIN trials t ON t.id = a.trial_id
+      WHERE a.state = t.state AND t.state IN (${inStates}) ${inSweep}
       GROUP BY a.trial_id
     ),
     agg AS (
@@ -69,7 +79,7 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
       FROM epochs e JOIN done d ON d.trial_id = e.trial_id AND d.attempt = e.attempt
       GROUP BY e.trial_id, e.attempt
     )
-    SELECT d.trial_id, d.attempt, a.result, agg.last_epoch, agg.peak_bytes, agg.seconds_per_epoch,
+    SELECT d.trial_id, d.attempt, d.state, a.result, agg.last_epoch, agg.peak_bytes, agg.seconds_per_epoch,
       (SELECT l.metrics FROM epochs l WHERE l.trial_id = d.trial_id AND l.attempt = d.attempt AND l.epoch = agg.last_epoch) AS last_metrics,
       b.epoch AS best_epoch, b.train_loss AS best_train_loss, b.metrics AS best_metrics, b.epoch_seconds AS best_epoch_seconds,
       b.peak_bytes AS best_peak_bytes, b.tokens_per_second AS best_tokens_per_second
@@ -85,7 +95,7 @@ export function completedAttempts(db: Connection, filter: CompletedFilter, metri
   return (db.prepare(sql).all(params) as Row[]).map(toCompleted);
 }
 
-function toCompleted(r: Row): CompletedAttempt {
+function toCompleted(r: Row): RankedAttempt {
   const best: EpochRecord | null =
     r.best_epoch === null
       ? null
@@ -102,7 +112,8 @@ function toCompleted(r: Row): CompletedAttempt {
   return Object.freeze({
     trialId: r.trial_id,
     attempt: r.attempt,
-    result: r.result === null ? null : (JSON.parse(r.result) as CompletedAttempt['result']),
+    state: r.state,
+    result: r.result === null ? null : (JSON.parse(r.result) as RankedAttempt['result']),
     best,
     lastEpoch: r.last_epoch ?? 0,
     peakBytes: r.peak_bytes ?? 0,

@@ -19,20 +19,20 @@ function withAttempts(store: Store, id: string, attempts: { state: 'completed' |
   }
 }
 
-describe('Store.completedAttempts (the SQL summary the read commands rank from)', () => {
+describe('Store.rankedAttempts (the SQL summary the read commands rank from)', () => {
   it('takes the latest completed attempt, its best epoch (ties: the earliest; missing values skipped), last epoch, peak and mean seconds', () => {
     const store = openStore(join(tempDir(), 'runs.db'), 'write');
     withAttempts(store, 't', [
       { state: 'failed', epochs: [[0.9, 1]] },
       { state: 'completed', epochs: [[0.2, 3], [null, 0.5], [0.4, 2], [0.4, 1], [0.1, 4]] },
     ]);
-    const [max] = store.completedAttempts({}, 'ndcg@10', 'max');
+    const [max] = store.rankedAttempts({}, 'ndcg@10', 'max');
     expect(max).toMatchObject({ trialId: 't', attempt: 2, lastEpoch: 5, peakBytes: 50, secondsPerEpoch: 3, metricNames: ['ndcg@10'] });
     expect(max?.best).toMatchObject({ epoch: 3, metrics: { 'ndcg@10': 0.4 }, trainLoss: 2 });
-    expect(store.completedAttempts({}, 'ndcg@10', 'min')[0]?.best?.epoch).toBe(5);
-    expect(store.completedAttempts({}, 'loss', 'min')[0]?.best?.epoch).toBe(2);
-    expect(store.completedAttempts({}, 'hr@10', 'max')[0]?.best).toBeNull();
-    expect(store.completedAttempts({ sweep: 'other' }, 'ndcg@10', 'max')).toEqual([]);
+    expect(store.rankedAttempts({}, 'ndcg@10', 'min')[0]?.best?.epoch).toBe(5);
+    expect(store.rankedAttempts({}, 'loss', 'min')[0]?.best?.epoch).toBe(2);
+    expect(store.rankedAttempts({}, 'hr@10', 'max')[0]?.best).toBeNull();
+    expect(store.rankedAttempts({ sweep: 'other' }, 'ndcg@10', 'max')).toEqual([]);
     expect(store.countByState('s')).toEqual({ completed: 1 });
     store.close();
   });
