@@ -68,7 +68,7 @@ async function arm(name: string, pruner: string): Promise<Arm> {
   const store = openStore(db, 'read');
   try {
     const trials = store.listTrials({ sweep: name });
-    const [top] = rankTrials(trials, store.listAttempts({ sweep: name }), store.listEpochs({ sweep: name }), { metric: 'ndcg@10', direction: 'max', top: 1 });
+    const [top] = rankTrials(trials, store.rankedAttempts({ sweep: name }, 'ndcg@10', 'max'), { metric: 'ndcg@10', direction: 'max', top: 1 });
     const train = (c: Record<string, unknown>) => c.train as Record<string, unknown>;
     const model = (c: Record<string, unknown>) => c.model as Record<string, unknown>;
     return {
