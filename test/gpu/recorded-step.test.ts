@@ -3,8 +3,10 @@
  * op by op: the replay reads each batch and the step's counters from the device, so its dropout masks,
  * negatives and Adam step follow the step number. ce's, ce-'s and cce's kernels sum in a fixed order, so their parameters
  * after a few steps agree bit for bit; the streamed sampled losses (cce-, bce+) add their table gradient
- * with float atomics whose order varies from run to run, so theirs agree to rounding (a frozen step, the
- * failure this guards against, would differ by the size of the updates: ~1e-2 relative).
+ * with float atomics whose order varies from run to run, and Adam's normalisation turns those roundings
+ * into parameter moves of up to lr on near-zero gradients (measured on an H200: 5e-6 to 5.5e-5 relative
+ * after five steps), so 5e-4; a frozen step, the failure this guards against, moves every parameter
+ * the replays touch by up to lr per step and lands far above it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +72,7 @@ describe.skipIf(noGpu)('a recorded training step', () => {
       expect(eager.every(Number.isFinite)).toBe(true);
       // Steps 2-5 were replays: had the graph frozen step 1's dropout or negatives, they would differ.
       if (!atomic.has(loss)) expect(Buffer.from(replayed.buffer).equals(Buffer.from(eager.buffer))).toBe(true);
-      else expect(relError(replayed, eager)).toBeLessThanOrEqual(1e-5);
+      else expect(relError(replayed, eager)).toBeLessThanOrEqual(5e-4);
     });
   }
 });
