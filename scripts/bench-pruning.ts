@@ -3,8 +3,10 @@
  * with ASHA, each into its own runs.db: epochs trained, wall time, trials pruned, and whether the best
  * trial is the same (or its objective within 1%).
  *
- *   npm run build && npx tsx scripts/bench-pruning.ts [--scale cpu|full] [--parallel N] [--cpu] [--eta 3] [--keep DIR]
+ *   npm run build && npx tsx scripts/bench-pruning.ts [--scale cpu|full] [--data FILE] [--parallel N] [--cpu] [--eta 3] [--keep DIR]
  *
+ * `--data FILE` replaces the sweep's data set by a local file (format from its extension, split
+ * leave-one-out): the full sweep on a machine without network.
  * `full` is the 24-trial ML-1M sweep (six losses × batch {128, 256} × L {50, 200}; `grid data fetch
  * movielens-1m` first), for a GPU machine. `cpu` is a 12-trial sweep of the quickstart's model on
  * ml-latest-small (six losses × batch {32, 64}) that a 2-core CPU runs in minutes.
@@ -12,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openStore } from '../src/store/sqlite-store.js';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     cpu: { type: 'boolean', default: false },
     eta: { type: 'string', default: '3' },
     keep: { type: 'string' },
+    data: { type: 'string' },
   },
 });
 const SWEEPS: Readonly<Record<string, string>> = {
@@ -35,8 +38,11 @@ const SWEEPS: Readonly<Record<string, string>> = {
     'dataset: ml-latest-small\nmodel: {hidden: 32, blocks: 1, heads: 1, max_seq_len: 20}\ntrain: {lr: 0.003, negatives: 64, epochs: 20, patience: 4}\n' +
     'grid:\n  loss: [ce, ce-, cce, cce-, bce, bce+]\n  batch_size: [32, 64]\n',
 };
-const sweep = SWEEPS[values.scale];
-if (sweep === undefined) throw new Error(`--scale: expected one of ${Object.keys(SWEEPS).join(', ')}, got ${values.scale}`);
+const chosen = SWEEPS[values.scale];
+if (chosen === undefined) throw new Error(`--scale: expected one of ${Object.keys(SWEEPS).join(', ')}, got ${values.scale}`);
+const sweep = values.data === undefined
+  ? chosen
+  : chosen.replace(/^dataset: .*$/m, `dataset: {path: ${JSON.stringify(resolve(values.data))}, split: leave-one-out}`);
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const dir = values.keep ?? mkdtempSync(join(tmpdir(), 'gridrec-bench-pruning-'));
 mkdirSync(dir, { recursive: true });
@@ -62,7 +68,7 @@ async function arm(name: string, pruner: string): Promise<Arm> {
   const store = openStore(db, 'read');
   try {
     const trials = store.listTrials({ sweep: name });
-    const [top] = rankTrials(trials, store.listAttempts({ sweep: name }), store.listEpochs({ sweep: name }), { metric: 'ndcg@10', direction: 'max', top: 1 });
+    const [top] = rankTrials(trials, store.rankedAttempts({ sweep: name }, 'ndcg@10', 'max'), { metric: 'ndcg@10', direction: 'max', top: 1 });
     const train = (c: Record<string, unknown>) => c.train as Record<string, unknown>;
     const model = (c: Record<string, unknown>) => c.model as Record<string, unknown>;
     return {

@@ -43,6 +43,7 @@ describe('grid CLI end to end', () => {
     const run = await gridDone(dir, 'run', 'g.yaml', '--parallel', '3');
     expect(run.code).toBe(0);
     expect(run.output).toMatch(/9\/9 done \(9 completed\)/);
+    expect(run.output).toMatch(/^best: trial [0-9a-f]{8} {2}ndcg@10 0\.\d+ \(epoch 2\) {2}fixture\.score=0\.9 /m);
 
     const board = await gridDone(dir, 'leaderboard', '--format', 'json', '--top', '2', '--where', 'loss=ce-');
     const rows = JSON.parse(board.output) as { rank: number; config: { fixture: { score: number }; train: { loss: string } } }[];
@@ -60,7 +61,7 @@ describe('grid CLI end to end', () => {
     readStore(dir, (s) => expect(s.listTrials()).toHaveLength(9));
 
     const csv = (await gridDone(dir, 'leaderboard', '--format', 'csv', '--metric', 'hr@10')).output.split('\n');
-    expect(csv[0]).toBe('rank,trial,fixture.score,loss,negatives,hr@10,best epoch,last epoch,test hr@10,peak bytes,s/epoch');
+    expect(csv[0]).toBe('rank,trial,fixture.epoch_ms,fixture.epochs,fixture.score,train.loss,train.negatives,hr@10,best_epoch,last_epoch,test_hr@10,peak_bytes,seconds_per_epoch');
     expect(csv).toHaveLength(9 + 2); // header, 9 rows, final newline
 
     const top = rows[0] as unknown as { trial: string };

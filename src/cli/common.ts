@@ -1,30 +1,34 @@
-/** What every `grid` command shares: the --db option, error reporting and exit codes, number options. */
+/** What every `grid` command shares: the --db option, the action wrapper (errors and exit codes), number options. */
+import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { GridFileError } from '../sweep/grid-error.js';
-import { StoreError } from '../store/database.js';
 import { openStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
-import { ConfigError } from '../util/config-error.js';
+import { toCliError, UsageError } from './cli-error.js';
+import { sanitise } from './format.js';
+
+export { CliError, EXIT, UsageError } from './cli-error.js';
 
 /** The database used when --db is not given. */
 export const DEFAULT_DB = 'runs.db';
 
-/** Exit codes: 1 for a sweep that did not finish well, 2 for bad input, 130 after an interrupt. */
-export const EXIT = { failed: 1, usage: 2, interrupted: 130 } as const;
-
-/** A mistake in the command line (unknown sweep, ambiguous trial id, bad flag value). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+/**
+ * Adds the --db option. An empty path or `:memory:` would silently use a temporary database whose
+ * results vanish at exit: both are refused.
+ */
+export function withDb(cmd: Command): Command {
+  return cmd.option('--db <path>', 'the runs database', dbPath, DEFAULT_DB);
 }
 
-/** Adds the --db option. */
-export function withDb(cmd: Command): Command {
-  return cmd.option('--db <path>', 'the runs database', DEFAULT_DB);
+function dbPath(value: string): string {
+  if (value.trim() === '' || value === ':memory:') {
+    throw new InvalidArgumentError(`expected the path of a database file, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 /**
- * Wraps a command action: its return value becomes the exit code, and known errors (bad grid file,
- * bad config, unusable database, usage) are printed as one line without a stack, exit code 2.
+ * Wraps a command action: its return value becomes the exit code, and errors `toCliError` knows are
+ * printed as one line without a stack, with their exit code. Anything else is a bug and keeps its stack.
  */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void): (...args: A) => Promise<void> {
   return async (...args: A) => {
@@ -32,12 +36,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      if (err instanceof GridFileError || err instanceof ConfigError || err instanceof StoreError || err instanceof UsageError) {
-        process.stderr.write(`grid: ${err.message}\n`);
-        process.exitCode = err instanceof StoreError ? EXIT.failed : EXIT.usage;
-        return;
-      }
-      throw err;
+      const known = toCliError(err);
+      if (known === undefined) throw err;
+      process.stderr.write(`grid: ${sanitise(known.message)}\n`);
+      process.exitCode = known.exitCode;
     }
   };
 }
@@ -64,14 +66,20 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Opens the database read-only for `fn` and closes it after, whatever happens. */
+/** Opens the database read-only for `fn` and closes it after, whatever happens. A missing file is a usage error. */
 export function reading<T>(db: string, fn: (store: Store) => T): T {
+  if (!existsSync(db)) throw new UsageError(`${db}: no such database (\`grid run\` creates it; --db names another)`);
   const store = openStore(db, 'read');
   try {
     return fn(store);
   } finally {
     store.close();
   }
+}
+
+/** Writes a note or warning for people to stderr, so that stdout carries only the command's output. */
+export function note(text: string): void {
+  process.stderr.write(`${sanitise(text.endsWith('\n') ? text : `${text}\n`)}`);
 }
 
 /** Writes lines to stdout. */

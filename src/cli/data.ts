@@ -3,20 +3,10 @@
  * synthetic log. The data layer is imported when a sub-command runs, so `grid` itself starts fast.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import yaml from 'js-yaml';
 import { ConfigError } from '../util/config-error.js';
-
-/** Runs a sub-command, turning bad input (config or data) into a message and exit code 1. */
-async function guarded(work: () => Promise<void>): Promise<void> {
-  const { DataError } = await import('../data/data-error.js');
-  try {
-    await work();
-  } catch (err) {
-    if (!(err instanceof ConfigError) && !(err instanceof DataError) && !(err instanceof RangeError)) throw err;
-    process.stderr.write(`grid data: ${err.message}\n`);
-    process.exitCode = 1;
-  }
-}
+import { loadYaml } from '../util/safe-yaml.js';
+import { action, oneOf, print, UsageError } from './common.js';
+import { snakeCaseKeys } from './json-keys.js';
 
 /** A commander parser of integers ≥ `min` (underscores allowed: 12_200_000). */
 function intArg(min: number): (v: string) => number {
@@ -35,7 +25,7 @@ async function rawSpec(spec: string, sets: readonly string[]): Promise<Record<st
   const { REGISTRY } = await import('../data/registry.js');
   let raw: Record<string, unknown>;
   if (spec.trimStart().startsWith('{')) {
-    const parsed = yaml.load(spec);
+    const parsed = loadYaml(spec);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('dataset', `expected a mapping, got ${spec}`);
     raw = parsed as Record<string, unknown>;
   } else raw = REGISTRY.has(spec) ? { name: spec } : { path: spec };
@@ -48,7 +38,7 @@ async function rawSpec(spec: string, sets: readonly string[]): Promise<Record<st
       const next = obj[k];
       obj = (obj[k] = typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...next } : {}) as Record<string, unknown>;
     }
-    obj[keys[keys.length - 1]!] = yaml.load(s.slice(eq + 1));
+    obj[keys[keys.length - 1]!] = loadYaml(s.slice(eq + 1));
   }
   return raw;
 }
@@ -62,15 +52,20 @@ export function registerData(program: Command): void {
   data
     .command('list')
     .description('list the registered data sets, their sources and default preparation')
-    .action(async () => {
+    .option('--format <format>', 'table or json', oneOf(['table', 'json'] as const), 'table')
+    .action(action(async (opts: { format: 'table' | 'json' }) => {
       const { REGISTRY } = await import('../data/registry.js');
+      if (opts.format === 'json') {
+        print(JSON.stringify([...REGISTRY.values()].map((e) => ({ name: e.name, title: e.title, source: e.source, defaults: e.defaults })), null, 2));
+        return;
+      }
       for (const e of REGISTRY.values()) {
         const src = e.source;
         const where = src.kind === 'embedded' ? `embedded (${src.file})` : src.kind === 'http' ? src.url : `manual: ${src.page}`;
         const check = src.kind === 'http' ? (src.checksum ? `${src.checksum.algorithm} ${src.checksum.origin}` : 'no published checksum') : '';
         process.stdout.write(`${e.name.padEnd(16)} ${e.title}\n${''.padEnd(16)} ${where}${check ? ` [${check}]` : ''}\n${''.padEnd(16)} ${JSON.stringify(e.defaults)}\n`);
       }
-    });
+    }));
 
   data
     .command('fetch <name>')
@@ -78,8 +73,8 @@ export function registerData(program: Command): void {
     .option('--from <file>', 'place a local copy instead of downloading (data sets behind a login)')
     .option('--url <url>', 'download from this mirror instead (the registered checksum still applies)')
     .option('--cache-dir <dir>', 'cache directory (default: $GRID_CACHE_DIR, $XDG_CACHE_HOME/gridrec or ~/.cache/gridrec)')
-    .action((name: string, opts: { from?: string; url?: string; cacheDir?: string }) =>
-      guarded(async () => {
+    .action(
+      action(async (name: string, opts: { from?: string; url?: string; cacheDir?: string }) => {
         const { fetchDataset } = await import('../data/fetch.js');
         const { defaultCacheDir } = await import('../data/locations.js');
         const r = await fetchDataset(name, opts.cacheDir ?? defaultCacheDir(), {
@@ -97,9 +92,10 @@ export function registerData(program: Command): void {
     .option('--set <key=value>', 'override a dataset key (repeatable), e.g. --set split=leave-one-out', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--cache-dir <dir>', 'cache directory')
     .option('--no-cache', 'neither read nor write the prepared cache')
-    .option('--json', 'print JSON')
-    .action((spec: string, opts: { set: string[]; cacheDir?: string; cache: boolean; json?: boolean }) =>
-      guarded(async () => {
+    .option('--format <format>', 'table or json', oneOf(['table', 'json'] as const), 'table')
+    .option('--json', 'print JSON (the same as --format json)')
+    .action(
+      action(async (spec: string, opts: { set: string[]; cacheDir?: string; cache: boolean; json?: boolean; format: 'table' | 'json' }) => {
         const { resolveDatasetSpec } = await import('../data/spec.js');
         const { loadPrepared, splitPrepared } = await import('../data/load.js');
         const { datasetStats } = await import('../data/stats.js');
@@ -117,8 +113,8 @@ export function registerData(program: Command): void {
         const reference = resolved.name === undefined || resolved.path !== undefined ? undefined : REGISTRY.get(resolved.name)?.reference;
         const stats = datasetStats(log, ds, reference);
         const seconds = { prepare: (t1 - t0) / 1000, split: (t2 - t1) / 1000 };
-        if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ spec: resolved, ...stats, seconds }, null, 2)}\n`);
+        if (opts.json === true || opts.format === 'json') {
+          print(JSON.stringify({ spec: resolved, ...snakeCaseKeys({ ...stats, seconds }) }, null, 2));
           return;
         }
         const l = stats.lengths;
@@ -130,7 +126,7 @@ export function registerData(program: Command): void {
           `lengths       min ${l.min}, p25 ${l.p25}, median ${l.p50}, p75 ${l.p75}, p90 ${l.p90}, p99 ${l.p99}, max ${fmt(l.max)}, mean ${l.mean.toFixed(1)}`,
           `split         catalogue ${fmt(stats.split.items)} items; train ${fmt(stats.split.trainUsers)} users / ${fmt(stats.split.trainInteractions)} interactions; validation ${fmt(stats.split.validationUsers)} users; test ${fmt(stats.split.testUsers)} users`,
           `test inputs   median ${tl.p50}, p90 ${tl.p90}, max ${fmt(tl.max)}`,
-          ...(stats.reference ? [`reference     ${fmt(stats.reference.users)} users, ${fmt(stats.reference.items)} items, ${fmt(stats.reference.interactions)} interactions (SEED-NOTES.md)`] : []),
+          ...(stats.reference ? [`reference     ${fmt(stats.reference.users)} users, ${fmt(stats.reference.items)} items, ${fmt(stats.reference.interactions)} interactions (the reference study's preparation)`] : []),
           `seconds       prepare ${seconds.prepare.toFixed(2)}, split ${seconds.split.toFixed(2)}`,
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
@@ -149,15 +145,22 @@ export function registerData(program: Command): void {
     .option('--order <order>', 'csv row order within a user: item (as MovieLens files) or time', 'item')
     .option('--zipf <s>', 'Zipf exponent of item popularity', Number, 1.0)
     .option('--sequential <p>', 'probability that the next item follows the sequential rule', Number, 0.5)
-    .action((opts: { users: number; items: number; interactions: number; out: string; seed: number; format: string; order: string; zipf: number; sequential: number }) =>
-      guarded(async () => {
+    .action(
+      action(async (opts: { users: number; items: number; interactions: number; out: string; seed: number; format: string; order: string; zipf: number; sequential: number }) => {
         if (opts.format !== 'csv' && opts.format !== 'sequences') throw new ConfigError('--format', `expected csv or sequences, got ${JSON.stringify(opts.format)}`);
         if (opts.order !== 'item' && opts.order !== 'time') throw new ConfigError('--order', `expected item or time, got ${JSON.stringify(opts.order)}`);
         if (!(opts.zipf >= 0)) throw new ConfigError('--zipf', `expected a number ≥ 0, got ${opts.zipf}`);
         if (!(opts.sequential >= 0 && opts.sequential <= 1)) throw new ConfigError('--sequential', `expected a number in [0, 1], got ${opts.sequential}`);
         const { writeSynthetic } = await import('../data/synth.js');
         const t0 = performance.now();
-        const r = writeSynthetic(opts.out, { ...opts, format: opts.format, order: opts.order });
+        let r;
+        try {
+          r = writeSynthetic(opts.out, { ...opts, format: opts.format, order: opts.order });
+        } catch (err) {
+          // The generator checks its own arguments with RangeErrors: here they are flags given badly.
+          if (err instanceof RangeError) throw new UsageError(err.message, { cause: err });
+          throw err;
+        }
         process.stdout.write(`${opts.out}: ${fmt(r.users)} users, ${fmt(r.items)} items, ${fmt(r.interactions)} interactions, ${fmt(r.bytes)} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
       }),
     );

@@ -7,13 +7,15 @@ import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Pruner } from '../scheduler/pruner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
+import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { isUnsuccessful, type AttemptEnd } from '../store/trial-state.js';
 import { getPath, varyingPaths, displayKey } from '../sweep/config-paths.js';
 import type { GridFile } from '../sweep/grid-file.js';
-import { EXIT, print, UsageError } from './common.js';
-import { formatValue } from './format.js';
+import { rankTrials, type LeaderboardRow } from '../sweep/leaderboard.js';
+import { EXIT, note, print } from './common.js';
+import { formatNumber, formatValue, shortId } from './format.js';
+import { preflight } from './preflight.js';
 import { Progress } from './progress.js';
 
 /** Options of `executeTrials`. */
@@ -41,8 +43,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     print(`sweep ${o.sweep.name}: nothing to run`);
     return 0;
   }
-  const problem = trainerProblem(o.trials.map((t) => t.trainer));
-  if (problem !== null) throw new UsageError(problem);
+  preflight(o.trials);
   const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
   const sweepTrials = o.store.listTrials({ sweep: o.sweep.name });
@@ -62,11 +63,12 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     dbPath: o.store.path,
     slots,
     limits: o.grid.limits,
+    objective: o.grid.objective,
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
     pruner,
   });
-  if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) print(`no GPU (${noGpuReason()}): trials run on the CPU`);
+  if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) note(`no GPU (${noGpuReason()}): trials run on the CPU`);
   print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   if (pruner !== null) print(`pruner: ${describePruner(o.grid)}; judging from ${pruner.epochsKnown} stored epoch(s)`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
@@ -78,6 +80,8 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     progress.finish();
   }
   print(`sweep ${o.sweep.name}: ${progress.totals()}`);
+  const best = bestTrial(o.store, o.sweep);
+  if (best !== undefined) print(`best: trial ${shortId(best.trial.id)}  ${o.sweep.objective.metric} ${formatNumber(best.value)} (epoch ${best.bestEpoch})  ${label(best.trial.id)}`);
   if (summary.stopped !== null) {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
     return EXIT.interrupted;
@@ -107,4 +111,11 @@ export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) =
     const t = byId.get(id);
     return t === undefined ? '' : paths.map((p) => `${displayKey(p)}=${formatValue(getPath(t.config, p))}`).join(' ');
   };
+}
+
+/** The sweep's best completed trial by its objective, or undefined when none has a value. */
+function bestTrial(store: Store, sweep: SweepRecord): LeaderboardRow | undefined {
+  const { metric, direction } = sweep.objective;
+  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
+  return top === undefined || Number.isNaN(top.value) ? undefined : top;
 }

@@ -54,7 +54,11 @@ function write(text: string, output: string | undefined, done: string): void {
     print(text);
     return;
   }
-  writeFileSync(output, text);
+  try {
+    writeFileSync(output, text);
+  } catch (err) {
+    throw new UsageError(`-o ${output}: cannot write: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
   print(done);
 }
 

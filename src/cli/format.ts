@@ -1,5 +1,17 @@
 /** Rendering results for people (aligned tables) and programs (CSV, JSON). */
 
+/** C0 and C1 control characters (and DEL) except tab and newline. */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text from trainers, configs and logs made safe for a terminal: control characters (escape
+ * sequences that would move the cursor, recolour or retitle the terminal; carriage returns that would
+ * hide what came before) are shown as `\xHH` instead of being obeyed. Newlines and tabs stay.
+ */
+export function sanitise(text: string): string {
+  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** One column of a table. */
 export interface Column<R> {
   readonly header: string;
@@ -11,24 +23,42 @@ export const FORMATS = ['table', 'json', 'csv'] as const;
 /** An output format of listing commands. */
 export type Format = (typeof FORMATS)[number];
 
-/** An aligned plain-text table; numbers align right. */
+/** A cell's text on one line: control characters, newlines and tabs shown escaped. */
+function cellText(v: string): string {
+  return sanitise(v).replace(/\n/g, '\\n').replace(/\t/g, '\\t');
+}
+
+/** An aligned plain-text table; numbers align right. Cell text is shown, never obeyed (`sanitise`). */
 export function renderTable<R>(rows: readonly R[], columns: readonly Column<R>[]): string {
   const cells = rows.map((r) => columns.map((c) => c.value(r)));
-  const text = cells.map((row) => row.map((v) => (typeof v === 'number' ? formatNumber(v) : (v ?? '–'))));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...text.map((row) => (row[i] as string).length)));
+  const text = cells.map((row) => row.map((v) => (typeof v === 'number' ? formatNumber(v) : cellText(v ?? '–'))));
+  // Loops, not Math.max(...spread): a spread of 100,000+ rows overflows the call stack.
+  const widths = columns.map((c) => cellText(c.header).length);
+  for (const row of text) for (const [i, v] of row.entries()) widths[i] = Math.max(widths[i] as number, v.length);
   const right = columns.map((_, i) => cells.length > 0 && cells.every((row) => typeof row[i] === 'number' || row[i] === null));
   const line = (row: readonly string[]): string =>
     row.map((v, i) => (right[i] ? v.padStart(widths[i] as number) : v.padEnd(widths[i] as number))).join('  ').trimEnd();
-  return [line(columns.map((c) => c.header)), ...text.map(line)].join('\n');
+  return [line(columns.map((c) => cellText(c.header))), ...text.map(line)].join('\n');
 }
 
-/** CSV (RFC 4180 quoting) with a header row; numbers at full precision. */
+/** Characters that make a spreadsheet read a cell as a formula (CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * CSV (RFC 4180) with a header row: fields holding a quote, comma, CR or LF are quoted; null and NaN
+ * are empty fields; numbers at full precision. A text field that a spreadsheet would run as a formula
+ * (starting with =, +, -, @, tab or CR) is prefixed with `'`, so it is shown, not run.
+ */
 export function renderCsv<R>(rows: readonly R[], columns: readonly Column<R>[]): string {
-  const quote = (v: string | number | null): string => {
-    const s = v === null ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  const field = (v: string | number | null): string => {
+    if (v === null || (typeof v === 'number' && Number.isNaN(v))) return '';
+    let s = String(v);
+    if (typeof v === 'string' && FORMULA_START.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
   };
-  return [columns.map((c) => quote(c.header)), ...rows.map((r) => columns.map((c) => quote(c.value(r))))].map((l) => l.join(',')).join('\n');
+  const lines = [columns.map((c) => field(c.header)).join(',')];
+  for (const r of rows) lines.push(columns.map((c) => field(c.value(r))).join(','));
+  return lines.join('\n');
 }
 
 /** A number for a table: integers as is, others to four significant decimals; NaN as "–". */

@@ -3,7 +3,7 @@
  * listed apart under the table (not in JSON or CSV), or ranked with the others with --include-pruned.
  */
 import type { Command } from 'commander';
-import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
+import { displayKey, flatten, getPath, varyingPaths } from '../sweep/config-paths.js';
 import type { LeaderboardRow } from '../sweep/leaderboard.js';
 import type { Ranking } from './ranking.js';
 import { action, intAtLeast, oneOf, print, reading, withDb } from './common.js';
@@ -35,24 +35,23 @@ export function registerLeaderboard(program: Command): void {
           })), null, 2));
           return;
         }
+        if (flags.format === 'csv') {
+          print(renderCsv(rows, csvColumns(rows, metric, flags.includePruned === true)));
+          return;
+        }
         const paths = varyingPaths([...rows, ...ranking.pruned.map((p) => p.row)].map((r) => r.trial.config));
-        const csv = flags.format === 'csv';
         const columns: Column<LeaderboardRow>[] = [
           { header: 'rank', value: (r) => r.rank },
-          { header: 'trial', value: (r) => (csv ? r.trial.id : shortId(r.trial.id)) },
+          { header: 'trial', value: (r) => shortId(r.trial.id) },
           ...(flags.includePruned === true ? [{ header: 'state', value: (r: LeaderboardRow) => r.state }] : []),
           ...paths.map((p): Column<LeaderboardRow> => ({ header: displayKey(p), value: (r) => formatValue(getPath(r.trial.config, p)) })),
           { header: metric, value: (r) => r.value },
           { header: 'best epoch', value: (r) => r.bestEpoch },
           { header: 'last epoch', value: (r) => r.lastEpoch },
           { header: `test ${metric}`, value: (r) => r.test?.[metric] ?? null },
-          { header: csv ? 'peak bytes' : 'peak', value: (r) => (csv ? r.peakBytes : formatBytes(r.peakBytes)) },
+          { header: 'peak', value: (r) => formatBytes(r.peakBytes) },
           { header: 's/epoch', value: (r) => r.secondsPerEpoch },
         ];
-        if (csv) {
-          print(renderCsv(rows, columns));
-          return;
-        }
         const what = ranking.sweep === undefined ? 'all sweeps' : `sweep ${ranking.sweep.name}`;
         const ranked = flags.includePruned === true ? 'completed and pruned' : 'completed';
         print(`${what}: ${rows.length} ${ranked} trial(s) by ${metric} (${ranking.direction})`);
@@ -63,6 +62,31 @@ export function registerLeaderboard(program: Command): void {
         }
       }),
     );
+}
+
+/**
+ * CSV for programs: the full trial id, every config key (dotted paths, empty where a trial lacks
+ * it), plain snake_case headers and raw numbers.
+ */
+function csvColumns(rows: readonly LeaderboardRow[], metric: string, withState: boolean): Column<LeaderboardRow>[] {
+  const paths = new Set<string>();
+  for (const r of rows) for (const p of flatten(r.trial.config).keys()) paths.add(p);
+  const configValue = (r: LeaderboardRow, p: string): string | number | null => {
+    const v = getPath(r.trial.config, p);
+    return v === undefined || v === null ? null : typeof v === 'number' || typeof v === 'string' ? v : JSON.stringify(v);
+  };
+  return [
+    { header: 'rank', value: (r) => r.rank },
+    { header: 'trial', value: (r) => r.trial.id },
+    ...(withState ? [{ header: 'state', value: (r: LeaderboardRow) => r.state }] : []),
+    ...[...paths].sort().map((p): Column<LeaderboardRow> => ({ header: p, value: (r) => configValue(r, p) })),
+    { header: metric, value: (r) => r.value },
+    { header: 'best_epoch', value: (r) => r.bestEpoch },
+    { header: 'last_epoch', value: (r) => r.lastEpoch },
+    { header: `test_${metric}`, value: (r) => r.test?.[metric] ?? null },
+    { header: 'peak_bytes', value: (r) => r.peakBytes },
+    { header: 'seconds_per_epoch', value: (r) => r.secondsPerEpoch },
+  ];
 }
 
 /** The pruned trials' table: their best so far and where and against what they were stopped. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `grid` command: a commander program with one sub-command per file in this folder. */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { EXIT } from './cli-error.js';
 import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
@@ -24,7 +25,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const program = new Command('grid')
   .description('Grid-search hyperparameters of sequential recommenders trained with memory-efficient losses')
   .version(pkg.version)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commander's own errors (unknown option, missing argument, bad value) are usage errors: they throw
+  // here instead of exiting 1, and end with exit code 2 below. Sub-commands inherit the setting.
+  .exitOverride();
 
 registerRun(program);
 registerResume(program);
@@ -36,4 +40,10 @@ registerReport(program);
 registerShow(program);
 registerData(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander has printed the message (and help); --help and --version end well.
+  process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+}

@@ -8,10 +8,11 @@ import { planSweep } from '../sweep/sweep-service.js';
 import { discoverGpus, planSlots } from '../scheduler/devices.js';
 import { machineGpus } from './gpus.js';
 import { probePeaks, type PeakProbe } from '../scheduler/peak-probe.js';
-import { trainerArgv, trainerProblem } from '../scheduler/trainer-command.js';
+import { trainerArgv } from '../scheduler/trainer-command.js';
 import { parseDuration } from '../sweep/duration.js';
 import type { PlannedTrial } from '../sweep/expand.js';
 import { action, EXIT, oneOf, print, UsageError, withDb } from './common.js';
+import { preflight } from './preflight.js';
 import { formatBytes, formatValue, renderTable, shortId, type Column } from './format.js';
 import { deviceOptions, withDeviceFlags, type RunFlags } from './run.js';
 
@@ -80,8 +81,7 @@ export function registerPlan(program: Command): void {
 async function probe(trials: readonly PlannedTrial[], flags: PlanFlags): Promise<{ probes: Map<string, PeakProbe>; failed: boolean; deviceBytes: number | undefined }> {
   const timeoutMs = parseDuration(flags.timeout);
   if (timeoutMs === undefined) throw new UsageError(`--timeout: expected a duration such as "90s" or "5m", got ${JSON.stringify(flags.timeout)}`);
-  const problem = trainerProblem(trials.map((t) => t.trainer));
-  if (problem !== null) throw new UsageError(problem);
+  preflight(trials);
   const options = deviceOptions(flags);
   const slots = planSlots(options.cpu === true ? [] : await machineGpus(discoverGpus, options.gpus), options);
   const probes = await probePeaks(trials, { slots, trainerArgv, timeoutMs });

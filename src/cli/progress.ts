@@ -5,7 +5,7 @@
  */
 import type { SchedulerEvent } from '../scheduler/scheduler.js';
 import type { AttemptEnd } from '../store/trial-state.js';
-import { formatNumber, shortId } from './format.js';
+import { formatNumber, sanitise, shortId } from './format.js';
 
 /** Options of a `Progress`. */
 export interface ProgressOptions {
@@ -39,6 +39,8 @@ export class Progress {
   readonly #live: boolean;
   readonly #running = new Map<string, Running>();
   readonly #ended: Partial<Record<AttemptEnd, number>> = {};
+  /** Trials already warned about a missing objective. */
+  readonly #warned = new Set<string>();
   #drawn = 0;
   #lastDraw = 0;
   #pendingDraw: NodeJS.Timeout | undefined;
@@ -61,6 +63,7 @@ export class Progress {
         break;
       }
       case 'epoch': {
+        this.#checkObjective(e.trialId, e.epoch.metrics);
         const r = this.#running.get(e.trialId);
         const value = this.#value(e.epoch.metrics, e.epoch.train_loss);
         if (r !== undefined) Object.assign(r, { epoch: e.epoch.epoch, value });
@@ -102,6 +105,18 @@ export class Progress {
     return `${done}/${this.#o.total} done${parts.length > 0 ? ` (${parts.join(', ')})` : ''}, ${this.#running.size} running, ${waiting} waiting`;
   }
 
+  /**
+   * A trainer that never reports the sweep's objective would rank last without a word: warn at its
+   * first epoch without it (once per trial).
+   */
+  #checkObjective(trialId: string, metrics: Readonly<Record<string, number>>): void {
+    const metric = this.#o.metric;
+    if (metric === 'loss' || metric in metrics || this.#warned.has(trialId)) return;
+    this.#warned.add(trialId);
+    const names = Object.keys(metrics);
+    this.#line(`warning: trial ${shortId(trialId)} reports no ${metric}, the sweep's objective (it reports ${names.length > 0 ? names.join(', ') : 'no metric'}); it ranks last unless it does`);
+  }
+
   #value(metrics: Readonly<Record<string, number>>, loss: number): number {
     const v = this.#o.metric === 'loss' ? loss : metrics[this.#o.metric];
     return typeof v === 'number' ? v : Number.NaN;
@@ -109,7 +124,7 @@ export class Progress {
 
   #line(text: string): void {
     this.#erase();
-    this.#o.stream.write(`${text.trimEnd()}\n`);
+    this.#o.stream.write(`${sanitise(text.trimEnd())}\n`);
     this.#draw();
   }
 
@@ -137,7 +152,7 @@ export class Progress {
       const step = r.steps > 0 ? ` step ${r.step}/${r.steps}` : '';
       const value = r.value === undefined ? '' : `  ${this.#o.metric} ${formatNumber(r.value)}`;
       const where = r.epoch === 0 && r.steps === 0 ? 'starting' : `epoch ${r.epoch}${step}`;
-      return `  ${shortId(id)} #${r.attempt} ${r.slot}  ${where}${value}  ${r.label}`.slice(0, width);
+      return sanitise(`  ${shortId(id)} #${r.attempt} ${r.slot}  ${where}${value}  ${r.label}`).slice(0, width);
     });
     lines.push(this.totals().slice(0, width));
     this.#o.stream.write(`${lines.join('\n')}\n`);

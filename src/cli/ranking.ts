@@ -1,7 +1,7 @@
 /** The ranking flags shared by `grid leaderboard` and `grid export`, and the ranking they select. */
 import type { Command } from 'commander';
 import type { PruneDecision, Store, SweepRecord } from '../store/store.js';
-import { defaultDirection, parseFilter, rankTrials, type ConfigFilter, type LeaderboardRow } from '../sweep/leaderboard.js';
+import { defaultDirection, filterableKeys, parseFilter, rankTrials, reportedMetrics, type ConfigFilter, type LeaderboardRow } from '../sweep/leaderboard.js';
 import { findSweep } from '../sweep/sweep-service.js';
 import { collect, oneOf, UsageError } from './common.js';
 
@@ -53,7 +53,10 @@ export function selection(store: Store, flags: RankFlags): { sweep: SweepRecord 
   }
 }
 
-/** Ranks the completed (with --include-pruned, also pruned) trials the flags select. */
+/**
+ * Ranks the completed (with --include-pruned, also pruned) trials the flags select, from the store's
+ * summaries of their attempts. An unknown --metric or --where key is a usage error listing the known ones.
+ */
 export function rank(store: Store, flags: RankFlags): Ranking {
   const { sweep, where } = selection(store, flags);
   const metric = flags.metric ?? sweep?.objective.metric ?? 'ndcg@10';
@@ -61,13 +64,22 @@ export function rank(store: Store, flags: RankFlags): Ranking {
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
   const states = flags.includePruned === true ? (['completed', 'pruned'] as const) : (['completed'] as const);
   const trials = store.listTrials({ ...filter, states: ['completed', 'pruned'] });
-  const attempts = store.listAttempts(filter);
-  const epochs = store.listEpochs(filter);
-  const rows = rankTrials(trials, attempts, epochs, { metric, direction, where, states, ...(flags.top !== undefined ? { top: flags.top } : {}) });
+  const ranked = store.rankedAttempts(filter, metric, direction, ['completed', 'pruned']);
+  if (ranked.length > 0) {
+    const metrics = reportedMetrics(ranked);
+    if (flags.metric !== undefined && !metrics.includes(metric)) {
+      throw new UsageError(`--metric ${JSON.stringify(metric)}: no completed trial reported it; known: ${metrics.join(', ')}`);
+    }
+    const keys = filterableKeys(trials);
+    for (const [i, f] of where.entries()) {
+      if (!keys.includes(f.path)) throw new UsageError(`--where ${JSON.stringify(flags.where[i])}: no trial has the key ${f.path}; known: ${keys.join(', ')}`);
+    }
+  }
+  const rows = rankTrials(trials, ranked, { metric, direction, where, states, ...(flags.top !== undefined ? { top: flags.top } : {}) });
   let pruned: Ranking['pruned'] = [];
   if (flags.includePruned !== true) {
     const stops = new Map(store.listDecisions(filter).filter((d) => d.action === 'prune').map((d) => [`${d.trialId}/${d.attempt}`, d]));
-    pruned = rankTrials(trials, attempts, epochs, { metric, direction, where, states: ['pruned'] }).map((row) => ({
+    pruned = rankTrials(trials, ranked, { metric, direction, where, states: ['pruned'] }).map((row) => ({
       row,
       decision: stops.get(`${row.trial.id}/${row.attempt}`),
     }));

@@ -1,4 +1,5 @@
 /** `grid resume [sweep]`: reclaim stale and interrupted trials of a sweep and run what is pending. */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { reclaimStale } from '../scheduler/stale.js';
@@ -24,6 +25,8 @@ export function registerResume(program: Command): void {
     .option('--retry-pruned', 'also re-run pruned trials, to the end this time (the pruner does not stop them again)')
     .action(
       action(async (name: string | undefined, flags: ResumeFlags) => {
+        // Resuming nothing must not create an empty runs.db.
+        if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
         const store = openStore(flags.db, 'write');
         try {
           const sweep = findSweep(store, name);

@@ -1,12 +1,17 @@
 /** `grid run FILE`: store a grid file's trials (each config once, whatever sweep it came from) and run the pending ones. */
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
 import { openStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
+import { expandGrid } from '../sweep/expand.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep, prepareRun } from '../sweep/sweep-service.js';
-import { action, intAtLeast, print, UsageError, withDb } from './common.js';
+import { action, intAtLeast, note, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
+import { preflight } from './preflight.js';
 
 /** Options shared by `run` and `resume`. */
 export interface RunFlags {
@@ -32,12 +37,27 @@ export function registerRun(program: Command): void {
     .description('run the trials of a grid file that are not done yet')
     .action(
       action(async (file: string, flags: RunFlags) => {
+        // Everything that can be wrong with the file or its trials is found before runs.db is touched.
         const grid = loadGridFile(file);
-        const store = openStore(flags.db, 'write');
+        const expansion = expandGrid(grid);
+        preflight(expansion.trials);
+        const created = !existsSync(flags.db);
+        let store: Store | undefined;
+        let run;
         try {
-          const plan = planSweep(grid, store);
-          const { expansion } = plan;
-          const run = prepareRun(store, plan);
+          store = openStore(flags.db, 'write');
+          const previous = store.getSweep(grid.name);
+          run = prepareRun(store, planSweep(grid, store, expansion));
+          if (previous?.file != null && resolve(previous.file) !== resolve(file)) {
+            note(`warning: sweep ${grid.name} was last run from ${previous.file}; its trials are now those of ${file} (rename one of them to keep both)`);
+          }
+        } catch (err) {
+          store?.close();
+          // A database this command created and could not fill is not left behind, empty.
+          if (created) for (const f of [flags.db, `${flags.db}-wal`, `${flags.db}-shm`]) rmSync(f, { force: true });
+          throw err;
+        }
+        try {
           const dropped = [expansion.excluded > 0 ? `${expansion.excluded} excluded` : '', expansion.collapsed > 0 ? `${expansion.collapsed} collapsed` : '']
             .filter((s) => s !== '')
             .join(', ');
@@ -45,7 +65,7 @@ export function registerRun(program: Command): void {
           const stale = store.runningAttempts(grid.name).filter((a) => staleReason(a, hostname()) !== null).length;
           const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0) + stale;
           if (earlier > 0) {
-            print(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
+            note(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
           }
           return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
         } finally {

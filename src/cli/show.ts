@@ -8,7 +8,7 @@ import type { AttemptRecord, EpochRecord, PruneDecision, Store, TrialRecord } fr
 import { attemptFiles } from '../store/trial-files.js';
 import { readTail } from '../util/file-tail.js';
 import { action, intAtLeast, oneOf, print, reading, UsageError, withDb } from './common.js';
-import { formatBytes, formatNumber, renderTable, type Column } from './format.js';
+import { formatBytes, formatNumber, renderTable, sanitise, type Column } from './format.js';
 
 interface ShowFlags {
   readonly db: string;
@@ -53,19 +53,29 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
   const log = attempt === undefined ? undefined : attemptFiles(store.path, trial.id, attempt).log;
   const logLines = log === undefined || flags.lines === 0 ? [] : lastLines(readTail(log, 256 * 1024), flags.lines);
   if (flags.format === 'json') {
-    print(JSON.stringify({ ...trial, sweeps: store.sweepsOf(trial.id), attempts, epochs, decisions, log, log_tail: logLines }, null, 2));
+    print(
+      JSON.stringify(
+        {
+          id: trial.id, state: trial.state, attempt_count: trial.attempts, created_at: trial.createdAt, updated_at: trial.updatedAt,
+          trainer: trial.trainer, config: trial.config, sweeps: store.sweepsOf(trial.id),
+          attempts: attempts.map(attemptJson), epochs: epochs.map(epochJson), decisions: decisions.map(decisionJson), log: log ?? null, log_tail: logLines,
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
   print(`trial    ${trial.id}`);
   print(`state    ${trial.state} (${trial.attempts} attempt(s))`);
   if (stop !== undefined) print(`pruned   ${stoppedAt(stop)}`);
-  print(`trainer  ${trial.trainer === 'builtin' ? 'builtin' : trial.trainer.command.join(' ')}`);
+  print(`trainer  ${sanitise(trial.trainer === 'builtin' ? 'builtin' : trial.trainer.command.join(' '))}`);
   print(`sweeps   ${store.sweepsOf(trial.id).join(', ')}`);
-  print(`config:\n${indent(yaml.dump(trial.config, { lineWidth: -1 }))}`);
+  print(`config:\n${indent(sanitise(yaml.dump(trial.config, { lineWidth: -1 })))}`);
   if (attempts.length > 0) print(`attempts:\n${indent(renderTable(attempts, attemptColumns))}`);
   if (epochs.length > 0) print(`epochs of attempt ${attempt}:\n${indent(renderTable(epochs, epochColumns(epochs)))}`);
   if (decisions.length > 0) print(`pruning decisions about attempt ${attempt}:\n${indent(renderTable(decisions, decisionColumns))}`);
-  if (log !== undefined && flags.lines > 0) print(`log of attempt ${attempt} (${log}):\n${indent(logLines.join('\n') || '(empty)')}`);
+  if (log !== undefined && flags.lines > 0) print(`log of attempt ${attempt} (${log}):\n${indent(sanitise(logLines.join('\n')) || '(empty)')}`);
 }
 
 const attemptColumns: Column<AttemptRecord>[] = [
@@ -106,6 +116,34 @@ function epochColumns(epochs: readonly EpochRecord[]): Column<EpochRecord>[] {
     { header: 'peak', value: (e) => formatBytes(e.peakBytes) },
     { header: 'tokens/s', value: (e) => Math.round(e.tokensPerSecond) },
   ];
+}
+
+/** An attempt in JSON (snake_case keys; the result is the trainer's own event, already snake_case). */
+function attemptJson(a: AttemptRecord): Record<string, unknown> {
+  return {
+    attempt: a.attempt, state: a.state, host: a.host, pid: a.pid, child_pid: a.childPid, device: a.device,
+    started_at: a.startedAt, heartbeat_at: a.heartbeatAt, heartbeat_interval_s: a.heartbeatIntervalS, finished_at: a.finishedAt,
+    exit_code: a.exitCode, signal: a.signal, error: a.error, result: a.result,
+    trainer: a.info?.trainer ?? null, trainer_version: a.info?.version ?? null, device_name: a.info?.deviceName ?? null,
+    planned_peak_bytes: a.info?.plannedPeakBytes ?? null,
+  };
+}
+
+/** A pruning decision in JSON (snake_case keys; `group` holds config values under their own keys). */
+function decisionJson(d: PruneDecision): Record<string, unknown> {
+  return {
+    attempt: d.attempt, epoch: d.epoch, sweep: d.sweep, rule: d.rule, action: d.action, metric: d.metric, direction: d.direction,
+    value: Number.isFinite(d.value) ? d.value : null, threshold: Number.isFinite(d.threshold) ? d.threshold : null, rung: d.rung, group: d.group,
+    compared: d.compared.map((c) => ({ trial: c.trialId, value: Number.isFinite(c.value) ? c.value : null })), reason: d.reason, decided_at: d.decidedAt,
+  };
+}
+
+/** An epoch in JSON, as the trainer reported it (a diverged loss is null). */
+function epochJson(e: EpochRecord): Record<string, unknown> {
+  return {
+    attempt: e.attempt, epoch: e.epoch, train_loss: Number.isFinite(e.trainLoss) ? e.trainLoss : null, metrics: e.metrics,
+    epoch_seconds: e.epochSeconds, peak_bytes: e.peakBytes, tokens_per_second: e.tokensPerSecond,
+  };
 }
 
 function lastLines(text: string, n: number): string[] {

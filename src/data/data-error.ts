@@ -1,6 +1,6 @@
 /** Bad input data (as opposed to a bad config value): always names the file and, where known, the line. */
 export class DataError extends Error {
-  override readonly name = 'DataError';
+  override readonly name: string = 'DataError';
   /** The offending file. */
   readonly file: string;
   /** 1-based line number, where the problem is a line of a text file. */
@@ -11,4 +11,9 @@ export class DataError extends Error {
     this.file = file;
     this.line = line;
   }
+}
+
+/** A download that failed (HTTP status, dropped connection): the machine's problem, not the input's. */
+export class DownloadError extends DataError {
+  override readonly name = 'DownloadError';
 }

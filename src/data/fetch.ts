@@ -11,7 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataError } from './data-error.js';
+import { DataError, DownloadError } from './data-error.js';
 import { downloadDir } from './locations.js';
 import { REGISTRY, registeredNames, type Checksum, type HttpSource } from './registry.js';
 import { extractZipMember } from './zip-member.js';
@@ -86,7 +86,7 @@ async function downloadOnce(url: string, part: string): Promise<void> {
   }
   if (status !== 200 && status !== 206) {
     res.resume();
-    throw new DataError(url, `HTTP ${status}`);
+    throw new DownloadError(url, `HTTP ${status}`);
   }
   const append = status === 206;
   if (append && !(res.headers['content-range'] ?? '').startsWith(`bytes ${have}-`)) {
@@ -148,7 +148,7 @@ export async function fetchSource(source: HttpSource, dir: string, opts: FetchOp
         await downloadOnce(url, part);
         break;
       } catch (err) {
-        if (err instanceof DataError || attempt >= attempts) throw err instanceof DataError ? err : new DataError(url, `download failed after ${attempt} attempts: ${(err as Error).message}`);
+        if (err instanceof DataError || attempt >= attempts) throw err instanceof DataError ? err : new DownloadError(url, `download failed after ${attempt} attempts: ${(err as Error).message}`);
         report(`attempt ${attempt} failed (${(err as Error).message}); resuming`);
         await sleep(attempt * (opts.retryDelayMs ?? 1000));
       }

@@ -37,7 +37,9 @@ export function buildReportData(store: Store, sweeps: readonly SweepRecord[], op
   const direction = options.direction ?? (metric === first.objective.metric ? first.objective.direction : metric === 'loss' ? 'min' : 'max');
   const { trials, members, attempts, epochs } = readSweeps(store, sweeps);
 
-  const ranked = rankTrials(trials.filter((t) => t.state === 'completed'), attempts, epochs, { metric, direction });
+  // One sweep: its summaries; several: every trial's, of which rankTrials keeps those passed.
+  const summaries = store.rankedAttempts(sweeps.length === 1 ? { sweep: first.name } : {}, metric, direction);
+  const ranked = rankTrials(trials.filter((t) => t.state === 'completed'), summaries, { metric, direction });
   const rowOf = new Map(ranked.map((r) => [r.trial.id, r]));
   const latest = new Map<string, AttemptRecord>();
   const planned = new Map<string, number>();

@@ -1,5 +1,5 @@
 /**
- * Turns how a child ended into the attempt's outcome (DESIGN.md, "Trainer protocol"): the orchestrator's
+ * Turns how a child ended into the attempt's outcome (docs/protocol.md): the orchestrator's
  * own reason to stop it first, then the `result` and `error` events, then, for external trainers, an
  * "out of memory" in its output, then the signal or exit code.
  */

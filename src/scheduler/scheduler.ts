@@ -7,13 +7,12 @@
  * hopeless is stopped (SIGTERM, SIGKILL after the kill grace) and ends pruned. `drain` stops
  * launching; `abort` also kills.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
-import type { Limits } from '../sweep/grid-file.js';
+import type { Limits, Objective } from '../sweep/grid-file.js';
 import type { AttemptOutcome, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
-import { attemptFiles } from '../store/trial-files.js';
+import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
 import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } from '../trainer/protocol.js';
@@ -38,6 +37,8 @@ export interface SchedulerOptions {
   readonly dbPath: string;
   readonly slots: readonly Slot[];
   readonly limits: Limits;
+  /** The sweep's objective, told to each trainer in its trial file. */
+  readonly objective?: Objective;
   /** Program and arguments that start a trainer. */
   readonly trainerArgv: (trainer: TrainerSpec) => readonly string[];
   readonly onEvent?: (event: SchedulerEvent) => void;
@@ -61,6 +62,12 @@ export interface RunSummary {
 /** Longest child heartbeat interval; shorter when the stall timeout is short. */
 const MAX_HEARTBEAT_S = 10;
 const LOG_TAIL_BYTES = 64 * 1024;
+
+/** Whether a store error is SQLite refusing a row's values (a constraint, a type, a size), not the database failing. */
+function rowRefused(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
+}
 
 /** Runs trials on slots; one instance per `grid run` or `grid resume`. */
 export class Scheduler {
@@ -177,7 +184,6 @@ export class Scheduler {
     /** The recorded reason once the pruner stopped this attempt. */
     let pruned: string | null = null;
     try {
-      mkdirSync(files.workdir, { recursive: true });
       const trialFile: TrialFile = {
         protocol: PROTOCOL_VERSION,
         trial_id: trial.id,
@@ -186,8 +192,9 @@ export class Scheduler {
         device: slot.device,
         workdir: files.workdir,
         heartbeat_interval_s: this.#heartbeatS,
+        ...(this.#o.objective !== undefined ? { objective: this.#o.objective } : {}),
       };
-      writeFileSync(files.trialFile, `${JSON.stringify(trialFile, null, 2)}\n`);
+      prepareAttemptFiles(files, `${JSON.stringify(trialFile, null, 2)}\n`);
       const proc: TrialProcess = TrialProcess.start({
         argv: this.#o.trainerArgv(trial.trainer),
         env: { ...process.env, ...slot.env },
@@ -199,7 +206,7 @@ export class Scheduler {
         onEvent: (event) => {
           // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
           if (pruned !== null && event.type === 'epoch') return;
-          const decision = this.#record(trial.id, attempt, event);
+          const decision = this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
           if (decision?.action === 'prune') {
             pruned = decision.reason;
             proc.stop('pruned', false, decision.reason);
@@ -236,9 +243,11 @@ export class Scheduler {
 
   /**
    * Stores an event as it arrives, and for an epoch the pruner's decision about it, which it returns.
-   * A store failure stops the whole run (nothing could be recorded).
+   * A row the database refuses (parseEvent checks every field, so this is a last line of defence)
+   * fails that trial through `reject`; any other store failure stops the whole run, since nothing
+   * could be recorded.
    */
-  #record(trialId: string, attempt: number, event: TrainerEvent): NewPruneDecision | null {
+  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): NewPruneDecision | null {
     try {
       switch (event.type) {
         case 'hello':
@@ -275,6 +284,10 @@ export class Scheduler {
           break;
       }
     } catch (err) {
+      if (rowRefused(err)) {
+        reject(`protocol violation: the ${event.type} event could not be stored (${(err as Error).message})`);
+        return null;
+      }
       this.#fatal ??= err;
       this.abort();
     }

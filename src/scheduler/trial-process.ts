@@ -4,13 +4,22 @@
  * and stops the whole group (SIGTERM, then SIGKILL after the grace) when one fires or when asked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { closeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { openLogForAppend } from '../store/trial-files.js';
 import { EVENTS_FD, EVENTS_FD_ENV, parseEvent, PROTOCOL_VERSION, TRIAL_ENV, type TrainerEvent } from '../trainer/protocol.js';
+import { setLongTimeout, type LongTimeout } from '../util/long-timeout.js';
+import { EventLineSplitter, MAX_EVENT_LINE_BYTES } from './event-lines.js';
 
 /** How long events may still arrive after the child's exit. */
 const DRAIN_MS = 2000;
+
+/**
+ * A stall timeout that fires this late was not watching: the orchestrator itself was paused (SIGSTOP,
+ * Ctrl-Z, a suspended machine) or blocked, and the child's events wait unread in the pipe. The child
+ * then gets a fresh stall period instead of being killed for the orchestrator's silence.
+ */
+const PAUSED_LATE_MS = 1000;
 
 /**
  * Why the orchestrator stopped a child (null when it ended by itself): `too_big` when its planned peak
@@ -63,8 +72,8 @@ export class TrialProcess {
   #problem: string | null = null;
   #result: ChildExit['result'] = null;
   #error: ChildExit['error'] = null;
-  #stallTimer: NodeJS.Timeout | undefined;
-  #killTimer: NodeJS.Timeout | undefined;
+  #stallTimer: LongTimeout | undefined;
+  #killTimer: LongTimeout | undefined;
   /** Set when the child has exited: a stop is then too late to change how it ended. */
   #exited = false;
   /** Set once the exit is reported: later lines (from an escaped grandchild) are ignored. */
@@ -72,7 +81,7 @@ export class TrialProcess {
 
   private constructor(options: TrialProcessOptions) {
     this.#options = options;
-    const log = openSync(options.logFile, 'a');
+    const log = openLogForAppend(options.logFile);
     try {
       const [program, ...args] = options.argv as [string, ...string[]];
       this.#child = spawn(program, args, {
@@ -109,7 +118,7 @@ export class TrialProcess {
     }
     if (this.#killTimer !== undefined) return;
     this.#signal('SIGTERM');
-    this.#killTimer = setTimeout(() => this.#signal('SIGKILL'), this.#options.killGraceMs);
+    this.#killTimer = setLongTimeout(() => this.#signal('SIGKILL'), this.#options.killGraceMs);
   }
 
   #signal(signal: NodeJS.Signals): void {
@@ -122,9 +131,9 @@ export class TrialProcess {
   }
 
   #armStall(): void {
-    clearTimeout(this.#stallTimer);
+    this.#stallTimer?.cancel();
     if (this.#exited) return;
-    this.#stallTimer = setTimeout(() => this.stop('stall'), this.#options.stallTimeoutMs);
+    this.#stallTimer = setLongTimeout((lateMs) => (lateMs > PAUSED_LATE_MS ? this.#armStall() : this.stop('stall')), this.#options.stallTimeoutMs);
   }
 
   #handleLine(line: string): void {
@@ -158,12 +167,12 @@ export class TrialProcess {
     const drained = events === null ? Promise.resolve() : this.#read(events);
     this.#armStall();
     const wall =
-      this.#options.trialTimeoutMs === undefined ? undefined : setTimeout(() => this.stop('trial_timeout'), this.#options.trialTimeoutMs);
+      this.#options.trialTimeoutMs === undefined ? undefined : setLongTimeout(() => this.stop('trial_timeout'), this.#options.trialTimeoutMs);
     const { code, signal } = await exit;
     this.#exited = true;
-    clearTimeout(wall);
-    clearTimeout(this.#stallTimer);
-    clearTimeout(this.#killTimer);
+    wall?.cancel();
+    this.#stallTimer?.cancel();
+    this.#killTimer?.cancel();
     // Whatever the child left behind in its group (helpers holding fd 3) goes with it.
     this.#signal('SIGKILL');
     // A process that left the group could hold fd 3 open forever; its events no longer count.
@@ -171,15 +180,26 @@ export class TrialProcess {
     await Promise.race([drained, new Promise((resolve) => (late = setTimeout(resolve, DRAIN_MS)))]);
     clearTimeout(late);
     this.#closed = true;
+    // Our end of the pipe is closed, or the open handle would keep `grid run` from ever exiting.
+    events?.destroy();
     return { code, signal, stopReason: this.#stopReason, problem: this.#problem, result: this.#result, error: this.#error };
   }
 
-  async #read(stream: Readable): Promise<void> {
-    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-    try {
-      for await (const line of lines) this.#handleLine(line);
-    } catch {
+  /** Reads the event stream to its end (or until it is destroyed), line by line under the length cap. */
+  #read(stream: Readable): Promise<void> {
+    const lines = new EventLineSplitter(
+      (line) => this.#handleLine(line),
+      (bytes) => this.stop('protocol', false, `protocol violation: an event line of more than ${MAX_EVENT_LINE_BYTES} bytes (${bytes} so far)`),
+    );
+    return new Promise((resolve) => {
+      stream.on('data', (chunk: Buffer) => lines.push(chunk));
+      stream.once('end', () => {
+        lines.end();
+        resolve();
+      });
       // A reset pipe ends the stream like EOF; the exit status tells what happened.
-    }
+      stream.once('error', () => resolve());
+      stream.once('close', () => resolve());
+    });
   }
 }

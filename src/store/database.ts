@@ -3,7 +3,7 @@
  * schema version checked and migrations run, and the one transaction helper. Database errors are
  * wrapped here into `StoreError`s that say which file and what to do.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 
@@ -25,6 +25,7 @@ const BUSY_TIMEOUT_MS = 30_000;
 export function openForWriting(path: string): Connection {
   const db = wrap(path, () => new Database(path, { timeout: BUSY_TIMEOUT_MS }));
   try {
+    checkGridrecDatabase(db, path);
     useWal(db);
     // NORMAL in WAL mode loses at most the last transactions on power loss, never consistency.
     db.pragma('synchronous = NORMAL');
@@ -58,17 +59,75 @@ function useWal(db: Connection): void {
 /**
  * Opens runs.db read-only (leaderboard, status, show, export): never takes a write lock, so a running
  * sweep is never disturbed. An older schema is migrated first through a short write connection.
+ * Archived results stay readable where nothing can be written: a WAL database in a read-only
+ * directory (SQLite cannot create its shared-memory file there), or an older schema that cannot be
+ * migrated in place, is read from a private in-memory copy instead.
  */
 export function openForReading(path: string): Connection {
   if (!existsSync(path)) throw new StoreError(`${path}: no such database (\`grid run\` creates it; --db names another)`);
-  let db = wrap(path, () => new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }));
-  if (schemaVersion(db) < SCHEMA_VERSION) {
-    db.close();
-    openForWriting(path).close();
-    db = wrap(path, () => new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS }));
+  let db: Connection | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    const version = schemaVersion(db);
+    checkGridrecDatabase(db, path);
+    if (version < SCHEMA_VERSION) {
+      db.close();
+      db = undefined;
+      try {
+        openForWriting(path).close();
+      } catch (err) {
+        if (!cannotWrite(err)) throw err;
+        return inMemoryCopy(path);
+      }
+      db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    }
+    checkVersion(db, path);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (cannotWrite(err)) return inMemoryCopy(path);
+    throw translate(path, err);
   }
-  checkVersion(db, path);
-  return db;
+}
+
+/** Whether a failure is SQLite (or the file system) refusing to write: a read-only file or directory. */
+function cannotWrite(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const inner = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return [code, inner].some((c) => typeof c === 'string' && (c.startsWith('SQLITE_READONLY') || c === 'SQLITE_CANTOPEN' || c === 'EACCES' || c === 'EROFS'));
+}
+
+/**
+ * A private, writable in-memory copy of runs.db, migrated to the current schema: for reading where
+ * the file cannot be opened in place. The WAL flag in the header is cleared (bytes 18 and 19: the
+ * in-memory copy has no WAL); a WAL file that was never checkpointed cannot be read this way.
+ */
+function inMemoryCopy(path: string): Connection {
+  try {
+    if (existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0) {
+      throw new StoreError(`${path}: cannot be read in place (read-only) and its write-ahead log ${path}-wal holds changes not yet in it; open it once where it can be written`);
+    }
+    const bytes = readFileSync(path);
+    if (bytes.length >= 20) bytes.fill(1, 18, 20);
+    const db = new Database(bytes);
+    checkGridrecDatabase(db, path);
+    migrate(db, path);
+    return db;
+  } catch (err) {
+    throw translate(path, err);
+  }
+}
+
+/**
+ * Refuses a SQLite file that some other program made (tables of its own, no schema version of ours):
+ * migrating it would write gridrec's tables into someone else's database.
+ */
+function checkGridrecDatabase(db: Connection, path: string): void {
+  if (schemaVersion(db) !== 0) return;
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' LIMIT 3").pluck().all() as string[];
+  if (tables.length > 0) {
+    throw new StoreError(`${path}: not a gridrec database (it holds other tables: ${tables.join(', ')}); --db names another file`);
+  }
 }
 
 /** The schema version a connection's file is at (0 for a new, empty file). */
@@ -130,6 +189,9 @@ function wrap<T>(path: string, open: () => T): T {
  * corrupt file) become `StoreError`s naming the file and the SQLite code; anything else passes as is.
  */
 export function translate(path: string, err: unknown): unknown {
-  if (err instanceof Database.SqliteError) return new StoreError(`${path}: ${err.code}: ${err.message}`, { cause: err });
+  if (err instanceof Database.SqliteError) {
+    const what = err.code === 'SQLITE_NOTADB' ? 'not a SQLite database' : err.code.startsWith('SQLITE_CORRUPT') ? `damaged (${err.message})` : err.message;
+    return new StoreError(`${path}: ${err.code}: ${what}`, { cause: err });
+  }
   return err;
 }

@@ -1,9 +1,11 @@
 /** The `Store` over better-sqlite3: the only code that writes SQL. See store.ts for the contract. */
+import { rankedAttempts, countByState } from './ranked-attempts.js';
 import { openForReading, openForWriting, transaction, translate, type Connection } from './database.js';
 import type {
   AttemptOutcome,
   AttemptRecord,
   Claim,
+  RankedAttempt,
   EpochRecord,
   NewPruneDecision,
   NewSweep,
@@ -60,6 +62,7 @@ interface AttemptRow {
   device_name: string | null;
   planned_peak_bytes: number | null;
   heartbeat_age_s?: number;
+  last_epoch?: number | null;
 }
 interface EpochRow {
   trial_id: string;
@@ -134,12 +137,17 @@ class SqliteStore implements Store {
           `INSERT INTO trials (id, config, trainer, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ${NOW}, ${NOW})
            ON CONFLICT (id) DO NOTHING`,
         );
+        // A stored trial takes the config as spelt now (its data file where it lies now: the id names
+        // the file by content), unless an attempt is running with the old one.
+        const respell = db.prepare(`UPDATE trials SET config = ? WHERE id = ? AND config <> ? AND state <> 'running'`);
         // The sweep is what its file says now: links of an earlier version of the file are replaced.
         db.prepare('DELETE FROM sweep_trials WHERE sweep_id = ?').run(row.id);
         const link = db.prepare('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
         const added: string[] = [];
         for (const [position, t] of trials.entries()) {
-          if (insertTrial.run(t.id, JSON.stringify(t.config), JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
+          const config = JSON.stringify(t.config);
+          if (insertTrial.run(t.id, config, JSON.stringify(t.trainer)).changes > 0) added.push(t.id);
+          else respell.run(config, t.id, config);
           link.run(row.id, t.id, position);
         }
         return { sweep: toSweep(row), added };
@@ -342,9 +350,13 @@ class SqliteStore implements Store {
     return this.#guard(() => {
       const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
       const rows = this.#db
-        .prepare(`SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`)
+        .prepare(
+          `SELECT a.*, ${NOW} - a.heartbeat_at AS heartbeat_age_s,
+             (SELECT MAX(e.epoch) FROM epochs e WHERE e.trial_id = a.trial_id AND e.attempt = a.attempt) AS last_epoch
+           FROM attempts a ${where === '' ? 'WHERE' : `${where} AND`} a.state = 'running' ORDER BY a.started_at`,
+        )
         .all(...args) as AttemptRow[];
-      return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0 }));
+      return rows.map((r) => ({ ...toAttempt(r), heartbeatAgeS: r.heartbeat_age_s ?? 0, lastEpoch: r.last_epoch ?? null }));
     });
   }
 
@@ -353,6 +365,14 @@ class SqliteStore implements Store {
       const { where, args } = trialWhere('e', filter);
       return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
     });
+  }
+
+  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states: readonly RankedAttempt['state'][] = ['completed']): RankedAttempt[] {
+    return this.#guard(() => rankedAttempts(this.#db, filter, metric, direction, states));
+  }
+
+  countByState(sweep?: string): Partial<Record<TrialState, number>> {
+    return this.#guard(() => countByState(this.#db, sweep));
   }
 
   listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[] {

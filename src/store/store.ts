@@ -122,6 +122,27 @@ export interface AttemptOutcome {
 export interface RunningAttempt extends AttemptRecord {
   /** Seconds since the last heartbeat. */
   readonly heartbeatAgeS: number;
+  /** The last epoch it recorded, or null before its first. */
+  readonly lastEpoch: number | null;
+}
+
+/** A completed or pruned trial's latest attempt that ended in its state, its epochs summarised against one metric. */
+export interface RankedAttempt {
+  readonly trialId: string;
+  readonly attempt: number;
+  /** The trial's state, which its attempt ended in. */
+  readonly state: 'completed' | 'pruned';
+  readonly result: AttemptRecord['result'];
+  /** The epoch with the best value of the metric asked for (ties: the earliest); null when none has it. */
+  readonly best: EpochRecord | null;
+  /** 0 when it recorded no epoch. */
+  readonly lastEpoch: number;
+  /** The largest `peak_bytes` of its epochs (0 without epochs). */
+  readonly peakBytes: number;
+  /** Mean of its epochs' seconds; NaN without epochs. */
+  readonly secondsPerEpoch: number;
+  /** The metric names its last epoch reported. */
+  readonly metricNames: readonly string[];
 }
 
 /** A pruning rule of a grid file's `pruner` section. */
@@ -179,7 +200,8 @@ export interface Store {
   /**
    * Creates or updates the sweep named `sweep.name` and links it to exactly `trials`, in order
    * (replacing the links of an earlier version), inserting as pending those not yet stored: any
-   * sweep's trial is reused by id and keeps its state and rows. Returns the sweep and the new ids.
+   * sweep's trial is reused by id and keeps its state and rows (its config takes the new spelling,
+   * e.g. its data file's current path, unless it is running). Returns the sweep and the new ids.
    */
   saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] };
   /**
@@ -221,6 +243,14 @@ export interface Store {
   runningAttempts(sweep?: string): RunningAttempt[];
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
   listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
+  /**
+   * For each trial (of a sweep, if named) whose state is one of `states`, its latest attempt that ended
+   * in that state, its epochs summarised in the database against `metric` ("loss" = training loss) in
+   * `direction`; in trial id order. Read commands rank from these and never load every epoch.
+   */
+  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states?: readonly RankedAttempt['state'][]): RankedAttempt[];
+  /** Trials (of a sweep, if named) counted by state. */
+  countByState(sweep?: string): Partial<Record<TrialState, number>>;
   /** Pruning decisions about one trial, or taken by one sweep's pruner; in the order they were taken. */
   listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[];
 }

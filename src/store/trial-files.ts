@@ -3,7 +3,9 @@
  * child's stdout and stderr), `<attempt>.trial.json` (its GRID_TRIAL file) and `work/` (its scratch
  * directory, shared by attempts so a trainer may resume from its own checkpoints).
  */
+import { closeSync, constants, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { StoreError } from './database.js';
 
 /** The directory of trial logs for a database file (absolute). */
 export function logsDir(dbPath: string): string {
@@ -23,4 +25,52 @@ export interface AttemptFiles {
 export function attemptFiles(dbPath: string, trialId: string, attempt: number): AttemptFiles {
   const dir = join(logsDir(dbPath), trialId);
   return { dir, log: join(dir, `${attempt}.log`), trialFile: join(dir, `${attempt}.trial.json`), workdir: join(dir, 'work') };
+}
+
+/**
+ * Creates the directories of an attempt's files (`<db>.logs/`, its trial's, `work/`) safely and
+ * writes its trial file. Trial ids are predictable, so in a folder others can write to, someone could
+ * plant a symbolic link at one of these paths and have `grid run` write into a file of their choosing:
+ * each directory must be a real directory (not a link) owned by this user, and files are opened
+ * without following links. Throws `StoreError` naming the path otherwise.
+ */
+export function prepareAttemptFiles(files: AttemptFiles, trialFileText: string): void {
+  ensureOwnDirectory(dirname(files.dir));
+  ensureOwnDirectory(files.dir);
+  ensureOwnDirectory(files.workdir);
+  const fd = openNoFollow(files.trialFile, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+  try {
+    writeSync(fd, trialFileText);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens an attempt's log for appending, creating it, without following a link planted at its path. */
+export function openLogForAppend(path: string): number {
+  return openNoFollow(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND);
+}
+
+function openNoFollow(path: string, flags: number): number {
+  try {
+    return openSync(path, flags | constants.O_NOFOLLOW, 0o644);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ELOOP' ? 'it is a symbolic link' : (code ?? String(err));
+    throw new StoreError(`refusing to write ${path}: ${why}`, { cause: err });
+  }
+}
+
+/** Makes `dir` (its parent must exist) or checks the one there: a directory, not a link, ours. */
+function ensureOwnDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError(`cannot create ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink()) throw new StoreError(`refusing to use ${dir}: it is a symbolic link`);
+  if (!st.isDirectory()) throw new StoreError(`refusing to use ${dir}: it is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new StoreError(`refusing to use ${dir}: it belongs to another user (uid ${st.uid})`);
 }

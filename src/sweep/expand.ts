@@ -5,14 +5,15 @@
  */
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../util/config-error.js';
-import { canonicalConfig, canonicalJson, trialId, type Canonical, type TrainerSpec } from './canonical.js';
+import { canonicalConfig, canonicalJson, type Canonical, type TrainerSpec } from './canonical.js';
 import { getPath, setPath } from './config-paths.js';
 import { GridFileError } from './grid-error.js';
 import type { Assignment, GridFile } from './grid-file.js';
+import { TrialIdentity } from './trial-identity.js';
 
 /** One trial of an expansion. */
 export interface PlannedTrial {
-  /** sha256 of the canonical config and trainer. */
+  /** sha256 of the canonical config (its data file by content) and trainer. */
   readonly id: string;
   readonly config: Readonly<Record<string, Canonical>>;
   readonly trainer: TrainerSpec;
@@ -44,6 +45,7 @@ export function expandGrid(grid: GridFile): Expansion {
   let excluded = 0;
   let collapsed = 0;
   const explicit = grid.configs.length > 0 ? grid.configs : [[]];
+  const identity = new TrialIdentity();
   for (const assignments of explicit) {
     for (let c = 0; c < combos; c++) {
       for (const [s, seed] of (grid.seeds ?? [undefined]).entries()) {
@@ -67,12 +69,13 @@ export function expandGrid(grid: GridFile): Expansion {
           origin.set('train.seed', `seeds[${s}]`);
         }
         anchorDatasetPath(raw, grid.file);
+        setMonitor(grid, raw, origin);
         const config = resolve(grid, raw, origin);
         if (grid.exclude.some((rule) => matches(config, rule))) {
           excluded++;
           continue;
         }
-        const id = trialId(grid.trainer, config);
+        const id = identity.idOf(grid.trainer, config);
         if (seen.has(id)) {
           collapsed++;
           continue;
@@ -86,8 +89,19 @@ export function expandGrid(grid: GridFile): Expansion {
 }
 
 /**
+ * Early stopping follows the sweep's objective: the built-in trainer is told the objective's metric
+ * as `train.monitor` (unless the file sets it), which resolution drops where it is the trainer's
+ * default, so that sweeps ranking by NDCG@10 keep their trial ids.
+ */
+function setMonitor(grid: GridFile, raw: Record<string, unknown>, origin: Map<string, string>): void {
+  if (grid.trainer !== 'builtin' || getPath(raw, 'train.monitor') !== undefined) return;
+  setPath(raw, 'train.monitor', grid.objective.metric);
+  origin.set('train.monitor', 'objective.metric');
+}
+
+/**
  * A relative `dataset.path` means relative to the grid file, wherever `grid run` is started; it is
- * made absolute before hashing so that the trial id names one file and the child finds it.
+ * made absolute so that the child finds it (the trial id names the file by its content: trial-identity.ts).
  */
 function anchorDatasetPath(raw: Record<string, unknown>, file: string): void {
   const dataset = raw.dataset;

@@ -5,16 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import yaml from 'js-yaml';
-import { METRIC_KS } from '../trainer/config.js';
+import { BUILTIN_METRICS, METRIC_KS } from '../trainer/config.js';
 import { shown } from '../util/config-error.js';
+import { loadYaml, YamlError } from '../util/safe-yaml.js';
 import type { TrainerSpec } from './canonical.js';
-import { builtinConfigPaths, resolveKey, SECTIONS } from './config-paths.js';
+import { builtinConfigPaths, resolveKey, SECTIONS, SHORT_KEYS } from './config-paths.js';
 import { parseDuration } from './duration.js';
 import { GridFileError } from './grid-error.js';
 import { parsePruner, type PrunerSpec } from './pruner-spec.js';
 
-/** Metrics the built-in trainer reports, each at every K of `eval.k`. */
-export const BUILTIN_METRICS = ['ndcg', 'hr', 'mrr', 'coverage', 'surprisal'] as const;
 
 /** Top-level keys of a grid file that are not config sections. */
 export const GRID_FILE_KEYS = ['name', 'description', 'trainer', 'grid', 'configs', 'exclude', 'seeds', 'objective', 'limits', 'pruner'] as const;
@@ -101,11 +100,9 @@ export function loadGridFile(file: string): GridFile {
 export function parseGridFile(text: string, file: string): GridFile {
   let doc: unknown;
   try {
-    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: file });
+    doc = loadYaml(text, { schema: yaml.CORE_SCHEMA, filename: file });
   } catch (err) {
-    if (err instanceof yaml.YAMLException) {
-      throw new GridFileError(file, `line ${err.mark.line + 1}, column ${err.mark.column + 1}`, err.reason);
-    }
+    if (err instanceof YamlError) throw new GridFileError(file, err.where, err.reason);
     throw err;
   }
   if (!isObject(doc)) throw new GridFileError(file, '(document)', `expected a map of keys, got ${shown(doc)}`);
@@ -135,7 +132,7 @@ export function parseGridFile(text: string, file: string): GridFile {
   if (doc.description !== undefined && typeof doc.description !== 'string') fail('description', `expected a string, got ${shown(doc.description)}`);
 
   const seeds = parseSeeds(doc.seeds, fail);
-  const grid = parseGrid(doc.grid, fail);
+  const grid = parseGrid(doc.grid, trainer, fail);
   if (seeds !== undefined) {
     if (isObject(base.train) && base.train.seed !== undefined) fail('seeds', 'train.seed is set too; give one of them');
     if (grid.some((a) => a.path === 'train.seed')) fail('seeds', 'grid sets train.seed too; give one of them');
@@ -181,13 +178,17 @@ function parseSeeds(raw: unknown, fail: Fail): number[] | undefined {
   return raw as number[];
 }
 
-function parseGrid(raw: unknown, fail: Fail): GridAxis[] {
+function parseGrid(raw: unknown, trainer: TrainerSpec, fail: Fail): GridAxis[] {
   if (raw === undefined) return [];
   if (!isObject(raw)) return fail('grid', `expected a map of key → list of values, got ${shown(raw)}`);
   const byPath = new Map<string, string>();
   const axes: GridAxis[] = [];
   for (const [key, values] of Object.entries(raw)) {
     const path = resolveKey(key);
+    // A bare word that is no short key would set a whole section; for the built-in trainer it is a typo.
+    if (trainer === 'builtin' && path === key && !key.includes('.') && key !== 'dataset') {
+      fail(`grid.${key}`, `unknown key; short keys: ${Object.keys(SHORT_KEYS).join(', ')}; or a dotted config path such as train.beta2`);
+    }
     const other = byPath.get(path);
     if (other !== undefined) fail(`grid.${key}`, `sets ${path}, as grid.${other} does; give one of them`);
     byPath.set(path, key);
@@ -258,7 +259,7 @@ function parseLimits(raw: unknown, fail: Fail): Limits {
     if (v === undefined) return def;
     if (key === 'trial_timeout' && (v === null || v === 'none')) return undefined;
     const ms = parseDuration(v);
-    if (ms === undefined) fail(`limits.${key}`, `expected a duration such as "90s", "30m", "2h" or "1h30m", got ${shown(v)}`);
+    if (ms === undefined) fail(`limits.${key}`, `expected a duration such as "90s", "30m", "2h" or "1h30m", at most 1000d, got ${shown(v)}`);
     return ms;
   };
   const maxAttempts = raw.max_attempts ?? DEFAULT_LIMITS.maxAttempts;

@@ -5,9 +5,9 @@
  * from trainer/config.ts and data/spec.ts. A test keeps the published file equal to this.
  */
 import { SPLITS } from '../data/spec.js';
-import { LOSSES, METRIC_KS, configWithEveryKey, MODELS, SAMPLINGS } from '../trainer/config.js';
+import { BUILTIN_METRICS, LOSSES, METRIC_KS, configWithEveryKey, MODELS, SAMPLINGS } from '../trainer/config.js';
 import { builtinConfigPaths, SHORT_KEYS } from './config-paths.js';
-import { BUILTIN_METRICS, GRID_FILE_KEYS } from './grid-file.js';
+import { GRID_FILE_KEYS } from './grid-file.js';
 import { PRUNER_RULES, PRUNER_SETTINGS, type PrunerSetting } from './pruner-spec.js';
 
 type Schema = Record<string, unknown>;

@@ -1,13 +1,15 @@
 /**
  * Ranking completed (and, when asked, pruned) trials: each trial's value is its best epoch's value of
  * the chosen metric (the validation metrics its trainer reported per epoch, or `loss` for the training
- * loss), in the objective's direction. `grid leaderboard` and `grid export` both rank through here.
+ * loss), in the objective's direction. `grid leaderboard`, `grid status`, `grid export` and `grid
+ * report` rank through here, from the store's summaries of the attempts (`Store.rankedAttempts`).
  */
 import yaml from 'js-yaml';
-import type { AttemptRecord, EpochRecord, TrialRecord } from '../store/store.js';
+import type { RankedAttempt, EpochRecord, TrialRecord } from '../store/store.js';
 import type { Metrics } from '../trainer/protocol.js';
+import { loadYaml } from '../util/safe-yaml.js';
 import { canonicalJson } from './canonical.js';
-import { getPath, resolveKey } from './config-paths.js';
+import { flatten, getPath, resolveKey } from './config-paths.js';
 
 /** A `--where key=value` filter on trial configs. */
 export interface ConfigFilter {
@@ -58,7 +60,7 @@ export interface LeaderboardRow {
 export function parseFilter(expr: string): ConfigFilter {
   const eq = expr.indexOf('=');
   if (eq <= 0) throw new Error(`--where ${JSON.stringify(expr)}: expected key=value, e.g. loss=cce or model.hidden=64`);
-  return { path: resolveKey(expr.slice(0, eq).trim()), value: yaml.load(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
+  return { path: resolveKey(expr.slice(0, eq).trim()), value: loadYaml(expr.slice(eq + 1).trim(), { schema: yaml.CORE_SCHEMA }) };
 }
 
 /** Whether a config has every filter's value. */
@@ -71,48 +73,34 @@ export function defaultDirection(metric: string): 'max' | 'min' {
   return metric === 'loss' ? 'min' : 'max';
 }
 
-/** Ranks the completed (or also pruned) trials among `trials` from their attempts and epochs. */
-export function rankTrials(
-  trials: readonly TrialRecord[],
-  attempts: readonly AttemptRecord[],
-  epochs: readonly EpochRecord[],
-  options: RankOptions,
-): LeaderboardRow[] {
+/**
+ * Ranks the completed (or also pruned) trials among `trials` by the best epoch of their latest attempt
+ * that ended in their state, from the store's summaries of those attempts (`Store.rankedAttempts`,
+ * asked for the same metric, direction and states). Trials whose attempts never reported the metric
+ * rank last.
+ */
+export function rankTrials(trials: readonly TrialRecord[], ranked: readonly RankedAttempt[], options: RankOptions): LeaderboardRow[] {
   const where = options.where ?? [];
   const states: readonly string[] = options.states ?? ['completed'];
-  const ended = new Map<string, AttemptRecord>();
-  for (const a of attempts) if (states.includes(a.state)) ended.set(`${a.trialId}/${a.state}`, a); // the latest wins
-  const byAttempt = new Map<string, EpochRecord[]>();
-  for (const e of epochs) {
-    const key = `${e.trialId}/${e.attempt}`;
-    const list = byAttempt.get(key);
-    if (list === undefined) byAttempt.set(key, [e]);
-    else list.push(e);
-  }
+  const byTrial = new Map(ranked.map((c) => [c.trialId, c]));
   const sign = options.direction === 'max' ? 1 : -1;
   const rows: Omit<LeaderboardRow, 'rank'>[] = [];
   for (const trial of trials) {
-    const attempt = ended.get(`${trial.id}/${trial.state}`);
-    if (!states.includes(trial.state) || attempt === undefined) continue;
+    const c = byTrial.get(trial.id);
+    if (!states.includes(trial.state) || c === undefined || c.state !== trial.state) continue;
     if (!matchesFilters(trial.config, where)) continue;
-    const list = byAttempt.get(`${trial.id}/${attempt.attempt}`) ?? [];
-    let best: EpochRecord | undefined;
-    for (const e of list) {
-      const v = valueOf(e, options.metric);
-      if (Number.isNaN(v)) continue;
-      if (best === undefined || sign * (v - valueOf(best, options.metric)) > 0) best = e;
-    }
+    const best = c.best;
     rows.push({
       trial,
-      state: trial.state as RankedState,
-      attempt: attempt.attempt,
-      value: best === undefined ? Number.NaN : valueOf(best, options.metric),
+      state: c.state,
+      attempt: c.attempt,
+      value: best === null ? Number.NaN : valueOf(best, options.metric),
       bestEpoch: best?.epoch ?? 0,
-      lastEpoch: list.at(-1)?.epoch ?? 0,
-      metrics: best === undefined ? {} : { ...best.metrics, loss: best.trainLoss },
-      test: attempt.result?.test ?? null,
-      peakBytes: Math.max(attempt.result?.peak_bytes ?? 0, ...list.map((e) => e.peakBytes)),
-      secondsPerEpoch: list.length === 0 ? Number.NaN : list.reduce((s, e) => s + e.epochSeconds, 0) / list.length,
+      lastEpoch: c.lastEpoch,
+      metrics: best === null ? {} : { ...best.metrics, loss: best.trainLoss },
+      test: c.result?.test ?? null,
+      peakBytes: Math.max(c.result?.peak_bytes ?? 0, c.peakBytes),
+      secondsPerEpoch: c.secondsPerEpoch,
     });
   }
   rows.sort((a, b) => {
@@ -120,6 +108,20 @@ export function rankTrials(
     return sign * (b.value - a.value) || a.trial.id.localeCompare(b.trial.id);
   });
   return rows.slice(0, options.top ?? rows.length).map((r, i) => ({ rank: i + 1, ...r }));
+}
+
+/** The metrics a ranking may use: `loss` and every name the attempts' last epochs reported, sorted. */
+export function reportedMetrics(completed: readonly RankedAttempt[]): string[] {
+  const names = new Set<string>(['loss']);
+  for (const c of completed) for (const n of c.metricNames) names.add(n);
+  return [...names].sort();
+}
+
+/** The config keys `--where` may name for these trials: every leaf path of their configs, sorted. */
+export function filterableKeys(trials: readonly TrialRecord[]): string[] {
+  const keys = new Set<string>();
+  for (const t of trials) for (const path of flatten(t.config).keys()) keys.add(path);
+  return [...keys].sort();
 }
 
 function valueOf(e: EpochRecord, metric: string): number {

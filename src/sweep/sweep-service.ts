@@ -15,9 +15,11 @@ export interface SweepPlan {
   readonly existing: ReadonlyMap<string, TrialState>;
 }
 
-/** Expands a grid file and looks each trial up in the store (none when there is no store yet). */
-export function planSweep(grid: GridFile, store: Store | undefined): SweepPlan {
-  const expansion = expandGrid(grid);
+/**
+ * Expands a grid file (unless its expansion is given) and looks each trial up in the store (none when
+ * there is no store yet).
+ */
+export function planSweep(grid: GridFile, store: Store | undefined, expansion: Expansion = expandGrid(grid)): SweepPlan {
   const stored = new Map((store?.listTrials() ?? []).map((t) => [t.id, t.state]));
   const existing = new Map<string, TrialState>();
   for (const t of expansion.trials) {

@@ -26,6 +26,14 @@ export type Sampling = (typeof SAMPLINGS)[number];
 /** Metric cut-offs the evaluator supports. */
 export const METRIC_KS = [1, 5, 10, 20, 100] as const;
 
+/** Metrics the built-in trainer reports, each at every K of `eval.k` (as `<metric>@<k>`). */
+export const BUILTIN_METRICS = ['ndcg', 'hr', 'mrr', 'coverage', 'surprisal'] as const;
+
+/** The metric early stopping watches when `train.monitor` is not set: NDCG at 10, or at the smallest K without 10. */
+export function defaultMonitor(ks: readonly number[]): string {
+  return `ndcg@${ks.includes(10) ? 10 : ks[0]!}`;
+}
+
 export interface ModelConfig {
   /** @default "sasrec" */
   readonly name: ModelName;
@@ -72,6 +80,13 @@ export interface TrainConfig {
   readonly patience: number;
   /** Seed of initialisation, shuffling, dropout and sampling. @default 42 */
   readonly seed: number;
+  /**
+   * The validation metric early stopping and the best epoch follow: `<metric>@<k>` (higher is better)
+   * or `loss` (the training loss, lower is better). A sweep sets it to its objective. Present only
+   * where it differs from the default, so that configs without it keep their trial ids.
+   * @default defaultMonitor(eval.k)
+   */
+  readonly monitor?: string;
 }
 
 export interface EvalConfig {
@@ -114,9 +129,10 @@ function section(raw: Obj, key: string): Obj {
   return v as Obj;
 }
 
+/** Unknown keys are errors; `at` '' is the config's top level (the key is then its own path). */
 function checkKeys(obj: Obj, at: string, allowed: readonly string[]): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown key; allowed: ${allowed.join(', ')}`);
+    if (!allowed.includes(k)) throw new ConfigError(at === '' ? k : `${at}.${k}`, `unknown key; allowed: ${allowed.join(', ')}`);
   }
 }
 
@@ -155,7 +171,7 @@ function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: rea
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
-  checkKeys(raw, '(config)', ['dataset', 'model', 'train', 'eval']);
+  checkKeys(raw, '', ['dataset', 'model', 'train', 'eval']);
   if (raw.dataset === undefined) throw new ConfigError('dataset', 'required');
   const dataset = resolveDatasetSpec(raw.dataset);
 
@@ -174,7 +190,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
   };
 
   const t = section(raw, 'train');
-  checkKeys(t, 'train', ['loss', ...Object.keys(TRAIN_DEFAULTS)]);
+  checkKeys(t, 'train', ['loss', 'monitor', ...Object.keys(TRAIN_DEFAULTS)]);
   const loss = oneOf(t, 'loss', 'train', LOSSES);
   const sampled = SAMPLED_LOSSES.has(loss);
   const train: TrainConfig = {
@@ -210,7 +226,22 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
     batch_size: int(e, 'batch_size', 'eval', EVAL_DEFAULTS.batch_size, 1, 1 << 20),
   };
 
-  return { dataset, model, train, eval: evalCfg };
+  const monitor = resolveMonitor(t.monitor, evalCfg.k);
+  return { dataset, model, train: monitor === undefined ? train : { ...train, monitor }, eval: evalCfg };
+}
+
+/** `train.monitor` checked against the metrics and cut-offs reported; undefined where it is the default. */
+function resolveMonitor(raw: unknown, ks: readonly number[]): string | undefined {
+  if (raw === undefined) return undefined;
+  const [metric, k] = typeof raw === 'string' ? raw.split('@') : [];
+  const builtin = (BUILTIN_METRICS as readonly unknown[]).includes(metric) && (METRIC_KS as readonly number[]).includes(Number(k)) && String(Number(k)) === k;
+  if (builtin && !ks.includes(Number(k))) {
+    throw new ConfigError('eval.k', `must include ${k} for the objective ${raw as string}, got ${JSON.stringify(ks)}`);
+  }
+  if (raw !== 'loss' && !builtin) {
+    throw new ConfigError('train.monitor', `expected loss or <metric>@<k> with metric one of ${BUILTIN_METRICS.join(', ')} and k in eval.k (${ks.join(', ')}), got ${shown(raw)}`);
+  }
+  return raw === defaultMonitor(ks) ? undefined : (raw as string);
 }
 
 /**
@@ -218,5 +249,5 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
  * `sampling` and `gbce_t`): what the sweep layer lists as the known keys and derives the schema from.
  */
 export function configWithEveryKey(): TrialConfig {
-  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce' } });
+  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
 }

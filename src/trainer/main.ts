@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The built-in trainer's child process (DESIGN.md, "Trainer protocol"): reads its trial from
+ * The built-in trainer's child process (docs/protocol.md): reads its trial from
  * GRID_TRIAL, rejects an invalid config before any work, loads the data set, plans its memory, says
  * hello with the planned peak, trains, and reports the result on fd 3. Exits 0 only after `result`.
  */

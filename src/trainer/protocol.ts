@@ -1,5 +1,5 @@
 /**
- * Trainer protocol, version 1 (DESIGN.md, "Trainer protocol"): what the orchestrator hands a trainer
+ * Trainer protocol, version 1 (docs/protocol.md): what the orchestrator hands a trainer
  * child and the events the child writes back, one JSON object per line, on file descriptor 3.
  *
  * This module is shared by both sides and imports nothing, so the orchestrator can use it without
@@ -41,6 +41,11 @@ export interface TrialFile {
    * its stall timeout without any event. @default DEFAULT_HEARTBEAT_INTERVAL_S
    */
   readonly heartbeat_interval_s?: number;
+  /**
+   * What the sweep ranks trials by: a trainer that stops early or picks a best epoch should follow it
+   * (the built-in trainer gets it as `train.monitor` too). Absent in memory probes.
+   */
+  readonly objective?: { readonly metric: string; readonly direction: 'max' | 'min' };
 }
 
 /** Heartbeat interval a child uses when the trial file names none. */
@@ -119,19 +124,90 @@ export type TrainerEvent =
 
 const ERROR_KINDS: ReadonlySet<string> = new Set(['oom', 'invalid_config', 'data', 'internal']);
 
+/**
+ * Ranges of event fields. Every number is checked before it reaches runs.db: a value out of range is
+ * a protocol violation that fails its trial, never an error of the store that would stop the sweep.
+ */
+export const EVENT_LIMITS = {
+  /** Epoch numbers and step counts. */
+  maxCount: 1_000_000_000,
+  /** Bytes (peaks): integers up to 2^53, far beyond any device. */
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  /** Seconds and rates. */
+  maxSeconds: 1e12,
+  /** Metrics per event. */
+  maxMetrics: 1000,
+  /** Characters of a metric name (no quote, backslash or control character), of names and versions. */
+  maxName: 200,
+} as const;
+
+/** A metric name: printable, no double quote or backslash (names become JSON paths in queries). */
+const METRIC_NAME = /^[^"\\\u0000-\u001f\u007f]+$/;
+
+type Fields = Record<string, unknown>;
+type Bad = (what: string) => never;
+
 function isFiniteNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-function isMetrics(v: unknown): v is Metrics {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  // NaN is allowed in metrics: a diverged run reports it rather than lying.
-  return Object.values(v).every((x) => typeof x === 'number');
+function count(e: Fields, key: string, min: number, bad: Bad): number {
+  const v = e[key];
+  if (!isFiniteNumber(v) || !Number.isInteger(v) || v < min || v > EVENT_LIMITS.maxCount) {
+    bad(`\`${key}\` must be an integer in [${min}, ${EVENT_LIMITS.maxCount}], got ${JSON.stringify(v)}`);
+  }
+  return v as number;
+}
+
+function bytes(e: Fields, key: string, bad: Bad): number {
+  const v = e[key];
+  if (!isFiniteNumber(v) || v < 0 || v > EVENT_LIMITS.maxBytes) bad(`\`${key}\` must be a number of bytes in [0, 2^53), got ${JSON.stringify(v)}`);
+  return Math.round(v as number);
+}
+
+function seconds(e: Fields, key: string, bad: Bad): number {
+  const v = e[key];
+  if (!isFiniteNumber(v) || v < 0 || v > EVENT_LIMITS.maxSeconds) bad(`\`${key}\` must be a number in [0, ${EVENT_LIMITS.maxSeconds}], got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function optional<T>(e: Fields, key: string, read: (e: Fields, key: string, bad: Bad) => T, bad: Bad, fallback: T): T {
+  return e[key] === undefined ? fallback : read(e, key, bad);
+}
+
+function text(e: Fields, key: string, bad: Bad, required: boolean, max: number = EVENT_LIMITS.maxName): string {
+  const v = e[key];
+  if (v === undefined && !required) return '';
+  if (typeof v !== 'string' || (required && v === '') || v.length > max) bad(`\`${key}\` must be a ${required ? 'non-empty ' : ''}string of at most ${max} characters`);
+  return v as string;
+}
+
+/** A diverged value is sent as null (JSON has no NaN) and read as NaN. */
+function numberOrNull(v: unknown): number | undefined {
+  if (v === null) return Number.NaN;
+  return isFiniteNumber(v) ? v : undefined;
+}
+
+function metrics(e: Fields, key: string, bad: Bad): Metrics {
+  const v = e[key];
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad(`\`${key}\` must map metric names to numbers`);
+  const entries = Object.entries(v);
+  if (entries.length > EVENT_LIMITS.maxMetrics) bad(`\`${key}\` has ${entries.length} metrics, more than ${EVENT_LIMITS.maxMetrics}`);
+  const out: Metrics = {};
+  for (const [name, x] of entries) {
+    if (name.length > EVENT_LIMITS.maxName || !METRIC_NAME.test(name)) bad(`\`${key}\`: metric name ${JSON.stringify(name.slice(0, 80))} must be 1 to ${EVENT_LIMITS.maxName} printable characters without " or \\`);
+    const n = numberOrNull(x);
+    // NaN (null) is allowed in metrics: a diverged run reports it rather than lying.
+    if (n === undefined) bad(`\`${key}.${name}\` must be a finite number or null, got ${JSON.stringify(x)}`);
+    out[name] = n as number;
+  }
+  return out;
 }
 
 /**
  * Parses one line of the event stream; throws with the reason when the line is not a valid
- * protocol-1 event (so a misbehaving external trainer is reported, not silently ignored).
+ * protocol-1 event (so a misbehaving external trainer is reported, not silently ignored). Every
+ * field's type and range is checked; unknown fields are ignored (later protocol versions may add some).
  */
 export function parseEvent(line: string): TrainerEvent {
   let raw: unknown;
@@ -140,61 +216,52 @@ export function parseEvent(line: string): TrainerEvent {
   } catch {
     throw new Error(`event is not JSON: ${line.slice(0, 200)}`);
   }
-  if (typeof raw !== 'object' || raw === null) throw new Error(`event is not an object: ${line.slice(0, 200)}`);
-  const e = raw as Record<string, unknown>;
-  const bad = (what: string): never => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`event is not an object: ${line.slice(0, 200)}`);
+  const e = raw as Fields;
+  const bad: Bad = (what) => {
     throw new Error(`${String(e.type)} event: ${what}: ${line.slice(0, 200)}`);
   };
   switch (e.type) {
-    case 'hello':
-      if (!isFiniteNumber(e.protocol)) bad('`protocol` must be a number');
-      if (typeof e.trainer !== 'string') bad('`trainer` must be a string');
+    case 'hello': {
+      const planned = optional(e, 'planned_peak_bytes', bytes, bad, undefined);
       if (e.backend !== 'cuda' && e.backend !== 'cpu') bad('`backend` must be "cuda" or "cpu"');
-      if (e.planned_peak_bytes !== undefined && !isFiniteNumber(e.planned_peak_bytes)) {
-        bad('`planned_peak_bytes` must be a number');
-      }
       return {
         type: 'hello',
-        protocol: e.protocol as number,
-        trainer: e.trainer as string,
-        version: typeof e.version === 'string' ? e.version : '',
+        protocol: count(e, 'protocol', 0, bad),
+        trainer: text(e, 'trainer', bad, true),
+        version: text(e, 'version', bad, false),
         backend: e.backend as 'cuda' | 'cpu',
-        device_name: typeof e.device_name === 'string' ? e.device_name : '',
-        ...(e.planned_peak_bytes !== undefined ? { planned_peak_bytes: e.planned_peak_bytes as number } : {}),
+        device_name: text(e, 'device_name', bad, false),
+        ...(planned !== undefined ? { planned_peak_bytes: planned } : {}),
       };
+    }
     case 'progress':
-      if (!isFiniteNumber(e.epoch) || !isFiniteNumber(e.step) || !isFiniteNumber(e.steps)) {
-        bad('`epoch`, `step` and `steps` must be numbers');
-      }
-      return { type: 'progress', epoch: e.epoch as number, step: e.step as number, steps: e.steps as number };
+      return { type: 'progress', epoch: count(e, 'epoch', 0, bad), step: count(e, 'step', 0, bad), steps: count(e, 'steps', 0, bad) };
     case 'heartbeat':
       return { type: 'heartbeat' };
-    case 'epoch':
-      if (!isFiniteNumber(e.epoch) || e.epoch < 1) bad('`epoch` must be a number ≥ 1');
-      if (typeof e.train_loss !== 'number') bad('`train_loss` must be a number');
-      if (!isMetrics(e.metrics)) bad('`metrics` must map names to numbers');
-      if (!isFiniteNumber(e.epoch_seconds)) bad('`epoch_seconds` must be a number');
-      if (!isFiniteNumber(e.peak_bytes)) bad('`peak_bytes` must be a number');
+    case 'epoch': {
+      const epoch = count(e, 'epoch', 1, bad);
+      const loss = numberOrNull(e.train_loss);
+      if (loss === undefined) bad('`train_loss` must be a finite number, or null where training diverged');
       return {
         type: 'epoch',
-        epoch: e.epoch as number,
-        train_loss: e.train_loss as number,
-        metrics: e.metrics as Metrics,
-        epoch_seconds: e.epoch_seconds as number,
-        peak_bytes: e.peak_bytes as number,
-        tokens_per_second: isFiniteNumber(e.tokens_per_second) ? e.tokens_per_second : 0,
+        epoch,
+        train_loss: loss as number,
+        metrics: metrics(e, 'metrics', bad),
+        epoch_seconds: seconds(e, 'epoch_seconds', bad),
+        peak_bytes: bytes(e, 'peak_bytes', bad),
+        tokens_per_second: optional(e, 'tokens_per_second', seconds, bad, 0),
       };
+    }
     case 'result':
-      if (!isFiniteNumber(e.best_epoch)) bad('`best_epoch` must be a number');
-      if (!isMetrics(e.test) || !isMetrics(e.validation)) bad('`test` and `validation` must map names to numbers');
       return {
         type: 'result',
-        best_epoch: e.best_epoch as number,
-        test: e.test as Metrics,
-        validation: e.validation as Metrics,
-        peak_bytes: isFiniteNumber(e.peak_bytes) ? e.peak_bytes : 0,
-        mean_epoch_seconds: isFiniteNumber(e.mean_epoch_seconds) ? e.mean_epoch_seconds : 0,
-        total_seconds: isFiniteNumber(e.total_seconds) ? e.total_seconds : 0,
+        best_epoch: count(e, 'best_epoch', 0, bad),
+        test: metrics(e, 'test', bad),
+        validation: metrics(e, 'validation', bad),
+        peak_bytes: optional(e, 'peak_bytes', bytes, bad, 0),
+        mean_epoch_seconds: optional(e, 'mean_epoch_seconds', seconds, bad, 0),
+        total_seconds: optional(e, 'total_seconds', seconds, bad, 0),
       };
     case 'error':
       if (typeof e.kind !== 'string' || !ERROR_KINDS.has(e.kind)) {

@@ -1,7 +1,8 @@
 /**
  * The training loop of one trial (SEED-NOTES.md): Adam over every parameter, one pass over the
  * training users per epoch in a seeded order, validation after every epoch, early stopping with
- * patience on validation NDCG, the best epoch's parameters restored for the test. Given the seed (and
+ * patience on the sweep's objective (`train.monitor`, validation NDCG by default), the best epoch's
+ * parameters restored for the test. Given the seed (and
  * the backend's thread count), every number it reports is reproducible.
  *
  * No step waits for the device, and on the GPU a step is one replay of a recorded CUDA graph: every step
@@ -18,7 +19,7 @@ import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
 import { Sasrec } from '../model/sasrec.js';
 import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
-import type { TrialConfig } from './config.js';
+import { defaultMonitor, type TrialConfig } from './config.js';
 import { evaluate, type EvalTensors } from './evaluate.js';
 import type { EventSink } from './events.js';
 import type { Metrics, ResultEvent } from './protocol.js';
@@ -27,10 +28,6 @@ import { allocatePlan, planReport, planSpecs, plannedBytes, type GroupName } fro
 /** Adam's epsilon (PyTorch's default, as the reference). */
 export const ADAM_EPS = 1e-8;
 
-/** The validation metric early stopping watches: NDCG at 10, or at the smallest configured K without 10. */
-export function objectiveMetric(ks: readonly number[]): string {
-  return `ndcg@${ks.includes(10) ? 10 : ks[0]!}`;
-}
 
 /** A trial ready to train: its model, loss and plan, allocated. */
 export interface PreparedTrial {
@@ -172,7 +169,9 @@ export class Trial {
 
   async fit(sink: EventSink, started: number): Promise<ResultEvent> {
     const { train: t, eval: e } = this.#cfg;
-    const objective = objectiveMetric(e.k);
+    // The sweep's objective (train.monitor): higher is better, except for the training loss.
+    const monitor = t.monitor ?? defaultMonitor(e.k);
+    const sign = monitor === 'loss' ? -1 : 1;
     let best = { epoch: 0, value: -Infinity, metrics: {} as Metrics };
     const epochSeconds: number[] = [];
     for (let epoch = 1; epoch <= t.epochs; epoch++) {
@@ -185,7 +184,7 @@ export class Trial {
         type: 'epoch', epoch, train_loss: training.loss, metrics, epoch_seconds: seconds,
         peak_bytes: this.#ops.memory().peakBytes, tokens_per_second: training.seconds > 0 ? training.tokens / training.seconds : 0,
       });
-      const value = metrics[objective] ?? Number.NaN;
+      const value = sign * (monitor === 'loss' ? training.loss : (metrics[monitor] ?? Number.NaN));
       // NaN (a diverged run) never counts as an improvement.
       if (value > best.value) {
         best = { epoch, value, metrics };

@@ -29,12 +29,12 @@ describe('grid data', () => {
   it('stats prints sizes and split sizes of a file, with --set overrides', async () => {
     const file = tempFile('log.txt', '1 10 20 30 40\n2 20 30 40\n3 10\n');
     const { out } = await grid('stats', file, '--json', '--cache-dir', tempDir(), '--set', 'min_user_count=2');
-    const s = JSON.parse(out) as { users: number; interactions: number; spec: { min_user_count: number }; split: { testUsers: number; trainUsers: number } };
+    const s = JSON.parse(out) as { users: number; interactions: number; spec: { min_user_count: number }; split: { test_users: number; train_users: number } };
     expect(s.spec.min_user_count).toBe(2);
     expect(s.users).toBe(2);
     expect(s.interactions).toBe(7);
-    expect(s.split.testUsers).toBe(2);
-    expect(s.split.trainUsers).toBe(1);
+    expect(s.split.test_users).toBe(2);
+    expect(s.split.train_users).toBe(1);
   });
 
   it('synth writes a file and stats reads it back in text form', async () => {
@@ -47,11 +47,11 @@ describe('grid data', () => {
     expect(text).toMatch(/^prepared {6}50 users, \d+ items, 1,000 interactions$/m);
   });
 
-  it('reports bad input on stderr with exit code 1', async () => {
+  it('reports bad input on stderr with exit code 2', async () => {
     const { err } = await grid('stats', '/nonexistent/log.csv');
-    expect(err).toBe('grid data: /nonexistent/log.csv: no such file: check dataset.path\n');
-    expect(process.exitCode).toBe(1);
+    expect(err).toBe('grid: /nonexistent/log.csv: no such file: check dataset.path\n');
+    expect(process.exitCode).toBe(2);
     const bad = await grid('stats', 'ml-latest-small', '--set', 'split=random');
-    expect(bad.err).toMatch(/^grid data: dataset\.split: expected one of leave-one-out, seed, got "random"/);
+    expect(bad.err).toMatch(/^grid: dataset\.split: expected one of leave-one-out, seed, got "random"/);
   });
 });
