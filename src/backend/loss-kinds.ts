@@ -7,7 +7,7 @@
  * ops.ts LossParams defines every loss exactly. In short: ce and cce are one loss (softmax over the
  * catalogue) computed two ways, as are ce- and cce- (softmax over the positive and n sampled, log-Q
  * corrected negatives); bce is the one-vs-all sigmoid over the catalogue, bce+ the sigmoid over the
- * positive and n negatives. A "materialised" loss holds its logits in its workspace; a "streamed" one
+ * positive and n negatives, and gbce bce+ with the positive's term weighted by gSASRec's β. A "materialised" loss holds its logits in its workspace; a "streamed" one
  * never holds a logits matrix of its shape (what users sweep: the memory of ce against cce).
  */
 
@@ -74,12 +74,19 @@ export const LOSS_KINDS = {
     twin: null,
     holds: 'on CUDA the row loss [N], row gradient [N × d] and the draws grouped by item; the CPU reference holds negatives [N × n] and logits [N × (n+1)] as for ce-',
   },
+  gbce: {
+    sampled: true,
+    link: 'sigmoid',
+    logits: 'streamed',
+    twin: null,
+    holds: 'as bce+ (CPU only for now: negatives [N × n] and logits [N × (n+1)])',
+  },
 } as const satisfies Record<string, LossKindInfo>;
 
 /** A loss kind, as the trainer config spells it. */
 export type LossKind = keyof typeof LOSS_KINDS;
 
-/** The kinds whose `sampled` is true: ce-, cce-, bce+. */
+/** The kinds whose `sampled` is true: ce-, cce-, bce+, gbce. */
 export type SampledLossKind = { [K in LossKind]: (typeof LOSS_KINDS)[K]['sampled'] extends true ? K : never }[LossKind];
 
 /** The kinds that hold their logits on the GPU: ce, ce-, bce. */

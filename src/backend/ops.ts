@@ -155,6 +155,7 @@ export interface NegativeParams {
  *   (uniform) or - log(n · p_j) (popularity); a negative equal to the target is dropped.
  * - bce: -log σ(s_t) - Σ_{i≠t, 1≤i≤V} log σ(-s_i).
  * - bce+: -log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t.
+ * - gbce: -β log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t, β from gbceT, n and V (backend/gbce.ts).
  * ce/cce and ce-/cce- are one loss computed two ways: ce and ce- hold the logits in their workspace;
  * cce never holds an [N × V] matrix and cce- never an [N × n] one.
  */
@@ -162,8 +163,10 @@ export interface LossParams {
   readonly kind: LossKind;
   /** M: rows whose target is not 0 (the mean's denominator); the caller counts them on the host. */
   readonly validRows: number;
-  /** Required for ce-, cce-, bce+. */
+  /** Required for ce-, cce-, bce+, gbce. */
   readonly negatives?: NegativeParams;
+  /** gbce's calibration t in [0, 1] (backend/gbce.ts); required for gbce, ignored otherwise. */
+  readonly gbceT?: number;
   /**
    * cce on the GPU: skip the gradient of logit tiles whose every |softmax − onehot| is at most this
    * (an approximation; the loss stays exact); 0 is exact, backends without the filter ignore it.

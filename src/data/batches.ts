@@ -1,7 +1,9 @@
 /**
  * Batches for training and evaluation (the seed's scheme). Training: one sample per training user,
- * its last L+1 items → input = the first L, labels = the last L, left-padded with 0; rows in an
- * order shuffled per epoch by (seed, epoch); the last batch may be short. Evaluation: each row's
+ * its last L+1 items → input = the first L, labels = the last L, left-padded with 0; with the first
+ * target (the reference's default), a history shorter than L + 1 also has its first item as the label
+ * of the padded position just before its first input (the label mask is the input mask shifted by
+ * one); rows in an order shuffled per epoch by (seed, epoch); the last batch may be short. Evaluation: each row's
  * last L input items, left-padded, its target, and its whole input history (the exclusion set).
  */
 import { seededPermutation } from './shuffle.js';
@@ -17,6 +19,8 @@ export interface TrainBatchOptions {
   readonly seed: number;
   /** 0-based epoch: each epoch has its own order. */
   readonly epoch: number;
+  /** Whether a history shorter than L + 1 also predicts its first item (`fillTrainRow`). @default true */
+  readonly firstTarget?: boolean;
 }
 
 /** Options of `evalBatches`. */
@@ -44,9 +48,14 @@ export function epochOrder(rows: number, seed: number, epoch: number): Int32Arra
 
 /**
  * Writes the training sample of row `r` into row `b` of `inputs`/`labels` ([rows × L], zeroed):
- * its last L+1 items, right-aligned, inputs shifted one position left of labels.
+ * its last L+1 items, right-aligned, inputs shifted one position left of labels. With `firstTarget`
+ * and a history of at most L items, the padded position before the first input gets the first item
+ * as its label (the reference's extra target; its input stays 0, so its hidden state is the same for
+ * every user).
  */
-function fillTrainRow(seq: Sequences, r: number, maxLen: number, b: number, inputs: Int32Array, labels: Int32Array): void {
+function fillTrainRow(
+  seq: Sequences, r: number, maxLen: number, firstTarget: boolean, b: number, inputs: Int32Array, labels: Int32Array,
+): void {
   const end = seq.offsets[r + 1]!;
   const start = Math.max(seq.offsets[r]!, end - (maxLen + 1));
   const n = end - start - 1; // positions with a target
@@ -55,14 +64,19 @@ function fillTrainRow(seq: Sequences, r: number, maxLen: number, b: number, inpu
     inputs[base + k] = seq.items[start + k]!;
     labels[base + k] = seq.items[start + k + 1]!;
   }
+  // start is the history's first item exactly when the history has at most L items (n < L).
+  if (firstTarget && n < maxLen && end > start) labels[base - 1] = seq.items[start]!;
 }
 
-/** The training batch of the given rows (indices into `seq`), in that order. */
-export function trainBatch(seq: Sequences, rowIds: ArrayLike<number>, maxLen: number): TrainBatch {
+/**
+ * The training batch of the given rows (indices into `seq`), in that order; `firstTarget` as in
+ * `TrainBatchOptions` (@default true).
+ */
+export function trainBatch(seq: Sequences, rowIds: ArrayLike<number>, maxLen: number, firstTarget = true): TrainBatch {
   const rows = rowIds.length;
   const inputs = new Int32Array(rows * maxLen);
   const labels = new Int32Array(rows * maxLen);
-  for (let b = 0; b < rows; b++) fillTrainRow(seq, rowIds[b]!, maxLen, b, inputs, labels);
+  for (let b = 0; b < rows; b++) fillTrainRow(seq, rowIds[b]!, maxLen, firstTarget, b, inputs, labels);
   return { rows, length: maxLen, inputs, labels };
 }
 
@@ -72,7 +86,7 @@ export function* trainBatches(seq: Sequences, opts: TrainBatchOptions): Generato
   const rows = seq.offsets.length - 1;
   const order = epochOrder(rows, opts.seed, opts.epoch);
   for (let s = 0; s < rows; s += opts.batchSize) {
-    yield trainBatch(seq, order.subarray(s, Math.min(rows, s + opts.batchSize)), opts.maxLen);
+    yield trainBatch(seq, order.subarray(s, Math.min(rows, s + opts.batchSize)), opts.maxLen, opts.firstTarget ?? true);
   }
 }
 

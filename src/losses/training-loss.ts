@@ -1,5 +1,5 @@
 /**
- * The loss layer of the trainer: one of the six losses (ops.ts LossParams defines each), bound to its
+ * The loss layer of the trainer: one of the losses (ops.ts LossParams defines each), bound to its
  * workspace and, for popularity sampling, to the alias tables on the device. It turns the trial's
  * loss settings and the global step into the per-step LossParams, so the model and the loop never
  * spell out a loss-specific detail.
@@ -17,6 +17,8 @@ export interface LossSettings {
   readonly sampling?: NegativeSampling;
   /** train.seed: the Philox key of the negatives. */
   readonly seed: number;
+  /** gbce's calibration t (train.gbce_t); required for gbce. */
+  readonly gbceT?: number;
 }
 
 /** The names of the popularity tables' tensors. */
@@ -36,6 +38,7 @@ export class TrainingLoss {
     if (isSampled(settings.kind) && settings.negatives === undefined) {
       throw new Error(`loss ${settings.kind} needs a number of negatives`);
     }
+    if (settings.kind === 'gbce' && settings.gbceT === undefined) throw new Error('loss gbce needs its calibration t (gbceT)');
     this.#ops = ops;
     this.settings = settings;
     this.#dims = dims;
@@ -97,7 +100,8 @@ export class TrainingLoss {
 
   #params(validRows: number, step: number): LossParams {
     const negatives = this.#negatives(step);
-    return { kind: this.settings.kind, validRows, ...(negatives !== undefined ? { negatives } : {}) };
+    const gbceT = this.settings.gbceT;
+    return { kind: this.settings.kind, validRows, ...(negatives !== undefined ? { negatives } : {}), ...(gbceT !== undefined ? { gbceT } : {}) };
   }
 
   #ws(): TensorGroup {

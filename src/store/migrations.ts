@@ -148,6 +148,14 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX prune_decisions_sweep ON prune_decisions (sweep_id);
   `,
+  // 4: train.first_target (the reference's extra target, on by default) did not exist before: the
+  // built-in trials stored until now trained without it, so their configs say so (their ids already
+  // leave the key out at false: sweep/canonical.ts LEGACY_VALUES).
+  `
+  UPDATE trials SET config = json_set(config, '$.train.first_target', json('false'))
+    WHERE trainer = '"builtin"' AND json_type(config, '$.train') = 'object'
+      AND json_type(config, '$.train.first_target') IS NULL;
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -1,7 +1,9 @@
 /**
  * The one canonicaliser of trial configs and the trial id derived from it. Two configs that train the
  * same thing must produce the same canonical JSON whatever their key order, number spelling (1e3 and
- * 1000) or inactive keys; the trial id is the sha256 of that JSON and the trainer that runs it.
+ * 1000) or inactive keys; the trial id is the sha256 of that JSON and the trainer that runs it, less
+ * the built-in keys that were added later and hold the value that reproduces the older behaviour
+ * (LEGACY_VALUES), so that trials stored before such a key existed keep their ids.
  */
 import { createHash } from 'node:crypto';
 import { LOSSES, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
@@ -15,6 +17,16 @@ export type Canonical = null | boolean | number | string | readonly Canonical[] 
 
 /** Keys that only sampled losses use; dropped elsewhere so they cannot split one config into many. */
 const SAMPLING_KEYS = ['negatives', 'sampling'] as const;
+
+/**
+ * Built-in train keys added after trials were stored, with the value that trains as before the key
+ * existed. The stored config always carries the key (the trainer reads it); the trial id leaves it out
+ * at this value, so an old trial and the same config spelled with the key share one id. Migration 4 of
+ * store/migrations.ts writes these values into the configs stored before.
+ */
+export const LEGACY_VALUES: Readonly<Record<string, Canonical>> = {
+  first_target: false,
+};
 
 /**
  * Normalises a plain value: object keys sorted, `undefined` members dropped, -0 as 0. Throws
@@ -50,8 +62,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * Canonicalises one trial config for its trainer. The built-in trainer's configs go through
  * `resolveTrialConfig` (validation, defaults, inactive keys dropped); an external trainer's configs
- * are free-form, so only the generic rules apply: sorted keys, numbers by value, and `train.negatives`
- * / `train.sampling` dropped when `train.loss` is one of our full-catalogue losses. Throws `ConfigError`.
+ * are free-form, so only the generic rules apply: sorted keys, numbers by value, `train.negatives` /
+ * `train.sampling` dropped when `train.loss` is one of our full-catalogue losses, and `train.gbce_t`
+ * when it is one of our losses other than gbce. Throws `ConfigError`.
  */
 export function canonicalConfig(trainer: TrainerSpec, raw: Record<string, unknown>): Record<string, Canonical> {
   const resolved: Record<string, unknown> = trainer === 'builtin' ? { ...resolveTrialConfig(raw) } : dropInactive(raw);
@@ -60,14 +73,23 @@ export function canonicalConfig(trainer: TrainerSpec, raw: Record<string, unknow
 
 function dropInactive(raw: Record<string, unknown>): Record<string, unknown> {
   const train = raw.train;
-  // Only a loss we know to be full-catalogue makes the keys inactive; an unknown loss keeps them.
+  // Only a loss we know makes keys inactive; an unknown loss keeps them all.
   const loss = isObject(train) ? train.loss : undefined;
-  if (!isObject(train) || !(LOSSES as readonly unknown[]).includes(loss) || SAMPLED_LOSSES.has(loss as LossType)) return raw;
-  const kept = Object.fromEntries(Object.entries(train).filter(([k]) => !(SAMPLING_KEYS as readonly string[]).includes(k)));
+  if (!isObject(train) || !(LOSSES as readonly unknown[]).includes(loss)) return raw;
+  const inactive: string[] = [...(SAMPLED_LOSSES.has(loss as LossType) ? [] : SAMPLING_KEYS), ...(loss === 'gbce' ? [] : ['gbce_t'])];
+  const kept = Object.fromEntries(Object.entries(train).filter(([k]) => !inactive.includes(k)));
   return { ...raw, train: kept };
 }
 
-/** The trial id: sha256 (hex) of the canonical config together with its trainer. */
+/** The config the trial id hashes: the built-in trainer's train keys at their LEGACY_VALUES left out. */
+function hashedConfig(trainer: TrainerSpec, config: Record<string, Canonical>): Record<string, Canonical> {
+  const train = config.train;
+  if (trainer !== 'builtin' || !isObject(train)) return config;
+  const kept = Object.entries(train).filter(([k, v]) => !(Object.hasOwn(LEGACY_VALUES, k) && canonicalJson(v) === canonicalJson(LEGACY_VALUES[k])));
+  return { ...config, train: Object.fromEntries(kept) as Record<string, Canonical> };
+}
+
+/** The trial id: sha256 (hex) of the canonical config (less its legacy values) together with its trainer. */
 export function trialId(trainer: TrainerSpec, config: Record<string, Canonical>): string {
-  return createHash('sha256').update(canonicalJson({ trainer, config })).digest('hex');
+  return createHash('sha256').update(canonicalJson({ trainer, config: hashedConfig(trainer, config) })).digest('hex');
 }

@@ -57,6 +57,17 @@ export interface TrainConfig {
   readonly negatives?: number;
   /** Negative distribution; present only for sampled losses. @default "uniform" */
   readonly sampling?: Sampling;
+  /**
+   * gbce's calibration t in [0, 1] (gSASRec): the positive's probability is raised to
+   * β = α(t(1 − 1/α) + 1/α), α = negatives / (V − 1); 0 is bce+. Present only for gbce. @default 0.75
+   */
+  readonly gbce_t?: number;
+  /**
+   * Whether a history shorter than L + 1 also trains on its first item, predicted at the padded position
+   * before its first input (the reference's targets). false is the behaviour before the key existed:
+   * the trial id leaves the key out when it is false (sweep/canonical.ts). @default true
+   */
+  readonly first_target: boolean;
   /** Adam learning rate. @default 0.001 */
   readonly lr: number;
   /** @default 0.9 */
@@ -98,6 +109,8 @@ const TRAIN_DEFAULTS = {
   batch_size: 128,
   negatives: 256,
   sampling: 'uniform' as Sampling,
+  gbce_t: 0.75,
+  first_target: true,
   lr: 1e-3,
   beta1: 0.9,
   beta2: 0.98,
@@ -138,6 +151,12 @@ function num(obj: Obj, key: string, at: string, def: number, lo: number, hi: num
   return v as number;
 }
 
+function bool(obj: Obj, key: string, at: string, def: boolean): boolean {
+  const v = obj[key] ?? def;
+  if (typeof v !== 'boolean') throw new ConfigError(`${at}.${key}`, `expected true or false, got ${shown(v)}`);
+  return v;
+}
+
 function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: readonly T[], def?: T): T {
   const v = obj[key] ?? def;
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
@@ -148,7 +167,7 @@ function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: rea
 
 /**
  * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
- * does not use (negatives and sampling for full-catalogue losses). Throws `ConfigError` naming the
+ * does not use (negatives and sampling for full-catalogue losses, gbce_t for every loss but gbce). Throws `ConfigError` naming the
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
@@ -183,6 +202,8 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
           sampling: oneOf(t, 'sampling', 'train', SAMPLINGS, TRAIN_DEFAULTS.sampling),
         }
       : {}),
+    ...(loss === 'gbce' ? { gbce_t: num(t, 'gbce_t', 'train', TRAIN_DEFAULTS.gbce_t, 0, 1) } : {}),
+    first_target: bool(t, 'first_target', 'train', TRAIN_DEFAULTS.first_target),
     lr: num(t, 'lr', 'train', TRAIN_DEFAULTS.lr, 0, 10, true),
     beta1: num(t, 'beta1', 'train', TRAIN_DEFAULTS.beta1, 0, 1, false, true),
     beta2: num(t, 'beta2', 'train', TRAIN_DEFAULTS.beta2, 0, 1, false, true),
@@ -224,9 +245,9 @@ function resolveMonitor(raw: unknown, ks: readonly number[]): string | undefined
 }
 
 /**
- * A resolved config in which every model, train and eval key is present (a sampled loss keeps
- * `negatives` and `sampling`): what the sweep layer lists as the known keys and derives the schema from.
+ * A resolved config in which every model, train and eval key is present (gbce keeps `negatives`,
+ * `sampling` and `gbce_t`): what the sweep layer lists as the known keys and derives the schema from.
  */
 export function configWithEveryKey(): TrialConfig {
-  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce-', monitor: 'loss' } });
+  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
 }

@@ -55,7 +55,12 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
   const t = cfg.train;
   const loss = new TrainingLoss(
     ops,
-    { kind: t.loss, seed: t.seed, ...(t.negatives !== undefined ? { negatives: t.negatives } : {}), ...(t.sampling !== undefined ? { sampling: t.sampling } : {}) },
+    {
+      kind: t.loss, seed: t.seed,
+      ...(t.negatives !== undefined ? { negatives: t.negatives } : {}),
+      ...(t.sampling !== undefined ? { sampling: t.sampling } : {}),
+      ...(t.gbce_t !== undefined ? { gbceT: t.gbce_t } : {}),
+    },
     { rows: t.batch_size * dims.maxLen, items: dims.items, hidden: dims.hidden },
   );
   const specs = planSpecs({
@@ -212,7 +217,7 @@ export class Trial {
     const steps = batchCount(this.#data.train.offsets.length - 1, t.batch_size);
     let tokens = 0;
     let inEpoch = 0;
-    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1 })) {
+    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1, firstTarget: t.first_target })) {
       inEpoch++;
       tokens += this.trainStep(batch);
       sink.tick(epoch, inEpoch, steps);

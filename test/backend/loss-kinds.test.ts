@@ -15,7 +15,7 @@ function lossEnums(node: unknown, key = ''): unknown[][] {
 
 describe('backend/loss-kinds.ts', () => {
   it('is the list the config accepts, in order, and its sampled kinds are the ones that take negatives', () => {
-    expect(LOSSES).toEqual(['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+']);
+    expect(LOSSES).toEqual(['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+', 'gbce']);
     expect(LOSSES).toEqual(LOSS_KIND_NAMES);
     expect([...SAMPLED_LOSSES]).toEqual(LOSS_KIND_NAMES.filter((k) => LOSS_KINDS[k].sampled));
     for (const kind of LOSS_KIND_NAMES) {
@@ -23,6 +23,7 @@ describe('backend/loss-kinds.ts', () => {
       expect(c.train.loss).toBe(kind);
       expect(c.train.negatives, kind).toBe(isSampled(kind) ? 7 : undefined);
       expect(c.train.sampling, kind).toBe(isSampled(kind) ? 'uniform' : undefined);
+      expect(c.train.gbce_t, kind).toBe(kind === 'gbce' ? 0.75 : undefined);
     }
     expect(() => resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'ce+' } })).toThrow(/^train\.loss: expected one of ce, ce-, cce, cce-, bce, bce\+/);
   });
@@ -50,7 +51,7 @@ describe('backend/loss-kinds.ts', () => {
 
   it('answers its predicates', () => {
     expect(LOSS_KIND_NAMES.filter(isMaterialised)).toEqual(['ce', 'ce-', 'bce']);
-    expect(LOSS_KIND_NAMES.filter(isSampled)).toEqual(['ce-', 'cce-', 'bce+']);
+    expect(LOSS_KIND_NAMES.filter(isSampled)).toEqual(['ce-', 'cce-', 'bce+', 'gbce']);
     expect(isLossKind('cce-')).toBe(true);
     expect(isLossKind('toString')).toBe(false);
     expect(isLossKind(3)).toBe(false);

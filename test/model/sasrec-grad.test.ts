@@ -15,9 +15,12 @@ import { expectClose, numericGrad } from '../helpers/numeric.js';
 const dims: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
 const B = 3;
 const N = B * dims.maxLen;
-// Left-padded rows; labels are the next items, 0 on padding.
+// Left-padded rows; labels are the next items, 0 on padding, and (the reference's first target) a short
+// row's first item at the padded position before it: rows 0 and 2 have one, row 1 is full.
 const IDS = Int32Array.from([0, 0, 3, 7, 1, 2, 5, 5, 9, 13, 0, 0, 0, 0, 4]);
-const LABELS = Int32Array.from([0, 0, 7, 1, 2, 5, 5, 9, 13, 6, 0, 0, 0, 0, 11]);
+const LABELS = Int32Array.from([0, 3, 7, 1, 2, 5, 5, 9, 13, 6, 0, 0, 0, 4, 11]);
+/** The positions whose input is padding and whose label is an item: the first targets. */
+const FIRST_TARGETS = [1, 13];
 const COUNTS = Float64Array.from([0, 4, 2, 9, 1, 1, 3, 2, 8, 1, 1, 5, 2, 6]);
 
 let ops: CpuOps;
@@ -30,7 +33,15 @@ function data(t: unknown): Float64Array {
   return (t as CpuTensor).data as Float64Array;
 }
 
-function setup(kind: LossKind, sampling: 'uniform' | 'popularity'): { loss: () => number; grads: TensorGroup; params: TensorGroup; backward: () => void } {
+interface Setup {
+  loss: () => number;
+  grads: TensorGroup;
+  params: TensorGroup;
+  acts: TensorGroup;
+  backward: () => void;
+}
+
+function setup(kind: LossKind, sampling: 'uniform' | 'popularity', labels = LABELS): Setup {
   const params = ops.allocGroup('params', sasrecParamSpecs(dims));
   const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
   const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B, modelLayout(ops, dims, B)));
@@ -39,14 +50,14 @@ function setup(kind: LossKind, sampling: 'uniform' | 'popularity'): { loss: () =
     { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
   ]);
   ops.write(batch.get('ids'), IDS);
-  ops.write(batch.get('labels'), LABELS);
+  ops.write(batch.get('labels'), labels);
   const model = new Sasrec(ops, dims, 0.2, { params, grads, acts, scratch });
   model.initialise(7);
-  const tl = new TrainingLoss(ops, { kind, negatives: 5, sampling, seed: 3 }, { rows: N, items: dims.items, hidden: dims.hidden });
+  const tl = new TrainingLoss(ops, { kind, negatives: 5, sampling, seed: 3, gbceT: 0.75 }, { rows: N, items: dims.items, hidden: dims.hidden });
   const tables = tl.tableSpecs().length > 0 ? ops.allocGroup('tables', tl.tableSpecs()) : null;
   tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, COUNTS);
   const ctx: PassContext = { train: true, seed: 3, step: 12 };
-  const valid = LABELS.filter((t) => t !== 0).length;
+  const valid = labels.filter((t) => t !== 0).length;
   const forward = (): number => {
     model.forward(batch.get('ids'), B, ctx);
     tl.forward(batch.get('loss'), model.hidden, model.itemTable, batch.get('labels'), N, valid, ctx.step);
@@ -58,11 +69,13 @@ function setup(kind: LossKind, sampling: 'uniform' | 'popularity'): { loss: () =
     tl.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, batch.get('labels'), N, valid, ctx.step);
     model.backward(batch.get('ids'), B, ctx);
   };
-  return { loss: forward, grads, params, backward };
+  return { loss: forward, grads, params, acts, backward };
 }
 
 describe('SASRec gradients (float64, dropout 0.2)', () => {
-  const cases: [LossKind, 'uniform' | 'popularity'][] = [['ce', 'uniform'], ['cce-', 'popularity'], ['bce+', 'uniform'], ['bce', 'uniform']];
+  const cases: [LossKind, 'uniform' | 'popularity'][] = [
+    ['ce', 'uniform'], ['cce-', 'popularity'], ['bce+', 'uniform'], ['bce', 'uniform'], ['gbce', 'uniform'],
+  ];
   for (const [kind, sampling] of cases) {
     it(`every parameter's gradient matches finite differences (${kind}, ${sampling})`, () => {
       const m = setup(kind, sampling);
@@ -79,4 +92,19 @@ describe('SASRec gradients (float64, dropout 0.2)', () => {
       expect(Array.from(data(m.grads.get('item_emb')).subarray(0, dims.hidden))).toEqual(new Array(dims.hidden).fill(0));
     });
   }
+
+  it('a first target gets the same hidden state for every row (LN of the masked zero: the final bias) and counts in the loss', () => {
+    expect(FIRST_TARGETS.every((p) => IDS[p] === 0 && LABELS[p] !== 0)).toBe(true);
+    const m = setup('ce', 'uniform');
+    const full = m.loss();
+    const h = data(m.acts.get('h'));
+    const bias = Array.from(data(m.params.get('final_ln.bias')));
+    for (const p of FIRST_TARGETS) expect(Array.from(h.subarray(p * dims.hidden, (p + 1) * dims.hidden))).toEqual(bias);
+    // Without the first targets the mean is over 2 fewer rows and lacks their terms: a different loss.
+    const without = LABELS.map((t, p) => (FIRST_TARGETS.includes(p) ? 0 : t));
+    expect(setup('ce', 'uniform', without).loss()).not.toBeCloseTo(full, 6);
+    // Their gradient reaches the model through the final layer norm's bias.
+    m.backward();
+    expect(data(m.grads.get('final_ln.bias')).some((v) => v !== 0)).toBe(true);
+  });
 });

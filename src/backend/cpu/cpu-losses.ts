@@ -2,13 +2,14 @@
  * The CPU backend's loss entries (ops.ts, "losses"): the workspace each loss saves between forward and
  * backward, and the dispatch onto the partitioned kernels. The workspace is where the losses differ in
  * memory, and what the peak bytes show (backend/loss-kinds.ts: what each kind holds): the materialised
- * kinds their logits, the streamed cce and cce- a block or a row per thread. bce+, streamed on CUDA, holds
- * its rows here: it shares ce-'s row kernels. Sampled kinds with more than one thread add a private
+ * kinds their logits, the streamed cce and cce- a block or a row per thread. bce+ and gbce, streamed on
+ * CUDA, hold their rows here: they share ce-'s row kernels. Sampled kinds with more than one thread add a private
  * dE [(V+1) × d] per extra thread.
  */
 import type { TensorSpec } from '../memory-plan.js';
 import { uniformSampler, type NegativeSampler, type PopularitySampler } from '../negatives.js';
 import type { LossDims, LossParams, NegativeParams, PopularityTables, TensorGroup } from '../ops.js';
+import { gbceBeta } from '../gbce.js';
 import type { FloatArray } from './arrays.js';
 import { CpuTensor } from './cpu-memory.js';
 import { cceBlockShape } from './loss-cce.js';
@@ -37,6 +38,7 @@ export function cpuLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>,
     }
     case 'ce-':
     case 'bce+':
+    case 'gbce':
       return [
         { name: 'negatives', shape: [N, n], dtype: 'i32' },
         { name: 'logits', shape: [N, n + 1], dtype: 'f32' },
@@ -102,6 +104,13 @@ function negativesOf(params: LossParams): NegativeParams {
   return params.negatives;
 }
 
+/** The weight of the positive's term: gbce's β, 1 for the other sampled losses. */
+function positiveWeight(params: LossParams, n: number, V: number): number {
+  if (params.kind !== 'gbce') return 1;
+  if (params.gbceT === undefined) throw new Error('loss gbce needs its calibration (gbceT)');
+  return gbceBeta(params.gbceT, n, V);
+}
+
 function f32(ws: TensorGroup, name: string): FloatArray {
   return cpu(ws.get(name), name).data as FloatArray;
 }
@@ -124,9 +133,11 @@ export function cpuLossForward(pool: WorkerPool, ws: TensorGroup, x: LossArrays,
       sum = pool.run('cceForward', f32(ws, 'lse'), f32(ws, 'blocks'), h, table, targets, N, V, d);
       break;
     case 'ce-':
-    case 'bce+': {
+    case 'bce+':
+    case 'gbce': {
       const neg = negativesOf(params);
-      sum = pool.run('sampledForward', params.kind, f32(ws, 'logits'), i32(ws, 'negatives'), h, table, targets, draws(neg, V), N, neg.count, d, logQ(neg, V));
+      const beta = positiveWeight(params, neg.count, V);
+      sum = pool.run('sampledForward', params.kind, f32(ws, 'logits'), i32(ws, 'negatives'), h, table, targets, draws(neg, V), N, neg.count, d, logQ(neg, V), beta);
       break;
     }
     case 'cce-': {
@@ -157,7 +168,8 @@ export function cpuLossBackward(
       pool.run('cceBackwardItems', dTable, f32(ws, 'lse'), f32(ws, 'blocks'), h, table, targets, N, V, d, scale);
       return;
     case 'ce-':
-    case 'bce+': {
+    case 'bce+':
+    case 'gbce': {
       const n = negativesOf(params).count;
       const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : dTable.subarray(0, 0);
       pool.run('sampledBackward', dH, dTable, partials, f32(ws, 'logits'), i32(ws, 'negatives'), h, table, targets, N, V, n, d, scale);

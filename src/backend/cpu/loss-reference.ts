@@ -3,6 +3,7 @@
  * Float32Array, through the same kernels as the CPU backend. Gradient checks and the GPU tests use it
  * as the reference: one call gives the mean loss, dH and dE for dLoss = 1.
  */
+import { gbceBeta } from '../gbce.js';
 import type { NegativeSampler } from '../negatives.js';
 import type { LossKind } from '../ops.js';
 import { sameKind, type FloatArray } from './arrays.js';
@@ -24,8 +25,10 @@ export interface ReferenceLossInput {
   readonly N: number;
   readonly V: number;
   readonly d: number;
-  /** Required for ce-, cce-, bce+: n negatives per row drawn by `sampler` at (seed, step). */
+  /** Required for ce-, cce-, bce+, gbce: n negatives per row drawn by `sampler` at (seed, step). */
   readonly negatives?: { readonly count: number; readonly sampler: NegativeSampler; readonly seed: number; readonly step: number };
+  /** gbce's calibration t (backend/gbce.ts); required for gbce. */
+  readonly gbceT?: number;
 }
 
 /** The loss's mean and its gradients for dLoss = 1 (dTable accumulated from zero). */
@@ -77,7 +80,12 @@ export function referenceLoss(x: ReferenceLossInput): ReferenceLossOutput {
     } else {
       const negs = new Int32Array(N * n);
       const logits = sameKind(h, N * (n + 1));
-      sum = sampledForwardPart(kind, logits, negs, h, table, targets, draws, N, n, d, logQ, 0, 1);
+      let beta = 1;
+      if (kind === 'gbce') {
+        if (x.gbceT === undefined) throw new Error('referenceLoss(gbce): gbceT is required');
+        beta = gbceBeta(x.gbceT, n, V);
+      }
+      sum = sampledForwardPart(kind, logits, negs, h, table, targets, draws, N, n, d, logQ, beta, 0, 1);
       sampledBackwardPart(dH, dTable, none, logits, negs, h, table, targets, N, V, n, d, scale, 0, 1);
     }
   }

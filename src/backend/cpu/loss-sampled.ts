@@ -1,7 +1,8 @@
 /**
  * The sampled losses over one positive and n negatives per row: the sampled softmax (ce- holding its
  * [N × n] negatives and [N × (n+1)] logits; cce- streaming row by row, redrawing the row's negatives in
- * backward) and bce+ (sigmoid on the positive and each negative). Negatives come from
+ * backward), bce+ (sigmoid on the positive and each negative) and gbce (bce+ with the positive's term
+ * weighted by β, backend/gbce.ts). Negatives come from
  * backend/negatives.ts; a negative id of 0 is a rejected draw (it equalled the target) and contributes
  * nothing.
  *
@@ -31,7 +32,7 @@ export interface NegativeDraws {
 }
 
 /** The sampled losses that this module computes. */
-export type SampledKind = 'ce-' | 'bce+';
+export type SampledKind = 'ce-' | 'bce+' | 'gbce';
 
 function dot(a: FloatArray, ao: number, b: FloatArray, bo: number, d: number): number {
   let s = 0;
@@ -66,15 +67,18 @@ function softmaxRow(
   return loss;
 }
 
-/** bce+ row r: writes σ(s) − one-hot(0) at logits[lo .. lo+n] (rejected 0); returns the row's loss. */
+/**
+ * bce+ (beta 1) or gbce row r: writes β(σ(s⁺) − 1) at logits[lo] and σ(s) at each negative's column
+ * (rejected 0); returns the row's loss β·softplus(−s⁺) + Σ softplus(s⁻).
+ */
 function bcePlusRow(
   logits: FloatArray, lo: number, h: FloatArray, table: FloatArray, r: number, t: number,
-  negs: Int32Array, no: number, n: number, d: number,
+  negs: Int32Array, no: number, n: number, d: number, beta: number,
 ): number {
   const ho = r * d;
   const sp = dot(h, ho, table, t * d, d);
-  let loss = softplus(-sp);
-  logits[lo] = sigmoid(sp) - 1;
+  let loss = beta * softplus(-sp);
+  logits[lo] = beta * (sigmoid(sp) - 1);
   for (let j = 0; j < n; j++) {
     const id = negs[no + j]!;
     if (id === 0) {
@@ -117,12 +121,13 @@ function partTable(dTable: FloatArray, partials: FloatArray, tableSize: number, 
 }
 
 /**
- * ce- or bce+ forward on this part's rows: draws the rows' negatives into negs [N × n] (padding rows
- * all 0), writes the unscaled gradient into logits [N × (n+1)]; returns the part's loss sum.
+ * ce-, bce+ or gbce forward on this part's rows: draws the rows' negatives into negs [N × n] (padding
+ * rows all 0), writes the unscaled gradient into logits [N × (n+1)]; returns the part's loss sum. `beta`
+ * weighs the positive's term of gbce (backend/gbce.ts); bce+ passes 1 and ce- ignores it.
  */
 export function sampledForwardPart(
   kind: SampledKind, logits: FloatArray, negs: Int32Array, h: FloatArray, table: FloatArray, targets: Int32Array,
-  draws: NegativeDraws, N: number, n: number, d: number, logQ: LogQ, part: number, parts: number,
+  draws: NegativeDraws, N: number, n: number, d: number, logQ: LogQ, beta: number, part: number, parts: number,
 ): number {
   const [lo, hi] = span(N, part, parts);
   let total = 0;
@@ -137,12 +142,12 @@ export function sampledForwardPart(
     fillRowNegatives(negs, r * n, draws.sampler, draws.seed, draws.step, r, n, t);
     total += kind === 'ce-'
       ? softmaxRow(logits, o, h, table, r, t, negs, r * n, n, d, logQ)
-      : bcePlusRow(logits, o, h, table, r, t, negs, r * n, n, d);
+      : bcePlusRow(logits, o, h, table, r, t, negs, r * n, n, d, beta);
   }
   return total;
 }
 
-/** ce- or bce+ backward after sampledForwardPart: dH rows (overwrite), dE (+=) per the module's parts rule. */
+/** ce-, bce+ or gbce backward after sampledForwardPart: dH rows (overwrite), dE (+=) per the module's parts rule. */
 export function sampledBackwardPart(
   dH: FloatArray, dTable: FloatArray, partials: FloatArray, logits: FloatArray, negs: Int32Array,
   h: FloatArray, table: FloatArray, targets: Int32Array,

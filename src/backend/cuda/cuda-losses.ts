@@ -26,7 +26,7 @@ import type { DType, TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
 import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceTileBounds } from './cce-kernels.js';
 import {
-  sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SamplerArgs,
+  sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SampledLoss, type SamplerArgs,
 } from './cce-sampled-kernels.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
@@ -73,6 +73,7 @@ export function cudaLossWorkspace(
     }
     return specs;
   }
+  sampledKernelKind(kind);
   const n = negativeCount(params);
   return [
     ...common,
@@ -82,6 +83,15 @@ export function cudaLossWorkspace(
     { name: 'tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
     { name: 'entries', shape: [N * (n + 1)], dtype: 'i32' },
   ];
+}
+
+/**
+ * The sampled kernel's mode of a streamed sampled kind. gbce has no CUDA kernel yet (its positive term
+ * would need cce_sampled.cu's bce+ mode weighted by β): it fails here, at planning, with a clear message.
+ */
+function sampledKernelKind(kind: 'cce-' | 'bce+' | 'gbce'): SampledLoss {
+  if (kind === 'gbce') throw new Error('loss gbce runs on the CPU backend only for now (no CUDA kernel yet): use bce+ on the GPU, or run gbce on the CPU');
+  return kind;
 }
 
 function filtered(params: Pick<LossParams, 'gradientFilter'>): boolean {
@@ -179,7 +189,7 @@ export function cudaLossForward(
     cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
-    sampledForward(stream, kind, lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
+    sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
     sampledLossReduce(stream, out, rowLoss, N, params.validRows);
   }
 }
@@ -221,7 +231,7 @@ export function cudaLossBackward(
       tileSums: deviceTensor(workspace.get('tile_sums'), 'workspace.tile_sums', ['i32'], scanTiles(V)),
       entries: deviceTensor(workspace.get('entries'), 'workspace.entries', ['i32'], N * (n + 1)),
     };
-    sampledTableGrad(stream, kind, gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
+    sampledTableGrad(stream, sampledKernelKind(kind), gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
     sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   }
 }

@@ -78,7 +78,7 @@ describe('CpuOps losses', () => {
     ops.write(g.get('logProb'), Float32Array.from(pop.logP, (v, i) => (i === 0 ? 0 : v)));
     ops.fill(g.get('dTable'), 0, (V + 1) * d);
     const params: LossParams = {
-      kind, validRows: targets.filter((t) => t !== 0).length,
+      kind, validRows: targets.filter((t) => t !== 0).length, gbceT: 0.75,
       negatives: { count: n, sampling, seed: 5, step: 2, popularity: { prob: g.get('prob'), alias: g.get('alias'), logProb: g.get('logProb') } },
     };
     const dims = { rows: N, items: V, hidden: d };
@@ -91,12 +91,12 @@ describe('CpuOps losses', () => {
     return out;
   }
 
-  for (const kind of ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+'] as const) {
+  for (const kind of ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+', 'gbce'] as const) {
     for (const sampling of kind === 'ce' || kind === 'cce' || kind === 'bce' ? (['uniform'] as const) : (['uniform', 'popularity'] as const)) {
       it(`${kind} (${sampling}): one thread matches the reference, two threads match one`, async () => {
         const ref = referenceLoss({
           kind, h: Float64Array.from(h), table: Float64Array.from(table), targets, N, V, d,
-          negatives: { count: n, sampler: sampling === 'uniform' ? uniformSampler(V) : pop, seed: 5, step: 2 },
+          negatives: { count: n, sampler: sampling === 'uniform' ? uniformSampler(V) : pop, seed: 5, step: 2 }, gbceT: 0.75,
         });
         const a = await run(one, kind, sampling);
         const b = await run(two, kind, sampling);

@@ -1,9 +1,10 @@
 /**
- * The six losses on the CPU: each against its naive definition (ops.ts LossParams), finite-difference
- * gradients in float64, and the two-ways equalities ce = cce and ce- = cce-.
+ * The losses on the CPU: each against its naive definition (ops.ts LossParams), finite-difference
+ * gradients in float64, the two-ways equalities ce = cce and ce- = cce-, and gbce at t = 0 = bce+.
  */
 import { describe, expect, it } from 'vitest';
 import { referenceLoss, type ReferenceLossInput } from '../../../src/backend/cpu/loss-reference.js';
+import { gbceBeta } from '../../../src/backend/gbce.js';
 import { negativeAt, popularitySampler, uniformSampler, type NegativeSampler } from '../../../src/backend/negatives.js';
 import type { LossKind } from '../../../src/backend/ops.js';
 import { expectClose, numericGrad, randArray, rng } from '../../helpers/numeric.js';
@@ -12,6 +13,8 @@ import { expectClose, numericGrad, randArray, rng } from '../../helpers/numeric.
 const N = 9, V = 11, d = 5, n = 6;
 const TARGETS = Int32Array.from([3, 0, 11, 1, 1, 0, 7, 0, 5]);
 const COUNTS = Float64Array.from([0, 5, 1, 9, 2, 2, 30, 1, 4, 7, 3, 6]);
+// gbce's calibration in the tests: β = 1 + T(n/(V−1) − 1) = 1 + 0.6(0.6 − 1) = 0.76.
+const T = 0.6;
 
 function input(kind: LossKind, sampler: NegativeSampler, seed = 1): ReferenceLossInput & { h: Float64Array; table: Float64Array } {
   const next = rng(seed);
@@ -19,6 +22,7 @@ function input(kind: LossKind, sampler: NegativeSampler, seed = 1): ReferenceLos
     kind, N, V, d, targets: TARGETS,
     h: randArray(next, N * d), table: randArray(next, (V + 1) * d),
     negatives: { count: n, sampler, seed: 42, step: 3 },
+    gbceT: T,
   };
 }
 
@@ -66,18 +70,27 @@ function naive(x: ReferenceLossInput): number {
         total += softplus(-dot(x, r, t));
         for (const id of kept) total += softplus(dot(x, r, id));
         break;
+      case 'gbce': {
+        // gSASRec: −log σ(s⁺)^β − Σ log(1 − σ(s⁻)), α = n/(V−1), β = α(t(1 − 1/α) + 1/α).
+        const alpha = n / (V - 1);
+        const beta = alpha * (T * (1 - 1 / alpha) + 1 / alpha);
+        total -= Math.log(Math.pow(1 / (1 + Math.exp(-dot(x, r, t))), beta));
+        for (const id of kept) total -= Math.log(1 - 1 / (1 + Math.exp(-dot(x, r, id))));
+        break;
+      }
     }
   }
   return total / M;
 }
 
-const KINDS: LossKind[] = ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+'];
+const KINDS: LossKind[] = ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+', 'gbce'];
+const sampledKind = (kind: LossKind): boolean => kind.endsWith('-') || kind === 'bce+' || kind === 'gbce';
 const SAMPLERS: [string, NegativeSampler][] = [['uniform', uniformSampler(V)], ['popularity', popularitySampler(COUNTS)]];
 
 describe('losses (float64 reference)', () => {
   for (const kind of KINDS) {
-    for (const [sname, sampler] of kind.endsWith('-') || kind === 'bce+' ? SAMPLERS : SAMPLERS.slice(0, 1)) {
-      const label = kind.endsWith('-') || kind === 'bce+' ? `${kind} (${sname})` : kind;
+    for (const [sname, sampler] of sampledKind(kind) ? SAMPLERS : SAMPLERS.slice(0, 1)) {
+      const label = sampledKind(kind) ? `${kind} (${sname})` : kind;
 
       it(`${label}: equals its definition`, () => {
         const x = input(kind, sampler);
@@ -97,6 +110,29 @@ describe('losses (float64 reference)', () => {
       });
     }
   }
+
+  it('gbce at t = 0 is bce+ with the same negatives, loss and gradients', () => {
+    for (const [, sampler] of SAMPLERS) {
+      const x = input('bce+', sampler, 4);
+      const plus = referenceLoss(x);
+      const g = referenceLoss({ ...x, kind: 'gbce', gbceT: 0 });
+      expect(g.loss).toBe(plus.loss);
+      expect(Array.from(g.dH)).toEqual(Array.from(plus.dH));
+      expect(Array.from(g.dTable)).toEqual(Array.from(plus.dTable));
+      // t > 0 with n < V − 1 weighs the positive less (β < 1): a different loss.
+      expect(referenceLoss({ ...x, kind: 'gbce', gbceT: 0.75 }).loss).not.toBeCloseTo(plus.loss, 6);
+    }
+  });
+
+  it('gbce: β is 1 at t = 0 and α = n/(V−1) at t = 1; bad arguments are named', () => {
+    expect(gbceBeta(0, 256, 3417)).toBeCloseTo(1, 15);
+    expect(gbceBeta(1, 256, 3417)).toBeCloseTo(256 / 3416, 15);
+    expect(gbceBeta(0.75, 256, 3417)).toBeCloseTo(1 + 0.75 * (256 / 3416 - 1), 15);
+    expect(() => gbceBeta(1.5, 4, 10)).toThrow(/t must be in \[0, 1\], got 1.5/);
+    expect(() => gbceBeta(0.5, 0, 10)).toThrow(/negatives must be a positive integer, got 0/);
+    expect(() => gbceBeta(0.5, 4, 1)).toThrow(/at least 2 items, got 1/);
+    expect(() => referenceLoss({ ...input('gbce', SAMPLERS[0]![1]), gbceT: undefined })).toThrow(/gbceT is required/);
+  });
 
   it('a batch of padding only has loss 0 and zero gradients', () => {
     const x = { ...input('ce', SAMPLERS[0]![1]), targets: new Int32Array(N) };
