@@ -9,7 +9,8 @@
 //     A negative equal to the target is dropped: it contributes nothing.
 //   cce- (MODE 0): softmax over {s_t} ∪ {s_j + c_j}; c_j = log(V-1) - log(n) (uniform) or
 //                  -log(n · p_j) (popularity); row loss = lse - s_t.
-//   bce+ (MODE 1): row loss = softplus(-s_t) + Σ_j softplus(s_j) (no correction).
+//   bce+ (MODE 1): row loss = w·softplus(-s_t) + Σ_j softplus(s_j) (no correction); w = pos_weight, 1 for
+//                  bce+ and gSASRec's β for gbce (its positive term log σ(s_t)^β); MODE 0 ignores pos_weight.
 //   Gradient of the mean per valid row, unscaled: G_t = p_t - 1 (σ(s_t) - 1), G_j = p_j (σ(s_j)); the
 //   launcher applies g / M in fp32 at the end.
 //
@@ -118,7 +119,8 @@ __device__ __forceinline__ void sampled_forward_body(float* __restrict__ lse_out
                                                      float* __restrict__ dh_raw, const bf16* __restrict__ h,
                                                      const bf16* __restrict__ table, const int* __restrict__ targets,
                                                      int N, int d, int n_neg, Sampler smp,
-                                                     const float* __restrict__ log_p, float uniform_corr, float log_n) {
+                                                     const float* __restrict__ log_p, float uniform_corr, float log_n,
+                                                     float pos_weight) {
   constexpr int P = D / 32, U = Unroll<D>::U;
   __shared__ int s_item[SAMPLED_WARPS][SAMPLED_BATCH];
   __shared__ float s_corr[SAMPLED_WARPS][SAMPLED_BATCH];
@@ -226,9 +228,9 @@ __device__ __forceinline__ void sampled_forward_body(float* __restrict__ lse_out
     coef_t = -l / total;  // -(1 - p_t)
     if (lane == 0) lse_out[r] = lse;
   } else {
-    loss = softplus(-s_pos) + l;
+    loss = pos_weight * softplus(-s_pos) + l;
     inv = 1.f;
-    coef_t = sigmoid(s_pos) - 1.f;
+    coef_t = pos_weight * (sigmoid(s_pos) - 1.f);
     if (lane == 0) lse_out[r] = 0.f;
   }
   if (lane == 0) row_loss[r] = loss;
@@ -367,7 +369,7 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
                                                         const bf16* __restrict__ table, const float* __restrict__ lse,
                                                         const int* __restrict__ offsets, const int* __restrict__ entries,
                                                         int V, int d, int chunk, bool uniform, const float* __restrict__ log_p,
-                                                        float uniform_corr, float log_n, float scale) {
+                                                        float uniform_corr, float log_n, float scale, float pos_weight) {
   constexpr int P = D / 32, U = Unroll<D>::U;
   const int lane = threadIdx.x & 31;
   const long long w = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5;
@@ -419,7 +421,7 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
         float g;
         if constexpr (MODE == 0) g = fast_exp2(((positive[u] ? sv[u] : sv[u] + corr) - lv[u]) * CCE_LOG2E);
         else g = sigmoid(sv[u]);
-        if (positive[u]) g -= 1.f;
+        if (positive[u]) g = MODE == 0 ? g - 1.f : pos_weight * (g - 1.f);
 #pragma unroll
         for (int k = 0; k < P; ++k) acc[k] = fmaf(g, hvv[u][k], acc[k]);
       }
@@ -449,16 +451,17 @@ __device__ __forceinline__ void sampled_table_grad_body(float* __restrict__ dtab
   extern "C" __global__ void __launch_bounds__(32 * SAMPLED_WARPS) NAME##_sampled_forward_##TAG(                  \
       float* lse_out, float* row_loss, float* dh_raw, const bf16* h, const bf16* table, const int* targets, int N, \
       int V, int d, int n_neg, uint32_t seed, uint32_t step, const int* counters, const uint32_t* prob,            \
-      const int* alias, const float* log_p, float uniform_corr, float log_n) {                                     \
+      const int* alias, const float* log_p, float uniform_corr, float log_n, float pos_weight) {                   \
     sampled_forward_body<D, MODE, ALIGNED>(lse_out, row_loss, dh_raw, h, table, targets, N, d, n_neg,              \
                                            Sampler{prob, alias, V, seed, step_of(step, counters)}, log_p,          \
-                                           uniform_corr, log_n);                                                   \
+                                           uniform_corr, log_n, pos_weight);                                       \
   }                                                                                                                \
   extern "C" __global__ void NAME##_sampled_table_grad_##TAG(                                                      \
       float* dtable, const bf16* h, const bf16* table, const float* lse, const int* offsets, const int* entries,   \
-      int V, int d, int chunk, int uniform, const float* log_p, float uniform_corr, float log_n, float scale) {    \
+      int V, int d, int chunk, int uniform, const float* log_p, float uniform_corr, float log_n, float scale,       \
+      float pos_weight) {                                                                                          \
     sampled_table_grad_body<D, MODE, ALIGNED>(dtable, h, table, lse, offsets, entries, V, d, chunk, uniform != 0, \
-                                              log_p, uniform_corr, log_n, scale);                                  \
+                                              log_p, uniform_corr, log_n, scale, pos_weight);                      \
   }
 
 #define SAMPLED_WIDTHS(MODE, NAME)             \

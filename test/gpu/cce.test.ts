@@ -74,6 +74,9 @@ interface Case {
 
 // Odd shapes, padding rows, unaligned d (33: element loads), small V (split-N partials), both output
 // dtypes, the filter, and both samplers. Sizes stay small: the float64 reference runs on the CPU.
+/** gbce's calibration in its cases (the paper's default). */
+const GBCE_T = 0.75;
+
 const CASES: Case[] = [
   { kind: 'cce', N: 203, V: 1001, d: 33 },
   { kind: 'cce', N: 517, V: 4099, d: 64 },
@@ -89,6 +92,9 @@ const CASES: Case[] = [
   { kind: 'cce-', N: 77, V: 40, d: 256, n: 100 },
   { kind: 'bce+', N: 130, V: 700, d: 256, n: 31 },
   { kind: 'bce+', N: 203, V: 1001, d: 40, n: 17, popularity: true },
+  // gbce: bce+'s kernels with the positive's term weighted by β (t = 0.75: β well away from 1).
+  { kind: 'gbce', N: 203, V: 1001, d: 64, n: 31 },
+  { kind: 'gbce', N: 130, V: 700, d: 40, n: 17, popularity: true },
   // f32 h and table into the streamed kernels: through their bf16 copies in the workspace.
   { kind: 'cce', N: 203, V: 1001, d: 64, operands: 'f32' },
   // The materialised losses: logits by the GEMM (ce, bce) or gathered (ce-); both output dtypes; f32
@@ -134,6 +140,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       const ref = referenceLoss({
         kind, h: h.values, table: table.values, targets, N, V, d,
         ...(c.n !== undefined ? { negatives: { count: c.n, sampler, seed, step } } : {}),
+        ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
       });
 
       const io: CudaTensorGroup = allocCudaGroup(context().allocator, 'io', [
@@ -164,6 +171,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
 
       const params: LossParams = {
         kind, validRows: M,
+        ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
         ...(c.filter !== undefined ? { gradientFilter: c.filter } : {}),
         ...(c.n !== undefined
           ? {

@@ -32,7 +32,7 @@ const SAMPLER = ['n_neg:i32', 'seed:u32', 'step:u32', 'counters:ptr', 'prob:ptr'
 const SIGNATURES = {
   forward: [
     'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'N:i32', 'V:i32', 'd:i32',
-    ...SAMPLER, 'log_p:ptr', 'uniform_corr:f32', 'log_n:f32',
+    ...SAMPLER, 'log_p:ptr', 'uniform_corr:f32', 'log_n:f32', 'pos_weight:f32',
   ],
   count: ['counts:ptr', 'targets:ptr', 'N:i32', 'V:i32', ...SAMPLER],
   fill: ['entries:ptr', 'cursor:ptr', 'targets:ptr', 'N:i32', 'V:i32', ...SAMPLER],
@@ -41,7 +41,7 @@ const SIGNATURES = {
   scanApply: ['offsets:ptr', 'cursor:ptr', 'counts:ptr', 'tile_sums:ptr', 'n:i32'],
   tableGrad: [
     'dtable:ptr', 'h:ptr', 'table:ptr', 'lse:ptr', 'offsets:ptr', 'entries:ptr', 'V:i32', 'd:i32', 'chunk:i32',
-    'uniform:i32', 'log_p:ptr', 'uniform_corr:f32', 'log_n:f32', 'scale:f32',
+    'uniform:i32', 'log_p:ptr', 'uniform_corr:f32', 'log_n:f32', 'scale:f32', 'pos_weight:f32',
   ],
   hiddenGrad: ['dh_f32:ptr', 'dh_bf16:ptr', 'dh_raw:ptr', 'n:i64', 'scale:f32'],
   lossReduce: ['loss:ptr', 'row_loss:ptr', 'N:i32', 'M:i32'],
@@ -99,18 +99,19 @@ function checkSampler(N: number, V: number, s: SamplerArgs): void {
 /**
  * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) of a sampled loss, from h and the
  * table (bf16) and targets (i32, 0 = padding).
+ * @param posWeight bce+'s weight of the positive's term (gSASRec's β for gbce); cce- ignores it. @default 1
  */
 export function sampledForward(
   stream: Stream, loss: SampledLoss, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg,
   h: PointerArg, table: PointerArg, targets: PointerArg,
-  N: number, V: number, d: number, sampler: SamplerArgs,
+  N: number, V: number, d: number, sampler: SamplerArgs, posWeight = 1,
 ): void {
   checkSampler(N, V, sampler);
   const c = corrections(V, sampler.count);
   kernel(`${prefix(loss)}_sampled_forward_${suffix(d)}`, 'forward').launch(
     { grid: Math.ceil(N / ROWS_PER_CTA), block: 32 * ROWS_PER_CTA, stream },
     lse, rowLoss, dhRaw, h, table, targets, N, V, d, sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.counters ?? NULL,
-    sampler.prob ?? NULL, sampler.alias ?? NULL, sampler.logProb ?? NULL, c.uniform, c.logN,
+    sampler.prob ?? NULL, sampler.alias ?? NULL, sampler.logProb ?? NULL, c.uniform, c.logN, posWeight,
   );
 }
 
@@ -135,7 +136,7 @@ export interface SampledCsr {
 export function sampledTableGrad(
   stream: Stream, loss: SampledLoss, dTable: PointerArg, csr: SampledCsr,
   h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
-  N: number, V: number, d: number, sampler: SamplerArgs, scale: number,
+  N: number, V: number, d: number, sampler: SamplerArgs, scale: number, posWeight = 1,
 ): void {
   checkSampler(N, V, sampler);
   const draws = [sampler.count, sampler.seed >>> 0, sampler.step >>> 0, sampler.counters ?? NULL, sampler.prob ?? NULL, sampler.alias ?? NULL] as const;
@@ -151,7 +152,7 @@ export function sampledTableGrad(
   const c = corrections(V, sampler.count);
   kernel(`${prefix(loss)}_sampled_table_grad_${suffix(d)}`, 'tableGrad').launch(
     { grid: Math.ceil((warps * 32) / 256), block: 256, stream },
-    dTable, h, table, lse, csr.offsets, csr.entries, V, d, CHUNK, sampler.prob === null ? 1 : 0, sampler.logProb ?? NULL, c.uniform, c.logN, scale,
+    dTable, h, table, lse, csr.offsets, csr.entries, V, d, CHUNK, sampler.prob === null ? 1 : 0, sampler.logProb ?? NULL, c.uniform, c.logN, scale, posWeight,
   );
 }
 

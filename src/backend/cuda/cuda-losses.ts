@@ -21,6 +21,7 @@
  * - the bf16 copies of the streamed kinds: table [(V+1) × d] always (the table may be the f32 master),
  *   h [N × d] when h is f32.
  */
+import { gbceBeta } from '../gbce.js';
 import { isMaterialised, type LossKind } from '../loss-kinds.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
@@ -73,7 +74,6 @@ export function cudaLossWorkspace(
     }
     return specs;
   }
-  sampledKernelKind(kind);
   const n = negativeCount(params);
   return [
     ...common,
@@ -85,13 +85,16 @@ export function cudaLossWorkspace(
   ];
 }
 
-/**
- * The sampled kernel's mode of a streamed sampled kind. gbce has no CUDA kernel yet (its positive term
- * would need cce_sampled.cu's bce+ mode weighted by β): it fails here, at planning, with a clear message.
- */
+/** The sampled kernel's mode of a streamed sampled kind: gbce is bce+ with its positive term weighted by β. */
 function sampledKernelKind(kind: 'cce-' | 'bce+' | 'gbce'): SampledLoss {
-  if (kind === 'gbce') throw new Error('loss gbce runs on the CPU backend only for now (no CUDA kernel yet): use bce+ on the GPU, or run gbce on the CPU');
-  return kind;
+  return kind === 'gbce' ? 'bce+' : kind;
+}
+
+/** The weight of the positive's term: gSASRec's β for gbce (backend/gbce.ts), 1 otherwise. */
+function positiveWeight(params: LossParams, V: number): number {
+  if (params.kind !== 'gbce') return 1;
+  if (params.gbceT === undefined) throw new Error('loss gbce needs its calibration gbceT');
+  return gbceBeta(params.gbceT, negativeCount(params), V);
 }
 
 function filtered(params: Pick<LossParams, 'gradientFilter'>): boolean {
@@ -189,7 +192,7 @@ export function cudaLossForward(
     cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
-    sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V));
+    sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V), positiveWeight(params, V));
     sampledLossReduce(stream, out, rowLoss, N, params.validRows);
   }
 }
@@ -231,7 +234,7 @@ export function cudaLossBackward(
       tileSums: deviceTensor(workspace.get('tile_sums'), 'workspace.tile_sums', ['i32'], scanTiles(V)),
       entries: deviceTensor(workspace.get('entries'), 'workspace.entries', ['i32'], N * (n + 1)),
     };
-    sampledTableGrad(stream, sampledKernelKind(kind), gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale);
+    sampledTableGrad(stream, sampledKernelKind(kind), gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale, positiveWeight(params, V));
     sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   }
 }
