@@ -88,10 +88,10 @@ describe.skipIf(noGpu)('one SASRec training step: CUDA (fp32 mode) against the f
   // The streamed losses (cce, cce-, bce+) multiply bf16 copies of h and the table even in fp32 mode:
   // their gradients carry bf16 rounding (2^-9 relative per operand), so 2e-2; the rest is fp32
   // arithmetic against float64: 1e-4. Adam's first step moves each parameter by about lr·sign(g), so the
-  // parameters after it agree far tighter than the gradients: 1e-4 for the fp32 losses; for the
-  // streamed ones the bf16 rounding flips the sign of a few near-zero gradient entries, each flip moving
-  // a parameter by 2·lr (measured on an H200: 1.2e-4 to 2.3e-4), so 5e-4.
-  const streamed: ReadonlySet<LossKind> = new Set<LossKind>(['cce', 'cce-', 'bce+']);
+  // parameters after it agree far tighter than the gradients; but where a gradient entry is near zero,
+  // rounding can flip its sign and move that parameter by 2·lr: measured on an H200, 1e-5 to 1.04e-4 for
+  // the fp32 losses (so 2e-4) and 1.2e-4 to 2.3e-4 for the streamed ones (so 5e-4).
+  const streamed: ReadonlySet<LossKind> = new Set<LossKind>(['cce', 'cce-', 'bce+', 'gbce']);
   for (const kind of ['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+'] as const) {
     it(`${kind}: loss, gradients and the parameters after one Adam step agree`, async () => {
       const batch = randomBatch();
@@ -102,7 +102,7 @@ describe.skipIf(noGpu)('one SASRec training step: CUDA (fp32 mode) against the f
       const tol = streamed.has(kind) ? 2e-2 : 1e-4;
       expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(streamed.has(kind) ? 1e-3 : 1e-5);
       expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(tol);
-      expect(relError(got.after, want.after), 'parameters after the step').toBeLessThanOrEqual(streamed.has(kind) ? 5e-4 : 1e-4);
+      expect(relError(got.after, want.after), 'parameters after the step').toBeLessThanOrEqual(streamed.has(kind) ? 5e-4 : 2e-4);
     });
   }
 });
