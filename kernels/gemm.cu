@@ -249,27 +249,27 @@ struct OperandTile {
   }
 };
 
-// A fragment (16 rows × 16 depth, rows r0.., depth k0..) of the staged a tile.
-template <bool DEPTH_CONTIGUOUS>
+// A fragment (16 rows × 16 depth, rows r0.., depth k0..) of the staged a tile of OUTER rows.
+template <bool DEPTH_CONTIGUOUS, int OUTER = GEMM_BM>
 __device__ __forceinline__ void frag_a(uint32_t (&f)[4], uint32_t tile, int r0, int k0, int lane) {
   if constexpr (DEPTH_CONTIGUOUS) {
     // Matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
     ldsm_x4(f, tile + 2 * ((r0 + (lane & 15)) * (GEMM_BK + GEMM_PAD) + k0 + ((lane >> 4) << 3)));
   } else {
     // Stored [k × m]: the same four matrices, each read transposed from 8 depth rows.
-    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BM + GEMM_PAD) + r0 + (((lane >> 3) & 1) << 3)));
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + ((lane >> 4) << 3)) * (OUTER + GEMM_PAD) + r0 + (((lane >> 3) & 1) << 3)));
   }
 }
 
-// B fragments of 16 columns × 16 depth (columns c0..): f[0], f[1] for columns c0..c0+7, f[2], f[3] for c0+8..
-template <bool DEPTH_CONTIGUOUS>
+// B fragments of 16 columns × 16 depth (columns c0..) of the staged b tile of OUTER columns: f[0], f[1] for columns c0..c0+7, f[2], f[3] for c0+8..
+template <bool DEPTH_CONTIGUOUS, int OUTER = GEMM_BN>
 __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, int k0, int lane) {
   if constexpr (DEPTH_CONTIGUOUS) {
     // Stored [n × k]. Matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
     ldsm_x4(f, tile + 2 * ((c0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BK + GEMM_PAD) + k0 + (((lane >> 3) & 1) << 3)));
   } else {
     // Stored [k × n]: the same four matrices, read transposed.
-    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + (((lane >> 3) & 1) << 3)) * (GEMM_BN + GEMM_PAD) + c0 + ((lane >> 4) << 3)));
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + (((lane >> 3) & 1) << 3)) * (OUTER + GEMM_PAD) + c0 + ((lane >> 4) << 3)));
   }
 }
 
@@ -346,6 +346,106 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
   for (int i = 0; i < 2; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
+      const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
+      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bf16 tensor-core kernels with a tile shape per problem (the default; gemm_bf16_TATB above is the
+// fallback the launcher can select, and also serves the 128 × 64 shape). The same staging, fragments and
+// epilogue as gemm_bf16_body over a CTA tile of BM × BN × GEMM_BK whose 8 warps stand WARPS_M along m and
+// 8 / WARPS_M along n.
+//   wide   128 × 128, warps 2 × 4 of 64 × 32: the d = 256 shapes. Per k16 step a warp issues 6 ldmatrix for
+//          16 mma (the 128 × 64 tile: 4 for 8), a CTA does twice the mma between barriers (more time for
+//          the next tile's loads to land), and an a tile is read by half as many CTAs.
+//   small   64 ×  64, warps 2 × 4 of 32 × 16: m ≤ 64 (scoreItems of a small batch, the d = 64 weight
+//          gradient), where a 128-row tile multiplies zeros in half its rows.
+
+template <int BM_, int BN_, int WARPS_M_>
+struct TileShape {
+  static constexpr int BM = BM_, BN = BN_, WARPS_M = WARPS_M_, WARPS_N = GEMM_THREADS / 32 / WARPS_M_;
+  static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // the warp's tile
+  static constexpr int MI = WM / 16, NJ = WN / 16;            // its 16 × 16 fragments of a and of b
+  static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile");
+};
+typedef TileShape<128, 128, 2> WideTile;
+typedef TileShape<64, 64, 2> SmallTile;
+
+template <class T, bool TA, bool TB>
+__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+  typedef OperandTile<T::BM, !TA> TileA;
+  typedef OperandTile<T::BN, TB> TileB;
+  __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
+  __shared__ __align__(16) bf16 sb[2][TileB::ELEMS];
+
+  int tm, tn;
+  tile_of(blockIdx.x, (m + T::BM - 1) / T::BM, (n + T::BN - 1) / T::BN, tm, tn);
+  const int m0 = tm * T::BM, n0 = tn * T::BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(k, k_begin + k_per_split);
+  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  const long long lda = TA ? m : k, ldb = TB ? k : n;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp % T::WARPS_M) * T::WM, wn = (warp / T::WARPS_M) * T::WN;
+
+  float acc[T::MI][2 * T::NJ][4];
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+  typename TileA::Loader la;
+  typename TileB::Loader lb;
+  if (steps > 0) {
+    TileA::load(la, a, a_bf16, lda, m0, m, k_begin, k_end);
+    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin, k_end);
+    la.store(sa[0]);
+    lb.store(sb[0]);
+  }
+  __syncthreads();
+
+  // Register double buffering as in gemm_bf16_body: tile s+1's global loads are in flight during tile s's
+  // mma, then go to the other shared buffer (last read in step s-1); one barrier per step.
+  for (int s = 0; s < steps; ++s) {
+    const bool next = s + 1 < steps;
+    if (next) {
+      const int k0 = k_begin + (s + 1) * GEMM_BK;
+      TileA::load(la, a, a_bf16, lda, m0, m, k0, k_end);
+      TileB::load(lb, b, b_bf16, ldb, n0, n, k0, k_end);
+    }
+    const uint32_t ta = smem_u32(sa[s & 1]), tb = smem_u32(sb[s & 1]);
+#pragma unroll
+    for (int kk = 0; kk < GEMM_BK; kk += 16) {
+      uint32_t fa[T::MI][4], fb[T::NJ][4];
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i) frag_a<!TA, T::BM>(fa[i], ta, wm + 16 * i, kk, lane);
+#pragma unroll
+      for (int j = 0; j < T::NJ; ++j) frag_b<TB, T::BN>(fb[j], tb, wn + 16 * j, kk, lane);
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+        for (int j = 0; j < T::NJ; ++j) {
+          mma_bf16(acc[i][2 * j], fa[i], fb[j][0], fb[j][1]);
+          mma_bf16(acc[i][2 * j + 1], fa[i], fb[j][2], fb[j][3]);
+        }
+    }
+    if (next) {
+      la.store(sa[(s + 1) & 1]);
+      lb.store(sb[(s + 1) & 1]);
+    }
+    __syncthreads();
+  }
+
+  // Fragment layout of acc[i][j]: c[0], c[1] at (row g, cols 2q, 2q+1), c[2], c[3] at row g + 8.
+  const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) {
       const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
       store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
@@ -487,6 +587,21 @@ GEMM_ENTRY(f32, nn, false, false)
 GEMM_ENTRY(f32, nt, false, true)
 GEMM_ENTRY(f32, tn, true, false)
 GEMM_ENTRY(f32, tt, true, true)
+
+// Two CTAs per SM (≤ 128 registers): one CTA's barrier wait is covered by the other's mma.
+#define GEMM_TILED_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                        \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) gemm_bf16_##TILE##_##NAME(GEMM_PARAMS) {  \
+    gemm_tiled_body<SHAPE, TA, TB>(GEMM_ARGS);                                                             \
+  }
+
+GEMM_TILED_ENTRY(wide, WideTile, nn, false, false)
+GEMM_TILED_ENTRY(wide, WideTile, nt, false, true)
+GEMM_TILED_ENTRY(wide, WideTile, tn, true, false)
+GEMM_TILED_ENTRY(wide, WideTile, tt, true, true)
+GEMM_TILED_ENTRY(small, SmallTile, nn, false, false)
+GEMM_TILED_ENTRY(small, SmallTile, nt, false, true)
+GEMM_TILED_ENTRY(small, SmallTile, tn, true, false)
+GEMM_TILED_ENTRY(small, SmallTile, tt, true, true)
 
 // out[0..mn) = alpha · Σ_z partial[z · mn + i] (+ out), z in order. Grid-stride.
 extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,
