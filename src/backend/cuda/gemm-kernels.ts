@@ -3,7 +3,8 @@
  * what accumulates). Two ways to multiply, named by `GemmMath`; both split the depth k over CTAs when the
  * output has too few tiles to fill the GPU (the weight gradients: m = n = d, k = N), writing per-split
  * partials to a caller-given scratch that a second kernel adds in a fixed order, so every result is
- * deterministic.
+ * deterministic. The bf16 math has two kernel sets, named by `GemmKernels`: per-problem tile shapes (the
+ * default) and the single 128 × 64 tile they replace, kept as a fallback (GRID_GEMM_KERNELS=legacy).
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -17,6 +18,36 @@ import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid }
  *  (mma.sync m16n8k16, fp32 accumulation); 'fp32' multiplies in fp32 FMA (the fp32 parity mode). */
 export type GemmMath = 'bf16' | 'fp32';
 
+/**
+ * Which bf16 kernels run: 'tiled' picks a CTA tile per problem (128 × 128 for wide outputs such as d = 256,
+ * 64 × 64 for m ≤ 64, else 128 × 64); 'legacy' runs the 128 × 64 kernel for every shape, as before the
+ * tiled kernels existed (the fallback should they misbehave on a device). 'fp32' math ignores the choice.
+ */
+export type GemmKernels = 'tiled' | 'legacy';
+
+/** Environment variable choosing the bf16 GEMM kernels ('tiled' or 'legacy'); read once, at load. */
+export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
+
+function kernelsFromEnv(): GemmKernels {
+  const env = process.env[GEMM_KERNELS_ENV];
+  if (env === undefined || env === '') return 'tiled';
+  if (env !== 'tiled' && env !== 'legacy') throw new Error(`${GEMM_KERNELS_ENV}: expected "tiled" or "legacy", got "${env}"`);
+  return env;
+}
+
+/** The bf16 kernels every launcher of this module uses. @default 'tiled' (GRID_GEMM_KERNELS overrides) */
+let currentKernels: GemmKernels = kernelsFromEnv();
+
+/** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
+export function setGemmKernels(kernels: GemmKernels): void {
+  currentKernels = kernels;
+}
+
+/** The bf16 kernels launches use now. */
+export function gemmKernels(): GemmKernels {
+  return currentKernels;
+}
+
 /** f32 elements of the split-K scratch every call is given (16 MiB). */
 export const GEMM_SCRATCH_FLOATS = 1 << 22;
 
@@ -29,17 +60,38 @@ const SIGNATURES = {
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
-/** A CTA tile of kernels/gemm.cu: GEMM_BM × GEMM_BN × GEMM_BK ('bf16') and SIMT_BM × SIMT_BN × SIMT_BK ('fp32'). */
+/** A CTA tile of kernels/gemm.cu and the infix of its kernels' names (gemm_bf16{infix}_nt…). */
 interface GemmTile {
   readonly m: number;
   readonly n: number;
   readonly k: number;
+  readonly infix: string;
 }
 
-const TILES: Readonly<Record<GemmMath, GemmTile>> = {
-  bf16: { m: 128, n: 64, k: 32 },
-  fp32: { m: 64, n: 64, k: 16 },
-};
+/** SIMT_BM × SIMT_BN × SIMT_BK: the 'fp32' kernels. */
+const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '' };
+/** GEMM_BM × GEMM_BN × GEMM_BK: the legacy bf16 kernels, which the tiled set also uses for this shape. */
+const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '' };
+/** The tiled set's shapes (WideTile, SmallTile), in order of preference when they pad equally. */
+const BF16_TILES: readonly GemmTile[] = [
+  { m: 128, n: 128, k: 32, infix: '_wide' },
+  BF16_LEGACY_TILE,
+  { m: 64, n: 64, k: 32, infix: '_small' },
+];
+
+/**
+ * The tile of one product: for 'tiled' bf16 the one that pads m × n least (the larger tile on a tie: fewer
+ * operand re-reads, more mma per barrier), so d = 64 outputs keep 64 columns and a batch of ≤ 64 rows
+ * keeps 64 rows.
+ */
+function tileFor(m: number, n: number, math: GemmMath, kernels: GemmKernels): GemmTile {
+  if (math === 'fp32') return FP32_TILE;
+  if (kernels === 'legacy') return BF16_LEGACY_TILE;
+  const padded = (t: GemmTile): number => Math.ceil(m / t.m) * t.m * Math.ceil(n / t.n) * t.n;
+  let best = BF16_TILES[0]!;
+  for (const t of BF16_TILES) if (padded(t) < padded(best)) best = t;
+  return best;
+}
 
 /** Threads of every GEMM CTA (GEMM_THREADS). */
 const THREADS = 256;
@@ -69,9 +121,11 @@ export interface GemmPlan {
 /**
  * The plan of one product on a GPU of `multiprocessorCount` SMs: split k only when the output tiles fill
  * less than two waves, no more than the scratch holds, and no split shallower than MIN_TILES_PER_SPLIT tiles.
+ * `kernels` (bf16 only) decides the tile. @default the current choice (setGemmKernels)
  */
-export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number): GemmPlan {
-  const tile = TILES[math];
+export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
+  kernels: GemmKernels = currentKernels): GemmPlan {
+  const tile = tileFor(m, n, math, kernels);
   const tiles = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
   const kTiles = Math.ceil(k / tile.k);
   const wanted = Math.ceil((TARGET_CTAS_PER_SM * multiprocessorCount) / Math.max(tiles, 1));
@@ -98,10 +152,12 @@ function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
 ): void {
-  const plan = gemmPlanFor(m, n, k, math, multiprocessors());
+  const kernels = currentKernels;
+  const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
   checkTiles(what, plan.tiles);
   const split = plan.splits > 1;
-  const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
+  const infix = tileFor(m, n, math, kernels).infix;
+  const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}${infix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
   kernel(name, 'gemm').launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, stream },
     out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
