@@ -2,11 +2,11 @@
  * The GEMMs of a SASRec linear layer through the TypeScript launchers (src/backend/cuda/gemm-kernels.ts),
  * on GPU 0, at the ML-1M (N = 25,600, d = 64) and ML-20M (N = 131,072, d = 256) shapes: the forward
  * y = x·Wᵀ, the input gradient dx = dy·W and the weight gradient dW += dyᵀ·x (split-K), each with the
- * operand dtypes the model passes, for each bf16 kernel set ('tiled', the default, and 'legacy', the
- * 128 × 64 fallback). Median of 20 after 3 warm-ups (CUDA events around each call), TFLOP/s = 2·m·n·k / t.
+ * operand dtypes the model passes, for each bf16 kernel set ('async', the default; 'tiled', the same
+ * tiles register-staged; 'legacy', the 128 × 64 kernel before either). Median of 20 after 3 warm-ups (CUDA events around each call), TFLOP/s = 2·m·n·k / t.
  * On the device machine (no npx):
  *
- *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels tiled,legacy] [--json FILE]
+ *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels async,tiled,legacy] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { allocCudaGroup, type CudaTensor } from '../src/backend/cuda/cuda-tensor.js';
@@ -71,7 +71,7 @@ function uploadRandom(t: CudaTensor): void {
 
 function parseKernels(text: string): GemmKernels[] {
   return text.split(',').map((k) => {
-    if (k !== 'tiled' && k !== 'legacy') throw new Error(`--kernels: expected "tiled" or "legacy", got "${k}"`);
+    if (k !== 'async' && k !== 'tiled' && k !== 'legacy') throw new Error(`--kernels: expected async, tiled or legacy, got "${k}"`);
     return k;
   });
 }
@@ -82,7 +82,7 @@ function main(): void {
     console.log(`no CUDA device here: ${probe.reason}`);
     return;
   }
-  const kernelSets = parseKernels(arg('--kernels') ?? 'tiled,legacy');
+  const kernelSets = parseKernels(arg('--kernels') ?? 'async,tiled,legacy');
   const context = CudaContext.open(0);
   // A blocking stream: the uploads on the legacy stream come first.
   const stream = Stream.create();
