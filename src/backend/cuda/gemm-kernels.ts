@@ -7,6 +7,7 @@
  * with a tile shape per problem (the default), the same tiles register-staged, and the single 128 × 64
  * register-staged kernel they replace; the last two are fallbacks (GRID_GEMM_KERNELS=tiled or legacy).
  */
+import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
@@ -189,7 +190,12 @@ function gemm(
   const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
   checkTiles(what, plan.tiles);
   const split = plan.splits > 1;
-  const tile = tileFor(m, n, math, kernels);
+  let tile = tileFor(m, n, math, kernels);
+  // A device whose blocks cannot opt in to that much shared memory (about 99 KiB on sm_86 and sm_89) runs
+  // the same tile register-staged: the 'tiled' set has every pipelined shape, so the plan stays valid.
+  if (tile.pipelined && gemmAsyncSharedBytes(tile, transA, transB) > currentContext().device.maxSharedMemoryPerBlockOptinBytes) {
+    tile = tileFor(m, n, math, 'tiled');
+  }
   const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}${tile.infix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
   const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
   kernel(name, 'gemm', sharedBytes).launch(
