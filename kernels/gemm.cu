@@ -9,9 +9,13 @@
 //
 // KERNELS (TA, TB ∈ {n, t}: transA, transB)
 //   gemm_bf16_TATB   tensor cores: both operands rounded to bf16 (nearest even) as they are staged,
-//                    mma.sync m16n8k16 with fp32 accumulation. CTA tile 128 × 64 × 32, 8 warps of 32 × 32.
+//                    mma.sync m16n8k16 with fp32 accumulation. CTA tile 128 × 64 × 32, 8 warps of 32 × 32,
+//                    register-staged (the legacy set; the tiled set's 128 × 64 kernel).
+//   gemm_bf16_async_{wide,narrow,small}_TATB   the same math, CTA tiles 128 × 128, 128 × 64, 64 × 64 (× 32),
+//                    operands copied with cp.async GEMM_RAW_STAGES tiles ahead (the default set; below).
+//   gemm_bf16_{wide,small}_TATB   the same math and tiles 128 × 128, 64 × 64, register-staged (a fallback).
 //   gemm_f32_TATB    fp32 FMA (the fp32 parity mode): CTA tile 64 × 64 × 16, 256 threads of 4 × 4.
-//   Both: grid (tiles_m · tiles_n, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)).
+//   All: grid (tiles_m · tiles_n, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)).
 //     partial == null (S = 1):  out = alpha · acc (+ out when accumulate), written at out's dtype.
 //     partial != null:          partial[z][m × n] = acc (f32, unscaled), OVERWRITES; out untouched.
 //   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] (+ out when accumulate), the splits added
@@ -23,7 +27,8 @@
 // SHAPES: any m, n, k ≥ 1 (the launcher skips m = 0 or n = 0). Rows and columns past the matrix, and depth
 // past the split's end, are zero-filled in shared memory, so they add nothing. A staged chunk of 8
 // consecutive elements is read with vector loads when it lies inside the matrix and its address is
-// 16-byte aligned (bf16 rows of an odd leading dimension are only 2-byte aligned), else element by element.
+// 16-byte aligned (bf16 rows of an odd leading dimension are only 2-byte aligned; the async set copies such
+// a chunk with cp.async), else element by element.
 // Global indices are 64-bit (m · k may exceed 2^31); m, n, k and the grid are int32.
 //
 // SHARED-MEMORY LAYOUT (bf16 kernels): an operand whose depth is contiguous in memory (a without transA,
@@ -249,27 +254,27 @@ struct OperandTile {
   }
 };
 
-// A fragment (16 rows × 16 depth, rows r0.., depth k0..) of the staged a tile.
-template <bool DEPTH_CONTIGUOUS>
+// A fragment (16 rows × 16 depth, rows r0.., depth k0..) of the staged a tile of OUTER rows.
+template <bool DEPTH_CONTIGUOUS, int OUTER = GEMM_BM>
 __device__ __forceinline__ void frag_a(uint32_t (&f)[4], uint32_t tile, int r0, int k0, int lane) {
   if constexpr (DEPTH_CONTIGUOUS) {
     // Matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
     ldsm_x4(f, tile + 2 * ((r0 + (lane & 15)) * (GEMM_BK + GEMM_PAD) + k0 + ((lane >> 4) << 3)));
   } else {
     // Stored [k × m]: the same four matrices, each read transposed from 8 depth rows.
-    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BM + GEMM_PAD) + r0 + (((lane >> 3) & 1) << 3)));
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + ((lane >> 4) << 3)) * (OUTER + GEMM_PAD) + r0 + (((lane >> 3) & 1) << 3)));
   }
 }
 
-// B fragments of 16 columns × 16 depth (columns c0..): f[0], f[1] for columns c0..c0+7, f[2], f[3] for c0+8..
-template <bool DEPTH_CONTIGUOUS>
+// B fragments of 16 columns × 16 depth (columns c0..) of the staged b tile of OUTER columns: f[0], f[1] for columns c0..c0+7, f[2], f[3] for c0+8..
+template <bool DEPTH_CONTIGUOUS, int OUTER = GEMM_BN>
 __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, int k0, int lane) {
   if constexpr (DEPTH_CONTIGUOUS) {
     // Stored [n × k]. Matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
     ldsm_x4(f, tile + 2 * ((c0 + (lane & 7) + ((lane >> 4) << 3)) * (GEMM_BK + GEMM_PAD) + k0 + (((lane >> 3) & 1) << 3)));
   } else {
     // Stored [k × n]: the same four matrices, read transposed.
-    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + (((lane >> 3) & 1) << 3)) * (GEMM_BN + GEMM_PAD) + c0 + ((lane >> 4) << 3)));
+    ldsm_x4_trans(f, tile + 2 * ((k0 + (lane & 7) + (((lane >> 3) & 1) << 3)) * (OUTER + GEMM_PAD) + c0 + ((lane >> 4) << 3)));
   }
 }
 
@@ -346,6 +351,337 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
   for (int i = 0; i < 2; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
+      const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
+      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bf16 tensor-core kernels with a tile shape per problem (the default; gemm_bf16_TATB above is the
+// fallback the launcher can select, and also serves the 128 × 64 shape). The same staging, fragments and
+// epilogue as gemm_bf16_body over a CTA tile of BM × BN × GEMM_BK whose 8 warps stand WARPS_M along m and
+// 8 / WARPS_M along n.
+//   wide   128 × 128, warps 2 × 4 of 64 × 32: the d = 256 shapes. Per k16 step a warp issues 6 ldmatrix for
+//          16 mma (the 128 × 64 tile: 4 for 8), a CTA does twice the mma between barriers (more time for
+//          the next tile's loads to land), and an a tile is read by half as many CTAs.
+//   small   64 ×  64, warps 2 × 4 of 32 × 16: m ≤ 64 (scoreItems of a small batch, the d = 64 weight
+//          gradient), where a 128-row tile multiplies zeros in half its rows.
+
+template <int BM_, int BN_, int WARPS_M_>
+struct TileShape {
+  static constexpr int BM = BM_, BN = BN_, WARPS_M = WARPS_M_, WARPS_N = GEMM_THREADS / 32 / WARPS_M_;
+  static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // the warp's tile
+  static constexpr int MI = WM / 16, NJ = WN / 16;            // its 16 × 16 fragments of a and of b
+  static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile");
+};
+typedef TileShape<128, 128, 2> WideTile;
+typedef TileShape<64, 64, 2> SmallTile;
+
+template <class T, bool TA, bool TB>
+__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+  typedef OperandTile<T::BM, !TA> TileA;
+  typedef OperandTile<T::BN, TB> TileB;
+  __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
+  __shared__ __align__(16) bf16 sb[2][TileB::ELEMS];
+
+  int tm, tn;
+  tile_of(blockIdx.x, (m + T::BM - 1) / T::BM, (n + T::BN - 1) / T::BN, tm, tn);
+  const int m0 = tm * T::BM, n0 = tn * T::BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(k, k_begin + k_per_split);
+  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  const long long lda = TA ? m : k, ldb = TB ? k : n;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp % T::WARPS_M) * T::WM, wn = (warp / T::WARPS_M) * T::WN;
+
+  float acc[T::MI][2 * T::NJ][4];
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+  typename TileA::Loader la;
+  typename TileB::Loader lb;
+  if (steps > 0) {
+    TileA::load(la, a, a_bf16, lda, m0, m, k_begin, k_end);
+    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin, k_end);
+    la.store(sa[0]);
+    lb.store(sb[0]);
+  }
+  __syncthreads();
+
+  // Register double buffering as in gemm_bf16_body: tile s+1's global loads are in flight during tile s's
+  // mma, then go to the other shared buffer (last read in step s-1); one barrier per step.
+  for (int s = 0; s < steps; ++s) {
+    const bool next = s + 1 < steps;
+    if (next) {
+      const int k0 = k_begin + (s + 1) * GEMM_BK;
+      TileA::load(la, a, a_bf16, lda, m0, m, k0, k_end);
+      TileB::load(lb, b, b_bf16, ldb, n0, n, k0, k_end);
+    }
+    const uint32_t ta = smem_u32(sa[s & 1]), tb = smem_u32(sb[s & 1]);
+#pragma unroll
+    for (int kk = 0; kk < GEMM_BK; kk += 16) {
+      uint32_t fa[T::MI][4], fb[T::NJ][4];
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i) frag_a<!TA, T::BM>(fa[i], ta, wm + 16 * i, kk, lane);
+#pragma unroll
+      for (int j = 0; j < T::NJ; ++j) frag_b<TB, T::BN>(fb[j], tb, wn + 16 * j, kk, lane);
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+        for (int j = 0; j < T::NJ; ++j) {
+          mma_bf16(acc[i][2 * j], fa[i], fb[j][0], fb[j][1]);
+          mma_bf16(acc[i][2 * j + 1], fa[i], fb[j][2], fb[j][3]);
+        }
+    }
+    if (next) {
+      la.store(sa[(s + 1) & 1]);
+      lb.store(sb[(s + 1) & 1]);
+    }
+    __syncthreads();
+  }
+
+  // Fragment layout of acc[i][j]: c[0], c[1] at (row g, cols 2q, 2q+1), c[2], c[3] at row g + 8.
+  const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) {
+      const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
+      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// bf16 tensor-core kernels with cp.async pipelining (the default set). The register-staged kernels above
+// hold the next tile in registers while the current one multiplies: one tile of prefetch, and 16 registers
+// a thread. Here each thread copies its chunks of the operand as stored (f32 or bf16, 16-byte cp.async
+// where the chunk is whole and aligned, else element loads and a shared store) into a ring of
+// GEMM_RAW_STAGES raw stages, GEMM_RAW_STAGES tiles ahead of the multiplication; the thread then converts
+// its own chunks of the next tile to bf16 in the ldmatrix layout of the kernels above. A thread reads back
+// only what it copied itself, so the raw ring needs no barrier (cp.async.wait_group makes a thread's own
+// copies visible to it); the bf16 tiles are double-buffered with one barrier per step, as above.
+//
+// DYNAMIC SHARED MEMORY (the launcher passes exactly this; gemmAsyncSharedBytes in gemm-kernels.ts):
+//   GEMM_RAW_STAGES · (BM + BN) · GEMM_BK · 4      raw stages at f32 size (a bf16 operand fills half)
+//   + 2 · 2 · (ELEMS(a) + ELEMS(b))                two bf16 tiles of each operand, OperandTile::ELEMS each
+//   at most: wide 104 KiB (two CTAs per SM on sm_90's 228 KiB; one on sm_80's 164 KiB), narrow (128 × 64)
+//   78 KiB, small 52 KiB. A kernel given less traps.
+
+#define GEMM_RAW_STAGES 2
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(smem)), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+}
+
+// The raw copy of one operand tile: ROWS × COLS of the matrix as stored (the Stager's chunks, the same
+// thread for each chunk). A stage holds two planes of 16-byte slots, one slot per chunk: plane 0 the
+// chunk's first 16 bytes (a bf16 chunk whole, the first 4 floats of an f32 one), plane 1 the last 4 floats
+// of an f32 chunk; a warp's slots are consecutive in each plane, so the read-back is free of bank conflicts.
+template <int ROWS, int COLS>
+struct RawStager {
+  static constexpr int CPR = COLS / 8;
+  static constexpr int TOTAL = ROWS * CPR;                // chunks of the tile
+  static constexpr int CHUNKS = TOTAL / GEMM_THREADS;     // chunks per thread
+  static constexpr int STRIDE = COLS + GEMM_PAD;          // the bf16 tile's row stride, elements
+  static constexpr int PLANE = TOTAL * 16;                // bytes
+  static constexpr int RAW_BYTES = 2 * PLANE;             // one stage: ROWS · COLS · 4
+  static_assert(TOTAL % GEMM_THREADS == 0, "tile shape");
+
+  // Starts copying rows [row0, ..) valid below row_end, columns [col0, ..) valid below col_end into `raw`;
+  // what lies outside the matrix is written as zeros.
+  __device__ __forceinline__ static void issue(unsigned char* raw, const void* p, int is_bf16, long long ld, int row0, int row_end,
+                                               int col0, int col_end) {
+#pragma unroll
+    for (int s = 0; s < CHUNKS; ++s) {
+      const int chunk = threadIdx.x + s * GEMM_THREADS;
+      const int r = row0 + chunk / CPR;
+      const int c = col0 + (chunk % CPR) * 8;
+      unsigned char* lo = raw + chunk * 16;
+      unsigned char* hi = lo + PLANE;
+      const bool inside = r < row_end && c < col_end;
+      const long long idx = static_cast<long long>(r) * ld + c;
+      if (is_bf16) {
+        const unsigned short* g = static_cast<const unsigned short*>(p) + idx;
+        if (inside && c + 8 <= col_end && (reinterpret_cast<uintptr_t>(g) & 15) == 0) {
+          cp_async16(lo, g);
+        } else {
+          uint32_t w[4] = {0u, 0u, 0u, 0u};
+          if (inside) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const uint32_t l = c + 2 * e < col_end ? g[2 * e] : 0u;
+              const uint32_t h = c + 2 * e + 1 < col_end ? g[2 * e + 1] : 0u;
+              w[e] = l | (h << 16);
+            }
+          }
+          *reinterpret_cast<uint4*>(lo) = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+      } else {
+        const float* g = static_cast<const float*>(p) + idx;
+        if (inside && c + 8 <= col_end && (reinterpret_cast<uintptr_t>(g) & 15) == 0) {
+          cp_async16(lo, g);
+          cp_async16(hi, g + 4);
+        } else {
+          float e[8];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) e[i] = inside && c + i < col_end ? g[i] : 0.f;
+          *reinterpret_cast<float4*>(lo) = make_float4(e[0], e[1], e[2], e[3]);
+          *reinterpret_cast<float4*>(hi) = make_float4(e[4], e[5], e[6], e[7]);
+        }
+      }
+    }
+  }
+
+  // The thread's chunks of `raw` (copies landed) to the bf16 tile, rounded to nearest even.
+  __device__ __forceinline__ static void convert(bf16* tile, const unsigned char* raw, int is_bf16) {
+#pragma unroll
+    for (int s = 0; s < CHUNKS; ++s) {
+      const int chunk = threadIdx.x + s * GEMM_THREADS;
+      const unsigned char* lo = raw + chunk * 16;
+      uint4 v;
+      if (is_bf16) {
+        v = *reinterpret_cast<const uint4*>(lo);
+      } else {
+        const float4 x0 = *reinterpret_cast<const float4*>(lo);
+        const float4 x1 = *reinterpret_cast<const float4*>(lo + PLANE);
+        v = make_uint4(pack_bf16(x0.x, x0.y), pack_bf16(x0.z, x0.w), pack_bf16(x1.x, x1.y), pack_bf16(x1.z, x1.w));
+      }
+      *reinterpret_cast<uint4*>(tile + (chunk / CPR) * STRIDE + (chunk % CPR) * 8) = v;
+    }
+  }
+};
+
+// The raw copy of an operand with OUTER rows (BM for a, BN for b), staged as OperandTile<OUTER, DC> is.
+template <int OUTER, bool DEPTH_CONTIGUOUS>
+struct RawTile {
+  typedef OperandTile<OUTER, DEPTH_CONTIGUOUS> Tile;
+  typedef RawStager<Tile::ROWS, Tile::COLS> Raw;
+
+  // Starts copying outer rows [outer0, outer0 + OUTER) × depth [k0, k0 + BK), valid below outer_end and k_end.
+  __device__ __forceinline__ static void issue(unsigned char* raw, const void* p, int is_bf16, long long ld, int outer0, int outer_end,
+                                               int k0, int k_end) {
+    if constexpr (DEPTH_CONTIGUOUS) Raw::issue(raw, p, is_bf16, ld, outer0, outer_end, k0, k_end);
+    else Raw::issue(raw, p, is_bf16, ld, k0, k_end, outer0, outer_end);
+  }
+};
+
+// Dynamic shared bytes of gemm_async_body<T, TA, TB> (the header's formula).
+template <class T, bool TA, bool TB>
+__host__ __device__ constexpr int gemm_async_smem_bytes() {
+  return GEMM_RAW_STAGES * (RawTile<T::BM, !TA>::Raw::RAW_BYTES + RawTile<T::BN, TB>::Raw::RAW_BYTES) +
+         2 * 2 * (OperandTile<T::BM, !TA>::ELEMS + OperandTile<T::BN, TB>::ELEMS);
+}
+
+__device__ __forceinline__ uint32_t dynamic_smem_size() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%dynamic_smem_size;\n" : "=r"(r));
+  return r;
+}
+
+typedef TileShape<128, 64, 4> NarrowTile;
+
+template <class T, bool TA, bool TB>
+__device__ __forceinline__ void gemm_async_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+  typedef OperandTile<T::BM, !TA> TileA;
+  typedef OperandTile<T::BN, TB> TileB;
+  typedef RawTile<T::BM, !TA> RawA;
+  typedef RawTile<T::BN, TB> RawB;
+  constexpr int RAW_A = RawA::Raw::RAW_BYTES, RAW_B = RawB::Raw::RAW_BYTES;
+  extern __shared__ __align__(128) unsigned char gemm_smem[];
+  if (dynamic_smem_size() < static_cast<uint32_t>(gemm_async_smem_bytes<T, TA, TB>())) __trap();
+  // Raw a stages, raw b stages, then the two bf16 tiles of a and of b (every part a multiple of 16 bytes).
+  unsigned char* const raw_a = gemm_smem;
+  unsigned char* const raw_b = raw_a + GEMM_RAW_STAGES * RAW_A;
+  bf16* const sa = reinterpret_cast<bf16*>(raw_b + GEMM_RAW_STAGES * RAW_B);
+  bf16* const sb = sa + 2 * TileA::ELEMS;
+
+  int tm, tn;
+  tile_of(blockIdx.x, (m + T::BM - 1) / T::BM, (n + T::BN - 1) / T::BN, tm, tn);
+  const int m0 = tm * T::BM, n0 = tn * T::BN;
+  const int k_begin = blockIdx.z * k_per_split;
+  const int k_end = min(k, k_begin + k_per_split);
+  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  const long long lda = TA ? m : k, ldb = TB ? k : n;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wm = (warp % T::WARPS_M) * T::WM, wn = (warp / T::WARPS_M) * T::WN;
+
+  float acc[T::MI][2 * T::NJ][4];
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) acc[i][j][0] = acc[i][j][1] = acc[i][j][2] = acc[i][j][3] = 0.f;
+
+  // Copies of k tile t go to raw slot t % GEMM_RAW_STAGES as one commit group; a group is committed for
+  // every t, empty past the last tile, so that before converting tile t exactly the groups of tiles
+  // 0 .. t + GEMM_RAW_STAGES - 1 exist and waiting for all but the newest GEMM_RAW_STAGES - 1 lands tile t.
+  auto issue = [&](int t) {
+    if (t < steps) {
+      const int k0 = k_begin + t * GEMM_BK;
+      const int slot = t % GEMM_RAW_STAGES;
+      RawA::issue(raw_a + slot * RAW_A, a, a_bf16, lda, m0, m, k0, k_end);
+      RawB::issue(raw_b + slot * RAW_B, b, b_bf16, ldb, n0, n, k0, k_end);
+    }
+    cp_async_commit();
+  };
+  // Tile t (landed) to bf16 buffer t & 1, then the copies of tile t + GEMM_RAW_STAGES into its raw slot.
+  auto convert = [&](int t) {
+    cp_async_wait<GEMM_RAW_STAGES - 1>();
+    const int slot = t % GEMM_RAW_STAGES;
+    RawA::Raw::convert(sa + (t & 1) * TileA::ELEMS, raw_a + slot * RAW_A, a_bf16);
+    RawB::Raw::convert(sb + (t & 1) * TileB::ELEMS, raw_b + slot * RAW_B, b_bf16);
+    // The slot's reads are done: each shared store of the conversion consumed them, and the copies into the
+    // slot issue after those stores (in order; the asm's memory clobber keeps the compiler from moving them).
+    issue(t + GEMM_RAW_STAGES);
+  };
+
+#pragma unroll
+  for (int t = 0; t < GEMM_RAW_STAGES; ++t) issue(t);
+  if (steps > 0) convert(0);
+  __syncthreads();
+
+  // Step s multiplies bf16 buffer s & 1 while the copies of tiles s + 1 .. s + GEMM_RAW_STAGES fly; then
+  // tile s + 1 is converted into the other buffer (last read in step s - 1, before the previous barrier).
+  for (int s = 0; s < steps; ++s) {
+    const uint32_t ta = smem_u32(sa + (s & 1) * TileA::ELEMS), tb = smem_u32(sb + (s & 1) * TileB::ELEMS);
+#pragma unroll
+    for (int kk = 0; kk < GEMM_BK; kk += 16) {
+      uint32_t fa[T::MI][4], fb[T::NJ][4];
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i) frag_a<!TA, T::BM>(fa[i], ta, wm + 16 * i, kk, lane);
+#pragma unroll
+      for (int j = 0; j < T::NJ; ++j) frag_b<TB, T::BN>(fb[j], tb, wn + 16 * j, kk, lane);
+#pragma unroll
+      for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+        for (int j = 0; j < T::NJ; ++j) {
+          mma_bf16(acc[i][2 * j], fa[i], fb[j][0], fb[j][1]);
+          mma_bf16(acc[i][2 * j + 1], fa[i], fb[j][2], fb[j][3]);
+        }
+    }
+    if (s + 1 < steps) convert(s + 1);
+    __syncthreads();
+  }
+  // Only empty groups can remain; none is left behind at exit.
+  cp_async_wait<0>();
+
+  const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+  for (int i = 0; i < T::MI; ++i)
+#pragma unroll
+    for (int j = 0; j < 2 * T::NJ; ++j) {
       const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
       store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
@@ -487,6 +823,38 @@ GEMM_ENTRY(f32, nn, false, false)
 GEMM_ENTRY(f32, nt, false, true)
 GEMM_ENTRY(f32, tn, true, false)
 GEMM_ENTRY(f32, tt, true, true)
+
+// Two CTAs per SM (≤ 128 registers): one CTA's barrier wait is covered by the other's mma.
+#define GEMM_TILED_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                        \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) gemm_bf16_##TILE##_##NAME(GEMM_PARAMS) {  \
+    gemm_tiled_body<SHAPE, TA, TB>(GEMM_ARGS);                                                             \
+  }
+
+GEMM_TILED_ENTRY(wide, WideTile, nn, false, false)
+GEMM_TILED_ENTRY(wide, WideTile, nt, false, true)
+GEMM_TILED_ENTRY(wide, WideTile, tn, true, false)
+GEMM_TILED_ENTRY(wide, WideTile, tt, true, true)
+GEMM_TILED_ENTRY(small, SmallTile, nn, false, false)
+GEMM_TILED_ENTRY(small, SmallTile, nt, false, true)
+GEMM_TILED_ENTRY(small, SmallTile, tn, true, false)
+GEMM_TILED_ENTRY(small, SmallTile, tt, true, true)
+
+#define GEMM_ASYNC_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                              \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) gemm_bf16_async_##TILE##_##NAME(GEMM_PARAMS) {  \
+    gemm_async_body<SHAPE, TA, TB>(GEMM_ARGS);                                                                   \
+  }
+GEMM_ASYNC_ENTRY(wide, WideTile, nn, false, false)
+GEMM_ASYNC_ENTRY(wide, WideTile, nt, false, true)
+GEMM_ASYNC_ENTRY(wide, WideTile, tn, true, false)
+GEMM_ASYNC_ENTRY(wide, WideTile, tt, true, true)
+GEMM_ASYNC_ENTRY(narrow, NarrowTile, nn, false, false)
+GEMM_ASYNC_ENTRY(narrow, NarrowTile, nt, false, true)
+GEMM_ASYNC_ENTRY(narrow, NarrowTile, tn, true, false)
+GEMM_ASYNC_ENTRY(narrow, NarrowTile, tt, true, true)
+GEMM_ASYNC_ENTRY(small, SmallTile, nn, false, false)
+GEMM_ASYNC_ENTRY(small, SmallTile, nt, false, true)
+GEMM_ASYNC_ENTRY(small, SmallTile, tn, true, false)
+GEMM_ASYNC_ENTRY(small, SmallTile, tt, true, true)
 
 // out[0..mn) = alpha · Σ_z partial[z · mn + i] (+ out), z in order. Grid-stride.
 extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,

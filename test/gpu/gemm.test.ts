@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
-import { GEMM_SCRATCH_FLOATS, gemmPlanFor, matmul, scoreItems, type GemmMath } from '../../src/backend/cuda/gemm-kernels.js';
+import {
+  GEMM_SCRATCH_FLOATS, gemmAsyncSharedBytes, gemmKernels, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
+} from '../../src/backend/cuda/gemm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { cpuOracle, deviceGroup, get, put, relError, toBf16 } from './device-tensors.js';
@@ -27,6 +29,8 @@ interface Case {
   readonly alpha?: number;
   /** Round f32 operands to bf16 values on the host, so that 'bf16' math multiplies them exactly. @default false */
   readonly preRound?: boolean;
+  /** The bf16 kernel set. @default 'async' */
+  readonly kernels?: GemmKernels;
 }
 
 /**
@@ -44,12 +48,16 @@ function bound(c: Case): number {
 function label(c: Case): string {
   const trans = `${c.transA ? 't' : 'n'}${c.transB ? 't' : 'n'}`;
   const acc = c.accumulate ? ` += alpha ${c.alpha ?? 1}` : c.alpha !== undefined ? ` alpha ${c.alpha}` : '';
-  return `${c.math} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}`;
+  const kernels = c.math === 'bf16' && c.kernels !== undefined ? ` ${c.kernels}` : '';
+  return `${c.math}${kernels} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}`;
 }
 
 // Odd shapes (37 × 33 × 19: partial tiles everywhere, depth not a multiple of 16, odd leading dimensions so
 // bf16 rows are only 2-byte aligned) and medium ones with accumulate and alpha, in all four transposes and
 // both maths; the SASRec shapes (linear forward, split-K weight gradient, aligned vector loads); k = 0.
+// The default (async) bf16 set runs 37 × 33 and 64 × 64 on the small tile, 150 × 70, 300 × 72 and the
+// d = 256 shapes on the wide one, 200 × 130 and 1000 × 64 on the 128 × 64 one; the tiled set (the same
+// tiles, register-staged) and the legacy one repeat a sweep at the end.
 const CASES: Case[] = [];
 for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
   for (const math of ['bf16', 'fp32'] as const) {
@@ -73,7 +81,12 @@ CASES.push(
   // k = 0: zeros, or out unchanged with accumulate.
   { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'bf16' },
   { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true },
+  // d = 256 weight gradient on the wide tile, split over k (a partial last split: k is not a multiple of 32).
+  { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true },
 );
+// The fallback bf16 sets: every transpose on odd and medium shapes, a split-K product, the wide tile.
+const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && (x.k < 100 || x.k === 5003 || x.m === 512));
+for (const kernels of ['tiled', 'legacy'] as const) for (const c of FALLBACK_SWEEP) CASES.push({ ...c, kernels });
 
 describe('gemmPlanFor (split-K)', () => {
   it('splits a deep product with few tiles within the scratch, covering k exactly', () => {
@@ -85,6 +98,26 @@ describe('gemmPlanFor (split-K)', () => {
         expect(p.splits * p.kPerSplit, `${math} ${m}×${n}×${k} covered`).toBeGreaterThanOrEqual(k);
       }
       expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(100);
+    }
+  });
+
+  it('picks the bf16 tile that pads least, the larger on a tie; legacy keeps 128 × 64', () => {
+    for (const kernels of ['async', 'tiled'] as const) {
+      expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, kernels).tiles).toBe(1024 * 2);
+      expect(gemmPlanFor(25_600, 64, 64, 'bf16', 132, kernels).tiles).toBe(200);
+      expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, kernels).tiles).toBe(47);
+      expect(gemmPlanFor(256, 256, 131_072, 'bf16', 132, kernels)).toEqual({ tiles: 4, splits: 64, kPerSplit: 2048 });
+    }
+    expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, 'legacy').tiles).toBe(1024 * 4);
+    expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, 'legacy').tiles).toBe(47);
+  });
+
+  it('sizes the pipelined kernels\' shared memory as kernels/gemm.cu does (gemm_async_smem_bytes)', () => {
+    // Figures printed by a host build of gemm_async_smem_bytes<Tile, TA, TB>: nn, nt, tn, tt.
+    const want = { wide: [103_424, 106_496, 100_352, 103_424], narrow: [78_848, 79_872, 75_776, 76_800], small: [52_224, 53_248, 51_200, 52_224] };
+    for (const [name, m, n] of [['wide', 128, 128], ['narrow', 128, 64], ['small', 64, 64]] as const) {
+      const got = ([[false, false], [false, true], [true, false], [true, true]] as const).map(([a, b]) => gemmAsyncSharedBytes({ m, n, k: 32 }, a, b));
+      expect(got, name).toEqual(want[name]);
     }
   });
 
@@ -126,7 +159,13 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
 
       const stream = Stream.create();
-      matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, c.math, scratch.get('scratch'));
+      const before = gemmKernels();
+      setGemmKernels(c.kernels ?? 'async');
+      try {
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, c.math, scratch.get('scratch'));
+      } finally {
+        setGemmKernels(before);
+      }
       stream.synchronize();
       stream.destroy();
       const got = get(io.get('out'));
@@ -157,7 +196,7 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
     });
   }
 
-  it('is deterministic: a split-K product twice gives the same bits', () => {
+  it('is deterministic: a split-K product twice gives the same bits (each math, each bf16 kernel set)', () => {
     const [m, n, k] = [64, 64, 25_601];
     const io = deviceGroup('io', [
       { name: 'a', shape: [k * m], dtype: 'f32' },
@@ -167,9 +206,13 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
     put(io.get('a'), randomFloats(k * m));
     put(io.get('b'), randomFloats(k * n));
     const stream = Stream.create();
-    const runs = (['bf16', 'fp32'] as const).map((math) =>
+    const before = gemmKernels();
+    const settings = [['bf16', 'async'], ['bf16', 'tiled'], ['bf16', 'legacy'], ['fp32', 'async']] as const;
+    const runs = settings.map(([math, kernels]) =>
       [0, 1].map(() => {
+        setGemmKernels(kernels);
         matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, math, scratch.get('scratch'));
+        setGemmKernels(before);
         stream.synchronize();
         return new Uint32Array(get(io.get('out')).buffer);
       }),

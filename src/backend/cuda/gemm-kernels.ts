@@ -3,8 +3,11 @@
  * what accumulates). Two ways to multiply, named by `GemmMath`; both split the depth k over CTAs when the
  * output has too few tiles to fill the GPU (the weight gradients: m = n = d, k = N), writing per-split
  * partials to a caller-given scratch that a second kernel adds in a fixed order, so every result is
- * deterministic.
+ * deterministic. The bf16 math has three kernel sets, named by `GemmKernels`: cp.async-pipelined kernels
+ * with a tile shape per problem (the default), the same tiles register-staged, and the single 128 × 64
+ * register-staged kernel they replace; the last two are fallbacks (GRID_GEMM_KERNELS=tiled or legacy).
  */
+import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
@@ -16,6 +19,41 @@ import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid }
 /** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
  *  (mma.sync m16n8k16, fp32 accumulation); 'fp32' multiplies in fp32 FMA (the fp32 parity mode). */
 export type GemmMath = 'bf16' | 'fp32';
+
+/**
+ * Which bf16 kernels run. 'async' and 'tiled' pick a CTA tile per problem (128 × 128 for wide outputs such
+ * as d = 256, 64 × 64 for m ≤ 64, else 128 × 64); 'async' copies operands into shared memory with cp.async
+ * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'legacy'
+ * runs the register-staged 128 × 64 kernel for every shape, as before either existed. The later two are
+ * fallbacks, should a newer set misbehave on a device. 'fp32' math ignores the choice.
+ */
+export type GemmKernels = 'async' | 'tiled' | 'legacy';
+
+const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'legacy'];
+
+/** Environment variable choosing the bf16 GEMM kernels (a GemmKernels name); read once, at load. */
+export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
+
+function kernelsFromEnv(): GemmKernels {
+  const env = process.env[GEMM_KERNELS_ENV];
+  if (env === undefined || env === '') return 'async';
+  const set = KERNEL_SETS.find((k) => k === env);
+  if (set === undefined) throw new Error(`${GEMM_KERNELS_ENV}: expected one of ${KERNEL_SETS.join(', ')}, got "${env}"`);
+  return set;
+}
+
+/** The bf16 kernels every launcher of this module uses. @default 'async' (GRID_GEMM_KERNELS overrides) */
+let currentKernels: GemmKernels = kernelsFromEnv();
+
+/** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
+export function setGemmKernels(kernels: GemmKernels): void {
+  currentKernels = kernels;
+}
+
+/** The bf16 kernels launches use now. */
+export function gemmKernels(): GemmKernels {
+  return currentKernels;
+}
 
 /** f32 elements of the split-K scratch every call is given (16 MiB). */
 export const GEMM_SCRATCH_FLOATS = 1 << 22;
@@ -29,17 +67,65 @@ const SIGNATURES = {
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
-/** A CTA tile of kernels/gemm.cu: GEMM_BM × GEMM_BN × GEMM_BK ('bf16') and SIMT_BM × SIMT_BN × SIMT_BK ('fp32'). */
+/** A CTA tile of kernels/gemm.cu and the infix of its kernels' names (gemm_bf16{infix}_nt…). */
 interface GemmTile {
   readonly m: number;
   readonly n: number;
   readonly k: number;
+  readonly infix: string;
+  /** Whether the kernels are gemm_async_body's (dynamic shared memory, gemmAsyncSharedBytes). */
+  readonly pipelined: boolean;
 }
 
-const TILES: Readonly<Record<GemmMath, GemmTile>> = {
-  bf16: { m: 128, n: 64, k: 32 },
-  fp32: { m: 64, n: 64, k: 16 },
+/** SIMT_BM × SIMT_BN × SIMT_BK: the 'fp32' kernels. */
+const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '', pipelined: false };
+/** GEMM_BM × GEMM_BN × GEMM_BK: the legacy bf16 kernels, which the tiled set also uses for this shape. */
+const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '', pipelined: false };
+
+/** Each bf16 set's tiles (WideTile, NarrowTile or the legacy one, SmallTile), preferred in this order when
+ *  they pad equally. */
+const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
+  async: [
+    { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true },
+    { m: 128, n: 64, k: 32, infix: '_async_narrow', pipelined: true },
+    { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
+  ],
+  tiled: [
+    { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
+    BF16_LEGACY_TILE,
+    { m: 64, n: 64, k: 32, infix: '_small', pipelined: false },
+  ],
+  legacy: [BF16_LEGACY_TILE],
 };
+
+/**
+ * The tile of one product: for bf16 the one of the set that pads m × n least (the larger tile on a tie:
+ * fewer operand re-reads, more mma per barrier), so d = 64 outputs keep 64 columns and a batch of ≤ 64
+ * rows keeps 64 rows.
+ */
+function tileFor(m: number, n: number, math: GemmMath, kernels: GemmKernels): GemmTile {
+  if (math === 'fp32') return FP32_TILE;
+  const padded = (t: GemmTile): number => Math.ceil(m / t.m) * t.m * Math.ceil(n / t.n) * t.n;
+  const tiles = BF16_TILES[kernels];
+  let best = tiles[0]!;
+  for (const t of tiles) if (padded(t) < padded(best)) best = t;
+  return best;
+}
+
+/** GEMM_RAW_STAGES: the k tiles a pipelined kernel copies ahead. */
+const RAW_STAGES = 2;
+/** GEMM_PAD: bf16 elements padding each staged row. */
+const PAD = 8;
+
+/**
+ * Dynamic shared bytes of a pipelined kernel (kernels/gemm.cu gemm_async_smem_bytes): the raw stages at
+ * f32 size, and two bf16 tiles of each operand, [outer × (k + PAD)] when its depth is contiguous in memory
+ * (a without transA, b with transB), else [k × (outer + PAD)].
+ */
+export function gemmAsyncSharedBytes(tile: Pick<GemmTile, 'm' | 'n' | 'k'>, transA: boolean, transB: boolean): number {
+  const elems = (outer: number, depthContiguous: boolean): number => (depthContiguous ? outer * (tile.k + PAD) : tile.k * (outer + PAD));
+  return RAW_STAGES * (tile.m + tile.n) * tile.k * 4 + 2 * 2 * (elems(tile.m, !transA) + elems(tile.n, transB));
+}
 
 /** Threads of every GEMM CTA (GEMM_THREADS). */
 const THREADS = 256;
@@ -69,9 +155,11 @@ export interface GemmPlan {
 /**
  * The plan of one product on a GPU of `multiprocessorCount` SMs: split k only when the output tiles fill
  * less than two waves, no more than the scratch holds, and no split shallower than MIN_TILES_PER_SPLIT tiles.
+ * `kernels` (bf16 only) decides the tile. @default the current choice (setGemmKernels)
  */
-export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number): GemmPlan {
-  const tile = TILES[math];
+export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
+  kernels: GemmKernels = currentKernels): GemmPlan {
+  const tile = tileFor(m, n, math, kernels);
   const tiles = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
   const kTiles = Math.ceil(k / tile.k);
   const wanted = Math.ceil((TARGET_CTAS_PER_SM * multiprocessorCount) / Math.max(tiles, 1));
@@ -82,8 +170,8 @@ export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, mul
   return { tiles, splits, kPerSplit };
 }
 
-function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): KernelFunction<(typeof SIGNATURES)[K]> {
-  return kernelOf('gemm', name, SIGNATURES[kind]);
+function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
+  return kernelOf('gemm', name, SIGNATURES[kind], sharedBytes);
 }
 
 const FLOATS: readonly DType[] = ['f32', 'bf16'];
@@ -98,12 +186,20 @@ function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
 ): void {
-  const plan = gemmPlanFor(m, n, k, math, multiprocessors());
+  const kernels = currentKernels;
+  const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
   checkTiles(what, plan.tiles);
   const split = plan.splits > 1;
-  const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-  kernel(name, 'gemm').launch(
-    { grid: [plan.tiles, 1, plan.splits], block: THREADS, stream },
+  let tile = tileFor(m, n, math, kernels);
+  // A device whose blocks cannot opt in to that much shared memory (about 99 KiB on sm_86 and sm_89) runs
+  // the same tile register-staged: the 'tiled' set has every pipelined shape, so the plan stays valid.
+  if (tile.pipelined && gemmAsyncSharedBytes(tile, transA, transB) > currentContext().device.maxSharedMemoryPerBlockOptinBytes) {
+    tile = tileFor(m, n, math, 'tiled');
+  }
+  const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}${tile.infix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
+  const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
+  kernel(name, 'gemm', sharedBytes).launch(
+    { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
     out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
     bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0,
   );
