@@ -24,8 +24,8 @@ export type GemmMath = 'bf16' | 'fp32';
  * Which bf16 kernels run. 'async' and 'tiled' pick a CTA tile per problem (128 × 128 for wide outputs such
  * as d = 256, 64 × 64 for m ≤ 64, else 128 × 64); 'async' copies operands into shared memory with cp.async
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'legacy'
- * runs the register-staged 128 × 64 kernel for every shape, as before either existed. The later two are
- * fallbacks, should a newer set misbehave on a device. 'fp32' math ignores the choice.
+ * runs the register-staged 128 × 64 kernel for every shape, as before either existed. 'tiled' is the
+ * default (fastest on an H200); the others stay selectable for comparison. 'fp32' math ignores the choice.
  */
 export type GemmKernels = 'async' | 'tiled' | 'legacy';
 
@@ -36,13 +36,14 @@ export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
 
 function kernelsFromEnv(): GemmKernels {
   const env = process.env[GEMM_KERNELS_ENV];
-  if (env === undefined || env === '') return 'async';
+  // 'tiled' measured fastest on an H200 at both ML-1M and ML-20M shapes (BENCHMARKS.md, "GEMM kernel sets").
+  if (env === undefined || env === '') return 'tiled';
   const set = KERNEL_SETS.find((k) => k === env);
   if (set === undefined) throw new Error(`${GEMM_KERNELS_ENV}: expected one of ${KERNEL_SETS.join(', ')}, got "${env}"`);
   return set;
 }
 
-/** The bf16 kernels every launcher of this module uses. @default 'async' (GRID_GEMM_KERNELS overrides) */
+/** The bf16 kernels every launcher of this module uses. @default 'tiled' (GRID_GEMM_KERNELS overrides) */
 let currentKernels: GemmKernels = kernelsFromEnv();
 
 /** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
