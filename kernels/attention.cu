@@ -49,33 +49,13 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "philox.cuh"
 #include "step.cuh"
 
 #define ATTN_THREADS 256
-// Counter word c3 of dropout masks ("DROP", backend/philox.ts DROPOUT_STREAM).
-#define ATTN_DROPOUT_STREAM 0x44524f50u
+#define ATTN_DROPOUT_STREAM PHILOX_DROPOUT_STREAM
 
-// ---------------------------------------------------------------------------------------------------
-// Philox4x32-10 (Random123 constants), as src/backend/philox.ts (and kernels/cce_sampled.cu).
 
-__device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t lo0 = c0 * 0xD2511F53u, hi0 = __umulhi(c0, 0xD2511F53u);
-    const uint32_t lo1 = c2 * 0xCD9E8D57u, hi1 = __umulhi(c2, 0xCD9E8D57u);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& w, int i) {
-  return i == 0 ? w.x : i == 1 ? w.y : i == 2 ? w.z : w.w;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Tile geometry per width W: RA query rows and CB key columns per thread (the launchers mirror it).

@@ -43,12 +43,11 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "philox.cuh"
 #include "step.cuh"
 
 typedef __nv_bfloat16 bf16;
 
-// Counter word c3 of dropout masks ("DROP"), as src/backend/philox.ts's DROPOUT_STREAM.
-#define EW_DROPOUT_STREAM 0x44524f50u
 
 // Elements a thread moves per step: 16 bytes of bf16, 32 of f32.
 #define PACK 8
@@ -152,23 +151,6 @@ __device__ __forceinline__ void for_rows(int rows, int cols, RowOp row_op) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Philox4x32-10 (Random123 constants), as src/backend/philox.ts and kernels/cce_sampled.cu.
-
-__device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t lo0 = c0 * 0xD2511F53u, hi0 = __umulhi(c0, 0xD2511F53u);
-    const uint32_t lo1 = c2 * 0xCD9E8D57u, hi1 = __umulhi(c2, 0xCD9E8D57u);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
 
 // ---------------------------------------------------------------------------------------------------
 // fill, copy, axpy, add
@@ -380,8 +362,8 @@ __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, ui
   const bool vec = aligned16(out) && aligned16(x);
   const long long packs = n / PACK;
   for (long long k = thread_index(); k < packs; k += thread_count()) {
-    const uint4 a = philox4x32(static_cast<uint32_t>(2 * k), site, 0u, EW_DROPOUT_STREAM, seed, step);
-    const uint4 b = philox4x32(static_cast<uint32_t>(2 * k + 1), site, 0u, EW_DROPOUT_STREAM, seed, step);
+    const uint4 a = philox4x32(static_cast<uint32_t>(2 * k), site, 0u, PHILOX_DROPOUT_STREAM, seed, step);
+    const uint4 b = philox4x32(static_cast<uint32_t>(2 * k + 1), site, 0u, PHILOX_DROPOUT_STREAM, seed, step);
     const uint32_t words[PACK] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
     float v[PACK];
     ld8(x, k * PACK, vec, v);
@@ -391,7 +373,7 @@ __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, ui
   }
   const long long groups = (n + 3) >> 2;
   for (long long g = 2 * packs + thread_index(); g < groups; g += thread_count()) {
-    const uint4 w = philox4x32(static_cast<uint32_t>(g), site, 0u, EW_DROPOUT_STREAM, seed, step);
+    const uint4 w = philox4x32(static_cast<uint32_t>(g), site, 0u, PHILOX_DROPOUT_STREAM, seed, step);
     const uint32_t words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
     for (int e = 0; e < 4; ++e) {

@@ -6,33 +6,14 @@
 //               col = umulhi(w0, V); item = 1 + (w1 < prob[col] ? col : alias[col])
 #pragma once
 
+#include "philox.cuh"
 #include "step.cuh"
 
 #include <stdint.h>
 
-#define CCE_NEG_STREAM 0x4e454721u
+#define CCE_NEG_STREAM PHILOX_NEGATIVES_STREAM
 
-// ---------------------------------------------------------------------------------------------------
-// Philox4x32-10 (Random123 constants), as src/backend/philox.ts.
 
-__device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-#pragma unroll
-  for (int round = 0; round < 10; ++round) {
-    const uint32_t lo0 = c0 * 0xD2511F53u, hi0 = __umulhi(c0, 0xD2511F53u);
-    const uint32_t lo1 = c2 * 0xCD9E8D57u, hi1 = __umulhi(c2, 0xCD9E8D57u);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-
-__device__ __forceinline__ uint32_t word_of(const uint4& w, int i) {
-  return i == 0 ? w.x : i == 1 ? w.y : i == 2 ? w.z : w.w;
-}
 
 // The sampler: uniform when prob is null, else the alias table over columns 0..V-1.
 struct Sampler {
