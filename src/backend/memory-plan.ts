@@ -1,8 +1,8 @@
 /**
- * Memory plans (STYLE.md rule 3): tensors are declared by name once, in a table of specs; a group of
+ * Memory plans: tensors are declared by name once, in a table of specs; a group of
  * specs becomes ONE allocation with views carved in declaration order. The plan is pure arithmetic,
- * so the trainer can predict its peak bytes before it allocates anything (DESIGN.md, "Memory
- * accounting"), and every backend carves identical offsets.
+ * so the trainer can predict its peak bytes before it allocates anything (README, "GPU" →
+ * Memory), and every backend carves identical offsets.
  */
 
 /** Element types a tensor may hold. The CPU backend holds f32 and i32; bf16 is for device operands. */

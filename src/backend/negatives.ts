@@ -12,7 +12,7 @@
  *   item = 1 + (w1 < prob[col] ? col : alias[col]).
  * A negative equal to the position's target is rejected: it is written as 0 and contributes nothing.
  * log-Q corrections added to a sampled negative's logit: uniform + log(V - 1) - log(n); popularity
- * - log(n × p_item) (DESIGN.md, "The losses, exactly").
+ * - log(n × p_item) (ops.ts, LossParams).
  */
 import { mulhi, NEGATIVES_STREAM, philox4x32 } from './philox.js';
 

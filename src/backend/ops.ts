@@ -4,7 +4,7 @@
  * reference; cuda/: our kernels).
  *
  * Contracts that hold for every op unless its TSDoc says otherwise:
- * - Arguments come in the order outputs, inputs, dimensions (STYLE.md, llm.c rules).
+ * - Arguments come in the order outputs, inputs, dimensions (as llm.c orders them).
  * - Tensors are opaque handles allocated through the backend's ONE allocator (`allocGroup`), which
  *   accounts live and peak bytes. Ops write into preallocated outputs and never allocate tensors.
  * - Outputs OVERWRITE unless marked "(+=)": then the op accumulates and the caller zeroes first.
@@ -93,7 +93,7 @@ export interface MatmulOptions {
   readonly alpha?: number;
 }
 
-/** Adam hyperparameters of one step (no weight decay: SEED-NOTES.md). */
+/** Adam hyperparameters of one step (no weight decay, as the reference system). */
 export interface AdamParams {
   readonly lr: number;
   readonly beta1: number;

@@ -1,5 +1,5 @@
 /**
- * Precision presets of the CUDA backend, named once (STYLE.md rule 6). A preset fixes every tensor's
+ * Precision presets of the CUDA backend, named once. A preset fixes every tensor's
  * dtype before anything is allocated, so the memory plan counts each buffer at its real width:
  * - bf16 (the default): q, k, v, the attention output and the FFN's hidden layer in bf16; GEMMs and the
  *   loss kernels multiply bf16 operands on the tensor cores with fp32 accumulation. The residual stream,

@@ -1,5 +1,5 @@
 /**
- * The device allocator every buffer of a trainer goes through, with the accounting DESIGN.md asks for
+ * The device allocator every buffer of a trainer goes through, with the accounting the README describes
  * ("Memory accounting").
  *
  * Definitions (all in bytes):

@@ -1,5 +1,5 @@
 /**
- * Preparation (SEED-NOTES.md, "Data preparation"): group by user in time order, deduplicate,
+ * Preparation (README, "Data"): group by user in time order, deduplicate,
  * apply the minimum counts (the seed's one pass of items then users, or an iterative k-core), and
  * renumber. Users and items are numbered in sorted order of their raw ids, so the numbering does not
  * depend on the order of rows in the file.

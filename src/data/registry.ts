@@ -1,6 +1,6 @@
 /**
  * Registered data sets: where each comes from and how the reference study prepares it
- * (SEED-NOTES.md). A registered name gives the defaults of every `dataset.*` key; a config may
+ * (README, "Data"). A registered name gives the defaults of every `dataset.*` key; a config may
  * override any of them.
  */
 

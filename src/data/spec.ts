@@ -7,7 +7,7 @@
 import { ConfigError, shown } from '../util/config-error.js';
 import { REGISTRY, registeredNames } from './registry.js';
 
-/** Split protocols (SEED-NOTES.md, "Data preparation and split"). */
+/** Split protocols (README, "Data"). */
 export const SPLITS = ['leave-one-out', 'seed'] as const;
 export type SplitName = (typeof SPLITS)[number];
 

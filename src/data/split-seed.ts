@@ -1,5 +1,5 @@
 /**
- * The reference study's global temporal split ("seed protocol", SEED-NOTES.md), rule by rule:
+ * The reference study's global temporal split ("seed protocol", README "Data"), rule by rule:
  *
  * 1. t* = the ⌊q·N⌋-th smallest of the N timestamps (0-based, q = `test_quantile`); interactions at
  *    or after t* form the test period, those before it the earlier period.

@@ -1,5 +1,5 @@
 /**
- * Ranking metrics over the full catalogue (SEED-NOTES.md, "Metrics"), accumulated from batches of
+ * Ranking metrics over the full catalogue (README, "Metrics"), accumulated from batches of
  * top-K lists. The scorer excludes each user's input history and breaks score ties by the lower item
  * id (src/backend/cpu/topk.ts); here a rank is simply the 1-based position in the list given.
  *

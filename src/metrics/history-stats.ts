@@ -1,6 +1,6 @@
 /**
  * Per-item statistics of the evaluated users' input histories, the denominators of Coverage@K and
- * the weights of Surprisal@K (SEED-NOTES.md, "Metrics").
+ * the weights of Surprisal@K (README, "Metrics").
  */
 import type { Sequences } from '../data/types.js';
 

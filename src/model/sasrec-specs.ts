@@ -1,7 +1,7 @@
 /**
- * SASRec's tensors, declared by name once (STYLE.md rule 3): parameters (the same table names the
+ * SASRec's tensors, declared by name once (never by position): parameters (the same table names the
  * gradients and both Adam moments), the activations forward saves for backward, and backward's
- * scratch. Shapes follow SEED-NOTES.md: item table [(V+1) × d] (row 0 padding, tied with the output),
+ * scratch. Shapes follow the reference system: item table [(V+1) × d] (row 0 padding, tied with the output),
  * learned positions [L × d], per block LayerNorm → causal MHA (separate q, k, v projections with
  * bias) → residual → LayerNorm → FFN d → d → d with ReLU, and a final LayerNorm.
  *

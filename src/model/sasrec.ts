@@ -1,5 +1,5 @@
 /**
- * SASRec (Kang & McAuley 2018) as the reference trains it (SEED-NOTES.md), over the ops interface:
+ * SASRec (Kang & McAuley 2018) as the reference system trains it, over the ops interface:
  * e = Dropout(sqrt(d) · E[ids] + P) · mask; the blocks of transformer-block.ts (causal); h = LN(x).
  * Scores are h · Eᵀ with the item table tied (the losses and scoreItems read it directly).
  *

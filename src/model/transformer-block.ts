@@ -1,5 +1,5 @@
 /**
- * One transformer block as SASRec builds it (SEED-NOTES.md): q = LN1(x); a = MHA(query q, keys and
+ * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask. The
  * attention is causal for SASRec; BERT4Rec would call the same block bidirectional. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
@@ -8,7 +8,7 @@ import type { DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../bac
 import { linearBackward, linearForward, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
-/** LayerNorm epsilon of every norm (SEED-NOTES.md: 1e-8, as the reference). */
+/** LayerNorm epsilon of every norm (1e-8, as the reference system). */
 export const LAYER_NORM_EPS = 1e-8;
 
 /** The groups a block reads and writes. */

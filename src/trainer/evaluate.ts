@@ -1,5 +1,5 @@
 /**
- * Evaluation over the full catalogue (SEED-NOTES.md, "Metrics"): each user's last L inputs through the
+ * Evaluation over the full catalogue (README, "Metrics"): each user's last L inputs through the
  * model without dropout, the hidden state of the last position scored against every item, the user's
  * whole input history excluded, top K into the metrics accumulator.
  */

@@ -1,5 +1,5 @@
 /**
- * The training loop of one trial (SEED-NOTES.md): Adam over every parameter, one pass over the
+ * The training loop of one trial (as the reference system trains): Adam over every parameter, one pass over the
  * training users per epoch in a seeded order, validation after every epoch, early stopping with
  * patience on the sweep's objective (`train.monitor`, validation NDCG by default), the best epoch's
  * parameters restored for the test. Given the seed (and

@@ -1,5 +1,5 @@
 /**
- * The trainer's memory plan (STYLE.md rule 3; DESIGN.md "Memory accounting"): every device tensor of a
+ * The trainer's memory plan (README, "GPU" → Memory): every device tensor of a
  * trial, by group, declared once. All groups live for the whole fit, so the planned peak is their sum
  * (plus what the backend holds for itself) and is known before anything is allocated (hello's
  * planned_peak_bytes).

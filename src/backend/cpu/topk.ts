@@ -1,6 +1,6 @@
 /**
  * Top-K selection over the full catalogue for evaluation, with each row's input history excluded
- * (SEED-NOTES.md, "Metrics"). The contract the metrics rely on, and the GPU top-K must match:
+ * (README, "Metrics"). The contract the metrics rely on, and the GPU top-K must match:
  * - scores: [rows × (V + 1)] row-major, column i = item i (the tied output layer scores the whole
  *   embedding table, padding row 0 included); column 0 is never selected.
  * - ties are broken by the lower item id, so ranks are deterministic; NaN scores rank below every
