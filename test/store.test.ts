@@ -214,9 +214,9 @@ describe('store primitives', () => {
 });
 
 describe('trial states', () => {
-  it('has one table: completed is final, oom is never retried, interrupted resumes', () => {
+  it('has one table: completed is final, oom is retried only when asked, interrupted resumes', () => {
     expect(canTransition('completed', 'pending')).toBe(false);
-    expect(canTransition('oom', 'pending')).toBe(false);
+    expect(canTransition('oom', 'pending')).toBe(true);
     expect(canTransition('interrupted', 'pending')).toBe(true);
     expect(canTransition('pending', 'completed')).toBe(false);
     expect(['completed', 'pruned', 'failed', 'oom', 'timeout'].every((s) => isFinished(s as never))).toBe(true);
@@ -230,6 +230,7 @@ describe('trial states', () => {
     expect(resumedStates(new Set())).toEqual(['interrupted']);
     expect(resumedStates(new Set(['retry-pruned'])).sort()).toEqual(['interrupted', 'pruned']);
     expect(resumedStates(new Set(['retry-failed', 'retry-timeout', 'retry-pruned'])).sort()).toEqual(['failed', 'interrupted', 'pruned', 'timeout']);
+    expect(resumedStates(new Set(['retry-oom'])).sort()).toEqual(['interrupted', 'oom']);
     expect(TRIAL_STATES.filter(isUnsuccessful)).toEqual(['failed', 'oom', 'timeout', 'interrupted']);
   });
 });

@@ -5,7 +5,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError } from '../util/config-error.js';
 import { loadYaml } from '../util/safe-yaml.js';
-import { action, oneOf, print, UsageError } from './common.js';
+import type { ChosenColumns } from '../data/guess-columns.js';
+import { action, note, oneOf, print, UsageError } from './common.js';
 import { snakeCaseKeys } from './json-keys.js';
 
 /** A commander parser of integers ≥ `min` (underscores allowed: 12_200_000). */
@@ -44,6 +45,12 @@ async function rawSpec(spec: string, sets: readonly string[]): Promise<Record<st
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** The columns recognised in a file's header, in words: `columns: user=userId, item=movieId, …`. */
+function describeChosen(chosen: ChosenColumns): string {
+  const parts = Object.entries(chosen).map(([role, column]) => `${role}=${column ?? (role === 'time' ? 'none (file order is time order)' : 'none')}`);
+  return `columns: ${parts.join(', ')} (recognised by name; --set columns.ROLE=NAME chooses another)`;
+}
 
 /** Adds the `data` command and its sub-commands to the program. */
 export function registerData(program: Command): void {
@@ -100,7 +107,10 @@ export function registerData(program: Command): void {
         const { loadPrepared, splitPrepared } = await import('../data/load.js');
         const { datasetStats } = await import('../data/stats.js');
         const { REGISTRY } = await import('../data/registry.js');
-        const resolved = resolveDatasetSpec(await rawSpec(spec, opts.set));
+        const { withGuessedColumns } = await import('../data/guess-columns.js');
+        const guessed = await withGuessedColumns(await rawSpec(spec, opts.set));
+        if (guessed.chosen !== undefined) note(describeChosen(guessed.chosen));
+        const resolved = resolveDatasetSpec(guessed.raw);
         const t0 = performance.now();
         const log = await loadPrepared(resolved, {
           ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),

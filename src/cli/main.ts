@@ -9,6 +9,7 @@ import { registerLeaderboard } from './leaderboard.js';
 import { registerPlan } from './plan.js';
 import { registerReport } from './report.js';
 import { registerResume } from './resume.js';
+import { registerRm } from './rm.js';
 import { registerRun } from './run.js';
 import { registerShow } from './show.js';
 import { registerStatus } from './status.js';
@@ -39,6 +40,7 @@ registerExport(program);
 registerReport(program);
 registerShow(program);
 registerData(program);
+registerRm(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -13,6 +13,7 @@ interface ResumeFlags extends RunFlags {
   readonly retryFailed?: boolean;
   readonly retryTimeout?: boolean;
   readonly retryPruned?: boolean;
+  readonly retryOom?: boolean;
 }
 
 /** Registers `grid resume`. */
@@ -23,6 +24,7 @@ export function registerResume(program: Command): void {
     .option('--retry-failed', 'also re-run failed trials')
     .option('--retry-timeout', 'also re-run trials that timed out')
     .option('--retry-pruned', 'also re-run pruned trials, to the end this time (the pruner does not stop them again)')
+    .option('--retry-oom', 'also re-run trials that ran out of memory (after moving to a bigger GPU)')
     .action(
       action(async (name: string | undefined, flags: ResumeFlags) => {
         // Resuming nothing must not create an empty runs.db.
@@ -36,6 +38,7 @@ export function registerResume(program: Command): void {
             retryFailed: flags.retryFailed === true,
             retryTimeout: flags.retryTimeout === true,
             retryPruned: flags.retryPruned === true,
+            retryOom: flags.retryOom === true,
           });
           const requeued = Object.entries(r.requeued).map(([s, n]) => `${n} ${s}`);
           print(

@@ -11,6 +11,7 @@ import type {
   NewSweep,
   NewTrial,
   PruneDecision,
+  Removed,
   RunningAttempt,
   Store,
   SweepRecord,
@@ -270,6 +271,45 @@ class SqliteStore implements Store {
           d.sweep,
         );
       return r.changes > 0;
+    });
+  }
+
+  remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Removed {
+    return this.#guard(() => {
+      return transaction(this.#db, () => {
+        const db = this.#db;
+        let sweeps = 0;
+        let decisions = 0;
+        if (target.sweep !== undefined) {
+          const row = db.prepare('SELECT id FROM sweeps WHERE name = ?').get(target.sweep) as { id: number } | undefined;
+          if (row !== undefined) {
+            decisions += db.prepare('DELETE FROM prune_decisions WHERE sweep_id = ?').run(row.id).changes;
+            db.prepare('DELETE FROM sweep_trials WHERE sweep_id = ?').run(row.id);
+            sweeps = db.prepare('DELETE FROM sweeps WHERE id = ?').run(row.id).changes;
+          }
+        }
+        // One id at a time: a list of placeholders would hit SQLite's limit on bound parameters.
+        const state = db.prepare('SELECT state FROM trials WHERE id = ?');
+        const delDecisions = db.prepare('DELETE FROM prune_decisions WHERE trial_id = ?');
+        const delEpochs = db.prepare('DELETE FROM epochs WHERE trial_id = ?');
+        const delAttempts = db.prepare('DELETE FROM attempts WHERE trial_id = ?');
+        const delLinks = db.prepare('DELETE FROM sweep_trials WHERE trial_id = ?');
+        const delTrial = db.prepare('DELETE FROM trials WHERE id = ?');
+        const trialIds: string[] = [];
+        let attempts = 0;
+        let epochs = 0;
+        for (const id of new Set(target.trialIds)) {
+          const row = state.get(id) as { state: TrialState } | undefined;
+          if (row === undefined || row.state === 'running') continue;
+          decisions += delDecisions.run(id).changes;
+          epochs += delEpochs.run(id).changes;
+          attempts += delAttempts.run(id).changes;
+          delLinks.run(id);
+          delTrial.run(id);
+          trialIds.push(id);
+        }
+        return { sweeps, trialIds, attempts, epochs, decisions };
+      });
     });
   }
 

@@ -183,6 +183,17 @@ export interface PruneDecision extends NewPruneDecision {
   readonly decidedAt: number;
 }
 
+/** What `Store.remove` deleted, counted by kind of row. */
+export interface Removed {
+  /** 1 when a sweep was removed, else 0. */
+  readonly sweeps: number;
+  /** The trials removed, by id (running ones are never removed). */
+  readonly trialIds: readonly string[];
+  readonly attempts: number;
+  readonly epochs: number;
+  readonly decisions: number;
+}
+
 /** Which trials a query returns. */
 export interface TrialFilter {
   /** Only trials linked to this sweep (by name). */
@@ -224,6 +235,13 @@ export interface Store {
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean;
   /** Records a pruning decision; returns false when that epoch of that attempt already has one. */
   recordDecision(decision: NewPruneDecision): boolean;
+  /**
+   * Deletes, in one transaction, the sweep named `target.sweep` (its row, its links and the decisions
+   * its pruner took) if given, and the trials `target.trialIds` with everything recorded about them
+   * (links to every sweep, attempts, epochs, pruning decisions). A trial that is running is kept: an
+   * orchestrator is writing to it. The attempt files on disk are the caller's (trial-files.ts).
+   */
+  remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Removed;
   /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
   requeue(trialId: string, from: readonly TrialState[]): boolean;
 

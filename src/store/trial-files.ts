@@ -3,7 +3,7 @@
  * child's stdout and stderr), `<attempt>.trial.json` (its GRID_TRIAL file) and `work/` (its scratch
  * directory, shared by attempts so a trainer may resume from its own checkpoints).
  */
-import { closeSync, constants, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { StoreError } from './database.js';
 
@@ -73,4 +73,27 @@ function ensureOwnDirectory(dir: string): void {
   if (!st.isDirectory()) throw new StoreError(`refusing to use ${dir}: it is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) throw new StoreError(`refusing to use ${dir}: it belongs to another user (uid ${st.uid})`);
+}
+
+/**
+ * Deletes a trial's attempt files (`<db>.logs/<trial>/`), when there are any. The logs directory must
+ * be a real directory: through a link planted in its place, removal would reach someone else's files.
+ * Returns whether a directory was removed.
+ */
+export function removeTrialFiles(dbPath: string, trialId: string): boolean {
+  const logs = logsDir(dbPath);
+  const dir = join(logs, trialId);
+  for (const path of [logs, dir]) {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new StoreError(`cannot inspect ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!st.isDirectory()) throw new StoreError(`refusing to remove ${dir}: ${path} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+  }
+  // rmSync does not follow links inside the tree: it deletes the links themselves.
+  rmSync(dir, { recursive: true, force: true });
+  return true;
 }

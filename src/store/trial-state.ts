@@ -2,7 +2,7 @@
  * Trial states and every rule about them, in one place: the allowed transitions (one table),
  * `isFinished`, which states count against a sweep's exit code, and what `grid resume` does with each.
  * pending → running → completed | pruned | failed | oom | timeout | interrupted; `resume` turns
- * interrupted and stale running trials into pending, and failed, timed-out or pruned ones when asked.
+ * interrupted and stale running trials into pending, and failed, timed-out, pruned or oom ones when asked.
  */
 
 /** Every trial state, in lifecycle order. */
@@ -13,7 +13,10 @@ export type TrialState = (typeof TRIAL_STATES)[number];
 /** The states an attempt can end in (an attempt is never pending). */
 export type AttemptEnd = Exclude<TrialState, 'pending' | 'running'>;
 
-/** What each state may become; nothing leaves `completed`, and `oom` is not retried with the same memory. */
+/**
+ * What each state may become; nothing leaves `completed`. `oom` goes back to pending only when asked
+ * (`resume --retry-oom`, after moving to a bigger GPU): within a run, the same memory would fail again.
+ */
 const TRANSITIONS: Readonly<Record<TrialState, readonly TrialState[]>> = {
   pending: ['running'],
   // → pending: a stale claim (dead orchestrator) or a failed attempt retried within the same run.
@@ -21,24 +24,24 @@ const TRANSITIONS: Readonly<Record<TrialState, readonly TrialState[]>> = {
   completed: [],
   pruned: ['pending'],
   failed: ['pending'],
-  oom: [],
+  oom: ['pending'],
   timeout: ['pending'],
   interrupted: ['pending'],
 };
 
 /** A `grid resume` flag that puts trials of one finished state back to pending. */
-export type RetryFlag = 'retry-failed' | 'retry-timeout' | 'retry-pruned';
+export type RetryFlag = 'retry-failed' | 'retry-timeout' | 'retry-pruned' | 'retry-oom';
 
 /**
  * What `grid resume` does with a trial whose last attempt ended in each state: run it again
- * (`always`), only with its flag, or `never` (completed is done; oom would fail again with the same
- * memory).
+ * (`always`), only with its flag (oom ones only with `--retry-oom`: with the same memory they would
+ * fail again), or `never` (completed is done).
  */
 export const RESUME_POLICY: Readonly<Record<AttemptEnd, 'always' | 'never' | RetryFlag>> = {
   completed: 'never',
   pruned: 'retry-pruned',
   failed: 'retry-failed',
-  oom: 'never',
+  oom: 'retry-oom',
   timeout: 'retry-timeout',
   interrupted: 'always',
 };

@@ -59,6 +59,8 @@ export interface ResumeOptions {
   readonly retryTimeout?: boolean;
   /** Also re-queue pruned trials. @default false */
   readonly retryPruned?: boolean;
+  /** Also re-queue trials that ran out of memory (after moving to a bigger GPU). @default false */
+  readonly retryOom?: boolean;
 }
 
 /** What `grid resume` is about to do. */
@@ -75,7 +77,7 @@ export interface PreparedResume {
 
 /**
  * Puts a sweep's interrupted trials (stale running ones must have been reclaimed as interrupted
- * first), and failed, timed-out or pruned ones when asked, back to pending; completed and oom trials
+ * first), and failed, timed-out, pruned or oom ones when asked, back to pending; completed trials
  * stay (trial-state.ts, `RESUME_POLICY`).
  */
 export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): PreparedResume {
@@ -84,6 +86,7 @@ export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeO
   if (options.retryFailed === true) flags.add('retry-failed');
   if (options.retryTimeout === true) flags.add('retry-timeout');
   if (options.retryPruned === true) flags.add('retry-pruned');
+  if (options.retryOom === true) flags.add('retry-oom');
   const from = resumedStates(flags);
   const requeued: Partial<Record<TrialState, number>> = {};
   const requeuedPruned: string[] = [];
