@@ -70,7 +70,12 @@ export function rank(store: Store, flags: RankFlags): Ranking {
     if (flags.metric !== undefined && !metrics.includes(metric)) {
       throw new UsageError(`--metric ${JSON.stringify(metric)}: no completed trial reported it; known: ${metrics.join(', ')}`);
     }
-    const keys = filterableKeys(trials);
+  }
+  // Keys are checked against every trial of the selection, whatever its state: a sweep with nothing
+  // completed yet still knows its configs.
+  const everyTrial = store.listTrials(filter);
+  if (everyTrial.length > 0) {
+    const keys = filterableKeys(everyTrial);
     for (const [i, f] of where.entries()) {
       if (!keys.includes(f.path)) throw new UsageError(`--where ${JSON.stringify(flags.where[i])}: no trial has the key ${f.path}; known: ${keys.join(', ')}`);
     }
