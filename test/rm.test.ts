@@ -62,8 +62,9 @@ describe('grid rm', () => {
     });
     expect(readdirSync(logsDir(db))).toHaveLength(3);
     expect(integrity(db)).toBe('ok');
-    // Sweep b is whole: its leaderboard still ranks its three trials.
-    const board = await gridDone(dir, 'leaderboard', '--sweep', 'b', '--format', 'json');
+    // Sweep b is whole: its leaderboard still ranks its three trials (pruned ones included: which trial
+    // ASHA stops depends on the order the parallel trials report in).
+    const board = await gridDone(dir, 'leaderboard', '--sweep', 'b', '--include-pruned', '--format', 'json');
     expect((JSON.parse(board.output) as unknown[]).length).toBe(3);
     expect((await gridDone(dir, 'status', 'a')).code).toBe(2);
   });
