@@ -8,6 +8,7 @@
  *   npx tsx scripts/bench-cce.ts [--shapes s1,s2,...] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
+import { toBf16Bits } from '../src/backend/bf16.js';
 import { CCE_FILTER_BF16 } from '../src/backend/cuda/cce-kernels.js';
 import { allocCudaGroup } from '../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../src/backend/cuda/cuda-losses.js';
@@ -38,14 +39,13 @@ const CHUNK = 1 << 22;
 /** Uploads n bf16 N(0, sigma²) samples (Box-Muller, rounded to nearest even) chunk by chunk. */
 function uploadGaussianBf16(dst: DeviceRegion, n: number, sigma: number): void {
   const f = new Float32Array(CHUNK);
-  const u = new Uint32Array(f.buffer);
   const bits = new Uint16Array(CHUNK);
   for (let at = 0; at < n; at += CHUNK) {
     const m = Math.min(CHUNK, n - at);
     for (let i = 0; i < m; i++) {
       f[i] = sigma * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
-      bits[i] = (u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16;
     }
+    toBf16Bits(f.subarray(0, m), bits);
     upload(dst, bits.subarray(0, m), 2 * at);
   }
 }

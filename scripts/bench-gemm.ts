@@ -8,6 +8,7 @@
  *
  *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels async,tiled,legacy] [--json FILE]
  */
+import { toBf16Bits } from '../src/backend/bf16.js';
 import { writeFileSync } from 'node:fs';
 import { allocCudaGroup, type CudaTensor } from '../src/backend/cuda/cuda-tensor.js';
 import { GEMM_SCRATCH_FLOATS, matmul, setGemmKernels, type GemmKernels } from '../src/backend/cuda/gemm-kernels.js';
@@ -55,13 +56,12 @@ const CHUNK = 1 << 22;
 /** Uploads uniform [-1, 1) values at the tensor's dtype (bf16 rounded to nearest even). */
 function uploadRandom(t: CudaTensor): void {
   const f = new Float32Array(CHUNK);
-  const u = new Uint32Array(f.buffer);
   const bits = new Uint16Array(CHUNK);
   for (let at = 0; at < t.size; at += CHUNK) {
     const n = Math.min(CHUNK, t.size - at);
     for (let i = 0; i < n; i++) f[i] = 2 * Math.random() - 1;
     if (t.dtype === 'bf16') {
-      for (let i = 0; i < n; i++) bits[i] = (u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16;
+      toBf16Bits(f.subarray(0, n), bits);
       upload(t, bits.subarray(0, n), 2 * at);
     } else {
       upload(t, f.subarray(0, n), 4 * at);

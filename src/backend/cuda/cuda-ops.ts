@@ -16,6 +16,7 @@ import type { TensorSpec } from '../memory-plan.js';
 import type {
   AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
+import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
 import { attentionBackward, attentionForward, attentionWorkspace } from './attention-kernels.js';
@@ -132,7 +133,7 @@ export class CudaOps implements Ops {
       const bits = new Uint16Array(t.size);
       download(bits, t, 0, this.#stream);
       this.#stream.synchronize();
-      return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
+      return fromBf16Bits(bits);
     }
     const out = new Float32Array(t.size);
     download(out, t, 0, this.#stream);
@@ -291,15 +292,4 @@ export class CudaOps implements Ops {
   ): void {
     topK(this.#stream, outItems, scores, historyOffsets, historyItems, rowStart, B, V, K);
   }
-}
-
-/** float32 values → bf16 bits, rounded to nearest even (the kernels' rounding). */
-function toBf16Bits(x: Float32Array): Uint16Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const bits = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = u[i]!;
-    bits[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-  }
-  return bits;
 }

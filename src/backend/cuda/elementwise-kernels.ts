@@ -13,6 +13,7 @@
 import type { LaunchConfig } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
+import { bf16BitsOfWord } from '../bf16.js';
 import type { DropoutSpec, Tensor } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor } from './cuda-tensor.js';
@@ -139,9 +140,7 @@ function floatBits(value: number): number {
 
 /** The bits of `value` rounded to f32, then to bf16 (nearest even), as a device store rounds it. */
 function bf16Bits(value: number): number {
-  if (Number.isNaN(value)) return 0x7fc0;
-  const b = floatBits(value);
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  return bf16BitsOfWord(floatBits(value));
 }
 
 /**
