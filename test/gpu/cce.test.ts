@@ -10,24 +10,15 @@ import { popularitySampler, uniformSampler, type NegativeSampler, type Popularit
 import type { LossKind, LossParams } from '../../src/backend/ops.js';
 import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js';
 import { Stream } from '../../src/cuda/stream.js';
+import { fromBf16, relError, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, POISON_WORD, useContext } from './gpu.js';
 
 announceSkip('test/gpu/cce.test.ts');
 
 /** Rounds to bf16 (nearest even): the bits for the device and the exact values for the reference. */
 function bf16(x: Float32Array): { bits: Uint16Array; values: Float64Array } {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const bits = new Uint16Array(x.length);
-  const values = new Float64Array(x.length);
-  const one = new Uint32Array(1);
-  const asFloat = new Float32Array(one.buffer);
-  for (let i = 0; i < x.length; i++) {
-    const b = u[i]!;
-    bits[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-    one[0] = bits[i]! << 16;
-    values[i] = asFloat[0]!;
-  }
-  return { bits, values };
+  const { bits, values } = toBf16(x);
+  return { bits, values: Float64Array.from(values) };
 }
 
 function gaussian(n: number, sigma: number): Float32Array {
@@ -36,24 +27,9 @@ function gaussian(n: number, sigma: number): Float32Array {
   return out;
 }
 
-function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
 /** f32 operands: the floats for the device and the same values for the reference. */
 function f32(x: Float32Array): { bits: Float32Array; values: Float64Array } {
   return { bits: x, values: Float64Array.from(x) };
-}
-
-/** bf16 bits → floats. */
-function fromBf16(bits: Uint16Array): Float32Array {
-  return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
 }
 
 interface Case {

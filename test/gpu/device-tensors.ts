@@ -3,33 +3,25 @@
  * rounded to nearest even, as the kernels round), NaN poisoning of outputs, the float64 CPU oracle, and
  * the relative error every test bounds.
  */
+import { afterAll, beforeAll } from 'vitest';
+import { fromBf16Bits, toBf16Bits } from '../../src/backend/bf16.js';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { allocCudaGroup, type CudaTensor, type CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import type { TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor } from '../../src/backend/ops.js';
 import { currentContext } from '../../src/cuda/context.js';
 import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js';
+import { Stream } from '../../src/cuda/stream.js';
 import { POISON_WORD } from './gpu.js';
 
 /** Rounds float32 values to bf16 (nearest even): the bits for the device, the exact values for a reference. */
 export function toBf16(x: ArrayLike<number>): { bits: Uint16Array; values: Float32Array } {
-  const f = Float32Array.from(x);
-  const u = new Uint32Array(f.buffer);
-  const bits = new Uint16Array(f.length);
-  const values = new Float32Array(f.length);
-  const back = new Uint32Array(values.buffer);
-  for (let i = 0; i < f.length; i++) {
-    const b = u[i]!;
-    bits[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
-    back[i] = bits[i]! << 16;
-  }
-  return { bits, values };
+  const bits = toBf16Bits(Float32Array.from(x));
+  return { bits, values: fromBf16Bits(bits) };
 }
 
 /** bf16 bits → float32 values. */
-export function fromBf16(bits: Uint16Array): Float32Array {
-  return new Float32Array(Uint32Array.from(bits, (b) => b << 16).buffer);
-}
+export const fromBf16 = fromBf16Bits;
 
 /** Values as the tensor will hold them: rounded to bf16 for a bf16 tensor, to float32 otherwise. */
 export function representable(t: Pick<Tensor, 'dtype'>, x: ArrayLike<number>): Float32Array {
@@ -99,4 +91,39 @@ export function relError(got: ArrayLike<number>, want: ArrayLike<number>): numbe
     den += want[i]! ** 2;
   }
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+}
+
+/** Runs the launches on a fresh blocking stream (ordered after the legacy-stream uploads) and waits. */
+export function onStream(launch: (stream: Stream) => void): void {
+  const stream = Stream.create();
+  launch(stream);
+  stream.synchronize();
+  stream.destroy();
+}
+
+/**
+ * For the enclosing describe block: the float64 CPU oracle and a poisoned f32 device scratch of `floats`
+ * (the backend's, for launchers that take one), made in beforeAll and released in afterAll; getters.
+ */
+export function useOracleAndScratch(floats: number): { oracle: () => CpuOps; scratch: () => CudaTensor } {
+  let cpu: CpuOps | undefined;
+  let group: CudaTensorGroup | undefined;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+    group = deviceGroup('scratch', [{ name: 'partials', shape: [floats], dtype: 'f32' }]);
+  });
+  afterAll(() => {
+    group?.free();
+    cpu?.close();
+  });
+  return {
+    oracle: () => {
+      if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
+      return cpu;
+    },
+    scratch: () => {
+      if (group === undefined) throw new Error('the scratch is allocated in beforeAll');
+      return group.get('partials');
+    },
+  };
 }

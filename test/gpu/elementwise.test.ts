@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { describe, expect, it } from 'vitest';
 import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import * as ew from '../../src/backend/cuda/elementwise-kernels.js';
 import { biasBackwardPlan, REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import type { DType, TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
-import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, poison, put, relError, representable } from './device-tensors.js';
+import { deviceGroup, get, onStream, poison, put, relError, representable, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/elementwise.test.ts');
@@ -28,14 +26,6 @@ function expectExact(got: ArrayLike<number>, want: ArrayLike<number>, label: str
   expect(bad.length, i === undefined ? label : `${label}: ${bad.length} differ, first [${i}] got ${got[i]} want ${want[i]}`).toBe(0);
 }
 
-/** Runs the launches on a fresh blocking stream (ordered after the legacy-stream uploads) and waits. */
-function onStream(launch: (stream: Stream) => void): void {
-  const stream = Stream.create();
-  launch(stream);
-  stream.synchronize();
-  stream.destroy();
-}
-
 /** Random values with exact zeros and negatives mixed in (ReLU masks, padding). */
 function withZeros(n: number): Float32Array {
   return randomFloats(n).map((v) => (v < -0.5 ? 0 : v));
@@ -43,25 +33,7 @@ function withZeros(n: number): Float32Array {
 
 describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', () => {
   useContext();
-  let cpu: CpuOps | undefined;
-  let scratch: CudaTensorGroup | undefined;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    scratch = deviceGroup('reduce_scratch', [{ name: 'partials', shape: [REDUCE_SCRATCH_FLOATS], dtype: 'f32' }]);
-  });
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
-  const oracle = (): CpuOps => {
-    if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
-    return cpu;
-  };
-  /** The backend's reduction scratch (poisoned at first). */
-  const reduceScratch = (): CudaTensor => {
-    if (scratch === undefined) throw new Error('the scratch is allocated in beforeAll');
-    return scratch.get('partials');
-  };
+  const { oracle, scratch: reduceScratch } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
 
   /** The same named tensors on the device (at their dtypes, poisoned) and in the oracle (bf16 held as f32). */
   class Pair {

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { embedBackward, embeddingWorkspace, embedForward } from '../../src/backend/cuda/embedding-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
-import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { cpuOracle, deviceGroup, get, onStream, put, relError } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/embedding.test.ts');
@@ -63,14 +62,6 @@ function makeIds(B: number, L: number, V: number, exact: readonly number[]): Int
   });
   ids[free[next]!] = V;
   return ids;
-}
-
-/** Runs the launches on a fresh blocking stream (ordered after the legacy-stream uploads) and waits. */
-function onStream(launch: (stream: Stream) => void): void {
-  const stream = Stream.create();
-  launch(stream);
-  stream.synchronize();
-  stream.destroy();
 }
 
 describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () => {

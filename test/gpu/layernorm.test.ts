@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { describe, expect, it } from 'vitest';
 import { REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import { layerNormBackward, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
-import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, poison, put, relError } from './device-tensors.js';
+import type { Stream } from '../../src/cuda/stream.js';
+import { deviceGroup, get, onStream, poison, put, relError, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/layernorm.test.ts');
@@ -48,35 +46,9 @@ function rowsOfX(rows: number, cols: number): Float32Array {
   return x;
 }
 
-/** Runs the launches on a fresh blocking stream (ordered after the legacy-stream uploads) and waits. */
-function onStream(launch: (stream: Stream) => void): void {
-  const stream = Stream.create();
-  launch(stream);
-  stream.synchronize();
-  stream.destroy();
-}
-
 describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () => {
   useContext();
-  let cpu: CpuOps | undefined;
-  let scratch: CudaTensorGroup | undefined;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    scratch = deviceGroup('reduce_scratch', [{ name: 'partials', shape: [REDUCE_SCRATCH_FLOATS], dtype: 'f32' }]);
-  });
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
-  const oracle = (): CpuOps => {
-    if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
-    return cpu;
-  };
-  /** The backend's reduction scratch (poisoned at first). */
-  const reduceScratch = (): CudaTensor => {
-    if (scratch === undefined) throw new Error('the scratch is allocated in beforeAll');
-    return scratch.get('partials');
-  };
+  const { oracle, scratch: reduceScratch } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
 
   for (const c of CASES) {
     const { rows, cols } = c;
