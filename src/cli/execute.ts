@@ -57,7 +57,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     epochs: o.store.listEpochs({ sweep: o.sweep.name }),
     exempt: new Set(o.exemptFromPruning ?? []),
   });
-  const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
+  const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, direction: o.grid.objective.direction, label });
   const scheduler = new Scheduler({
     store: o.store,
     dbPath: o.store.path,
