@@ -84,10 +84,11 @@ export function registerData(program: Command): void {
       action(async (name: string, opts: { from?: string; url?: string; cacheDir?: string }) => {
         const { fetchDataset } = await import('../data/fetch.js');
         const { defaultCacheDir } = await import('../data/locations.js');
+        const { fetchDisplay } = await import('./byte-progress.js');
         const r = await fetchDataset(name, opts.cacheDir ?? defaultCacheDir(), {
           ...(opts.from !== undefined ? { from: opts.from } : {}),
           ...(opts.url !== undefined ? { url: opts.url } : {}),
-          report: (line) => process.stderr.write(`${line}\n`),
+          ...fetchDisplay(process.stderr),
         });
         process.stdout.write(`${r.file}\n`);
       }),

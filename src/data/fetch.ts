@@ -3,14 +3,17 @@
  * interrupted download with an HTTP Range request, verifying the file against its registered
  * checksum (or printing the sha256 it measured where the publisher states none), and extracting the
  * interactions member of a zip. Manual sources (behind a login) are placed from a local file.
+ *
+ * Downloads go through undici: a stalled socket (no byte for `stallTimeoutMs`) fails the attempt
+ * instead of hanging for ever, and the usual proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, in
+ * either case) are honoured, as curl and pip honour them.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EnvHttpProxyAgent, errors, interceptors, request, type Dispatcher } from 'undici';
 import { DataError, DownloadError } from './data-error.js';
 import { downloadDir } from './locations.js';
 import { REGISTRY, registeredNames, type Checksum, type HttpSource } from './registry.js';
@@ -26,7 +29,24 @@ export interface FetchOptions {
   readonly retryDelayMs?: number;
   /** Receives progress lines. @default ignore */
   readonly report?: (line: string) => void;
+  /**
+   * Receives the bytes of the download so far (counting a resumed part), at most every
+   * `PROGRESS_INTERVAL_MS` and once when an attempt's body ends. @default ignore
+   */
+  readonly progress?: (bytes: DownloadProgress) => void;
+  /** An attempt fails when the server sends nothing (connection, headers or body) for this long. @default 30000 */
+  readonly stallTimeoutMs?: number;
 }
+
+/** How far a download is. */
+export interface DownloadProgress {
+  readonly received: number;
+  /** The whole file's size, where the server says (Content-Length, Content-Range). */
+  readonly total: number | undefined;
+}
+
+/** Minimum time between two `progress` calls. */
+export const PROGRESS_INTERVAL_MS = 250;
 
 /** The outcome of a fetch. */
 export interface FetchResult {
@@ -51,61 +71,75 @@ async function hashFile(file: string, algorithm: Checksum['algorithm']): Promise
   return { hex: main.digest('hex'), sha256: sha.digest('hex') };
 }
 
-/** GETs `url` with an optional Range start, following redirects; resolves with the response. */
-function request(url: string, from: number, redirects = 0): Promise<http.IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const lib = url.startsWith('https:') ? https : http;
-    const headers: Record<string, string> = from > 0 ? { Range: `bytes=${from}-` } : {};
-    const req = lib.get(url, { headers }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location !== undefined) {
-        res.resume();
-        if (redirects >= MAX_REDIRECTS) reject(new Error(`too many redirects from ${url}`));
-        else resolve(request(new URL(res.headers.location, url).toString(), from, redirects + 1));
-        return;
-      }
-      resolve(res);
-    });
-    req.on('error', reject);
-  });
+/**
+ * The dispatcher of one fetch: the proxy from the environment, redirects followed, and every wait
+ * (connecting, headers, each body chunk) bounded by `stallMs`.
+ */
+function dispatcher(stallMs: number): Dispatcher {
+  return new EnvHttpProxyAgent({ connect: { timeout: stallMs }, headersTimeout: stallMs, bodyTimeout: stallMs }).compose(
+    interceptors.redirect({ maxRedirections: MAX_REDIRECTS }),
+  );
+}
+
+/** An undici error in words a user can act on (a stall says how long nothing came). */
+function describeFailure(err: unknown, stallMs: number): string {
+  if (err instanceof errors.BodyTimeoutError || err instanceof errors.HeadersTimeoutError || err instanceof errors.ConnectTimeoutError) {
+    return `stalled: nothing received for ${stallMs / 1000} s`;
+  }
+  return (err as Error).message;
+}
+
+/** A header's single value. */
+function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /**
  * One download attempt into `part`, appending from its current size when the server honours the
- * Range request (206) and restarting when it does not (200). Rejects on a dropped connection,
- * leaving what arrived in `part` for the next attempt.
+ * Range request (206) and restarting when it does not (200). Rejects on a dropped or stalled
+ * connection, leaving what arrived in `part` for the next attempt.
  */
-async function downloadOnce(url: string, part: string): Promise<void> {
+async function downloadOnce(url: string, part: string, agent: Dispatcher, progress: (bytes: DownloadProgress) => void): Promise<void> {
   const have = existsSync(part) ? statSync(part).size : 0;
-  const res = await request(url, have);
-  const status = res.statusCode ?? 0;
+  const res = await request(url, { dispatcher: agent, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+  const status = res.statusCode;
   if (status === 416 && have > 0) {
     // Nothing left to send: the partial file is complete (verification decides).
-    res.resume();
+    await res.body.dump();
     return;
   }
   if (status !== 200 && status !== 206) {
-    res.resume();
+    await res.body.dump();
     throw new DownloadError(url, `HTTP ${status}`);
   }
   const append = status === 206;
-  if (append && !(res.headers['content-range'] ?? '').startsWith(`bytes ${have}-`)) {
-    res.resume();
+  const range = header(res.headers, 'content-range') ?? '';
+  if (append && !range.startsWith(`bytes ${have}-`)) {
+    await res.body.dump();
     rmSync(part, { force: true });
-    throw new Error(`the server answered a different range (${res.headers['content-range'] ?? 'none'}); restarting`);
+    throw new Error(`the server answered a different range (${range === '' ? 'none' : range}); restarting`);
   }
-  const expected = Number(res.headers['content-length'] ?? Number.NaN);
+  const expected = Number(header(res.headers, 'content-length') ?? Number.NaN);
+  const start = append ? have : 0;
+  const total = Number.isFinite(expected) ? start + expected : undefined;
   const out = createWriteStream(part, { flags: append ? 'a' : 'w' });
   let received = 0;
+  let reported = 0;
   try {
-    // Iterating throws when the connection drops mid-body.
-    for await (const chunk of res) {
+    // Iterating throws when the connection drops or stalls mid-body.
+    for await (const chunk of res.body) {
       received += (chunk as Buffer).length;
       if (!out.write(chunk)) await once(out, 'drain');
+      if (Date.now() - reported >= PROGRESS_INTERVAL_MS) {
+        reported = Date.now();
+        progress({ received: start + received, total });
+      }
     }
   } finally {
     // Flush what did arrive, so the next attempt resumes after it.
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    progress({ received: start + received, total });
   }
   if (Number.isFinite(expected) && received < expected) throw new Error(`connection dropped after ${received} of ${expected} bytes`);
 }
@@ -142,16 +176,24 @@ export async function fetchSource(source: HttpSource, dir: string, opts: FetchOp
   }
   if (result === undefined) {
     const attempts = opts.attempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        report(`downloading ${url}${existsSync(part) ? ` (resuming at ${statSync(part).size} bytes)` : ''}`);
-        await downloadOnce(url, part);
-        break;
-      } catch (err) {
-        if (err instanceof DataError || attempt >= attempts) throw err instanceof DataError ? err : new DownloadError(url, `download failed after ${attempt} attempts: ${(err as Error).message}`);
-        report(`attempt ${attempt} failed (${(err as Error).message}); resuming`);
-        await sleep(attempt * (opts.retryDelayMs ?? 1000));
+    const stallMs = opts.stallTimeoutMs ?? 30_000;
+    const agent = dispatcher(stallMs);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          report(`downloading ${url}${existsSync(part) ? ` (resuming at ${statSync(part).size} bytes)` : ''}`);
+          await downloadOnce(url, part, agent, opts.progress ?? ((): void => {}));
+          break;
+        } catch (err) {
+          if (err instanceof DataError) throw err;
+          const why = describeFailure(err, stallMs);
+          if (attempt >= attempts) throw new DownloadError(url, `download failed after ${attempt} attempts: ${why}`);
+          report(`attempt ${attempt} failed (${why}); resuming`);
+          await sleep(attempt * (opts.retryDelayMs ?? 1000));
+        }
       }
+    } finally {
+      await agent.close();
     }
     result = await verify(part, source.checksum, report);
     renameSync(part, target);

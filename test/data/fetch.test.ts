@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchDataset, fetchSource } from '../../src/data/fetch.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { fetchDataset, fetchSource, type DownloadProgress } from '../../src/data/fetch.js';
 import type { HttpSource } from '../../src/data/registry.js';
 import { tempDir, tempFile } from './helpers.js';
 import { writeZip } from './zip-writer.js';
@@ -32,11 +32,20 @@ beforeAll(async () => {
       res.writeHead(404).end();
       return;
     }
+    if (req.url === '/moved.zip') {
+      res.writeHead(302, { Location: '/good.zip' }).end();
+      return;
+    }
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const from = m && req.url !== '/no-range.zip' ? Number(m[1]) : 0;
     if (from > 0) {
       res.writeHead(206, { 'Content-Length': body.length - from, 'Content-Range': `bytes ${from}-${body.length - 1}/${body.length}` });
     } else res.writeHead(200, { 'Content-Length': body.length });
+    if (req.url === '/stall.zip') {
+      // Half the body, then silence with the connection open: a stalled socket.
+      res.write(body.subarray(from, from + 100));
+      return;
+    }
     if (req.url === '/drop.zip' && drops++ === 0) {
       // Send half the body, then close the connection (a FIN, so the half surely arrives first).
       res.write(body.subarray(0, body.length >> 1), () => res.socket?.end());
@@ -48,7 +57,10 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => {
+  server.closeAllConnections();
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+});
 
 function source(path: string, hex = md5(GOOD)): HttpSource {
   return {
@@ -100,6 +112,29 @@ describe('fetch', () => {
     await expect(fetchSource(source('/missing.zip'), dir)).rejects.toThrow(`${base}/missing.zip: HTTP 404`);
   });
 
+  it('fails a stalled download with an error naming the URL instead of hanging', async () => {
+    const dir = tempDir();
+    const lines: string[] = [];
+    const started = Date.now();
+    await expect(fetchSource(source('/stall.zip'), dir, { stallTimeoutMs: 300, attempts: 2, retryDelayMs: 0, report: (l) => lines.push(l) })).rejects.toThrow(
+      `${base}/stall.zip: download failed after 2 attempts: stalled: nothing received for 0.3 s`,
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The second attempt resumed after the 100 bytes the first one received.
+    expect(lines).toContain('attempt 1 failed (stalled: nothing received for 0.3 s); resuming');
+    expect(seen.filter((s) => s.path === '/stall.zip').map((s) => s.range)).toEqual([undefined, 'bytes=100-']);
+  });
+
+  it('follows redirects and reports byte progress up to the whole size', async () => {
+    const dir = tempDir();
+    const calls: DownloadProgress[] = [];
+    const r = await fetchSource(source('/moved.zip'), dir, { progress: (p) => calls.push(p) });
+    expect(r.verified).toBe(true);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.at(-1)).toEqual({ received: GOOD.length, total: GOOD.length });
+    for (const [i, c] of calls.entries()) expect(c.received).toBeGreaterThanOrEqual(calls[i - 1]?.received ?? 0);
+  });
+
   it('explains manual sources and places a local copy', async () => {
     const cacheDir = tempDir();
     await expect(fetchDataset('zvuk', cacheDir)).rejects.toThrow(/Kaggle needs an account.*https:\/\/www\.kaggle\.com\/datasets\/alexxl\/zvuk-dataset/);
@@ -109,5 +144,57 @@ describe('fetch', () => {
     expect(r.file).toBe(join(cacheDir, 'downloads', 'zvuk', 'zvuk-interactions.parquet'));
     expect(r.sha256).toBe(createHash('sha256').update('PAR1').digest('hex'));
     await expect(fetchDataset('ml-latest-small', cacheDir)).rejects.toThrow(/embedded in the package/);
+  });
+});
+
+describe('fetch through a proxy', () => {
+  /** Hosts the proxy was asked to reach (CONNECT targets or absolute-URL requests). */
+  const asked: string[] = [];
+  let proxy: Server;
+  let proxyUrl: string;
+
+  beforeAll(async () => {
+    // A forward proxy that sends every host to the local test server: a name that resolves nowhere
+    // still downloads, so the download surely went through it.
+    proxy = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      const target = new URL(req.url ?? '/');
+      fetch(`${base}${target.pathname}`).then(async (r) => res.writeHead(r.status, { 'Content-Length': String(GOOD.length) }).end(Buffer.from(await r.arrayBuffer())));
+    });
+    proxy.on('connect', (req, client, head) => {
+      asked.push(req.url ?? '');
+      const { port } = new URL(base);
+      const upstream = connect(Number(port), '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => {
+    proxy.closeAllConnections();
+    return new Promise<void>((resolve) => proxy.close(() => resolve()));
+  });
+
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('honours HTTP_PROXY, and NO_PROXY for the hosts it names', async () => {
+    vi.stubEnv('HTTP_PROXY', proxyUrl);
+    vi.stubEnv('http_proxy', proxyUrl);
+    vi.stubEnv('NO_PROXY', '');
+    vi.stubEnv('no_proxy', '');
+    const r = await fetchSource({ ...source('/good.zip'), url: 'http://data.gridrec.invalid/good.zip' }, tempDir());
+    expect(r.verified).toBe(true);
+    expect(asked.some((h) => h.includes('data.gridrec.invalid'))).toBe(true);
+    // The local server is exempt: the proxy is not asked again.
+    const before = asked.length;
+    vi.stubEnv('NO_PROXY', '127.0.0.1');
+    vi.stubEnv('no_proxy', '127.0.0.1');
+    expect((await fetchSource(source('/good.zip'), tempDir())).verified).toBe(true);
+    expect(asked.length).toBe(before);
   });
 });
