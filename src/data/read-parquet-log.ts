@@ -1,8 +1,11 @@
 /**
  * Reads a Parquet interaction log (Zvuk and Megamarket ship as Parquet) with hyparquet, one row group
- * at a time, so memory holds one group's columns plus the output typed arrays.
+ * at a time, so memory holds one group's columns plus the output typed arrays. Every codec Parquet
+ * writers use is read: snappy (Spark's and pyarrow's default), zstd (polars' default), gzip, brotli
+ * and lz4, through hyparquet-compressors.
  */
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
 import { DataError } from './data-error.js';
 import type { IdInterner } from './id-interner.js';
 import { RawLogBuilder, type RawLog } from './raw-log.js';
@@ -63,22 +66,27 @@ export async function readParquetLog(file: string, spec: DatasetSpec): Promise<R
   for (const group of metadata.row_groups) {
     const rows = Number(group.num_rows);
     const data = new Map<string, Cell[]>(wanted.map((c) => [c, new Array<Cell>(rows)]));
-    await parquetRead({
-      file: buffer,
-      metadata,
-      columns: wanted,
-      rowStart: groupStart,
-      rowEnd: groupStart + rows,
-      onChunk(chunk) {
-        const target = data.get(chunk.columnName);
-        if (target === undefined) return;
-        const values = chunk.columnData as ArrayLike<Cell>;
-        for (let k = 0; k < values.length; k++) {
-          const r = chunk.rowStart + k - groupStart;
-          if (r >= 0 && r < rows) target[r] = values[k];
-        }
-      },
-    });
+    try {
+      await parquetRead({
+        file: buffer,
+        metadata,
+        columns: wanted,
+        rowStart: groupStart,
+        rowEnd: groupStart + rows,
+        compressors,
+        onChunk(chunk) {
+          const target = data.get(chunk.columnName);
+          if (target === undefined) return;
+          const values = chunk.columnData as ArrayLike<Cell>;
+          for (let k = 0; k < values.length; k++) {
+            const r = chunk.rowStart + k - groupStart;
+            if (r >= 0 && r < rows) target[r] = values[k];
+          }
+        },
+      });
+    } catch (err) {
+      throw new DataError(file, `cannot decode rows ${groupStart + 1}-${groupStart + rows}: ${(err as Error).message}`);
+    }
     const us = data.get(user)!;
     const its = data.get(item)!;
     const ts = time === undefined ? undefined : data.get(time)!;

@@ -1,6 +1,8 @@
 /**
  * A minimal Parquet writer for test fixtures (no Python or pyarrow here): required columns, PLAIN
- * encoding, no compression, one data page per column chunk, any number of row groups. Enough to
+ * encoding, pages uncompressed or compressed with gzip or brotli (node's zlib) or zstd (frames of raw
+ * blocks: Node 20 has no zstd compressor, and a raw-block frame is a valid zstd stream that every
+ * decoder must read), one data page per column chunk, any number of row groups. Enough to
  * exercise the reader on INT32, INT64 (optionally TIMESTAMP_MILLIS) and UTF-8 BYTE_ARRAY columns.
  * Metadata is Thrift compact protocol, as the Parquet format specifies.
  */
@@ -11,7 +13,49 @@ export type FixtureColumn =
   | { readonly name: string; readonly type: 'int64' | 'timestamp-millis'; readonly values: readonly bigint[] }
   | { readonly name: string; readonly type: 'utf8'; readonly values: readonly string[] };
 
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+
 const PHYSICAL = { int32: 1, int64: 2, 'timestamp-millis': 2, utf8: 6 } as const;
+
+/** Page codecs of the fixtures, by their Parquet CompressionCodec number. */
+const CODEC = { uncompressed: 0, gzip: 2, brotli: 4, zstd: 6 } as const;
+/** A page codec of `writeParquet`. */
+export type FixtureCodec = keyof typeof CODEC;
+
+/** Largest block of a zstd frame (RFC 8878: 128 KiB). */
+const ZSTD_BLOCK = 128 * 1024;
+
+/** A zstd frame (RFC 8878) holding `data` in raw blocks, with its content size. */
+export function zstdRawFrame(data: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUInt32LE(0xfd2fb528, 0); // magic
+  head[4] = (2 << 6) | (1 << 5); // 4-byte content size, single segment (no window descriptor)
+  head.writeUInt32LE(data.length, 5);
+  const parts: Buffer[] = [head];
+  let at = 0;
+  do {
+    const size = Math.min(ZSTD_BLOCK, data.length - at);
+    const last = at + size >= data.length ? 1 : 0;
+    const header = (size << 3) | (0 << 1) | last; // block type 0: raw
+    parts.push(Buffer.from([header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff]), data.subarray(at, at + size));
+    at += size;
+  } while (at < data.length);
+  return Buffer.concat(parts);
+}
+
+function compress(codec: FixtureCodec, data: Buffer): Buffer {
+  switch (codec) {
+    case 'uncompressed':
+      return data;
+    case 'gzip':
+      return gzipSync(data);
+    case 'brotli':
+      // Quality 4, not the default 11: the fixtures are for decoding, and 11 takes seconds.
+      return brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 4 } });
+    case 'zstd':
+      return zstdRawFrame(data);
+  }
+}
 const CONVERTED = { utf8: 0, 'timestamp-millis': 9 } as const;
 
 /** Thrift compact protocol output. */
@@ -112,20 +156,29 @@ function plain(col: FixtureColumn, from: number, to: number): Buffer {
   return Buffer.concat(parts);
 }
 
-/** A Parquet file of the given columns, cut into row groups of `groupRows` rows. */
-export function writeParquet(columns: readonly FixtureColumn[], groupRows: number): Buffer {
+/**
+ * A Parquet file of the given columns, cut into row groups of `groupRows` rows, pages compressed with
+ * `codec` (by `compressPage` where given: a real zstd compressor when making a committed fixture).
+ */
+export function writeParquet(
+  columns: readonly FixtureColumn[],
+  groupRows: number,
+  codec: FixtureCodec = 'uncompressed',
+  compressPage: (raw: Buffer) => Buffer = (raw) => compress(codec, raw),
+): Buffer {
   const rows = columns[0]!.values.length;
   const out: Buffer[] = [Buffer.from('PAR1')];
   let pos = 4;
-  const groups: { rows: number; chunks: { offset: number; size: number; col: FixtureColumn }[] }[] = [];
+  const groups: { rows: number; chunks: { offset: number; size: number; rawSize: number; col: FixtureColumn }[] }[] = [];
   for (let start = 0; start < rows; start += groupRows) {
     const end = Math.min(rows, start + groupRows);
     const chunks = columns.map((col) => {
-      const data = plain(col, start, end);
+      const raw = plain(col, start, end);
+      const data = compressPage(raw);
       const header = new Compact();
       header.structBody(() => {
         header.i32(1, 0); // DATA_PAGE
-        header.i32(2, data.length);
+        header.i32(2, raw.length);
         header.i32(3, data.length);
         header.struct(5, () => {
           header.i32(1, end - start);
@@ -135,7 +188,7 @@ export function writeParquet(columns: readonly FixtureColumn[], groupRows: numbe
         });
       });
       const page = Buffer.concat([Buffer.from(header.bytes), data]);
-      const chunk = { offset: pos, size: page.length, col };
+      const chunk = { offset: pos, size: page.length, rawSize: header.bytes.length + raw.length, col };
       out.push(page);
       pos += page.length;
       return chunk;
@@ -171,9 +224,9 @@ export function writeParquet(columns: readonly FixtureColumn[], groupRows: numbe
               meta.i32(1, PHYSICAL[chunk.col.type]);
               meta.list(2, 5, 1, () => meta.elemI32(0));
               meta.list(3, 8, 1, () => meta.elemString(chunk.col.name));
-              meta.i32(4, 0); // UNCOMPRESSED
+              meta.i32(4, CODEC[codec]);
               meta.i64(5, group.rows);
-              meta.i64(6, chunk.size);
+              meta.i64(6, chunk.rawSize);
               meta.i64(7, chunk.size);
               meta.i64(9, chunk.offset);
             });
