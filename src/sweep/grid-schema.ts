@@ -1,11 +1,13 @@
 /**
  * The JSON Schema of grid files (schema/grid.schema.json, written by scripts/write-grid-schema.ts),
  * derived from the definitions the checker uses: the top-level keys and short grid keys of
- * grid-file.ts and config-paths.ts, and the built-in trainer's sections, defaults and allowed values
- * from trainer/config.ts and data/spec.ts. A test keeps the published file equal to this.
+ * grid-file.ts and config-paths.ts, the built-in trainer's keys with their kinds, defaults and bounds
+ * from trainer/config.ts's key tables (which `resolveTrialConfig` checks with), and the data set's
+ * keys from data/spec.ts. Rules between keys cannot be a schema's (grid values are crossed later):
+ * they are in the descriptions. A test keeps the published file equal to this.
  */
-import { SPLITS } from '../data/spec.js';
-import { BUILTIN_METRICS, LOSSES, METRIC_KS, configWithEveryKey, MODELS, SAMPLINGS } from '../trainer/config.js';
+import { DEDUPS, FORMATS, SPLITS } from '../data/spec.js';
+import { BUILTIN_METRICS, configWithEveryKey, CROSS_KEY_RULES, METRIC_KS, SECTION_KEYS, type KeySpec } from '../trainer/config.js';
 import { builtinConfigPaths, SHORT_KEYS } from './config-paths.js';
 import { GRID_FILE_KEYS } from './grid-file.js';
 import { PRUNER_RULES, PRUNER_SETTINGS, type PrunerSetting } from './pruner-spec.js';
@@ -19,32 +21,52 @@ const DURATION: Schema = {
   ],
 };
 
-/** Allowed values of built-in config keys that are not plain numbers. */
-const ENUMS: Readonly<Record<string, readonly unknown[]>> = {
-  'model.name': MODELS,
-  'train.loss': LOSSES,
-  'train.sampling': SAMPLINGS,
-  'dataset.split': SPLITS,
-};
+/** Allowed values of data set keys (data/spec.ts checks them). */
+const DATASET_ENUMS: Readonly<Record<string, readonly unknown[]>> = { format: FORMATS, dedup: DEDUPS, split: SPLITS };
 
-/** Schema of one built-in config value, from its default (integers stay integers). */
-function valueSchema(path: string, example: unknown): Schema {
-  const allowed = ENUMS[path];
-  if (allowed !== undefined) return { enum: [...allowed] };
-  if (path === 'eval.k') return { type: 'array', items: { enum: [...METRIC_KS] }, minItems: 1 };
-  if (typeof example === 'number') return { type: Number.isInteger(example) ? 'integer' : 'number' };
-  return { type: typeof example };
+/** `loss` or `<metric>@<k>` for the built-in metrics and cut-offs. */
+const METRIC_PATTERN = `^(loss|(${BUILTIN_METRICS.join('|')})@(${METRIC_KS.join('|')}))$`;
+
+/** The schema of one built-in config key, from the spec the checker uses. */
+export function keySchema(spec: KeySpec): Schema {
+  const about = { description: spec.description };
+  switch (spec.kind) {
+    case 'int':
+      return { type: 'integer', minimum: spec.min, maximum: spec.max, ...(spec.default === undefined ? {} : { default: spec.default }), ...about };
+    case 'number':
+      return {
+        type: 'number',
+        [spec.minOpen === true ? 'exclusiveMinimum' : 'minimum']: spec.min,
+        [spec.maxOpen === true ? 'exclusiveMaximum' : 'maximum']: spec.max,
+        default: spec.default,
+        ...about,
+      };
+    case 'bool':
+      return { type: 'boolean', default: spec.default, ...about };
+    case 'enum':
+      return { enum: [...spec.values], ...(spec.default === undefined ? {} : { default: spec.default }), ...about };
+    case 'metric':
+      return { type: 'string', pattern: METRIC_PATTERN, ...about };
+    case 'cutoffs': {
+      const k = { enum: [...METRIC_KS] };
+      return { anyOf: [k, { type: 'array', items: k, minItems: 1 }], default: [...spec.default], ...about };
+    }
+  }
 }
 
-/** The built-in trainer's sections: every key with its schema, derived from a resolved config. */
+/** The built-in trainer's sections: every key with its schema (the data set's from a resolved config's types). */
 function builtinSections(): Record<string, Record<string, Schema>> {
-  const probe = configWithEveryKey() as unknown as Record<string, Record<string, unknown>>;
   const sections: Record<string, Record<string, Schema>> = {};
-  for (const [section, values] of Object.entries(probe)) {
-    sections[section] = {};
-    for (const [key, value] of Object.entries(values)) sections[section][key] = valueSchema(`${section}.${key}`, value);
+  for (const [section, keys] of Object.entries(SECTION_KEYS)) {
+    sections[section] = Object.fromEntries(Object.entries(keys as Record<string, KeySpec>).map(([key, spec]) => [key, keySchema(spec)]));
   }
-  (sections.dataset as Record<string, Schema>).path = { type: 'string', minLength: 1 };
+  const dataset: Record<string, Schema> = {};
+  for (const [key, value] of Object.entries(configWithEveryKey().dataset)) {
+    const allowed = DATASET_ENUMS[key];
+    dataset[key] = allowed !== undefined ? { enum: [...allowed] } : typeof value === 'number' ? { type: Number.isInteger(value) ? 'integer' : 'number' } : { type: typeof value };
+  }
+  dataset.path = { type: 'string', minLength: 1 };
+  sections.dataset = dataset;
   return sections;
 }
 
@@ -86,7 +108,12 @@ export function gridSchema(): Schema {
     const [section, key] = path.split('.') as [string, string | undefined];
     return key === undefined ? { $ref: '#/$defs/dataset' } : (sections[section]?.[key] ?? {});
   };
-  const shortGrid = Object.fromEntries(Object.entries(SHORT_KEYS).map(([short, path]) => [short, { type: 'array', minItems: 1, items: leaf(path) }]));
+  // Every key a grid, a configs entry or an exclude rule may name for the built-in trainer, with its value's schema.
+  const paths = builtinConfigPaths();
+  const valueOf: Record<string, Schema> = Object.fromEntries([...Object.entries(SHORT_KEYS), ...paths.map((p) => [p, p])].map(([key, path]) => [key, leaf(path as string)]));
+  const builtinKey: Schema = { anyOf: [{ enum: Object.keys(valueOf) }, { type: 'string', pattern: '^dataset(\\.[^.]+)+$' }] };
+  const builtinSection = { enum: ['model', 'train', 'eval'] };
+  const sectionKeys = (name: string): Schema => ({ type: 'object', propertyNames: { enum: Object.keys(sections[name] ?? {}) } });
   const partial: Schema = {
     type: 'object',
     minProperties: 1,
@@ -95,7 +122,7 @@ export function gridSchema(): Schema {
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'gridrec grid file',
-    description: 'A sweep for `grid run`: base config sections, lists of values to cross, seeds, exclusions, objective, limits and pruner.',
+    description: `A sweep for \`grid run\`: base config sections, lists of values to cross, seeds, exclusions, objective, limits and pruner. Checked when the grid is expanded, not here: ${CROSS_KEY_RULES.join('; ')}.`,
     type: 'object',
     properties: {
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', description: 'sweep name (default: the file name)' },
@@ -148,13 +175,29 @@ export function gridSchema(): Schema {
         model: sectionSchema('model'),
         train: sectionSchema('train'),
         eval: sectionSchema('eval'),
-        grid: { properties: shortGrid },
+        grid: {
+          propertyNames: builtinKey,
+          properties: Object.fromEntries(Object.entries(valueOf).map(([key, value]) => [key, { type: 'array', minItems: 1, items: value }])),
+        },
+        configs: {
+          items: {
+            propertyNames: { anyOf: [builtinKey, builtinSection] },
+            properties: { ...valueOf, model: sectionSchema('model'), train: sectionSchema('train'), eval: sectionSchema('eval') },
+          },
+        },
+        // A rule's values are compared, not checked; its keys must exist, or it would exclude nothing.
+        exclude: {
+          items: {
+            propertyNames: { anyOf: [builtinKey, builtinSection] },
+            properties: { model: sectionKeys('model'), train: sectionKeys('train'), eval: sectionKeys('eval') },
+          },
+        },
         objective: {
-          properties: { metric: { pattern: `^(loss|(${BUILTIN_METRICS.join('|')})@(${METRIC_KS.join('|')}))$` } },
+          properties: { metric: { pattern: METRIC_PATTERN } },
         },
         pruner: {
           properties: {
-            group_by: keyOrKeys({ anyOf: [{ enum: [...Object.keys(SHORT_KEYS), ...builtinConfigPaths()] }, { type: 'string', pattern: '^dataset(\\.[^.]+)+$' }] }),
+            group_by: keyOrKeys(builtinKey),
           },
         },
       },

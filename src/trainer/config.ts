@@ -104,21 +104,75 @@ export interface TrialConfig {
   readonly eval: EvalConfig;
 }
 
-const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50 };
-const TRAIN_DEFAULTS = {
-  batch_size: 128,
-  negatives: 256,
-  sampling: 'uniform' as Sampling,
-  gbce_t: 0.75,
-  first_target: true,
-  lr: 1e-3,
-  beta1: 0.9,
-  beta2: 0.98,
-  epochs: 20,
-  patience: 4,
-  seed: 42,
-};
-const EVAL_DEFAULTS: EvalConfig = { k: [10], batch_size: 256 };
+/**
+ * How one config key is checked: its kind, default and bounds. `resolveTrialConfig` checks with it and
+ * the grid files' JSON Schema (sweep/grid-schema.ts) is generated from it, so the two cannot disagree
+ * about a single value. Rules between keys are in `CROSS_KEY_RULES`.
+ */
+export type KeySpec = { readonly description: string } & (
+  | { readonly kind: 'int'; readonly default?: number; readonly min: number; readonly max: number }
+  | {
+      readonly kind: 'number';
+      readonly default: number;
+      readonly min: number;
+      readonly max: number;
+      /** The bound itself is excluded. @default false */
+      readonly minOpen?: boolean;
+      readonly maxOpen?: boolean;
+    }
+  | { readonly kind: 'bool'; readonly default: boolean }
+  | { readonly kind: 'enum'; readonly values: readonly string[]; readonly default?: string }
+  /** `train.monitor`: `loss` or `<metric>@<k>`. */
+  | { readonly kind: 'metric' }
+  /** `eval.k`: one cut-off or a non-empty list of them. */
+  | { readonly kind: 'cutoffs'; readonly default: readonly number[] }
+);
+
+/** The `model` section's keys. */
+export const MODEL_KEYS = {
+  name: { kind: 'enum', values: MODELS, default: 'sasrec', description: 'the model' },
+  hidden: { kind: 'int', default: 64, min: 1, max: 8192, description: 'hidden size = item embedding size d' },
+  blocks: { kind: 'int', default: 2, min: 1, max: 64, description: 'transformer blocks' },
+  heads: { kind: 'int', default: 1, min: 1, max: 1024, description: 'attention heads; must divide model.hidden' },
+  dropout: { kind: 'number', default: 0.1, min: 0, max: 1, maxOpen: true, description: 'dropout probability' },
+  max_seq_len: { kind: 'int', default: 50, min: 1, max: 1 << 16, description: 'max sequence length L' },
+} as const satisfies Record<keyof ModelConfig, KeySpec>;
+
+/** The `train` section's keys. */
+export const TRAIN_KEYS = {
+  loss: { kind: 'enum', values: LOSSES, description: 'the training loss (required)' },
+  batch_size: { kind: 'int', default: 128, min: 1, max: 1 << 20, description: 'sequences per training batch' },
+  negatives: { kind: 'int', default: 256, min: 1, max: 1 << 24, description: 'negatives per position (sampled losses only)' },
+  sampling: { kind: 'enum', values: SAMPLINGS, default: 'uniform', description: 'negative distribution (sampled losses only)' },
+  gbce_t: { kind: 'number', default: 0.75, min: 0, max: 1, description: "gbce's calibration t (gbce only; 0 is bce+)" },
+  first_target: { kind: 'bool', default: true, description: "also train on a short history's first item, at the padded position before it" },
+  lr: { kind: 'number', default: 1e-3, min: 0, max: 10, minOpen: true, description: 'Adam learning rate' },
+  beta1: { kind: 'number', default: 0.9, min: 0, max: 1, maxOpen: true, description: "Adam's β1" },
+  beta2: { kind: 'number', default: 0.98, min: 0, max: 1, maxOpen: true, description: "Adam's β2" },
+  epochs: { kind: 'int', default: 20, min: 1, max: 100_000, description: 'maximum epochs' },
+  patience: { kind: 'int', default: 4, min: 1, max: 100_000, description: 'early-stopping patience in epochs' },
+  seed: { kind: 'int', default: 42, min: 0, max: 2 ** 32 - 1, description: 'seed of initialisation, shuffling, dropout and sampling' },
+  monitor: { kind: 'metric', description: 'what early stopping follows: loss or <metric>@<k> with k in eval.k (default ndcg@10)' },
+} as const satisfies Record<keyof TrainConfig, KeySpec>;
+
+/** The `eval` section's keys. */
+export const EVAL_KEYS = {
+  k: { kind: 'cutoffs', default: [10], description: 'cut-offs K reported for every metric' },
+  batch_size: { kind: 'int', default: 256, min: 1, max: 1 << 20, description: 'users per evaluation batch' },
+} as const satisfies Record<keyof EvalConfig, KeySpec>;
+
+/** The sections of the built-in trainer's config that `KeySpec` tables describe. */
+export const SECTION_KEYS = { model: MODEL_KEYS, train: TRAIN_KEYS, eval: EVAL_KEYS } as const;
+
+/**
+ * Rules between keys, which a JSON Schema cannot state (grid values are crossed after it checks
+ * them): the schema carries them in its descriptions, `resolveTrialConfig` enforces them.
+ */
+export const CROSS_KEY_RULES = [
+  'model.heads must divide model.hidden',
+  'train.monitor <metric>@<k> needs k in eval.k',
+  'train.negatives and train.sampling apply to sampled losses only, train.gbce_t to gbce only (elsewhere they are dropped)',
+] as const;
 
 type Obj = Record<string, unknown>;
 
@@ -136,34 +190,44 @@ function checkKeys(obj: Obj, at: string, allowed: readonly string[]): void {
   }
 }
 
-function int(obj: Obj, key: string, at: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const v = obj[key] ?? def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(`${at}.${key}`, `expected an integer in [${min}, ${max}], got ${shown(v)}`);
+/** A bound in interval notation: `[0, 1)`. */
+function interval(lo: number, hi: number, loOpen = false, hiOpen = false): string {
+  return `${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}`;
+}
+
+/**
+ * The value of `obj[key]` (or the spec's default) checked against its spec; throws `ConfigError` at
+ * `at.key`. A key without a default and without a value is required.
+ */
+function checked<S extends KeySpec>(obj: Obj, key: string, at: string, spec: S): SpecValue<S> {
+  const path = `${at}.${key}`;
+  const v = obj[key] ?? ('default' in spec ? spec.default : undefined);
+  switch (spec.kind) {
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) {
+        throw new ConfigError(path, `expected an integer in ${interval(spec.min, spec.max)}, got ${shown(v)}`);
+      }
+      break;
+    case 'number': {
+      const ok = typeof v === 'number' && Number.isFinite(v) && (spec.minOpen === true ? v > spec.min : v >= spec.min) && (spec.maxOpen === true ? v < spec.max : v <= spec.max);
+      if (!ok) throw new ConfigError(path, `expected a number in ${interval(spec.min, spec.max, spec.minOpen, spec.maxOpen)}, got ${shown(v)}`);
+      break;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean') throw new ConfigError(path, `expected true or false, got ${shown(v)}`);
+      break;
+    case 'enum':
+      if (typeof v !== 'string' || !spec.values.includes(v)) throw new ConfigError(path, `expected one of ${spec.values.join(', ')}, got ${shown(v)}`);
+      break;
+    case 'metric':
+    case 'cutoffs':
+      throw new Error(`${path}: ${spec.kind} keys are resolved by their own functions`);
   }
-  return v;
+  return v as SpecValue<S>;
 }
 
-function num(obj: Obj, key: string, at: string, def: number, lo: number, hi: number, loOpen = false, hiOpen = false): number {
-  const v = obj[key] ?? def;
-  const ok = typeof v === 'number' && Number.isFinite(v) && (loOpen ? v > lo : v >= lo) && (hiOpen ? v < hi : v <= hi);
-  if (!ok) throw new ConfigError(`${at}.${key}`, `expected a number in ${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${shown(v)}`);
-  return v as number;
-}
-
-function bool(obj: Obj, key: string, at: string, def: boolean): boolean {
-  const v = obj[key] ?? def;
-  if (typeof v !== 'boolean') throw new ConfigError(`${at}.${key}`, `expected true or false, got ${shown(v)}`);
-  return v;
-}
-
-function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: readonly T[], def?: T): T {
-  const v = obj[key] ?? def;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(`${at}.${key}`, `expected one of ${allowed.join(', ')}, got ${shown(v)}`);
-  }
-  return v as T;
-}
+/** The type of a checked value of a spec. */
+type SpecValue<S extends KeySpec> = S extends { readonly kind: 'enum'; readonly values: readonly (infer V)[] } ? V : S extends { readonly kind: 'bool' } ? boolean : number;
 
 /**
  * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
@@ -176,58 +240,58 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
   const dataset = resolveDatasetSpec(raw.dataset);
 
   const m = section(raw, 'model');
-  checkKeys(m, 'model', Object.keys(MODEL_DEFAULTS));
-  const hidden = int(m, 'hidden', 'model', MODEL_DEFAULTS.hidden, 1, 8192);
-  const heads = int(m, 'heads', 'model', MODEL_DEFAULTS.heads, 1, 1024);
+  checkKeys(m, 'model', Object.keys(MODEL_KEYS));
+  const hidden = checked(m, 'hidden', 'model', MODEL_KEYS.hidden);
+  const heads = checked(m, 'heads', 'model', MODEL_KEYS.heads);
   if (hidden % heads !== 0) throw new ConfigError('model.heads', `must divide model.hidden (${hidden}), got ${heads}`);
   const model: ModelConfig = {
-    name: oneOf(m, 'name', 'model', MODELS, MODEL_DEFAULTS.name),
+    name: checked(m, 'name', 'model', MODEL_KEYS.name),
     hidden,
-    blocks: int(m, 'blocks', 'model', MODEL_DEFAULTS.blocks, 1, 64),
+    blocks: checked(m, 'blocks', 'model', MODEL_KEYS.blocks),
     heads,
-    dropout: num(m, 'dropout', 'model', MODEL_DEFAULTS.dropout, 0, 1, false, true),
-    max_seq_len: int(m, 'max_seq_len', 'model', MODEL_DEFAULTS.max_seq_len, 1, 1 << 16),
+    dropout: checked(m, 'dropout', 'model', MODEL_KEYS.dropout),
+    max_seq_len: checked(m, 'max_seq_len', 'model', MODEL_KEYS.max_seq_len),
   };
 
   const t = section(raw, 'train');
-  checkKeys(t, 'train', ['loss', 'monitor', ...Object.keys(TRAIN_DEFAULTS)]);
-  const loss = oneOf(t, 'loss', 'train', LOSSES);
+  checkKeys(t, 'train', Object.keys(TRAIN_KEYS));
+  const loss = checked(t, 'loss', 'train', TRAIN_KEYS.loss);
   const sampled = SAMPLED_LOSSES.has(loss);
   const train: TrainConfig = {
     loss,
-    batch_size: int(t, 'batch_size', 'train', TRAIN_DEFAULTS.batch_size, 1, 1 << 20),
-    ...(sampled
-      ? {
-          negatives: int(t, 'negatives', 'train', TRAIN_DEFAULTS.negatives, 1, 1 << 24),
-          sampling: oneOf(t, 'sampling', 'train', SAMPLINGS, TRAIN_DEFAULTS.sampling),
-        }
-      : {}),
-    ...(loss === 'gbce' ? { gbce_t: num(t, 'gbce_t', 'train', TRAIN_DEFAULTS.gbce_t, 0, 1) } : {}),
-    first_target: bool(t, 'first_target', 'train', TRAIN_DEFAULTS.first_target),
-    lr: num(t, 'lr', 'train', TRAIN_DEFAULTS.lr, 0, 10, true),
-    beta1: num(t, 'beta1', 'train', TRAIN_DEFAULTS.beta1, 0, 1, false, true),
-    beta2: num(t, 'beta2', 'train', TRAIN_DEFAULTS.beta2, 0, 1, false, true),
-    epochs: int(t, 'epochs', 'train', TRAIN_DEFAULTS.epochs, 1, 100_000),
-    patience: int(t, 'patience', 'train', TRAIN_DEFAULTS.patience, 1, 100_000),
-    seed: int(t, 'seed', 'train', TRAIN_DEFAULTS.seed, 0, 2 ** 32 - 1),
+    batch_size: checked(t, 'batch_size', 'train', TRAIN_KEYS.batch_size),
+    ...(sampled ? { negatives: checked(t, 'negatives', 'train', TRAIN_KEYS.negatives), sampling: checked(t, 'sampling', 'train', TRAIN_KEYS.sampling) } : {}),
+    ...(loss === 'gbce' ? { gbce_t: checked(t, 'gbce_t', 'train', TRAIN_KEYS.gbce_t) } : {}),
+    first_target: checked(t, 'first_target', 'train', TRAIN_KEYS.first_target),
+    lr: checked(t, 'lr', 'train', TRAIN_KEYS.lr),
+    beta1: checked(t, 'beta1', 'train', TRAIN_KEYS.beta1),
+    beta2: checked(t, 'beta2', 'train', TRAIN_KEYS.beta2),
+    epochs: checked(t, 'epochs', 'train', TRAIN_KEYS.epochs),
+    patience: checked(t, 'patience', 'train', TRAIN_KEYS.patience),
+    seed: checked(t, 'seed', 'train', TRAIN_KEYS.seed),
   };
 
   const e = section(raw, 'eval');
-  checkKeys(e, 'eval', Object.keys(EVAL_DEFAULTS));
-  const kRaw = e.k ?? EVAL_DEFAULTS.k;
-  const ks = Array.isArray(kRaw) ? kRaw : [kRaw];
-  for (const [i, k] of ks.entries()) {
-    if (!(METRIC_KS as readonly unknown[]).includes(k)) {
-      throw new ConfigError(`eval.k[${i}]`, `expected one of ${METRIC_KS.join(', ')}, got ${shown(k)}`);
-    }
-  }
+  checkKeys(e, 'eval', Object.keys(EVAL_KEYS));
   const evalCfg: EvalConfig = {
-    k: [...new Set(ks as number[])].sort((a, b) => a - b),
-    batch_size: int(e, 'batch_size', 'eval', EVAL_DEFAULTS.batch_size, 1, 1 << 20),
+    k: resolveCutoffs(e.k ?? EVAL_KEYS.k.default),
+    batch_size: checked(e, 'batch_size', 'eval', EVAL_KEYS.batch_size),
   };
 
   const monitor = resolveMonitor(t.monitor, evalCfg.k);
   return { dataset, model, train: monitor === undefined ? train : { ...train, monitor }, eval: evalCfg };
+}
+
+/** `eval.k`: one cut-off or a non-empty list of them, each one of `METRIC_KS`; sorted, without repeats. */
+function resolveCutoffs(raw: unknown): number[] {
+  const ks = Array.isArray(raw) ? raw : [raw];
+  if (ks.length === 0) throw new ConfigError('eval.k', `expected one of ${METRIC_KS.join(', ')} or a non-empty list of them, got []`);
+  for (const [i, k] of ks.entries()) {
+    if (!(METRIC_KS as readonly unknown[]).includes(k)) {
+      throw new ConfigError(Array.isArray(raw) ? `eval.k[${i}]` : 'eval.k', `expected one of ${METRIC_KS.join(', ')}, got ${shown(k)}`);
+    }
+  }
+  return [...new Set(ks as number[])].sort((a, b) => a - b);
 }
 
 /** `train.monitor` checked against the metrics and cut-offs reported; undefined where it is the default. */
