@@ -12,7 +12,7 @@
  *   a list with none contributes 0.
  */
 import type { EvalSet } from '../data/types.js';
-import type { Metrics } from '../trainer/protocol.js';
+import type { Metrics } from './metrics.js';
 import { historyStats, type HistoryStats } from './history-stats.js';
 
 /** Options of a `MetricsAccumulator`. */

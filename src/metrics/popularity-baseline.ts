@@ -4,7 +4,7 @@
  * metrics as a model, it is the floor a trained model must clearly beat.
  */
 import type { EvalSet } from '../data/types.js';
-import type { Metrics } from '../trainer/protocol.js';
+import type { Metrics } from './metrics.js';
 import { MetricsAccumulator } from './accumulator.js';
 
 /** Users ranked per `add` call: bounds the [batch × kMax] list buffer. */

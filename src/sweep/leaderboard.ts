@@ -6,7 +6,7 @@
  */
 import yaml from 'js-yaml';
 import type { RankedAttempt, EpochRecord, TrialRecord } from '../store/store.js';
-import type { Metrics } from '../trainer/protocol.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { loadYaml } from '../util/safe-yaml.js';
 import { canonicalJson } from './canonical.js';
 import { flatten, getPath, resolveKey } from './config-paths.js';

@@ -8,7 +8,7 @@ import { evalBatches } from '../data/batches.js';
 import type { EvalSet } from '../data/types.js';
 import { MetricsAccumulator } from '../metrics/accumulator.js';
 import type { Sasrec } from '../model/sasrec.js';
-import type { Metrics } from './protocol.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** What one evaluation reads and writes on the device. */
 export interface EvalTensors {

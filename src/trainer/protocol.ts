@@ -1,10 +1,14 @@
 /**
  * Trainer protocol, version 1 (docs/protocol.md): what the orchestrator hands a trainer
- * child and the events the child writes back, one JSON object per line, on file descriptor 3.
+ * child (the environment variables it sets, the trial file) and the events the child writes back, one
+ * JSON object per line, on file descriptor 3.
  *
- * This module is shared by both sides and imports nothing, so the orchestrator can use it without
- * loading any training code.
+ * This module is shared by both sides and imports nothing at run time (only the `Metrics` type), so
+ * the orchestrator can use it without loading any training code.
  */
+import type { Metrics } from '../metrics/metrics.js';
+
+export type { Metrics };
 
 /** The protocol version this build speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -17,6 +21,15 @@ export const EVENTS_FD_ENV = 'GRID_EVENTS_FD';
 
 /** The file descriptor the child writes events to. */
 export const EVENTS_FD = 3;
+
+/**
+ * Environment variable capping the CPU backend's threads: the orchestrator shares the cores among
+ * parallel CPU trials through it, and a user may set it for `grid run` (their setting wins).
+ */
+export const CPU_THREADS_ENV = 'GRID_CPU_THREADS';
+
+/** Environment variable through which the orchestrator shows a child only its GPU (empty: none). */
+export const VISIBLE_DEVICES_ENV = 'CUDA_VISIBLE_DEVICES';
 
 /** Where a trial runs. */
 export interface TrialDevice {
@@ -50,9 +63,6 @@ export interface TrialFile {
 
 /** Heartbeat interval a child uses when the trial file names none. */
 export const DEFAULT_HEARTBEAT_INTERVAL_S = 10;
-
-/** Metric name → value, named `<metric>@<k>` ("ndcg@10", "hr@10", "coverage@10", …). */
-export type Metrics = Record<string, number>;
 
 /** Error kinds a child may report; each maps to a trial state (oom → oom, the rest → failed). */
 export type ErrorKind = 'oom' | 'invalid_config' | 'data' | 'internal';

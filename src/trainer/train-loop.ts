@@ -22,7 +22,8 @@ import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 import { defaultMonitor, type TrialConfig } from './config.js';
 import { evaluate, type EvalTensors } from './evaluate.js';
 import type { EventSink } from './events.js';
-import type { Metrics, ResultEvent } from './protocol.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ResultEvent } from './protocol.js';
 import { allocatePlan, planReport, planSpecs, plannedBytes, type GroupName } from './training-plan.js';
 
 /** Adam's epsilon (PyTorch's default, as the reference). */

@@ -23,7 +23,7 @@ import { topK } from './topk.js';
 
 /** Options of the CPU backend. */
 export interface CpuOpsOptions {
-  /** Threads (main + workers) for the heavy kernels. @default GRID_CPU_THREADS, else min(2, cores) */
+  /** Threads (main + workers) for the heavy kernels. @default min(2, cores) */
   readonly threads?: number;
   /** Storage of f32 tensors: 'f64' holds them in float64, for gradient checks and oracles. @default "f32" */
   readonly precision?: CpuPrecision;

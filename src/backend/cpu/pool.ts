@@ -11,9 +11,6 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { runKernel, type KernelArgs, type KernelName } from './kernels.js';
 import { CTRL_DONE, CTRL_FAILED, CTRL_READY, CTRL_SEQ, CTRL_SLOTS, type Job, type WorkerInit } from './pool-protocol.js';
 
-/** Environment variable capping the CPU backend's threads (the scheduler sets 1 when trials share cores). */
-export const CPU_THREADS_ENV = 'GRID_CPU_THREADS';
-
 /** A worker that has not finished this long after the main thread's part has stopped; ms. */
 const STALL_MS = 120_000;
 
@@ -25,14 +22,14 @@ interface PoolWorker {
   seq: number;
 }
 
-/** Threads the CPU backend uses by default: GRID_CPU_THREADS, else min(2, available cores). */
+/** Most threads a pool runs. */
+export const MAX_THREADS = 64;
+
+/**
+ * Threads the CPU backend uses when not told: min(2, available cores). A trial is told by the
+ * orchestrator (trainer/backend.ts reads the protocol's variable).
+ */
 export function defaultThreads(): number {
-  const env = process.env[CPU_THREADS_ENV];
-  if (env !== undefined && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`${CPU_THREADS_ENV}: expected an integer in [1, 64], got "${env}"`);
-    return n;
-  }
   return Math.min(2, availableParallelism());
 }
 
@@ -77,7 +74,7 @@ export class WorkerPool {
   }
 
   private constructor(parts: number) {
-    if (!Number.isInteger(parts) || parts < 1) throw new Error(`WorkerPool: expected parts ≥ 1, got ${parts}`);
+    if (!Number.isInteger(parts) || parts < 1 || parts > MAX_THREADS) throw new Error(`WorkerPool: expected parts in [1, ${MAX_THREADS}], got ${parts}`);
     this.parts = parts;
     const source = new URL(import.meta.url);
     const fromTs = source.pathname.endsWith('.ts');

@@ -10,7 +10,14 @@
  * A size-K min-heap whose root is the current worst (lowest score, then highest id) makes a row cost
  * O(V log K); items are visited in increasing id, so an item that only ties the root never enters.
  */
-import type { Sequences } from '../../data/types.js';
+/**
+ * Rows of item ids in CSR form: row r holds `items[offsets[r] .. offsets[r + 1])`. The data layer's
+ * `Sequences` has this shape; the backend states it itself, as it imports nothing from above.
+ */
+export interface CsrRows {
+  readonly offsets: Int32Array;
+  readonly items: Int32Array;
+}
 
 /**
  * Writes the top-k items of each of `rows` score rows into `out` [rows × k]; row b excludes the items
@@ -19,7 +26,7 @@ import type { Sequences } from '../../data/types.js';
 export function topK(
   out: Int32Array,
   scores: Float32Array,
-  histories: Sequences,
+  histories: CsrRows,
   rowStart: number,
   rows: number,
   numItems: number,
