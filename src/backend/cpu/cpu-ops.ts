@@ -13,12 +13,10 @@ import { adamStep } from './adam.js';
 import type { FloatArray } from './arrays.js';
 import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
 import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
-import { dropout } from './dropout.js';
 import * as ew from './elementwise.js';
 import { embedBackward, embedForward } from './embedding.js';
 import { denseLayout } from './gemm.js';
-import { layerNormBackward, layerNormForward } from './layernorm.js';
-import { defaultThreads, WorkerPool } from './pool.js';
+import { defaultThreads, MIN_WORK_PER_PART, WorkerPool } from './pool.js';
 import { topK } from './topk.js';
 
 /** Options of the CPU backend. */
@@ -126,7 +124,7 @@ export class CpuOps implements Ops {
   }
 
   add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
-    ew.add(f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n);
+    this.#pool.runSplit(n, 'add', f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n);
   }
 
   sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void {
@@ -139,15 +137,17 @@ export class CpuOps implements Ops {
   }
 
   dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
-    dropout(f32(out, 'dropout.out', n), f32(x, 'dropout.x', n), n, drop);
+    // Only what the mask needs travels to the workers (a spec may carry more).
+    const spec: DropoutSpec = { p: drop.p, key: { seed: drop.key.seed, step: drop.key.step, site: drop.key.site } };
+    this.#pool.runSplit(n, 'dropout', f32(out, 'dropout.out', n), f32(x, 'dropout.x', n), n, spec);
   }
 
   reluForward(out: Tensor, x: Tensor, n: number): void {
-    ew.reluForward(f32(out, 'reluForward.out', n), f32(x, 'reluForward.x', n), n);
+    this.#pool.runSplit(n, 'reluForward', f32(out, 'reluForward.out', n), f32(x, 'reluForward.x', n), n);
   }
 
   reluBackward(dx: Tensor, dout: Tensor, out: Tensor, n: number): void {
-    ew.reluBackward(f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n);
+    this.#pool.runSplit(n, 'reluBackward', f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n);
   }
 
   embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
@@ -180,16 +180,18 @@ export class CpuOps implements Ops {
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void {
-    ew.biasAdd(f32(out, 'biasAdd.out', rows * cols), f32(bias, 'biasAdd.bias', cols), rows, cols);
+    this.#pool.runSplit(rows * cols, 'biasAdd', f32(out, 'biasAdd.out', rows * cols), f32(bias, 'biasAdd.bias', cols), rows, cols);
   }
 
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
-    ew.biasBackward(f32(dBias, 'biasBackward.dBias', cols), f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
+    // Split by columns: every part reads every row, so it is worth a part per column block only.
+    this.#pool.runSplit(Math.min(rows * cols, cols * MIN_WORK_PER_PART), 'biasBackward', f32(dBias, 'biasBackward.dBias', cols), f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
   }
 
   layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
     const n = rows * cols;
-    layerNormForward(
+    this.#pool.runSplit(
+      n, 'layerNormForward',
       f32(out, 'layerNormForward.out', n), f32(mean, 'layerNormForward.mean', rows), f32(rstd, 'layerNormForward.rstd', rows),
       f32(x, 'layerNormForward.x', n), f32(weight, 'layerNormForward.weight', cols), f32(bias, 'layerNormForward.bias', cols),
       rows, cols, eps,
@@ -202,10 +204,12 @@ export class CpuOps implements Ops {
     rows: number, cols: number,
   ): void {
     const n = rows * cols;
-    layerNormBackward(
-      f32(dx, 'layerNormBackward.dx', n), f32(dWeight, 'layerNormBackward.dWeight', cols), f32(dBias, 'layerNormBackward.dBias', cols),
-      f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n), f32(weight, 'layerNormBackward.weight', cols),
-      f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows), rows, cols,
+    const g = { dout: f32(dout, 'layerNormBackward.dout', n), x: f32(x, 'layerNormBackward.x', n), mean: f32(mean, 'layerNormBackward.mean', rows), rstd: f32(rstd, 'layerNormBackward.rstd', rows) };
+    this.#pool.runSplit(n, 'layerNormBackwardRows', f32(dx, 'layerNormBackward.dx', n), g.dout, g.x, f32(weight, 'layerNormBackward.weight', cols), g.mean, g.rstd, rows, cols);
+    // Split by columns: every part reads every row, so it is worth a part per column block only.
+    this.#pool.runSplit(
+      Math.min(n, cols * MIN_WORK_PER_PART), 'layerNormBackwardColumns',
+      f32(dWeight, 'layerNormBackward.dWeight', cols), f32(dBias, 'layerNormBackward.dBias', cols), g.dout, g.x, g.mean, g.rstd, rows, cols,
     );
   }
 

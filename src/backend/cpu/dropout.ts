@@ -6,6 +6,7 @@
 import type { DropoutSpec } from '../ops.js';
 import { DROPOUT_STREAM, dropoutThreshold, philox4x32 } from '../philox.js';
 import type { FloatArray } from './arrays.js';
+import { span } from './partition.js';
 
 /** Reads a site's mask element by element, one Philox call per aligned group of 4 elements. */
 export class DropoutMask {
@@ -40,11 +41,22 @@ export class DropoutMask {
 
 /** out = x · keep / (1 - p) over n elements (overwrite); p = 0 copies; out may alias x. Forward and backward alike. */
 export function dropout(out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec): void {
+  dropoutPart(out, x, n, drop, 0, 1);
+}
+
+/**
+ * Part `part` of `parts` of `dropout`, for the worker pool: a range of elements in whole groups of 4
+ * (one Philox call each). The mask is a function of the element's index, so the parts' count changes
+ * nothing. In a worker `out` and `x` are distinct view objects even where they alias, so p = 0 may copy
+ * a range onto itself: harmless.
+ */
+export function dropoutPart(out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec, part: number, parts: number): void {
+  const [lo, hi] = span(n, part, parts, 4);
   if (drop.p === 0) {
-    if (out !== x) for (let i = 0; i < n; i++) out[i] = x[i]!;
+    if (out !== x) for (let i = lo; i < hi; i++) out[i] = x[i]!;
     return;
   }
   const mask = new DropoutMask(drop);
   const s = mask.scale;
-  for (let i = 0; i < n; i++) out[i] = mask.keeps(i) ? x[i]! * s : 0;
+  for (let i = lo; i < hi; i++) out[i] = mask.keeps(i) ? x[i]! * s : 0;
 }

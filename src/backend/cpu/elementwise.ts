@@ -1,12 +1,22 @@
 /**
  * Elementwise and row-wise CPU kernels: residual add, padding mask, ReLU, bias, row slices. Outputs
- * first, then inputs, then sizes; each says whether it overwrites or accumulates.
+ * first, then inputs, then sizes; each says whether it overwrites or accumulates. The `…Part` kernels
+ * take (part, parts) last and run on the worker pool (kernels.ts): part p owns a contiguous range of
+ * elements, rows or (for sums over rows) columns, so every output element is computed by one thread
+ * in the same order whatever the number of parts.
  */
 import type { FloatArray } from './arrays.js';
+import { span } from './partition.js';
 
 /** out = a + b over n elements (overwrite); out may alias a or b. */
 export function add(out: FloatArray, a: FloatArray, b: FloatArray, n: number): void {
-  for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+  addPart(out, a, b, n, 0, 1);
+}
+
+/** Part `part` of `parts` of `add`. */
+export function addPart(out: FloatArray, a: FloatArray, b: FloatArray, n: number, part: number, parts: number): void {
+  const [lo, hi] = span(n, part, parts);
+  for (let i = lo; i < hi; i++) out[i] = a[i]! + b[i]!;
 }
 
 /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 (overwrite); out may alias x. */
@@ -20,7 +30,13 @@ export function maskPadded(out: FloatArray, x: FloatArray, ids: Int32Array, rows
 
 /** out = max(x, 0) (overwrite); out may alias x. */
 export function reluForward(out: FloatArray, x: FloatArray, n: number): void {
-  for (let i = 0; i < n; i++) {
+  reluForwardPart(out, x, n, 0, 1);
+}
+
+/** Part `part` of `parts` of `reluForward`. */
+export function reluForwardPart(out: FloatArray, x: FloatArray, n: number, part: number, parts: number): void {
+  const [lo, hi] = span(n, part, parts);
+  for (let i = lo; i < hi; i++) {
     const v = x[i]!;
     out[i] = v > 0 ? v : 0;
   }
@@ -28,22 +44,40 @@ export function reluForward(out: FloatArray, x: FloatArray, n: number): void {
 
 /** dx = dout · (out > 0) (overwrite), `out` being the forward output; dx may alias dout. */
 export function reluBackward(dx: FloatArray, dout: FloatArray, out: FloatArray, n: number): void {
-  for (let i = 0; i < n; i++) dx[i] = out[i]! > 0 ? dout[i]! : 0;
+  reluBackwardPart(dx, dout, out, n, 0, 1);
+}
+
+/** Part `part` of `parts` of `reluBackward`. */
+export function reluBackwardPart(dx: FloatArray, dout: FloatArray, out: FloatArray, n: number, part: number, parts: number): void {
+  const [lo, hi] = span(n, part, parts);
+  for (let i = lo; i < hi; i++) dx[i] = out[i]! > 0 ? dout[i]! : 0;
 }
 
 /** out[r, :] = out[r, :]! + bias (in place). */
 export function biasAdd(out: FloatArray, bias: FloatArray, rows: number, cols: number): void {
-  for (let r = 0; r < rows; r++) {
+  biasAddPart(out, bias, rows, cols, 0, 1);
+}
+
+/** Part `part` of `parts` of `biasAdd`: a range of rows. */
+export function biasAddPart(out: FloatArray, bias: FloatArray, rows: number, cols: number, part: number, parts: number): void {
+  const [lo, hi] = span(rows, part, parts);
+  for (let r = lo; r < hi; r++) {
     const o = r * cols;
     for (let c = 0; c < cols; c++) out[o + c] = out[o + c]! + bias[c]!;
   }
 }
 
-/** dBias (+=) Σ_r dout[r, :]. */
+/** dBias (+=) Σ_r dout[r, :], summed in row order. */
 export function biasBackward(dBias: FloatArray, dout: FloatArray, rows: number, cols: number): void {
+  biasBackwardPart(dBias, dout, rows, cols, 0, 1);
+}
+
+/** Part `part` of `parts` of `biasBackward`: a range of columns, each summed over every row in order. */
+export function biasBackwardPart(dBias: FloatArray, dout: FloatArray, rows: number, cols: number, part: number, parts: number): void {
+  const [lo, hi] = span(cols, part, parts);
   for (let r = 0; r < rows; r++) {
     const o = r * cols;
-    for (let c = 0; c < cols; c++) dBias[c] = dBias[c]! + dout[o + c]!;
+    for (let c = lo; c < hi; c++) dBias[c] = dBias[c]! + dout[o + c]!;
   }
 }
 

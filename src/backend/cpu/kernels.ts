@@ -4,7 +4,10 @@
  * job names a kernel by key and both sides run the same function.
  */
 import { attentionBackwardPart, attentionForwardPart } from './attention.js';
+import { dropoutPart } from './dropout.js';
+import { addPart, biasAddPart, biasBackwardPart, reluBackwardPart, reluForwardPart } from './elementwise.js';
 import { gemmPart } from './gemm.js';
+import { layerNormBackwardColumnsPart, layerNormBackwardRowsPart, layerNormForwardPart } from './layernorm.js';
 import { cceBackwardItemsPart, cceBackwardRowsPart, cceForwardPart } from './loss-cce.js';
 import { fullLossBackwardItemsPart, fullLossBackwardRowsPart, fullLossForwardPart } from './loss-full.js';
 import { cceMinusBackwardPart, cceMinusForwardPart, sampledBackwardPart, sampledForwardPart } from './loss-sampled.js';
@@ -12,6 +15,15 @@ import { cceMinusBackwardPart, cceMinusForwardPart, sampledBackwardPart, sampled
 /** Every partitioned kernel by name. */
 export const KERNELS = {
   gemm: gemmPart,
+  add: addPart,
+  reluForward: reluForwardPart,
+  reluBackward: reluBackwardPart,
+  biasAdd: biasAddPart,
+  biasBackward: biasBackwardPart,
+  dropout: dropoutPart,
+  layerNormForward: layerNormForwardPart,
+  layerNormBackwardRows: layerNormBackwardRowsPart,
+  layerNormBackwardColumns: layerNormBackwardColumnsPart,
   attentionForward: attentionForwardPart,
   attentionBackward: attentionBackwardPart,
   fullLossForward: fullLossForwardPart,

@@ -11,6 +11,12 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { runKernel, type KernelArgs, type KernelName } from './kernels.js';
 import { CTRL_DONE, CTRL_FAILED, CTRL_READY, CTRL_SEQ, CTRL_SLOTS, type Job, type WorkerInit } from './pool-protocol.js';
 
+/**
+ * Fewest elements worth a part of their own in `runSplit`: waking a worker and waiting for it costs
+ * tens of microseconds, about what a thread spends on this many elements of an elementwise op.
+ */
+export const MIN_WORK_PER_PART = 16_384;
+
 /** A worker that has not finished this long after the main thread's part has stopped; ms. */
 const STALL_MS = 120_000;
 
@@ -93,10 +99,25 @@ export class WorkerPool {
 
   /** Runs every part of kernel `name` and returns the sum of the parts' results. */
   run<K extends KernelName>(name: K, ...args: KernelArgs<K>): number {
-    if (this.parts === 1) return runKernel(name, args, 0, 1);
+    return this.#run(this.parts, name, args);
+  }
+
+  /**
+   * Runs kernel `name` over as many parts as `work` (its elements) fills, at least `MIN_WORK_PER_PART`
+   * each: a small op on all threads would spend more waking them than it saves. The parts' count
+   * never changes an output (every split kernel computes each element in the same order).
+   */
+  runSplit<K extends KernelName>(work: number, name: K, ...args: KernelArgs<K>): number {
+    return this.#run(Math.max(1, Math.min(this.parts, Math.floor(work / MIN_WORK_PER_PART))), name, args);
+  }
+
+  /** Runs `parts` parts: part 0 on this thread, the others on the first `parts − 1` workers. */
+  #run<K extends KernelName>(parts: number, name: K, args: KernelArgs<K>): number {
+    if (parts === 1) return runKernel(name, args, 0, 1);
     if (!args.every(isShared)) throw new Error(`WorkerPool.run(${name}): every array argument must live in a SharedArrayBuffer`);
-    for (const [i, w] of this.#workers.entries()) {
-      const job: Job = { kind: 'run', fn: name, args, part: i + 1, parts: this.parts };
+    const used = this.#workers.slice(0, parts - 1);
+    for (const [i, w] of used.entries()) {
+      const job: Job = { kind: 'run', fn: name, args, part: i + 1, parts };
       w.port.postMessage(job);
       w.seq++;
       Atomics.store(w.ctrl, CTRL_SEQ, w.seq);
@@ -105,11 +126,11 @@ export class WorkerPool {
     let total = 0;
     let failure: unknown = null;
     try {
-      total = runKernel(name, args, 0, this.parts);
+      total = runKernel(name, args, 0, parts);
     } catch (e) {
       failure = e;
     }
-    for (const w of this.#workers) {
+    for (const w of used) {
       const since = Date.now();
       for (;;) {
         const done = Atomics.load(w.ctrl, CTRL_DONE);
