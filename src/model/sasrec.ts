@@ -74,7 +74,7 @@ export class Sasrec {
   #pass(B: number, ctx: PassContext, b: number): BlockPass {
     const { hidden: d, maxLen: L, heads } = this.dims;
     return {
-      B, L, d, heads, causal: true,
+      B, L, d, heads, causal: true, keyPadding: false,
       attnDrop: this.#drop(ctx, 1 + 3 * b),
       ffn1Drop: this.#drop(ctx, 2 + 3 * b),
       ffn2Drop: this.#drop(ctx, 3 + 3 * b),
