@@ -101,6 +101,13 @@ export interface MatmulOptions {
   readonly accumulate?: boolean;
   /** Scale of the product. @default 1 */
   readonly alpha?: number;
+  /**
+   * Ids of a's rows as stored (i32: m of them, k with transA): a row whose id is 0 may be taken as a zero
+   * row, which a backend may skip (CUDA skips whole tiles of them; the CPU multiplies every row). The
+   * models pass the batch's ids where padding rows' results are masked or their operands are zero, so
+   * that padding costs nothing.
+   */
+  readonly rowIds?: Tensor;
 }
 
 /** Adam hyperparameters of one step (no weight decay, as the reference system). */
