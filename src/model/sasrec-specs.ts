@@ -1,7 +1,8 @@
 /**
  * SASRec's tensors, declared by name once (never by position): parameters (the same table names the
  * gradients and both Adam moments), the activations forward saves for backward, and backward's
- * scratch. Shapes follow the reference system: item table [(V+1) × d] (row 0 padding, tied with the output),
+ * scratch. Shapes follow the reference system: item table [(V+1) × d] (row 0 padding, tied with the output
+ * unless `tieOutput` is false: then a separate `out_emb` of the same shape),
  * learned positions [L × d], per block LayerNorm → causal MHA (separate q, k, v projections with
  * bias) → residual → LayerNorm → FFN d → d → d with ReLU, and a final LayerNorm.
  *
@@ -20,6 +21,16 @@ export interface SasrecDims {
   readonly heads: number;
   /** Max sequence length L. */
   readonly maxLen: number;
+  /**
+   * Whether scores read the item table (tied) or a separate output table `out_emb` [(V+1) × d].
+   * @default true
+   */
+  readonly tieOutput?: boolean;
+}
+
+/** The name of the table scores read: the item table when tied, else `out_emb`. */
+export function outputTableName(dims: SasrecDims): string {
+  return dims.tieOutput === false ? 'out_emb' : 'item_emb';
 }
 
 /** What the backend decides about the model's tensors: the narrow dtype and the workspaces of its ops. */
@@ -77,6 +88,8 @@ export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
     for (const lin of BLOCK_LINEARS) specs.push(f32(blockName(b, `${lin}.weight`), d, d), f32(blockName(b, `${lin}.bias`), d));
   }
   specs.push(f32('final_ln.weight', d), f32('final_ln.bias', d));
+  // The untied output table: rows 1..V are scored, row 0 (padding) only keeps the layout of the item table.
+  if (outputTableName(dims) !== 'item_emb') specs.push(f32(outputTableName(dims), V + 1, d));
   return specs;
 }
 

@@ -1,7 +1,8 @@
 /**
  * SASRec (Kang & McAuley 2018) as the reference system trains it, over the ops interface:
  * e = Dropout(sqrt(d) · E[ids] + P) · mask; the blocks of transformer-block.ts (causal); h = LN(x).
- * Scores are h · Eᵀ with the item table tied (the losses and scoreItems read it directly).
+ * Scores are h · Oᵀ with O the output table: the item table E when tied (the default), else a separate
+ * table `out_emb` (`outputTable`: the losses and scoreItems read it).
  *
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
@@ -9,7 +10,7 @@
 import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
 import { blockBackward, blockForward, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
-import { blockName, embeddingScratchName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
+import { blockName, embeddingScratchName, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
 export interface PassContext {
@@ -40,13 +41,14 @@ export class Sasrec {
     this.#g = groups;
   }
 
-  /** The item table [(V+1) × d] (tied input and output embedding) and its gradient. */
-  get itemTable(): Tensor {
-    return this.#g.params.get('item_emb');
+  /** The table scores read [(V+1) × d]: the item table when tied, else `out_emb` (every loss and scoreItems read it). */
+  get outputTable(): Tensor {
+    return this.#g.params.get(outputTableName(this.dims));
   }
 
-  get itemTableGrad(): Tensor {
-    return this.#g.grads.get('item_emb');
+  /** The gradient of `outputTable` (the loss accumulates into it). */
+  get outputTableGrad(): Tensor {
+    return this.#g.grads.get(outputTableName(this.dims));
   }
 
   /** Final hidden states [N × d] of the last forward. */

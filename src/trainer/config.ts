@@ -47,6 +47,12 @@ export interface ModelConfig {
   readonly dropout: number;
   /** Max sequence length L. @default 50 */
   readonly max_seq_len: number;
+  /**
+   * Whether the scores read the input item table (tied, as the reference's SASRec) or a separate output
+   * table of the same shape (gSASRec unties them). true is the behaviour before the key existed: the trial
+   * id leaves the key out when it is true (sweep/canonical.ts). @default true
+   */
+  readonly tie_output: boolean;
 }
 
 export interface TrainConfig {
@@ -104,7 +110,7 @@ export interface TrialConfig {
   readonly eval: EvalConfig;
 }
 
-const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50 };
+const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50, tie_output: true };
 const TRAIN_DEFAULTS = {
   batch_size: 128,
   negatives: 256,
@@ -187,6 +193,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
     heads,
     dropout: num(m, 'dropout', 'model', MODEL_DEFAULTS.dropout, 0, 1, false, true),
     max_seq_len: int(m, 'max_seq_len', 'model', MODEL_DEFAULTS.max_seq_len, 1, 1 << 16),
+    tie_output: bool(m, 'tie_output', 'model', MODEL_DEFAULTS.tie_output),
   };
 
   const t = section(raw, 'train');

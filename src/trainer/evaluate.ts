@@ -40,7 +40,7 @@ export async function evaluate(
     ops.write(t.ids, padded);
     model.forward(t.ids, rows, { train: false, seed: 0, step: 0 });
     ops.sliceRows(hidden, model.hidden, batch.rows, L - 1, L, d);
-    ops.scoreItems(scores, hidden, model.itemTable, batch.rows, V, d);
+    ops.scoreItems(scores, hidden, model.outputTable, batch.rows, V, d);
     ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
   }
   // One read per evaluation: the device runs every batch without waiting for the host.

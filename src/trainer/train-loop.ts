@@ -41,7 +41,7 @@ export interface PreparedTrial {
 /** Model dimensions of a config on a data set. */
 export function modelDims(cfg: TrialConfig, data: PreparedDataset): SasrecDims {
   const m = cfg.model;
-  return { items: data.numItems, hidden: m.hidden, blocks: m.blocks, heads: m.heads, maxLen: m.max_seq_len };
+  return { items: data.numItems, hidden: m.hidden, blocks: m.blocks, heads: m.heads, maxLen: m.max_seq_len, tieOutput: m.tie_output };
 }
 
 /** Rows of an evaluation batch: at most the training batch, whose activations evaluation reuses. */
@@ -285,8 +285,8 @@ export class Trial {
     ops.fill(grads, 0, grads.size);
     model.forward(ids, t.batch_size, ctx);
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
-    this.#loss.forward(lossT, model.hidden, model.itemTable, labels, N, 1, step);
-    this.#loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, 1, step);
+    this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
+    this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step);
     model.backward(ids, t.batch_size, ctx);
     const params = g.params.flat();
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {

@@ -62,8 +62,8 @@ async function oneStep(ops: Ops, kind: LossKind, batch: { ids: Int32Array; label
   const step = 17;
   const ctx = { train: true, seed, step };
   model.forward(io.get('ids'), B, ctx);
-  loss.forward(io.get('loss'), model.hidden, model.itemTable, io.get('labels'), N, valid, step);
-  loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, io.get('labels'), N, valid, step);
+  loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), N, valid, step);
+  loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), N, valid, step);
   model.backward(io.get('ids'), B, ctx);
   const gradients = await ops.readF32(grads.flat());
   ops.adamStep(params.flat(), m.flat(), v.flat(), grads.flat(), params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: ADAM_EPS, step: 1 });
