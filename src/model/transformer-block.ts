@@ -1,7 +1,8 @@
 /**
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
- * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask. The
- * attention is causal for SASRec; BERT4Rec would call the same block bidirectional. Backward reads the
+ * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
+ * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional (padding
+ * keys excluded) with a 4d FFN. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
  */
 import type { DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
@@ -26,6 +27,9 @@ export interface BlockPass {
   readonly L: number;
   readonly d: number;
   readonly heads: number;
+  /** Width of the FFN's hidden layer (d for SASRec, 4d for BERT4Rec). */
+  readonly ffn: number;
+  /** Causal attention (SASRec); otherwise bidirectional with padding keys excluded (BERT4Rec). */
   readonly causal: boolean;
   /** Dropout of the attention probabilities, the FFN's ReLU output and the FFN's output. */
   readonly attnDrop: DropoutSpec;
@@ -66,11 +70,11 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const ln2 = act('ln2');
   ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS);
   const relu = act('ffn_relu');
-  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, d);
-  ops.reluForward(relu, relu, N * d);
-  ops.dropout(act('ffn_drop'), relu, N * d, p.ffn1Drop);
+  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, p.ffn);
+  ops.reluForward(relu, relu, N * p.ffn);
+  ops.dropout(act('ffn_drop'), relu, N * p.ffn, p.ffn1Drop);
   const f2 = act('ffn_out');
-  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, d, d);
+  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d);
   ops.dropout(f2, f2, N * d, p.ffn2Drop);
   ops.add(out, ln2, f2, N * d);
   ops.maskPadded(out, out, ids, N, d);
@@ -93,10 +97,12 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   ops.maskPadded(dx, dx, ids, N, d);
   // FFN: dx is the gradient of y + f2 (the residual sum)
   ops.dropout(g1, dx, n, p.ffn2Drop);
-  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, d, d, false);
-  ops.dropout(g2, g2, n, p.ffn1Drop);
-  ops.reluBackward(g2, g2, act('ffn_relu'), n);
-  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, d, false);
+  // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below.
+  const nf = N * p.ffn;
+  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false);
+  ops.dropout(g2, g2, nf, p.ffn1Drop);
+  ops.reluBackward(g2, g2, act('ffn_relu'), nf);
+  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false);
   ops.add(g3, g3, dx, n);
   ops.fill(g1, 0, n);
   ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d);

@@ -21,9 +21,12 @@ export interface EvalTensors {
   readonly historyItems: Tensor;
 }
 
-/** Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users. */
+/**
+ * Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users; with `queryToken`
+ * (BERT4Rec's mask token) the input is the last L − 1 items followed by it.
+ */
 export async function evaluate(
-  ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number,
+  ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number, queryToken?: number,
 ): Promise<Metrics> {
   const { items: V, hidden: d, maxLen: L } = model.dims;
   const acc = new MetricsAccumulator({ evalSet: set, numItems: V, ks });
@@ -34,7 +37,7 @@ export async function evaluate(
   const users = set.targets.length;
   // Every batch runs `rows` sequences (the last padded with empty ones), as training does.
   const padded = new Int32Array(rows * L);
-  for (const batch of evalBatches(set, { batchSize: rows, maxLen: L })) {
+  for (const batch of evalBatches(set, { batchSize: rows, maxLen: L, ...(queryToken !== undefined ? { queryToken } : {}) })) {
     padded.set(batch.inputs);
     padded.fill(0, batch.inputs.length);
     ops.write(t.ids, padded);
