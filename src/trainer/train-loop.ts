@@ -46,9 +46,9 @@ export function modelDims(cfg: TrialConfig, data: PreparedDataset): SasrecDims {
   return m.name === 'bert4rec' ? bert4recDims(dims) : dims;
 }
 
-/** BERT4Rec's masking of training sequences (none for SASRec). */
+/** The masking of training sequences where the model has a mask token (BERT4Rec: train.mask_prob is set), else none. */
 function trainMasking(cfg: TrialConfig, dims: SasrecDims): Masking | undefined {
-  return cfg.model.name === 'bert4rec' ? { prob: cfg.train.mask_prob!, token: maskTokenId(dims) } : undefined;
+  return dims.maskToken === true ? { prob: cfg.train.mask_prob!, token: maskTokenId(dims) } : undefined;
 }
 
 /** Rows of an evaluation batch: at most the training batch, whose activations evaluation reuses. */
@@ -225,8 +225,8 @@ export class Trial {
     let tokens = 0;
     let inEpoch = 0;
     const masking = trainMasking(this.#cfg, this.#model.dims);
-    const options = { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1, ...(masking !== undefined ? { masking } : { firstTarget: t.first_target ?? true }) };
-    for (const batch of trainBatches(this.#data.train, options)) {
+    const targets = masking !== undefined ? { masking } : { firstTarget: t.first_target ?? true };
+    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1, ...targets })) {
       inEpoch++;
       tokens += this.trainStep(batch);
       sink.tick(epoch, inEpoch, steps);
@@ -310,8 +310,8 @@ export class Trial {
     const tensors: EvalTensors = {
       ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
     };
-    // BERT4Rec ranks from a mask token after the last L − 1 items.
-    const queryToken = this.#cfg.model.name === 'bert4rec' ? maskTokenId(this.#model.dims) : undefined;
+    // A model with a mask token (BERT4Rec) ranks from it, after the last L − 1 items.
+    const queryToken = this.#model.dims.maskToken === true ? maskTokenId(this.#model.dims) : undefined;
     return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg), queryToken);
   }
 
