@@ -26,6 +26,16 @@ export interface Tensor {
   readonly size: number;
 }
 
+/** Which positions attention relates (ops.attentionForward). */
+export interface AttentionMask {
+  /** The batch's ids [B × L] (i32): a sequence's padding is its prefix of zero ids. */
+  readonly ids: Tensor;
+  /** Row i sees keys j ≤ i only (SASRec); else every key (BERT4Rec). */
+  readonly causal: boolean;
+  /** Padding keys are not seen (BERT4Rec); SASRec sees them, as the reference system's SASRec does. */
+  readonly keyPadding: boolean;
+}
+
 /** Where an op finds the tensors of a workspace it declared (`attentionWorkspace`, `embeddingWorkspace`) by their names. */
 export interface TensorLookup {
   /** The tensor declared as `name`; throws when there is none. */
@@ -298,21 +308,25 @@ export interface Ops {
   attentionWorkspace(B: number, L: number, H: number, hd: number): readonly TensorSpec[];
   /**
    * Multi-head scaled dot-product attention over B sequences of L positions, H heads of width hd
-   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]):
-   * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over j ≤ i when causal (else all j);
-   * out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the probabilities with its element index the flat
-   * index ((b·H + h)·L + i)·L + j. Fills `saved` (attentionWorkspace's tensors) for backward.
+   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]). Sequence b's padding is
+   * the prefix of zero ids in `mask.ids` (left padding, as batches are built): positions i < start_b.
+   * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over the keys j that row i sees: j ≤ i when causal
+   * (else all j), and j ≥ start_b when keyPadding. out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the
+   * probabilities with its element index the flat index ((b·H + h)·L + i)·L + j. A padding query row
+   * (i < start_b) is not computed: its out is 0 (so backward ignores its dout and its dq is 0); the
+   * models mask those rows anyway, and skipping them is what makes padding free. Fills `saved`
+   * (attentionWorkspace's tensors) for backward.
    */
   attentionForward(
     out: Tensor, saved: TensorLookup,
     q: Tensor, k: Tensor, v: Tensor,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void;
   /** dq, dk, dv (overwrite) from dout and what forward saved (the dropout mask is regenerated). */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor,
     dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void;
 
   // ---- optimiser ----

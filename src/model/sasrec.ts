@@ -79,7 +79,8 @@ export class Sasrec {
   #pass(B: number, ctx: PassContext, b: number): BlockPass {
     const { hidden: d, maxLen: L, heads } = this.dims;
     return {
-      B, L, d, heads, ffn: ffnWidth(this.dims), causal: this.dims.bidirectional !== true,
+      // BERT4Rec sees the whole sequence but not its padding; SASRec sees the causal past, padding included.
+      B, L, d, heads, ffn: ffnWidth(this.dims), causal: this.dims.bidirectional !== true, keyPadding: this.dims.bidirectional === true,
       attnDrop: this.#drop(ctx, 1 + 3 * b),
       ffn1Drop: this.#drop(ctx, 2 + 3 * b),
       ffn2Drop: this.#drop(ctx, 3 + 3 * b),

@@ -1,11 +1,12 @@
 /**
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
- * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional (padding
- * keys excluded) with a 4d FFN. Backward reads the
+ * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional, blind to
+ * padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
+ * the mask zeroes them anyway. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
  */
-import type { DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
@@ -29,8 +30,10 @@ export interface BlockPass {
   readonly heads: number;
   /** Width of the FFN's hidden layer (d for SASRec, 4d for BERT4Rec). */
   readonly ffn: number;
-  /** Causal attention (SASRec); otherwise bidirectional with padding keys excluded (BERT4Rec). */
+  /** Row i sees keys j ≤ i only (SASRec); else every key (BERT4Rec). */
   readonly causal: boolean;
+  /** Whether attention ignores padding keys (BERT4Rec) or sees them as the reference's SASRec does. */
+  readonly keyPadding: boolean;
   /** Dropout of the attention probabilities, the FFN's ReLU output and the FFN's output. */
   readonly attnDrop: DropoutSpec;
   readonly ffn1Drop: DropoutSpec;
@@ -51,6 +54,10 @@ function linear(g: BlockGroups, b: number, name: string): LinearParams {
   };
 }
 
+function attentionMask(ids: Tensor, p: BlockPass): AttentionMask {
+  return { ids, causal: p.causal, keyPadding: p.keyPadding };
+}
+
 /** Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x). */
 export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
@@ -63,7 +70,7 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d);
   linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d);
   linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d);
-  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
   const x2 = act('x2');
   linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d);
   ops.add(x2, x2, ln1, N * d);
@@ -109,7 +116,7 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
   linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false);
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
-  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, p.causal, p.attnDrop);
+  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
   linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false);
   ops.add(g3, g3, g1, n);
   linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false);

@@ -12,9 +12,10 @@
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
  *   tiles it already holds, so the backward makes one pass over the catalogue, not two), and, when V
  *   is small against the GPU, split-N partials of the table gradient (at most 2·SMs·128·d floats);
- *   with a gradient filter, the bounds of the backward's tile skip: one bf16 per (row block, item
+ *   one f32 per row block of the forward (its smallest lse: +inf marks padding the backward skips), and
+ *   with a gradient filter the bounds of the backward's tile skip: one bf16 per (row block, item
  *   tile) of the forward, N·V·2/(R·BS) bytes (N·V/2048 with 64 × 64 tiles: 27 MB at N = 32768,
- *   V = 1.66 M), and one f32 per row block. The workspace must be planned with the filter it runs with.
+ *   V = 1.66 M). The workspace must be planned with the filter it runs with.
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
  * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest).
@@ -25,7 +26,7 @@ import { gbceBeta } from '../gbce.js';
 import { isMaterialised, type LossKind } from '../loss-kinds.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
-import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceTileBounds } from './cce-kernels.js';
+import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceBlockBounds } from './cce-kernels.js';
 import {
   sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SampledLoss, type SamplerArgs,
 } from './cce-sampled-kernels.js';
@@ -69,9 +70,8 @@ export function cudaLossWorkspace(
     const plan = ccePlan(N, V, d);
     const specs = [...common];
     if (plan.partialElements > 0) specs.push({ name: 'partial', shape: [plan.partialElements], dtype: 'f32' });
-    if (filtered(params)) {
-      specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' }, { name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
-    }
+    specs.push({ name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
+    if (filtered(params)) specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' });
     return specs;
   }
   const n = negativeCount(params);
@@ -101,17 +101,15 @@ function filtered(params: Pick<LossParams, 'gradientFilter'>): boolean {
   return (params.gradientFilter ?? 0) > 0;
 }
 
-/** The tile skip's bounds in the workspace (cce with a filter), else null. */
-function tileBounds(workspace: TensorGroup, params: LossParams, N: number, V: number, d: number): CceTileBounds | null {
-  if (!filtered(params)) return null;
+/** The row blocks' bounds in the workspace: min_lse always, the tile skip's tile_max with a filter. */
+function blockBounds(workspace: TensorGroup, params: LossParams, N: number, V: number, d: number): CceBlockBounds {
+  const plan = ccePlan(N, V, d);
+  const minLse = deviceTensor(workspace.get('min_lse'), 'workspace.min_lse', ['f32'], plan.rowBlocks);
+  if (!filtered(params)) return { minLse, tileMax: null };
   if (!workspace.plan.views.some((v) => v.spec.name === 'tile_max')) {
     throw new Error('cce with a gradientFilter needs its workspace planned with the filter: cudaLossWorkspace({ kind, gradientFilter }, dims)');
   }
-  const plan = ccePlan(N, V, d);
-  return {
-    tileMax: deviceTensor(workspace.get('tile_max'), 'workspace.tile_max', ['bf16'], plan.tileMaxElements),
-    minLse: deviceTensor(workspace.get('min_lse'), 'workspace.min_lse', ['f32'], plan.rowBlocks),
-  };
+  return { minLse, tileMax: deviceTensor(workspace.get('tile_max'), 'workspace.tile_max', ['bf16'], plan.tileMaxElements) };
 }
 
 function negativeCount(params: Pick<LossParams, 'kind' | 'negatives'>): number {
@@ -189,7 +187,7 @@ export function cudaLossForward(
   const rowLoss = deviceTensor(workspace.get('row_loss'), 'workspace.row_loss', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   if (kind === 'cce') {
-    cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
+    cceForward(stream, lse, rowLoss, dhRaw, blockBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
     sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V), positiveWeight(params, V));
@@ -221,7 +219,7 @@ export function cudaLossBackward(
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
-    const bounds = tileBounds(workspace, params, N, V, d);
+    const bounds = blockBounds(workspace, params, N, V, d);
     cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
     cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else {

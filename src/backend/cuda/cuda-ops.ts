@@ -14,7 +14,7 @@ import { download, upload } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
@@ -244,16 +244,16 @@ export class CudaOps implements Ops {
 
   attentionForward(
     out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, causal, drop);
+    attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, mask, drop);
   }
 
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    attentionBackward(this.#stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, causal, drop);
+    attentionBackward(this.#stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, mask, drop);
   }
 
   // ---- optimiser ----
