@@ -17,6 +17,8 @@
  *     ops interface) uses word (i & 3) of philox([i >>> 2, stream, 0, DROP], [seed, step]).
  *     The element is kept iff (word >>> 8) >= dropoutThreshold(p), i.e. uniformFloat(word) >= the
  *     threshold / 2^24: an integer comparison, so CPU and GPU agree exactly.
+ * - BERT4Rec's masks (src/data/batches.ts, host only): MASK_STREAM = 0x4d41534b ("MASK"), key
+ *   [seed, 0], counter [user row, position >> 2, epoch, MASK], word (position & 3).
  *
  * Products of two 32-bit words are computed exactly: the low half by Math.imul, the high half from
  * 16-bit partial products (each below 2^32).
@@ -43,6 +45,8 @@ const SINGLE_PRODUCT_LIMIT = 2 ** 21;
 export const NEGATIVES_STREAM = 0x4e454721;
 /** Counter word c3 of dropout masks ("DROP"). */
 export const DROPOUT_STREAM = 0x44524f50;
+/** Counter word c3 of BERT4Rec's training masks ("MASK"). */
+export const MASK_STREAM = 0x4d41534b;
 
 /**
  * High 32 bits of a × (bh × 2^16 + bl) as int32 bits, for a read as uint32 and bl, bh < 2^16: four

@@ -19,13 +19,15 @@ export type Canonical = null | boolean | number | string | readonly Canonical[] 
 const SAMPLING_KEYS = ['negatives', 'sampling'] as const;
 
 /**
- * Built-in train keys added after trials were stored, with the value that trains as before the key
- * existed. The stored config always carries the key (the trainer reads it); the trial id leaves it out
- * at this value, so an old trial and the same config spelled with the key share one id. Migration 4 of
- * store/migrations.ts writes these values into the configs stored before.
+ * Built-in config keys added after trials were stored, by section, with the value that trains as before
+ * the key existed. The stored config always carries the key (the trainer reads it); the trial id leaves
+ * it out at this value, so an old trial and the same config spelled with the key share one id.
+ * Migrations 4 (train.first_target) and 5 (model.tie_output) of store/migrations.ts write these values
+ * into the configs stored before.
  */
-export const LEGACY_VALUES: Readonly<Record<string, Canonical>> = {
-  first_target: false,
+export const LEGACY_VALUES: Readonly<Record<string, Readonly<Record<string, Canonical>>>> = {
+  train: { first_target: false },
+  model: { tie_output: true },
 };
 
 /**
@@ -81,12 +83,17 @@ function dropInactive(raw: Record<string, unknown>): Record<string, unknown> {
   return { ...raw, train: kept };
 }
 
-/** The config the trial id hashes: the built-in trainer's train keys at their LEGACY_VALUES left out. */
+/** The config the trial id hashes: the built-in trainer's keys at their LEGACY_VALUES left out. */
 function hashedConfig(trainer: TrainerSpec, config: Record<string, Canonical>): Record<string, Canonical> {
-  const train = config.train;
-  if (trainer !== 'builtin' || !isObject(train)) return config;
-  const kept = Object.entries(train).filter(([k, v]) => !(Object.hasOwn(LEGACY_VALUES, k) && canonicalJson(v) === canonicalJson(LEGACY_VALUES[k])));
-  return { ...config, train: Object.fromEntries(kept) as Record<string, Canonical> };
+  if (trainer !== 'builtin') return config;
+  const out: Record<string, Canonical> = { ...config };
+  for (const [name, legacy] of Object.entries(LEGACY_VALUES)) {
+    const section = config[name];
+    if (!isObject(section)) continue;
+    const kept = Object.entries(section).filter(([k, v]) => !(Object.hasOwn(legacy, k) && canonicalJson(v) === canonicalJson(legacy[k])));
+    out[name] = Object.fromEntries(kept) as Record<string, Canonical>;
+  }
+  return out;
 }
 
 /** The trial id: sha256 (hex) of the canonical config (less its legacy values) together with its trainer. */

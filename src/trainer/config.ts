@@ -16,7 +16,7 @@ export type LossType = LossKind;
 export const SAMPLED_LOSSES: ReadonlySet<LossType> = new Set(LOSSES.filter(isSampled));
 
 /** Models the built-in trainer knows. */
-export const MODELS = ['sasrec'] as const;
+export const MODELS = ['sasrec', 'bert4rec'] as const;
 export type ModelName = (typeof MODELS)[number];
 
 /** Negative sampling distributions. */
@@ -35,7 +35,7 @@ export function defaultMonitor(ks: readonly number[]): string {
 }
 
 export interface ModelConfig {
-  /** @default "sasrec" */
+  /** sasrec (causal, next-item targets) or bert4rec (bidirectional, masked-item targets). @default "sasrec" */
   readonly name: ModelName;
   /** Hidden size = item embedding size d. @default 64 */
   readonly hidden: number;
@@ -47,6 +47,12 @@ export interface ModelConfig {
   readonly dropout: number;
   /** Max sequence length L. @default 50 */
   readonly max_seq_len: number;
+  /**
+   * Whether the scores read the input item table (tied, as the reference's SASRec) or a separate output
+   * table of the same shape (gSASRec unties them). true is the behaviour before the key existed: the trial
+   * id leaves the key out when it is true (sweep/canonical.ts). @default true
+   */
+  readonly tie_output: boolean;
 }
 
 export interface TrainConfig {
@@ -65,9 +71,16 @@ export interface TrainConfig {
   /**
    * Whether a history shorter than L + 1 also trains on its first item, predicted at the padded position
    * before its first input (the reference's targets). false is the behaviour before the key existed:
-   * the trial id leaves the key out when it is false (sweep/canonical.ts). @default true
+   * the trial id leaves the key out when it is false (sweep/canonical.ts). Present only for sasrec.
+   * @default true
    */
-  readonly first_target: boolean;
+  readonly first_target?: boolean;
+  /**
+   * BERT4Rec's masking probability: each item of a training sequence is replaced by the mask token with
+   * this probability (at least one per sequence), and the losses train on those positions. Present only
+   * for bert4rec. @default 0.2
+   */
+  readonly mask_prob?: number;
   /** Adam learning rate. @default 0.001 */
   readonly lr: number;
   /** @default 0.9 */
@@ -104,13 +117,14 @@ export interface TrialConfig {
   readonly eval: EvalConfig;
 }
 
-const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50 };
+const MODEL_DEFAULTS: ModelConfig = { name: 'sasrec', hidden: 64, blocks: 2, heads: 1, dropout: 0.1, max_seq_len: 50, tie_output: true };
 const TRAIN_DEFAULTS = {
   batch_size: 128,
   negatives: 256,
   sampling: 'uniform' as Sampling,
   gbce_t: 0.75,
   first_target: true,
+  mask_prob: 0.2,
   lr: 1e-3,
   beta1: 0.9,
   beta2: 0.98,
@@ -167,7 +181,8 @@ function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: rea
 
 /**
  * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
- * does not use (negatives and sampling for full-catalogue losses, gbce_t for every loss but gbce). Throws `ConfigError` naming the
+ * does not use (negatives and sampling for full-catalogue losses, gbce_t for every loss but gbce,
+ * first_target for bert4rec, mask_prob for sasrec). Throws `ConfigError` naming the
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
@@ -187,6 +202,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
     heads,
     dropout: num(m, 'dropout', 'model', MODEL_DEFAULTS.dropout, 0, 1, false, true),
     max_seq_len: int(m, 'max_seq_len', 'model', MODEL_DEFAULTS.max_seq_len, 1, 1 << 16),
+    tie_output: bool(m, 'tie_output', 'model', MODEL_DEFAULTS.tie_output),
   };
 
   const t = section(raw, 'train');
@@ -203,7 +219,9 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
         }
       : {}),
     ...(loss === 'gbce' ? { gbce_t: num(t, 'gbce_t', 'train', TRAIN_DEFAULTS.gbce_t, 0, 1) } : {}),
-    first_target: bool(t, 'first_target', 'train', TRAIN_DEFAULTS.first_target),
+    ...(model.name === 'sasrec'
+      ? { first_target: bool(t, 'first_target', 'train', TRAIN_DEFAULTS.first_target) }
+      : { mask_prob: num(t, 'mask_prob', 'train', TRAIN_DEFAULTS.mask_prob, 0, 1, true, true) }),
     lr: num(t, 'lr', 'train', TRAIN_DEFAULTS.lr, 0, 10, true),
     beta1: num(t, 'beta1', 'train', TRAIN_DEFAULTS.beta1, 0, 1, false, true),
     beta2: num(t, 'beta2', 'train', TRAIN_DEFAULTS.beta2, 0, 1, false, true),
@@ -246,8 +264,11 @@ function resolveMonitor(raw: unknown, ks: readonly number[]): string | undefined
 
 /**
  * A resolved config in which every model, train and eval key is present (gbce keeps `negatives`,
- * `sampling` and `gbce_t`): what the sweep layer lists as the known keys and derives the schema from.
+ * `sampling` and `gbce_t`; sasrec's `first_target` and bert4rec's `mask_prob` merged): what the sweep
+ * layer lists as the known keys and derives the schema from.
  */
 export function configWithEveryKey(): TrialConfig {
-  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
+  const sasrec = resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
+  const bert4rec = resolveTrialConfig({ dataset: 'ml-latest-small', model: { name: 'bert4rec' }, train: { loss: 'gbce' } });
+  return { ...sasrec, train: { ...bert4rec.train, ...sasrec.train } };
 }
