@@ -49,7 +49,7 @@ function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: bo
  * `math`, on the current context's device.
  */
 export function cudaLossWorkspace(
-  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType, math: GemmMath,
+  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims, hDType: DType, math: GemmMath,
 ): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
   const bf16 = bf16Operands(params.kind);
@@ -58,6 +58,7 @@ export function cudaLossWorkspace(
     ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
   ];
   const kind = params.kind;
+  if (kind === 'sce') throw new Error(SCE_CPU_ONLY);
   if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, math), ...copies];
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
@@ -84,6 +85,9 @@ export function cudaLossWorkspace(
     { name: 'entries', shape: [N * (n + 1)], dtype: 'i32' },
   ];
 }
+
+/** sce has no CUDA kernels yet: planning fails with this message, before anything is allocated. */
+const SCE_CPU_ONLY = 'loss sce runs on the CPU backend only for now (no CUDA kernels yet): run it with --cpu, or use cce on the GPU';
 
 /** The sampled kernel's mode of a streamed sampled kind: gbce is bce+ with its positive term weighted by β. */
 function sampledKernelKind(kind: 'cce-' | 'bce+' | 'gbce'): SampledLoss {
@@ -191,6 +195,8 @@ export function cudaLossForward(
   if (kind === 'cce') {
     cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
+  } else if (kind === 'sce') {
+    throw new Error(SCE_CPU_ONLY);
   } else {
     sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V), positiveWeight(params, V));
     sampledLossReduce(stream, out, rowLoss, N, params.validRows);
@@ -224,6 +230,8 @@ export function cudaLossBackward(
     const bounds = tileBounds(workspace, params, N, V, d);
     cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
     cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
+  } else if (kind === 'sce') {
+    throw new Error(SCE_CPU_ONLY);
   } else {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32'], (V + 1) * d);
     const n = negativeCount(params);
