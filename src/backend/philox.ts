@@ -18,8 +18,8 @@
  *     ops interface) uses word (i & 3) of philox([i >>> 2, stream, 0, DROP], [seed, step]).
  *     The element is kept iff (word >>> 8) >= dropoutThreshold(p), i.e. uniformFloat(word) >= the
  *     threshold / 2^24: an integer comparison, so CPU and GPU agree exactly.
- *   - sce's projections (src/backend/sce.ts): element i of the step's random matrix uses all four
- *     words of philox([i, 0, 0, SCE!], [seed, step]).
+ *   - sce's projections (src/backend/sce.ts): element i of the step's random matrix uses the top 23
+ *     bits of all four words of philox([i, 0, 0, SCE!], [seed, step]).
  *
  * Products of two 32-bit words are computed exactly: the low half by Math.imul, the high half from
  * 16-bit partial products (each below 2^32).

@@ -19,8 +19,8 @@
  *
  * Where this differs from the published code (the README's "sce" section says why):
  * - The authors scale Ω by d^(-1/4): dropped, since a positive scale changes no top-k.
- * - G is not Gaussian but Irwin–Hall: the centred sum of four 24-bit uniforms, an exact multiple of
- *   2^-24 below 2 in magnitude, so both backends draw bit-identical projections. Random projections need
+ * - G is not Gaussian but Irwin–Hall: the centred sum of four 23-bit uniforms, an integer below 2^24
+ *   in magnitude times 2^-23 (exact in float32), so both backends draw bit-identical entries. Random projections need
  *   only independent, centred, sub-Gaussian entries.
  * - With mix, padding rows (no target) take no part in the directions (the authors' code mixes every
  *   row of the padded batch).
@@ -50,21 +50,22 @@ export interface SceShape {
   readonly items: number;
 }
 
-const TWO_POW_MINUS_24 = 2 ** -24;
-/** The mean of a sum of four 24-bit uniform integers: 4 · (2^24 − 1) / 2. */
-const IRWIN_HALL_MEAN = 2 * (2 ** 24 - 1);
+const TWO_POW_MINUS_23 = 2 ** -23;
+/** The mean of a sum of four 23-bit uniform integers: 4 · (2^23 − 1) / 2. */
+const IRWIN_HALL_MEAN = 2 * (2 ** 23 - 1);
 
 const words = new Uint32Array(4);
 
 /**
- * Element i of the step's random matrix at (seed, step): the centred sum of the four 24-bit words of
- * philox([i, 0, 0, SCE!], [seed, step]), times 2^-24. An exact float32 value in (−2, 2) with mean 0 and
- * variance 1/3; the CUDA kernels compute the same bits.
+ * Element i (taken mod 2^32) of the step's random matrix at (seed, step): the centred sum of the top 23
+ * bits of the four words of philox([i, 0, 0, SCE!], [seed, step]), times 2^-23. The centred sum is an
+ * integer below 2^24 in magnitude, so the value is exact in float32: in (−2, 2), mean 0, variance 1/3.
+ * The CUDA kernels compute the same bits.
  */
 export function sceNormal(seed: number, step: number, i: number): number {
   philox4x32(i, 0, 0, SCE_STREAM, seed, step, words);
-  const sum = (words[0]! >>> 8) + (words[1]! >>> 8) + (words[2]! >>> 8) + (words[3]! >>> 8);
-  return (sum - IRWIN_HALL_MEAN) * TWO_POW_MINUS_24;
+  const sum = (words[0]! >>> 9) + (words[1]! >>> 9) + (words[2]! >>> 9) + (words[3]! >>> 9);
+  return (sum - IRWIN_HALL_MEAN) * TWO_POW_MINUS_23;
 }
 
 /** Checks sce's settings; throws a RangeError naming the bad one. */
