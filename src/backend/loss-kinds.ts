@@ -151,7 +151,7 @@ export const LOSS_KINDS = {
     link: 'softmax',
     logits: 'streamed',
     twin: null,
-    holds: 'the projections [d × n_b], each bucket\'s rows [n_b × b_x] and items [n_b × b_y], the log-sum-exp and loss of every bucket slot [n_b × b_x], each row\'s best slot [N], and one bucket\'s logits [b_x × b_y] at a time (never [N × V])',
+    holds: 'the directions [d × n_b], each bucket\'s rows [n_b × b_x] and items [n_b × b_y], the log-sum-exp and loss of every bucket slot [n_b × b_x], each row\'s best slot [N], and one bucket\'s logits [b_x × b_y] at a time (CUDA: no logits, but the projections of a chunk of buckets, at most 128 MiB, and the item gradients [n_b·b_y × d] with their CSR by item); never [N × V]',
     params: ['sce_buckets', 'sce_bucket_rows', 'sce_bucket_items', 'sce_mix'],
   },
 } as const satisfies Record<string, LossKindInfo>;

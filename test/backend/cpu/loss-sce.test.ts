@@ -1,7 +1,7 @@
 /**
  * sce on the CPU (backend/sce.ts defines it): against its definition written the slow way, finite-
  * difference gradients in float64 on odd shapes, equal to ce when its buckets cover every row and item,
- * rows in no bucket, and the step's random matrix.
+ * rows in no bucket, the step's random matrix, and the workspace both backends plan (no GPU needed).
  */
 import { describe, expect, it } from 'vitest';
 import { referenceLoss, type ReferenceLossInput } from '../../../src/backend/cpu/loss-reference.js';
@@ -150,5 +150,25 @@ describe('sce (float64 reference)', () => {
     expect(() => checkSce({ ...SMALL, buckets: 0 })).toThrow(/sce: buckets must be a positive integer, got 0/);
     expect(() => checkSce({ ...SMALL, bucketItems: 2.5 })).toThrow(/bucketItems must be a positive integer, got 2.5/);
     expect(() => referenceLoss({ ...input(SMALL), sce: undefined })).toThrow(/sce is required/);
+  });
+});
+
+describe('sce workspace (the memory plan)', () => {
+  it('holds the buckets, never [N × V], on both backends', async () => {
+    const { cpuLossWorkspace } = await import('../../../src/backend/cpu/cpu-losses.js');
+    const { sceWorkspace, SCE_SCORE_FLOATS } = await import('../../../src/backend/cuda/sce-kernels.js');
+    // ML-20M-like: N = 128 × 200 rows, V = 18,345 items, d = 64, the default buckets.
+    const dims = { rows: 25_600, items: 18_345, hidden: 64 };
+    const sce = { buckets: 443, bucketRows: 443, bucketItems: 512, mix: true, seed: 1, step: 0 };
+    const elements = (specs: readonly { shape: readonly number[] }[]): number[] => specs.map((s) => s.shape.reduce((a, b) => a * b, 1));
+    for (const specs of [cpuLossWorkspace({ kind: 'sce', sce }, dims, 2), sceWorkspace(sce, dims)]) {
+      const sizes = elements(specs);
+      expect(Math.max(...sizes)).toBeLessThan(dims.rows * dims.items / 10);
+      expect(sizes.reduce((a, b) => a + b, 0) * 4).toBeLessThan(256 * 2 ** 20);
+    }
+    // At a catalogue of 1.7 M items the GPU's projection scores stay within their budget.
+    const big = sceWorkspace(sce, { ...dims, items: 1_700_000 });
+    expect(elements(big.filter((s) => s.name === 'sce_scores'))[0]).toBeLessThanOrEqual(SCE_SCORE_FLOATS);
+    expect(() => sceWorkspace(sce, { ...dims, hidden: 513 })).toThrow(/hidden size d in 1\.\.512, got 513/);
   });
 });
