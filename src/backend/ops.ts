@@ -14,6 +14,7 @@
  * - An output may alias an input only where the op says "may alias".
  */
 import type { DType, GroupPlan, TensorSpec } from './memory-plan.js';
+import type { SceSettings } from './sce.js';
 
 export type { DType, TensorSpec } from './memory-plan.js';
 
@@ -166,6 +167,19 @@ export interface NegativeParams {
 }
 
 /**
+ * sce's buckets of one step (backend/sce.ts defines the loss): their sizes and the key of the step's
+ * random projections, which a recorded step draws anew at each replay.
+ */
+export interface SceParams extends SceSettings {
+  /** train.seed: Philox key word 0. */
+  readonly seed: number;
+  /** Global training step: Philox key word 1 (forward and backward of one step use the same). */
+  readonly step: number;
+  /** The step's counters on the device (RngKey.counters): where given, the step is read from counters[0]. */
+  readonly counters?: Tensor;
+}
+
+/**
  * One loss evaluation. Every loss is a mean over the M valid rows (target ≠ 0):
  * - ce, cce: -s_t + logsumexp(s_1..s_V), s_i = h · E_i (items 1..V; row 0 never scored).
  * - ce-, cce-: softmax over {t} ∪ {n negatives}; negative logits corrected by + log(V-1) - log(n)
@@ -173,6 +187,8 @@ export interface NegativeParams {
  * - bce: -log σ(s_t) - Σ_{i≠t, 1≤i≤V} log σ(-s_i).
  * - bce+: -log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t.
  * - gbce: -β log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t, β from gbceT, n and V (backend/gbce.ts).
+ * - sce: per row, the max over the random buckets that hold it of the softmax loss over the bucket's
+ *   items plus the target; 0 for a row in no bucket (backend/sce.ts).
  * ce/cce and ce-/cce- are one loss computed two ways: ce and ce- hold the logits in their workspace;
  * cce never holds an [N × V] matrix and cce- never an [N × n] one.
  */
@@ -184,6 +200,8 @@ export interface LossParams {
   readonly negatives?: NegativeParams;
   /** gbce's calibration t in [0, 1] (backend/gbce.ts); required for gbce, ignored otherwise. */
   readonly gbceT?: number;
+  /** sce's buckets and the key of their projections; required for sce, ignored otherwise. */
+  readonly sce?: SceParams;
   /**
    * cce on the GPU: skip the gradient of logit tiles whose every |softmax − onehot| is at most this
    * (an approximation; the loss stays exact); 0 is exact, backends without the filter ignore it.
@@ -347,7 +365,7 @@ export interface Ops {
    * The workspace one loss evaluation needs (saved between forward and backward); allocate it once.
    * A gradientFilter may add buffers (cce on the GPU): plan with the filter the loss will run with.
    */
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[];
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims): readonly TensorSpec[];
   /**
    * loss[0] = the loss of `params` (a mean over valid rows; 0 when there are none), from hidden states
    * h [N × d], the item table [(V+1) × d] and targets [N] i32 (0 = padding position). Fills `workspace`.

@@ -6,7 +6,7 @@
  * (LEGACY_VALUES), so that trials stored before such a key existed keep their ids.
  */
 import { createHash } from 'node:crypto';
-import { LOSSES, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
+import { LOSS_OWN_KEYS, LOSSES, ownLossKeys, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
 import { ConfigError } from '../util/config-error.js';
 
 /** Which trainer runs a trial: the built-in SASRec trainer or an external protocol-speaking command. */
@@ -65,8 +65,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Canonicalises one trial config for its trainer. The built-in trainer's configs go through
  * `resolveTrialConfig` (validation, defaults, inactive keys dropped); an external trainer's configs
  * are free-form, so only the generic rules apply: sorted keys, numbers by value, `train.negatives` /
- * `train.sampling` dropped when `train.loss` is one of our full-catalogue losses, and `train.gbce_t`
- * when it is one of our losses other than gbce. Throws `ConfigError`.
+ * `train.sampling` dropped when `train.loss` is one of our full-catalogue losses, and a loss's own keys
+ * (`train.gbce_t`, `train.sce_*`: backend/loss-kinds.ts LOSS_PARAMS) when it is another of our losses.
+ * Throws `ConfigError`.
  */
 export function canonicalConfig(trainer: TrainerSpec, raw: Record<string, unknown>): Record<string, Canonical> {
   const resolved: Record<string, unknown> = trainer === 'builtin' ? { ...resolveTrialConfig(raw) } : dropInactive(raw);
@@ -78,7 +79,8 @@ function dropInactive(raw: Record<string, unknown>): Record<string, unknown> {
   // Only a loss we know makes keys inactive; an unknown loss keeps them all.
   const loss = isObject(train) ? train.loss : undefined;
   if (!isObject(train) || !(LOSSES as readonly unknown[]).includes(loss)) return raw;
-  const inactive: string[] = [...(SAMPLED_LOSSES.has(loss as LossType) ? [] : SAMPLING_KEYS), ...(loss === 'gbce' ? [] : ['gbce_t'])];
+  const own: readonly string[] = ownLossKeys(loss as LossType);
+  const inactive: string[] = [...(SAMPLED_LOSSES.has(loss as LossType) ? [] : SAMPLING_KEYS), ...LOSS_OWN_KEYS.filter((k) => !own.includes(k))];
   const kept = Object.fromEntries(Object.entries(train).filter(([k]) => !inactive.includes(k)));
   return { ...raw, train: kept };
 }

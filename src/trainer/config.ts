@@ -4,7 +4,9 @@
  * hashing, and the trainer uses it again to reject invalid configs before any work, so both sides
  * agree on one definition.
  */
-import { isSampled, LOSS_KIND_NAMES, type LossKind } from '../backend/loss-kinds.js';
+import {
+  isSampled, LOSS_KIND_NAMES, LOSS_KINDS, LOSS_PARAM_KEYS, LOSS_PARAMS, type LossKind, type LossParamInfo, type LossParamKey, type LossParamValues,
+} from '../backend/loss-kinds.js';
 import { resolveDatasetSpec, type DatasetSpec } from '../data/spec.js';
 import { ConfigError, shown } from '../util/config-error.js';
 
@@ -68,6 +70,14 @@ export interface TrainConfig {
    * β = α(t(1 − 1/α) + 1/α), α = negatives / (V − 1); 0 is bce+. Present only for gbce. @default 0.75
    */
   readonly gbce_t?: number;
+  /** sce's number of buckets (backend/sce.ts). Present only for sce. @default 443 */
+  readonly sce_buckets?: number;
+  /** sce's rows kept per bucket, at most the batch's valid positions. Present only for sce. @default 443 */
+  readonly sce_bucket_rows?: number;
+  /** sce's items kept per bucket, at most V. Present only for sce. @default 512 */
+  readonly sce_bucket_items?: number;
+  /** sce's bucket directions: random combinations of the batch's hidden states (true) or random vectors. Present only for sce. @default true */
+  readonly sce_mix?: boolean;
   /**
    * Whether a history shorter than L + 1 also trains on its first item, predicted at the padded position
    * before its first input (the reference's targets). false is the behaviour before the key existed:
@@ -122,7 +132,6 @@ const TRAIN_DEFAULTS = {
   batch_size: 128,
   negatives: 256,
   sampling: 'uniform' as Sampling,
-  gbce_t: 0.75,
   first_target: true,
   mask_prob: 0.2,
   lr: 1e-3,
@@ -179,10 +188,31 @@ function oneOf<T extends string>(obj: Obj, key: string, at: string, allowed: rea
   return v as T;
 }
 
+/** The loss's own train keys (backend/loss-kinds.ts LOSS_PARAMS) that `loss` takes. */
+export function ownLossKeys(loss: LossType): readonly LossParamKey[] {
+  return LOSS_KINDS[loss].params;
+}
+
+/** Every loss's own train keys (gbce_t, sce_*), whichever loss takes them. */
+export const LOSS_OWN_KEYS: readonly LossParamKey[] = LOSS_PARAM_KEYS;
+
+/** The loss's own train keys, checked, with their defaults filled. */
+function lossParams(t: Obj, loss: LossType): LossParamValues {
+  const out: Record<string, number | boolean> = {};
+  for (const key of ownLossKeys(loss)) {
+    const p: LossParamInfo = LOSS_PARAMS[key];
+    if (p.type === 'boolean') out[key] = bool(t, key, 'train', p.default as boolean);
+    else if (p.type === 'integer') out[key] = int(t, key, 'train', p.default as number, p.min ?? 0, p.max);
+    else out[key] = num(t, key, 'train', p.default as number, p.min ?? 0, p.max ?? Number.MAX_VALUE);
+  }
+  // Each key was read by the type its table entry declares, which is what LossParamValues maps it to.
+  return out as LossParamValues;
+}
+
 /**
  * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
- * does not use (negatives and sampling for full-catalogue losses, gbce_t for every loss but gbce,
- * first_target for bert4rec, mask_prob for sasrec). Throws `ConfigError` naming the
+ * does not use (negatives and sampling for full-catalogue losses, a loss's own keys such as gbce_t
+ * for every other loss, first_target for bert4rec, mask_prob for sasrec). Throws `ConfigError` naming the
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
@@ -206,7 +236,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
   };
 
   const t = section(raw, 'train');
-  checkKeys(t, 'train', ['loss', 'monitor', ...Object.keys(TRAIN_DEFAULTS)]);
+  checkKeys(t, 'train', ['loss', 'monitor', ...Object.keys(TRAIN_DEFAULTS), ...LOSS_PARAM_KEYS]);
   const loss = oneOf(t, 'loss', 'train', LOSSES);
   const sampled = SAMPLED_LOSSES.has(loss);
   const train: TrainConfig = {
@@ -218,7 +248,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
           sampling: oneOf(t, 'sampling', 'train', SAMPLINGS, TRAIN_DEFAULTS.sampling),
         }
       : {}),
-    ...(loss === 'gbce' ? { gbce_t: num(t, 'gbce_t', 'train', TRAIN_DEFAULTS.gbce_t, 0, 1) } : {}),
+    ...lossParams(t, loss),
     ...(model.name === 'sasrec'
       ? { first_target: bool(t, 'first_target', 'train', TRAIN_DEFAULTS.first_target) }
       : { mask_prob: num(t, 'mask_prob', 'train', TRAIN_DEFAULTS.mask_prob, 0, 1, true, true) }),
@@ -264,11 +294,12 @@ function resolveMonitor(raw: unknown, ks: readonly number[]): string | undefined
 
 /**
  * A resolved config in which every model, train and eval key is present (gbce keeps `negatives`,
- * `sampling` and `gbce_t`; sasrec's `first_target` and bert4rec's `mask_prob` merged): what the sweep
- * layer lists as the known keys and derives the schema from.
+ * `sampling` and `gbce_t`; sasrec's `first_target` and bert4rec's `mask_prob` merged; every other loss's own
+ * keys added at their defaults): what the sweep layer lists as the known keys and derives the schema from.
  */
 export function configWithEveryKey(): TrialConfig {
   const sasrec = resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
   const bert4rec = resolveTrialConfig({ dataset: 'ml-latest-small', model: { name: 'bert4rec' }, train: { loss: 'gbce' } });
-  return { ...sasrec, train: { ...bert4rec.train, ...sasrec.train } };
+  const own = Object.fromEntries(LOSS_PARAM_KEYS.map((k) => [k, LOSS_PARAMS[k].default]));
+  return { ...sasrec, train: { ...bert4rec.train, ...sasrec.train, ...own } };
 }

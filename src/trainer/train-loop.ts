@@ -14,6 +14,7 @@
  */
 import type { TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, RecordedStep, TensorGroup } from '../backend/ops.js';
+import type { SceSettings } from '../backend/sce.js';
 import { batchCount, trainBatches, type Masking } from '../data/batches.js';
 import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
@@ -56,6 +57,15 @@ function evalRows(cfg: TrialConfig): number {
   return Math.min(cfg.eval.batch_size, cfg.train.batch_size);
 }
 
+/** sce's buckets from its train keys (present for sce: trainer/config.ts fills their defaults). */
+function sceSettingsOf(t: TrialConfig['train']): SceSettings {
+  const { sce_buckets: buckets, sce_bucket_rows: bucketRows, sce_bucket_items: bucketItems, sce_mix: mix } = t;
+  if (buckets === undefined || bucketRows === undefined || bucketItems === undefined || mix === undefined) {
+    throw new Error('loss sce: its train keys (sce_buckets, sce_bucket_rows, sce_bucket_items, sce_mix) are missing from the resolved config');
+  }
+  return { buckets, bucketRows, bucketItems, mix };
+}
+
 /** Plans a trial: sizes every tensor, without allocating. */
 export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { specs: Record<GroupName, readonly TensorSpec[]>; loss: TrainingLoss } {
   const dims = modelDims(cfg, data);
@@ -67,6 +77,7 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
       ...(t.negatives !== undefined ? { negatives: t.negatives } : {}),
       ...(t.sampling !== undefined ? { sampling: t.sampling } : {}),
       ...(t.gbce_t !== undefined ? { gbceT: t.gbce_t } : {}),
+      ...(t.loss === 'sce' ? { sce: sceSettingsOf(t) } : {}),
     },
     { rows: t.batch_size * dims.maxLen, items: dims.items, hidden: dims.hidden },
   );

@@ -54,7 +54,8 @@ function setup(kind: LossKind, sampling: 'uniform' | 'popularity', labels = LABE
   ops.write(batch.get('labels'), labels);
   const model = new Sasrec(ops, dims, 0.2, { params, grads, acts, scratch });
   model.initialise(7);
-  const tl = new TrainingLoss(ops, { kind, negatives: 5, sampling, seed: 3, gbceT: 0.75 }, { rows: N, items: dims.items, hidden: dims.hidden });
+  const sce = { buckets: 3, bucketRows: 5, bucketItems: 6, mix: true };
+  const tl = new TrainingLoss(ops, { kind, negatives: 5, sampling, seed: 3, gbceT: 0.75, sce }, { rows: N, items: dims.items, hidden: dims.hidden });
   const tables = tl.tableSpecs().length > 0 ? ops.allocGroup('tables', tl.tableSpecs()) : null;
   tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, COUNTS);
   const ctx: PassContext = { train: true, seed: 3, step: 12 };
@@ -75,7 +76,7 @@ function setup(kind: LossKind, sampling: 'uniform' | 'popularity', labels = LABE
 
 describe('SASRec gradients (float64, dropout 0.2)', () => {
   const cases: [LossKind, 'uniform' | 'popularity'][] = [
-    ['ce', 'uniform'], ['cce-', 'popularity'], ['bce+', 'uniform'], ['bce', 'uniform'], ['gbce', 'uniform'],
+    ['ce', 'uniform'], ['cce-', 'popularity'], ['bce+', 'uniform'], ['bce', 'uniform'], ['gbce', 'uniform'], ['sce', 'uniform'],
   ];
   for (const [kind, sampling] of cases) {
     it(`every parameter's gradient matches finite differences (${kind}, ${sampling})`, () => {

@@ -251,7 +251,7 @@ export class CpuOps implements Ops {
     adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp, counters);
   }
 
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[] {
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'sce'>, dims: LossDims): readonly TensorSpec[] {
     return cpuLossWorkspace(params, dims, this.#pool.parts);
   }
 

@@ -1,7 +1,8 @@
 /**
  * The CUDA backend's loss entries (ops.ts, "losses"), dispatched by backend/loss-kinds.ts: the streamed
- * cce (kernels/cce.cu), cce- and bce+ (kernels/cce_sampled.cu), and the materialised ce, ce- and bce
- * (materialised-losses.ts: kernels/materialised.cu and the GEMM).
+ * cce (kernels/cce.cu), cce- and bce+ (kernels/cce_sampled.cu), sce (kernels/sce.cu: sce-kernels.ts
+ * lists its workspace), and the materialised ce, ce- and bce (materialised-losses.ts:
+ * kernels/materialised.cu and the GEMM).
  *
  * Operands: h f32 or bf16 (the activation dtype), the table f32 (the master) or bf16, targets i32, loss
  * f32 [1]. The streamed kernels read bf16 operands: where h or the table is f32, lossForward writes a
@@ -25,7 +26,7 @@
 import { gbceBeta } from '../gbce.js';
 import { isMaterialised, type LossKind } from '../loss-kinds.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
-import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
+import type { LossDims, LossParams, SceParams, Tensor, TensorGroup } from '../ops.js';
 import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceBlockBounds } from './cce-kernels.js';
 import {
   sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SampledLoss, type SamplerArgs,
@@ -34,15 +35,16 @@ import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
 import type { GemmMath } from './gemm-kernels.js';
 import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
+import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
 import type { Stream } from '../../cuda/stream.js';
 
 /**
  * Which operands a kind reads as bf16 whatever dtype they arrive in: the streamed kernels both; the
  * materialised ones neither (their GEMMs round f32 operands to bf16 as they stage them under 'bf16'
- * math, and ce-'s gather reads either dtype).
+ * math, and ce-'s gather reads either dtype); sce neither (its kernels read either dtype).
  */
 function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: boolean } {
-  return isMaterialised(kind) ? { h: false, table: false } : { h: true, table: true };
+  return isMaterialised(kind) || kind === 'sce' ? { h: false, table: false } : { h: true, table: true };
 }
 
 /**
@@ -50,7 +52,7 @@ function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: bo
  * `math`, on the current context's device.
  */
 export function cudaLossWorkspace(
-  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType, math: GemmMath,
+  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims, hDType: DType, math: GemmMath,
 ): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
   const bf16 = bf16Operands(params.kind);
@@ -59,6 +61,7 @@ export function cudaLossWorkspace(
     ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
   ];
   const kind = params.kind;
+  if (kind === 'sce') return sceWorkspace(sceOf(params), dims);
   if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, math), ...copies];
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
@@ -83,6 +86,11 @@ export function cudaLossWorkspace(
     { name: 'tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
     { name: 'entries', shape: [N * (n + 1)], dtype: 'i32' },
   ];
+}
+
+function sceOf(params: Pick<LossParams, 'kind' | 'sce'>): SceParams {
+  if (params.sce === undefined) throw new Error(`loss "${params.kind}" needs its buckets (params.sce)`);
+  return params.sce;
 }
 
 /** The sampled kernel's mode of a streamed sampled kind: gbce is bce+ with its positive term weighted by β. */
@@ -182,6 +190,10 @@ export function cudaLossForward(
     materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, math);
     return;
   }
+  if (kind === 'sce') {
+    sceForward(stream, loss, workspace, x.h, x.table, x.targets, dims, sceOf(params), params.validRows);
+    return;
+  }
   const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const rowLoss = deviceTensor(workspace.get('row_loss'), 'workspace.row_loss', ['f32'], N);
@@ -210,11 +222,15 @@ export function cudaLossBackward(
     materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math);
     return;
   }
+  // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
+  const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
+  if (kind === 'sce') {
+    sceBackward(stream, dH, dTable, workspace, x.h, x.table, x.targets, dims, sceOf(params), scale);
+    return;
+  }
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const gradH = deviceTensor(dH, 'lossBackward.dH', ['f32', 'bf16'], N * d);
-  // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
-  const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
   if (kind === 'cce') {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);

@@ -266,7 +266,7 @@ export class CudaOps implements Ops {
 
   // ---- losses ----
 
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[] {
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims): readonly TensorSpec[] {
     // The model hands the loss f32 hidden states (its residual stream) and the f32 master table.
     return cudaLossWorkspace(params, dims, 'f32', this.precision.gemm);
   }
