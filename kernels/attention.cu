@@ -6,8 +6,13 @@
 //   q, k, v, out  [B·L × H·hd]  f32 or bf16 (all four alike; flag bf16 = 1)  row r = b·L + i; head h owns
 //                                columns h·hd .. (h+1)·hd
 //   dout, dq, dk, dv [B·L × H·hd] f32
-//   s_ij = (q_i · k_j) · scale, scale = 1/sqrt(hd); valid iff j ≤ i when causal (else every j < L)
+//   ids          [B × L] i32: sequence b's padding is its prefix of zero ids, positions i < start_b
+//   s_ij = (q_i · k_j) · scale, scale = 1/sqrt(hd); valid iff j ≤ i when causal (else every j < L) and,
+//   when key_padding, j ≥ start_b
 //   P_ij = softmax_j(s_ij) over the valid j; out_i = Σ_j keep_ij · keep_scale · P_ij · v_j
+//   Padding rows (i < start_b) are not computed: out_i = 0, lse_i = +inf (so backward's P_ij = 0 and
+//   their dout never counts), dq_i = 0. Query tiles wholly in the padding are skipped, and with
+//   key_padding key tiles wholly in it too: padding costs (almost) nothing.
 //   Dropout acts on P: element e = ((b·H + h)·L + i)·L + j is kept iff (word (e & 3) of
 //   philox4x32([e >> 2, site, 0, DROP], [seed, step])) >> 8 ≥ threshold (src/backend/philox.ts, bit for
 //   bit); keep_scale = 1/(1-p). threshold = 0 keeps everything without drawing (p = 0: keep_scale = 1).
@@ -41,7 +46,7 @@
 //   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
 //   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
 // Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
-// Causal tiles wholly above the diagonal are never visited.
+// Causal tiles wholly above the diagonal are never visited, nor are tiles wholly in the padding.
 // SHAPES: SIMT: hd ≤ W for W ∈ {32, 64, 128, 256} (launchers pick the smallest); columns past hd and rows
 // past L are zero in shared memory and masked. Tensor cores: hd = D exactly, pointers 16-byte aligned;
 // rows past L are zero in shared memory and masked. Any B, L, H, hd ≥ 1; global offsets are 64-bit.
@@ -71,6 +76,8 @@ template <> struct AttnTile<256> { static constexpr int RA = 2, CB = 2; };
 struct AttnDims {
   int L, H, hd, causal, bf16;
   float scale;
+  int start;   // this CTA's sequence's first non-padding position (L when it is all padding)
+  int key_lo;  // the first key any row sees: start with key_padding, else 0
 };
 
 // The dropout of one call: threshold = 0 keeps everything (no Philox at all).
@@ -153,8 +160,46 @@ __device__ __forceinline__ float row_sum(float x) {
   return x;
 }
 
+// A padding row may see no key at all: like rows past L it keeps l = 0 and is never stored.
 __device__ __forceinline__ bool is_valid(int i, int j, const AttnDims& d) {
-  return i < d.L && j < d.L && (!d.causal || j <= i);
+  return i < d.L && j < d.L && (!d.causal || j <= i) && j >= d.key_lo;
+}
+
+// Sequence b's first position whose id is not 0 (L when none), the same for every thread of the CTA:
+// each thread finds the first non-zero of its strided share, the CTA takes the least.
+__device__ __forceinline__ int attn_sequence_start(const int* __restrict__ ids, int b, int L) {
+  __shared__ int first;
+  if (threadIdx.x == 0) first = L;
+  __syncthreads();
+  const int* row = ids + static_cast<size_t>(b) * L;
+  for (int i = threadIdx.x; i < L; i += blockDim.x)
+    if (row[i] != 0) {
+      atomicMin(&first, i);
+      break;
+    }
+  __syncthreads();
+  return first;
+}
+
+// Whether every row r0 .. r0+R-1 (below L) is padding: such a tile is skipped.
+__device__ __forceinline__ bool attn_all_padding(int r0, int R, const AttnDims& d) { return min(r0 + R, d.L) <= d.start; }
+
+// The first key tile a query sees: tiles wholly in the padding are skipped when keys exclude it.
+__device__ __forceinline__ int attn_first_key_tile(int BK, const AttnDims& d) { return d.key_lo / BK; }
+
+// Zeroes rows r0 .. r0+R-1 (below L) of head h of sequence b of x (f32, or bf16 when bf16 = 1); with
+// lse given, their lse becomes +inf. For the tiles that are skipped.
+__device__ __forceinline__ void attn_zero_rows(void* x, int bf16, float* lse, int b, int h, int r0, int R, const AttnDims& d) {
+  const size_t D = static_cast<size_t>(d.H) * d.hd;
+  const int rows = min(R, d.L - r0);
+  for (int idx = threadIdx.x; idx < rows * d.hd; idx += blockDim.x) {
+    const int r = idx / d.hd, c = idx % d.hd;
+    const size_t at = (static_cast<size_t>(b) * d.L + r0 + r) * D + static_cast<size_t>(h) * d.hd + c;
+    if (bf16) static_cast<__nv_bfloat16*>(x)[at] = __float2bfloat16_rn(0.f);
+    else static_cast<float*>(x)[at] = 0.f;
+  }
+  if (lse != nullptr)
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) lse[(static_cast<size_t>(b) * d.H + h) * d.L + r0 + r] = INFINITY;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -178,6 +223,10 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+  if (attn_all_padding(q0, BQ, d)) {
+    attn_zero_rows(out, d.bf16, lse, b, h, q0, BQ, d);
+    return;
+  }
 
   load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
 
@@ -190,7 +239,7 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
     for (int n = 0; n < NC; ++n) o[ra][n] = 0.f;
   }
 
-  for (int kt = 0; kt < nk; ++kt) {
+  for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, Ps, keep are consumed
     load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
@@ -248,8 +297,9 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
   for (int ra = 0; ra < RA; ++ra) {
     const int i = q0 + ty + 16 * ra;
     if (i >= d.L) continue;
-    if (tx == 0) lse[static_cast<size_t>(bh) * d.L + i] = m[ra] + logf(l[ra]);
-    const float inv = 1.f / l[ra];
+    const bool pad = i < d.start;
+    if (tx == 0) lse[static_cast<size_t>(bh) * d.L + i] = pad ? INFINITY : m[ra] + logf(l[ra]);
+    const float inv = pad ? 0.f : 1.f / l[ra];
     const size_t row = (static_cast<size_t>(b) * d.L + i) * D + static_cast<size_t>(h) * d.hd;
 #pragma unroll
     for (int n = 0; n < NC; ++n) {
@@ -322,6 +372,11 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nq = (d.L + BQ - 1) / BQ;
+  if (min(k0 + BK, d.L) <= d.key_lo) {
+    attn_zero_rows(dk, 0, nullptr, b, h, k0, BK, d);
+    attn_zero_rows(dv, 0, nullptr, b, h, k0, BK, d);
+    return;
+  }
 
   load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
   load_tile<BK, W>(Vs, v, d.bf16, b, h, k0, d);
@@ -333,7 +388,8 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
 #pragma unroll
     for (int n = 0; n < NC; ++n) dk_acc[cb][n] = dv_acc[cb][n] = 0.f;
 
-  for (int qt = d.causal ? k0 / BQ : 0; qt < nq; ++qt) {
+  // Query tiles wholly in the padding contribute nothing (their P is 0).
+  for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, Ps, dSs, keep are consumed
     load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
@@ -419,6 +475,10 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+  if (attn_all_padding(q0, BQ, d)) {
+    attn_zero_rows(dq, 0, nullptr, b, h, q0, BQ, d);
+    return;
+  }
 
   load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
   load_tile<BQ, W>(dOs, dout, 0, b, h, q0, d);
@@ -432,7 +492,7 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
     for (int n = 0; n < NC; ++n) acc[ra][n] = 0.f;
   }
 
-  for (int kt = 0; kt < nk; ++kt) {
+  for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, dSs, keep are consumed
     load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
@@ -486,11 +546,17 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
 // ---------------------------------------------------------------------------------------------------
 // Entry points, one per width W (the launchers pick the smallest W ≥ hd).
 
-#define ATTN_DIMS AttnDims{L, H, hd, causal, bf16, scale}
+#define ATTN_DIMS attn_dims(L, H, hd, causal, bf16, scale, ids, key_padding)
+// The dims of this CTA's sequence (blockIdx.x = b·H + h).
+__device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, int bf16, float scale, const int* ids, int key_padding) {
+  const int start = attn_sequence_start(ids, blockIdx.x / H, L);
+  return AttnDims{L, H, hd, causal, bf16, scale, start, key_padding ? start : 0};
+}
+
 #define ATTN_DROP AttnDropout{seed, step_of(step, counters), site, threshold, keep_scale}
 #define ATTN_PARAMS                                                                                                                      \
   int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale, \
-      const int* counters
+      const int* counters, const int* ids, int key_padding
 
 #define ATTN_ENTRIES(W)                                                                                                                  \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
@@ -734,6 +800,10 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+  if (attn_all_padding(q0, BQ, d)) {
+    attn_zero_rows(out, 1, lse, b, h, q0, BQ, d);
+    return;
+  }
 
   attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
 
@@ -743,7 +813,7 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
 #pragma unroll
   for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-  for (int kt = 0; kt < nk; ++kt) {
+  for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, keep are consumed
     attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
@@ -753,8 +823,9 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
 
     float s[NT][4];
     attn_mma_abt<D, NT>(s, Qs + warp * 16 * SD, Ks, lane);
-    // Tiles with a row past L, a key past L or a key above the diagonal mask element by element.
-    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+    // Tiles with a row past L, a key past L, a key above the diagonal or a padding key excluded mask
+    // element by element.
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.key_lo;
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < NT; ++n)
@@ -800,8 +871,9 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
     const float sum = attn_quad_sum(l[r]);
     const int i = q0 + row0 + 8 * r;
     if (i >= d.L) continue;
-    if (t == 0) lse[static_cast<size_t>(bh) * d.L + i] = (m[r] + log2f(sum)) * ATTN_LN2;
-    const float inv = drop.keep_scale / sum;
+    const bool pad = i < d.start;
+    if (t == 0) lse[static_cast<size_t>(bh) * d.L + i] = pad ? INFINITY : (m[r] + log2f(sum)) * ATTN_LN2;
+    const float inv = pad ? 0.f : drop.keep_scale / sum;
     __nv_bfloat16* row = out + (static_cast<size_t>(b) * d.L + i) * D_all + static_cast<size_t>(h) * D + 2 * t;
 #pragma unroll
     for (int n = 0; n < DT; ++n) *reinterpret_cast<uint32_t*>(row + 8 * n) = attn_pack_bf16(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
@@ -836,6 +908,11 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
   const bool dropout = drop.threshold != 0u;
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nq = (d.L + BQ - 1) / BQ;
+  if (min(k0 + BK, d.L) <= d.key_lo) {
+    attn_zero_rows(dk, 0, nullptr, b, h, k0, BK, d);
+    attn_zero_rows(dv, 0, nullptr, b, h, k0, BK, d);
+    return;
+  }
 
   attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
   attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
@@ -846,7 +923,11 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk_acc[n][e] = dv_acc[n][e] = 0.f;
 
-  for (int qt = d.causal ? k0 / BQ : 0; qt < nq; ++qt) {
+  // This thread's two keys against key padding (is_valid's last term, fixed for the CTA: fewer registers).
+  const bool key_seen[2] = {k0 + row0 >= d.key_lo, k0 + row0 + 8 >= d.key_lo};
+  const bool key_edge = k0 < d.key_lo;
+  // Query tiles wholly in the padding contribute nothing (their P is 0).
+  for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, lse_s, delta_s, keep are consumed
     attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
@@ -863,14 +944,15 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
     // Pᵀ (element e of tile n: key row0 + 8·(e/2), query n·8 + 2t + e%2), recomputed from lse.
     float pt[NQ][4];
     attn_mma_abt<D, NQ>(pt, Ks + warp * 16 * SD, Qs, lane);
-    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || key_edge;
     uint32_t kept = 0xffffffffu;  // bit 4n + e: element e of tile n is kept
 #pragma unroll
     for (int n = 0; n < NQ; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int c = n * 8 + 2 * t + (e & 1);
-        const bool valid = !edge || is_valid(q0 + c, k0 + row0 + 8 * (e >> 1), d);
+        const int j = k0 + row0 + 8 * (e >> 1);
+        const bool valid = !edge || (q0 + c < d.L && j < d.L && (!d.causal || j <= q0 + c) && key_seen[e >> 1]);
         pt[n][e] = valid ? exp2f(pt[n][e] * scale2 - lse_s[c]) : 0.f;
         if (dropout && !attn_kept(keep, KW, c, row0 + 8 * (e >> 1))) kept &= ~(1u << (4 * n + e));
       }
@@ -932,6 +1014,10 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
+  if (attn_all_padding(q0, BQ, d)) {
+    attn_zero_rows(dq, 0, nullptr, b, h, q0, BQ, d);
+    return;
+  }
 
   attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
   attn_stage_f32<BQ, D>(dOs, dout, b, h, q0, d);
@@ -945,9 +1031,9 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
 #pragma unroll
   for (int n = 0; n < DT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-  for (int kt = 0; kt < nk; ++kt) {
+  for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
-    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at kt = 0, Qs, dOs are staged)
+    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at the first, Qs, dOs are staged)
     attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
     attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
@@ -956,7 +1042,7 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
     float p[NT][4], ds[NT][4];
     attn_mma_abt<D, NT>(p, Qs + warp * 16 * SD, Ks, lane);
     attn_mma_abt<D, NT>(ds, dOs + warp * 16 * SD, Vs, lane);
-    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0);
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.key_lo;
 #pragma unroll
     for (int n = 0; n < NT; ++n)
 #pragma unroll

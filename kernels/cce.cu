@@ -20,16 +20,19 @@
 //              dh_raw[N × d] f32  the UNSCALED row gradient Σ_i p_i table_i - table_t, computed as
 //                                 O/l - (1 - p_t)·table_t with the target kept out of O, so a confident
 //                                 row (p_t → 1) loses nothing to cancellation; 0 on padding rows.
+//              min_lse[⌈N/R⌉] f32 the smallest lse of the block's valid rows (+inf: none, a block of
+//                                 padding rows, whose h tiles the backward then skips)
 //     and, when tile_max is not null (the filter's tile skip, below):
 //              tile_max[⌈V/BS⌉ × ⌈N/R⌉] bf16  per (item tile it, row block rb), at [it·⌈N/R⌉ + rb]: the
 //                                 largest score of the block's valid rows over the tile's items, in log2
 //                                 units, rounded up; +inf when a row of the block has its target there
-//              min_lse[⌈N/R⌉] f32 the smallest lse of the block's valid rows (+inf: none)
+//                      A row block of padding rows only writes its outputs and streams nothing.
 //   cce_table_grad_*   grid (⌈V/R⌉, D/DO, S): a CTA owns R items and streams tiles of h rows (a 1/S share
 //                      of N), recomputing the scores and G^T = p - y from the saved lse, and accumulates
-//                      dtable_tile = G^T · h_tile in fp32 registers. With tile_max, it first lists the
-//                      live tiles of its share (a bit each, CCE_LIVE_WINDOW at a time) and streams only
-//                      those.
+//                      dtable_tile = G^T · h_tile in fp32 registers. It first lists the live tiles of its
+//                      share (a bit each, CCE_LIVE_WINDOW at a time: a tile is live when a forward row block
+//                      it overlaps has a valid row, and, with tile_max, its bound passes) and streams only
+//                      those: padding costs nothing.
 //     S = 1:   dtable[1+i] (+=) scale · acc     (f32 or bf16 table gradient)
 //     S > 1:   partial[z][i] = acc (f32), then cce_table_grad_reduce adds the S partials in a fixed
 //              order: the result is deterministic; partial holds S·V·d floats with S·V ≤ 2·SMs·R.
@@ -739,6 +742,41 @@ __device__ __forceinline__ int next_live(const unsigned* bits, int cur, int coun
   return count;
 }
 
+// What the forward writes for a row block of padding rows only (rows row0 .. row0+R-1 below N), without
+// streaming the catalogue: lse +inf, loss 0, the chunk's columns of dh_raw 0, min_lse +inf and, with
+// tile_max, -inf bounds (what the streaming would have produced for such rows).
+template <int DO, int BS>
+__device__ __forceinline__ void forward_padding_block(float* __restrict__ lse_out, float* __restrict__ row_loss,
+                                                      float* __restrict__ dh_raw, bf16* __restrict__ tile_max,
+                                                      float* __restrict__ min_lse, int row0, int R, int N, int V, int d,
+                                                      int chunk0, int rbn, int threads) {
+  const int rows = min(R, N - row0);
+  const int c0 = chunk0 * 8, cols = min(DO, d - c0);
+  for (int k = threadIdx.x; k < rows * cols; k += threads) dh_raw[static_cast<size_t>(row0 + k / cols) * d + c0 + k % cols] = 0.f;
+  if (blockIdx.y != 0) return;
+  for (int r = threadIdx.x; r < rows; r += threads) {
+    lse_out[row0 + r] = INFINITY;
+    row_loss[row0 + r] = 0.f;
+  }
+  if (min_lse != nullptr && threadIdx.x == 0) min_lse[blockIdx.x] = INFINITY;
+  if (tile_max != nullptr)
+    for (int it = threadIdx.x; it < (V + BS - 1) / BS; it += threads) tile_max[static_cast<size_t>(it) * rbn + blockIdx.x] = __float2bfloat16_ru(-INFINITY);
+}
+
+// Whether the backward tile of h rows [ht·BS, ht·BS + BS) overlaps a forward row block with a valid row
+// (min_lse not +inf; a NaN counts as valid).
+template <int R, int BS>
+__device__ __forceinline__ bool backward_tile_has_rows(const float* __restrict__ min_lse, int ht, int N) {
+  constexpr int ROW_BLOCKS = BS > R ? BS / R : 1;  // forward row blocks an h tile overlaps
+  const int rbn = (N + R - 1) / R;
+  const int rb0 = static_cast<int>(static_cast<long long>(ht) * BS / R);
+  bool live = false;
+#pragma unroll
+  for (int a = 0; a < ROW_BLOCKS; ++a)
+    if (rb0 + a < rbn) live |= !(min_lse[rb0 + a] == INFINITY);
+  return live;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Forward and backward, double-buffered: load tile t+1 while tile t is multiplied (mma.sync warps or
 // one wgmma warpgroup per CTA; products wait at once).
@@ -771,6 +809,10 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
   int tgt[2];  // stream index of the target, -1 on padding rows
 #pragma unroll
   for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
+  if (!__syncthreads_or(tgt[0] >= 0 || tgt[1] >= 0)) {
+    forward_padding_block<DO, BS>(lse_out, row_loss, dh_raw, tile_max, min_lse, row0, R, N, V, d, chunk0, rbn, THREADS);
+    return;
+  }
   float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
   float l[2] = {0.f, 0.f};              // this thread's share of Σ_{i≠t} 2^(s_i - m)
   float st[2] = {-INFINITY, -INFINITY}; // target score (natural units), held by one lane of the quad
@@ -813,7 +855,7 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
       store_cell_bounds<WARPS>(tile_max, ring, it, rbn, lane);
   }
   const float lse_min = forward_epilogue<DO>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
-  if (bounds) {
+  if (min_lse != nullptr && blockIdx.y == 0) {
     // The stream tiles are free after the last product: the warps' smallest lse go there.
     float* warp_lse = reinterpret_cast<float*>(stream);
     const float w = warp_min(lse_min);
@@ -883,54 +925,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
   };
   const uint32_t own_u = smem_u32(own);
   const int tiles = n_end > n_begin ? (n_end - n_begin + BS - 1) / BS : 0;
-  // Exact mode keeps the plain double-buffered loop: the windowed one below, run with every tile live,
-  // measured 4-5% slower (BENCHMARKS.md, CCE v5).
-  if (!skip) {
-    if (S::WG || aligned) load_tile<D, R, THREADS, true>(own, items, i0, V, d);
-    else if constexpr (!S::WG) load_tile<D, R, THREADS, false>(own, items, i0, V, d);
-    load_stream(stream, n_begin);
-    cp_async_commit();
-    if (threadIdx.x < BS) {
-      const int n = n_begin + threadIdx.x;
-      if (n < n_end) {
-        nl = lse[n];
-        nt = targets[n];
-      }
-      side_lse[threadIdx.x] = nl;
-      side_tgt[threadIdx.x] = nt;
-    }
-    for (int it = 0; it < tiles; ++it) {
-      const bool more = it + 1 < tiles;
-      if (more) {
-        const int nb = n_begin + (it + 1) * BS;
-        load_stream(stream + ((it + 1) & 1) * BS * D, nb);
-        cp_async_commit();
-        if (threadIdx.x < BS) {
-          const int n = nb + threadIdx.x;
-          nl = n < n_end ? lse[n] : INFINITY;
-          nt = n < n_end ? targets[n] : 0;
-        }
-        tile_ready<1, S::WG>();
-      } else {
-        tile_ready<0, S::WG>();
-      }
-      const uint32_t st_u = smem_u32(stream + (it & 1) * BS * D);
-      float s[BS / 8][4];
-      uint32_t pa[BS / 16][4];
-      cta_scores<D, S>(s, own_u, wr0, st_u, lane);
-      if (table_grad_tile<BS, S::WG>(s, pa, side_lse + (it & 1) * BS, side_tgt + (it & 1) * BS, BS, wi0, g, q, log2_eps))
-        cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
-      if (more && threadIdx.x < BS) {
-        side_lse[((it + 1) & 1) * BS + threadIdx.x] = nl;
-        side_tgt[((it + 1) & 1) * BS + threadIdx.x] = nt;
-      }
-      __syncthreads();
-    }
-    table_grad_epilogue<DO>(dtable_f32, dtable_bf16, partial, acc, wi0, V, d, chunk0, g, q, scale);
-    return;
-  }
-  // With the skip: only the live tiles, window by window. (`skip` is true here; its tests below are
-  // the form of the build that was measured and checked on the GPU.)
+  // Only the live tiles, window by window: those with a valid row and, with the filter's bounds, a |G| that may pass.
   bool own_loaded = false;
   int k = 0;  // tiles multiplied so far: tile k uses stream buffer k & 1 and side buffer k & 1
   for (int w0 = 0; w0 < tiles; w0 += CCE_LIVE_WINDOW) {
@@ -938,7 +933,9 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 #pragma unroll 1
     for (int word = warp; word < (wn + 31) / 32; word += WARPS) {
       const int t = word * 32 + lane;
-      const bool live = t < wn && (!skip || backward_tile_live<R, BS>(tile_max, min_lse, (n_begin + (w0 + t) * BS) / BS, i0, N, V, log2_eps));
+      const int ht = (n_begin + (w0 + t) * BS) / BS;
+      const bool live = t < wn && backward_tile_has_rows<R, BS>(min_lse, ht, N) &&
+                        (!skip || backward_tile_live<R, BS>(tile_max, min_lse, ht, i0, N, V, log2_eps));
       const unsigned b = __ballot_sync(0xffffffffu, live);
       if (lane == 0) live_bits[word] = b;
     }
@@ -956,7 +953,7 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
       store_side(k & 1);
     }
     while (cur < wn) {
-      const int nxt = skip ? next_live(live_bits, cur, wn) : cur + 1;
+      const int nxt = next_live(live_bits, cur, wn);
       const bool more = nxt < wn;
       if (more) {
         const int nb = n_begin + (w0 + nxt) * BS;

@@ -21,6 +21,13 @@
 //   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] (+ out when accumulate), the splits added
 //                    in order z = 0, 1, …: the result is deterministic (no atomics anywhere).
 //   gemm_fill_column  x[r · ld + col] = value for r < rows (scoreItems: column 0, the padding item, = -inf).
+// ZERO ROWS (a_ids != null, i32, one per row of a as stored: m, or k with transA): a row of a whose id is 0
+//   may be taken as zero, so that padding costs nothing. Without transA a CTA whose m tile is all such
+//   rows multiplies nothing (its result is 0: out = 0, out unchanged when accumulating, partial = 0); with
+//   transA the depth steps (GEMM_BK rows; SIMT_BK in fp32) that are all such rows are neither loaded nor
+//   multiplied (bf16 and fp32 kernels; the pipelined set skips m tiles only), a split of at most
+//   GEMM_LIVE_WORDS · 32 steps (the launcher's rule, else it passes no ids). Rows of a partly skipped tile
+//   or step are multiplied as they are.
 // ACCUMULATES: out when accumulate = 1 (k = 0 then leaves it unchanged); OVERWRITES otherwise (k = 0: zeros).
 // Nothing is saved: the family has no backward of its own (a backward is two more GEMMs).
 //
@@ -56,6 +63,9 @@ typedef __nv_bfloat16 bf16;
 
 // Tiles of this many consecutive m tiles are visited together (CTA raster), so a wave shares b tiles in L2.
 #define GEMM_GROUP_M 8
+
+// Words of the live-step bits of a split (zero rows, transA): 32 · 32 = 1024 depth steps at most.
+#define GEMM_LIVE_WORDS 32
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -97,6 +107,56 @@ __device__ __forceinline__ float bf16_bits_to_float(unsigned short bits) {
 // Element idx of an f32 or bf16 array, as f32.
 __device__ __forceinline__ float load_elem(const void* p, int is_bf16, long long idx) {
   return is_bf16 ? bf16_bits_to_float(static_cast<const unsigned short*>(p)[idx]) : static_cast<const float*>(p)[idx];
+}
+
+// Whether a row of a's rows r0 .. r0+R-1 (below m) has a non-zero id; every thread of the CTA gets the answer.
+__device__ __forceinline__ bool rows_live(const int* __restrict__ ids, int r0, int R, int m) {
+  bool live = false;
+  for (int r = r0 + static_cast<int>(threadIdx.x); r < min(r0 + R, m); r += blockDim.x) live |= ids[r] != 0;
+  return __syncthreads_or(live);
+}
+
+// bits[s / 32] bit s % 32 = whether depth step s of the split (BK rows of a from k_begin + s·BK, below
+// k_end) has a row with a non-zero id; steps ≤ 32 · GEMM_LIVE_WORDS. A warp per 32 steps, a lane per step.
+template <int BK>
+__device__ __forceinline__ void live_steps(uint32_t* bits, const int* __restrict__ ids, int k_begin, int k_end, int steps) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int w = warp; w < (steps + 31) / 32; w += blockDim.x / 32) {
+    const int s = 32 * w + lane;
+    bool live = false;
+    if (s < steps) {
+      const int r0 = k_begin + s * BK, r1 = min(k_end, r0 + BK);
+      for (int r = r0; r < r1; ++r) live |= ids[r] != 0;
+    }
+    const unsigned b = __ballot_sync(0xffffffffu, live);
+    if (lane == 0) bits[w] = b;
+  }
+}
+
+// The depth steps a CTA multiplies: every step of its split, or only the live ones (bits set).
+struct DepthSteps {
+  const uint32_t* bits;  // null: every step
+  int count;
+  // The first step after `cur` to multiply (count when none).
+  __device__ __forceinline__ int next(int cur) const {
+    if (bits == nullptr) return cur + 1;
+    for (int k = cur + 1; k < count; k = (k | 31) + 1) {
+      const unsigned w = bits[k >> 5] >> (k & 31);
+      if (w != 0u) return k + __ffs(static_cast<int>(w)) - 1;
+    }
+    return count;
+  }
+};
+
+// The steps of a CTA whose depth runs over a's rows (transA) with ids: live steps only. `bits` is the
+// CTA's shared array; ends with a barrier.
+template <int BK>
+__device__ __forceinline__ DepthSteps depth_steps(uint32_t* bits, const int* __restrict__ ids, bool over_rows, int k_begin, int k_end,
+                                                  int steps) {
+  if (ids == nullptr || !over_rows) return DepthSteps{nullptr, steps};
+  live_steps<BK>(bits, ids, k_begin, k_end, steps);
+  __syncthreads();
+  return DepthSteps{bits, steps};
 }
 
 // The tile of CTA `bid` in a tiles_m × tiles_n grid, GEMM_GROUP_M m tiles at a time.
@@ -280,7 +340,8 @@ __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, 
 
 template <bool TA, bool TB>
 __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
-                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
+                                               const int* __restrict__ a_ids) {
   typedef OperandTile<GEMM_BM, !TA> TileA;
   typedef OperandTile<GEMM_BN, TB> TileB;
   __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
@@ -291,7 +352,10 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
   const int m0 = tm * GEMM_BM, n0 = tn * GEMM_BN;
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(k, k_begin + k_per_split);
-  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  if (a_ids != nullptr && !TA && !rows_live(a_ids, m0, GEMM_BM, m)) steps = 0;  // a tile of zero rows
+  __shared__ uint32_t live_bits[GEMM_LIVE_WORDS];
+  const DepthSteps depth = depth_steps<GEMM_BK>(live_bits, a_ids, TA, k_begin, k_end, steps);
   const long long lda = TA ? m : k, ldb = TB ? k : n;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -305,24 +369,27 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
 
   typename TileA::Loader la;
   typename TileB::Loader lb;
-  if (steps > 0) {
-    TileA::load(la, a, a_bf16, lda, m0, m, k_begin, k_end);
-    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin, k_end);
+  int s = depth.next(-1);
+  if (s < steps) {
+    TileA::load(la, a, a_bf16, lda, m0, m, k_begin + s * GEMM_BK, k_end);
+    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin + s * GEMM_BK, k_end);
     la.store(sa[0]);
     lb.store(sb[0]);
   }
   __syncthreads();
 
-  // Register double buffering: tile s+1 travels global → registers while tile s multiplies, then goes to
-  // the other shared buffer; the one barrier per step orders both (that buffer was last read in step s-1).
-  for (int s = 0; s < steps; ++s) {
-    const bool next = s + 1 < steps;
+  // Register double buffering: the next step's tile travels global → registers while this one (buffer c
+  // & 1) multiplies, then goes to the other shared buffer; the one barrier per step orders both (that
+  // buffer was last read one step before).
+  for (int c = 0; s < steps; ++c) {
+    const int following = depth.next(s);
+    const bool next = following < steps;
     if (next) {
-      const int k0 = k_begin + (s + 1) * GEMM_BK;
+      const int k0 = k_begin + following * GEMM_BK;
       TileA::load(la, a, a_bf16, lda, m0, m, k0, k_end);
       TileB::load(lb, b, b_bf16, ldb, n0, n, k0, k_end);
     }
-    const uint32_t ta = smem_u32(sa[s & 1]), tb = smem_u32(sb[s & 1]);
+    const uint32_t ta = smem_u32(sa[c & 1]), tb = smem_u32(sb[c & 1]);
 #pragma unroll
     for (int kk = 0; kk < GEMM_BK; kk += 16) {
       uint32_t fa[2][4], fb[2][4];
@@ -339,10 +406,11 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
         }
     }
     if (next) {
-      la.store(sa[(s + 1) & 1]);
-      lb.store(sb[(s + 1) & 1]);
+      la.store(sa[(c + 1) & 1]);
+      lb.store(sb[(c + 1) & 1]);
     }
     __syncthreads();
+    s = following;
   }
 
   // Fragment layout of acc[i][j]: c[0], c[1] at (row g, cols 2q, 2q+1), c[2], c[3] at row g + 8.
@@ -380,7 +448,8 @@ typedef TileShape<64, 64, 2> SmallTile;
 
 template <class T, bool TA, bool TB>
 __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
-                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
+                                                const int* __restrict__ a_ids) {
   typedef OperandTile<T::BM, !TA> TileA;
   typedef OperandTile<T::BN, TB> TileB;
   __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
@@ -391,7 +460,10 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const
   const int m0 = tm * T::BM, n0 = tn * T::BN;
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(k, k_begin + k_per_split);
-  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  if (a_ids != nullptr && !TA && !rows_live(a_ids, m0, T::BM, m)) steps = 0;  // a tile of zero rows
+  __shared__ uint32_t live_bits[GEMM_LIVE_WORDS];
+  const DepthSteps depth = depth_steps<GEMM_BK>(live_bits, a_ids, TA, k_begin, k_end, steps);
   const long long lda = TA ? m : k, ldb = TB ? k : n;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -405,24 +477,26 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const
 
   typename TileA::Loader la;
   typename TileB::Loader lb;
-  if (steps > 0) {
-    TileA::load(la, a, a_bf16, lda, m0, m, k_begin, k_end);
-    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin, k_end);
+  int s = depth.next(-1);
+  if (s < steps) {
+    TileA::load(la, a, a_bf16, lda, m0, m, k_begin + s * GEMM_BK, k_end);
+    TileB::load(lb, b, b_bf16, ldb, n0, n, k_begin + s * GEMM_BK, k_end);
     la.store(sa[0]);
     lb.store(sb[0]);
   }
   __syncthreads();
 
-  // Register double buffering as in gemm_bf16_body: tile s+1's global loads are in flight during tile s's
-  // mma, then go to the other shared buffer (last read in step s-1); one barrier per step.
-  for (int s = 0; s < steps; ++s) {
-    const bool next = s + 1 < steps;
+  // Register double buffering as in gemm_bf16_body: the next step's global loads are in flight during
+  // this one's mma, then go to the other shared buffer (last read a step before); one barrier per step.
+  for (int c = 0; s < steps; ++c) {
+    const int following = depth.next(s);
+    const bool next = following < steps;
     if (next) {
-      const int k0 = k_begin + (s + 1) * GEMM_BK;
+      const int k0 = k_begin + following * GEMM_BK;
       TileA::load(la, a, a_bf16, lda, m0, m, k0, k_end);
       TileB::load(lb, b, b_bf16, ldb, n0, n, k0, k_end);
     }
-    const uint32_t ta = smem_u32(sa[s & 1]), tb = smem_u32(sb[s & 1]);
+    const uint32_t ta = smem_u32(sa[c & 1]), tb = smem_u32(sb[c & 1]);
 #pragma unroll
     for (int kk = 0; kk < GEMM_BK; kk += 16) {
       uint32_t fa[T::MI][4], fb[T::NJ][4];
@@ -439,10 +513,11 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const
         }
     }
     if (next) {
-      la.store(sa[(s + 1) & 1]);
-      lb.store(sb[(s + 1) & 1]);
+      la.store(sa[(c + 1) & 1]);
+      lb.store(sb[(c + 1) & 1]);
     }
     __syncthreads();
+    s = following;
   }
 
   // Fragment layout of acc[i][j]: c[0], c[1] at (row g, cols 2q, 2q+1), c[2], c[3] at row g + 8.
@@ -593,7 +668,8 @@ typedef TileShape<128, 64, 4> NarrowTile;
 
 template <class T, bool TA, bool TB>
 __device__ __forceinline__ void gemm_async_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
-                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
+                                                const int* __restrict__ a_ids) {
   typedef OperandTile<T::BM, !TA> TileA;
   typedef OperandTile<T::BN, TB> TileB;
   typedef RawTile<T::BM, !TA> RawA;
@@ -612,7 +688,8 @@ __device__ __forceinline__ void gemm_async_body(void* out, float* partial, const
   const int m0 = tm * T::BM, n0 = tn * T::BN;
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(k, k_begin + k_per_split);
-  const int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  int steps = k_end > k_begin ? (k_end - k_begin + GEMM_BK - 1) / GEMM_BK : 0;
+  if (a_ids != nullptr && !TA && !rows_live(a_ids, m0, T::BM, m)) steps = 0;  // a tile of zero rows
   const long long lda = TA ? m : k, ldb = TB ? k : n;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -736,7 +813,8 @@ struct SimtStager {
 
 template <bool TA, bool TB>
 __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
-                                              int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate) {
+                                              int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
+                                              const int* __restrict__ a_ids) {
   typedef SimtStager<SIMT_BM, !TA> StageA;
   typedef SimtStager<SIMT_BN, TB> StageB;
   __shared__ float sa[2][SIMT_BK * StageA::STRIDE];
@@ -747,7 +825,10 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
   const int m0 = tm * SIMT_BM, n0 = tn * SIMT_BN;
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(k, k_begin + k_per_split);
-  const int steps = k_end > k_begin ? (k_end - k_begin + SIMT_BK - 1) / SIMT_BK : 0;
+  int steps = k_end > k_begin ? (k_end - k_begin + SIMT_BK - 1) / SIMT_BK : 0;
+  if (a_ids != nullptr && !TA && !rows_live(a_ids, m0, SIMT_BM, m)) steps = 0;  // a tile of zero rows
+  __shared__ uint32_t live_bits[GEMM_LIVE_WORDS];
+  const DepthSteps depth = depth_steps<SIMT_BK>(live_bits, a_ids, TA, k_begin, k_end, steps);
   const long long lda = TA ? m : k, ldb = TB ? k : n;
   // The thread's 4 × 4 outputs: rows ty + 16i, columns tx + 16j (a warp stores 16 consecutive columns).
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
@@ -758,23 +839,25 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
 
   StageA la;
   StageB lb;
-  if (steps > 0) {
-    la.load(a, a_bf16, lda, m0, m, k_begin, k_end);
-    lb.load(b, b_bf16, ldb, n0, n, k_begin, k_end);
+  int s = depth.next(-1);
+  if (s < steps) {
+    la.load(a, a_bf16, lda, m0, m, k_begin + s * SIMT_BK, k_end);
+    lb.load(b, b_bf16, ldb, n0, n, k_begin + s * SIMT_BK, k_end);
     la.store(sa[0]);
     lb.store(sb[0]);
   }
   __syncthreads();
 
-  for (int s = 0; s < steps; ++s) {
-    const bool next = s + 1 < steps;
+  for (int c = 0; s < steps; ++c) {
+    const int following = depth.next(s);
+    const bool next = following < steps;
     if (next) {
-      const int k0 = k_begin + (s + 1) * SIMT_BK;
+      const int k0 = k_begin + following * SIMT_BK;
       la.load(a, a_bf16, lda, m0, m, k0, k_end);
       lb.load(b, b_bf16, ldb, n0, n, k0, k_end);
     }
-    const float* ta = sa[s & 1];
-    const float* tb = sb[s & 1];
+    const float* ta = sa[c & 1];
+    const float* tb = sb[c & 1];
 #pragma unroll
     for (int kk = 0; kk < SIMT_BK; ++kk) {
       float x[4], y[4];
@@ -788,10 +871,11 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(x[i], y[j], acc[i][j]);
     }
     if (next) {
-      la.store(sa[(s + 1) & 1]);
-      lb.store(sb[(s + 1) & 1]);
+      la.store(sa[(c + 1) & 1]);
+      lb.store(sb[(c + 1) & 1]);
     }
     __syncthreads();
+    s = following;
   }
 
 #pragma unroll
@@ -807,8 +891,8 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
 
 #define GEMM_PARAMS                                                                                                      \
   void *__restrict__ out, float *__restrict__ partial, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
-      int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate
-#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate
+      int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate, const int *__restrict__ a_ids
+#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids
 
 #define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \

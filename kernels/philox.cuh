@@ -10,6 +10,8 @@
 #define PHILOX_DROPOUT_STREAM 0x44524f50u
 // Counter word c3 of negative draws ("NEG!", backend/philox.ts NEGATIVES_STREAM).
 #define PHILOX_NEGATIVES_STREAM 0x4e454721u
+// Counter word c3 of sce's random projections ("SCE!", backend/philox.ts SCE_STREAM).
+#define PHILOX_SCE_STREAM 0x53434521u
 
 __device__ __forceinline__ uint4 philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
 #pragma unroll

@@ -101,8 +101,8 @@ async function measure(threads: number, L: number): Promise<Result> {
     const ctx = { train: true, seed: 1, step };
     ops.fill(groups.grads.flat(), 0, groups.grads.flat().size);
     model.forward(ids, B, ctx);
-    loss.forward(groups.batch.get('loss'), model.hidden, model.itemTable, labels, N, N, step);
-    loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, N, step);
+    loss.forward(groups.batch.get('loss'), model.hidden, model.outputTable, labels, N, N, step);
+    loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, N, step);
     model.backward(ids, B, ctx);
     step++;
     ops.adamStep(groups.params.flat(), groups.m.flat(), groups.v.flat(), groups.grads.flat(), groups.params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, step });

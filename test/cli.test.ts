@@ -128,7 +128,7 @@ describe('grid CLI end to end', () => {
     writeFileSync(join(dir, 'b.yaml'), 'dataset: ml-latest-small\ngrid:\n  loss: [ce, mse]\n');
     const r = await gridDone(dir, 'run', 'b.yaml');
     expect(r).toMatchObject({ code: 2 });
-    expect(r.output).toBe('grid: b.yaml: grid.loss[1]: expected one of ce, ce-, cce, cce-, bce, bce+, gbce, got "mse"\n');
+    expect(r.output).toBe('grid: b.yaml: grid.loss[1]: expected one of ce, ce-, cce, cce-, bce, bce+, gbce, sce, got "mse"\n');
   });
 
   it('Ctrl-C once lets running trials finish and starts no more', async () => {

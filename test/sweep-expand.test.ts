@@ -68,7 +68,7 @@ describe('expandGrid', () => {
   });
 
   it('names the grid entry that holds a bad value', () => {
-    expect(() => expand('dataset: ml-latest-small\ngrid:\n  loss: [ce, cce, mse]\n')).toThrow(/^g\.yaml: grid\.loss\[2\]: expected one of ce, ce-, cce, cce-, bce, bce\+, gbce, got "mse"/);
+    expect(() => expand('dataset: ml-latest-small\ngrid:\n  loss: [ce, cce, mse]\n')).toThrow(/^g\.yaml: grid\.loss\[2\]: expected one of ce, ce-, cce, cce-, bce, bce\+, gbce, sce, got "mse"/);
     expect(() => expand('dataset: ml-latest-small\ntrain: {loss: ce}\ngrid:\n  hidden: [64, 65]\n  heads: [1, 2]\n')).toThrow(/^g\.yaml: grid\.heads\[1\]: must divide model\.hidden \(65\)/);
     expect(() => expand('dataset: ml-latest-small\ntrain: {loss: ce, lr: -1}\n')).toThrow(/^g\.yaml: train\.lr: expected a number in \(0, 10\]/);
     expect(() => expand('dataset: ml-latest-small\nconfigs:\n  - {loss: ce, train.epochs: 0}\n')).toThrow(/^g\.yaml: configs\[0\]\.train\.epochs: expected an integer/);

@@ -14,6 +14,7 @@
  * - An output may alias an input only where the op says "may alias".
  */
 import type { DType, GroupPlan, TensorSpec } from './memory-plan.js';
+import type { SceSettings } from './sce.js';
 
 export type { DType, TensorSpec } from './memory-plan.js';
 
@@ -24,6 +25,16 @@ export interface Tensor {
   readonly dtype: DType;
   /** Elements (the product of the shape). */
   readonly size: number;
+}
+
+/** Which positions attention relates (ops.attentionForward). */
+export interface AttentionMask {
+  /** The batch's ids [B × L] (i32): a sequence's padding is its prefix of zero ids. */
+  readonly ids: Tensor;
+  /** Row i sees keys j ≤ i only (SASRec); else every key (BERT4Rec). */
+  readonly causal: boolean;
+  /** Padding keys are not seen (BERT4Rec); SASRec sees them, as the reference system's SASRec does. */
+  readonly keyPadding: boolean;
 }
 
 /** Where an op finds the tensors of a workspace it declared (`attentionWorkspace`, `embeddingWorkspace`) by their names. */
@@ -91,6 +102,13 @@ export interface MatmulOptions {
   readonly accumulate?: boolean;
   /** Scale of the product. @default 1 */
   readonly alpha?: number;
+  /**
+   * Ids of a's rows as stored (i32: m of them, k with transA): a row whose id is 0 may be taken as a zero
+   * row, which a backend may skip (CUDA skips whole tiles of them; the CPU multiplies every row). The
+   * models pass the batch's ids where padding rows' results are masked or their operands are zero, so
+   * that padding costs nothing.
+   */
+  readonly rowIds?: Tensor;
 }
 
 /** Adam hyperparameters of one step (no weight decay, as the reference system). */
@@ -149,6 +167,19 @@ export interface NegativeParams {
 }
 
 /**
+ * sce's buckets of one step (backend/sce.ts defines the loss): their sizes and the key of the step's
+ * random projections, which a recorded step draws anew at each replay.
+ */
+export interface SceParams extends SceSettings {
+  /** train.seed: Philox key word 0. */
+  readonly seed: number;
+  /** Global training step: Philox key word 1 (forward and backward of one step use the same). */
+  readonly step: number;
+  /** The step's counters on the device (RngKey.counters): where given, the step is read from counters[0]. */
+  readonly counters?: Tensor;
+}
+
+/**
  * One loss evaluation. Every loss is a mean over the M valid rows (target ≠ 0):
  * - ce, cce: -s_t + logsumexp(s_1..s_V), s_i = h · E_i (items 1..V; row 0 never scored).
  * - ce-, cce-: softmax over {t} ∪ {n negatives}; negative logits corrected by + log(V-1) - log(n)
@@ -156,6 +187,8 @@ export interface NegativeParams {
  * - bce: -log σ(s_t) - Σ_{i≠t, 1≤i≤V} log σ(-s_i).
  * - bce+: -log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t.
  * - gbce: -β log σ(s_t) - Σ_j log σ(-s_{neg_j}) over negatives ≠ t, β from gbceT, n and V (backend/gbce.ts).
+ * - sce: per row, the max over the random buckets that hold it of the softmax loss over the bucket's
+ *   items plus the target; 0 for a row in no bucket (backend/sce.ts).
  * ce/cce and ce-/cce- are one loss computed two ways: ce and ce- hold the logits in their workspace;
  * cce never holds an [N × V] matrix and cce- never an [N × n] one.
  */
@@ -167,6 +200,8 @@ export interface LossParams {
   readonly negatives?: NegativeParams;
   /** gbce's calibration t in [0, 1] (backend/gbce.ts); required for gbce, ignored otherwise. */
   readonly gbceT?: number;
+  /** sce's buckets and the key of their projections; required for sce, ignored otherwise. */
+  readonly sce?: SceParams;
   /**
    * cce on the GPU: skip the gradient of logit tiles whose every |softmax − onehot| is at most this
    * (an approximation; the loss stays exact); 0 is exact, backends without the filter ignore it.
@@ -298,21 +333,25 @@ export interface Ops {
   attentionWorkspace(B: number, L: number, H: number, hd: number): readonly TensorSpec[];
   /**
    * Multi-head scaled dot-product attention over B sequences of L positions, H heads of width hd
-   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]):
-   * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over j ≤ i when causal (else all j);
-   * out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the probabilities with its element index the flat
-   * index ((b·H + h)·L + i)·L + j. Fills `saved` (attentionWorkspace's tensors) for backward.
+   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]). Sequence b's padding is
+   * the prefix of zero ids in `mask.ids` (left padding, as batches are built): positions i < start_b.
+   * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over the keys j that row i sees: j ≤ i when causal
+   * (else all j), and j ≥ start_b when keyPadding. out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the
+   * probabilities with its element index the flat index ((b·H + h)·L + i)·L + j. A padding query row
+   * (i < start_b) is not computed: its out is 0 (so backward ignores its dout and its dq is 0); the
+   * models mask those rows anyway, and skipping them is what makes padding free. Fills `saved`
+   * (attentionWorkspace's tensors) for backward.
    */
   attentionForward(
     out: Tensor, saved: TensorLookup,
     q: Tensor, k: Tensor, v: Tensor,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void;
   /** dq, dk, dv (overwrite) from dout and what forward saved (the dropout mask is regenerated). */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor,
     dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void;
 
   // ---- optimiser ----
@@ -326,7 +365,7 @@ export interface Ops {
    * The workspace one loss evaluation needs (saved between forward and backward); allocate it once.
    * A gradientFilter may add buffers (cce on the GPU): plan with the filter the loss will run with.
    */
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[];
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims): readonly TensorSpec[];
   /**
    * loss[0] = the loss of `params` (a mean over valid rows; 0 when there are none), from hidden states
    * h [N × d], the item table [(V+1) × d] and targets [N] i32 (0 = padding position). Fills `workspace`.

@@ -9,7 +9,8 @@
  * - key = [seed, step]: seed = the trial's `train.seed` (uint32), step = the global training step
  *   (0-based, counted over all epochs), reduced mod 2^32.
  * - counter word c3 names the purpose: NEGATIVES_STREAM = 0x4e454721 ("NEG!"), DROPOUT_STREAM =
- *   0x44524f50 ("DROP"). The other words are laid out by the user of the stream:
+ *   0x44524f50 ("DROP"), SCE_STREAM = 0x53434521 ("SCE!"). The other words are laid out by the user
+ *   of the stream:
  *   - negatives (src/backend/negatives.ts): [position r, j >> 2, 0, NEG!] for uniform,
  *     [position r, j >> 1, 1, NEG!] for popularity (c2 tells the two samplers apart).
  *   - dropout: element i (flattened, row-major) of the tensor of dropout site `stream` (an integer
@@ -17,6 +18,10 @@
  *     ops interface) uses word (i & 3) of philox([i >>> 2, stream, 0, DROP], [seed, step]).
  *     The element is kept iff (word >>> 8) >= dropoutThreshold(p), i.e. uniformFloat(word) >= the
  *     threshold / 2^24: an integer comparison, so CPU and GPU agree exactly.
+ * - BERT4Rec's masks (src/data/batches.ts, host only): MASK_STREAM = 0x4d41534b ("MASK"), key
+ *   [seed, 0], counter [user row, position >> 2, epoch, MASK], word (position & 3).
+ * - sce's projections (src/backend/sce.ts): element i of the step's random matrix uses the top 23
+ *   bits of all four words of philox([i, 0, 0, SCE!], [seed, step]).
  *
  * Products of two 32-bit words are computed exactly: the low half by Math.imul, the high half from
  * 16-bit partial products (each below 2^32).
@@ -43,6 +48,10 @@ const SINGLE_PRODUCT_LIMIT = 2 ** 21;
 export const NEGATIVES_STREAM = 0x4e454721;
 /** Counter word c3 of dropout masks ("DROP"). */
 export const DROPOUT_STREAM = 0x44524f50;
+/** Counter word c3 of BERT4Rec's training masks ("MASK"). */
+export const MASK_STREAM = 0x4d41534b;
+/** Counter word c3 of sce's random projections ("SCE!"). */
+export const SCE_STREAM = 0x53434521;
 
 /**
  * High 32 bits of a × (bh × 2^16 + bl) as int32 bits, for a read as uint32 and bl, bh < 2^16: four

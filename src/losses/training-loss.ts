@@ -6,7 +6,8 @@
  */
 import { isSampled, type LossKind } from '../backend/loss-kinds.js';
 import { popularitySampler } from '../backend/negatives.js';
-import type { LossDims, LossParams, NegativeParams, NegativeSampling, Ops, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
+import type { LossDims, LossParams, NegativeParams, NegativeSampling, Ops, SceParams, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
+import type { SceSettings } from '../backend/sce.js';
 
 /** A trial's loss settings. */
 export interface LossSettings {
@@ -19,6 +20,8 @@ export interface LossSettings {
   readonly seed: number;
   /** gbce's calibration t (train.gbce_t); required for gbce. */
   readonly gbceT?: number;
+  /** sce's buckets (train.sce_*); required for sce. */
+  readonly sce?: SceSettings;
 }
 
 /** The names of the popularity tables' tensors. */
@@ -39,6 +42,7 @@ export class TrainingLoss {
       throw new Error(`loss ${settings.kind} needs a number of negatives`);
     }
     if (settings.kind === 'gbce' && settings.gbceT === undefined) throw new Error('loss gbce needs its calibration t (gbceT)');
+    if (settings.kind === 'sce' && settings.sce === undefined) throw new Error('loss sce needs its buckets (sce)');
     this.#ops = ops;
     this.settings = settings;
     this.#dims = dims;
@@ -65,9 +69,16 @@ export class TrainingLoss {
     };
   }
 
+  /** sce's buckets at `step`: drawn anew each step (from the device counters where bound). */
+  #sce(step: number): SceParams | undefined {
+    const s = this.settings.sce;
+    if (this.settings.kind !== 'sce' || s === undefined) return undefined;
+    return { ...s, seed: this.settings.seed, step, ...(this.#counters !== null ? { counters: this.#counters } : {}) };
+  }
+
   /** The workspace saved between forward and backward (backend-specific). */
   workspaceSpecs(): readonly TensorSpec[] {
-    return this.#ops.lossWorkspace({ kind: this.settings.kind, negatives: this.#negatives(0) }, this.#dims);
+    return this.#ops.lossWorkspace({ kind: this.settings.kind, negatives: this.#negatives(0), sce: this.#sce(0) }, this.#dims);
   }
 
   /** The popularity sampler's tables (none unless sampling is popularity). */
@@ -101,7 +112,11 @@ export class TrainingLoss {
   #params(validRows: number, step: number): LossParams {
     const negatives = this.#negatives(step);
     const gbceT = this.settings.gbceT;
-    return { kind: this.settings.kind, validRows, ...(negatives !== undefined ? { negatives } : {}), ...(gbceT !== undefined ? { gbceT } : {}) };
+    const sce = this.#sce(step);
+    return {
+      kind: this.settings.kind, validRows,
+      ...(negatives !== undefined ? { negatives } : {}), ...(gbceT !== undefined ? { gbceT } : {}), ...(sce !== undefined ? { sce } : {}),
+    };
   }
 
   #ws(): TensorGroup {

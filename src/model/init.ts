@@ -11,6 +11,7 @@
  */
 import { philox4x32 } from '../backend/philox.js';
 import type { TensorSpec } from '../backend/ops.js';
+import { ffnWidth, type SasrecDims } from './sasrec-specs.js';
 
 /** Counter word c3 of initialisation ("INIT"). */
 export const INIT_STREAM = 0x494e4954;
@@ -23,13 +24,16 @@ export type InitRule =
   | { readonly kind: 'uniform'; readonly bound: number }
   | { readonly kind: 'constant'; readonly value: number };
 
-/** The rule of a SASRec parameter, by its name in sasrecParamSpecs. */
-export function sasrecInitRule(spec: TensorSpec): InitRule {
+/** The rule of a SASRec parameter, by its name in sasrecParamSpecs(dims). */
+export function sasrecInitRule(spec: TensorSpec, dims: SasrecDims): InitRule {
   const name = spec.name;
   const [rows = 1, cols = 1] = spec.shape;
   if (name.endsWith('ln1.weight') || name.endsWith('ln2.weight') || name === 'final_ln.weight') return { kind: 'constant', value: 1 };
   if (name.endsWith('.bias')) {
-    return name.includes('.ffn') ? { kind: 'uniform', bound: 1 / Math.sqrt(rows) } : { kind: 'constant', value: 0 };
+    if (!name.includes('.ffn')) return { kind: 'constant', value: 0 };
+    // nn.Linear's bound is 1/sqrt(fan_in): d into ffn1, the FFN's width into ffn2.
+    const fanIn = name.endsWith('.ffn2.bias') ? ffnWidth(dims) : dims.hidden;
+    return { kind: 'uniform', bound: 1 / Math.sqrt(fanIn) };
   }
   // q, k and v are one [3d × d] in_proj in PyTorch: fan_out = 3d.
   const fanOut = /\.attn_[qkv]\.weight$/.test(name) ? 3 * rows : rows;

@@ -1,7 +1,8 @@
 /**
  * SASRec's tensors, declared by name once (never by position): parameters (the same table names the
  * gradients and both Adam moments), the activations forward saves for backward, and backward's
- * scratch. Shapes follow the reference system: item table [(V+1) × d] (row 0 padding, tied with the output),
+ * scratch. Shapes follow the reference system: item table [(V+1) × d] (row 0 padding, tied with the output
+ * unless `tieOutput` is false: then a separate `out_emb` of the same shape),
  * learned positions [L × d], per block LayerNorm → causal MHA (separate q, k, v projections with
  * bias) → residual → LayerNorm → FFN d → d → d with ReLU, and a final LayerNorm.
  *
@@ -20,6 +21,38 @@ export interface SasrecDims {
   readonly heads: number;
   /** Max sequence length L. */
   readonly maxLen: number;
+  /**
+   * Whether scores read the item table (tied) or a separate output table `out_emb` [(V+1) × d].
+   * @default true
+   */
+  readonly tieOutput?: boolean;
+  /** Width of each block's FFN hidden layer (BERT4Rec: 4d). @default hidden */
+  readonly ffnHidden?: number;
+  /**
+   * Attention over every non-padding position (BERT4Rec) instead of the causal past (SASRec).
+   * @default false
+   */
+  readonly bidirectional?: boolean;
+  /**
+   * BERT4Rec's mask token: id V + 1, one more row of the item table that only ever enters as an input
+   * (scores, losses, negatives and top-K cover ids 1..V only). @default false
+   */
+  readonly maskToken?: boolean;
+}
+
+/** The name of the table scores read: the item table when tied, else `out_emb`. */
+export function outputTableName(dims: SasrecDims): string {
+  return dims.tieOutput === false ? 'out_emb' : 'item_emb';
+}
+
+/** The largest input id: V, or V + 1 with the mask token (the item table has this many rows plus padding). */
+export function inputVocabulary(dims: SasrecDims): number {
+  return dims.items + (dims.maskToken === true ? 1 : 0);
+}
+
+/** The FFN's hidden width. */
+export function ffnWidth(dims: SasrecDims): number {
+  return dims.ffnHidden ?? dims.hidden;
 }
 
 /** What the backend decides about the model's tensors: the narrow dtype and the workspaces of its ops. */
@@ -36,11 +69,11 @@ export interface ModelLayout {
 export function modelLayout(
   ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace'>, dims: SasrecDims, rows: number,
 ): ModelLayout {
-  const { maxLen: L, heads: H, hidden: d, items: V } = dims;
+  const { maxLen: L, heads: H, hidden: d } = dims;
   return {
     narrow: ops.activationDType,
     attention: ops.attentionWorkspace(rows, L, H, d / H),
-    embedding: ops.embeddingWorkspace(rows, L, V),
+    embedding: ops.embeddingWorkspace(rows, L, inputVocabulary(dims)),
   };
 }
 
@@ -71,18 +104,30 @@ const f32 = (name: string, ...shape: number[]): TensorSpec => spec(name, 'f32', 
 /** Parameter specs (also the gradient and Adam-moment specs). */
 export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
   const { items: V, hidden: d, maxLen: L } = dims;
-  const specs = [f32('item_emb', V + 1, d), f32('pos_emb', L, d)];
+  const f = ffnWidth(dims);
+  // Linear layers are [out × in]: only the FFN's differ from d × d.
+  const shape: Record<(typeof BLOCK_LINEARS)[number], [number, number]> = {
+    attn_q: [d, d], attn_k: [d, d], attn_v: [d, d], attn_out: [d, d], ffn1: [f, d], ffn2: [d, f],
+  };
+  const specs = [f32('item_emb', inputVocabulary(dims) + 1, d), f32('pos_emb', L, d)];
   for (let b = 0; b < dims.blocks; b++) {
     for (const ln of BLOCK_NORMS) specs.push(f32(blockName(b, `${ln}.weight`), d), f32(blockName(b, `${ln}.bias`), d));
-    for (const lin of BLOCK_LINEARS) specs.push(f32(blockName(b, `${lin}.weight`), d, d), f32(blockName(b, `${lin}.bias`), d));
+    for (const lin of BLOCK_LINEARS) {
+      const [out, inF] = shape[lin];
+      specs.push(f32(blockName(b, `${lin}.weight`), out, inF), f32(blockName(b, `${lin}.bias`), out));
+    }
   }
   specs.push(f32('final_ln.weight', d), f32('final_ln.bias', d));
+  // The untied output table: rows 1..V are scored, row 0 (padding) only keeps the layout of the item table.
+  if (outputTableName(dims) !== 'item_emb') specs.push(f32(outputTableName(dims), V + 1, d));
   return specs;
 }
 
 /** The activations of one block that forward saves: the residual stream and norms (f32) and the narrow ones. */
 const BLOCK_WIDE = ['x', 'ln1', 'x2', 'ln2', 'ffn_out'] as const;
-const BLOCK_NARROW = ['q', 'k', 'v', 'att', 'ffn_relu', 'ffn_drop'] as const;
+const BLOCK_NARROW = ['q', 'k', 'v', 'att'] as const;
+/** The FFN's hidden layer, [N × ffnWidth] in the narrow dtype. */
+const BLOCK_FFN = ['ffn_relu', 'ffn_drop'] as const;
 
 /** Activation specs for batches of up to `rows` sequences (N = rows · L). */
 export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
@@ -92,6 +137,7 @@ export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: Mo
   for (let b = 0; b < dims.blocks; b++) {
     for (const a of BLOCK_WIDE) specs.push(f32(blockName(b, a), N, d));
     for (const a of BLOCK_NARROW) specs.push(spec(blockName(b, a), layout.narrow, N, d));
+    for (const a of BLOCK_FFN) specs.push(spec(blockName(b, a), layout.narrow, N, ffnWidth(dims)));
     for (const s of layout.attention) specs.push({ ...s, name: attentionSavedName(b, s.name) });
     for (const ln of BLOCK_NORMS) specs.push(f32(blockName(b, `${ln}_mean`), N), f32(blockName(b, `${ln}_rstd`), N));
   }
@@ -99,13 +145,17 @@ export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: Mo
   return specs;
 }
 
-/** Backward's gradients, [N × d] f32 each: dh (the loss writes it), dx (flows down the blocks), the rest per-block scratch. */
+/**
+ * Backward's gradients, f32 each: dh (the loss writes it), dx (flows down the blocks), the rest per-block
+ * scratch; all [N × d] except g2, which also carries the FFN's hidden gradient: [N × max(d, ffnWidth)].
+ */
 export const BACKWARD_SCRATCH = ['dh', 'dx', 'g1', 'g2', 'g3', 'dq', 'dk', 'dv'] as const;
 
 /** Backward scratch specs for batches of up to `rows` sequences, with embedBackward's workspace. */
 export function sasrecBackwardSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
+  const width = (name: string): number => (name === 'g2' ? Math.max(dims.hidden, ffnWidth(dims)) : dims.hidden);
   return [
-    ...BACKWARD_SCRATCH.map((name) => f32(name, rows * dims.maxLen, dims.hidden)),
+    ...BACKWARD_SCRATCH.map((name) => f32(name, rows * dims.maxLen, width(name))),
     ...layout.embedding.map((s) => ({ ...s, name: embeddingScratchName(s.name) })),
   ];
 }

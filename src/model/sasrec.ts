@@ -1,7 +1,8 @@
 /**
  * SASRec (Kang & McAuley 2018) as the reference system trains it, over the ops interface:
  * e = Dropout(sqrt(d) · E[ids] + P) · mask; the blocks of transformer-block.ts (causal); h = LN(x).
- * Scores are h · Eᵀ with the item table tied (the losses and scoreItems read it directly).
+ * Scores are h · Oᵀ with O the output table: the item table E when tied (the default), else a separate
+ * table `out_emb` (`outputTable`: the losses and scoreItems read it).
  *
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
@@ -9,7 +10,7 @@
 import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
 import { blockBackward, blockForward, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
-import { blockName, embeddingScratchName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
+import { blockName, embeddingScratchName, ffnWidth, inputVocabulary, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
 export interface PassContext {
@@ -21,7 +22,10 @@ export interface PassContext {
   readonly counters?: Tensor;
 }
 
-/** A SASRec instance bound to its tensor groups. */
+/**
+ * A SASRec instance bound to its tensor groups; with model/bert4rec.ts's dims (bidirectional, the mask
+ * token's row, a 4d FFN) the same class is BERT4Rec.
+ */
 export class Sasrec {
   readonly dims: SasrecDims;
   readonly dropout: number;
@@ -40,13 +44,14 @@ export class Sasrec {
     this.#g = groups;
   }
 
-  /** The item table [(V+1) × d] (tied input and output embedding) and its gradient. */
-  get itemTable(): Tensor {
-    return this.#g.params.get('item_emb');
+  /** The table scores read [(V+1) × d]: the item table when tied, else `out_emb` (every loss and scoreItems read it). */
+  get outputTable(): Tensor {
+    return this.#g.params.get(outputTableName(this.dims));
   }
 
-  get itemTableGrad(): Tensor {
-    return this.#g.grads.get('item_emb');
+  /** The gradient of `outputTable` (the loss accumulates into it). */
+  get outputTableGrad(): Tensor {
+    return this.#g.grads.get(outputTableName(this.dims));
   }
 
   /** Final hidden states [N × d] of the last forward. */
@@ -66,7 +71,7 @@ export class Sasrec {
     this.#ops.fill(flat, 0, flat.size);
     for (const spec of sasrecParamSpecs(this.dims)) {
       const host = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-      initTensor(host, sasrecInitRule(spec), seed, spec.name);
+      initTensor(host, sasrecInitRule(spec, this.dims), seed, spec.name);
       this.#ops.write(this.#g.params.get(spec.name), host);
     }
   }
@@ -74,7 +79,8 @@ export class Sasrec {
   #pass(B: number, ctx: PassContext, b: number): BlockPass {
     const { hidden: d, maxLen: L, heads } = this.dims;
     return {
-      B, L, d, heads, causal: true,
+      // BERT4Rec sees the whole sequence but not its padding; SASRec sees the causal past, padding included.
+      B, L, d, heads, ffn: ffnWidth(this.dims), causal: this.dims.bidirectional !== true, keyPadding: this.dims.bidirectional === true,
       attnDrop: this.#drop(ctx, 1 + 3 * b),
       ffn1Drop: this.#drop(ctx, 2 + 3 * b),
       ffn2Drop: this.#drop(ctx, 3 + 3 * b),
@@ -122,6 +128,7 @@ export class Sasrec {
     ops.maskPadded(dx, dx, ids, N, d);
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0));
     const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
-    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), B, L, this.dims.items, d);
+    // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
+    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), B, L, inputVocabulary(this.dims), d);
   }
 }

@@ -1,10 +1,15 @@
 /**
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
- * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask. The
- * attention is causal for SASRec; BERT4Rec would call the same block bidirectional. Backward reads the
+ * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
+ * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional, blind to
+ * padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
+ * the mask zeroes them anyway. The linear layers get the ids as well: on a padding row either the result
+ * is masked later (q, the attention's output projection, the FFN) or the operand row is zero (k and v
+ * read x, which the mask zeroed), so its GEMM rows may be skipped and padding costs nothing there
+ * either. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
  */
-import type { DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
@@ -26,7 +31,12 @@ export interface BlockPass {
   readonly L: number;
   readonly d: number;
   readonly heads: number;
+  /** Width of the FFN's hidden layer (d for SASRec, 4d for BERT4Rec). */
+  readonly ffn: number;
+  /** Row i sees keys j ≤ i only (SASRec); else every key (BERT4Rec). */
   readonly causal: boolean;
+  /** Whether attention ignores padding keys (BERT4Rec) or sees them as the reference's SASRec does. */
+  readonly keyPadding: boolean;
   /** Dropout of the attention probabilities, the FFN's ReLU output and the FFN's output. */
   readonly attnDrop: DropoutSpec;
   readonly ffn1Drop: DropoutSpec;
@@ -47,6 +57,10 @@ function linear(g: BlockGroups, b: number, name: string): LinearParams {
   };
 }
 
+function attentionMask(ids: Tensor, p: BlockPass): AttentionMask {
+  return { ids, causal: p.causal, keyPadding: p.keyPadding };
+}
+
 /** Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x). */
 export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
@@ -56,21 +70,21 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const x = act('x');
   const ln1 = act('ln1');
   ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS);
-  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d);
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d);
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d);
-  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, p.causal, p.attnDrop);
+  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, ids);
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, ids);
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, ids);
+  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
   const x2 = act('x2');
-  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d);
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, ids);
   ops.add(x2, x2, ln1, N * d);
   const ln2 = act('ln2');
   ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS);
   const relu = act('ffn_relu');
-  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, d);
-  ops.reluForward(relu, relu, N * d);
-  ops.dropout(act('ffn_drop'), relu, N * d, p.ffn1Drop);
+  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, ids);
+  ops.reluForward(relu, relu, N * p.ffn);
+  ops.dropout(act('ffn_drop'), relu, N * p.ffn, p.ffn1Drop);
   const f2 = act('ffn_out');
-  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, d, d);
+  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d, ids);
   ops.dropout(f2, f2, N * d, p.ffn2Drop);
   ops.add(out, ln2, f2, N * d);
   ops.maskPadded(out, out, ids, N, d);
@@ -93,20 +107,22 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   ops.maskPadded(dx, dx, ids, N, d);
   // FFN: dx is the gradient of y + f2 (the residual sum)
   ops.dropout(g1, dx, n, p.ffn2Drop);
-  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, d, d, false);
-  ops.dropout(g2, g2, n, p.ffn1Drop);
-  ops.reluBackward(g2, g2, act('ffn_relu'), n);
-  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, d, false);
+  // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below.
+  const nf = N * p.ffn;
+  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false, ids);
+  ops.dropout(g2, g2, nf, p.ffn1Drop);
+  ops.reluBackward(g2, g2, act('ffn_relu'), nf);
+  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, ids);
   ops.add(g3, g3, dx, n);
   ops.fill(g1, 0, n);
   ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d);
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
-  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false);
+  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, ids);
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
-  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, p.causal, p.attnDrop);
-  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false);
+  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
+  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, ids);
   ops.add(g3, g3, g1, n);
-  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false);
-  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true);
+  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, ids);
+  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, ids);
   ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d);
 }

@@ -156,6 +156,14 @@ export const MIGRATIONS: readonly string[] = [
     WHERE trainer = '"builtin"' AND json_type(config, '$.train') = 'object'
       AND json_type(config, '$.train.first_target') IS NULL;
   `,
+  // 5: model.tie_output (false: a separate output table) did not exist before: the built-in trials
+  // stored until now scored with the tied item table, so their configs say so (their ids leave the key
+  // out at true: sweep/canonical.ts LEGACY_VALUES).
+  `
+  UPDATE trials SET config = json_set(config, '$.model.tie_output', json('true'))
+    WHERE trainer = '"builtin"' AND json_type(config, '$.model') = 'object'
+      AND json_type(config, '$.model.tie_output') IS NULL;
+  `,
 ];
 
 /** The schema version this build writes. */

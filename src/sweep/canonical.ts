@@ -6,7 +6,7 @@
  * (LEGACY_VALUES), so that trials stored before such a key existed keep their ids.
  */
 import { createHash } from 'node:crypto';
-import { LOSSES, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
+import { LOSS_OWN_KEYS, LOSSES, ownLossKeys, resolveTrialConfig, SAMPLED_LOSSES, type LossType } from '../trainer/config.js';
 import { ConfigError } from '../util/config-error.js';
 
 /** Which trainer runs a trial: the built-in SASRec trainer or an external protocol-speaking command. */
@@ -19,13 +19,15 @@ export type Canonical = null | boolean | number | string | readonly Canonical[] 
 const SAMPLING_KEYS = ['negatives', 'sampling'] as const;
 
 /**
- * Built-in train keys added after trials were stored, with the value that trains as before the key
- * existed. The stored config always carries the key (the trainer reads it); the trial id leaves it out
- * at this value, so an old trial and the same config spelled with the key share one id. Migration 4 of
- * store/migrations.ts writes these values into the configs stored before.
+ * Built-in config keys added after trials were stored, by section, with the value that trains as before
+ * the key existed. The stored config always carries the key (the trainer reads it); the trial id leaves
+ * it out at this value, so an old trial and the same config spelled with the key share one id.
+ * Migrations 4 (train.first_target) and 5 (model.tie_output) of store/migrations.ts write these values
+ * into the configs stored before.
  */
-export const LEGACY_VALUES: Readonly<Record<string, Canonical>> = {
-  first_target: false,
+export const LEGACY_VALUES: Readonly<Record<string, Readonly<Record<string, Canonical>>>> = {
+  train: { first_target: false },
+  model: { tie_output: true },
 };
 
 /**
@@ -63,8 +65,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Canonicalises one trial config for its trainer. The built-in trainer's configs go through
  * `resolveTrialConfig` (validation, defaults, inactive keys dropped); an external trainer's configs
  * are free-form, so only the generic rules apply: sorted keys, numbers by value, `train.negatives` /
- * `train.sampling` dropped when `train.loss` is one of our full-catalogue losses, and `train.gbce_t`
- * when it is one of our losses other than gbce. Throws `ConfigError`.
+ * `train.sampling` dropped when `train.loss` is one of our full-catalogue losses, and a loss's own keys
+ * (`train.gbce_t`, `train.sce_*`: backend/loss-kinds.ts LOSS_PARAMS) when it is another of our losses.
+ * Throws `ConfigError`.
  */
 export function canonicalConfig(trainer: TrainerSpec, raw: Record<string, unknown>): Record<string, Canonical> {
   const resolved: Record<string, unknown> = trainer === 'builtin' ? { ...resolveTrialConfig(raw) } : dropInactive(raw);
@@ -76,17 +79,23 @@ function dropInactive(raw: Record<string, unknown>): Record<string, unknown> {
   // Only a loss we know makes keys inactive; an unknown loss keeps them all.
   const loss = isObject(train) ? train.loss : undefined;
   if (!isObject(train) || !(LOSSES as readonly unknown[]).includes(loss)) return raw;
-  const inactive: string[] = [...(SAMPLED_LOSSES.has(loss as LossType) ? [] : SAMPLING_KEYS), ...(loss === 'gbce' ? [] : ['gbce_t'])];
+  const own: readonly string[] = ownLossKeys(loss as LossType);
+  const inactive: string[] = [...(SAMPLED_LOSSES.has(loss as LossType) ? [] : SAMPLING_KEYS), ...LOSS_OWN_KEYS.filter((k) => !own.includes(k))];
   const kept = Object.fromEntries(Object.entries(train).filter(([k]) => !inactive.includes(k)));
   return { ...raw, train: kept };
 }
 
-/** The config the trial id hashes: the built-in trainer's train keys at their LEGACY_VALUES left out. */
+/** The config the trial id hashes: the built-in trainer's keys at their LEGACY_VALUES left out. */
 function hashedConfig(trainer: TrainerSpec, config: Record<string, Canonical>): Record<string, Canonical> {
-  const train = config.train;
-  if (trainer !== 'builtin' || !isObject(train)) return config;
-  const kept = Object.entries(train).filter(([k, v]) => !(Object.hasOwn(LEGACY_VALUES, k) && canonicalJson(v) === canonicalJson(LEGACY_VALUES[k])));
-  return { ...config, train: Object.fromEntries(kept) as Record<string, Canonical> };
+  if (trainer !== 'builtin') return config;
+  const out: Record<string, Canonical> = { ...config };
+  for (const [name, legacy] of Object.entries(LEGACY_VALUES)) {
+    const section = config[name];
+    if (!isObject(section)) continue;
+    const kept = Object.entries(section).filter(([k, v]) => !(Object.hasOwn(legacy, k) && canonicalJson(v) === canonicalJson(legacy[k])));
+    out[name] = Object.fromEntries(kept) as Record<string, Canonical>;
+  }
+  return out;
 }
 
 /** The trial id: sha256 (hex) of the canonical config (less its legacy values) together with its trainer. */

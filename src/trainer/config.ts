@@ -4,7 +4,9 @@
  * hashing, and the trainer uses it again to reject invalid configs before any work, so both sides
  * agree on one definition.
  */
-import { isSampled, LOSS_KIND_NAMES, type LossKind } from '../backend/loss-kinds.js';
+import {
+  isSampled, LOSS_KIND_NAMES, LOSS_KINDS, LOSS_PARAM_KEYS, LOSS_PARAMS, type LossKind, type LossParamInfo, type LossParamKey, type LossParamValues,
+} from '../backend/loss-kinds.js';
 import { resolveDatasetSpec, type DatasetSpec } from '../data/spec.js';
 import { ConfigError, shown } from '../util/config-error.js';
 
@@ -16,7 +18,7 @@ export type LossType = LossKind;
 export const SAMPLED_LOSSES: ReadonlySet<LossType> = new Set(LOSSES.filter(isSampled));
 
 /** Models the built-in trainer knows. */
-export const MODELS = ['sasrec'] as const;
+export const MODELS = ['sasrec', 'bert4rec'] as const;
 export type ModelName = (typeof MODELS)[number];
 
 /** Negative sampling distributions. */
@@ -35,7 +37,7 @@ export function defaultMonitor(ks: readonly number[]): string {
 }
 
 export interface ModelConfig {
-  /** @default "sasrec" */
+  /** sasrec (causal, next-item targets) or bert4rec (bidirectional, masked-item targets). @default "sasrec" */
   readonly name: ModelName;
   /** Hidden size = item embedding size d. @default 64 */
   readonly hidden: number;
@@ -47,9 +49,19 @@ export interface ModelConfig {
   readonly dropout: number;
   /** Max sequence length L. @default 50 */
   readonly max_seq_len: number;
+  /**
+   * Whether the scores read the input item table (tied, as the reference's SASRec) or a separate output
+   * table of the same shape (gSASRec unties them). true is the behaviour before the key existed: the trial
+   * id leaves the key out when it is true (sweep/canonical.ts). @default true
+   */
+  readonly tie_output: boolean;
 }
 
-export interface TrainConfig {
+/**
+ * The train section. A loss's own keys (gbce_t, sce_*) come from backend/loss-kinds.ts LOSS_PARAMS, their
+ * types, defaults and ranges with them: each is present only for the losses that take it.
+ */
+export interface TrainConfig extends LossParamValues {
   readonly loss: LossType;
   /** @default 128 */
   readonly batch_size: number;
@@ -58,16 +70,18 @@ export interface TrainConfig {
   /** Negative distribution; present only for sampled losses. @default "uniform" */
   readonly sampling?: Sampling;
   /**
-   * gbce's calibration t in [0, 1] (gSASRec): the positive's probability is raised to
-   * β = α(t(1 − 1/α) + 1/α), α = negatives / (V − 1); 0 is bce+. Present only for gbce. @default 0.75
-   */
-  readonly gbce_t?: number;
-  /**
    * Whether a history shorter than L + 1 also trains on its first item, predicted at the padded position
    * before its first input (the reference's targets). false is the behaviour before the key existed:
-   * the trial id leaves the key out when it is false (sweep/canonical.ts). @default true
+   * the trial id leaves the key out when it is false (sweep/canonical.ts). Present only for sasrec.
+   * @default true
    */
-  readonly first_target: boolean;
+  readonly first_target?: boolean;
+  /**
+   * BERT4Rec's masking probability: each item of a training sequence is replaced by the mask token with
+   * this probability (at least one per sequence), and the losses train on those positions. Present only
+   * for bert4rec. @default 0.2
+   */
+  readonly mask_prob?: number;
   /** Adam learning rate. @default 0.001 */
   readonly lr: number;
   /** @default 0.9 */
@@ -130,13 +144,35 @@ export type KeySpec = { readonly description: string } & (
 
 /** The `model` section's keys. */
 export const MODEL_KEYS = {
-  name: { kind: 'enum', values: MODELS, default: 'sasrec', description: 'the model' },
+  name: { kind: 'enum', values: MODELS, default: 'sasrec', description: 'the model: sasrec (causal) or bert4rec (bidirectional, masked items)' },
   hidden: { kind: 'int', default: 64, min: 1, max: 8192, description: 'hidden size = item embedding size d' },
   blocks: { kind: 'int', default: 2, min: 1, max: 64, description: 'transformer blocks' },
   heads: { kind: 'int', default: 1, min: 1, max: 1024, description: 'attention heads; must divide model.hidden' },
   dropout: { kind: 'number', default: 0.1, min: 0, max: 1, maxOpen: true, description: 'dropout probability' },
   max_seq_len: { kind: 'int', default: 50, min: 1, max: 1 << 16, description: 'max sequence length L' },
+  tie_output: { kind: 'bool', default: true, description: 'score with the input item table (true) or a separate output table' },
 } as const satisfies Record<keyof ModelConfig, KeySpec>;
+
+/** The losses that take a loss's own key, in the table's order. */
+function lossesTaking(key: LossParamKey): LossType[] {
+  return LOSSES.filter((loss) => (LOSS_KINDS[loss].params as readonly string[]).includes(key));
+}
+
+/** The spec of a loss's own key, from its entry in backend/loss-kinds.ts (which imports nothing, so it cannot state a KeySpec). */
+function lossParamSpec(key: LossParamKey, p: LossParamInfo): KeySpec {
+  const description = `${lossesTaking(key).join(', ')} only: ${p.doc}`;
+  switch (p.type) {
+    case 'boolean':
+      return { kind: 'bool', default: p.default as boolean, description };
+    case 'integer':
+      return { kind: 'int', default: p.default as number, min: p.min ?? 0, max: p.max ?? Number.MAX_SAFE_INTEGER, description };
+    case 'number':
+      return { kind: 'number', default: p.default as number, min: p.min ?? 0, max: p.max ?? Number.MAX_VALUE, description };
+  }
+}
+
+/** The losses' own train keys (gbce_t, sce_*), each generated from its LOSS_PARAMS entry. */
+export const LOSS_PARAM_SPECS = Object.fromEntries(LOSS_PARAM_KEYS.map((key) => [key, lossParamSpec(key, LOSS_PARAMS[key])])) as Readonly<Record<LossParamKey, KeySpec>>;
 
 /** The `train` section's keys. */
 export const TRAIN_KEYS = {
@@ -144,8 +180,12 @@ export const TRAIN_KEYS = {
   batch_size: { kind: 'int', default: 128, min: 1, max: 1 << 20, description: 'sequences per training batch' },
   negatives: { kind: 'int', default: 256, min: 1, max: 1 << 24, description: 'negatives per position (sampled losses only)' },
   sampling: { kind: 'enum', values: SAMPLINGS, default: 'uniform', description: 'negative distribution (sampled losses only)' },
-  gbce_t: { kind: 'number', default: 0.75, min: 0, max: 1, description: "gbce's calibration t (gbce only; 0 is bce+)" },
-  first_target: { kind: 'bool', default: true, description: "also train on a short history's first item, at the padded position before it" },
+  ...LOSS_PARAM_SPECS,
+  first_target: { kind: 'bool', default: true, description: "also train on a short history's first item, at the padded position before it (sasrec only)" },
+  mask_prob: {
+    kind: 'number', default: 0.2, min: 0, max: 1, minOpen: true, maxOpen: true,
+    description: "BERT4Rec's probability of masking each item of a training sequence (bert4rec only)",
+  },
   lr: { kind: 'number', default: 1e-3, min: 0, max: 10, minOpen: true, description: 'Adam learning rate' },
   beta1: { kind: 'number', default: 0.9, min: 0, max: 1, maxOpen: true, description: "Adam's β1" },
   beta2: { kind: 'number', default: 0.98, min: 0, max: 1, maxOpen: true, description: "Adam's β2" },
@@ -168,11 +208,13 @@ export const SECTION_KEYS = { model: MODEL_KEYS, train: TRAIN_KEYS, eval: EVAL_K
  * Rules between keys, which a JSON Schema cannot state (grid values are crossed after it checks
  * them): the schema carries them in its descriptions, `resolveTrialConfig` enforces them.
  */
-export const CROSS_KEY_RULES = [
+export const CROSS_KEY_RULES: readonly string[] = [
   'model.heads must divide model.hidden',
   'train.monitor <metric>@<k> needs k in eval.k',
-  'train.negatives and train.sampling apply to sampled losses only, train.gbce_t to gbce only (elsewhere they are dropped)',
-] as const;
+  `train.negatives and train.sampling apply to sampled losses only, ${LOSSES.filter((loss) => LOSS_KINDS[loss].params.length > 0)
+    .map((loss) => `${LOSS_KINDS[loss].params.map((k) => `train.${k}`).join(', ')} to ${loss} only`)
+    .join(', ')}, train.first_target to sasrec only and train.mask_prob to bert4rec only (elsewhere they are dropped)`,
+];
 
 type Obj = Record<string, unknown>;
 
@@ -229,9 +271,24 @@ function checked<S extends KeySpec>(obj: Obj, key: string, at: string, spec: S):
 /** The type of a checked value of a spec. */
 type SpecValue<S extends KeySpec> = S extends { readonly kind: 'enum'; readonly values: readonly (infer V)[] } ? V : S extends { readonly kind: 'bool' } ? boolean : number;
 
+/** The loss's own train keys (backend/loss-kinds.ts LOSS_PARAMS) that `loss` takes. */
+export function ownLossKeys(loss: LossType): readonly LossParamKey[] {
+  return LOSS_KINDS[loss].params;
+}
+
+/** Every loss's own train keys (gbce_t, sce_*), whichever loss takes them. */
+export const LOSS_OWN_KEYS: readonly LossParamKey[] = LOSS_PARAM_KEYS;
+
+/** The loss's own train keys, checked, with their defaults filled; the other losses' keys are left out. */
+function lossParams(t: Obj, loss: LossType): LossParamValues {
+  // Each value is checked against its spec, whose kind follows the key's LOSS_PARAMS type, which is what LossParamValues maps it to.
+  return Object.fromEntries(ownLossKeys(loss).map((key) => [key, checked(t, key, 'train', LOSS_PARAM_SPECS[key])])) as LossParamValues;
+}
+
 /**
  * Resolves a raw trial config: checks every key, fills defaults, and drops keys that the config
- * does not use (negatives and sampling for full-catalogue losses, gbce_t for every loss but gbce). Throws `ConfigError` naming the
+ * does not use (negatives and sampling for full-catalogue losses, a loss's own keys such as gbce_t
+ * for every other loss, first_target for bert4rec, mask_prob for sasrec). Throws `ConfigError` naming the
  * key path. Normalises numbers by value (1e3 and 1000 are the same JavaScript number already).
  */
 export function resolveTrialConfig(raw: Obj): TrialConfig {
@@ -251,6 +308,7 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
     heads,
     dropout: checked(m, 'dropout', 'model', MODEL_KEYS.dropout),
     max_seq_len: checked(m, 'max_seq_len', 'model', MODEL_KEYS.max_seq_len),
+    tie_output: checked(m, 'tie_output', 'model', MODEL_KEYS.tie_output),
   };
 
   const t = section(raw, 'train');
@@ -261,8 +319,10 @@ export function resolveTrialConfig(raw: Obj): TrialConfig {
     loss,
     batch_size: checked(t, 'batch_size', 'train', TRAIN_KEYS.batch_size),
     ...(sampled ? { negatives: checked(t, 'negatives', 'train', TRAIN_KEYS.negatives), sampling: checked(t, 'sampling', 'train', TRAIN_KEYS.sampling) } : {}),
-    ...(loss === 'gbce' ? { gbce_t: checked(t, 'gbce_t', 'train', TRAIN_KEYS.gbce_t) } : {}),
-    first_target: checked(t, 'first_target', 'train', TRAIN_KEYS.first_target),
+    ...lossParams(t, loss),
+    ...(model.name === 'sasrec'
+      ? { first_target: checked(t, 'first_target', 'train', TRAIN_KEYS.first_target) }
+      : { mask_prob: checked(t, 'mask_prob', 'train', TRAIN_KEYS.mask_prob) }),
     lr: checked(t, 'lr', 'train', TRAIN_KEYS.lr),
     beta1: checked(t, 'beta1', 'train', TRAIN_KEYS.beta1),
     beta2: checked(t, 'beta2', 'train', TRAIN_KEYS.beta2),
@@ -310,8 +370,12 @@ function resolveMonitor(raw: unknown, ks: readonly number[]): string | undefined
 
 /**
  * A resolved config in which every model, train and eval key is present (gbce keeps `negatives`,
- * `sampling` and `gbce_t`): what the sweep layer lists as the known keys and derives the schema from.
+ * `sampling` and `gbce_t`; sasrec's `first_target` and bert4rec's `mask_prob` merged; every other loss's own
+ * keys added at their defaults): what the sweep layer lists as the known keys, and the schema's data set keys.
  */
 export function configWithEveryKey(): TrialConfig {
-  return resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
+  const sasrec = resolveTrialConfig({ dataset: 'ml-latest-small', train: { loss: 'gbce', monitor: 'loss' } });
+  const bert4rec = resolveTrialConfig({ dataset: 'ml-latest-small', model: { name: 'bert4rec' }, train: { loss: 'gbce' } });
+  const own = Object.fromEntries(LOSS_PARAM_KEYS.map((k) => [k, LOSS_PARAMS[k].default]));
+  return { ...sasrec, train: { ...bert4rec.train, ...sasrec.train, ...own } };
 }

@@ -21,9 +21,12 @@ export interface EvalTensors {
   readonly historyItems: Tensor;
 }
 
-/** Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users. */
+/**
+ * Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users; with `queryToken`
+ * (BERT4Rec's mask token) the input is the last L − 1 items followed by it.
+ */
 export async function evaluate(
-  ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number,
+  ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number, queryToken?: number,
 ): Promise<Metrics> {
   const { items: V, hidden: d, maxLen: L } = model.dims;
   const acc = new MetricsAccumulator({ evalSet: set, numItems: V, ks });
@@ -34,13 +37,13 @@ export async function evaluate(
   const users = set.targets.length;
   // Every batch runs `rows` sequences (the last padded with empty ones), as training does.
   const padded = new Int32Array(rows * L);
-  for (const batch of evalBatches(set, { batchSize: rows, maxLen: L })) {
+  for (const batch of evalBatches(set, { batchSize: rows, maxLen: L, ...(queryToken !== undefined ? { queryToken } : {}) })) {
     padded.set(batch.inputs);
     padded.fill(0, batch.inputs.length);
     ops.write(t.ids, padded);
     model.forward(t.ids, rows, { train: false, seed: 0, step: 0 });
     ops.sliceRows(hidden, model.hidden, batch.rows, L - 1, L, d);
-    ops.scoreItems(scores, hidden, model.itemTable, batch.rows, V, d);
+    ops.scoreItems(scores, hidden, model.outputTable, batch.rows, V, d);
     ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
   }
   // One read per evaluation: the device runs every batch without waiting for the host.

@@ -14,9 +14,11 @@
  */
 import type { TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, RecordedStep, TensorGroup } from '../backend/ops.js';
-import { batchCount, trainBatches } from '../data/batches.js';
+import type { SceSettings } from '../backend/sce.js';
+import { batchCount, trainBatches, type Masking } from '../data/batches.js';
 import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
+import { bert4recDims, maskTokenId } from '../model/bert4rec.js';
 import { Sasrec } from '../model/sasrec.js';
 import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 import { defaultMonitor, type TrialConfig } from './config.js';
@@ -39,15 +41,30 @@ export interface PreparedTrial {
   run(sink: EventSink): Promise<ResultEvent>;
 }
 
-/** Model dimensions of a config on a data set. */
+/** Model dimensions of a config on a data set (BERT4Rec's from model/bert4rec.ts). */
 export function modelDims(cfg: TrialConfig, data: PreparedDataset): SasrecDims {
   const m = cfg.model;
-  return { items: data.numItems, hidden: m.hidden, blocks: m.blocks, heads: m.heads, maxLen: m.max_seq_len };
+  const dims = { items: data.numItems, hidden: m.hidden, blocks: m.blocks, heads: m.heads, maxLen: m.max_seq_len, tieOutput: m.tie_output };
+  return m.name === 'bert4rec' ? bert4recDims(dims) : dims;
+}
+
+/** The masking of training sequences where the model has a mask token (BERT4Rec: train.mask_prob is set), else none. */
+function trainMasking(cfg: TrialConfig, dims: SasrecDims): Masking | undefined {
+  return dims.maskToken === true ? { prob: cfg.train.mask_prob!, token: maskTokenId(dims) } : undefined;
 }
 
 /** Rows of an evaluation batch: at most the training batch, whose activations evaluation reuses. */
 function evalRows(cfg: TrialConfig): number {
   return Math.min(cfg.eval.batch_size, cfg.train.batch_size);
+}
+
+/** sce's buckets from its train keys (present for sce: trainer/config.ts fills their defaults). */
+function sceSettingsOf(t: TrialConfig['train']): SceSettings {
+  const { sce_buckets: buckets, sce_bucket_rows: bucketRows, sce_bucket_items: bucketItems, sce_mix: mix } = t;
+  if (buckets === undefined || bucketRows === undefined || bucketItems === undefined || mix === undefined) {
+    throw new Error('loss sce: its train keys (sce_buckets, sce_bucket_rows, sce_bucket_items, sce_mix) are missing from the resolved config');
+  }
+  return { buckets, bucketRows, bucketItems, mix };
 }
 
 /** Plans a trial: sizes every tensor, without allocating. */
@@ -61,6 +78,7 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
       ...(t.negatives !== undefined ? { negatives: t.negatives } : {}),
       ...(t.sampling !== undefined ? { sampling: t.sampling } : {}),
       ...(t.gbce_t !== undefined ? { gbceT: t.gbce_t } : {}),
+      ...(t.loss === 'sce' ? { sce: sceSettingsOf(t) } : {}),
     },
     { rows: t.batch_size * dims.maxLen, items: dims.items, hidden: dims.hidden },
   );
@@ -218,7 +236,9 @@ export class Trial {
     const steps = batchCount(this.#data.train.offsets.length - 1, t.batch_size);
     let tokens = 0;
     let inEpoch = 0;
-    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1, firstTarget: t.first_target })) {
+    const masking = trainMasking(this.#cfg, this.#model.dims);
+    const targets = masking !== undefined ? { masking } : { firstTarget: t.first_target ?? true };
+    for (const batch of trainBatches(this.#data.train, { batchSize: t.batch_size, maxLen: L, seed: t.seed, epoch: epoch - 1, ...targets })) {
       inEpoch++;
       tokens += this.trainStep(batch);
       sink.tick(epoch, inEpoch, steps);
@@ -286,8 +306,8 @@ export class Trial {
     ops.fill(grads, 0, grads.size);
     model.forward(ids, t.batch_size, ctx);
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
-    this.#loss.forward(lossT, model.hidden, model.itemTable, labels, N, 1, step);
-    this.#loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, labels, N, 1, step);
+    this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
+    this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step);
     model.backward(ids, t.batch_size, ctx);
     const params = g.params.flat();
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
@@ -302,7 +322,9 @@ export class Trial {
     const tensors: EvalTensors = {
       ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
     };
-    return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg));
+    // A model with a mask token (BERT4Rec) ranks from it, after the last L − 1 items.
+    const queryToken = this.#model.dims.maskToken === true ? maskTokenId(this.#model.dims) : undefined;
+    return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg), queryToken);
   }
 
   #keepBest(): void {

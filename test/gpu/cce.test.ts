@@ -46,6 +46,8 @@ interface Case {
   readonly operands?: DType;
   /** Logit scale (std of h·E). @default 1 */
   readonly sigma?: number;
+  /** Rows 3..299 and 600..849 padding (whole row blocks of the kernels, which then stream nothing). */
+  readonly paddedRuns?: boolean;
 }
 
 // Odd shapes, padding rows, unaligned d (33: element loads), small V (split-N partials), both output
@@ -63,6 +65,10 @@ const CASES: Case[] = [
   // Peaked logits: the backward's tile skip drops most tiles (wgmma d = 256; element loads at d = 33).
   { kind: 'cce', N: 257, V: 5003, d: 256, filter: CCE_FILTER_BF16, sigma: 4 },
   { kind: 'cce', N: 203, V: 3001, d: 33, filter: CCE_FILTER_BF16, sigma: 4 },
+  // Long runs of padding, as left-padded sequences give: whole row blocks and h tiles are skipped.
+  { kind: 'cce', N: 1100, V: 3001, d: 64, paddedRuns: true },
+  { kind: 'cce', N: 1100, V: 1001, d: 33, paddedRuns: true, out: 'bf16' },
+  { kind: 'cce', N: 1100, V: 5003, d: 256, paddedRuns: true, filter: CCE_FILTER_BF16, sigma: 4 },
   { kind: 'cce-', N: 203, V: 1001, d: 33, n: 64 },
   { kind: 'cce-', N: 517, V: 4099, d: 64, n: 127, popularity: true },
   { kind: 'cce-', N: 77, V: 40, d: 256, n: 100 },
@@ -93,7 +99,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
   const context = useContext();
 
   for (const c of CASES) {
-    const label = `${c.kind} N=${c.N} V=${c.V} d=${c.d}${c.n ? ` n=${c.n}${c.popularity ? ' popularity' : ''}` : ''}${c.filter ? ' filter' : ''}${c.out === 'bf16' ? ' bf16 out' : ''}${c.operands === 'f32' ? ' f32 operands' : ''}`;
+    const label = `${c.kind} N=${c.N} V=${c.V} d=${c.d}${c.n ? ` n=${c.n}${c.popularity ? ' popularity' : ''}` : ''}${c.filter ? ' filter' : ''}${c.out === 'bf16' ? ' bf16 out' : ''}${c.operands === 'f32' ? ' f32 operands' : ''}${c.paddedRuns ? ' padded runs' : ''}`;
     it(label, () => {
       const { kind, N, V, d } = c;
       const out = c.out ?? 'f32';
@@ -103,6 +109,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       const table = round(gaussian((V + 1) * d, (c.sigma ?? 1) / Math.sqrt(d)));
       const targets = new Int32Array(N);
       for (let r = 0; r < N; r++) targets[r] = Math.random() < 0.1 ? 0 : 1 + Math.floor(Math.random() * V);
+      if (c.paddedRuns) for (let r = 0; r < N; r++) if ((r >= 3 && r < 300) || (r >= 600 && r < 850)) targets[r] = 0;
       targets[1] = V;
       targets[2] = 1;
       const M = targets.filter((t) => t !== 0).length;

@@ -31,6 +31,16 @@ interface Case {
   readonly preRound?: boolean;
   /** The bf16 kernel set. @default 'tiled' (the launchers' default) */
   readonly kernels?: GemmKernels;
+  /**
+   * Pass ids of a's rows, 0 on every third run of 128 rows (whole tiles and depth steps), whose values
+   * are random on the device: they must count as zero rows. @default false
+   */
+  readonly zeroRows?: boolean;
+}
+
+/** The ids of a's stored rows of a zeroRows case: 0 on rows 128..255, 512..639, … (every third 128-row run). */
+function zeroRowIds(rows: number): Int32Array {
+  return Int32Array.from({ length: rows }, (_, r) => (Math.floor(r / 128) % 3 === 1 ? 0 : 1 + (r % 7)));
 }
 
 /**
@@ -49,7 +59,7 @@ function label(c: Case): string {
   const trans = `${c.transA ? 't' : 'n'}${c.transB ? 't' : 'n'}`;
   const acc = c.accumulate ? ` += alpha ${c.alpha ?? 1}` : c.alpha !== undefined ? ` alpha ${c.alpha}` : '';
   const kernels = c.math === 'bf16' && c.kernels !== undefined ? ` ${c.kernels}` : '';
-  return `${c.math}${kernels} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}`;
+  return `${c.math}${kernels} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}${c.zeroRows ? ' zero rows' : ''}`;
 }
 
 // Odd shapes (37 × 33 × 19: partial tiles everywhere, depth not a multiple of 16, odd leading dimensions so
@@ -84,8 +94,20 @@ CASES.push(
   // d = 256 weight gradient on the wide tile, split over k (a partial last split: k is not a multiple of 32).
   { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true },
 );
+// Zero rows (padding): the linear forward and input gradient (m tiles skipped, the wide and 128 × 64
+// tiles, fp32), the weight gradient (depth steps skipped, split-K, both maths), the pipelined set (m tiles).
+CASES.push(
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true },
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true, kernels: 'async' },
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true, kernels: 'legacy' },
+  { m: 513, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', math: 'bf16', preRound: true, zeroRows: true, accumulate: true },
+  { m: 300, n: 40, k: 33, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', zeroRows: true },
+  { m: 256, n: 256, k: 5001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true, zeroRows: true },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'fp32', accumulate: true, zeroRows: true },
+  { m: 33, n: 33, k: 5003, transA: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', zeroRows: true, kernels: 'legacy' },
+);
 // The fallback bf16 sets: every transpose on odd and medium shapes, a split-K product, the wide tile.
-const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && (x.k < 100 || x.k === 5003 || x.m === 512));
+const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && !x.zeroRows && (x.k < 100 || x.k === 5003 || x.m === 512));
 for (const kernels of ['async', 'legacy'] as const) for (const c of FALLBACK_SWEEP) CASES.push({ ...c, kernels });
 
 describe('gemmPlanFor (split-K)', () => {
@@ -148,13 +170,22 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const options = { transA: c.transA ?? false, transB: c.transB ?? false, accumulate: c.accumulate ?? false, alpha: c.alpha ?? 1 };
       // Operands of at least one element, so that k = 0 allocates nothing empty.
       const [sizeA, sizeB] = [Math.max(1, m * k), Math.max(1, k * n)];
+      const aRows = options.transA ? k : m;
       const io = deviceGroup('io', [
         { name: 'a', shape: [sizeA], dtype: c.a },
         { name: 'b', shape: [sizeB], dtype: c.b },
         { name: 'out', shape: [m * n], dtype: c.out },
+        { name: 'ids', shape: [Math.max(1, aRows)], dtype: 'i32' },
       ]);
       const host = (size: number, dtype: DType): Float32Array => (c.preRound && dtype === 'f32' ? toBf16(randomFloats(size)).values : randomFloats(size));
       const a = put(io.get('a'), host(sizeA, c.a));
+      // The oracle multiplies the zero rows as zeros; the device holds random values there.
+      const ids = c.zeroRows ? zeroRowIds(aRows) : null;
+      if (ids !== null) {
+        put(io.get('ids'), ids);
+        const width = sizeA / aRows;
+        ids.forEach((id, r) => { if (id === 0) a.fill(0, r * width, (r + 1) * width); });
+      }
       const b = put(io.get('b'), host(sizeB, c.b));
       const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
 
@@ -162,7 +193,8 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const before = gemmKernels();
       setGemmKernels(c.kernels ?? 'tiled');
       try {
-        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, c.math, scratch.get('scratch'));
+        const rowIds = ids !== null ? { rowIds: io.get('ids') } : {};
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...rowIds }, c.math, scratch.get('scratch'));
       } finally {
         setGemmKernels(before);
       }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { copyDevice, download, fillBytes, fillWords, PinnedHostBuffer, upload } from '../../src/cuda/memory.js';
+import { PinnedStaging } from '../../src/backend/cuda/pinned-staging.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { announceSkip, noGpu, useContext } from './gpu.js';
 
@@ -75,5 +76,37 @@ describe.skipIf(noGpu)('device memory', () => {
     stream.destroy();
     source.free();
     target.free();
+  });
+});
+
+describe.skipIf(noGpu)('pinned staging (CudaOps.write)', () => {
+  const context = useContext();
+
+  it('lands every write in order, across more writes than slots, growing slots, with the source reused at once', () => {
+    const stream = Stream.create({ nonBlocking: true });
+    const staging = new PinnedStaging(stream);
+    const sizes = [5, 70_000, 3, 1_000_003, 17, 200_001];
+    const buffers = sizes.map((size) => context().allocator.alloc(size, 'staged'));
+    const want = sizes.map(() => new Uint8Array(0));
+    const source = new Uint8Array(1_000_003);
+    // 30 rounds over 6 buffers: 180 writes through 8 slots; the same source array is refilled before
+    // each write, so a write that read it late would land the wrong bytes.
+    for (let round = 0; round < 30; round++) {
+      sizes.forEach((size, i) => {
+        const view = source.subarray(0, size);
+        view.set(randomBytes(size));
+        want[i] = view.slice();
+        staging.write(buffers[i]!, view, 0);
+      });
+    }
+    stream.synchronize();
+    sizes.forEach((size, i) => {
+      const back = new Uint8Array(size);
+      download(back, buffers[i]!);
+      expect(Buffer.compare(back, want[i]!), `buffer ${i} (${size} bytes)`).toBe(0);
+      buffers[i]!.free();
+    });
+    staging.close();
+    stream.destroy();
   });
 });

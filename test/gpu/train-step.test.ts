@@ -2,12 +2,15 @@
  * One whole training step of SASRec (2 blocks, 2 heads, dropout 0.1) on the CUDA backend in its fp32
  * mode against the float64 CPU backend, for each of the six losses: the same initial parameters, batch,
  * dropout masks and negatives, so the gradients and the parameters after one Adam step must agree.
+ * Likewise BERT4Rec (bidirectional, padding keys unseen, the mask token's row, a 4d FFN; masked targets),
+ * tied and untied.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import type { LossKind, Ops } from '../../src/backend/ops.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
+import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import { ADAM_EPS } from '../../src/trainer/train-loop.js';
@@ -20,6 +23,30 @@ announceSkip('test/gpu/train-step.test.ts');
 const dims: SasrecDims = { items: 37, hidden: 20, blocks: 2, heads: 2, maxLen: 7 };
 const B = 5;
 const N = B * dims.maxLen;
+
+const bert: SasrecDims = bert4recDims(dims);
+
+/**
+ * BERT4Rec's batch: left-padded random sequences whose items are masked with probability 0.3 (at
+ * least one per row), labelled there; one row is all padding.
+ */
+function randomMaskedBatch(): { ids: Int32Array; labels: Int32Array } {
+  const ids = new Int32Array(N);
+  const labels = new Int32Array(N);
+  const L = dims.maxLen;
+  for (let b = 0; b < B - 1; b++) {
+    const len = 1 + Math.floor(Math.random() * L);
+    const forced = Math.floor(Math.random() * len);
+    for (let k = 0; k < len; k++) {
+      const at = b * L + L - len + k;
+      const item = 1 + Math.floor(Math.random() * dims.items);
+      const masked = k === forced || Math.random() < 0.3;
+      ids[at] = masked ? maskTokenId(dims) : item;
+      labels[at] = masked ? item : 0;
+    }
+  }
+  return { ids, labels };
+}
 
 /** A left-padded batch with fresh random items; one row is all padding. */
 function randomBatch(): { ids: Int32Array; labels: Int32Array } {
@@ -37,7 +64,7 @@ function randomBatch(): { ids: Int32Array; labels: Int32Array } {
 }
 
 /** Runs one step; returns the loss, every parameter gradient and the parameters after Adam (flat). */
-async function oneStep(ops: Ops, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, counts: Float64Array) {
+async function oneStep(ops: Ops, dims: SasrecDims, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, counts: Float64Array) {
   const layout = modelLayout(ops, dims, B);
   const params = ops.allocGroup('params', sasrecParamSpecs(dims));
   const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
@@ -62,8 +89,8 @@ async function oneStep(ops: Ops, kind: LossKind, batch: { ids: Int32Array; label
   const step = 17;
   const ctx = { train: true, seed, step };
   model.forward(io.get('ids'), B, ctx);
-  loss.forward(io.get('loss'), model.hidden, model.itemTable, io.get('labels'), N, valid, step);
-  loss.backward(model.hiddenGrad, model.itemTableGrad, model.hidden, model.itemTable, io.get('labels'), N, valid, step);
+  loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), N, valid, step);
+  loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), N, valid, step);
   model.backward(io.get('ids'), B, ctx);
   const gradients = await ops.readF32(grads.flat());
   ops.adamStep(params.flat(), m.flat(), v.flat(), grads.flat(), params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: ADAM_EPS, step: 1 });
@@ -73,7 +100,7 @@ async function oneStep(ops: Ops, kind: LossKind, batch: { ids: Int32Array; label
   return { value, gradients, after };
 }
 
-describe.skipIf(noGpu)('one SASRec training step: CUDA (fp32 mode) against the float64 CPU backend', () => {
+describe.skipIf(noGpu)('one training step (SASRec, BERT4Rec): CUDA (fp32 mode) against the float64 CPU backend', () => {
   let cpu: CpuOps;
   let cuda: CudaOps;
   beforeAll(async () => {
@@ -94,15 +121,26 @@ describe.skipIf(noGpu)('one SASRec training step: CUDA (fp32 mode) against the f
   const streamed: ReadonlySet<LossKind> = new Set<LossKind>(['cce', 'cce-', 'bce+', 'gbce']);
   for (const kind of ['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+'] as const) {
     it(`${kind}: loss, gradients and the parameters after one Adam step agree`, async () => {
-      const batch = randomBatch();
-      const seed = 1 + Math.floor(Math.random() * 10_000);
-      const counts = Float64Array.from({ length: dims.items + 1 }, (_, i) => (i === 0 ? 0 : 1 + Math.floor(Math.random() * 20)));
-      const want = await oneStep(cpu, kind, batch, seed, counts);
-      const got = await oneStep(cuda, kind, batch, seed, counts);
-      const tol = streamed.has(kind) ? 2e-2 : 1e-4;
-      expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(streamed.has(kind) ? 1e-3 : 1e-5);
-      expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(tol);
-      expect(relError(got.after, want.after), 'parameters after the step').toBeLessThanOrEqual(streamed.has(kind) ? 5e-4 : 2e-4);
+      await agree(kind, dims, randomBatch());
     });
+  }
+
+  // The same bounds: BERT4Rec runs the same ops (attention with keyPadding) on the same kernels.
+  for (const [kind, tieOutput] of [['ce', true], ['ce-', true], ['cce', true], ['cce-', true], ['bce', true], ['bce+', true], ['ce', false], ['bce+', false]] as const) {
+    it(`BERT4Rec, ${kind}${tieOutput ? '' : ', untied'}: loss, gradients and the parameters after one Adam step agree`, async () => {
+      await agree(kind, { ...bert, tieOutput }, randomMaskedBatch());
+    });
+  }
+
+  /** One step of `dims` on both backends from the same random seed and counts: the bounds above. */
+  async function agree(kind: LossKind, stepDims: SasrecDims, batch: { ids: Int32Array; labels: Int32Array }): Promise<void> {
+    const seed = 1 + Math.floor(Math.random() * 10_000);
+    const counts = Float64Array.from({ length: dims.items + 1 }, (_, i) => (i === 0 ? 0 : 1 + Math.floor(Math.random() * 20)));
+    const want = await oneStep(cpu, stepDims, kind, batch, seed, counts);
+    const got = await oneStep(cuda, stepDims, kind, batch, seed, counts);
+    const tol = streamed.has(kind) ? 2e-2 : 1e-4;
+    expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(streamed.has(kind) ? 1e-3 : 1e-5);
+    expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(tol);
+    expect(relError(got.after, want.after), 'parameters after the step').toBeLessThanOrEqual(streamed.has(kind) ? 5e-4 : 2e-4);
   }
 });

@@ -3,9 +3,10 @@ import { initTensor, sasrecInitRule, tensorKey } from '../../src/model/init.js';
 import { sasrecParamSpecs } from '../../src/model/sasrec-specs.js';
 
 function initial(blocks: number, name: string, seed = 42): Float32Array {
-  const spec = sasrecParamSpecs({ items: 20, hidden: 8, blocks, heads: 2, maxLen: 6 }).find((s) => s.name === name)!;
+  const dims = { items: 20, hidden: 8, blocks, heads: 2, maxLen: 6 };
+  const spec = sasrecParamSpecs(dims).find((s) => s.name === name)!;
   const out = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-  initTensor(out, sasrecInitRule(spec), seed, spec.name);
+  initTensor(out, sasrecInitRule(spec, dims), seed, spec.name);
   return out;
 }
 

@@ -3,17 +3,20 @@
  * backward, and the dispatch onto the partitioned kernels. The workspace is where the losses differ in
  * memory, and what the peak bytes show (backend/loss-kinds.ts: what each kind holds): the materialised
  * kinds their logits, the streamed cce and cce- a block or a row per thread. bce+ and gbce, streamed on
- * CUDA, hold their rows here: they share ce-'s row kernels. Sampled kinds with more than one thread add a private
- * dE [(V+1) × d] per extra thread.
+ * CUDA, hold their rows here: they share ce-'s row kernels. sce holds its buckets and one bucket's logits
+ * per thread (loss-sce.ts). Sampled kinds and sce with more than one thread add a private dE [(V+1) × d]
+ * per extra thread.
  */
 import type { TensorSpec } from '../memory-plan.js';
 import { uniformSampler, type NegativeSampler, type PopularitySampler } from '../negatives.js';
-import type { LossDims, LossParams, NegativeParams, PopularityTables, TensorGroup } from '../ops.js';
+import type { LossDims, LossParams, NegativeParams, PopularityTables, SceParams, TensorGroup } from '../ops.js';
 import { gbceBeta } from '../gbce.js';
+import { sceShape } from '../sce.js';
 import type { FloatArray } from './arrays.js';
 import { CpuTensor } from './cpu-memory.js';
 import { cceBlockShape } from './loss-cce.js';
 import type { LogQ, NegativeDraws } from './loss-sampled.js';
+import { sceBlockFloats, sceReduceRows, type SceArrays } from './loss-sce.js';
 import type { WorkerPool } from './pool.js';
 
 /** The arrays of one loss call, unwrapped from tensors by the backend. */
@@ -24,7 +27,7 @@ export interface LossArrays {
 }
 
 /** The workspace specs of a loss on a backend running `parts` threads. */
-export function cpuLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims, parts: number): TensorSpec[] {
+export function cpuLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'sce'>, dims: LossDims, parts: number): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
   const n = params.negatives?.count ?? 0;
   const partials: TensorSpec[] = parts > 1 ? [{ name: 'dtable_partials', shape: [parts - 1, V + 1, d], dtype: 'f32' }] : [];
@@ -50,7 +53,38 @@ export function cpuLossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>,
         { name: 'row_logits', shape: [parts, n + 1], dtype: 'f32' },
         ...partials,
       ];
+    case 'sce': {
+      const shape = sceShape(sceOf(params), N, V);
+      const { buckets: nb, rows: bx, items: by } = shape;
+      return [
+        { name: 'sce_omega', shape: [d, nb], dtype: 'f32' },
+        { name: 'sce_rows', shape: [nb, bx], dtype: 'i32' },
+        { name: 'sce_items', shape: [nb, by], dtype: 'i32' },
+        { name: 'sce_lse', shape: [nb, bx], dtype: 'f32' },
+        { name: 'sce_slot_loss', shape: [nb, bx], dtype: 'f32' },
+        { name: 'sce_best', shape: [N], dtype: 'i32' },
+        { name: 'sce_block', shape: [parts, sceBlockFloats(shape, d)], dtype: 'f32' },
+        ...partials,
+      ];
+    }
   }
+}
+
+function sceOf(params: Pick<LossParams, 'kind' | 'sce'>): SceParams {
+  if (params.sce === undefined) throw new Error(`loss ${params.kind} needs its buckets (params.sce)`);
+  return params.sce;
+}
+
+function sceArrays(ws: TensorGroup): SceArrays {
+  return {
+    omega: f32(ws, 'sce_omega'),
+    rows: i32(ws, 'sce_rows'),
+    items: i32(ws, 'sce_items'),
+    lse: f32(ws, 'sce_lse'),
+    slotLoss: f32(ws, 'sce_slot_loss'),
+    best: i32(ws, 'sce_best'),
+    block: f32(ws, 'sce_block'),
+  };
 }
 
 function cpu(t: unknown, what: string): CpuTensor {
@@ -145,6 +179,15 @@ export function cpuLossForward(pool: WorkerPool, ws: TensorGroup, x: LossArrays,
       sum = pool.run('cceMinusForward', i32(ws, 'row_negatives'), f32(ws, 'row_logits'), h, table, targets, draws(neg, V), N, neg.count, d, logQ(neg, V));
       break;
     }
+    case 'sce': {
+      const sce = sceOf(params);
+      const shape = sceShape(sce, N, V);
+      const a = sceArrays(ws);
+      const settings = { buckets: sce.buckets, bucketRows: sce.bucketRows, bucketItems: sce.bucketItems, mix: sce.mix };
+      pool.run('sceForward', a, h, table, targets, N, V, d, shape, settings, { seed: sce.seed, step: sce.step });
+      sum = sceReduceRows(a, N, shape);
+      break;
+    }
   }
   return params.validRows > 0 ? sum / params.validRows : 0;
 }
@@ -180,6 +223,14 @@ export function cpuLossBackward(
       const neg = negativesOf(params);
       const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : dTable.subarray(0, 0);
       pool.run('cceMinusBackward', dH, dTable, partials, i32(ws, 'row_negatives'), f32(ws, 'row_logits'), h, table, targets, draws(neg, V), N, V, neg.count, d, scale, logQ(neg, V));
+      reducePartials(dTable, partials, pool.parts, (V + 1) * d);
+      return;
+    }
+    case 'sce': {
+      const partials = pool.parts > 1 ? f32(ws, 'dtable_partials') : dTable.subarray(0, 0);
+      // Rows in no bucket keep dH = 0; every other row is written by the one part owning its best slot.
+      dH.fill(0, 0, N * d);
+      pool.run('sceBackward', dH, dTable, partials, sceArrays(ws), h, table, targets, V, d, sceShape(sceOf(params), N, V), scale);
       reducePartials(dTable, partials, pool.parts, (V + 1) * d);
     }
   }

@@ -7,9 +7,10 @@
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
+import type { AttentionRows } from './attention.js';
 import type { FloatArray } from './arrays.js';
 import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
 import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
@@ -41,6 +42,11 @@ function f32(t: Tensor, what: string, need: number): FloatArray {
 
 function i32(t: Tensor, what: string, need: number): Int32Array {
   return tensor(t, what, 'i32', need).data as Int32Array;
+}
+
+/** The attention mask with its ids as the workers read them. */
+function attentionRows(mask: AttentionMask, op: string, n: number): AttentionRows {
+  return { ids: i32(mask.ids, `${op}.mask.ids`, n), causal: mask.causal, keyPadding: mask.keyPadding };
 }
 
 /** The CPU implementation of the ops interface. */
@@ -220,19 +226,19 @@ export class CpuOps implements Ops {
 
   attentionForward(
     out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
     const n = B * L * H * hd;
     this.#pool.run(
       'attentionForward', f32(out, 'attentionForward.out', n), f32(saved.get('probs'), 'attentionForward.probs', B * H * L * L),
       f32(q, 'attentionForward.q', n), f32(k, 'attentionForward.k', n), f32(v, 'attentionForward.v', n),
-      B, L, H, hd, causal, drop,
+      B, L, H, hd, attentionRows(mask, 'attentionForward', B * L), drop,
     );
   }
 
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, _out: Tensor, saved: TensorLookup,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
     const n = B * L * H * hd;
     this.#pool.run(
@@ -240,7 +246,7 @@ export class CpuOps implements Ops {
       f32(dq, 'attentionBackward.dq', n), f32(dk, 'attentionBackward.dk', n), f32(dv, 'attentionBackward.dv', n),
       f32(dout, 'attentionBackward.dout', n), f32(q, 'attentionBackward.q', n), f32(k, 'attentionBackward.k', n),
       f32(v, 'attentionBackward.v', n), f32(saved.get('probs'), 'attentionBackward.probs', B * H * L * L),
-      B, L, H, hd, causal, drop,
+      B, L, H, hd, attentionRows(mask, 'attentionBackward', B * L), drop,
     );
   }
 
@@ -249,7 +255,7 @@ export class CpuOps implements Ops {
     adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp, counters);
   }
 
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives'>, dims: LossDims): readonly TensorSpec[] {
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'sce'>, dims: LossDims): readonly TensorSpec[] {
     return cpuLossWorkspace(params, dims, this.#pool.parts);
   }
 

@@ -11,6 +11,7 @@ import { layerNormBackwardColumnsPart, layerNormBackwardRowsPart, layerNormForwa
 import { cceBackwardItemsPart, cceBackwardRowsPart, cceForwardPart } from './loss-cce.js';
 import { fullLossBackwardItemsPart, fullLossBackwardRowsPart, fullLossForwardPart } from './loss-full.js';
 import { cceMinusBackwardPart, cceMinusForwardPart, sampledBackwardPart, sampledForwardPart } from './loss-sampled.js';
+import { sceBackwardPart, sceForwardPart } from './loss-sce.js';
 
 /** Every partitioned kernel by name. */
 export const KERNELS = {
@@ -36,6 +37,8 @@ export const KERNELS = {
   sampledBackward: sampledBackwardPart,
   cceMinusForward: cceMinusForwardPart,
   cceMinusBackward: cceMinusBackwardPart,
+  sceForward: sceForwardPart,
+  sceBackward: sceBackwardPart,
 } as const;
 
 export type KernelName = keyof typeof KERNELS;

@@ -7,7 +7,7 @@
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
-import type { DropoutSpec, Tensor, TensorLookup } from '../ops.js';
+import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
@@ -20,6 +20,7 @@ export const ATTENTION_DELTA = 'delta';
 /** The parameters every forward and backward kernel takes after its pointers (AttnDims, AttnDropout). */
 const PROBLEM = [
   'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32', 'counters:ptr',
+  'ids:ptr', 'key_padding:i32',
 ] as const;
 
 const SIGNATURES = {
@@ -166,12 +167,14 @@ function operands(what: string, n: number, q: Tensor, k: Tensor, v: Tensor, out:
 }
 
 /** The kernels' problem parameters (PROBLEM) of one call. */
-function problem(L: number, H: number, hd: number, causal: boolean, bf16: number, drop: DropoutSpec) {
+function problem(what: string, B: number, L: number, H: number, hd: number, mask: AttentionMask, bf16: number, drop: DropoutSpec) {
+  const ids = deviceTensor(mask.ids, `${what}.mask.ids`, ['i32'], B * L);
   // dropoutThreshold validates p; threshold 0 (p = 0, or p below 2^-25) keeps every element without drawing.
   const threshold = dropoutThreshold(drop.p);
   const keepScale = drop.p > 0 ? 1 / (1 - drop.p) : 1;
   return [
-    L, H, hd, causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale, stepCounters(drop),
+    L, H, hd, mask.causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale, stepCounters(drop),
+    ids, mask.keyPadding ? 1 : 0,
   ] as const;
 }
 
@@ -189,20 +192,20 @@ export function attentionWorkspace(B: number, L: number, H: number, hd: number):
 }
 
 /**
- * out (overwrite) = softmax(q·kᵀ / sqrt(hd), causal or not) with dropout on the probabilities, times v,
- * per head; saves lse in `saved` (attentionWorkspace's tensors). q, k, v, out: [B·L × H·hd], all f32 or
- * all bf16.
+ * out (overwrite) = softmax(q·kᵀ / sqrt(hd), over the keys `mask` lets each row see) with dropout on the
+ * probabilities, times v, per head; padding rows get 0 (ops.ts attentionForward); saves lse in `saved`
+ * (attentionWorkspace's tensors). q, k, v, out: [B·L × H·hd], all f32 or all bf16.
  */
 export function attentionForward(
   stream: Stream, out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
-  B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
 ): void {
   const n = checkDims('attentionForward', B, L, H, hd);
   const x = operands('attentionForward', n, q, k, v, out);
   const lse = deviceTensor(saved.get(ATTENTION_LSE), 'attentionForward.saved.lse', ['f32'], B * H * L);
   const bf16 = bf16Flag(x.q);
   const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out]);
-  launchPlanned(stream, plan.forward, SIGNATURES.forward, B * H, L, x.out, lse, x.q, x.k, x.v, ...problem(L, H, hd, causal, bf16, drop));
+  launchPlanned(stream, plan.forward, SIGNATURES.forward, B * H, L, x.out, lse, x.q, x.k, x.v, ...problem('attentionForward', B, L, H, hd, mask, bf16, drop));
 }
 
 /**
@@ -212,7 +215,7 @@ export function attentionForward(
 export function attentionBackward(
   stream: Stream, dq: Tensor, dk: Tensor, dv: Tensor,
   dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-  B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
 ): void {
   const n = checkDims('attentionBackward', B, L, H, hd);
   const x = operands('attentionBackward', n, q, k, v, out);
@@ -222,7 +225,7 @@ export function attentionBackward(
   const delta = deviceTensor(saved.get(ATTENTION_DELTA), 'attentionBackward.saved.delta', ['f32'], B * H * L);
   const bf16 = bf16Flag(x.q);
   const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out, dqd, dkd, dvd, doutd]);
-  const args = problem(L, H, hd, causal, bf16, drop);
+  const args = problem('attentionBackward', B, L, H, hd, mask, bf16, drop);
 
   // A warp per (row, head).
   kernelOf('attention', 'attention_delta', SIGNATURES.delta).launch(

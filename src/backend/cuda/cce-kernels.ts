@@ -71,7 +71,7 @@ export interface CcePlan {
   readonly rowsPerSplit: number;
   readonly sharedBytes: number;
   readonly partialElements: number;
-  /** Row blocks of the forward (⌈N / ownRows⌉): the length of the filter's min_lse. */
+  /** Row blocks of the forward (⌈N / ownRows⌉): the length of min_lse. */
   readonly rowBlocks: number;
   /** bf16 bounds of the filter's tile skip, one per (row block, item tile): ⌈V / streamRows⌉ · rowBlocks. */
   readonly tileMaxElements: number;
@@ -139,42 +139,42 @@ function log2Eps(filterEps: number): number {
 
 const NULL = NULL_PTR;
 
-/** The bounds of the backward's tile skip (filter mode), written by the forward. */
-export interface CceTileBounds {
-  /** bf16 [`tileMaxElements`]: per (item tile, row block), the largest score of the block's rows (log2 units). */
-  readonly tileMax: PointerArg;
-  /** f32 [`rowBlocks`]: the smallest lse of each row block's valid rows. */
+/** What the forward records per row block for the backward's tile skip. */
+export interface CceBlockBounds {
+  /** f32 [`rowBlocks`]: the smallest lse of each row block's valid rows (+inf: padding only, skipped). */
   readonly minLse: PointerArg;
+  /** bf16 [`tileMaxElements`] with a filter, else null: per (item tile, row block), the largest score of the block's rows (log2 units). */
+  readonly tileMax: PointerArg | null;
 }
 
 /**
  * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) from h [N × d] and the item table
- * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding); with `bounds`, also those of the tile skip.
- * @param bounds written for cceTableGrad's tile skip (sized by ccePlan); null: none. @default null
+ * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding), and `bounds` for cceTableGrad's tile skip
+ * (sized by ccePlan). Row blocks of padding only stream nothing.
  * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
  */
 export function cceForward(
-  stream: Stream, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceTileBounds | null,
+  stream: Stream, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceBlockBounds,
   h: PointerArg, table: PointerArg, targets: PointerArg,
   N: number, V: number, d: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
   kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
     { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
-    lse, rowLoss, dhRaw, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
+    lse, rowLoss, dhRaw, bounds.tileMax ?? NULL, bounds.minLse, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
   );
 }
 
 /**
  * dTable[1..V] (+=) scale · Gᵀ·h, recomputing G from the forward's lse; `partial` holds
  * `ccePlan(N, V, d).partialElements` floats (unused when 0). dTable is f32 or bf16 (`dTableBf16`).
- * With the forward's `bounds` and a filter, h tiles whose every |G| is provably ≤ filterEps are
- * neither loaded nor multiplied.
+ * h tiles of padding rows (the forward's `bounds`), and with a filter those whose every |G| is
+ * provably ≤ filterEps, are neither loaded nor multiplied.
  * @param filterEps skip tiles whose every |G| ≤ filterEps (0: exact). @default 0
  */
 export function cceTableGrad(
   stream: Stream, dTable: PointerArg, dTableBf16: boolean, partial: PointerArg,
-  h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg, bounds: CceTileBounds | null,
+  h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg, bounds: CceBlockBounds,
   N: number, V: number, d: number, scale: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
@@ -183,7 +183,7 @@ export function cceTableGrad(
   const split = p.splits > 1;
   kernel(`cce_table_grad_${p.suffix}`, 'tableGrad', p.sharedBytes).launch(
     { grid: [Math.ceil(V / p.ownRows), p.chunks, p.splits], block: p.threads, sharedBytes: p.sharedBytes, stream },
-    f32, bf16, split ? partial : NULL, h, table, targets, lse, bounds?.tileMax ?? NULL, bounds?.minLse ?? NULL,
+    f32, bf16, split ? partial : NULL, h, table, targets, lse, bounds.tileMax ?? NULL, bounds.minLse,
     N, V, d, p.aligned ? 1 : 0, p.rowsPerSplit, scale, log2Eps(filterEps),
   );
   if (split) {

@@ -1,7 +1,8 @@
 /**
  * The CUDA backend's loss entries (ops.ts, "losses"), dispatched by backend/loss-kinds.ts: the streamed
- * cce (kernels/cce.cu), cce- and bce+ (kernels/cce_sampled.cu), and the materialised ce, ce- and bce
- * (materialised-losses.ts: kernels/materialised.cu and the GEMM).
+ * cce (kernels/cce.cu), cce- and bce+ (kernels/cce_sampled.cu), sce (kernels/sce.cu: sce-kernels.ts
+ * lists its workspace), and the materialised ce, ce- and bce (materialised-losses.ts:
+ * kernels/materialised.cu and the GEMM).
  *
  * Operands: h f32 or bf16 (the activation dtype), the table f32 (the master) or bf16, targets i32, loss
  * f32 [1]. The streamed kernels read bf16 operands: where h or the table is f32, lossForward writes a
@@ -12,9 +13,10 @@
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
  *   tiles it already holds, so the backward makes one pass over the catalogue, not two), and, when V
  *   is small against the GPU, split-N partials of the table gradient (at most 2·SMs·128·d floats);
- *   with a gradient filter, the bounds of the backward's tile skip: one bf16 per (row block, item
+ *   one f32 per row block of the forward (its smallest lse: +inf marks padding the backward skips), and
+ *   with a gradient filter the bounds of the backward's tile skip: one bf16 per (row block, item
  *   tile) of the forward, N·V·2/(R·BS) bytes (N·V/2048 with 64 × 64 tiles: 27 MB at N = 32768,
- *   V = 1.66 M), and one f32 per row block. The workspace must be planned with the filter it runs with.
+ *   V = 1.66 M). The workspace must be planned with the filter it runs with.
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
  * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest).
@@ -24,8 +26,8 @@
 import { gbceBeta } from '../gbce.js';
 import { isMaterialised, type LossKind } from '../loss-kinds.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
-import type { LossDims, LossParams, Tensor, TensorGroup } from '../ops.js';
-import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceTileBounds } from './cce-kernels.js';
+import type { LossDims, LossParams, SceParams, Tensor, TensorGroup } from '../ops.js';
+import { cceForward, cceHiddenGrad, cceLossReduce, ccePlan, cceTableGrad, type CceBlockBounds } from './cce-kernels.js';
 import {
   sampledForward, sampledHiddenGrad, sampledLossReduce, sampledTableGrad, scanTiles, type SampledLoss, type SamplerArgs,
 } from './cce-sampled-kernels.js';
@@ -33,15 +35,16 @@ import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
 import type { GemmMath } from './gemm-kernels.js';
 import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
+import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
 import type { Stream } from '../../cuda/stream.js';
 
 /**
  * Which operands a kind reads as bf16 whatever dtype they arrive in: the streamed kernels both; the
  * materialised ones neither (their GEMMs round f32 operands to bf16 as they stage them under 'bf16'
- * math, and ce-'s gather reads either dtype).
+ * math, and ce-'s gather reads either dtype); sce neither (its kernels read either dtype).
  */
 function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: boolean } {
-  return isMaterialised(kind) ? { h: false, table: false } : { h: true, table: true };
+  return isMaterialised(kind) || kind === 'sce' ? { h: false, table: false } : { h: true, table: true };
 }
 
 /**
@@ -49,7 +52,7 @@ function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: bo
  * `math`, on the current context's device.
  */
 export function cudaLossWorkspace(
-  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims, hDType: DType, math: GemmMath,
+  params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims, hDType: DType, math: GemmMath,
 ): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
   const bf16 = bf16Operands(params.kind);
@@ -58,6 +61,7 @@ export function cudaLossWorkspace(
     ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
   ];
   const kind = params.kind;
+  if (kind === 'sce') return sceWorkspace(sceOf(params), dims);
   if (isMaterialised(kind)) return [...materialisedLossWorkspace({ ...params, kind }, dims, math), ...copies];
   const common: TensorSpec[] = [
     { name: 'lse', shape: [N], dtype: 'f32' },
@@ -69,9 +73,8 @@ export function cudaLossWorkspace(
     const plan = ccePlan(N, V, d);
     const specs = [...common];
     if (plan.partialElements > 0) specs.push({ name: 'partial', shape: [plan.partialElements], dtype: 'f32' });
-    if (filtered(params)) {
-      specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' }, { name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
-    }
+    specs.push({ name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
+    if (filtered(params)) specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' });
     return specs;
   }
   const n = negativeCount(params);
@@ -83,6 +86,11 @@ export function cudaLossWorkspace(
     { name: 'tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
     { name: 'entries', shape: [N * (n + 1)], dtype: 'i32' },
   ];
+}
+
+function sceOf(params: Pick<LossParams, 'kind' | 'sce'>): SceParams {
+  if (params.sce === undefined) throw new Error(`loss "${params.kind}" needs its buckets (params.sce)`);
+  return params.sce;
 }
 
 /** The sampled kernel's mode of a streamed sampled kind: gbce is bce+ with its positive term weighted by β. */
@@ -101,17 +109,15 @@ function filtered(params: Pick<LossParams, 'gradientFilter'>): boolean {
   return (params.gradientFilter ?? 0) > 0;
 }
 
-/** The tile skip's bounds in the workspace (cce with a filter), else null. */
-function tileBounds(workspace: TensorGroup, params: LossParams, N: number, V: number, d: number): CceTileBounds | null {
-  if (!filtered(params)) return null;
+/** The row blocks' bounds in the workspace: min_lse always, the tile skip's tile_max with a filter. */
+function blockBounds(workspace: TensorGroup, params: LossParams, N: number, V: number, d: number): CceBlockBounds {
+  const plan = ccePlan(N, V, d);
+  const minLse = deviceTensor(workspace.get('min_lse'), 'workspace.min_lse', ['f32'], plan.rowBlocks);
+  if (!filtered(params)) return { minLse, tileMax: null };
   if (!workspace.plan.views.some((v) => v.spec.name === 'tile_max')) {
     throw new Error('cce with a gradientFilter needs its workspace planned with the filter: cudaLossWorkspace({ kind, gradientFilter }, dims)');
   }
-  const plan = ccePlan(N, V, d);
-  return {
-    tileMax: deviceTensor(workspace.get('tile_max'), 'workspace.tile_max', ['bf16'], plan.tileMaxElements),
-    minLse: deviceTensor(workspace.get('min_lse'), 'workspace.min_lse', ['f32'], plan.rowBlocks),
-  };
+  return { minLse, tileMax: deviceTensor(workspace.get('tile_max'), 'workspace.tile_max', ['bf16'], plan.tileMaxElements) };
 }
 
 function negativeCount(params: Pick<LossParams, 'kind' | 'negatives'>): number {
@@ -184,12 +190,16 @@ export function cudaLossForward(
     materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, math);
     return;
   }
+  if (kind === 'sce') {
+    sceForward(stream, loss, workspace, x.h, x.table, x.targets, dims, sceOf(params), params.validRows);
+    return;
+  }
   const out = deviceTensor(loss, 'lossForward.loss', ['f32'], 1);
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const rowLoss = deviceTensor(workspace.get('row_loss'), 'workspace.row_loss', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   if (kind === 'cce') {
-    cceForward(stream, lse, rowLoss, dhRaw, tileBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
+    cceForward(stream, lse, rowLoss, dhRaw, blockBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
     sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V), positiveWeight(params, V));
@@ -212,16 +222,20 @@ export function cudaLossBackward(
     materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math);
     return;
   }
+  // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
+  const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
+  if (kind === 'sce') {
+    sceBackward(stream, dH, dTable, workspace, x.h, x.table, x.targets, dims, sceOf(params), scale);
+    return;
+  }
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const gradH = deviceTensor(dH, 'lossBackward.dH', ['f32', 'bf16'], N * d);
-  // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
-  const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
   if (kind === 'cce') {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
-    const bounds = tileBounds(workspace, params, N, V, d);
+    const bounds = blockBounds(workspace, params, N, V, d);
     cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
     cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else {

@@ -10,13 +10,14 @@
  */
 import { CudaContext } from '../../cuda/context.js';
 import { CudaGraph } from '../../cuda/graph.js';
-import { download, upload } from '../../cuda/memory.js';
+import { download } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
+import { PinnedStaging } from './pinned-staging.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
 import { attentionBackward, attentionForward, attentionWorkspace } from './attention-kernels.js';
@@ -60,6 +61,7 @@ export class CudaOps implements Ops {
   readonly #context: CudaContext;
   readonly #stream: Stream;
   readonly #scratch: CudaTensorGroup;
+  readonly #staging: PinnedStaging;
 
   /** Opens the device's context, its stream and the backend's scratch. */
   static create(options: CudaOpsOptions = {}): CudaOps {
@@ -79,6 +81,7 @@ export class CudaOps implements Ops {
     this.deviceName = context.device.name;
     // Non-blocking: nothing of ours waits on, or is waited on by, the legacy default stream.
     this.#stream = Stream.create({ nonBlocking: true });
+    this.#staging = new PinnedStaging(this.#stream);
     this.#scratch = allocCudaGroup(context.allocator, 'scratch', [{ name: 'splits', shape: [SCRATCH_FLOATS], dtype: 'f32' }]);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + this.#scratch.plan.bytes;
   }
@@ -90,6 +93,7 @@ export class CudaOps implements Ops {
 
   close(): void {
     this.#stream.synchronize();
+    this.#staging.close();
     this.#scratch.free();
     this.#stream.destroy();
     this.#context.close();
@@ -120,11 +124,9 @@ export class CudaOps implements Ops {
   write(dst: Tensor, src: Float32Array | Int32Array, offset = 0): void {
     const want = src instanceof Int32Array ? ['i32' as const] : ['f32' as const, 'bf16' as const];
     const t = deviceTensor(dst, 'write', want, offset + src.length);
-    if (t.dtype === 'bf16') {
-      upload(t, toBf16Bits(src as Float32Array), offset * 2, this.#stream);
-    } else {
-      upload(t, src, offset * HOST_BYTES, this.#stream);
-    }
+    // Through pinned memory: the host goes on (to the next batch) while the stream works.
+    if (t.dtype === 'bf16') this.#staging.write(t, toBf16Bits(src as Float32Array), offset * 2);
+    else this.#staging.write(t, src, offset * HOST_BYTES);
   }
 
   async readF32(src: Tensor): Promise<Float32Array> {
@@ -244,16 +246,16 @@ export class CudaOps implements Ops {
 
   attentionForward(
     out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, causal, drop);
+    attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, mask, drop);
   }
 
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-    B: number, L: number, H: number, hd: number, causal: boolean, drop: DropoutSpec,
+    B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    attentionBackward(this.#stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, causal, drop);
+    attentionBackward(this.#stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, mask, drop);
   }
 
   // ---- optimiser ----
@@ -264,7 +266,7 @@ export class CudaOps implements Ops {
 
   // ---- losses ----
 
-  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter'>, dims: LossDims): readonly TensorSpec[] {
+  lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims): readonly TensorSpec[] {
     // The model hands the loss f32 hidden states (its residual stream) and the f32 master table.
     return cudaLossWorkspace(params, dims, 'f32', this.precision.gemm);
   }

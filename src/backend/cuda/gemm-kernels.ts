@@ -62,7 +62,7 @@ export const GEMM_SCRATCH_FLOATS = 1 << 22;
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
-    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32',
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr',
   ],
   splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32'],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
@@ -182,10 +182,17 @@ function checkTiles(what: string, tiles: number): void {
   if (tiles >= 2 ** 31) throw new RangeError(`${what}: ${tiles} output tiles exceed the grid's limit of 2^31 - 1`);
 }
 
-/** The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus the reduction when k is split. */
+/** GEMM_LIVE_WORDS · 32: the depth steps of a split whose zero rows the kernels can skip (transA). */
+const LIVE_STEPS = 1024;
+
+/**
+ * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus the reduction when k is split.
+ * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null.
+ */
 function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
+  aIds: CudaTensor | null = null,
 ): void {
   const kernels = currentKernels;
   const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
@@ -199,10 +206,12 @@ function gemm(
   }
   const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}${tile.infix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
   const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
+  // A split deeper than the kernels' live-step bits multiplies every row (zero rows are an option, not a duty).
+  const ids = aIds !== null && !(transA && plan.kPerSplit > LIVE_STEPS * tile.k) ? aIds : NULL_PTR;
   kernel(name, 'gemm', sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
     out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
-    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0,
+    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids,
   );
   if (split) {
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
@@ -224,10 +233,12 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const da = deviceTensor(a, 'matmul.a', FLOATS, m * k);
   const db = deviceTensor(b, 'matmul.b', FLOATS, k * n);
   const s = deviceTensor(scratch, 'matmul.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
+  const transA = options.transA ?? false;
+  const ids = options.rowIds === undefined ? null : deviceTensor(options.rowIds, 'matmul.rowIds', ['i32'], transA ? k : m);
   const accumulate = options.accumulate ?? false;
   // Nothing to write, or (k = 0 with accumulate) nothing to add.
   if (m === 0 || n === 0 || (k === 0 && accumulate)) return;
-  gemm(stream, o, da, db, m, n, k, options.transA ?? false, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul');
+  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids);
 }
 
 /** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */

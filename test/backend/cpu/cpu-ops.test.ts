@@ -54,6 +54,8 @@ describe('CpuOps memory', () => {
 
 describe('CpuOps losses', () => {
   const N = 70, V = 301, d = 12, n = 9;
+  // sce: 5 buckets of 13 rows and 40 items (odd, so the two threads split the buckets unevenly).
+  const SCE = { buckets: 5, bucketRows: 13, bucketItems: 40, mix: true };
   const next = rng(8);
   const h = Float32Array.from(randArray(next, N * d));
   const table = Float32Array.from(randArray(next, (V + 1) * d));
@@ -78,7 +80,7 @@ describe('CpuOps losses', () => {
     ops.write(g.get('logProb'), Float32Array.from(pop.logP, (v, i) => (i === 0 ? 0 : v)));
     ops.fill(g.get('dTable'), 0, (V + 1) * d);
     const params: LossParams = {
-      kind, validRows: targets.filter((t) => t !== 0).length, gbceT: 0.75,
+      kind, validRows: targets.filter((t) => t !== 0).length, gbceT: 0.75, sce: { ...SCE, seed: 5, step: 2 },
       negatives: { count: n, sampling, seed: 5, step: 2, popularity: { prob: g.get('prob'), alias: g.get('alias'), logProb: g.get('logProb') } },
     };
     const dims = { rows: N, items: V, hidden: d };
@@ -91,12 +93,13 @@ describe('CpuOps losses', () => {
     return out;
   }
 
-  for (const kind of ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+', 'gbce'] as const) {
-    for (const sampling of kind === 'ce' || kind === 'cce' || kind === 'bce' ? (['uniform'] as const) : (['uniform', 'popularity'] as const)) {
+  for (const kind of ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+', 'gbce', 'sce'] as const) {
+    for (const sampling of kind === 'ce' || kind === 'cce' || kind === 'bce' || kind === 'sce' ? (['uniform'] as const) : (['uniform', 'popularity'] as const)) {
       it(`${kind} (${sampling}): one thread matches the reference, two threads match one`, async () => {
         const ref = referenceLoss({
           kind, h: Float64Array.from(h), table: Float64Array.from(table), targets, N, V, d,
           negatives: { count: n, sampler: sampling === 'uniform' ? uniformSampler(V) : pop, seed: 5, step: 2 }, gbceT: 0.75,
+          sce: { ...SCE, seed: 5, step: 2 },
         });
         const a = await run(one, kind, sampling);
         const b = await run(two, kind, sampling);

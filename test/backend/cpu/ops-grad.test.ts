@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { adamStep } from '../../../src/backend/cpu/adam.js';
-import { attentionBackwardPart, attentionForwardPart } from '../../../src/backend/cpu/attention.js';
+import { attentionBackwardPart, attentionForwardPart, type AttentionRows } from '../../../src/backend/cpu/attention.js';
 import { dropout } from '../../../src/backend/cpu/dropout.js';
 import { biasAdd, biasBackward, maskPadded, reluBackward, reluForward } from '../../../src/backend/cpu/elementwise.js';
 import { embedBackward, embedForward } from '../../../src/backend/cpu/embedding.js';
@@ -50,13 +50,22 @@ describe('layerNorm', () => {
 });
 
 describe('attention', () => {
-  const cases: [string, number, number, number, number, boolean, number][] = [
-    ['causal, 1 head', 2, 5, 1, 3, true, 0],
-    ['causal, 3 heads', 3, 4, 3, 2, true, 0],
-    ['bidirectional, 2 heads', 2, 3, 2, 5, false, 0],
-    ['causal with dropout 0.3', 2, 6, 2, 3, true, 0.3],
+  /** Rows whose ids have `starts[b]` leading zeros (sequence b's padding), then items. */
+  const rowsOf = (L: number, starts: readonly number[], causal: boolean, keyPadding: boolean): AttentionRows => {
+    const ids = new Int32Array(starts.length * L);
+    starts.forEach((start, b) => { for (let i = start; i < L; i++) ids[b * L + i] = 1 + ((b + i) % 5); });
+    return { ids, causal, keyPadding };
+  };
+  const cases: [string, number, number, number, number, AttentionRows, number][] = [
+    ['causal, 1 head', 2, 5, 1, 3, rowsOf(5, [0, 0], true, false), 0],
+    ['causal, 3 heads', 3, 4, 3, 2, rowsOf(4, [0, 0, 0], true, false), 0],
+    ['bidirectional, 2 heads', 2, 3, 2, 5, rowsOf(3, [0, 0], false, false), 0],
+    ['causal with dropout 0.3', 2, 6, 2, 3, rowsOf(6, [0, 0], true, false), 0.3],
+    ['causal, padding keys seen', 3, 5, 2, 3, rowsOf(5, [2, 0, 5], true, false), 0.2],
+    ['bidirectional, padding keys excluded', 3, 5, 2, 3, rowsOf(5, [3, 0, 5], false, true), 0.2],
+    ['causal, padding keys excluded', 2, 6, 1, 4, rowsOf(6, [1, 4], true, true), 0],
   ];
-  for (const [name, B, L, H, hd, causal, p] of cases) {
+  for (const [name, B, L, H, hd, rows, p] of cases) {
     it(`backward matches finite differences (${name}, B=${B} L=${L} hd=${hd})`, () => {
       const D = H * hd;
       const n = B * L * D;
@@ -67,12 +76,12 @@ describe('attention', () => {
       const out = new Float64Array(n);
       const probs = new Float64Array(B * H * L * L);
       const f = (): number => {
-        attentionForwardPart(out, probs, q, k, v, B, L, H, hd, causal, drop, 0, 1);
+        attentionForwardPart(out, probs, q, k, v, B, L, H, hd, rows, drop, 0, 1);
         return project(out, W);
       };
       f();
       const dq = new Float64Array(n).fill(7), dk = new Float64Array(n).fill(7), dv = new Float64Array(n).fill(7);
-      attentionBackwardPart(dq, dk, dv, W, q, k, v, probs, B, L, H, hd, causal, drop, 0, 1);
+      attentionBackwardPart(dq, dk, dv, W, q, k, v, probs, B, L, H, hd, rows, drop, 0, 1);
       expectClose(dq, numericGrad(f, q), 1e-7, 'dq');
       expectClose(dk, numericGrad(f, k), 1e-7, 'dk');
       expectClose(dv, numericGrad(f, v), 1e-7, 'dv');
@@ -83,26 +92,46 @@ describe('attention', () => {
     const B = 1, L = 4, H = 1, hd = 2, n = 8;
     const next = rng(3);
     const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+    const rows = rowsOf(L, [0], true, false);
     const out1 = new Float64Array(n);
     const probs = new Float64Array(L * L);
-    attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, true, NO_DROP, 0, 1);
+    attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
     k[6] = 5; v[7] = -5; // change position 3 only
     const out2 = new Float64Array(n);
-    attentionForwardPart(out2, probs, q, k, v, B, L, H, hd, true, NO_DROP, 0, 1);
+    attentionForwardPart(out2, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
     expect(Array.from(out2.subarray(0, 6))).toEqual(Array.from(out1.subarray(0, 6)));
     expect(out2[7]).not.toBe(out1[7]);
     expect(probs[1]).toBe(0); // row 0 attends to itself only
+  });
+
+  it('gives padding rows 0, and with keyPadding ignores padding keys and values', () => {
+    const B = 1, L = 5, H = 1, hd = 2, n = L * hd;
+    const next = rng(8);
+    const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+    for (const keyPadding of [false, true]) {
+      const rows = rowsOf(L, [2], false, keyPadding);
+      const out1 = new Float64Array(n), probs = new Float64Array(L * L);
+      attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
+      expect(Array.from(out1.subarray(0, 2 * hd))).toEqual([0, 0, 0, 0]);
+      const k2 = k.slice(), v2 = v.slice();
+      k2[1] = 4; v2[2] = -3; // change padding positions 0 and 1
+      const out2 = new Float64Array(n);
+      attentionForwardPart(out2, probs, q, k2, v2, B, L, H, hd, rows, NO_DROP, 0, 1);
+      if (keyPadding) expect(out2).toEqual(out1);
+      else expect(out2[2 * hd]).not.toBe(out1[2 * hd]);
+    }
   });
 
   it('splitting the batch over parts gives the same result', () => {
     const B = 5, L = 3, H = 2, hd = 2, n = B * L * H * hd;
     const next = rng(5);
     const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+    const rows = rowsOf(L, [0, 1, 3, 0, 2], true, false);
     const drop: DropoutSpec = { p: 0.2, key: { seed: 1, step: 2, site: 3 } };
     const whole = new Float64Array(n), probs = new Float64Array(B * H * L * L);
-    attentionForwardPart(whole, probs, q, k, v, B, L, H, hd, true, drop, 0, 1);
+    attentionForwardPart(whole, probs, q, k, v, B, L, H, hd, rows, drop, 0, 1);
     const split = new Float64Array(n), probs2 = new Float64Array(B * H * L * L);
-    for (let part = 0; part < 2; part++) attentionForwardPart(split, probs2, q, k, v, B, L, H, hd, true, drop, part, 2);
+    for (let part = 0; part < 2; part++) attentionForwardPart(split, probs2, q, k, v, B, L, H, hd, rows, drop, part, 2);
     expect(split).toEqual(whole);
     expect(probs2).toEqual(probs);
   });
