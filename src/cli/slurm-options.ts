@@ -5,6 +5,7 @@
  * a value may hold no white space, quote or control character unless it says otherwise.
  */
 import { InvalidArgumentError } from 'commander';
+import { UsageError } from './cli-error.js';
 
 /** Seconds before the time limit at which Slurm sends the batch shell SIGTERM (`--signal=B:TERM@…`). */
 export const STOP_SIGNAL_LEAD_SECONDS = 120;
@@ -147,11 +148,14 @@ export function postgresUrlProblem(value: string, allowPassword: boolean): strin
   return null;
 }
 
-/** A commander parser for `--db`: `env` (the default) or a PostgreSQL URL without a password. */
-export function dbSource(value: string): DbSource {
-  if (value === 'env') return { kind: 'env' };
+/**
+ * Reads `--db`: `env` (the default) or a PostgreSQL URL without a password. Not a commander parser:
+ * commander would repeat the value, password and all, in its message. Throws a `UsageError`.
+ */
+export function dbSource(value: string | undefined): DbSource {
+  if (value === undefined || value === 'env') return { kind: 'env' };
   const problem = postgresUrlProblem(value, false);
-  if (problem !== null) throw new InvalidArgumentError(problem);
+  if (problem !== null) throw new UsageError(`--db: ${problem}`);
   return { kind: 'url', url: value };
 }
 

@@ -35,8 +35,8 @@ interface SlurmFlags {
   readonly account?: string;
   readonly constraint?: string;
   readonly jobName?: string;
-  /** @default env */
-  readonly db?: DbSource;
+  /** `env` or a URL, checked by `dbSource`. @default env */
+  readonly db?: string;
   readonly output: string;
   readonly submit?: boolean;
   readonly extraSbatch: SbatchOption[];
@@ -58,14 +58,14 @@ export function registerSlurm(program: Command): void {
     .option('--account <a>', 'account charged for the job', slurmName)
     .option('--constraint <c>', 'node features, such as a100 or "a100|h100"', constraint)
     .option('--job-name <name>', 'job name (default: grid-SWEEP)', slurmName)
-    .option('--db <url|env>', `PostgreSQL URL without a password, passed to the job in ${DB_ENV} with --submit; or env: ${DB_ENV} of the submitting shell`, dbSource)
+    .option('--db <url|env>', `PostgreSQL URL without a password, passed to the job in ${DB_ENV} with --submit; or env (the default): ${DB_ENV} of the submitting shell`)
     .option('--output <dir>', 'folder of the script and, under logs/, its logs', DEFAULT_OUTPUT)
     .option('--submit', 'submit the script with sbatch and print the job id')
     .option('--extra-sbatch <k=v>', 'a further sbatch option, such as mem=64G or exclusive (repeatable)', extraSbatch, [])
     .action(
       action(async (args: string[], flags: SlurmFlags) => {
         const { gridFiles, sweeps } = sweepsOf(args);
-        const env = jobEnvironment(flags.db ?? { kind: 'env' }, flags.submit === true);
+        const env = jobEnvironment(dbSource(flags.db), flags.submit === true);
         const output = resolve(flags.output);
         const workdir = process.cwd();
         for (const [option, path] of [['--output', output], ['the current folder', workdir]] as const) {
