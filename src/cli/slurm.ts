@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { expandGrid } from '../sweep/expand.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { action, collect, intAtLeast, note, print, UsageError } from './common.js';
@@ -61,7 +61,7 @@ export function registerSlurm(program: Command): void {
     .option('--db <url|env>', `PostgreSQL URL without a password, passed to the job in ${DB_ENV} with --submit; or env (the default): ${DB_ENV} of the submitting shell`)
     .option('--output <dir>', 'folder of the script and, under logs/, its logs', DEFAULT_OUTPUT)
     .option('--submit', 'submit the script with sbatch and print the job id')
-    .option('--extra-sbatch <k=v>', 'a further sbatch option, such as mem=64G or exclusive (repeatable)', extraSbatch, [])
+    .addOption(new Option('--extra-sbatch <k=v>', 'a further sbatch option, such as mem=64G or exclusive (repeatable)').argParser(extraSbatch).default([], 'none'))
     .action(
       action(async (args: string[], flags: SlurmFlags) => {
         const { gridFiles, sweeps } = sweepsOf(args);

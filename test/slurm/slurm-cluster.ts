@@ -2,7 +2,8 @@
  * A throwaway single-node Slurm for tests: Debian's slurm-wlm (slurmctld and slurmd) started in a
  * temporary folder on free localhost ports, without munge (auth/none, cred/none), with one partition
  * `debug` whose node has 2 GPUs that are /dev/null and /dev/zero (Slurm wants character devices; it
- * only hands their indices to jobs). slurmd starts jobs as their user, so it needs root.
+ * only hands their indices to jobs). Both daemons run as the user of the tests (SlurmUser and
+ * SlurmdUser), who then submits jobs as themselves: no root needed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,12 +14,16 @@ import { findProgram } from '../../src/scheduler/trainer-command.js';
 
 const PROGRAMS = ['slurmctld', 'slurmd', 'sbatch', 'scontrol', 'sinfo', 'squeue', 'scancel'];
 
+/** A Slurm program's path: on the PATH, or (the daemons, for users whose PATH has no sbin) in /usr/sbin. */
+function program(name: string): string | undefined {
+  return findProgram(name) ?? ['/usr/sbin', '/usr/local/sbin'].map((d) => join(d, name)).find((p) => existsSync(p));
+}
+
 /** Why no Slurm can be started here, or null where one can. */
 export function slurmUnavailable(): string | null {
   if (process.platform !== 'linux') return 'Slurm runs on Linux only';
-  const missing = PROGRAMS.filter((p) => findProgram(p) === undefined);
+  const missing = PROGRAMS.filter((p) => program(p) === undefined);
   if (missing.length > 0) return `${missing.join(', ')} not on the PATH (Debian: apt-get install slurm-wlm; .ci/run installs it)`;
-  if (process.getuid?.() !== 0) return 'slurmd must run as root to start jobs';
   if (!existsSync('/dev/null') || !existsSync('/dev/zero')) return 'no /dev/null and /dev/zero to stand for GPUs';
   return null;
 }
@@ -104,8 +109,8 @@ PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
   delete env.GRIDREC_DB;
   const daemons = [
-    spawn(findProgram('slurmctld') as string, ['-D', '-i', '-f', conf], { env, stdio: 'ignore' }),
-    spawn(findProgram('slurmd') as string, ['-D', '-f', conf], { env, stdio: 'ignore' }),
+    spawn(program('slurmctld') as string, ['-D', '-i', '-f', conf], { env, stdio: 'ignore' }),
+    spawn(program('slurmd') as string, ['-D', '-f', conf], { env, stdio: 'ignore' }),
   ];
   const slurm = (program: string, ...args: string[]): string => spawnSync(program, args, { env, encoding: 'utf8' }).stdout ?? '';
   const cluster: SlurmCluster = {
