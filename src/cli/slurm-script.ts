@@ -124,12 +124,13 @@ if [ -n "\${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK="$SLURM_CP
 
 node=${shellWord(job.node)}
 grid=${shellWord(job.cli)}
-workers=
 stopping=0
+caught=0
 # Slurm's SIGTERM before the time limit (--signal=B:…, or scancel --batch --signal=TERM) reaches this
 # shell only. It is passed on with scancel to the job's steps, whose workers stop their trials as
 # \`grid run\` does on SIGTERM; not to srun itself, which would answer SIGTERM by killing its tasks.
 stop() {
+  caught=1
   if [ "$stopping" = 1 ]; then return; fi
   stopping=1
   echo "$(date -Is) SIGTERM: stopping the workers"
@@ -146,11 +147,12 @@ srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per
   --output=${shellWord(nodeLog)} --open-mode=append \\
   bash -c '${WORKER_WRAPPER}' grid-worker "$node" "$grid" worker ${job.sweeps.map(shellWord).join(' ')} &
 workers=$!
-# wait returns early when the trap runs: wait again until srun itself has ended.
-status=0
-while :; do
-  wait "$workers" && status=0 || status=$?
-  kill -0 "$workers" 2>/dev/null || break
+# wait returns early when the trap runs (status 128 + signal): wait again for srun's own status.
+status=
+while [ -z "$status" ]; do
+  caught=0
+  wait "$workers" && code=0 || code=$?
+  if [ "$caught" = 0 ]; then status=$code; fi
 done
 echo "$(date -Is) workers ended (exit $status)"
 exit "$status"
