@@ -65,7 +65,8 @@ export function registerSlurm(program: Command): void {
     .action(
       action(async (args: string[], flags: SlurmFlags) => {
         const { gridFiles, sweeps } = sweepsOf(args);
-        const env = jobEnvironment(dbSource(flags.db), flags.submit === true);
+        const db = dbSource(flags.db);
+        const env = jobEnvironment(db, flags.submit === true);
         const output = resolve(flags.output);
         const workdir = process.cwd();
         for (const [option, path] of [['--output', output], ['the current folder', workdir]] as const) {
@@ -96,7 +97,11 @@ export function registerSlurm(program: Command): void {
         writeFileSync(scriptPath, slurmScript(job), { mode: 0o755 });
         if (flags.submit !== true) {
           print(scriptPath);
-          note(`submit it with: sbatch ${scriptPath}   (the job reads the database's URL from ${DB_ENV} in the submitting shell)`);
+          note(
+            db.kind === 'url'
+              ? `submit it with: ${DB_ENV}=${db.url} sbatch ${scriptPath}`
+              : `submit it with: sbatch ${scriptPath}   (the job reads the database's URL from ${DB_ENV} in the submitting shell)`,
+          );
           return;
         }
         const id = await submitBatch(scriptPath, env);

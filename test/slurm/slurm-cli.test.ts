@@ -32,6 +32,11 @@ describe('grid slurm', () => {
     expect(script).toContain(`node=${process.execPath}\ngrid=${CLI}\n`);
     expect(script).toContain(`"$node" "$grid" add ${dir}/losses.yaml\n`);
     expect(script).toContain('worker losses older &\n');
+
+    // A password-free --db URL is not secret: the hint to submit by hand carries it.
+    const withUrl = gridWith(dir, cleanEnv(), 'slurm', file, '--db', 'postgres://grid@db.example/runs');
+    expect(withUrl.stderr).toMatch(/^submit it with: GRIDREC_DB=postgres:\/\/grid@db\.example\/runs sbatch .*\/slurm\/grid-losses\.sbatch$/m);
+    expect(readFileSync(join(dir, 'slurm', 'grid-losses.sbatch'), 'utf8')).not.toContain('db.example');
   });
 
   // Every value check is in slurm-options.test.ts; here, that each kind of check ends the command alike.
