@@ -12,6 +12,7 @@ import { registerResume } from './resume.js';
 import { registerRm } from './rm.js';
 import { registerRun } from './run.js';
 import { registerShow } from './show.js';
+import { registerSlurm } from './slurm.js';
 import { registerStatus } from './status.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,6 +42,7 @@ registerReport(program);
 registerShow(program);
 registerData(program);
 registerRm(program);
+registerSlurm(program);
 
 try {
   await program.parseAsync(process.argv);
