@@ -4,6 +4,7 @@
  * files once (`grid add`, one task) and then starts one `grid worker` per node on the GPUs Slurm gave
  * that node. The store's URL is never written here: the job reads it from the environment.
  */
+import { VISIBLE_DEVICES_ENV } from '../trainer/protocol.js';
 import { DB_ENV, STOP_SIGNAL_LEAD_SECONDS, type SbatchOption } from './slurm-options.js';
 
 /** Everything the script says, resolved (absolute paths) and checked by the caller. */
@@ -52,9 +53,9 @@ function sbatchValue(value: string): string {
  * Single-quoted in the script, so it holds no single quote.
  */
 const WORKER_WRAPPER = [
-  'gpus="${CUDA_VISIBLE_DEVICES:-${SLURM_STEP_GPUS:-${SLURM_JOB_GPUS:-}}}"',
+  `gpus="\${${VISIBLE_DEVICES_ENV}:-\${SLURM_STEP_GPUS:-\${SLURM_JOB_GPUS:-}}}"`,
   'if [ -z "$gpus" ] || [ "$gpus" = NoDevFiles ]; then',
-  '  echo "grid slurm: ${SLURMD_NODENAME:-$(hostname)} has no GPUs in this allocation (CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS and SLURM_JOB_GPUS are empty)" >&2',
+  `  echo "grid slurm: \${SLURMD_NODENAME:-$(hostname)} has no GPUs in this allocation (${VISIBLE_DEVICES_ENV}, SLURM_STEP_GPUS and SLURM_JOB_GPUS are empty)" >&2`,
   '  exit 2',
   'fi',
   'echo "$(date -Is) grid worker on ${SLURMD_NODENAME:-$(hostname)}, GPUs $gpus"',
