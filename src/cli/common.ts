@@ -67,13 +67,13 @@ export function collect(value: string, previous: string[]): string[] {
 }
 
 /** Opens the database read-only for `fn` and closes it after, whatever happens. A missing file is a usage error. */
-export function reading<T>(db: string, fn: (store: Store) => T): T {
+export async function reading<T>(db: string, fn: (store: Store) => T | Promise<T>): Promise<T> {
   if (!existsSync(db)) throw new UsageError(`${db}: no such database (\`grid run\` creates it; --db names another)`);
-  const store = openStore(db, 'read');
+  const store = await openStore(db, 'read');
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -46,7 +46,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
   preflight(o.trials);
   const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
-  const sweepTrials = o.store.listTrials({ sweep: o.sweep.name });
+  const sweepTrials = await o.store.listTrials({ sweep: o.sweep.name });
   const label = trialLabels(sweepTrials);
   // Read after stale claims were reclaimed: every epoch stored so far counts before anything is decided.
   const pruner = Pruner.create({
@@ -54,7 +54,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     spec: o.grid.pruner,
     objective: o.grid.objective,
     trials: sweepTrials,
-    epochs: o.store.listEpochs({ sweep: o.sweep.name }),
+    epochs: await o.store.listEpochs({ sweep: o.sweep.name }),
     exempt: new Set(o.exemptFromPruning ?? []),
   });
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, label });
@@ -80,7 +80,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     progress.finish();
   }
   print(`sweep ${o.sweep.name}: ${progress.totals()}`);
-  const best = bestTrial(o.store, o.sweep);
+  const best = await bestTrial(o.store, o.sweep);
   if (best !== undefined) print(`best: trial ${shortId(best.trial.id)}  ${o.sweep.objective.metric} ${formatNumber(best.value)} (epoch ${best.bestEpoch})  ${label(best.trial.id)}`);
   if (summary.stopped !== null) {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
@@ -114,8 +114,8 @@ export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) =
 }
 
 /** The sweep's best completed trial by its objective, or undefined when none has a value. */
-function bestTrial(store: Store, sweep: SweepRecord): LeaderboardRow | undefined {
+async function bestTrial(store: Store, sweep: SweepRecord): Promise<LeaderboardRow | undefined> {
   const { metric, direction } = sweep.objective;
-  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
+  const [top] = rankTrials(await store.listTrials({ sweep: sweep.name, states: ['completed'] }), await store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
   return top === undefined || Number.isNaN(top.value) ? undefined : top;
 }

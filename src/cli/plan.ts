@@ -33,12 +33,12 @@ export function registerPlan(program: Command): void {
     .action(
       action(async (file: string, flags: PlanFlags) => {
         const grid = loadGridFile(file);
-        const store = existsSync(flags.db) ? openStore(flags.db, 'read') : undefined;
+        const store = existsSync(flags.db) ? await openStore(flags.db, 'read') : undefined;
         let plan;
         try {
-          plan = planSweep(grid, store);
+          plan = await planSweep(grid, store);
         } finally {
-          store?.close();
+          await store?.close();
         }
         const { expansion, existing } = plan;
         const memory = flags.memory === true ? await probe(expansion.trials, flags) : undefined;

@@ -29,12 +29,12 @@ export function registerResume(program: Command): void {
       action(async (name: string | undefined, flags: ResumeFlags) => {
         // Resuming nothing must not create an empty runs.db.
         if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
-        const store = openStore(flags.db, 'write');
+        const store = await openStore(flags.db, 'write');
         try {
-          const sweep = findSweep(store, name);
+          const sweep = await findSweep(store, name);
           if (sweep === undefined) throw new UsageError(name === undefined ? `${flags.db}: no sweeps yet` : `${flags.db}: no sweep named ${JSON.stringify(name)}`);
-          const stale = reclaimStale(store, hostname(), sweep.name);
-          const r = prepareResume(store, sweep, {
+          const stale = await reclaimStale(store, hostname(), sweep.name);
+          const r = await prepareResume(store, sweep, {
             retryFailed: flags.retryFailed === true,
             retryTimeout: flags.retryTimeout === true,
             retryPruned: flags.retryPruned === true,
@@ -46,7 +46,7 @@ export function registerResume(program: Command): void {
           );
           return await executeTrials({ store, sweep, grid: r.grid, trials: r.pending, exemptFromPruning: r.requeuedPruned, ...deviceOptions(flags) });
         } finally {
-          store.close();
+          await store.close();
         }
       }),
     );

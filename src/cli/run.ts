@@ -45,14 +45,14 @@ export function registerRun(program: Command): void {
         let store: Store | undefined;
         let run;
         try {
-          store = openStore(flags.db, 'write');
-          const previous = store.getSweep(grid.name);
-          run = prepareRun(store, planSweep(grid, store, expansion));
+          store = await openStore(flags.db, 'write');
+          const previous = await store.getSweep(grid.name);
+          run = await prepareRun(store, await planSweep(grid, store, expansion));
           if (previous?.file != null && resolve(previous.file) !== resolve(file)) {
             note(`warning: sweep ${grid.name} was last run from ${previous.file}; its trials are now those of ${file} (rename one of them to keep both)`);
           }
         } catch (err) {
-          store?.close();
+          await store?.close();
           // A database this command created and could not fill is not left behind, empty.
           if (created) for (const f of [flags.db, `${flags.db}-wal`, `${flags.db}-shm`]) rmSync(f, { force: true });
           throw err;
@@ -62,14 +62,14 @@ export function registerRun(program: Command): void {
             .filter((s) => s !== '')
             .join(', ');
           print(`sweep ${grid.name}: ${expansion.trials.length} trial(s)${dropped === '' ? '' : ` (${dropped})`}, ${run.added.length} new, ${run.pending.length} to run`);
-          const stale = store.runningAttempts(grid.name).filter((a) => staleReason(a, hostname()) !== null).length;
+          const stale = (await store.runningAttempts(grid.name)).filter((a) => staleReason(a, hostname()) !== null).length;
           const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0) + stale;
           if (earlier > 0) {
             note(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
           }
           return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
         } finally {
-          store.close();
+          await store.close();
         }
       }),
     );

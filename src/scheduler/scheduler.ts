@@ -106,7 +106,7 @@ export class Scheduler {
     const final = new Map<string, AttemptEnd>();
     let started = 0;
     let skipped = 0;
-    const beat = setInterval(() => this.#beat(), this.#heartbeatS * 1000);
+    const beat = setInterval(() => void this.#beat(), this.#heartbeatS * 1000);
     try {
       for (const trial of trials) {
         void queue.add(async () => {
@@ -155,7 +155,7 @@ export class Scheduler {
     for (let failures = 0; ; ) {
       if (this.#stopping !== null) return null;
       const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
-      const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
+      const attempt = await this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
       if (attempt === false) {
         this.#emit({ type: 'skip', trialId: trial.id, reason: 'not pending any more (claimed elsewhere or finished)' });
         return null;
@@ -164,7 +164,7 @@ export class Scheduler {
       const { outcome, deferred } = await this.#attempt(trial, attempt, slot);
       if (outcome.state === 'failed') failures++;
       const again = deferred || (outcome.state === 'failed' && failures < this.#o.limits.maxAttempts);
-      const retry = again && this.#stopping === null && this.#o.store.requeue(trial.id, [outcome.state]);
+      const retry = again && this.#stopping === null && (await this.#o.store.requeue(trial.id, [outcome.state]));
       this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
       if (!retry) return outcome.state;
       if (deferred && slot.gpu !== undefined) await this.#memory.freed(slot.gpu);
@@ -183,6 +183,12 @@ export class Scheduler {
     let deferred = false;
     /** The recorded reason once the pruner stopped this attempt. */
     let pruned: string | null = null;
+    // The attempt's writes, in the order its events came: the store is asynchronous, and an epoch must
+    // not overtake the hello nor the outcome overtake an epoch.
+    let writes: Promise<void> = Promise.resolve();
+    const write = (fn: () => Promise<void>): void => {
+      writes = writes.then(fn);
+    };
     try {
       const trialFile: TrialFile = {
         protocol: PROTOCOL_VERSION,
@@ -204,20 +210,23 @@ export class Scheduler {
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
         onEvent: (event) => {
-          // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
-          if (pruned !== null && event.type === 'epoch') return;
-          const decision = this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
-          if (decision?.action === 'prune') {
-            pruned = decision.reason;
-            proc.stop('pruned', false, decision.reason);
-          }
+          write(async () => {
+            // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
+            if (pruned !== null && event.type === 'epoch') return;
+            const decision = await this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
+            if (decision?.action === 'prune') {
+              pruned = decision.reason;
+              proc.stop('pruned', false, decision.reason);
+            }
+          });
           if (event.type !== 'hello') return;
           const admission = this.#memory.admit(key, slot, event.planned_peak_bytes);
           if (admission.verdict !== 'fits') proc.stop(admission.verdict === 'never' ? 'too_big' : 'no_room', true, admission.reason);
         },
       });
       this.#running.set(key, { trialId: trial.id, attempt, proc });
-      if (proc.pid !== undefined) store.setChildPid(trial.id, attempt, proc.pid);
+      const childPid = proc.pid;
+      if (childPid !== undefined) write(() => store.setChildPid(trial.id, attempt, childPid));
       if (this.#stopping === 'abort') proc.stop('interrupt', true);
       const exit = await proc.exited;
       deferred = exit.stopReason === 'no_room';
@@ -236,7 +245,8 @@ export class Scheduler {
     } finally {
       this.#running.delete(key);
       this.#memory.release(key);
-      store.finishAttempt(trial.id, attempt, outcome);
+      await writes;
+      await store.finishAttempt(trial.id, attempt, outcome);
     }
     return { outcome, deferred };
   }
@@ -247,11 +257,11 @@ export class Scheduler {
    * fails that trial through `reject`; any other store failure stops the whole run, since nothing
    * could be recorded.
    */
-  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): NewPruneDecision | null {
+  async #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): Promise<NewPruneDecision | null> {
     try {
       switch (event.type) {
         case 'hello':
-          this.#o.store.recordInfo(trialId, attempt, {
+          await this.#o.store.recordInfo(trialId, attempt, {
             trainer: event.trainer,
             version: event.version,
             deviceName: event.device_name,
@@ -259,7 +269,7 @@ export class Scheduler {
           });
           break;
         case 'epoch': {
-          const fresh = this.#o.store.recordEpoch({
+          const fresh = await this.#o.store.recordEpoch({
             trialId,
             attempt,
             epoch: event.epoch,
@@ -272,7 +282,7 @@ export class Scheduler {
           this.#emit({ type: 'epoch', trialId, attempt, epoch: event });
           // A repeated epoch was judged when it first came.
           const decision = fresh ? (this.#o.pruner?.observe(trialId, attempt, { epoch: event.epoch, trainLoss: event.train_loss, metrics: event.metrics }) ?? null) : null;
-          if (decision !== null) this.#o.store.recordDecision(decision);
+          if (decision !== null) await this.#o.store.recordDecision(decision);
           return decision;
         }
         case 'progress':
@@ -294,9 +304,9 @@ export class Scheduler {
     return null;
   }
 
-  #beat(): void {
+  async #beat(): Promise<void> {
     try {
-      this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+      await this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
     } catch (err) {
       this.#fatal ??= err;
       this.abort();

@@ -97,7 +97,7 @@ interface DecisionRow {
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
 /** Opens the store at `path`: read-write (creating and migrating it) or read-only. */
-export function openStore(path: string, mode: 'write' | 'read'): Store {
+export async function openStore(path: string, mode: 'write' | 'read'): Promise<Store> {
   return new SqliteStore(path, mode === 'write' ? openForWriting(path) : openForReading(path), mode === 'read');
 }
 
@@ -112,11 +112,11 @@ class SqliteStore implements Store {
     this.readOnly = readOnly;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
   }
 
-  saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] } {
+  async saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): Promise<{ sweep: SweepRecord; added: string[] }> {
     return this.#guard(() => {
       return transaction(this.#db, () => {
         const db = this.#db;
@@ -156,7 +156,7 @@ class SqliteStore implements Store {
     });
   }
 
-  claim(trialId: string, claim: Claim): number | false {
+  async claim(trialId: string, claim: Claim): Promise<number | false> {
     return this.#guard(() => {
       return transaction(this.#db, () => {
         const updated = this.#db
@@ -174,13 +174,13 @@ class SqliteStore implements Store {
     });
   }
 
-  setChildPid(trialId: string, attempt: number, pid: number): void {
+  async setChildPid(trialId: string, attempt: number, pid: number): Promise<void> {
     return this.#guard(() => {
       this.#db.prepare(`UPDATE attempts SET child_pid = ? WHERE trial_id = ? AND attempt = ? AND state = 'running'`).run(pid, trialId, attempt);
     });
   }
 
-  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): void {
+  async heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<void> {
     return this.#guard(() => {
       if (attempts.length === 0) return;
       const stmt = this.#db.prepare(`UPDATE attempts SET heartbeat_at = ${NOW} WHERE trial_id = ? AND attempt = ? AND state = 'running'`);
@@ -190,7 +190,7 @@ class SqliteStore implements Store {
     });
   }
 
-  recordInfo(trialId: string, attempt: number, info: TrainerInfo): void {
+  async recordInfo(trialId: string, attempt: number, info: TrainerInfo): Promise<void> {
     return this.#guard(() => {
       this.#db
         .prepare('UPDATE attempts SET trainer = ?, trainer_version = ?, device_name = ?, planned_peak_bytes = ? WHERE trial_id = ? AND attempt = ?')
@@ -198,7 +198,7 @@ class SqliteStore implements Store {
     });
   }
 
-  recordEpoch(e: EpochRecord): boolean {
+  async recordEpoch(e: EpochRecord): Promise<boolean> {
     return this.#guard(() => {
       const r = this.#db
         .prepare(
@@ -219,7 +219,7 @@ class SqliteStore implements Store {
     });
   }
 
-  finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean {
+  async finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): Promise<boolean> {
     return this.#guard(() => {
       return transaction(this.#db, () => {
         const ended = this.#db
@@ -245,7 +245,7 @@ class SqliteStore implements Store {
     });
   }
 
-  recordDecision(d: NewPruneDecision): boolean {
+  async recordDecision(d: NewPruneDecision): Promise<boolean> {
     return this.#guard(() => {
       const r = this.#db
         .prepare(
@@ -274,7 +274,7 @@ class SqliteStore implements Store {
     });
   }
 
-  remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Removed {
+  async remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Promise<Removed> {
     return this.#guard(() => {
       return transaction(this.#db, () => {
         const db = this.#db;
@@ -313,7 +313,7 @@ class SqliteStore implements Store {
     });
   }
 
-  requeue(trialId: string, from: readonly TrialState[]): boolean {
+  async requeue(trialId: string, from: readonly TrialState[]): Promise<boolean> {
     return this.#guard(() => {
       const allowed = from.filter((s) => sourcesOf('pending').includes(s));
       if (allowed.length === 0) return false;
@@ -324,26 +324,26 @@ class SqliteStore implements Store {
     });
   }
 
-  now(): number {
+  async now(): Promise<number> {
     return this.#guard(() => {
       return (this.#db.prepare(`SELECT ${NOW} AS t`).get() as { t: number }).t;
     });
   }
 
-  listSweeps(): SweepRecord[] {
+  async listSweeps(): Promise<SweepRecord[]> {
     return this.#guard(() => {
       return (this.#db.prepare('SELECT * FROM sweeps ORDER BY updated_at, id').all() as SweepRow[]).map(toSweep);
     });
   }
 
-  getSweep(name: string): SweepRecord | undefined {
+  async getSweep(name: string): Promise<SweepRecord | undefined> {
     return this.#guard(() => {
       const row = this.#db.prepare('SELECT * FROM sweeps WHERE name = ?').get(name) as SweepRow | undefined;
       return row === undefined ? undefined : toSweep(row);
     });
   }
 
-  listTrials(filter: TrialFilter = {}): TrialRecord[] {
+  async listTrials(filter: TrialFilter = {}): Promise<TrialRecord[]> {
     return this.#guard(() => {
       const where: string[] = [];
       const args: unknown[] = [];
@@ -365,28 +365,28 @@ class SqliteStore implements Store {
     });
   }
 
-  findTrials(prefix: string): TrialRecord[] {
+  async findTrials(prefix: string): Promise<TrialRecord[]> {
     return this.#guard(() => {
       const rows = this.#db.prepare(`SELECT * FROM trials WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 20`).all(prefix.length, prefix.toLowerCase());
       return (rows as TrialRow[]).map(toTrial);
     });
   }
 
-  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[] {
+  async listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<AttemptRecord[]> {
     return this.#guard(() => {
       const { where, args } = trialWhere('a', filter);
       return (this.#db.prepare(`SELECT a.* FROM attempts a ${where} ORDER BY a.trial_id, a.attempt`).all(...args) as AttemptRow[]).map(toAttempt);
     });
   }
 
-  sweepsOf(trialId: string): string[] {
+  async sweepsOf(trialId: string): Promise<string[]> {
     return this.#guard(() => {
       const rows = this.#db.prepare('SELECT s.name FROM sweeps s JOIN sweep_trials l ON l.sweep_id = s.id WHERE l.trial_id = ? ORDER BY s.id').all(trialId);
       return (rows as { name: string }[]).map((r) => r.name);
     });
   }
 
-  runningAttempts(sweep?: string): RunningAttempt[] {
+  async runningAttempts(sweep?: string): Promise<RunningAttempt[]> {
     return this.#guard(() => {
       const { where, args } = trialWhere('a', sweep === undefined ? {} : { sweep });
       const rows = this.#db
@@ -400,22 +400,22 @@ class SqliteStore implements Store {
     });
   }
 
-  listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[] {
+  async listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<EpochRecord[]> {
     return this.#guard(() => {
       const { where, args } = trialWhere('e', filter);
       return (this.#db.prepare(`SELECT e.* FROM epochs e ${where} ORDER BY e.trial_id, e.attempt, e.epoch`).all(...args) as EpochRow[]).map(toEpoch);
     });
   }
 
-  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states: readonly RankedAttempt['state'][] = ['completed']): RankedAttempt[] {
+  async rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states: readonly RankedAttempt['state'][] = ['completed']): Promise<RankedAttempt[]> {
     return this.#guard(() => rankedAttempts(this.#db, filter, metric, direction, states));
   }
 
-  countByState(sweep?: string): Partial<Record<TrialState, number>> {
+  async countByState(sweep?: string): Promise<Partial<Record<TrialState, number>>> {
     return this.#guard(() => countByState(this.#db, sweep));
   }
 
-  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[] {
+  async listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<PruneDecision[]> {
     return this.#guard(() => {
       const where: string[] = [];
       const args: unknown[] = [];

@@ -39,11 +39,11 @@ export function suiteDir(): string {
 }
 
 /** Reads the store of `dir` read-only. */
-export function readStore<T>(dir: string, fn: (store: Store) => T): T {
-  const store = openStore(dbIn(dir), 'read');
+export async function readStore<T>(dir: string, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  const store = await openStore(dbIn(dir), 'read');
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
