@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { rankTrials } from '../src/sweep/leaderboard.js';
 
 const { values } = parseArgs({

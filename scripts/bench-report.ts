@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { NewTrial } from '../src/store/store.js';
 
 const { values } = parseArgs({ options: { trials: { type: 'string', default: '5000' }, epochs: { type: 'string', default: '21' }, keep: { type: 'boolean', default: false } } });

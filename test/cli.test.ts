@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { pidAlive } from '../src/scheduler/stale.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { gridSchema } from '../src/sweep/grid-schema.js';
 import { grid, gridDone } from './helpers/cli.js';

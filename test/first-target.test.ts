@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/store/migrations.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { canonicalConfig, canonicalJson, trialId } from '../src/sweep/canonical.js';
 import { resolveTrialConfig } from '../src/trainer/config.js';
 import { tempDir } from './helpers/tmp.js';

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { gridDone } from './helpers/cli.js';
 import { dbIn, fakeGrid, integrity } from './helpers/fixture.js';
 import { tempDir } from './helpers/tmp.js';

@@ -10,7 +10,7 @@ import { planSlots } from '../src/scheduler/devices.js';
 import { Pruner } from '../src/scheduler/pruner.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 import { trainerArgv } from '../src/scheduler/trainer-command.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { Store, TrialRecord } from '../src/store/store.js';
 import { attemptFiles } from '../src/store/trial-files.js';
 import { parseGridFile, type GridFile } from '../src/sweep/grid-file.js';

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { findProgram } from '../src/scheduler/trainer-command.js';
 import { dbIn } from './helpers/fixture.js';
 import { gridDone } from './helpers/cli.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { tempDir } from './helpers/tmp.js';
 
 const STUB = fileURLToPath(new URL('./fixtures/stub_trainer.py', import.meta.url));

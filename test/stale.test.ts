@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { reclaimStale } from '../src/scheduler/stale.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { dbIn } from './helpers/fixture.js';
 import { tempDir } from './helpers/tmp.js';
 

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { openForReading, openForWriting, schemaVersion, StoreError } from '../src/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { Claim, Store } from '../src/store/store.js';
 import { canTransition, isFinished, isUnsuccessful, resumedStates, TRIAL_STATES } from '../src/store/trial-state.js';
+import { ENGINES, SQLITE_ENGINE, type Engine } from './helpers/stores.js';
 import { tempDir } from './helpers/tmp.js';
 
 const claim: Claim = { host: 'h', pid: process.pid, device: { backend: 'cpu', ordinal: 0 }, heartbeatIntervalS: 5 };
@@ -19,8 +20,8 @@ const integrity = (path: string): string => {
   return r;
 };
 
-async function fresh(): Promise<{ store: Store; path: string }> {
-  const path = join(tempDir(), 'runs.db');
+async function fresh(engine: Engine = SQLITE_ENGINE, ctx?: TestContext): Promise<{ store: Store; path: string }> {
+  const path = ctx === undefined ? join(tempDir(), 'runs.db') : await engine.fresh(ctx);
   return { store: await openStore(path, 'write'), path };
 }
 
@@ -121,11 +122,26 @@ describe('runs.db schema', () => {
     expect(() => openForWriting(path)).toThrow(/newer than this gridrec understands/);
     expect(() => openForReading(join(dir, 'none.db'))).toThrow(/none\.db: no such database/);
   });
+
+  it('lets a reader read while a writer holds a transaction open', async () => {
+    const { store, path } = await fresh();
+    await store.saveSweep(sweep, [trial('a')]);
+    const writer = new Database(path);
+    writer.exec('BEGIN IMMEDIATE');
+    writer.exec(`UPDATE trials SET state = 'running'`);
+    const reader = await openStore(path, 'read');
+    expect((await reader.listTrials())[0]?.state).toBe('pending');
+    writer.exec('COMMIT');
+    expect((await reader.listTrials())[0]?.state).toBe('running');
+    await reader.close();
+    writer.close();
+    await store.close();
+  });
 });
 
-describe('store primitives', () => {
-  it('adds a trial once whatever sweeps contain it, and links it to each', async () => {
-    const { store } = await fresh();
+describe.each(ENGINES)('store primitives ($name)', (engine) => {
+  it('adds a trial once whatever sweeps contain it, and links it to each', async (ctx) => {
+    const { store } = await fresh(engine, ctx);
     expect((await store.saveSweep(sweep, [trial('a'), trial('b')])).added).toEqual(['a', 'b']);
     expect((await store.saveSweep(sweep, [trial('b'), trial('a')])).added).toEqual([]);
     expect((await store.saveSweep({ ...sweep, name: 't' }, [trial('b'), trial('c')])).added).toEqual(['c']);
@@ -139,8 +155,8 @@ describe('store primitives', () => {
     await store.close();
   });
 
-  it('claims a pending trial once: the loser of a race gets false', async () => {
-    const { store, path } = await fresh();
+  it('claims a pending trial once: the loser of a race gets false', async (ctx) => {
+    const { store, path } = await fresh(engine, ctx);
     await store.saveSweep(sweep, [trial('a')]);
     const other = await openStore(path, 'write');
     expect(await store.claim('a', claim)).toBe(1);
@@ -150,8 +166,8 @@ describe('store primitives', () => {
     await store.close();
   });
 
-  it('ends attempts through one funnel and never doubles an epoch', async () => {
-    const { store, path } = await fresh();
+  it('ends attempts through one funnel and never doubles an epoch', async (ctx) => {
+    const { store, path } = await fresh(engine, ctx);
     await store.saveSweep(sweep, [trial('a')]);
     const n = await store.claim('a', claim) as number;
     const epoch = { trialId: 'a', attempt: n, epoch: 1, trainLoss: Number.NaN, metrics: { 'ndcg@10': 0.5 }, epochSeconds: 1, peakBytes: 10.4, tokensPerSecond: 3 };
@@ -173,19 +189,24 @@ describe('store primitives', () => {
     expect(epochs[0]?.trainLoss).toBeNaN();
     expect(epochs[0]?.peakBytes).toBe(10);
     await store.close();
-    expect(integrity(path)).toBe('ok');
+    if (engine.name === 'sqlite') expect(integrity(path)).toBe('ok');
   });
 
-  it('translates database failures into StoreErrors that name the file', async () => {
-    const { store, path } = await fresh();
+  it('translates database failures into StoreErrors that name the database', async (ctx) => {
+    const { store, path } = await fresh(engine, ctx);
     const orphan = { trialId: 'none', attempt: 1, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 };
     await expect(store.recordEpoch(orphan)).rejects.toThrow(StoreError);
-    await expect(store.recordEpoch(orphan)).rejects.toThrow(`${path}: SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN KEY constraint failed`);
+    await expect(store.recordEpoch(orphan)).rejects.toThrow(
+      engine.name === 'sqlite'
+        ? `${path}: SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN KEY constraint failed`
+        : /^postgres:\/\/gridrec@127\.0\.0\.1:\d+\/\w+: 23503: insert or update on table "epochs" violates foreign key constraint/,
+    );
+    await expect(store.recordEpoch(orphan)).rejects.toMatchObject({ rowRefused: true });
     await store.close();
   });
 
-  it('reports heartbeat ages on the database clock', async () => {
-    const { store } = await fresh();
+  it('reports heartbeat ages on the database clock', async (ctx) => {
+    const { store } = await fresh(engine, ctx);
     await store.saveSweep(sweep, [trial('a'), trial('b')]);
     await store.claim('a', claim);
     await store.claim('b', claim);
@@ -194,21 +215,6 @@ describe('store primitives', () => {
     const ages = new Map((await store.runningAttempts('s')).map((a) => [a.trialId, a.heartbeatAgeS]));
     expect(ages.get('a')).toBeGreaterThanOrEqual(0.05);
     expect(ages.get('b')).toBeLessThan(ages.get('a') as number);
-    await store.close();
-  });
-
-  it('lets a reader read while a writer holds a transaction open', async () => {
-    const { store, path } = await fresh();
-    await store.saveSweep(sweep, [trial('a')]);
-    const writer = new Database(path);
-    writer.exec('BEGIN IMMEDIATE');
-    writer.exec(`UPDATE trials SET state = 'running'`);
-    const reader = await openStore(path, 'read');
-    expect((await reader.listTrials())[0]?.state).toBe('pending');
-    writer.exec('COMMIT');
-    expect((await reader.listTrials())[0]?.state).toBe('running');
-    await reader.close();
-    await writer.close();
     await store.close();
   });
 });
@@ -235,9 +241,9 @@ describe('trial states', () => {
   });
 });
 
-describe('pruning decisions', () => {
-  it('keeps each decision once with its evidence, NaN as none, by trial or by sweep', async () => {
-    const { store } = await fresh();
+describe.each(ENGINES)('pruning decisions ($name)', (engine) => {
+  it('keeps each decision once with its evidence, NaN as none, by trial or by sweep', async (ctx) => {
+    const { store } = await fresh(engine, ctx);
     await store.saveSweep(sweep, [trial('a'), trial('b')]);
     await store.saveSweep({ ...sweep, name: 'other' }, [trial('b')]);
     await store.claim('a', claim);

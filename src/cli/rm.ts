@@ -3,12 +3,10 @@
  * (attempts, epochs, pruning decisions, their files under `<db>.logs/`). Without `--yes` it only lists
  * what it would delete. A sweep's trials that another sweep shares stay unless `--shared` is given.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Store, TrialRecord } from '../store/store.js';
-import { openStore } from '../store/sqlite-store.js';
 import { removeTrialFiles } from '../store/trial-files.js';
-import { action, collect, EXIT, note, print, UsageError, withDb } from './common.js';
+import { action, collect, dbExists, EXIT, note, openDb, print, UsageError, withDb } from './common.js';
 import { trialLabels } from './execute.js';
 import { renderTable, shortId, type Column } from './format.js';
 import { findTrial } from './show.js';
@@ -43,8 +41,8 @@ export function registerRm(program: Command): void {
         if ((name === undefined) === (flags.trial.length === 0)) throw new UsageError('name a sweep or give --trial ID (not both)');
         if (flags.shared === true && name === undefined) throw new UsageError('--shared goes with a sweep name');
         // Deleting from nothing must not create an empty runs.db.
-        if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
-        const store = await openStore(flags.db, flags.yes === true ? 'write' : 'read');
+        if (!dbExists(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
+        const store = await openDb(flags.db, flags.yes === true ? 'write' : 'read');
         try {
           const removal = name === undefined ? await trialsRemoval(store, flags.trial) : await sweepRemoval(store, name, flags.shared === true);
           refuseRunning(removal);

@@ -4,12 +4,12 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
-import { openStore } from '../store/sqlite-store.js';
+import { isPostgresUrl } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { expandGrid } from '../sweep/expand.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep, prepareRun } from '../sweep/sweep-service.js';
-import { action, intAtLeast, note, print, UsageError, withDb } from './common.js';
+import { action, intAtLeast, note, openDb, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
 import { preflight } from './preflight.js';
 
@@ -41,11 +41,11 @@ export function registerRun(program: Command): void {
         const grid = loadGridFile(file);
         const expansion = expandGrid(grid);
         preflight(expansion.trials);
-        const created = !existsSync(flags.db);
+        const created = !isPostgresUrl(flags.db) && !existsSync(flags.db);
         let store: Store | undefined;
         let run;
         try {
-          store = await openStore(flags.db, 'write');
+          store = await openDb(flags.db, 'write');
           const previous = await store.getSweep(grid.name);
           run = await prepareRun(store, await planSweep(grid, store, expansion));
           if (previous?.file != null && resolve(previous.file) !== resolve(file)) {

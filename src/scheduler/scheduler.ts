@@ -12,6 +12,7 @@ import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
 import type { Limits, Objective } from '../sweep/grid-file.js';
 import type { AttemptOutcome, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
+import { StoreError } from '../store/store-error.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
@@ -63,10 +64,9 @@ export interface RunSummary {
 const MAX_HEARTBEAT_S = 10;
 const LOG_TAIL_BYTES = 64 * 1024;
 
-/** Whether a store error is SQLite refusing a row's values (a constraint, a type, a size), not the database failing. */
+/** Whether a store error is the database refusing a row's values (a constraint, a type, a size), not the database failing. */
 function rowRefused(err: unknown): boolean {
-  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
+  return err instanceof StoreError && err.rowRefused;
 }
 
 /** Runs trials on slots; one instance per `grid run` or `grid resume`. */
@@ -244,9 +244,13 @@ export class Scheduler {
       throw err;
     } finally {
       this.#running.delete(key);
-      this.#memory.release(key);
-      await writes;
-      await store.finishAttempt(trial.id, attempt, outcome);
+      try {
+        await writes;
+        await store.finishAttempt(trial.id, attempt, outcome);
+      } finally {
+        // Only once the outcome is recorded: a trial deferred for this one's memory starts after it ended.
+        this.#memory.release(key);
+      }
     }
     return { outcome, deferred };
   }

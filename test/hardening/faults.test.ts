@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { renderCsv, renderTable } from '../../src/cli/format.js';
 import { pidAlive } from '../../src/scheduler/stale.js';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { parseDuration } from '../../src/sweep/duration.js';
 import { GridFileError } from '../../src/sweep/grid-error.js';
 import { parseGridFile } from '../../src/sweep/grid-file.js';

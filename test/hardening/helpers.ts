@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { planSlots } from '../../src/scheduler/devices.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { trainerArgv } from '../../src/scheduler/trainer-command.js';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { parseGridFile } from '../../src/sweep/grid-file.js';
 import { planSweep, prepareRun } from '../../src/sweep/sweep-service.js';

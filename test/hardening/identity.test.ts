@@ -2,7 +2,7 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { canonicalConfig, trialId } from '../../src/sweep/canonical.js';
 import { expandGrid } from '../../src/sweep/expand.js';
 import { loadGridFile, parseGridFile } from '../../src/sweep/grid-file.js';

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import { tempDir } from '../helpers/tmp.js';
+import { ENGINES } from '../helpers/stores.js';
 
 const claim = { host: 'h', pid: process.pid, device: { backend: 'cpu' as const, ordinal: 0 }, heartbeatIntervalS: 5 };
 
@@ -19,9 +18,9 @@ async function withAttempts(store: Store, id: string, attempts: { state: 'comple
   }
 }
 
-describe('Store.rankedAttempts (the SQL summary the read commands rank from)', () => {
-  it('takes the latest completed attempt, its best epoch (ties: the earliest; missing values skipped), last epoch, peak and mean seconds', async () => {
-    const store = await openStore(join(tempDir(), 'runs.db'), 'write');
+describe.each(ENGINES)('Store.rankedAttempts (the SQL summary the read commands rank from) ($name)', (engine) => {
+  it('takes the latest completed attempt, its best epoch (ties: the earliest; missing values skipped), last epoch, peak and mean seconds', async (ctx) => {
+    const store = await openStore(await engine.fresh(ctx), 'write');
     await withAttempts(store, 't', [
       { state: 'failed', epochs: [[0.9, 1]] },
       { state: 'completed', epochs: [[0.2, 3], [null, 0.5], [0.4, 2], [0.4, 1], [0.1, 4]] },
