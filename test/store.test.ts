@@ -94,8 +94,11 @@ describe('runs.db schema', () => {
     expect(await store.finishAttempt('t1', 2, { state: 'pruned', error: 'hopeless' })).toBe(true);
     expect((await store.listTrials()).map((t) => t.state)).toEqual(['pruned']);
     // Foreign keys still hold on the rebuilt tables.
-    await expect(store.recordEpoch({ trialId: 't1', attempt: 9, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 })).rejects.toThrow(/FOREIGN KEY/);
     await store.close();
+    const raw = new Database(path);
+    raw.pragma('foreign_keys = ON');
+    expect(() => raw.exec(`INSERT INTO epochs VALUES ('t1', 9, 1, 0.5, '{}', 1, 10, 3, 0)`)).toThrow(/FOREIGN KEY/);
+    raw.close();
     const db = new Database(path, { readonly: true });
     const indexes = (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
     expect(indexes).toEqual(['attempts_state', 'prune_decisions_sweep', 'sweep_trials_trial', 'trials_state']);
@@ -194,14 +197,14 @@ describe.each(ENGINES)('store primitives ($name)', (engine) => {
 
   it('translates database failures into StoreErrors that name the database', async (ctx) => {
     const { store, path } = await fresh(engine, ctx);
-    const orphan = { trialId: 'none', attempt: 1, epoch: 1, trainLoss: 1, metrics: {}, epochSeconds: 1, peakBytes: 1, tokensPerSecond: 1 };
-    await expect(store.recordEpoch(orphan)).rejects.toThrow(StoreError);
-    await expect(store.recordEpoch(orphan)).rejects.toThrow(
+    const bad = { ...sweep, objective: { metric: 'ndcg@10', direction: 'up' as 'max' } };
+    await expect(store.saveSweep(bad, [])).rejects.toThrow(StoreError);
+    await expect(store.saveSweep(bad, [])).rejects.toThrow(
       engine.name === 'sqlite'
-        ? `${path}: SQLITE_CONSTRAINT_FOREIGNKEY: FOREIGN KEY constraint failed`
-        : /^postgres:\/\/gridrec@127\.0\.0\.1:\d+\/\w+: 23503: insert or update on table "epochs" violates foreign key constraint/,
+        ? `${path}: SQLITE_CONSTRAINT_CHECK: CHECK constraint failed: objective_direction IN ('max', 'min')`
+        : /^postgres:\/\/gridrec@127\.0\.0\.1:\d+\/\w+: 23514: new row for relation "sweeps" violates check constraint/,
     );
-    await expect(store.recordEpoch(orphan)).rejects.toMatchObject({ rowRefused: true });
+    await expect(store.saveSweep(bad, [])).rejects.toMatchObject({ rowRefused: true });
     await store.close();
   });
 

@@ -6,7 +6,7 @@ import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../schedul
 import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Pruner } from '../scheduler/pruner.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import { Scheduler, type TrialSource } from '../scheduler/scheduler.js';
 import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { isUnsuccessful, type AttemptEnd } from '../store/trial-state.js';
@@ -35,11 +35,18 @@ export interface ExecuteOptions {
   readonly listGpus?: GpuLister;
   /** Trials the pruner must not stop in this run (pruned ones retried). @default none */
   readonly exemptFromPruning?: readonly string[];
+  /**
+   * Claim trials from here (a worker sharing the sweep) instead of running `trials`, which then only
+   * say how many there are to do. @default the trials, claimed by id
+   */
+  readonly source?: TrialSource;
+  /** With a source: how often to look again for trials while others run. @default 2000 */
+  readonly pollMs?: number;
 }
 
 /** Runs the trials to the end (or to an interrupt) and returns the exit code. */
 export async function executeTrials(o: ExecuteOptions): Promise<number> {
-  if (o.trials.length === 0) {
+  if (o.trials.length === 0 && o.source === undefined) {
     print(`sweep ${o.sweep.name}: nothing to run`);
     return 0;
   }
@@ -67,14 +74,15 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
     pruner,
+    ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
   });
   if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) note(`no GPU (${noGpuReason()}): trials run on the CPU`);
-  print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
+  print(`${o.source === undefined ? 'running' : 'working on'} ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   if (pruner !== null) print(`pruner: ${describePruner(o.grid)}; judging from ${pruner.epochsKnown} stored epoch(s)`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;
   try {
-    summary = await scheduler.run(o.trials);
+    summary = o.source === undefined ? await scheduler.run(o.trials) : await scheduler.work(o.source);
   } finally {
     dispose();
     progress.finish();

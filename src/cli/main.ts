@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EXIT } from './cli-error.js';
+import { registerAdd } from './add.js';
 import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
@@ -13,6 +14,7 @@ import { registerRm } from './rm.js';
 import { registerRun } from './run.js';
 import { registerShow } from './show.js';
 import { registerStatus } from './status.js';
+import { registerWorker } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -32,6 +34,8 @@ const program = new Command('grid')
   .exitOverride();
 
 registerRun(program);
+registerAdd(program);
+registerWorker(program);
 registerResume(program);
 registerPlan(program);
 registerStatus(program);

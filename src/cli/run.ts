@@ -12,6 +12,10 @@ import { planSweep, prepareRun } from '../sweep/sweep-service.js';
 import { action, intAtLeast, note, openDb, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
 import { preflight } from './preflight.js';
+import { workSweeps } from './worker.js';
+
+/** How often `grid run` on a PostgreSQL store looks for trials while other workers run the rest. */
+const RUN_POLL_MS = 5000;
 
 /** Options shared by `run` and `resume`. */
 export interface RunFlags {
@@ -67,6 +71,8 @@ export function registerRun(program: Command): void {
           if (earlier > 0) {
             note(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
           }
+          // Against a PostgreSQL store, this is one worker of the sweep among any number.
+          if (isPostgresUrl(flags.db)) return await workSweeps(store, { sweeps: [grid.name], pollMs: RUN_POLL_MS, device: deviceOptions(flags) });
           return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
         } finally {
           await store.close();

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
 import type { Limits, Objective } from '../sweep/grid-file.js';
-import type { AttemptOutcome, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
+import type { AttemptOutcome, Claim, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
 import { StoreError } from '../store/store-error.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
@@ -47,6 +47,17 @@ export interface SchedulerOptions {
   readonly host?: string;
   /** Judges every epoch and says which trials to stop. @default none: no trial is pruned */
   readonly pruner?: Pruner | null;
+  /** How often a worker with nothing to claim but trials running looks again. @default 2000 */
+  readonly pollMs?: number;
+}
+
+/**
+ * Where a worker's trials come from: claimed one at a time from the store (`Store.claimNext`), rather
+ * than from a list known in advance.
+ */
+export interface TrialSource {
+  /** Claims the next trial to run, or null when none can be claimed now. */
+  next(claim: Claim): Promise<{ readonly trial: TrialRecord; readonly attempt: number } | null>;
 }
 
 /** What a run did. */
@@ -80,6 +91,8 @@ export class Scheduler {
   #queue: PQueue | undefined;
   #stopping: 'drain' | 'abort' | null = null;
   #fatal: unknown;
+  /** A heartbeat is in flight (a slow one, retrying a lost connection, is not stacked). */
+  #beating = false;
 
   constructor(options: SchedulerOptions) {
     if (options.slots.length === 0) throw new Error('no device slots to run trials on');
@@ -134,6 +147,65 @@ export class Scheduler {
     return { ended, skipped, notStarted: trials.length - started, stopped: this.#stopping };
   }
 
+  /**
+   * Claims trials from `source` and runs each on a free slot, until none can be claimed and none runs
+   * here (or the run is stopped). Between claims that find nothing while trials run here, it looks
+   * again every `pollMs` or when a slot frees.
+   */
+  async work(source: TrialSource): Promise<RunSummary> {
+    const free = [...this.#o.slots];
+    const final = new Map<string, AttemptEnd>();
+    const active = new Set<Promise<void>>();
+    let wake: () => void = () => undefined;
+    const woken = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
+    const beat = setInterval(() => void this.#beat(), this.#heartbeatS * 1000);
+    try {
+      while (this.#stopping === null) {
+        const slot = free[0];
+        if (slot === undefined) {
+          await woken();
+          continue;
+        }
+        const claimed = await source.next(this.#claimFor(slot));
+        if (claimed === null) {
+          if (active.size === 0) break;
+          const poll = this.#o.pollMs ?? 2000;
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([woken(), new Promise<void>((resolve) => (timer = setTimeout(resolve, poll)))]);
+          clearTimeout(timer);
+          continue;
+        }
+        free.shift();
+        const runOne = async (): Promise<void> => {
+          try {
+            const end = await this.#runTrial(claimed.trial, slot, claimed.attempt);
+            if (end !== null) final.set(claimed.trial.id, end);
+          } catch (err) {
+            this.#fatal ??= err;
+            this.abort();
+          }
+        };
+        const task: Promise<void> = runOne().finally(() => {
+          free.push(slot);
+          active.delete(task);
+          wake();
+        });
+        active.add(task);
+      }
+    } catch (err) {
+      // A claim that failed for good (the database lost past the retry window) stops the worker.
+      this.#fatal ??= err;
+      this.abort();
+    } finally {
+      await Promise.all(active);
+      clearInterval(beat);
+    }
+    if (this.#fatal !== undefined) throw this.#fatal;
+    const ended: Partial<Record<AttemptEnd, number>> = {};
+    for (const s of final.values()) ended[s] = (ended[s] ?? 0) + 1;
+    return { ended, skipped: 0, notStarted: 0, stopped: this.#stopping };
+  }
+
   /** Stops launching trials; running ones finish. Pending trials stay pending for `grid resume`. */
   drain(): void {
     this.#stopping ??= 'drain';
@@ -151,11 +223,10 @@ export class Scheduler {
    * Claims and runs one trial, retrying failed attempts up to the limit and deferred ones (no room on
    * the GPU yet) once a trial there has ended; null when it was not ours to run.
    */
-  async #runTrial(trial: TrialRecord, slot: Slot): Promise<AttemptEnd | null> {
-    for (let failures = 0; ; ) {
-      if (this.#stopping !== null) return null;
-      const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
-      const attempt = await this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
+  async #runTrial(trial: TrialRecord, slot: Slot, claimed?: number): Promise<AttemptEnd | null> {
+    for (let failures = 0, first = claimed; ; first = undefined) {
+      if (first === undefined && this.#stopping !== null) return null;
+      const attempt = first ?? (await this.#o.store.claim(trial.id, this.#claimFor(slot)));
       if (attempt === false) {
         this.#emit({ type: 'skip', trialId: trial.id, reason: 'not pending any more (claimed elsewhere or finished)' });
         return null;
@@ -308,12 +379,28 @@ export class Scheduler {
     return null;
   }
 
+  /** Who claims a trial for `slot`: this orchestrator, and the slot's device. */
+  #claimFor(slot: Slot): Claim {
+    const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
+    return { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS };
+  }
+
+  /**
+   * Renews the leases of the running attempts; an attempt whose lease was reclaimed meanwhile (this
+   * process was paused or cut off for longer than the grace) is another worker's now: its child is
+   * killed, and its outcome, fenced, is not recorded.
+   */
   async #beat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
     try {
-      await this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+      const lost = await this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+      for (const { trialId, attempt } of lost) this.#running.get(`${trialId}/${attempt}`)?.proc.stop('interrupt', true, 'lost its lease: the trial was reclaimed by another worker');
     } catch (err) {
       this.#fatal ??= err;
       this.abort();
+    } finally {
+      this.#beating = false;
     }
   }
 

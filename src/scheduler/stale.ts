@@ -49,7 +49,9 @@ export async function reclaimStale(store: Store, host: string, sweep?: string): 
     if (a.host === host && a.childPid !== null) killOrphan(a.childPid, attemptFiles(store.path, a.trialId, a.attempt).trialFile);
     const pruned = (await store.listDecisions({ trialId: a.trialId })).find((d) => d.attempt === a.attempt && d.action === 'prune');
     const outcome = pruned === undefined ? { state: 'interrupted' as const, error: `stale: ${reason}` } : { state: 'pruned' as const, error: pruned.reason };
-    if (await store.finishAttempt(a.trialId, a.attempt, outcome)) reclaimed.push(a.trialId);
+    // The store checks the lease again as it ends the attempt: a heartbeat since the read keeps it.
+    const ownerGone = a.host === host && !pidAlive(a.pid);
+    if (await store.expire(a.trialId, a.attempt, outcome, ownerGone)) reclaimed.push(a.trialId);
   }
   return reclaimed;
 }

@@ -14,6 +14,7 @@ export const POSTGRES: Dialect = {
   // The transaction's start: one instant for every statement of a claim or heartbeat.
   now: 'extract(epoch from now())::float8',
   skipLocked: 'FOR UPDATE OF t SKIP LOCKED',
+  lockShared: 'FOR SHARE',
   jsonNumber: (column, key) => ({
     sql: `CASE WHEN jsonb_typeof(${column}::jsonb -> ?::text) = 'number' THEN (${column}::jsonb ->> ?::text)::float8 END`,
     params: [key, key],

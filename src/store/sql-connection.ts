@@ -15,6 +15,11 @@ export interface Dialect {
    */
   readonly skipLocked: string;
   /**
+   * Written after the select of a fence (the attempt still running): PostgreSQL holds the attempt's
+   * row until the write commits, so a reclaim of its lease waits for it instead of racing it.
+   */
+  readonly lockShared: string;
+  /**
    * A number read from a JSON object in a text column at key `key` (a metric name: bound, never
    * written into the SQL); NULL where it is missing or not a number. `params` bind its `?`s in order.
    */

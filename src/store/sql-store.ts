@@ -41,6 +41,9 @@ import { sourcesOf, type TrialState } from './trial-state.js';
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
+/** A lease runs out when the heartbeat is older than this many intervals (a grace of one missed beat). */
+const LEASE_INTERVALS = 2;
+
 /** The store over a connection; `path` is the file, or the server's URL without its password. */
 export class SqlStore implements Store {
   readonly path: string;
@@ -93,37 +96,72 @@ export class SqlStore implements Store {
   }
 
   claim(trialId: string, claim: Claim): Promise<number | false> {
-    const NOW = this.#now;
     return this.#db.transaction(async (tx) => {
-      const updated = await tx.get<{ attempts: number }>(
-        `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${NOW} WHERE id = ? AND state = 'pending' RETURNING attempts`,
+      const updated = await tx.get<TrialRow>(
+        `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${this.#now} WHERE id = ? AND state = 'pending' RETURNING *`,
         [trialId],
       );
       if (updated === undefined) return false;
-      await tx.run(
-        `INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s)
-         VALUES (?, ?, 'running', ?, ?, ?, ${NOW}, ${NOW}, ?)`,
-        [trialId, updated.attempts, claim.host, claim.pid, JSON.stringify(claim.device), claim.heartbeatIntervalS],
-      );
+      await this.#startAttempt(tx, updated, claim);
       return updated.attempts;
     });
+  }
+
+  claimNext(sweeps: readonly string[] | undefined, claim: Claim): Promise<{ trial: TrialRecord; attempt: number } | null> {
+    if (sweeps !== undefined && sweeps.length === 0) return Promise.resolve(null);
+    // The first pending trial in link order of the sweeps named (or of any sweep), the row locked for
+    // this transaction and skipped by other claimers (PostgreSQL); never a lock held while it trains.
+    const pick =
+      sweeps === undefined
+        ? `SELECT t.id FROM trials t JOIN sweep_trials l ON l.trial_id = t.id WHERE t.state = 'pending'
+           ORDER BY l.sweep_id, l.position LIMIT 1 ${this.#db.dialect.skipLocked}`
+        : `SELECT t.id FROM trials t JOIN sweep_trials l ON l.trial_id = t.id JOIN sweeps s ON s.id = l.sweep_id
+           WHERE t.state = 'pending' AND s.name IN (${placeholders(sweeps.length)})
+           ORDER BY s.id, l.position LIMIT 1 ${this.#db.dialect.skipLocked}`;
+    return this.#db.transaction(async (tx) => {
+      const updated = await tx.get<TrialRow>(
+        `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${this.#now}
+         WHERE id = (${pick}) AND state = 'pending' RETURNING *`,
+        sweeps ?? [],
+      );
+      if (updated === undefined) return null;
+      await this.#startAttempt(tx, updated, claim);
+      return { trial: toTrial(updated), attempt: updated.attempts };
+    });
+  }
+
+  /** Inserts the running attempt of a trial just claimed: its lease starts now. */
+  async #startAttempt(tx: SqlConnection, trial: TrialRow, claim: Claim): Promise<void> {
+    await tx.run(
+      `INSERT INTO attempts (trial_id, attempt, state, host, pid, device, started_at, heartbeat_at, heartbeat_interval_s)
+       VALUES (?, ?, 'running', ?, ?, ?, ${this.#now}, ${this.#now}, ?)`,
+      [trial.id, trial.attempts, claim.host, claim.pid, JSON.stringify(claim.device), claim.heartbeatIntervalS],
+    );
+  }
+
+  /** The fence of a write about attempt (?, ?): it is still running (its row held until the write commits). */
+  #fence(): string {
+    return `EXISTS (SELECT 1 FROM attempts f WHERE f.trial_id = ? AND f.attempt = ? AND f.state = 'running' ${this.#db.dialect.lockShared})`;
   }
 
   async setChildPid(trialId: string, attempt: number, pid: number): Promise<void> {
     await this.#db.run(`UPDATE attempts SET child_pid = ? WHERE trial_id = ? AND attempt = ? AND state = 'running'`, [pid, trialId, attempt]);
   }
 
-  async heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<void> {
-    if (attempts.length === 0) return;
-    await this.#db.transaction(async (tx) => {
+  async heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<{ trialId: string; attempt: number }[]> {
+    if (attempts.length === 0) return [];
+    return this.#db.transaction(async (tx) => {
+      const lost: { trialId: string; attempt: number }[] = [];
       for (const a of attempts) {
-        await tx.run(`UPDATE attempts SET heartbeat_at = ${this.#now} WHERE trial_id = ? AND attempt = ? AND state = 'running'`, [a.trialId, a.attempt]);
+        const renewed = await tx.run(`UPDATE attempts SET heartbeat_at = ${this.#now} WHERE trial_id = ? AND attempt = ? AND state = 'running'`, [a.trialId, a.attempt]);
+        if (renewed === 0) lost.push({ trialId: a.trialId, attempt: a.attempt });
       }
+      return lost;
     });
   }
 
   async recordInfo(trialId: string, attempt: number, info: TrainerInfo): Promise<void> {
-    await this.#db.run('UPDATE attempts SET trainer = ?, trainer_version = ?, device_name = ?, planned_peak_bytes = ? WHERE trial_id = ? AND attempt = ?', [
+    await this.#db.run(`UPDATE attempts SET trainer = ?, trainer_version = ?, device_name = ?, planned_peak_bytes = ? WHERE trial_id = ? AND attempt = ? AND state = 'running'`, [
       info.trainer,
       info.version,
       info.deviceName,
@@ -136,18 +174,38 @@ export class SqlStore implements Store {
   async recordEpoch(e: EpochRecord): Promise<boolean> {
     const changed = await this.#db.run(
       `INSERT INTO epochs (trial_id, attempt, epoch, train_loss, metrics, epoch_seconds, peak_bytes, tokens_per_second, recorded_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${this.#now}) ON CONFLICT DO NOTHING`,
-      [e.trialId, e.attempt, e.epoch, finiteOrNull(e.trainLoss), JSON.stringify(e.metrics), e.epochSeconds, Math.round(e.peakBytes), e.tokensPerSecond],
+       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ${this.#now} WHERE ${this.#fence()} ON CONFLICT DO NOTHING`,
+      [
+        e.trialId,
+        e.attempt,
+        e.epoch,
+        finiteOrNull(e.trainLoss),
+        JSON.stringify(e.metrics),
+        e.epochSeconds,
+        Math.round(e.peakBytes),
+        e.tokensPerSecond,
+        e.trialId,
+        e.attempt,
+      ],
     );
     return changed > 0;
   }
 
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): Promise<boolean> {
+    return this.#end(trialId, attempt, outcome, '');
+  }
+
+  expire(trialId: string, attempt: number, outcome: AttemptOutcome, ownerGone: boolean): Promise<boolean> {
+    return this.#end(trialId, attempt, outcome, ownerGone ? '' : `AND heartbeat_at + ${LEASE_INTERVALS} * heartbeat_interval_s < ${this.#now}`);
+  }
+
+  /** The one funnel of outcomes: ends the attempt if it still runs (and `condition` holds), and its trial with it. */
+  #end(trialId: string, attempt: number, outcome: AttemptOutcome, condition: string): Promise<boolean> {
     const NOW = this.#now;
     return this.#db.transaction(async (tx) => {
       const ended = await tx.run(
         `UPDATE attempts SET state = ?, finished_at = ${NOW}, exit_code = ?, signal = ?, error = ?, result = ?
-         WHERE trial_id = ? AND attempt = ? AND state = 'running'`,
+         WHERE trial_id = ? AND attempt = ? AND state = 'running' ${condition}`,
         [
           outcome.state,
           outcome.exitCode ?? null,
@@ -168,7 +226,7 @@ export class SqlStore implements Store {
     const changed = await this.#db.run(
       `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, rule, action, metric, direction, value, threshold, rung,
          group_key, compared, reason, decided_at)
-       SELECT ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${this.#now} FROM sweeps WHERE name = ?
+       SELECT ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${this.#now} FROM sweeps WHERE name = ? AND ${this.#fence()}
        ON CONFLICT DO NOTHING`,
       [
         d.trialId,
@@ -185,6 +243,8 @@ export class SqlStore implements Store {
         JSON.stringify(d.compared.map((c) => ({ trial: c.trialId, value: finiteOrNull(c.value) }))),
         d.reason,
         d.sweep,
+        d.trialId,
+        d.attempt,
       ],
     );
     return changed > 0;

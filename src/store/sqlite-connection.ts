@@ -13,6 +13,7 @@ export const SQLITE: Dialect = {
   name: 'sqlite',
   now: `unixepoch('subsec')`,
   skipLocked: '',
+  lockShared: '',
   // Metric names hold no double quote or backslash (the protocol refuses them): the quoted label
   // needs no escaping.
   jsonNumber: (column, key) => ({

@@ -10,6 +10,12 @@
  * the trial first, the attempt was already finished) returns false instead of throwing.
  * Timestamps are seconds since the epoch from the database clock, so stale heartbeats are judged by
  * one clock whatever machine wrote them.
+ *
+ * Leases and fencing: a claim is a lease on the trial, renewed by `heartbeat` and expired once the
+ * heartbeat is older than twice its interval (on the database clock). `expire` ends an attempt whose
+ * lease ran out, so another worker may run the trial again. Every write about an attempt (child pid,
+ * hello, epochs, decisions, outcome) is fenced by (trial, attempt): it is a no-op once that attempt no
+ * longer runs, so a worker that lost its lease (a pause, a partition) cannot write over its successor.
  */
 import type { Metrics, ResultEvent, TrialDevice } from '../trainer/protocol.js';
 import type { AttemptEnd, TrialState } from './trial-state.js';
@@ -222,19 +228,32 @@ export interface Store {
    * Returns the attempt number, or false when the trial was not pending (lost race, already done).
    */
   claim(trialId: string, claim: Claim): Promise<number | false>;
+  /**
+   * Claims the first pending trial (in link order) of the sweeps named, or of any sweep, in one short
+   * transaction; concurrent claimers skip each other's rows. Null when none is pending.
+   */
+  claimNext(sweeps: readonly string[] | undefined, claim: Claim): Promise<{ trial: TrialRecord; attempt: number } | null>;
   /** Records the child's pid on a running attempt. */
   setChildPid(trialId: string, attempt: number, pid: number): Promise<void>;
-  /** Refreshes the heartbeat of running attempts (the orchestrator is alive and watching them). */
-  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<void>;
+  /**
+   * Renews the leases of running attempts (the orchestrator is alive and watching them); returns those
+   * it no longer holds (expired and reclaimed elsewhere): their children should be stopped.
+   */
+  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<{ trialId: string; attempt: number }[]>;
   /** Records the trainer's hello. */
   recordInfo(trialId: string, attempt: number, info: TrainerInfo): Promise<void>;
-  /** Records one epoch; returns false when that attempt already has that epoch (nothing is doubled). */
+  /** Records one epoch; returns false when that attempt already has that epoch (nothing is doubled) or no longer runs. */
   recordEpoch(epoch: EpochRecord): Promise<boolean>;
   /**
    * Ends a running attempt and moves its trial to the same state, in one transaction: the single
    * funnel of every outcome. Returns false when the attempt was no longer running.
    */
   finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): Promise<boolean>;
+  /**
+   * Ends a running attempt as `finishAttempt` does, but only if its lease has expired on the database
+   * clock or `ownerGone` (the caller saw its orchestrator's pid dead on this host); false otherwise.
+   */
+  expire(trialId: string, attempt: number, outcome: AttemptOutcome, ownerGone: boolean): Promise<boolean>;
   /** Records a pruning decision; returns false when that epoch of that attempt already has one. */
   recordDecision(decision: NewPruneDecision): Promise<boolean>;
   /**
