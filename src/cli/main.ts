@@ -7,6 +7,7 @@ import { registerAdd } from './add.js';
 import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
+import { registerMerge } from './merge.js';
 import { registerPlan } from './plan.js';
 import { registerReport } from './report.js';
 import { registerResume } from './resume.js';
@@ -45,6 +46,7 @@ registerReport(program);
 registerShow(program);
 registerData(program);
 registerRm(program);
+registerMerge(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@
  * store.ts for the contract.
  */
 import { countByState, rankedAttempts } from './ranked-attempts.js';
+import { importSweep, importTrial, linkTrials, type ImportCounts, type TrialImport } from './sql-import.js';
 import {
   finiteOrNull,
   toAttempt,
@@ -278,6 +279,18 @@ export class SqlStore implements Store {
       }
       return { sweeps, trialIds, attempts, epochs, decisions };
     });
+  }
+
+  importSweep(sweep: SweepRecord): Promise<boolean> {
+    return importSweep(this.#db, sweep);
+  }
+
+  linkTrials(sweep: string, trialIds: readonly string[]): Promise<void> {
+    return linkTrials(this.#db, sweep, trialIds);
+  }
+
+  importTrial(records: TrialImport): Promise<ImportCounts> {
+    return importTrial(this.#db, this.#now, records);
   }
 
   async requeue(trialId: string, from: readonly TrialState[]): Promise<boolean> {

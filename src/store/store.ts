@@ -18,7 +18,10 @@
  * longer runs, so a worker that lost its lease (a pause, a partition) cannot write over its successor.
  */
 import type { Metrics, ResultEvent, TrialDevice } from '../trainer/protocol.js';
+import type { ImportCounts, TrialImport } from './sql-import.js';
 import type { AttemptEnd, TrialState } from './trial-state.js';
+
+export type { ImportCounts, TrialImport } from './sql-import.js';
 
 /** A sweep: a named grid file as last run. */
 export interface SweepRecord {
@@ -263,6 +266,16 @@ export interface Store {
    * orchestrator is writing to it. The attempt files on disk are the caller's (trial-files.ts).
    */
   remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Promise<Removed>;
+  /** `grid merge`: creates a sweep of another store unless one of its name exists; true when created. */
+  importSweep(sweep: SweepRecord): Promise<boolean>;
+  /** `grid merge`: links trials (already stored) to a sweep after its own, in order; linked ones stay. */
+  linkTrials(sweep: string, trialIds: readonly string[]): Promise<void>;
+  /**
+   * `grid merge`: imports a trial of another store with its attempts, epochs and decisions, in one
+   * transaction, without duplicates (an attempt is known by host, pid and start time); a trial running
+   * here is left alone. Importing the same records again changes nothing.
+   */
+  importTrial(records: TrialImport): Promise<ImportCounts>;
   /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
   requeue(trialId: string, from: readonly TrialState[]): Promise<boolean>;
 
