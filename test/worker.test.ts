@@ -10,7 +10,7 @@ import type { Store } from '../src/store/store.js';
 import { grid, gridDone, type CliRun } from './helpers/cli.js';
 import { fakeGrid } from './helpers/fixture.js';
 import { startCluster, type Cluster } from './helpers/postgres.js';
-import { ENGINES } from './helpers/stores.js';
+import { ENGINES, POSTGRES_ENGINE } from './helpers/stores.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** A project folder with sweep `name` of `n` fake trials. */
@@ -59,6 +59,27 @@ describe.each(ENGINES)('grid add and grid worker ($name)', (engine) => {
     const unknown = await gridDone(dir, 'worker', 'nope', '--db', db);
     expect(unknown.code).toBe(2);
     expect(unknown.output).toMatch(/no sweep named "nope"/);
+  });
+});
+
+describe('grid run on PostgreSQL', () => {
+  it('survives SIGKILL of the orchestrator: resume completes every trial exactly once, no epoch lost or doubled', async (ctx) => {
+    const db = await POSTGRES_ENGINE.fresh(ctx);
+    const dir = tempDir();
+    project(dir, 'g', 8, 'fixture: {epochs: 3, epoch_ms: 120}\n');
+    const run = grid(dir, 'run', 'g.yaml', '--parallel', '3', '--db', db);
+    await run.waitFor(/completed \w+ #1[\s\S]*epoch {5}\w+ 2 /);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const resume = await gridDone(dir, 'resume', 'g', '--parallel', '3', '--db', db);
+    expect(resume.code, resume.output).toBe(0);
+    expect(resume.output).toMatch(/[1-3] stale running trial\(s\) reclaimed/);
+    const store = await openStore(db, 'read');
+    try {
+      await expectExactlyOnce(store, 8, 3);
+    } finally {
+      await store.close();
+    }
   });
 });
 
