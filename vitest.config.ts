@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // One throwaway PostgreSQL server for the tests that run on both store engines.
+    globalSetup: ['test/global-postgres.ts'],
     pool: 'forks',
     // CI machines have 2 cores; more workers only thrash.
     maxWorkers: 2,

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { planSlots } from '../src/scheduler/devices.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 import { trainerArgv } from '../src/scheduler/trainer-command.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { parseGridFile } from '../src/sweep/grid-file.js';
 import { planSweep, prepareRun } from '../src/sweep/sweep-service.js';
 
@@ -29,14 +29,14 @@ async function sweep(name: string, body: string, slots: number): Promise<{ secon
   try {
     const db = join(dir, 'runs.db');
     const grid = parseGridFile(`name: ${name}\ntrainer: {command: ${JSON.stringify([process.execPath, fixture])}}\n${body}`, `${name}.yaml`);
-    const store = openStore(db, 'write');
-    const run = prepareRun(store, planSweep(grid, store));
+    const store = await openStore(db, 'write');
+    const run = await prepareRun(store, await planSweep(grid, store));
     const t0 = performance.now();
     await new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel: slots }), limits: grid.limits, trainerArgv }).run(run.pending);
     const seconds = (performance.now() - t0) / 1000;
-    const completed = store.listTrials({ states: ['completed'] }).length;
-    const recorded = store.listEpochs({}).length;
-    store.close();
+    const completed = (await store.listTrials({ states: ['completed'] })).length;
+    const recorded = (await store.listEpochs({})).length;
+    await store.close();
     return { seconds, completed, epochs: recorded };
   } finally {
     rmSync(dir, { recursive: true, force: true });

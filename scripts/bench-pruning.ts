@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { rankTrials } from '../src/sweep/leaderboard.js';
 
 const { values } = parseArgs({
@@ -65,16 +65,16 @@ async function arm(name: string, pruner: string): Promise<Arm> {
   const code = await new Promise<number | null>((resolve) => spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] }).once('exit', resolve));
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) console.error(`${name}: grid run exited ${String(code)} (see ${db})`);
-  const store = openStore(db, 'read');
+  const store = await openStore(db, 'read');
   try {
-    const trials = store.listTrials({ sweep: name });
-    const [top] = rankTrials(trials, store.rankedAttempts({ sweep: name }, 'ndcg@10', 'max'), { metric: 'ndcg@10', direction: 'max', top: 1 });
+    const trials = await store.listTrials({ sweep: name });
+    const [top] = rankTrials(trials, await store.rankedAttempts({ sweep: name }, 'ndcg@10', 'max'), { metric: 'ndcg@10', direction: 'max', top: 1 });
     const train = (c: Record<string, unknown>) => c.train as Record<string, unknown>;
     const model = (c: Record<string, unknown>) => c.model as Record<string, unknown>;
     return {
       name,
       seconds,
-      epochs: store.listEpochs({ sweep: name }).length,
+      epochs: (await store.listEpochs({ sweep: name })).length,
       pruned: trials.filter((t) => t.state === 'pruned').length,
       best:
         top === undefined
@@ -82,7 +82,7 @@ async function arm(name: string, pruner: string): Promise<Arm> {
           : { id: top.trial.id, value: top.value, label: `${String(train(top.trial.config).loss)} b${String(train(top.trial.config).batch_size)} L${String(model(top.trial.config).max_seq_len)}` },
     };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

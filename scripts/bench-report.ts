@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { NewTrial } from '../src/store/store.js';
 
 const { values } = parseArgs({ options: { trials: { type: 'string', default: '5000' }, epochs: { type: 'string', default: '21' }, keep: { type: 'boolean', default: false } } });
@@ -26,7 +26,7 @@ const losses = ['ce', 'cce', 'ce-', 'cce-', 'bce', 'bce+'];
 const dir = mkdtempSync(join(tmpdir(), 'gridrec-bench-report-'));
 try {
   const db = join(dir, 'runs.db');
-  const store = openStore(db, 'write');
+  const store = await openStore(db, 'write');
   const trials: NewTrial[] = Array.from({ length: trialCount }, (_, i) => {
     const config = {
       model: { hidden: 64, max_seq_len: [50, 100, 200, 400][i % 4] },
@@ -35,27 +35,27 @@ try {
     return { id: `t${String(i).padStart(6, '0')}`, config, trainer: 'builtin' };
   });
   const t0 = performance.now();
-  store.saveSweep({ name: 'big', file: null, document: {}, objective: { metric: 'ndcg@10', direction: 'max' } }, trials);
+  await store.saveSweep({ name: 'big', file: null, document: {}, objective: { metric: 'ndcg@10', direction: 'max' } }, trials);
   const device = { backend: 'cpu' as const, ordinal: 0 };
   let epochRows = 0;
   for (const [i, t] of trials.entries()) {
-    const attempt = store.claim(t.id, { host: 'bench', pid: 1, device, heartbeatIntervalS: 10 });
+    const attempt = await store.claim(t.id, { host: 'bench', pid: 1, device, heartbeatIntervalS: 10 });
     if (attempt === false) throw new Error(`${t.id}: not claimed`);
     const planned = 2 ** 20 * (50 + (i % 97) * 13);
-    store.recordInfo(t.id, attempt, { trainer: 'bench', version: '0', deviceName: 'cpu', plannedPeakBytes: planned });
+    await store.recordInfo(t.id, attempt, { trainer: 'bench', version: '0', deviceName: 'cpu', plannedPeakBytes: planned });
     if (i % 50 === 7) {
-      store.finishAttempt(t.id, attempt, { state: 'oom', error: `oom: planned ${planned} bytes exceed the GPU` });
+      await store.finishAttempt(t.id, attempt, { state: 'oom', error: `oom: planned ${planned} bytes exceed the GPU` });
       continue;
     }
     const epochs = i % 50 === 11 ? 3 : epochsEach;
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const ndcg = 0.05 + 0.1 * Math.sin(i) ** 2 + 0.002 * epoch;
-      store.recordEpoch({ trialId: t.id, attempt, epoch, trainLoss: 8 - epoch * 0.1, metrics: { 'ndcg@10': ndcg, 'hr@10': ndcg * 1.7 }, epochSeconds: 1 + (i % 13), peakBytes: planned * 1.05, tokensPerSecond: 1e5 });
+      await store.recordEpoch({ trialId: t.id, attempt, epoch, trainLoss: 8 - epoch * 0.1, metrics: { 'ndcg@10': ndcg, 'hr@10': ndcg * 1.7 }, epochSeconds: 1 + (i % 13), peakBytes: planned * 1.05, tokensPerSecond: 1e5 });
       epochRows += 1;
     }
-    store.finishAttempt(t.id, attempt, epochs === epochsEach ? { state: 'completed' } : { state: 'failed', exitCode: 1, error: 'exited with code 1' });
+    await store.finishAttempt(t.id, attempt, epochs === epochsEach ? { state: 'completed' } : { state: 'failed', exitCode: 1, error: 'exited with code 1' });
   }
-  store.close();
+  await store.close();
   console.log(`wrote ${trialCount} trials, ${epochRows} epoch rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const runs: number[] = [];

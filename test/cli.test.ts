@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { pidAlive } from '../src/scheduler/stale.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { Store } from '../src/store/store.js';
 import { gridSchema } from '../src/sweep/grid-schema.js';
 import { grid, gridDone } from './helpers/cli.js';
@@ -18,18 +18,18 @@ function project(body: string, name = 'g'): string {
   return dir;
 }
 
-function readStore<T>(dir: string, fn: (store: Store) => T): T {
-  const store = openStore(dbIn(dir), 'read');
+async function readStore<T>(dir: string, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  const store = await openStore(dbIn(dir), 'read');
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-const countStates = (store: Store): Record<string, number> => {
+const countStates = async (store: Store): Promise<Record<string, number>> => {
   const out: Record<string, number> = {};
-  for (const t of store.listTrials()) out[t.state] = (out[t.state] ?? 0) + 1;
+  for (const t of await store.listTrials()) out[t.state] = (out[t.state] ?? 0) + 1;
   return out;
 };
 
@@ -58,7 +58,7 @@ describe('grid CLI end to end', () => {
     expect(again.output).toMatch(/sweep g-best: 3 trial\(s\), 0 new, 0 to run/);
     expect((await gridDone(dir, 'plan', 'best.yaml')).output).toMatch(/0 new, 3 already in runs\.db \(3 completed\)/);
     expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(/9 trial\(s\) \(3 collapsed\), 0 new, 0 to run/);
-    readStore(dir, (s) => expect(s.listTrials()).toHaveLength(9));
+    await readStore(dir, async (s) => expect(await s.listTrials()).toHaveLength(9));
 
     const csv = (await gridDone(dir, 'leaderboard', '--format', 'csv', '--metric', 'hr@10')).output.split('\n');
     expect(csv[0]).toBe('rank,trial,fixture.epoch_ms,fixture.epochs,fixture.score,train.loss,train.negatives,hr@10,best_epoch,last_epoch,test_hr@10,peak_bytes,seconds_per_epoch');
@@ -86,12 +86,12 @@ describe('grid CLI end to end', () => {
     const run = await gridDone(dir, 'run', 'tiny.yaml');
     expect(run.output).toMatch(/1\/1 done \(1 completed\)/);
     expect(run.code).toBe(0);
-    readStore(dir, (s) => {
-      const [attempt] = s.listAttempts({});
+    await readStore(dir, async (s) => {
+      const [attempt] = await s.listAttempts({});
       expect(attempt?.info).toMatchObject({ trainer: 'gridrec' });
       expect(attempt?.info?.plannedPeakBytes).toBeGreaterThan(0);
       expect(attempt?.result?.test['ndcg@10']).toBeGreaterThanOrEqual(0);
-      expect(s.listEpochs({}).map((e) => [e.epoch, typeof e.metrics['ndcg@10']])).toEqual([[1, 'number'], [2, 'number']]);
+      expect((await s.listEpochs({})).map((e) => [e.epoch, typeof e.metrics['ndcg@10']])).toEqual([[1, 'number'], [2, 'number']]);
     });
   });
 
@@ -107,9 +107,9 @@ describe('grid CLI end to end', () => {
     const dir = project('fixture: {epochs: 2, epoch_ms: 30}\ngrid:\n  fixture.k: [1, 2, 3, 4, 5, 6, 7, 8]\n');
     const [a, b] = await Promise.all([gridDone(dir, 'run', 'g.yaml', '--parallel', '2'), gridDone(dir, 'run', 'g.yaml', '--parallel', '2')]);
     expect([a.code, b.code], `outputs:\n${a.output}\n---\n${b.output}`).toEqual([0, 0]);
-    readStore(dir, (s) => {
-      expect(countStates(s)).toEqual({ completed: 8 });
-      expect(s.listAttempts({})).toHaveLength(8);
+    await readStore(dir, async (s) => {
+      expect(await countStates(s)).toEqual({ completed: 8 });
+      expect(await s.listAttempts({})).toHaveLength(8);
     });
     expect(integrity(dbIn(dir))).toBe('ok');
   });
@@ -120,7 +120,7 @@ describe('grid CLI end to end', () => {
     await run.waitFor(/running 3 trial/);
     run.child.stdout?.destroy(); // like `grid run … | head -2`
     expect(await run.exited).toBe(0);
-    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 3 }));
+    await readStore(dir, async (s) => expect(await countStates(s)).toEqual({ completed: 3 }));
   });
 
   it('reports a bad grid file with its name and key path and exits 2', async () => {
@@ -138,7 +138,7 @@ describe('grid CLI end to end', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(run.output()).toMatch(/Ctrl-C: no new trials will start; waiting for 2 running to finish/);
-    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 2, pending: 4 }));
+    await readStore(dir, async (s) => expect(await countStates(s)).toEqual({ completed: 2, pending: 4 }));
     expect(integrity(dbIn(dir))).toBe('ok');
   });
 
@@ -150,9 +150,9 @@ describe('grid CLI end to end', () => {
     await run.waitFor(/Ctrl-C: no new trials/);
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
-    const children = readStore(dir, (s) => {
-      expect(countStates(s)).toEqual({ interrupted: 2, pending: 2 });
-      return s.listAttempts({}).map((a) => a.childPid as number);
+    const children = await readStore(dir, async (s) => {
+      expect(await countStates(s)).toEqual({ interrupted: 2, pending: 2 });
+      return (await s.listAttempts({})).map((a) => a.childPid as number);
     });
     expect(children.filter(pidAlive)).toEqual([]);
     expect(integrity(dbIn(dir))).toBe('ok');
@@ -160,9 +160,9 @@ describe('grid CLI end to end', () => {
     const resume = await gridDone(dir, 'resume', 'g', '--parallel', '2');
     expect(resume.code).toBe(0);
     expect(resume.output).toMatch(/requeued 2 interrupted; 4 to run/);
-    readStore(dir, (s) => {
-      expect(countStates(s)).toEqual({ completed: 4 });
-      expect(s.listTrials().map((t) => t.attempts).sort()).toEqual([1, 1, 2, 2]);
+    await readStore(dir, async (s) => {
+      expect(await countStates(s)).toEqual({ completed: 4 });
+      expect((await s.listTrials()).map((t) => t.attempts).sort()).toEqual([1, 1, 2, 2]);
     });
   });
 
@@ -172,7 +172,7 @@ describe('grid CLI end to end', () => {
     await run.waitFor(/completed \w+ #1[\s\S]*epoch {5}\w+ 2 /);
     run.child.kill('SIGKILL');
     await run.exited;
-    const orphans = readStore(dir, (s) => s.runningAttempts().map((a) => a.childPid as number));
+    const orphans = await readStore(dir, async (s) => (await s.runningAttempts()).map((a) => a.childPid as number));
     expect(orphans.length).toBeGreaterThan(0);
     expect((await gridDone(dir, 'run', 'g.yaml')).output).toMatch(new RegExp(`${orphans.length} trial\\(s\\) interrupted, failed or left running by a dead orchestrator`));
 
@@ -180,14 +180,14 @@ describe('grid CLI end to end', () => {
     expect(resume.code).toBe(0);
     expect(resume.output).toMatch(new RegExp(`${orphans.length} stale running trial\\(s\\) reclaimed`));
     expect(orphans.filter(pidAlive)).toEqual([]);
-    readStore(dir, (s) => {
-      expect(countStates(s)).toEqual({ completed: 8 });
-      const attempts = s.listAttempts({});
+    await readStore(dir, async (s) => {
+      expect(await countStates(s)).toEqual({ completed: 8 });
+      const attempts = await s.listAttempts({});
       const completed = attempts.filter((a) => a.state === 'completed');
       expect(new Set(completed.map((a) => a.trialId)).size).toBe(8);
       expect(completed).toHaveLength(8);
       expect(attempts.filter((a) => a.state === 'interrupted')).toHaveLength(orphans.length);
-      const epochs = s.listEpochs({});
+      const epochs = await s.listEpochs({});
       for (const a of completed) {
         expect(epochs.filter((e) => e.trialId === a.trialId && e.attempt === a.attempt).map((e) => e.epoch)).toEqual([1, 2, 3]);
       }
@@ -215,7 +215,7 @@ describe('grid CLI end to end', () => {
     expect(await run.exited).toBe(0);
     expect(failures).toEqual([]);
     expect(reads).toBeGreaterThanOrEqual(2);
-    readStore(dir, (s) => expect(countStates(s)).toEqual({ completed: 20 }));
+    await readStore(dir, async (s) => expect(await countStates(s)).toEqual({ completed: 20 }));
     expect(integrity(dbIn(dir))).toBe('ok');
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/store/migrations.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { canonicalConfig, canonicalJson, trialId } from '../src/sweep/canonical.js';
 import { resolveTrialConfig } from '../src/trainer/config.js';
 import { tempDir } from './helpers/tmp.js';
@@ -40,7 +40,7 @@ describe('train.first_target', () => {
     expect(trialId(ext, a)).not.toBe(trialId(ext, canonicalConfig(ext, { train: {} })));
   });
 
-  it('migration 4 writes first_target false into the built-in trials stored before it, and only those', () => {
+  it('migration 4 writes first_target false into the built-in trials stored before it, and only those', async () => {
     const path = join(tempDir(), 'runs.db');
     const old = new Database(path);
     for (const m of MIGRATIONS.slice(0, 3)) old.exec(m);
@@ -49,9 +49,9 @@ describe('train.first_target', () => {
     insert.run('old', JSON.stringify({ dataset: { name: 'x' }, train: { loss: 'ce' } }), '"builtin"');
     insert.run('ext', JSON.stringify({ train: { loss: 'ce' } }), JSON.stringify({ command: ['x'] }));
     old.close();
-    const store = openStore(path, 'read');
-    const byId = new Map(store.listTrials().map((t) => [t.id, t.config]));
-    store.close();
+    const store = await openStore(path, 'read');
+    const byId = new Map((await store.listTrials()).map((t) => [t.id, t.config]));
+    await store.close();
     expect(byId.get('old')).toEqual({ dataset: { name: 'x' }, train: { loss: 'ce', first_target: false } });
     expect(byId.get('ext')).toEqual({ train: { loss: 'ce' } });
   });

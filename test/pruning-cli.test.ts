@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { gridDone } from './helpers/cli.js';
 import { dbIn, fakeGrid, integrity } from './helpers/fixture.js';
 import { tempDir } from './helpers/tmp.js';
@@ -52,20 +52,20 @@ describe('grid CLI with a pruner', () => {
     expect(retry.code).toBe(0);
     expect(retry.output).toMatch(/requeued 3 pruned; 3 to run/);
     expect(retry.output).toMatch(/judging from 16 stored epoch\(s\)/);
-    const store = openStore(dbIn(dir), 'read');
+    const store = await openStore(dbIn(dir), 'read');
     try {
-      expect(store.listTrials().map((t) => t.state)).toEqual(Array(6).fill('completed'));
-      const epochs = store.listEpochs({});
-      const retried = store.listTrials().filter((t) => t.attempts === 2);
+      expect((await store.listTrials()).map((t) => t.state)).toEqual(Array(6).fill('completed'));
+      const epochs = await store.listEpochs({});
+      const retried = (await store.listTrials()).filter((t) => t.attempts === 2);
       expect(retried.map((t) => (t.config.fixture as { score: number }).score).sort()).toEqual([0.2, 0.3, 0.6]);
       for (const t of retried) {
-        expect(store.listAttempts({ trialId: t.id }).map((a) => a.state)).toEqual(['pruned', 'completed']);
+        expect((await store.listAttempts({ trialId: t.id })).map((a) => a.state)).toEqual(['pruned', 'completed']);
         expect(epochs.filter((e) => e.trialId === t.id && e.attempt === 1).length).toBeGreaterThan(0); // the pruned attempt's rows stay
         expect(epochs.filter((e) => e.trialId === t.id && e.attempt === 2).map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
       }
-      expect(store.listDecisions({ sweep: 'g' }).filter((d) => d.attempt === 2)).toEqual([]); // retried trials are not judged again
+      expect((await store.listDecisions({ sweep: 'g' })).filter((d) => d.attempt === 2)).toEqual([]); // retried trials are not judged again
     } finally {
-      store.close();
+      await store.close();
     }
     expect(integrity(dbIn(dir))).toBe('ok');
   });

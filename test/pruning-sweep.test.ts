@@ -10,7 +10,7 @@ import { planSlots } from '../src/scheduler/devices.js';
 import { Pruner } from '../src/scheduler/pruner.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 import { trainerArgv } from '../src/scheduler/trainer-command.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import type { Store, TrialRecord } from '../src/store/store.js';
 import { attemptFiles } from '../src/store/trial-files.js';
 import { parseGridFile, type GridFile } from '../src/sweep/grid-file.js';
@@ -19,13 +19,13 @@ import { dbIn, fakeGrid, integrity } from './helpers/fixture.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** A sweep of configs, stored; `run` runs some of its pending trials with a pruner read from the store now. */
-function prepare(body: string): { store: Store; db: string; grid: GridFile; pending: readonly TrialRecord[]; run: (trials: readonly TrialRecord[]) => Promise<Pruner> } {
+async function prepare(body: string): Promise<{ store: Store; db: string; grid: GridFile; pending: readonly TrialRecord[]; run: (trials: readonly TrialRecord[]) => Promise<Pruner> }> {
   const db = dbIn(tempDir());
   const grid = parseGridFile(fakeGrid('s', body), 's.yaml');
-  const store = openStore(db, 'write');
-  const { pending } = prepareRun(store, planSweep(grid, store));
+  const store = await openStore(db, 'write');
+  const { pending } = await prepareRun(store, await planSweep(grid, store));
   const run = async (trials: readonly TrialRecord[]): Promise<Pruner> => {
-    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: store.listTrials({ sweep: 's' }), epochs: store.listEpochs({ sweep: 's' }) });
+    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: await store.listTrials({ sweep: 's' }), epochs: await store.listEpochs({ sweep: 's' }) });
     if (pruner === null) throw new Error('no pruner');
     await new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel: 1 }), limits: grid.limits, trainerArgv, pruner }).run(trials);
     return pruner;
@@ -34,10 +34,10 @@ function prepare(body: string): { store: Store; db: string; grid: GridFile; pend
 }
 
 /** score → "state: epochs stored" of every trial's latest attempt. */
-function outcomes(store: Store): Record<string, string> {
-  const epochs = store.listEpochs({});
+async function outcomes(store: Store): Promise<Record<string, string>> {
+  const epochs = await store.listEpochs({});
   return Object.fromEntries(
-    store.listTrials().map((t) => {
+    (await store.listTrials()).map((t) => {
       const stored = epochs.filter((e) => e.trialId === t.id && e.attempt === t.attempts).map((e) => e.epoch);
       return [String((t.config.fixture as { score: number }).score), `${t.state}: ${stored.join(',')}`];
     }),
@@ -61,30 +61,30 @@ const MEDIAN_OUTCOMES = {
 
 describe('pruning a sweep of the fixture trainer', () => {
   it('median: stops exactly the trials below the median at the epochs they fall below it, keeping their rows and the evidence', async () => {
-    const { store, db, pending, run } = prepare(MEDIAN);
+    const { store, db, pending, run } = await prepare(MEDIAN);
     await run(pending);
-    expect(outcomes(store)).toEqual(MEDIAN_OUTCOMES);
-    const decisions = store.listDecisions({ sweep: 's' });
+    expect(await outcomes(store)).toEqual(MEDIAN_OUTCOMES);
+    const decisions = await store.listDecisions({ sweep: 's' });
     expect(decisions).toHaveLength(3 + 3 + 1 + 3 + 2 + 1); // every epoch after the warm-up until stopped
-    const byScore = new Map(store.listTrials().map((t) => [t.id, (t.config.fixture as { score: number }).score]));
+    const byScore = new Map((await store.listTrials()).map((t) => [t.id, (t.config.fixture as { score: number }).score]));
     const stop = decisions.find((d) => byScore.get(d.trialId) === 0.62 && d.action === 'prune');
     expect(stop).toMatchObject({ epoch: 3, rule: 'median', rung: null, metric: 'ndcg@10', direction: 'max' });
     expect(stop?.value).toBeCloseTo(0.32, 12);
     expect(stop?.threshold).toBeCloseTo(0.33, 12);
     expect(stop?.compared.map((c) => byScore.get(c.trialId)).sort()).toEqual([0.5, 0.6, 0.8]);
-    const attempt = store.listAttempts({}).find((a) => a.trialId === stop?.trialId);
+    const attempt = (await store.listAttempts({})).find((a) => a.trialId === stop?.trialId);
     expect(attempt?.error).toBe(stop?.reason);
     expect(attempt?.error).toMatch(/^median rule at epoch 3: ndcg@10 0\.32 \(best so far\) is worse than the median 0\.33 of 3 other trial\(s\)$/);
     expect(decisions.filter((d) => d.action === 'prune').map((d) => byScore.get(d.trialId)).sort()).toEqual([0.3, 0.4, 0.62]);
-    store.close();
+    await store.close();
     expect(integrity(db)).toBe('ok');
   });
 
   it('asha: keeps the top 1/η at each rung r·η^k (at least the best so far), among the trials that reached it', async () => {
     // η = 2, rungs at epochs 1, 2, 4.
-    const { store, pending, run } = prepare(`fixture: {epochs: 4, epoch_ms: 20}\npruner: {rule: asha, min_epochs: 1, reduction_factor: 2}\n${configs([0.5, 0.3, 0.7, 0.6, 0.2, 0.8])}`);
+    const { store, pending, run } = await prepare(`fixture: {epochs: 4, epoch_ms: 20}\npruner: {rule: asha, min_epochs: 1, reduction_factor: 2}\n${configs([0.5, 0.3, 0.7, 0.6, 0.2, 0.8])}`);
     await run(pending);
-    expect(outcomes(store)).toEqual({
+    expect(await outcomes(store)).toEqual({
       0.5: 'completed: 1,2,3,4', // alone at every rung
       0.3: 'pruned: 1', // rung 0: 2 trials, the best continues
       0.7: 'completed: 1,2,3,4',
@@ -92,48 +92,48 @@ describe('pruning a sweep of the fixture trainer', () => {
       0.2: 'pruned: 1', // rung 0: 5th of 5
       0.8: 'completed: 1,2,3,4',
     });
-    const byScore = new Map(store.listTrials().map((t) => [t.id, (t.config.fixture as { score: number }).score]));
-    const stop = store.listDecisions({ sweep: 's' }).find((d) => byScore.get(d.trialId) === 0.6 && d.action === 'prune');
+    const byScore = new Map((await store.listTrials()).map((t) => [t.id, (t.config.fixture as { score: number }).score]));
+    const stop = (await store.listDecisions({ sweep: 's' })).find((d) => byScore.get(d.trialId) === 0.6 && d.action === 'prune');
     expect(stop).toMatchObject({ epoch: 2, rung: 1, rule: 'asha' });
     expect(stop?.threshold).toBeCloseTo(0.37, 12); // 0.7's best at epoch 2
     expect(stop?.compared.map((c) => byScore.get(c.trialId)).sort()).toEqual([0.5, 0.7]);
     // Epoch 3 is no rung: nobody is judged there.
-    expect(store.listDecisions({ sweep: 's' }).filter((d) => d.epoch === 3)).toEqual([]);
-    store.close();
+    expect((await store.listDecisions({ sweep: 's' })).filter((d) => d.epoch === 3)).toEqual([]);
+    await store.close();
   });
 
   it('group_by: trials compete only within their group', async () => {
     const body = 'fixture: {epochs: 2, epoch_ms: 10}\npruner: {rule: asha, reduction_factor: 2, group_by: fixture.g}\nconfigs:\n' +
       '  - {fixture.score: 0.5, fixture.g: a}\n  - {fixture.score: 0.3, fixture.g: a}\n  - {fixture.score: 0.2, fixture.g: b}\n  - {fixture.score: 0.1, fixture.g: b}\n';
-    const { store, pending, run } = prepare(body);
+    const { store, pending, run } = await prepare(body);
     await run(pending);
-    expect(outcomes(store)).toEqual({ 0.5: 'completed: 1,2', 0.3: 'pruned: 1', 0.2: 'completed: 1,2', 0.1: 'pruned: 1' });
-    expect(store.listDecisions({ sweep: 's' }).find((d) => d.action === 'prune')?.group).toEqual({ 'fixture.g': 'a' });
-    store.close();
+    expect(await outcomes(store)).toEqual({ 0.5: 'completed: 1,2', 0.3: 'pruned: 1', 0.2: 'completed: 1,2', 0.1: 'pruned: 1' });
+    expect((await store.listDecisions({ sweep: 's' })).find((d) => d.action === 'prune')?.group).toEqual({ 'fixture.g': 'a' });
+    await store.close();
   });
 
   it('a sweep continued by another orchestrator decides from the epochs already stored, as one run would', async () => {
-    const { store, pending, run } = prepare(MEDIAN);
+    const { store, pending, run } = await prepare(MEDIAN);
     await run(pending.slice(0, 3));
     const second = await run(pending.slice(3));
-    expect(outcomes(store)).toEqual(MEDIAN_OUTCOMES);
+    expect(await outcomes(store)).toEqual(MEDIAN_OUTCOMES);
     expect(second.epochsKnown).toBe(4 + 4 + 2 + 4 + 3 + 2);
-    store.close();
+    await store.close();
   });
 
   it('stops a pruned trial with SIGTERM and, when it trains on, SIGKILL after the kill grace; later epochs are not recorded', async () => {
     const body = `fixture: {epochs: 200, epoch_ms: 20, ignore_term: true}\nlimits: {kill_grace: 300ms}\npruner: {rule: asha, min_epochs: 2, reduction_factor: 2}\n${configs([0.5, 0.1])}`;
-    const { store, db, grid, pending } = prepare(body);
-    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: store.listTrials({ sweep: 's' }), epochs: [] });
+    const { store, db, grid, pending } = await prepare(body);
+    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: await store.listTrials({ sweep: 's' }), epochs: [] });
     // The first trial as if it had reached rung 0 (epoch 2) already, so that the second is judged against it there.
     pruner?.observe(pending[0]!.id, 1, { epoch: 1, trainLoss: 1, metrics: { 'ndcg@10': 0.26 } });
     pruner?.observe(pending[0]!.id, 1, { epoch: 2, trainLoss: 1, metrics: { 'ndcg@10': 0.27 } });
     await new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel: 1 }), limits: grid.limits, trainerArgv, pruner }).run(pending.slice(1));
-    const [attempt] = store.listAttempts({ trialId: pending[1]!.id });
+    const [attempt] = await store.listAttempts({ trialId: pending[1]!.id });
     expect(attempt).toMatchObject({ state: 'pruned', signal: 'SIGKILL' });
     expect((attempt!.finishedAt as number) - attempt!.startedAt).toBeGreaterThanOrEqual(0.3);
-    expect(store.listEpochs({ trialId: pending[1]!.id }).map((e) => e.epoch)).toEqual([1, 2]);
+    expect((await store.listEpochs({ trialId: pending[1]!.id })).map((e) => e.epoch)).toEqual([1, 2]);
     expect(readFileSync(attemptFiles(db, pending[1]!.id, 1).log, 'utf8')).toMatch(/ignoring SIGTERM/);
-    store.close();
+    await store.close();
   });
 });

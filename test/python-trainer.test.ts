@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { findProgram } from '../src/scheduler/trainer-command.js';
 import { dbIn } from './helpers/fixture.js';
 import { gridDone } from './helpers/cli.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { tempDir } from './helpers/tmp.js';
 
 const STUB = fileURLToPath(new URL('./fixtures/stub_trainer.py', import.meta.url));
@@ -28,11 +28,11 @@ describe.skipIf(python === undefined)('the Python trainer module', () => {
     );
     const run = await gridDone(dir, 'run', 'py.yaml', '--parallel', '3');
     expect(run.code, run.output).toBe(1);
-    const store = openStore(dbIn(dir), 'read');
+    const store = await openStore(dbIn(dir), 'read');
     try {
-      const attempts = new Map(store.listAttempts({}).map((a) => [a.trialId, a]));
+      const attempts = new Map((await store.listAttempts({})).map((a) => [a.trialId, a]));
       const byKey = Object.fromEntries(
-        store.listTrials().map((t) => {
+        (await store.listTrials()).map((t) => {
           const a = attempts.get(t.id);
           return [(t.config.stub as { mode: string }).mode, { state: t.state, error: a?.error ?? null, trainer: a?.info?.trainer ?? null, result: a?.result ?? null, id: t.id }];
         }),
@@ -44,10 +44,10 @@ describe.skipIf(python === undefined)('the Python trainer module', () => {
       expect(byKey.oom).toMatchObject({ state: 'oom', error: 'oom: MemoryError: CUDA out of memory. Tried to allocate 2.00 GiB' });
       expect(byKey.crash).toMatchObject({ state: 'failed', error: 'internal: RuntimeError: boom' });
       expect(byKey.diverge).toMatchObject({ state: 'completed' });
-      const diverged = store.listEpochs({ trialId: byKey.diverge?.id as string }).map((e) => e.trainLoss);
+      const diverged = (await store.listEpochs({ trialId: byKey.diverge?.id as string })).map((e) => e.trainLoss);
       expect(diverged).toEqual([4, 3, Number.NaN]);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

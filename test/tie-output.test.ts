@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/store/migrations.js';
-import { openStore } from '../src/store/sqlite-store.js';
+import { openStore } from '../src/store/open-store.js';
 import { canonicalConfig, canonicalJson, trialId } from '../src/sweep/canonical.js';
 import { resolveTrialConfig } from '../src/trainer/config.js';
 import { tempDir } from './helpers/tmp.js';
@@ -42,7 +42,7 @@ describe('model.tie_output', () => {
     expect(trialId('builtin', noFirst)).toBe(idWithoutKey({ ...noFirst, train: oldTrain }));
   });
 
-  it('migration 5 writes tie_output true into the built-in trials stored before it, and only those', () => {
+  it('migration 5 writes tie_output true into the built-in trials stored before it, and only those', async () => {
     const path = join(tempDir(), 'runs.db');
     const old = new Database(path);
     for (const m of MIGRATIONS.slice(0, 4)) old.exec(m);
@@ -51,9 +51,9 @@ describe('model.tie_output', () => {
     insert.run('old', JSON.stringify({ dataset: { name: 'x' }, model: { hidden: 8 }, train: { loss: 'ce' } }), '"builtin"');
     insert.run('ext', JSON.stringify({ model: { hidden: 8 } }), JSON.stringify({ command: ['x'] }));
     old.close();
-    const store = openStore(path, 'read');
-    const byId = new Map(store.listTrials().map((t) => [t.id, t.config]));
-    store.close();
+    const store = await openStore(path, 'read');
+    const byId = new Map((await store.listTrials()).map((t) => [t.id, t.config]));
+    await store.close();
     expect(byId.get('old')).toEqual({ dataset: { name: 'x' }, model: { hidden: 8, tie_output: true }, train: { loss: 'ce' } });
     expect(byId.get('ext')).toEqual({ model: { hidden: 8 } });
   });

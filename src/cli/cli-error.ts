@@ -4,7 +4,7 @@
  * be written) are translated into it in one place, `toCliError`, so every command reports them alike.
  */
 import { DataError, DownloadError } from '../data/data-error.js';
-import { StoreError } from '../store/database.js';
+import { StoreError } from '../store/store-error.js';
 import { GridFileError } from '../sweep/grid-error.js';
 import { ConfigError } from '../util/config-error.js';
 import { YamlError } from '../util/safe-yaml.js';

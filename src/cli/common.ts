@@ -1,22 +1,41 @@
 /** What every `grid` command shares: the --db option, the action wrapper (errors and exit codes), number options. */
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
-import { openStore } from '../store/sqlite-store.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { isPostgresUrl, openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { toCliError, UsageError } from './cli-error.js';
 import { sanitise } from './format.js';
 
 export { CliError, EXIT, UsageError } from './cli-error.js';
 
-/** The database used when --db is not given. */
+/** The database used when neither --db nor GRIDREC_DB is given. */
 export const DEFAULT_DB = 'runs.db';
 
+/** The environment variable that names the database where --db does not (keeps passwords out of shell history). */
+export const DB_ENV = 'GRIDREC_DB';
+
 /**
- * Adds the --db option. An empty path or `:memory:` would silently use a temporary database whose
- * results vanish at exit: both are refused.
+ * Adds the --db option: a SQLite file or a postgres:// URL. An empty path or `:memory:` would
+ * silently use a temporary database whose results vanish at exit: both are refused. The default
+ * comes from $GRIDREC_DB; help shows its name, never its value (it may hold a password).
  */
 export function withDb(cmd: Command): Command {
-  return cmd.option('--db <path>', 'the runs database', dbPath, DEFAULT_DB);
+  const fromEnv = process.env[DB_ENV];
+  return cmd.addOption(
+    new Option('--db <path>', 'the runs database: a SQLite file or postgres://user@host/database')
+      .argParser(dbPath)
+      .default(fromEnv !== undefined && fromEnv !== '' ? dbPath(fromEnv) : DEFAULT_DB, `$${DB_ENV}, else ${DEFAULT_DB}`),
+  );
+}
+
+/** Whether the database is there to read: a file that exists, or any server (connecting tells). */
+export function dbExists(db: string): boolean {
+  return isPostgresUrl(db) || existsSync(db);
+}
+
+/** Opens the store `db` names; a lost server connection is noted on stderr while it is retried. */
+export function openDb(db: string, mode: 'write' | 'read'): Promise<Store> {
+  return openStore(db, mode, { onRetry: (message) => note(`warning: ${message}`) });
 }
 
 function dbPath(value: string): string {
@@ -67,13 +86,13 @@ export function collect(value: string, previous: string[]): string[] {
 }
 
 /** Opens the database read-only for `fn` and closes it after, whatever happens. A missing file is a usage error. */
-export function reading<T>(db: string, fn: (store: Store) => T): T {
-  if (!existsSync(db)) throw new UsageError(`${db}: no such database (\`grid run\` creates it; --db names another)`);
-  const store = openStore(db, 'read');
+export async function reading<T>(db: string, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  if (!dbExists(db)) throw new UsageError(`${db}: no such database (\`grid run\` creates it; --db names another)`);
+  const store = await openDb(db, 'read');
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -6,7 +6,7 @@ import { discoverGpus, noGpuReason, planSlots, type GpuLister } from '../schedul
 import { machineGpus } from './gpus.js';
 import { handleInterrupts } from '../scheduler/interrupts.js';
 import { Pruner } from '../scheduler/pruner.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import { Scheduler, type TrialSource } from '../scheduler/scheduler.js';
 import { trainerArgv } from '../scheduler/trainer-command.js';
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
 import { isUnsuccessful, type AttemptEnd } from '../store/trial-state.js';
@@ -35,18 +35,25 @@ export interface ExecuteOptions {
   readonly listGpus?: GpuLister;
   /** Trials the pruner must not stop in this run (pruned ones retried). @default none */
   readonly exemptFromPruning?: readonly string[];
+  /**
+   * Claim trials from here (a worker sharing the sweep) instead of running `trials`, which then only
+   * say how many there are to do. @default the trials, claimed by id
+   */
+  readonly source?: TrialSource;
+  /** With a source: how often to look again for trials while others run. @default 2000 */
+  readonly pollMs?: number;
 }
 
 /** Runs the trials to the end (or to an interrupt) and returns the exit code. */
 export async function executeTrials(o: ExecuteOptions): Promise<number> {
-  if (o.trials.length === 0) {
+  if (o.trials.length === 0 && o.source === undefined) {
     print(`sweep ${o.sweep.name}: nothing to run`);
     return 0;
   }
   preflight(o.trials);
   const gpus = o.cpu === true ? [] : await machineGpus(o.listGpus ?? discoverGpus, o.gpus);
   const slots = planSlots(gpus, o);
-  const sweepTrials = o.store.listTrials({ sweep: o.sweep.name });
+  const sweepTrials = await o.store.listTrials({ sweep: o.sweep.name });
   const label = trialLabels(sweepTrials);
   // Read after stale claims were reclaimed: every epoch stored so far counts before anything is decided.
   const pruner = Pruner.create({
@@ -54,7 +61,7 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     spec: o.grid.pruner,
     objective: o.grid.objective,
     trials: sweepTrials,
-    epochs: o.store.listEpochs({ sweep: o.sweep.name }),
+    epochs: await o.store.listEpochs({ sweep: o.sweep.name }),
     exempt: new Set(o.exemptFromPruning ?? []),
   });
   const progress = new Progress({ stream: process.stdout, total: o.trials.length, metric: o.grid.objective.metric, direction: o.grid.objective.direction, label });
@@ -67,20 +74,21 @@ export async function executeTrials(o: ExecuteOptions): Promise<number> {
     trainerArgv,
     onEvent: (e) => progress.onEvent(e),
     pruner,
+    ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}),
   });
   if (o.cpu !== true && o.listGpus === undefined && gpus.length === 0) note(`no GPU (${noGpuReason()}): trials run on the CPU`);
-  print(`running ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
+  print(`${o.source === undefined ? 'running' : 'working on'} ${o.trials.length} trial(s) on ${slots.length} slot(s): ${[...new Set(slots.map((s) => s.label))].join(', ')}`);
   if (pruner !== null) print(`pruner: ${describePruner(o.grid)}; judging from ${pruner.epochsKnown} stored epoch(s)`);
   const dispose = handleInterrupts(scheduler, (m) => progress.say(m));
   let summary;
   try {
-    summary = await scheduler.run(o.trials);
+    summary = o.source === undefined ? await scheduler.run(o.trials) : await scheduler.work(o.source);
   } finally {
     dispose();
     progress.finish();
   }
   print(`sweep ${o.sweep.name}: ${progress.totals()}`);
-  const best = bestTrial(o.store, o.sweep);
+  const best = await bestTrial(o.store, o.sweep);
   if (best !== undefined) print(`best: trial ${shortId(best.trial.id)}  ${o.sweep.objective.metric} ${formatNumber(best.value)} (epoch ${best.bestEpoch})  ${label(best.trial.id)}`);
   if (summary.stopped !== null) {
     print(`stopped: ${summary.notStarted} trial(s) not started; \`grid resume ${o.sweep.name}\` continues the sweep`);
@@ -114,8 +122,8 @@ export function trialLabels(trials: readonly TrialRecord[]): (trialId: string) =
 }
 
 /** The sweep's best completed trial by its objective, or undefined when none has a value. */
-function bestTrial(store: Store, sweep: SweepRecord): LeaderboardRow | undefined {
+async function bestTrial(store: Store, sweep: SweepRecord): Promise<LeaderboardRow | undefined> {
   const { metric, direction } = sweep.objective;
-  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
+  const [top] = rankTrials(await store.listTrials({ sweep: sweep.name, states: ['completed'] }), await store.rankedAttempts({ sweep: sweep.name }, metric, direction), { metric, direction, top: 1 });
   return top === undefined || Number.isNaN(top.value) ? undefined : top;
 }

@@ -27,24 +27,24 @@ export interface EpochTable {
  * The epochs the flags select: every attempt of every trial of the sweep (or all, with --all) whose
  * config matches --where; with --top N, only the ranked attempts of the best N completed trials.
  */
-export function epochTable(store: Store, flags: RankFlags): EpochTable {
-  const { sweep, where } = selection(store, flags);
+export async function epochTable(store: Store, flags: RankFlags): Promise<EpochTable> {
+  const { sweep, where } = await selection(store, flags);
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
   let trials: TrialRecord[];
   let keep: (e: EpochRecord) => boolean;
   if (flags.top !== undefined) {
-    const ranked = rank(store, flags).rows;
+    const ranked = (await rank(store, flags)).rows;
     const attempts = new Map(ranked.map((r) => [r.trial.id, r.attempt]));
     trials = ranked.map((r) => r.trial);
     keep = (e) => attempts.get(e.trialId) === e.attempt;
   } else {
-    trials = store.listTrials(filter).filter((t) => matchesFilters(t.config, where));
+    trials = (await store.listTrials(filter)).filter((t) => matchesFilters(t.config, where));
     keep = () => true;
   }
   const byId = new Map(trials.map((t) => [t.id, t]));
-  const states = new Map(store.listAttempts(filter).map((a) => [`${a.trialId}/${a.attempt}`, a.state]));
+  const states = new Map((await store.listAttempts(filter)).map((a) => [`${a.trialId}/${a.attempt}`, a.state]));
   const rows: EpochRow[] = [];
-  for (const epoch of store.listEpochs(filter)) {
+  for (const epoch of await store.listEpochs(filter)) {
     const trial = byId.get(epoch.trialId);
     if (trial !== undefined && keep(epoch)) rows.push({ trial, state: states.get(`${epoch.trialId}/${epoch.attempt}`) ?? '', epoch });
   }

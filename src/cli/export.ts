@@ -28,15 +28,15 @@ export function registerExport(program: Command): void {
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .option('--name <name>', 'name of the exported sweep (default: <sweep>-best)')
     .action(
-      action((flags: ExportFlags) => {
+      action(async (flags: ExportFlags) => {
         if (flags.epochs === true) {
           if (flags.format === 'yaml') throw new UsageError('--epochs writes csv or json, not yaml');
-          const table = reading(flags.db, (store) => epochTable(store, flags));
+          const table = await reading(flags.db, (store) => epochTable(store, flags));
           write(renderEpochs(table, flags.format ?? 'csv'), flags.output, `wrote ${table.rows.length} epoch row(s) to ${flags.output}`);
           return;
         }
         if (flags.format === 'csv') throw new UsageError('configs export as yaml or json; csv needs --epochs');
-        const ranking = reading(flags.db, (store) => rank(store, { ...flags, top: flags.top ?? 1 }));
+        const ranking = await reading(flags.db, (store) => rank(store, { ...flags, top: flags.top ?? 1 }));
         if (ranking.rows.length === 0) throw new UsageError('no completed trial to export');
         const document = exportDocument(ranking, flags.name);
         const text =

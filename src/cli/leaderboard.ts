@@ -19,14 +19,14 @@ export function registerLeaderboard(program: Command): void {
     .option('--format <format>', FORMATS.join(', '), oneOf(FORMATS), 'table')
     .option('--aggregate <what>', 'seeds: one row per config over its seeds (mean, std, n of the metric)', oneOf(['seeds'] as const))
     .action(
-      action((flags: RankFlags & { format: Format; aggregate?: 'seeds' }) => {
+      action(async (flags: RankFlags & { format: Format; aggregate?: 'seeds' }) => {
         if (flags.aggregate === 'seeds') {
           // --top counts configs here, so every trial is ranked before grouping.
-          const ranking = reading(flags.db, (store) => rank(store, { ...flags, top: undefined }));
+          const ranking = await reading(flags.db, (store) => rank(store, { ...flags, top: undefined }));
           printSeedGroups(ranking, flags.format, flags.top);
           return;
         }
-        const ranking = reading(flags.db, (store) => rank(store, flags));
+        const ranking = await reading(flags.db, (store) => rank(store, flags));
         const { rows, metric } = ranking;
         if (flags.format === 'json') {
           print(JSON.stringify(rows.map((r) => ({

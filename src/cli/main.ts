@@ -3,9 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { EXIT } from './cli-error.js';
+import { registerAdd } from './add.js';
 import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerLeaderboard } from './leaderboard.js';
+import { registerMerge } from './merge.js';
 import { registerPlan } from './plan.js';
 import { registerReport } from './report.js';
 import { registerResume } from './resume.js';
@@ -14,6 +16,7 @@ import { registerRun } from './run.js';
 import { registerShow } from './show.js';
 import { registerSlurm } from './slurm.js';
 import { registerStatus } from './status.js';
+import { registerWorker } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -33,6 +36,8 @@ const program = new Command('grid')
   .exitOverride();
 
 registerRun(program);
+registerAdd(program);
+registerWorker(program);
 registerResume(program);
 registerPlan(program);
 registerStatus(program);
@@ -42,6 +47,7 @@ registerReport(program);
 registerShow(program);
 registerData(program);
 registerRm(program);
+registerMerge(program);
 registerSlurm(program);
 
 try {

@@ -1,7 +1,5 @@
 /** `grid plan FILE`: the expansion of a grid file, what is new and what runs.db already holds; runs nothing. */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { openStore } from '../store/sqlite-store.js';
 import { displayKey, getPath, varyingPaths } from '../sweep/config-paths.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep } from '../sweep/sweep-service.js';
@@ -11,7 +9,7 @@ import { probePeaks, type PeakProbe } from '../scheduler/peak-probe.js';
 import { trainerArgv } from '../scheduler/trainer-command.js';
 import { parseDuration } from '../sweep/duration.js';
 import type { PlannedTrial } from '../sweep/expand.js';
-import { action, EXIT, oneOf, print, UsageError, withDb } from './common.js';
+import { action, dbExists, EXIT, oneOf, openDb, print, UsageError, withDb } from './common.js';
 import { preflight } from './preflight.js';
 import { formatBytes, formatValue, renderTable, shortId, type Column } from './format.js';
 import { deviceOptions, withDeviceFlags, type RunFlags } from './run.js';
@@ -33,12 +31,12 @@ export function registerPlan(program: Command): void {
     .action(
       action(async (file: string, flags: PlanFlags) => {
         const grid = loadGridFile(file);
-        const store = existsSync(flags.db) ? openStore(flags.db, 'read') : undefined;
+        const store = dbExists(flags.db) ? await openDb(flags.db, 'read') : undefined;
         let plan;
         try {
-          plan = planSweep(grid, store);
+          plan = await planSweep(grid, store);
         } finally {
-          store?.close();
+          await store?.close();
         }
         const { expansion, existing } = plan;
         const memory = flags.memory === true ? await probe(expansion.trials, flags) : undefined;

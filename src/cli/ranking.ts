@@ -40,10 +40,10 @@ export interface Ranking {
 }
 
 /** The sweep (undefined with --all) and the config filters the flags select. */
-export function selection(store: Store, flags: RankFlags): { sweep: SweepRecord | undefined; where: ConfigFilter[] } {
+export async function selection(store: Store, flags: RankFlags): Promise<{ sweep: SweepRecord | undefined; where: ConfigFilter[] }> {
   let sweep: SweepRecord | undefined;
   if (flags.all !== true) {
-    sweep = findSweep(store, flags.sweep);
+    sweep = await findSweep(store, flags.sweep);
     if (sweep === undefined) throw new UsageError(flags.sweep === undefined ? `${store.path}: no sweeps yet` : `${store.path}: no sweep named ${JSON.stringify(flags.sweep)}`);
   }
   try {
@@ -57,14 +57,14 @@ export function selection(store: Store, flags: RankFlags): { sweep: SweepRecord 
  * Ranks the completed (with --include-pruned, also pruned) trials the flags select, from the store's
  * summaries of their attempts. An unknown --metric or --where key is a usage error listing the known ones.
  */
-export function rank(store: Store, flags: RankFlags): Ranking {
-  const { sweep, where } = selection(store, flags);
+export async function rank(store: Store, flags: RankFlags): Promise<Ranking> {
+  const { sweep, where } = await selection(store, flags);
   const metric = flags.metric ?? sweep?.objective.metric ?? 'ndcg@10';
   const direction = flags.direction ?? (metric === sweep?.objective.metric ? sweep.objective.direction : defaultDirection(metric));
   const filter = sweep === undefined ? {} : { sweep: sweep.name };
   const states = flags.includePruned === true ? (['completed', 'pruned'] as const) : (['completed'] as const);
-  const trials = store.listTrials({ ...filter, states: ['completed', 'pruned'] });
-  const ranked = store.rankedAttempts(filter, metric, direction, ['completed', 'pruned']);
+  const trials = await store.listTrials({ ...filter, states: ['completed', 'pruned'] });
+  const ranked = await store.rankedAttempts(filter, metric, direction, ['completed', 'pruned']);
   if (ranked.length > 0) {
     const metrics = reportedMetrics(ranked);
     if (flags.metric !== undefined && !metrics.includes(metric)) {
@@ -73,7 +73,7 @@ export function rank(store: Store, flags: RankFlags): Ranking {
   }
   // Keys are checked against every trial of the selection, whatever its state: a sweep with nothing
   // completed yet still knows its configs.
-  const everyTrial = store.listTrials(filter);
+  const everyTrial = await store.listTrials(filter);
   if (everyTrial.length > 0) {
     const keys = filterableKeys(everyTrial);
     for (const [i, f] of where.entries()) {
@@ -83,7 +83,7 @@ export function rank(store: Store, flags: RankFlags): Ranking {
   const rows = rankTrials(trials, ranked, { metric, direction, where, states, ...(flags.top !== undefined ? { top: flags.top } : {}) });
   let pruned: Ranking['pruned'] = [];
   if (flags.includePruned !== true) {
-    const stops = new Map(store.listDecisions(filter).filter((d) => d.action === 'prune').map((d) => [`${d.trialId}/${d.attempt}`, d]));
+    const stops = new Map((await store.listDecisions(filter)).filter((d) => d.action === 'prune').map((d) => [`${d.trialId}/${d.attempt}`, d]));
     pruned = rankTrials(trials, ranked, { metric, direction, where, states: ['pruned'] }).map((row) => ({
       row,
       decision: stops.get(`${row.trial.id}/${row.attempt}`),

@@ -41,7 +41,7 @@ export function registerReport(program: Command): void {
       action(async (names: string[], flags: ReportFlags) => {
         if (flags.all === true && names.length > 0) throw new UsageError('give sweep names or --all, not both');
         if (flags.watch !== true) {
-          const data = reading(flags.db, (store) => build(store, names, flags));
+          const data = await reading(flags.db, (store) => build(store, names, flags));
           writeReport(flags.output, data);
           print(`wrote ${flags.output}: ${describe(data)}`);
           return;
@@ -52,16 +52,17 @@ export function registerReport(program: Command): void {
 }
 
 /** Builds the report data of the sweeps named (or all, or the last one). */
-function build(store: Store, names: readonly string[], flags: ReportFlags, refreshSeconds: number | null = null): ReportData {
+async function build(store: Store, names: readonly string[], flags: ReportFlags, refreshSeconds: number | null = null): Promise<ReportData> {
   let sweeps: SweepRecord[];
-  if (flags.all === true) sweeps = store.listSweeps();
-  else if (names.length === 0) sweeps = [findSweep(store, undefined)].filter((s) => s !== undefined);
+  if (flags.all === true) sweeps = await store.listSweeps();
+  else if (names.length === 0) sweeps = [await findSweep(store, undefined)].filter((s) => s !== undefined);
   else {
-    sweeps = names.map((name) => {
-      const sweep = store.getSweep(name);
+    sweeps = [];
+    for (const name of names) {
+      const sweep = await store.getSweep(name);
       if (sweep === undefined) throw new UsageError(`${flags.db}: no sweep named ${JSON.stringify(name)}`);
-      return sweep;
-    });
+      sweeps.push(sweep);
+    }
   }
   if (sweeps.length === 0) throw new UsageError(`${flags.db}: no sweeps yet`);
   return buildReportData(store, sweeps, {
@@ -89,7 +90,7 @@ async function watch(names: readonly string[], flags: ReportFlags): Promise<void
   try {
     let last = '';
     for (;;) {
-      const data = reading(flags.db, (store) => build(store, names, flags, flags.interval));
+      const data = await reading(flags.db, (store) => build(store, names, flags, flags.interval));
       // The build time changes every round: compare the rest to see whether anything happened.
       const digest = JSON.stringify({ ...data, generatedAt: '' });
       if (digest !== last) {

@@ -1,11 +1,9 @@
 /** `grid resume [sweep]`: reclaim stale and interrupted trials of a sweep and run what is pending. */
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { reclaimStale } from '../scheduler/stale.js';
-import { openStore } from '../store/sqlite-store.js';
 import { findSweep, prepareResume } from '../sweep/sweep-service.js';
-import { action, print, UsageError, withDb } from './common.js';
+import { action, dbExists, openDb, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
 import { deviceOptions, withDeviceFlags, type RunFlags } from './run.js';
 
@@ -28,13 +26,13 @@ export function registerResume(program: Command): void {
     .action(
       action(async (name: string | undefined, flags: ResumeFlags) => {
         // Resuming nothing must not create an empty runs.db.
-        if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
-        const store = openStore(flags.db, 'write');
+        if (!dbExists(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
+        const store = await openDb(flags.db, 'write');
         try {
-          const sweep = findSweep(store, name);
+          const sweep = await findSweep(store, name);
           if (sweep === undefined) throw new UsageError(name === undefined ? `${flags.db}: no sweeps yet` : `${flags.db}: no sweep named ${JSON.stringify(name)}`);
-          const stale = reclaimStale(store, hostname(), sweep.name);
-          const r = prepareResume(store, sweep, {
+          const stale = await reclaimStale(store, hostname(), sweep.name);
+          const r = await prepareResume(store, sweep, {
             retryFailed: flags.retryFailed === true,
             retryTimeout: flags.retryTimeout === true,
             retryPruned: flags.retryPruned === true,
@@ -46,7 +44,7 @@ export function registerResume(program: Command): void {
           );
           return await executeTrials({ store, sweep, grid: r.grid, trials: r.pending, exemptFromPruning: r.requeuedPruned, ...deviceOptions(flags) });
         } finally {
-          store.close();
+          await store.close();
         }
       }),
     );

@@ -3,12 +3,10 @@
  * (attempts, epochs, pruning decisions, their files under `<db>.logs/`). Without `--yes` it only lists
  * what it would delete. A sweep's trials that another sweep shares stay unless `--shared` is given.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Store, TrialRecord } from '../store/store.js';
-import { openStore } from '../store/sqlite-store.js';
 import { removeTrialFiles } from '../store/trial-files.js';
-import { action, collect, EXIT, note, print, UsageError, withDb } from './common.js';
+import { action, collect, dbExists, EXIT, note, openDb, print, UsageError, withDb } from './common.js';
 import { trialLabels } from './execute.js';
 import { renderTable, shortId, type Column } from './format.js';
 import { findTrial } from './show.js';
@@ -39,31 +37,31 @@ export function registerRm(program: Command): void {
     .option('--shared', "with a sweep: also delete its trials that other sweeps share (they leave those sweeps)")
     .option('--yes', 'delete; without it, only list what would be deleted')
     .action(
-      action((name: string | undefined, flags: RmFlags) => {
+      action(async (name: string | undefined, flags: RmFlags) => {
         if ((name === undefined) === (flags.trial.length === 0)) throw new UsageError('name a sweep or give --trial ID (not both)');
         if (flags.shared === true && name === undefined) throw new UsageError('--shared goes with a sweep name');
         // Deleting from nothing must not create an empty runs.db.
-        if (!existsSync(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
-        const store = openStore(flags.db, flags.yes === true ? 'write' : 'read');
+        if (!dbExists(flags.db)) throw new UsageError(`${flags.db}: no such database (\`grid run\` creates it; --db names another)`);
+        const store = await openDb(flags.db, flags.yes === true ? 'write' : 'read');
         try {
-          const removal = name === undefined ? trialsRemoval(store, flags.trial) : sweepRemoval(store, name, flags.shared === true);
+          const removal = name === undefined ? await trialsRemoval(store, flags.trial) : await sweepRemoval(store, name, flags.shared === true);
           refuseRunning(removal);
-          describe(store, removal, flags.yes === true);
-          return flags.yes === true ? remove(store, removal) : EXIT.ok;
+          await describe(store, removal, flags.yes === true);
+          return flags.yes === true ? await remove(store, removal) : EXIT.ok;
         } finally {
-          store.close();
+          await store.close();
         }
       }),
     );
 }
 
 /** The removal of a sweep: it, and its trials no other sweep shares (all of them with `shared`). */
-export function sweepRemoval(store: Store, name: string, shared: boolean): Removal {
-  if (store.getSweep(name) === undefined) throw new UsageError(`${store.path}: no sweep named ${JSON.stringify(name)}`);
+export async function sweepRemoval(store: Store, name: string, shared: boolean): Promise<Removal> {
+  if ((await store.getSweep(name)) === undefined) throw new UsageError(`${store.path}: no sweep named ${JSON.stringify(name)}`);
   const trials: TrialRecord[] = [];
   const kept: Removal['kept'][number][] = [];
-  for (const trial of store.listTrials({ sweep: name })) {
-    const others = store.sweepsOf(trial.id).filter((s) => s !== name);
+  for (const trial of await store.listTrials({ sweep: name })) {
+    const others = (await store.sweepsOf(trial.id)).filter((s) => s !== name);
     if (others.length === 0 || shared) trials.push(trial);
     else kept.push({ trial, sweeps: others });
   }
@@ -71,8 +69,10 @@ export function sweepRemoval(store: Store, name: string, shared: boolean): Remov
 }
 
 /** The removal of the trials that `prefixes` name, each exactly one (a usage error otherwise). */
-export function trialsRemoval(store: Store, prefixes: readonly string[]): Removal {
-  const byId = new Map(prefixes.map((p) => findTrial(store, p)).map((t) => [t.id, t]));
+export async function trialsRemoval(store: Store, prefixes: readonly string[]): Promise<Removal> {
+  const found: TrialRecord[] = [];
+  for (const p of prefixes) found.push(await findTrial(store, p));
+  const byId = new Map(found.map((t) => [t.id, t]));
   return { trials: [...byId.values()], kept: [] };
 }
 
@@ -93,8 +93,8 @@ const columns: Column<{ trial: TrialRecord; label: string; note: string }>[] = [
   { header: '', value: (r) => r.note },
 ];
 
-function describe(store: Store, removal: Removal, doing: boolean): void {
-  const label = trialLabels(removal.sweep === undefined ? removal.trials : store.listTrials({ sweep: removal.sweep }));
+async function describe(store: Store, removal: Removal, doing: boolean): Promise<void> {
+  const label = trialLabels(removal.sweep === undefined ? removal.trials : await store.listTrials({ sweep: removal.sweep }));
   const what = `${removal.sweep === undefined ? '' : `sweep ${removal.sweep} and `}${removal.trials.length} trial(s)`;
   print(`${doing ? 'deleting' : 'would delete'} ${what} from ${store.path}, with their attempts, epochs, pruning decisions and logs:`);
   const rows = [
@@ -106,8 +106,8 @@ function describe(store: Store, removal: Removal, doing: boolean): void {
   if (!doing) print('nothing deleted: run again with --yes to delete');
 }
 
-function remove(store: Store, removal: Removal): number {
-  const removed = store.remove({ ...(removal.sweep === undefined ? {} : { sweep: removal.sweep }), trialIds: removal.trials.map((t) => t.id) });
+async function remove(store: Store, removal: Removal): Promise<number> {
+  const removed = await store.remove({ ...(removal.sweep === undefined ? {} : { sweep: removal.sweep }), trialIds: removal.trials.map((t) => t.id) });
   // A trial claimed between the listing and the transaction is kept by the store.
   const skipped = removal.trials.length - removed.trialIds.length;
   let failed = 0;

@@ -4,14 +4,18 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { staleReason } from '../scheduler/stale.js';
-import { openStore } from '../store/sqlite-store.js';
+import { isPostgresUrl } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { expandGrid } from '../sweep/expand.js';
 import { loadGridFile } from '../sweep/grid-file.js';
 import { planSweep, prepareRun } from '../sweep/sweep-service.js';
-import { action, intAtLeast, note, print, UsageError, withDb } from './common.js';
+import { action, intAtLeast, note, openDb, print, UsageError, withDb } from './common.js';
 import { executeTrials } from './execute.js';
 import { preflight } from './preflight.js';
+import { workSweeps } from './worker.js';
+
+/** How often `grid run` on a PostgreSQL store looks for trials while other workers run the rest. */
+const RUN_POLL_MS = 5000;
 
 /** Options shared by `run` and `resume`. */
 export interface RunFlags {
@@ -41,18 +45,18 @@ export function registerRun(program: Command): void {
         const grid = loadGridFile(file);
         const expansion = expandGrid(grid);
         preflight(expansion.trials);
-        const created = !existsSync(flags.db);
+        const created = !isPostgresUrl(flags.db) && !existsSync(flags.db);
         let store: Store | undefined;
         let run;
         try {
-          store = openStore(flags.db, 'write');
-          const previous = store.getSweep(grid.name);
-          run = prepareRun(store, planSweep(grid, store, expansion));
+          store = await openDb(flags.db, 'write');
+          const previous = await store.getSweep(grid.name);
+          run = await prepareRun(store, await planSweep(grid, store, expansion));
           if (previous?.file != null && resolve(previous.file) !== resolve(file)) {
             note(`warning: sweep ${grid.name} was last run from ${previous.file}; its trials are now those of ${file} (rename one of them to keep both)`);
           }
         } catch (err) {
-          store?.close();
+          await store?.close();
           // A database this command created and could not fill is not left behind, empty.
           if (created) for (const f of [flags.db, `${flags.db}-wal`, `${flags.db}-shm`]) rmSync(f, { force: true });
           throw err;
@@ -62,14 +66,16 @@ export function registerRun(program: Command): void {
             .filter((s) => s !== '')
             .join(', ');
           print(`sweep ${grid.name}: ${expansion.trials.length} trial(s)${dropped === '' ? '' : ` (${dropped})`}, ${run.added.length} new, ${run.pending.length} to run`);
-          const stale = store.runningAttempts(grid.name).filter((a) => staleReason(a, hostname()) !== null).length;
+          const stale = (await store.runningAttempts(grid.name)).filter((a) => staleReason(a, hostname()) !== null).length;
           const earlier = (run.counts.interrupted ?? 0) + (run.counts.failed ?? 0) + stale;
           if (earlier > 0) {
             note(`${earlier} trial(s) interrupted, failed or left running by a dead orchestrator: \`grid resume ${grid.name}\` (--retry-failed for failed ones) runs them`);
           }
+          // Against a PostgreSQL store, this is one worker of the sweep among any number.
+          if (isPostgresUrl(flags.db)) return await workSweeps(store, { sweeps: [grid.name], pollMs: RUN_POLL_MS, device: deviceOptions(flags) });
           return await executeTrials({ store, sweep: run.sweep, grid, trials: run.pending, ...deviceOptions(flags) });
         } finally {
-          store.close();
+          await store.close();
         }
       }),
     );

@@ -26,29 +26,30 @@ export function registerShow(program: Command): void {
     .option('--lines <n>', 'log lines to show', intAtLeast(0), 20)
     .option('--format <format>', 'text or json', oneOf(['text', 'json'] as const), 'text')
     .action(
-      action((prefix: string, flags: ShowFlags) => {
-        reading(flags.db, (store) => show(store, findTrial(store, prefix), flags));
+      action(async (prefix: string, flags: ShowFlags) => {
+        await reading(flags.db, async (store) => show(store, await findTrial(store, prefix), flags));
       }),
     );
 }
 
 /** The one trial a prefix names; a usage error when none or several match. */
-export function findTrial(store: Store, prefix: string): TrialRecord {
+export async function findTrial(store: Store, prefix: string): Promise<TrialRecord> {
   if (!/^[0-9a-f]{4,64}$/i.test(prefix)) throw new UsageError(`${JSON.stringify(prefix)}: expected a trial id or a prefix of at least 4 hex digits`);
-  const found = store.findTrials(prefix);
+  const found = await store.findTrials(prefix);
   if (found.length === 0) throw new UsageError(`${store.path}: no trial ${prefix}`);
   if (found.length > 1) throw new UsageError(`${prefix} is ambiguous: ${found.map((t) => t.id.slice(0, 12)).join(', ')}`);
   return found[0] as TrialRecord;
 }
 
-function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
-  const attempts = store.listAttempts({ trialId: trial.id });
+async function show(store: Store, trial: TrialRecord, flags: ShowFlags): Promise<void> {
+  const attempts = await store.listAttempts({ trialId: trial.id });
   const attempt = flags.attempt ?? attempts.at(-1)?.attempt;
   if (flags.attempt !== undefined && !attempts.some((a) => a.attempt === flags.attempt)) {
     throw new UsageError(`trial ${trial.id.slice(0, 12)} has no attempt ${flags.attempt}`);
   }
-  const epochs = store.listEpochs({ trialId: trial.id }).filter((e) => e.attempt === attempt);
-  const decisions = store.listDecisions({ trialId: trial.id }).filter((d) => d.attempt === attempt);
+  const epochs = (await store.listEpochs({ trialId: trial.id })).filter((e) => e.attempt === attempt);
+  const decisions = (await store.listDecisions({ trialId: trial.id })).filter((d) => d.attempt === attempt);
+  const sweeps = await store.sweepsOf(trial.id);
   const stop = decisions.find((d) => d.action === 'prune');
   const log = attempt === undefined ? undefined : attemptFiles(store.path, trial.id, attempt).log;
   const logLines = log === undefined || flags.lines === 0 ? [] : lastLines(readTail(log, 256 * 1024), flags.lines);
@@ -57,7 +58,7 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
       JSON.stringify(
         {
           id: trial.id, state: trial.state, attempt_count: trial.attempts, created_at: trial.createdAt, updated_at: trial.updatedAt,
-          trainer: trial.trainer, config: trial.config, sweeps: store.sweepsOf(trial.id),
+          trainer: trial.trainer, config: trial.config, sweeps,
           attempts: attempts.map(attemptJson), epochs: epochs.map(epochJson), decisions: decisions.map(decisionJson), log: log ?? null, log_tail: logLines,
         },
         null,
@@ -70,7 +71,7 @@ function show(store: Store, trial: TrialRecord, flags: ShowFlags): void {
   print(`state    ${trial.state} (${trial.attempts} attempt(s))`);
   if (stop !== undefined) print(`pruned   ${stoppedAt(stop)}`);
   print(`trainer  ${sanitise(trial.trainer === 'builtin' ? 'builtin' : trial.trainer.command.join(' '))}`);
-  print(`sweeps   ${store.sweepsOf(trial.id).join(', ')}`);
+  print(`sweeps   ${sweeps.join(', ')}`);
   print(`config:\n${indent(sanitise(yaml.dump(trial.config, { lineWidth: -1 })))}`);
   if (attempts.length > 0) print(`attempts:\n${indent(renderTable(attempts, attemptColumns))}`);
   if (epochs.length > 0) print(`epochs of attempt ${attempt}:\n${indent(renderTable(epochs, epochColumns(epochs)))}`);

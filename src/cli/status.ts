@@ -20,12 +20,12 @@ export function registerStatus(program: Command): void {
     .description('count trials by state per sweep; with a sweep, list its running, pruned and unsuccessful trials')
     .option('--format <format>', 'table or json', oneOf(['table', 'json'] as const), 'table')
     .action(
-      action((name: string | undefined, flags: StatusFlags) => {
-        reading(flags.db, (store) => {
-          const sweeps = name === undefined ? store.listSweeps() : [store.getSweep(name)].filter((s) => s !== undefined);
+      action(async (name: string | undefined, flags: StatusFlags) => {
+        await reading(flags.db, async (store) => {
+          const sweeps = name === undefined ? await store.listSweeps() : [await store.getSweep(name)].filter((s) => s !== undefined);
           if (name !== undefined && sweeps.length === 0) throw new UsageError(`${flags.db}: no sweep named ${JSON.stringify(name)}`);
-          const summaries = sweeps.map((s) => summarise(store, s));
-          const detail = name === undefined ? undefined : details(store, sweeps[0] as SweepRecord);
+          const summaries = await Promise.all(sweeps.map((s) => summarise(store, s)));
+          const detail = name === undefined ? undefined : await details(store, sweeps[0] as SweepRecord);
           if (flags.format === 'json') {
             print(JSON.stringify({ sweeps: summaries.map(summaryJson), ...(detail === undefined ? {} : detailJson(detail)) }, null, 2));
             return;
@@ -50,12 +50,12 @@ interface Summary {
 }
 
 /** One sweep's counts and best trial, aggregated by the database (no epoch rows are loaded). */
-function summarise(store: Store, sweep: SweepRecord): Summary {
-  const counts = store.countByState(sweep.name);
+async function summarise(store: Store, sweep: SweepRecord): Promise<Summary> {
+  const counts = await store.countByState(sweep.name);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const { metric, direction } = sweep.objective;
-  const completed = store.rankedAttempts({ sweep: sweep.name }, metric, direction);
-  const [top] = rankTrials(store.listTrials({ sweep: sweep.name, states: ['completed'] }), completed, { metric, direction, top: 1 });
+  const completed = await store.rankedAttempts({ sweep: sweep.name }, metric, direction);
+  const [top] = rankTrials(await store.listTrials({ sweep: sweep.name, states: ['completed'] }), completed, { metric, direction, top: 1 });
   const best = top === undefined || Number.isNaN(top.value) ? null : top.value;
   return { sweep, counts, total, best, bestTrial: best === null ? null : (top?.trial.id ?? null) };
 }
@@ -89,13 +89,13 @@ interface Detail {
   readonly lastError: ReadonlyMap<string, string | null>;
 }
 
-function details(store: Store, sweep: SweepRecord): Detail {
+async function details(store: Store, sweep: SweepRecord): Promise<Detail> {
   const host = hostname();
-  const running = store.runningAttempts(sweep.name).map((a) => ({ ...a, stale: staleReason(a, host) }));
-  const pruned = store.listTrials({ sweep: sweep.name, states: ['pruned'] });
-  const stops = new Map(pruned.length === 0 ? [] : store.listDecisions({ sweep: sweep.name }).filter((d) => d.action === 'prune').map((d) => [d.trialId, d]));
-  const unsuccessful = store.listTrials({ sweep: sweep.name, states: UNSUCCESSFUL_STATES });
-  const lastError = new Map(unsuccessful.length === 0 ? [] : store.listAttempts({ sweep: sweep.name }).map((a: AttemptRecord) => [a.trialId, a.error]));
+  const running = (await store.runningAttempts(sweep.name)).map((a) => ({ ...a, stale: staleReason(a, host) }));
+  const pruned = await store.listTrials({ sweep: sweep.name, states: ['pruned'] });
+  const stops = new Map(pruned.length === 0 ? [] : (await store.listDecisions({ sweep: sweep.name })).filter((d) => d.action === 'prune').map((d) => [d.trialId, d]));
+  const unsuccessful = await store.listTrials({ sweep: sweep.name, states: UNSUCCESSFUL_STATES });
+  const lastError = new Map(unsuccessful.length === 0 ? [] : (await store.listAttempts({ sweep: sweep.name })).map((a: AttemptRecord) => [a.trialId, a.error]));
   return { running, pruned, stops, unsuccessful, lastError };
 }
 

@@ -30,15 +30,15 @@ const LOSS_PATH = resolveKey('loss');
 const MIB = 2 ** 20;
 
 /** Builds the report data of `sweeps` (at least one) from the store. */
-export function buildReportData(store: Store, sweeps: readonly SweepRecord[], options: ReportOptions = {}): ReportData {
+export async function buildReportData(store: Store, sweeps: readonly SweepRecord[], options: ReportOptions = {}): Promise<ReportData> {
   const first = sweeps[0];
   if (first === undefined) throw new Error('buildReportData: no sweep');
   const metric = options.metric ?? first.objective.metric;
   const direction = options.direction ?? (metric === first.objective.metric ? first.objective.direction : metric === 'loss' ? 'min' : 'max');
-  const { trials, members, attempts, epochs } = readSweeps(store, sweeps);
+  const { trials, members, attempts, epochs } = await readSweeps(store, sweeps);
 
   // One sweep: its summaries; several: every trial's, of which rankTrials keeps those passed.
-  const summaries = store.rankedAttempts(sweeps.length === 1 ? { sweep: first.name } : {}, metric, direction);
+  const summaries = await store.rankedAttempts(sweeps.length === 1 ? { sweep: first.name } : {}, metric, direction);
   const ranked = rankTrials(trials.filter((t) => t.state === 'completed'), summaries, { metric, direction });
   const rowOf = new Map(ranked.map((r) => [r.trial.id, r]));
   const latest = new Map<string, AttemptRecord>();
@@ -153,31 +153,31 @@ export function buildReportData(store: Store, sweeps: readonly SweepRecord[], op
 }
 
 /** The union of the sweeps' trials (first appearance first), their sweep names, attempts and epochs. */
-function readSweeps(
+async function readSweeps(
   store: Store,
   sweeps: readonly SweepRecord[],
-): { trials: TrialRecord[]; members: Map<string, string[]>; attempts: AttemptRecord[]; epochs: EpochRecord[] } {
+): Promise<{ trials: TrialRecord[]; members: Map<string, string[]>; attempts: AttemptRecord[]; epochs: EpochRecord[] }> {
   const trials = new Map<string, TrialRecord>();
   const members = new Map<string, string[]>();
   for (const s of sweeps) {
-    for (const t of store.listTrials({ sweep: s.name })) {
+    for (const t of await store.listTrials({ sweep: s.name })) {
       if (!trials.has(t.id)) trials.set(t.id, t);
       members.set(t.id, [...(members.get(t.id) ?? []), s.name]);
     }
   }
   if (sweeps.length === 1) {
     const filter = { sweep: (sweeps[0] as SweepRecord).name };
-    return { trials: [...trials.values()], members, attempts: store.listAttempts(filter), epochs: store.listEpochs(filter) };
+    return { trials: [...trials.values()], members, attempts: await store.listAttempts(filter), epochs: await store.listEpochs(filter) };
   }
   // Several sweeps may share trials: read each once, in the store's (trial, attempt[, epoch]) order.
   const seen = new Set<string>();
   const attempts: AttemptRecord[] = [];
   const epochs: EpochRecord[] = [];
   for (const s of sweeps) {
-    for (const a of store.listAttempts({ sweep: s.name })) {
+    for (const a of await store.listAttempts({ sweep: s.name })) {
       if (!seen.has(`${a.trialId}/${a.attempt}`)) attempts.push(a);
     }
-    for (const e of store.listEpochs({ sweep: s.name })) {
+    for (const e of await store.listEpochs({ sweep: s.name })) {
       if (!seen.has(`${e.trialId}/${e.attempt}`)) epochs.push(e);
     }
     for (const a of attempts) seen.add(`${a.trialId}/${a.attempt}`);

@@ -11,7 +11,8 @@ import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { TrainerSpec } from '../sweep/canonical.js';
 import type { Limits, Objective } from '../sweep/grid-file.js';
-import type { AttemptOutcome, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
+import type { AttemptOutcome, Claim, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
+import { StoreError } from '../store/store-error.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
 import type { AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
@@ -46,6 +47,17 @@ export interface SchedulerOptions {
   readonly host?: string;
   /** Judges every epoch and says which trials to stop. @default none: no trial is pruned */
   readonly pruner?: Pruner | null;
+  /** How often a worker with nothing to claim but trials running looks again. @default 2000 */
+  readonly pollMs?: number;
+}
+
+/**
+ * Where a worker's trials come from: claimed one at a time from the store (`Store.claimNext`), rather
+ * than from a list known in advance.
+ */
+export interface TrialSource {
+  /** Claims the next trial to run, or null when none can be claimed now. */
+  next(claim: Claim): Promise<{ readonly trial: TrialRecord; readonly attempt: number } | null>;
 }
 
 /** What a run did. */
@@ -63,10 +75,9 @@ export interface RunSummary {
 const MAX_HEARTBEAT_S = 10;
 const LOG_TAIL_BYTES = 64 * 1024;
 
-/** Whether a store error is SQLite refusing a row's values (a constraint, a type, a size), not the database failing. */
+/** Whether a store error is the database refusing a row's values (a constraint, a type, a size), not the database failing. */
 function rowRefused(err: unknown): boolean {
-  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG');
+  return err instanceof StoreError && err.rowRefused;
 }
 
 /** Runs trials on slots; one instance per `grid run` or `grid resume`. */
@@ -80,6 +91,8 @@ export class Scheduler {
   #queue: PQueue | undefined;
   #stopping: 'drain' | 'abort' | null = null;
   #fatal: unknown;
+  /** A heartbeat is in flight (a slow one, retrying a lost connection, is not stacked). */
+  #beating = false;
 
   constructor(options: SchedulerOptions) {
     if (options.slots.length === 0) throw new Error('no device slots to run trials on');
@@ -106,7 +119,7 @@ export class Scheduler {
     const final = new Map<string, AttemptEnd>();
     let started = 0;
     let skipped = 0;
-    const beat = setInterval(() => this.#beat(), this.#heartbeatS * 1000);
+    const beat = setInterval(() => void this.#beat(), this.#heartbeatS * 1000);
     try {
       for (const trial of trials) {
         void queue.add(async () => {
@@ -134,6 +147,65 @@ export class Scheduler {
     return { ended, skipped, notStarted: trials.length - started, stopped: this.#stopping };
   }
 
+  /**
+   * Claims trials from `source` and runs each on a free slot, until none can be claimed and none runs
+   * here (or the run is stopped). Between claims that find nothing while trials run here, it looks
+   * again every `pollMs` or when a slot frees.
+   */
+  async work(source: TrialSource): Promise<RunSummary> {
+    const free = [...this.#o.slots];
+    const final = new Map<string, AttemptEnd>();
+    const active = new Set<Promise<void>>();
+    let wake: () => void = () => undefined;
+    const woken = (): Promise<void> => new Promise<void>((resolve) => (wake = resolve));
+    const beat = setInterval(() => void this.#beat(), this.#heartbeatS * 1000);
+    try {
+      while (this.#stopping === null) {
+        const slot = free[0];
+        if (slot === undefined) {
+          await woken();
+          continue;
+        }
+        const claimed = await source.next(this.#claimFor(slot));
+        if (claimed === null) {
+          if (active.size === 0) break;
+          const poll = this.#o.pollMs ?? 2000;
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([woken(), new Promise<void>((resolve) => (timer = setTimeout(resolve, poll)))]);
+          clearTimeout(timer);
+          continue;
+        }
+        free.shift();
+        const runOne = async (): Promise<void> => {
+          try {
+            const end = await this.#runTrial(claimed.trial, slot, claimed.attempt);
+            if (end !== null) final.set(claimed.trial.id, end);
+          } catch (err) {
+            this.#fatal ??= err;
+            this.abort();
+          }
+        };
+        const task: Promise<void> = runOne().finally(() => {
+          free.push(slot);
+          active.delete(task);
+          wake();
+        });
+        active.add(task);
+      }
+    } catch (err) {
+      // A claim that failed for good (the database lost past the retry window) stops the worker.
+      this.#fatal ??= err;
+      this.abort();
+    } finally {
+      await Promise.all(active);
+      clearInterval(beat);
+    }
+    if (this.#fatal !== undefined) throw this.#fatal;
+    const ended: Partial<Record<AttemptEnd, number>> = {};
+    for (const s of final.values()) ended[s] = (ended[s] ?? 0) + 1;
+    return { ended, skipped: 0, notStarted: 0, stopped: this.#stopping };
+  }
+
   /** Stops launching trials; running ones finish. Pending trials stay pending for `grid resume`. */
   drain(): void {
     this.#stopping ??= 'drain';
@@ -151,11 +223,10 @@ export class Scheduler {
    * Claims and runs one trial, retrying failed attempts up to the limit and deferred ones (no room on
    * the GPU yet) once a trial there has ended; null when it was not ours to run.
    */
-  async #runTrial(trial: TrialRecord, slot: Slot): Promise<AttemptEnd | null> {
-    for (let failures = 0; ; ) {
-      if (this.#stopping !== null) return null;
-      const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
-      const attempt = this.#o.store.claim(trial.id, { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS });
+  async #runTrial(trial: TrialRecord, slot: Slot, claimed?: number): Promise<AttemptEnd | null> {
+    for (let failures = 0, first = claimed; ; first = undefined) {
+      if (first === undefined && this.#stopping !== null) return null;
+      const attempt = first ?? (await this.#o.store.claim(trial.id, this.#claimFor(slot)));
       if (attempt === false) {
         this.#emit({ type: 'skip', trialId: trial.id, reason: 'not pending any more (claimed elsewhere or finished)' });
         return null;
@@ -164,7 +235,7 @@ export class Scheduler {
       const { outcome, deferred } = await this.#attempt(trial, attempt, slot);
       if (outcome.state === 'failed') failures++;
       const again = deferred || (outcome.state === 'failed' && failures < this.#o.limits.maxAttempts);
-      const retry = again && this.#stopping === null && this.#o.store.requeue(trial.id, [outcome.state]);
+      const retry = again && this.#stopping === null && (await this.#o.store.requeue(trial.id, [outcome.state]));
       this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
       if (!retry) return outcome.state;
       if (deferred && slot.gpu !== undefined) await this.#memory.freed(slot.gpu);
@@ -183,6 +254,12 @@ export class Scheduler {
     let deferred = false;
     /** The recorded reason once the pruner stopped this attempt. */
     let pruned: string | null = null;
+    // The attempt's writes, in the order its events came: the store is asynchronous, and an epoch must
+    // not overtake the hello nor the outcome overtake an epoch.
+    let writes: Promise<void> = Promise.resolve();
+    const write = (fn: () => Promise<void>): void => {
+      writes = writes.then(fn);
+    };
     try {
       const trialFile: TrialFile = {
         protocol: PROTOCOL_VERSION,
@@ -204,20 +281,23 @@ export class Scheduler {
         stallTimeoutMs: limits.stallTimeoutMs,
         killGraceMs: limits.killGraceMs,
         onEvent: (event) => {
-          // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
-          if (pruned !== null && event.type === 'epoch') return;
-          const decision = this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
-          if (decision?.action === 'prune') {
-            pruned = decision.reason;
-            proc.stop('pruned', false, decision.reason);
-          }
+          write(async () => {
+            // An epoch that raced the SIGTERM is not recorded: a pruned attempt's rows end at the epoch judged.
+            if (pruned !== null && event.type === 'epoch') return;
+            const decision = await this.#record(trial.id, attempt, event, (why) => proc.stop('protocol', false, why));
+            if (decision?.action === 'prune') {
+              pruned = decision.reason;
+              proc.stop('pruned', false, decision.reason);
+            }
+          });
           if (event.type !== 'hello') return;
           const admission = this.#memory.admit(key, slot, event.planned_peak_bytes);
           if (admission.verdict !== 'fits') proc.stop(admission.verdict === 'never' ? 'too_big' : 'no_room', true, admission.reason);
         },
       });
       this.#running.set(key, { trialId: trial.id, attempt, proc });
-      if (proc.pid !== undefined) store.setChildPid(trial.id, attempt, proc.pid);
+      const childPid = proc.pid;
+      if (childPid !== undefined) write(() => store.setChildPid(trial.id, attempt, childPid));
       if (this.#stopping === 'abort') proc.stop('interrupt', true);
       const exit = await proc.exited;
       deferred = exit.stopReason === 'no_room';
@@ -235,8 +315,13 @@ export class Scheduler {
       throw err;
     } finally {
       this.#running.delete(key);
-      this.#memory.release(key);
-      store.finishAttempt(trial.id, attempt, outcome);
+      try {
+        await writes;
+        await store.finishAttempt(trial.id, attempt, outcome);
+      } finally {
+        // Only once the outcome is recorded: a trial deferred for this one's memory starts after it ended.
+        this.#memory.release(key);
+      }
     }
     return { outcome, deferred };
   }
@@ -247,11 +332,11 @@ export class Scheduler {
    * fails that trial through `reject`; any other store failure stops the whole run, since nothing
    * could be recorded.
    */
-  #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): NewPruneDecision | null {
+  async #record(trialId: string, attempt: number, event: TrainerEvent, reject: (why: string) => void): Promise<NewPruneDecision | null> {
     try {
       switch (event.type) {
         case 'hello':
-          this.#o.store.recordInfo(trialId, attempt, {
+          await this.#o.store.recordInfo(trialId, attempt, {
             trainer: event.trainer,
             version: event.version,
             deviceName: event.device_name,
@@ -259,7 +344,7 @@ export class Scheduler {
           });
           break;
         case 'epoch': {
-          const fresh = this.#o.store.recordEpoch({
+          const fresh = await this.#o.store.recordEpoch({
             trialId,
             attempt,
             epoch: event.epoch,
@@ -272,7 +357,7 @@ export class Scheduler {
           this.#emit({ type: 'epoch', trialId, attempt, epoch: event });
           // A repeated epoch was judged when it first came.
           const decision = fresh ? (this.#o.pruner?.observe(trialId, attempt, { epoch: event.epoch, trainLoss: event.train_loss, metrics: event.metrics }) ?? null) : null;
-          if (decision !== null) this.#o.store.recordDecision(decision);
+          if (decision !== null) await this.#o.store.recordDecision(decision);
           return decision;
         }
         case 'progress':
@@ -294,12 +379,28 @@ export class Scheduler {
     return null;
   }
 
-  #beat(): void {
+  /** Who claims a trial for `slot`: this orchestrator, and the slot's device. */
+  #claimFor(slot: Slot): Claim {
+    const device = { ...slot.device, ...(slot.gpu !== undefined ? { gpu: slot.gpu } : {}) };
+    return { host: this.#host, pid: process.pid, device, heartbeatIntervalS: this.#heartbeatS };
+  }
+
+  /**
+   * Renews the leases of the running attempts; an attempt whose lease was reclaimed meanwhile (this
+   * process was paused or cut off for longer than the grace) is another worker's now: its child is
+   * killed, and its outcome, fenced, is not recorded.
+   */
+  async #beat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
     try {
-      this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+      const lost = await this.#o.store.heartbeat([...this.#running.values()].map(({ trialId, attempt }) => ({ trialId, attempt })));
+      for (const { trialId, attempt } of lost) this.#running.get(`${trialId}/${attempt}`)?.proc.stop('interrupt', true, 'lost its lease: the trial was reclaimed by another worker');
     } catch (err) {
       this.#fatal ??= err;
       this.abort();
+    } finally {
+      this.#beating = false;
     }
   }
 

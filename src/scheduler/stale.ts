@@ -41,15 +41,17 @@ export function staleReason(a: RunningAttempt, host: string): string | null {
  * as pruned when a pruning decision to stop the attempt is recorded (the orchestrator died before it
  * could end it), else as interrupted. A claim another process settles first is left alone.
  */
-export function reclaimStale(store: Store, host: string, sweep?: string): string[] {
+export async function reclaimStale(store: Store, host: string, sweep?: string): Promise<string[]> {
   const reclaimed: string[] = [];
-  for (const a of store.runningAttempts(sweep)) {
+  for (const a of await store.runningAttempts(sweep)) {
     const reason = staleReason(a, host);
     if (reason === null) continue;
     if (a.host === host && a.childPid !== null) killOrphan(a.childPid, attemptFiles(store.path, a.trialId, a.attempt).trialFile);
-    const pruned = store.listDecisions({ trialId: a.trialId }).find((d) => d.attempt === a.attempt && d.action === 'prune');
+    const pruned = (await store.listDecisions({ trialId: a.trialId })).find((d) => d.attempt === a.attempt && d.action === 'prune');
     const outcome = pruned === undefined ? { state: 'interrupted' as const, error: `stale: ${reason}` } : { state: 'pruned' as const, error: pruned.reason };
-    if (store.finishAttempt(a.trialId, a.attempt, outcome)) reclaimed.push(a.trialId);
+    // The store checks the lease again as it ends the attempt: a heartbeat since the read keeps it.
+    const ownerGone = a.host === host && !pidAlive(a.pid);
+    if (await store.expire(a.trialId, a.attempt, outcome, ownerGone)) reclaimed.push(a.trialId);
   }
   return reclaimed;
 }

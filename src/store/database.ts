@@ -6,14 +6,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { StoreError } from './store-error.js';
 
 /** The better-sqlite3 connection type. */
 export type Connection = Database.Database;
 
-/** A problem with runs.db itself (missing, too new, unreadable), with the file in the message. */
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-}
+export { StoreError };
 
 /** How long a statement waits on another connection's lock before giving up. */
 const BUSY_TIMEOUT_MS = 30_000;
@@ -191,7 +189,8 @@ function wrap<T>(path: string, open: () => T): T {
 export function translate(path: string, err: unknown): unknown {
   if (err instanceof Database.SqliteError) {
     const what = err.code === 'SQLITE_NOTADB' ? 'not a SQLite database' : err.code.startsWith('SQLITE_CORRUPT') ? `damaged (${err.message})` : err.message;
-    return new StoreError(`${path}: ${err.code}: ${what}`, { cause: err });
+    const rowRefused = err.code.startsWith('SQLITE_CONSTRAINT') || err.code === 'SQLITE_MISMATCH' || err.code === 'SQLITE_TOOBIG';
+    return new StoreError(`${path}: ${err.code}: ${what}`, { cause: err, rowRefused });
   }
   return err;
 }

@@ -3,14 +3,25 @@
  * plain frozen values out (never database rows). The orchestrator is the only writer; `leaderboard`,
  * `status`, `show` and `export` open the store read-only and may read while a sweep writes.
  *
+ * Every primitive is asynchronous (PostgreSQL is reached over the network; SQLite answers at once).
+ *
  * Concurrency: every write primitive is one transaction. State changes are compare-and-set against
  * the transition table of trial-state.ts: a primitive that loses a race (another orchestrator claimed
  * the trial first, the attempt was already finished) returns false instead of throwing.
  * Timestamps are seconds since the epoch from the database clock, so stale heartbeats are judged by
  * one clock whatever machine wrote them.
+ *
+ * Leases and fencing: a claim is a lease on the trial, renewed by `heartbeat` and expired once the
+ * heartbeat is older than twice its interval (on the database clock). `expire` ends an attempt whose
+ * lease ran out, so another worker may run the trial again. Every write about an attempt (child pid,
+ * hello, epochs, decisions, outcome) is fenced by (trial, attempt): it is a no-op once that attempt no
+ * longer runs, so a worker that lost its lease (a pause, a partition) cannot write over its successor.
  */
 import type { Metrics, ResultEvent, TrialDevice } from '../trainer/protocol.js';
+import type { ImportCounts, TrialImport } from './sql-import.js';
 import type { AttemptEnd, TrialState } from './trial-state.js';
+
+export type { ImportCounts, TrialImport } from './sql-import.js';
 
 /** A sweep: a named grid file as last run. */
 export interface SweepRecord {
@@ -206,7 +217,7 @@ export interface Store {
   /** The database file. */
   readonly path: string;
   readonly readOnly: boolean;
-  close(): void;
+  close(): Promise<void>;
 
   /**
    * Creates or updates the sweep named `sweep.name` and links it to exactly `trials`, in order
@@ -214,61 +225,84 @@ export interface Store {
    * sweep's trial is reused by id and keeps its state and rows (its config takes the new spelling,
    * e.g. its data file's current path, unless it is running). Returns the sweep and the new ids.
    */
-  saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): { sweep: SweepRecord; added: string[] };
+  saveSweep(sweep: NewSweep, trials: readonly NewTrial[]): Promise<{ sweep: SweepRecord; added: string[] }>;
   /**
    * Claims a pending trial: it becomes running with a new attempt whose heartbeat starts now.
    * Returns the attempt number, or false when the trial was not pending (lost race, already done).
    */
-  claim(trialId: string, claim: Claim): number | false;
+  claim(trialId: string, claim: Claim): Promise<number | false>;
+  /**
+   * Claims the first pending trial (in link order) of the sweeps named, or of any sweep, in one short
+   * transaction; concurrent claimers skip each other's rows. Null when none is pending.
+   */
+  claimNext(sweeps: readonly string[] | undefined, claim: Claim): Promise<{ trial: TrialRecord; attempt: number } | null>;
   /** Records the child's pid on a running attempt. */
-  setChildPid(trialId: string, attempt: number, pid: number): void;
-  /** Refreshes the heartbeat of running attempts (the orchestrator is alive and watching them). */
-  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): void;
+  setChildPid(trialId: string, attempt: number, pid: number): Promise<void>;
+  /**
+   * Renews the leases of running attempts (the orchestrator is alive and watching them); returns those
+   * it no longer holds (expired and reclaimed elsewhere): their children should be stopped.
+   */
+  heartbeat(attempts: readonly { trialId: string; attempt: number }[]): Promise<{ trialId: string; attempt: number }[]>;
   /** Records the trainer's hello. */
-  recordInfo(trialId: string, attempt: number, info: TrainerInfo): void;
-  /** Records one epoch; returns false when that attempt already has that epoch (nothing is doubled). */
-  recordEpoch(epoch: EpochRecord): boolean;
+  recordInfo(trialId: string, attempt: number, info: TrainerInfo): Promise<void>;
+  /** Records one epoch; returns false when that attempt already has that epoch (nothing is doubled) or no longer runs. */
+  recordEpoch(epoch: EpochRecord): Promise<boolean>;
   /**
    * Ends a running attempt and moves its trial to the same state, in one transaction: the single
    * funnel of every outcome. Returns false when the attempt was no longer running.
    */
-  finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): boolean;
+  finishAttempt(trialId: string, attempt: number, outcome: AttemptOutcome): Promise<boolean>;
+  /**
+   * Ends a running attempt as `finishAttempt` does, but only if its lease has expired on the database
+   * clock or `ownerGone` (the caller saw its orchestrator's pid dead on this host); false otherwise.
+   */
+  expire(trialId: string, attempt: number, outcome: AttemptOutcome, ownerGone: boolean): Promise<boolean>;
   /** Records a pruning decision; returns false when that epoch of that attempt already has one. */
-  recordDecision(decision: NewPruneDecision): boolean;
+  recordDecision(decision: NewPruneDecision): Promise<boolean>;
   /**
    * Deletes, in one transaction, the sweep named `target.sweep` (its row, its links and the decisions
    * its pruner took) if given, and the trials `target.trialIds` with everything recorded about them
    * (links to every sweep, attempts, epochs, pruning decisions). A trial that is running is kept: an
    * orchestrator is writing to it. The attempt files on disk are the caller's (trial-files.ts).
    */
-  remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Removed;
+  remove(target: { readonly sweep?: string; readonly trialIds: readonly string[] }): Promise<Removed>;
+  /** `grid merge`: creates a sweep of another store unless one of its name exists; true when created. */
+  importSweep(sweep: SweepRecord): Promise<boolean>;
+  /** `grid merge`: links trials (already stored) to a sweep after its own, in order; linked ones stay. */
+  linkTrials(sweep: string, trialIds: readonly string[]): Promise<void>;
+  /**
+   * `grid merge`: imports a trial of another store with its attempts, epochs and decisions, in one
+   * transaction, without duplicates (an attempt is known by host, pid and start time); a trial running
+   * here is left alone. Importing the same records again changes nothing.
+   */
+  importTrial(records: TrialImport): Promise<ImportCounts>;
   /** Puts a trial back to pending if it is in one of `from`; false otherwise. */
-  requeue(trialId: string, from: readonly TrialState[]): boolean;
+  requeue(trialId: string, from: readonly TrialState[]): Promise<boolean>;
 
   /** The database clock, seconds since the epoch. */
-  now(): number;
-  listSweeps(): SweepRecord[];
-  getSweep(name: string): SweepRecord | undefined;
+  now(): Promise<number>;
+  listSweeps(): Promise<SweepRecord[]>;
+  getSweep(name: string): Promise<SweepRecord | undefined>;
   /** Trials in link order for a sweep, else in creation order. */
-  listTrials(filter?: TrialFilter): TrialRecord[];
+  listTrials(filter?: TrialFilter): Promise<TrialRecord[]>;
   /** Trials whose id starts with `prefix`. */
-  findTrials(prefix: string): TrialRecord[];
+  findTrials(prefix: string): Promise<TrialRecord[]>;
   /** Attempts of one trial, or of every trial of a sweep; in (trial, attempt) order. */
-  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): AttemptRecord[];
+  listAttempts(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<AttemptRecord[]>;
   /** Names of the sweeps a trial belongs to. */
-  sweepsOf(trialId: string): string[];
+  sweepsOf(trialId: string): Promise<string[]>;
   /** Running attempts (of one sweep's trials, if named) with their heartbeat age. */
-  runningAttempts(sweep?: string): RunningAttempt[];
+  runningAttempts(sweep?: string): Promise<RunningAttempt[]>;
   /** Epochs of one trial, or of every trial of a sweep; in (trial, attempt, epoch) order. */
-  listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): EpochRecord[];
+  listEpochs(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<EpochRecord[]>;
   /**
    * For each trial (of a sweep, if named) whose state is one of `states`, its latest attempt that ended
    * in that state, its epochs summarised in the database against `metric` ("loss" = training loss) in
    * `direction`; in trial id order. Read commands rank from these and never load every epoch.
    */
-  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states?: readonly RankedAttempt['state'][]): RankedAttempt[];
+  rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states?: readonly RankedAttempt['state'][]): Promise<RankedAttempt[]>;
   /** Trials (of a sweep, if named) counted by state. */
-  countByState(sweep?: string): Partial<Record<TrialState, number>>;
+  countByState(sweep?: string): Promise<Partial<Record<TrialState, number>>>;
   /** Pruning decisions about one trial, or taken by one sweep's pruner; in the order they were taken. */
-  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): PruneDecision[];
+  listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<PruneDecision[]>;
 }

@@ -1,14 +1,20 @@
 /**
  * Files kept next to runs.db for each attempt: `runs.db` → `runs.logs/<trial>/<attempt>.log` (the
  * child's stdout and stderr), `<attempt>.trial.json` (its GRID_TRIAL file) and `work/` (its scratch
- * directory, shared by attempts so a trainer may resume from its own checkpoints).
+ * directory, shared by attempts so a trainer may resume from its own checkpoints). With a PostgreSQL
+ * store they live on the machine that ran the attempt, under $GRIDREC_LOGS, else `./runs.logs`.
  */
 import { closeSync, constants, lstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { StoreError } from './database.js';
+import { isPostgresUrl } from './db-location.js';
+import { StoreError } from './store-error.js';
 
-/** The directory of trial logs for a database file (absolute). */
+/** The environment variable naming the logs directory of a PostgreSQL store. */
+export const LOGS_ENV = 'GRIDREC_LOGS';
+
+/** The directory of trial logs for a database file or server (absolute). */
 export function logsDir(dbPath: string): string {
+  if (isPostgresUrl(dbPath)) return resolve(process.env[LOGS_ENV] || 'runs.logs');
   const abs = resolve(dbPath);
   return join(dirname(abs), `${basename(abs, extname(abs))}.logs`);
 }

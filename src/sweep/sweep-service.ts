@@ -19,8 +19,8 @@ export interface SweepPlan {
  * Expands a grid file (unless its expansion is given) and looks each trial up in the store (none when
  * there is no store yet).
  */
-export function planSweep(grid: GridFile, store: Store | undefined, expansion: Expansion = expandGrid(grid)): SweepPlan {
-  const stored = new Map((store?.listTrials() ?? []).map((t) => [t.id, t.state]));
+export async function planSweep(grid: GridFile, store: Store | undefined, expansion: Expansion = expandGrid(grid)): Promise<SweepPlan> {
+  const stored = new Map(((await store?.listTrials()) ?? []).map((t) => [t.id, t.state]));
   const existing = new Map<string, TrialState>();
   for (const t of expansion.trials) {
     const state = stored.get(t.id);
@@ -41,14 +41,14 @@ export interface PreparedRun {
 }
 
 /** Saves a planned sweep (new trials as pending, existing ones linked) and lists what to run. */
-export function prepareRun(store: Store, plan: SweepPlan): PreparedRun {
+export async function prepareRun(store: Store, plan: SweepPlan): Promise<PreparedRun> {
   const { grid } = plan;
-  const { sweep, added } = store.saveSweep(
+  const { sweep, added } = await store.saveSweep(
     // The name is written out so that the stored document means the same without its file name.
     { name: grid.name, file: grid.file, document: { ...grid.document, name: grid.name }, objective: grid.objective },
     plan.expansion.trials,
   );
-  return { sweep, added, ...pendingOf(store, sweep.name) };
+  return { sweep, added, ...(await pendingOf(store, sweep.name)) };
 }
 
 /** Options of `prepareResume`. */
@@ -80,7 +80,7 @@ export interface PreparedResume {
  * first), and failed, timed-out, pruned or oom ones when asked, back to pending; completed trials
  * stay (trial-state.ts, `RESUME_POLICY`).
  */
-export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): PreparedResume {
+export async function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): Promise<PreparedResume> {
   const grid = storedGrid(sweep);
   const flags = new Set<RetryFlag>();
   if (options.retryFailed === true) flags.add('retry-failed');
@@ -90,12 +90,12 @@ export function prepareResume(store: Store, sweep: SweepRecord, options: ResumeO
   const from = resumedStates(flags);
   const requeued: Partial<Record<TrialState, number>> = {};
   const requeuedPruned: string[] = [];
-  for (const t of store.listTrials({ sweep: sweep.name, states: from })) {
-    if (!store.requeue(t.id, [t.state])) continue;
+  for (const t of await store.listTrials({ sweep: sweep.name, states: from })) {
+    if (!(await store.requeue(t.id, [t.state]))) continue;
     requeued[t.state] = (requeued[t.state] ?? 0) + 1;
     if (t.state === 'pruned') requeuedPruned.push(t.id);
   }
-  return { sweep, grid, requeued, requeuedPruned, ...pendingOf(store, sweep.name) };
+  return { sweep, grid, requeued, requeuedPruned, ...(await pendingOf(store, sweep.name)) };
 }
 
 /** The grid file a stored sweep was last run with, checked again (limits, objective, trainer). */
@@ -105,12 +105,12 @@ export function storedGrid(sweep: SweepRecord): GridFile {
 }
 
 /** The sweep named, or the one run last when no name is given; undefined when there is none. */
-export function findSweep(store: Store, name: string | undefined): SweepRecord | undefined {
-  return name === undefined ? store.listSweeps().at(-1) : store.getSweep(name);
+export async function findSweep(store: Store, name: string | undefined): Promise<SweepRecord | undefined> {
+  return name === undefined ? (await store.listSweeps()).at(-1) : await store.getSweep(name);
 }
 
-function pendingOf(store: Store, sweep: string): { pending: TrialRecord[]; counts: Partial<Record<TrialState, number>> } {
-  const trials = store.listTrials({ sweep });
+async function pendingOf(store: Store, sweep: string): Promise<{ pending: TrialRecord[]; counts: Partial<Record<TrialState, number>> }> {
+  const trials = await store.listTrials({ sweep });
   const counts: Partial<Record<TrialState, number>> = {};
   for (const t of trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
   return { pending: trials.filter((t) => t.state === 'pending'), counts };

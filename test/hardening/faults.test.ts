@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { renderCsv, renderTable } from '../../src/cli/format.js';
 import { pidAlive } from '../../src/scheduler/stale.js';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { parseDuration } from '../../src/sweep/duration.js';
 import { GridFileError } from '../../src/sweep/grid-error.js';
 import { parseGridFile } from '../../src/sweep/grid-file.js';
@@ -35,7 +35,7 @@ describe('1: a bad number from a trainer fails that trial only', () => {
         `    - [{type: hello, protocol: 1, trainer: x, backend: cpu, planned_peak_bytes: 1e30}]\n`,
       3,
     );
-    const got = outcomes(store, byRaw);
+    const got = await outcomes(store, byRaw);
     expect(got['[]']).toEqual({ state: 'completed', error: null });
     const bad = Object.entries(got).filter(([k]) => k !== '[]');
     expect(bad).toHaveLength(4);
@@ -43,8 +43,8 @@ describe('1: a bad number from a trainer fails that trial only', () => {
       expect(o.state).toBe('failed');
       expect(o.error).toMatch(/^protocol violation: (epoch|hello) event: `(epoch|peak_bytes|planned_peak_bytes)` must be/);
     }
-    expect(store.runningAttempts()).toEqual([]);
-    store.close();
+    expect(await store.runningAttempts()).toEqual([]);
+    await store.close();
     expect(integrity(db)).toBe('ok');
   });
 });
@@ -66,8 +66,8 @@ describe('2: limits longer than a timer holds', () => {
 
   it('runs a trial with trial_timeout 25d to completion; over 1000d is refused', async () => {
     const { store } = await runSweep('fixture: {epochs: 1, epoch_ms: 4}\nlimits: {trial_timeout: 25d, stall_timeout: 25d}\n', 1);
-    expect(store.listTrials().map((t) => t.state)).toEqual(['completed']);
-    store.close();
+    expect((await store.listTrials()).map((t) => t.state)).toEqual(['completed']);
+    await store.close();
     expect(() => parseGridFile('dataset: x\nlimits: {trial_timeout: 1001d}\n', 'g.yaml')).toThrow(/limits\.trial_timeout: .*at most 1000d/);
   });
 });
@@ -87,12 +87,12 @@ describe('3: a YAML alias bomb', () => {
 describe('4: a huge event line', () => {
   it('is a protocol violation of that trial; the orchestrator neither crashes nor leaves it running', async () => {
     const { store, db } = await runSweep('fixture: {epochs: 1, epoch_ms: 4}\nlimits: {max_attempts: 1, kill_grace: 1s}\ngrid:\n  fixture.mode: [finish, huge-line]\n');
-    const got = outcomes(store, (c) => (c.fixture as { mode: string }).mode);
+    const got = await outcomes(store, (c) => (c.fixture as { mode: string }).mode);
     expect(got.finish?.state).toBe('completed');
     expect(got['huge-line']?.state).toBe('failed');
     expect(got['huge-line']?.error).toMatch(/^protocol violation: an event line of more than 1048576 bytes/);
-    expect(store.runningAttempts()).toEqual([]);
-    store.close();
+    expect(await store.runningAttempts()).toEqual([]);
+    await store.close();
     expect(integrity(db)).toBe('ok');
   });
 });

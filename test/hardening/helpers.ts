@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { planSlots } from '../../src/scheduler/devices.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { trainerArgv } from '../../src/scheduler/trainer-command.js';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { parseGridFile } from '../../src/sweep/grid-file.js';
 import { planSweep, prepareRun } from '../../src/sweep/sweep-service.js';
@@ -21,14 +21,14 @@ export function project(body: string): string {
 export async function runSweep(body: string, parallel = 2): Promise<{ store: Store; db: string }> {
   const db = dbIn(tempDir());
   const grid = parseGridFile(fakeGrid('s', body), 's.yaml');
-  const store = openStore(db, 'write');
-  const run = prepareRun(store, planSweep(grid, store));
+  const store = await openStore(db, 'write');
+  const run = await prepareRun(store, await planSweep(grid, store));
   await new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel }), limits: grid.limits, trainerArgv }).run(run.pending);
   return { store, db };
 }
 
 /** Each trial's state and last error, keyed by a config value that tells them apart. */
-export function outcomes(store: Store, key: (config: Readonly<Record<string, unknown>>) => string): Record<string, { state: string; error: string | null }> {
-  const errors = new Map(store.listAttempts({}).map((a) => [a.trialId, a.error]));
-  return Object.fromEntries(store.listTrials().map((t) => [key(t.config), { state: t.state, error: errors.get(t.id) ?? null }]));
+export async function outcomes(store: Store, key: (config: Readonly<Record<string, unknown>>) => string): Promise<Record<string, { state: string; error: string | null }>> {
+  const errors = new Map((await store.listAttempts({})).map((a) => [a.trialId, a.error]));
+  return Object.fromEntries((await store.listTrials()).map((t) => [key(t.config), { state: t.state, error: errors.get(t.id) ?? null }]));
 }

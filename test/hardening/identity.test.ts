@@ -2,7 +2,7 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { canonicalConfig, trialId } from '../../src/sweep/canonical.js';
 import { expandGrid } from '../../src/sweep/expand.js';
 import { loadGridFile, parseGridFile } from '../../src/sweep/grid-file.js';
@@ -28,17 +28,17 @@ describe('trial identity', () => {
     expect(expandGrid(loadGridFile(join(root, 'moved', 'g.yaml'))).trials[0]?.id).not.toBe(before?.id);
   });
 
-  it('a stored trial takes the data file path of the latest run', () => {
+  it('a stored trial takes the data file path of the latest run', async () => {
     const root = tempDir();
     writeFileSync(join(root, 'x.txt'), '1 10 20 30\n');
     writeFileSync(join(root, 'y.txt'), '1 10 20 30\n');
-    const store = openStore(join(root, 'runs.db'), 'write');
+    const store = await openStore(join(root, 'runs.db'), 'write');
     for (const file of ['x.txt', 'y.txt']) {
       const grid = parseGridFile(`dataset: {path: ${file}, format: sequences}\ntrain: {loss: ce}\n`, join(root, 'g.yaml'));
-      expect(prepareRun(store, planSweep(grid, store)).added).toHaveLength(file === 'x.txt' ? 1 : 0);
+      expect((await prepareRun(store, await planSweep(grid, store))).added).toHaveLength(file === 'x.txt' ? 1 : 0);
     }
-    expect(store.listTrials().map((t) => (t.config.dataset as { path: string }).path)).toEqual([join(root, 'y.txt')]);
-    store.close();
+    expect((await store.listTrials()).map((t) => (t.config.dataset as { path: string }).path)).toEqual([join(root, 'y.txt')]);
+    await store.close();
   });
 });
 

@@ -33,15 +33,15 @@ const SHOTS = resolve(process.env.GRIDREC_SCREENSHOTS ?? 'test-artifacts/report'
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** What the store says each chart must draw, computed here without the report's code. */
-function expected(store: Store): Record<string, number> {
-  const completed = store.listTrials({ sweep: 'demo', states: ['completed'] });
-  const epochs = store.listEpochs({ sweep: 'demo' });
+async function expected(store: Store): Promise<Record<string, number>> {
+  const completed = await store.listTrials({ sweep: 'demo', states: ['completed'] });
+  const epochs = await store.listEpochs({ sweep: 'demo' });
   const configs = new Set(completed.map((t) => JSON.stringify([(t.config.train as Record<string, unknown>).loss, (t.config.train as Record<string, unknown>).batch_size])));
   const best = completed
     .map((t) => ({ id: t.id, best: Math.max(...epochs.filter((e) => e.trialId === t.id).map((e) => e.metrics['ndcg@10'] ?? Number.NaN)) }))
     .sort((a, b) => b.best - a.best)
     .slice(0, 5);
-  const planned = new Set(store.listAttempts({ sweep: 'demo' }).filter((a) => a.info?.plannedPeakBytes != null).map((a) => a.trialId));
+  const planned = new Set((await store.listAttempts({ sweep: 'demo' })).filter((a) => a.info?.plannedPeakBytes != null).map((a) => a.trialId));
   return {
     'tradeoff-memory': completed.length,
     'tradeoff-time': completed.length,
@@ -88,7 +88,7 @@ describe.skipIf(noBrowser)('grid report in headless Chromium', () => {
   });
 
   it('draws one mark per trial, config or epoch the store has', async () => {
-    const want = readStore(dir, expected);
+    const want = await readStore(dir, expected);
     const axis = await page.evaluate(() => window.gridReport.data.axes.find((a) => a.name === 'batch_size')?.field);
     const counts = await page.evaluate(() =>
       Object.fromEntries(
@@ -108,10 +108,10 @@ describe.skipIf(noBrowser)('grid report in headless Chromium', () => {
         const index = [...document.querySelectorAll('#leaderboard thead th')].findIndex((th) => (th as HTMLElement).dataset.key === k);
         return [...document.querySelectorAll<HTMLTableRowElement>('#leaderboard tbody tr')].filter((tr) => !tr.hidden).map((tr) => tr.cells[index]?.textContent ?? '');
       }, key);
-    const board = readStore(dir, (s) => s.listEpochs({ sweep: 'demo' }));
+    const board = await readStore(dir, (s) => s.listEpochs({ sweep: 'demo' }));
     const bestOf = new Map<string, number>();
     for (const e of board) bestOf.set(e.trialId, Math.max(bestOf.get(e.trialId) ?? -1, e.metrics['ndcg@10'] ?? -1));
-    const values = [...readStore(dir, (s) => s.listTrials({ sweep: 'demo', states: ['completed'] }))].map((t) => bestOf.get(t.id) as number);
+    const values = [...(await readStore(dir, (s) => s.listTrials({ sweep: 'demo', states: ['completed'] })))].map((t) => bestOf.get(t.id) as number);
 
     // The page keeps six significant digits and prints four decimals: two roundings, so the last digit
     // may be one off (0.1927495 → 0.19275 → "0.1928").

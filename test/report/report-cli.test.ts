@@ -45,7 +45,7 @@ describe('grid leaderboard --aggregate seeds, grid export --epochs, grid report'
   });
 
   it('exports every epoch in long format as CSV and JSON', async () => {
-    const epochs = readStore(dir, (s) => s.listEpochs({ sweep: 'demo' }));
+    const epochs = await readStore(dir, (s) => s.listEpochs({ sweep: 'demo' }));
     const csv = await gridDone(dir, 'export', '--epochs');
     expect(csv.code).toBe(0);
     const lines = csv.output.trim().split('\n');
@@ -73,7 +73,7 @@ describe('grid leaderboard --aggregate seeds, grid export --epochs, grid report'
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|@import|https?:\/\/[^"'\s]*\.(js|css)\b/i);
     expect(html).not.toMatch(/http-equiv="refresh"/);
     const data = embedded(html);
-    const { trials, epochs } = readStore(dir, (s) => ({ trials: s.listTrials({ sweep: 'demo' }), epochs: s.listEpochs({ sweep: 'demo' }) }));
+    const { trials, epochs } = await readStore(dir, async (s) => ({ trials: await s.listTrials({ sweep: 'demo' }), epochs: await s.listEpochs({ sweep: 'demo' }) }));
     expect(data.trials.map((t) => t.id).sort()).toEqual(trials.map((t) => t.id).sort());
     expect(data.curves.epoch).toHaveLength(epochs.length);
     expect(data.trials.filter((t) => t.state === 'oom').every((t) => t.error === 'oom: wanted 80 GB')).toBe(true);

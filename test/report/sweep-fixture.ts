@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
-import { openStore } from '../../src/store/sqlite-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { gridDone } from '../helpers/cli.js';
 import { dbIn, fakeGrid } from '../helpers/fixture.js';
@@ -39,11 +39,11 @@ export function suiteDir(): string {
 }
 
 /** Reads the store of `dir` read-only. */
-export function readStore<T>(dir: string, fn: (store: Store) => T): T {
-  const store = openStore(dbIn(dir), 'read');
+export async function readStore<T>(dir: string, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  const store = await openStore(dbIn(dir), 'read');
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
