@@ -12,11 +12,13 @@ import type {
 import { adamStep } from './adam.js';
 import type { AttentionRows } from './attention.js';
 import type { FloatArray } from './arrays.js';
+import { addPartials, PartialsScratch, sumChunks } from './column-sums.js';
 import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
 import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
 import * as ew from './elementwise.js';
 import { embedBackward, embedForward } from './embedding.js';
 import { denseLayout } from './gemm.js';
+import { layerNormAddPartials } from './layernorm.js';
 import { defaultThreads, MIN_WORK_PER_PART, WorkerPool } from './pool.js';
 import { topK } from './topk.js';
 
@@ -58,6 +60,8 @@ export class CpuOps implements Ops {
   readonly reservedBytes = 0;
   readonly #memory: CpuMemory;
   readonly #pool: WorkerPool;
+  /** The per-chunk partials of the column sums (biasBackward, layerNormBackward); see column-sums.ts. */
+  readonly #partials = new PartialsScratch();
 
   /** Starts a CPU backend (its worker threads ready). */
   static async create(options: CpuOpsOptions = {}): Promise<CpuOps> {
@@ -190,8 +194,12 @@ export class CpuOps implements Ops {
   }
 
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
-    // Split by columns: every part reads every row, so it is worth a part per column block only.
-    this.#pool.runSplit(Math.min(rows * cols, cols * MIN_WORK_PER_PART), 'biasBackward', f32(dBias, 'biasBackward.dBias', cols), f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
+    const { chunks } = sumChunks(rows);
+    const partials = this.#partials.get(chunks * cols);
+    const out = f32(dBias, 'biasBackward.dBias', cols);
+    // One part per chunk of rows at most (column-sums.ts); the partials are added here, in chunk order.
+    this.#pool.runSplit(Math.min(rows * cols, chunks * MIN_WORK_PER_PART), 'biasBackward', partials, f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
+    addPartials(out, partials, chunks, cols, 0, cols);
   }
 
   layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
@@ -210,13 +218,18 @@ export class CpuOps implements Ops {
     rows: number, cols: number,
   ): void {
     const n = rows * cols;
-    const g = { dout: f32(dout, 'layerNormBackward.dout', n), x: f32(x, 'layerNormBackward.x', n), mean: f32(mean, 'layerNormBackward.mean', rows), rstd: f32(rstd, 'layerNormBackward.rstd', rows) };
-    this.#pool.runSplit(n, 'layerNormBackwardRows', f32(dx, 'layerNormBackward.dx', n), g.dout, g.x, f32(weight, 'layerNormBackward.weight', cols), g.mean, g.rstd, rows, cols);
-    // Split by columns: every part reads every row, so it is worth a part per column block only.
+    const { chunks } = sumChunks(rows);
+    const partials = this.#partials.get(chunks * 2 * cols);
+    const dw = f32(dWeight, 'layerNormBackward.dWeight', cols);
+    const db = f32(dBias, 'layerNormBackward.dBias', cols);
+    // One part per chunk of rows at most (column-sums.ts): a part computes dx and the partial sums of its chunks.
     this.#pool.runSplit(
-      Math.min(n, cols * MIN_WORK_PER_PART), 'layerNormBackwardColumns',
-      f32(dWeight, 'layerNormBackward.dWeight', cols), f32(dBias, 'layerNormBackward.dBias', cols), g.dout, g.x, g.mean, g.rstd, rows, cols,
+      Math.min(n, chunks * MIN_WORK_PER_PART), 'layerNormBackward',
+      f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n),
+      f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows),
+      rows, cols,
     );
+    layerNormAddPartials(dw, db, partials, rows, cols);
   }
 
   /** The CPU saves the probabilities themselves: [B × H × L × L]. */

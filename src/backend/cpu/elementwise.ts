@@ -2,10 +2,11 @@
  * Elementwise and row-wise CPU kernels: residual add, padding mask, ReLU, bias, row slices. Outputs
  * first, then inputs, then sizes; each says whether it overwrites or accumulates. The `…Part` kernels
  * take (part, parts) last and run on the worker pool (kernels.ts): part p owns a contiguous range of
- * elements, rows or (for sums over rows) columns, so every output element is computed by one thread
- * in the same order whatever the number of parts.
+ * elements, rows or (for sums over rows) the fixed chunks of rows of column-sums.ts, so every output
+ * element is computed in the same order whatever the number of parts.
  */
 import type { FloatArray } from './arrays.js';
+import { addPartials, sumChunks } from './column-sums.js';
 import { span } from './partition.js';
 
 /** out = a + b over n elements (overwrite); out may alias a or b. */
@@ -67,17 +68,36 @@ export function biasAddPart(out: FloatArray, bias: FloatArray, rows: number, col
   }
 }
 
-/** dBias (+=) Σ_r dout[r, :], summed in row order. */
+/** dBias (+=) Σ_r dout[r, :], summed by the chunks of rows of column-sums.ts. */
 export function biasBackward(dBias: FloatArray, dout: FloatArray, rows: number, cols: number): void {
-  biasBackwardPart(dBias, dout, rows, cols, 0, 1);
+  const { chunks } = sumChunks(rows);
+  const partials = new Float64Array(chunks * cols);
+  biasBackwardPart(partials, dout, rows, cols, 0, 1);
+  addPartials(dBias, partials, chunks, cols, 0, cols);
 }
 
-/** Part `part` of `parts` of `biasBackward`: a range of columns, each summed over every row in order. */
-export function biasBackwardPart(dBias: FloatArray, dout: FloatArray, rows: number, cols: number, part: number, parts: number): void {
-  const [lo, hi] = span(cols, part, parts);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = lo; c < hi; c++) dBias[c] = dBias[c]! + dout[o + c]!;
+/**
+ * Part `part` of `parts` of `biasBackward`: a range of the chunks of rows of `sumChunks(rows)`, each
+ * chunk k's column sums, in row order, overwriting partials[k·cols, (k+1)·cols).
+ */
+export function biasBackwardPart(partials: Float64Array, dout: FloatArray, rows: number, cols: number, part: number, parts: number): void {
+  const { chunkRows, chunks } = sumChunks(rows);
+  const [k0, k1] = span(chunks, part, parts);
+  for (let k = k0; k < k1; k++) {
+    const p = k * cols;
+    partials.fill(0, p, p + cols);
+    const end = Math.min(rows, (k + 1) * chunkRows);
+    let r = k * chunkRows;
+    // Four rows per pass over the partial: a quarter of its loads and stores, the same additions in
+    // the same order (left to right).
+    for (; r + 3 < end; r += 4) {
+      const o = r * cols;
+      for (let c = 0; c < cols; c++) partials[p + c] = partials[p + c]! + dout[o + c]! + dout[o + cols + c]! + dout[o + 2 * cols + c]! + dout[o + 3 * cols + c]!;
+    }
+    for (; r < end; r++) {
+      const o = r * cols;
+      for (let c = 0; c < cols; c++) partials[p + c] = partials[p + c]! + dout[o + c]!;
+    }
   }
 }
 

@@ -7,7 +7,7 @@ import { attentionBackwardPart, attentionForwardPart } from './attention.js';
 import { dropoutPart } from './dropout.js';
 import { addPart, biasAddPart, biasBackwardPart, reluBackwardPart, reluForwardPart } from './elementwise.js';
 import { gemmPart } from './gemm.js';
-import { layerNormBackwardColumnsPart, layerNormBackwardRowsPart, layerNormForwardPart } from './layernorm.js';
+import { layerNormBackwardPart, layerNormForwardPart } from './layernorm.js';
 import { cceBackwardItemsPart, cceBackwardRowsPart, cceForwardPart } from './loss-cce.js';
 import { fullLossBackwardItemsPart, fullLossBackwardRowsPart, fullLossForwardPart } from './loss-full.js';
 import { cceMinusBackwardPart, cceMinusForwardPart, sampledBackwardPart, sampledForwardPart } from './loss-sampled.js';
@@ -23,8 +23,7 @@ export const KERNELS = {
   biasBackward: biasBackwardPart,
   dropout: dropoutPart,
   layerNormForward: layerNormForwardPart,
-  layerNormBackwardRows: layerNormBackwardRowsPart,
-  layerNormBackwardColumns: layerNormBackwardColumnsPart,
+  layerNormBackward: layerNormBackwardPart,
   attentionForward: attentionForwardPart,
   attentionBackward: attentionBackwardPart,
   fullLossForward: fullLossForwardPart,

@@ -1,11 +1,13 @@
 /**
  * Layer normalisation over the last dimension, forward then backward.
  * Forward saves per-row mean and rstd = 1 / sqrt(var + eps) (biased variance, as PyTorch) for backward.
- * The `…Part` kernels take (part, parts) last and run on the worker pool: forward and the input
- * gradient by rows, the parameter gradients (sums over rows) by columns, each column summed in row
- * order, so the results do not depend on the number of parts.
+ * The `…Part` kernels take (part, parts) last and run on the worker pool: forward by rows, backward
+ * by the fixed chunks of rows of column-sums.ts (the input gradient row by row, the parameter
+ * gradients as per-chunk partials added in chunk order), so the results do not depend on the number
+ * of parts.
  */
 import type { FloatArray } from './arrays.js';
+import { addPartials, sumChunks } from './column-sums.js';
 import { span } from './partition.js';
 
 /** out = (x - mean) · rstd · weight + bias per row (overwrite; out must not alias x); writes mean and rstd. */
@@ -50,52 +52,59 @@ export function layerNormBackward(
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
   rows: number, cols: number,
 ): void {
-  layerNormBackwardRowsPart(dx, dout, x, weight, mean, rstd, rows, cols, 0, 1);
-  layerNormBackwardColumnsPart(dWeight, dBias, dout, x, mean, rstd, rows, cols, 0, 1);
+  const partials = new Float64Array(sumChunks(rows).chunks * 2 * cols);
+  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, 0, 1);
+  layerNormAddPartials(dWeight, dBias, partials, rows, cols);
 }
 
-/** Part `part` of `parts` of layerNormBackward's dx (+=): a range of rows. */
-export function layerNormBackwardRowsPart(
-  dx: FloatArray, dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
+/**
+ * Part `part` of `parts` of layerNormBackward: a range of the chunks of rows of `sumChunks(rows)`.
+ * Adds dx of its rows and overwrites each of its chunks' partials: chunk k's Σ dout · x̂ at
+ * partials[2k·cols, (2k+1)·cols), its Σ dout right after.
+ */
+export function layerNormBackwardPart(
+  dx: FloatArray, partials: Float64Array,
+  dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
   rows: number, cols: number, part: number, parts: number,
 ): void {
-  const [lo, hi] = span(rows, part, parts);
-  for (let r = lo; r < hi; r++) {
-    const o = r * cols;
-    const mu = mean[r]!;
-    const rs = rstd[r]!;
-    // dx̂ = dout · w; dx = rs · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂))
-    let sumG = 0;
-    let sumGX = 0;
-    for (let c = 0; c < cols; c++) {
-      const g = dout[o + c]! * weight[c]!;
-      const xh = (x[o + c]! - mu) * rs;
-      sumG += g;
-      sumGX += g * xh;
-    }
-    const mG = sumG / cols;
-    const mGX = sumGX / cols;
-    for (let c = 0; c < cols; c++) {
-      const xh = (x[o + c]! - mu) * rs;
-      dx[o + c] = dx[o + c]! + rs * (dout[o + c]! * weight[c]! - mG - xh * mGX);
+  const { chunkRows, chunks } = sumChunks(rows);
+  const [k0, k1] = span(chunks, part, parts);
+  for (let k = k0; k < k1; k++) {
+    const pw = 2 * k * cols;
+    const pb = pw + cols;
+    partials.fill(0, pw, pw + 2 * cols);
+    const end = Math.min(rows, (k + 1) * chunkRows);
+    for (let r = k * chunkRows; r < end; r++) {
+      const o = r * cols;
+      const mu = mean[r]!;
+      const rs = rstd[r]!;
+      // dx̂ = dout · w; dx = rs · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂))
+      let sumG = 0;
+      let sumGX = 0;
+      for (let c = 0; c < cols; c++) {
+        const g = dout[o + c]! * weight[c]!;
+        const xh = (x[o + c]! - mu) * rs;
+        sumG += g;
+        sumGX += g * xh;
+      }
+      const mG = sumG / cols;
+      const mGX = sumGX / cols;
+      for (let c = 0; c < cols; c++) {
+        const dy = dout[o + c]!;
+        const xh = (x[o + c]! - mu) * rs;
+        dx[o + c] = dx[o + c]! + rs * (dy * weight[c]! - mG - xh * mGX);
+        partials[pw + c] = partials[pw + c]! + dy * xh;
+        partials[pb + c] = partials[pb + c]! + dy;
+      }
     }
   }
 }
 
-/** Part `part` of `parts` of layerNormBackward's dWeight and dBias (+=): a range of columns. */
-export function layerNormBackwardColumnsPart(
-  dWeight: FloatArray, dBias: FloatArray, dout: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, part: number, parts: number,
+/** dWeight and dBias (+=) the chunk partials of `layerNormBackwardPart`, added in chunk order. */
+export function layerNormAddPartials(
+  dWeight: FloatArray, dBias: FloatArray, partials: Float64Array, rows: number, cols: number,
 ): void {
-  const [lo, hi] = span(cols, part, parts);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    const mu = mean[r]!;
-    const rs = rstd[r]!;
-    for (let c = lo; c < hi; c++) {
-      const dy = dout[o + c]!;
-      dBias[c] = dBias[c]! + dy;
-      dWeight[c] = dWeight[c]! + dy * ((x[o + c]! - mu) * rs);
-    }
-  }
+  const { chunks } = sumChunks(rows);
+  addPartials(dWeight, partials, chunks, 2 * cols, 0, cols);
+  addPartials(dBias, partials, chunks, 2 * cols, cols, cols);
 }
