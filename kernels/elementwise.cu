@@ -21,7 +21,7 @@
 //   ew_copy          out[n] = x[n], any f32/bf16 pair
 //   ew_axpy          y[n] (+=) alpha · x[n], f32: in fp64, one rounding to f32 at the end (CPU's double
 //                    y + alpha·x, bit for bit)
-//   ew_add           out[n] = a[n] + b[n], one dtype; out may alias a or b
+//   ew_add           out[n] = a[n] + b[n], one dtype; out may alias a or b (0 on padding rows)
 //   ew_slice_rows    out[r, :] = x[first + r·stride, :] for r < rows, rows of cols; any f32/bf16 pair
 //   ew_mask_padded   out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0, one dtype; out may alias x
 //   ew_dropout       out[n] = keep ? x · scale : 0, one dtype; out may alias x. Element i is kept iff
@@ -37,6 +37,11 @@
 //                    partial[chunk, cols] (f32 scratch owned by the backend), ew_bias_backward_sum adds
 //                    the chunks' partials per column in a fixed order into dBias. With a single chunk
 //                    (partial = null) the first stage adds into dBias itself.
+// PADDING ROWS (ids != null, i32 per row; ew_add and ew_dropout see n elements as rows of cols): a row
+//   whose id is 0 is padding. ew_add and ew_dropout write 0 there (their inputs not read); ew_bias_add
+//   leaves it as it is; ew_bias_backward leaves it out of the sums (as a row of zeros: the order of the
+//   sums does not change). The models pass the batch's ids where padding rows do not matter, so that
+//   they cost (almost) nothing.
 // ACCUMULATES: ew_axpy's y, dBias. OVERWRITES: everything else (bias_add in place; partial).
 // Nothing is saved for backward: dropout's mask is regenerated from its key.
 
@@ -123,6 +128,20 @@ __device__ __forceinline__ void st8(bf16* p, long long i, bool vec, const float 
 
 __device__ __forceinline__ long long thread_index() { return blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ long long thread_count() { return static_cast<long long>(gridDim.x) * blockDim.x; }
+
+// Bit k set: element i + k (i a multiple of PACK) lies in a padding row (ids[row] = 0, rows of cols);
+// 0 without ids.
+__device__ __forceinline__ unsigned pad_bits(const int* __restrict__ ids, int cols, long long i) {
+  if (ids == nullptr) return 0u;
+  if (cols % PACK == 0) return ids[i / cols] == 0 ? 0xffu : 0u;
+  unsigned bits = 0u;
+#pragma unroll
+  for (int k = 0; k < PACK; ++k) bits |= (ids[(i + k) / cols] == 0 ? 1u : 0u) << k;
+  return bits;
+}
+
+// Whether element i lies in a padding row (false without ids).
+__device__ __forceinline__ bool pad_element(const int* __restrict__ ids, int cols, long long i) { return ids != nullptr && ids[i / cols] == 0; }
 
 // n elements: pack(i) for every whole pack (i = 0, 8, …), then element(i) for the tail, grid-stride.
 template <typename PackOp, typename ElementOp>
@@ -234,24 +253,30 @@ extern "C" __global__ void ew_axpy(float* __restrict__ y, const float* __restric
 
 // No __restrict__: out may alias a or b (each pack is read whole before it is written, by one thread).
 template <typename T>
-__device__ __forceinline__ void add_body(T* out, const T* a, const T* b, long long n) {
+__device__ __forceinline__ void add_body(T* out, const T* a, const T* b, long long n, const int* __restrict__ ids, int cols) {
   const bool vec = aligned16(out) && aligned16(a) && aligned16(b);
   for_elements(
       n,
       [&](long long i) {
+        const unsigned pad = pad_bits(ids, cols, i);
         float u[PACK], v[PACK];
-        ld8(a, i, vec, u);
-        ld8(b, i, vec, v);
+        if (pad == 0xffu) {
 #pragma unroll
-        for (int k = 0; k < PACK; ++k) u[k] += v[k];
+          for (int k = 0; k < PACK; ++k) u[k] = 0.f;
+        } else {
+          ld8(a, i, vec, u);
+          ld8(b, i, vec, v);
+#pragma unroll
+          for (int k = 0; k < PACK; ++k) u[k] = (pad >> k) & 1u ? 0.f : u[k] + v[k];
+        }
         st8(out, i, vec, u);
       },
-      [&](long long i) { st(out, i, ld(a, i) + ld(b, i)); });
+      [&](long long i) { st(out, i, pad_element(ids, cols, i) ? 0.f : ld(a, i) + ld(b, i)); });
 }
 
-extern "C" __global__ void ew_add(void* out, const void* a, const void* b, int bf16_flag, long long n) {
-  if (bf16_flag) add_body(static_cast<bf16*>(out), static_cast<const bf16*>(a), static_cast<const bf16*>(b), n);
-  else add_body(static_cast<float*>(out), static_cast<const float*>(a), static_cast<const float*>(b), n);
+extern "C" __global__ void ew_add(void* out, const void* a, const void* b, int bf16_flag, long long n, const int* ids, int cols) {
+  if (bf16_flag) add_body(static_cast<bf16*>(out), static_cast<const bf16*>(a), static_cast<const bf16*>(b), n, ids, cols);
+  else add_body(static_cast<float*>(out), static_cast<const float*>(a), static_cast<const float*>(b), n, ids, cols);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -315,10 +340,11 @@ extern "C" __global__ void ew_mask_padded(void* out, const void* x, const int* _
 }
 
 template <typename T>
-__device__ __forceinline__ void bias_add_body(T* __restrict__ out, const float* __restrict__ bias, int rows, int cols) {
+__device__ __forceinline__ void bias_add_body(T* __restrict__ out, const float* __restrict__ bias, int rows, int cols, const int* __restrict__ ids) {
   if (cols % PACK == 0) {
     const bool vec = aligned16(out) && aligned16(bias);
     for_rows<PACK>(rows, cols, [&](long long r, int c) {
+      if (ids != nullptr && ids[r] == 0) return;
       const long long o = r * cols + c;
       float v[PACK], b[PACK];
       ld8(out, o, vec, v);
@@ -329,15 +355,16 @@ __device__ __forceinline__ void bias_add_body(T* __restrict__ out, const float* 
     });
   } else {
     for_rows<1>(rows, cols, [&](long long r, int c) {
+      if (ids != nullptr && ids[r] == 0) return;
       const long long o = r * cols + c;
       st(out, o, ld(out, o) + bias[c]);
     });
   }
 }
 
-extern "C" __global__ void ew_bias_add(void* out, int out_bf16, const float* __restrict__ bias, int rows, int cols) {
-  if (out_bf16) bias_add_body(static_cast<bf16*>(out), bias, rows, cols);
-  else bias_add_body(static_cast<float*>(out), bias, rows, cols);
+extern "C" __global__ void ew_bias_add(void* out, int out_bf16, const float* __restrict__ bias, int rows, int cols, const int* ids) {
+  if (out_bf16) bias_add_body(static_cast<bf16*>(out), bias, rows, cols, ids);
+  else bias_add_body(static_cast<float*>(out), bias, rows, cols, ids);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -358,17 +385,23 @@ __device__ __forceinline__ float dropped(float x, uint32_t word, uint32_t thresh
 // reduced mod 2^32, as the CPU's (g | 0). The tail (from the last whole pack on) goes a group per thread.
 template <typename T>
 __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, uint32_t threshold, double scale, uint32_t seed,
-                                             uint32_t step, uint32_t site) {
+                                             uint32_t step, uint32_t site, const int* __restrict__ ids, int cols) {
   const bool vec = aligned16(out) && aligned16(x);
   const long long packs = n / PACK;
   for (long long k = thread_index(); k < packs; k += thread_count()) {
+    const unsigned pad = pad_bits(ids, cols, k * PACK);
+    if (pad == 0xffu) {
+      const float zero[PACK] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+      st8(out, k * PACK, vec, zero);
+      continue;
+    }
     const uint4 a = philox4x32(static_cast<uint32_t>(2 * k), site, 0u, PHILOX_DROPOUT_STREAM, seed, step);
     const uint4 b = philox4x32(static_cast<uint32_t>(2 * k + 1), site, 0u, PHILOX_DROPOUT_STREAM, seed, step);
     const uint32_t words[PACK] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
     float v[PACK];
     ld8(x, k * PACK, vec, v);
 #pragma unroll
-    for (int e = 0; e < PACK; ++e) v[e] = dropped(v[e], words[e], threshold, scale);
+    for (int e = 0; e < PACK; ++e) v[e] = (pad >> e) & 1u ? 0.f : dropped(v[e], words[e], threshold, scale);
     st8(out, k * PACK, vec, v);
   }
   const long long groups = (n + 3) >> 2;
@@ -378,16 +411,16 @@ __device__ __forceinline__ void dropout_body(T* out, const T* x, long long n, ui
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const long long i = 4 * g + e;
-      if (i < n) st(out, i, dropped(ld(x, i), words[e], threshold, scale));
+      if (i < n) st(out, i, pad_element(ids, cols, i) ? 0.f : dropped(ld(x, i), words[e], threshold, scale));
     }
   }
 }
 
 extern "C" __global__ void ew_dropout(void* out, const void* x, int bf16_flag, long long n, uint32_t threshold, double scale,
-                                      uint32_t seed, uint32_t step, uint32_t site, const int* counters) {
+                                      uint32_t seed, uint32_t step, uint32_t site, const int* counters, const int* ids, int cols) {
   const uint32_t at = step_of(step, counters);
-  if (bf16_flag) dropout_body(static_cast<bf16*>(out), static_cast<const bf16*>(x), n, threshold, scale, seed, at, site);
-  else dropout_body(static_cast<float*>(out), static_cast<const float*>(x), n, threshold, scale, seed, at, site);
+  if (bf16_flag) dropout_body(static_cast<bf16*>(out), static_cast<const bf16*>(x), n, threshold, scale, seed, at, site, ids, cols);
+  else dropout_body(static_cast<float*>(out), static_cast<const float*>(x), n, threshold, scale, seed, at, site, ids, cols);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -453,7 +486,7 @@ extern "C" __global__ void ew_relu_backward(void* dx, const void* dout, int d_bf
 // cols and rows_per_chunk only (not on the dtype, the alignment or the GPU): bit-identical run to run.
 template <int W, typename T>
 __device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float* __restrict__ partial, const T* __restrict__ dout,
-                                                int rows, int cols, int rows_per_chunk, float* part) {
+                                                int rows, int cols, int rows_per_chunk, float* part, const int* __restrict__ ids) {
   const int units = cols / W;
   const int tx_count = team_width(units);
   const int ty_count = BIAS_THREADS / tx_count;
@@ -468,9 +501,16 @@ __device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float
   for (int k = 0; k < W; ++k) acc[k] = 0.f;
   if (unit < units) {
     const int c = unit * W;
+    // A padding row counts as zeros (not read): the sums keep their order.
     auto load = [&](long long r, float (&v)[W]) {
-      if constexpr (W == PACK) ld8(dout, r * cols + c, vec, v);
-      else v[0] = ld(dout, r * cols + c);
+      if (ids != nullptr && ids[r] == 0) {
+#pragma unroll
+        for (int k = 0; k < W; ++k) v[k] = 0.f;
+      } else if constexpr (W == PACK) {
+        ld8(dout, r * cols + c, vec, v);
+      } else {
+        v[0] = ld(dout, r * cols + c);
+      }
     };
     long long r = r0 + ty;
     for (; r + (BIAS_UNROLL - 1) * ty_count < r1; r += BIAS_UNROLL * ty_count) {
@@ -513,17 +553,17 @@ __device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float
 
 template <typename T>
 __device__ __forceinline__ void bias_backward_body(float* dbias, float* partial, const T* dout, int rows, int cols, int rows_per_chunk,
-                                                   float* part) {
-  if (cols % PACK == 0) bias_chunk_sums<PACK>(dbias, partial, dout, rows, cols, rows_per_chunk, part);
-  else bias_chunk_sums<1>(dbias, partial, dout, rows, cols, rows_per_chunk, part);
+                                                   float* part, const int* ids) {
+  if (cols % PACK == 0) bias_chunk_sums<PACK>(dbias, partial, dout, rows, cols, rows_per_chunk, part, ids);
+  else bias_chunk_sums<1>(dbias, partial, dout, rows, cols, rows_per_chunk, part, ids);
 }
 
 extern "C" __global__ void __launch_bounds__(BIAS_THREADS)
 ew_bias_backward(float* __restrict__ dbias, float* __restrict__ partial, const void* __restrict__ dout, int dout_bf16, int rows, int cols,
-                 int rows_per_chunk) {
+                 int rows_per_chunk, const int* __restrict__ ids) {
   __shared__ float part[PACK * BIAS_THREADS];
-  if (dout_bf16) bias_backward_body(dbias, partial, static_cast<const bf16*>(dout), rows, cols, rows_per_chunk, part);
-  else bias_backward_body(dbias, partial, static_cast<const float*>(dout), rows, cols, rows_per_chunk, part);
+  if (dout_bf16) bias_backward_body(dbias, partial, static_cast<const bf16*>(dout), rows, cols, rows_per_chunk, part, ids);
+  else bias_backward_body(dbias, partial, static_cast<const float*>(dout), rows, cols, rows_per_chunk, part, ids);
 }
 
 // Bias backward, stage 2: dbias[c] (+=) Σ_k partial[k, c] over the chunks k, a CTA per SUM_LANES

@@ -24,6 +24,9 @@
 //            kernel adds into d_weight and d_bias itself.
 //          Every sum's order depends on rows, cols, rows_per_chunk and the CTA's warps (the launcher
 //            derives both from rows and cols): bit-identical run to run and on every GPU.
+// PADDING ROWS (ids != null, i32 per row): a row whose id is 0 is padding. The forward writes out = 0,
+// mean = rstd = 0 there; the backward leaves its dx as it is and its terms out of the column sums (the
+// models pass the ids where padding rows' dout is zero, so the sums are those of every row).
 // Warp sums use an xor butterfly: every lane ends with the same bits (addition is commutative), so the
 // reductions are deterministic too. Arithmetic is fp32; bf16 stores round to nearest even.
 
@@ -57,11 +60,19 @@ __device__ __forceinline__ float warp_sum(float v) {
 extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
     layer_norm_forward(void* __restrict__ out, int out_bf16, float* __restrict__ mean, float* __restrict__ rstd,
                        const void* __restrict__ x, int x_bf16, const float* __restrict__ weight, const float* __restrict__ bias,
-                       int rows, int cols, float eps) {
+                       int rows, int cols, float eps, const int* __restrict__ ids) {
   const int lane = threadIdx.x & 31;
   const int warps = (gridDim.x * blockDim.x) >> 5;
   for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += warps) {
     const long long o = static_cast<long long>(r) * cols;
+    if (ids != nullptr && ids[r] == 0) {
+      for (int c = lane; c < cols; c += 32) {
+        if (out_bf16) static_cast<bf16*>(out)[o + c] = __float2bfloat16_rn(0.0f);
+        else static_cast<float*>(out)[o + c] = 0.0f;
+      }
+      if (lane == 0) mean[r] = rstd[r] = 0.0f;
+      continue;
+    }
     float s = 0.0f;
     for (int c = lane; c < cols; c += 32) s += load_x(x, x_bf16, o + c);
     const float mu = warp_sum(s) / cols;
@@ -89,7 +100,8 @@ template <typename TD, typename TX>
 __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias,
                                                float* __restrict__ partial, const TD* __restrict__ dout, const TX* __restrict__ x,
                                                const float* __restrict__ weight, const float* __restrict__ mean,
-                                               const float* __restrict__ rstd, int rows, int cols, int rows_per_chunk, float* acc) {
+                                               const float* __restrict__ rstd, int rows, int cols, int rows_per_chunk, float* acc,
+                                               const int* __restrict__ ids) {
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int width = 2 * cols;
   for (int i = threadIdx.x; i < warps * width; i += blockDim.x) acc[i] = 0.0f;
@@ -109,7 +121,7 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
 #pragma unroll
     for (int j = 0; j < LN_BWD_ROWS; ++j) {
       const long long r = base + static_cast<long long>(j) * warps;
-      live[j] = r < r1;
+      live[j] = r < r1 && (ids == nullptr || ids[r] != 0);
       o[j] = r * cols;
       mu[j] = live[j] ? mean[r] : 0.0f;
       rs[j] = live[j] ? rstd[r] : 0.0f;
@@ -170,18 +182,18 @@ extern "C" __global__ void __launch_bounds__(32 * LN_BWD_MAX_WARPS)
     layer_norm_backward(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias, float* __restrict__ partial,
                         const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x, int x_bf16,
                         const float* __restrict__ weight, const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                        int cols, int rows_per_chunk) {
+                        int cols, int rows_per_chunk, const int* __restrict__ ids) {
   extern __shared__ float acc[];
   const float* df = static_cast<const float*>(dout);
   const bf16* db = static_cast<const bf16*>(dout);
   const float* xf = static_cast<const float*>(x);
   const bf16* xb = static_cast<const bf16*>(x);
   if (dout_bf16) {
-    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, db, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
-    else backward_chunk(dx, d_weight, d_bias, partial, db, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
+    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, db, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    else backward_chunk(dx, d_weight, d_bias, partial, db, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
   } else {
-    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, df, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
-    else backward_chunk(dx, d_weight, d_bias, partial, df, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc);
+    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, df, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    else backward_chunk(dx, d_weight, d_bias, partial, df, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
   }
 }
 

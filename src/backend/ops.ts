@@ -27,6 +27,17 @@ export interface Tensor {
   readonly size: number;
 }
 
+/**
+ * The batch's padding rows for an element-wise op over n elements seen as rows of `cols`: a row whose
+ * id is 0 is padding. The models pass them where padding rows' values do not matter (they are masked
+ * later, or multiplied as zero rows), so that padding costs (almost) nothing.
+ */
+export interface PaddingRows {
+  /** i32 [n / cols]. */
+  readonly ids: Tensor;
+  readonly cols: number;
+}
+
 /** Which positions attention relates (ops.attentionForward). */
 export interface AttentionMask {
   /** The batch's ids [B × L] (i32): a sequence's padding is its prefix of zero ids. */
@@ -273,14 +284,17 @@ export interface Ops {
   copy(out: Tensor, x: Tensor, n: number): void;
   /** y[0..n) (+=) alpha · x[0..n) (f32): e.g. the epoch's loss sum, kept on the device. */
   axpy(y: Tensor, x: Tensor, alpha: number, n: number): void;
-  /** out = a + b over n elements; out may alias a or b. */
-  add(out: Tensor, a: Tensor, b: Tensor, n: number): void;
+  /** out = a + b over n elements; out may alias a or b; 0 on `padding` rows (a and b not read there). */
+  add(out: Tensor, a: Tensor, b: Tensor, n: number, padding?: PaddingRows): void;
   /** out[r] = x[first + r·stride] for r < rows, rows of `cols` elements (e.g. each sequence's last position). */
   sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void;
   /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 over N rows of d; forward and backward alike; out may alias x. */
   maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void;
-  /** out = x · keep / (1 - p) with keep = (u ≥ p), u from the key; backward is the same call on gradients; out may alias x. */
-  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void;
+  /**
+   * out = x · keep / (1 - p) with keep = (u ≥ p), u from the key; backward is the same call on gradients;
+   * out may alias x; 0 on `padding` rows.
+   */
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec, padding?: PaddingRows): void;
   /** out = max(x, 0); out may alias x. */
   reluForward(out: Tensor, x: Tensor, n: number): void;
   /** dx = dout · (out > 0), with `out` the forward output; dx may alias dout. */
@@ -308,20 +322,25 @@ export interface Ops {
 
   /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (or += with `accumulate`). */
   matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options?: MatmulOptions): void;
-  /** out[r, :] += bias over `rows` rows of `cols` (in place). */
-  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void;
-  /** dBias (+=) Σ_r dout[r, :]. */
-  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void;
+  /** out[r, :] += bias over `rows` rows of `cols` (in place); rows whose `ids` entry is 0 are left as they are. */
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void;
+  /** dBias (+=) Σ_r dout[r, :] over the rows whose `ids` entry is not 0 (every row without ids). */
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number, ids?: Tensor): void;
   /**
    * out = (x - mean) · rstd · weight + bias per row; writes mean[rows] and rstd[rows] for backward.
-   * out may not alias x.
+   * out may not alias x. A row whose `ids` entry is 0 gets out = 0 and mean = rstd = 0.
    */
-  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void;
-  /** dx (+=) the input gradient; dWeight (+=), dBias (+=). */
+  layerNormForward(
+    out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+  ): void;
+  /**
+   * dx (+=) the input gradient; dWeight (+=), dBias (+=). A row whose `ids` entry is 0 leaves its dx as it
+   * is and adds nothing to dWeight and dBias.
+   */
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number,
+    rows: number, cols: number, ids?: Tensor,
   ): void;
 
   // ---- attention ----

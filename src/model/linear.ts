@@ -13,27 +13,36 @@ export interface LinearParams {
 }
 
 /**
- * y [N × out] = x [N × in] · Wᵀ + b. With `ids` (the batch's, [N]), rows whose id is 0 may be computed as
- * if x's row were zero (y = b): pass them where those rows are padding whose results do not matter.
+ * How a layer may skip the batch's padding rows (ids [N], 0 = padding). Its GEMM rows always may: there
+ * either x (forward) and dy (backward) are zero, or the results do not matter. `bias` says whether the
+ * padding rows' outputs are still needed ('keep': their value is the bias, as for attention's keys and
+ * values, which SASRec's attention sees) or not ('skip': then the bias and its gradient skip them too).
  */
-export function linearForward(ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, ids?: Tensor): void {
-  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, ...rowIds(ids) });
-  ops.biasAdd(y, p.bias, N, outF);
+export interface LinearPadding {
+  readonly ids: Tensor;
+  readonly bias: 'keep' | 'skip';
 }
 
-/**
- * dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W. With `ids`, rows whose id is 0
- * may be taken as zero rows of dy in dW and dx (never in db): pass them where dy or x is zero on those
- * rows, or their dx does not matter.
- */
+/** y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says. */
+export function linearForward(ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, padding?: LinearPadding): void {
+  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, ...rowIds(padding) });
+  ops.biasAdd(y, p.bias, N, outF, biasIds(padding));
+}
+
+/** dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says. */
 export function linearBackward(
-  ops: Ops, dx: Tensor, p: LinearParams, dy: Tensor, x: Tensor, N: number, inF: number, outF: number, accumulateDx: boolean, ids?: Tensor,
+  ops: Ops, dx: Tensor, p: LinearParams, dy: Tensor, x: Tensor, N: number, inF: number, outF: number, accumulateDx: boolean,
+  padding?: LinearPadding,
 ): void {
-  ops.matmul(p.dWeight, dy, x, outF, inF, N, { transA: true, accumulate: true, ...rowIds(ids) });
-  ops.biasBackward(p.dBias, dy, N, outF);
-  ops.matmul(dx, dy, p.weight, N, inF, outF, { accumulate: accumulateDx, ...rowIds(ids) });
+  ops.matmul(p.dWeight, dy, x, outF, inF, N, { transA: true, accumulate: true, ...rowIds(padding) });
+  ops.biasBackward(p.dBias, dy, N, outF, biasIds(padding));
+  ops.matmul(dx, dy, p.weight, N, inF, outF, { accumulate: accumulateDx, ...rowIds(padding) });
 }
 
-function rowIds(ids: Tensor | undefined): { rowIds?: Tensor } {
-  return ids === undefined ? {} : { rowIds: ids };
+function rowIds(padding: LinearPadding | undefined): { rowIds?: Tensor } {
+  return padding === undefined ? {} : { rowIds: padding.ids };
+}
+
+function biasIds(padding: LinearPadding | undefined): Tensor | undefined {
+  return padding?.bias === 'skip' ? padding.ids : undefined;
 }

@@ -3,14 +3,15 @@
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
  * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional, blind to
  * padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
- * the mask zeroes them anyway. The linear layers get the ids as well: on a padding row either the result
- * is masked later (q, the attention's output projection, the FFN) or the operand row is zero (k and v
- * read x, which the mask zeroed), so its GEMM rows may be skipped and padding costs nothing there
- * either. Backward reads the
+ * the mask zeroes them anyway. The other ops get the ids as well (linear.ts LinearPadding, ops.ts
+ * PaddingRows): on a padding row either the result is masked later (q, the attention's output
+ * projection, the layer norms, the FFN, the residual sums; their gradients there are zero) or the
+ * operand row is zero (k and v read x, which the mask zeroed; their value there is their bias, which
+ * SASRec's attention sees), so padding costs (almost) nothing. Backward reads the
  * activations forward saved and regenerates every dropout mask from its key.
  */
 import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
-import { linearBackward, linearForward, type LinearParams } from './linear.js';
+import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
 /** LayerNorm epsilon of every norm (1e-8, as the reference system). */
@@ -61,6 +62,16 @@ function attentionMask(ids: Tensor, p: BlockPass): AttentionMask {
   return { ids, causal: p.causal, keyPadding: p.keyPadding };
 }
 
+/** Padding rows skipped (their results masked later, their gradients zero). */
+function skip(ids: Tensor): LinearPadding {
+  return { ids, bias: 'skip' };
+}
+
+/** Padding rows' GEMM rows skipped, their bias kept: attention's keys and values there. */
+function keepBias(ids: Tensor): LinearPadding {
+  return { ids, bias: 'keep' };
+}
+
 /** Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x). */
 export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
@@ -69,24 +80,25 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
   const ln1 = act('ln1');
-  ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS);
-  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, ids);
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, ids);
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, ids);
+  const rows = { ids, cols: d };
+  ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
+  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
   ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
   const x2 = act('x2');
-  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, ids);
-  ops.add(x2, x2, ln1, N * d);
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids));
+  ops.add(x2, x2, ln1, N * d, rows);
   const ln2 = act('ln2');
-  ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS);
+  ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS, ids);
   const relu = act('ffn_relu');
-  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, ids);
+  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids));
   ops.reluForward(relu, relu, N * p.ffn);
-  ops.dropout(act('ffn_drop'), relu, N * p.ffn, p.ffn1Drop);
+  ops.dropout(act('ffn_drop'), relu, N * p.ffn, p.ffn1Drop, { ids, cols: p.ffn });
   const f2 = act('ffn_out');
-  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d, ids);
-  ops.dropout(f2, f2, N * d, p.ffn2Drop);
-  ops.add(out, ln2, f2, N * d);
+  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids));
+  ops.dropout(f2, f2, N * d, p.ffn2Drop, rows);
+  ops.add(out, ln2, f2, N * d, rows);
   ops.maskPadded(out, out, ids, N, d);
 }
 
@@ -104,25 +116,26 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const s = (name: string): Tensor => g.scratch.get(name);
   const dx = s('dx');
   const [g1, g2, g3] = [s('g1'), s('g2'), s('g3')];
+  const rows = { ids, cols: d };
   ops.maskPadded(dx, dx, ids, N, d);
   // FFN: dx is the gradient of y + f2 (the residual sum)
-  ops.dropout(g1, dx, n, p.ffn2Drop);
+  ops.dropout(g1, dx, n, p.ffn2Drop, rows);
   // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below.
   const nf = N * p.ffn;
-  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false, ids);
-  ops.dropout(g2, g2, nf, p.ffn1Drop);
+  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false, skip(ids));
+  ops.dropout(g2, g2, nf, p.ffn1Drop, { ids, cols: p.ffn });
   ops.reluBackward(g2, g2, act('ffn_relu'), nf);
-  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, ids);
-  ops.add(g3, g3, dx, n);
+  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, skip(ids));
+  ops.add(g3, g3, dx, n, rows);
   ops.fill(g1, 0, n);
-  ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d);
+  ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids);
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
-  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, ids);
+  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, skip(ids));
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
   ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
-  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, ids);
-  ops.add(g3, g3, g1, n);
-  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, ids);
-  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, ids);
-  ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d);
+  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, skip(ids));
+  ops.add(g3, g3, g1, n, rows);
+  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, keepBias(ids));
+  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, keepBias(ids));
+  ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids);
 }

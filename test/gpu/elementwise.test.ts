@@ -272,4 +272,52 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
       });
     }
   }
+
+  // Padding rows (ids 0): add and dropout write 0 there without reading, biasAdd leaves them, biasBackward
+  // leaves them out; the other rows as without ids. Exact (the CPU backend defines the same), except
+  // biasBackward's sums (the bound above). cols 67: packs straddle rows; cols 64: one row per pack.
+  for (const dtype of FLOATS) {
+    for (const cols of [64, 67]) {
+      it(`padding rows: add, dropout, biasAdd, biasBackward ${dtype}, cols ${cols}`, async () => {
+        const rows = 1001;
+        const n = rows * cols;
+        const io = new Pair([
+          { name: 'out', shape: [rows, cols], dtype }, { name: 'a', shape: [rows, cols], dtype }, { name: 'b', shape: [rows, cols], dtype },
+          { name: 'bias', shape: [cols], dtype: 'f32' }, { name: 'dBias', shape: [cols], dtype: 'f32' }, { name: 'ids', shape: [rows], dtype: 'i32' },
+        ]);
+        io.set('a', randomFloats(n));
+        io.set('b', randomFloats(n));
+        io.set('bias', randomFloats(cols));
+        const base = io.set('dBias', randomFloats(cols));
+        // Runs of padding as left-padded sequences give (whole packs and tiles), and single rows.
+        const ids = io.set('ids', Int32Array.from({ length: rows }, (_, r) => (r % 200 < 120 || r % 37 === 0 ? 0 : 1 + r)));
+        const onDevice = { ids: io.d('ids'), cols };
+        const inOracle = { ids: io.r('ids'), cols };
+        onStream((s) => ew.add(s, io.d('out'), io.d('a'), io.d('b'), n, onDevice));
+        oracle().add(io.r('out'), io.r('a'), io.r('b'), n, inOracle);
+        const added = get(io.d('out'));
+        expectExact(added, await io.want('out'), 'add');
+        expect(ids.every((id, r) => id !== 0 || added.subarray(r * cols, (r + 1) * cols).every((v) => v === 0)), 'add: padding rows 0').toBe(true);
+
+        const drop = { p: 0.3, key: { seed: Math.floor(Math.random() * 2 ** 32), step: Math.floor(Math.random() * 1000), site: 2 } };
+        onStream((s) => ew.dropout(s, io.d('out'), io.d('a'), n, drop, onDevice));
+        oracle().dropout(io.r('out'), io.r('a'), n, drop, inOracle);
+        expectExact(get(io.d('out')), await io.want('out'), 'dropout');
+        onStream((s) => ew.dropout(s, io.d('out'), io.d('a'), n, { ...drop, p: 0 }, onDevice));
+        oracle().dropout(io.r('out'), io.r('a'), n, { ...drop, p: 0 }, inOracle);
+        expectExact(get(io.d('out')), await io.want('out'), 'dropout p 0');
+
+        onStream((s) => ew.biasAdd(s, io.d('b'), io.d('bias'), rows, cols, io.d('ids')));
+        oracle().biasAdd(io.r('b'), io.r('bias'), rows, cols, io.r('ids'));
+        expectExact(get(io.d('b')), await io.want('b'), 'biasAdd');
+
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('a'), rows, cols, reduceScratch(), io.d('ids')));
+        oracle().biasBackward(io.r('dBias'), io.r('a'), rows, cols, io.r('ids'));
+        const want = await oracle().readF32(io.r('dBias'));
+        const got = get(io.d('dBias'));
+        expect(relError(Float64Array.from(got, (v, i) => v - base[i]!), Float64Array.from(want, (v, i) => v - base[i]!)), 'biasBackward increment').toBeLessThanOrEqual(1e-5);
+        io.free();
+      });
+    }
+  }
 });

@@ -14,6 +14,8 @@ interface Case {
   readonly x: DType;
   readonly out: DType;
   readonly dout: DType;
+  /** Rows r with r % 5 < 2 are padding (ids 0): forward writes 0, backward leaves them out. @default false */
+  readonly padded?: boolean;
 }
 
 // Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 33 / 64 /
@@ -30,6 +32,8 @@ const CASES: Case[] = [
   { rows: 5, cols: 64, x: 'bf16', out: 'bf16', dout: 'bf16' },
   { rows: 77, cols: 1500, x: 'f32', out: 'f32', dout: 'bf16' },
   { rows: 200, cols: 12_288, x: 'bf16', out: 'bf16', dout: 'bf16' },
+  { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32', padded: true },
+  { rows: 1001, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32', padded: true },
 ];
 
 /** The model's epsilon. */
@@ -53,7 +57,8 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
   for (const c of CASES) {
     const { rows, cols } = c;
     const n = rows * cols;
-    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}: forward, then backward (+=) onto random content, twice`, async () => {
+    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}${c.padded ? ', padding rows' : ''}: forward, then backward (+=) onto random content, twice`, async () => {
+      const ids = c.padded ? Int32Array.from({ length: rows }, (_, r) => (r % 5 < 2 ? 0 : 1 + r)) : null;
       const dev = deviceGroup('ln', [
         { name: 'out', shape: [rows, cols], dtype: c.out },
         { name: 'mean', shape: [rows], dtype: 'f32' },
@@ -65,7 +70,10 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
         { name: 'dWeight', shape: [cols], dtype: 'f32' },
         { name: 'dBias', shape: [cols], dtype: 'f32' },
         { name: 'dout', shape: [rows, cols], dtype: c.dout },
+        { name: 'ids', shape: [rows], dtype: 'i32' },
       ]);
+      if (ids !== null) put(dev.get('ids'), ids);
+      const devIds = ids !== null ? dev.get('ids') : undefined;
       const x = put(dev.get('x'), rowsOfX(rows, cols));
       const weight = put(dev.get('weight'), randomFloats(cols).map((v) => 1 + 0.5 * v));
       const bias = put(dev.get('bias'), randomFloats(cols));
@@ -76,11 +84,11 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       const t = (name: string) => dev.get(name);
       const backward = (stream: Stream): void => {
         layerNormBackward(
-          stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(),
+          stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(), devIds,
         );
       };
       onStream((stream) => {
-        layerNormForward(stream, t('out'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS);
+        layerNormForward(stream, t('out'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS, devIds);
         backward(stream);
       });
       const got = {
@@ -112,12 +120,15 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
         { name: 'dWeight', shape: [cols], dtype: 'f32' },
         { name: 'dBias', shape: [cols], dtype: 'f32' },
         { name: 'dout', shape: [rows, cols], dtype: 'f32' },
+        { name: 'ids', shape: [rows], dtype: 'i32' },
       ]);
       const r = (name: string) => ref.get(name);
+      if (ids !== null) cpuOps.write(r('ids'), ids);
+      const refIds = ids !== null ? r('ids') : undefined;
       cpuOps.write(r('x'), x);
       cpuOps.write(r('weight'), weight);
       cpuOps.write(r('bias'), bias);
-      cpuOps.layerNormForward(r('out'), r('mean'), r('rstd'), r('x'), r('weight'), r('bias'), rows, cols, EPS);
+      cpuOps.layerNormForward(r('out'), r('mean'), r('rstd'), r('x'), r('weight'), r('bias'), rows, cols, EPS, refIds);
       const want = { out: await cpuOps.readF32(r('out')), mean: await cpuOps.readF32(r('mean')), rstd: await cpuOps.readF32(r('rstd')) };
       // The backward from the statistics the device saved (what its backward read), onto zeros.
       cpuOps.write(r('mean'), got.mean);
@@ -126,7 +137,7 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       cpuOps.write(r('dx'), new Float32Array(n));
       cpuOps.write(r('dWeight'), new Float32Array(cols));
       cpuOps.write(r('dBias'), new Float32Array(cols));
-      cpuOps.layerNormBackward(r('dx'), r('dWeight'), r('dBias'), r('dout'), r('x'), r('weight'), r('mean'), r('rstd'), rows, cols);
+      cpuOps.layerNormBackward(r('dx'), r('dWeight'), r('dBias'), r('dout'), r('x'), r('weight'), r('mean'), r('rstd'), rows, cols, refIds);
       const wantDx = await cpuOps.readF32(r('dx'));
       const wantDWeight = await cpuOps.readF32(r('dWeight'));
       const wantDBias = await cpuOps.readF32(r('dBias'));

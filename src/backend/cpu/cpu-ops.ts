@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
 import type { AttentionRows } from './attention.js';
@@ -44,6 +44,19 @@ function f32(t: Tensor, what: string, need: number): FloatArray {
 
 function i32(t: Tensor, what: string, need: number): Int32Array {
   return tensor(t, what, 'i32', need).data as Int32Array;
+}
+
+/** An element op's padding rows as the workers read them: (ids, cols), or (null, 1). */
+function paddingArgs(op: string, padding: PaddingRows | undefined, n: number): [Int32Array | null, number] {
+  if (padding === undefined) return [null, 1];
+  const { cols } = padding;
+  if (!Number.isInteger(cols) || cols < 1 || n % cols !== 0) throw new RangeError(`${op}: padding rows of ${cols} elements do not divide n = ${n}`);
+  return [i32(padding.ids, `${op}.padding.ids`, n / cols), cols];
+}
+
+/** A row op's padding ids as the workers read them, or null. */
+function rowIds(op: string, ids: Tensor | undefined, rows: number): Int32Array | null {
+  return ids === undefined ? null : i32(ids, `${op}.ids`, rows);
 }
 
 /** The attention mask with its ids as the workers read them. */
@@ -133,8 +146,8 @@ export class CpuOps implements Ops {
     for (let i = 0; i < n; i++) yy[i] = yy[i]! + alpha * xx[i]!;
   }
 
-  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
-    this.#pool.runSplit(n, 'add', f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n);
+  add(out: Tensor, a: Tensor, b: Tensor, n: number, padding?: PaddingRows): void {
+    this.#pool.runSplit(n, 'add', f32(out, 'add.out', n), f32(a, 'add.a', n), f32(b, 'add.b', n), n, ...paddingArgs('add', padding, n));
   }
 
   sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void {
@@ -146,10 +159,10 @@ export class CpuOps implements Ops {
     ew.maskPadded(f32(out, 'maskPadded.out', rows * cols), f32(x, 'maskPadded.x', rows * cols), i32(ids, 'maskPadded.ids', rows), rows, cols);
   }
 
-  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec, padding?: PaddingRows): void {
     // Only what the mask needs travels to the workers (a spec may carry more).
     const spec: DropoutSpec = { p: drop.p, key: { seed: drop.key.seed, step: drop.key.step, site: drop.key.site } };
-    this.#pool.runSplit(n, 'dropout', f32(out, 'dropout.out', n), f32(x, 'dropout.x', n), n, spec);
+    this.#pool.runSplit(n, 'dropout', f32(out, 'dropout.out', n), f32(x, 'dropout.x', n), n, spec, ...paddingArgs('dropout', padding, n));
   }
 
   reluForward(out: Tensor, x: Tensor, n: number): void {
@@ -189,33 +202,37 @@ export class CpuOps implements Ops {
     );
   }
 
-  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void {
-    this.#pool.runSplit(rows * cols, 'biasAdd', f32(out, 'biasAdd.out', rows * cols), f32(bias, 'biasAdd.bias', cols), rows, cols);
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
+    this.#pool.runSplit(
+      rows * cols, 'biasAdd', f32(out, 'biasAdd.out', rows * cols), f32(bias, 'biasAdd.bias', cols), rows, cols, rowIds('biasAdd', ids, rows),
+    );
   }
 
-  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number, ids?: Tensor): void {
     const { chunks } = sumChunks(rows);
     const partials = this.#partials.get(chunks * cols);
     const out = f32(dBias, 'biasBackward.dBias', cols);
     // One part per chunk of rows at most (column-sums.ts); the partials are added here, in chunk order.
-    this.#pool.runSplit(Math.min(rows * cols, chunks * MIN_WORK_PER_PART), 'biasBackward', partials, f32(dout, 'biasBackward.dout', rows * cols), rows, cols);
+    this.#pool.runSplit(Math.min(rows * cols, chunks * MIN_WORK_PER_PART), 'biasBackward', partials, f32(dout, 'biasBackward.dout', rows * cols), rows, cols, rowIds('biasBackward', ids, rows));
     addPartials(out, partials, chunks, cols, 0, cols);
   }
 
-  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
+  layerNormForward(
+    out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+  ): void {
     const n = rows * cols;
     this.#pool.runSplit(
       n, 'layerNormForward',
       f32(out, 'layerNormForward.out', n), f32(mean, 'layerNormForward.mean', rows), f32(rstd, 'layerNormForward.rstd', rows),
       f32(x, 'layerNormForward.x', n), f32(weight, 'layerNormForward.weight', cols), f32(bias, 'layerNormForward.bias', cols),
-      rows, cols, eps,
+      rows, cols, eps, rowIds('layerNormForward', ids, rows),
     );
   }
 
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number,
+    rows: number, cols: number, ids?: Tensor,
   ): void {
     const n = rows * cols;
     const { chunks } = sumChunks(rows);
@@ -227,7 +244,7 @@ export class CpuOps implements Ops {
       Math.min(n, chunks * MIN_WORK_PER_PART), 'layerNormBackward',
       f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n),
       f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows),
-      rows, cols,
+      rows, cols, rowIds('layerNormBackward', ids, rows),
     );
     layerNormAddPartials(dw, db, partials, rows, cols);
   }

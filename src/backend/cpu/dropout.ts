@@ -39,9 +39,12 @@ export class DropoutMask {
   }
 }
 
-/** out = x · keep / (1 - p) over n elements (overwrite); p = 0 copies; out may alias x. Forward and backward alike. */
-export function dropout(out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec): void {
-  dropoutPart(out, x, n, drop, 0, 1);
+/**
+ * out = x · keep / (1 - p) over n elements (overwrite); p = 0 copies; out may alias x. Forward and
+ * backward alike. With `ids` the elements are rows of `cols`, and a row whose id is 0 (padding) gets 0.
+ */
+export function dropout(out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec, ids: Int32Array | null = null, cols = 1): void {
+  dropoutPart(out, x, n, drop, ids, cols, 0, 1);
 }
 
 /**
@@ -50,13 +53,16 @@ export function dropout(out: FloatArray, x: FloatArray, n: number, drop: Dropout
  * nothing. In a worker `out` and `x` are distinct view objects even where they alias, so p = 0 may copy
  * a range onto itself: harmless.
  */
-export function dropoutPart(out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec, part: number, parts: number): void {
+export function dropoutPart(
+  out: FloatArray, x: FloatArray, n: number, drop: DropoutSpec, ids: Int32Array | null, cols: number, part: number, parts: number,
+): void {
   const [lo, hi] = span(n, part, parts, 4);
+  const pad = (i: number): boolean => ids !== null && ids[Math.floor(i / cols)] === 0;
   if (drop.p === 0) {
-    if (out !== x) for (let i = lo; i < hi; i++) out[i] = x[i]!;
+    if (out !== x || ids !== null) for (let i = lo; i < hi; i++) out[i] = pad(i) ? 0 : x[i]!;
     return;
   }
   const mask = new DropoutMask(drop);
   const s = mask.scale;
-  for (let i = lo; i < hi; i++) out[i] = mask.keeps(i) ? x[i]! * s : 0;
+  for (let i = lo; i < hi; i++) out[i] = !pad(i) && mask.keeps(i) ? x[i]! * s : 0;
 }

@@ -9,15 +9,24 @@ import type { FloatArray } from './arrays.js';
 import { addPartials, sumChunks } from './column-sums.js';
 import { span } from './partition.js';
 
-/** out = a + b over n elements (overwrite); out may alias a or b. */
-export function add(out: FloatArray, a: FloatArray, b: FloatArray, n: number): void {
-  addPart(out, a, b, n, 0, 1);
+/**
+ * out = a + b over n elements (overwrite); out may alias a or b. With `ids` the elements are rows of
+ * `cols`, and a row whose id is 0 (padding) gets 0.
+ */
+export function add(out: FloatArray, a: FloatArray, b: FloatArray, n: number, ids: Int32Array | null = null, cols = 1): void {
+  addPart(out, a, b, n, ids, cols, 0, 1);
 }
 
 /** Part `part` of `parts` of `add`. */
-export function addPart(out: FloatArray, a: FloatArray, b: FloatArray, n: number, part: number, parts: number): void {
+export function addPart(
+  out: FloatArray, a: FloatArray, b: FloatArray, n: number, ids: Int32Array | null, cols: number, part: number, parts: number,
+): void {
   const [lo, hi] = span(n, part, parts);
-  for (let i = lo; i < hi; i++) out[i] = a[i]! + b[i]!;
+  if (ids === null) {
+    for (let i = lo; i < hi; i++) out[i] = a[i]! + b[i]!;
+    return;
+  }
+  for (let i = lo; i < hi; i++) out[i] = ids[Math.floor(i / cols)] === 0 ? 0 : a[i]! + b[i]!;
 }
 
 /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 (overwrite); out may alias x. */
@@ -54,25 +63,28 @@ export function reluBackwardPart(dx: FloatArray, dout: FloatArray, out: FloatArr
   for (let i = lo; i < hi; i++) dx[i] = out[i]! > 0 ? dout[i]! : 0;
 }
 
-/** out[r, :] = out[r, :]! + bias (in place). */
-export function biasAdd(out: FloatArray, bias: FloatArray, rows: number, cols: number): void {
-  biasAddPart(out, bias, rows, cols, 0, 1);
+/** out[r, :] = out[r, :]! + bias (in place); rows whose `ids` entry is 0 (padding) are left as they are. */
+export function biasAdd(out: FloatArray, bias: FloatArray, rows: number, cols: number, ids: Int32Array | null = null): void {
+  biasAddPart(out, bias, rows, cols, ids, 0, 1);
 }
 
 /** Part `part` of `parts` of `biasAdd`: a range of rows. */
-export function biasAddPart(out: FloatArray, bias: FloatArray, rows: number, cols: number, part: number, parts: number): void {
+export function biasAddPart(
+  out: FloatArray, bias: FloatArray, rows: number, cols: number, ids: Int32Array | null, part: number, parts: number,
+): void {
   const [lo, hi] = span(rows, part, parts);
   for (let r = lo; r < hi; r++) {
+    if (ids !== null && ids[r] === 0) continue;
     const o = r * cols;
     for (let c = 0; c < cols; c++) out[o + c] = out[o + c]! + bias[c]!;
   }
 }
 
-/** dBias (+=) Σ_r dout[r, :], summed by the chunks of rows of column-sums.ts. */
-export function biasBackward(dBias: FloatArray, dout: FloatArray, rows: number, cols: number): void {
+/** dBias (+=) Σ_r dout[r, :] over the rows whose `ids` entry is not 0, summed by the chunks of rows of column-sums.ts. */
+export function biasBackward(dBias: FloatArray, dout: FloatArray, rows: number, cols: number, ids: Int32Array | null = null): void {
   const { chunks } = sumChunks(rows);
   const partials = new Float64Array(chunks * cols);
-  biasBackwardPart(partials, dout, rows, cols, 0, 1);
+  biasBackwardPart(partials, dout, rows, cols, ids, 0, 1);
   addPartials(dBias, partials, chunks, cols, 0, cols);
 }
 
@@ -80,7 +92,9 @@ export function biasBackward(dBias: FloatArray, dout: FloatArray, rows: number, 
  * Part `part` of `parts` of `biasBackward`: a range of the chunks of rows of `sumChunks(rows)`, each
  * chunk k's column sums, in row order, overwriting partials[k·cols, (k+1)·cols).
  */
-export function biasBackwardPart(partials: Float64Array, dout: FloatArray, rows: number, cols: number, part: number, parts: number): void {
+export function biasBackwardPart(
+  partials: Float64Array, dout: FloatArray, rows: number, cols: number, ids: Int32Array | null, part: number, parts: number,
+): void {
   const { chunkRows, chunks } = sumChunks(rows);
   const [k0, k1] = span(chunks, part, parts);
   for (let k = k0; k < k1; k++) {
@@ -88,6 +102,15 @@ export function biasBackwardPart(partials: Float64Array, dout: FloatArray, rows:
     partials.fill(0, p, p + cols);
     const end = Math.min(rows, (k + 1) * chunkRows);
     let r = k * chunkRows;
+    if (ids !== null) {
+      // Padding rows are left out: row by row.
+      for (; r < end; r++) {
+        if (ids[r] === 0) continue;
+        const o = r * cols;
+        for (let c = 0; c < cols; c++) partials[p + c] = partials[p + c]! + dout[o + c]!;
+      }
+      continue;
+    }
     // Four rows per pass over the partial: a quarter of its loads and stores, the same additions in
     // the same order (left to right).
     for (; r + 3 < end; r += 4) {

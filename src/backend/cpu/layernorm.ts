@@ -10,24 +10,33 @@ import type { FloatArray } from './arrays.js';
 import { addPartials, sumChunks } from './column-sums.js';
 import { span } from './partition.js';
 
-/** out = (x - mean) · rstd · weight + bias per row (overwrite; out must not alias x); writes mean and rstd. */
+/**
+ * out = (x - mean) · rstd · weight + bias per row (overwrite; out must not alias x); writes mean and
+ * rstd. A row whose `ids` entry is 0 (padding) gets out = 0 and mean = rstd = 0.
+ */
 export function layerNormForward(
   out: FloatArray, mean: FloatArray, rstd: FloatArray,
   x: FloatArray, weight: FloatArray, bias: FloatArray,
-  rows: number, cols: number, eps: number,
+  rows: number, cols: number, eps: number, ids: Int32Array | null = null,
 ): void {
-  layerNormForwardPart(out, mean, rstd, x, weight, bias, rows, cols, eps, 0, 1);
+  layerNormForwardPart(out, mean, rstd, x, weight, bias, rows, cols, eps, ids, 0, 1);
 }
 
 /** Part `part` of `parts` of `layerNormForward`: a range of rows. */
 export function layerNormForwardPart(
   out: FloatArray, mean: FloatArray, rstd: FloatArray,
   x: FloatArray, weight: FloatArray, bias: FloatArray,
-  rows: number, cols: number, eps: number, part: number, parts: number,
+  rows: number, cols: number, eps: number, ids: Int32Array | null, part: number, parts: number,
 ): void {
   const [lo, hi] = span(rows, part, parts);
   for (let r = lo; r < hi; r++) {
     const o = r * cols;
+    if (ids !== null && ids[r] === 0) {
+      out.fill(0, o, o + cols);
+      mean[r] = 0;
+      rstd[r] = 0;
+      continue;
+    }
     let s = 0;
     for (let c = 0; c < cols; c++) s += x[o + c]!;
     const mu = s / cols;
@@ -45,15 +54,16 @@ export function layerNormForwardPart(
 
 /**
  * dx (+=) the input gradient, dWeight (+=) Σ dout · x̂, dBias (+=) Σ dout, with x̂ recomputed from
- * x and the saved mean and rstd.
+ * x and the saved mean and rstd. A row whose `ids` entry is 0 (padding) leaves its dx as it is and
+ * adds nothing to the sums.
  */
 export function layerNormBackward(
   dx: FloatArray, dWeight: FloatArray, dBias: FloatArray,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number,
+  rows: number, cols: number, ids: Int32Array | null = null,
 ): void {
   const partials = new Float64Array(sumChunks(rows).chunks * 2 * cols);
-  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, 0, 1);
+  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, 0, 1);
   layerNormAddPartials(dWeight, dBias, partials, rows, cols);
 }
 
@@ -65,7 +75,7 @@ export function layerNormBackward(
 export function layerNormBackwardPart(
   dx: FloatArray, partials: Float64Array,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, part: number, parts: number,
+  rows: number, cols: number, ids: Int32Array | null, part: number, parts: number,
 ): void {
   const { chunkRows, chunks } = sumChunks(rows);
   const [k0, k1] = span(chunks, part, parts);
@@ -75,6 +85,7 @@ export function layerNormBackwardPart(
     partials.fill(0, pw, pw + 2 * cols);
     const end = Math.min(rows, (k + 1) * chunkRows);
     for (let r = k * chunkRows; r < end; r++) {
+      if (ids !== null && ids[r] === 0) continue;
       const o = r * cols;
       const mu = mean[r]!;
       const rs = rstd[r]!;

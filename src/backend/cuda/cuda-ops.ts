@@ -14,7 +14,7 @@ import { download } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { PinnedStaging } from './pinned-staging.js';
@@ -171,8 +171,8 @@ export class CudaOps implements Ops {
     ew.axpy(this.#stream, y, x, alpha, n);
   }
 
-  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
-    ew.add(this.#stream, out, a, b, n);
+  add(out: Tensor, a: Tensor, b: Tensor, n: number, padding?: PaddingRows): void {
+    ew.add(this.#stream, out, a, b, n, padding);
   }
 
   sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void {
@@ -183,8 +183,8 @@ export class CudaOps implements Ops {
     ew.maskPadded(this.#stream, out, x, ids, rows, cols);
   }
 
-  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
-    ew.dropout(this.#stream, out, x, n, drop);
+  dropout(out: Tensor, x: Tensor, n: number, drop: DropoutSpec, padding?: PaddingRows): void {
+    ew.dropout(this.#stream, out, x, n, drop, padding);
   }
 
   reluForward(out: Tensor, x: Tensor, n: number): void {
@@ -218,24 +218,26 @@ export class CudaOps implements Ops {
     matmul(this.#stream, out, a, b, m, n, k, options, this.precision.gemm, this.#scratch.get('splits'));
   }
 
-  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number): void {
-    ew.biasAdd(this.#stream, out, bias, rows, cols);
+  biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
+    ew.biasAdd(this.#stream, out, bias, rows, cols, ids);
   }
 
-  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number): void {
-    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'));
+  biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number, ids?: Tensor): void {
+    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'), ids);
   }
 
-  layerNormForward(out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number): void {
-    layerNormForward(this.#stream, out, mean, rstd, x, weight, bias, rows, cols, eps);
+  layerNormForward(
+    out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+  ): void {
+    layerNormForward(this.#stream, out, mean, rstd, x, weight, bias, rows, cols, eps, ids);
   }
 
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number,
+    rows: number, cols: number, ids?: Tensor,
   ): void {
-    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, this.#scratch.get('splits'));
+    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, this.#scratch.get('splits'), ids);
   }
 
   // ---- attention ----

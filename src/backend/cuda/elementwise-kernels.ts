@@ -14,7 +14,8 @@ import type { LaunchConfig } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import { bf16BitsOfWord } from '../bf16.js';
-import type { DropoutSpec, Tensor } from '../ops.js';
+import type { PointerArg } from '../../cuda/kernel-signature.js';
+import type { DropoutSpec, PaddingRows, Tensor } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters } from './launch.js';
@@ -24,14 +25,14 @@ const SIGNATURES = {
   ew_fill_b16: ['out:ptr', 'bits:u32', 'n:i64'],
   ew_copy: ['out:ptr', 'out_bf16:i32', 'x:ptr', 'x_bf16:i32', 'n:i64'],
   ew_axpy: ['y:ptr', 'x:ptr', 'alpha:f64', 'n:i64'],
-  ew_add: ['out:ptr', 'a:ptr', 'b:ptr', 'bf16:i32', 'n:i64'],
+  ew_add: ['out:ptr', 'a:ptr', 'b:ptr', 'bf16:i32', 'n:i64', 'ids:ptr', 'cols:i32'],
   ew_slice_rows: ['out:ptr', 'out_bf16:i32', 'x:ptr', 'x_bf16:i32', 'rows:i32', 'first:i32', 'stride:i32', 'cols:i32'],
   ew_mask_padded: ['out:ptr', 'x:ptr', 'ids:ptr', 'bf16:i32', 'rows:i32', 'cols:i32'],
-  ew_dropout: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64', 'threshold:u32', 'scale:f64', 'seed:u32', 'step:u32', 'site:u32', 'counters:ptr'],
+  ew_dropout: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64', 'threshold:u32', 'scale:f64', 'seed:u32', 'step:u32', 'site:u32', 'counters:ptr', 'ids:ptr', 'cols:i32'],
   ew_relu_forward: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64'],
   ew_relu_backward: ['dx:ptr', 'dout:ptr', 'd_bf16:i32', 'out:ptr', 'out_bf16:i32', 'n:i64'],
-  ew_bias_add: ['out:ptr', 'out_bf16:i32', 'bias:ptr', 'rows:i32', 'cols:i32'],
-  ew_bias_backward: ['dbias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32'],
+  ew_bias_add: ['out:ptr', 'out_bf16:i32', 'bias:ptr', 'rows:i32', 'cols:i32', 'ids:ptr'],
+  ew_bias_backward: ['dbias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'ids:ptr'],
   ew_bias_backward_sum: ['dbias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -176,13 +177,27 @@ export function axpy(stream: Stream, y: Tensor, x: Tensor, alpha: number, n: num
   kernel('ew_axpy').launch(over(stream, n), yy, xx, alpha, n);
 }
 
-/** out = a + b over n elements, all one dtype (f32 or bf16); out may alias a or b. */
-export function add(stream: Stream, out: Tensor, a: Tensor, b: Tensor, n: number): void {
+/** The kernels' (ids, cols) of an element op's padding rows (null and 1 without), checked against n. */
+function paddingArgs(what: string, padding: PaddingRows | undefined, n: number): [PointerArg, number] {
+  if (padding === undefined) return [NULL_PTR, 1];
+  const { cols } = padding;
+  if (!Number.isInteger(cols) || cols < 1 || n % cols !== 0) throw new RangeError(`${what}: padding rows of ${cols} elements do not divide n = ${n}`);
+  return [deviceTensor(padding.ids, `${what}.padding.ids`, ['i32'], n / cols), cols];
+}
+
+/** The ids of a row op's padding rows, or null. */
+function rowIds(what: string, ids: Tensor | undefined, rows: number): PointerArg {
+  return ids === undefined ? NULL_PTR : deviceTensor(ids, `${what}.ids`, ['i32'], rows);
+}
+
+/** out = a + b over n elements, all one dtype (f32 or bf16); out may alias a or b; 0 on `padding` rows. */
+export function add(stream: Stream, out: Tensor, a: Tensor, b: Tensor, n: number, padding?: PaddingRows): void {
   checkCount('add n', n);
   const o = deviceTensor(out, 'add.out', FLOAT, n);
   const aa = deviceTensor(a, 'add.a', [o.dtype], n);
   const bb = deviceTensor(b, 'add.b', [o.dtype], n);
-  kernel('ew_add').launch(over(stream, n), o, aa, bb, bf16Flag(o), n);
+  const [ids, cols] = paddingArgs('add', padding, n);
+  kernel('ew_add').launch(over(stream, n), o, aa, bb, bf16Flag(o), n, ids, cols);
 }
 
 /** out[r, :] = x[first + r·stride, :] for r < rows, rows of `cols` elements; any f32/bf16 pair. */
@@ -206,20 +221,23 @@ export function maskPadded(stream: Stream, out: Tensor, x: Tensor, ids: Tensor, 
 /**
  * out = x · keep / (1 - p) over n elements, the mask of backend/philox.ts's DROP stream for `drop.key`
  * (bit for bit the CPU's; kept values are the double product rounded once, as the CPU's). Backward is
- * the same call on gradients. out and x one dtype; out may alias x; p = 0 copies.
+ * the same call on gradients. out and x one dtype; out may alias x; p = 0 copies. `padding` rows get 0.
  */
-export function dropout(stream: Stream, out: Tensor, x: Tensor, n: number, drop: DropoutSpec): void {
+export function dropout(stream: Stream, out: Tensor, x: Tensor, n: number, drop: DropoutSpec, padding?: PaddingRows): void {
   checkCount('dropout n', n);
   const o = deviceTensor(out, 'dropout.out', FLOAT, n);
   const xx = deviceTensor(x, 'dropout.x', [o.dtype], n);
+  const [ids, cols] = paddingArgs('dropout', padding, n);
   if (drop.p === 0) {
     if (o.ptr !== xx.ptr) kernel('ew_copy').launch(over(stream, n), o, bf16Flag(o), xx, bf16Flag(xx), n);
+    // The copy's padding rows to 0: the mask writes only those rows in place.
+    if (padding !== undefined) kernel('ew_mask_padded').launch(overRows(stream, n / cols, cols), o, o, ids, bf16Flag(o), n / cols, cols);
     return;
   }
   const { seed, step, site } = drop.key;
   // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
   kernel('ew_dropout').launch(
-    over(stream, n), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0, stepCounters(drop),
+    over(stream, n), o, xx, bf16Flag(o), n, dropoutThreshold(drop.p), 1 / (1 - drop.p), seed >>> 0, step >>> 0, site >>> 0, stepCounters(drop), ids, cols,
   );
 }
 
@@ -240,13 +258,13 @@ export function reluBackward(stream: Stream, dx: Tensor, dout: Tensor, out: Tens
   kernel('ew_relu_backward').launch(over(stream, n), d, dy, bf16Flag(d), o, bf16Flag(o), n);
 }
 
-/** out[r, :] += bias (in place) over rows of `cols`; out f32 or bf16, bias f32. */
-export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number, cols: number): void {
+/** out[r, :] += bias (in place) over rows of `cols`, padding rows (`ids`) left as they are; out f32 or bf16, bias f32. */
+export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
   checkCount('biasAdd rows', rows);
   checkCount('biasAdd cols', cols);
   const o = deviceTensor(out, 'biasAdd.out', FLOAT, rows * cols);
   const b = deviceTensor(bias, 'biasAdd.bias', ['f32'], cols);
-  kernel('ew_bias_add').launch(overRows(stream, rows, cols), o, bf16Flag(o), b, rows, cols);
+  kernel('ew_bias_add').launch(overRows(stream, rows, cols), o, bf16Flag(o), b, rows, cols, rowIds('biasAdd', ids, rows));
 }
 
 /**
@@ -255,20 +273,21 @@ export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number,
  * `scratch` (f32, ≥ REDUCE_SCRATCH_FLOATS elements, owned by the backend), then a second kernel adds
  * the chunks' sums per column in a fixed order. One chunk (few rows, or cols > REDUCE_SCRATCH_FLOATS / 2)
  * adds straight into dBias. The result depends on rows, cols and the values only: bit-identical run to
- * run and on every GPU.
+ * run and on every GPU. Padding rows (`ids`) count as zeros.
  */
-export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number, scratch: Tensor): void {
+export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number, scratch: Tensor, ids?: Tensor): void {
   checkCount('biasBackward rows', rows);
   checkCount('biasBackward cols', cols);
   const db = deviceTensor(dBias, 'biasBackward.dBias', ['f32'], cols);
   const dy = deviceTensor(dout, 'biasBackward.dout', FLOAT, rows * cols);
   const s = deviceTensor(scratch, 'biasBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  const pad = rowIds('biasBackward', ids, rows);
   if (rows === 0 || cols === 0) return;
   const units = rowUnits(cols);
   const strips = Math.ceil(units / teamWidth(units));
   const { chunks, rowsPerChunk } = biasBackwardPlan(rows, cols);
   kernel('ew_bias_backward').launch(
-    { grid: [strips, chunks, 1], block: BIAS_THREADS, stream }, db, chunks > 1 ? s : NULL_PTR, dy, bf16Flag(dy), rows, cols, rowsPerChunk,
+    { grid: [strips, chunks, 1], block: BIAS_THREADS, stream }, db, chunks > 1 ? s : NULL_PTR, dy, bf16Flag(dy), rows, cols, rowsPerChunk, pad,
   );
   if (chunks > 1) {
     kernel('ew_bias_backward_sum').launch({ grid: Math.ceil(cols / SUM_LANES), block: SUM_LANES * SUM_PHASES, stream }, db, s, chunks, cols);

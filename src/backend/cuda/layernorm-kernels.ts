@@ -15,11 +15,11 @@ import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.j
 
 const SIGNATURES = {
   forward: [
-    'out:ptr', 'out_bf16:i32', 'mean:ptr', 'rstd:ptr', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'bias:ptr', 'rows:i32', 'cols:i32', 'eps:f32',
+    'out:ptr', 'out_bf16:i32', 'mean:ptr', 'rstd:ptr', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'bias:ptr', 'rows:i32', 'cols:i32', 'eps:f32', 'ids:ptr',
   ],
   backward: [
     'dx:ptr', 'd_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'x:ptr', 'x_bf16:i32',
-    'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32',
+    'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'ids:ptr',
   ],
   backwardSum: ['d_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
@@ -78,11 +78,12 @@ function checkShape(what: string, rows: number, cols: number): void {
 /**
  * out = (x - mean) · rstd · weight + bias per row (overwrite; out must not alias x), with mean and the
  * biased variance over the row and rstd = 1 / sqrt(var + eps); writes mean[rows] and rstd[rows] for
- * backward. x and out f32 or bf16 (any pair); mean, rstd, weight, bias f32.
+ * backward. x and out f32 or bf16 (any pair); mean, rstd, weight, bias f32. With `ids` [rows] (i32),
+ * padding rows (id 0) get out = 0 and mean = rstd = 0.
  */
 export function layerNormForward(
   stream: Stream, out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor,
-  rows: number, cols: number, eps: number,
+  rows: number, cols: number, eps: number, ids?: Tensor,
 ): void {
   checkShape('layerNormForward', rows, cols);
   const n = rows * cols;
@@ -92,9 +93,10 @@ export function layerNormForward(
   const xs = deviceTensor(x, 'layerNormForward.x', ['f32', 'bf16'], n);
   const w = deviceTensor(weight, 'layerNormForward.weight', ['f32'], cols);
   const b = deviceTensor(bias, 'layerNormForward.bias', ['f32'], cols);
+  const pad = ids === undefined ? NULL_PTR : deviceTensor(ids, 'layerNormForward.ids', ['i32'], rows);
   if (rows === 0) return;
   kernel('layer_norm_forward', 'forward').launch(
-    { grid: strideGrid(rows, ROW_WARPS), block: 32 * ROW_WARPS, stream }, o, bf16Flag(o), mu, rs, xs, bf16Flag(xs), w, b, rows, cols, eps,
+    { grid: strideGrid(rows, ROW_WARPS), block: 32 * ROW_WARPS, stream }, o, bf16Flag(o), mu, rs, xs, bf16Flag(xs), w, b, rows, cols, eps, pad,
   );
 }
 
@@ -103,11 +105,11 @@ export function layerNormForward(
  * from the forward's mean and rstd. dx, dWeight, dBias f32; dout and x f32 or bf16; weight, mean, rstd
  * f32; scratch f32 of ≥ REDUCE_SCRATCH_FLOATS elements (the backend's, shared with biasBackward) for the
  * chunks' partial sums. cols ≤ 12,288. Deterministic: every sum has a fixed order that depends on rows
- * and cols only.
+ * and cols only. With `ids` [rows] (i32), padding rows (id 0) leave dx as it is and add nothing.
  */
 export function layerNormBackward(
   stream: Stream, dx: Tensor, dWeight: Tensor, dBias: Tensor, dout: Tensor, x: Tensor,
-  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number, scratch: Tensor,
+  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number, scratch: Tensor, ids?: Tensor,
 ): void {
   checkShape('layerNormBackward', rows, cols);
   const n = rows * cols;
@@ -120,13 +122,14 @@ export function layerNormBackward(
   const mu = deviceTensor(mean, 'layerNormBackward.mean', ['f32'], rows);
   const rs = deviceTensor(rstd, 'layerNormBackward.rstd', ['f32'], rows);
   const s = deviceTensor(scratch, 'layerNormBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  const pad = ids === undefined ? NULL_PTR : deviceTensor(ids, 'layerNormBackward.ids', ['i32'], rows);
   checkBackwardCols(cols);
   if (rows === 0) return;
   const plan = layerNormBackwardPlan(rows, cols);
   const split = plan.chunks > 1;
   kernel('layer_norm_backward', 'backward', plan.sharedBytes).launch(
     { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
-    gx, gw, gb, split ? s : NULL_PTR, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols, plan.rowsPerChunk,
+    gx, gw, gb, split ? s : NULL_PTR, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols, plan.rowsPerChunk, pad,
   );
   if (split) {
     kernel('layer_norm_backward_sum', 'backwardSum').launch(
