@@ -52,11 +52,8 @@ describe('layers', () => {
 
   it('names the protocol\'s environment variables in trainer/protocol.ts only', () => {
     const names = ['GRID_TRIAL', 'GRID_EVENTS_FD', 'GRID_CPU_THREADS', 'CUDA_VISIBLE_DEVICES'];
-    // scheduler/devices.ts sets GRID_CPU_THREADS and CUDA_VISIBLE_DEVICES by name while the store and
-    // scheduler are reworked on another branch; it should use CPU_THREADS_ENV and VISIBLE_DEVICES_ENV.
-    const pending = new Set(['scheduler/devices.ts']);
     const restated = sources()
-      .filter((f) => f !== 'trainer/protocol.ts' && !pending.has(f))
+      .filter((f) => f !== 'trainer/protocol.ts')
       .flatMap((f) => {
         // Comments may mention them; code may not spell them.
         const code = readFileSync(join(src, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');

@@ -6,7 +6,7 @@ import { openForReading, openForWriting, schemaVersion, StoreError } from '../sr
 import { MIGRATIONS, SCHEMA_VERSION } from '../src/store/migrations.js';
 import { openStore } from '../src/store/open-store.js';
 import type { Claim, Store } from '../src/store/store.js';
-import { canTransition, isFinished, isUnsuccessful, resumedStates, TRIAL_STATES } from '../src/store/trial-state.js';
+import { TRIAL_STATES } from '../src/store/trial-state.js';
 import { ENGINES, SQLITE_ENGINE, type Engine } from './helpers/stores.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -219,28 +219,6 @@ describe.each(ENGINES)('store primitives ($name)', (engine) => {
     expect(ages.get('a')).toBeGreaterThanOrEqual(0.05);
     expect(ages.get('b')).toBeLessThan(ages.get('a') as number);
     await store.close();
-  });
-});
-
-describe('trial states', () => {
-  it('has one table: completed is final, oom is retried only when asked, interrupted resumes', () => {
-    expect(canTransition('completed', 'pending')).toBe(false);
-    expect(canTransition('oom', 'pending')).toBe(true);
-    expect(canTransition('interrupted', 'pending')).toBe(true);
-    expect(canTransition('pending', 'completed')).toBe(false);
-    expect(['completed', 'pruned', 'failed', 'oom', 'timeout'].every((s) => isFinished(s as never))).toBe(true);
-    expect(isFinished('interrupted')).toBe(false);
-    expect(canTransition('running', 'pruned')).toBe(true);
-    expect(canTransition('pruned', 'pending')).toBe(true);
-    expect(canTransition('pending', 'pruned')).toBe(false);
-  });
-
-  it('says in one place what resume re-runs and what fails a sweep', () => {
-    expect(resumedStates(new Set())).toEqual(['interrupted']);
-    expect(resumedStates(new Set(['retry-pruned'])).sort()).toEqual(['interrupted', 'pruned']);
-    expect(resumedStates(new Set(['retry-failed', 'retry-timeout', 'retry-pruned'])).sort()).toEqual(['failed', 'interrupted', 'pruned', 'timeout']);
-    expect(resumedStates(new Set(['retry-oom'])).sort()).toEqual(['interrupted', 'oom']);
-    expect(TRIAL_STATES.filter(isUnsuccessful)).toEqual(['failed', 'oom', 'timeout', 'interrupted']);
   });
 });
 

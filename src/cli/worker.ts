@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { SweepSource, recoverSweep } from '../scheduler/sweep-source.js';
 import type { Store } from '../store/store.js';
+import { isFinished, TRIAL_STATES } from '../store/trial-state.js';
 import { parseDuration } from '../sweep/duration.js';
 import { storedGrid } from '../sweep/sweep-service.js';
 import { action, EXIT, note, openDb, UsageError, withDb } from './common.js';
@@ -82,12 +83,12 @@ export async function workSweeps(store: Store, o: WorkOptions): Promise<number> 
   }
 }
 
-/** Trials of the sweeps that are pending, running or interrupted (to be run again). */
+/** Trials of the sweeps that are not finished (pending, running, or interrupted: to be run again). */
 async function unfinished(store: Store, sweeps: readonly string[]): Promise<number> {
   let n = 0;
   for (const sweep of sweeps) {
     const counts = await store.countByState(sweep);
-    n += (counts.pending ?? 0) + (counts.running ?? 0) + (counts.interrupted ?? 0);
+    n += TRIAL_STATES.filter((s) => !isFinished(s)).reduce((sum, s) => sum + (counts[s] ?? 0), 0);
   }
   return n;
 }

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { listGpus, nvmlStatus, type GpuInfo } from '../cuda/nvml.js';
-import type { TrialDevice } from '../trainer/protocol.js';
+import { CPU_THREADS_ENV, VISIBLE_DEVICES_ENV, type TrialDevice } from '../trainer/protocol.js';
 
 /** What placing slots needs to know of a GPU. */
 export type SlotGpu = Pick<GpuInfo, 'index' | 'name' | 'uuid' | 'memoryTotalBytes'>;
@@ -45,12 +45,12 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
     const parallel = options.parallel ?? 1;
     // The cores are shared among the slots, so that parallel trials do not oversubscribe them
     // (GRID_CPU_THREADS is what the CPU backend reads: backend/cpu/pool.ts); the user's own setting wins.
-    const threads = process.env.GRID_CPU_THREADS ?? String(Math.max(1, Math.floor((options.cores ?? availableParallelism()) / parallel)));
+    const threads = process.env[CPU_THREADS_ENV] ?? String(Math.max(1, Math.floor((options.cores ?? availableParallelism()) / parallel)));
     return Array.from({ length: parallel }, (_, id) => ({
       id,
       device: { backend: 'cpu', ordinal: 0 },
       // A CPU trial must not grab a GPU through some library's default device.
-      env: { CUDA_VISIBLE_DEVICES: '', GRID_CPU_THREADS: threads },
+      env: { [VISIBLE_DEVICES_ENV]: '', [CPU_THREADS_ENV]: threads },
       label: 'cpu',
     }));
   }
@@ -60,7 +60,7 @@ export function planSlots(gpus: readonly SlotGpu[], options: SlotOptions = {}): 
       id,
       device: { backend: 'cuda', ordinal: 0 },
       // The UUID, not the index: NVML and CUDA may number devices differently.
-      env: { CUDA_VISIBLE_DEVICES: gpu.uuid !== '' ? gpu.uuid : String(gpu.index) },
+      env: { [VISIBLE_DEVICES_ENV]: gpu.uuid !== '' ? gpu.uuid : String(gpu.index) },
       label: `gpu${gpu.index} ${gpu.name}`,
       gpu: gpu.uuid,
       memoryBytes: gpu.memoryTotalBytes,

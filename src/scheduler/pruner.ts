@@ -9,12 +9,12 @@
  * keeps them. Another trial has reached epoch e when its curve has an epoch ≥ e; its value there is
  * its best objective over its epochs up to e.
  */
+import type { Metrics } from '../metrics/metrics.js';
 import type { EpochRecord, NewPruneDecision, TrialRecord } from '../store/store.js';
 import { canonicalJson } from '../sweep/canonical.js';
 import { displayKey, getPath } from '../sweep/config-paths.js';
 import type { Objective } from '../sweep/grid-file.js';
 import type { PrunerSpec } from '../sweep/pruner-spec.js';
-import type { Metrics } from '../trainer/protocol.js';
 import { ashaRule, ashaRung, fromScore, medianRule, toScore } from './pruning-rules.js';
 
 /** Options of `Pruner.create`. */

@@ -1,8 +1,8 @@
 /**
  * The scheduler: a p-queue of trials over the device slots. Each trial is claimed in the store (a lost
  * claim is skipped, not an error), run as a child, its events recorded as they arrive, and its outcome
- * written through the store's one funnel, whatever happens. Failed attempts are retried up to the
- * limit; oom, timeout and interruption are not. On GPUs, each trial's planned peak (from its hello)
+ * written through the store's one funnel, whatever happens. What is retried within the run is the
+ * retry policy's (store/trial-state.ts: failed attempts, up to the limit). On GPUs, each trial's planned peak (from its hello)
  * is admitted by gpu-memory.ts. With a pruner, each epoch is judged as it arrives and a trial judged
  * hopeless is stopped (SIGTERM, SIGKILL after the kill grace) and ends pruned. `drain` stops
  * launching; `abort` also kills.
@@ -14,7 +14,7 @@ import type { Limits, Objective } from '../sweep/grid-file.js';
 import type { AttemptOutcome, Claim, NewPruneDecision, Store, TrialRecord } from '../store/store.js';
 import { StoreError } from '../store/store-error.js';
 import { attemptFiles, prepareAttemptFiles } from '../store/trial-files.js';
-import type { AttemptEnd } from '../store/trial-state.js';
+import { AttemptBudget, type AttemptEnd } from '../store/trial-state.js';
 import { readTail } from '../util/file-tail.js';
 import { PROTOCOL_VERSION, type EpochEvent, type TrainerEvent, type TrialFile } from '../trainer/protocol.js';
 import { classify } from './classify.js';
@@ -220,11 +220,13 @@ export class Scheduler {
   }
 
   /**
-   * Claims and runs one trial, retrying failed attempts up to the limit and deferred ones (no room on
-   * the GPU yet) once a trial there has ended; null when it was not ours to run.
+   * Claims and runs one trial, running it again as long as its `AttemptBudget` says (failed attempts
+   * up to the limit; deferred ones, no room on the GPU yet, once a trial there has ended); null when
+   * it was not ours to run.
    */
   async #runTrial(trial: TrialRecord, slot: Slot, claimed?: number): Promise<AttemptEnd | null> {
-    for (let failures = 0, first = claimed; ; first = undefined) {
+    const budget = new AttemptBudget(this.#o.limits.maxAttempts);
+    for (let first = claimed; ; first = undefined) {
       if (first === undefined && this.#stopping !== null) return null;
       const attempt = first ?? (await this.#o.store.claim(trial.id, this.#claimFor(slot)));
       if (attempt === false) {
@@ -233,9 +235,7 @@ export class Scheduler {
       }
       this.#emit({ type: 'start', trial, attempt, slot });
       const { outcome, deferred } = await this.#attempt(trial, attempt, slot);
-      if (outcome.state === 'failed') failures++;
-      const again = deferred || (outcome.state === 'failed' && failures < this.#o.limits.maxAttempts);
-      const retry = again && this.#stopping === null && (await this.#o.store.requeue(trial.id, [outcome.state]));
+      const retry = budget.again(outcome.state, deferred) && this.#stopping === null && (await this.#o.store.requeue(trial.id, [outcome.state]));
       this.#emit({ type: 'end', trialId: trial.id, attempt, outcome, retry });
       if (!retry) return outcome.state;
       if (deferred && slot.gpu !== undefined) await this.#memory.freed(slot.gpu);

@@ -4,8 +4,8 @@
  * pending, expired leases are reclaimed and interrupted trials put back, as `grid resume` does, so that
  * the trials of a worker that died are run again by the others.
  */
+import { requeueResumable } from '../store/requeue.js';
 import type { Claim, Store, TrialRecord } from '../store/store.js';
-import { resumedStates } from '../store/trial-state.js';
 import type { TrialSource } from './scheduler.js';
 import { reclaimStale } from './stale.js';
 
@@ -35,9 +35,5 @@ export class SweepSource implements TrialSource {
  */
 export async function recoverSweep(store: Store, host: string, sweep: string): Promise<number> {
   await reclaimStale(store, host, sweep);
-  let requeued = 0;
-  for (const t of await store.listTrials({ sweep, states: resumedStates(new Set()) })) {
-    if (await store.requeue(t.id, [t.state])) requeued++;
-  }
-  return requeued;
+  return (await requeueResumable(store, sweep, new Set())).length;
 }

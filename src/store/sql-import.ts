@@ -7,7 +7,7 @@
 import type { SqlConnection } from './sql-connection.js';
 import type { AttemptRecord, EpochRecord, PruneDecision, SweepRecord, TrialRecord } from './store.js';
 import { finiteOrNull } from './rows.js';
-import type { TrialState } from './trial-state.js';
+import { isClaimed, type TrialState } from './trial-state.js';
 
 /** One trial of another store with everything recorded about it. */
 export interface TrialImport {
@@ -30,6 +30,9 @@ export interface ImportCounts {
 
 /** An attempt still running in the other store has no one renewing its lease here: it arrives interrupted. */
 const arrived = (state: AttemptRecord['state']): Exclude<AttemptRecord['state'], 'running'> => (state === 'running' ? 'interrupted' : state);
+
+/** Likewise a trial another store's worker holds (trial-state.ts, `isClaimed`). */
+const arrivedTrial = (state: TrialState): TrialState => (isClaimed(state) ? 'interrupted' : state);
 
 /** Creates the sweep if this store has none of its name (an existing one keeps its file and document). */
 export async function importSweep(db: SqlConnection, s: SweepRecord): Promise<boolean> {
@@ -60,13 +63,13 @@ export function importTrial(db: SqlConnection, now: string, x: TrialImport): Pro
   return db.transaction(async (tx) => {
     const t = x.trial;
     const here = await tx.get<{ state: TrialState; attempts: number }>('SELECT state, attempts FROM trials WHERE id = ?', [t.id]);
-    if (here?.state === 'running') return { trials: 0, attempts: 0, epochs: 0, decisions: 0, skippedRunning: 1 };
+    if (here !== undefined && isClaimed(here.state)) return { trials: 0, attempts: 0, epochs: 0, decisions: 0, skippedRunning: 1 };
     if (here === undefined) {
       await tx.run(`INSERT INTO trials (id, config, trainer, state, attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
         t.id,
         JSON.stringify(t.config),
         JSON.stringify(t.trainer),
-        t.state === 'running' ? 'interrupted' : t.state,
+        arrivedTrial(t.state),
         t.attempts,
         t.createdAt,
         t.updatedAt,
@@ -146,7 +149,7 @@ export function importTrial(db: SqlConnection, now: string, x: TrialImport): Pro
     }
     if (here !== undefined && attempts > 0) {
       // A result from elsewhere settles a trial not completed here; a trial never run here takes the other's state.
-      const state = here.state === 'completed' || t.state === 'completed' ? 'completed' : here.attempts === 0 ? (t.state === 'running' ? 'interrupted' : t.state) : here.state;
+      const state = here.state === 'completed' || t.state === 'completed' ? 'completed' : here.attempts === 0 ? arrivedTrial(t.state) : here.state;
       await tx.run(`UPDATE trials SET state = ?, attempts = ?, updated_at = ${now} WHERE id = ?`, [state, Math.max(next - 1, ...used), t.id]);
     }
     return { trials: here === undefined ? 1 : 0, attempts, epochs, decisions, skippedRunning: 0 };

@@ -38,9 +38,21 @@ import type {
   TrialFilter,
   TrialRecord,
 } from './store.js';
-import { sourcesOf, type TrialState } from './trial-state.js';
+import { isClaimed, sourcesOf, TRIAL_STATES, type TrialState } from './trial-state.js';
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/** SQL for a list of trial states; they are constants of trial-state.ts, so written out, not bound. */
+const stateList = (states: readonly TrialState[]): string => states.map((s) => `'${s}'`).join(', ');
+
+/**
+ * SQL testing that `column` holds a state a trial may leave for `to` (trial-state.ts's table): the
+ * compare of every compare-and-set of a trial's state.
+ */
+const canBecome = (column: string, to: TrialState): string => `${column} IN (${stateList(sourcesOf(to))})`;
+
+/** SQL testing that `column` holds a state no worker holds (trial-state.ts, `isClaimed`). */
+const unclaimed = (column: string): string => `${column} IN (${stateList(TRIAL_STATES.filter((s) => !isClaimed(s)))})`;
 
 /** A lease runs out when the heartbeat is older than this many intervals (a grace of one missed beat). */
 const LEASE_INTERVALS = 2;
@@ -89,7 +101,7 @@ export class SqlStore implements Store {
         if (inserted > 0) added.push(t.id);
         // A stored trial takes the config as spelt now (its data file where it lies now: the id names
         // the file by content), unless an attempt is running with the old one.
-        else await tx.run(`UPDATE trials SET config = ? WHERE id = ? AND config <> ? AND state <> 'running'`, [config, t.id, config]);
+        else await tx.run(`UPDATE trials SET config = ? WHERE id = ? AND config <> ? AND ${unclaimed('state')}`, [config, t.id, config]);
         await tx.run('INSERT INTO sweep_trials (sweep_id, trial_id, position) VALUES (?, ?, ?) ON CONFLICT DO NOTHING', [row.id, t.id, position]);
       }
       return { sweep: toSweep(row), added };
@@ -99,7 +111,7 @@ export class SqlStore implements Store {
   claim(trialId: string, claim: Claim): Promise<number | false> {
     return this.#db.transaction(async (tx) => {
       const updated = await tx.get<TrialRow>(
-        `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${this.#now} WHERE id = ? AND state = 'pending' RETURNING *`,
+        `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${this.#now} WHERE id = ? AND ${canBecome('state', 'running')} RETURNING *`,
         [trialId],
       );
       if (updated === undefined) return false;
@@ -114,15 +126,15 @@ export class SqlStore implements Store {
     // this transaction and skipped by other claimers (PostgreSQL); never a lock held while it trains.
     const pick =
       sweeps === undefined
-        ? `SELECT t.id FROM trials t JOIN sweep_trials l ON l.trial_id = t.id WHERE t.state = 'pending'
+        ? `SELECT t.id FROM trials t JOIN sweep_trials l ON l.trial_id = t.id WHERE ${canBecome('t.state', 'running')}
            ORDER BY l.sweep_id, l.position LIMIT 1 ${this.#db.dialect.skipLocked}`
         : `SELECT t.id FROM trials t JOIN sweep_trials l ON l.trial_id = t.id JOIN sweeps s ON s.id = l.sweep_id
-           WHERE t.state = 'pending' AND s.name IN (${placeholders(sweeps.length)})
+           WHERE ${canBecome('t.state', 'running')} AND s.name IN (${placeholders(sweeps.length)})
            ORDER BY s.id, l.position LIMIT 1 ${this.#db.dialect.skipLocked}`;
     return this.#db.transaction(async (tx) => {
       const updated = await tx.get<TrialRow>(
         `UPDATE trials SET state = 'running', attempts = attempts + 1, updated_at = ${this.#now}
-         WHERE id = (${pick}) AND state = 'pending' RETURNING *`,
+         WHERE id = (${pick}) AND ${canBecome('state', 'running')} RETURNING *`,
         sweeps ?? [],
       );
       if (updated === undefined) return null;
@@ -218,7 +230,11 @@ export class SqlStore implements Store {
         ],
       );
       if (ended === 0) return false;
-      await tx.run(`UPDATE trials SET state = ?, updated_at = ${NOW} WHERE id = ? AND attempts = ? AND state = 'running'`, [outcome.state, trialId, attempt]);
+      await tx.run(`UPDATE trials SET state = ?, updated_at = ${NOW} WHERE id = ? AND attempts = ? AND ${canBecome('state', outcome.state)}`, [
+        outcome.state,
+        trialId,
+        attempt,
+      ]);
       return true;
     });
   }
@@ -269,7 +285,7 @@ export class SqlStore implements Store {
       let epochs = 0;
       for (const id of new Set(target.trialIds)) {
         const row = await tx.get<{ state: TrialState }>('SELECT state FROM trials WHERE id = ?', [id]);
-        if (row === undefined || row.state === 'running') continue;
+        if (row === undefined || isClaimed(row.state)) continue;
         decisions += await tx.run('DELETE FROM prune_decisions WHERE trial_id = ?', [id]);
         epochs += await tx.run('DELETE FROM epochs WHERE trial_id = ?', [id]);
         attempts += await tx.run('DELETE FROM attempts WHERE trial_id = ?', [id]);
@@ -296,10 +312,7 @@ export class SqlStore implements Store {
   async requeue(trialId: string, from: readonly TrialState[]): Promise<boolean> {
     const allowed = from.filter((s) => sourcesOf('pending').includes(s));
     if (allowed.length === 0) return false;
-    const changed = await this.#db.run(`UPDATE trials SET state = 'pending', updated_at = ${this.#now} WHERE id = ? AND state IN (${placeholders(allowed.length)})`, [
-      trialId,
-      ...allowed,
-    ]);
+    const changed = await this.#db.run(`UPDATE trials SET state = 'pending', updated_at = ${this.#now} WHERE id = ? AND state IN (${stateList(allowed)})`, [trialId]);
     return changed > 0;
   }
 

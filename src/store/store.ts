@@ -17,7 +17,8 @@
  * hello, epochs, decisions, outcome) is fenced by (trial, attempt): it is a no-op once that attempt no
  * longer runs, so a worker that lost its lease (a pause, a partition) cannot write over its successor.
  */
-import type { Metrics, ResultEvent, TrialDevice } from '../trainer/protocol.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { ResultEvent, TrialDevice } from '../trainer/protocol.js';
 import type { ImportCounts, TrialImport } from './sql-import.js';
 import type { AttemptEnd, TrialState } from './trial-state.js';
 

@@ -1,6 +1,7 @@
 /**
  * Trial states and every rule about them, in one place: the allowed transitions (one table),
- * `isFinished`, which states count against a sweep's exit code, and what `grid resume` does with each.
+ * `isFinished`, which states count against a sweep's exit code, and the retry policy (one table: what
+ * is retried within a run, up to `limits.max_attempts`, and what `grid resume` does with each state).
  * pending → running → completed | pruned | failed | oom | timeout | interrupted; `resume` turns
  * interrupted and stale running trials into pending, and failed, timed-out, pruned or oom ones when asked.
  */
@@ -32,25 +33,59 @@ const TRANSITIONS: Readonly<Record<TrialState, readonly TrialState[]>> = {
 /** A `grid resume` flag that puts trials of one finished state back to pending. */
 export type RetryFlag = 'retry-failed' | 'retry-timeout' | 'retry-pruned' | 'retry-oom';
 
+/** What happens to a trial after an attempt that ended in one state (a row of `RETRY_POLICY`). */
+export interface RetryRule {
+  /** Run it again within the same run, while the run's failures of the trial stay under `limits.max_attempts`. */
+  readonly inRun: boolean;
+  /** What `grid resume` does with it: run it again (`always`), only with its flag, or `never`. */
+  readonly resume: 'always' | 'never' | RetryFlag;
+}
+
 /**
- * What `grid resume` does with a trial whose last attempt ended in each state: run it again
- * (`always`), only with its flag (oom ones only with `--retry-oom`: with the same memory they would
- * fail again), or `never` (completed is done).
+ * The retry policy, one row per way an attempt can end. Only a failed attempt is retried within the
+ * run: an oom would fail again on the same memory, a timeout take as long again, a pruned trial was
+ * stopped on purpose, and an interrupted one was stopped with its run. Afterwards `grid resume` runs
+ * interrupted trials again, finished ones only with their flag (oom ones after moving to a bigger
+ * GPU), and completed ones never.
  */
-export const RESUME_POLICY: Readonly<Record<AttemptEnd, 'always' | 'never' | RetryFlag>> = {
-  completed: 'never',
-  pruned: 'retry-pruned',
-  failed: 'retry-failed',
-  oom: 'retry-oom',
-  timeout: 'retry-timeout',
-  interrupted: 'always',
+export const RETRY_POLICY: Readonly<Record<AttemptEnd, RetryRule>> = {
+  completed: { inRun: false, resume: 'never' },
+  pruned: { inRun: false, resume: 'retry-pruned' },
+  failed: { inRun: true, resume: 'retry-failed' },
+  oom: { inRun: false, resume: 'retry-oom' },
+  timeout: { inRun: false, resume: 'retry-timeout' },
+  interrupted: { inRun: false, resume: 'always' },
 };
 
 /** The states `grid resume` puts back to pending, given the retry flags it was called with. */
 export function resumedStates(flags: ReadonlySet<RetryFlag>): AttemptEnd[] {
-  return (Object.entries(RESUME_POLICY) as [AttemptEnd, (typeof RESUME_POLICY)[AttemptEnd]][])
-    .filter(([, policy]) => policy === 'always' || (policy !== 'never' && flags.has(policy)))
+  return (Object.entries(RETRY_POLICY) as [AttemptEnd, RetryRule][])
+    .filter(([, { resume }]) => resume === 'always' || (resume !== 'never' && flags.has(resume)))
     .map(([state]) => state);
+}
+
+/**
+ * The attempts one trial has left within a run (`limits.max_attempts`): after each attempt, whether
+ * the trial runs again. Only the outcomes `RETRY_POLICY` retries within a run count against the limit.
+ * An attempt deferred for room on its GPU (stopped at its hello, before it trained) is always run
+ * again, once a trial there has ended, and costs nothing.
+ */
+export class AttemptBudget {
+  readonly #maxAttempts: number;
+  /** Attempts of this run that counted against the limit. */
+  #spent = 0;
+
+  constructor(maxAttempts: number) {
+    this.#maxAttempts = maxAttempts;
+  }
+
+  /** Whether to run the trial again after an attempt that ended in `state` (`deferred`: see the class). */
+  again(state: AttemptEnd, deferred: boolean): boolean {
+    if (deferred) return true;
+    if (!RETRY_POLICY[state].inRun) return false;
+    this.#spent++;
+    return this.#spent < this.#maxAttempts;
+  }
 }
 
 /** Whether `from` may become `to`. */
@@ -64,11 +99,20 @@ export function sourcesOf(to: TrialState): TrialState[] {
 }
 
 /**
- * A finished trial is not run again by `resume` unless asked (`--retry-failed` for failed ones, and so
- * on: `RESUME_POLICY`).
+ * Whether a trial has an outcome that stands: no worker holds it and nothing runs it again unless
+ * asked (`grid resume` with its flag: `RETRY_POLICY`). Pending, running and interrupted trials are
+ * not finished.
  */
 export function isFinished(state: TrialState): boolean {
-  return state === 'completed' || state === 'pruned' || state === 'failed' || state === 'oom' || state === 'timeout';
+  return state !== 'pending' && state !== 'running' && RETRY_POLICY[state].resume !== 'always';
+}
+
+/**
+ * Whether a worker holds a trial in this state (its claim, a lease): its rows are being written, so
+ * it is not rewritten, removed or merged over, and a copy of it elsewhere arrives interrupted.
+ */
+export function isClaimed(state: TrialState): boolean {
+  return state === 'running';
 }
 
 /**

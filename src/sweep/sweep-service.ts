@@ -3,7 +3,8 @@
  * store, which trials a run or resume must run, and the grid file a stored sweep was run with.
  */
 import type { Store, SweepRecord, TrialRecord } from '../store/store.js';
-import { resumedStates, type RetryFlag, type TrialState } from '../store/trial-state.js';
+import { requeueResumable } from '../store/requeue.js';
+import type { RetryFlag, TrialState } from '../store/trial-state.js';
 import { expandGrid, type Expansion } from './expand.js';
 import { parseGridFile, type GridFile } from './grid-file.js';
 
@@ -78,7 +79,7 @@ export interface PreparedResume {
 /**
  * Puts a sweep's interrupted trials (stale running ones must have been reclaimed as interrupted
  * first), and failed, timed-out, pruned or oom ones when asked, back to pending; completed trials
- * stay (trial-state.ts, `RESUME_POLICY`).
+ * stay (trial-state.ts, `RETRY_POLICY`).
  */
 export async function prepareResume(store: Store, sweep: SweepRecord, options: ResumeOptions = {}): Promise<PreparedResume> {
   const grid = storedGrid(sweep);
@@ -87,11 +88,9 @@ export async function prepareResume(store: Store, sweep: SweepRecord, options: R
   if (options.retryTimeout === true) flags.add('retry-timeout');
   if (options.retryPruned === true) flags.add('retry-pruned');
   if (options.retryOom === true) flags.add('retry-oom');
-  const from = resumedStates(flags);
   const requeued: Partial<Record<TrialState, number>> = {};
   const requeuedPruned: string[] = [];
-  for (const t of await store.listTrials({ sweep: sweep.name, states: from })) {
-    if (!(await store.requeue(t.id, [t.state]))) continue;
+  for (const t of await requeueResumable(store, sweep.name, flags)) {
     requeued[t.state] = (requeued[t.state] ?? 0) + 1;
     if (t.state === 'pruned') requeuedPruned.push(t.id);
   }

@@ -8,8 +8,6 @@
  */
 import type { Metrics } from '../metrics/metrics.js';
 
-export type { Metrics };
-
 /** The protocol version this build speaks. */
 export const PROTOCOL_VERSION = 1;
 
