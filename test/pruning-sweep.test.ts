@@ -124,10 +124,15 @@ describe('pruning a sweep of the fixture trainer', () => {
   it('stops a pruned trial with SIGTERM and, when it trains on, SIGKILL after the kill grace; later epochs are not recorded', async () => {
     const body = `fixture: {epochs: 200, epoch_ms: 20, ignore_term: true}\nlimits: {kill_grace: 300ms}\npruner: {rule: asha, min_epochs: 2, reduction_factor: 2}\n${configs([0.5, 0.1])}`;
     const { store, db, grid, pending } = await prepare(body);
-    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: await store.listTrials({ sweep: 's' }), epochs: [] });
     // The first trial as if it had reached rung 0 (epoch 2) already, so that the second is judged against it there.
-    pruner?.observe(pending[0]!.id, 1, { epoch: 1, trainLoss: 1, metrics: { 'ndcg@10': 0.26 } });
-    pruner?.observe(pending[0]!.id, 1, { epoch: 2, trainLoss: 1, metrics: { 'ndcg@10': 0.27 } });
+    const first = pending[0]!.id;
+    const attempt1 = await store.claim(first, { host: 'h', pid: process.pid, device: { backend: 'cpu', ordinal: 0 }, heartbeatIntervalS: 5 });
+    if (attempt1 === false) throw new Error('not claimed');
+    for (const [epoch, ndcg] of [[1, 0.26], [2, 0.27]] as const) {
+      await store.recordEpoch({ trialId: first, attempt: attempt1, epoch, trainLoss: 1, metrics: { 'ndcg@10': ndcg }, epochSeconds: 0, peakBytes: 0, tokensPerSecond: 0 });
+    }
+    await store.finishAttempt(first, attempt1, { state: 'interrupted' });
+    const pruner = Pruner.create({ sweep: 's', spec: grid.pruner, objective: grid.objective, trials: await store.listTrials({ sweep: 's' }), epochs: [] });
     await new Scheduler({ store, dbPath: db, slots: planSlots([], { parallel: 1 }), limits: grid.limits, trainerArgv, pruner }).run(pending.slice(1));
     const [attempt] = await store.listAttempts({ trialId: pending[1]!.id });
     expect(attempt).toMatchObject({ state: 'pruned', signal: 'SIGKILL' });

@@ -1,8 +1,11 @@
 /**
- * A sweep's pruner: the objective curve of every trial of the sweep, kept as epochs arrive, and the
- * grid file's rule (pruning-rules.ts) applied to each new epoch against the trials of the same group.
- * It starts from the epochs already stored, so a sweep resumed after a crash decides from everything
- * its trials reported before, and each decision comes with its evidence for the store.
+ * A sweep's pruner: the grid file's rule (pruning-rules.ts) applied to each new epoch against the
+ * trials of the same group. The scheduler judges against the store's standings read at the moment of
+ * each decision (`query`, then `observe` with the answer), so workers on several machines see each
+ * other's epochs as they arrive and decide as one machine would. Without them it judges from the
+ * objective curves it keeps: the epochs stored when it was created (a sweep resumed after a crash
+ * decides from everything its trials reported before) and those it observed since. Each decision
+ * comes with its evidence for the store.
  *
  * A trial's curve merges its attempts epoch by epoch, the latest attempt winning: a trainer that
  * restarts from scratch overwrites its earlier epochs as it goes, one that resumes from a checkpoint
@@ -10,7 +13,7 @@
  * its best objective over its epochs up to e.
  */
 import type { Metrics } from '../metrics/metrics.js';
-import type { EpochRecord, NewPruneDecision, TrialRecord } from '../store/store.js';
+import type { EpochRecord, NewPruneDecision, Standing, StandingsQuery, TrialRecord } from '../store/store.js';
 import { canonicalJson } from '../sweep/canonical.js';
 import { displayKey, getPath } from '../sweep/config-paths.js';
 import type { Objective } from '../sweep/grid-file.js';
@@ -74,21 +77,38 @@ export class Pruner {
   }
 
   /**
-   * Takes a new epoch of an attempt and judges it: the decision with its evidence, or null when the
-   * rule does not judge this epoch (median: within the warm-up; asha: not a rung), the trial is not
-   * the sweep's, or it is exempt.
+   * What the store must say for a decision about `epoch` of `trialId` (`Store.standings`), or null when
+   * the rule does not judge it (median: within the warm-up; asha: not a rung), the trial is not the
+   * sweep's, or it is exempt: then `observe` decides nothing.
    */
-  observe(trialId: string, attempt: number, epoch: ObservedEpoch): NewPruneDecision | null {
+  query(trialId: string, epoch: number): StandingsQuery | null {
+    if (!this.#curves.has(trialId) || this.#o.exempt?.has(trialId) === true) return null;
+    const { spec, objective } = this.#o;
+    const judged = spec.rule === 'median' ? epoch > spec.warmupEpochs : ashaRung(epoch, spec.minEpochs, spec.reductionFactor) !== null;
+    return judged ? { sweep: this.#o.sweep, metric: objective.metric, direction: objective.direction, epoch } : null;
+  }
+
+  /**
+   * Takes a new epoch of an attempt and judges it: the decision with its evidence, or null when
+   * `query` says it is not judged. `standings` (the store's answer to `query`, read after this epoch
+   * was stored) are what it is judged against, so that every worker's epochs count and any machine
+   * decides the same from the same rows; without them, the epochs this pruner knows of (those stored
+   * when it was created and those it observed since).
+   */
+  observe(trialId: string, attempt: number, epoch: ObservedEpoch, standings?: readonly Standing[]): NewPruneDecision | null {
     if (!this.#curves.has(trialId)) return null;
     this.#add(trialId, attempt, epoch);
-    if (this.#o.exempt?.has(trialId) === true) return null;
-    const { spec, objective } = this.#o;
     const e = epoch.epoch;
+    if (this.query(trialId, e) === null) return null;
+    const { spec, objective } = this.#o;
     const rung = spec.rule === 'asha' ? ashaRung(e, spec.minEpochs, spec.reductionFactor) : null;
-    if (spec.rule === 'median' ? e <= spec.warmupEpochs : rung === null) return null;
-
-    const own = this.#bestUpTo(trialId, e);
-    const compared = this.#rivals(trialId, e);
+    const field = standings ?? this.#standings(e);
+    const own = field.find((s) => s.trialId === trialId)?.value ?? this.#bestUpTo(trialId, e);
+    const group = this.#groupKey.get(trialId);
+    const compared = field
+      .filter((s) => s.trialId !== trialId && this.#groupKey.has(s.trialId) && this.#groupKey.get(s.trialId) === group)
+      .map((s) => ({ trialId: s.trialId, value: s.value }))
+      .sort((a, b) => a.trialId.localeCompare(b.trialId));
     const scores = compared.map((c) => toScore(c.value, objective.direction));
     const ownScore = toScore(own, objective.direction);
     const metric = objective.metric;
@@ -147,16 +167,13 @@ export class Pruner {
     return best;
   }
 
-  /** The other trials of the same group that reached `epoch`, with their best value up to it, by id. */
-  #rivals(trialId: string, epoch: number): { trialId: string; value: number }[] {
-    const group = this.#groupKey.get(trialId);
-    const out: { trialId: string; value: number }[] = [];
+  /** The trials this pruner knows of that reached `epoch`, with their best value up to it (what `Store.standings` says). */
+  #standings(epoch: number): Standing[] {
+    const out: Standing[] = [];
     for (const [id, curve] of this.#curves) {
-      if (id === trialId || this.#groupKey.get(id) !== group) continue;
-      if (![...curve.keys()].some((e) => e >= epoch)) continue;
-      out.push({ trialId: id, value: this.#bestUpTo(id, epoch) });
+      if ([...curve.keys()].some((e) => e >= epoch)) out.push({ trialId: id, value: this.#bestUpTo(id, epoch) });
     }
-    return out.sort((a, b) => a.trialId.localeCompare(b.trialId));
+    return out;
   }
 }
 

@@ -3,7 +3,8 @@
  * claim is skipped, not an error), run as a child, its events recorded as they arrive, and its outcome
  * written through the store's one funnel, whatever happens. What is retried within the run is the
  * retry policy's (store/trial-state.ts: failed attempts, up to the limit). On GPUs, each trial's planned peak (from its hello)
- * is admitted by gpu-memory.ts. With a pruner, each epoch is judged as it arrives and a trial judged
+ * is admitted by gpu-memory.ts. With a pruner, each epoch is judged as it arrives (against the store's
+ * standings at that moment: every worker's epochs) and a trial judged
  * hopeless is stopped (SIGTERM, SIGKILL after the kill grace) and ends pruned. `drain` stops
  * launching; `abort` also kills.
  */
@@ -356,7 +357,13 @@ export class Scheduler {
           });
           this.#emit({ type: 'epoch', trialId, attempt, epoch: event });
           // A repeated epoch was judged when it first came.
-          const decision = fresh ? (this.#o.pruner?.observe(trialId, attempt, { epoch: event.epoch, trainLoss: event.train_loss, metrics: event.metrics }) ?? null) : null;
+          const pruner = this.#o.pruner;
+          if (!fresh || pruner == null) return null;
+          // Judged against what the store holds now, this epoch included: the epochs other workers
+          // stored since this one started count, and any machine decides the same from the same rows.
+          const query = pruner.query(trialId, event.epoch);
+          const standings = query === null ? undefined : await this.#o.store.standings(query);
+          const decision = pruner.observe(trialId, attempt, { epoch: event.epoch, trainLoss: event.train_loss, metrics: event.metrics }, standings);
           if (decision !== null) await this.#o.store.recordDecision(decision);
           return decision;
         }

@@ -3,6 +3,7 @@
  * writes the store's SQL, written once; what differs between the engines is in their `Dialect`. See
  * store.ts for the contract.
  */
+import { standings } from './pruning-standings.js';
 import { countByState, rankedAttempts } from './ranked-attempts.js';
 import { importSweep, importTrial, linkTrials, type ImportCounts, type TrialImport } from './sql-import.js';
 import {
@@ -32,6 +33,8 @@ import type {
   RankedAttempt,
   Removed,
   RunningAttempt,
+  Standing,
+  StandingsQuery,
   Store,
   SweepRecord,
   TrainerInfo,
@@ -391,6 +394,10 @@ export class SqlStore implements Store {
 
   countByState(sweep?: string): Promise<Partial<Record<TrialState, number>>> {
     return countByState(this.#db, sweep);
+  }
+
+  standings(query: StandingsQuery): Promise<Standing[]> {
+    return standings(this.#db, query);
   }
 
   async listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<PruneDecision[]> {

@@ -189,6 +189,21 @@ export interface NewPruneDecision {
   readonly reason: string;
 }
 
+/** Which trials a pruning decision compares: those of `sweep` that reached `epoch`, judged by a metric. */
+export interface StandingsQuery {
+  readonly sweep: string;
+  /** A validation metric, or "loss" (the training loss). */
+  readonly metric: string;
+  readonly direction: 'max' | 'min';
+  readonly epoch: number;
+}
+
+/** A trial that reached the epoch asked for, with its best objective value up to it (NaN: none reported). */
+export interface Standing {
+  readonly trialId: string;
+  readonly value: number;
+}
+
 /** A stored pruning decision. */
 export interface PruneDecision extends NewPruneDecision {
   /** Database clock, seconds since the epoch. */
@@ -304,6 +319,12 @@ export interface Store {
   rankedAttempts(filter: { readonly sweep?: string }, metric: string, direction: 'max' | 'min', states?: readonly RankedAttempt['state'][]): Promise<RankedAttempt[]>;
   /** Trials (of a sweep, if named) counted by state. */
   countByState(sweep?: string): Promise<Partial<Record<TrialState, number>>>;
+  /**
+   * The trials of a sweep that reached an epoch (an epoch ≥ it in any attempt), each with its best
+   * objective value over its epochs up to it, each epoch as the latest attempt that reported it has it;
+   * in trial id order. Read afresh for each pruning decision, so that the epochs of every worker count.
+   */
+  standings(query: StandingsQuery): Promise<Standing[]>;
   /** Pruning decisions about one trial, or taken by one sweep's pruner; in the order they were taken. */
   listDecisions(filter: { readonly trialId?: string; readonly sweep?: string }): Promise<PruneDecision[]>;
 }
