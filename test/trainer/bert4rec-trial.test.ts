@@ -3,19 +3,13 @@
  * trial ids, and a short trial that trains on the masked positions, evaluates from the mask token,
  * and is reproducible from its seed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { loadDataset } from '../../src/data/load.js';
-import { writeSynthetic } from '../../src/data/synth.js';
 import type { PreparedDataset } from '../../src/data/types.js';
 import { canonicalConfig, trialId } from '../../src/sweep/canonical.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
-import { MemoryEventSink } from '../../src/trainer/events.js';
-import type { EpochEvent, ResultEvent } from '../../src/trainer/protocol.js';
-import { prepareTrial } from '../../src/trainer/train-loop.js';
+import { runTrial, syntheticLog, type SyntheticLog, type TrialRun } from '../helpers/synthetic-trial.js';
 
 describe('bert4rec config', () => {
   const base = { dataset: 'ml-latest-small', model: { name: 'bert4rec' }, train: { loss: 'ce' } };
@@ -43,37 +37,28 @@ describe('bert4rec config', () => {
 describe('a bert4rec trial', () => {
   let ops: CpuOps;
   let data: PreparedDataset;
-  let dir: string;
-  let file: string;
+  let log: SyntheticLog;
 
   beforeAll(async () => {
     ops = await CpuOps.create({ threads: 1 });
-    dir = mkdtempSync(join(tmpdir(), 'gridrec-bert-'));
-    file = join(dir, 'log.txt');
-    writeSynthetic(file, { users: 200, items: 30, interactions: 3000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
+    log = syntheticLog('gridrec-bert-', { users: 200, items: 30, interactions: 3000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
     data = await loadDataset(config().dataset, { cache: false });
   });
   afterAll(() => {
     ops.close();
-    rmSync(dir, { recursive: true, force: true });
+    log.remove();
   });
 
   function config(train: Record<string, unknown> = {}): TrialConfig {
     return resolveTrialConfig({
-      dataset: { path: file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
+      dataset: { path: log.file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
       model: { name: 'bert4rec', hidden: 16, blocks: 1, heads: 2, max_seq_len: 10 },
       train: { loss: 'ce', batch_size: 32, epochs: 3, patience: 3, lr: 0.01, ...train },
       eval: { k: [10] },
     });
   }
 
-  async function train(cfg: TrialConfig): Promise<{ epochs: EpochEvent[]; result: ResultEvent; planned: number }> {
-    const sink = new MemoryEventSink();
-    const trial = prepareTrial(ops, cfg, data);
-    ops.resetPeak();
-    const result = await trial.run(sink);
-    return { epochs: sink.events.filter((e): e is EpochEvent => e.type === 'epoch'), result, planned: trial.plannedPeakBytes };
-  }
+  const train = (cfg: TrialConfig): Promise<TrialRun> => runTrial(ops, cfg, data);
 
   it('trains on the masked positions, evaluates, plans its memory exactly, and is reproducible from its seed', async () => {
     const a = await train(config());

@@ -3,56 +3,41 @@
  * and a result, is reproducible from its seed, learns (beats popularity), and its peak memory shows
  * that ce holds the logits while cce does not.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { planGroup } from '../../src/backend/memory-plan.js';
 import { loadDataset } from '../../src/data/load.js';
-import { writeSynthetic } from '../../src/data/synth.js';
 import type { PreparedDataset } from '../../src/data/types.js';
 import { evaluatePopularity } from '../../src/metrics/popularity-baseline.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
-import { MemoryEventSink } from '../../src/trainer/events.js';
-import type { EpochEvent, ResultEvent } from '../../src/trainer/protocol.js';
-import { prepareTrial } from '../../src/trainer/train-loop.js';
 import { checkAgainstData } from '../../src/trainer/trial-checks.js';
 import { ConfigError } from '../../src/util/config-error.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { runTrial, syntheticLog, type SyntheticLog, type TrialRun } from '../helpers/synthetic-trial.js';
 
 let ops: CpuOps;
 let data: PreparedDataset;
-let dir: string;
-let file: string;
+let log: SyntheticLog;
 
 beforeAll(async () => {
   ops = await CpuOps.create({ threads: 1 });
-  dir = mkdtempSync(join(tmpdir(), 'gridrec-train-'));
-  file = join(dir, 'log.txt');
-  writeSynthetic(file, { users: 300, items: 40, interactions: 6000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
+  log = syntheticLog('gridrec-train-', { users: 300, items: 40, interactions: 6000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
   data = await loadDataset(config('ce').dataset, { cache: false });
 });
 afterAll(() => {
   ops.close();
-  rmSync(dir, { recursive: true, force: true });
+  log.remove();
 });
 
 function config(loss: string, train: Record<string, unknown> = {}): TrialConfig {
   return resolveTrialConfig({
-    dataset: { path: file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
+    dataset: { path: log.file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
     model: { hidden: 16, blocks: 1, heads: 2, max_seq_len: 12, dropout: 0.1 },
     train: { loss, batch_size: 32, epochs: 4, patience: 4, lr: 0.01, ...train },
     eval: { k: [5, 10] },
   });
 }
 
-async function train(cfg: TrialConfig): Promise<{ epochs: EpochEvent[]; result: ResultEvent; planned: number }> {
-  const sink = new MemoryEventSink();
-  const trial = prepareTrial(ops, cfg, data);
-  ops.resetPeak();
-  const result = await trial.run(sink);
-  return { epochs: sink.events.filter((e): e is EpochEvent => e.type === 'epoch'), result, planned: trial.plannedPeakBytes };
-}
+const train = (cfg: TrialConfig): Promise<TrialRun> => runTrial(ops, cfg, data);
 
 describe('training loop', () => {
   it('reports each epoch and a result, learns beyond popularity, and is reproducible from its seed', async () => {
