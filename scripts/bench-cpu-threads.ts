@@ -12,9 +12,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { CpuOps } from '../src/backend/cpu/cpu-ops.js';
 import type { LossKind, Ops } from '../src/backend/ops.js';
-import { TrainingLoss } from '../src/losses/training-loss.js';
-import { Sasrec } from '../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../src/model/sasrec-specs.js';
+import { syntheticTrainStep } from './synthetic-train-step.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,53 +71,20 @@ async function measure(threads: number, L: number): Promise<Result> {
   const base = await CpuOps.create({ threads });
   const times: OpTimes = {};
   const ops = timed(base, times);
-  const dims: SasrecDims = { items: V, hidden: D, blocks: 2, heads: 1, maxLen: L };
-  const N = B * L;
-  const layout = modelLayout(ops, dims, B);
-  const groups = {
-    params: ops.allocGroup('params', sasrecParamSpecs(dims)),
-    grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
-    m: ops.allocGroup('m', sasrecParamSpecs(dims)),
-    v: ops.allocGroup('v', sasrecParamSpecs(dims)),
-    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, B, layout)),
-    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, layout)),
-    batch: ops.allocGroup('batch', [{ name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' }]),
-  };
-  const model = new Sasrec(ops, dims, 0.1, { params: groups.params, grads: groups.grads, acts: groups.acts, scratch: groups.scratch });
-  model.initialise(1);
-  for (const g of [groups.m, groups.v]) ops.fill(g.flat(), 0, g.flat().size);
-  // Synthetic histories: every position valid, ids spread over the catalogue.
-  ops.write(groups.batch.get('ids'), Int32Array.from({ length: N }, (_, i) => 1 + ((i * 7919) % V)));
-  ops.write(groups.batch.get('labels'), Int32Array.from({ length: N }, (_, i) => 1 + ((i * 7919 + 13) % V)));
-  const loss = new TrainingLoss(ops, { kind: LOSS, negatives: 256, sampling: 'uniform', seed: 1 }, { rows: N, items: V, hidden: D });
-  const ws = ops.allocGroup('ws', loss.workspaceSpecs());
-  loss.bind(ws, null, new Float64Array(V + 1).fill(1));
-  const ids = groups.batch.get('ids');
-  const labels = groups.batch.get('labels');
-  let step = 0;
-  const trainStep = (): void => {
-    const ctx = { train: true, seed: 1, step };
-    ops.fill(groups.grads.flat(), 0, groups.grads.flat().size);
-    model.forward(ids, B, ctx);
-    loss.forward(groups.batch.get('loss'), model.hidden, model.outputTable, labels, N, N, step);
-    loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, N, step);
-    model.backward(ids, B, ctx);
-    step++;
-    ops.adamStep(groups.params.flat(), groups.m.flat(), groups.v.flat(), groups.grads.flat(), groups.params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, step });
-  };
-  trainStep(); // warm-up: compilation, first touches
+  const train = syntheticTrainStep(ops, { items: V, hidden: D, batch: B, len: L, loss: LOSS });
+  train.step(); // warm-up: compilation, first touches
   for (const k of Object.keys(times)) delete times[k];
   const start = performance.now();
   let steps = 0;
   while (steps < 2 || performance.now() - start < SECONDS * 1000) {
-    trainStep();
+    train.step();
     steps++;
   }
   const ms = (performance.now() - start) / steps;
-  for (const g of [...Object.values(groups), ws]) ops.freeGroup(g);
+  train.free();
   base.close();
   const opMsPerStep = Object.fromEntries(Object.entries(times).map(([k, t]): [string, number] => [k, t / steps]).sort((a, b) => b[1] - a[1]));
-  return { threads, len: L, tokensPerSecond: (N * 1000) / ms, msPerStep: ms, opMsPerStep };
+  return { threads, len: L, tokensPerSecond: (train.tokens * 1000) / ms, msPerStep: ms, opMsPerStep };
 }
 
 const cores = availableParallelism();

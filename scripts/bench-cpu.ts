@@ -9,9 +9,7 @@
  */
 import { CpuOps } from '../src/backend/cpu/cpu-ops.js';
 import type { LossKind, Ops } from '../src/backend/ops.js';
-import { TrainingLoss } from '../src/losses/training-loss.js';
-import { Sasrec } from '../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../src/model/sasrec-specs.js';
+import { syntheticTrainStep } from './synthetic-train-step.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,40 +56,10 @@ function benchMatmul(ops: Ops): void {
 }
 
 function benchStep(ops: Ops, kind: LossKind): number {
-  const dims: SasrecDims = { items: V, hidden: d, blocks: 2, heads: 1, maxLen: L };
-  const N = B * L;
-  const groups = {
-    params: ops.allocGroup('params', sasrecParamSpecs(dims)),
-    grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
-    m: ops.allocGroup('m', sasrecParamSpecs(dims)),
-    v: ops.allocGroup('v', sasrecParamSpecs(dims)),
-    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, B, modelLayout(ops, dims, B))),
-    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, modelLayout(ops, dims, B))),
-    batch: ops.allocGroup('batch', [{ name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' }]),
-  };
-  const model = new Sasrec(ops, dims, 0.1, { params: groups.params, grads: groups.grads, acts: groups.acts, scratch: groups.scratch });
-  model.initialise(1);
-  for (const g of [groups.m, groups.v]) ops.fill(g.flat(), 0, g.flat().size);
-  ops.write(groups.batch.get('ids'), Int32Array.from({ length: N }, (_, i) => 1 + ((i * 7919) % V)));
-  ops.write(groups.batch.get('labels'), Int32Array.from({ length: N }, (_, i) => 1 + ((i * 7919 + 13) % V)));
-  const loss = new TrainingLoss(ops, { kind, negatives: 256, sampling: 'uniform', seed: 1 }, { rows: N, items: V, hidden: d });
-  const ws = ops.allocGroup('ws', loss.workspaceSpecs());
-  loss.bind(ws, null, new Float64Array(V + 1).fill(1));
-  let step = 0;
-  const ids = groups.batch.get('ids');
-  const labels = groups.batch.get('labels');
-  const r = rate(() => {
-    const ctx = { train: true, seed: 1, step };
-    ops.fill(groups.grads.flat(), 0, groups.grads.flat().size);
-    model.forward(ids, B, ctx);
-    loss.forward(groups.batch.get('loss'), model.hidden, model.outputTable, labels, N, N, step);
-    loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, N, step);
-    model.backward(ids, B, ctx);
-    step++;
-    ops.adamStep(groups.params.flat(), groups.m.flat(), groups.v.flat(), groups.grads.flat(), groups.params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, step });
-  });
-  for (const g of [...Object.values(groups), ws]) ops.freeGroup(g);
-  return r * N;
+  const train = syntheticTrainStep(ops, { items: V, hidden: d, batch: B, len: L, loss: kind });
+  const r = rate(() => train.step());
+  train.free();
+  return r * train.tokens;
 }
 
 console.log(`bench-cpu: V=${V} d=${d} B=${B} L=${L}, 2 blocks, 1 head; ${SECONDS} s per figure`);

@@ -243,4 +243,26 @@ describe.each(ENGINES)('pruning decisions ($name)', (engine) => {
     expect(await store.listDecisions({})).toHaveLength(2);
     await store.close();
   });
+
+  it('imports a decision of another store as it was recorded there, its time included', async (ctx) => {
+    const { store: there } = await fresh();
+    await there.saveSweep(sweep, [trial('a')]);
+    await there.claim('a', claim);
+    const decision = {
+      trialId: 'a', attempt: 1, epoch: 2, sweep: 's', rule: 'asha' as const, action: 'prune' as const, metric: 'ndcg@10', direction: 'max' as const,
+      value: 0.1, threshold: Number.NaN, rung: 0, group: { loss: 'ce' }, compared: [{ trialId: 'c', value: Number.NaN }], reason: 'worse',
+    };
+    expect(await there.recordDecision(decision)).toBe(true);
+    const { store: here } = await fresh(engine, ctx);
+    const [s] = await there.listSweeps();
+    const [t] = await there.listTrials();
+    if (s === undefined || t === undefined) throw new Error('expected the sweep and trial just saved');
+    const decisions = await there.listDecisions({ trialId: 'a' });
+    await here.importSweep(s);
+    const counts = await here.importTrial({ trial: t, attempts: await there.listAttempts({ trialId: 'a' }), epochs: [], decisions });
+    expect(counts.decisions).toBe(1);
+    expect(await here.listDecisions({ trialId: 'a' })).toEqual(decisions);
+    await there.close();
+    await here.close();
+  });
 });

@@ -7,9 +7,8 @@
 import { VISIBLE_DEVICES_ENV } from '../trainer/protocol.js';
 import { DB_ENV, STOP_SIGNAL_LEAD_SECONDS, type SbatchOption } from './slurm-options.js';
 
-/** Everything the script says, resolved (absolute paths) and checked by the caller. */
-export interface SlurmJob {
-  readonly jobName: string;
+/** What the job asks Slurm for, as `grid slurm`'s flags of the same names give it (checked there). */
+export interface SlurmResources {
   /** @default 1 */
   readonly nodes: number;
   /** GPUs of each node, one worker using all of them. */
@@ -18,6 +17,11 @@ export interface SlurmJob {
   readonly time?: string;
   readonly account?: string;
   readonly constraint?: string;
+}
+
+/** Everything the script says, resolved (absolute paths) and checked by the caller. */
+export interface SlurmJob extends SlurmResources {
+  readonly jobName: string;
   /** Further sbatch options, written after the others. */
   readonly extra: readonly SbatchOption[];
   /** The folder the job runs in (`--chdir`): where `grid slurm` was run. */

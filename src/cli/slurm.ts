@@ -25,15 +25,9 @@ import {
   type DbSource,
   type SbatchOption,
 } from './slurm-options.js';
-import { slurmScript, type SlurmJob } from './slurm-script.js';
+import { slurmScript, type SlurmJob, type SlurmResources } from './slurm-script.js';
 
-interface SlurmFlags {
-  readonly nodes: number;
-  readonly gpusPerNode: number;
-  readonly partition?: string;
-  readonly time?: string;
-  readonly account?: string;
-  readonly constraint?: string;
+interface SlurmFlags extends SlurmResources {
   readonly jobName?: string;
   /** `env` or a URL, checked by `dbSource`. @default env */
   readonly db?: string;

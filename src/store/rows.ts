@@ -2,7 +2,7 @@
  * The rows of the store's tables as the engines return them, and their conversion into the frozen
  * records of store.ts: JSON columns parsed, NULL metrics back to NaN. Shared by both engines.
  */
-import type { AttemptRecord, EpochRecord, PruneDecision, SweepRecord, TrialRecord } from './store.js';
+import type { AttemptRecord, EpochRecord, NewPruneDecision, PruneDecision, SweepRecord, TrialRecord } from './store.js';
 import type { SqlValue } from './sql-connection.js';
 import type { TrialState } from './trial-state.js';
 
@@ -156,6 +156,31 @@ export function toEpoch(r: EpochRow): EpochRecord {
 /** SQLite stores NaN as NULL; so do we, explicitly (and ±Infinity, which no objective value is). */
 export function finiteOrNull(x: number): number | null {
   return Number.isFinite(x) ? x : null;
+}
+
+/**
+ * The columns of `prune_decisions` that hold the decision itself, from `rule` to `reason`, in the order
+ * `decisionValues` gives them; the keys (trial, attempt, epoch, sweep) and `decided_at` are each writer's own.
+ */
+export const DECISION_COLUMNS = 'rule, action, metric, direction, value, threshold, rung, group_key, compared, reason';
+
+/** One `?` for each of `DECISION_COLUMNS`. */
+export const DECISION_PLACEHOLDERS = DECISION_COLUMNS.split(', ').map(() => '?').join(', ');
+
+/** A decision's `DECISION_COLUMNS` as stored, the inverse of `toDecision`: NaN as NULL, group and comparisons as JSON. */
+export function decisionValues(d: NewPruneDecision): SqlValue[] {
+  return [
+    d.rule,
+    d.action,
+    d.metric,
+    d.direction,
+    finiteOrNull(d.value),
+    finiteOrNull(d.threshold),
+    d.rung,
+    JSON.stringify(d.group),
+    JSON.stringify(d.compared.map((c) => ({ trial: c.trialId, value: finiteOrNull(c.value) }))),
+    d.reason,
+  ];
 }
 
 export function toDecision(r: DecisionRow): PruneDecision {

@@ -6,7 +6,7 @@
  */
 import type { SqlConnection } from './sql-connection.js';
 import type { AttemptRecord, EpochRecord, PruneDecision, SweepRecord, TrialRecord } from './store.js';
-import { finiteOrNull } from './rows.js';
+import { DECISION_COLUMNS, DECISION_PLACEHOLDERS, decisionValues, finiteOrNull } from './rows.js';
 import { isClaimed, type TrialState } from './trial-state.js';
 
 /** One trial of another store with everything recorded about it. */
@@ -124,26 +124,9 @@ export function importTrial(db: SqlConnection, now: string, x: TrialImport): Pro
       }
       for (const d of x.decisions.filter((d) => d.attempt === a.attempt)) {
         decisions += await tx.run(
-          `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, rule, action, metric, direction, value, threshold, rung,
-             group_key, compared, reason, decided_at)
-           SELECT ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM sweeps WHERE name = ? ON CONFLICT DO NOTHING`,
-          [
-            t.id,
-            number,
-            d.epoch,
-            d.rule,
-            d.action,
-            d.metric,
-            d.direction,
-            finiteOrNull(d.value),
-            finiteOrNull(d.threshold),
-            d.rung,
-            JSON.stringify(d.group),
-            JSON.stringify(d.compared.map((c) => ({ trial: c.trialId, value: finiteOrNull(c.value) }))),
-            d.reason,
-            d.decidedAt,
-            d.sweep,
-          ],
+          `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, ${DECISION_COLUMNS}, decided_at)
+           SELECT ?, ?, ?, id, ${DECISION_PLACEHOLDERS}, ? FROM sweeps WHERE name = ? ON CONFLICT DO NOTHING`,
+          [t.id, number, d.epoch, ...decisionValues(d), d.decidedAt, d.sweep],
         );
       }
     }

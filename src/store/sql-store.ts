@@ -7,6 +7,9 @@ import { standings } from './pruning-standings.js';
 import { countByState, rankedAttempts } from './ranked-attempts.js';
 import { importSweep, importTrial, linkTrials, type ImportCounts, type TrialImport } from './sql-import.js';
 import {
+  DECISION_COLUMNS,
+  DECISION_PLACEHOLDERS,
+  decisionValues,
   finiteOrNull,
   toAttempt,
   toDecision,
@@ -244,28 +247,10 @@ export class SqlStore implements Store {
 
   async recordDecision(d: NewPruneDecision): Promise<boolean> {
     const changed = await this.#db.run(
-      `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, rule, action, metric, direction, value, threshold, rung,
-         group_key, compared, reason, decided_at)
-       SELECT ?, ?, ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ${this.#now} FROM sweeps WHERE name = ? AND ${this.#fence()}
+      `INSERT INTO prune_decisions (trial_id, attempt, epoch, sweep_id, ${DECISION_COLUMNS}, decided_at)
+       SELECT ?, ?, ?, id, ${DECISION_PLACEHOLDERS}, ${this.#now} FROM sweeps WHERE name = ? AND ${this.#fence()}
        ON CONFLICT DO NOTHING`,
-      [
-        d.trialId,
-        d.attempt,
-        d.epoch,
-        d.rule,
-        d.action,
-        d.metric,
-        d.direction,
-        finiteOrNull(d.value),
-        finiteOrNull(d.threshold),
-        d.rung,
-        JSON.stringify(d.group),
-        JSON.stringify(d.compared.map((c) => ({ trial: c.trialId, value: finiteOrNull(c.value) }))),
-        d.reason,
-        d.sweep,
-        d.trialId,
-        d.attempt,
-      ],
+      [d.trialId, d.attempt, d.epoch, ...decisionValues(d), d.sweep, d.trialId, d.attempt],
     );
     return changed > 0;
   }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { CCE_FILTER_BF16 } from '../../src/backend/cuda/cce-kernels.js';
 import { allocCudaGroup, type CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
-import { GEMM_SCRATCH_FLOATS } from '../../src/backend/cuda/gemm-kernels.js';
 import { isMaterialised } from '../../src/backend/loss-kinds.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
@@ -12,6 +11,7 @@ import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js
 import { Stream } from '../../src/cuda/stream.js';
 import { fromBf16, relError, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, POISON_WORD, useContext } from './gpu.js';
+import { lossIoSpecs } from './loss-io.js';
 
 announceSkip('test/gpu/cce.test.ts');
 
@@ -126,18 +126,12 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
         ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
       });
 
-      const io: CudaTensorGroup = allocCudaGroup(context().allocator, 'io', [
-        { name: 'h', shape: [N, d], dtype: operands },
-        { name: 'table', shape: [V + 1, d], dtype: operands },
-        { name: 'targets', shape: [N], dtype: 'i32' },
-        { name: 'loss', shape: [1], dtype: 'f32' },
-        { name: 'dH', shape: [N, d], dtype: out },
-        { name: 'dTable', shape: [V + 1, d], dtype: out },
+      const dims = { rows: N, items: V, hidden: d };
+      const io: CudaTensorGroup = allocCudaGroup(context().allocator, 'io', lossIoSpecs(dims, operands, out, [
         { name: 'prob', shape: [V], dtype: 'i32' },
         { name: 'alias', shape: [V], dtype: 'i32' },
         { name: 'logProb', shape: [V + 1], dtype: 'f32' },
-        { name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
-      ]);
+      ]));
       upload(io.get('h'), h.bits);
       upload(io.get('table'), table.bits);
       upload(io.get('targets'), targets);
@@ -165,7 +159,6 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
             }
           : {}),
       };
-      const dims = { rows: N, items: V, hidden: d };
       // bf16 operands run the GEMMs in bf16 math (the default preset), f32 ones in fp32 math (the parity mode).
       const math = operands === 'bf16' ? 'bf16' : 'fp32';
       const ws = allocCudaGroup(context().allocator, 'ws', cudaLossWorkspace(params, dims, operands, math));

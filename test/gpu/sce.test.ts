@@ -8,7 +8,6 @@
 import { describe, expect, it } from 'vitest';
 import { allocCudaGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
-import { GEMM_SCRATCH_FLOATS } from '../../src/backend/cuda/gemm-kernels.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { LossParams } from '../../src/backend/ops.js';
@@ -17,6 +16,7 @@ import { fillWords, upload } from '../../src/cuda/memory.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { get, put, relError } from './device-tensors.js';
 import { announceSkip, noGpu, POISON_WORD, useContext } from './gpu.js';
+import { lossIoSpecs } from './loss-io.js';
 
 announceSkip('test/gpu/sce.test.ts');
 
@@ -67,15 +67,8 @@ describe.skipIf(noGpu)('CUDA sce against the float64 CPU reference', () => {
       const seed = 1 + Math.floor(Math.random() * 1000);
       const step = Math.floor(Math.random() * 1000);
       const dLoss = 0.7;
-      const io = allocCudaGroup(context().allocator, 'io', [
-        { name: 'h', shape: [N, d], dtype: operands },
-        { name: 'table', shape: [V + 1, d], dtype: operands },
-        { name: 'targets', shape: [N], dtype: 'i32' },
-        { name: 'loss', shape: [1], dtype: 'f32' },
-        { name: 'dH', shape: [N, d], dtype: out },
-        { name: 'dTable', shape: [V + 1, d], dtype: out },
-        { name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
-      ]);
+      const dims = { rows: N, items: V, hidden: d };
+      const io = allocCudaGroup(context().allocator, 'io', lossIoSpecs(dims, operands, out));
       const h = put(io.get('h'), gaussian(N * d, 1));
       const table = put(io.get('table'), gaussian((V + 1) * d, 1 / Math.sqrt(d)));
       upload(io.get('targets'), targets);
@@ -84,7 +77,6 @@ describe.skipIf(noGpu)('CUDA sce against the float64 CPU reference', () => {
       fillWords(io.get('loss'), POISON_WORD);
       fillWords(io.get('dH'), out === 'f32' ? POISON_WORD : 0x7fc07fc0);
       const params: LossParams = { kind: 'sce', validRows: M, sce: { ...sce, seed, step } };
-      const dims = { rows: N, items: V, hidden: d };
       const ws = allocCudaGroup(context().allocator, 'ws', cudaLossWorkspace(params, dims, operands, 'fp32'));
       for (const v of ws.plan.views) fillWords(ws.get(v.spec.name), POISON_WORD);
       const run = (): { loss: number; dH: Float32Array; dTable: Float32Array } => {

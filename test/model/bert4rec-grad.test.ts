@@ -4,14 +4,13 @@
  * every loss kind, on odd shapes; and the mask token (id V + 1, the table's last row) never scored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { LossKind, TensorGroup } from '../../src/backend/ops.js';
+import type { LossKind } from '../../src/backend/ops.js';
 import { negativeAt, popularitySampler, uniformSampler } from '../../src/backend/negatives.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
-import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { f64Data, lossFixture, type LossFixture } from '../helpers/model-fixture.js';
 import { expectClose, numericGrad } from '../helpers/numeric.js';
 
 // Odd shapes: V = 11 items (mask token 12), d = 6 in 2 heads of 3, FFN 24, L = 5, B = 3.
@@ -33,53 +32,17 @@ beforeAll(async () => {
 });
 afterAll(() => ops.close());
 
-function data(t: unknown): Float64Array {
-  return (t as CpuTensor).data as Float64Array;
+function setup(kind: LossKind, dims: SasrecDims, sampling: 'uniform' | 'popularity' = 'uniform'): LossFixture {
+  return lossFixture(ops, {
+    dims, rows: B, ids: IDS, labels: LABELS, counts: COUNTS, loss: { kind, negatives: 4, sampling, seed: 3, gbceT: 0.75 },
+    dropout: 0.2, initSeed: 5, pass: { train: true, seed: 3, step: 4 },
+  });
 }
 
-interface Setup {
-  loss: () => number;
-  backward: () => void;
-  params: TensorGroup;
-  grads: TensorGroup;
-}
-
-function setup(kind: LossKind, dims: SasrecDims, sampling: 'uniform' | 'popularity' = 'uniform'): Setup {
-  const layout = modelLayout(ops, dims, B);
-  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
-  const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B, layout));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, layout));
-  const batch = ops.allocGroup('batch', [
-    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
-  ]);
-  ops.write(batch.get('ids'), IDS);
-  ops.write(batch.get('labels'), LABELS);
-  const model = new Sasrec(ops, dims, 0.2, { params, grads, acts, scratch });
-  model.initialise(5);
-  const tl = new TrainingLoss(ops, { kind, negatives: 4, sampling, seed: 3, gbceT: 0.75 }, { rows: N, items: dims.items, hidden: dims.hidden });
-  const tables = tl.tableSpecs().length > 0 ? ops.allocGroup('tables', tl.tableSpecs()) : null;
-  tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, COUNTS);
-  const ctx: PassContext = { train: true, seed: 3, step: 4 };
-  const valid = LABELS.filter((t) => t !== 0).length;
-  const forward = (): number => {
-    model.forward(batch.get('ids'), B, ctx);
-    tl.forward(batch.get('loss'), model.hidden, model.outputTable, batch.get('labels'), N, valid, ctx.step);
-    return data(batch.get('loss'))[0]!;
-  };
-  const backward = (): void => {
-    ops.fill(grads.flat(), 0, grads.flat().size);
-    forward();
-    tl.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, batch.get('labels'), N, valid, ctx.step);
-    model.backward(batch.get('ids'), B, ctx);
-  };
-  return { loss: forward, backward, params, grads };
-}
-
-function checkEveryGradient(m: Setup, dims: SasrecDims): void {
+function checkEveryGradient(m: LossFixture, dims: SasrecDims): void {
   m.backward();
   for (const spec of sasrecParamSpecs(dims)) {
-    expectClose(data(m.grads.get(spec.name)), numericGrad(m.loss, data(m.params.get(spec.name)), 1e-6), 2e-6, spec.name);
+    expectClose(f64Data(m.grads.get(spec.name)), numericGrad(m.loss, f64Data(m.params.get(spec.name)), 1e-6), 2e-6, spec.name);
   }
 }
 
@@ -104,7 +67,7 @@ describe('BERT4Rec gradients (float64, dropout 0.2)', () => {
       checkEveryGradient(m, UNTIED);
       // The mask token's row learns as an input: it gets a gradient though no loss scores it.
       const d = UNTIED.hidden;
-      expect(data(m.grads.get('item_emb')).subarray(M * d, (M + 1) * d).some((v) => v !== 0)).toBe(true);
+      expect(f64Data(m.grads.get('item_emb')).subarray(M * d, (M + 1) * d).some((v) => v !== 0)).toBe(true);
     });
   }
 });
@@ -133,21 +96,21 @@ describe('the mask token is never a candidate', () => {
       tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), null, COUNTS);
       const table = tables(h, N);
       const lossWith = (mask: number): number => {
-        data(g.get('table')).set(table);
-        data(g.get('table')).fill(mask, M * d, (M + 1) * d);
+        f64Data(g.get('table')).set(table);
+        f64Data(g.get('table')).fill(mask, M * d, (M + 1) * d);
         ops.write(g.get('h'), Float32Array.from(h));
         ops.write(g.get('targets'), LABELS);
         tl.forward(g.get('loss'), g.get('h'), g.get('table'), g.get('targets'), N, 6, 0);
-        return data(g.get('loss'))[0]!;
+        return f64Data(g.get('loss'))[0]!;
       };
       // The mask row's values, from zero to huge, change nothing.
       expect(lossWith(1e3)).toBe(lossWith(0));
-      data(g.get('table')).set(table);
+      f64Data(g.get('table')).set(table);
       ops.fill(g.get('dtable'), 0, (V + 2) * d);
       tl.forward(g.get('loss'), g.get('h'), g.get('table'), g.get('targets'), N, 6, 0);
       tl.backward(g.get('dh'), g.get('dtable'), g.get('h'), g.get('table'), g.get('targets'), N, 6, 0);
-      expect(Array.from(data(g.get('dtable')).subarray(M * d))).toEqual(new Array(d).fill(0));
-      expect(data(g.get('dtable')).subarray(d, M * d).some((v) => v !== 0)).toBe(true);
+      expect(Array.from(f64Data(g.get('dtable')).subarray(M * d))).toEqual(new Array(d).fill(0));
+      expect(f64Data(g.get('dtable')).subarray(d, M * d).some((v) => v !== 0)).toBe(true);
     });
   }
 
@@ -169,7 +132,7 @@ describe('the mask token is never a candidate', () => {
       { name: 'offsets', shape: [rows + 1], dtype: 'i32' }, { name: 'items', shape: [1], dtype: 'i32' },
     ]);
     ops.write(g.get('h'), Float32Array.from(h));
-    data(g.get('table')).set(tables(h, rows));
+    f64Data(g.get('table')).set(tables(h, rows));
     ops.write(g.get('offsets'), new Int32Array(rows + 1));
     ops.scoreItems(g.get('scores'), g.get('h'), g.get('table'), rows, V, d);
     ops.topK(g.get('top'), g.get('scores'), g.get('offsets'), g.get('items'), 0, rows, V, K);

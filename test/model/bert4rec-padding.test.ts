@@ -5,12 +5,12 @@
  * values (the biases of k and v) into every real position.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { TensorGroup } from '../../src/backend/ops.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import type { SasrecDims } from '../../src/model/sasrec-specs.js';
+import { f64Data, modelGroups } from '../helpers/model-fixture.js';
 
 let ops: CpuOps;
 beforeAll(async () => {
@@ -18,19 +18,11 @@ beforeAll(async () => {
 });
 afterAll(() => ops.close());
 
-function data(t: unknown): Float64Array {
-  return (t as CpuTensor).data as Float64Array;
-}
-
 /** A BERT4Rec of max length L over 9 items, initialised from seed 4, that runs one row of ids. */
 function model(L: number): { params: TensorGroup; dims: SasrecDims; run: (ids: number[]) => Float64Array } {
   const dims = bert4recDims({ items: 9, hidden: 6, blocks: 2, heads: 2, maxLen: L });
-  const layout = modelLayout(ops, dims, 1);
-  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
-  const groups = {
-    params, grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
-    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, 1, layout)), scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, 1, layout)),
-  };
+  const groups = modelGroups(ops, dims, 1);
+  const { params } = groups;
   const ids = ops.allocGroup('ids', [{ name: 'ids', shape: [L], dtype: 'i32' }]).get('ids');
   const m = new Sasrec(ops, dims, 0, groups);
   m.initialise(4);
@@ -39,7 +31,7 @@ function model(L: number): { params: TensorGroup; dims: SasrecDims; run: (ids: n
     run: (row) => {
       ops.write(ids, Int32Array.from(row));
       m.forward(ids, 1, { train: false, seed: 0, step: 0 });
-      return data(m.hidden).slice();
+      return f64Data(m.hidden).slice();
     },
   };
 }
@@ -51,7 +43,7 @@ describe('BERT4Rec attention and padding', () => {
     const long = model(5);
     // Same names and shapes give the same initial values; the positions differ in shape: long's last
     // three rows take short's, so that both see the same sequence at the same position embeddings.
-    data(long.params.get('pos_emb')).set(data(short.params.get('pos_emb')), 2 * d);
+    f64Data(long.params.get('pos_emb')).set(f64Data(short.params.get('pos_emb')), 2 * d);
     const M = maskTokenId(short.dims);
     const a = short.run([4, M, 7]);
     const b = long.run([0, 0, 4, M, 7]);

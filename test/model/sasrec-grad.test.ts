@@ -4,18 +4,15 @@
  * the central difference of the loss, padding rows and the tied item table included.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { LossKind, TensorGroup } from '../../src/backend/ops.js';
-import { TrainingLoss } from '../../src/losses/training-loss.js';
-import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import type { LossKind } from '../../src/backend/ops.js';
+import { sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { f64Data, lossFixture, type LossFixture } from '../helpers/model-fixture.js';
 import { expectClose, numericGrad } from '../helpers/numeric.js';
 
 const DIMS: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
 const UNTIED: SasrecDims = { ...DIMS, tieOutput: false };
 const B = 3;
-const N = B * DIMS.maxLen;
 // Left-padded rows; labels are the next items, 0 on padding, and (the reference's first target) a short
 // row's first item at the padded position before it: rows 0 and 2 have one, row 1 is full.
 const IDS = Int32Array.from([0, 0, 3, 7, 1, 2, 5, 5, 9, 13, 0, 0, 0, 0, 4]);
@@ -30,48 +27,12 @@ beforeAll(async () => {
 });
 afterAll(() => ops.close());
 
-function data(t: unknown): Float64Array {
-  return (t as CpuTensor).data as Float64Array;
-}
-
-interface Setup {
-  loss: () => number;
-  grads: TensorGroup;
-  params: TensorGroup;
-  acts: TensorGroup;
-  backward: () => void;
-}
-
-function setup(kind: LossKind, sampling: 'uniform' | 'popularity', labels = LABELS, dims = DIMS): Setup {
-  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
-  const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B, modelLayout(ops, dims, B)));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, modelLayout(ops, dims, B)));
-  const batch = ops.allocGroup('batch', [
-    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
-  ]);
-  ops.write(batch.get('ids'), IDS);
-  ops.write(batch.get('labels'), labels);
-  const model = new Sasrec(ops, dims, 0.2, { params, grads, acts, scratch });
-  model.initialise(7);
+function setup(kind: LossKind, sampling: 'uniform' | 'popularity', labels = LABELS, dims = DIMS): LossFixture {
   const sce = { buckets: 3, bucketRows: 5, bucketItems: 6, mix: true };
-  const tl = new TrainingLoss(ops, { kind, negatives: 5, sampling, seed: 3, gbceT: 0.75, sce }, { rows: N, items: dims.items, hidden: dims.hidden });
-  const tables = tl.tableSpecs().length > 0 ? ops.allocGroup('tables', tl.tableSpecs()) : null;
-  tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, COUNTS);
-  const ctx: PassContext = { train: true, seed: 3, step: 12 };
-  const valid = labels.filter((t) => t !== 0).length;
-  const forward = (): number => {
-    model.forward(batch.get('ids'), B, ctx);
-    tl.forward(batch.get('loss'), model.hidden, model.outputTable, batch.get('labels'), N, valid, ctx.step);
-    return data(batch.get('loss'))[0]!;
-  };
-  const backward = (): void => {
-    ops.fill(grads.flat(), 0, grads.flat().size);
-    forward();
-    tl.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, batch.get('labels'), N, valid, ctx.step);
-    model.backward(batch.get('ids'), B, ctx);
-  };
-  return { loss: forward, grads, params, acts, backward };
+  return lossFixture(ops, {
+    dims, rows: B, ids: IDS, labels, counts: COUNTS, loss: { kind, negatives: 5, sampling, seed: 3, gbceT: 0.75, sce },
+    dropout: 0.2, initSeed: 7, pass: { train: true, seed: 3, step: 12 },
+  });
 }
 
 describe('SASRec gradients (float64, dropout 0.2)', () => {
@@ -84,14 +45,14 @@ describe('SASRec gradients (float64, dropout 0.2)', () => {
       m.backward();
       let checked = 0;
       for (const spec of sasrecParamSpecs(DIMS)) {
-        const p = data(m.params.get(spec.name));
-        const g = data(m.grads.get(spec.name));
+        const p = f64Data(m.params.get(spec.name));
+        const g = f64Data(m.grads.get(spec.name));
         expectClose(g, numericGrad(m.loss, p, 1e-6), 2e-6, spec.name);
         checked++;
       }
       expect(checked).toBe(sasrecParamSpecs(DIMS).length);
       // Row 0 of the item table is padding: never scored, masked on input.
-      expect(Array.from(data(m.grads.get('item_emb')).subarray(0, DIMS.hidden))).toEqual(new Array(DIMS.hidden).fill(0));
+      expect(Array.from(f64Data(m.grads.get('item_emb')).subarray(0, DIMS.hidden))).toEqual(new Array(DIMS.hidden).fill(0));
     });
   }
 
@@ -101,20 +62,20 @@ describe('SASRec gradients (float64, dropout 0.2)', () => {
       m.backward();
       expect(sasrecParamSpecs(UNTIED).map((s) => s.name)).toContain('out_emb');
       for (const spec of sasrecParamSpecs(UNTIED)) {
-        expectClose(data(m.grads.get(spec.name)), numericGrad(m.loss, data(m.params.get(spec.name)), 1e-6), 2e-6, spec.name);
+        expectClose(f64Data(m.grads.get(spec.name)), numericGrad(m.loss, f64Data(m.params.get(spec.name)), 1e-6), 2e-6, spec.name);
       }
       // The item table now only embeds inputs: items that never occur as an input get no gradient,
       // while the output table's gradient reaches the items the loss scores.
       const d = UNTIED.hidden;
       const inputs = new Set(IDS);
-      const itemGrad = data(m.grads.get('item_emb'));
+      const itemGrad = f64Data(m.grads.get('item_emb'));
       for (let i = 1; i <= UNTIED.items; i++) {
         const row = Array.from(itemGrad.subarray(i * d, (i + 1) * d));
         if (!inputs.has(i)) expect(row).toEqual(new Array(d).fill(0));
       }
-      expect(data(m.grads.get('out_emb')).subarray(d).some((v) => v !== 0)).toBe(true);
+      expect(f64Data(m.grads.get('out_emb')).subarray(d).some((v) => v !== 0)).toBe(true);
       // The two tables start apart: each draws its own values from its own name.
-      expect(Array.from(data(m.params.get('out_emb')))).not.toEqual(Array.from(data(m.params.get('item_emb'))));
+      expect(Array.from(f64Data(m.params.get('out_emb')))).not.toEqual(Array.from(f64Data(m.params.get('item_emb'))));
     });
   }
 
@@ -122,14 +83,14 @@ describe('SASRec gradients (float64, dropout 0.2)', () => {
     expect(FIRST_TARGETS.every((p) => IDS[p] === 0 && LABELS[p] !== 0)).toBe(true);
     const m = setup('ce', 'uniform');
     const full = m.loss();
-    const h = data(m.acts.get('h'));
-    const bias = Array.from(data(m.params.get('final_ln.bias')));
+    const h = f64Data(m.acts.get('h'));
+    const bias = Array.from(f64Data(m.params.get('final_ln.bias')));
     for (const p of FIRST_TARGETS) expect(Array.from(h.subarray(p * DIMS.hidden, (p + 1) * DIMS.hidden))).toEqual(bias);
     // Without the first targets the mean is over 2 fewer rows and lacks their terms: a different loss.
     const without = LABELS.map((t, p) => (FIRST_TARGETS.includes(p) ? 0 : t));
     expect(setup('ce', 'uniform', without).loss()).not.toBeCloseTo(full, 6);
     // Their gradient reaches the model through the final layer norm's bias.
     m.backward();
-    expect(data(m.grads.get('final_ln.bias')).some((v) => v !== 0)).toBe(true);
+    expect(f64Data(m.grads.get('final_ln.bias')).some((v) => v !== 0)).toBe(true);
   });
 });

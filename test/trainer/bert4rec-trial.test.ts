@@ -3,19 +3,10 @@
  * trial ids, and a short trial that trains on the masked positions, evaluates from the mask token,
  * and is reproducible from its seed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import { loadDataset } from '../../src/data/load.js';
-import { writeSynthetic } from '../../src/data/synth.js';
-import type { PreparedDataset } from '../../src/data/types.js';
+import { describe, expect, it } from 'vitest';
 import { canonicalConfig, trialId } from '../../src/sweep/canonical.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
-import { MemoryEventSink } from '../../src/trainer/events.js';
-import type { EpochEvent, ResultEvent } from '../../src/trainer/protocol.js';
-import { prepareTrial } from '../../src/trainer/train-loop.js';
+import { useTrialBench } from '../helpers/synthetic-trial.js';
 
 describe('bert4rec config', () => {
   const base = { dataset: 'ml-latest-small', model: { name: 'bert4rec' }, train: { loss: 'ce' } };
@@ -41,57 +32,39 @@ describe('bert4rec config', () => {
 });
 
 describe('a bert4rec trial', () => {
-  let ops: CpuOps;
-  let data: PreparedDataset;
-  let dir: string;
-  let file: string;
-
-  beforeAll(async () => {
-    ops = await CpuOps.create({ threads: 1 });
-    dir = mkdtempSync(join(tmpdir(), 'gridrec-bert-'));
-    file = join(dir, 'log.txt');
-    writeSynthetic(file, { users: 200, items: 30, interactions: 3000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
-    data = await loadDataset(config().dataset, { cache: false });
-  });
-  afterAll(() => {
-    ops.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const bench = useTrialBench(
+    'gridrec-bert-',
+    { users: 200, items: 30, interactions: 3000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 },
+    () => config().dataset,
+  );
 
   function config(train: Record<string, unknown> = {}): TrialConfig {
     return resolveTrialConfig({
-      dataset: { path: file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
+      dataset: { path: bench.file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
       model: { name: 'bert4rec', hidden: 16, blocks: 1, heads: 2, max_seq_len: 10 },
       train: { loss: 'ce', batch_size: 32, epochs: 3, patience: 3, lr: 0.01, ...train },
       eval: { k: [10] },
     });
   }
 
-  async function train(cfg: TrialConfig): Promise<{ epochs: EpochEvent[]; result: ResultEvent; planned: number }> {
-    const sink = new MemoryEventSink();
-    const trial = prepareTrial(ops, cfg, data);
-    ops.resetPeak();
-    const result = await trial.run(sink);
-    return { epochs: sink.events.filter((e): e is EpochEvent => e.type === 'epoch'), result, planned: trial.plannedPeakBytes };
-  }
 
   it('trains on the masked positions, evaluates, plans its memory exactly, and is reproducible from its seed', async () => {
-    const a = await train(config());
+    const a = await bench.train(config());
     expect(a.epochs.map((e) => e.epoch)).toEqual([1, 2, 3]);
     expect(a.epochs[2]!.train_loss).toBeLessThan(a.epochs[0]!.train_loss);
     for (const e of a.epochs) expect(e.metrics['ndcg@10']).toBeGreaterThan(0);
     expect(a.result.peak_bytes).toBe(a.planned);
 
-    const b = await train(config());
+    const b = await bench.train(config());
     expect(b.epochs.map((e) => e.train_loss)).toEqual(a.epochs.map((e) => e.train_loss));
     expect(b.result.test).toEqual(a.result.test);
-    const c = await train(config({ mask_prob: 0.4 }));
+    const c = await bench.train(config({ mask_prob: 0.4 }));
     expect(c.epochs.map((e) => e.train_loss)).not.toEqual(a.epochs.map((e) => e.train_loss));
   });
 
   it('trains untied with a sampled loss', async () => {
     const cfg = resolveTrialConfig({ ...config({ loss: 'bce+', negatives: 8 }), model: { ...config().model, tie_output: false } } as unknown as Record<string, unknown>);
-    const r = await train(cfg);
+    const r = await bench.train(cfg);
     expect(r.epochs.every((e) => Number.isFinite(e.train_loss))).toBe(true);
     expect(r.result.peak_bytes).toBe(r.planned);
   });

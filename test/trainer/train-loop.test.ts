@@ -3,60 +3,33 @@
  * and a result, is reproducible from its seed, learns (beats popularity), and its peak memory shows
  * that ce holds the logits while cce does not.
  */
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { describe, expect, it } from 'vitest';
 import { planGroup } from '../../src/backend/memory-plan.js';
-import { loadDataset } from '../../src/data/load.js';
-import { writeSynthetic } from '../../src/data/synth.js';
-import type { PreparedDataset } from '../../src/data/types.js';
 import { evaluatePopularity } from '../../src/metrics/popularity-baseline.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
-import { MemoryEventSink } from '../../src/trainer/events.js';
-import type { EpochEvent, ResultEvent } from '../../src/trainer/protocol.js';
-import { prepareTrial } from '../../src/trainer/train-loop.js';
 import { checkAgainstData } from '../../src/trainer/trial-checks.js';
 import { ConfigError } from '../../src/util/config-error.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { useTrialBench } from '../helpers/synthetic-trial.js';
 
-let ops: CpuOps;
-let data: PreparedDataset;
-let dir: string;
-let file: string;
-
-beforeAll(async () => {
-  ops = await CpuOps.create({ threads: 1 });
-  dir = mkdtempSync(join(tmpdir(), 'gridrec-train-'));
-  file = join(dir, 'log.txt');
-  writeSynthetic(file, { users: 300, items: 40, interactions: 6000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 });
-  data = await loadDataset(config('ce').dataset, { cache: false });
-});
-afterAll(() => {
-  ops.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const bench = useTrialBench(
+  'gridrec-train-',
+  { users: 300, items: 40, interactions: 6000, sequential: 0.9, successors: 2, format: 'sequences', seed: 5 },
+  () => config('ce').dataset,
+);
 
 function config(loss: string, train: Record<string, unknown> = {}): TrialConfig {
   return resolveTrialConfig({
-    dataset: { path: file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
+    dataset: { path: bench.file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
     model: { hidden: 16, blocks: 1, heads: 2, max_seq_len: 12, dropout: 0.1 },
     train: { loss, batch_size: 32, epochs: 4, patience: 4, lr: 0.01, ...train },
     eval: { k: [5, 10] },
   });
 }
 
-async function train(cfg: TrialConfig): Promise<{ epochs: EpochEvent[]; result: ResultEvent; planned: number }> {
-  const sink = new MemoryEventSink();
-  const trial = prepareTrial(ops, cfg, data);
-  ops.resetPeak();
-  const result = await trial.run(sink);
-  return { epochs: sink.events.filter((e): e is EpochEvent => e.type === 'epoch'), result, planned: trial.plannedPeakBytes };
-}
 
 describe('training loop', () => {
   it('reports each epoch and a result, learns beyond popularity, and is reproducible from its seed', async () => {
-    const a = await train(config('ce'));
+    const a = await bench.train(config('ce'));
     expect(a.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
     for (const e of a.epochs) {
       expect(e.metrics['ndcg@10']).toBeGreaterThanOrEqual(0);
@@ -65,21 +38,21 @@ describe('training loop', () => {
     }
     expect(a.epochs[3]!.train_loss).toBeLessThan(a.epochs[0]!.train_loss);
     expect(Object.keys(a.result.test).sort()).toEqual(['coverage@10', 'coverage@5', 'hr@10', 'hr@5', 'mrr@10', 'mrr@5', 'ndcg@10', 'ndcg@5', 'surprisal@10', 'surprisal@5']);
-    const pop = evaluatePopularity(data.validation, data.itemCounts, [10]);
+    const pop = evaluatePopularity(bench.data.validation, bench.data.itemCounts, [10]);
     expect(a.result.validation['ndcg@10']).toBeGreaterThan(1.5 * pop['ndcg@10']!);
     // The planned peak is exactly what the allocator saw (every group lives for the whole fit).
     expect(a.result.peak_bytes).toBe(a.planned);
 
-    const b = await train(config('ce'));
+    const b = await bench.train(config('ce'));
     expect(b.epochs.map((e) => e.train_loss)).toEqual(a.epochs.map((e) => e.train_loss));
     expect(b.result.test).toEqual(a.result.test);
-    const c = await train(config('ce', { seed: 7 }));
+    const c = await bench.train(config('ce', { seed: 7 }));
     expect(c.epochs.map((e) => e.train_loss)).not.toEqual(a.epochs.map((e) => e.train_loss));
   });
 
   it('restores the best epoch for the test and stops after `patience` epochs without improvement', async () => {
     // lr so large that training degrades after the first epochs.
-    const r = await train(config('ce', { lr: 0.5, epochs: 8, patience: 2 }));
+    const r = await bench.train(config('ce', { lr: 0.5, epochs: 8, patience: 2 }));
     const best = r.result.best_epoch;
     const values = r.epochs.map((e) => e.metrics['ndcg@10']!);
     expect(values[best - 1]).toBe(Math.max(...values));
@@ -89,15 +62,15 @@ describe('training loop', () => {
 
   it('peak bytes: ce holds [N × V] float32 logits, cce does not; ce- holds [N × n] where cce- does not', async () => {
     const one = { epochs: 1 };
-    const peak = async (cfg: TrialConfig): Promise<number> => (await train(cfg)).result.peak_bytes;
+    const peak = async (cfg: TrialConfig): Promise<number> => (await bench.train(cfg)).result.peak_bytes;
     const ce = await peak(config('ce', one));
     const cce = await peak(config('cce', one));
     const ceMinus = await peak(config('ce-', { ...one, negatives: 20 }));
     const cceMinus = await peak(config('cce-', { ...one, negatives: 20 }));
     const N = 32 * 12;
-    const V = data.numItems;
+    const V = bench.data.numItems;
     const ws = (kind: 'ce' | 'cce' | 'ce-' | 'cce-'): number =>
-      planGroup('ws', ops.lossWorkspace({ kind, negatives: { count: 20, sampling: 'uniform', seed: 42, step: 0 } }, { rows: N, items: V, hidden: 16 })).bytes;
+      planGroup('ws', bench.ops.lossWorkspace({ kind, negatives: { count: 20, sampling: 'uniform', seed: 42, step: 0 } }, { rows: N, items: V, hidden: 16 })).bytes;
     // The whole difference of the peaks is the loss workspace, and ce's holds the logits.
     expect(ce - cce).toBe(ws('ce') - ws('cce'));
     expect(ws('ce')).toBeGreaterThanOrEqual(N * V * 4);
@@ -108,8 +81,8 @@ describe('training loop', () => {
   });
 
   it('rejects negatives ≥ the catalogue size before any work, naming the key', () => {
-    expect(() => checkAgainstData(config('ce-', { negatives: data.numItems }), data)).toThrow(ConfigError);
-    expect(() => checkAgainstData(config('ce-', { negatives: data.numItems }), data)).toThrow(/train\.negatives: must be below the catalogue size/);
-    expect(() => checkAgainstData(config('ce-', { negatives: data.numItems - 1 }), data)).not.toThrow();
+    expect(() => checkAgainstData(config('ce-', { negatives: bench.data.numItems }), bench.data)).toThrow(ConfigError);
+    expect(() => checkAgainstData(config('ce-', { negatives: bench.data.numItems }), bench.data)).toThrow(/train\.negatives: must be below the catalogue size/);
+    expect(() => checkAgainstData(config('ce-', { negatives: bench.data.numItems - 1 }), bench.data)).not.toThrow();
   });
 });

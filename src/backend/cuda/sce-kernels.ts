@@ -154,6 +154,18 @@ function operands(h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, wha
 }
 
 /**
+ * What sceForward and sceBackward both start from, in this order: the step's bucket shape checked
+ * against the kernels' limits, the workspace's views and the operands (`what` names the caller in errors).
+ */
+function launchInputs(
+  workspace: TensorLookup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: SceParams, what: string,
+) {
+  const shape = sceShape(params, dims.rows, dims.items);
+  checkShapes(shape, dims);
+  return { shape, w: views(workspace, shape, dims), x: operands(h, table, targets, dims, what) };
+}
+
+/**
  * loss[0] = sce's loss (Σ over rows of each row's largest bucket loss / validRows; 0 when validRows is
  * 0); fills the workspace (sceWorkspace) for sceBackward. The step's directions come from (seed, step),
  * or from counters[0] where `params.counters` is given (a replayed step).
@@ -163,11 +175,8 @@ export function sceForward(
   dims: LossDims, params: SceParams, validRows: number,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
-  const shape = sceShape(params, N, V);
-  checkShapes(shape, dims);
+  const { shape, w, x } = launchInputs(workspace, h, table, targets, dims, params, 'sceForward');
   const { buckets: nb, rows: kx, items: ky } = shape;
-  const w = views(workspace, shape, dims);
-  const x = operands(h, table, targets, dims, 'sceForward');
   const out = deviceTensor(loss, 'sceForward.loss', ['f32'], 1);
   const counters = params.counters === undefined ? NULL_PTR : deviceTensor(params.counters, 'sce.counters', ['i32'], 2);
   const seed = params.seed >>> 0;
@@ -209,11 +218,8 @@ export function sceBackward(
   dims: LossDims, params: SceParams, scale: number,
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
-  const shape = sceShape(params, N, V);
-  checkShapes(shape, dims);
+  const { shape, w, x } = launchInputs(workspace, h, table, targets, dims, params, 'sceBackward');
   const { buckets: nb, rows: kx, items: ky } = shape;
-  const w = views(workspace, shape, dims);
-  const x = operands(h, table, targets, dims, 'sceBackward');
   const gradH = deviceTensor(dH, 'sceBackward.dH', ['f32', 'bf16'], N * d);
   const gradTable = deviceTensor(dTable, 'sceBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
   const nby = nb * ky;

@@ -1,0 +1,89 @@
+/**
+ * A SASRec or BERT4Rec (the same model class, BERT4Rec by its dims) on the CPU backend with its tensor
+ * groups allocated, and, for gradient checks, a training loss over one fixed batch whose loss and
+ * backward pass can be run again and again (finite differences perturb the parameters in place).
+ */
+import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
+import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
+import { TrainingLoss, type LossSettings } from '../../src/losses/training-loss.js';
+import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
+import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import type { BlockGroups } from '../../src/model/transformer-block.js';
+
+/** The storage of a CPU tensor of ops created with precision f64, written and read in place. */
+export function f64Data(t: Tensor): Float64Array {
+  return (t as CpuTensor).data as Float64Array;
+}
+
+/** The model's four groups (params, grads, acts, scratch) for `rows` sequences of dims.maxLen. */
+export function modelGroups(ops: CpuOps, dims: SasrecDims, rows: number): BlockGroups {
+  const layout = modelLayout(ops, dims, rows);
+  return {
+    params: ops.allocGroup('params', sasrecParamSpecs(dims)),
+    grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
+    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, rows, layout)),
+    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, rows, layout)),
+  };
+}
+
+/** What `lossFixture` builds: the model and a loss over one batch. */
+export interface LossFixture {
+  /** The forward pass of model and loss: the loss. */
+  loss: () => number;
+  /** Zeroes the gradients, then runs forward and backward: the gradients of `loss`. */
+  backward: () => void;
+  params: TensorGroup;
+  grads: TensorGroup;
+  acts: TensorGroup;
+}
+
+/** One batch, the model and its loss for `lossFixture`. */
+export interface LossFixtureOptions {
+  readonly dims: SasrecDims;
+  /** Sequences in the batch (B). */
+  readonly rows: number;
+  /** B × dims.maxLen input ids. */
+  readonly ids: Int32Array;
+  /** B × dims.maxLen labels, 0 where nothing is scored. */
+  readonly labels: Int32Array;
+  /** Item counts for popularity sampling (index 0: padding). */
+  readonly counts: Float64Array;
+  readonly loss: LossSettings;
+  readonly dropout: number;
+  /** Seed of the parameters' initial values. */
+  readonly initSeed: number;
+  /** The training pass every forward runs (its step also draws the loss's negatives). */
+  readonly pass: PassContext;
+}
+
+/** The model initialised from `initSeed` and its training loss over one batch. */
+export function lossFixture(ops: CpuOps, o: LossFixtureOptions): LossFixture {
+  const { dims, rows: B, pass } = o;
+  const N = B * dims.maxLen;
+  const groups = modelGroups(ops, dims, B);
+  const { params, grads, acts } = groups;
+  const batch = ops.allocGroup('batch', [
+    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
+  ]);
+  ops.write(batch.get('ids'), o.ids);
+  ops.write(batch.get('labels'), o.labels);
+  const model = new Sasrec(ops, dims, o.dropout, groups);
+  model.initialise(o.initSeed);
+  const tl = new TrainingLoss(ops, o.loss, { rows: N, items: dims.items, hidden: dims.hidden });
+  const tables = tl.tableSpecs().length > 0 ? ops.allocGroup('tables', tl.tableSpecs()) : null;
+  tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, o.counts);
+  const valid = o.labels.filter((t) => t !== 0).length;
+  const forward = (): number => {
+    model.forward(batch.get('ids'), B, pass);
+    tl.forward(batch.get('loss'), model.hidden, model.outputTable, batch.get('labels'), N, valid, pass.step);
+    return f64Data(batch.get('loss'))[0]!;
+  };
+  const backward = (): void => {
+    ops.fill(grads.flat(), 0, grads.flat().size);
+    forward();
+    tl.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, batch.get('labels'), N, valid, pass.step);
+    model.backward(batch.get('ids'), B, pass);
+  };
+  return { loss: forward, backward, params, grads, acts };
+}
