@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { translatePg } from '../src/store/pg-errors.js';
+import { isServerRestart, isTransient, translatePg } from '../src/store/pg-errors.js';
 import { gridDone } from './helpers/cli.js';
 import { CLI } from './helpers/fixture.js';
 import { freshPostgres } from './helpers/stores.js';
@@ -15,6 +15,13 @@ const oneLine = (output: string): void => {
 };
 
 describe('PostgreSQL errors', () => {
+  it('waits for a restarting server even on the first connection, but never for a wrong URL or password', () => {
+    for (const code of ['57P01', '57P02', '57P03']) expect(isServerRestart({ code }), code).toBe(true);
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', '28P01', '3D000', '40001', '08006', undefined]) expect(isServerRestart({ code }), String(code)).toBe(false);
+    // A restart is transient as well, so it is retried after the store's first connection too.
+    expect(isTransient({ code: '57P01' })).toBe(true);
+  });
+
   it('an unreachable server, a missing database and a newer schema are one line each, exit 1, no password shown', async (ctx) => {
     const dir = tempDir();
     const refused = await gridDone(dir, 'status', '--db', 'postgres://me:s3cret@127.0.0.1:1/runs');

@@ -5,7 +5,7 @@
  * a statement is repeated alone, a transaction from its start.
  */
 import pg from 'pg';
-import { isTransient, redactUrl, translatePg } from './pg-errors.js';
+import { isServerRestart, isTransient, redactUrl, translatePg } from './pg-errors.js';
 import type { Dialect, SqlConnection, SqlValue } from './sql-connection.js';
 
 /** PostgreSQL's side of the dialect. */
@@ -127,6 +127,8 @@ export class PgConnection implements SqlConnection {
    */
   async #retrying<T>(op: () => Promise<T>): Promise<T> {
     const start = Date.now();
+    // Set once the server said it is restarting: its being unreachable for a while is expected then.
+    let restarting = false;
     for (let delayMs = 100; ; delayMs = Math.min(2 * delayMs, 5000)) {
       try {
         const value = await op();
@@ -136,7 +138,10 @@ export class PgConnection implements SqlConnection {
         }
         return value;
       } catch (err) {
-        if (!this.#retry || !isTransient(err) || Date.now() - start + delayMs > this.#retryMs) throw translatePg(this.#url, err);
+        // Before retryFromNow only a server restart is waited for: a wrong URL or password fails at once.
+        restarting ||= isServerRestart(err);
+        const retried = (this.#retry || restarting) && isTransient(err);
+        if (!retried || Date.now() - start + delayMs > this.#retryMs) throw translatePg(this.#url, err);
         if (this.#lostSince === null) {
           this.#lostSince = Date.now();
           this.#onRetry?.(`${(translatePg(this.#url, err) as Error).message}; retrying for up to ${Math.round(this.#retryMs / 1000)} s`);

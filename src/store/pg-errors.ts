@@ -34,6 +34,15 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Whether the server said it is shutting down, crashed or is starting up (SQLSTATE 57P01-57P03): a
+ * restart, never a wrong URL or password, so worth waiting for even on a store's first connection.
+ */
+export function isServerRestart(err: unknown): boolean {
+  const { code } = (err ?? {}) as PgFailure;
+  return code === '57P01' || code === '57P02' || code === '57P03';
+}
+
 /** Whether an operation that failed this way may succeed if repeated (after a pause). */
 export function isTransient(err: unknown): boolean {
   const { code, message } = (err ?? {}) as PgFailure;
