@@ -1,29 +1,8 @@
-import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerData } from '../../src/cli/data.js';
+import { describe, expect, it } from 'vitest';
+import { gridData as grid } from './grid-data.js';
 import { tempDir, tempFile } from './helpers.js';
-
-/** Runs `grid data …` in-process; returns what it wrote to stdout and stderr. */
-async function grid(...args: string[]): Promise<{ out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const program = new Command('grid').exitOverride();
-  registerData(program);
-  try {
-    await program.parseAsync(['node', 'grid', 'data', ...args]);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { out, err };
-}
-
-afterEach(() => {
-  process.exitCode = undefined;
-});
 
 describe('grid data', () => {
   it('stats prints sizes and split sizes of a file, with --set overrides', async () => {

@@ -1,32 +1,11 @@
 /** `grid data stats FILE.csv` without naming columns: common header names are recognised, and said. */
-import { Command } from 'commander';
 import { gzipSync } from 'node:zlib';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerData } from '../../src/cli/data.js';
+import { describe, expect, it } from 'vitest';
 import { guessColumns, readHeader } from '../../src/data/guess-columns.js';
+import { gridData as grid } from './grid-data.js';
 import { tempDir, tempFile } from './helpers.js';
-
-/** Runs `grid data …` in-process; returns what it wrote to stdout and stderr, and the exit code. */
-async function grid(...args: string[]): Promise<{ out: string; err: string; code: number | string | undefined }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const program = new Command('grid').exitOverride();
-  registerData(program);
-  try {
-    await program.parseAsync(['node', 'grid', 'data', ...args]);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return { out, err, code: process.exitCode };
-}
-
-afterEach(() => {
-  process.exitCode = undefined;
-});
 
 const ROWS = ['1,10,4.0,100', '1,20,3.5,200', '1,30,5.0,300', '2,10,4.0,100', '2,30,2.0,150', '3,20,1.0,50', '3,10,3.0,60'];
 
