@@ -16,7 +16,8 @@ import type { LossParams } from '../src/backend/ops.js';
 import { CudaContext } from '../src/cuda/context.js';
 import { fillBytes, upload, type DeviceRegion } from '../src/cuda/memory.js';
 import { probeCuda } from '../src/cuda/probe.js';
-import { CudaEvent, Stream } from '../src/cuda/stream.js';
+import { Stream } from '../src/cuda/stream.js';
+import { medianEventMs } from './median-event-ms.js';
 
 const SHAPES: Record<string, { N: number; d: number; V: number; kinds: readonly string[] }> = {
   s1: { N: 65536, d: 64, V: 3706, kinds: ['cce', 'cce filter'] },
@@ -94,21 +95,7 @@ function main(): void {
           cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p, 'bf16');
           cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, p, 1, 'bf16');
         };
-        for (let i = 0; i < WARMUP; i++) run();
-        const times: number[] = [];
-        const start = CudaEvent.create();
-        const stop = CudaEvent.create();
-        for (let i = 0; i < REPS; i++) {
-          start.record(stream);
-          run();
-          stop.record(stream);
-          stop.synchronize();
-          times.push(stop.elapsedMsSince(start));
-        }
-        start.destroy();
-        stop.destroy();
-        times.sort((a, b) => a - b);
-        const ms = times[Math.floor(times.length / 2)]!;
+        const ms = medianEventMs(stream, run, WARMUP, REPS);
         rows.push({ loss: kind, N, d, V, ms, tflops: n > 0 ? '-' : (6 * N * d * V) / ms / 1e9, extraMB: ws.plan.bytes / 1e6 });
         ws.free();
       }

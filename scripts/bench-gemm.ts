@@ -17,7 +17,8 @@ import type { MatmulOptions } from '../src/backend/ops.js';
 import { CudaContext } from '../src/cuda/context.js';
 import { fillBytes, upload } from '../src/cuda/memory.js';
 import { probeCuda } from '../src/cuda/probe.js';
-import { CudaEvent, Stream } from '../src/cuda/stream.js';
+import { Stream } from '../src/cuda/stream.js';
+import { medianEventMs } from './median-event-ms.js';
 
 const SHAPES = { 'ml-1m': { N: 25_600, d: 64 }, 'ml-20m': { N: 131_072, d: 256 } } as const;
 const WARMUP = 3;
@@ -103,21 +104,7 @@ function main(): void {
           for (const kernels of kernelSets) {
             setGemmKernels(kernels);
             const run = (): void => matmul(stream, io.get(p.out), io.get(p.a), io.get(p.b), m, n, k, p.options, 'bf16', io.get('scratch'));
-            for (let i = 0; i < WARMUP; i++) run();
-            const start = CudaEvent.create();
-            const stop = CudaEvent.create();
-            const times: number[] = [];
-            for (let i = 0; i < REPS; i++) {
-              start.record(stream);
-              run();
-              stop.record(stream);
-              stop.synchronize();
-              times.push(stop.elapsedMsSince(start));
-            }
-            start.destroy();
-            stop.destroy();
-            times.sort((x, y) => x - y);
-            const ms = times[Math.floor(times.length / 2)]!;
+            const ms = medianEventMs(stream, run, WARMUP, REPS);
             rows.push({ shape, product: p.name, kernels, m, n, k, ms, tflops: (2 * m * n * k) / ms / 1e9 });
           }
         }
