@@ -6,6 +6,7 @@
  */
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
+import { paddingRowCount } from '../padding-rows.js';
 import type {
   AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
@@ -49,9 +50,7 @@ function i32(t: Tensor, what: string, need: number): Int32Array {
 /** An element op's padding rows as the workers read them: (ids, cols), or (null, 1). */
 function paddingArgs(op: string, padding: PaddingRows | undefined, n: number): [Int32Array | null, number] {
   if (padding === undefined) return [null, 1];
-  const { cols } = padding;
-  if (!Number.isInteger(cols) || cols < 1 || n % cols !== 0) throw new RangeError(`${op}: padding rows of ${cols} elements do not divide n = ${n}`);
-  return [i32(padding.ids, `${op}.padding.ids`, n / cols), cols];
+  return [i32(padding.ids, `${op}.padding.ids`, paddingRowCount(op, padding, n)), padding.cols];
 }
 
 /** A row op's padding ids as the workers read them, or null. */

@@ -16,6 +16,7 @@ import type { Stream } from '../../cuda/stream.js';
 import { bf16BitsOfWord } from '../bf16.js';
 import type { PointerArg } from '../../cuda/kernel-signature.js';
 import type { DropoutSpec, PaddingRows, Tensor } from '../ops.js';
+import { paddingRowCount } from '../padding-rows.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters } from './launch.js';
@@ -180,9 +181,7 @@ export function axpy(stream: Stream, y: Tensor, x: Tensor, alpha: number, n: num
 /** The kernels' (ids, cols) of an element op's padding rows (null and 1 without), checked against n. */
 function paddingArgs(what: string, padding: PaddingRows | undefined, n: number): [PointerArg, number] {
   if (padding === undefined) return [NULL_PTR, 1];
-  const { cols } = padding;
-  if (!Number.isInteger(cols) || cols < 1 || n % cols !== 0) throw new RangeError(`${what}: padding rows of ${cols} elements do not divide n = ${n}`);
-  return [deviceTensor(padding.ids, `${what}.padding.ids`, ['i32'], n / cols), cols];
+  return [deviceTensor(padding.ids, `${what}.padding.ids`, ['i32'], paddingRowCount(what, padding, n)), padding.cols];
 }
 
 /** The ids of a row op's padding rows, or null. */
