@@ -117,9 +117,16 @@ export interface MatmulOptions {
    * Ids of a's rows as stored (i32: m of them, k with transA): a row whose id is 0 may be taken as a zero
    * row, which a backend may skip (CUDA skips whole tiles of them; the CPU multiplies every row). The
    * models pass the batch's ids where padding rows' results are masked or their operands are zero, so
-   * that padding costs nothing.
+   * that padding costs nothing. Without transA a row taken as zero still gets the bias: its result is
+   * exactly `bias` (with `accumulate`, out += bias), as if its operand row were zero.
    */
   readonly rowIds?: Tensor;
+  /**
+   * f32 [n], added to every one of the m rows after alpha scales the product: out = alpha · op(a) · op(b)
+   * + bias (with `accumulate`, out += alpha · op(a) · op(b) + bias), so a linear layer's bias costs no
+   * op of its own. @default none
+   */
+  readonly bias?: Tensor;
 }
 
 /** Adam hyperparameters of one step (no weight decay, as the reference system). */
@@ -320,7 +327,7 @@ export interface Ops {
 
   // ---- dense ----
 
-  /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (or += with `accumulate`). */
+  /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (+ bias[n] on every row) (or += with `accumulate`). */
   matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options?: MatmulOptions): void;
   /** out[r, :] += bias over `rows` rows of `cols` (in place); rows whose `ids` entry is 0 are left as they are. */
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void;

@@ -195,9 +195,12 @@ export class CpuOps implements Ops {
 
   matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options: MatmulOptions = {}): void {
     const lay = denseLayout(m, n, k, options.transA ?? false, options.transB ?? false);
+    // rowIds is ignored: every row is multiplied, which gives what a skipped row would (0, then the bias)
+    // wherever its operand row is zero.
     this.#pool.run(
       'gemm', f32(out, 'matmul.out', m * n), f32(a, 'matmul.a', m * k), f32(b, 'matmul.b', k * n),
       m, n, k, lay, options.alpha ?? 1, options.accumulate ?? false,
+      options.bias === undefined ? null : f32(options.bias, 'matmul.bias', n),
     );
   }
 
@@ -305,7 +308,7 @@ export class CpuOps implements Ops {
 
   scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void {
     const s = f32(scores, 'scoreItems.scores', B * (V + 1));
-    this.#pool.run('gemm', s, f32(h, 'scoreItems.h', B * d), f32(table, 'scoreItems.table', (V + 1) * d), B, V + 1, d, denseLayout(B, V + 1, d, false, true), 1, false);
+    this.#pool.run('gemm', s, f32(h, 'scoreItems.h', B * d), f32(table, 'scoreItems.table', (V + 1) * d), B, V + 1, d, denseLayout(B, V + 1, d, false, true), 1, false, null);
     for (let b = 0; b < B; b++) s[b * (V + 1)] = -Infinity;
   }
 

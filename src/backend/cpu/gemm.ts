@@ -1,6 +1,6 @@
 /**
- * General matrix multiply on the CPU: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n], row
- * major with leading dimensions, so a caller (or a worker) can hand over any row range of `out`.
+ * General matrix multiply on the CPU: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n] (+ bias),
+ * row major with leading dimensions, so a caller (or a worker) can hand over any row range of `out`.
  *
  * Blocked the classic way: panels of op(b) ([NC × KC]) and op(a) ([MC × KC]) are packed contiguous
  * and zero-padded, then a register-blocked micro-kernel runs over them. Packing turns every transpose
@@ -195,18 +195,28 @@ function gemmWasm(
 }
 
 /**
- * out[m × n] (= or += with `accumulate`) alpha · op(a) · op(b), with the layout's leading dimensions.
- * Rows of out outside [0, m) and columns outside [0, n) are untouched.
+ * out[m × n] (= or += with `accumulate`) alpha · op(a) · op(b) + bias, with the layout's leading
+ * dimensions; `bias` ([n], or null for none) is added to each row after the whole product, as a separate
+ * bias op would add it. Rows of out outside [0, m) and columns outside [0, n) are untouched.
  */
 export function gemm(
   out: FloatArray, a: FloatArray, b: FloatArray,
   m: number, n: number, k: number,
-  lay: GemmLayout, alpha: number, accumulate: boolean,
+  lay: GemmLayout, alpha: number, accumulate: boolean, bias: FloatArray | null = null,
 ): void {
   if (!accumulate) {
     for (let i = 0; i < m; i++) out.fill(0, i * lay.ldc, i * lay.ldc + n);
   }
-  if (m === 0 || n === 0 || k === 0) return;
+  if (m !== 0 && n !== 0 && k !== 0) product(out, a, b, m, n, k, lay, alpha);
+  if (bias === null) return;
+  for (let i = 0; i < m; i++) {
+    const o = i * lay.ldc;
+    for (let j = 0; j < n; j++) out[o + j] = out[o + j]! + bias[j]!;
+  }
+}
+
+/** out (+=) alpha · op(a) · op(b) for m, n, k ≥ 1. */
+function product(out: FloatArray, a: FloatArray, b: FloatArray, m: number, n: number, k: number, lay: GemmLayout, alpha: number): void {
   if (out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array) {
     wasm ??= createWasmGemm(MC, KC, NC);
     if (wasm !== null) {
@@ -236,16 +246,19 @@ export function gemm(
 export function gemmPart(
   out: FloatArray, a: FloatArray, b: FloatArray,
   m: number, n: number, k: number,
-  lay: GemmLayout, alpha: number, accumulate: boolean,
+  lay: GemmLayout, alpha: number, accumulate: boolean, bias: FloatArray | null,
   part: number, parts: number,
 ): void {
   if (m >= n) {
     const [lo, hi] = span(m, part, parts, 4);
     if (hi <= lo) return;
-    gemm(out.subarray(lo * lay.ldc), lay.transA ? a.subarray(lo) : a.subarray(lo * lay.lda), b, hi - lo, n, k, lay, alpha, accumulate);
+    gemm(out.subarray(lo * lay.ldc), lay.transA ? a.subarray(lo) : a.subarray(lo * lay.lda), b, hi - lo, n, k, lay, alpha, accumulate, bias);
   } else {
     const [lo, hi] = span(n, part, parts, 4);
     if (hi <= lo) return;
-    gemm(out.subarray(lo), a, lay.transB ? b.subarray(lo * lay.ldb) : b.subarray(lo), m, hi - lo, k, lay, alpha, accumulate);
+    gemm(
+      out.subarray(lo), a, lay.transB ? b.subarray(lo * lay.ldb) : b.subarray(lo), m, hi - lo, k, lay, alpha, accumulate,
+      bias === null ? null : bias.subarray(lo),
+    );
   }
 }

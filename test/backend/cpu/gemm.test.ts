@@ -68,18 +68,37 @@ describe('gemm', () => {
     }
   });
 
-  it('split into parts (rows or columns) is bit-identical to one call, in float32', () => {
+  it('split into parts (rows or columns) is bit-identical to one call, in float32, with and without bias', () => {
     const next = rng(11);
     for (const [m, n, k, ta, tb] of [[37, 9, 70, false, true], [6, 91, 13, true, false]] as const) {
       const a = Float32Array.from(randArray(next, m * k));
       const b = Float32Array.from(randArray(next, k * n));
-      const whole = new Float32Array(m * n);
-      gemm(whole, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false);
-      for (const parts of [2, 3]) {
-        const split = new Float32Array(m * n).fill(Number.NaN);
-        for (let p = 0; p < parts; p++) gemmPart(split, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false, p, parts);
-        expect(split).toEqual(whole);
+      for (const bias of [null, Float32Array.from(randArray(next, n))]) {
+        const whole = new Float32Array(m * n);
+        gemm(whole, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false, bias);
+        for (const parts of [2, 3]) {
+          const split = new Float32Array(m * n).fill(Number.NaN);
+          for (let p = 0; p < parts; p++) gemmPart(split, a, b, m, n, k, denseLayout(m, n, k, ta, tb), 1, false, bias, p, parts);
+          expect(split).toEqual(whole);
+        }
       }
+    }
+  });
+
+  it('adds the bias to every row after the product (= and +=), and k = 0 gives the bias alone', () => {
+    const next = rng(13);
+    for (const [m, n, k] of [[67, 13, 300], [5, 261, 9], [3, 5, 0]] as const) {
+      const a = randArray(next, m * k);
+      const b = randArray(next, k * n);
+      const bias = randArray(next, n);
+      const out0 = randArray(next, m * n);
+      const withBias = (x: Float64Array): Float64Array => x.map((v, i) => v + bias[i % n]!);
+      const over = randArray(next, m * n);
+      gemm(over, a, b, m, n, k, denseLayout(m, n, k, true, false), 0.5, false, bias);
+      expectClose(over, withBias(naive(a, b, m, n, k, true, false, 0.5)), 1e-12, `overwrite ${m}×${n}×${k}`);
+      const acc = Float64Array.from(out0);
+      gemm(acc, a, b, m, n, k, denseLayout(m, n, k, false, true), -2, true, bias);
+      expectClose(acc, withBias(naive(a, b, m, n, k, false, true, -2, out0)), 1e-12, `accumulate ${m}×${n}×${k}`);
     }
   });
 });
