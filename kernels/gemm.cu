@@ -1,10 +1,13 @@
 // @variants sm80
-// GEMM: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n], row-major, and the split-K reduction.
+// GEMM: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n] (+ bias), row-major, and the split-K
+// reduction.
 //
 // CONTRACT (ops.ts matmul; the CPU reference is src/backend/cpu/gemm.ts)
 //   a    transA = 0: [m × k] (lda = k)    transA = 1: [k × m] (lda = m)        f32 or bf16 (a_bf16)
 //   b    transB = 0: [k × n] (ldb = n)    transB = 1: [n × k] (ldb = k)        f32 or bf16 (b_bf16)
 //   out  [m × n] (ldc = n), f32 or bf16 (out_bf16), read at its dtype when accumulating.
+//   bias [n] f32 or null: added to every row after alpha scales the product (a linear layer's bias, fused
+//        into the epilogue so that it costs no kernel of its own).
 //   Operands are read at their dtype and converted while staged to shared memory; arithmetic in fp32.
 //
 // KERNELS (TA, TB ∈ {n, t}: transA, transB)
@@ -16,23 +19,26 @@
 //   gemm_bf16_{wide,small}_TATB   the same math and tiles 128 × 128, 64 × 64, register-staged (a fallback).
 //   gemm_f32_TATB    fp32 FMA (the fp32 parity mode): CTA tile 64 × 64 × 16, 256 threads of 4 × 4.
 //   All: grid (tiles_m · tiles_n, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)).
-//     partial == null (S = 1):  out = alpha · acc (+ out when accumulate), written at out's dtype.
-//     partial != null:          partial[z][m × n] = acc (f32, unscaled), OVERWRITES; out untouched.
-//   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] (+ out when accumulate), the splits added
-//                    in order z = 0, 1, …: the result is deterministic (no atomics anywhere).
+//     partial == null (S = 1):  out = alpha · acc + bias[c] (+ out when accumulate), written at out's dtype.
+//     partial != null:          partial[z][m × n] = acc (f32, unscaled, no bias), OVERWRITES; out untouched.
+//   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] + bias[c] (+ out when accumulate), the
+//                    bias added once, here; the splits added in order z = 0, 1, …: the result is
+//                    deterministic (no atomics anywhere).
 //   gemm_fill_column  x[r · ld + col] = value for r < rows (scoreItems: column 0, the padding item, = -inf).
 // ZERO ROWS (a_ids != null, i32, one per row of a as stored: m, or k with transA): a row of a whose id is 0
 //   may be taken as zero, so that padding costs nothing. Without transA a CTA whose m tile is all such
-//   rows multiplies nothing (its result is 0: out = 0, out unchanged when accumulating, partial = 0); with
-//   transA the depth steps (GEMM_BK rows; SIMT_BK in fp32) that are all such rows are neither loaded nor
-//   multiplied (bf16 and fp32 kernels; the pipelined set skips m tiles only), a split of at most
-//   GEMM_LIVE_WORDS · 32 steps (the launcher's rule, else it passes no ids). Rows of a partly skipped tile
-//   or step are multiplied as they are.
-// ACCUMULATES: out when accumulate = 1 (k = 0 then leaves it unchanged); OVERWRITES otherwise (k = 0: zeros).
+//   rows multiplies nothing: its product is 0 and the epilogue still runs (out = bias, or 0 without bias;
+//   out += bias when accumulating, unchanged without bias; partial = 0). With transA the depth steps
+//   (GEMM_BK rows; SIMT_BK in fp32) that are all such rows are neither loaded nor multiplied (bf16 and
+//   fp32 kernels; the pipelined set skips m tiles only), a split of at most GEMM_LIVE_WORDS · 32 steps
+//   (the launcher's rule, else it passes no ids). Rows of a partly skipped tile or step are multiplied as
+//   they are.
+// ACCUMULATES: out when accumulate = 1 (k = 0 then adds the bias only); OVERWRITES otherwise (k = 0: bias, or
+//   zeros without bias).
 // Nothing is saved: the family has no backward of its own (a backward is two more GEMMs).
 //
-// SHAPES: any m, n, k ≥ 1 (the launcher skips m = 0 or n = 0). Rows and columns past the matrix, and depth
-// past the split's end, are zero-filled in shared memory, so they add nothing. A staged chunk of 8
+// SHAPES: any m, n ≥ 1, k ≥ 0 (the launcher skips m = 0 or n = 0). Rows and columns past the matrix, and
+// depth past the split's end, are zero-filled in shared memory, so they add nothing. A staged chunk of 8
 // consecutive elements is read with vector loads when it lies inside the matrix and its address is
 // 16-byte aligned (bf16 rows of an odd leading dimension are only 2-byte aligned; the async set copies such
 // a chunk with cp.async), else element by element.
@@ -172,8 +178,8 @@ __device__ __forceinline__ void tile_of(int bid, int tiles_m, int tiles_n, int& 
 
 // Result (r, c) and, when `pair` and c + 1 < n, (r, c + 1) of the epilogue. With `partial` the raw sums go
 // to this split's slice of the scratch, else alpha · v (+ out) goes to out at its dtype.
-__device__ __forceinline__ void store_pair(void* out, int out_bf16, float* partial, int r, int c, int m, int n, bool pair, float v0,
-                                           float v1, float alpha, int accumulate) {
+__device__ __forceinline__ void store_pair(void* out, int out_bf16, float* partial, const float* __restrict__ bias, int r, int c, int m,
+                                           int n, bool pair, float v0, float v1, float alpha, int accumulate) {
   if (r >= m || c >= n) return;
   const long long idx = static_cast<long long>(r) * n + c;
   const bool two = pair && c + 1 < n;
@@ -189,6 +195,13 @@ __device__ __forceinline__ void store_pair(void* out, int out_bf16, float* parti
   }
   v0 *= alpha;
   v1 *= alpha;
+  // Read per column here, not held across the main loop: the bias costs no registers there. A plain load,
+  // not __ldg: ptxas then keeps it next to its store instead of issuing all of the tile's bias loads at
+  // once (which took the 128 × 64 nn kernel from 79 to 116 registers).
+  if (bias != nullptr) {
+    v0 += bias[c];
+    if (two) v1 += bias[c + 1];
+  }
   if (out_bf16) {
     bf16* o = static_cast<bf16*>(out) + idx;
     if (two && (reinterpret_cast<uintptr_t>(o) & 3) == 0) {
@@ -341,7 +354,7 @@ __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, 
 template <bool TA, bool TB>
 __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
-                                               const int* __restrict__ a_ids) {
+                                               const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<GEMM_BM, !TA> TileA;
   typedef OperandTile<GEMM_BN, TB> TileB;
   __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
@@ -420,8 +433,8 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
-      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
-      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
 }
 
@@ -449,7 +462,7 @@ typedef TileShape<64, 64, 2> SmallTile;
 template <class T, bool TA, bool TB>
 __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
-                                                const int* __restrict__ a_ids) {
+                                                const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
   typedef OperandTile<T::BN, TB> TileB;
   __shared__ __align__(16) bf16 sa[2][TileA::ELEMS];
@@ -527,8 +540,8 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const
 #pragma unroll
     for (int j = 0; j < 2 * T::NJ; ++j) {
       const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
-      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
-      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
 }
 
@@ -669,7 +682,7 @@ typedef TileShape<128, 64, 4> NarrowTile;
 template <class T, bool TA, bool TB>
 __device__ __forceinline__ void gemm_async_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
-                                                const int* __restrict__ a_ids) {
+                                                const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
   typedef OperandTile<T::BN, TB> TileB;
   typedef RawTile<T::BM, !TA> RawA;
@@ -760,8 +773,8 @@ __device__ __forceinline__ void gemm_async_body(void* out, float* partial, const
 #pragma unroll
     for (int j = 0; j < 2 * T::NJ; ++j) {
       const int r = m0 + wm + 16 * i + g, c = n0 + wn + 8 * j + 2 * q;
-      store_pair(out, out_bf16, partial, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
-      store_pair(out, out_bf16, partial, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
 }
 
@@ -814,7 +827,7 @@ struct SimtStager {
 template <bool TA, bool TB>
 __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
-                                              const int* __restrict__ a_ids) {
+                                              const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef SimtStager<SIMT_BM, !TA> StageA;
   typedef SimtStager<SIMT_BN, TB> StageB;
   __shared__ float sa[2][SIMT_BK * StageA::STRIDE];
@@ -882,17 +895,18 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      store_pair(out, out_bf16, partial, m0 + ty + 16 * i, n0 + tx + 16 * j, m, n, false, acc[i][j], 0.f, alpha, accumulate);
+      store_pair(out, out_bf16, partial, bias, m0 + ty + 16 * i, n0 + tx + 16 * j, m, n, false, acc[i][j], 0.f, alpha, accumulate);
     }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Entry points
 
-#define GEMM_PARAMS                                                                                                      \
+#define GEMM_PARAMS                                                                                                     \
   void *__restrict__ out, float *__restrict__ partial, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
-      int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate, const int *__restrict__ a_ids
-#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids
+      int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,                            \
+      const int *__restrict__ a_ids, const float *__restrict__ bias
+#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
 
 #define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \
@@ -940,14 +954,16 @@ GEMM_ASYNC_ENTRY(small, SmallTile, nt, false, true)
 GEMM_ASYNC_ENTRY(small, SmallTile, tn, true, false)
 GEMM_ASYNC_ENTRY(small, SmallTile, tt, true, true)
 
-// out[0..mn) = alpha · Σ_z partial[z · mn + i] (+ out), z in order. Grid-stride.
+// out[0..mn) = alpha · Σ_z partial[z · mn + i] + bias[i % n] (+ out), z in order; bias may be null (adds
+// nothing), n is out's row length. Grid-stride.
 extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,
-                                              int out_bf16, float alpha, int accumulate) {
+                                              int out_bf16, float alpha, int accumulate, const float* __restrict__ bias, int n) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < mn;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     float s = 0.f;
     for (int z = 0; z < splits; ++z) s += partial[z * mn + i];
     float v = alpha * s;
+    if (bias != nullptr) v += bias[i % n];
     if (out_bf16) {
       bf16* o = static_cast<bf16*>(out);
       if (accumulate) v += __bfloat162float(o[i]);

@@ -62,9 +62,9 @@ export const GEMM_SCRATCH_FLOATS = 1 << 22;
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
-    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr',
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr',
   ],
-  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32'],
+  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32'],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -187,12 +187,12 @@ const LIVE_STEPS = 1024;
 
 /**
  * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus the reduction when k is split.
- * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null.
+ * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or null.
  */
 function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
-  aIds: CudaTensor | null = null,
+  aIds: CudaTensor | null = null, bias: CudaTensor | null = null,
 ): void {
   const kernels = currentKernels;
   const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
@@ -208,22 +208,24 @@ function gemm(
   const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
   // A split deeper than the kernels' live-step bits multiplies every row (zero rows are an option, not a duty).
   const ids = aIds !== null && !(transA && plan.kPerSplit > LIVE_STEPS * tile.k) ? aIds : NULL_PTR;
+  // A split GEMM writes raw partials (its kernel ignores the bias then): the reduction adds the bias, once.
   kernel(name, 'gemm', sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
     out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
-    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids,
+    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR,
   );
   if (split) {
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
       { grid: strideGrid(m * n), block: 256, stream },
-      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0,
+      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n,
     );
   }
 }
 
-/** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] (+= with options.accumulate), ops.ts MatmulOptions:
- *  transA: a stored [k × m]; transB: b stored [n × k]. out, a, b each f32 or bf16 (read/written at their
- *  dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS for split-K partials. */
+/** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
+ *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
+ *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS
+ *  for split-K partials. */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
@@ -235,10 +237,11 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const s = deviceTensor(scratch, 'matmul.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
   const transA = options.transA ?? false;
   const ids = options.rowIds === undefined ? null : deviceTensor(options.rowIds, 'matmul.rowIds', ['i32'], transA ? k : m);
+  const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'matmul.bias', ['f32'], n);
   const accumulate = options.accumulate ?? false;
-  // Nothing to write, or (k = 0 with accumulate) nothing to add.
-  if (m === 0 || n === 0 || (k === 0 && accumulate)) return;
-  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids);
+  // Nothing to write, or (k = 0 with accumulate and no bias) nothing to add.
+  if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
+  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias);
 }
 
 /** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */
