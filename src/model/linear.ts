@@ -16,17 +16,29 @@ export interface LinearParams {
  * How a layer may skip the batch's padding rows (ids [N], 0 = padding). Its GEMM rows always may: there
  * either x (forward) and dy (backward) are zero, or the results do not matter. `bias` says whether the
  * padding rows' outputs are still needed ('keep': their value is the bias, as for attention's keys and
- * values, which SASRec's attention sees) or not ('skip': then the bias and its gradient skip them too).
+ * values, which SASRec's attention sees) or not ('skip': then the bias gradient skips them; forward still
+ * writes the bias there, which is harmless, see linearForward).
  */
 export interface LinearPadding {
   readonly ids: Tensor;
   readonly bias: 'keep' | 'skip';
 }
 
-/** y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says. */
+/**
+ * y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says; the bias is added in the GEMM's
+ * epilogue (one kernel, not two), so a padding row holds b, not 0, in both modes. For 'skip' that is
+ * harmless, because in transformer-block.ts no such row reaches the output or a weight gradient:
+ * - q: attention computes no padding query row (out 0, dq 0), so those q rows only ever meet P = 0;
+ * - attn_out and ffn2: their outputs x2 and ffn_out are next overwritten with 0 there by `add` and
+ *   `dropout` given the padding rows;
+ * - ffn1: ReLU, then `dropout` with the padding rows writes 0 there; the saved ReLU output is read in
+ *   backward only as the mask of a gradient that is 0 on padding rows.
+ * A zero id after a sequence's start (never in built batches) is computed by attention, and its row is
+ * zeroed by the same `add`. Backward still leaves padding rows out of db: their dy is 0 there, so the sum
+ * is the same.
+ */
 export function linearForward(ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, padding?: LinearPadding): void {
-  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, ...rowIds(padding) });
-  ops.biasAdd(y, p.bias, N, outF, biasIds(padding));
+  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, bias: p.bias, ...rowIds(padding) });
 }
 
 /** dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says. */
