@@ -6,7 +6,7 @@ import {
 } from '../../src/backend/cuda/gemm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, toBf16 } from './device-tensors.js';
+import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm.test.ts');
@@ -36,6 +36,11 @@ interface Case {
    * are random on the device: they must count as zero rows. @default false
    */
   readonly zeroRows?: boolean;
+  /**
+   * Pass a bias (f32 [n], the linear layers' fused bias), scaled like the product (by √k) so that a bias
+   * missing or added twice (split-K) moves the result by far more than the bound. @default false
+   */
+  readonly bias?: boolean;
 }
 
 /** The ids of a's stored rows of a zeroRows case: 0 on rows 128..255, 512..639, … (every third 128-row run). */
@@ -59,7 +64,7 @@ function label(c: Case): string {
   const trans = `${c.transA ? 't' : 'n'}${c.transB ? 't' : 'n'}`;
   const acc = c.accumulate ? ` += alpha ${c.alpha ?? 1}` : c.alpha !== undefined ? ` alpha ${c.alpha}` : '';
   const kernels = c.math === 'bf16' && c.kernels !== undefined ? ` ${c.kernels}` : '';
-  return `${c.math}${kernels} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}${c.zeroRows ? ' zero rows' : ''}`;
+  return `${c.math}${kernels} ${trans} m=${c.m} n=${c.n} k=${c.k} a ${c.a} b ${c.b} out ${c.out}${acc}${c.preRound ? ' pre-rounded' : ''}${c.zeroRows ? ' zero rows' : ''}${c.bias ? ' + bias' : ''}`;
 }
 
 // Odd shapes (37 × 33 × 19: partial tiles everywhere, depth not a multiple of 16, odd leading dimensions so
@@ -106,6 +111,38 @@ CASES.push(
   { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'fp32', accumulate: true, zeroRows: true },
   { m: 33, n: 33, k: 5003, transA: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', zeroRows: true, kernels: 'legacy' },
 );
+// Bias (MatmulOptions.bias, added after alpha in the epilogue; split-K: once, by the reduction): every
+// transpose in both maths on the small (37 × 33) and wide (250 × 250) tiles, = and +=; the linear forward
+// on the 128 × 64 (1000 × 64) and wide (1000 × 256) tiles; split-K (= and +=, both maths); k = 0 (the
+// bias alone); zero rows, whose skipped m tiles (the wide, 128 × 64, small and
+// fp32 tiles; the last, partial tile of 1000 rows included) must hold exactly the bias (or old + bias);
+// the fallback sweep below repeats the bf16 ones on the async and legacy sets.
+for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  for (const math of ['bf16', 'fp32'] as const) {
+    CASES.push({ m: 37, n: 33, k: 19, transA, transB, a: 'f32', b: 'bf16', out: 'f32', math, preRound: true, bias: true });
+    CASES.push({ m: 250, n: 250, k: 45, transA, transB, a: 'f32', b: 'f32', out: 'bf16', math, accumulate: true, alpha: 0.75, bias: true });
+  }
+}
+CASES.push(
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', bias: true },
+  { m: 1000, n: 256, k: 256, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', bias: true },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true, bias: true },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'fp32', accumulate: true, bias: true },
+  { m: 33, n: 40, k: 3001, transA: true, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', alpha: 0.5, bias: true },
+  { m: 33, n: 33, k: 5003, transA: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', alpha: -2, bias: true },
+  { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'bf16', bias: true },
+  { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true, bias: true },
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true, bias: true },
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true, bias: true, kernels: 'async' },
+  { m: 1000, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', zeroRows: true, bias: true, kernels: 'legacy' },
+  { m: 1000, n: 256, k: 256, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true },
+  { m: 1000, n: 256, k: 256, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true, kernels: 'async' },
+  { m: 513, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', math: 'bf16', preRound: true, zeroRows: true, accumulate: true, bias: true },
+  { m: 300, n: 40, k: 33, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', zeroRows: true, bias: true },
+  { m: 300, n: 40, k: 33, a: 'f32', b: 'f32', out: 'bf16', math: 'fp32', zeroRows: true, accumulate: true, alpha: -1, bias: true },
+  { m: 300, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true },
+  { m: 300, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true, kernels: 'async' },
+);
 // The fallback bf16 sets: every transpose on odd and medium shapes, a split-K product, the wide tile.
 const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && !x.zeroRows && (x.k < 100 || x.k === 5003 || x.m === 512));
 for (const kernels of ['async', 'legacy'] as const) for (const c of FALLBACK_SWEEP) CASES.push({ ...c, kernels });
@@ -132,6 +169,16 @@ describe('gemmPlanFor (split-K)', () => {
     }
     expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, 'legacy').tiles).toBe(1024 * 4);
     expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, 'legacy').tiles).toBe(47);
+  });
+
+  it('puts the bias cases on the tiles their comment names (wide 250 × 250 and 1000 × 256, 128 × 64, small)', () => {
+    for (const kernels of ['async', 'tiled'] as const) {
+      expect(gemmPlanFor(250, 250, 45, 'bf16', 132, kernels).tiles).toBe(2 * 2);
+      expect(gemmPlanFor(1000, 256, 256, 'bf16', 132, kernels).tiles).toBe(8 * 2);
+      expect(gemmPlanFor(1000, 64, 64, 'bf16', 132, kernels).tiles).toBe(8);
+      expect(gemmPlanFor(300, 64, 64, 'bf16', 132, kernels).tiles).toBe(5);
+      expect(gemmPlanFor(37, 33, 19, 'bf16', 132, kernels).tiles).toBe(1);
+    }
   });
 
   it('sizes the pipelined kernels\' shared memory as kernels/gemm.cu does (gemm_async_smem_bytes)', () => {
@@ -176,6 +223,7 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
         { name: 'b', shape: [sizeB], dtype: c.b },
         { name: 'out', shape: [m * n], dtype: c.out },
         { name: 'ids', shape: [Math.max(1, aRows)], dtype: 'i32' },
+        { name: 'bias', shape: [n], dtype: 'f32' },
       ]);
       const host = (size: number, dtype: DType): Float32Array => (c.preRound && dtype === 'f32' ? toBf16(randomFloats(size)).values : randomFloats(size));
       const a = put(io.get('a'), host(sizeA, c.a));
@@ -188,13 +236,15 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       }
       const b = put(io.get('b'), host(sizeB, c.b));
       const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
+      const bias = c.bias ? put(io.get('bias'), randomFloats(n).map((v) => v * Math.max(1, Math.sqrt(k)))) : null;
 
       const stream = Stream.create();
       const before = gemmKernels();
       setGemmKernels(c.kernels ?? 'tiled');
       try {
         const rowIds = ids !== null ? { rowIds: io.get('ids') } : {};
-        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...rowIds }, c.math, scratch.get('scratch'));
+        const withBias = bias !== null ? { bias: io.get('bias') } : {};
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...rowIds, ...withBias }, c.math, scratch.get('scratch'));
       } finally {
         setGemmKernels(before);
       }
@@ -210,18 +260,30 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
         { name: 'a', shape: [sizeA], dtype: 'f32' },
         { name: 'b', shape: [sizeB], dtype: 'f32' },
         { name: 'out', shape: [m * n], dtype: 'f32' },
+        { name: 'bias', shape: [n], dtype: 'f32' },
       ]);
       cpu.write(ref.get('a'), a);
       cpu.write(ref.get('b'), b);
       cpu.write(ref.get('out'), wholeSum ? old : new Float32Array(m * n));
-      cpu.matmul(ref.get('out'), ref.get('a'), ref.get('b'), m, n, k, { ...options, accumulate: wholeSum });
+      if (bias !== null) cpu.write(ref.get('bias'), bias);
+      const refBias = bias !== null ? { bias: ref.get('bias') } : {};
+      cpu.matmul(ref.get('out'), ref.get('a'), ref.get('b'), m, n, k, { ...options, accumulate: wholeSum, ...refBias });
       const want = await cpu.readF32(ref.get('out'));
       cpu.freeGroup(ref);
 
       expect(got.every(Number.isFinite), 'out fully written').toBe(true);
+      // What a row of nothing but zeros gets, exactly: (old +) bias, one float32 add, at out's dtype.
+      const biasOnly = (r: number): Float32Array =>
+        representable({ dtype: c.out }, Array.from({ length: n }, (_, j) => Math.fround((old?.[r * n + j] ?? 0) + (bias?.[j] ?? 0))));
       if (k === 0) {
-        expect(Array.from(got), 'k = 0').toEqual(Array.from(old ?? new Float32Array(m * n)));
+        for (let r = 0; r < m; r++) expect(got.subarray(r * n, (r + 1) * n), `k = 0, row ${r}`).toEqual(biasOnly(r));
         return;
+      }
+      // Zero rows of a without transA all lie in m tiles the kernels skip (zeroRowIds: whole runs of 128).
+      if (ids !== null && !options.transA && bias !== null) {
+        for (let r = 0; r < m; r++) {
+          if (ids[r] === 0) expect(got.subarray(r * n, (r + 1) * n), `skipped row ${r}`).toEqual(biasOnly(r));
+        }
       }
       const result = old !== null && !wholeSum ? got.map((v, i) => v - old[i]!) : got;
       expect(relError(result, want), old !== null && !wholeSum ? 'increment' : 'out').toBeLessThanOrEqual(bound(c));
