@@ -1,8 +1,8 @@
 /**
  * Evaluation over the full catalogue (README, "Metrics"): each user's last L inputs through the
  * model without dropout (Sasrec.forwardLast: the last block for the last position only), the hidden
- * state of the last position scored against every item, the user's
- * whole input history excluded, top K into the metrics accumulator.
+ * state of the last position scored against every item, the user's whole input history excluded, top
+ * K into the metrics accumulator.
  */
 import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { evalBatches } from '../data/batches.js';

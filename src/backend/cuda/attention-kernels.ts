@@ -237,8 +237,8 @@ export function attentionBackward(
   launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, doutd, x.q, x.k, x.v, lse, delta, ...args);
 }
 
-/** Dynamic shared memory a kernel may opt in to on the devices we target (sm_80 and later: 163 KiB on the A100). */
-const MAX_SHARED_BYTES = 163 * 1024;
+/** Dynamic shared memory attention_last_forward may ask for: under the A100's 163 KiB opt-in (sm_80, the oldest target), with room for its static shared memory. */
+const MAX_SHARED_BYTES = 160 * 1024;
 
 /**
  * Evaluation's attention of each sequence's last position (ops.ts attentionLastForward): out [B × H·hd]
