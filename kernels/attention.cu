@@ -41,6 +41,8 @@
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
 //                              see it, recomputes P from lse, and forms dk, dv in registers.
 //   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq.
+//   attention_last_forward     grid (B·H): evaluation's query of each sequence's last position only
+//                              (q and out one row per sequence; its section below holds the contract).
 // TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
 //   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
 //   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
@@ -578,6 +580,101 @@ ATTN_ENTRIES(32)
 ATTN_ENTRIES(64)
 ATTN_ENTRIES(128)
 ATTN_ENTRIES(256)
+
+// ---------------------------------------------------------------------------------------------------
+// Evaluation: each sequence's last position only (ops.ts attentionLastForward; CPU attentionLastPart).
+//   q, out [B × H·hd]   row b is row L − 1 of sequence b (one row per sequence); f32 or bf16 like k, v
+//   k, v   [B·L × H·hd] as above; ids [B × L] i32. Row L − 1 sees every key j < L (causal or not), from
+//   start_b on with key_padding; an all-padding sequence (start_b = L) gets out 0. No dropout; nothing is
+//   saved; out is overwritten.
+//   attention_last_forward  grid (B·H), ATTN_THREADS threads: a CTA owns (b, h). Warp w scores keys
+//                           first + w, first + w + 8, … (its lanes split the head's columns, a butterfly
+//                           adds them); the CTA takes the row's max, then thread t sums exp(s_j − max) over
+//                           keys first + t, first + t + 256, … and the warps' sums are added in warp order;
+//                           then G = ATTN_THREADS / hd groups of hd threads sum p_j · v_j over interleaved
+//                           keys and the first hd threads add the groups in order and divide. Fixed orders
+//                           throughout: deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
+//   Shared (dynamic): scores [L] + group partials [ATTN_THREADS] + q [hd] floats; hd ≤ 256.
+
+#define ATTN_LAST_WARPS (ATTN_THREADS / 32)
+
+__device__ __forceinline__ float attn_warp_sum(float x) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+
+__device__ __forceinline__ void store_operand(void* p, size_t idx, int bf16, float value) {
+  if (bf16) static_cast<__nv_bfloat16*>(p)[idx] = __float2bfloat16_rn(value);
+  else static_cast<float*>(p)[idx] = value;
+}
+
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
+    attention_last_forward(void* __restrict__ out, const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, int L,
+                           int H, int hd, int bf16, float scale, const int* __restrict__ ids, int key_padding) {
+  extern __shared__ float smem[];
+  float* s = smem;                  // [L]: the scores, then exp(s − max)
+  float* part = s + L;              // [ATTN_THREADS]: group g's sums at g·hd + c
+  float* qs = part + ATTN_THREADS;  // [hd]
+  __shared__ float red[ATTN_LAST_WARPS];
+  const int b = blockIdx.x / H, h = blockIdx.x % H;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const size_t D = static_cast<size_t>(H) * hd;
+  const size_t row = static_cast<size_t>(b) * D + static_cast<size_t>(h) * hd;
+  const size_t head = static_cast<size_t>(h) * hd;
+  const int start = attn_sequence_start(ids, b, L);
+  if (start == L) {  // the same for every thread: the whole CTA leaves
+    for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) store_operand(out, row + c, bf16, 0.f);
+    return;
+  }
+  const int first = key_padding ? start : 0;
+  for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) qs[c] = load_operand(q, row + c, bf16);
+  __syncthreads();
+
+  // Scores: a warp per key; after the butterfly every lane holds the same s_j.
+  float wmax = -INFINITY;
+  for (int j = first + warp; j < L; j += ATTN_LAST_WARPS) {
+    const size_t key = (static_cast<size_t>(b) * L + j) * D + head;
+    float acc = 0.f;
+    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], load_operand(k, key + c, bf16), acc);
+    const float sj = attn_warp_sum(acc) * scale;
+    if (lane == 0) s[j] = sj;
+    wmax = fmaxf(wmax, sj);
+  }
+  if (lane == 0) red[warp] = wmax;
+  __syncthreads();  // s and red complete
+  float m = red[0];
+#pragma unroll
+  for (int w = 1; w < ATTN_LAST_WARPS; ++w) m = fmaxf(m, red[w]);
+  // m is finite: first ≤ start < L, so the row has at least one key.
+  float sum = 0.f;
+  for (int j = first + static_cast<int>(threadIdx.x); j < L; j += ATTN_THREADS) {
+    const float p = expf(s[j] - m);
+    s[j] = p;
+    sum += p;
+  }
+  sum = attn_warp_sum(sum);
+  __syncthreads();  // every thread has read red (m) before it is reused
+  if (lane == 0) red[warp] = sum;
+  __syncthreads();  // the p_j and the warps' sums complete
+  float l = 0.f;
+#pragma unroll
+  for (int w = 0; w < ATTN_LAST_WARPS; ++w) l += red[w];
+
+  // P · V: group g sums keys first + g, first + g + G, … for column c.
+  const int groups = ATTN_THREADS / hd, g = threadIdx.x / hd, c = threadIdx.x % hd;
+  if (g < groups) {
+    float o = 0.f;
+    for (int j = first + g; j < L; j += groups) o = fmaf(s[j], load_operand(v, (static_cast<size_t>(b) * L + j) * D + head + c, bf16), o);
+    part[g * hd + c] = o;
+  }
+  __syncthreads();
+  if (static_cast<int>(threadIdx.x) < hd) {
+    float o = 0.f;
+    for (int gg = 0; gg < groups; ++gg) o += part[gg * hd + threadIdx.x];
+    store_operand(out, row + threadIdx.x, bf16, o / l);
+  }
+}
 
 // ===================================================================================================
 // Tensor-core path (bf16 q, k, v, out and hd ∈ {32, 64, 128}): FlashAttention-2 on mma.sync.m16n8k16

@@ -373,6 +373,14 @@ export interface Ops {
     q: Tensor, k: Tensor, v: Tensor,
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void;
+  /**
+   * Evaluation's attention of each sequence's last position only (the row it scores): out[b] (overwrite) =
+   * row L − 1 of sequence b of attentionForward's out without dropout, with q[b] that row's query. q and
+   * out are [B × H·hd] (one row per sequence); k, v and `mask` as attentionForward's ([B·L × H·hd], ids
+   * [B × L]). The row sees every key (causal or not), from start_b on with keyPadding; an all-padding
+   * sequence gets 0. Saves nothing: no backward follows.
+   */
+  attentionLastForward(out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask): void;
   /** dq, dk, dv (overwrite) from dout and what forward saved (the dropout mask is regenerated). */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor,

@@ -9,7 +9,7 @@
  */
 import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
-import { blockBackward, blockForward, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
+import { blockBackward, blockForward, blockForwardLast, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
 import { blockName, embeddingScratchName, ffnWidth, inputVocabulary, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
@@ -94,22 +94,51 @@ export class Sasrec {
 
   /** Forward of B sequences of ids [B × L] (left-padded): fills the activations and `hidden`. */
   forward(ids: Tensor, B: number, ctx: PassContext): void {
-    const ops = this.#ops;
     const { hidden: d, maxLen: L, blocks } = this.dims;
+    const { params, acts } = this.#g;
+    const N = B * L;
+    this.#embed(ids, B, ctx);
+    for (let b = 0; b < blocks; b++) {
+      const out = b + 1 < blocks ? acts.get(blockName(b + 1, 'x')) : acts.get('final_in');
+      blockForward(this.#ops, this.#g, b, ids, out, this.#pass(B, ctx, b));
+    }
+    this.#ops.layerNormForward(
+      acts.get('h'), acts.get('final_mean'), acts.get('final_rstd'), acts.get('final_in'),
+      params.get('final_ln.weight'), params.get('final_ln.bias'), N, d, LAYER_NORM_EPS,
+    );
+  }
+
+  /**
+   * Evaluation's forward: the final hidden state of each sequence's last position (the row evaluation
+   * scores: SASRec's last item, BERT4Rec's mask token) into `out` [B × d], equal to rows b·L + L − 1 of
+   * `hidden` after `forward` without dropout. The blocks before the last run whole; the last computes
+   * only what that row needs (transformer-block.ts blockForwardLast): at L 512 about a third of the
+   * forward's work is left out. Overwrites the activations, as forward does; `hidden` is not written.
+   */
+  forwardLast(out: Tensor, ids: Tensor, B: number): void {
+    const { hidden: d, blocks } = this.dims;
+    const { params, acts } = this.#g;
+    if (blocks < 1) throw new Error(`SASRec: forwardLast needs at least one block, got ${blocks}`);
+    const ctx: PassContext = { train: false, seed: 0, step: 0 };
+    this.#embed(ids, B, ctx);
+    for (let b = 0; b + 1 < blocks; b++) blockForward(this.#ops, this.#g, b, ids, acts.get(blockName(b + 1, 'x')), this.#pass(B, ctx, b));
+    const last = acts.get('final_in');
+    blockForwardLast(this.#ops, this.#g, blocks - 1, ids, last, this.#pass(B, ctx, blocks - 1));
+    this.#ops.layerNormForward(
+      out, acts.get('final_mean'), acts.get('final_rstd'), last, params.get('final_ln.weight'), params.get('final_ln.bias'), B, d, LAYER_NORM_EPS,
+    );
+  }
+
+  /** The embedding of B sequences into block 0's x, dropout and padding mask applied. */
+  #embed(ids: Tensor, B: number, ctx: PassContext): void {
+    const ops = this.#ops;
+    const { hidden: d, maxLen: L } = this.dims;
     const { params, acts } = this.#g;
     const N = B * L;
     const e = acts.get(blockName(0, 'x'));
     ops.embedForward(e, ids, params.get('item_emb'), params.get('pos_emb'), Math.sqrt(d), B, L, d);
     ops.dropout(e, e, N * d, this.#drop(ctx, 0));
     ops.maskPadded(e, e, ids, N, d);
-    for (let b = 0; b < blocks; b++) {
-      const out = b + 1 < blocks ? acts.get(blockName(b + 1, 'x')) : acts.get('final_in');
-      blockForward(ops, this.#g, b, ids, out, this.#pass(B, ctx, b));
-    }
-    ops.layerNormForward(
-      acts.get('h'), acts.get('final_mean'), acts.get('final_rstd'), acts.get('final_in'),
-      params.get('final_ln.weight'), params.get('final_ln.bias'), N, d, LAYER_NORM_EPS,
-    );
   }
 
   /** Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter gradient. */

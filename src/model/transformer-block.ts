@@ -103,6 +103,45 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
 }
 
 /**
+ * Evaluation's forward of the LAST block for each sequence's last position only (the row evaluation
+ * scores), from acts `block{b}.x` [N × d] into rows 0..B-1 of `out` [B × d]: keys and values of every
+ * position (as blockForward, padding rows' bias kept), the query side (LN1, q, the attention row, its
+ * output projection, the residuals, LN2, the FFN) for row L − 1 of each sequence only. Row b of `out`
+ * equals row b·L + L − 1 of blockForward's out without dropout (p must be 0): every op but attention is
+ * row by row, and attentionLastForward is attentionForward's last row. The compact rows live in the
+ * first B rows of the block's own activations (overwritten; x and the first blocks' are only read). A
+ * sequence that is all padding gets finite values that nothing scores (its ids are not consulted here).
+ */
+export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
+  const { B, L, d, heads } = p;
+  if (p.attnDrop.p !== 0 || p.ffn1Drop.p !== 0 || p.ffn2Drop.p !== 0) throw new Error('blockForwardLast: evaluation only, dropout must be 0');
+  const N = B * L;
+  const act = (name: string): Tensor => g.acts.get(blockName(b, name));
+  const par = (name: string): Tensor => g.params.get(blockName(b, name));
+  const x = act('x');
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
+  // The last rows' x, held in x2 until the attention's output projection overwrites it.
+  const x2 = act('x2');
+  ops.sliceRows(x2, x, B, L - 1, L, d);
+  const ln1 = act('ln1');
+  ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x2, par('ln1.weight'), par('ln1.bias'), B, d, LAYER_NORM_EPS);
+  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), B, d, d);
+  ops.attentionLastForward(act('att'), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p));
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), B, d, d);
+  ops.add(x2, x2, ln1, B * d);
+  const ln2 = act('ln2');
+  ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), B, d, LAYER_NORM_EPS);
+  // Dropout at p = 0 is the identity (blockForward's ffn_drop is then a copy of ffn_relu): it is left out.
+  const relu = act('ffn_relu');
+  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), B, d, p.ffn);
+  ops.reluForward(relu, relu, B * p.ffn);
+  const f2 = act('ffn_out');
+  linearForward(ops, f2, relu, linear(g, b, 'ffn2'), B, p.ffn, d);
+  ops.add(out, ln2, f2, B * d);
+}
+
+/**
  * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
  * gradient of its input x. Parameter gradients accumulate (+=).
  */

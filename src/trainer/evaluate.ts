@@ -1,7 +1,8 @@
 /**
  * Evaluation over the full catalogue (README, "Metrics"): each user's last L inputs through the
- * model without dropout, the hidden state of the last position scored against every item, the user's
- * whole input history excluded, top K into the metrics accumulator.
+ * model without dropout (Sasrec.forwardLast: the last block for the last position only), the hidden
+ * state of the last position scored against every item, the user's whole input history excluded, top
+ * K into the metrics accumulator.
  */
 import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { evalBatches } from '../data/batches.js';
@@ -41,8 +42,8 @@ export async function evaluate(
     padded.set(batch.inputs);
     padded.fill(0, batch.inputs.length);
     ops.write(t.ids, padded);
-    model.forward(t.ids, rows, { train: false, seed: 0, step: 0 });
-    ops.sliceRows(hidden, model.hidden, batch.rows, L - 1, L, d);
+    // Only the last position is scored, so only its row of the last block is computed.
+    model.forwardLast(hidden, t.ids, rows);
     ops.scoreItems(scores, hidden, model.outputTable, batch.rows, V, d);
     ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
   }

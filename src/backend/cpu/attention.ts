@@ -24,6 +24,59 @@ export function sequenceStart(ids: Int32Array, b: number, L: number): number {
   return i;
 }
 
+/** Where one query row of one head lives: its q row, its out row, its probabilities row and the keys it sees. */
+interface QueryRow {
+  /** Offset of the row's head columns in q. */
+  readonly qo: number;
+  /** Offset of the row's head columns in out. */
+  readonly oo: number;
+  /** Offset of the row's L probabilities in probs (also its dropout elements' first index). */
+  readonly pRow: number;
+  /** Offset of key 0's head columns in k and v (sequence b, head h). */
+  readonly kv: number;
+  /** The keys j the row sees: first..last. */
+  readonly first: number;
+  readonly last: number;
+}
+
+/**
+ * One query row of one head: its probabilities into probs[pRow..pRow+L) (0 where unseen) and its output
+ * into out[oo..oo+hd). attentionForwardPart and attentionLastPart share it, so the last row of one equals
+ * the other's bit for bit.
+ */
+function attendRow(
+  out: FloatArray, probs: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray,
+  row: QueryRow, D: number, L: number, hd: number, scale: number, mask: DropoutMask | null, keepScale: number,
+): void {
+  const { qo, oo, pRow, kv, first, last } = row;
+  let max = -Infinity;
+  for (let j = first; j <= last; j++) {
+    const ko = kv + j * D;
+    let s = 0;
+    for (let c = 0; c < hd; c++) s += q[qo + c]! * k[ko + c]!;
+    s *= scale;
+    probs[pRow + j] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let j = first; j <= last; j++) {
+    const e = Math.exp(probs[pRow + j]! - max);
+    probs[pRow + j] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  for (let j = first; j <= last; j++) probs[pRow + j] = probs[pRow + j]! * inv;
+  probs.fill(0, pRow, pRow + first);
+  probs.fill(0, pRow + last + 1, pRow + L);
+  out.fill(0, oo, oo + hd);
+  for (let j = first; j <= last; j++) {
+    if (mask && !mask.keeps(pRow + j)) continue;
+    const w = probs[pRow + j]! * keepScale;
+    const vo = kv + j * D;
+    for (let c = 0; c < hd; c++) out[oo + c] = out[oo + c]! + w * v[vo + c]!;
+  }
+}
+
 /** out (overwrite) and probs (overwrite) of this part's sequences from q, k, v. */
 export function attentionForwardPart(
   out: FloatArray, probs: FloatArray,
@@ -49,34 +102,36 @@ export function attentionForwardPart(
           continue;
         }
         const last = rows.causal ? i : L - 1;
-        let max = -Infinity;
-        for (let j = first; j <= last; j++) {
-          const ko = (b * L + j) * D + col;
-          let s = 0;
-          for (let c = 0; c < hd; c++) s += q[qo + c]! * k[ko + c]!;
-          s *= scale;
-          probs[pRow + j] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let j = first; j <= last; j++) {
-          const e = Math.exp(probs[pRow + j]! - max);
-          probs[pRow + j] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let j = first; j <= last; j++) probs[pRow + j] = probs[pRow + j]! * inv;
-        probs.fill(0, pRow, pRow + first);
-        probs.fill(0, pRow + last + 1, pRow + L);
-        const oo = (b * L + i) * D + col;
-        out.fill(0, oo, oo + hd);
-        for (let j = first; j <= last; j++) {
-          if (mask && !mask.keeps(pRow + j)) continue;
-          const w = probs[pRow + j]! * keepScale;
-          const vo = (b * L + j) * D + col;
-          for (let c = 0; c < hd; c++) out[oo + c] = out[oo + c]! + w * v[vo + c]!;
-        }
+        attendRow(out, probs, q, k, v, { qo, oo: qo, pRow, kv: b * L * D + col, first, last }, D, L, hd, scale, mask, keepScale);
       }
+    }
+  }
+}
+
+/**
+ * out [B × D] (overwrite) from q [B × D], each sequence's last position only (ops.ts
+ * attentionLastForward): row L − 1 of attentionForwardPart without dropout, through the same attendRow.
+ */
+export function attentionLastPart(
+  out: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray,
+  B: number, L: number, H: number, hd: number, rows: AttentionRows, part: number, parts: number,
+): void {
+  const D = H * hd;
+  const scale = 1 / Math.sqrt(hd);
+  // The row's probabilities, in the precision attentionForwardPart stores them (its probs: the tensors' storage).
+  const probs = out instanceof Float64Array ? new Float64Array(L) : new Float32Array(L);
+  const [b0, b1] = span(B, part, parts);
+  for (let b = b0; b < b1; b++) {
+    const start = sequenceStart(rows.ids, b, L);
+    if (start === L) {
+      // An all-padding sequence: its last row is padding, so 0 as attentionForward leaves it.
+      out.fill(0, b * D, (b + 1) * D);
+      continue;
+    }
+    const first = rows.keyPadding ? start : 0;
+    for (let h = 0; h < H; h++) {
+      const col = h * hd;
+      attendRow(out, probs, q, k, v, { qo: b * D + col, oo: b * D + col, pRow: 0, kv: b * L * D + col, first, last: L - 1 }, D, L, hd, scale, null, 1);
     }
   }
 }

@@ -268,6 +268,17 @@ export class CpuOps implements Ops {
     );
   }
 
+  attentionLastForward(out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask): void {
+    const rows = B * H * hd;
+    const n = B * L * H * hd;
+    // Split by the keys' work, so that a small evaluation does not wake every thread.
+    this.#pool.runSplit(
+      n, 'attentionLast', f32(out, 'attentionLastForward.out', rows), f32(q, 'attentionLastForward.q', rows),
+      f32(k, 'attentionLastForward.k', n), f32(v, 'attentionLastForward.v', n),
+      B, L, H, hd, attentionRows(mask, 'attentionLastForward', B * L),
+    );
+  }
+
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, _out: Tensor, saved: TensorLookup,
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,

@@ -3,7 +3,7 @@
  * returns a partial sum (or nothing). The main thread and every worker import this one table, so a
  * job names a kernel by key and both sides run the same function.
  */
-import { attentionBackwardPart, attentionForwardPart } from './attention.js';
+import { attentionBackwardPart, attentionForwardPart, attentionLastPart } from './attention.js';
 import { dropoutPart } from './dropout.js';
 import { addPart, biasAddPart, biasBackwardPart, reluBackwardPart, reluForwardPart } from './elementwise.js';
 import { gemmPart } from './gemm.js';
@@ -26,6 +26,7 @@ export const KERNELS = {
   layerNormBackward: layerNormBackwardPart,
   attentionForward: attentionForwardPart,
   attentionBackward: attentionBackwardPart,
+  attentionLast: attentionLastPart,
   fullLossForward: fullLossForwardPart,
   fullLossBackwardRows: fullLossBackwardRowsPart,
   fullLossBackwardItems: fullLossBackwardItemsPart,

@@ -28,6 +28,7 @@ const SIGNATURES = {
   delta: ['delta:ptr', 'dout:ptr', 'out:ptr', 'B:i32', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32'],
   backwardKv: ['dk:ptr', 'dv:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
   backwardQ: ['dq:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
+  last: ['out:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32', 'scale:f32', 'ids:ptr', 'key_padding:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
 /** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16) and of attention_delta. */
@@ -234,4 +235,36 @@ export function attentionBackward(
   );
   launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
   launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+}
+
+/** Dynamic shared memory attention_last_forward may ask for: under the A100's 163 KiB opt-in (sm_80, the oldest target), with room for its static shared memory. */
+const MAX_SHARED_BYTES = 160 * 1024;
+
+/**
+ * Evaluation's attention of each sequence's last position (ops.ts attentionLastForward): out [B × H·hd]
+ * (overwrite) from q [B × H·hd] (row L − 1 of each sequence) and k, v [B·L × H·hd], all f32 or all bf16;
+ * nothing saved, no dropout. attention_last_forward, one CTA of 256 threads per (sequence, head), holds
+ * the row's L scores in shared memory: 4 · (L + 256 + hd) bytes.
+ */
+export function attentionLastForward(
+  stream: Stream, out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask,
+): void {
+  const n = checkDims('attentionLastForward', B, L, H, hd);
+  const rows = B * H * hd;
+  const x = {
+    q: deviceTensor(q, 'attentionLastForward.q', ['f32', 'bf16'], rows),
+    k: deviceTensor(k, 'attentionLastForward.k', ['f32', 'bf16'], n),
+    v: deviceTensor(v, 'attentionLastForward.v', ['f32', 'bf16'], n),
+    out: deviceTensor(out, 'attentionLastForward.out', ['f32', 'bf16'], rows),
+  };
+  for (const [name, t] of Object.entries(x)) {
+    if (t.dtype !== x.q.dtype) throw new TypeError(`attentionLastForward: expected q, k, v and out of one dtype, got q ${x.q.dtype} and ${name} ${t.dtype}`);
+  }
+  const ids = deviceTensor(mask.ids, 'attentionLastForward.mask.ids', ['i32'], B * L);
+  const sharedBytes = 4 * (L + THREADS + hd);
+  if (sharedBytes > MAX_SHARED_BYTES) throw new RangeError(`attentionLastForward: L = ${L} needs ${sharedBytes} bytes of shared memory, more than ${MAX_SHARED_BYTES}`);
+  kernelOf('attention', 'attention_last_forward', SIGNATURES.last, sharedBytes).launch(
+    { grid: [B * H, 1, 1], block: THREADS, sharedBytes, stream },
+    x.out, x.q, x.k, x.v, L, H, hd, bf16Flag(x.q), 1 / Math.sqrt(hd), ids, mask.keyPadding ? 1 : 0,
+  );
 }

@@ -20,7 +20,7 @@ import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { PinnedStaging } from './pinned-staging.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
-import { attentionBackward, attentionForward, attentionWorkspace } from './attention-kernels.js';
+import { attentionBackward, attentionForward, attentionLastForward, attentionWorkspace } from './attention-kernels.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from './cuda-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
@@ -251,6 +251,10 @@ export class CudaOps implements Ops {
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
     attentionForward(this.#stream, out, saved, q, k, v, B, L, H, hd, mask, drop);
+  }
+
+  attentionLastForward(out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask): void {
+    attentionLastForward(this.#stream, out, q, k, v, B, L, H, hd, mask);
   }
 
   attentionBackward(
