@@ -76,7 +76,8 @@ function label(c: Case): string {
 // fills the SMs with small tiles before it splits), 2200 × 1000 on the wide one (the 128 × 64 and 64 × 64
 // tiles would take two waves), the deep weight gradients split with gemm_splitk_reduce (64 × 64 × 25,601,
 // 33 × 33 × 5003, 33 × 40 × 3001) or with the reduction inside the GEMM (256 × 256 × 1001, 1000 × 256 ×
-// 256 in fp32, 999 × 250 × 300 whose n is no multiple of 4, 300 × 300 × 700 with a bf16 out); the async
+// 256 in fp32, 250 × 250 × 1001 and 999 × 250 × 300 (fp32) whose n is no multiple of 4, 300 × 300 × 700
+// with a bf16 out); the async
 // set (the same tiles, pipelined) and the legacy one (128 × 64) repeat a sweep at the end.
 const CASES: Case[] = [];
 for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
@@ -105,7 +106,7 @@ CASES.push(
   { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true },
   // Reduced inside the GEMM: fp32 math; n not a multiple of 4 (the tail sums one column at a time); a bf16 out.
   { m: 1000, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true, alpha: 0.5 },
-  { m: 999, n: 250, k: 300, transA: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', accumulate: true, alpha: -1.5 },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', accumulate: true, alpha: -1.5 },
   { m: 999, n: 250, k: 300, transA: true, a: 'f32', b: 'f32', out: 'bf16', math: 'fp32' },
   { m: 300, n: 300, k: 700, transB: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', alpha: 2 },
 );
@@ -160,7 +161,7 @@ CASES.push(
   { m: 2200, n: 1000, k: 19, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true },
   { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true, bias: true },
   { m: 999, n: 250, k: 300, transA: true, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true, bias: true },
-  { m: 999, n: 250, k: 300, transA: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', alpha: 0.5, bias: true },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', alpha: 0.5, bias: true },
 );
 // The fallback bf16 sets: every transpose on odd and medium shapes, split-K products (both reductions); the
 // wide tile once more, pipelined (the CPU oracle's costliest cases: 2.2 M outputs).
@@ -177,18 +178,21 @@ describe('gemmPlanFor (split-K)', () => {
         expect((p.splits - 1) * p.kPerSplit, `${math} ${m}×${n}×${k} last split not empty`).toBeLessThan(k);
         expect(p.splits * p.kPerSplit, `${math} ${m}×${n}×${k} covered`).toBeGreaterThanOrEqual(k);
       }
-      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(100);
+      // Deep enough to fill dozens of SMs, shallow enough that each element's partials form a short chain.
+      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(40);
+      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeLessThan(100);
     }
   });
 
-  it('keeps the ML-20M and ML-1M plans (N = 131,072, d = 256; N = 25,600, d = 64); legacy keeps 128 × 64', () => {
+  it('keeps the ML-20M plans and ML-1M\'s tiles (N = 131,072, d = 256; N = 25,600, d = 64); legacy keeps 128 × 64', () => {
     for (const kernels of ['async', 'tiled'] as const) {
       const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
       expect(plan(131_072, 256, 256)).toEqual({ tileM: 128, tileN: 128, tiles: 1024 * 2, splits: 1, kPerSplit: 256, reduction: 'none' });
       expect(plan(256, 256, 131_072)).toEqual({ tileM: 128, tileN: 128, tiles: 4, splits: 64, kPerSplit: 2048, reduction: 'kernel' });
       expect(plan(25_600, 64, 64)).toEqual({ tileM: 128, tileN: 64, tiles: 200, splits: 1, kPerSplit: 64, reduction: 'none' });
-      // The deep split of one 64 × 64 tile: 200 × 4096 partial floats are too many for one SM to sum.
-      expect(plan(64, 64, 25_600)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 200, kPerSplit: 128, reduction: 'kernel' });
+      // The deep split of one 64 × 64 tile: S · 4096 partial floats are too many for one SM to sum, and
+      // gemm_splitk_reduce adds an element's S partials one after another (14.4 µs for S = 200): 50 splits.
+      expect(plan(64, 64, 25_600)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 50, kPerSplit: 512, reduction: 'kernel' });
       expect(plan(64, 3001, 64).tiles).toBe(47);
     }
     expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, 'legacy').tiles).toBe(1024 * 4);
@@ -200,8 +204,8 @@ describe('gemmPlanFor (split-K)', () => {
       const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
       // The linear layers and input gradients: 64 CTAs of 64 × 64, unsplit (128 × 128 took 16 tiles × 2 splits).
       expect(plan(1024, 256, 256)).toEqual({ tileM: 64, tileN: 64, tiles: 64, splits: 1, kPerSplit: 256, reduction: 'none' });
-      // The weight gradients: 16 tiles × 8 splits, summed by the last CTA of each tile.
-      expect(plan(256, 256, 1024)).toEqual({ tileM: 64, tileN: 64, tiles: 16, splits: 8, kPerSplit: 128, reduction: 'gemm' });
+      // The weight gradients: 16 tiles × 4 splits, summed by the last CTA of each tile.
+      expect(plan(256, 256, 1024)).toEqual({ tileM: 64, tileN: 64, tiles: 16, splits: 4, kPerSplit: 256, reduction: 'gemm' });
     }
   });
 
@@ -215,7 +219,7 @@ describe('gemmPlanFor (split-K)', () => {
       for (const [m, n, k, math] of [[64, 64, 25_601, 'bf16'], [64, 64, 25_601, 'fp32'], [33, 33, 5003, 'bf16'], [33, 40, 3001, 'fp32']] as const) {
         expect(plan(m, n, k, math).reduction, `${math} ${m}×${n}×${k}`).toBe('kernel');
       }
-      for (const [m, n, k, math] of [[256, 256, 1001, 'bf16'], [1000, 256, 256, 'fp32'], [999, 250, 300, 'bf16'], [999, 250, 300, 'fp32'], [300, 300, 700, 'bf16']] as const) {
+      for (const [m, n, k, math] of [[256, 256, 1001, 'bf16'], [1000, 256, 256, 'fp32'], [250, 250, 1001, 'bf16'], [999, 250, 300, 'fp32'], [300, 300, 700, 'bf16']] as const) {
         expect(plan(m, n, k, math).reduction, `${math} ${m}×${n}×${k}`).toBe('gemm');
       }
     }

@@ -159,19 +159,22 @@ const MAX_GRID_Z = 65_535;
 
 /*
  * The plan's cost model, in k steps (one CTA staging and multiplying one k tile; at the sizes where plans
- * differ a step is latency-bound, a fraction of a µs, whatever the tile): estimates to recalibrate against
- * the H200's timings (BENCHMARKS.md), not measurements.
+ * differ a step is latency-bound, about a quarter of a µs, whatever the tile). Estimates, to recalibrate
+ * against the H200's timings (BENCHMARKS.md): the one measurement behind them is ML-1M's split-K
+ * reductions, 14.4 µs each for 200 partials of 64 × 64 under Nsight Compute (call 20).
  */
 /** Reduction inside the GEMM: the partial stores drained (the fence), the count, the last CTA's first
  *  loads: three round trips to L2. */
 const IN_GEMM_SYNC_STEPS = 3;
-/** Partial floats the last CTA sums per step of one CTA of that tile: twice a k step's operand elements
- *  ((BM + BN) · BK), since its loads are independent and many are in flight. */
-const TAIL_RATE = 2;
-/** gemm_splitk_reduce: one more launch (a few µs between the nodes of a CUDA graph). */
+/** Bytes of partials the last CTA of a tile sums per step: one SM's share of L2 bandwidth (~64 GB/s). */
+const TAIL_BYTES_PER_STEP = 16_384;
+/** gemm_splitk_reduce: one more launch, a few µs between the nodes of a CUDA graph. */
 const REDUCE_LAUNCH_STEPS = 12;
-/** Partial floats gemm_splitk_reduce sums per step and SM. */
-const REDUCE_FLOATS_PER_SM_STEP = 4096;
+/** gemm_splitk_reduce: each output element's thread adds its S partials one after another, ~75 ns each
+ *  (the measurement above: 14.4 µs for 200). */
+const REDUCE_STEPS_PER_SPLIT = 0.3;
+/** gemm_splitk_reduce's threads (strideGrid: 8 CTAs of 256 per SM); past them a thread sums several elements. */
+const REDUCE_THREADS_PER_SM = 8 * 256;
 
 /** Where a split product's partials are added. */
 export type SplitReduction =
@@ -236,11 +239,12 @@ function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorC
       if (splits === previous) continue;
       previous = splits;
       const main = Math.ceil((count * splits) / slots) * (kPerSplit / tile.k);
+      const perThread = Math.ceil((m * n) / (REDUCE_THREADS_PER_SM * multiprocessorCount));
       const reductions: [SplitReduction, number][] = splits === 1
         ? [['none', 0]]
-        : [['kernel', REDUCE_LAUNCH_STEPS + (splits * m * n) / (multiprocessorCount * REDUCE_FLOATS_PER_SM_STEP)]];
+        : [['kernel', REDUCE_LAUNCH_STEPS + splits * REDUCE_STEPS_PER_SPLIT * perThread]];
       if (splits > 1 && count <= GEMM_TILE_COUNTERS) {
-        reductions.push(['gemm', IN_GEMM_SYNC_STEPS + (splits * tile.m * tile.n) / (TAIL_RATE * (tile.m + tile.n) * tile.k)]);
+        reductions.push(['gemm', IN_GEMM_SYNC_STEPS + (splits * tile.m * tile.n * 4) / TAIL_BYTES_PER_STEP]);
       }
       for (const [reduction, extra] of reductions) {
         const c: Candidate = {
