@@ -1,6 +1,6 @@
 // @variants sm80
-// GEMM: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n] (+ bias), row-major, and the split-K
-// reduction.
+// GEMM: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n] (+ bias), row-major, with the split-K
+// reduction inside the GEMM or (deep splits) in a kernel of its own.
 //
 // CONTRACT (ops.ts matmul; the CPU reference is src/backend/cpu/gemm.ts)
 //   a    transA = 0: [m × k] (lda = k)    transA = 1: [k × m] (lda = m)        f32 or bf16 (a_bf16)
@@ -20,10 +20,18 @@
 //   gemm_f32_TATB    fp32 FMA (the fp32 parity mode): CTA tile 64 × 64 × 16, 256 threads of 4 × 4.
 //   All: grid (tiles_m · tiles_n, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)).
 //     partial == null (S = 1):  out = alpha · acc + bias[c] (+ out when accumulate), written at out's dtype.
-//     partial != null:          partial[z][m × n] = acc (f32, unscaled, no bias), OVERWRITES; out untouched.
-//   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] + bias[c] (+ out when accumulate), the
-//                    bias added once, here; the splits added in order z = 0, 1, …: the result is
-//                    deterministic (no atomics anywhere).
+//     partial != null:          partial[z][m × n] = acc (f32, unscaled, no bias), OVERWRITES; then
+//       counters != null:       the split-K reduction inside the GEMM (splitk_tail): the last of the S CTAs
+//                               of an output tile to count itself on counters[blockIdx.x] writes
+//                               out = alpha · Σ_{z = 0..S-1} partial[z] + bias[c] (+ out when accumulate)
+//                               over the tile, and sets the counter back to 0. counters: u32 [tiles], all 0
+//                               before the launch (the launcher's scratch tail), all 0 after it.
+//       counters == null:       out untouched; gemm_splitk_reduce adds the partials (a deep split, whose
+//                               S · tile floats are too many for one CTA to sum).
+//   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] + bias[c] (+ out when accumulate) over the
+//                    whole grid.
+//   Both reductions add the bias once and the splits in order z = 0, 1, … from 0.f: the result does not
+//   depend on which CTA finishes last (the counters' atomics only elect the CTA that sums).
 //   gemm_fill_column  x[r · ld + col] = value for r < rows (scoreItems: column 0, the padding item, = -inf).
 // ZERO ROWS (a_ids != null, i32, one per row of a as stored: m, or k with transA): a row of a whose id is 0
 //   may be taken as zero, so that padding costs nothing. Without transA a CTA whose m tile is all such
@@ -239,6 +247,101 @@ __device__ __forceinline__ void store_pair(void* out, int out_bf16, float* parti
   }
 }
 
+// out[i] (one element, at its dtype) = v (+ out[i] when accumulating), rounded to nearest even for bf16.
+__device__ __forceinline__ void finish_elem(void* out, int out_bf16, long long idx, float v, int accumulate) {
+  if (out_bf16) {
+    bf16* o = static_cast<bf16*>(out) + idx;
+    if (accumulate) v += __bfloat162float(*o);
+    *o = __float2bfloat16_rn(v);
+  } else {
+    float* o = static_cast<float*>(out) + idx;
+    if (accumulate) v += *o;
+    *o = v;
+  }
+}
+
+// The split-K reduction inside the GEMM (partial != null and counters != null), after the CTA has stored
+// its partial tile: the CTA that arrives last at its output tile's counter sums the gridDim.z partials of
+// the tile in split order z = 0, 1, … (from 0.f, whoever arrives last: deterministic), then writes
+// alpha · sum + bias[c] (+ out) at out's dtype, and sets the counter back to 0 for the next launch (all
+// the tile's CTAs have counted by then). Every thread fences its partial stores before the barrier that
+// precedes the count; the last CTA fences again before it reads, and reads with ld.global.cg (L2, never a
+// stale L1 line). Columns are summed four at a time when n is a multiple of 4 (then every group of four
+// lies inside the matrix and is 16-byte aligned in the scratch), else one at a time (a rare shape). Not inlined: inlined,
+// it took the 128 × 128 tt kernel to 8 bytes of spills; a call once per CTA costs nothing measurable.
+#define TAIL_CHUNKS 4  // chunks of 4 columns a thread of splitk_tail sums at once: the 64 × 64 tile in one pass
+template <int BM, int BN>
+__device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* partial, unsigned* counters, const float* __restrict__ bias,
+                                            int m0, int n0, int m, int n, float alpha, int accumulate) {
+  __shared__ int last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(&counters[blockIdx.x], 1u) == gridDim.z - 1;
+    if (last) counters[blockIdx.x] = 0u;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const long long mn = static_cast<long long>(m) * n;
+  const int splits = gridDim.z;
+  const int rows = min(BM, m - m0);
+  if ((n & 3) == 0) {
+    // A thread sums TAIL_CHUNKS chunks of 4 columns at once (chunk j: e = base + j · blockDim.x + tid, so
+    // a warp reads consecutive 16-byte chunks), their loads of one split in flight together (unrolling
+    // over splits too took the 64 × 64 kernels from ~80 to 91 registers: 2 CTAs per SM instead of 3).
+    constexpr int GROUPS = BN / 4;
+    for (int base = 0; base < rows * GROUPS; base += TAIL_CHUNKS * blockDim.x) {
+      long long idx[TAIL_CHUNKS];
+      int col[TAIL_CHUNKS];
+      float4 s[TAIL_CHUNKS];
+#pragma unroll
+      for (int j = 0; j < TAIL_CHUNKS; ++j) {
+        const int e = base + j * blockDim.x + threadIdx.x;
+        const int r = m0 + e / GROUPS;
+        col[j] = e < rows * GROUPS ? n0 + (e % GROUPS) * 4 : n;  // n: no chunk
+        idx[j] = static_cast<long long>(r) * n + col[j];
+        s[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll 1
+      for (int z = 0; z < splits; ++z) {
+#pragma unroll
+        for (int j = 0; j < TAIL_CHUNKS; ++j) {
+          if (col[j] < n) {
+            const float4 p = __ldcg(reinterpret_cast<const float4*>(partial + z * mn + idx[j]));
+            s[j].x += p.x;
+            s[j].y += p.y;
+            s[j].z += p.z;
+            s[j].w += p.w;
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < TAIL_CHUNKS; ++j) {
+        if (col[j] >= n) continue;
+        float v[4] = {alpha * s[j].x, alpha * s[j].y, alpha * s[j].z, alpha * s[j].w};
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          if (bias != nullptr) v[q] += bias[col[j] + q];
+          finish_elem(out, out_bf16, idx[j] + q, v[q], accumulate);
+        }
+      }
+    }
+  } else {
+    for (int e = threadIdx.x; e < rows * BN; e += blockDim.x) {
+      const int r = m0 + e / BN, c = n0 + e % BN;
+      if (c >= n) continue;
+      const long long idx = static_cast<long long>(r) * n + c;
+      float s = 0.f;
+#pragma unroll 4
+      for (int z = 0; z < splits; ++z) s += __ldcg(partial + z * mn + idx);
+      float v = alpha * s;
+      if (bias != nullptr) v += bias[c];
+      finish_elem(out, out_bf16, idx, v, accumulate);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // bf16 tensor-core kernel
 
@@ -352,7 +455,7 @@ __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, 
 }
 
 template <bool TA, bool TB>
-__device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<GEMM_BM, !TA> TileA;
@@ -436,6 +539,7 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const 
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
+  if (counters != nullptr) splitk_tail<GEMM_BM, GEMM_BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -460,7 +564,7 @@ typedef TileShape<128, 128, 2> WideTile;
 typedef TileShape<64, 64, 2> SmallTile;
 
 template <class T, bool TA, bool TB>
-__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                 const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
@@ -543,6 +647,7 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
+  if (counters != nullptr) splitk_tail<T::BM, T::BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -680,7 +785,7 @@ __device__ __forceinline__ uint32_t dynamic_smem_size() {
 typedef TileShape<128, 64, 4> NarrowTile;
 
 template <class T, bool TA, bool TB>
-__device__ __forceinline__ void gemm_async_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_async_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                 const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
@@ -776,6 +881,7 @@ __device__ __forceinline__ void gemm_async_body(void* out, float* partial, const
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
+  if (counters != nullptr) splitk_tail<T::BM, T::BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -825,7 +931,7 @@ struct SimtStager {
 };
 
 template <bool TA, bool TB>
-__device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_f32_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                               const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef SimtStager<SIMT_BM, !TA> StageA;
@@ -897,16 +1003,17 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
     for (int j = 0; j < 4; ++j) {
       store_pair(out, out_bf16, partial, bias, m0 + ty + 16 * i, n0 + tx + 16 * j, m, n, false, acc[i][j], 0.f, alpha, accumulate);
     }
+  if (counters != nullptr) splitk_tail<SIMT_BM, SIMT_BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Entry points
 
 #define GEMM_PARAMS                                                                                                     \
-  void *__restrict__ out, float *__restrict__ partial, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
+  void *__restrict__ out, float *__restrict__ partial, unsigned *__restrict__ counters, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
       int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,                            \
       const int *__restrict__ a_ids, const float *__restrict__ bias
-#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
+#define GEMM_ARGS out, partial, counters, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
 
 #define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \

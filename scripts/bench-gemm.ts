@@ -11,7 +11,7 @@
 import { toBf16Bits } from '../src/backend/bf16.js';
 import { writeFileSync } from 'node:fs';
 import { allocCudaGroup, type CudaTensor } from '../src/backend/cuda/cuda-tensor.js';
-import { GEMM_SCRATCH_FLOATS, matmul, setGemmKernels, type GemmKernels } from '../src/backend/cuda/gemm-kernels.js';
+import { clearGemmCounters, GEMM_SCRATCH_FLOATS, matmul, setGemmKernels, type GemmKernels } from '../src/backend/cuda/gemm-kernels.js';
 import type { DType } from '../src/backend/memory-plan.js';
 import type { MatmulOptions } from '../src/backend/ops.js';
 import { CudaContext } from '../src/cuda/context.js';
@@ -99,6 +99,7 @@ function main(): void {
         ]);
         for (const name of ['x', 'dy', 'W'] as const) uploadRandom(io.get(name));
         fillBytes(io.get('dW'), 0);
+        clearGemmCounters(io.get('scratch'));
         for (const p of PRODUCTS.filter((q) => q.act === act)) {
           const [m, n, k] = [p.m(N, d), p.n(N, d), p.k(N, d)];
           for (const kernels of kernelSets) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CCE_FILTER_BF16 } from '../../src/backend/cuda/cce-kernels.js';
 import { allocCudaGroup, type CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
+import { clearGemmCounters } from '../../src/backend/cuda/gemm-kernels.js';
 import { isMaterialised } from '../../src/backend/loss-kinds.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
@@ -132,6 +133,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
         { name: 'alias', shape: [V], dtype: 'i32' },
         { name: 'logProb', shape: [V + 1], dtype: 'f32' },
       ]));
+      clearGemmCounters(io.get('scratch'));
       upload(io.get('h'), h.bits);
       upload(io.get('table'), table.bits);
       upload(io.get('targets'), targets);

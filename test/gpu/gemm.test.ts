@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import {
-  GEMM_SCRATCH_FLOATS, gemmAsyncSharedBytes, gemmKernels, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
+  clearGemmCounters, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmAsyncSharedBytes, gemmKernels, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
 } from '../../src/backend/cuda/gemm-kernels.js';
+import { multiprocessors } from '../../src/backend/cuda/launch.js';
 import type { DType } from '../../src/backend/memory-plan.js';
+import { download } from '../../src/cuda/memory.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
@@ -70,9 +72,13 @@ function label(c: Case): string {
 // Odd shapes (37 × 33 × 19: partial tiles everywhere, depth not a multiple of 16, odd leading dimensions so
 // bf16 rows are only 2-byte aligned) and medium ones with accumulate and alpha, in all four transposes and
 // both maths; the SASRec shapes (linear forward, split-K weight gradient, aligned vector loads); k = 0.
-// The default (async) bf16 set runs 37 × 33 and 64 × 64 on the small tile, 150 × 70, 300 × 72 and the
-// d = 256 shapes on the wide one, 200 × 130 and 1000 × 64 on the 128 × 64 one; the tiled set (the same
-// tiles, register-staged) and the legacy one repeat a sweep at the end.
+// On 132 SMs (an H200) the default (tiled) set runs these small products on the 64 × 64 tile (gemmPlanFor
+// fills the SMs with small tiles before it splits), 2200 × 1000 on the wide one (the 128 × 64 and 64 × 64
+// tiles would take two waves), the deep weight gradients split with gemm_splitk_reduce (64 × 64 × 25,601,
+// 33 × 33 × 5003, 33 × 40 × 3001) or with the reduction inside the GEMM (256 × 256 × 1001, 1000 × 256 ×
+// 256 in fp32, 250 × 250 × 1001 and 999 × 250 × 300 (fp32) whose n is no multiple of 4, 300 × 300 × 700
+// with a bf16 out); the async
+// set (the same tiles, pipelined) and the legacy one (128 × 64) repeat a sweep at the end.
 const CASES: Case[] = [];
 for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
   for (const math of ['bf16', 'fp32'] as const) {
@@ -96,9 +102,18 @@ CASES.push(
   // k = 0: zeros, or out unchanged with accumulate.
   { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'bf16' },
   { m: 37, n: 33, k: 0, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true },
-  // d = 256 weight gradient on the wide tile, split over k (a partial last split: k is not a multiple of 32).
+  // d = 256 weight gradient, split over k and reduced inside the GEMM (a partial last split: k is not a multiple of 32).
   { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true },
+  // Reduced inside the GEMM: fp32 math; n not a multiple of 4 (the tail sums one column at a time); a bf16 out.
+  { m: 1000, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true, alpha: 0.5 },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', accumulate: true, alpha: -1.5 },
+  { m: 999, n: 250, k: 300, transA: true, a: 'f32', b: 'f32', out: 'bf16', math: 'fp32' },
+  { m: 300, n: 300, k: 700, transB: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', alpha: 2 },
 );
+// The wide (128 × 128) tile: 144 tiles, where 128 × 64 and 64 × 64 would take two waves; every transpose.
+for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  CASES.push({ m: 2200, n: 1000, k: 19, transA, transB, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', accumulate: true, alpha: 0.75 });
+}
 // Zero rows (padding): the linear forward and input gradient (m tiles skipped, the wide and 128 × 64
 // tiles, fp32), the weight gradient (depth steps skipped, split-K, both maths), the pipelined set (m tiles).
 CASES.push(
@@ -112,11 +127,11 @@ CASES.push(
   { m: 33, n: 33, k: 5003, transA: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16', zeroRows: true, kernels: 'legacy' },
 );
 // Bias (MatmulOptions.bias, added after alpha in the epilogue; split-K: once, by the reduction): every
-// transpose in both maths on the small (37 × 33) and wide (250 × 250) tiles, = and +=; the linear forward
-// on the 128 × 64 (1000 × 64) and wide (1000 × 256) tiles; split-K (= and +=, both maths); k = 0 (the
-// bias alone); zero rows, whose skipped m tiles (the wide, 128 × 64, small and
-// fp32 tiles; the last, partial tile of 1000 rows included) must hold exactly the bias (or old + bias);
-// the fallback sweep below repeats the bf16 ones on the async and legacy sets.
+// transpose in both maths on the small tile (37 × 33, 250 × 250), = and +=; the linear forward (1000 × 64,
+// 1000 × 256) and on the wide tile (2200 × 1000); split-K (= and +=, both maths, both reductions); k = 0
+// (the bias alone); zero rows, whose skipped m tiles (the small, wide and fp32 tiles, the 128 × 64 one on
+// the legacy set; the last, partial tile of 1000 rows included) must hold exactly the bias
+// (or old + bias); the fallback sweep below repeats the bf16 ones on the async and legacy sets.
 for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
   for (const math of ['bf16', 'fp32'] as const) {
     CASES.push({ m: 37, n: 33, k: 19, transA, transB, a: 'f32', b: 'bf16', out: 'f32', math, preRound: true, bias: true });
@@ -142,10 +157,17 @@ CASES.push(
   { m: 300, n: 40, k: 33, a: 'f32', b: 'f32', out: 'bf16', math: 'fp32', zeroRows: true, accumulate: true, alpha: -1, bias: true },
   { m: 300, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true },
   { m: 300, n: 64, k: 64, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true, kernels: 'async' },
+  { m: 2200, n: 1000, k: 19, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', bias: true },
+  { m: 2200, n: 1000, k: 19, transB: true, a: 'bf16', b: 'f32', out: 'f32', math: 'bf16', zeroRows: true, bias: true },
+  { m: 256, n: 256, k: 1001, transA: true, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16', accumulate: true, bias: true },
+  { m: 999, n: 250, k: 300, transA: true, a: 'f32', b: 'f32', out: 'f32', math: 'fp32', accumulate: true, bias: true },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', alpha: 0.5, bias: true },
 );
-// The fallback bf16 sets: every transpose on odd and medium shapes, a split-K product, the wide tile.
-const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && !x.zeroRows && (x.k < 100 || x.k === 5003 || x.m === 512));
+// The fallback bf16 sets: every transpose on odd and medium shapes, split-K products (both reductions); the
+// wide tile once more, pipelined (the CPU oracle's costliest cases: 2.2 M outputs).
+const FALLBACK_SWEEP = CASES.filter((x) => x.math === 'bf16' && !x.zeroRows && x.m !== 2200 && (x.k < 100 || x.k === 5003 || x.k === 1001 || x.m === 512));
 for (const kernels of ['async', 'legacy'] as const) for (const c of FALLBACK_SWEEP) CASES.push({ ...c, kernels });
+CASES.push({ m: 2200, n: 1000, k: 19, transB: true, a: 'bf16', b: 'f32', out: 'bf16', math: 'bf16', bias: true, kernels: 'async' });
 
 describe('gemmPlanFor (split-K)', () => {
   it('splits a deep product with few tiles within the scratch, covering k exactly', () => {
@@ -156,28 +178,58 @@ describe('gemmPlanFor (split-K)', () => {
         expect((p.splits - 1) * p.kPerSplit, `${math} ${m}×${n}×${k} last split not empty`).toBeLessThan(k);
         expect(p.splits * p.kPerSplit, `${math} ${m}×${n}×${k} covered`).toBeGreaterThanOrEqual(k);
       }
-      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(100);
+      // Deep enough to fill dozens of SMs, shallow enough that each element's partials form a short chain.
+      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeGreaterThan(40);
+      expect(gemmPlanFor(64, 64, 25_601, math, 132).splits).toBeLessThan(100);
     }
   });
 
-  it('picks the bf16 tile that pads least, the larger on a tie; legacy keeps 128 × 64', () => {
+  it('keeps the ML-20M plans and ML-1M\'s tiles (N = 131,072, d = 256; N = 25,600, d = 64); legacy keeps 128 × 64', () => {
     for (const kernels of ['async', 'tiled'] as const) {
-      expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, kernels).tiles).toBe(1024 * 2);
-      expect(gemmPlanFor(25_600, 64, 64, 'bf16', 132, kernels).tiles).toBe(200);
-      expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, kernels).tiles).toBe(47);
-      expect(gemmPlanFor(256, 256, 131_072, 'bf16', 132, kernels)).toEqual({ tiles: 4, splits: 64, kPerSplit: 2048 });
+      const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
+      expect(plan(131_072, 256, 256)).toEqual({ tileM: 128, tileN: 128, tiles: 1024 * 2, splits: 1, kPerSplit: 256, reduction: 'none' });
+      expect(plan(256, 256, 131_072)).toEqual({ tileM: 128, tileN: 128, tiles: 4, splits: 64, kPerSplit: 2048, reduction: 'kernel' });
+      expect(plan(25_600, 64, 64)).toEqual({ tileM: 128, tileN: 64, tiles: 200, splits: 1, kPerSplit: 64, reduction: 'none' });
+      // The deep split of one 64 × 64 tile: S · 4096 partial floats are too many for one SM to sum, and
+      // gemm_splitk_reduce adds an element's S partials one after another (14.4 µs for S = 200): 50 splits.
+      expect(plan(64, 64, 25_600)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 50, kPerSplit: 512, reduction: 'kernel' });
+      expect(plan(64, 3001, 64).tiles).toBe(47);
     }
     expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, 'legacy').tiles).toBe(1024 * 4);
     expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, 'legacy').tiles).toBe(47);
   });
 
-  it('puts the bias cases on the tiles their comment names (wide 250 × 250 and 1000 × 256, 128 × 64, small)', () => {
+  it('fills the SMs with small tiles before splitting, and reduces small splits inside the GEMM (B = 32, L = 32, d = 256)', () => {
     for (const kernels of ['async', 'tiled'] as const) {
-      expect(gemmPlanFor(250, 250, 45, 'bf16', 132, kernels).tiles).toBe(2 * 2);
-      expect(gemmPlanFor(1000, 256, 256, 'bf16', 132, kernels).tiles).toBe(8 * 2);
-      expect(gemmPlanFor(1000, 64, 64, 'bf16', 132, kernels).tiles).toBe(8);
-      expect(gemmPlanFor(300, 64, 64, 'bf16', 132, kernels).tiles).toBe(5);
-      expect(gemmPlanFor(37, 33, 19, 'bf16', 132, kernels).tiles).toBe(1);
+      const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
+      // The linear layers and input gradients: 64 CTAs of 64 × 64, unsplit (128 × 128 took 16 tiles × 2 splits).
+      expect(plan(1024, 256, 256)).toEqual({ tileM: 64, tileN: 64, tiles: 64, splits: 1, kPerSplit: 256, reduction: 'none' });
+      // The weight gradients: 16 tiles × 4 splits, summed by the last CTA of each tile.
+      expect(plan(256, 256, 1024)).toEqual({ tileM: 64, tileN: 64, tiles: 16, splits: 4, kPerSplit: 256, reduction: 'gemm' });
+    }
+  });
+
+  it('puts the cases on the plans their comments name', () => {
+    for (const kernels of ['async', 'tiled'] as const) {
+      const plan = (m: number, n: number, k: number, math: GemmMath = 'bf16') => gemmPlanFor(m, n, k, math, 132, kernels);
+      for (const [m, n, k] of [[37, 33, 19], [250, 250, 45], [1000, 64, 64], [1000, 256, 256], [300, 64, 64], [150, 70, 45], [200, 130, 77]] as const) {
+        expect(plan(m, n, k), `${m}×${n}×${k}`).toMatchObject({ tileM: 64, tileN: 64, splits: 1 });
+      }
+      expect(plan(2200, 1000, 19)).toMatchObject({ tileM: 128, tileN: 128, tiles: 18 * 8, splits: 1 });
+      for (const [m, n, k, math] of [[64, 64, 25_601, 'bf16'], [64, 64, 25_601, 'fp32'], [33, 33, 5003, 'bf16'], [33, 40, 3001, 'fp32']] as const) {
+        expect(plan(m, n, k, math).reduction, `${math} ${m}×${n}×${k}`).toBe('kernel');
+      }
+      for (const [m, n, k, math] of [[256, 256, 1001, 'bf16'], [1000, 256, 256, 'fp32'], [250, 250, 1001, 'bf16'], [999, 250, 300, 'fp32'], [300, 300, 700, 'bf16']] as const) {
+        expect(plan(m, n, k, math).reduction, `${math} ${m}×${n}×${k}`).toBe('gemm');
+      }
+    }
+  });
+
+  it('reduces inside the GEMM only what the tile counters cover', () => {
+    for (const [m, n, k] of [[1024, 256, 1024], [4096, 4096, 4096], [64, 64, 25_601], [20_000, 64, 1024]] as const) {
+      const p = gemmPlanFor(m, n, k, 'bf16', 132);
+      if (p.reduction === 'gemm') expect(p.tiles, `${m}×${n}×${k}`).toBeLessThanOrEqual(GEMM_TILE_COUNTERS);
+      expect(p.reduction === 'none', `${m}×${n}×${k}`).toBe(p.splits === 1);
     }
   });
 
@@ -193,7 +245,7 @@ describe('gemmPlanFor (split-K)', () => {
   it('does not split what fills the GPU or what the scratch cannot hold', () => {
     expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132).splits).toBe(1);
     expect(gemmPlanFor(4096, 4096, 1_000_000, 'bf16', 132).splits).toBe(1);
-    expect(gemmPlanFor(37, 33, 0, 'fp32', 132)).toEqual({ tiles: 1, splits: 1, kPerSplit: 16 });
+    expect(gemmPlanFor(37, 33, 0, 'fp32', 132)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 1, kPerSplit: 16, reduction: 'none' });
   });
 });
 
@@ -205,6 +257,8 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
     cpu = await cpuOracle();
     context();
     scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
+    // Poisoned, partials and counters alike: the counters start at 0, as the backend's do.
+    clearGemmCounters(scratch.get('scratch'));
   });
   afterAll(() => {
     scratch?.free();
@@ -290,7 +344,7 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
     });
   }
 
-  it('is deterministic: a split-K product twice gives the same bits (each math, each bf16 kernel set)', () => {
+  it('is deterministic: a deep split-K product (gemm_splitk_reduce) twice gives the same bits (each math, each bf16 kernel set)', () => {
     const [m, n, k] = [64, 64, 25_601];
     const io = deviceGroup('io', [
       { name: 'a', shape: [k * m], dtype: 'f32' },
@@ -315,6 +369,54 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
     io.free();
     for (const [first, second] of runs) expect(Buffer.from(second!.buffer).equals(Buffer.from(first!.buffer))).toBe(true);
   });
+
+  // The reduction inside the GEMM: each product twice from the same inputs must give the same bits, and
+  // leave every tile counter at 0 (else the next launch, or a CUDA graph's replay, would elect no CTA or
+  // the wrong one). The products: bf16 and fp32 math, n a multiple of 4 or not, a bf16 out, and the most
+  // CTAs a plan reduced inside the GEMM reaches on 132 SMs (128 tiles × 2 splits, about one wave).
+  const IN_GEMM = [
+    { m: 256, n: 256, k: 1001, transA: true, transB: false, a: 'f32', b: 'bf16', out: 'f32', math: 'bf16' },
+    { m: 999, n: 250, k: 300, transA: true, transB: false, a: 'f32', b: 'f32', out: 'f32', math: 'fp32' },
+    { m: 300, n: 300, k: 700, transA: false, transB: true, a: 'bf16', b: 'bf16', out: 'bf16', math: 'bf16' },
+    { m: 2000, n: 256, k: 1000, transA: false, transB: false, a: 'f32', b: 'f32', out: 'f32', math: 'fp32' },
+  ] as const;
+  for (const c of IN_GEMM) {
+    it(`reduces ${c.math} ${c.m}×${c.n}×${c.k} inside the GEMM twice with the same bits, the counters back at 0`, () => {
+      const { m, n, k } = c;
+      const plan = gemmPlanFor(m, n, k, c.math, multiprocessors(), 'tiled');
+      expect(plan.reduction, 'the case exercises the reduction inside the GEMM').toBe('gemm');
+      const io = deviceGroup('io', [
+        { name: 'a', shape: [m * k], dtype: c.a },
+        { name: 'b', shape: [k * n], dtype: c.b },
+        { name: 'out', shape: [m * n], dtype: c.out },
+        { name: 'bias', shape: [n], dtype: 'f32' },
+      ]);
+      put(io.get('a'), randomFloats(m * k));
+      put(io.get('b'), randomFloats(k * n));
+      put(io.get('bias'), randomFloats(n));
+      const counters = new Uint32Array(GEMM_TILE_COUNTERS);
+      const stream = Stream.create();
+      const before = gemmKernels();
+      const runs = [0, 1].map(() => {
+        setGemmKernels('tiled');
+        try {
+          matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: c.transA, transB: c.transB, alpha: 0.5, bias: io.get('bias') },
+            c.math, scratch.get('scratch'));
+        } finally {
+          setGemmKernels(before);
+        }
+        stream.synchronize();
+        download(counters, scratch.get('scratch'), (GEMM_SCRATCH_FLOATS - GEMM_TILE_COUNTERS) * 4);
+        expect(counters.every((x) => x === 0), 'every tile counter back at 0').toBe(true);
+        const got = get(io.get('out'));
+        expect(got.every(Number.isFinite), 'out fully written').toBe(true);
+        return Buffer.from(got.buffer);
+      });
+      stream.destroy();
+      io.free();
+      expect(runs[1]!.equals(runs[0]!)).toBe(true);
+    });
+  }
 
   // scoreItems: odd B and d (element loads), bf16 or f32 table, both maths.
   const SCORE_CASES = [

@@ -5,7 +5,8 @@ import type { LossDims } from '../../src/backend/ops.js';
 
 /**
  * The specs of a loss test's `io` group: h [N × d] and the table [(V+1) × d] in `operands`, targets [N],
- * the loss [1], dH and dTable in `out`, then `extra` (a test's own inputs), then the GEMM scratch.
+ * the loss [1], dH and dTable in `out`, then `extra` (a test's own inputs), then the GEMM scratch (whose
+ * counters the test clears: clearGemmCounters).
  */
 export function lossIoSpecs(dims: LossDims, operands: DType, out: DType, extra: readonly TensorSpec[] = []): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;

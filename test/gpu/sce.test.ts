@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { allocCudaGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
+import { clearGemmCounters } from '../../src/backend/cuda/gemm-kernels.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { LossParams } from '../../src/backend/ops.js';
@@ -69,6 +70,7 @@ describe.skipIf(noGpu)('CUDA sce against the float64 CPU reference', () => {
       const dLoss = 0.7;
       const dims = { rows: N, items: V, hidden: d };
       const io = allocCudaGroup(context().allocator, 'io', lossIoSpecs(dims, operands, out));
+      clearGemmCounters(io.get('scratch'));
       const h = put(io.get('h'), gaussian(N * d, 1));
       const table = put(io.get('table'), gaussian((V + 1) * d, 1 / Math.sqrt(d)));
       upload(io.get('targets'), targets);

@@ -4,8 +4,8 @@
  * for the device except the reads (`readF32`, `readI32`), so the host queues whole steps ahead.
  *
  * Memory: every group is one allocation of the context's allocator (peak accounted as torch's
- * max_memory_allocated); the backend itself holds one scratch (the GEMMs' split-K partials and the column
- * reductions' partials: ops run one at a time on the one stream, so they share it), and the CUDA context
+ * max_memory_allocated); the backend itself holds one scratch (the GEMMs' split-K partials and tile
+ * counters, and the column reductions' partials: ops run one at a time on the one stream, so they share it), and the CUDA context
  * holds its own memory: both are `reservedBytes`, which a trial adds to its planned peak.
  */
 import { CudaContext } from '../../cuda/context.js';
@@ -26,7 +26,7 @@ import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js'
 import * as ew from './elementwise-kernels.js';
 import { REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
 import { embedBackward, embedForward, embeddingWorkspace } from './embedding-kernels.js';
-import { GEMM_SCRATCH_FLOATS, matmul, scoreItems } from './gemm-kernels.js';
+import { clearGemmCounters, GEMM_SCRATCH_FLOATS, matmul, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
 import { topK } from './topk-kernels.js';
 
@@ -83,6 +83,8 @@ export class CudaOps implements Ops {
     this.#stream = Stream.create({ nonBlocking: true });
     this.#staging = new PinnedStaging(this.#stream);
     this.#scratch = allocCudaGroup(context.allocator, 'scratch', [{ name: 'splits', shape: [SCRATCH_FLOATS], dtype: 'f32' }]);
+    // The split GEMMs' output-tile counters (the scratch's tail) start at 0; every GEMM leaves them so.
+    clearGemmCounters(this.#scratch.get('splits'), this.#stream);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + this.#scratch.plan.bytes;
   }
 

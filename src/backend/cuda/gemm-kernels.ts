@@ -2,14 +2,17 @@
  * Launchers of kernels/gemm.cu (the kernel file's header holds the contract: layouts, what overwrites and
  * what accumulates). Two ways to multiply, named by `GemmMath`; both split the depth k over CTAs when the
  * output has too few tiles to fill the GPU (the weight gradients: m = n = d, k = N), writing per-split
- * partials to a caller-given scratch that a second kernel adds in a fixed order, so every result is
- * deterministic. The bf16 math has three kernel sets, named by `GemmKernels`: cp.async-pipelined kernels
- * with a tile shape per problem (the default), the same tiles register-staged, and the single 128 × 64
- * register-staged kernel they replace; the last two are fallbacks (GRID_GEMM_KERNELS=tiled or legacy).
+ * partials to a caller-given scratch that are added in a fixed order, so every result is deterministic:
+ * inside the GEMM by the last CTA of each output tile (one launch), or, for a split whose partials are
+ * too many for one CTA to sum, by a second kernel over the whole grid (gemmPlanFor chooses). The bf16
+ * math has three kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
+ * problem, the same tiles register-staged (the default), and the single 128 × 64 register-staged kernel
+ * they replace (GRID_GEMM_KERNELS=async or legacy).
  */
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
+import { fillBytes } from '../../cuda/memory.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { DType } from '../memory-plan.js';
 import type { MatmulOptions, Tensor } from '../ops.js';
@@ -21,8 +24,8 @@ import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid }
 export type GemmMath = 'bf16' | 'fp32';
 
 /**
- * Which bf16 kernels run. 'async' and 'tiled' pick a CTA tile per problem (128 × 128 for wide outputs such
- * as d = 256, 64 × 64 for m ≤ 64, else 128 × 64); 'async' copies operands into shared memory with cp.async
+ * Which bf16 kernels run. 'async' and 'tiled' pick a CTA tile per problem among 128 × 128, 128 × 64 and
+ * 64 × 64 (gemmPlanFor); 'async' copies operands into shared memory with cp.async
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'legacy'
  * runs the register-staged 128 × 64 kernel for every shape, as before either existed. 'tiled' is the
  * default (fastest on an H200); the others stay selectable for comparison. 'fp32' math ignores the choice.
@@ -56,12 +59,37 @@ export function gemmKernels(): GemmKernels {
   return currentKernels;
 }
 
-/** f32 elements of the split-K scratch every call is given (16 MiB). */
-export const GEMM_SCRATCH_FLOATS = 1 << 22;
+/** f32 elements of the split-K partials at the head of the scratch (16 MiB). */
+const PARTIAL_FLOATS = 1 << 22;
+
+/**
+ * u32 words of the output-tile counters at the scratch's tail (4 KiB): one per output tile of a GEMM whose
+ * reduction runs inside it, so such a GEMM has at most this many tiles. They must be 0 before the first
+ * GEMM (clearGemmCounters) and every GEMM leaves them 0; no other op of the backend writes past
+ * REDUCE_SCRATCH_FLOATS, far below the tail.
+ */
+export const GEMM_TILE_COUNTERS = 1024;
+
+/** Elements of the scratch every call is given: PARTIAL_FLOATS f32 partials, then GEMM_TILE_COUNTERS u32 counters. */
+export const GEMM_SCRATCH_FLOATS = PARTIAL_FLOATS + GEMM_TILE_COUNTERS;
+
+/** The counters of a GEMM scratch (its tail). */
+function counterRegion(scratch: CudaTensor): { readonly ptr: bigint; readonly bytes: number } {
+  return { ptr: scratch.ptr + BigInt(PARTIAL_FLOATS * 4), bytes: GEMM_TILE_COUNTERS * 4 };
+}
+
+/**
+ * Zeroes the output-tile counters of a GEMM scratch (f32, ≥ GEMM_SCRATCH_FLOATS), ordered on `stream`:
+ * once after allocating it, and after anything that wrote over it (a test's poisoning).
+ * @param stream @default null (the legacy default stream)
+ */
+export function clearGemmCounters(scratch: Tensor, stream: Stream | null = null): void {
+  fillBytes(counterRegion(deviceTensor(scratch, 'clearGemmCounters.scratch', ['f32'], GEMM_SCRATCH_FLOATS)), 0, stream);
+}
 
 const SIGNATURES = {
   gemm: [
-    'out:ptr', 'partial:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
+    'out:ptr', 'partial:ptr', 'counters:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
     'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr',
   ],
   splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32'],
@@ -84,7 +112,7 @@ const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '', pipelined: false }
 const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '', pipelined: false };
 
 /** Each bf16 set's tiles (WideTile, NarrowTile or the legacy one, SmallTile), preferred in this order when
- *  they pad equally. */
+ *  gemmPlanFor finds them equal in every other respect. */
 const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   async: [
     { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true },
@@ -98,20 +126,6 @@ const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   ],
   legacy: [BF16_LEGACY_TILE],
 };
-
-/**
- * The tile of one product: for bf16 the one of the set that pads m × n least (the larger tile on a tie:
- * fewer operand re-reads, more mma per barrier), so d = 64 outputs keep 64 columns and a batch of ≤ 64
- * rows keeps 64 rows.
- */
-function tileFor(m: number, n: number, math: GemmMath, kernels: GemmKernels): GemmTile {
-  if (math === 'fp32') return FP32_TILE;
-  const padded = (t: GemmTile): number => Math.ceil(m / t.m) * t.m * Math.ceil(n / t.n) * t.n;
-  const tiles = BF16_TILES[kernels];
-  let best = tiles[0]!;
-  for (const t of tiles) if (padded(t) < padded(best)) best = t;
-  return best;
-}
 
 /** GEMM_RAW_STAGES: the k tiles a pipelined kernel copies ahead. */
 const RAW_STAGES = 2;
@@ -131,8 +145,8 @@ export function gemmAsyncSharedBytes(tile: Pick<GemmTile, 'm' | 'n' | 'k'>, tran
 /** Threads of every GEMM CTA (GEMM_THREADS). */
 const THREADS = 256;
 
-/** CTAs a split GEMM aims for: two waves of one per multiprocessor. */
-const TARGET_CTAS_PER_SM = 2;
+/** CTAs of a wave per SM (the tiled and async kernels' launch bounds ask for two to fit). */
+const CTAS_PER_SM = 2;
 
 /**
  * The least depth of one split, in k tiles: a split writes and the reduction reads m·n partial floats,
@@ -143,32 +157,119 @@ const MIN_TILES_PER_SPLIT = 4;
 /** The largest grid.z (CUDA's limit). */
 const MAX_GRID_Z = 65_535;
 
-/** How one (m, n, k) runs: output tiles, and the split of k over grid z. */
+/*
+ * The plan's cost model, in k steps (one CTA staging and multiplying one k tile; at the sizes where plans
+ * differ a step is latency-bound, about a quarter of a µs, whatever the tile). Estimates, to recalibrate
+ * against the H200's timings (BENCHMARKS.md): the one measurement behind them is ML-1M's split-K
+ * reductions, 14.4 µs each for 200 partials of 64 × 64 under Nsight Compute (call 20).
+ */
+/** Reduction inside the GEMM: the partial stores drained (the fence), the count, the last CTA's first
+ *  loads: three round trips to L2. */
+const IN_GEMM_SYNC_STEPS = 3;
+/** Bytes of partials the last CTA of a tile sums per step: one SM's share of L2 bandwidth (~64 GB/s). */
+const TAIL_BYTES_PER_STEP = 16_384;
+/** gemm_splitk_reduce: one more launch, a few µs between the nodes of a CUDA graph. */
+const REDUCE_LAUNCH_STEPS = 12;
+/** gemm_splitk_reduce: each output element's thread adds its S partials one after another, ~75 ns each
+ *  (the measurement above: 14.4 µs for 200). */
+const REDUCE_STEPS_PER_SPLIT = 0.3;
+/** gemm_splitk_reduce's threads (strideGrid: 8 CTAs of 256 per SM); past them a thread sums several elements. */
+const REDUCE_THREADS_PER_SM = 8 * 256;
+
+/** Where a split product's partials are added. */
+export type SplitReduction =
+  /** Not split (S = 1): the GEMM writes out. */
+  | 'none'
+  /** By the last CTA of each output tile, inside the GEMM (one launch; the tile's S · BM · BN partial
+   *  floats go through one SM). */
+  | 'gemm'
+  /** By gemm_splitk_reduce over the whole GPU (a second launch; for deep splits of few tiles). */
+  | 'kernel';
+
+/** How one (m, n, k) runs: the CTA tile, output tiles, the split of k over grid z and its reduction. */
 export interface GemmPlan {
+  /** Rows of the CTA tile. */
+  readonly tileM: number;
+  /** Columns of the CTA tile. */
+  readonly tileN: number;
   /** Output tiles (grid x): ⌈m / tile m⌉ · ⌈n / tile n⌉. */
   readonly tiles: number;
-  /** Shares of k (grid z); > 1 writes `splits · m · n` partial floats to the scratch and adds a reduction. */
+  /** Shares of k (grid z); > 1 writes `splits · m · n` partial floats to the scratch. */
   readonly splits: number;
   /** Depth of each share, a multiple of the k tile (the last share may be shorter). */
   readonly kPerSplit: number;
+  /** Who adds the partials ('none' exactly when splits = 1). */
+  readonly reduction: SplitReduction;
+}
+
+interface Candidate {
+  readonly plan: GemmPlan;
+  readonly tile: GemmTile;
+  readonly cost: number;
+  readonly padded: number;
+  readonly order: number;
+}
+
+/** Whether `a` beats `b`: cheaper, then less padding, fewer splits, more CTAs, the set's earlier tile. */
+function better(a: Candidate, b: Candidate): boolean {
+  if (a.cost !== b.cost) return a.cost < b.cost;
+  if (a.padded !== b.padded) return a.padded < b.padded;
+  if (a.plan.splits !== b.plan.splits) return a.plan.splits < b.plan.splits;
+  const ctas = (c: Candidate): number => c.plan.tiles * c.plan.splits;
+  if (ctas(a) !== ctas(b)) return ctas(a) > ctas(b);
+  return a.order < b.order;
+}
+
+/** The best plan of one product and its tile (gemmPlanFor's rule). */
+function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels): Candidate {
+  const slots = CTAS_PER_SM * multiprocessorCount;
+  const tiles = math === 'fp32' ? [FP32_TILE] : BF16_TILES[kernels];
+  let best: Candidate | undefined;
+  tiles.forEach((tile, order) => {
+    const count = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
+    const padded = Math.ceil(m / tile.m) * tile.m * Math.ceil(n / tile.n) * tile.n;
+    const kTiles = Math.max(1, Math.ceil(k / tile.k));
+    // Past one wave of CTAs a split adds waves as fast as it shortens them: only its reduction would change.
+    const most = Math.max(1, Math.min(Math.ceil(slots / count), Math.ceil(kTiles / MIN_TILES_PER_SPLIT),
+      Math.floor(PARTIAL_FLOATS / Math.max(m * n, 1)), MAX_GRID_Z));
+    let previous = 0;
+    for (let wanted = 1; wanted <= most; wanted++) {
+      const kPerSplit = Math.ceil(kTiles / wanted) * tile.k;
+      const splits = Math.max(1, Math.ceil(k / kPerSplit));
+      if (splits === previous) continue;
+      previous = splits;
+      const main = Math.ceil((count * splits) / slots) * (kPerSplit / tile.k);
+      const perThread = Math.ceil((m * n) / (REDUCE_THREADS_PER_SM * multiprocessorCount));
+      const reductions: [SplitReduction, number][] = splits === 1
+        ? [['none', 0]]
+        : [['kernel', REDUCE_LAUNCH_STEPS + splits * REDUCE_STEPS_PER_SPLIT * perThread]];
+      if (splits > 1 && count <= GEMM_TILE_COUNTERS) {
+        reductions.push(['gemm', IN_GEMM_SYNC_STEPS + (splits * tile.m * tile.n * 4) / TAIL_BYTES_PER_STEP]);
+      }
+      for (const [reduction, extra] of reductions) {
+        const c: Candidate = {
+          plan: { tileM: tile.m, tileN: tile.n, tiles: count, splits, kPerSplit, reduction }, tile, cost: main + extra, padded, order,
+        };
+        if (best === undefined || better(c, best)) best = c;
+      }
+    }
+  });
+  return best!;
 }
 
 /**
- * The plan of one product on a GPU of `multiprocessorCount` SMs: split k only when the output tiles fill
- * less than two waves, no more than the scratch holds, and no split shallower than MIN_TILES_PER_SPLIT tiles.
- * `kernels` (bf16 only) decides the tile. @default the current choice (setGemmKernels)
+ * The plan of one product on a GPU of `multiprocessorCount` SMs: of every tile of the kernel set (bf16;
+ * fp32 has one) and every split of k (none; up to one wave of CTAs, within the scratch, no split shallower
+ * than MIN_TILES_PER_SPLIT k tiles) with either reduction, the one of least estimated time (the model
+ * above: waves × k steps per CTA, plus the reduction's cost), then least padding, fewer splits, more CTAs.
+ * Large products take the largest tile unsplit; small ones fill the SMs with smaller tiles before they
+ * split; a deep split of few tiles (the weight gradient at d = 64) keeps gemm_splitk_reduce, whose S · m · n
+ * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set. @default the current
+ * choice (setGemmKernels)
  */
 export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
   kernels: GemmKernels = currentKernels): GemmPlan {
-  const tile = tileFor(m, n, math, kernels);
-  const tiles = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
-  const kTiles = Math.ceil(k / tile.k);
-  const wanted = Math.ceil((TARGET_CTAS_PER_SM * multiprocessorCount) / Math.max(tiles, 1));
-  const fit = Math.floor(GEMM_SCRATCH_FLOATS / Math.max(m * n, 1));
-  let splits = Math.max(1, Math.min(wanted, Math.ceil(kTiles / MIN_TILES_PER_SPLIT), fit, MAX_GRID_Z));
-  const kPerSplit = Math.max(1, Math.ceil(Math.ceil(k / splits) / tile.k)) * tile.k;
-  splits = Math.max(1, Math.ceil(k / kPerSplit));
-  return { tiles, splits, kPerSplit };
+  return planOf(m, n, k, math, multiprocessorCount, kernels).plan;
 }
 
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
@@ -186,7 +287,7 @@ function checkTiles(what: string, tiles: number): void {
 const LIVE_STEPS = 1024;
 
 /**
- * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus the reduction when k is split.
+ * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus gemm_splitk_reduce when the plan says so.
  * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or null.
  */
 function gemm(
@@ -195,26 +296,26 @@ function gemm(
   aIds: CudaTensor | null = null, bias: CudaTensor | null = null,
 ): void {
   const kernels = currentKernels;
-  const plan = gemmPlanFor(m, n, k, math, multiprocessors(), kernels);
+  const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels);
   checkTiles(what, plan.tiles);
-  const split = plan.splits > 1;
-  let tile = tileFor(m, n, math, kernels);
+  let tile = planned;
   // A device whose blocks cannot opt in to that much shared memory (about 99 KiB on sm_86 and sm_89) runs
   // the same tile register-staged: the 'tiled' set has every pipelined shape, so the plan stays valid.
   if (tile.pipelined && gemmAsyncSharedBytes(tile, transA, transB) > currentContext().device.maxSharedMemoryPerBlockOptinBytes) {
-    tile = tileFor(m, n, math, 'tiled');
+    tile = BF16_TILES.tiled.find((t) => t.m === tile.m && t.n === tile.n) ?? BF16_LEGACY_TILE;
   }
   const name = `gemm_${math === 'bf16' ? 'bf16' : 'f32'}${tile.infix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
   const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
   // A split deeper than the kernels' live-step bits multiplies every row (zero rows are an option, not a duty).
   const ids = aIds !== null && !(transA && plan.kPerSplit > LIVE_STEPS * tile.k) ? aIds : NULL_PTR;
-  // A split GEMM writes raw partials (its kernel ignores the bias then): the reduction adds the bias, once.
+  // A split GEMM writes raw partials (its store ignores the bias): the reduction, in the GEMM or after it,
+  // adds the bias once.
   kernel(name, 'gemm', sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
-    out, split ? scratch : NULL_PTR, a, b, m, n, k, plan.kPerSplit,
-    bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR,
+    out, plan.reduction === 'none' ? NULL_PTR : scratch, plan.reduction === 'gemm' ? counterRegion(scratch) : NULL_PTR, a, b, m, n, k,
+    plan.kPerSplit, bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR,
   );
-  if (split) {
+  if (plan.reduction === 'kernel') {
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
       { grid: strideGrid(m * n), block: 256, stream },
       out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n,
@@ -225,7 +326,7 @@ function gemm(
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
  *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
  *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS
- *  for split-K partials. */
+ *  for split-K partials and the output-tile counters (clearGemmCounters; left 0). */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
