@@ -1,6 +1,7 @@
 /**
  * SASRec (Kang & McAuley 2018) as the reference system trains it, over the ops interface:
- * e = Dropout(sqrt(d) · E[ids] + P) · mask; the blocks of transformer-block.ts (causal); h = LN(x).
+ * e = Dropout(sqrt(d) · E[ids] + P) · mask (one dropout given the padding rows); the blocks of
+ * transformer-block.ts (causal); h = LN(x).
  * Scores are h · Oᵀ with O the output table: the item table E when tied (the default), else a separate
  * table `out_emb` (`outputTable`: the losses and scoreItems read it).
  *
@@ -137,8 +138,8 @@ export class Sasrec {
     const N = B * L;
     const e = acts.get(blockName(0, 'x'));
     ops.embedForward(e, ids, params.get('item_emb'), params.get('pos_emb'), Math.sqrt(d), B, L, d);
-    ops.dropout(e, e, N * d, this.#drop(ctx, 0));
-    ops.maskPadded(e, e, ids, N, d);
+    // Dropout given the padding rows writes 0 there: the mask of e, without a pass of its own.
+    ops.dropout(e, e, N * d, this.#drop(ctx, 0), { ids, cols: d });
   }
 
   /** Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter gradient. */
@@ -154,8 +155,9 @@ export class Sasrec {
       params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d,
     );
     for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(B, ctx, b));
-    ops.maskPadded(dx, dx, ids, N, d);
-    ops.dropout(dx, dx, N * d, this.#drop(ctx, 0));
+    // dx's padding rows hold what the keys' and values' backward put there; the mask's gradient is 0
+    // there, which dropout given the padding rows writes (the embedding then adds 0 to row 0).
+    ops.dropout(dx, dx, N * d, this.#drop(ctx, 0), { ids, cols: d });
     const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
     // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
     ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), B, L, inputVocabulary(this.dims), d);

@@ -1,8 +1,8 @@
 /**
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
- * d → ffn → d. The attention is causal for SASRec; BERT4Rec calls the same block bidirectional, blind to
- * padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
+ * d → ffn → d, the mask being the residual sum's padding rows (`add` writes 0 there). The attention is
+ * causal for SASRec; BERT4Rec calls the same block bidirectional, blind to padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
  * the mask zeroes them anyway. The other ops get the ids as well (linear.ts LinearPadding, ops.ts
  * PaddingRows): on a padding row either the result is masked later (q, the attention's output
  * projection, the layer norms, the FFN, the residual sums; their gradients there are zero) or the
@@ -98,8 +98,8 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const f2 = act('ffn_out');
   linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids));
   ops.dropout(f2, f2, N * d, p.ffn2Drop, rows);
+  // The residual sum given the padding rows writes 0 there: the block's mask, without a pass of its own.
   ops.add(out, ln2, f2, N * d, rows);
-  ops.maskPadded(out, out, ids, N, d);
 }
 
 /**
@@ -143,7 +143,11 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
 
 /**
  * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
- * gradient of its input x. Parameter gradients accumulate (+=).
+ * gradient of its input x. Parameter gradients accumulate (+=). The output's mask needs no pass of its
+ * own: dx is read only by `dropout` and `add` given the padding rows, which read nothing there, so its
+ * padding rows may hold anything (the final norm's gradient at first targets, the keys' and values'
+ * gradient from the block above); on return they hold the keys' and values' gradient, which the
+ * caller's next reader ignores in the same way.
  */
 export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
@@ -156,7 +160,6 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const dx = s('dx');
   const [g1, g2, g3] = [s('g1'), s('g2'), s('g3')];
   const rows = { ids, cols: d };
-  ops.maskPadded(dx, dx, ids, N, d);
   // FFN: dx is the gradient of y + f2 (the residual sum)
   ops.dropout(g1, dx, n, p.ffn2Drop, rows);
   // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below.
