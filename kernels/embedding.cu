@@ -3,7 +3,7 @@
 // deterministic backward. Launchers: src/backend/cuda/embedding-kernels.ts.
 //
 // SHAPES   N = B·L rows, row r = b·L + t; d columns; V items (table rows 0..V, row 0 the padding id)
-//   ids        [N]           i32       item of each row, 0 = padding (treated like any other id)
+//   ids        [N]           i32       item of each row, 0 = padding (the backward skips it)
 //   items      [(V+1) × d]   f32       item table
 //   positions  [L × d]       f32       position table
 //   out, dout  [N × d]       f32|bf16  (flag: 1 = bf16)
@@ -13,11 +13,13 @@
 // FORWARD  embed_forward: out[r, :] = scale · items[ids[r], :] + positions[t, :] (overwrite), a warp per
 //          row. Nothing is saved: the backward needs only ids.
 //
-// BACKWARD d_items[id, :] (+=) scale · Σ_{r: ids[r] = id} dout[r, :], each sum taken over the rows in
+// BACKWARD d_items[id, :] (+=) scale · Σ_{r: ids[r] = id} dout[r, :] for ids 1..V, each sum taken over the rows in
 //          ascending order (fixed chunks of EMB_CHUNK rows, then the chunk sums in a fixed order), so the
 //          result is bit-identical run to run without float atomics. Rows are grouped by id first:
+//   Padding rows (id 0) are not grouped: they add nothing to d_items or d_positions (the gradient of the
+//   embedding followed by the padding mask, which the models take), so the work follows the items present.
 //   embed_count           counts[id] += rows of id (int atomics, warp-aggregated; the caller zeroes
-//                         counts[V+2], whose last entry counts the ids listed below)
+//                         counts[V+2], whose last entry counts the ids listed below; counts[0] stays 0)
 //   embed_scan_*          offsets[V+2] = exclusive sums of counts[0..V] (offsets[V+1] = rows grouped),
 //                         cursor[V+1] = a copy of offsets[0..V]
 //   embed_fill            entries[cursor[id]++] = r: rows grouped by id, in arbitrary order within an id
@@ -27,16 +29,17 @@
 //   embed_rank_large      a CTA per large id ranks its rows through a bitmap of row indices in shared
 //                         memory (EMB_WINDOW rows at a time) and popcount prefix sums (every id of
 //                         several chunks, below, is among the listed ones)
-//   embed_item_sums       a warp per EMB_POS positions of sorted: every chunk of an id (EMB_CHUNK rows of
-//                         it, starting at the id's first row) sums dout over its rows in order; an id of one
-//                         chunk adds scale · sum into d_items, a longer one stores its chunk sums (unscaled)
-//                         in partials
+//   embed_item_sums       a warp per position of sorted (grid-stride) where a chunk of its id starts (EMB_CHUNK
+//                         rows of it, starting at the id's first row): the warp loads the chunk's row indices
+//                         at once (two per lane), then sums dout over the rows in order, 32·EMB_COLS columns a
+//                         pass; an id of one chunk adds scale · sum into d_items, a longer one stores its
+//                         chunk sums (unscaled) in partials
 //   embed_item_combine    a CTA per listed id of several chunks: d_items[id] += scale · Σ its chunk sums, in
 //                         a fixed order (consecutive shares of the chunks in order, then the shares in order)
-//   embed_position_sums   d_positions[t, :] (+=) Σ_b dout[b·L + t, :], summed in b order (a thread per
-//                         element of d_positions)
-//   Rows whose id lies outside 0..V are skipped by the backward and give NaN rows in the forward (the CPU
-//   reference would read or write out of bounds).
+//   embed_position_sums   d_positions[t, :] (+=) Σ_{b: ids[b·L+t] ≠ 0} dout[b·L + t, :], summed in b order (a
+//                         thread per element of d_positions)
+//   Rows whose id lies outside 1..V are skipped by the backward; outside 0..V they give NaN rows in the
+//   forward (the CPU reference would read or write out of bounds).
 // WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+2)/4096⌉],
 //   entries [N], sorted [N], large [⌊N/(EMB_SMALL+1)⌋], partials f32 [2·⌈N/EMB_CHUNK⌉ · d] (d ≤ 512:
 //   the launcher sizes it for EMBED_MAX_WIDTH). Chunk j of an id whose rows start at sorted position s
@@ -59,11 +62,11 @@ typedef __nv_bfloat16 bf16;
 // Bitmap words per thread of embed_rank_large (one uint4), and the rows one bitmap window covers.
 #define EMB_RANK_WORDS 4
 #define EMB_WINDOW (32 * EMB_RANK_WORDS * EMB_RANK_THREADS)
-// Rows summed by one warp in order (a chunk); sorted positions examined per warp.
+// Rows summed by one warp in order (a chunk): two row indices per lane, loaded at once.
 #define EMB_CHUNK 64
-#define EMB_POS 8
-// Columns per lane in one pass of the item sums (a pass covers 32·EMB_COLS columns).
-#define EMB_COLS 4
+// Columns per lane in one pass of the item sums (a pass covers 32·EMB_COLS columns: d ≤ 256 in one); the
+// pass unrolls 4 rows, so 4 · EMB_COLS loads are in flight per lane.
+#define EMB_COLS 8
 // Threads of embed_item_combine (a warp per share of an id's chunk sums).
 #define EMB_COMBINE_THREADS 1024
 
@@ -96,21 +99,21 @@ extern "C" __global__ void embed_forward(void* __restrict__ out, int out_bf16, c
 // ---------------------------------------------------------------------------------------------------
 // Backward: group the rows by id (count, scan, fill), then rank each id's rows.
 
-// A thread per row; lanes holding the same id make one atomic between them (padding rows come in runs).
+// A thread per row; lanes holding the same id make one atomic between them. Padding (id 0) is not counted.
 extern "C" __global__ void embed_count(int* __restrict__ counts, const int* __restrict__ ids, int N, int V) {
   const long long r = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   const int id = r < N ? ids[r] : -1;
   const unsigned peers = __match_any_sync(0xffffffffu, id);
-  if (id >= 0 && id <= V && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&counts[id], __popc(peers));
+  if (id >= 1 && id <= V && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&counts[id], __popc(peers));
 }
 
-// entries[cursor[id]++] = r; lanes of one id take consecutive places with one atomic.
+// entries[cursor[id]++] = r for ids 1..V; lanes of one id take consecutive places with one atomic.
 extern "C" __global__ void embed_fill(int* __restrict__ entries, int* __restrict__ cursor, const int* __restrict__ ids, int N,
                                       int V) {
   const long long r = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   const int id = r < N ? ids[r] : -1;
   const unsigned peers = __match_any_sync(0xffffffffu, id);
-  if (id < 0 || id > V) return;
+  if (id < 1 || id > V) return;
   const int lane = threadIdx.x & 31, leader = __ffs(peers) - 1;
   int base = 0;
   if (lane == leader) base = atomicAdd(&cursor[id], __popc(peers));
@@ -267,42 +270,38 @@ extern "C" __global__ void __launch_bounds__(EMB_RANK_THREADS) embed_rank_large(
 // Partial slot of the chunk starting at sorted position k, chunk j of its id (header: slots never collide).
 __device__ __forceinline__ long long chunk_slot(int k, int j) { return 2LL * (k / EMB_CHUNK) + (j == 0 ? 1 : 0); }
 
+static_assert(EMB_CHUNK == 64, "item_sums holds a chunk's rows as two per lane");
+
 template <typename T>
 __device__ __forceinline__ void item_sums(float* __restrict__ d_items, float* __restrict__ partials, const T* __restrict__ dout,
                                           const int* __restrict__ sorted, const int* __restrict__ offsets,
                                           const int* __restrict__ ids, float scale, int V, int d) {
   const int lane = threadIdx.x & 31;
   const int total = offsets[V + 1];
-  const long long k0 = ((blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5) * EMB_POS;
-  if (k0 >= total) return;
-  // Lanes 0..EMB_POS-1 each look at one position k0 + lane: its id, the id's rows [s, e) in sorted, and
-  // whether a chunk starts there.
-  int id = 0, s = 0, e = 0;
-  bool starts = false;
-  if (lane < EMB_POS && k0 + lane < total) {
-    id = ids[sorted[k0 + lane]];
-    s = offsets[id];
-    e = offsets[id + 1];
-    starts = (static_cast<int>(k0) + lane - s) % EMB_CHUNK == 0;
-  }
-  unsigned todo = __ballot_sync(0xffffffffu, starts);
-  while (todo != 0u) {
-    const int src = __ffs(todo) - 1;
-    todo &= todo - 1u;
-    const int k = static_cast<int>(k0) + src;
-    const int cid = __shfl_sync(0xffffffffu, id, src);
-    const int cs = __shfl_sync(0xffffffffu, s, src);
-    const int ce = __shfl_sync(0xffffffffu, e, src);
-    const int end = min(k + EMB_CHUNK, ce);
-    const bool multi = ce - cs > EMB_CHUNK;
-    float* dst = multi ? partials + chunk_slot(k, (k - cs) / EMB_CHUNK) * d : d_items + static_cast<long long>(cid) * d;
+  const long long warps = (static_cast<long long>(gridDim.x) * blockDim.x) >> 5;
+  for (long long kk = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5; kk < total; kk += warps) {
+    const int k = static_cast<int>(kk);
+    // Every lane reads the same position (broadcast loads): its id, the id's rows [s, e) in sorted, and
+    // whether a chunk starts here (warp-uniform, so the warp moves on together).
+    const int id = ids[sorted[k]];
+    const int s = offsets[id], e = offsets[id + 1];
+    if ((k - s) % EMB_CHUNK != 0) continue;
+    const int n = min(EMB_CHUNK, e - k);
+    // The chunk's rows, lane l holding its l-th and (32 + l)-th, so that no load of the sum waits on sorted.
+    const int row_lo = lane < n ? sorted[k + lane] : 0;
+    const int row_hi = 32 + lane < n ? sorted[k + 32 + lane] : 0;
+    const bool multi = e - s > EMB_CHUNK;
+    float* dst = multi ? partials + chunk_slot(k, (k - s) / EMB_CHUNK) * d : d_items + static_cast<long long>(id) * d;
     for (int c0 = 0; c0 < d; c0 += 32 * EMB_COLS) {
       float acc[EMB_COLS];
 #pragma unroll
       for (int p = 0; p < EMB_COLS; ++p) acc[p] = 0.0f;
+      // Rows in ascending order (j), each column's sum in that order; n is warp-uniform, so every lane
+      // takes part in every shuffle.
 #pragma unroll 4
-      for (int j = k; j < end; ++j) {
-        const long long o = static_cast<long long>(sorted[j]) * d;
+      for (int j = 0; j < n; ++j) {
+        const int row = __shfl_sync(0xffffffffu, j < 32 ? row_lo : row_hi, j & 31);
+        const long long o = static_cast<long long>(row) * d;
 #pragma unroll
         for (int p = 0; p < EMB_COLS; ++p) {
           const int c = c0 + lane + 32 * p;
@@ -366,20 +365,25 @@ extern "C" __global__ void __launch_bounds__(EMB_COMBINE_THREADS) embed_item_com
   }
 }
 
+// Padding rows (id 0) are skipped; their loads of dout are not issued.
 template <typename T>
-__device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, int B, int L, int d) {
+__device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, const int* __restrict__ ids,
+                                              int B, int L, int d) {
   const long long n = static_cast<long long>(L) * d;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long t = i / d;
     float acc = 0.0f;
 #pragma unroll 8
-    for (int b = 0; b < B; ++b) acc += load_as_float(dout, b * n + i);
+    for (int b = 0; b < B; ++b) {
+      if (ids[b * static_cast<long long>(L) + t] != 0) acc += load_as_float(dout, b * n + i);
+    }
     d_positions[i] += acc;
   }
 }
 
 extern "C" __global__ void embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16,
-                                               int B, int L, int d) {
-  if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), B, L, d);
-  else position_sums(d_positions, static_cast<const float*>(dout), B, L, d);
+                                               const int* __restrict__ ids, int B, int L, int d) {
+  if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), ids, B, L, d);
+  else position_sums(d_positions, static_cast<const float*>(dout), ids, B, L, d);
 }

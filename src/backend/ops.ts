@@ -317,8 +317,10 @@ export interface Ops {
    */
   embeddingWorkspace(B: number, L: number, V: number): readonly TensorSpec[];
   /**
-   * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of
-   * dItems receives padding rows too. Deterministic: each sum is taken in a fixed order.
+   * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :] over the rows
+   * whose id is not 0: padding rows add nothing (the gradient of the embedding followed by the padding
+   * mask, which is what the models take), so row 0 of dItems is left as it is and the cost follows the
+   * items present. Deterministic: each sum is taken in a fixed order.
    */
   embedBackward(
     dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,

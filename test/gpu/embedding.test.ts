@@ -18,10 +18,11 @@ interface Case {
   readonly exact?: readonly number[];
 }
 
-// Odd B, L and d (33, 64, 256, and 3 for the widest case); both activation dtypes; ids with repeats,
-// left padding (id 0, the largest group) and the max id V. `exact` puts ids right at the backward's
-// thresholds: 32 / 33 rows (ranked by counting / by a CTA's bitmap), 64 / 65 / 128 / 129 (one chunk of
-// 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's window of
+// Odd B, L and d (33, 64, 256, 300: two passes of the item sums' 256 columns, and 3 for the widest case);
+// both activation dtypes; ids with repeats, left padding (id 0, which the backward skips: its dout is
+// random here, so a padding row summed anywhere shows) and the max id V. `exact` puts ids right at the
+// backward's thresholds: 32 / 33 rows (ranked by counting / by a CTA's bitmap), 64 / 65 / 128 / 129 (one
+// chunk of 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's window of
 // 131,072 rows; V = 20 and V = 40 make every id repeat; V = 4095 puts the total of the id offsets
 // (offsets[V+1]) alone in a scan tile of 4096.
 const CASES: Case[] = [
@@ -30,6 +31,7 @@ const CASES: Case[] = [
   { B: 37, L: 129, V: 4095, d: 64, dtype: 'f32', exact: [32, 33, 64, 65, 128, 129, 500] },
   { B: 37, L: 129, V: 3001, d: 33, dtype: 'bf16', exact: [31, 33, 63, 65, 200] },
   { B: 5, L: 26215, V: 40, d: 3, dtype: 'f32' },
+  { B: 7, L: 50, V: 30, d: 300, dtype: 'bf16', exact: [64, 65] },
 ];
 
 const label = (c: Case): string => `B=${c.B} L=${c.L} V=${c.V} d=${c.d} ${c.dtype}${c.exact ? ` exact ${c.exact.join('/')}` : ''}`;
@@ -158,8 +160,9 @@ describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () =
       // Bit-identical run to run (no float atomics; every sum in a fixed order).
       expect(Buffer.from(againItems.buffer).equals(Buffer.from(gotItems.buffer)), 'dItems bitwise equal across runs').toBe(true);
       expect(Buffer.from(againPositions.buffer).equals(Buffer.from(gotPositions.buffer)), 'dPositions bitwise equal across runs').toBe(true);
-      // Items no row names keep their content bit for bit.
+      // Items no row names keep their content bit for bit, and so does row 0: padding rows add nothing.
       const named = new Set(ids);
+      named.delete(0);
       for (let item = 0; item <= V; item++) {
         if (named.has(item)) continue;
         for (let col = 0; col < d; col++) {

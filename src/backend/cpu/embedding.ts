@@ -20,7 +20,10 @@ export function embedForward(
   }
 }
 
-/** dItems[ids[r], :] (+=) scale · dout[r, :]; dPositions[t, :] (+=) Σ_b dout[b·L + t, :]. */
+/**
+ * dItems[ids[r], :] (+=) scale · dout[r, :]; dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; padding rows
+ * (id 0) add nothing: the gradient of the embedding followed by the padding mask.
+ */
 export function embedBackward(
   dItems: FloatArray, dPositions: FloatArray, dout: FloatArray, ids: Int32Array,
   scale: number, B: number, L: number, d: number,
@@ -28,6 +31,7 @@ export function embedBackward(
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < L; t++) {
       const r = b * L + t;
+      if (ids[r] === 0) continue;
       const dst = ids[r]! * d;
       const pos = t * d;
       const o = r * d;

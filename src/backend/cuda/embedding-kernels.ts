@@ -1,6 +1,6 @@
 /**
  * Launchers of kernels/embedding.cu: SASRec's input embedding, a gather forward and a deterministic
- * backward that groups rows by id (count, scan, fill, rank) so that every item's gradient is summed
+ * backward that groups the rows of items 1..V by id (count, scan, fill, rank; padding rows add nothing) so that every item's gradient is summed
  * over its rows in ascending order, bit-identical run to run (the kernel file's header holds the
  * contract). Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
  */
@@ -26,7 +26,7 @@ const SIGNATURES = {
     'd_items:ptr', 'partials:ptr', 'dout:ptr', 'dout_bf16:i32', 'sorted:ptr', 'offsets:ptr', 'ids:ptr', 'scale:f32', 'V:i32', 'd:i32',
   ],
   itemCombine: ['d_items:ptr', 'partials:ptr', 'large:ptr', 'counts:ptr', 'offsets:ptr', 'scale:f32', 'V:i32', 'd:i32'],
-  positionSums: ['d_positions:ptr', 'dout:ptr', 'dout_bf16:i32', 'B:i32', 'L:i32', 'd:i32'],
+  positionSums: ['d_positions:ptr', 'dout:ptr', 'dout_bf16:i32', 'ids:ptr', 'B:i32', 'L:i32', 'd:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
 /** EMB_SCAN_TILE and EMB_SCAN_THREADS of the .cu: counts per scan tile, threads of the scan kernels. */
@@ -37,9 +37,13 @@ const SMALL = 32;
 /** EMB_RANK_THREADS and EMB_COMBINE_THREADS: threads of the CTA-per-id kernels. */
 const RANK_THREADS = 1024;
 const COMBINE_THREADS = 1024;
-/** EMB_CHUNK: rows one warp sums in order; EMB_POS: sorted positions one warp examines. */
+/** EMB_CHUNK: rows one warp sums in order. */
 const CHUNK = 64;
-const POSITIONS_PER_WARP = 8;
+/**
+ * CTAs per SM of embed_item_sums (a warp per sorted position, grid-stride): one resident wave of 8-warp
+ * CTAs, since how many positions there are (the rows not padding) is known on the device only.
+ */
+const ITEM_SUMS_CTAS_PER_SM = 4;
 /** Threads of the one-thread-per-row kernels and of the warp-per-row / warp-per-positions ones. */
 const THREADS = 256;
 const WARPS = THREADS / 32;
@@ -114,11 +118,11 @@ export function embedForward(
 }
 
 /**
- * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :]; row 0 of
- * dItems receives the padding rows. Deterministic: each item's rows are summed in ascending order (in
+ * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :] over the rows
+ * whose id is not 0 (padding rows add nothing; row 0 of dItems is left as it is). Deterministic: each item's rows are summed in ascending order (in
  * chunks of 64 rows, the chunk sums then in a fixed tree), each position's in b order. dItems
  * [(V+1) × d] and dPositions [L × d] f32; dout [B·L × d] f32 or bf16; ids [B·L] i32 (rows whose id lies
- * outside 0..V are skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some
+ * outside 1..V are skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some
  * B'·L' ≥ B·L. d ≤ EMBED_MAX_WIDTH.
  */
 export function embedBackward(
@@ -164,10 +168,10 @@ export function embedBackward(
   }
 
   // The sums: chunks of each id's rows, then (ids of several chunks, all among the listed ones) the chunk sums.
-  const perPositions = { grid: Math.ceil(Math.ceil(N / POSITIONS_PER_WARP) / WARPS), block: THREADS, stream };
+  const perPositions = { grid: Math.min(Math.ceil(N / WARPS), ITEM_SUMS_CTAS_PER_SM * multiprocessors()), block: THREADS, stream };
   kernel('embed_item_sums', 'itemSums').launch(perPositions, gItems, partials, g, flag, sorted, offsets, rowIds, scale, V, d);
   if (perLargeId > 0) {
     kernel('embed_item_combine', 'itemCombine').launch({ grid: perLargeId, block: COMBINE_THREADS, stream }, gItems, partials, large, counts, offsets, scale, V, d);
   }
-  kernel('embed_position_sums', 'positionSums').launch({ grid: strideGrid(L * d), block: THREADS, stream }, gPositions, g, flag, B, L, d);
+  kernel('embed_position_sums', 'positionSums').launch({ grid: strideGrid(L * d), block: THREADS, stream }, gPositions, g, flag, rowIds, B, L, d);
 }

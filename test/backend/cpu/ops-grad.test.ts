@@ -138,7 +138,7 @@ describe('attention', () => {
 });
 
 describe('embedding', () => {
-  it('backward matches finite differences for items and positions, padding row included', () => {
+  it('backward matches finite differences for items and positions of the embedding followed by the padding mask', () => {
     const B = 3, L = 4, d = 5, V = 6, scale = Math.sqrt(d);
     const next = rng(2);
     const ids = Int32Array.from([0, 0, 3, 1, 2, 2, 6, 1, 0, 5, 5, 5]);
@@ -148,6 +148,7 @@ describe('embedding', () => {
     const out = new Float64Array(B * L * d);
     const f = (): number => {
       embedForward(out, ids, items, pos, scale, B, L, d);
+      maskPadded(out, out, ids, B * L, d);
       return project(out, W);
     };
     const dItems = new Float64Array((V + 1) * d);
@@ -155,6 +156,8 @@ describe('embedding', () => {
     embedBackward(dItems, dPos, W, ids, scale, B, L, d);
     expectClose(dItems, numericGrad(f, items), 1e-8, 'dItems');
     expectClose(dPos, numericGrad(f, pos), 1e-8, 'dPositions');
+    // Padding rows add nothing: row 0 of the table is left as it is.
+    expect(Array.from(dItems.subarray(0, d))).toEqual(new Array(d).fill(0));
   });
 });
 
