@@ -13,12 +13,16 @@
 //          passes, as the reference), rstd = 1 / sqrt(var + eps) (IEEE sqrt and division);
 //          out = (x - mean) · rstd · weight + bias (overwrite). SAVED for backward: mean, rstd (overwrite).
 // BACKWARD two stages, no atomics, with x̂ = (x - mean) · rstd and g = dout · weight:
-//          layer_norm_backward, a CTA per chunk of rows_per_chunk rows, a warp per row (LN_BWD_ROWS rows
-//            of a warp at a time, for loads in flight): dx (+=) rstd · (g - mean_c(g) - x̂ · mean_c(g · x̂)),
+//          layer_norm_backward (any cols) or layer_norm_backward_narrow (cols ≤ 32·LN_BWD_REG), a CTA per
+//            chunk of rows_per_chunk rows, a warp per row (LN_BWD_ROWS rows of a warp at a time, for loads
+//            in flight): dx (+=) rstd · (g - mean_c(g) - x̂ · mean_c(g · x̂)),
 //            and, in the same pass over dout and x, the chunk's column sums Σ dout · x̂ and Σ dout: each
 //            warp adds its rows in order into its own shared-memory row of 2·cols floats, then the CTA
 //            adds the warps' rows in order and writes partial[chunk, 0 .. cols) (weight) and
-//            partial[chunk, cols .. 2·cols) (bias) (overwrite; f32 scratch owned by the backend).
+//            partial[chunk, cols .. 2·cols) (bias) (overwrite; f32 scratch owned by the backend). Rows of
+//            at most 32·LN_BWD_REG columns are loaded once into registers (dout, x and dx of a warp's
+//            LN_BWD_ROWS rows in one round of loads, latency paid once); wider rows are read twice, the
+//            second time from L1 or L2. Both paths compute the same expressions in the same order.
 //          layer_norm_backward_sum: d_weight[c] (+=) Σ_k partial[k, c] and d_bias[c] (+=) Σ_k partial[k,
 //            cols + c] over the chunks k in a fixed order. With a single chunk (partial = null) the first
 //            kernel adds into d_weight and d_bias itself.
@@ -37,9 +41,11 @@ typedef __nv_bfloat16 bf16;
 // Warps (rows) per CTA of the forward.
 #define LN_ROW_WARPS 8
 // Backward: rows a warp handles at once, and the most warps of a CTA (fewer for wide rows, whose
-// per-warp column sums take 8·cols bytes of shared memory each).
+// per-warp column sums take 8·cols bytes of shared memory each); columns per lane held in registers
+// (rows of cols ≤ 32·LN_BWD_REG: SASRec's d ≤ 256).
 #define LN_BWD_ROWS 2
 #define LN_BWD_MAX_WARPS 8
+#define LN_BWD_REG 8
 // layer_norm_backward_sum: a CTA of LN_SUM_LANES columns × LN_SUM_PHASES chunk phases.
 #define LN_SUM_LANES 32
 #define LN_SUM_PHASES 32
@@ -96,7 +102,8 @@ extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
 
 
 // One chunk of rows: dx, and the chunk's column sums into acc (dynamic shared memory, warps × 2·cols floats).
-template <typename TD, typename TX>
+// REG > 0: cols ≤ 32·REG, each lane holds its REG columns of the warp's rows in registers; REG = 0: any cols.
+template <int REG, typename TD, typename TX>
 __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias,
                                                float* __restrict__ partial, const TD* __restrict__ dout, const TX* __restrict__ x,
                                                const float* __restrict__ weight, const float* __restrict__ mean,
@@ -112,6 +119,10 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
   float* const sum_b = sum_w + cols;
   const long long r0 = static_cast<long long>(blockIdx.x) * rows_per_chunk;
   const long long r1 = min(r0 + rows_per_chunk, static_cast<long long>(rows));
+  // The lane's columns of weight, for the register path (every row step uses them).
+  float wv[REG > 0 ? REG : 1];
+#pragma unroll
+  for (int q = 0; q < REG; ++q) wv[q] = lane + 32 * q < cols ? weight[lane + 32 * q] : 0.0f;
   // Rows base, base + warps, … (LN_BWD_ROWS of them): each warp visits rows r0 + warp + i·warps in
   // increasing order, which is the order of its column sums.
   for (long long base = r0 + warp; base < r1; base += static_cast<long long>(LN_BWD_ROWS) * warps) {
@@ -127,6 +138,58 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
       rs[j] = live[j] ? rstd[r] : 0.0f;
       mg[j] = 0.0f;
       mgx[j] = 0.0f;
+    }
+    if constexpr (REG > 0) {
+      // One round of loads: the lane's columns of dout, x and dx of every row of the step.
+      float dyv[LN_BWD_ROWS][REG], xv[LN_BWD_ROWS][REG], dxv[LN_BWD_ROWS][REG];
+#pragma unroll
+      for (int j = 0; j < LN_BWD_ROWS; ++j) {
+#pragma unroll
+        for (int q = 0; q < REG; ++q) {
+          const int c = lane + 32 * q;
+          const bool in = live[j] && c < cols;
+          dyv[j][q] = in ? to_float(dout[o[j] + c]) : 0.0f;
+          xv[j][q] = in ? to_float(x[o[j] + c]) : 0.0f;
+          dxv[j][q] = in ? dx[o[j] + c] : 0.0f;
+        }
+      }
+      // The generic loops' expressions, columns in the same increasing order.
+#pragma unroll
+      for (int q = 0; q < REG; ++q) {
+#pragma unroll
+        for (int j = 0; j < LN_BWD_ROWS; ++j) {
+          if (live[j] && lane + 32 * q < cols) {
+            const float g = dyv[j][q] * wv[q];
+            const float xh = (xv[j][q] - mu[j]) * rs[j];
+            mg[j] += g;
+            mgx[j] = fmaf(g, xh, mgx[j]);
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < LN_BWD_ROWS; ++j) {
+        mg[j] = warp_sum(mg[j]) / cols;
+        mgx[j] = warp_sum(mgx[j]) / cols;
+      }
+#pragma unroll
+      for (int q = 0; q < REG; ++q) {
+        const int c = lane + 32 * q;
+        if (c >= cols) continue;
+        float sw = sum_w[c], sb = sum_b[c];
+#pragma unroll
+        for (int j = 0; j < LN_BWD_ROWS; ++j) {
+          if (live[j]) {
+            const float dy = dyv[j][q];
+            const float xh = (xv[j][q] - mu[j]) * rs[j];
+            dx[o[j] + c] = dxv[j][q] + rs[j] * (dy * wv[q] - mg[j] - xh * mgx[j]);
+            sw = fmaf(dy, xh, sw);
+            sb += dy;
+          }
+        }
+        sum_w[c] = sw;
+        sum_b[c] = sb;
+      }
+      continue;  // the two-read loops below are REG = 0's
     }
     // Two columns per step: with LN_BWD_ROWS rows, 8 loads in flight per lane (64 registers, 4 CTAs per SM).
 #pragma unroll 2
@@ -178,23 +241,45 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
   }
 }
 
-extern "C" __global__ void __launch_bounds__(32 * LN_BWD_MAX_WARPS)
-    layer_norm_backward(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias, float* __restrict__ partial,
-                        const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x, int x_bf16,
-                        const float* __restrict__ weight, const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
-                        int cols, int rows_per_chunk, const int* __restrict__ ids) {
+// Both entry points: layer_norm_backward takes any cols (≤ 12,288: the launcher's shared-memory bound),
+// layer_norm_backward_narrow cols ≤ 32·LN_BWD_REG with the rows in registers. Two kernels, not one, so
+// that the wide path keeps its 64 registers (4 CTAs per SM) while the narrow one takes 112 (2 CTAs per SM,
+// each lane with 48 loads in flight).
+template <int REG>
+__device__ __forceinline__ void backward_entry(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias,
+                                               float* __restrict__ partial, const void* __restrict__ dout, int dout_bf16,
+                                               const void* __restrict__ x, int x_bf16, const float* __restrict__ weight,
+                                               const float* __restrict__ mean, const float* __restrict__ rstd, int rows, int cols,
+                                               int rows_per_chunk, const int* __restrict__ ids) {
   extern __shared__ float acc[];
   const float* df = static_cast<const float*>(dout);
   const bf16* db = static_cast<const bf16*>(dout);
   const float* xf = static_cast<const float*>(x);
   const bf16* xb = static_cast<const bf16*>(x);
   if (dout_bf16) {
-    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, db, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
-    else backward_chunk(dx, d_weight, d_bias, partial, db, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    if (x_bf16) backward_chunk<REG>(dx, d_weight, d_bias, partial, db, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    else backward_chunk<REG>(dx, d_weight, d_bias, partial, db, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
   } else {
-    if (x_bf16) backward_chunk(dx, d_weight, d_bias, partial, df, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
-    else backward_chunk(dx, d_weight, d_bias, partial, df, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    if (x_bf16) backward_chunk<REG>(dx, d_weight, d_bias, partial, df, xb, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
+    else backward_chunk<REG>(dx, d_weight, d_bias, partial, df, xf, weight, mean, rstd, rows, cols, rows_per_chunk, acc, ids);
   }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LN_BWD_MAX_WARPS)
+    layer_norm_backward(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias, float* __restrict__ partial,
+                        const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x, int x_bf16,
+                        const float* __restrict__ weight, const float* __restrict__ mean, const float* __restrict__ rstd, int rows,
+                        int cols, int rows_per_chunk, const int* __restrict__ ids) {
+  backward_entry<0>(dx, d_weight, d_bias, partial, dout, dout_bf16, x, x_bf16, weight, mean, rstd, rows, cols, rows_per_chunk, ids);
+}
+
+extern "C" __global__ void __launch_bounds__(32 * LN_BWD_MAX_WARPS)
+    layer_norm_backward_narrow(float* __restrict__ dx, float* __restrict__ d_weight, float* __restrict__ d_bias,
+                               float* __restrict__ partial, const void* __restrict__ dout, int dout_bf16, const void* __restrict__ x,
+                               int x_bf16, const float* __restrict__ weight, const float* __restrict__ mean,
+                               const float* __restrict__ rstd, int rows, int cols, int rows_per_chunk, const int* __restrict__ ids) {
+  backward_entry<LN_BWD_REG>(dx, d_weight, d_bias, partial, dout, dout_bf16, x, x_bf16, weight, mean, rstd, rows, cols, rows_per_chunk,
+                             ids);
 }
 
 // Stage 2: blockIdx.y = 0 sums the weight partials into d_weight, 1 the bias partials into d_bias, a CTA

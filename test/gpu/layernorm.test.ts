@@ -19,11 +19,14 @@ interface Case {
 }
 
 // Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 33 / 64 /
-// 256 / 512 / 1500 / 12,288, every pairing of x and out dtypes, and both dout dtypes. The backward's
-// chunks (layerNormBackwardPlan): 37 × 33 two (the last 5 rows), 4099 × 64 129 of 32 rows (the last 3),
-// 1001 × 256 32, 131 × 512 five; 5 × 64 one (the first stage adds into the outputs); 77 × 1500 five of
-// 16 rows, 4 warps a CTA; 200 × 12,288 one warp a CTA whose column sums take 96 KiB of shared memory (past the 48 KiB
-// default), 34 chunks of 6 rows.
+// 256 / 257 / 512 / 1500 / 12,288, every pairing of x and out dtypes, and both dout dtypes. Rows of ≤ 256
+// columns take the backward's register path (layer_norm_backward_narrow: 33 leaves most lanes one column,
+// 256 is its widest), wider ones the two-read path (257 its narrowest). The backward's chunks
+// (layerNormBackwardPlan): 37 × 33 three of 16 rows (the last 5), 4099 × 64 257 of 16 (the last 3),
+// 1001 × 256 63 (the last 9), 1024 × 256 (the B32 shape) 64, 203 × 257 13 (the last 11), 131 × 512 nine;
+// 5 × 64 one (the first stage adds into the outputs); 77 × 1500 ten of 8 rows, 4 warps a CTA; 200 × 12,288
+// one warp a CTA whose column sums take 96 KiB of shared memory (past the 48 KiB default), 34 chunks of
+// 6 rows.
 const CASES: Case[] = [
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32' },
   { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16' },
@@ -34,6 +37,8 @@ const CASES: Case[] = [
   { rows: 200, cols: 12_288, x: 'bf16', out: 'bf16', dout: 'bf16' },
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32', padded: true },
   { rows: 1001, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32', padded: true },
+  { rows: 1024, cols: 256, x: 'f32', out: 'bf16', dout: 'bf16', padded: true },
+  { rows: 203, cols: 257, x: 'f32', out: 'f32', dout: 'f32', padded: true },
 ];
 
 /** The model's epsilon. */

@@ -29,6 +29,8 @@ const ROW_WARPS = 8;
 /** LN_BWD_ROWS and LN_BWD_MAX_WARPS: rows a backward warp handles at once, and the most warps per CTA. */
 const BWD_ROWS = 2;
 const BWD_MAX_WARPS = 8;
+/** 32 · LN_BWD_REG: the widest rows layer_norm_backward_narrow holds in registers. */
+const BWD_NARROW_COLS = 256;
 /** LN_SUM_LANES × LN_SUM_PHASES: columns and chunk phases of a second-stage CTA. */
 const SUM_LANES = 32;
 const SUM_PHASES = 32;
@@ -59,14 +61,16 @@ function checkBackwardCols(cols: number): void {
 
 /**
  * The backward's plan: up to 8 warps per CTA (fewer where their column sums, 8·cols bytes a warp, pass
- * 48 KiB), chunks of ≥ 2 row steps of a CTA; from rows and cols alone, so the summation order is too.
+ * 48 KiB), chunks of whole row steps of a CTA, about 1,024 of them (columnChunks): at small N (1,024 rows
+ * of 256) that is a row step per chunk, 64 CTAs, rather than fewer CTAs of longer dependent chains. From
+ * rows and cols alone, so the summation order is too.
  */
 export function layerNormBackwardPlan(rows: number, cols: number): LayerNormBackwardPlan {
   checkBackwardCols(cols);
   const perWarp = 2 * cols * 4;
   const warps = Math.max(1, Math.min(BWD_MAX_WARPS, Math.floor(BWD_SHARED_TARGET / perWarp)));
   const step = warps * BWD_ROWS;
-  return { warps, sharedBytes: warps * perWarp, ...columnChunks(rows, 2 * step, step, 2 * cols) };
+  return { warps, sharedBytes: warps * perWarp, ...columnChunks(rows, step, step, 2 * cols) };
 }
 
 function checkShape(what: string, rows: number, cols: number): void {
@@ -127,7 +131,9 @@ export function layerNormBackward(
   if (rows === 0) return;
   const plan = layerNormBackwardPlan(rows, cols);
   const split = plan.chunks > 1;
-  kernel('layer_norm_backward', 'backward', plan.sharedBytes).launch(
+  // Rows of ≤ 256 columns (SASRec's d) are held in registers: one round of loads per row step.
+  const name = cols <= BWD_NARROW_COLS ? 'layer_norm_backward_narrow' : 'layer_norm_backward';
+  kernel(name, 'backward', plan.sharedBytes).launch(
     { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
     gx, gw, gb, split ? s : NULL_PTR, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols, plan.rowsPerChunk, pad,
   );
