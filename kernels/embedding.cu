@@ -36,8 +36,9 @@
 //                         chunk sums (unscaled) in partials
 //   embed_item_combine    a CTA per listed id of several chunks: d_items[id] += scale · Σ its chunk sums, in
 //                         a fixed order (consecutive shares of the chunks in order, then the shares in order)
-//   embed_position_sums   d_positions[t, :] (+=) Σ_{b: ids[b·L+t] ≠ 0} dout[b·L + t, :], summed in b order (a
-//                         thread per element of d_positions)
+//   embed_position_sums   d_positions[t, :] (+=) Σ_{b: ids[b·L+t] ≠ 0} dout[b·L + t, :], in a fixed order: a
+//                         CTA per 32 elements of d_positions, EMB_POS_PHASES threads each summing every
+//                         EMB_POS_PHASES-th row in b order, then the phases' sums in order
 //   Rows whose id lies outside 1..V are skipped by the backward; outside 0..V they give NaN rows in the
 //   forward (the CPU reference would read or write out of bounds).
 // WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+2)/4096⌉],
@@ -67,6 +68,8 @@ typedef __nv_bfloat16 bf16;
 // Columns per lane in one pass of the item sums (a pass covers 32·EMB_COLS columns: d ≤ 256 in one); the
 // pass unrolls 4 rows, so 4 · EMB_COLS loads are in flight per lane.
 #define EMB_COLS 8
+// Row phases of embed_position_sums (a CTA of 32 columns × EMB_POS_PHASES phases).
+#define EMB_POS_PHASES 8
 // Threads of embed_item_combine (a warp per share of an id's chunk sums).
 #define EMB_COMBINE_THREADS 1024
 
@@ -365,25 +368,41 @@ extern "C" __global__ void __launch_bounds__(EMB_COMBINE_THREADS) embed_item_com
   }
 }
 
-// Padding rows (id 0) are skipped; their loads of dout are not issued.
+// A CTA per 32 consecutive elements i of d_positions (flat over L·d, grid-stride): thread (lane, phase)
+// sums rows b = phase, phase + EMB_POS_PHASES, … in order, skipping padding rows (their loads of dout are
+// not issued), then lane's EMB_POS_PHASES sums are added in phase order: a fixed order, and B / 8 rows on
+// each thread's dependent chain rather than B.
 template <typename T>
 __device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, const int* __restrict__ ids,
                                               int B, int L, int d) {
+  __shared__ float part_s[EMB_POS_PHASES][32];
+  const int lane = threadIdx.x & 31, phase = threadIdx.x >> 5;
   const long long n = static_cast<long long>(L) * d;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const long long t = i / d;
+  for (long long i0 = blockIdx.x * 32LL; i0 < n; i0 += gridDim.x * 32LL) {
+    const long long i = i0 + lane;
     float acc = 0.0f;
+    if (i < n) {
+      const long long t = i / d;
 #pragma unroll 8
-    for (int b = 0; b < B; ++b) {
-      if (ids[b * static_cast<long long>(L) + t] != 0) acc += load_as_float(dout, b * n + i);
+      for (int b = phase; b < B; b += EMB_POS_PHASES) {
+        if (ids[b * static_cast<long long>(L) + t] != 0) acc += load_as_float(dout, b * n + i);
+      }
     }
-    d_positions[i] += acc;
+    part_s[phase][lane] = acc;
+    __syncthreads();
+    if (phase == 0 && i < n) {
+      float sum = part_s[0][lane];
+#pragma unroll
+      for (int p = 1; p < EMB_POS_PHASES; ++p) sum += part_s[p][lane];
+      d_positions[i] += sum;
+    }
+    __syncthreads();  // part_s is rewritten for the next elements
   }
 }
 
-extern "C" __global__ void embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16,
-                                               const int* __restrict__ ids, int B, int L, int d) {
+extern "C" __global__ void __launch_bounds__(32 * EMB_POS_PHASES)
+    embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16, const int* __restrict__ ids, int B,
+                        int L, int d) {
   if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), ids, B, L, d);
   else position_sums(d_positions, static_cast<const float*>(dout), ids, B, L, d);
 }

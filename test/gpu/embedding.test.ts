@@ -22,9 +22,10 @@ interface Case {
 // both activation dtypes; ids with repeats, left padding (id 0, which the backward skips: its dout is
 // random here, so a padding row summed anywhere shows) and the max id V. `exact` puts ids right at the
 // backward's thresholds: 32 / 33 rows (ranked by counting / by a CTA's bitmap), 64 / 65 / 128 / 129 (one
-// chunk of 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's window of
-// 131,072 rows; V = 20 and V = 40 make every id repeat; V = 4095 puts the total of the id offsets
-// (offsets[V+1]) alone in a scan tile of 4096.
+// chunk of 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's
+// window of 131,072 rows; V = 20 and V = 40 make every id repeat; V = 4095 puts the total of the id
+// offsets (offsets[V+1]) alone in a scan tile of 4096. The position sums: B = 3, 5, 7 leave some of their
+// 8 row phases empty, B = 9 and 37 give a phase several rows; L·d = 78,645 makes their CTAs stride.
 const CASES: Case[] = [
   { B: 3, L: 7, V: 50, d: 33, dtype: 'f32' },
   { B: 9, L: 31, V: 20, d: 256, dtype: 'f32' },

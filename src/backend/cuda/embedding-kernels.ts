@@ -44,6 +44,8 @@ const CHUNK = 64;
  * CTAs, since how many positions there are (the rows not padding) is known on the device only.
  */
 const ITEM_SUMS_CTAS_PER_SM = 4;
+/** EMB_POS_PHASES: row phases of embed_position_sums (each sums every 8th row of a position). */
+const POSITION_PHASES = 8;
 /** Threads of the one-thread-per-row kernels and of the warp-per-row / warp-per-positions ones. */
 const THREADS = 256;
 const WARPS = THREADS / 32;
@@ -119,11 +121,12 @@ export function embedForward(
 
 /**
  * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :] over the rows
- * whose id is not 0 (padding rows add nothing; row 0 of dItems is left as it is). Deterministic: each item's rows are summed in ascending order (in
- * chunks of 64 rows, the chunk sums then in a fixed tree), each position's in b order. dItems
- * [(V+1) × d] and dPositions [L × d] f32; dout [B·L × d] f32 or bf16; ids [B·L] i32 (rows whose id lies
- * outside 1..V are skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some
- * B'·L' ≥ B·L. d ≤ EMBED_MAX_WIDTH.
+ * whose id is not 0 (padding rows add nothing; row 0 of dItems is left as it is). Deterministic: each
+ * item's rows are summed in ascending order (in chunks of 64 rows, the chunk sums then in a fixed tree),
+ * each position's in 8 interleaved phases of b order, then the phases in order. dItems [(V+1) × d] and
+ * dPositions [L × d] f32; dout [B·L × d] f32 or bf16; ids [B·L] i32 (rows whose id lies outside 1..V are
+ * skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some B'·L' ≥ B·L.
+ * d ≤ EMBED_MAX_WIDTH.
  */
 export function embedBackward(
   stream: Stream, dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
@@ -173,5 +176,8 @@ export function embedBackward(
   if (perLargeId > 0) {
     kernel('embed_item_combine', 'itemCombine').launch({ grid: perLargeId, block: COMBINE_THREADS, stream }, gItems, partials, large, counts, offsets, scale, V, d);
   }
-  kernel('embed_position_sums', 'positionSums').launch({ grid: strideGrid(L * d), block: THREADS, stream }, gPositions, g, flag, rowIds, B, L, d);
+  // A CTA (32 columns × POSITION_PHASES row phases) per 32 elements of dPositions, grid-stride.
+  kernel('embed_position_sums', 'positionSums').launch(
+    { grid: strideGrid(L * d, 32), block: 32 * POSITION_PHASES, stream }, gPositions, g, flag, rowIds, B, L, d,
+  );
 }
