@@ -35,7 +35,8 @@
 //                         pass; an id of one chunk adds scale · sum into d_items, a longer one stores its
 //                         chunk sums (unscaled) in partials
 //   embed_item_combine    a CTA per listed id of several chunks: d_items[id] += scale · Σ its chunk sums, in
-//                         a fixed order (consecutive shares of the chunks in order, then the shares in order)
+//                         a fixed order (interleaved phases of the chunks in order, then the phases in
+//                         order), all of d's columns in one pass
 //   embed_position_sums   d_positions[t, :] (+=) Σ_{b: ids[b·L+t] ≠ 0} dout[b·L + t, :], in a fixed order: a
 //                         CTA per 32 elements of d_positions, EMB_POS_PHASES threads each summing every
 //                         EMB_POS_PHASES-th row in b order, then the phases' sums in order
@@ -70,7 +71,7 @@ typedef __nv_bfloat16 bf16;
 #define EMB_COLS 8
 // Row phases of embed_position_sums (a CTA of 32 columns × EMB_POS_PHASES phases).
 #define EMB_POS_PHASES 8
-// Threads of embed_item_combine (a warp per share of an id's chunk sums).
+// Threads of embed_item_combine (columns × phases of an id's chunk sums).
 #define EMB_COMBINE_THREADS 1024
 
 __device__ __forceinline__ float load_as_float(const float* p, long long i) { return p[i]; }
@@ -330,40 +331,42 @@ extern "C" __global__ void embed_item_sums(float* __restrict__ d_items, float* _
 }
 
 // A CTA per listed id (grid-stride) of more than one chunk: d_items[id] += scale · the sum of its m chunk
-// sums, taken in a fixed order whatever m: warp w adds chunks [w·⌈m/32⌉, (w+1)·⌈m/32⌉) in order, then the 32
-// warp sums are added in order. A pass covers 32 columns (a lane each).
+// sums, in one pass over the columns: thread t takes column t % width and phase t / width, width the
+// power of two ≥ d from 32 to EMB_COMBINE_THREADS (wider d takes passes of width columns); phase p adds
+// chunks p, p + phases, … in order, then the phases' sums are added in order. The order depends on d and m
+// only.
 extern "C" __global__ void __launch_bounds__(EMB_COMBINE_THREADS) embed_item_combine(float* __restrict__ d_items,
                                                                                     const float* __restrict__ partials,
                                                                                     const int* __restrict__ large,
                                                                                     const int* __restrict__ counts,
                                                                                     const int* __restrict__ offsets, float scale,
                                                                                     int V, int d) {
-  __shared__ float warp_sums_s[EMB_COMBINE_THREADS / 32][32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __shared__ float part_s[EMB_COMBINE_THREADS];
+  int width = 32;
+  while (width < d && width < EMB_COMBINE_THREADS) width <<= 1;
+  const int phases = EMB_COMBINE_THREADS / width;
+  const int col = threadIdx.x % width, phase = threadIdx.x / width;
   const int listed = counts[V + 1];
   for (int b = blockIdx.x; b < listed; b += gridDim.x) {
     const int id = large[b];
     const int s = offsets[id], e = offsets[id + 1];
-    if (e - s <= EMB_CHUNK) continue;  // one chunk: embed_item_sums added it
+    if (e - s <= EMB_CHUNK) continue;  // one chunk: embed_item_sums added it (uniform across the CTA)
     const int chunks = (e - s + EMB_CHUNK - 1) / EMB_CHUNK;
-    const int per = (chunks + EMB_COMBINE_THREADS / 32 - 1) / (EMB_COMBINE_THREADS / 32);
-    const int j0 = min(warp * per, chunks), j1 = min(j0 + per, chunks);
-    for (int c0 = 0; c0 < d; c0 += 32) {
-      const int c = c0 + lane;
+    for (int c0 = 0; c0 < d; c0 += width) {
+      const int c = c0 + col;
       float acc = 0.0f;
       if (c < d) {
 #pragma unroll 8
-        for (int j = j0; j < j1; ++j) acc += partials[chunk_slot(s + j * EMB_CHUNK, j) * d + c];
+        for (int j = phase; j < chunks; j += phases) acc += partials[chunk_slot(s + j * EMB_CHUNK, j) * d + c];
       }
-      warp_sums_s[warp][lane] = acc;
+      part_s[threadIdx.x] = acc;
       __syncthreads();
-      if (warp == 0 && c < d) {
-        float sum = 0.0f;
-#pragma unroll
-        for (int w = 0; w < EMB_COMBINE_THREADS / 32; ++w) sum += warp_sums_s[w][lane];
+      if (phase == 0 && c < d) {
+        float sum = part_s[col];
+        for (int p = 1; p < phases; ++p) sum += part_s[p * width + col];
         d_items[static_cast<long long>(id) * d + c] += scale * sum;
       }
-      __syncthreads();
+      __syncthreads();  // part_s is rewritten by the next pass or id
     }
   }
 }

@@ -25,10 +25,12 @@ interface Case {
 // chunk of 64 rows / several chunks summed through the partials). B·L = 131,075 crosses the bitmap's
 // window of 131,072 rows; V = 20 and V = 40 make every id repeat; V = 4095 puts the total of the id
 // offsets (offsets[V+1]) alone in a scan tile of 4096. The position sums: B = 3, 5, 7 leave some of their
-// 8 row phases empty, B = 9 and 37 give a phase several rows; L·d = 78,645 makes their CTAs stride.
+// 8 row phases empty, B = 17 and 37 give a phase several rows; L·d = 78,645 makes their CTAs stride.
+// The chunk sums' combine spreads d over 32 to 512 columns: d = 3 (32 phases), 33 and 64 (16), 256 (4),
+// 300 (2), each case with ids of several chunks.
 const CASES: Case[] = [
   { B: 3, L: 7, V: 50, d: 33, dtype: 'f32' },
-  { B: 9, L: 31, V: 20, d: 256, dtype: 'f32' },
+  { B: 17, L: 31, V: 20, d: 256, dtype: 'f32', exact: [65, 130] },
   { B: 37, L: 129, V: 4095, d: 64, dtype: 'f32', exact: [32, 33, 64, 65, 128, 129, 500] },
   { B: 37, L: 129, V: 3001, d: 33, dtype: 'bf16', exact: [31, 33, 63, 65, 200] },
   { B: 5, L: 26215, V: 40, d: 3, dtype: 'f32' },
