@@ -1,8 +1,9 @@
 /**
  * Launchers of kernels/embedding.cu: SASRec's input embedding, a gather forward and a deterministic
- * backward that groups the rows of items 1..V by id (count, scan, fill, rank; padding rows add nothing) so that every item's gradient is summed
- * over its rows in ascending order, bit-identical run to run (the kernel file's header holds the
- * contract). Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
+ * backward that groups the rows of items 1..V by id (count, scan, fill, rank; padding rows add nothing)
+ * so that every item's gradient is summed over its rows in ascending order, bit-identical run to run (the
+ * kernel file's header holds the contract). Arguments as the ops methods: outputs, inputs, dimensions,
+ * after the stream.
  */
 import { fillBytes } from '../../cuda/memory.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
