@@ -20,8 +20,10 @@
 //   embedding followed by the padding mask, which the models take), so the work follows the items present.
 //   embed_count           counts[id] += rows of id (int atomics, warp-aggregated; the caller zeroes
 //                         counts[V+2], whose last entry counts the ids listed below; counts[0] stays 0)
-//   embed_scan_*          offsets[V+2] = exclusive sums of counts[0..V] (offsets[V+1] = rows grouped),
-//                         cursor[V+1] = a copy of offsets[0..V]
+//   embed_scan_tiles      tile_sums[b] = the total of tile b of EMB_SCAN_TILE counts
+//   embed_scan_apply      offsets[V+2] = exclusive sums of counts[0..V] (offsets[V+1] = rows grouped),
+//                         cursor[V+1] = a copy of offsets[0..V]; a CTA per tile, which adds up the
+//                         earlier tiles' totals itself
 //   embed_fill            entries[cursor[id]++] = r: rows grouped by id, in arbitrary order within an id
 //   embed_rank_small      sorted[offsets[id] + rank] = r, rank = how many rows of the same id are smaller:
 //                         counted directly for ids of at most EMB_SMALL rows; larger ones are listed in
@@ -166,20 +168,9 @@ extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_tiles(
   if (threadIdx.x == 0) tile_sums[blockIdx.x] = total;
 }
 
-// tile_sums → exclusive prefix sums in place (one CTA; any number of tiles).
-extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_sums(int* tile_sums, int tiles) {
-  int carry = 0;
-  for (int b0 = 0; b0 < tiles; b0 += EMB_SCAN_THREADS) {
-    const int i = b0 + threadIdx.x;
-    const int v = i < tiles ? tile_sums[i] : 0;
-    int total;
-    const int before = block_exclusive_scan(v, &total);
-    if (i < tiles) tile_sums[i] = carry + before;
-    carry += total;
-  }
-}
-
-// offsets[i] = cursor[i] = Σ_{k<i} counts[k] for i ≤ n, n = V + 1 (offsets[V+1] = rows grouped).
+// offsets[i] = cursor[i] = Σ_{k<i} counts[k] for i ≤ n, n = V + 1 (offsets[V+1] = rows grouped). The tile's
+// start is the sum of the earlier tiles' totals, which each CTA adds up itself (integers: exact in any
+// order), so no launch of its own scans tile_sums.
 extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_apply(int* __restrict__ offsets, int* __restrict__ cursor,
                                                                                const int* __restrict__ counts,
                                                                                const int* __restrict__ tile_sums, int n) {
@@ -192,7 +183,11 @@ extern "C" __global__ void __launch_bounds__(EMB_SCAN_THREADS) embed_scan_apply(
     v += c[k];
   }
   int total;
-  int run = tile_sums[blockIdx.x] + block_exclusive_scan(v, &total);
+  int earlier = 0;
+  for (int b = threadIdx.x; b < static_cast<int>(blockIdx.x); b += blockDim.x) earlier += tile_sums[b];
+  int start;
+  block_exclusive_scan(earlier, &start);
+  int run = start + block_exclusive_scan(v, &total);
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
     if (base + k <= n) {

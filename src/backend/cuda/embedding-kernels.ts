@@ -18,7 +18,6 @@ const SIGNATURES = {
   forward: ['out:ptr', 'out_bf16:i32', 'ids:ptr', 'items:ptr', 'positions:ptr', 'scale:f32', 'B:i32', 'L:i32', 'V:i32', 'd:i32'],
   count: ['counts:ptr', 'ids:ptr', 'N:i32', 'V:i32'],
   scanTiles: ['tile_sums:ptr', 'counts:ptr', 'n:i32'],
-  scanSums: ['tile_sums:ptr', 'tiles:i32'],
   scanApply: ['offsets:ptr', 'cursor:ptr', 'counts:ptr', 'tile_sums:ptr', 'n:i32'],
   fill: ['entries:ptr', 'cursor:ptr', 'ids:ptr', 'N:i32', 'V:i32'],
   rankSmall: ['sorted:ptr', 'large:ptr', 'counts:ptr', 'entries:ptr', 'offsets:ptr', 'ids:ptr', 'V:i32'],
@@ -160,7 +159,6 @@ export function embedBackward(
   const perRow = { grid: Math.ceil(N / THREADS), block: THREADS, stream };
   kernel('embed_count', 'count').launch(perRow, counts, rowIds, N, V);
   kernel('embed_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS, stream }, tileSums, counts, V + 1);
-  kernel('embed_scan_sums', 'scanSums').launch({ grid: 1, block: SCAN_THREADS, stream }, tileSums, tiles);
   kernel('embed_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS, stream }, offsets, cursor, counts, tileSums, V + 1);
   kernel('embed_fill', 'fill').launch(perRow, entries, cursor, rowIds, N, V);
 
