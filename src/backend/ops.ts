@@ -127,6 +127,29 @@ export interface MatmulOptions {
    * op of its own. @default none
    */
   readonly bias?: Tensor;
+  /**
+   * What follows the product and bias on each output element, in the order of the fields, so that a
+   * layer's ReLU, dropout, residual sum and padding mask cost no ops of their own. Not with `accumulate`.
+   * @default none
+   */
+  readonly epilogue?: MatmulEpilogue;
+}
+
+/**
+ * The element-wise ops matmul may apply to out [m × n] (not transposed) after alpha and the bias, each
+ * exactly as its own op would on out's m·n elements: v = alpha · op(a) · op(b) + bias, then
+ * `reluForward`, then `dropout` (element i = row · n + col), then `add` of the residual; rows whose id
+ * in `padding` is 0 are written 0 (as `add` and `dropout` do given PaddingRows).
+ */
+export interface MatmulEpilogue {
+  /** max(0, v). @default false */
+  readonly relu?: boolean;
+  /** Dropout of v with this key (p = 0: none). */
+  readonly dropout?: DropoutSpec;
+  /** f32 or bf16 [m × n] added last: out = residual + v. May alias out. */
+  readonly residual?: Tensor;
+  /** i32 [m]: ids of out's rows; rows whose id is 0 are written 0. */
+  readonly padding?: Tensor;
 }
 
 /** Adam hyperparameters of one step (no weight decay, as the reference system). */

@@ -2,7 +2,7 @@
  * A linear layer over the ops interface, PyTorch's convention: y = x · Wᵀ + b with W [out × in].
  * Forward overwrites y; backward accumulates dW and db (+=) and writes or accumulates dx.
  */
-import type { Ops, Tensor } from '../backend/ops.js';
+import type { MatmulEpilogue, Ops, Tensor } from '../backend/ops.js';
 
 /** A linear layer's parameters and their gradients. */
 export interface LinearParams {
@@ -25,20 +25,21 @@ export interface LinearPadding {
 }
 
 /**
- * y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says; the bias is added in the GEMM's
- * epilogue (one kernel, not two), so a padding row holds b, not 0, in both modes. For 'skip' that is
- * harmless, because in transformer-block.ts no such row reaches the output or a weight gradient:
+ * y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says, then `epilogue` (ops.ts
+ * MatmulEpilogue: ReLU, dropout, a residual sum, padding rows zeroed) in the same GEMM. The bias is added
+ * in the GEMM's epilogue (one kernel, not two), so without epilogue.padding a padding row holds b, not 0,
+ * in both modes. For 'skip' that is harmless, because in transformer-block.ts no such row reaches the
+ * output or a weight gradient:
  * - q: attention computes no padding query row (out 0, dq 0), so those q rows only ever meet P = 0;
- * - attn_out and ffn2: their outputs x2 and ffn_out are next overwritten with 0 there by `add` and
- *   `dropout` given the padding rows;
- * - ffn1: ReLU, then `dropout` with the padding rows writes 0 there; the saved ReLU output is read in
- *   backward only as the mask of a gradient that is 0 on padding rows.
+ * - attn_out, ffn1 and ffn2: their epilogues write 0 on padding rows.
  * A zero id after a sequence's start (never in built batches) is computed by attention, and its row is
- * zeroed by the same `add`. Backward still leaves padding rows out of db: their dy is 0 there, so the sum
- * is the same.
+ * zeroed by the same epilogues. Backward still leaves padding rows out of db: their dy is 0 there, so the
+ * sum is the same.
  */
-export function linearForward(ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, padding?: LinearPadding): void {
-  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, bias: p.bias, ...rowIds(padding) });
+export function linearForward(
+  ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, padding?: LinearPadding, epilogue?: MatmulEpilogue,
+): void {
+  ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, bias: p.bias, ...rowIds(padding), ...(epilogue === undefined ? {} : { epilogue }) });
 }
 
 /** dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says. */

@@ -124,10 +124,10 @@ export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
 }
 
 /** The activations of one block that forward saves: the residual stream and norms (f32) and the narrow ones. */
-const BLOCK_WIDE = ['x', 'ln1', 'x2', 'ln2', 'ffn_out'] as const;
+const BLOCK_WIDE = ['x', 'ln1', 'x2', 'ln2'] as const;
 const BLOCK_NARROW = ['q', 'k', 'v', 'att'] as const;
-/** The FFN's hidden layer, [N × ffnWidth] in the narrow dtype. */
-const BLOCK_FFN = ['ffn_relu', 'ffn_drop'] as const;
+/** The FFN's hidden layer after ReLU and dropout, [N × ffnWidth] in the narrow dtype (also ReLU's mask in backward). */
+const BLOCK_FFN = ['ffn_drop'] as const;
 
 /** Activation specs for batches of up to `rows` sequences (N = rows · L). */
 export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {

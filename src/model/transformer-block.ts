@@ -1,7 +1,8 @@
 /**
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
- * d → ffn → d, the mask being the residual sum's padding rows (`add` writes 0 there). The attention is
+ * d → ffn → d, the residual sums, ReLU, dropouts and mask in the GEMMs' epilogues (ops.ts
+ * MatmulEpilogue; the mask is their padding rows, written 0). The attention is
  * causal for SASRec; BERT4Rec calls the same block bidirectional, blind to padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
  * the mask zeroes them anyway. The other ops get the ids as well (linear.ts LinearPadding, ops.ts
  * PaddingRows): on a padding row either the result is masked later (q, the attention's output
@@ -80,26 +81,21 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
   const ln1 = act('ln1');
-  const rows = { ids, cols: d };
   ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
   linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
   linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
   ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
+  // The residual sums, ReLU, dropouts and the padding mask run in the GEMMs' epilogues: x2 = ln1 +
+  // attn_out(att), ffn_drop = Dropout(ReLU(FFN1(ln2))), out = ln2 + Dropout(FFN2(ffn_drop)), each 0 on
+  // padding rows.
   const x2 = act('x2');
-  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids));
-  ops.add(x2, x2, ln1, N * d, rows);
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids), { residual: ln1, padding: ids });
   const ln2 = act('ln2');
   ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS, ids);
-  const relu = act('ffn_relu');
-  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids));
-  ops.reluForward(relu, relu, N * p.ffn);
-  ops.dropout(act('ffn_drop'), relu, N * p.ffn, p.ffn1Drop, { ids, cols: p.ffn });
-  const f2 = act('ffn_out');
-  linearForward(ops, f2, act('ffn_drop'), linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids));
-  ops.dropout(f2, f2, N * d, p.ffn2Drop, rows);
-  // The residual sum given the padding rows writes 0 there: the block's mask, without a pass of its own.
-  ops.add(out, ln2, f2, N * d, rows);
+  const ffnDrop = act('ffn_drop');
+  linearForward(ops, ffnDrop, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids), { relu: true, dropout: p.ffn1Drop, padding: ids });
+  linearForward(ops, out, ffnDrop, linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids), { dropout: p.ffn2Drop, residual: ln2, padding: ids });
 }
 
 /**
@@ -128,17 +124,13 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
   ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x2, par('ln1.weight'), par('ln1.bias'), B, d, LAYER_NORM_EPS);
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), B, d, d);
   ops.attentionLastForward(act('att'), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p));
-  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), B, d, d);
-  ops.add(x2, x2, ln1, B * d);
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), B, d, d, undefined, { residual: ln1 });
   const ln2 = act('ln2');
   ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), B, d, LAYER_NORM_EPS);
-  // Dropout at p = 0 is the identity (blockForward's ffn_drop is then a copy of ffn_relu): it is left out.
-  const relu = act('ffn_relu');
-  linearForward(ops, relu, ln2, linear(g, b, 'ffn1'), B, d, p.ffn);
-  ops.reluForward(relu, relu, B * p.ffn);
-  const f2 = act('ffn_out');
-  linearForward(ops, f2, relu, linear(g, b, 'ffn2'), B, p.ffn, d);
-  ops.add(out, ln2, f2, B * d);
+  // Dropout at p = 0 is the identity: the FFN is ReLU(FFN1) then FFN2 + ln2, as blockForward's epilogues.
+  const hidden = act('ffn_drop');
+  linearForward(ops, hidden, ln2, linear(g, b, 'ffn1'), B, d, p.ffn, undefined, { relu: true });
+  linearForward(ops, out, hidden, linear(g, b, 'ffn2'), B, p.ffn, d, undefined, { residual: ln2 });
 }
 
 /**
@@ -166,7 +158,9 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const nf = N * p.ffn;
   linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false, skip(ids));
   ops.dropout(g2, g2, nf, p.ffn1Drop, { ids, cols: p.ffn });
-  ops.reluBackward(g2, g2, act('ffn_relu'), nf);
+  // The saved Dropout(ReLU(·)) is positive exactly where the ReLU's output is and the dropout kept it;
+  // where it dropped, g2 is already 0: so it masks the ReLU's gradient as the ReLU's output would.
+  ops.reluBackward(g2, g2, act('ffn_drop'), nf);
   linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, skip(ids));
   ops.add(g3, g3, dx, n, rows);
   ops.fill(g1, 0, n);

@@ -6,6 +6,7 @@
  */
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
+import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import { paddingRowCount } from '../padding-rows.js';
 import type {
   AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
@@ -202,6 +203,19 @@ export class CpuOps implements Ops {
       m, n, k, lay, options.alpha ?? 1, options.accumulate ?? false,
       options.bias === undefined ? null : f32(options.bias, 'matmul.bias', n),
     );
+    this.#epilogue(out, m, n, options);
+  }
+
+  /** matmul's epilogue as the ops it stands for, in its order (their results exactly). */
+  #epilogue(out: Tensor, m: number, n: number, options: MatmulOptions): void {
+    checkMatmulEpilogue(options);
+    const e = options.epilogue;
+    if (e === undefined) return;
+    const padding = e.padding === undefined ? undefined : { ids: e.padding, cols: n };
+    if (e.relu === true) this.reluForward(out, out, m * n);
+    if (e.dropout !== undefined && e.dropout.p > 0) this.dropout(out, out, m * n, e.dropout, padding);
+    if (e.residual !== undefined) this.add(out, e.residual, out, m * n, padding);
+    else if (e.padding !== undefined && !(e.dropout !== undefined && e.dropout.p > 0)) this.maskPadded(out, out, e.padding, m, n);
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {

@@ -1,0 +1,114 @@
+/**
+ * CpuOps.matmul's epilogue (ops.ts MatmulEpilogue): ReLU, dropout, a residual sum and zeroed padding rows
+ * after the product and bias, checked element by element against the definition (the product without
+ * epilogue, max(0, ·), the dropout mask of `dropout` on out's m·n elements, the residual added last),
+ * on 1 and 2 threads; an epilogue that would accumulate is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
+import type { DropoutSpec, MatmulEpilogue, Tensor } from '../../../src/backend/ops.js';
+import { randArray, rng } from '../../helpers/numeric.js';
+
+let one: CpuOps;
+let two: CpuOps;
+beforeAll(async () => {
+  one = await CpuOps.create({ threads: 1 });
+  two = await CpuOps.create({ threads: 2 });
+});
+afterAll(() => {
+  one.close();
+  two.close();
+});
+
+const M = 13;
+const N = 24;
+const K = 9;
+const next = rng(20261129);
+const f32 = (len: number): Float32Array => Float32Array.from(randArray(next, len));
+const A = f32(M * K);
+const B = f32(N * K);
+const BIAS = f32(N);
+const RESIDUAL = f32(M * N);
+const IDS = Int32Array.from({ length: M }, (_, i) => (i < 3 || i === 7 ? 0 : i));
+const DROP: DropoutSpec = { p: 0.4, key: { seed: 42, step: 3, site: 5 } };
+
+type Spec = Omit<MatmulEpilogue, 'residual' | 'padding'> & { residual?: boolean; padding?: boolean };
+
+/** out = a · bᵀ + bias with the epilogue `spec` (residual and padding from the fixtures). */
+async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Array> {
+  const g = ops.allocGroup('t', [
+    { name: 'out', shape: [M * N], dtype: 'f32' },
+    { name: 'a', shape: [M * K], dtype: 'f32' },
+    { name: 'b', shape: [N * K], dtype: 'f32' },
+    { name: 'bias', shape: [N], dtype: 'f32' },
+    { name: 'res', shape: [M * N], dtype: 'f32' },
+    { name: 'ids', shape: [M], dtype: 'i32' },
+  ]);
+  try {
+    for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS]] as const) ops.write(g.get(name), data);
+    ops.write(g.get('out'), new Float32Array(M * N).fill(Number.NaN));
+    const epilogue: MatmulEpilogue | undefined = spec === undefined ? undefined : {
+      ...(spec.relu === undefined ? {} : { relu: spec.relu }),
+      ...(spec.dropout === undefined ? {} : { dropout: spec.dropout }),
+      ...(spec.residual === true ? { residual: g.get('res') } : {}),
+      ...(spec.padding === true ? { padding: g.get('ids') } : {}),
+    };
+    ops.matmul(g.get('out'), g.get('a'), g.get('b'), M, N, K, { transB: true, bias: g.get('bias'), ...(epilogue === undefined ? {} : { epilogue }) });
+    return await ops.readF32(g.get('out'));
+  } finally {
+    ops.freeGroup(g);
+  }
+}
+
+/** The dropout mask of DROP on M·N elements: 1 where `dropout` keeps an element of a tensor of ones. */
+async function keptMask(): Promise<boolean[]> {
+  const g = one.allocGroup('m', [{ name: 'x', shape: [M * N], dtype: 'f32' }]);
+  try {
+    const x: Tensor = g.get('x');
+    one.write(x, new Float32Array(M * N).fill(1));
+    one.dropout(x, x, M * N, DROP);
+    return [...(await one.readF32(x))].map((v) => v !== 0);
+  } finally {
+    one.freeGroup(g);
+  }
+}
+
+describe('CpuOps.matmul with an epilogue', () => {
+  it('applies ReLU, dropout, the residual and the padding rows in that order, exactly, on 1 and 2 threads', async () => {
+    const plain = await product(one, undefined);
+    const kept = await keptMask();
+    expect(kept.some((k) => !k) && kept.some((k) => k)).toBe(true);
+    const scale = 1 / (1 - DROP.p);
+    const full: Spec = { relu: true, dropout: DROP, residual: true, padding: true };
+    const fused = await product(one, full);
+    for (let r = 0; r < M; r++) {
+      for (let c = 0; c < N; c++) {
+        const i = r * N + c;
+        const relu = Math.max(0, plain[i]!);
+        const dropped = kept[i] ? Math.fround(relu * scale) : 0;
+        const want = IDS[r] === 0 ? 0 : Math.fround(RESIDUAL[i]! + dropped);
+        expect(fused[i], `row ${r} col ${c}`).toBe(want);
+      }
+    }
+    expect(await product(two, full)).toEqual(fused);
+  });
+
+  it('each part alone: ReLU only, residual only, padding only (rows of 0, the rest untouched)', async () => {
+    const plain = await product(one, undefined);
+    expect(await product(one, { relu: true })).toEqual(plain.map((v) => Math.max(0, v)));
+    expect(await product(two, { residual: true })).toEqual(plain.map((v, i) => Math.fround(RESIDUAL[i]! + v)));
+    const padded = await product(two, { padding: true });
+    expect(padded).toEqual(plain.map((v, i) => (IDS[Math.floor(i / N)] === 0 ? 0 : v)));
+    expect(await product(one, { dropout: { ...DROP, p: 0 } })).toEqual(plain);
+  });
+
+  it('refuses an epilogue with accumulate', () => {
+    const g = one.allocGroup('acc', [{ name: 'x', shape: [4], dtype: 'f32' }]);
+    try {
+      const x = g.get('x');
+      expect(() => one.matmul(x, x, x, 2, 2, 2, { accumulate: true, epilogue: { relu: true } })).toThrow(/epilogue.*accumulate/);
+    } finally {
+      one.freeGroup(g);
+    }
+  });
+});
