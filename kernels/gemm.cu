@@ -8,6 +8,14 @@
 //   out  [m × n] (ldc = n), f32 or bf16 (out_bf16), read at its dtype when accumulating.
 //   bias [n] f32 or null: added to every row after alpha scales the product (a linear layer's bias, fused
 //        into the epilogue so that it costs no kernel of its own).
+//   EPILOGUE (ops.ts MatmulEpilogue; never with accumulate, the launcher's rule): after alpha and the bias,
+//        rows whose id in out_ids is 0 are written 0; the others get, in this order, ReLU (relu = 1), dropout
+//        (drop_threshold ≠ 0: element i = r·n + c is kept iff (word (i & 3) of philox4x32([i >> 2,
+//        drop_site, 0, DROP], [drop_seed, step])) >> 8 ≥ drop_threshold, step from step_counters[0] when
+//        given; kept values are v · drop_scale, the double product rounded once, as ew_dropout), then
+//        + residual[i] (f32 or bf16, residual_bf16; may alias out). Unsplit tiles get it in epilogue_tile
+//        after their stores (a bf16 out is rounded after the bias and again at the end, as the separate ops
+//        did), split ones in the reduction that writes out.
 //   Operands are read at their dtype and converted while staged to shared memory; arithmetic in fp32.
 //
 // KERNELS (TA, TB ∈ {n, t}: transA, transB)
@@ -59,6 +67,9 @@
 
 #include <cuda_bf16.h>
 #include <stdint.h>
+
+#include "philox.cuh"
+#include "step.cuh"
 
 typedef __nv_bfloat16 bf16;
 
@@ -184,6 +195,87 @@ __device__ __forceinline__ void tile_of(int bid, int tiles_m, int tiles_n, int& 
   tn = in_group / size;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Epilogue (ops.ts MatmulEpilogue), applied to alpha · product: + bias[c]; then, where anything more is
+// asked, a padding row (ids[r] == 0) is 0, else ReLU, dropout, + residual, in that order.
+
+struct Epilogue {
+  const float* bias;      // f32 [n] or null
+  const void* residual;   // [m × n] at residual_bf16's dtype, or null
+  const int* ids;         // i32 [m]: out rows' ids, or null
+  double scale;           // dropout's 1 / (1 - p)
+  uint32_t threshold;     // dropout: element kept iff its word >> 8 ≥ threshold; 0: no dropout
+  uint32_t seed, step, site;
+  int relu, residual_bf16;
+};
+
+// Dropout of v by its Philox word, as ew_dropout: kept values are the double product rounded once to f32.
+__device__ __forceinline__ float epilogue_dropped(float v, uint32_t word, const Epilogue& e) {
+  return (word >> 8) >= e.threshold ? __double2float_rn(__dmul_rn(static_cast<double>(v), e.scale)) : 0.f;
+}
+
+// Word (i & 3) of element i's Philox group (src/backend/philox.ts: counter word 0 is the group i >> 2).
+__device__ __forceinline__ uint32_t dropout_word(const uint4& w, long long i) {
+  const int q = static_cast<int>(i & 3);
+  return q == 0 ? w.x : q == 1 ? w.y : q == 2 ? w.z : w.w;
+}
+
+__device__ __forceinline__ uint4 dropout_group(const Epilogue& e, long long g) {
+  return philox4x32(static_cast<uint32_t>(g), e.site, 0u, PHILOX_DROPOUT_STREAM, e.seed, e.step);
+}
+
+__device__ __forceinline__ float residual_at(const Epilogue& e, long long i) {
+  return e.residual_bf16 ? __bfloat162float(static_cast<const bf16*>(e.residual)[i]) : static_cast<const float*>(e.residual)[i];
+}
+
+// Whether the epilogue asks for more than the bias.
+__device__ __forceinline__ bool epilogue_extra(const Epilogue& e) {
+  return e.ids != nullptr || e.relu || e.threshold != 0 || e.residual != nullptr;
+}
+
+// + bias of out elements (r, c) and, when `two`, (r, c + 1).
+__device__ __forceinline__ void epilogue_bias(const Epilogue& e, int c, bool two, float& v0, float& v1) {
+  // Read per column here, not held across the main loop: the bias costs no registers there. A plain load,
+  // not __ldg: ptxas then keeps it next to its store instead of issuing all of the tile's bias loads at
+  // once (which took the 128 × 64 nn kernel from 79 to 116 registers).
+  if (e.bias != nullptr) {
+    v0 += e.bias[c];
+    if (two) v1 += e.bias[c + 1];
+  }
+}
+
+// The rest of the epilogue (padding rows, ReLU, dropout, residual) of out elements idx = r·n + c and, when
+// `two`, idx + 1 (same row), after the bias.
+__device__ __forceinline__ void epilogue_rest(const Epilogue& e, int r, long long idx, bool two, float& v0, float& v1) {
+  if (e.ids != nullptr && e.ids[r] == 0) {
+    v0 = 0.f;
+    v1 = 0.f;
+    return;
+  }
+  if (e.relu) {
+    v0 = v0 > 0.f ? v0 : 0.f;
+    v1 = v1 > 0.f ? v1 : 0.f;
+  }
+  if (e.threshold != 0) {
+    const uint4 w = dropout_group(e, idx >> 2);
+    v0 = epilogue_dropped(v0, dropout_word(w, idx), e);
+    if (two) {
+      const long long i1 = idx + 1;
+      v1 = epilogue_dropped(v1, dropout_word((i1 >> 2) == (idx >> 2) ? w : dropout_group(e, i1 >> 2), i1), e);
+    }
+  }
+  if (e.residual != nullptr) {
+    v0 = residual_at(e, idx) + v0;
+    if (two) v1 = residual_at(e, idx + 1) + v1;
+  }
+}
+
+// The whole epilogue of elements idx = r·n + c (and idx + 1 when `two`), after alpha.
+__device__ __forceinline__ void epilogue_pair(const Epilogue& e, int r, int c, long long idx, bool two, float& v0, float& v1) {
+  epilogue_bias(e, c, two, v0, v1);
+  if (epilogue_extra(e)) epilogue_rest(e, r, idx, two, v0, v1);
+}
+
 // Result (r, c) and, when `pair` and c + 1 < n, (r, c + 1) of the epilogue. With `partial` the raw sums go
 // to this split's slice of the scratch, else alpha · v (+ out) goes to out at its dtype.
 __device__ __forceinline__ void store_pair(void* out, int out_bf16, float* partial, const float* __restrict__ bias, int r, int c, int m,
@@ -260,6 +352,39 @@ __device__ __forceinline__ void finish_elem(void* out, int out_bf16, long long i
   }
 }
 
+// The rest of the epilogue (epilogue_rest) over the CTA's output tile, after store_pair wrote alpha ·
+// product + bias there (unsplit GEMMs; the reductions apply it as they write). The tile is read back from
+// global memory (L2: this CTA just wrote it) in pairs of columns, so the main loop keeps its registers:
+// inlined into store_pair, ReLU, Philox and the residual took the 64 × 64 kernels from 80 to 96 registers
+// (3 CTAs per SM to 2). A bf16 out is rounded after the bias and again after the rest, as the separate
+// ops rounded it.
+template <int BM, int BN>
+__device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
+  __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
+  constexpr int PAIRS = BN / 2;
+  const int rows = min(BM, m - m0);
+#pragma unroll 1
+  for (int e = threadIdx.x; e < rows * PAIRS; e += blockDim.x) {
+    const int r = m0 + e / PAIRS, c = n0 + 2 * (e % PAIRS);
+    if (c >= n) continue;
+    const long long idx = static_cast<long long>(r) * n + c;
+    const bool two = c + 1 < n;
+    float v0, v1 = 0.f;
+    if (out_bf16) {
+      const bf16* o = static_cast<const bf16*>(out) + idx;
+      v0 = __bfloat162float(o[0]);
+      if (two) v1 = __bfloat162float(o[1]);
+    } else {
+      const float* o = static_cast<const float*>(out) + idx;
+      v0 = o[0];
+      if (two) v1 = o[1];
+    }
+    epilogue_rest(ep, r, idx, two, v0, v1);
+    finish_elem(out, out_bf16, idx, v0, 0);
+    if (two) finish_elem(out, out_bf16, idx + 1, v1, 0);
+  }
+}
+
 // The split-K reduction inside the GEMM (partial != null and counters != null), after the CTA has stored
 // its partial tile: the CTA that arrives last at its output tile's counter sums the gridDim.z partials of
 // the tile in split order z = 0, 1, … (from 0.f, whoever arrives last: deterministic), then writes
@@ -271,7 +396,7 @@ __device__ __forceinline__ void finish_elem(void* out, int out_bf16, long long i
 // it took the 128 × 128 tt kernel to 8 bytes of spills; a call once per CTA costs nothing measurable.
 #define TAIL_CHUNKS 4  // chunks of 4 columns a thread of splitk_tail sums at once: the 64 × 64 tile in one pass
 template <int BM, int BN>
-__device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* partial, unsigned* counters, const float* __restrict__ bias,
+__device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* partial, unsigned* counters, const Epilogue ep,
                                             int m0, int n0, int m, int n, float alpha, int accumulate) {
   __shared__ int last;
   __threadfence();
@@ -293,14 +418,14 @@ __device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* p
     constexpr int GROUPS = BN / 4;
     for (int base = 0; base < rows * GROUPS; base += TAIL_CHUNKS * blockDim.x) {
       long long idx[TAIL_CHUNKS];
-      int col[TAIL_CHUNKS];
+      int row[TAIL_CHUNKS], col[TAIL_CHUNKS];
       float4 s[TAIL_CHUNKS];
 #pragma unroll
       for (int j = 0; j < TAIL_CHUNKS; ++j) {
         const int e = base + j * blockDim.x + threadIdx.x;
-        const int r = m0 + e / GROUPS;
+        row[j] = m0 + e / GROUPS;
         col[j] = e < rows * GROUPS ? n0 + (e % GROUPS) * 4 : n;  // n: no chunk
-        idx[j] = static_cast<long long>(r) * n + col[j];
+        idx[j] = static_cast<long long>(row[j]) * n + col[j];
         s[j] = make_float4(0.f, 0.f, 0.f, 0.f);
       }
 #pragma unroll 1
@@ -320,11 +445,10 @@ __device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* p
       for (int j = 0; j < TAIL_CHUNKS; ++j) {
         if (col[j] >= n) continue;
         float v[4] = {alpha * s[j].x, alpha * s[j].y, alpha * s[j].z, alpha * s[j].w};
+        epilogue_pair(ep, row[j], col[j], idx[j], true, v[0], v[1]);
+        epilogue_pair(ep, row[j], col[j] + 2, idx[j] + 2, true, v[2], v[3]);
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          if (bias != nullptr) v[q] += bias[col[j] + q];
-          finish_elem(out, out_bf16, idx[j] + q, v[q], accumulate);
-        }
+        for (int q = 0; q < 4; ++q) finish_elem(out, out_bf16, idx[j] + q, v[q], accumulate);
       }
     }
   } else {
@@ -335,8 +459,8 @@ __device__ __noinline__ void splitk_tail(void* out, int out_bf16, const float* p
       float s = 0.f;
 #pragma unroll 4
       for (int z = 0; z < splits; ++z) s += __ldcg(partial + z * mn + idx);
-      float v = alpha * s;
-      if (bias != nullptr) v += bias[c];
+      float v = alpha * s, unused = 0.f;
+      epilogue_pair(ep, r, c, idx, false, v, unused);
       finish_elem(out, out_bf16, idx, v, accumulate);
     }
   }
@@ -455,7 +579,7 @@ __device__ __forceinline__ void frag_b(uint32_t (&f)[4], uint32_t tile, int c0, 
 }
 
 template <bool TA, bool TB>
-__device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<GEMM_BM, !TA> TileA;
@@ -539,7 +663,6 @@ __device__ __forceinline__ void gemm_bf16_body(void* out, float* partial, unsign
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
-  if (counters != nullptr) splitk_tail<GEMM_BM, GEMM_BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -559,12 +682,15 @@ struct TileShape {
   static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // the warp's tile
   static constexpr int MI = WM / 16, NJ = WN / 16;            // its 16 × 16 fragments of a and of b
   static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile");
+  // CTAs per SM the register budget is held to (__launch_bounds__): the 64 × 64 tile's kernels fit three
+  // (≤ 80 registers) without spills once told to; left free, the epilogue's Philox took them to 98 (two).
+  static constexpr int MIN_BLOCKS = BM * BN <= 64 * 64 ? 3 : 2;
 };
 typedef TileShape<128, 128, 2> WideTile;
 typedef TileShape<64, 64, 2> SmallTile;
 
 template <class T, bool TA, bool TB>
-__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                 const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
@@ -647,7 +773,6 @@ __device__ __forceinline__ void gemm_tiled_body(void* out, float* partial, unsig
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
-  if (counters != nullptr) splitk_tail<T::BM, T::BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -785,7 +910,7 @@ __device__ __forceinline__ uint32_t dynamic_smem_size() {
 typedef TileShape<128, 64, 4> NarrowTile;
 
 template <class T, bool TA, bool TB>
-__device__ __forceinline__ void gemm_async_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_async_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                                 int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                                 const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef OperandTile<T::BM, !TA> TileA;
@@ -881,7 +1006,6 @@ __device__ __forceinline__ void gemm_async_body(void* out, float* partial, unsig
       store_pair(out, out_bf16, partial, bias, r, c, m, n, true, acc[i][j][0], acc[i][j][1], alpha, accumulate);
       store_pair(out, out_bf16, partial, bias, r + 8, c, m, n, true, acc[i][j][2], acc[i][j][3], alpha, accumulate);
     }
-  if (counters != nullptr) splitk_tail<T::BM, T::BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -931,7 +1055,7 @@ struct SimtStager {
 };
 
 template <bool TA, bool TB>
-__device__ __forceinline__ void gemm_f32_body(void* out, float* partial, unsigned* counters, const void* a, const void* b, int m, int n, int k,
+__device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const void* a, const void* b, int m, int n, int k,
                                               int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,
                                               const int* __restrict__ a_ids, const float* __restrict__ bias) {
   typedef SimtStager<SIMT_BM, !TA> StageA;
@@ -1003,21 +1127,46 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, unsigne
     for (int j = 0; j < 4; ++j) {
       store_pair(out, out_bf16, partial, bias, m0 + ty + 16 * i, n0 + tx + 16 * j, m, n, false, acc[i][j], 0.f, alpha, accumulate);
     }
-  if (counters != nullptr) splitk_tail<SIMT_BM, SIMT_BN>(out, out_bf16, partial, counters, bias, m0, n0, m, n, alpha, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Entry points
 
+// The epilogue's arguments after the bias (the launcher's order), and the Epilogue they make.
+#define EPILOGUE_PARAMS                                                                                             \
+  int relu, unsigned drop_threshold, double drop_scale, unsigned drop_seed, unsigned drop_step, unsigned drop_site, \
+      const int *__restrict__ step_counters, const void *__restrict__ residual, int residual_bf16, const int *__restrict__ out_ids
+#define EPILOGUE_OF_PARAMS                                                                                                \
+  Epilogue{bias, residual, out_ids, drop_scale, drop_threshold, drop_seed, drop_threshold != 0 ? step_of(drop_step, step_counters) : 0u, \
+           drop_site, relu, residual_bf16}
+
 #define GEMM_PARAMS                                                                                                     \
   void *__restrict__ out, float *__restrict__ partial, unsigned *__restrict__ counters, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
       int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,                            \
-      const int *__restrict__ a_ids, const float *__restrict__ bias
-#define GEMM_ARGS out, partial, counters, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
+      const int *__restrict__ a_ids, const float *__restrict__ bias, EPILOGUE_PARAMS
+#define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
+#define GEMM_FINISH_ARGS out, out_bf16, partial, counters, m, n, alpha, accumulate, EPILOGUE_OF_PARAMS
 
+// After the body (its registers dead by then): the split-K reduction inside the GEMM, or the rest of the
+// epilogue over an unsplit tile. Both are calls of their own: inlined into the bodies' stores they took
+// the 64 × 64 kernels from 80 to 96 registers (3 CTAs per SM to 2).
+template <int BM, int BN>
+__device__ __forceinline__ void gemm_finish(void* out, int out_bf16, float* partial, unsigned* counters, int m, int n, float alpha,
+                                            int accumulate, const Epilogue& ep) {
+  int tm, tn;
+  tile_of(blockIdx.x, (m + BM - 1) / BM, (n + BN - 1) / BN, tm, tn);
+  if (counters != nullptr) splitk_tail<BM, BN>(out, out_bf16, partial, counters, ep, tm * BM, tn * BN, m, n, alpha, accumulate);
+  else if (partial == nullptr && epilogue_extra(ep)) epilogue_tile<BM, BN>(out, out_bf16, ep, tm * BM, tn * BN, m, n);
+}
+
+#define bf16_TILE_M GEMM_BM
+#define bf16_TILE_N GEMM_BN
+#define f32_TILE_M SIMT_BM
+#define f32_TILE_N SIMT_BN
 #define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \
     gemm_##KIND##_body<TA, TB>(GEMM_ARGS);                                                                 \
+    gemm_finish<KIND##_TILE_M, KIND##_TILE_N>(GEMM_FINISH_ARGS);                                             \
   }
 
 GEMM_ENTRY(bf16, nn, false, false)
@@ -1029,10 +1178,11 @@ GEMM_ENTRY(f32, nt, false, true)
 GEMM_ENTRY(f32, tn, true, false)
 GEMM_ENTRY(f32, tt, true, true)
 
-// Two CTAs per SM (≤ 128 registers): one CTA's barrier wait is covered by the other's mma.
-#define GEMM_TILED_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                        \
-  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) gemm_bf16_##TILE##_##NAME(GEMM_PARAMS) {  \
+// At least two CTAs per SM (≤ 128 registers): one CTA's barrier wait is covered by the other's mma.
+#define GEMM_TILED_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                                     \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, SHAPE::MIN_BLOCKS) gemm_bf16_##TILE##_##NAME(GEMM_PARAMS) {  \
     gemm_tiled_body<SHAPE, TA, TB>(GEMM_ARGS);                                                             \
+    gemm_finish<SHAPE::BM, SHAPE::BN>(GEMM_FINISH_ARGS);                                                    \
   }
 
 GEMM_TILED_ENTRY(wide, WideTile, nn, false, false)
@@ -1045,8 +1195,9 @@ GEMM_TILED_ENTRY(small, SmallTile, tn, true, false)
 GEMM_TILED_ENTRY(small, SmallTile, tt, true, true)
 
 #define GEMM_ASYNC_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                              \
-  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2) gemm_bf16_async_##TILE##_##NAME(GEMM_PARAMS) {  \
+  extern "C" __global__ void __launch_bounds__(GEMM_THREADS, SHAPE::MIN_BLOCKS) gemm_bf16_async_##TILE##_##NAME(GEMM_PARAMS) {  \
     gemm_async_body<SHAPE, TA, TB>(GEMM_ARGS);                                                                   \
+    gemm_finish<SHAPE::BM, SHAPE::BN>(GEMM_FINISH_ARGS);                                                          \
   }
 GEMM_ASYNC_ENTRY(wide, WideTile, nn, false, false)
 GEMM_ASYNC_ENTRY(wide, WideTile, nt, false, true)
@@ -1064,13 +1215,15 @@ GEMM_ASYNC_ENTRY(small, SmallTile, tt, true, true)
 // out[0..mn) = alpha · Σ_z partial[z · mn + i] + bias[i % n] (+ out), z in order; bias may be null (adds
 // nothing), n is out's row length. Grid-stride.
 extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,
-                                              int out_bf16, float alpha, int accumulate, const float* __restrict__ bias, int n) {
+                                              int out_bf16, float alpha, int accumulate, const float* __restrict__ bias, int n,
+                                              EPILOGUE_PARAMS) {
+  const Epilogue ep = EPILOGUE_OF_PARAMS;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < mn;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     float s = 0.f;
     for (int z = 0; z < splits; ++z) s += partial[z * mn + i];
-    float v = alpha * s;
-    if (bias != nullptr) v += bias[i % n];
+    float v = alpha * s, unused = 0.f;
+    epilogue_pair(ep, static_cast<int>(i / n), static_cast<int>(i % n), i, false, v, unused);
     if (out_bf16) {
       bf16* o = static_cast<bf16*>(out);
       if (accumulate) v += __bfloat162float(o[i]);

@@ -15,9 +15,12 @@ import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import { fillBytes } from '../../cuda/memory.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { DType } from '../memory-plan.js';
-import type { MatmulOptions, Tensor } from '../ops.js';
+import type { PointerArg } from '../../cuda/kernel-signature.js';
+import { checkMatmulEpilogue } from '../matmul-epilogue.js';
+import type { MatmulEpilogue, MatmulOptions, Tensor } from '../ops.js';
+import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters, strideGrid } from './launch.js';
 
 /** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
  *  (mma.sync m16n8k16, fp32 accumulation); 'fp32' multiplies in fp32 FMA (the fp32 parity mode). */
@@ -87,12 +90,18 @@ export function clearGemmCounters(scratch: Tensor, stream: Stream | null = null)
   fillBytes(counterRegion(deviceTensor(scratch, 'clearGemmCounters.scratch', ['f32'], GEMM_SCRATCH_FLOATS)), 0, stream);
 }
 
+/** The epilogue's kernel arguments after the bias (kernels/gemm.cu EPILOGUE_PARAMS). */
+const EPILOGUE = [
+  'relu:i32', 'drop_threshold:u32', 'drop_scale:f64', 'drop_seed:u32', 'drop_step:u32', 'drop_site:u32', 'step_counters:ptr',
+  'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
+] as const;
+
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'counters:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
-    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr',
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE,
   ],
-  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32'],
+  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -290,10 +299,31 @@ const LIVE_STEPS = 1024;
  * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus gemm_splitk_reduce when the plan says so.
  * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or null.
  */
+/** The values of EPILOGUE, in its order. */
+type EpilogueArgs = readonly [number, number, number, number, number, number, PointerArg, PointerArg, number, PointerArg];
+
+const NO_EPILOGUE: EpilogueArgs = [0, 0, 1, 0, 0, 0, NULL_PTR, NULL_PTR, 0, NULL_PTR];
+
+/** The kernel arguments of matmul's epilogue on out [m × n], its tensors checked. */
+function epilogueArgs(e: MatmulEpilogue | undefined, m: number, n: number): EpilogueArgs {
+  if (e === undefined) return NO_EPILOGUE;
+  const drop = e.dropout !== undefined && e.dropout.p > 0 ? e.dropout : undefined;
+  const residual = e.residual === undefined ? null : deviceTensor(e.residual, 'matmul.epilogue.residual', FLOATS, m * n);
+  const ids = e.padding === undefined ? NULL_PTR : deviceTensor(e.padding, 'matmul.epilogue.padding', ['i32'], m);
+  // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
+  return [
+    e.relu === true ? 1 : 0,
+    drop === undefined ? 0 : dropoutThreshold(drop.p), drop === undefined ? 1 : 1 / (1 - drop.p),
+    drop === undefined ? 0 : drop.key.seed >>> 0, drop === undefined ? 0 : drop.key.step >>> 0, drop === undefined ? 0 : drop.key.site >>> 0,
+    drop === undefined ? NULL_PTR : stepCounters(drop),
+    residual ?? NULL_PTR, residual === null ? 0 : bf16Flag(residual), ids,
+  ];
+}
+
 function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
-  aIds: CudaTensor | null = null, bias: CudaTensor | null = null,
+  aIds: CudaTensor | null = null, bias: CudaTensor | null = null, epilogue: EpilogueArgs = NO_EPILOGUE,
 ): void {
   const kernels = currentKernels;
   const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels);
@@ -313,12 +343,12 @@ function gemm(
   kernel(name, 'gemm', sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
     out, plan.reduction === 'none' ? NULL_PTR : scratch, plan.reduction === 'gemm' ? counterRegion(scratch) : NULL_PTR, a, b, m, n, k,
-    plan.kPerSplit, bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR,
+    plan.kPerSplit, bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR, ...epilogue,
   );
   if (plan.reduction === 'kernel') {
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
       { grid: strideGrid(m * n), block: 256, stream },
-      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n,
+      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n, ...epilogue,
     );
   }
 }
@@ -340,9 +370,11 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const ids = options.rowIds === undefined ? null : deviceTensor(options.rowIds, 'matmul.rowIds', ['i32'], transA ? k : m);
   const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'matmul.bias', ['f32'], n);
   const accumulate = options.accumulate ?? false;
+  checkMatmulEpilogue(options);
+  const epilogue = epilogueArgs(options.epilogue, m, n);
   // Nothing to write, or (k = 0 with accumulate and no bias) nothing to add.
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
-  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias);
+  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue);
 }
 
 /** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */

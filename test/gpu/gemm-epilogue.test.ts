@@ -1,0 +1,171 @@
+/**
+ * matmul's epilogue on the GPU (ops.ts MatmulEpilogue, kernels/gemm.cu EPILOGUE): ReLU, dropout, a
+ * residual sum and zeroed padding rows after the product and bias, on every path that writes out (an
+ * unsplit tile's epilogue_tile on the small, legacy, wide and fp32 kernels; the split-K reduction inside
+ * the GEMM; gemm_splitk_reduce), against the float64 CPU backend, which applies the ops themselves.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import {
+  clearGemmCounters, GEMM_SCRATCH_FLOATS, gemmKernels, gemmPlanFor, matmul, setGemmKernels, type GemmKernels, type GemmMath,
+} from '../../src/backend/cuda/gemm-kernels.js';
+import type { DType } from '../../src/backend/memory-plan.js';
+import type { DropoutSpec, MatmulEpilogue, MatmulOptions } from '../../src/backend/ops.js';
+import { Stream } from '../../src/cuda/stream.js';
+import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
+
+announceSkip('test/gpu/gemm-epilogue.test.ts');
+
+const DROP: DropoutSpec = { p: 0.3, key: { seed: 7, step: 11, site: 3 } };
+
+interface Case {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transA?: boolean;
+  readonly a: DType;
+  readonly out: DType;
+  readonly math: GemmMath;
+  /** @default 'tiled' */
+  readonly kernels?: GemmKernels;
+  readonly relu: boolean;
+  readonly dropout: boolean;
+  /** The residual's dtype, or none. */
+  readonly residual: DType | null;
+  readonly padding: boolean;
+  /** The path the plan must take (checked, so that each case tests what it names). */
+  readonly path: 'tile' | 'gemm' | 'kernel';
+}
+
+// b is always f32 [n × k] (transB) or [k × n] (transA cases: a [k × m]); a bias always.
+const CASES: Case[] = [
+  { m: 300, n: 64, k: 64, a: 'bf16', out: 'bf16', math: 'bf16', relu: true, dropout: true, residual: null, padding: true, path: 'tile' },
+  { m: 300, n: 64, k: 64, a: 'bf16', out: 'bf16', math: 'bf16', kernels: 'async', relu: true, dropout: true, residual: null, padding: true, path: 'tile' },
+  { m: 1000, n: 64, k: 64, a: 'bf16', out: 'f32', math: 'bf16', kernels: 'legacy', relu: false, dropout: true, residual: 'f32', padding: true, path: 'tile' },
+  { m: 1024, n: 256, k: 256, a: 'bf16', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: 'f32', padding: true, path: 'tile' },
+  { m: 150, n: 33, k: 45, a: 'f32', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'tile' },
+  { m: 150, n: 33, k: 45, a: 'f32', out: 'f32', math: 'fp32', relu: true, dropout: true, residual: 'bf16', padding: true, path: 'tile' },
+  { m: 2200, n: 1000, k: 19, a: 'bf16', out: 'bf16', math: 'bf16', relu: true, dropout: false, residual: 'bf16', padding: true, path: 'tile' },
+  { m: 300, n: 300, k: 700, a: 'bf16', out: 'f32', math: 'bf16', relu: true, dropout: true, residual: 'f32', padding: true, path: 'gemm' },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'f32', out: 'bf16', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'gemm' },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: true, dropout: true, residual: 'f32', padding: true, path: 'kernel' },
+  { m: 33, n: 33, k: 5003, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'kernel' },
+];
+
+function label(c: Case): string {
+  const parts = [c.relu && 'relu', c.dropout && 'dropout', c.residual !== null && `residual ${c.residual}`, c.padding && 'padding'].filter(Boolean);
+  return `${c.math}${c.kernels !== undefined ? ` ${c.kernels}` : ''} ${c.transA ? 'tn' : 'nt'} ${c.m}×${c.n}×${c.k} a ${c.a} out ${c.out}: ${parts.join(', ')} (${c.path})`;
+}
+
+/**
+ * The error bound against the float64 oracle: gemm.test.ts's (1e-2 for bf16 products of f32 or bf16
+ * operands that are not exact, 1e-5 for exact ones) plus, for a bf16 out, two roundings of 2^-9 (after the
+ * bias, and at the end), scaled by the dropout's 1/(1 - p) where it applies.
+ */
+function bound(c: Case): number {
+  const exact = c.math === 'fp32';
+  return ((exact ? 1e-5 : 1e-2) + (c.out === 'bf16' ? 2 * 2 ** -9 : 0)) * (c.dropout ? 1 / (1 - DROP.p) : 1);
+}
+
+/** Padding ids of out's rows: 0 on rows 3..9 and every 17th, else 1. */
+function paddingIds(m: number): Int32Array {
+  return Int32Array.from({ length: m }, (_, r) => ((r >= 3 && r < 10) || r % 17 === 0 ? 0 : 1));
+}
+
+describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference', () => {
+  const context = useContext();
+  let cpu: CpuOps;
+  let scratch: CudaTensorGroup;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+    context();
+    scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
+    clearGemmCounters(scratch.get('scratch'));
+  });
+  afterAll(() => {
+    scratch?.free();
+    cpu?.close();
+  });
+
+  for (const c of CASES) {
+    it(label(c), async () => {
+      const { m, n, k } = c;
+      const plan = gemmPlanFor(m, n, k, c.math, 132, c.kernels ?? 'tiled');
+      expect(plan.reduction === 'none' ? 'tile' : plan.reduction, 'the path this case names (on 132 SMs)').toBe(c.path);
+      const transA = c.transA ?? false;
+      const options: MatmulOptions = transA ? { transA: true } : { transB: true };
+      const io = deviceGroup('io', [
+        { name: 'a', shape: [m * k], dtype: c.a },
+        { name: 'b', shape: [k * n], dtype: 'f32' },
+        { name: 'out', shape: [m * n], dtype: c.out },
+        { name: 'bias', shape: [n], dtype: 'f32' },
+        { name: 'res', shape: [m * n], dtype: c.residual ?? 'f32' },
+        { name: 'ids', shape: [m], dtype: 'i32' },
+      ]);
+      const a = put(io.get('a'), randomFloats(m * k));
+      const b = put(io.get('b'), randomFloats(k * n));
+      // The bias scaled like the product (by √k), so that ReLU cuts about half of the values.
+      const bias = put(io.get('bias'), randomFloats(n).map((v) => v * Math.sqrt(k)));
+      const res = c.residual !== null ? put(io.get('res'), randomFloats(m * n).map((v) => v * Math.sqrt(k))) : null;
+      const ids = paddingIds(m);
+      put(io.get('ids'), ids);
+      const epilogueOn = (get: (name: string) => import('../../src/backend/ops.js').Tensor): MatmulEpilogue => ({
+        relu: c.relu,
+        ...(c.dropout ? { dropout: DROP } : {}),
+        ...(c.residual !== null ? { residual: get('res') } : {}),
+        ...(c.padding ? { padding: get('ids') } : {}),
+      });
+
+      const stream = Stream.create();
+      const before = gemmKernels();
+      setGemmKernels(c.kernels ?? 'tiled');
+      const runOnce = (): Float32Array => {
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k,
+          { ...options, bias: io.get('bias'), epilogue: epilogueOn((name) => io.get(name)) }, c.math, scratch.get('scratch'));
+        stream.synchronize();
+        return get(io.get('out'));
+      };
+      let got: Float32Array;
+      let again: Float32Array;
+      try {
+        got = runOnce();
+        again = runOnce();
+      } finally {
+        setGemmKernels(before);
+        stream.destroy();
+        io.free();
+      }
+
+      const ref = cpu.allocGroup('ref', [
+        { name: 'a', shape: [m * k], dtype: 'f32' },
+        { name: 'b', shape: [k * n], dtype: 'f32' },
+        { name: 'out', shape: [m * n], dtype: 'f32' },
+        { name: 'bias', shape: [n], dtype: 'f32' },
+        { name: 'res', shape: [m * n], dtype: 'f32' },
+        { name: 'ids', shape: [m], dtype: 'i32' },
+      ]);
+      cpu.write(ref.get('a'), a);
+      cpu.write(ref.get('b'), b);
+      cpu.write(ref.get('bias'), bias);
+      if (res !== null) cpu.write(ref.get('res'), res);
+      cpu.write(ref.get('ids'), ids);
+      cpu.matmul(ref.get('out'), ref.get('a'), ref.get('b'), m, n, k, { ...options, bias: ref.get('bias'), epilogue: epilogueOn((name) => ref.get(name)) });
+      const want = await cpu.readF32(ref.get('out'));
+      cpu.freeGroup(ref);
+
+      expect(got.every(Number.isFinite), 'out fully written').toBe(true);
+      expect(Buffer.from(again.buffer).equals(Buffer.from(got.buffer)), 'the same bits twice').toBe(true);
+      if (c.padding) {
+        for (let r = 0; r < m; r++) if (ids[r] === 0) expect(got.subarray(r * n, (r + 1) * n).every((v) => v === 0), `padding row ${r}`).toBe(true);
+      }
+      // Without ReLU and residual, a zero is a dropped element: the masks must agree exactly.
+      if (c.dropout && !c.relu && c.residual === null) {
+        const mismatches = got.reduce((s, v, i) => s + ((v === 0) !== (want[i] === 0) ? 1 : 0), 0);
+        expect(mismatches, 'dropped elements').toBe(0);
+      }
+      expect(relError(got, want)).toBeLessThanOrEqual(bound(c));
+    });
+  }
+});
