@@ -68,6 +68,8 @@ export interface CcePlan {
   readonly threads: number;
   /** Own rows per CTA. */
   readonly ownRows: number;
+  /** Rows of a stream tile: the items of a forward item tile, the h rows of a backward tile. */
+  readonly streamRows: number;
   /** Output column chunks (grid y). */
   readonly chunks: number;
   /** Shares of N of the table gradient (grid z); > 1 adds `partialElements` of workspace. */
@@ -141,6 +143,7 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
     aligned,
     threads: 32 * shape.warps,
     ownRows,
+    streamRows: shape.streamRows,
     chunks,
     splits,
     rowsPerSplit,
