@@ -39,10 +39,10 @@ const CASES: Case[] = [
   { N: 37, V: 15405, d: 256 },
   // Batch 32 × L 32 rows at d = 64 (wgmma, 128-item tiles), whole padding blocks inside.
   { N: 1024, V: 3001, d: 64, paddedRuns: true },
-  // Unaligned d (element loads, mma.sync 64), a padding block of 128 rows.
-  { N: 300, V: 15405, d: 45, paddedRuns: true },
-  // The filter with the tile skip's bounds (wgmma d = 128), peaked logits, padding blocks.
-  { N: 260, V: 5003, d: 128, filter: true, sigma: 4, paddedRuns: true },
+  // Unaligned d (element loads, mma.sync 64): the last row block, rows 128..199, is all padding.
+  { N: 200, V: 15405, d: 45, paddedRuns: true },
+  // The filter with the tile skip's bounds (wgmma d = 128), peaked logits, padding blocks (the last partial).
+  { N: 200, V: 5003, d: 128, filter: true, sigma: 4, paddedRuns: true },
   // Two column chunks (mma.sync 512): the chunk-1 CTAs write O, chunk 0 the statistics.
   { N: 37, V: 3001, d: 512, filter: true, sigma: 4 },
 ];
