@@ -17,19 +17,18 @@
 //                      all of them) through shared memory: scores on the tensor cores, online
 //                      log-sum-exp in the exp2 domain with lazy rescaling, and O_r = Σ_{i≠t} p_ri · table_i
 //                      on the same tiles.
-//     S = 1 (partial null) writes the outputs below itself. S > 1 (partial not null; the launcher splits
-//     when ⌈N/R⌉·D/DO ≤ SMs, i.e. the row blocks alone fill at most half of two CTAs per SM) writes
-//     partials instead (running
-//     max m and sum l in the exp2 domain, the f32 accumulator O, the target's score from the split that
-//     holds it: S·N·(d + 2) + N floats with S·⌈N/R⌉·D/DO ≤ 2·SMs, layout at cce_forward_combine) and
-//     its own tiles' tile_max; cce_forward_combine then writes lse, row_loss, dh_raw and min_lse from
-//     the S partials in the fixed order z = 0 .. S-1 (deterministic). Against S = 1 the results differ
-//     by the fp32 rounding of the other summation order: both sum positive terms, so the row totals
-//     differ by at most (⌈V/BS⌉ + 2S + 4)·2^-24 relative (ex2.approx and the rescales included), which
-//     is the absolute difference of lse, row_loss and min_lse (~1e-6 in practice); dh_raw differs by
-//     that relative amount plus another bf16 rounding of P (each split rounds p against its own running
-//     max: 2^-9 relative per term, the same error S = 1 has against the exact result, averaging down
-//     over the terms). tile_max is bit-identical (the same scores, each tile written by one split).
+//     S = 1 (partial null) writes the outputs below itself. S > 1 (partial not null; the launcher splits when
+//     ⌈N/R⌉·D/DO ≤ SMs, i.e. the row blocks alone fill at most half of two CTAs per SM) writes partials
+//     instead (running max m and sum l in the exp2 domain, the f32 accumulator O, the target's score from the
+//     split that holds it: S·N·(d + 2) + N floats with S·⌈N/R⌉·D/DO ≤ 2·SMs, layout above forward_epilogue)
+//     and its own tiles' tile_max; cce_forward_combine then writes lse, row_loss, dh_raw and min_lse from the
+//     S partials in the fixed order z = 0 .. S-1 (deterministic). Against S = 1 the results differ by the
+//     fp32 rounding of the other summation order: both sum positive terms, so the row totals differ by at
+//     most (⌈V/BS⌉ + 2S + 4)·2^-24 relative (ex2.approx and the rescales included), which is the absolute
+//     difference of lse, row_loss and min_lse (~1e-6 in practice); dh_raw differs by that relative amount
+//     plus another bf16 rounding of P (each split rounds p against its own running max: 2^-9 relative per
+//     term, the same error S = 1 has against the exact result, averaging down over the terms). tile_max is
+//     bit-identical (the same scores, each tile written by one split).
 //     writes   lse[N]        f32  natural-log log-sum-exp; +inf on padding rows (so backward gets p = 0)
 //              row_loss[N]   f32  lse - s_t; 0 on padding rows
 //              dh_raw[N × d] f32  the UNSCALED row gradient Σ_i p_i table_i - table_t, computed as
@@ -626,7 +625,7 @@ __device__ __forceinline__ size_t split_tscore_at(int splits, int N, int d) {
 
 // Forward epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient. Returns the smallest
 // lse of the thread's valid rows (+inf: none). A split CTA (partial not null) instead writes its rows'
-// partials (layout above cce_forward_combine), the target's score only when the target lies in its
+// partials (layout above), the target's score only when the target lies in its
 // stream indices [c_begin, c_end); one epilogue for both keeps the widest shape within its registers.
 template <int DO>
 __device__ __forceinline__ float forward_epilogue(float* __restrict__ lse_out, float* __restrict__ row_loss,
