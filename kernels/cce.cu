@@ -12,9 +12,23 @@
 //   unscaled G = p - y in bf16 (|G| ≤ 1, bf16 has fp32's exponent range: nothing underflows).
 //
 // KERNELS (one pass each; none holds more than a tile of logits)
-//   cce_forward_grad_* grid (⌈N/R⌉, D/DO): a CTA owns R rows of h and streams every item tile through
-//                      shared memory: scores on the tensor cores, online log-sum-exp in the exp2 domain
-//                      with lazy rescaling, and O_r = Σ_{i≠t} p_ri · table_i on the same tiles.
+//   cce_forward_grad_* grid (⌈N/R⌉, D/DO, S): a CTA owns R rows of h and streams the item tiles of its
+//                      share (split z: tiles [z·T, min((z+1)·T, ⌈V/BS⌉)), T = tiles_per_split; S = 1:
+//                      all of them) through shared memory: scores on the tensor cores, online
+//                      log-sum-exp in the exp2 domain with lazy rescaling, and O_r = Σ_{i≠t} p_ri · table_i
+//                      on the same tiles.
+//     S = 1 (partial null) writes the outputs below itself. S > 1 (partial not null; the launcher splits when
+//     ⌈N/R⌉·D/DO ≤ SMs, i.e. the row blocks alone fill at most half of two CTAs per SM) writes partials
+//     instead (running max m and sum l in the exp2 domain, the f32 accumulator O, the target's score from the
+//     split that holds it: S·N·(d + 2) + N floats with S·⌈N/R⌉·D/DO ≤ 2·SMs, layout above forward_epilogue)
+//     and its own tiles' tile_max; cce_forward_combine then writes lse, row_loss, dh_raw and min_lse from the
+//     S partials in the fixed order z = 0 .. S-1 (deterministic). Against S = 1 the results differ by the
+//     fp32 rounding of the other summation order: both sum positive terms, so the row totals differ by at
+//     most (⌈V/BS⌉ + 2S + 4)·2^-24 relative (ex2.approx and the rescales included), which is the absolute
+//     difference of lse, row_loss and min_lse (~1e-6 in practice); dh_raw differs by that relative amount
+//     plus another bf16 rounding of P (each split rounds p against its own running max: 2^-9 relative per
+//     term, the same error S = 1 has against the exact result, averaging down over the terms). tile_max is
+//     bit-identical (the same scores, each tile written by one split).
 //     writes   lse[N]        f32  natural-log log-sum-exp; +inf on padding rows (so backward gets p = 0)
 //              row_loss[N]   f32  lse - s_t; 0 on padding rows
 //              dh_raw[N × d] f32  the UNSCALED row gradient Σ_i p_i table_i - table_t, computed as
@@ -26,7 +40,9 @@
 //              tile_max[⌈V/BS⌉ × ⌈N/R⌉] bf16  per (item tile it, row block rb), at [it·⌈N/R⌉ + rb]: the
 //                                 largest score of the block's valid rows over the tile's items, in log2
 //                                 units, rounded up; +inf when a row of the block has its target there
-//                      A row block of padding rows only writes its outputs and streams nothing.
+//                      A row block of padding rows streams nothing: it writes its outputs (S = 1) or only
+//                      its share's tile_max (S > 1: the combine writes the rest, reading no partial).
+//   cce_forward_combine grid (⌈N/R⌉, ⌈d/32⌉) (S > 1 only).
 //   cce_table_grad_*   grid (⌈V/R⌉, D/DO, S): a CTA owns R items and streams tiles of h rows (a 1/S share
 //                      of N), recomputing the scores and G^T = p - y from the saved lse, and accumulates
 //                      dtable_tile = G^T · h_tile in fp32 registers. It first lists the live tiles of its
@@ -38,15 +54,16 @@
 //              order: the result is deterministic; partial holds S·V·d floats with S·V ≤ 2·SMs·R.
 //   cce_hidden_grad    dh = scale · dh_raw (f32 → f32 or bf16); may alias when both are f32.
 //   cce_loss_reduce    loss[0] = Σ row_loss / M in fp64, one CTA, fixed order (deterministic).
-// SAVED FOR BACKWARD: lse [N] and dh_raw [N × d] (the forward computes the hidden gradient: the
-// backward then needs one pass over the catalogue, not two).
-// ACCUMULATES: the table gradient (+=, rows 1..V; row 0 never touched). OVERWRITES: everything else.
+// SAVED FOR BACKWARD: lse [N] and dh_raw [N × d] (the forward computes the hidden gradient: the backward
+// then needs one pass over the catalogue, not two), min_lse and tile_max (the tile skip).
+// ACCUMULATES: the table gradient (+=, rows 1..V; row 0 never touched). OVERWRITES: everything else
+// (the forward's partials are scratch between the split forward and its combine).
 //
 // GRADIENT FILTER: log2_eps = -inf is the exact mode. Otherwise a warp skips the tensor-core product of a
 // tile whose every |G| ≤ eps: in backward decided from the scores before any exp is spent (no target
 // among the warp's items and max(s - lse) < log eps); in forward after the exps (they feed the loss),
-// against the running log-sum-exp, which only grows, so the test is conservative. Losses are never
-// filtered.
+// against the running log-sum-exp, which only grows, so the test is conservative (a split's running
+// sum, a part of the row's, is too). Losses are never filtered.
 // TILE SKIP (filter mode with tile_max): the forward's tiles are the backward's, transposed (a row block
 // of R rows × an item tile of BS items against an item block of R items × an h tile of BS rows), so the
 // forward records per cell an upper bound of every score and the backward bounds every p of a cell by
@@ -596,40 +613,64 @@ __device__ __forceinline__ bool table_grad_tile(float (&s)[BS / 8][4], uint32_t 
   return true;
 }
 
+// The forward's split partials, f32, for S = gridDim.z splits of the catalogue over N rows:
+//   O      [S][N][d]  the split's acc: Σ_{i≠t} 2^(s_i·log2e - m) · table_i over its items, unscaled
+//   stats  [S][N][2]  m (its running max, log2 units) and l (Σ_{i≠t} 2^(s_i·log2e - m) over its items)
+//   tscore [N]        the target's score (natural units), written by the one split whose share holds it
+// S·N·(d + 2) + N floats.
+__device__ __forceinline__ size_t split_stats_at(int splits, int N, int d) { return static_cast<size_t>(splits) * N * d; }
+__device__ __forceinline__ size_t split_tscore_at(int splits, int N, int d) {
+  return split_stats_at(splits, N, d) + static_cast<size_t>(splits) * N * 2;
+}
+
 // Forward epilogue: quad totals, log-sum-exp, loss, and the unscaled row gradient. Returns the smallest
-// lse of the thread's valid rows (+inf: none).
+// lse of the thread's valid rows (+inf: none). A split CTA (partial not null) instead writes its rows'
+// partials (layout above), the target's score only when the target lies in its
+// stream indices [c_begin, c_end); one epilogue for both keeps the widest shape within its registers.
 template <int DO>
 __device__ __forceinline__ float forward_epilogue(float* __restrict__ lse_out, float* __restrict__ row_loss,
-                                                 float* __restrict__ dh_raw, const bf16* __restrict__ table,
-                                                 const float (&acc)[DO / 8][4], const float (&m)[2],
-                                                 const float (&l)[2], const float (&st)[2], const int (&rows)[2],
-                                                 const int (&tgt)[2], int N, int d, int chunk0, int q) {
+                                                 float* __restrict__ dh_raw, float* __restrict__ partial,
+                                                 const bf16* __restrict__ table, const float (&acc)[DO / 8][4],
+                                                 const float (&m)[2], const float (&l)[2], const float (&st)[2],
+                                                 const int (&rows)[2], const int (&tgt)[2], int N, int d, int chunk0,
+                                                 int c_begin, int c_end, int q) {
   float lse_min = INFINITY;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const float lq = quad_sum(l[r]);
+    const float lq = quad_sum(l[r]);  // every lane takes part in the shuffles
     const float sq = quad_max(st[r]);
+    const bool split = partial != nullptr;
     const float et = fast_exp2(fmaf(sq, CCE_LOG2E, -m[r]));  // target: 0 on padding rows
     const float total = lq + et;
     const bool valid = rows[r] < N && tgt[r] >= 0;
     const float lse = (m[r] + __log2f(total)) * CCE_LN2;
     if (blockIdx.y == 0 && q == 0 && rows[r] < N) {
-      lse_out[rows[r]] = valid ? lse : INFINITY;
-      row_loss[rows[r]] = valid ? lse - sq : 0.f;
+      if (split) {
+        const size_t zn = static_cast<size_t>(blockIdx.z) * N + rows[r];
+        float* stats = partial + split_stats_at(gridDim.z, N, d);
+        stats[2 * zn] = m[r];
+        stats[2 * zn + 1] = lq;
+        if (tgt[r] >= c_begin && tgt[r] < c_end) partial[split_tscore_at(gridDim.z, N, d) + rows[r]] = sq;
+      } else {
+        lse_out[rows[r]] = valid ? lse : INFINITY;
+        row_loss[rows[r]] = valid ? lse - sq : 0.f;
+      }
     }
     if (valid) lse_min = fminf(lse_min, lse);
     if (rows[r] >= N) continue;
-    const float inv = valid ? 1.f / total : 0.f;
-    const float keep = valid ? lq / total : 0.f;  // 1 - p_t, without cancellation
-    const unsigned short* et_row = reinterpret_cast<const unsigned short*>(table) + static_cast<size_t>(valid ? tgt[r] + 1 : 0) * d;
-    float* out = dh_raw + static_cast<size_t>(rows[r]) * d;
+    // Split: the raw acc (inv = 1, keep = 0, no table row read); unsplit: the row gradient.
+    const bool gradient = valid && !split;
+    const float inv = split ? 1.f : valid ? 1.f / total : 0.f;
+    const float keep = gradient ? lq / total : 0.f;  // 1 - p_t, without cancellation
+    const unsigned short* et_row = reinterpret_cast<const unsigned short*>(table) + static_cast<size_t>(gradient ? tgt[r] + 1 : 0) * d;
+    float* out = split ? partial + (static_cast<size_t>(blockIdx.z) * N + rows[r]) * d : dh_raw + static_cast<size_t>(rows[r]) * d;
 #pragma unroll
     for (int j = 0; j < DO / 8; ++j)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int col = chunk0 * 8 + 8 * j + 2 * q + e;
         if (col < d) {
-          const float tv = valid ? __uint_as_float(static_cast<uint32_t>(et_row[col]) << 16) : 0.f;
+          const float tv = gradient ? __uint_as_float(static_cast<uint32_t>(et_row[col]) << 16) : 0.f;
           out[col] = acc[j][2 * r + e] * inv - keep * tv;
         }
       }
@@ -695,14 +736,16 @@ __device__ __forceinline__ int warp_cell_key(const float (&mx)[2], const int (&t
 
 // The forward's warps leave their keys of tile t in ring[t mod 2K][warp]; after the barrier that ends
 // each group of K tiles (and the last tile), warp 0 combines the group, a lane per tile, into tile_max
-// (bf16 rounded up). A slot is rewritten K tiles after its group was combined.
+// (bf16 rounded up). A slot is rewritten K tiles after its group was combined. A CTA streaming a split's
+// share [it_begin, it_end) ends its groups at the same tiles, with its first group cut at it_begin.
 #define CCE_BOUND_GROUP 16
 
 template <int WARPS>
-__device__ __forceinline__ void store_cell_bounds(bf16* __restrict__ tile_max, const int* ring, int last, int rbn, int lane) {
+__device__ __forceinline__ void store_cell_bounds(bf16* __restrict__ tile_max, const int* ring, int it_begin, int last, int rbn,
+                                                  int lane) {
   const int first = last & ~(CCE_BOUND_GROUP - 1);
   const int t = first + lane;
-  if (t > last) return;
+  if (t > last || t < it_begin) return;  // a split's first group may start inside the previous split's share
   const int* slot = ring + (t & (2 * CCE_BOUND_GROUP - 1)) * WARPS;
   int k = slot[0];
 #pragma unroll
@@ -743,24 +786,31 @@ __device__ __forceinline__ int next_live(const unsigned* bits, int cur, int coun
 }
 
 // What the forward writes for a row block of padding rows only (rows row0 .. row0+R-1 below N), without
-// streaming the catalogue: lse +inf, loss 0, the chunk's columns of dh_raw 0, min_lse +inf and, with
-// tile_max, -inf bounds (what the streaming would have produced for such rows).
+// streaming the catalogue: with tile_max, -inf bounds on the CTA's item tiles [it_begin, it_end) (what
+// the streaming would have produced for such rows) and, unsplit (`rows_here`), lse +inf, loss 0, the
+// chunk's columns of dh_raw 0 and min_lse +inf; split, cce_forward_combine writes those.
 template <int DO, int BS>
 __device__ __forceinline__ void forward_padding_block(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                       float* __restrict__ dh_raw, bf16* __restrict__ tile_max,
-                                                      float* __restrict__ min_lse, int row0, int R, int N, int V, int d,
-                                                      int chunk0, int rbn, int threads) {
-  const int rows = min(R, N - row0);
-  const int c0 = chunk0 * 8, cols = min(DO, d - c0);
-  for (int k = threadIdx.x; k < rows * cols; k += threads) dh_raw[static_cast<size_t>(row0 + k / cols) * d + c0 + k % cols] = 0.f;
-  if (blockIdx.y != 0) return;
-  for (int r = threadIdx.x; r < rows; r += threads) {
-    lse_out[row0 + r] = INFINITY;
-    row_loss[row0 + r] = 0.f;
+                                                      float* __restrict__ min_lse, int row0, int R, int N, int d,
+                                                      int chunk0, int rbn, int it_begin, int it_end, bool rows_here,
+                                                      int threads) {
+  if (rows_here) {
+    const int rows = min(R, N - row0);
+    const int c0 = chunk0 * 8, cols = min(DO, d - c0);
+    for (int k = threadIdx.x; k < rows * cols; k += threads) dh_raw[static_cast<size_t>(row0 + k / cols) * d + c0 + k % cols] = 0.f;
   }
-  if (min_lse != nullptr && threadIdx.x == 0) min_lse[blockIdx.x] = INFINITY;
+  if (blockIdx.y != 0) return;
+  if (rows_here) {
+    const int rows = min(R, N - row0);
+    for (int r = threadIdx.x; r < rows; r += threads) {
+      lse_out[row0 + r] = INFINITY;
+      row_loss[row0 + r] = 0.f;
+    }
+    if (min_lse != nullptr && threadIdx.x == 0) min_lse[blockIdx.x] = INFINITY;
+  }
   if (tile_max != nullptr)
-    for (int it = threadIdx.x; it < (V + BS - 1) / BS; it += threads) tile_max[static_cast<size_t>(it) * rbn + blockIdx.x] = __float2bfloat16_ru(-INFINITY);
+    for (int it = it_begin + threadIdx.x; it < it_end; it += threads) tile_max[static_cast<size_t>(it) * rbn + blockIdx.x] = __float2bfloat16_ru(-INFINITY);
 }
 
 // Whether the backward tile of h rows [ht·BS, ht·BS + BS) overlaps a forward row block with a valid row
@@ -784,9 +834,10 @@ __device__ __forceinline__ bool backward_tile_has_rows(const float* __restrict__
 template <int D, class S>
 __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, float* __restrict__ row_loss,
                                                  float* __restrict__ dh_raw, bf16* __restrict__ tile_max,
-                                                 float* __restrict__ min_lse, const bf16* __restrict__ h,
-                                                 const bf16* __restrict__ table, const int* __restrict__ targets, int N,
-                                                 int V, int d, bool aligned, float log2_eps) {
+                                                 float* __restrict__ min_lse, float* __restrict__ partial,
+                                                 const bf16* __restrict__ h, const bf16* __restrict__ table,
+                                                 const int* __restrict__ targets, int N, int V, int d, bool aligned,
+                                                 int tiles_per_split, float log2_eps) {
   constexpr int WARPS = S::WARPS, BS = S::BS, DO = S::DO, R = 16 * WARPS, THREADS = 32 * WARPS;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   unsigned char* smem = smem_aligned(smem_raw);
@@ -809,8 +860,13 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
   int tgt[2];  // stream index of the target, -1 on padding rows
 #pragma unroll
   for (int r = 0; r < 2; ++r) tgt[r] = (rows[r] < N ? targets[rows[r]] : 0) - 1;
+  // This CTA's item tiles: split z streams [z·tiles_per_split, …) of them (unsplit: all).
+  const int tiles = (V + BS - 1) / BS;
+  const int it_begin = blockIdx.z * tiles_per_split;
+  const int it_end = min(tiles, it_begin + tiles_per_split);
   if (!__syncthreads_or(tgt[0] >= 0 || tgt[1] >= 0)) {
-    forward_padding_block<DO, BS>(lse_out, row_loss, dh_raw, tile_max, min_lse, row0, R, N, V, d, chunk0, rbn, THREADS);
+    forward_padding_block<DO, BS>(lse_out, row_loss, dh_raw, tile_max, min_lse, row0, R, N, d, chunk0, rbn, it_begin, it_end,
+                                  partial == nullptr, THREADS);
     return;
   }
   float m[2] = {-INFINITY, -INFINITY};  // running max, log2 units
@@ -828,12 +884,12 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
   };
   if (S::WG || aligned) load_tile<D, R, THREADS, true>(own, h, row0, N, d);
   else if constexpr (!S::WG) load_tile<D, R, THREADS, false>(own, h, row0, N, d);
-  load_stream(stream, 0);
+  // Tile it lives in stream buffer it & 1 (a split may start on an odd tile).
+  load_stream(stream + (it_begin & 1) * BS * D, it_begin * BS);
   cp_async_commit();
   const uint32_t own_u = smem_u32(own);
-  const int tiles = (V + BS - 1) / BS;
-  for (int it = 0; it < tiles; ++it) {
-    if (it + 1 < tiles) {
+  for (int it = it_begin; it < it_end; ++it) {
+    if (it + 1 < it_end) {
       load_stream(stream + ((it + 1) & 1) * BS * D, (it + 1) * BS);
       cp_async_commit();
       tile_ready<1, S::WG>();
@@ -851,11 +907,14 @@ __device__ __forceinline__ void cce_forward_body(float* __restrict__ lse_out, fl
     if (forward_tile_exp<BS, S::WG>(s, pa, m, l, mx, tgt, it * BS, q, log2_eps)) cta_accumulate<D, S>(acc, pa, st_u, chunk0, lane);
     if (bounds && lane == 0) ring[(it & (2 * CCE_BOUND_GROUP - 1)) * WARPS + warp] = key;
     __syncthreads();
-    if (bounds && warp == 0 && ((it & (CCE_BOUND_GROUP - 1)) == CCE_BOUND_GROUP - 1 || it == tiles - 1))
-      store_cell_bounds<WARPS>(tile_max, ring, it, rbn, lane);
+    if (bounds && warp == 0 && ((it & (CCE_BOUND_GROUP - 1)) == CCE_BOUND_GROUP - 1 || it == it_end - 1))
+      store_cell_bounds<WARPS>(tile_max, ring, blockIdx.z * tiles_per_split, it, rbn, lane);
   }
-  const float lse_min = forward_epilogue<DO>(lse_out, row_loss, dh_raw, table, acc, m, l, st, rows, tgt, N, d, chunk0, q);
-  if (min_lse != nullptr && blockIdx.y == 0) {
+  // The split's stream indices, recomputed from the parameters rather than kept live across the loop.
+  const int c_begin = blockIdx.z * tiles_per_split * BS;
+  const float lse_min = forward_epilogue<DO>(lse_out, row_loss, dh_raw, partial, table, acc, m, l, st, rows, tgt, N, d, chunk0,
+                                             c_begin, c_begin + tiles_per_split * BS, q);
+  if (min_lse != nullptr && blockIdx.y == 0 && partial == nullptr) {
     // The stream tiles are free after the last product: the warps' smallest lse go there.
     float* warp_lse = reinterpret_cast<float*>(stream);
     const float w = warp_min(lse_min);
@@ -985,6 +1044,71 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 // ---------------------------------------------------------------------------------------------------
 // Small kernels.
 
+// Split forward, second pass: per valid row n, from the S partials in order z = 0 .. S-1,
+//   M = max_z m_z,  L = Σ_z l_z·2^(m_z - M),  O = Σ_z O_z·2^(m_z - M),  total = L + 2^(s_t·log2e - M),
+//   lse = (M + log2 total)·ln2,  row_loss = lse - s_t,  dh_raw = O/total - (L/total)·table_t
+// (the unsplit epilogue's formulas); padding rows: lse +inf, loss 0, dh_raw 0, no partial read. Per row
+// block of block_rows rows (the forward's R): min_lse, the smallest lse of its valid rows.
+// Grid (⌈N/block_rows⌉, ⌈d/32⌉), 32·CCE_COMBINE_WARPS threads: warp w takes the block's rows w,
+// w + CCE_COMBINE_WARPS, …, lane k the column 32·blockIdx.y + k (every lane computes the row's lse).
+#define CCE_COMBINE_WARPS 32
+extern "C" __global__ void __launch_bounds__(32 * CCE_COMBINE_WARPS)
+    cce_forward_combine(float* __restrict__ lse_out, float* __restrict__ row_loss, float* __restrict__ dh_raw,
+                        float* __restrict__ min_lse, const float* __restrict__ partial, const bf16* __restrict__ table,
+                        const int* __restrict__ targets, int N, int d, int splits, int block_rows) {
+  __shared__ float warp_lse[CCE_COMBINE_WARPS];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int col = blockIdx.y * 32 + lane;
+  const bool col_ok = col < d;
+  const float* stats = partial + split_stats_at(splits, N, d);
+  const float* tscore = partial + split_tscore_at(splits, N, d);
+  const unsigned short* tab = reinterpret_cast<const unsigned short*>(table);
+  float lse_min = INFINITY;
+  const int row_end = min(N, (blockIdx.x + 1) * block_rows);
+  for (int n = blockIdx.x * block_rows + warp; n < row_end; n += CCE_COMBINE_WARPS) {
+    const size_t at = static_cast<size_t>(n) * d + col;
+    const int t = targets[n];
+    if (t == 0) {
+      if (col_ok) dh_raw[at] = 0.f;
+      if (blockIdx.y == 0 && lane == 0) {
+        lse_out[n] = INFINITY;
+        row_loss[n] = 0.f;
+      }
+      continue;
+    }
+    float mx = -INFINITY;
+    for (int z = 0; z < splits; ++z) mx = fmaxf(mx, stats[2 * (static_cast<size_t>(z) * N + n)]);
+    float l = 0.f, o = 0.f;
+#pragma unroll 8
+    for (int z = 0; z < splits; ++z) {
+      const size_t zn = static_cast<size_t>(z) * N + n;
+      const float sc = fast_exp2(stats[2 * zn] - mx);
+      l = fmaf(stats[2 * zn + 1], sc, l);
+      if (col_ok) o = fmaf(partial[zn * d + col], sc, o);
+    }
+    const float sq = tscore[n];
+    const float total = l + fast_exp2(fmaf(sq, CCE_LOG2E, -mx));
+    const float lse = (mx + __log2f(total)) * CCE_LN2;
+    if (blockIdx.y == 0 && lane == 0) {
+      lse_out[n] = lse;
+      row_loss[n] = lse - sq;
+    }
+    lse_min = fminf(lse_min, lse);
+    if (col_ok) {
+      const float tv = __uint_as_float(static_cast<uint32_t>(tab[static_cast<size_t>(t) * d + col]) << 16);
+      dh_raw[at] = o * (1.f / total) - (l / total) * tv;
+    }
+  }
+  if (min_lse == nullptr || blockIdx.y != 0) return;  // uniform over the CTA
+  if (lane == 0) warp_lse[warp] = lse_min;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float v = warp_lse[0];
+    for (int k = 1; k < CCE_COMBINE_WARPS; ++k) v = fminf(v, warp_lse[k]);
+    min_lse[blockIdx.x] = v;
+  }
+}
+
 // dtable[1+i][c] (+=) scale · Σ_z partial[z][i][c], z in order.
 extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32, bf16* __restrict__ dtable_bf16,
                                                  const float* __restrict__ partial, int splits, int V, int d,
@@ -1009,10 +1133,10 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
 #define CCE_ENTRY(D, NAME, SHAPE)                                                                                     \
   extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
       cce_forward_grad_##NAME(float* lse_out, float* row_loss, float* dh_raw, bf16* tile_max, float* min_lse,         \
-                              const bf16* h, const bf16* table, const int* targets, int N, int V, int d, int aligned, \
-                              float log2_eps) {                                                                       \
-    cce_forward_body<D, SHAPE>(lse_out, row_loss, dh_raw, tile_max, min_lse, h, table, targets, N, V, d, aligned != 0, \
-                               log2_eps);                                                                             \
+                              float* partial, const bf16* h, const bf16* table, const int* targets, int N, int V,     \
+                              int d, int aligned, int tiles_per_split, float log2_eps) {                              \
+    cce_forward_body<D, SHAPE>(lse_out, row_loss, dh_raw, tile_max, min_lse, partial, h, table, targets, N, V, d,      \
+                               aligned != 0, tiles_per_split, log2_eps);                                              \
   }                                                                                                                   \
   extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
       cce_table_grad_##NAME(float* dtable_f32, bf16* dtable_bf16, float* partial, const bf16* h, const bf16* table,   \

@@ -18,8 +18,12 @@ export const CCE_FILTER_BF16 = 2 ** -12;
 
 const SIGNATURES = {
   forward: [
-    'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'tile_max:ptr', 'min_lse:ptr', 'h:ptr', 'table:ptr', 'targets:ptr',
-    'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'log2_eps:f32',
+    'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'tile_max:ptr', 'min_lse:ptr', 'partial:ptr', 'h:ptr', 'table:ptr', 'targets:ptr',
+    'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'tiles_per_split:i32', 'log2_eps:f32',
+  ],
+  forwardCombine: [
+    'lse_out:ptr', 'row_loss:ptr', 'dh_raw:ptr', 'min_lse:ptr', 'partial:ptr', 'table:ptr', 'targets:ptr',
+    'N:i32', 'd:i32', 'splits:i32', 'block_rows:i32',
   ],
   tableGrad: [
     'dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'h:ptr', 'table:ptr', 'targets:ptr', 'lse:ptr', 'tile_max:ptr', 'min_lse:ptr',
@@ -56,7 +60,7 @@ const WG_SHAPES: Readonly<Record<number, CtaShape>> = {
   256: { warps: 4, streamRows: 64, chunkCols: 256 },
 };
 
-/** How one (N, V, d) runs: kernel suffix, shape, grid split of the table gradient, shared memory. */
+/** How one (N, V, d) runs: kernel suffix, shape, grid splits of the forward and the table gradient, shared memory. */
 export interface CcePlan {
   /** Kernel name suffix: "256" (mma.sync) or "wg256" (wgmma). */
   readonly suffix: string;
@@ -64,6 +68,8 @@ export interface CcePlan {
   readonly threads: number;
   /** Own rows per CTA. */
   readonly ownRows: number;
+  /** Rows of a stream tile: the items of a forward item tile, the h rows of a backward tile. */
+  readonly streamRows: number;
   /** Output column chunks (grid y). */
   readonly chunks: number;
   /** Shares of N of the table gradient (grid z); > 1 adds `partialElements` of workspace. */
@@ -73,6 +79,14 @@ export interface CcePlan {
   readonly partialElements: number;
   /** Row blocks of the forward (⌈N / ownRows⌉): the length of min_lse. */
   readonly rowBlocks: number;
+  /**
+   * Shares of the catalogue of the forward (grid z), each `forwardTilesPerSplit` item tiles (the last
+   * may have fewer, never none); > 1 adds `forwardPartialElements` of workspace and the combine kernel.
+   */
+  readonly forwardSplits: number;
+  readonly forwardTilesPerSplit: number;
+  /** f32 partials of a split forward, S·N·(d + 2) + N (kernels/cce.cu, cce_forward_combine); 0 unsplit. */
+  readonly forwardPartialElements: number;
   /** bf16 bounds of the filter's tile skip, one per (row block, item tile): ⌈V / streamRows⌉ · rowBlocks. */
   readonly tileMaxElements: number;
 }
@@ -80,8 +94,14 @@ export interface CcePlan {
 /** Backward h tiles listed at a time by the tile skip (CCE_LIVE_WINDOW of kernels/cce.cu), a bit each. */
 const LIVE_WINDOW = 2048;
 
-/** CTAs the table gradient aims for: two waves of one per multiprocessor. */
+/** CTAs the table gradient and the split forward aim for: two per multiprocessor. */
 const TARGET_CTAS_PER_SM = 2;
+
+/**
+ * Fewest item tiles a forward split streams: below it the split's fixed costs (its own tile of h, the
+ * pipeline's fill, its share of the partials) outweigh the tiles it saves.
+ */
+const MIN_FORWARD_SPLIT_TILES = 4;
 
 /** What the plan needs to know of the device. */
 export interface CceDevice {
@@ -112,11 +132,18 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
   const rowsPerSplit = Math.ceil(Math.ceil(N / splits) / shape.streamRows) * shape.streamRows;
   splits = Math.ceil(N / rowsPerSplit);
   const rowBlocks = Math.ceil(N / ownRows);
+  // The forward splits the catalogue only when its row blocks fill at most half the CTAs aimed for (at
+  // ⌈N/R⌉·chunks ≤ SMs); then S row-block grids fit in one wave of two CTAs per multiprocessor.
+  const itemTiles = Math.ceil(V / shape.streamRows);
+  const wanted = Math.max(1, Math.min(Math.floor(target / (rowBlocks * chunks)), Math.floor(itemTiles / MIN_FORWARD_SPLIT_TILES)));
+  const forwardTilesPerSplit = Math.ceil(itemTiles / wanted);
+  const forwardSplits = Math.ceil(itemTiles / forwardTilesPerSplit);
   return {
     suffix: wg ? `wg${D}` : `${D}`,
     aligned,
     threads: 32 * shape.warps,
     ownRows,
+    streamRows: shape.streamRows,
     chunks,
     splits,
     rowsPerSplit,
@@ -124,7 +151,10 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
     sharedBytes: (ownRows + 2 * shape.streamRows) * D * 2 + 2 * shape.streamRows * 8 + LIVE_WINDOW / 8 + 1024,
     partialElements: splits > 1 ? splits * V * d : 0,
     rowBlocks,
-    tileMaxElements: Math.ceil(V / shape.streamRows) * rowBlocks,
+    tileMaxElements: itemTiles * rowBlocks,
+    forwardSplits,
+    forwardTilesPerSplit,
+    forwardPartialElements: forwardSplits > 1 ? forwardSplits * N * (d + 2) + N : 0,
   };
 }
 
@@ -147,22 +177,35 @@ export interface CceBlockBounds {
   readonly tileMax: PointerArg | null;
 }
 
+/** Threads of cce_forward_combine (CCE_COMBINE_WARPS warps of kernels/cce.cu). */
+const COMBINE_THREADS = 1024;
+
 /**
  * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) from h [N × d] and the item table
  * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding), and `bounds` for cceTableGrad's tile skip
- * (sized by ccePlan). Row blocks of padding only stream nothing.
+ * (sized by ccePlan). Row blocks of padding only stream nothing. When the plan splits the catalogue
+ * (`forwardSplits` > 1), `partial` holds `ccePlan(N, V, d).forwardPartialElements` floats of scratch and
+ * a combine kernel writes the outputs from them; unused (may be null) otherwise.
  * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
  */
 export function cceForward(
-  stream: Stream, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceBlockBounds,
+  stream: Stream, lse: PointerArg, rowLoss: PointerArg, dhRaw: PointerArg, bounds: CceBlockBounds, partial: PointerArg,
   h: PointerArg, table: PointerArg, targets: PointerArg,
   N: number, V: number, d: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
+  const split = p.forwardSplits > 1;
   kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
-    { grid: [Math.ceil(N / p.ownRows), p.chunks, 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
-    lse, rowLoss, dhRaw, bounds.tileMax ?? NULL, bounds.minLse, h, table, targets, N, V, d, p.aligned ? 1 : 0, log2Eps(filterEps),
+    { grid: [p.rowBlocks, p.chunks, p.forwardSplits], block: p.threads, sharedBytes: p.sharedBytes, stream },
+    lse, rowLoss, dhRaw, bounds.tileMax ?? NULL, bounds.minLse, split ? partial : NULL, h, table, targets,
+    N, V, d, p.aligned ? 1 : 0, p.forwardTilesPerSplit, log2Eps(filterEps),
   );
+  if (split) {
+    kernel('cce_forward_combine', 'forwardCombine').launch(
+      { grid: [p.rowBlocks, Math.ceil(d / 32), 1], block: COMBINE_THREADS, stream },
+      lse, rowLoss, dhRaw, bounds.minLse, partial, table, targets, N, d, p.forwardSplits, p.ownRows,
+    );
+  }
 }
 
 /**

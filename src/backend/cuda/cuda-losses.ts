@@ -13,6 +13,8 @@
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
  *   tiles it already holds, so the backward makes one pass over the catalogue, not two), and, when V
  *   is small against the GPU, split-N partials of the table gradient (at most 2·SMs·128·d floats);
+ *   when N is small against the GPU, the split forward's partials (S·N·(d + 2) + N floats with
+ *   S·⌈N/R⌉ ≤ 2·SMs: at most 2·SMs·128·(d + 2) + N; 16.9 MB at N = 1024, V = 15,405, d = 256);
  *   one f32 per row block of the forward (its smallest lse: +inf marks padding the backward skips), and
  *   with a gradient filter the bounds of the backward's tile skip: one bf16 per (row block, item
  *   tile) of the forward, N·V·2/(R·BS) bytes (N·V/2048 with 64 × 64 tiles: 27 MB at N = 32768,
@@ -33,6 +35,7 @@ import {
 } from './cce-sampled-kernels.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
+import { NULL_PTR } from './launch.js';
 import type { GemmMath } from './gemm-kernels.js';
 import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
 import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
@@ -73,6 +76,7 @@ export function cudaLossWorkspace(
     const plan = ccePlan(N, V, d);
     const specs = [...common];
     if (plan.partialElements > 0) specs.push({ name: 'partial', shape: [plan.partialElements], dtype: 'f32' });
+    if (plan.forwardPartialElements > 0) specs.push({ name: 'forward_partial', shape: [plan.forwardPartialElements], dtype: 'f32' });
     specs.push({ name: 'min_lse', shape: [plan.rowBlocks], dtype: 'f32' });
     if (filtered(params)) specs.push({ name: 'tile_max', shape: [plan.tileMaxElements], dtype: 'bf16' });
     return specs;
@@ -199,7 +203,11 @@ export function cudaLossForward(
   const rowLoss = deviceTensor(workspace.get('row_loss'), 'workspace.row_loss', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   if (kind === 'cce') {
-    cceForward(stream, lse, rowLoss, dhRaw, blockBounds(workspace, params, N, V, d), x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
+    const plan = ccePlan(N, V, d);
+    const partial = plan.forwardPartialElements > 0
+      ? deviceTensor(workspace.get('forward_partial'), 'workspace.forward_partial', ['f32'], plan.forwardPartialElements)
+      : NULL_PTR;
+    cceForward(stream, lse, rowLoss, dhRaw, blockBounds(workspace, params, N, V, d), partial, x.h, x.table, x.targets, N, V, d, params.gradientFilter ?? 0);
     cceLossReduce(stream, out, rowLoss, N, params.validRows);
   } else {
     sampledForward(stream, sampledKernelKind(kind), lse, rowLoss, dhRaw, x.h, x.table, x.targets, N, V, d, samplerOf(params, V), positiveWeight(params, V));

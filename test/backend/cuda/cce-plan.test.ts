@@ -42,6 +42,40 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
     expect(ccePlanFor(77, 50, 128, H200).splits).toBe(1);
   });
 
+  it('splits the forward over the catalogue only when its row blocks leave the GPU half empty', () => {
+    // Batch 32 × L 32 (issue 10): 16 row blocks of 64 on 132 SMs → 16 shares of 16 item tiles (241 tiles).
+    const batch = ccePlanFor(1024, 15405, 256, H200);
+    expect([batch.forwardSplits, batch.forwardTilesPerSplit]).toEqual([16, 16]);
+    expect(batch.forwardPartialElements).toBe(16 * 1024 * 258 + 1024);
+    // ML-1M (400 row blocks) and ML-20M (2048) fill the GPU already: today's single pass, no partials.
+    // The one share is every item tile: 27 of 128 items (wgmma d = 64), 241 of 64 (d = 256).
+    for (const [N, V, d, tiles] of [[25600, 3416, 64, 27], [131072, 15405, 256, 241]] as const) {
+      const p = ccePlanFor(N, V, d, H200);
+      expect([p.forwardSplits, p.forwardTilesPerSplit, p.forwardPartialElements], `${N}×${V}×${d}`).toEqual([1, tiles, 0]);
+    }
+    // One row block: at least 4 tiles a share (241 tiles → 49 shares of 5).
+    const few = ccePlanFor(37, 15405, 256, H200);
+    expect([few.forwardSplits, few.forwardTilesPerSplit]).toEqual([49, 5]);
+    // Too few tiles to share: one pass.
+    expect(ccePlanFor(37, 200, 256, H200).forwardSplits).toBe(1);
+  });
+
+  it('gives every forward share at least one tile and the CTAs at most two per SM', () => {
+    for (const [N, V, d] of [[1024, 15405, 256], [37, 15405, 256], [1024, 3001, 64], [37, 3001, 45], [300, 15405, 45], [1100, 3001, 512], [200, 50, 64]] as const) {
+      for (const device of [H200, AMPERE]) {
+        const p = ccePlanFor(N, V, d, device);
+        const tiles = Math.ceil(p.tileMaxElements / p.rowBlocks);
+        const label = `${N}×${V}×${d} on ${device.multiprocessorCount} SMs`;
+        expect(p.forwardSplits * p.forwardTilesPerSplit, label).toBeGreaterThanOrEqual(tiles);
+        expect((p.forwardSplits - 1) * p.forwardTilesPerSplit, label).toBeLessThan(tiles);
+        if (p.forwardSplits > 1) {
+          expect(p.forwardSplits * p.rowBlocks * p.chunks, label).toBeLessThanOrEqual(2 * device.multiprocessorCount);
+          expect(p.forwardTilesPerSplit, label).toBeGreaterThanOrEqual(4);
+        }
+      }
+    }
+  });
+
   it("sizes the tile skip's bounds by the forward's row blocks and item tiles", () => {
     // wgmma d = 256: 64-row blocks × 64-item tiles; N·V/2048 bytes of bf16 at the issue's largest shape.
     const big = ccePlanFor(32768, 1661327, 256, H200);
