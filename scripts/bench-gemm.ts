@@ -1,12 +1,12 @@
 /**
  * The GEMMs of a SASRec linear layer through the TypeScript launchers (src/backend/cuda/gemm-kernels.ts),
- * on GPU 0, at the ML-1M (N = 25,600, d = 64) and ML-20M (N = 131,072, d = 256) shapes: the forward
+ * on GPU 0, at the ML-1M (N = 25,600, d = 64), ML-20M (N = 131,072, d = 256) and batch 32 × L 32 (N = 1,024, d = 256) shapes: the forward
  * y = x·Wᵀ, the input gradient dx = dy·W and the weight gradient dW += dyᵀ·x (split-K), each with the
  * operand dtypes the model passes, for each bf16 kernel set ('async', the default; 'tiled', the same
  * tiles register-staged; 'legacy', the 128 × 64 kernel before either). Median of 20 after 3 warm-ups (CUDA events around each call), TFLOP/s = 2·m·n·k / t.
  * On the device machine (no npx):
  *
- *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels async,tiled,legacy] [--json FILE]
+ *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels async,tiled,legacy] [--shapes ml-1m,ml-20m,b32] [--json FILE]
  */
 import { toBf16Bits } from '../src/backend/bf16.js';
 import { writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { probeCuda } from '../src/cuda/probe.js';
 import { Stream } from '../src/cuda/stream.js';
 import { medianEventMs } from './median-event-ms.js';
 
-const SHAPES = { 'ml-1m': { N: 25_600, d: 64 }, 'ml-20m': { N: 131_072, d: 256 } } as const;
+const SHAPES: Readonly<Record<string, { N: number; d: number }>> = { 'ml-1m': { N: 25_600, d: 64 }, 'ml-20m': { N: 131_072, d: 256 }, b32: { N: 1024, d: 256 } };
 const WARMUP = 3;
 const REPS = 20;
 
@@ -89,7 +89,9 @@ function main(): void {
   const stream = Stream.create();
   const rows: { shape: string; product: string; kernels: GemmKernels; m: number; n: number; k: number; ms: number; tflops: number }[] = [];
   try {
-    for (const [shape, { N, d }] of Object.entries(SHAPES)) {
+    const wanted = (arg('--shapes') ?? Object.keys(SHAPES).join(',')).split(',');
+    for (const shape of wanted) if (!(shape in SHAPES)) throw new Error(`--shapes: expected names from ${Object.keys(SHAPES).join(', ')}, got "${shape}"`);
+    for (const [shape, { N, d }] of Object.entries(SHAPES).filter(([name]) => wanted.includes(name))) {
       for (const act of ['bf16', 'f32'] as const) {
         const io = allocCudaGroup(context.allocator, 'io', [
           { name: 'x', shape: [N, d], dtype: act }, { name: 'y', shape: [N, d], dtype: act },
