@@ -72,7 +72,7 @@ function uploadRandom(t: CudaTensor): void {
 
 function parseKernels(text: string): GemmKernels[] {
   return text.split(',').map((k) => {
-    if (k !== 'async' && k !== 'tiled' && k !== 'legacy') throw new Error(`--kernels: expected async, tiled or legacy, got "${k}"`);
+    if (k !== 'async' && k !== 'tiled' && k !== 'mixed' && k !== 'legacy') throw new Error(`--kernels: expected async, tiled, mixed or legacy, got "${k}"`);
     return k;
   });
 }

@@ -29,13 +29,15 @@ export type GemmMath = 'bf16' | 'fp32';
 /**
  * Which bf16 kernels run. 'async' and 'tiled' pick a CTA tile per problem among 128 × 128, 128 × 64 and
  * 64 × 64 (gemmPlanFor); 'async' copies operands into shared memory with cp.async
- * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'legacy'
- * runs the register-staged 128 × 64 kernel for every shape, as before either existed. 'tiled' is the
- * default (fastest on an H200); the others stay selectable for comparison. 'fp32' math ignores the choice.
+ * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'mixed'
+ * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
+ * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
+ * existed. 'tiled' is the default (fastest on an H200); the others stay selectable for comparison. 'fp32'
+ * math ignores the choice.
  */
-export type GemmKernels = 'async' | 'tiled' | 'legacy';
+export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy';
 
-const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'legacy'];
+const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy'];
 
 /** Environment variable choosing the bf16 GEMM kernels (a GemmKernels name); read once, at load. */
 export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
@@ -132,6 +134,11 @@ const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
     { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
     BF16_LEGACY_TILE,
     { m: 64, n: 64, k: 32, infix: '_small', pipelined: false },
+  ],
+  mixed: [
+    { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
+    BF16_LEGACY_TILE,
+    { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
   ],
   legacy: [BF16_LEGACY_TILE],
 };
