@@ -4,12 +4,12 @@ import type { MatmulOptions } from './ops.js';
 /** Throws where an epilogue cannot apply: it replaces out's values, so it never accumulates. */
 export function checkMatmulEpilogue(options: MatmulOptions): void {
   if (options.epilogue !== undefined && options.accumulate === true) {
-    throw new RangeError('matmul: an epilogue (relu, dropout, residual, padding) cannot accumulate into out');
+    throw new RangeError('matmul: an epilogue (relu, dropout, gate, residual, padding) cannot accumulate into out');
   }
 }
 
 /** Whether the epilogue does anything at all. */
 export function hasEpilogue(options: MatmulOptions): boolean {
   const e = options.epilogue;
-  return e !== undefined && (e.relu === true || (e.dropout !== undefined && e.dropout.p > 0) || e.residual !== undefined || e.padding !== undefined);
+  return e !== undefined && (e.relu === true || (e.dropout !== undefined && e.dropout.p > 0) || e.gate !== undefined || e.residual !== undefined || e.padding !== undefined);
 }
