@@ -9,7 +9,8 @@
  * projection, the layer norms, the FFN, the residual sums; their gradients there are zero) or the
  * operand row is zero (k and v read x, which the mask zeroed; their value there is their bias, which
  * SASRec's attention sees), so padding costs (almost) nothing. Backward reads the
- * activations forward saved and regenerates every dropout mask from its key.
+ * activations forward saved and regenerates the dropout masks from their keys, but for the FFN's hidden
+ * one: the gate of its GEMM reads the saved Dropout(ReLU(·)) instead (blockBackward).
  */
 import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
