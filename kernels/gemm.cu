@@ -12,7 +12,9 @@
 //        rows whose id in out_ids is 0 are written 0; the others get, in this order, ReLU (relu = 1), dropout
 //        (drop_threshold ≠ 0: element i = r·n + c is kept iff (word (i & 3) of philox4x32([i >> 2,
 //        drop_site, 0, DROP], [drop_seed, step])) >> 8 ≥ drop_threshold, step from step_counters[0] when
-//        given; kept values are v · drop_scale, the double product rounded once, as ew_dropout), then
+//        given; kept values are v · drop_scale, the double product rounded once, as ew_dropout), the gate
+//        (gate != null: v is kept where gate[i] > 0, f32 or bf16 (gate_bf16), times gate_scale as the double
+//        product rounded once, else 0: a dropout's and a ReLU's backward by their saved output), then
 //        + residual[i] (f32 or bf16, residual_bf16; may alias out). Unsplit tiles get it in epilogue_tile
 //        after their stores (a bf16 out is rounded after the bias and again at the end, as the separate ops
 //        did), split ones in the reduction that writes out.
@@ -198,16 +200,18 @@ __device__ __forceinline__ void tile_of(int bid, int tiles_m, int tiles_n, int& 
 
 // ---------------------------------------------------------------------------------------------------
 // Epilogue (ops.ts MatmulEpilogue), applied to alpha · product: + bias[c]; then, where anything more is
-// asked, a padding row (ids[r] == 0) is 0, else ReLU, dropout, + residual, in that order.
+// asked, a padding row (ids[r] == 0) is 0, else ReLU, dropout, the gate, + residual, in that order.
 
 struct Epilogue {
   const float* bias;      // f32 [n] or null
+  const void* gate;       // [m × n] at gate_bf16's dtype, or null
   const void* residual;   // [m × n] at residual_bf16's dtype, or null
   const int* ids;         // i32 [m]: out rows' ids, or null
   double scale;           // dropout's 1 / (1 - p)
+  double gate_scale;      // the gate's factor of kept values
   uint32_t threshold;     // dropout: element kept iff its word >> 8 ≥ threshold; 0: no dropout
   uint32_t seed, step, site;
-  int relu, residual_bf16;
+  int relu, gate_bf16, residual_bf16;
 };
 
 // Dropout of v by its Philox word, as ew_dropout: kept values are the double product rounded once to f32.
@@ -225,13 +229,19 @@ __device__ __forceinline__ uint4 dropout_group(const Epilogue& e, long long g) {
   return philox4x32(static_cast<uint32_t>(g), e.site, 0u, PHILOX_DROPOUT_STREAM, e.seed, e.step);
 }
 
+// The gate of v by its tensor's element: kept (the double product by gate_scale rounded once, as the CPU's
+// reluBackward with a scale) where that is > 0, else 0.
+__device__ __forceinline__ float epilogue_gated(float v, long long i, const Epilogue& e) {
+  return load_elem(e.gate, e.gate_bf16, i) > 0.f ? __double2float_rn(__dmul_rn(static_cast<double>(v), e.gate_scale)) : 0.f;
+}
+
 __device__ __forceinline__ float residual_at(const Epilogue& e, long long i) {
   return e.residual_bf16 ? __bfloat162float(static_cast<const bf16*>(e.residual)[i]) : static_cast<const float*>(e.residual)[i];
 }
 
 // Whether the epilogue asks for more than the bias.
 __device__ __forceinline__ bool epilogue_extra(const Epilogue& e) {
-  return e.ids != nullptr || e.relu || e.threshold != 0 || e.residual != nullptr;
+  return e.ids != nullptr || e.relu || e.threshold != 0 || e.gate != nullptr || e.residual != nullptr;
 }
 
 // + bias of out elements (r, c) and, when `two`, (r, c + 1).
@@ -245,7 +255,7 @@ __device__ __forceinline__ void epilogue_bias(const Epilogue& e, int c, bool two
   }
 }
 
-// The rest of the epilogue (padding rows, ReLU, dropout, residual) of out elements idx = r·n + c and, when
+// The rest of the epilogue (padding rows, ReLU, dropout, gate, residual) of out elements idx = r·n + c and, when
 // `two`, idx + 1 (same row), after the bias.
 __device__ __forceinline__ void epilogue_rest(const Epilogue& e, int r, long long idx, bool two, float& v0, float& v1) {
   if (e.ids != nullptr && e.ids[r] == 0) {
@@ -264,6 +274,10 @@ __device__ __forceinline__ void epilogue_rest(const Epilogue& e, int r, long lon
       const long long i1 = idx + 1;
       v1 = epilogue_dropped(v1, dropout_word((i1 >> 2) == (idx >> 2) ? w : dropout_group(e, i1 >> 2), i1), e);
     }
+  }
+  if (e.gate != nullptr) {
+    v0 = epilogue_gated(v0, idx, e);
+    if (two) v1 = epilogue_gated(v1, idx + 1, e);
   }
   if (e.residual != nullptr) {
     v0 = residual_at(e, idx) + v0;
@@ -1136,10 +1150,11 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
 // The epilogue's arguments after the bias (the launcher's order), and the Epilogue they make.
 #define EPILOGUE_PARAMS                                                                                             \
   int relu, unsigned drop_threshold, double drop_scale, unsigned drop_seed, unsigned drop_step, unsigned drop_site, \
-      const int *__restrict__ step_counters, const void *__restrict__ residual, int residual_bf16, const int *__restrict__ out_ids
+      const int *__restrict__ step_counters, const void *__restrict__ gate, int gate_bf16, double gate_scale,               \
+      const void *__restrict__ residual, int residual_bf16, const int *__restrict__ out_ids
 #define EPILOGUE_OF_PARAMS                                                                                                \
-  Epilogue{bias, residual, out_ids, drop_scale, drop_threshold, drop_seed, drop_threshold != 0 ? step_of(drop_step, step_counters) : 0u, \
-           drop_site, relu, residual_bf16}
+  Epilogue{bias, gate, residual, out_ids, drop_scale, gate_scale, drop_threshold, drop_seed,                             \
+           drop_threshold != 0 ? step_of(drop_step, step_counters) : 0u, drop_site, relu, gate_bf16, residual_bf16}
 
 #define GEMM_PARAMS                                                                                                     \
   void *__restrict__ out, float *__restrict__ partial, unsigned *__restrict__ counters, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \

@@ -138,18 +138,33 @@ export interface MatmulOptions {
 /**
  * The element-wise ops matmul may apply to out [m × n] (not transposed) after alpha and the bias, each
  * exactly as its own op would on out's m·n elements: v = alpha · op(a) · op(b) + bias, then
- * `reluForward`, then `dropout` (element i = row · n + col), then `add` of the residual; rows whose id
- * in `padding` is 0 are written 0 (as `add` and `dropout` do given PaddingRows).
+ * `reluForward`, then `dropout` (element i = row · n + col), then the `gate`, then `add` of the
+ * residual; rows whose id in `padding` is 0 are written 0 (as `add` and `dropout` do given PaddingRows).
  */
 export interface MatmulEpilogue {
   /** max(0, v). @default false */
   readonly relu?: boolean;
   /** Dropout of v with this key (p = 0: none). */
   readonly dropout?: DropoutSpec;
+  /**
+   * v is kept where `by` > 0, times `scale` (the double product rounded once to f32, as `dropout` scales),
+   * else 0; `by` f32 or bf16 [m × n]. For backward GEMMs without bias: with by = Dropout(ReLU(·)) saved
+   * by forward and scale = 1 / (1 - p) it is that dropout's backward followed by the ReLU's (`by` > 0
+   * exactly where the ReLU's output was positive and the dropout kept it), with no mask regenerated.
+   */
+  readonly gate?: MatmulGate;
   /** f32 or bf16 [m × n] added last: out = residual + v. May alias out. */
   readonly residual?: Tensor;
   /** i32 [m]: ids of out's rows; rows whose id is 0 are written 0. */
   readonly padding?: Tensor;
+}
+
+/** The gate of a matmul epilogue (MatmulEpilogue.gate). */
+export interface MatmulGate {
+  /** f32 or bf16 [m × n]: where it is > 0 the value is kept. */
+  readonly by: Tensor;
+  /** Factor of the kept values (a dropout's 1 / (1 - p)). */
+  readonly scale: number;
 }
 
 /** Adam hyperparameters of one step (no weight decay, as the reference system). */

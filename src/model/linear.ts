@@ -42,14 +42,20 @@ export function linearForward(
   ops.matmul(y, x, p.weight, N, outF, inF, { transB: true, bias: p.bias, ...rowIds(padding), ...(epilogue === undefined ? {} : { epilogue }) });
 }
 
-/** dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says. */
+/**
+ * dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says;
+ * `dxEpilogue` (ops.ts MatmulEpilogue; not with accumulateDx) applies to dx in its GEMM, so that the
+ * backward of what precedes the layer (a dropout and ReLU: the gate) costs no op of its own.
+ */
 export function linearBackward(
   ops: Ops, dx: Tensor, p: LinearParams, dy: Tensor, x: Tensor, N: number, inF: number, outF: number, accumulateDx: boolean,
-  padding?: LinearPadding,
+  padding?: LinearPadding, dxEpilogue?: MatmulEpilogue,
 ): void {
   ops.matmul(p.dWeight, dy, x, outF, inF, N, { transA: true, accumulate: true, ...rowIds(padding) });
   ops.biasBackward(p.dBias, dy, N, outF, biasIds(padding));
-  ops.matmul(dx, dy, p.weight, N, inF, outF, { accumulate: accumulateDx, ...rowIds(padding) });
+  ops.matmul(dx, dy, p.weight, N, inF, outF, {
+    accumulate: accumulateDx, ...rowIds(padding), ...(dxEpilogue === undefined ? {} : { epilogue: dxEpilogue }),
+  });
 }
 
 function rowIds(padding: LinearPadding | undefined): { rowIds?: Tensor } {

@@ -9,7 +9,8 @@
  * projection, the layer norms, the FFN, the residual sums; their gradients there are zero) or the
  * operand row is zero (k and v read x, which the mask zeroed; their value there is their bias, which
  * SASRec's attention sees), so padding costs (almost) nothing. Backward reads the
- * activations forward saved and regenerates every dropout mask from its key.
+ * activations forward saved and regenerates the dropout masks from their keys, but for the FFN's hidden
+ * one: the gate of its GEMM reads the saved Dropout(ReLU(·)) instead (blockBackward).
  */
 import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
@@ -154,13 +155,14 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const rows = { ids, cols: d };
   // FFN: dx is the gradient of y + f2 (the residual sum)
   ops.dropout(g1, dx, n, p.ffn2Drop, rows);
-  // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below.
-  const nf = N * p.ffn;
-  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, act('ffn_drop'), N, p.ffn, d, false, skip(ids));
-  ops.dropout(g2, g2, nf, p.ffn1Drop, { ids, cols: p.ffn });
-  // The saved Dropout(ReLU(·)) is positive exactly where the ReLU's output is and the dropout kept it;
-  // where it dropped, g2 is already 0: so it masks the ReLU's gradient as the ReLU's output would.
-  ops.reluBackward(g2, g2, act('ffn_drop'), nf);
+  // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below. The backward of Dropout(ReLU(·))
+  // is the gate of its GEMM: the saved ffn_drop is positive exactly where the ReLU's output was and the
+  // dropout kept it (and 0 on padding rows, which forward's epilogue zeroed), so g1 · W2 is kept there,
+  // times 1 / (1 - p) as the dropout scales, and 0 elsewhere: the dropout's backward then the ReLU's,
+  // bit for bit, without regenerating the mask.
+  const ffnDrop = act('ffn_drop');
+  const gate = { by: ffnDrop, scale: 1 / (1 - p.ffn1Drop.p) };
+  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, ffnDrop, N, p.ffn, d, false, skip(ids), { gate });
   linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, skip(ids));
   ops.add(g3, g3, dx, n, rows);
   ops.fill(g1, 0, n);

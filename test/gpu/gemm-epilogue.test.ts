@@ -1,6 +1,6 @@
 /**
- * matmul's epilogue on the GPU (ops.ts MatmulEpilogue, kernels/gemm.cu EPILOGUE): ReLU, dropout, a
- * residual sum and zeroed padding rows after the product and bias, on every path that writes out (an
+ * matmul's epilogue on the GPU (ops.ts MatmulEpilogue, kernels/gemm.cu EPILOGUE): ReLU, dropout, the
+ * gate, a residual sum and zeroed padding rows after the product and bias, on every path that writes out (an
  * unsplit tile's epilogue_tile on the small, legacy, wide and fp32 kernels; the split-K reduction inside
  * the GEMM; gemm_splitk_reduce), against the float64 CPU backend, which applies the ops themselves.
  */
@@ -19,6 +19,8 @@ import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 announceSkip('test/gpu/gemm-epilogue.test.ts');
 
 const DROP: DropoutSpec = { p: 0.3, key: { seed: 7, step: 11, site: 3 } };
+/** The gate's factor: a dropout's 1 / (1 - p) at another p than DROP's. */
+const GATE_SCALE = 1 / (1 - 0.1);
 
 interface Case {
   readonly m: number;
@@ -34,6 +36,8 @@ interface Case {
   readonly dropout: boolean;
   /** The residual's dtype, or none. */
   readonly residual: DType | null;
+  /** The gate's tensor's dtype, or none. @default none */
+  readonly gate?: DType;
   readonly padding: boolean;
   /** The path the plan must take (checked, so that each case tests what it names). */
   readonly path: 'tile' | 'gemm' | 'kernel';
@@ -52,17 +56,32 @@ const CASES: Case[] = [
   { m: 250, n: 250, k: 1001, transA: true, a: 'f32', out: 'bf16', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'gemm' },
   { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: true, dropout: true, residual: 'f32', padding: true, path: 'kernel' },
   { m: 33, n: 33, k: 5003, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'kernel' },
+  // The gate (blockBackward's ffn2 dx GEMM: [N × ffn] from k = d, gated by the saved bf16 ffn_drop), alone and
+  // after ReLU and dropout, before the residual; n a multiple of 4 and not on the in-GEMM split (both of
+  // splitk_tail's loops).
+  { m: 300, n: 64, k: 64, a: 'bf16', out: 'bf16', math: 'bf16', relu: false, dropout: false, residual: null, gate: 'bf16', padding: false, path: 'tile' },
+  { m: 1000, n: 256, k: 64, a: 'bf16', out: 'bf16', math: 'bf16', relu: false, dropout: false, residual: null, gate: 'bf16', padding: true, path: 'tile' },
+  { m: 1000, n: 64, k: 64, a: 'bf16', out: 'f32', math: 'bf16', kernels: 'legacy', relu: true, dropout: true, residual: 'f32', gate: 'f32', padding: true, path: 'tile' },
+  { m: 150, n: 33, k: 45, a: 'f32', out: 'f32', math: 'fp32', relu: false, dropout: false, residual: null, gate: 'f32', padding: true, path: 'tile' },
+  { m: 300, n: 300, k: 700, a: 'bf16', out: 'f32', math: 'bf16', relu: false, dropout: false, residual: null, gate: 'bf16', padding: false, path: 'gemm' },
+  { m: 250, n: 250, k: 1001, transA: true, a: 'f32', out: 'bf16', math: 'bf16', relu: true, dropout: true, residual: 'bf16', gate: 'f32', padding: true, path: 'gemm' },
+  { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: false, dropout: false, residual: null, gate: 'f32', padding: false, path: 'kernel' },
+  { m: 33, n: 33, k: 5003, transA: true, a: 'f32', out: 'bf16', math: 'bf16', relu: false, dropout: true, residual: 'f32', gate: 'bf16', padding: true, path: 'kernel' },
 ];
 
 function label(c: Case): string {
-  const parts = [c.relu && 'relu', c.dropout && 'dropout', c.residual !== null && `residual ${c.residual}`, c.padding && 'padding'].filter(Boolean);
+  const parts = [
+    c.relu && 'relu', c.dropout && 'dropout', c.gate !== undefined && `gate ${c.gate}`, c.residual !== null && `residual ${c.residual}`,
+    c.padding && 'padding',
+  ].filter(Boolean);
   return `${c.math}${c.kernels !== undefined ? ` ${c.kernels}` : ''} ${c.transA ? 'tn' : 'nt'} ${c.m}×${c.n}×${c.k} a ${c.a} out ${c.out}: ${parts.join(', ')} (${c.path})`;
 }
 
 /**
  * The error bound against the float64 oracle: gemm.test.ts's (1e-2 for bf16 products of f32 or bf16
  * operands that are not exact, 1e-5 for exact ones) plus, for a bf16 out, two roundings of 2^-9 (after the
- * bias, and at the end), scaled by the dropout's 1/(1 - p) where it applies.
+ * bias, and at the end), scaled by the dropout's 1/(1 - p) where it applies. The gate adds nothing: it
+ * scales got and want alike (plus an f32 rounding, 2^-24) and zeroes the same elements of both.
  */
 function bound(c: Case): number {
   const exact = c.math === 'fp32';
@@ -103,6 +122,7 @@ describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference',
         { name: 'bias', shape: [n], dtype: 'f32' },
         { name: 'res', shape: [m * n], dtype: c.residual ?? 'f32' },
         { name: 'ids', shape: [m], dtype: 'i32' },
+        { name: 'by', shape: [m * n], dtype: c.gate ?? 'f32' },
       ]);
       const a = put(io.get('a'), randomFloats(m * k));
       const b = put(io.get('b'), randomFloats(k * n));
@@ -111,9 +131,12 @@ describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference',
       const res = c.residual !== null ? put(io.get('res'), randomFloats(m * n).map((v) => v * Math.sqrt(k))) : null;
       const ids = paddingIds(m);
       put(io.get('ids'), ids);
+      // Half positive, every 7th element exactly 0 (kept nowhere: the gate is by > 0).
+      const by = c.gate !== undefined ? put(io.get('by'), randomFloats(m * n).map((v, i) => (i % 7 === 0 ? 0 : v))) : null;
       const epilogueOn = (get: (name: string) => import('../../src/backend/ops.js').Tensor): MatmulEpilogue => ({
         relu: c.relu,
         ...(c.dropout ? { dropout: DROP } : {}),
+        ...(c.gate !== undefined ? { gate: { by: get('by'), scale: GATE_SCALE } } : {}),
         ...(c.residual !== null ? { residual: get('res') } : {}),
         ...(c.padding ? { padding: get('ids') } : {}),
       });
@@ -145,11 +168,13 @@ describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference',
         { name: 'bias', shape: [n], dtype: 'f32' },
         { name: 'res', shape: [m * n], dtype: 'f32' },
         { name: 'ids', shape: [m], dtype: 'i32' },
+        { name: 'by', shape: [m * n], dtype: 'f32' },
       ]);
       cpu.write(ref.get('a'), a);
       cpu.write(ref.get('b'), b);
       cpu.write(ref.get('bias'), bias);
       if (res !== null) cpu.write(ref.get('res'), res);
+      if (by !== null) cpu.write(ref.get('by'), by);
       cpu.write(ref.get('ids'), ids);
       cpu.matmul(ref.get('out'), ref.get('a'), ref.get('b'), m, n, k, { ...options, bias: ref.get('bias'), epilogue: epilogueOn((name) => ref.get(name)) });
       const want = await cpu.readF32(ref.get('out'));
@@ -164,6 +189,11 @@ describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference',
       if (c.dropout && !c.relu && c.residual === null) {
         const mismatches = got.reduce((s, v, i) => s + ((v === 0) !== (want[i] === 0) ? 1 : 0), 0);
         expect(mismatches, 'dropped elements').toBe(0);
+      }
+      // Without a residual the gate's zeros are exact: 0 wherever by ≤ 0.
+      if (by !== null && c.residual === null) {
+        const open = got.reduce((s, v, i) => s + (by[i]! <= 0 && v !== 0 ? 1 : 0), 0);
+        expect(open, 'gated elements not 0').toBe(0);
       }
       expect(relError(got, want)).toBeLessThanOrEqual(bound(c));
     });

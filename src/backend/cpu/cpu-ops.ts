@@ -170,7 +170,7 @@ export class CpuOps implements Ops {
   }
 
   reluBackward(dx: Tensor, dout: Tensor, out: Tensor, n: number): void {
-    this.#pool.runSplit(n, 'reluBackward', f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n);
+    this.#pool.runSplit(n, 'reluBackward', f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n, 1);
   }
 
   embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
@@ -211,10 +211,16 @@ export class CpuOps implements Ops {
     checkMatmulEpilogue(options);
     const e = options.epilogue;
     if (e === undefined) return;
+    const mn = m * n;
     const padding = e.padding === undefined ? undefined : { ids: e.padding, cols: n };
-    if (e.relu === true) this.reluForward(out, out, m * n);
-    if (e.dropout !== undefined && e.dropout.p > 0) this.dropout(out, out, m * n, e.dropout, padding);
-    if (e.residual !== undefined) this.add(out, e.residual, out, m * n, padding);
+    if (e.relu === true) this.reluForward(out, out, mn);
+    if (e.dropout !== undefined && e.dropout.p > 0) this.dropout(out, out, mn, e.dropout, padding);
+    if (e.gate !== undefined) {
+      // The gate is reluBackward with the kept values scaled (elementwise.ts).
+      const o = f32(out, 'matmul.out', mn);
+      this.#pool.runSplit(mn, 'reluBackward', o, o, f32(e.gate.by, 'matmul.epilogue.gate.by', mn), mn, e.gate.scale);
+    }
+    if (e.residual !== undefined) this.add(out, e.residual, out, mn, padding);
     else if (e.padding !== undefined && !(e.dropout !== undefined && e.dropout.p > 0)) this.maskPadded(out, out, e.padding, m, n);
   }
 

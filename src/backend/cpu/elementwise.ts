@@ -52,15 +52,25 @@ export function reluForwardPart(out: FloatArray, x: FloatArray, n: number, part:
   }
 }
 
-/** dx = dout · (out > 0) (overwrite), `out` being the forward output; dx may alias dout. */
-export function reluBackward(dx: FloatArray, dout: FloatArray, out: FloatArray, n: number): void {
-  reluBackwardPart(dx, dout, out, n, 0, 1);
+/**
+ * dx = out > 0 ? dout · scale : 0 (overwrite), `out` being the forward output; dx may alias dout. The
+ * product is a double's, rounded once where dx is f32 (as `dropout` scales): with scale = 1 / (1 - p) and
+ * out = Dropout(ReLU(·)) it is that dropout's backward and the ReLU's in one pass (matmul's gate).
+ */
+export function reluBackward(dx: FloatArray, dout: FloatArray, out: FloatArray, n: number, scale = 1): void {
+  reluBackwardPart(dx, dout, out, n, scale, 0, 1);
 }
 
 /** Part `part` of `parts` of `reluBackward`. */
-export function reluBackwardPart(dx: FloatArray, dout: FloatArray, out: FloatArray, n: number, part: number, parts: number): void {
+export function reluBackwardPart(
+  dx: FloatArray, dout: FloatArray, out: FloatArray, n: number, scale: number, part: number, parts: number,
+): void {
   const [lo, hi] = span(n, part, parts);
-  for (let i = lo; i < hi; i++) dx[i] = out[i]! > 0 ? dout[i]! : 0;
+  if (scale === 1) {
+    for (let i = lo; i < hi; i++) dx[i] = out[i]! > 0 ? dout[i]! : 0;
+    return;
+  }
+  for (let i = lo; i < hi; i++) dx[i] = out[i]! > 0 ? dout[i]! * scale : 0;
 }
 
 /** out[r, :] = out[r, :]! + bias (in place); rows whose `ids` entry is 0 (padding) are left as they are. */

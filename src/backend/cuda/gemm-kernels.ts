@@ -95,7 +95,7 @@ export function clearGemmCounters(scratch: Tensor, stream: Stream | null = null)
 /** The epilogue's kernel arguments after the bias (kernels/gemm.cu EPILOGUE_PARAMS). */
 const EPILOGUE = [
   'relu:i32', 'drop_threshold:u32', 'drop_scale:f64', 'drop_seed:u32', 'drop_step:u32', 'drop_site:u32', 'step_counters:ptr',
-  'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
+  'gate:ptr', 'gate_bf16:i32', 'gate_scale:f64', 'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
 ] as const;
 
 const SIGNATURES = {
@@ -315,14 +315,17 @@ const LIVE_STEPS = 1024;
  * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or null.
  */
 /** The values of EPILOGUE, in its order. */
-type EpilogueArgs = readonly [number, number, number, number, number, number, PointerArg, PointerArg, number, PointerArg];
+type EpilogueArgs = readonly [
+  number, number, number, number, number, number, PointerArg, PointerArg, number, number, PointerArg, number, PointerArg,
+];
 
-const NO_EPILOGUE: EpilogueArgs = [0, 0, 1, 0, 0, 0, NULL_PTR, NULL_PTR, 0, NULL_PTR];
+const NO_EPILOGUE: EpilogueArgs = [0, 0, 1, 0, 0, 0, NULL_PTR, NULL_PTR, 0, 1, NULL_PTR, 0, NULL_PTR];
 
 /** The kernel arguments of matmul's epilogue on out [m × n], its tensors checked. */
 function epilogueArgs(e: MatmulEpilogue | undefined, m: number, n: number): EpilogueArgs {
   if (e === undefined) return NO_EPILOGUE;
   const drop = e.dropout !== undefined && e.dropout.p > 0 ? e.dropout : undefined;
+  const gate = e.gate === undefined ? null : deviceTensor(e.gate.by, 'matmul.epilogue.gate.by', FLOATS, m * n);
   const residual = e.residual === undefined ? null : deviceTensor(e.residual, 'matmul.epilogue.residual', FLOATS, m * n);
   const ids = e.padding === undefined ? NULL_PTR : deviceTensor(e.padding, 'matmul.epilogue.padding', ['i32'], m);
   // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
@@ -331,6 +334,7 @@ function epilogueArgs(e: MatmulEpilogue | undefined, m: number, n: number): Epil
     drop === undefined ? 0 : dropoutThreshold(drop.p), drop === undefined ? 1 : 1 / (1 - drop.p),
     drop === undefined ? 0 : drop.key.seed >>> 0, drop === undefined ? 0 : drop.key.step >>> 0, drop === undefined ? 0 : drop.key.site >>> 0,
     drop === undefined ? NULL_PTR : stepCounters(drop),
+    gate ?? NULL_PTR, gate === null ? 0 : bf16Flag(gate), e.gate?.scale ?? 1,
     residual ?? NULL_PTR, residual === null ? 0 : bf16Flag(residual), ids,
   ];
 }

@@ -1,8 +1,9 @@
 /**
- * CpuOps.matmul's epilogue (ops.ts MatmulEpilogue): ReLU, dropout, a residual sum and zeroed padding rows
- * after the product and bias, checked element by element against the definition (the product without
- * epilogue, max(0, ·), the dropout mask of `dropout` on out's m·n elements, the residual added last),
- * on 1 and 2 threads; an epilogue that would accumulate is refused.
+ * CpuOps.matmul's epilogue (ops.ts MatmulEpilogue): ReLU, dropout, the gate, a residual sum and zeroed
+ * padding rows after the product and bias, checked element by element against the definition (the
+ * product without epilogue, max(0, ·), the dropout mask of `dropout` on out's m·n elements, the gate's
+ * by > 0 ? fround(v · scale) : 0, the residual added last), on 1 and 2 threads; an epilogue that would
+ * accumulate is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
@@ -31,8 +32,11 @@ const BIAS = f32(N);
 const RESIDUAL = f32(M * N);
 const IDS = Int32Array.from({ length: M }, (_, i) => (i < 3 || i === 7 ? 0 : i));
 const DROP: DropoutSpec = { p: 0.4, key: { seed: 42, step: 3, site: 5 } };
+// The gate's tensor: positive, zero, negative and -0 in turn.
+const BY = Float32Array.from({ length: M * N }, (_, i) => [1.5, 0, -2, -0, 3e-30][i % 5]!);
+const GATE_SCALE = 1 / (1 - 0.3);
 
-type Spec = Omit<MatmulEpilogue, 'residual' | 'padding'> & { residual?: boolean; padding?: boolean };
+type Spec = Omit<MatmulEpilogue, 'residual' | 'padding' | 'gate'> & { residual?: boolean; padding?: boolean; gate?: boolean };
 
 /** out = a · bᵀ + bias with the epilogue `spec` (residual and padding from the fixtures). */
 async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Array> {
@@ -43,13 +47,15 @@ async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Arra
     { name: 'bias', shape: [N], dtype: 'f32' },
     { name: 'res', shape: [M * N], dtype: 'f32' },
     { name: 'ids', shape: [M], dtype: 'i32' },
+    { name: 'by', shape: [M * N], dtype: 'f32' },
   ]);
   try {
-    for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS]] as const) ops.write(g.get(name), data);
+    for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS], ['by', BY]] as const) ops.write(g.get(name), data);
     ops.write(g.get('out'), new Float32Array(M * N).fill(Number.NaN));
     const epilogue: MatmulEpilogue | undefined = spec === undefined ? undefined : {
       ...(spec.relu === undefined ? {} : { relu: spec.relu }),
       ...(spec.dropout === undefined ? {} : { dropout: spec.dropout }),
+      ...(spec.gate === true ? { gate: { by: g.get('by'), scale: GATE_SCALE } } : {}),
       ...(spec.residual === true ? { residual: g.get('res') } : {}),
       ...(spec.padding === true ? { padding: g.get('ids') } : {}),
     };
@@ -102,11 +108,28 @@ describe('CpuOps.matmul with an epilogue', () => {
     expect(await product(one, { dropout: { ...DROP, p: 0 } })).toEqual(plain);
   });
 
-  it('refuses an epilogue with accumulate', () => {
+  it('the gate: kept where by > 0, times scale rounded once, else 0; after dropout, before the residual; padding rows 0', async () => {
+    const plain = await product(one, undefined);
+    const gated = (v: number, i: number): number => (BY[i]! > 0 ? Math.fround(v * GATE_SCALE) : 0);
+    const alone = await product(one, { gate: true });
+    expect(alone).toEqual(plain.map(gated));
+    expect(await product(two, { gate: true })).toEqual(alone);
+    expect(await product(two, { gate: true, padding: true })).toEqual(plain.map((v, i) => (IDS[Math.floor(i / N)] === 0 ? 0 : gated(v, i))));
+    const kept = await keptMask();
+    const scale = 1 / (1 - DROP.p);
+    const full = await product(two, { relu: true, dropout: DROP, gate: true, residual: true, padding: true });
+    expect(full).toEqual(plain.map((v, i) => {
+      const dropped = kept[i] ? Math.fround(Math.max(0, v) * scale) : 0;
+      return IDS[Math.floor(i / N)] === 0 ? 0 : Math.fround(RESIDUAL[i]! + gated(dropped, i));
+    }));
+  });
+
+  it('refuses an epilogue with accumulate, and a gate of a scale that is not finite', () => {
     const g = one.allocGroup('acc', [{ name: 'x', shape: [4], dtype: 'f32' }]);
     try {
       const x = g.get('x');
       expect(() => one.matmul(x, x, x, 2, 2, 2, { accumulate: true, epilogue: { relu: true } })).toThrow(/epilogue.*accumulate/);
+      expect(() => one.matmul(x, x, x, 2, 2, 2, { epilogue: { gate: { by: x, scale: Number.NaN } } })).toThrow(/gate.scale.*NaN/);
     } finally {
       one.freeGroup(g);
     }
