@@ -39,8 +39,8 @@
 //       counters == null:       out untouched; gemm_splitk_reduce adds the partials (a deep split, whose
 //                               S · tile floats are too many for one CTA to sum).
 //   gemm_splitk_reduce  out = alpha · Σ_{z = 0..S-1} partial[z] + bias[c] (+ out when accumulate) over the
-//                    whole grid, `group` lanes per element (each sums every group-th split, then a fixed
-//                    shuffle tree).
+//                    whole grid, 32 consecutive elements per CTA: warp w sums the splits z ≡ w (mod
+//                    warps), then warp 0 adds the warps' sums in order.
 //   Both reductions add the bias once and the splits in a fixed order (splitk_tail: z = 0, 1, … from 0.f):
 //   the result does not depend on which CTA finishes last (the counters' atomics only elect the CTA that sums).
 //   gemm_fill_column  x[r · ld + col] = value for r < rows (scoreItems: column 0, the padding item, = -inf).
@@ -1229,39 +1229,42 @@ GEMM_ASYNC_ENTRY(small, SmallTile, tn, true, false)
 GEMM_ASYNC_ENTRY(small, SmallTile, tt, true, true)
 
 // out[0..mn) = alpha · Σ_z partial[z · mn + i] + bias[i % n] (+ out), then the epilogue; bias may be null
-// (adds nothing), n is out's row length. A group of `group` lanes (a power of two ≤ 32, within one warp)
-// owns an element: lane j sums the partials z ≡ j (mod group) in order, then the group adds its sums by
-// shuffles in a fixed tree and its lane 0 writes: the S partials are read group-wide in parallel (a thread
-// adding all S one after another took 14.4 µs for S = 200), in one fixed order (deterministic). The loop
-// runs per warp (every lane iterates together), so the shuffles see whole warps. Grid-stride.
-extern "C" __global__ void gemm_splitk_reduce(void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits,
-                                              int group, int out_bf16, float alpha, int accumulate, const float* __restrict__ bias,
-                                              int n, EPILOGUE_PARAMS) {
+// (adds nothing), n is out's row length. A CTA takes 32 consecutive elements at a time, a lane each; warp w
+// sums the partials z ≡ w (mod warps) in order (each load a coalesced 128-byte row of one split), then
+// warp 0 adds the warps' sums in order w = 0, 1, … and writes: a fixed order (deterministic), and a chain
+// of S / warps dependent loads per element instead of S (one thread adding all S took 14.4 µs for S = 200;
+// a group of lanes per element read 32 splits' lines per load, uncoalesced). Grid-stride.
+#define REDUCE_MAX_WARPS 8
+extern "C" __global__ void __launch_bounds__(32 * REDUCE_MAX_WARPS) gemm_splitk_reduce(
+    void* __restrict__ out, const float* __restrict__ partial, long long mn, int splits, int out_bf16, float alpha, int accumulate,
+    const float* __restrict__ bias, int n, EPILOGUE_PARAMS) {
+  __shared__ float sums[REDUCE_MAX_WARPS][32];
   const Epilogue ep = EPILOGUE_OF_PARAMS;
-  const int lane = threadIdx.x & 31;
-  const int j = lane & (group - 1);
-  const int per_warp = 32 / group;
-  const long long warp = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5;
-  const long long warps = (static_cast<long long>(gridDim.x) * blockDim.x) >> 5;
-  for (long long base = warp * per_warp; base < mn; base += warps * per_warp) {
-    const long long i = base + lane / group;
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (long long base = blockIdx.x * 32LL; base < mn; base += gridDim.x * 32LL) {
+    const long long i = base + lane;
     float s = 0.f;
     if (i < mn) {
-      for (int z = j; z < splits; z += group) s += partial[z * mn + i];
+      for (int z = w; z < splits; z += warps) s += partial[z * mn + i];
     }
-    for (int offset = group >> 1; offset > 0; offset >>= 1) s += __shfl_xor_sync(0xffffffffu, s, offset);
-    if (i >= mn || j != 0) continue;
-    float v = alpha * s, unused = 0.f;
-    epilogue_pair(ep, static_cast<int>(i / n), static_cast<int>(i % n), i, false, v, unused);
-    if (out_bf16) {
-      bf16* o = static_cast<bf16*>(out);
-      if (accumulate) v += __bfloat162float(o[i]);
-      o[i] = __float2bfloat16_rn(v);
-    } else {
-      float* o = static_cast<float*>(out);
-      if (accumulate) v += o[i];
-      o[i] = v;
+    sums[w][lane] = s;
+    __syncthreads();
+    if (w == 0 && i < mn) {
+      float v = 0.f, unused = 0.f;
+      for (int q = 0; q < warps; ++q) v += sums[q][lane];
+      v *= alpha;
+      epilogue_pair(ep, static_cast<int>(i / n), static_cast<int>(i % n), i, false, v, unused);
+      if (out_bf16) {
+        bf16* o = static_cast<bf16*>(out);
+        if (accumulate) v += __bfloat162float(o[i]);
+        o[i] = __float2bfloat16_rn(v);
+      } else {
+        float* o = static_cast<float*>(out);
+        if (accumulate) v += o[i];
+        o[i] = v;
+      }
     }
+    __syncthreads();
   }
 }
 

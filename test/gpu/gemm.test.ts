@@ -190,8 +190,8 @@ describe('gemmPlanFor (split-K)', () => {
       expect(plan(256, 256, 131_072)).toEqual({ tileM: 128, tileN: 128, tiles: 4, splits: 64, kPerSplit: 2048, reduction: 'kernel' });
       expect(plan(25_600, 64, 64)).toEqual({ tileM: 128, tileN: 64, tiles: 200, splits: 1, kPerSplit: 64, reduction: 'none' });
       // The deep split of one 64 × 64 tile: S · 4096 partial floats are too many for one SM to sum, and
-      // gemm_splitk_reduce reads an element's S partials 32 at a time: 200 splits of 4 k steps.
-      expect(plan(64, 64, 25_600)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 200, kPerSplit: 128, reduction: 'kernel' });
+      // gemm_splitk_reduce shares an element's S partials among 8 warps: 160 splits of 5 k steps.
+      expect(plan(64, 64, 25_600)).toEqual({ tileM: 64, tileN: 64, tiles: 1, splits: 160, kPerSplit: 160, reduction: 'kernel' });
       expect(plan(64, 3001, 64).tiles).toBe(47);
     }
     expect(gemmPlanFor(131_072, 256, 256, 'bf16', 132, 'legacy').tiles).toBe(1024 * 4);

@@ -103,7 +103,7 @@ const SIGNATURES = {
     'out:ptr', 'partial:ptr', 'counters:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
     'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE,
   ],
-  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'group:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
+  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -186,18 +186,13 @@ const IN_GEMM_SYNC_STEPS = 3;
 const TAIL_BYTES_PER_STEP = 16_384;
 /** gemm_splitk_reduce: one more launch, a few µs between the nodes of a CUDA graph. */
 const REDUCE_LAUNCH_STEPS = 12;
-/** gemm_splitk_reduce: each lane of an element's group adds every group-th partial one after another,
- *  ~75 ns each (the measurement above: 14.4 µs for 200 partials added by one thread). */
+/** gemm_splitk_reduce: each warp of a CTA adds every REDUCE_WARPS-th partial of its lane's element one
+ *  after another, ~75 ns each (the measurement above: 14.4 µs for 200 partials added by one thread). */
 const REDUCE_STEPS_PER_SPLIT = 0.3;
-
-/** gemm_splitk_reduce's lanes per output element: a power of two ≥ S up to a warp. */
-function reduceGroup(splits: number): number {
-  let g = 1;
-  while (g < splits && g < 32) g *= 2;
-  return g;
-}
-/** gemm_splitk_reduce's threads (strideGrid: 8 CTAs of 256 per SM); past them a thread sums several elements. */
-const REDUCE_THREADS_PER_SM = 8 * 256;
+/** gemm_splitk_reduce's warps per CTA (REDUCE_MAX_WARPS), which share out an element's splits. */
+const REDUCE_WARPS = 8;
+/** gemm_splitk_reduce's CTAs per SM (its grid: up to 8 per SM, each 32 elements at a time). */
+const REDUCE_CTAS_PER_SM = 8;
 
 /** Where a split product's partials are added. */
 export type SplitReduction =
@@ -262,11 +257,10 @@ function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorC
       if (splits === previous) continue;
       previous = splits;
       const main = Math.ceil((count * splits) / slots) * (kPerSplit / tile.k);
-      const group = reduceGroup(splits);
-      const perThread = Math.ceil((m * n * group) / (REDUCE_THREADS_PER_SM * multiprocessorCount));
+      const rounds = Math.ceil(Math.ceil((m * n) / 32) / (REDUCE_CTAS_PER_SM * multiprocessorCount));
       const reductions: [SplitReduction, number][] = splits === 1
         ? [['none', 0]]
-        : [['kernel', REDUCE_LAUNCH_STEPS + Math.ceil(splits / group) * REDUCE_STEPS_PER_SPLIT * perThread]];
+        : [['kernel', REDUCE_LAUNCH_STEPS + Math.ceil(splits / REDUCE_WARPS) * REDUCE_STEPS_PER_SPLIT * rounds]];
       if (splits > 1 && count <= GEMM_TILE_COUNTERS) {
         reductions.push(['gemm', IN_GEMM_SYNC_STEPS + (splits * tile.m * tile.n * 4) / TAIL_BYTES_PER_STEP]);
       }
@@ -365,10 +359,9 @@ function gemm(
     plan.kPerSplit, bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR, ...epilogue,
   );
   if (plan.reduction === 'kernel') {
-    const group = reduceGroup(plan.splits);
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
-      { grid: strideGrid(m * n * group), block: 256, stream },
-      out, scratch, m * n, plan.splits, group, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n, ...epilogue,
+      { grid: Math.max(1, Math.min(Math.ceil((m * n) / 32), REDUCE_CTAS_PER_SM * multiprocessors())), block: 32 * REDUCE_WARPS, stream },
+      out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n, ...epilogue,
     );
   }
 }
