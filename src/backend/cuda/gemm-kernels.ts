@@ -5,9 +5,9 @@
  * partials to a caller-given scratch that are added in a fixed order, so every result is deterministic:
  * inside the GEMM by the last CTA of each output tile (one launch), or, for a split whose partials are
  * too many for one CTA to sum, by a second kernel over the whole grid (gemmPlanFor chooses). The bf16
- * math has three kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
- * problem, the same tiles register-staged (the default), and the single 128 × 64 register-staged kernel
- * they replace (GRID_GEMM_KERNELS=async or legacy).
+ * math has four kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
+ * problem, the same tiles register-staged, those with the small tile pipelined (the default), and the
+ * single 128 × 64 register-staged kernel they replace (GRID_GEMM_KERNELS=async, tiled or legacy).
  */
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
@@ -32,8 +32,8 @@ export type GemmMath = 'bf16' | 'fp32';
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'mixed'
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
- * existed. 'tiled' is the default (fastest on an H200); the others stay selectable for comparison. 'fp32'
- * math ignores the choice.
+ * existed. 'mixed' is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable
+ * for comparison. 'fp32' math ignores the choice.
  */
 export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy';
 
@@ -44,14 +44,15 @@ export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
 
 function kernelsFromEnv(): GemmKernels {
   const env = process.env[GEMM_KERNELS_ENV];
-  // 'tiled' measured fastest on an H200 at both ML-1M and ML-20M shapes (BENCHMARKS.md, "GEMM kernel sets").
-  if (env === undefined || env === '') return 'tiled';
+  // 'tiled' measured fastest on an H200 at both ML-1M and ML-20M shapes (BENCHMARKS.md, "GEMM kernel sets"),
+  // 'mixed' (its small tile pipelined) as fast there and 7% faster at batch 32 × L 32 (call 24).
+  if (env === undefined || env === '') return 'mixed';
   const set = KERNEL_SETS.find((k) => k === env);
   if (set === undefined) throw new Error(`${GEMM_KERNELS_ENV}: expected one of ${KERNEL_SETS.join(', ')}, got "${env}"`);
   return set;
 }
 
-/** The bf16 kernels every launcher of this module uses. @default 'tiled' (GRID_GEMM_KERNELS overrides) */
+/** The bf16 kernels every launcher of this module uses. @default 'mixed' (GRID_GEMM_KERNELS overrides) */
 let currentKernels: GemmKernels = kernelsFromEnv();
 
 /** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
