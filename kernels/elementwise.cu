@@ -32,10 +32,13 @@
 //   ew_relu_forward  out[n] = x > 0 ? x : 0, one dtype; out may alias x
 //   ew_relu_backward dx[n] = out > 0 ? dout : 0; dx, dout one dtype, out either; dx may alias dout
 //   ew_bias_add      out[r, :] = out[r, :] + bias (in place); out f32 or bf16, bias f32
-//   ew_bias_backward dBias[cols] (+=) Σ_r dout[r, :]; dBias f32, dout f32 or bf16. Two stages, no
+//   ew_bias_backward dBias[cols] (+=) Σ_r dout[r, :]; dBias f32, dout f32 or bf16. Two stages, no float
 //                    atomics: ew_bias_backward sums each chunk of rows_per_chunk rows per column into
-//                    partial[chunk, cols] (f32 scratch owned by the backend), ew_bias_backward_sum adds
-//                    the chunks' partials per column in a fixed order into dBias. With a single chunk
+//                    partial[chunk, cols] (f32 scratch owned by the backend), then the chunks' partials
+//                    are added per column in column_sums.cuh's fixed order into dBias: by the CTA of
+//                    each strip of columns that finishes last (counters != null: u32 counters[strip],
+//                    0 before the launch and left 0; one launch), or by ew_bias_backward_sum (counters
+//                    = null: a second launch, for partials too many for one CTA). With a single chunk
 //                    (partial = null) the first stage adds into dBias itself.
 // PADDING ROWS (ids != null, i32 per row; ew_add and ew_dropout see n elements as rows of cols): a row
 //   whose id is 0 is padding. ew_add and ew_dropout write 0 there (their inputs not read); ew_bias_add
@@ -48,6 +51,7 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "column_sums.cuh"
 #include "philox.cuh"
 #include "step.cuh"
 
@@ -60,9 +64,6 @@ typedef __nv_bfloat16 bf16;
 // Threads of a ew_bias_backward CTA, and the rows each thread loads before adding (loads in flight).
 #define BIAS_THREADS 256
 #define BIAS_UNROLL 4
-// ew_bias_backward_sum: a CTA of SUM_LANES columns × SUM_PHASES chunk phases.
-#define SUM_LANES 32
-#define SUM_PHASES 32
 
 // ---------------------------------------------------------------------------------------------------
 // Element access, packs and loops
@@ -485,8 +486,9 @@ extern "C" __global__ void ew_relu_backward(void* dx, const void* dout, int d_bf
 // the CTA halves the ty partials in a fixed shared-memory tree. Every sum's order depends on rows,
 // cols and rows_per_chunk only (not on the dtype, the alignment or the GPU): bit-identical run to run.
 template <int W, typename T>
-__device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float* __restrict__ partial, const T* __restrict__ dout,
-                                                int rows, int cols, int rows_per_chunk, float* part, const int* __restrict__ ids) {
+__device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float* __restrict__ partial, unsigned* __restrict__ counters,
+                                                const T* __restrict__ dout, int rows, int cols, int rows_per_chunk, float* part,
+                                                const int* __restrict__ ids) {
   const int units = cols / W;
   const int tx_count = team_width(units);
   const int ty_count = BIAS_THREADS / tx_count;
@@ -549,42 +551,33 @@ __device__ __forceinline__ void bias_chunk_sums(float* __restrict__ dbias, float
       else dbias[c] += part[k * BIAS_THREADS + t];
     }
   }
+  // One launch: the strip's last CTA to finish adds its columns' partials of every chunk (the branch is
+  // the same for the CTA).
+  if (partial != nullptr && counters != nullptr && colsum_last_arrival(&counters[blockIdx.x], gridDim.y)) {
+    const int c0 = blockIdx.x * tx_count * W;
+    const int strip = min(tx_count * W, cols - c0);
+    colsum_tail(dbias + c0, nullptr, strip, partial, cols, c0, strip, gridDim.y);
+  }
 }
 
 template <typename T>
-__device__ __forceinline__ void bias_backward_body(float* dbias, float* partial, const T* dout, int rows, int cols, int rows_per_chunk,
-                                                   float* part, const int* ids) {
-  if (cols % PACK == 0) bias_chunk_sums<PACK>(dbias, partial, dout, rows, cols, rows_per_chunk, part, ids);
-  else bias_chunk_sums<1>(dbias, partial, dout, rows, cols, rows_per_chunk, part, ids);
+__device__ __forceinline__ void bias_backward_body(float* dbias, float* partial, unsigned* counters, const T* dout, int rows, int cols,
+                                                   int rows_per_chunk, float* part, const int* ids) {
+  if (cols % PACK == 0) bias_chunk_sums<PACK>(dbias, partial, counters, dout, rows, cols, rows_per_chunk, part, ids);
+  else bias_chunk_sums<1>(dbias, partial, counters, dout, rows, cols, rows_per_chunk, part, ids);
 }
 
 extern "C" __global__ void __launch_bounds__(BIAS_THREADS)
-ew_bias_backward(float* __restrict__ dbias, float* __restrict__ partial, const void* __restrict__ dout, int dout_bf16, int rows, int cols,
-                 int rows_per_chunk, const int* __restrict__ ids) {
+ew_bias_backward(float* __restrict__ dbias, float* __restrict__ partial, unsigned* __restrict__ counters, const void* __restrict__ dout,
+                 int dout_bf16, int rows, int cols, int rows_per_chunk, const int* __restrict__ ids) {
   __shared__ float part[PACK * BIAS_THREADS];
-  if (dout_bf16) bias_backward_body(dbias, partial, static_cast<const bf16*>(dout), rows, cols, rows_per_chunk, part, ids);
-  else bias_backward_body(dbias, partial, static_cast<const float*>(dout), rows, cols, rows_per_chunk, part, ids);
+  if (dout_bf16) bias_backward_body(dbias, partial, counters, static_cast<const bf16*>(dout), rows, cols, rows_per_chunk, part, ids);
+  else bias_backward_body(dbias, partial, counters, static_cast<const float*>(dout), rows, cols, rows_per_chunk, part, ids);
 }
 
-// Bias backward, stage 2: dbias[c] (+=) Σ_k partial[k, c] over the chunks k, a CTA per SUM_LANES
-// columns. Thread (lane, phase) sums chunks phase, phase + SUM_PHASES, … in order; a fixed tree halves
-// the phases.
-extern "C" __global__ void __launch_bounds__(SUM_LANES * SUM_PHASES)
+// Bias backward, stage 2 as a kernel of its own (counters = null): dbias[c] (+=) Σ_k partial[k, c] over
+// the chunks k, a CTA per COLSUM_LANES columns (column_sums.cuh's order).
+extern "C" __global__ void __launch_bounds__(COLSUM_LANES * COLSUM_PHASES)
 ew_bias_backward_sum(float* __restrict__ dbias, const float* __restrict__ partial, int chunks, int cols) {
-  __shared__ float part[SUM_PHASES][SUM_LANES];
-  const int lane = threadIdx.x % SUM_LANES, phase = threadIdx.x / SUM_LANES;
-  const int c = blockIdx.x * SUM_LANES + lane;
-  float acc = 0.f;
-  if (c < cols) {
-#pragma unroll 4
-    for (int k = phase; k < chunks; k += SUM_PHASES) acc += partial[static_cast<long long>(k) * cols + c];
-  }
-  part[phase][lane] = acc;
-  __syncthreads();
-#pragma unroll
-  for (int half = SUM_PHASES / 2; half > 0; half >>= 1) {
-    if (phase < half) part[phase][lane] += part[phase + half][lane];
-    __syncthreads();
-  }
-  if (phase == 0 && c < cols) dbias[c] += part[0][lane];
+  colsum_phase_tree(dbias, partial, cols, 0, cols, chunks);
 }

@@ -136,6 +136,21 @@ export interface MatmulOptions {
 }
 
 /**
+ * Options of `layerNormBackward`, so that the residual sums around a norm and the zeroing of its input
+ * gradient cost no ops (and no passes over [rows × cols]) of their own.
+ */
+export interface LayerNormBackwardOptions {
+  /**
+   * A second incoming gradient [rows × cols] (f32), added to dout first: the backward is that of
+   * dout + dout2 as `add(dout, dout, dout2)` would store it (in dout's dtype; the CUDA backend keeps the
+   * f32 sum), so the add costs no pass of its own. @default none
+   */
+  readonly dout2?: Tensor;
+  /** Write dx (=) instead of adding to it (+=): no zeroing beforehand. @default false */
+  readonly overwrite?: boolean;
+}
+
+/**
  * The element-wise ops matmul may apply to out [m × n] (not transposed) after alpha and the bias, each
  * exactly as its own op would on out's m·n elements: v = alpha · op(a) · op(b) + bias, then
  * `reluForward`, then `dropout` (element i = row · n + col), then the `gate`, then `add` of the
@@ -381,13 +396,14 @@ export interface Ops {
     out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
   ): void;
   /**
-   * dx (+=) the input gradient; dWeight (+=), dBias (+=). A row whose `ids` entry is 0 leaves its dx as it
-   * is and adds nothing to dWeight and dBias.
+   * dx (+=, or = with `options.overwrite`) the input gradient of dout (+ options.dout2); dWeight (+=),
+   * dBias (+=). A row whose `ids` entry is 0 reads neither gradient, adds nothing to dWeight and dBias
+   * and leaves its dx as it is (writes 0 with `overwrite`).
    */
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number, ids?: Tensor,
+    rows: number, cols: number, ids?: Tensor, options?: LayerNormBackwardOptions,
   ): void;
 
   // ---- attention ----

@@ -149,10 +149,10 @@ export class Sasrec {
     const { params, grads, acts, scratch } = this.#g;
     const N = B * L;
     const dx = scratch.get('dx');
-    ops.fill(dx, 0, N * d);
+    // dx (=): the gradient entering the last block, no zeroing beforehand.
     ops.layerNormBackward(
       dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), scratch.get('dh'), acts.get('final_in'),
-      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d,
+      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
     );
     for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(B, ctx, b));
     // dx's padding rows hold what the keys' and values' backward put there; the mask's gradient is 0

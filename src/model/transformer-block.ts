@@ -137,10 +137,10 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
 /**
  * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
  * gradient of its input x. Parameter gradients accumulate (+=). The output's mask needs no pass of its
- * own: dx is read only by `dropout` and `add` given the padding rows, which read nothing there, so its
- * padding rows may hold anything (the final norm's gradient at first targets, the keys' and values'
- * gradient from the block above); on return they hold the keys' and values' gradient, which the
- * caller's next reader ignores in the same way.
+ * own: dx is read only by `dropout` and `layerNormBackward` given the padding rows, which read nothing
+ * there, so its padding rows may hold anything (the final norm's gradient at first targets, the keys'
+ * and values' gradient from the block above); on return they hold the keys' and values' gradient,
+ * which the caller's next reader ignores in the same way.
  */
 export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
@@ -164,16 +164,22 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const gate = { by: ffnDrop, scale: 1 / (1 - p.ffn1Drop.p) };
   linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, ffnDrop, N, p.ffn, d, false, skip(ids), { gate });
   linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, skip(ids));
-  ops.add(g3, g3, dx, n, rows);
-  ops.fill(g1, 0, n);
-  ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids);
+  // LN2's input gradient is that of FFN1's input plus the residual's (dx), summed inside the norm's
+  // backward; g1 (=), its padding rows 0.
+  ops.layerNormBackward(
+    g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids,
+    { dout2: dx, overwrite: true },
+  );
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
   linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, skip(ids));
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
   ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
   linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, skip(ids));
-  ops.add(g3, g3, g1, n, rows);
   linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, keepBias(ids));
   linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, keepBias(ids));
-  ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids);
+  // LN1's input gradient: q's plus the residual's (g1), summed inside the norm's backward; dx (+=)
+  // onto the keys' and values' gradient.
+  ops.layerNormBackward(
+    dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids, { dout2: g1 },
+  );
 }

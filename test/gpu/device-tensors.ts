@@ -6,6 +6,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { fromBf16Bits, toBf16Bits } from '../../src/backend/bf16.js';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { clearReduceCounters, REDUCE_COUNTERS } from '../../src/backend/cuda/elementwise-kernels.js';
 import { allocCudaGroup, type CudaTensor, type CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import type { TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor } from '../../src/backend/ops.js';
@@ -102,28 +103,52 @@ export function onStream(launch: (stream: Stream) => void): void {
 }
 
 /**
- * For the enclosing describe block: the float64 CPU oracle and a poisoned f32 device scratch of `floats`
- * (the backend's, for launchers that take one), made in beforeAll and released in afterAll; getters.
+ * For the enclosing describe block: the float64 CPU oracle, a poisoned f32 device scratch of `floats`
+ * (the backend's, for launchers that take one) and the column reductions' counters (REDUCE_COUNTERS,
+ * zeroed: clearReduceCounters), made in beforeAll and released in afterAll; getters.
  */
-export function useOracleAndScratch(floats: number): { oracle: () => CpuOps; scratch: () => CudaTensor } {
+export function useOracleAndScratch(floats: number): { oracle: () => CpuOps; scratch: () => CudaTensor; counters: () => CudaTensor } {
   let cpu: CpuOps | undefined;
   let group: CudaTensorGroup | undefined;
   beforeAll(async () => {
     cpu = await cpuOracle();
-    group = deviceGroup('scratch', [{ name: 'partials', shape: [floats], dtype: 'f32' }]);
+    group = deviceGroup('scratch', [
+      { name: 'partials', shape: [floats], dtype: 'f32' },
+      { name: 'counters', shape: [REDUCE_COUNTERS], dtype: 'i32' },
+    ]);
+    clearReduceCounters(group.get('counters'));
   });
   afterAll(() => {
     group?.free();
     cpu?.close();
   });
+  const scratchGroup = (): CudaTensorGroup => {
+    if (group === undefined) throw new Error('the scratch is allocated in beforeAll');
+    return group;
+  };
   return {
     oracle: () => {
       if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
       return cpu;
     },
-    scratch: () => {
-      if (group === undefined) throw new Error('the scratch is allocated in beforeAll');
-      return group.get('partials');
-    },
+    scratch: () => scratchGroup().get('partials'),
+    counters: () => scratchGroup().get('counters'),
   };
+}
+
+/**
+ * The f32 sum of column `column`'s per-chunk partials partial[k · stride + column], k < chunks, in the
+ * order of kernels/column_sums.cuh (whichever kernel sums them): phase p < 32 adds chunks p, p + 32, …
+ * in order from 0, then phase p < half adds phase p + half for half = 16, 8, 4, 2, 1. Each addition
+ * rounded to f32, as the device's.
+ */
+export function columnSumInOrder(partial: Float32Array, chunks: number, stride: number, column: number): number {
+  const phases = new Float32Array(32);
+  for (let p = 0; p < 32; p++) {
+    for (let k = p; k < chunks; k += 32) phases[p] = phases[p]! + partial[k * stride + column]!;
+  }
+  for (let half = 16; half > 0; half >>= 1) {
+    for (let p = 0; p < half; p++) phases[p] = phases[p]! + phases[p + half]!;
+  }
+  return phases[0]!;
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import * as ew from '../../src/backend/cuda/elementwise-kernels.js';
-import { biasBackwardPlan, REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
+import { biasBackwardLaunch, biasBackwardPlan, REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import type { DType, TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
-import { deviceGroup, get, onStream, poison, put, relError, representable, useOracleAndScratch } from './device-tensors.js';
+import { columnSumInOrder, deviceGroup, get, onStream, poison, put, relError, representable, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/elementwise.test.ts');
@@ -33,7 +33,7 @@ function withZeros(n: number): Float32Array {
 
 describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', () => {
   useContext();
-  const { oracle, scratch: reduceScratch } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
+  const { oracle, scratch: reduceScratch, counters } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
 
   /** The same named tensors on the device (at their dtypes, poisoned) and in the oracle (bf16 held as f32). */
   class Pair {
@@ -234,35 +234,50 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
 
   // Column sums in two stages: per chunk of rows (biasBackwardPlan) each thread sums its rows in order,
   // the CTA halves its row phases in a tree, then the chunks' partials go 32 phases of in-order sums and
-  // a 5-level tree. Every partial sum is of values in [-1, 1): the rounding errors are a random walk of
-  // ~2^-24 · |partial| each, ~1e-6 of the sum: bound 1e-5 on the increment (bf16 dout values are exact
-  // in fp32 and fed to the oracle as such, so the same bound). Shapes: one chunk (1 × 1), chunks of 8-column
-  // packs (25,600 × 64, the ML-1M shape, 200 whole chunks; 100,003 × 40, a short last chunk), single
-  // columns (1001 × 67: three column strips and a 9-row last chunk; 131,072 × 3), and a row too wide for
-  // two chunks' partials in the scratch (single stage). Run twice, the scratch re-poisoned: bit-identical.
+  // a 5-level tree (kernels/column_sums.cuh), by each strip's last CTA (one launch) where a strip's
+  // partials are ≤ TAIL_SUM_MAX_FLOATS, else by ew_bias_backward_sum. Every partial sum is of values in
+  // [-1, 1): the rounding errors are a random walk of ~2^-24 · |partial| each, ~1e-6 of the sum: bound
+  // 1e-5 on the increment (bf16 dout values are exact in fp32 and fed to the oracle as such, so the same
+  // bound). Shapes: one chunk (1 × 1), chunks of 8-column packs (25,600 × 64, the ML-1M shape, 200 whole
+  // chunks; 100,003 × 40, a short last chunk), single columns (1001 × 67: three column strips and a 9-row
+  // last chunk; 131,072 × 3) and 7,990 × 1,032 (five strips, the last of 8 columns; 250 chunks, the last
+  // of 22 rows: 250 × 256 partials a strip), all with one launch; 12,000 × 256 (375 chunks × 256 columns:
+  // two launches); and a row too wide for two chunks' partials in the scratch (single stage). Run twice, the
+  // scratch re-poisoned: bit-identical, the counters back at 0, and dBias the host's f32 sums of the
+  // partials left in the scratch in column_sums.cuh's order.
   const BIAS_SHAPES = [
     { rows: 25_600, cols: 64, dtypes: FLOATS },
     { rows: 100_003, cols: 40, dtypes: FLOATS },
     { rows: 1001, cols: 67, dtypes: FLOATS },
     { rows: 131_072, cols: 3, dtypes: FLOATS },
     { rows: 1, cols: 1, dtypes: FLOATS },
+    { rows: 12_000, cols: 256, dtypes: FLOATS },
+    { rows: 7990, cols: 1032, dtypes: ['f32'] },
     { rows: 33, cols: REDUCE_SCRATCH_FLOATS / 2 + 8, dtypes: ['bf16'] },
   ] as const;
   for (const { rows, cols, dtypes } of BIAS_SHAPES) {
     for (const dtype of dtypes) {
-      it(`biasBackward (+=) ${dtype} ${rows} × ${cols}, deterministic`, async () => {
+      const launch = biasBackwardLaunch(rows, cols);
+      const stage2 = launch.chunks === 1 ? 'one chunk' : launch.tail ? 'the last CTA sums' : 'a second kernel sums';
+      it(`biasBackward (+=) ${dtype} ${rows} × ${cols}, deterministic (${stage2})`, async () => {
         const plan = biasBackwardPlan(rows, cols);
-        if (rows === 100_003 || rows === 1001) expect(rows % plan.rowsPerChunk, 'a short last chunk').not.toBe(0);
+        if (rows === 100_003 || rows === 1001 || rows === 7990) expect(rows % plan.rowsPerChunk, 'a short last chunk').not.toBe(0);
         if (cols > REDUCE_SCRATCH_FLOATS / 2) expect(plan.chunks, 'one chunk: two do not fit the scratch').toBe(1);
         const io = new Pair([{ name: 'dBias', shape: [cols], dtype: 'f32' }, { name: 'dout', shape: [rows, cols], dtype }]);
         const base = io.set('dBias', randomFloats(cols));
         io.set('dout', randomFloats(rows * cols));
-        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch()));
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch(), counters()));
         const first = get(io.d('dBias'));
         put(io.d('dBias'), base);
         poison(reduceScratch());
-        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch()));
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('dout'), rows, cols, reduceScratch(), counters()));
         const second = get(io.d('dBias'));
+        expect(get(counters()).every((v) => v === 0), 'the counters are back at 0').toBe(true);
+        if (plan.chunks > 1) {
+          const partials = get(reduceScratch(), plan.chunks * cols);
+          const inOrder = Float32Array.from(base, (v, c) => v + columnSumInOrder(partials, plan.chunks, cols, c));
+          expect(second.every((v, c) => Object.is(v, inOrder[c])), 'the partials summed in order').toBe(true);
+        }
         oracle().biasBackward(io.r('dBias'), io.r('dout'), rows, cols);
         const want = await oracle().readF32(io.r('dBias'));
         const grown = Float64Array.from(first, (v, i) => v - base[i]!);
@@ -311,7 +326,7 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
         oracle().biasAdd(io.r('b'), io.r('bias'), rows, cols, io.r('ids'));
         expectExact(get(io.d('b')), await io.want('b'), 'biasAdd');
 
-        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('a'), rows, cols, reduceScratch(), io.d('ids')));
+        onStream((s) => ew.biasBackward(s, io.d('dBias'), io.d('a'), rows, cols, reduceScratch(), counters(), io.d('ids')));
         oracle().biasBackward(io.r('dBias'), io.r('a'), rows, cols, io.r('ids'));
         const want = await oracle().readF32(io.r('dBias'));
         const got = get(io.d('dBias'));

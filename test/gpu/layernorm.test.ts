@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
-import { layerNormBackward, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
+import { layerNormBackward, layerNormBackwardPlan, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { Stream } from '../../src/cuda/stream.js';
-import { deviceGroup, get, onStream, poison, put, relError, useOracleAndScratch } from './device-tensors.js';
+import { columnSumInOrder, deviceGroup, get, onStream, poison, put, relError, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/layernorm.test.ts');
@@ -16,6 +16,10 @@ interface Case {
   readonly dout: DType;
   /** Rows r with r % 5 < 2 are padding (ids 0): forward writes 0, backward leaves them out. @default false */
   readonly padded?: boolean;
+  /** A second incoming gradient (f32), summed with dout inside the backward. @default false */
+  readonly dout2?: boolean;
+  /** dx (=) instead of (+=). @default false */
+  readonly overwrite?: boolean;
 }
 
 // Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 33 / 64 /
@@ -26,7 +30,10 @@ interface Case {
 // 1001 × 256 63 (the last 9), 1024 × 256 (the B32 shape) 64, 203 × 257 13 (the last 11), 131 × 512 nine;
 // 5 × 64 one (the first stage adds into the outputs); 77 × 1500 ten of 8 rows, 4 warps a CTA; 200 × 12,288
 // one warp a CTA whose column sums take 96 KiB of shared memory (past the 48 KiB default), 34 chunks of
-// 6 rows.
+// 6 rows; 25,600 × 64 (the ML-1M shape) 800 of 32 rows. The chunks' partials are summed by the last CTA
+// (one launch) up to TAIL_SUM_MAX_FLOATS of them, else by layer_norm_backward_sum: 200 × 12,288 (34 × 24,576)
+// and 25,600 × 64 (800 × 128) take two launches, every other split case one. dout2 and overwrite on both
+// paths, both kernels, with and without padding rows.
 const CASES: Case[] = [
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32' },
   { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16' },
@@ -39,6 +46,13 @@ const CASES: Case[] = [
   { rows: 1001, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32', padded: true },
   { rows: 1024, cols: 256, x: 'f32', out: 'bf16', dout: 'bf16', padded: true },
   { rows: 203, cols: 257, x: 'f32', out: 'f32', dout: 'f32', padded: true },
+  { rows: 25_600, cols: 64, x: 'bf16', out: 'bf16', dout: 'bf16', padded: true, dout2: true, overwrite: true },
+  { rows: 25_600, cols: 64, x: 'f32', out: 'f32', dout: 'f32', dout2: true },
+  { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16', padded: true, dout2: true },
+  { rows: 1024, cols: 256, x: 'bf16', out: 'bf16', dout: 'bf16', padded: true, dout2: true, overwrite: true },
+  { rows: 203, cols: 257, x: 'f32', out: 'f32', dout: 'bf16', padded: true, dout2: true, overwrite: true },
+  { rows: 200, cols: 12_288, x: 'bf16', out: 'bf16', dout: 'bf16', dout2: true },
+  { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32', overwrite: true },
 ];
 
 /** The model's epsilon. */
@@ -57,12 +71,15 @@ function rowsOfX(rows: number, cols: number): Float32Array {
 
 describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () => {
   useContext();
-  const { oracle, scratch: reduceScratch } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
+  const { oracle, scratch: reduceScratch, counters } = useOracleAndScratch(REDUCE_SCRATCH_FLOATS);
 
   for (const c of CASES) {
     const { rows, cols } = c;
     const n = rows * cols;
-    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}${c.padded ? ', padding rows' : ''}: forward, then backward (+=) onto random content, twice`, async () => {
+    const plan = layerNormBackwardPlan(rows, cols);
+    const stage2 = plan.chunks === 1 ? 'one chunk' : plan.tail ? 'the last CTA sums' : 'a second kernel sums';
+    const options = `${c.dout2 ? ', + dout2' : ''}${c.padded ? ', padding rows' : ''}`;
+    it(`rows=${rows} cols=${cols} x ${c.x}, out ${c.out}, dout ${c.dout}${options}: forward, then backward (${c.overwrite ? '=' : '+='}) onto random content, twice (${stage2})`, async () => {
       const ids = c.padded ? Int32Array.from({ length: rows }, (_, r) => (r % 5 < 2 ? 0 : 1 + r)) : null;
       const dev = deviceGroup('ln', [
         { name: 'out', shape: [rows, cols], dtype: c.out },
@@ -75,6 +92,7 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
         { name: 'dWeight', shape: [cols], dtype: 'f32' },
         { name: 'dBias', shape: [cols], dtype: 'f32' },
         { name: 'dout', shape: [rows, cols], dtype: c.dout },
+        { name: 'dout2', shape: [rows, cols], dtype: 'f32' },
         { name: 'ids', shape: [rows], dtype: 'i32' },
       ]);
       if (ids !== null) put(dev.get('ids'), ids);
@@ -83,13 +101,15 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       const weight = put(dev.get('weight'), randomFloats(cols).map((v) => 1 + 0.5 * v));
       const bias = put(dev.get('bias'), randomFloats(cols));
       const dout = put(dev.get('dout'), randomFloats(n));
+      const dout2 = c.dout2 === true ? put(dev.get('dout2'), randomFloats(n)) : null;
       const baseDx = put(dev.get('dx'), randomFloats(n));
       const baseDWeight = put(dev.get('dWeight'), randomFloats(cols));
       const baseDBias = put(dev.get('dBias'), randomFloats(cols));
       const t = (name: string) => dev.get(name);
       const backward = (stream: Stream): void => {
         layerNormBackward(
-          stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(), devIds,
+          stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(), counters(), devIds,
+          { ...(dout2 !== null ? { dout2: t('dout2') } : {}), overwrite: c.overwrite === true },
         );
       };
       onStream((stream) => {
@@ -107,10 +127,21 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       poison(reduceScratch());
       onStream(backward);
       const again = { dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')) };
+      const partials = get(reduceScratch(), plan.chunks * 2 * cols);
       dev.free();
       for (const name of ['dx', 'dWeight', 'dBias'] as const) {
         const same = again[name].every((v, i) => Object.is(v, got[name][i]));
         expect(same, `${name}: the second run is bit-identical`).toBe(true);
+      }
+      expect(get(counters()).every((v) => v === 0), 'the counters are back at 0').toBe(true);
+      if (plan.chunks > 1) {
+        // Whichever kernel sums the chunks, the order is column_sums.cuh's: the same bits as the host's
+        // f32 sums of the partials the first stage left in the scratch, in that order.
+        const inOrder = (base: Float32Array, first: number) =>
+          Float32Array.from(base, (v, i) => v + columnSumInOrder(partials, plan.chunks, 2 * cols, first + i));
+        const [wantW, wantB] = [inOrder(baseDWeight, 0), inOrder(baseDBias, cols)];
+        expect(again.dWeight.every((v, i) => Object.is(v, wantW[i])), 'dWeight: the partials summed in order').toBe(true);
+        expect(again.dBias.every((v, i) => Object.is(v, wantB[i])), 'dBias: the partials summed in order').toBe(true);
       }
 
       const cpuOps = oracle();
@@ -125,6 +156,7 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
         { name: 'dWeight', shape: [cols], dtype: 'f32' },
         { name: 'dBias', shape: [cols], dtype: 'f32' },
         { name: 'dout', shape: [rows, cols], dtype: 'f32' },
+        { name: 'dout2', shape: [rows, cols], dtype: 'f32' },
         { name: 'ids', shape: [rows], dtype: 'i32' },
       ]);
       const r = (name: string) => ref.get(name);
@@ -139,10 +171,14 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       cpuOps.write(r('mean'), got.mean);
       cpuOps.write(r('rstd'), got.rstd);
       cpuOps.write(r('dout'), dout);
+      if (dout2 !== null) cpuOps.write(r('dout2'), dout2);
       cpuOps.write(r('dx'), new Float32Array(n));
       cpuOps.write(r('dWeight'), new Float32Array(cols));
       cpuOps.write(r('dBias'), new Float32Array(cols));
-      cpuOps.layerNormBackward(r('dx'), r('dWeight'), r('dBias'), r('dout'), r('x'), r('weight'), r('mean'), r('rstd'), rows, cols, refIds);
+      cpuOps.layerNormBackward(
+        r('dx'), r('dWeight'), r('dBias'), r('dout'), r('x'), r('weight'), r('mean'), r('rstd'), rows, cols, refIds,
+        dout2 !== null ? { dout2: r('dout2') } : {},
+      );
       const wantDx = await cpuOps.readF32(r('dx'));
       const wantDWeight = await cpuOps.readF32(r('dWeight'));
       const wantDBias = await cpuOps.readF32(r('dBias'));
@@ -153,12 +189,14 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       expect(relError(got.rstd, want.rstd), 'rstd').toBeLessThanOrEqual(1e-5);
       // out: fp32 throughout, 1e-5; a bf16 out adds one rounding (≤ 2^-9 relative): 4e-3.
       expect(relError(got.out, want.out), 'out').toBeLessThanOrEqual(c.out === 'bf16' ? 4e-3 : 1e-5);
-      // Gradients: fp32 sums of exact operands (dout, x as held; the saved statistics), the parameter
-      // gradients over up to 4099 rows (in-order sums of ≤ 16 rows per warp, then of ≤ 8 warps, then of
-      // ≤ 129 chunks in 32 phases and a tree), plus the rounding of the (+=) onto content of magnitude ≤ 1:
-      // ~1e-6 relative; bound 1e-5.
+      // Gradients: fp32 sums of exact operands (dout, x as held; the saved statistics; dout + dout2 one
+      // more fp32 rounding, where the oracle adds in float64), the parameter gradients over up to 25,600
+      // rows (in-order sums of ≤ 32 rows per warp, then of ≤ 8 warps, then of ≤ 800 chunks in 32 phases
+      // and a tree), plus the rounding of the (+=) onto content of magnitude ≤ 1: ~1e-6 relative; bound
+      // 1e-5. dx (=) is compared whole (its padding rows 0), dx (+=) by its increment.
       const grown = (after: Float32Array, before: Float32Array) => Float64Array.from(after, (v, i) => v - before[i]!);
-      expect(relError(grown(got.dx, baseDx), wantDx), 'dx (+=)').toBeLessThanOrEqual(1e-5);
+      if (c.overwrite === true) expect(relError(got.dx, wantDx), 'dx (=)').toBeLessThanOrEqual(1e-5);
+      else expect(relError(grown(got.dx, baseDx), wantDx), 'dx (+=)').toBeLessThanOrEqual(1e-5);
       expect(relError(grown(got.dWeight, baseDWeight), wantDWeight), 'dWeight (+=)').toBeLessThanOrEqual(1e-5);
       expect(relError(grown(got.dBias, baseDBias), wantDBias), 'dBias (+=)').toBeLessThanOrEqual(1e-5);
     });

@@ -9,7 +9,7 @@ import type { TensorSpec } from '../memory-plan.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import { paddingRowCount } from '../padding-rows.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
 import type { AttentionRows } from './attention.js';
@@ -254,10 +254,11 @@ export class CpuOps implements Ops {
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number, ids?: Tensor,
+    rows: number, cols: number, ids?: Tensor, options: LayerNormBackwardOptions = {},
   ): void {
     const n = rows * cols;
     const { chunks } = sumChunks(rows);
+    const dout2 = options.dout2 === undefined ? null : f32(options.dout2, 'layerNormBackward.dout2', n);
     const partials = this.#partials.get(chunks * 2 * cols);
     const dw = f32(dWeight, 'layerNormBackward.dWeight', cols);
     const db = f32(dBias, 'layerNormBackward.dBias', cols);
@@ -266,7 +267,7 @@ export class CpuOps implements Ops {
       Math.min(n, chunks * MIN_WORK_PER_PART), 'layerNormBackward',
       f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n),
       f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows),
-      rows, cols, rowIds('layerNormBackward', ids, rows),
+      rows, cols, rowIds('layerNormBackward', ids, rows), dout2, options.overwrite ?? false,
     );
     layerNormAddPartials(dw, db, partials, rows, cols);
   }

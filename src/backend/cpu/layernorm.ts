@@ -53,47 +53,61 @@ export function layerNormForwardPart(
 }
 
 /**
- * dx (+=) the input gradient, dWeight (+=) Σ dout · x̂, dBias (+=) Σ dout, with x̂ recomputed from
- * x and the saved mean and rstd. A row whose `ids` entry is 0 (padding) leaves its dx as it is and
- * adds nothing to the sums.
+ * dx (+=, or = with `overwrite`) the input gradient of dout (+ dout2), dWeight (+=) Σ dout · x̂, dBias
+ * (+=) Σ dout, with x̂ recomputed from x and the saved mean and rstd. With `dout2` the gradient is
+ * their sum as `add` stores it in dout's element type (fround(dout + dout2) for a Float32Array), so the
+ * results are bit for bit those of `add` into dout and then the backward. A row whose `ids` entry is 0
+ * (padding) adds nothing to the sums, reads neither gradient and leaves its dx as it is (0 with
+ * `overwrite`).
  */
 export function layerNormBackward(
   dx: FloatArray, dWeight: FloatArray, dBias: FloatArray,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, ids: Int32Array | null = null,
+  rows: number, cols: number, ids: Int32Array | null = null, dout2: FloatArray | null = null, overwrite = false,
 ): void {
   const partials = new Float64Array(sumChunks(rows).chunks * 2 * cols);
-  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, 0, 1);
+  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, dout2, overwrite, 0, 1);
   layerNormAddPartials(dWeight, dBias, partials, rows, cols);
+}
+
+/** Math.fround for a Float32Array's sums (what storing into it rounds to), the identity for a Float64Array's. */
+function roundingOf(a: FloatArray): (v: number) => number {
+  return a instanceof Float32Array ? Math.fround : (v) => v;
 }
 
 /**
  * Part `part` of `parts` of layerNormBackward: a range of the chunks of rows of `sumChunks(rows)`.
- * Adds dx of its rows and overwrites each of its chunks' partials: chunk k's Σ dout · x̂ at
+ * Adds (or writes) dx of its rows and overwrites each of its chunks' partials: chunk k's Σ dout · x̂ at
  * partials[2k·cols, (2k+1)·cols), its Σ dout right after.
  */
 export function layerNormBackwardPart(
   dx: FloatArray, partials: Float64Array,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, ids: Int32Array | null, part: number, parts: number,
+  rows: number, cols: number, ids: Int32Array | null, dout2: FloatArray | null, overwrite: boolean, part: number, parts: number,
 ): void {
   const { chunkRows, chunks } = sumChunks(rows);
   const [k0, k1] = span(chunks, part, parts);
+  const round = roundingOf(dout);
+  // The row's incoming gradient: dout, or dout + dout2 rounded as `add` would store it into dout.
+  const grad = dout2 === null ? (i: number) => dout[i]! : (i: number) => round(dout[i]! + dout2[i]!);
   for (let k = k0; k < k1; k++) {
     const pw = 2 * k * cols;
     const pb = pw + cols;
     partials.fill(0, pw, pw + 2 * cols);
     const end = Math.min(rows, (k + 1) * chunkRows);
     for (let r = k * chunkRows; r < end; r++) {
-      if (ids !== null && ids[r] === 0) continue;
       const o = r * cols;
+      if (ids !== null && ids[r] === 0) {
+        if (overwrite) dx.fill(0, o, o + cols);
+        continue;
+      }
       const mu = mean[r]!;
       const rs = rstd[r]!;
       // dx̂ = dout · w; dx = rs · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂))
       let sumG = 0;
       let sumGX = 0;
       for (let c = 0; c < cols; c++) {
-        const g = dout[o + c]! * weight[c]!;
+        const g = grad(o + c) * weight[c]!;
         const xh = (x[o + c]! - mu) * rs;
         sumG += g;
         sumGX += g * xh;
@@ -101,9 +115,10 @@ export function layerNormBackwardPart(
       const mG = sumG / cols;
       const mGX = sumGX / cols;
       for (let c = 0; c < cols; c++) {
-        const dy = dout[o + c]!;
+        const dy = grad(o + c);
         const xh = (x[o + c]! - mu) * rs;
-        dx[o + c] = dx[o + c]! + rs * (dy * weight[c]! - mG - xh * mGX);
+        const v = rs * (dy * weight[c]! - mG - xh * mGX);
+        dx[o + c] = overwrite ? v : dx[o + c]! + v;
         partials[pw + c] = partials[pw + c]! + dy * xh;
         partials[pb + c] = partials[pb + c]! + dy;
       }

@@ -14,7 +14,7 @@ import { download } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { PinnedStaging } from './pinned-staging.js';
@@ -24,7 +24,7 @@ import { attentionBackward, attentionForward, attentionLastForward, attentionWor
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from './cuda-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
-import { REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
+import { clearReduceCounters, REDUCE_COUNTERS, REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
 import { embedBackward, embedForward, embeddingWorkspace } from './embedding-kernels.js';
 import { clearGemmCounters, GEMM_SCRATCH_FLOATS, matmul, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
@@ -82,9 +82,14 @@ export class CudaOps implements Ops {
     // Non-blocking: nothing of ours waits on, or is waited on by, the legacy default stream.
     this.#stream = Stream.create({ nonBlocking: true });
     this.#staging = new PinnedStaging(this.#stream);
-    this.#scratch = allocCudaGroup(context.allocator, 'scratch', [{ name: 'splits', shape: [SCRATCH_FLOATS], dtype: 'f32' }]);
-    // The split GEMMs' output-tile counters (the scratch's tail) start at 0; every GEMM leaves them so.
+    this.#scratch = allocCudaGroup(context.allocator, 'scratch', [
+      { name: 'splits', shape: [SCRATCH_FLOATS], dtype: 'f32' },
+      { name: 'reduceCounters', shape: [REDUCE_COUNTERS], dtype: 'i32' },
+    ]);
+    // The split GEMMs' output-tile counters (the scratch's tail) and the one-launch column reductions'
+    // counters start at 0; every GEMM and every reduction leaves them so.
     clearGemmCounters(this.#scratch.get('splits'), this.#stream);
+    clearReduceCounters(this.#scratch.get('reduceCounters'), this.#stream);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + this.#scratch.plan.bytes;
   }
 
@@ -225,7 +230,7 @@ export class CudaOps implements Ops {
   }
 
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number, ids?: Tensor): void {
-    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'), ids);
+    ew.biasBackward(this.#stream, dBias, dout, rows, cols, this.#scratch.get('splits'), this.#scratch.get('reduceCounters'), ids);
   }
 
   layerNormForward(
@@ -237,9 +242,11 @@ export class CudaOps implements Ops {
   layerNormBackward(
     dx: Tensor, dWeight: Tensor, dBias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor,
-    rows: number, cols: number, ids?: Tensor,
+    rows: number, cols: number, ids?: Tensor, options?: LayerNormBackwardOptions,
   ): void {
-    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, this.#scratch.get('splits'), ids);
+    const scratch = this.#scratch.get('splits');
+    const counters = this.#scratch.get('reduceCounters');
+    layerNormBackward(this.#stream, dx, dWeight, dBias, dout, x, weight, mean, rstd, rows, cols, scratch, counters, ids, options);
   }
 
   // ---- attention ----

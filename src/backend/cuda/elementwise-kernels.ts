@@ -8,7 +8,9 @@
  * dtype", the inputs must match the output. Every kernel moves packs of 8 elements per thread and step
  * (16-byte accesses): element ops run a grid-stride loop over the packs of n, row ops (sliceRows,
  * maskPadded, biasAdd) give each row a team of up to 32 threads. biasBackward is a two-stage column
- * reduction over a scratch the backend owns (REDUCE_SCRATCH_FLOATS; layer-norm backward shares it).
+ * reduction over a scratch the backend owns (REDUCE_SCRATCH_FLOATS; layer-norm backward shares it),
+ * its second stage done by the first stage's last CTA where the partials are few (tailSums), with
+ * arrival counters the backend owns too (REDUCE_COUNTERS, clearReduceCounters).
  */
 import type { LaunchConfig } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -18,7 +20,8 @@ import type { PointerArg } from '../../cuda/kernel-signature.js';
 import type { DropoutSpec, PaddingRows, Tensor } from '../ops.js';
 import { paddingRowCount } from '../padding-rows.js';
 import { dropoutThreshold } from '../philox.js';
-import { deviceTensor } from './cuda-tensor.js';
+import { fillBytes } from '../../cuda/memory.js';
+import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters } from './launch.js';
 
 const SIGNATURES = {
@@ -33,7 +36,7 @@ const SIGNATURES = {
   ew_relu_forward: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64'],
   ew_relu_backward: ['dx:ptr', 'dout:ptr', 'd_bf16:i32', 'out:ptr', 'out_bf16:i32', 'n:i64'],
   ew_bias_add: ['out:ptr', 'out_bf16:i32', 'bias:ptr', 'rows:i32', 'cols:i32', 'ids:ptr'],
-  ew_bias_backward: ['dbias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'ids:ptr'],
+  ew_bias_backward: ['dbias:ptr', 'partial:ptr', 'counters:ptr', 'dout:ptr', 'dout_bf16:i32', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'ids:ptr'],
   ew_bias_backward_sum: ['dbias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -56,9 +59,9 @@ const CTAS_PER_SM = 4;
 /** BIAS_THREADS and BIAS_UNROLL of the .cu: threads per CTA of the first stage, rows each loads at once. */
 const BIAS_THREADS = 256;
 const BIAS_UNROLL = 4;
-/** SUM_LANES × SUM_PHASES of the .cu: columns and chunk phases of a second-stage CTA. */
-const SUM_LANES = 32;
-const SUM_PHASES = 32;
+/** COLSUM_LANES × COLSUM_PHASES of kernels/column_sums.cuh: columns and chunk phases of a second-stage CTA. */
+export const SUM_LANES = 32;
+export const SUM_PHASES = 32;
 
 /**
  * f32 elements of the scratch that biasBackward and layerNormBackward take (4 MiB): the partial column
@@ -67,6 +70,48 @@ const SUM_PHASES = 32;
  * partials before the next op starts.
  */
 export const REDUCE_SCRATCH_FLOATS = 1 << 20;
+
+/**
+ * u32 arrival counters of the one-launch column reductions (biasBackward: one per strip of columns;
+ * layerNormBackward: the first). They live in a view of their own (the partials' scratch is shared
+ * with the GEMM, whose partials would overwrite them), must be 0 before the first reduction
+ * (clearReduceCounters), and every reduction leaves them 0, so CUDA graph replays find them so too.
+ */
+export const REDUCE_COUNTERS = 256;
+
+/**
+ * The most partials (f32) one CTA adds itself as the second stage of a column reduction (256 KiB). The
+ * last CTA of the first stage reads them from L2 alone, 16 KiB in flight (256 threads × 16 loads) per
+ * ~0.14 µs round trip, ~1 µs per 128 KiB, which beats a second launch (~1–1.5 µs between the kernels of
+ * a graph, plus the kernel's own ~1 µs) up to about this size; beyond it the second kernel's many CTAs
+ * win. At the shapes we train: ML-1M's biases (200 chunks × 64 = 50 KiB) and B32 × L32's biases (32 KiB)
+ * and norms (64 chunks × 512 = 128 KiB) take one launch; ML-1M's norms (800 chunks × 128 = 400 KiB) and
+ * every ML-20M reduction (1 MiB and more) keep two.
+ */
+export const TAIL_SUM_MAX_FLOATS = 1 << 16;
+
+/**
+ * Whether a column reduction whose second stage reads `floatsPerTail` partials in each of its last
+ * CTAs, with `counters` counters, takes one launch (the last CTA sums) rather than two.
+ */
+export function tailSums(floatsPerTail: number, counters: number): boolean {
+  return floatsPerTail <= TAIL_SUM_MAX_FLOATS && counters <= REDUCE_COUNTERS;
+}
+
+/**
+ * Zeroes the reduction counters (i32 ≥ REDUCE_COUNTERS elements, read as u32), ordered on `stream`: once
+ * after allocating them, and after anything that wrote over them (a test's poisoning).
+ * @param stream @default null (the legacy default stream)
+ */
+export function clearReduceCounters(counters: Tensor, stream: Stream | null = null): void {
+  const c = deviceTensor(counters, 'clearReduceCounters.counters', ['i32'], REDUCE_COUNTERS);
+  fillBytes({ ptr: c.ptr, bytes: REDUCE_COUNTERS * 4 }, 0, stream);
+}
+
+/** The reduction counters as a kernel argument, checked. */
+export function reduceCounters(counters: Tensor, what: string): CudaTensor {
+  return deviceTensor(counters, `${what}.counters`, ['i32'], REDUCE_COUNTERS);
+}
 
 /**
  * Row chunks a two-stage column reduction aims for: about 8 CTAs on each SM of an H100/H200 (132 SMs),
@@ -266,29 +311,54 @@ export function biasAdd(stream: Stream, out: Tensor, bias: Tensor, rows: number,
   kernel('ew_bias_add').launch(overRows(stream, rows, cols), o, bf16Flag(o), b, rows, cols, rowIds('biasAdd', ids, rows));
 }
 
+/** How biasBackward runs: its row chunks, strips of columns, and whether the last CTA of a strip sums its chunks. */
+export interface BiasBackwardLaunch extends ChunkPlan {
+  readonly strips: number;
+  /** Columns of a strip (the last may be narrower). */
+  readonly stripCols: number;
+  /** One launch: each strip's last CTA adds the chunks' partials (chunks > 1 and few partials: tailSums). */
+  readonly tail: boolean;
+}
+
+/** biasBackward's launch over rows ≥ 1 of cols ≥ 1, from rows and cols alone. */
+export function biasBackwardLaunch(rows: number, cols: number): BiasBackwardLaunch {
+  const units = rowUnits(cols);
+  const team = teamWidth(units);
+  const stripCols = team * (cols / units);
+  const strips = Math.ceil(units / team);
+  const plan = biasBackwardPlan(rows, cols);
+  return { ...plan, strips, stripCols, tail: plan.chunks > 1 && tailSums(plan.chunks * stripCols, strips) };
+}
+
 /**
- * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic without atomics, in two stages:
- * a CTA per (strip of columns, chunk of rows: biasBackwardPlan) writes the chunk's column sums to
- * `scratch` (f32, ≥ REDUCE_SCRATCH_FLOATS elements, owned by the backend), then a second kernel adds
- * the chunks' sums per column in a fixed order. One chunk (few rows, or cols > REDUCE_SCRATCH_FLOATS / 2)
- * adds straight into dBias. The result depends on rows, cols and the values only: bit-identical run to
- * run and on every GPU. Padding rows (`ids`) count as zeros.
+ * dBias (+=) Σ_r dout[r, :] (dBias f32, dout f32 or bf16), deterministic without float atomics, in two
+ * stages: a CTA per (strip of columns, chunk of rows: biasBackwardPlan) writes the chunk's column sums to
+ * `scratch` (f32, ≥ REDUCE_SCRATCH_FLOATS elements, owned by the backend), then the chunks' sums are
+ * added per column in a fixed order (kernels/column_sums.cuh): by each strip's last CTA to finish, which
+ * counts itself on `counters` (i32 ≥ REDUCE_COUNTERS, 0 before and left 0: clearReduceCounters), when
+ * the partials are few (biasBackwardLaunch), else by a second kernel; the same bits either way. One
+ * chunk (few rows, or cols > REDUCE_SCRATCH_FLOATS / 2) adds straight into dBias. The result depends on
+ * rows, cols and the values only: bit-identical run to run and on every GPU. Padding rows (`ids`) count
+ * as zeros.
  */
-export function biasBackward(stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number, scratch: Tensor, ids?: Tensor): void {
+export function biasBackward(
+  stream: Stream, dBias: Tensor, dout: Tensor, rows: number, cols: number, scratch: Tensor, counters: Tensor, ids?: Tensor,
+): void {
   checkCount('biasBackward rows', rows);
   checkCount('biasBackward cols', cols);
   const db = deviceTensor(dBias, 'biasBackward.dBias', ['f32'], cols);
   const dy = deviceTensor(dout, 'biasBackward.dout', FLOAT, rows * cols);
   const s = deviceTensor(scratch, 'biasBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  const counts = reduceCounters(counters, 'biasBackward');
   const pad = rowIds('biasBackward', ids, rows);
   if (rows === 0 || cols === 0) return;
-  const units = rowUnits(cols);
-  const strips = Math.ceil(units / teamWidth(units));
-  const { chunks, rowsPerChunk } = biasBackwardPlan(rows, cols);
+  const { chunks, rowsPerChunk, strips, tail } = biasBackwardLaunch(rows, cols);
+  const split = chunks > 1;
   kernel('ew_bias_backward').launch(
-    { grid: [strips, chunks, 1], block: BIAS_THREADS, stream }, db, chunks > 1 ? s : NULL_PTR, dy, bf16Flag(dy), rows, cols, rowsPerChunk, pad,
+    { grid: [strips, chunks, 1], block: BIAS_THREADS, stream },
+    db, split ? s : NULL_PTR, tail ? counts : NULL_PTR, dy, bf16Flag(dy), rows, cols, rowsPerChunk, pad,
   );
-  if (chunks > 1) {
+  if (split && !tail) {
     kernel('ew_bias_backward_sum').launch({ grid: Math.ceil(cols / SUM_LANES), block: SUM_LANES * SUM_PHASES, stream }, db, s, chunks, cols);
   }
 }

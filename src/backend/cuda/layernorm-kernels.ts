@@ -1,16 +1,17 @@
 /**
  * Launchers of kernels/layernorm.cu: layer normalisation over the last dimension, a warp per row for the
- * forward; the backward in one pass over dout and x per chunk of rows (the input gradient, and the
- * chunk's column sums for the weight and bias gradients into the backend's reduction scratch), then a
- * fixed-order sum of the chunks: deterministic without atomics. The kernel file's header holds the
- * contract. Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
+ * forward; the backward in one pass over dout (+ dout2) and x per chunk of rows (the input gradient, and
+ * the chunk's column sums for the weight and bias gradients into the backend's reduction scratch), then
+ * a fixed-order sum of the chunks, by the last CTA to finish where the partials are few, else by a
+ * second kernel: deterministic without float atomics. The kernel file's header holds the contract.
+ * Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
-import type { Tensor } from '../ops.js';
+import type { LayerNormBackwardOptions, Tensor } from '../ops.js';
 import { deviceTensor } from './cuda-tensor.js';
-import { columnChunks, REDUCE_SCRATCH_FLOATS, type ChunkPlan } from './elementwise-kernels.js';
+import { columnChunks, REDUCE_SCRATCH_FLOATS, reduceCounters, SUM_LANES, SUM_PHASES, tailSums, type ChunkPlan } from './elementwise-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
 const SIGNATURES = {
@@ -18,8 +19,8 @@ const SIGNATURES = {
     'out:ptr', 'out_bf16:i32', 'mean:ptr', 'rstd:ptr', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'bias:ptr', 'rows:i32', 'cols:i32', 'eps:f32', 'ids:ptr',
   ],
   backward: [
-    'dx:ptr', 'd_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'dout:ptr', 'dout_bf16:i32', 'x:ptr', 'x_bf16:i32',
-    'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'ids:ptr',
+    'dx:ptr', 'd_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'counters:ptr', 'dout:ptr', 'dout_bf16:i32', 'dout2:ptr', 'x:ptr', 'x_bf16:i32',
+    'weight:ptr', 'mean:ptr', 'rstd:ptr', 'rows:i32', 'cols:i32', 'rows_per_chunk:i32', 'overwrite:i32', 'ids:ptr',
   ],
   backwardSum: ['d_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'chunks:i32', 'cols:i32'],
 } as const satisfies Record<string, KernelSignature>;
@@ -31,9 +32,6 @@ const BWD_ROWS = 2;
 const BWD_MAX_WARPS = 8;
 /** 32 · LN_BWD_REG: the widest rows layer_norm_backward_narrow holds in registers. */
 const BWD_NARROW_COLS = 256;
-/** LN_SUM_LANES × LN_SUM_PHASES: columns and chunk phases of a second-stage CTA. */
-const SUM_LANES = 32;
-const SUM_PHASES = 32;
 /** Shared memory a backward CTA aims to stay within (its warps' column sums), so that ≥ 4 CTAs fit on an SM. */
 const BWD_SHARED_TARGET = 48 * 1024;
 /**
@@ -50,6 +48,8 @@ function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, shared
 export interface LayerNormBackwardPlan extends ChunkPlan {
   readonly warps: number;
   readonly sharedBytes: number;
+  /** One launch: the last CTA adds the chunks' partials (chunks > 1 and chunks × 2·cols partials few: tailSums). */
+  readonly tail: boolean;
 }
 
 /** Throws unless one warp's column sums (8·cols bytes) fit in BWD_SHARED_MAX. */
@@ -70,7 +70,8 @@ export function layerNormBackwardPlan(rows: number, cols: number): LayerNormBack
   const perWarp = 2 * cols * 4;
   const warps = Math.max(1, Math.min(BWD_MAX_WARPS, Math.floor(BWD_SHARED_TARGET / perWarp)));
   const step = warps * BWD_ROWS;
-  return { warps, sharedBytes: warps * perWarp, ...columnChunks(rows, step, step, 2 * cols) };
+  const chunks = columnChunks(rows, step, step, 2 * cols);
+  return { warps, sharedBytes: warps * perWarp, ...chunks, tail: chunks.chunks > 1 && tailSums(chunks.chunks * 2 * cols, 1) };
 }
 
 function checkShape(what: string, rows: number, cols: number): void {
@@ -105,15 +106,19 @@ export function layerNormForward(
 }
 
 /**
- * dx (+=) the input gradient, dWeight (+=) Σ_r dout · x̂, dBias (+=) Σ_r dout, with x̂ = (x - mean) · rstd
- * from the forward's mean and rstd. dx, dWeight, dBias f32; dout and x f32 or bf16; weight, mean, rstd
- * f32; scratch f32 of ≥ REDUCE_SCRATCH_FLOATS elements (the backend's, shared with biasBackward) for the
- * chunks' partial sums. cols ≤ 12,288. Deterministic: every sum has a fixed order that depends on rows
- * and cols only. With `ids` [rows] (i32), padding rows (id 0) leave dx as it is and add nothing.
+ * dx (+=, or = with options.overwrite) the input gradient of dy = dout (+ options.dout2, f32: their fp32
+ * sum), dWeight (+=) Σ_r dy · x̂, dBias (+=) Σ_r dy, with x̂ = (x - mean) · rstd from the forward's mean
+ * and rstd. dx, dWeight, dBias f32; dout and x f32 or bf16; weight, mean, rstd f32; scratch f32 of ≥
+ * REDUCE_SCRATCH_FLOATS elements (the backend's, shared with biasBackward) for the chunks' partial sums;
+ * counters i32 of ≥ REDUCE_COUNTERS (the backend's, 0 before and left 0: clearReduceCounters), the first
+ * counted on by the CTAs when the last of them sums the partials (layerNormBackwardPlan's tail). cols ≤
+ * 12,288. Deterministic: every sum has a fixed order that depends on rows and cols only. With `ids` [rows]
+ * (i32), padding rows (id 0) read neither gradient, leave dx as it is (0 with overwrite) and add nothing.
  */
 export function layerNormBackward(
   stream: Stream, dx: Tensor, dWeight: Tensor, dBias: Tensor, dout: Tensor, x: Tensor,
-  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number, scratch: Tensor, ids?: Tensor,
+  weight: Tensor, mean: Tensor, rstd: Tensor, rows: number, cols: number, scratch: Tensor, counters: Tensor, ids?: Tensor,
+  options: LayerNormBackwardOptions = {},
 ): void {
   checkShape('layerNormBackward', rows, cols);
   const n = rows * cols;
@@ -126,7 +131,9 @@ export function layerNormBackward(
   const mu = deviceTensor(mean, 'layerNormBackward.mean', ['f32'], rows);
   const rs = deviceTensor(rstd, 'layerNormBackward.rstd', ['f32'], rows);
   const s = deviceTensor(scratch, 'layerNormBackward.scratch', ['f32'], REDUCE_SCRATCH_FLOATS);
+  const counts = reduceCounters(counters, 'layerNormBackward');
   const pad = ids === undefined ? NULL_PTR : deviceTensor(ids, 'layerNormBackward.ids', ['i32'], rows);
+  const g2 = options.dout2 === undefined ? NULL_PTR : deviceTensor(options.dout2, 'layerNormBackward.dout2', ['f32'], n);
   checkBackwardCols(cols);
   if (rows === 0) return;
   const plan = layerNormBackwardPlan(rows, cols);
@@ -135,9 +142,10 @@ export function layerNormBackward(
   const name = cols <= BWD_NARROW_COLS ? 'layer_norm_backward_narrow' : 'layer_norm_backward';
   kernel(name, 'backward', plan.sharedBytes).launch(
     { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
-    gx, gw, gb, split ? s : NULL_PTR, g, bf16Flag(g), xs, bf16Flag(xs), w, mu, rs, rows, cols, plan.rowsPerChunk, pad,
+    gx, gw, gb, split ? s : NULL_PTR, plan.tail ? counts : NULL_PTR, g, bf16Flag(g), g2, xs, bf16Flag(xs), w, mu, rs, rows, cols,
+    plan.rowsPerChunk, options.overwrite === true ? 1 : 0, pad,
   );
-  if (split) {
+  if (split && !plan.tail) {
     kernel('layer_norm_backward_sum', 'backwardSum').launch(
       { grid: [Math.ceil(cols / SUM_LANES), 2, 1], block: SUM_LANES * SUM_PHASES, stream }, gw, gb, s, plan.chunks, cols,
     );
