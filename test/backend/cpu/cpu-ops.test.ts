@@ -2,24 +2,17 @@
  * The CPU backend through the ops interface: the allocator's accounting, the loss entries against the
  * single-threaded reference, and two threads against one (same results, deterministic).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
 import { referenceLoss } from '../../../src/backend/cpu/loss-reference.js';
 import { VIEW_ALIGN_BYTES } from '../../../src/backend/memory-plan.js';
 import { popularitySampler, uniformSampler } from '../../../src/backend/negatives.js';
 import type { LossKind, LossParams, Ops } from '../../../src/backend/ops.js';
 import { expectClose, randArray, rng } from '../../helpers/numeric.js';
+import { useCpuOps } from '../../helpers/cpu-ops.js';
 
-let one: CpuOps;
-let two: CpuOps;
-beforeAll(async () => {
-  one = await CpuOps.create({ threads: 1 });
-  two = await CpuOps.create({ threads: 2 });
-});
-afterAll(() => {
-  one.close();
-  two.close();
-});
+const one = useCpuOps(1);
+const two = useCpuOps(2);
 
 describe('CpuOps memory', () => {
   it('accounts live and peak bytes per group, views aligned', async () => {
@@ -43,7 +36,7 @@ describe('CpuOps memory', () => {
   it('ce holds [N × V] logits in its workspace, cce does not', () => {
     const dims = { rows: 6400, items: 9724, hidden: 64 };
     const bytes = (kind: LossKind): number =>
-      one.lossWorkspace({ kind, negatives: { count: 256, sampling: 'uniform', seed: 1, step: 0 } }, dims)
+      one().lossWorkspace({ kind, negatives: { count: 256, sampling: 'uniform', seed: 1, step: 0 } }, dims)
         .reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
     expect(bytes('ce')).toBe(6400 * 9724 * 4);
     expect(bytes('cce')).toBeLessThan(200_000);
@@ -101,8 +94,8 @@ describe('CpuOps losses', () => {
           negatives: { count: n, sampler: sampling === 'uniform' ? uniformSampler(V) : pop, seed: 5, step: 2 }, gbceT: 0.75,
           sce: { ...SCE, seed: 5, step: 2 },
         });
-        const a = await run(one, kind, sampling);
-        const b = await run(two, kind, sampling);
+        const a = await run(one(), kind, sampling);
+        const b = await run(two(), kind, sampling);
         expect(a.loss).toBeCloseTo(ref.loss, 5);
         expectClose(a.dH, ref.dH.map((v) => 2 * v), 1e-5, 'dH vs reference');
         expectClose(a.dTable, ref.dTable.map((v) => 2 * v), 1e-5, 'dE vs reference');

@@ -3,21 +3,14 @@
  * as matmul followed by biasAdd computed it before the bias moved into the GEMM; with accumulate, k = 0,
  * zero rows named by rowIds, and split over two threads (rows, or columns when m < n).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
+import { describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
 import type { MatmulOptions } from '../../../src/backend/ops.js';
 import { expectClose, randArray, rng } from '../../helpers/numeric.js';
+import { useCpuOps } from '../../helpers/cpu-ops.js';
 
-let one: CpuOps;
-let two: CpuOps;
-beforeAll(async () => {
-  one = await CpuOps.create({ threads: 1 });
-  two = await CpuOps.create({ threads: 2 });
-});
-afterAll(() => {
-  one.close();
-  two.close();
-});
+const one = useCpuOps(1);
+const two = useCpuOps(2);
 
 /** Inputs of one product: a, b, bias, the initial out, and ids whose zeros mark zero rows of a. */
 interface Case {
@@ -91,11 +84,11 @@ describe('CpuOps.matmul with bias', () => {
           const c = makeCase(m, n, k, m * 7919 + n * 31 + k + (transA ? 1 : 0) + (transB ? 2 : 0));
           for (const [alpha, accumulate] of [[1, false], [-0.75, true]] as const) {
             const opts = { transA, transB, alpha, accumulate, withBias: true };
-            const fused = await run(one, c, opts);
+            const fused = await run(one(), c, opts);
             // float32 product of ≤ 300 terms of size ≤ 1, then one bias add: well within 1e-5 of the scale.
             expectClose(fused, naive(c, transA, transB, alpha, accumulate), 1e-5, `accumulate=${accumulate}`);
-            expect(fused).toEqual(await run(one, c, { ...opts, biasAdd: true }));
-            expect(await run(two, c, opts)).toEqual(fused);
+            expect(fused).toEqual(await run(one(), c, { ...opts, biasAdd: true }));
+            expect(await run(two(), c, opts)).toEqual(fused);
           }
         });
       }
@@ -105,30 +98,30 @@ describe('CpuOps.matmul with bias', () => {
   it('k = 0 gives the bias (=) or adds it (+=)', async () => {
     const c = makeCase(5, 7, 0, 3);
     const bias = (i: number): number => c.bias[i % c.n]!;
-    expect(await run(one, c, { withBias: true })).toEqual(Float32Array.from({ length: 35 }, (_, i) => bias(i)));
-    expect(await run(one, c, { withBias: true, accumulate: true })).toEqual(c.out0.map((v, i) => v + bias(i)));
+    expect(await run(one(), c, { withBias: true })).toEqual(Float32Array.from({ length: 35 }, (_, i) => bias(i)));
+    expect(await run(one(), c, { withBias: true, accumulate: true })).toEqual(c.out0.map((v, i) => v + bias(i)));
   });
 
   it('rows named zero by rowIds, whose operand rows are zero, hold exactly the bias', async () => {
     const c = makeCase(9, 11, 5, 4);
     const ids = Int32Array.from({ length: 9 }, (_, i) => (i < 4 || i === 6 ? 0 : i));
     for (const [i, id] of ids.entries()) if (id === 0) c.a.fill(0, i * c.k, (i + 1) * c.k);
-    const out = await run(two, c, { transB: false, withBias: true, ids });
+    const out = await run(two(), c, { transB: false, withBias: true, ids });
     for (const [i, id] of ids.entries()) {
       if (id === 0) expect(out.subarray(i * c.n, (i + 1) * c.n)).toEqual(c.bias);
     }
-    expect(out).toEqual(await run(two, c, { withBias: true }));
+    expect(out).toEqual(await run(two(), c, { withBias: true }));
   });
 
   it('rejects a bias shorter than n, naming it', async () => {
-    const g = one.allocGroup('short', [
+    const g = one().allocGroup('short', [
       { name: 'x', shape: [6], dtype: 'f32' },
       { name: 'bias', shape: [2], dtype: 'f32' },
     ]);
     try {
-      expect(() => one.matmul(g.get('x'), g.get('x'), g.get('x'), 2, 3, 2, { bias: g.get('bias') })).toThrow(/matmul\.bias/);
+      expect(() => one().matmul(g.get('x'), g.get('x'), g.get('x'), 2, 3, 2, { bias: g.get('bias') })).toThrow(/matmul\.bias/);
     } finally {
-      one.freeGroup(g);
+      one().freeGroup(g);
     }
   });
 });

@@ -5,21 +5,14 @@
  * by > 0 ? fround(v · scale) : 0, the residual added last), on 1 and 2 threads; an epilogue that would
  * accumulate is refused.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
+import { describe, expect, it } from 'vitest';
+import type { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
 import type { DropoutSpec, MatmulEpilogue, Tensor } from '../../../src/backend/ops.js';
 import { randArray, rng } from '../../helpers/numeric.js';
+import { useCpuOps } from '../../helpers/cpu-ops.js';
 
-let one: CpuOps;
-let two: CpuOps;
-beforeAll(async () => {
-  one = await CpuOps.create({ threads: 1 });
-  two = await CpuOps.create({ threads: 2 });
-});
-afterAll(() => {
-  one.close();
-  two.close();
-});
+const one = useCpuOps(1);
+const two = useCpuOps(2);
 
 const M = 13;
 const N = 24;
@@ -68,25 +61,25 @@ async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Arra
 
 /** The dropout mask of DROP on M·N elements: 1 where `dropout` keeps an element of a tensor of ones. */
 async function keptMask(): Promise<boolean[]> {
-  const g = one.allocGroup('m', [{ name: 'x', shape: [M * N], dtype: 'f32' }]);
+  const g = one().allocGroup('m', [{ name: 'x', shape: [M * N], dtype: 'f32' }]);
   try {
     const x: Tensor = g.get('x');
-    one.write(x, new Float32Array(M * N).fill(1));
-    one.dropout(x, x, M * N, DROP);
-    return [...(await one.readF32(x))].map((v) => v !== 0);
+    one().write(x, new Float32Array(M * N).fill(1));
+    one().dropout(x, x, M * N, DROP);
+    return [...(await one().readF32(x))].map((v) => v !== 0);
   } finally {
-    one.freeGroup(g);
+    one().freeGroup(g);
   }
 }
 
 describe('CpuOps.matmul with an epilogue', () => {
   it('applies ReLU, dropout, the residual and the padding rows in that order, exactly, on 1 and 2 threads', async () => {
-    const plain = await product(one, undefined);
+    const plain = await product(one(), undefined);
     const kept = await keptMask();
     expect(kept.some((k) => !k) && kept.some((k) => k)).toBe(true);
     const scale = 1 / (1 - DROP.p);
     const full: Spec = { relu: true, dropout: DROP, residual: true, padding: true };
-    const fused = await product(one, full);
+    const fused = await product(one(), full);
     for (let r = 0; r < M; r++) {
       for (let c = 0; c < N; c++) {
         const i = r * N + c;
@@ -96,28 +89,28 @@ describe('CpuOps.matmul with an epilogue', () => {
         expect(fused[i], `row ${r} col ${c}`).toBe(want);
       }
     }
-    expect(await product(two, full)).toEqual(fused);
+    expect(await product(two(), full)).toEqual(fused);
   });
 
   it('each part alone: ReLU only, residual only, padding only (rows of 0, the rest untouched)', async () => {
-    const plain = await product(one, undefined);
-    expect(await product(one, { relu: true })).toEqual(plain.map((v) => Math.max(0, v)));
-    expect(await product(two, { residual: true })).toEqual(plain.map((v, i) => Math.fround(RESIDUAL[i]! + v)));
-    const padded = await product(two, { padding: true });
+    const plain = await product(one(), undefined);
+    expect(await product(one(), { relu: true })).toEqual(plain.map((v) => Math.max(0, v)));
+    expect(await product(two(), { residual: true })).toEqual(plain.map((v, i) => Math.fround(RESIDUAL[i]! + v)));
+    const padded = await product(two(), { padding: true });
     expect(padded).toEqual(plain.map((v, i) => (IDS[Math.floor(i / N)] === 0 ? 0 : v)));
-    expect(await product(one, { dropout: { ...DROP, p: 0 } })).toEqual(plain);
+    expect(await product(one(), { dropout: { ...DROP, p: 0 } })).toEqual(plain);
   });
 
   it('the gate: kept where by > 0, times scale rounded once, else 0; after dropout, before the residual; padding rows 0', async () => {
-    const plain = await product(one, undefined);
+    const plain = await product(one(), undefined);
     const gated = (v: number, i: number): number => (BY[i]! > 0 ? Math.fround(v * GATE_SCALE) : 0);
-    const alone = await product(one, { gate: true });
+    const alone = await product(one(), { gate: true });
     expect(alone).toEqual(plain.map(gated));
-    expect(await product(two, { gate: true })).toEqual(alone);
-    expect(await product(two, { gate: true, padding: true })).toEqual(plain.map((v, i) => (IDS[Math.floor(i / N)] === 0 ? 0 : gated(v, i))));
+    expect(await product(two(), { gate: true })).toEqual(alone);
+    expect(await product(two(), { gate: true, padding: true })).toEqual(plain.map((v, i) => (IDS[Math.floor(i / N)] === 0 ? 0 : gated(v, i))));
     const kept = await keptMask();
     const scale = 1 / (1 - DROP.p);
-    const full = await product(two, { relu: true, dropout: DROP, gate: true, residual: true, padding: true });
+    const full = await product(two(), { relu: true, dropout: DROP, gate: true, residual: true, padding: true });
     expect(full).toEqual(plain.map((v, i) => {
       const dropped = kept[i] ? Math.fround(Math.max(0, v) * scale) : 0;
       return IDS[Math.floor(i / N)] === 0 ? 0 : Math.fround(RESIDUAL[i]! + gated(dropped, i));
@@ -125,13 +118,13 @@ describe('CpuOps.matmul with an epilogue', () => {
   });
 
   it('refuses an epilogue with accumulate, and a gate of a scale that is not finite', () => {
-    const g = one.allocGroup('acc', [{ name: 'x', shape: [4], dtype: 'f32' }]);
+    const g = one().allocGroup('acc', [{ name: 'x', shape: [4], dtype: 'f32' }]);
     try {
       const x = g.get('x');
-      expect(() => one.matmul(x, x, x, 2, 2, 2, { accumulate: true, epilogue: { relu: true } })).toThrow(/epilogue.*accumulate/);
-      expect(() => one.matmul(x, x, x, 2, 2, 2, { epilogue: { gate: { by: x, scale: Number.NaN } } })).toThrow(/gate.scale.*NaN/);
+      expect(() => one().matmul(x, x, x, 2, 2, 2, { accumulate: true, epilogue: { relu: true } })).toThrow(/epilogue.*accumulate/);
+      expect(() => one().matmul(x, x, x, 2, 2, 2, { epilogue: { gate: { by: x, scale: Number.NaN } } })).toThrow(/gate.scale.*NaN/);
     } finally {
-      one.freeGroup(g);
+      one().freeGroup(g);
     }
   });
 });
