@@ -11,6 +11,21 @@ import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import type { BlockGroups } from '../../src/model/transformer-block.js';
 
+/** The small model the whole-model tests share: 2 blocks of width 6 with 2 heads, L 5, 13 items. */
+export const SMALL_DIMS: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
+
+/**
+ * A padded batch for SMALL_DIMS: 3 left-padded rows (row 1 full); labels are the next items, 0 on
+ * padding, and (the reference's first target) a short row's first item at the padded position before
+ * it: rows 0 and 2 have one. counts: the items' training counts (popularity sampling), by id.
+ */
+export const PADDED_BATCH = {
+  rows: 3,
+  ids: Int32Array.from([0, 0, 3, 7, 1, 2, 5, 5, 9, 13, 0, 0, 0, 0, 4]),
+  labels: Int32Array.from([0, 3, 7, 1, 2, 5, 5, 9, 13, 6, 0, 0, 0, 4, 11]),
+  counts: Float64Array.from([0, 4, 2, 9, 1, 1, 3, 2, 8, 1, 1, 5, 2, 6]),
+} as const;
+
 /** The storage of a CPU tensor of ops created with precision f64, written and read in place. */
 export function f64Data(t: Tensor): Float64Array {
   return (t as CpuTensor).data as Float64Array;

@@ -13,15 +13,12 @@ import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { DropoutSpec, MatmulOptions, Ops, Tensor } from '../../src/backend/ops.js';
 import { bert4recDims } from '../../src/model/bert4rec.js';
 import { sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
-import { lossFixture } from '../helpers/model-fixture.js';
+import { lossFixture, PADDED_BATCH, SMALL_DIMS } from '../helpers/model-fixture.js';
 
-const SASREC: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
+const SASREC = SMALL_DIMS;
 const BERT4REC = bert4recDims(SASREC);
-const B = 3;
 // Left-padded rows (row 1 full); rows 0 and 2 have a first target at their last padding position.
-const IDS = Int32Array.from([0, 0, 3, 7, 1, 2, 5, 5, 9, 13, 0, 0, 0, 0, 4]);
-const LABELS = Int32Array.from([0, 3, 7, 1, 2, 5, 5, 9, 13, 6, 0, 0, 0, 4, 11]);
-const COUNTS = Float64Array.from([0, 4, 2, 9, 1, 1, 3, 2, 8, 1, 1, 5, 2, 6]);
+const { rows: B, ids: IDS, labels: LABELS, counts: COUNTS } = PADDED_BATCH;
 const DROPOUT = 0.3;
 
 let f32: CpuOps;

@@ -7,19 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { LossKind } from '../../src/backend/ops.js';
 import { sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
-import { f64Data, lossFixture, type LossFixture } from '../helpers/model-fixture.js';
+import { f64Data, lossFixture, PADDED_BATCH, SMALL_DIMS, type LossFixture } from '../helpers/model-fixture.js';
 import { expectClose, numericGrad } from '../helpers/numeric.js';
 
-const DIMS: SasrecDims = { items: 13, hidden: 6, blocks: 2, heads: 2, maxLen: 5 };
+const DIMS = SMALL_DIMS;
 const UNTIED: SasrecDims = { ...DIMS, tieOutput: false };
-const B = 3;
-// Left-padded rows; labels are the next items, 0 on padding, and (the reference's first target) a short
-// row's first item at the padded position before it: rows 0 and 2 have one, row 1 is full.
-const IDS = Int32Array.from([0, 0, 3, 7, 1, 2, 5, 5, 9, 13, 0, 0, 0, 0, 4]);
-const LABELS = Int32Array.from([0, 3, 7, 1, 2, 5, 5, 9, 13, 6, 0, 0, 0, 4, 11]);
+const { rows: B, ids: IDS, labels: LABELS, counts: COUNTS } = PADDED_BATCH;
 /** The positions whose input is padding and whose label is an item: the first targets. */
 const FIRST_TARGETS = [1, 13];
-const COUNTS = Float64Array.from([0, 4, 2, 9, 1, 1, 3, 2, 8, 1, 1, 5, 2, 6]);
 
 let ops: CpuOps;
 beforeAll(async () => {
