@@ -11,9 +11,3 @@ export function checkMatmulEpilogue(options: MatmulOptions): void {
     throw new RangeError(`matmul: expected \`epilogue.gate.scale\` to be a finite number, got ${scale}`);
   }
 }
-
-/** Whether the epilogue does anything at all. */
-export function hasEpilogue(options: MatmulOptions): boolean {
-  const e = options.epilogue;
-  return e !== undefined && (e.relu === true || (e.dropout !== undefined && e.dropout.p > 0) || e.gate !== undefined || e.residual !== undefined || e.padding !== undefined);
-}

@@ -213,15 +213,16 @@ export class CpuOps implements Ops {
     if (e === undefined) return;
     const mn = m * n;
     const padding = e.padding === undefined ? undefined : { ids: e.padding, cols: n };
+    const drop = e.dropout !== undefined && e.dropout.p > 0 ? e.dropout : undefined;
     if (e.relu === true) this.reluForward(out, out, mn);
-    if (e.dropout !== undefined && e.dropout.p > 0) this.dropout(out, out, mn, e.dropout, padding);
+    if (drop !== undefined) this.dropout(out, out, mn, drop, padding);
     if (e.gate !== undefined) {
       // The gate is reluBackward with the kept values scaled (elementwise.ts).
       const o = f32(out, 'matmul.out', mn);
       this.#pool.runSplit(mn, 'reluBackward', o, o, f32(e.gate.by, 'matmul.epilogue.gate.by', mn), mn, e.gate.scale);
     }
     if (e.residual !== undefined) this.add(out, e.residual, out, mn, padding);
-    else if (e.padding !== undefined && !(e.dropout !== undefined && e.dropout.p > 0)) this.maskPadded(out, out, e.padding, m, n);
+    else if (e.padding !== undefined && drop === undefined) this.maskPadded(out, out, e.padding, m, n);
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
