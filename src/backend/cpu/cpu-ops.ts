@@ -222,6 +222,8 @@ export class CpuOps implements Ops {
     }
     if (e.residual !== undefined) this.add(out, e.residual, out, mn, padding);
     else if (e.padding !== undefined && !(e.dropout !== undefined && e.dropout.p > 0)) this.maskPadded(out, out, e.padding, m, n);
+    const ln = e.layerNorm;
+    if (ln !== undefined) this.layerNormForward(ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
