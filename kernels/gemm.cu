@@ -18,6 +18,13 @@
 //        + residual[i] (f32 or bf16, residual_bf16; may alias out). Unsplit tiles get it in epilogue_tile
 //        after their stores (a bf16 out is rounded after the bias and again at the end, as the separate ops
 //        did), split ones in the reduction that writes out.
+//   LAYER NORM (ops.ts MatmulEpilogue.layerNorm; ln_out != null, the GEMM kernels only): after the epilogue,
+//        layer_norm_forward (kernels/layernorm.cu) of out's rows as written: ln_out [m × n] (f32 or bf16,
+//        ln_out_bf16; must not alias out) = (out - mean) · rstd · ln_weight + ln_bias, ln_mean and ln_rstd [m]
+//        (all OVERWRITE); rows whose id in ln_ids (i32 [m], or null) is 0 get ln_out = 0, mean = rstd = 0.
+//        Done by epilogue_tile, a warp per row with that kernel's expressions in its order (the same bits),
+//        so the launcher passes it only where the CTA tile spans whole rows (n ≤ BN) and k is not split;
+//        elsewhere it launches layer_norm_forward after the GEMM.
 //   Operands are read at their dtype and converted while staged to shared memory; arithmetic in fp32.
 //
 // KERNELS (TA, TB ∈ {n, t}: transA, transB)
@@ -367,12 +374,155 @@ __device__ __forceinline__ void finish_elem(void* out, int out_bf16, long long i
   }
 }
 
+// The layer norm after the epilogue (ops.ts MatmulEpilogue.layerNorm): layer_norm_forward (kernels/layernorm.cu)
+// of out's rows as the epilogue wrote them, done by epilogue_tile when the CTA's tile spans whole rows.
+struct EpilogueNorm {
+  void* out;             // [m × n] at out_bf16's dtype, or null: no norm
+  float* mean;           // [m] (overwrite)
+  float* rstd;           // [m] (overwrite)
+  const float* weight;   // [n]
+  const float* bias;     // [n]
+  const int* ids;        // [m] or null: rows whose id is 0 get out = 0, mean = rstd = 0
+  float eps;
+  int out_bf16;
+};
+
+// Rows a warp of epilogue_tile_norm takes at once: their loads in flight together.
+#define NORM_ROWS 2
+
+// layernorm.cu's warp_sum: an xor butterfly, every lane ends with the same bits.
+__device__ __forceinline__ float norm_warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// A bf16 out's element as it was stored (rounded to nearest even), an f32 one as it is.
+__device__ __forceinline__ float as_stored(float v, int out_bf16) {
+  return out_bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
+}
+
+// epilogue_tile with the layer norm (n ≤ BN: the tile's columns are the whole row, n0 = 0): a warp per row
+// (rows m0 + warp, m0 + warp + warps, …, NORM_ROWS of them at a time). Lane l reads columns 2(l + 32j) and
+// the next (j < BN / 64) as epilogue_tile does, applies the rest of the epilogue and stores them; the row's
+// values then move by shuffles to layer_norm_forward's layout (lane l: columns l + 32q, q < BN / 32), which
+// computes the norm with that kernel's expressions in its order (Σx, then Σ(x - mean)² from the same x, a
+// lane's columns in increasing order, then norm_warp_sum): the same bits as layer_norm_forward over out.
+template <int BM, int BN>
+__device__ __noinline__ void epilogue_tile_norm(void* out, int out_bf16, const Epilogue ep, const EpilogueNorm ln, int m0, int m, int n) {
+  __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
+  static_assert(BN % 64 == 0, "a lane holds pairs of columns 2(l + 32j)");
+  constexpr int PAIRS = BN / 64;
+  constexpr int COLS = BN / 32;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int rows = min(BM, m - m0);
+  const bool extra = epilogue_extra(ep);
+#pragma unroll 1
+  for (int base = warp; base < rows; base += NORM_ROWS * warps) {
+    float v[NORM_ROWS][PAIRS][2];
+    // Every load of the rows first (no store between them), then the rest of the epilogue (loads of the
+    // residual, the gate and the ids, no stores either), then the stores.
+#pragma unroll
+    for (int i = 0; i < NORM_ROWS; ++i) {
+      const int lr = base + i * warps;
+#pragma unroll
+      for (int j = 0; j < PAIRS; ++j) {
+        const int c = 2 * (lane + 32 * j);
+        v[i][j][0] = v[i][j][1] = 0.f;
+        if (lr < rows && c < n) {
+          const long long idx = static_cast<long long>(m0 + lr) * n + c;
+          v[i][j][0] = load_elem(out, out_bf16, idx);
+          if (c + 1 < n) v[i][j][1] = load_elem(out, out_bf16, idx + 1);
+        }
+      }
+    }
+    if (extra) {
+#pragma unroll
+      for (int i = 0; i < NORM_ROWS; ++i) {
+        const int lr = base + i * warps;
+#pragma unroll
+        for (int j = 0; j < PAIRS; ++j) {
+          const int c = 2 * (lane + 32 * j);
+          if (lr < rows && c < n) epilogue_rest(ep, m0 + lr, static_cast<long long>(m0 + lr) * n + c, c + 1 < n, v[i][j][0], v[i][j][1]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < NORM_ROWS; ++i) {
+        const int lr = base + i * warps;
+#pragma unroll
+        for (int j = 0; j < PAIRS; ++j) {
+          const int c = 2 * (lane + 32 * j);
+          if (lr < rows && c < n) {
+            const long long idx = static_cast<long long>(m0 + lr) * n + c;
+            finish_elem(out, out_bf16, idx, v[i][j][0], 0);
+            v[i][j][0] = as_stored(v[i][j][0], out_bf16);
+            if (c + 1 < n) {
+              finish_elem(out, out_bf16, idx + 1, v[i][j][1], 0);
+              v[i][j][1] = as_stored(v[i][j][1], out_bf16);
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < NORM_ROWS; ++i) {
+      const int lr = base + i * warps;
+      if (lr >= rows) break;  // the same for the whole warp
+      const int r = m0 + lr;
+      // Column lane + 32q is pair (lane >> 1) + 16q: lane ((lane >> 1) + 16q) mod 32 holds it as its pair
+      // q >> 1, element lane & 1.
+      float x[COLS];
+#pragma unroll
+      for (int q = 0; q < COLS; ++q) {
+        const int src = ((lane >> 1) + 16 * q) & 31;
+        const float lo = __shfl_sync(0xffffffffu, v[i][q >> 1][0], src);
+        const float hi = __shfl_sync(0xffffffffu, v[i][q >> 1][1], src);
+        x[q] = (lane & 1) ? hi : lo;
+      }
+      const long long o = static_cast<long long>(r) * n;
+      if (ln.ids != nullptr && ln.ids[r] == 0) {
+#pragma unroll
+        for (int q = 0; q < COLS; ++q) {
+          if (lane + 32 * q < n) finish_elem(ln.out, ln.out_bf16, o + lane + 32 * q, 0.0f, 0);
+        }
+        if (lane == 0) ln.mean[r] = ln.rstd[r] = 0.0f;
+        continue;
+      }
+      float s = 0.0f;
+#pragma unroll
+      for (int q = 0; q < COLS; ++q) {
+        if (lane + 32 * q < n) s += x[q];
+      }
+      const float mu = norm_warp_sum(s) / n;
+      float sq = 0.0f;
+#pragma unroll
+      for (int q = 0; q < COLS; ++q) {
+        if (lane + 32 * q < n) {
+          const float dv = x[q] - mu;
+          sq = fmaf(dv, dv, sq);
+        }
+      }
+      const float rs = 1.0f / sqrtf(norm_warp_sum(sq) / n + ln.eps);
+#pragma unroll
+      for (int q = 0; q < COLS; ++q) {
+        const int c = lane + 32 * q;
+        if (c < n) finish_elem(ln.out, ln.out_bf16, o + c, fmaf((x[q] - mu) * rs, ln.weight[c], ln.bias[c]), 0);
+      }
+      if (lane == 0) {
+        ln.mean[r] = mu;
+        ln.rstd[r] = rs;
+      }
+    }
+  }
+}
+
 // The rest of the epilogue (epilogue_rest) over the CTA's output tile, after store_pair wrote alpha ·
-// product + bias there (unsplit GEMMs; the reductions apply it as they write). The tile is read back from
-// global memory (L2: this CTA just wrote it) in pairs of columns, so the main loop keeps its registers:
-// inlined into store_pair, ReLU, Philox and the residual took the 64 × 64 kernels from 80 to 96 registers
-// (3 CTAs per SM to 2). A bf16 out is rounded after the bias and again after the rest, as the separate
-// ops rounded it.
+// product + bias there (unsplit GEMMs; the reductions apply it as they write), then the layer norm where
+// asked (ln.out != null: the launcher's rule is n ≤ BN, so the tile holds whole rows; epilogue_tile_norm).
+// The tile is read back from global memory (L2: this CTA just wrote it) in pairs of columns, so the main
+// loop keeps its registers: inlined into store_pair, ReLU, Philox and the residual took the 64 × 64 kernels
+// from 80 to 96 registers (3 CTAs per SM to 2). A bf16 out is rounded after the bias and again after the
+// rest, as the separate ops rounded it.
 template <int BM, int BN>
 __device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
   __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
@@ -1156,22 +1306,33 @@ __device__ __forceinline__ void gemm_f32_body(void* out, float* partial, const v
   Epilogue{bias, gate, residual, out_ids, drop_scale, gate_scale, drop_threshold, drop_seed,                             \
            drop_threshold != 0 ? step_of(drop_step, step_counters) : 0u, drop_site, relu, gate_bf16, residual_bf16}
 
+// The layer norm's arguments after the epilogue's (the GEMM kernels only; layer_norm_forward's order), and
+// the EpilogueNorm they make.
+#define NORM_PARAMS                                                                                                   \
+  void *__restrict__ ln_out, int ln_out_bf16, float *__restrict__ ln_mean, float *__restrict__ ln_rstd,               \
+      const float *__restrict__ ln_weight, const float *__restrict__ ln_bias, float ln_eps, const int *__restrict__ ln_ids
+#define NORM_OF_PARAMS EpilogueNorm{ln_out, ln_mean, ln_rstd, ln_weight, ln_bias, ln_ids, ln_eps, ln_out_bf16}
+
 #define GEMM_PARAMS                                                                                                     \
   void *__restrict__ out, float *__restrict__ partial, unsigned *__restrict__ counters, const void *__restrict__ a, const void *__restrict__ b, int m, int n, \
       int k, int k_per_split, int out_bf16, int a_bf16, int b_bf16, float alpha, int accumulate,                            \
-      const int *__restrict__ a_ids, const float *__restrict__ bias, EPILOGUE_PARAMS
+      const int *__restrict__ a_ids, const float *__restrict__ bias, EPILOGUE_PARAMS, NORM_PARAMS
 #define GEMM_ARGS out, partial, a, b, m, n, k, k_per_split, out_bf16, a_bf16, b_bf16, alpha, accumulate, a_ids, bias
-#define GEMM_FINISH_ARGS out, out_bf16, partial, counters, m, n, alpha, accumulate, EPILOGUE_OF_PARAMS
+#define GEMM_FINISH_ARGS out, out_bf16, partial, counters, m, n, alpha, accumulate, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS
 
-// After the body (its registers dead by then): the split-K reduction inside the GEMM, or the rest of the
-// epilogue over an unsplit tile. Both are calls of their own: inlined into the bodies' stores they took
-// the 64 × 64 kernels from 80 to 96 registers (3 CTAs per SM to 2).
-template <int BM, int BN>
+// After the body (its registers dead by then): the split-K reduction inside the GEMM, or over an unsplit
+// tile the rest of the epilogue, with the layer norm where asked. Each is a call of its own: inlined into
+// the bodies' stores they took the 64 × 64 kernels from 80 to 96 registers (3 CTAs per SM to 2). NORM: the
+// kernel has the layer norm (those without transA: a transposed a is a weight gradient's, which never asks
+// for one, and the call's arguments cost the 128 × 128 tn and fp32 tn kernels spills); the launcher passes
+// a layer norm (ln.out != null) only to those, unsplit and of n ≤ BN.
+template <int BM, int BN, bool NORM>
 __device__ __forceinline__ void gemm_finish(void* out, int out_bf16, float* partial, unsigned* counters, int m, int n, float alpha,
-                                            int accumulate, const Epilogue& ep) {
+                                            int accumulate, const Epilogue& ep, const EpilogueNorm& ln) {
   int tm, tn;
   tile_of(blockIdx.x, (m + BM - 1) / BM, (n + BN - 1) / BN, tm, tn);
   if (counters != nullptr) splitk_tail<BM, BN>(out, out_bf16, partial, counters, ep, tm * BM, tn * BN, m, n, alpha, accumulate);
+  else if (NORM && partial == nullptr && ln.out != nullptr) epilogue_tile_norm<BM, BN>(out, out_bf16, ep, ln, tm * BM, m, n);
   else if (partial == nullptr && epilogue_extra(ep)) epilogue_tile<BM, BN>(out, out_bf16, ep, tm * BM, tn * BN, m, n);
 }
 
@@ -1182,7 +1343,7 @@ __device__ __forceinline__ void gemm_finish(void* out, int out_bf16, float* part
 #define GEMM_ENTRY(KIND, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS) gemm_##KIND##_##NAME(GEMM_PARAMS) {          \
     gemm_##KIND##_body<TA, TB>(GEMM_ARGS);                                                                 \
-    gemm_finish<KIND##_TILE_M, KIND##_TILE_N>(GEMM_FINISH_ARGS);                                             \
+    gemm_finish<KIND##_TILE_M, KIND##_TILE_N, !TA>(GEMM_FINISH_ARGS);                                             \
   }
 
 GEMM_ENTRY(bf16, nn, false, false)
@@ -1198,7 +1359,7 @@ GEMM_ENTRY(f32, tt, true, true)
 #define GEMM_TILED_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                                     \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS, SHAPE::MIN_BLOCKS) gemm_bf16_##TILE##_##NAME(GEMM_PARAMS) {  \
     gemm_tiled_body<SHAPE, TA, TB>(GEMM_ARGS);                                                             \
-    gemm_finish<SHAPE::BM, SHAPE::BN>(GEMM_FINISH_ARGS);                                                    \
+    gemm_finish<SHAPE::BM, SHAPE::BN, !TA>(GEMM_FINISH_ARGS);                                                    \
   }
 
 GEMM_TILED_ENTRY(wide, WideTile, nn, false, false)
@@ -1213,7 +1374,7 @@ GEMM_TILED_ENTRY(small, SmallTile, tt, true, true)
 #define GEMM_ASYNC_ENTRY(TILE, SHAPE, NAME, TA, TB)                                                              \
   extern "C" __global__ void __launch_bounds__(GEMM_THREADS, SHAPE::MIN_BLOCKS) gemm_bf16_async_##TILE##_##NAME(GEMM_PARAMS) {  \
     gemm_async_body<SHAPE, TA, TB>(GEMM_ARGS);                                                                   \
-    gemm_finish<SHAPE::BM, SHAPE::BN>(GEMM_FINISH_ARGS);                                                          \
+    gemm_finish<SHAPE::BM, SHAPE::BN, !TA>(GEMM_FINISH_ARGS);                                                          \
   }
 GEMM_ASYNC_ENTRY(wide, WideTile, nn, false, false)
 GEMM_ASYNC_ENTRY(wide, WideTile, nt, false, true)

@@ -154,7 +154,8 @@ export interface LayerNormBackwardOptions {
  * The element-wise ops matmul may apply to out [m × n] (not transposed) after alpha and the bias, each
  * exactly as its own op would on out's m·n elements: v = alpha · op(a) · op(b) + bias, then
  * `reluForward`, then `dropout` (element i = row · n + col), then the `gate`, then `add` of the
- * residual; rows whose id in `padding` is 0 are written 0 (as `add` and `dropout` do given PaddingRows).
+ * residual; rows whose id in `padding` is 0 are written 0 (as `add` and `dropout` do given PaddingRows);
+ * then, from the out so written, `layerNormForward` into a second output.
  */
 export interface MatmulEpilogue {
   /** max(0, v). @default false */
@@ -172,6 +173,30 @@ export interface MatmulEpilogue {
   readonly residual?: Tensor;
   /** i32 [m]: ids of out's rows; rows whose id is 0 are written 0. */
   readonly padding?: Tensor;
+  /**
+   * Applied last, after out is written: the layer norm of out's rows into `layerNorm.out`, exactly as
+   * `layerNormForward(ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids)` would
+   * (out keeps the values before the norm, which its backward reads), so that the norm after a residual
+   * sum costs no pass of its own. @default none
+   */
+  readonly layerNorm?: MatmulLayerNorm;
+}
+
+/** The layer norm of a matmul epilogue (MatmulEpilogue.layerNorm): layerNormForward's outputs and inputs but x. */
+export interface MatmulLayerNorm {
+  /** f32 or bf16 [m × n]; must not alias out (nor the residual). */
+  readonly out: Tensor;
+  /** f32 [m] (overwrite). */
+  readonly mean: Tensor;
+  /** f32 [m] (overwrite). */
+  readonly rstd: Tensor;
+  /** f32 [n]. */
+  readonly weight: Tensor;
+  /** f32 [n]. */
+  readonly bias: Tensor;
+  readonly eps: number;
+  /** i32 [m]: rows whose id is 0 get out = 0 and mean = rstd = 0 (layerNormForward's ids). @default none */
+  readonly ids?: Tensor;
 }
 
 /** The gate of a matmul epilogue (MatmulEpilogue.gate). */

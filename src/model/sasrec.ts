@@ -1,16 +1,16 @@
 /**
  * SASRec (Kang & McAuley 2018) as the reference system trains it, over the ops interface:
  * e = Dropout(sqrt(d) · E[ids] + P) · mask (one dropout given the padding rows); the blocks of
- * transformer-block.ts (causal); h = LN(x).
+ * transformer-block.ts (causal); h = LN(x), computed by the last block's last GEMM (its epilogue's layerNorm).
  * Scores are h · Oᵀ with O the output table: the item table E when tied (the default), else a separate
  * table `out_emb` (`outputTable`: the losses and scoreItems read it).
  *
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
  */
-import type { DropoutSpec, Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import type { DropoutSpec, MatmulLayerNorm, Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
-import { blockBackward, blockForward, blockForwardLast, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
+import { blockBackward, blockForward, blockForwardLast, blockLn1, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
 import { blockName, embeddingScratchName, ffnWidth, inputVocabulary, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
@@ -95,18 +95,21 @@ export class Sasrec {
 
   /** Forward of B sequences of ids [B × L] (left-padded): fills the activations and `hidden`. */
   forward(ids: Tensor, B: number, ctx: PassContext): void {
-    const { hidden: d, maxLen: L, blocks } = this.dims;
+    const { blocks } = this.dims;
     const { params, acts } = this.#g;
-    const N = B * L;
+    if (blocks < 1) throw new Error(`SASRec: forward needs at least one block, got ${blocks}`);
     this.#embed(ids, B, ctx);
+    // Each block's last GEMM writes the norm that follows it too (transformer-block.ts BlockNorms): the
+    // next block's LN1, the last block's the final norm (over every row: no ids, as its op had none).
+    const final: MatmulLayerNorm = {
+      out: acts.get('h'), mean: acts.get('final_mean'), rstd: acts.get('final_rstd'),
+      weight: params.get('final_ln.weight'), bias: params.get('final_ln.bias'), eps: LAYER_NORM_EPS,
+    };
     for (let b = 0; b < blocks; b++) {
-      const out = b + 1 < blocks ? acts.get(blockName(b + 1, 'x')) : acts.get('final_in');
-      blockForward(this.#ops, this.#g, b, ids, out, this.#pass(B, ctx, b));
+      const last = b + 1 === blocks;
+      const out = last ? acts.get('final_in') : acts.get(blockName(b + 1, 'x'));
+      blockForward(this.#ops, this.#g, b, ids, out, this.#pass(B, ctx, b), { ln1Ready: b > 0, next: last ? final : blockLn1(this.#g, b + 1, ids) });
     }
-    this.#ops.layerNormForward(
-      acts.get('h'), acts.get('final_mean'), acts.get('final_rstd'), acts.get('final_in'),
-      params.get('final_ln.weight'), params.get('final_ln.bias'), N, d, LAYER_NORM_EPS,
-    );
   }
 
   /**
@@ -122,7 +125,12 @@ export class Sasrec {
     if (blocks < 1) throw new Error(`SASRec: forwardLast needs at least one block, got ${blocks}`);
     const ctx: PassContext = { train: false, seed: 0, step: 0 };
     this.#embed(ids, B, ctx);
-    for (let b = 0; b + 1 < blocks; b++) blockForward(this.#ops, this.#g, b, ids, acts.get(blockName(b + 1, 'x')), this.#pass(B, ctx, b));
+    // The blocks before the last chain their norms as forward's do, but for the last block's LN1, which
+    // blockForwardLast computes on the last rows only.
+    for (let b = 0; b + 1 < blocks; b++) {
+      const next = b + 2 < blocks ? { next: blockLn1(this.#g, b + 1, ids) } : {};
+      blockForward(this.#ops, this.#g, b, ids, acts.get(blockName(b + 1, 'x')), this.#pass(B, ctx, b), { ln1Ready: b > 0, ...next });
+    }
     const last = acts.get('final_in');
     blockForwardLast(this.#ops, this.#g, blocks - 1, ids, last, this.#pass(B, ctx, blocks - 1));
     this.#ops.layerNormForward(

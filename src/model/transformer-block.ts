@@ -10,9 +10,10 @@
  * operand row is zero (k and v read x, which the mask zeroed; their value there is their bias, which
  * SASRec's attention sees), so padding costs (almost) nothing. Backward reads the
  * activations forward saved and regenerates the dropout masks from their keys, but for the FFN's hidden
- * one: the gate of its GEMM reads the saved Dropout(ReLU(·)) instead (blockBackward).
+ * one: the gate of its GEMM reads the saved Dropout(ReLU(·)) instead (blockBackward). LN2 runs in the
+ * epilogue of the GEMM that writes x2, and the norm after the block in that of its last GEMM (BlockNorms).
  */
-import type { AttentionMask, DropoutSpec, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import type { AttentionMask, DropoutSpec, MatmulLayerNorm, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
@@ -74,29 +75,59 @@ function keepBias(ids: Tensor): LinearPadding {
   return { ids, bias: 'keep' };
 }
 
-/** Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x). */
-export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
+/**
+ * How a block's forward meets the layer norms on either side of it: each norm runs in the epilogue of
+ * the GEMM that writes its input (ops.ts MatmulEpilogue.layerNorm), so the norm after a block (the next
+ * block's LN1, or the model's final norm) is computed by this block's last GEMM, and its own LN1 by the
+ * block before (the first block's, over the embedding, runs as an op of its own).
+ */
+export interface BlockNorms {
+  /** LN1 of x (acts ln1, ln1_mean, ln1_rstd) is already written: by the previous block's last GEMM. @default false */
+  readonly ln1Ready?: boolean;
+  /** The layer norm of `out` that the block's last GEMM writes as well (blockLn1 of the next block, or the final norm). @default none */
+  readonly next?: MatmulLayerNorm;
+}
+
+/** Block b's LN1 of its x as a matmul epilogue's layer norm (the previous block's last GEMM computes it); padding rows 0. */
+export function blockLn1(g: Pick<BlockGroups, 'params' | 'acts'>, b: number, ids: Tensor): MatmulLayerNorm {
+  return {
+    out: g.acts.get(blockName(b, 'ln1')), mean: g.acts.get(blockName(b, 'ln1_mean')), rstd: g.acts.get(blockName(b, 'ln1_rstd')),
+    weight: g.params.get(blockName(b, 'ln1.weight')), bias: g.params.get(blockName(b, 'ln1.bias')), eps: LAYER_NORM_EPS, ids,
+  };
+}
+
+/**
+ * Forward of block b from acts `block{b}.x` into `out` [N × d] (may be the next block's x); `norms` says
+ * whether LN1 is already done and which norm of `out` to write with it (BlockNorms).
+ */
+export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass, norms: BlockNorms = {}): void {
   const { B, L, d, heads } = p;
   const N = B * L;
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
   const ln1 = act('ln1');
-  ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
+  if (norms.ln1Ready !== true) {
+    ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
+  }
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
   linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
   linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
   ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
-  // The residual sums, ReLU, dropouts and the padding mask run in the GEMMs' epilogues: x2 = ln1 +
-  // attn_out(att), ffn_drop = Dropout(ReLU(FFN1(ln2))), out = ln2 + Dropout(FFN2(ffn_drop)), each 0 on
-  // padding rows.
+  // The residual sums, ReLU, dropouts, the padding mask and the norms that follow run in the GEMMs'
+  // epilogues: x2 = ln1 + attn_out(att) and ln2 = LN2(x2), ffn_drop = Dropout(ReLU(FFN1(ln2))),
+  // out = ln2 + Dropout(FFN2(ffn_drop)) and the norm `norms.next` of it, each 0 on padding rows.
   const x2 = act('x2');
-  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids), { residual: ln1, padding: ids });
   const ln2 = act('ln2');
-  ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), N, d, LAYER_NORM_EPS, ids);
+  const ln2Norm: MatmulLayerNorm = {
+    out: ln2, mean: act('ln2_mean'), rstd: act('ln2_rstd'), weight: par('ln2.weight'), bias: par('ln2.bias'), eps: LAYER_NORM_EPS, ids,
+  };
+  linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids), { residual: ln1, padding: ids, layerNorm: ln2Norm });
   const ffnDrop = act('ffn_drop');
   linearForward(ops, ffnDrop, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids), { relu: true, dropout: p.ffn1Drop, padding: ids });
-  linearForward(ops, out, ffnDrop, linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids), { dropout: p.ffn2Drop, residual: ln2, padding: ids });
+  linearForward(ops, out, ffnDrop, linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids), {
+    dropout: p.ffn2Drop, residual: ln2, padding: ids, ...(norms.next === undefined ? {} : { layerNorm: norms.next }),
+  });
 }
 
 /**

@@ -223,6 +223,8 @@ export class CpuOps implements Ops {
     }
     if (e.residual !== undefined) this.add(out, e.residual, out, mn, padding);
     else if (e.padding !== undefined && drop === undefined) this.maskPadded(out, out, e.padding, m, n);
+    const ln = e.layerNorm;
+    if (ln !== undefined) this.layerNormForward(ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {

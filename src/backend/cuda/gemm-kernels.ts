@@ -17,10 +17,11 @@ import type { Stream } from '../../cuda/stream.js';
 import type { DType } from '../memory-plan.js';
 import type { PointerArg } from '../../cuda/kernel-signature.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
-import type { MatmulEpilogue, MatmulOptions, Tensor } from '../ops.js';
+import type { MatmulEpilogue, MatmulLayerNorm, MatmulOptions, Tensor } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters, strideGrid } from './launch.js';
+import { layerNormForward } from './layernorm-kernels.js';
 
 /** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
  *  (mma.sync m16n8k16, fp32 accumulation); 'fp32' multiplies in fp32 FMA (the fp32 parity mode). */
@@ -99,10 +100,13 @@ const EPILOGUE = [
   'gate:ptr', 'gate_bf16:i32', 'gate_scale:f64', 'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
 ] as const;
 
+/** The layer norm's kernel arguments after the epilogue's, GEMM kernels only (kernels/gemm.cu NORM_PARAMS). */
+const NORM = ['ln_out:ptr', 'ln_out_bf16:i32', 'ln_mean:ptr', 'ln_rstd:ptr', 'ln_weight:ptr', 'ln_bias:ptr', 'ln_eps:f32', 'ln_ids:ptr'] as const;
+
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'counters:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
-    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE,
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE, ...NORM,
   ],
   splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
@@ -305,10 +309,6 @@ function checkTiles(what: string, tiles: number): void {
 /** GEMM_LIVE_WORDS · 32: the depth steps of a split whose zero rows the kernels can skip (transA). */
 const LIVE_STEPS = 1024;
 
-/**
- * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus gemm_splitk_reduce when the plan says so.
- * aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or null.
- */
 /** The values of EPILOGUE, in its order. */
 type EpilogueArgs = readonly [
   number, number, number, number, number, number, PointerArg, PointerArg, number, number, PointerArg, number, PointerArg,
@@ -334,11 +334,41 @@ function epilogueArgs(e: MatmulEpilogue | undefined, m: number, n: number): Epil
   ];
 }
 
+/** The values of NORM, in its order. */
+type NormArgs = readonly [PointerArg, number, PointerArg, PointerArg, PointerArg, PointerArg, number, PointerArg];
+
+const NO_NORM: NormArgs = [NULL_PTR, 0, NULL_PTR, NULL_PTR, NULL_PTR, NULL_PTR, 0, NULL_PTR];
+
+/** The kernel arguments of the epilogue's layer norm of out [m × n], its tensors checked (layerNormForward's checks). */
+function normArgs(ln: MatmulLayerNorm, m: number, n: number): NormArgs {
+  const out = deviceTensor(ln.out, 'matmul.epilogue.layerNorm.out', FLOATS, m * n);
+  return [
+    out, bf16Flag(out),
+    deviceTensor(ln.mean, 'matmul.epilogue.layerNorm.mean', ['f32'], m), deviceTensor(ln.rstd, 'matmul.epilogue.layerNorm.rstd', ['f32'], m),
+    deviceTensor(ln.weight, 'matmul.epilogue.layerNorm.weight', ['f32'], n), deviceTensor(ln.bias, 'matmul.epilogue.layerNorm.bias', ['f32'], n),
+    ln.eps, ln.ids === undefined ? NULL_PTR : deviceTensor(ln.ids, 'matmul.epilogue.layerNorm.ids', ['i32'], m),
+  ];
+}
+
+/**
+ * Whether a GEMM of this plan and tile does the epilogue's layer norm itself (kernels/gemm.cu LAYER NORM):
+ * unsplit, its tile spanning whole rows, a kernel without transA (those have no norm).
+ */
+function normInTile(plan: GemmPlan, tile: GemmTile, n: number, transA: boolean): boolean {
+  return plan.reduction === 'none' && tile.n >= n && !transA;
+}
+
+/**
+ * The product on checked device tensors (m, n ≥ 1): one GEMM launch, plus gemm_splitk_reduce when the plan
+ * says so. aIds: ids of a's rows (kernels/gemm.cu ZERO ROWS), or null; bias: f32 [n] added to every row, or
+ * null; norm: the epilogue's layer norm, or null. Returns whether the GEMM did the norm (normInTile); if not,
+ * the caller runs it.
+ */
 function gemm(
   stream: Stream, out: CudaTensor, a: CudaTensor, b: CudaTensor, m: number, n: number, k: number,
   transA: boolean, transB: boolean, alpha: number, accumulate: boolean, math: GemmMath, scratch: CudaTensor, what: string,
-  aIds: CudaTensor | null = null, bias: CudaTensor | null = null, epilogue: EpilogueArgs = NO_EPILOGUE,
-): void {
+  aIds: CudaTensor | null = null, bias: CudaTensor | null = null, epilogue: EpilogueArgs = NO_EPILOGUE, norm: NormArgs | null = null,
+): boolean {
   const kernels = currentKernels;
   const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels);
   checkTiles(what, plan.tiles);
@@ -352,12 +382,14 @@ function gemm(
   const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
   // A split deeper than the kernels' live-step bits multiplies every row (zero rows are an option, not a duty).
   const ids = aIds !== null && !(transA && plan.kPerSplit > LIVE_STEPS * tile.k) ? aIds : NULL_PTR;
+  const inTile = norm !== null && normInTile(plan, tile, n, transA);
   // A split GEMM writes raw partials (its store ignores the bias): the reduction, in the GEMM or after it,
   // adds the bias once.
   kernel(name, 'gemm', sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes, stream },
     out, plan.reduction === 'none' ? NULL_PTR : scratch, plan.reduction === 'gemm' ? counterRegion(scratch) : NULL_PTR, a, b, m, n, k,
     plan.kPerSplit, bf16Flag(out), bf16Flag(a), bf16Flag(b), alpha, accumulate ? 1 : 0, ids, bias ?? NULL_PTR, ...epilogue,
+    ...(inTile ? norm : NO_NORM),
   );
   if (plan.reduction === 'kernel') {
     kernel('gemm_splitk_reduce', 'splitkReduce').launch(
@@ -365,12 +397,15 @@ function gemm(
       out, scratch, m * n, plan.splits, bf16Flag(out), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, n, ...epilogue,
     );
   }
+  return inTile;
 }
 
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
  *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
  *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS
- *  for split-K partials and the output-tile counters (clearGemmCounters; left 0). */
+ *  for split-K partials and the output-tile counters (clearGemmCounters; left 0). The epilogue's layer norm
+ *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
+ *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way. */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
@@ -386,9 +421,12 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const accumulate = options.accumulate ?? false;
   checkMatmulEpilogue(options);
   const epilogue = epilogueArgs(options.epilogue, m, n);
+  const ln = options.epilogue?.layerNorm;
+  const norm = ln === undefined ? null : normArgs(ln, m, n);
   // Nothing to write, or (k = 0 with accumulate and no bias) nothing to add.
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
-  gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue);
+  const normed = gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue, norm);
+  if (ln !== undefined && !normed) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
 }
 
 /** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */

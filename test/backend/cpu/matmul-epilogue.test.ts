@@ -2,8 +2,8 @@
  * CpuOps.matmul's epilogue (ops.ts MatmulEpilogue): ReLU, dropout, the gate, a residual sum and zeroed
  * padding rows after the product and bias, checked element by element against the definition (the
  * product without epilogue, max(0, ·), the dropout mask of `dropout` on out's m·n elements, the gate's
- * by > 0 ? fround(v · scale) : 0, the residual added last), on 1 and 2 threads; an epilogue that would
- * accumulate is refused.
+ * by > 0 ? fround(v · scale) : 0, the residual added last; the layer norm after all of them as
+ * layerNormForward of out), on 1 and 2 threads; an epilogue that would accumulate is refused.
  */
 import { describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
@@ -115,6 +115,48 @@ describe('CpuOps.matmul with an epilogue', () => {
       const dropped = kept[i] ? Math.fround(Math.max(0, v) * scale) : 0;
       return IDS[Math.floor(i / N)] === 0 ? 0 : Math.fround(RESIDUAL[i]! + gated(dropped, i));
     }));
+  });
+
+  it('the layer norm: last, of out as written (out keeps it), exactly as layerNormForward with its ids, on 1 and 2 threads', async () => {
+    for (const withIds of [true, false]) {
+      const run = async (ops: CpuOps, fused: boolean): Promise<Float32Array[]> => {
+        const g = ops.allocGroup('ln', [
+          { name: 'out', shape: [M * N], dtype: 'f32' },
+          { name: 'a', shape: [M * K], dtype: 'f32' },
+          { name: 'b', shape: [N * K], dtype: 'f32' },
+          { name: 'bias', shape: [N], dtype: 'f32' },
+          { name: 'res', shape: [M * N], dtype: 'f32' },
+          { name: 'ids', shape: [M], dtype: 'i32' },
+          { name: 'ln', shape: [M * N], dtype: 'f32' },
+          { name: 'mean', shape: [M], dtype: 'f32' },
+          { name: 'rstd', shape: [M], dtype: 'f32' },
+          { name: 'w', shape: [N], dtype: 'f32' },
+          { name: 'lb', shape: [N], dtype: 'f32' },
+        ]);
+        try {
+          for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS], ['w', BY.subarray(0, N).map((v) => v + 1)], ['lb', BIAS.map((v) => -v)]] as const) {
+            ops.write(g.get(name), data);
+          }
+          for (const name of ['out', 'ln', 'mean', 'rstd']) ops.fill(g.get(name), Number.NaN, g.get(name).size);
+          const layerNorm = {
+            out: g.get('ln'), mean: g.get('mean'), rstd: g.get('rstd'), weight: g.get('w'), bias: g.get('lb'), eps: 1e-5,
+            ...(withIds ? { ids: g.get('ids') } : {}),
+          };
+          const rest = { dropout: DROP, residual: g.get('res'), padding: g.get('ids') };
+          ops.matmul(g.get('out'), g.get('a'), g.get('b'), M, N, K, { transB: true, bias: g.get('bias'), epilogue: fused ? { ...rest, layerNorm } : rest });
+          if (!fused) ops.layerNormForward(layerNorm.out, layerNorm.mean, layerNorm.rstd, g.get('out'), layerNorm.weight, layerNorm.bias, M, N, 1e-5, layerNorm.ids);
+          return await Promise.all(['out', 'ln', 'mean', 'rstd'].map((name) => ops.readF32(g.get(name))));
+        } finally {
+          ops.freeGroup(g);
+        }
+      };
+      const want = await run(one(), false);
+      expect(want.every((t) => t.every(Number.isFinite))).toBe(true);
+      expect(await run(one(), true)).toEqual(want);
+      expect(await run(two(), true)).toEqual(want);
+      // Padding rows: out 0 (the epilogue's padding); with ids the norm is 0 there too, else the norm of a zero row.
+      expect(want[1]![0]).toBe(withIds ? 0 : Math.fround(-BIAS[0]!));
+    }
   });
 
   it('refuses an epilogue with accumulate, and a gate of a scale that is not finite', () => {
