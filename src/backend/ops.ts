@@ -38,14 +38,46 @@ export interface PaddingRows {
   readonly cols: number;
 }
 
+/**
+ * Where a batch's B sequences of L positions lie in the rows of its activations ([rows × ·] tensors):
+ * sequence b holds len_b items at positions start_b = L − len_b .. L − 1 (left padding), and they are
+ * rows first_b .. first_b + len_b − 1, in order. Padding positions take no rows. The padded layout is
+ * first_b = b·L + start_b with rows = B·L (every position has its row); the packed layout puts the
+ * sequences one after another, rows ≥ Σ len_b. Rows that no sequence owns are padding rows: their id
+ * is 0 in the batch's ids [rows], and every op treats them as the padded layout's padding rows.
+ */
+export interface SequenceRows {
+  /** i32 [B × 2]: (first_b, len_b) for each sequence b; len_b = 0 for an empty one (first_b is then not read). */
+  readonly seqs: Tensor;
+  /** Rows of the activations and of the batch's ids. */
+  readonly rows: number;
+}
+
+/**
+ * What every padding position holds as a key and a value where attention sees padding keys (SASRec: the
+ * key and value projections' biases, their input being 0 there), and where backward adds their gradients.
+ */
+export interface PaddingKeys {
+  /** f32 [H·hd]: the key of every padding position. */
+  readonly k: Tensor;
+  /** f32 [H·hd]: the value of every padding position. */
+  readonly v: Tensor;
+  /** f32 [H·hd] (+=, attentionBackward): the sum of the padding keys' key gradients. */
+  readonly dk?: Tensor;
+  /** f32 [H·hd] (+=, attentionBackward): the sum of the padding keys' value gradients. */
+  readonly dv?: Tensor;
+}
+
 /** Which positions attention relates (ops.attentionForward). */
 export interface AttentionMask {
-  /** The batch's ids [B × L] (i32): a sequence's padding is its prefix of zero ids. */
-  readonly ids: Tensor;
+  /** Where the sequences lie in the rows of q, k, v, out and their gradients. */
+  readonly layout: SequenceRows;
   /** Row i sees keys j ≤ i only (SASRec); else every key (BERT4Rec). */
   readonly causal: boolean;
   /** Padding keys are not seen (BERT4Rec); SASRec sees them, as the reference system's SASRec does. */
   readonly keyPadding: boolean;
+  /** Required when keyPadding is false: the padding keys' key and value (they take no rows). */
+  readonly padKeys?: PaddingKeys;
 }
 
 /** Where an op finds the tensors of a workspace it declared (`attentionWorkspace`, `embeddingWorkspace`) by their names. */
@@ -373,6 +405,11 @@ export interface Ops {
   add(out: Tensor, a: Tensor, b: Tensor, n: number, padding?: PaddingRows): void;
   /** out[r] = x[first + r·stride] for r < rows, rows of `cols` elements (e.g. each sequence's last position). */
   sliceRows(out: Tensor, x: Tensor, rows: number, first: number, stride: number, cols: number): void;
+  /**
+   * out[b, :] = x[row of sequence b's last position, :] for b < B (`layout`), rows of `cols` elements; an
+   * empty sequence gets a row of zeros. Evaluation's scored rows.
+   */
+  lastRows(out: Tensor, x: Tensor, layout: SequenceRows, B: number, cols: number): void;
   /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 over N rows of d; forward and backward alike; out may alias x. */
   maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void;
   /**
@@ -387,22 +424,29 @@ export interface Ops {
 
   // ---- embeddings ----
 
-  /** out[b·L + t, :] = scale · items[ids[b·L + t], :] + positions[t, :], for B rows of L ids. */
-  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void;
   /**
-   * The scratch `embedBackward` needs for up to B × L ids over a catalogue of V items (the CUDA backend
+   * out[r, :] = scale · items[ids[r], :] + positions[t, :] for every row r that `layout` gives a
+   * sequence's position t (B sequences of L positions); rows no sequence owns are left as they are (the
+   * models zero them with the dropout that follows, given the padding rows).
+   */
+  embedForward(
+    out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, layout: SequenceRows, B: number, L: number, d: number,
+  ): void;
+  /**
+   * The scratch `embedBackward` needs for up to `rows` ids over a catalogue of V items (the CUDA backend
    * groups rows by id so that each item's sum has a fixed order); may be empty.
    */
-  embeddingWorkspace(B: number, L: number, V: number): readonly TensorSpec[];
+  embeddingWorkspace(rows: number, V: number): readonly TensorSpec[];
   /**
-   * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :] over the rows
-   * whose id is not 0: padding rows add nothing (the gradient of the embedding followed by the padding
-   * mask, which is what the models take), so row 0 of dItems is left as it is and the cost follows the
-   * items present. Deterministic: each sum is taken in a fixed order.
+   * dItems[ids[r], :] (+=) scale · dout[r, :] over the rows whose id is not 0, and dPositions[t, :] (+=)
+   * Σ_b dout[row of sequence b's position t, :] over the sequences that hold position t (`layout`):
+   * padding adds nothing (the gradient of the embedding followed by the padding mask, which is what the
+   * models take), so row 0 of dItems is left as it is and the cost follows the items present.
+   * Deterministic: each sum is taken in a fixed order.
    */
   embedBackward(
     dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
-    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+    dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
   ): void;
 
   // ---- dense ----
@@ -435,19 +479,20 @@ export interface Ops {
 
   /**
    * What one attention call saves for its backward, for up to B sequences: the backend's choice (CPU:
-   * the probabilities [B × H × L × L]; CUDA: the log-sum-exp of every score row [B × H × L], flash style).
+   * the probabilities [B × H × L × L]; CUDA: the log-sum-exp of every score row [B × H × L], flash style,
+   * and the padding keys' gradient partials).
    */
   attentionWorkspace(B: number, L: number, H: number, hd: number): readonly TensorSpec[];
   /**
    * Multi-head scaled dot-product attention over B sequences of L positions, H heads of width hd
-   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [B·L × H·hd]). Sequence b's padding is
-   * the prefix of zero ids in `mask.ids` (left padding, as batches are built): positions i < start_b.
+   * (head h owns columns h·hd..(h+1)·hd of q, k, v and out, all [rows × H·hd], the sequences' positions
+   * at the rows `mask.layout` gives). Sequence b's padding is its positions i < start_b = L − len_b.
    * P[b, h, i, j] = softmax_j(q_i · k_j / sqrt(hd)) over the keys j that row i sees: j ≤ i when causal
-   * (else all j), and j ≥ start_b when keyPadding. out_i = Σ_j dropout(P)[i, j] · v_j, dropout on the
-   * probabilities with its element index the flat index ((b·H + h)·L + i)·L + j. A padding query row
-   * (i < start_b) is not computed: its out is 0 (so backward ignores its dout and its dq is 0); the
-   * models mask those rows anyway, and skipping them is what makes padding free. Fills `saved`
-   * (attentionWorkspace's tensors) for backward.
+   * (else all j), and j ≥ start_b when keyPadding; without keyPadding a padding key j < start_b has key
+   * mask.padKeys.k and value mask.padKeys.v (it has no row). out_i = Σ_j dropout(P)[i, j] · v_j,
+   * dropout on the probabilities with its element index the flat index ((b·H + h)·L + i)·L + j (sequence
+   * coordinates, whatever the layout). Only the sequences' rows of out are written (padding positions
+   * have no query: nothing is computed for them). Fills `saved` (attentionWorkspace's tensors).
    */
   attentionForward(
     out: Tensor, saved: TensorLookup,
@@ -456,13 +501,17 @@ export interface Ops {
   ): void;
   /**
    * Evaluation's attention of each sequence's last position only (the row it scores): out[b] (overwrite) =
-   * row L − 1 of sequence b of attentionForward's out without dropout, with q[b] that row's query. q and
-   * out are [B × H·hd] (one row per sequence); k, v and `mask` as attentionForward's ([B·L × H·hd], ids
-   * [B × L]). The row sees every key (causal or not), from start_b on with keyPadding; an all-padding
-   * sequence gets 0. Saves nothing: no backward follows.
+   * position L − 1 of sequence b of attentionForward's out without dropout, with q[b] that position's
+   * query. q and out are [B × H·hd] (one row per sequence); k, v and `mask` as attentionForward's. The
+   * row sees every key (causal or not), from start_b on with keyPadding; an empty sequence gets 0.
+   * Saves nothing: no backward follows.
    */
   attentionLastForward(out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask): void;
-  /** dq, dk, dv (overwrite) from dout and what forward saved (the dropout mask is regenerated). */
+  /**
+   * dq, dk, dv (overwrite) on the sequences' rows from dout (read on those rows only) and what forward
+   * saved (the dropout mask is regenerated); without keyPadding, the padding keys' gradients summed over
+   * every padding key of every sequence are added to mask.padKeys.dk and .dv (+=), which are then required.
+   */
   attentionBackward(
     dq: Tensor, dk: Tensor, dv: Tensor,
     dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
