@@ -35,15 +35,18 @@ export function syntheticTrainStep(ops: Ops, shape: TrainStepShape): TrainStep {
   const { items: V, hidden: d, batch: B, len: L } = shape;
   const dims: SasrecDims = { items: V, hidden: d, blocks: 2, heads: 1, maxLen: L };
   const N = B * L;
-  const layout = modelLayout(ops, dims, B);
+  const layout = modelLayout(ops, dims, B, N);
   const groups = {
     params: ops.allocGroup('params', sasrecParamSpecs(dims)),
     grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
     m: ops.allocGroup('m', sasrecParamSpecs(dims)),
     v: ops.allocGroup('v', sasrecParamSpecs(dims)),
-    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, B, layout)),
-    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, layout)),
-    batch: ops.allocGroup('batch', [{ name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' }]),
+    acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, N, layout)),
+    scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, N, layout)),
+    batch: ops.allocGroup('batch', [
+      { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+      { name: 'loss', shape: [1], dtype: 'f32' },
+    ]),
   };
   const model = new Sasrec(ops, dims, 0.1, { params: groups.params, grads: groups.grads, acts: groups.acts, scratch: groups.scratch });
   model.initialise(1);
@@ -53,7 +56,9 @@ export function syntheticTrainStep(ops: Ops, shape: TrainStepShape): TrainStep {
   const loss = new TrainingLoss(ops, { kind: shape.loss, negatives: 256, sampling: 'uniform', seed: 1 }, { rows: N, items: V, hidden: d });
   const ws = ops.allocGroup('ws', loss.workspaceSpecs());
   loss.bind(ws, null, new Float64Array(V + 1).fill(1));
-  const ids = groups.batch.get('ids');
+  // Every sequence full: the padded and packed layouts coincide.
+  ops.write(groups.batch.get('seqs'), Int32Array.from({ length: 2 * B }, (_, i) => (i % 2 === 0 ? (i / 2) * L : L)));
+  const batch = { ids: groups.batch.get('ids'), layout: { seqs: groups.batch.get('seqs'), rows: N }, B };
   const labels = groups.batch.get('labels');
   let step = 0;
   return {
@@ -61,10 +66,10 @@ export function syntheticTrainStep(ops: Ops, shape: TrainStepShape): TrainStep {
     step() {
       const ctx = { train: true, seed: 1, step };
       ops.fill(groups.grads.flat(), 0, groups.grads.flat().size);
-      model.forward(ids, B, ctx);
+      model.forward(batch, ctx);
       loss.forward(groups.batch.get('loss'), model.hidden, model.outputTable, labels, N, N, step);
       loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, N, step);
-      model.backward(ids, B, ctx);
+      model.backward(batch, ctx);
       step++;
       ops.adamStep(groups.params.flat(), groups.m.flat(), groups.v.flat(), groups.grads.flat(), groups.params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-8, step });
     },

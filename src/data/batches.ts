@@ -160,6 +160,35 @@ export function trainBatch(seq: Sequences, rowIds: ArrayLike<number>, maxLen: nu
   return { rows, length: maxLen, inputs, labels };
 }
 
+/**
+ * Rows each training user's sample takes in the packed layout (data/packing.ts): its positions with an
+ * input item, plus the first target's row (`fillTrainRow`); BERT4Rec's samples (`masking`) their last L items.
+ */
+export function trainRowNeeds(seq: Sequences, maxLen: number, firstTarget: boolean, masked: boolean): Int32Array {
+  const users = seq.offsets.length - 1;
+  const need = new Int32Array(users);
+  for (let r = 0; r < users; r++) {
+    const len = seq.offsets[r + 1]! - seq.offsets[r]!;
+    if (masked) {
+      need[r] = Math.min(len, maxLen);
+    } else {
+      const n = Math.max(0, Math.min(len, maxLen + 1) - 1);
+      need[r] = n + (firstTarget && n < maxLen && len > 0 ? 1 : 0);
+    }
+  }
+  return need;
+}
+
+/** Rows each evaluation user's input takes in the packed layout: its last L items (L − 1 and the query token with one). */
+export function evalRowNeeds(set: EvalSet, maxLen: number, queryToken?: number): Int32Array {
+  const { offsets } = set.inputs;
+  const users = offsets.length - 1;
+  const kept = queryToken === undefined ? maxLen : maxLen - 1;
+  const need = new Int32Array(users);
+  for (let r = 0; r < users; r++) need[r] = Math.min(offsets[r + 1]! - offsets[r]!, kept) + (queryToken === undefined ? 0 : 1);
+  return need;
+}
+
 /** One epoch of training batches, in the epoch's shuffled order. */
 export function* trainBatches(seq: Sequences, opts: TrainBatchOptions): Generator<TrainBatch> {
   checkSizes(opts.batchSize, opts.maxLen);

@@ -13,28 +13,23 @@ export interface LinearParams {
 }
 
 /**
- * How a layer may skip the batch's padding rows (ids [N], 0 = padding). Its GEMM rows always may: there
- * either x (forward) and dy (backward) are zero, or the results do not matter. `bias` says whether the
- * padding rows' outputs are still needed ('keep': their value is the bias, as for attention's keys and
- * values, which SASRec's attention sees) or not ('skip': then the bias gradient skips them; forward still
- * writes the bias there, which is harmless, see linearForward).
+ * How a layer may skip the batch's padding rows (ids [N], 0 = padding): its GEMM rows and its bias
+ * gradient skip them. There either x (forward) and dy (backward) are zero, or the results do not matter.
  */
 export interface LinearPadding {
   readonly ids: Tensor;
-  readonly bias: 'keep' | 'skip';
 }
 
 /**
  * y [N × out] = x [N × in] · Wᵀ + b, padding rows as `padding` says, then `epilogue` (ops.ts
- * MatmulEpilogue: ReLU, dropout, a residual sum, padding rows zeroed) in the same GEMM. The bias is added
- * in the GEMM's epilogue (one kernel, not two), so without epilogue.padding a padding row holds b, not 0,
- * in both modes. For 'skip' that is harmless, because in transformer-block.ts no such row reaches the
- * output or a weight gradient:
- * - q: attention computes no padding query row (out 0, dq 0), so those q rows only ever meet P = 0;
+ * MatmulEpilogue: ReLU, dropout, a residual sum, padding rows zeroed, a layer norm) in the same GEMM. The
+ * bias is added in the GEMM's epilogue (one kernel, not two), so without epilogue.padding a padding row
+ * holds b, not 0. That is harmless, because in transformer-block.ts no such row reaches the output or a
+ * weight gradient:
+ * - q, k and v: attention reads no padding row (padding queries are not computed, SASRec's padding keys
+ *   are the biases themselves, handed to it as vectors);
  * - attn_out, ffn1 and ffn2: their epilogues write 0 on padding rows.
- * A zero id after a sequence's start (never in built batches) is computed by attention, and its row is
- * zeroed by the same epilogues. Backward still leaves padding rows out of db: their dy is 0 there, so the
- * sum is the same.
+ * Backward leaves padding rows out of db: their dy is 0 there or not the layer's gradient at all.
  */
 export function linearForward(
   ops: Ops, y: Tensor, x: Tensor, p: LinearParams, N: number, inF: number, outF: number, padding?: LinearPadding, epilogue?: MatmulEpilogue,
@@ -63,5 +58,5 @@ function rowIds(padding: LinearPadding | undefined): { rowIds?: Tensor } {
 }
 
 function biasIds(padding: LinearPadding | undefined): Tensor | undefined {
-  return padding?.bias === 'skip' ? padding.ids : undefined;
+  return padding?.ids;
 }

@@ -65,15 +65,15 @@ export interface ModelLayout {
   readonly embedding: readonly TensorSpec[];
 }
 
-/** The layout of a SASRec on `ops` for batches of up to `rows` sequences. */
+/** The layout of a SASRec on `ops` for batches of up to `sequences` sequences in `rows` rows (ops.ts SequenceRows). */
 export function modelLayout(
-  ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace'>, dims: SasrecDims, rows: number,
+  ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace'>, dims: SasrecDims, sequences: number, rows: number,
 ): ModelLayout {
   const { maxLen: L, heads: H, hidden: d } = dims;
   return {
     narrow: ops.activationDType,
-    attention: ops.attentionWorkspace(rows, L, H, d / H),
-    embedding: ops.embeddingWorkspace(rows, L, inputVocabulary(dims)),
+    attention: ops.attentionWorkspace(sequences, L, H, d / H),
+    embedding: ops.embeddingWorkspace(rows, inputVocabulary(dims)),
   };
 }
 
@@ -129,10 +129,10 @@ const BLOCK_NARROW = ['q', 'k', 'v', 'att'] as const;
 /** The FFN's hidden layer after ReLU and dropout, [N × ffnWidth] in the narrow dtype (also ReLU's mask in backward). */
 const BLOCK_FFN = ['ffn_drop'] as const;
 
-/** Activation specs for batches of up to `rows` sequences (N = rows · L). */
+/** Activation specs for batches of up to N = `rows` rows (ops.ts SequenceRows). */
 export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
-  const { hidden: d, maxLen: L } = dims;
-  const N = rows * L;
+  const { hidden: d } = dims;
+  const N = rows;
   const specs: TensorSpec[] = [];
   for (let b = 0; b < dims.blocks; b++) {
     for (const a of BLOCK_WIDE) specs.push(f32(blockName(b, a), N, d));
@@ -151,11 +151,11 @@ export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: Mo
  */
 export const BACKWARD_SCRATCH = ['dh', 'dx', 'g1', 'g2', 'g3', 'dq', 'dk', 'dv'] as const;
 
-/** Backward scratch specs for batches of up to `rows` sequences, with embedBackward's workspace. */
+/** Backward scratch specs for batches of up to `rows` rows, with embedBackward's workspace. */
 export function sasrecBackwardSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
   const width = (name: string): number => (name === 'g2' ? Math.max(dims.hidden, ffnWidth(dims)) : dims.hidden);
   return [
-    ...BACKWARD_SCRATCH.map((name) => f32(name, rows * dims.maxLen, width(name))),
+    ...BACKWARD_SCRATCH.map((name) => f32(name, rows, width(name))),
     ...layout.embedding.map((s) => ({ ...s, name: embeddingScratchName(s.name) })),
   ];
 }

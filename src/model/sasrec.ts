@@ -8,10 +8,22 @@
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
  */
-import type { DropoutSpec, MatmulLayerNorm, Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import type { DropoutSpec, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
 import { blockBackward, blockForward, blockForwardLast, blockLn1, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
 import { blockName, embeddingScratchName, ffnWidth, inputVocabulary, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
+
+/**
+ * A batch on the device: B sequences whose items lie in the rows `layout` gives (ops.ts SequenceRows:
+ * padded, or packed with padding positions taking no rows) and their ids [layout.rows] (0 on rows no
+ * sequence owns). Every activation has layout.rows rows.
+ */
+export interface BatchRows {
+  readonly ids: Tensor;
+  readonly layout: SequenceRows;
+  /** Sequences (layout.seqs has B entries). */
+  readonly B: number;
+}
 
 /** The regime of one pass: training applies dropout keyed by (seed, step); evaluation does not. */
 export interface PassContext {
@@ -77,11 +89,11 @@ export class Sasrec {
     }
   }
 
-  #pass(B: number, ctx: PassContext, b: number): BlockPass {
+  #pass(batch: BatchRows, ctx: PassContext, b: number): BlockPass {
     const { hidden: d, maxLen: L, heads } = this.dims;
     return {
       // BERT4Rec sees the whole sequence but not its padding; SASRec sees the causal past, padding included.
-      B, L, d, heads, ffn: ffnWidth(this.dims), causal: this.dims.bidirectional !== true, keyPadding: this.dims.bidirectional === true,
+      B: batch.B, L, layout: batch.layout, d, heads, ffn: ffnWidth(this.dims), causal: this.dims.bidirectional !== true, keyPadding: this.dims.bidirectional === true,
       attnDrop: this.#drop(ctx, 1 + 3 * b),
       ffn1Drop: this.#drop(ctx, 2 + 3 * b),
       ffn2Drop: this.#drop(ctx, 3 + 3 * b),
@@ -93,12 +105,13 @@ export class Sasrec {
     return { p: ctx.train ? this.dropout : 0, key };
   }
 
-  /** Forward of B sequences of ids [B × L] (left-padded): fills the activations and `hidden`. */
-  forward(ids: Tensor, B: number, ctx: PassContext): void {
+  /** Forward of a batch: fills the activations and `hidden` [rows × d]. */
+  forward(batch: BatchRows, ctx: PassContext): void {
     const { blocks } = this.dims;
     const { params, acts } = this.#g;
+    const { ids } = batch;
     if (blocks < 1) throw new Error(`SASRec: forward needs at least one block, got ${blocks}`);
-    this.#embed(ids, B, ctx);
+    this.#embed(batch, ctx);
     // Each block's last GEMM writes the norm that follows it too (transformer-block.ts BlockNorms): the
     // next block's LN1, the last block's the final norm (over every row: no ids, as its op had none).
     const final: MatmulLayerNorm = {
@@ -108,66 +121,70 @@ export class Sasrec {
     for (let b = 0; b < blocks; b++) {
       const last = b + 1 === blocks;
       const out = last ? acts.get('final_in') : acts.get(blockName(b + 1, 'x'));
-      blockForward(this.#ops, this.#g, b, ids, out, this.#pass(B, ctx, b), { ln1Ready: b > 0, next: last ? final : blockLn1(this.#g, b + 1, ids) });
+      blockForward(this.#ops, this.#g, b, ids, out, this.#pass(batch, ctx, b), { ln1Ready: b > 0, next: last ? final : blockLn1(this.#g, b + 1, ids) });
     }
   }
 
   /**
    * Evaluation's forward: the final hidden state of each sequence's last position (the row evaluation
-   * scores: SASRec's last item, BERT4Rec's mask token) into `out` [B × d], equal to rows b·L + L − 1 of
-   * `hidden` after `forward` without dropout. The blocks before the last run whole; the last computes
+   * scores: SASRec's last item, BERT4Rec's mask token) into `out` [B × d], equal to the rows of the
+   * sequences' position L − 1 of `hidden` after `forward` without dropout. The blocks before the last run whole; the last computes
    * only what that row needs (transformer-block.ts blockForwardLast): at L 512 about a third of the
    * forward's work is left out. Overwrites the activations, as forward does; `hidden` is not written.
    */
-  forwardLast(out: Tensor, ids: Tensor, B: number): void {
+  forwardLast(out: Tensor, batch: BatchRows): void {
     const { hidden: d, blocks } = this.dims;
     const { params, acts } = this.#g;
+    const { ids, B } = batch;
     if (blocks < 1) throw new Error(`SASRec: forwardLast needs at least one block, got ${blocks}`);
     const ctx: PassContext = { train: false, seed: 0, step: 0 };
-    this.#embed(ids, B, ctx);
+    this.#embed(batch, ctx);
     // The blocks before the last chain their norms as forward's do, but for the last block's LN1, which
     // blockForwardLast computes on the last rows only.
     for (let b = 0; b + 1 < blocks; b++) {
       const next = b + 2 < blocks ? { next: blockLn1(this.#g, b + 1, ids) } : {};
-      blockForward(this.#ops, this.#g, b, ids, acts.get(blockName(b + 1, 'x')), this.#pass(B, ctx, b), { ln1Ready: b > 0, ...next });
+      blockForward(this.#ops, this.#g, b, ids, acts.get(blockName(b + 1, 'x')), this.#pass(batch, ctx, b), { ln1Ready: b > 0, ...next });
     }
     const last = acts.get('final_in');
-    blockForwardLast(this.#ops, this.#g, blocks - 1, ids, last, this.#pass(B, ctx, blocks - 1));
+    blockForwardLast(this.#ops, this.#g, blocks - 1, ids, last, this.#pass(batch, ctx, blocks - 1));
     this.#ops.layerNormForward(
       out, acts.get('final_mean'), acts.get('final_rstd'), last, params.get('final_ln.weight'), params.get('final_ln.bias'), B, d, LAYER_NORM_EPS,
     );
   }
 
-  /** The embedding of B sequences into block 0's x, dropout and padding mask applied. */
-  #embed(ids: Tensor, B: number, ctx: PassContext): void {
+  /** The embedding of the batch into block 0's x, dropout and padding mask applied. */
+  #embed(batch: BatchRows, ctx: PassContext): void {
     const ops = this.#ops;
     const { hidden: d, maxLen: L } = this.dims;
     const { params, acts } = this.#g;
-    const N = B * L;
+    const { ids, layout, B } = batch;
+    const N = layout.rows;
     const e = acts.get(blockName(0, 'x'));
-    ops.embedForward(e, ids, params.get('item_emb'), params.get('pos_emb'), Math.sqrt(d), B, L, d);
-    // Dropout given the padding rows writes 0 there: the mask of e, without a pass of its own.
+    ops.embedForward(e, ids, params.get('item_emb'), params.get('pos_emb'), Math.sqrt(d), layout, B, L, d);
+    // Dropout given the padding rows writes 0 there (the embedding leaves them as they were): the mask of
+    // e, without a pass of its own.
     ops.dropout(e, e, N * d, this.#drop(ctx, 0), { ids, cols: d });
   }
 
   /** Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter gradient. */
-  backward(ids: Tensor, B: number, ctx: PassContext): void {
+  backward(batch: BatchRows, ctx: PassContext): void {
     const ops = this.#ops;
     const { hidden: d, maxLen: L, blocks } = this.dims;
     const { params, grads, acts, scratch } = this.#g;
-    const N = B * L;
+    const { ids, layout, B } = batch;
+    const N = layout.rows;
     const dx = scratch.get('dx');
     // dx (=): the gradient entering the last block, no zeroing beforehand.
     ops.layerNormBackward(
       dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), scratch.get('dh'), acts.get('final_in'),
       params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
     );
-    for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(B, ctx, b));
+    for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b));
     // dx's padding rows hold what the keys' and values' backward put there; the mask's gradient is 0
     // there, which dropout given the padding rows writes (the embedding then adds 0 to row 0).
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0), { ids, cols: d });
     const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
     // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
-    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), B, L, inputVocabulary(this.dims), d);
+    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d);
   }
 }

@@ -2,18 +2,22 @@
  * One transformer block as SASRec builds it (the reference system's block): q = LN1(x); a = MHA(query q, keys and
  * values x); x2 = q + a; y = LN2(x2); out = (y + Dropout(FFN2(Dropout(ReLU(FFN1(y)))))) · mask, the FFN
  * d → ffn → d, the residual sums, ReLU, dropouts and mask in the GEMMs' epilogues (ops.ts
- * MatmulEpilogue; the mask is their padding rows, written 0). The attention is
- * causal for SASRec; BERT4Rec calls the same block bidirectional, blind to padding keys, with a 4d FFN. Padding rows of the attention are not computed (ops.ts attentionForward):
- * the mask zeroes them anyway. The other ops get the ids as well (linear.ts LinearPadding, ops.ts
- * PaddingRows): on a padding row either the result is masked later (q, the attention's output
- * projection, the layer norms, the FFN, the residual sums; their gradients there are zero) or the
- * operand row is zero (k and v read x, which the mask zeroed; their value there is their bias, which
- * SASRec's attention sees), so padding costs (almost) nothing. Backward reads the
- * activations forward saved and regenerates the dropout masks from their keys, but for the FFN's hidden
- * one: the gate of its GEMM reads the saved Dropout(ReLU(·)) instead (blockBackward). LN2 runs in the
- * epilogue of the GEMM that writes x2, and the norm after the block in that of its last GEMM (BlockNorms).
+ * MatmulEpilogue; the mask is their padding rows, written 0). The layer norms after attn_out and ffn2 run in
+ * those GEMMs' epilogues too. The attention is causal for SASRec; BERT4Rec calls the same block
+ * bidirectional, blind to padding keys, with a 4d FFN.
+ *
+ * Rows: the batch's sequences lie in the rows as ops.ts SequenceRows says (packed: padding positions
+ * take no rows; rows no sequence owns have id 0). Every op but attention is row by row and is given the
+ * ids (linear.ts LinearPadding, ops.ts PaddingRows): on a padding row either the result is masked later
+ * (q, k, v, the attention's output projection, the layer norms, the FFN, the residual sums; their
+ * gradients there are zero) or the operand row is zero, so padding costs (almost) nothing. SASRec's
+ * attention sees padding keys as the reference's does: their key and value are the k and v projections'
+ * biases (the input row is 0 there), handed to attention as vectors (ops.ts PaddingKeys), and their
+ * gradients go straight into those biases' gradients. Backward reads the activations forward saved and
+ * regenerates the dropout masks from their keys, but for the FFN's hidden one: the gate of its GEMM
+ * reads the saved Dropout(ReLU(·)) instead (blockBackward).
  */
-import type { AttentionMask, DropoutSpec, MatmulLayerNorm, Ops, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import type { AttentionMask, DropoutSpec, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
@@ -33,6 +37,8 @@ export interface BlockPass {
   /** Sequences in the batch. */
   readonly B: number;
   readonly L: number;
+  /** Where the sequences lie in the rows (N = layout.rows rows). */
+  readonly layout: SequenceRows;
   readonly d: number;
   readonly heads: number;
   /** Width of the FFN's hidden layer (d for SASRec, 4d for BERT4Rec). */
@@ -61,18 +67,21 @@ function linear(g: BlockGroups, b: number, name: string): LinearParams {
   };
 }
 
-function attentionMask(ids: Tensor, p: BlockPass): AttentionMask {
-  return { ids, causal: p.causal, keyPadding: p.keyPadding };
+/**
+ * The attention's mask; where it sees padding keys (SASRec), they hold the k and v biases and their
+ * gradients go to those biases' gradients (`grads`: training's backward).
+ */
+function attentionMask(g: BlockGroups, b: number, p: BlockPass, grads: boolean): AttentionMask {
+  if (p.keyPadding) return { layout: p.layout, causal: p.causal, keyPadding: true };
+  const k = linear(g, b, 'attn_k');
+  const v = linear(g, b, 'attn_v');
+  const padKeys = grads ? { k: k.bias, v: v.bias, dk: k.dBias, dv: v.dBias } : { k: k.bias, v: v.bias };
+  return { layout: p.layout, causal: p.causal, keyPadding: false, padKeys };
 }
 
-/** Padding rows skipped (their results masked later, their gradients zero). */
+/** Padding rows skipped (their results masked later or never read, their gradients zero). */
 function skip(ids: Tensor): LinearPadding {
-  return { ids, bias: 'skip' };
-}
-
-/** Padding rows' GEMM rows skipped, their bias kept: attention's keys and values there. */
-function keepBias(ids: Tensor): LinearPadding {
-  return { ids, bias: 'keep' };
+  return { ids };
 }
 
 /**
@@ -102,7 +111,7 @@ export function blockLn1(g: Pick<BlockGroups, 'params' | 'acts'>, b: number, ids
  */
 export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass, norms: BlockNorms = {}): void {
   const { B, L, d, heads } = p;
-  const N = B * L;
+  const N = p.layout.rows;
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
@@ -111,9 +120,9 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
     ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
   }
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
-  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+  ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(g, b, p, false), p.attnDrop);
   // The residual sums, ReLU, dropouts, the padding mask and the norms that follow run in the GEMMs'
   // epilogues: x2 = ln1 + attn_out(att) and ln2 = LN2(x2), ffn_drop = Dropout(ReLU(FFN1(ln2))),
   // out = ln2 + Dropout(FFN2(ffn_drop)) and the norm `norms.next` of it, each 0 on padding rows.
@@ -133,29 +142,29 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
 /**
  * Evaluation's forward of the LAST block for each sequence's last position only (the row evaluation
  * scores), from acts `block{b}.x` [N × d] into rows 0..B-1 of `out` [B × d]: keys and values of every
- * position (as blockForward, padding rows' bias kept), the query side (LN1, q, the attention row, its
- * output projection, the residuals, LN2, the FFN) for row L − 1 of each sequence only. Row b of `out`
- * equals row b·L + L − 1 of blockForward's out without dropout (p must be 0): every op but attention is
- * row by row, and attentionLastForward is attentionForward's last row. The compact rows live in the
- * first B rows of the block's own activations (overwritten; x and the first blocks' are only read). A
- * sequence that is all padding gets finite values that nothing scores (its ids are not consulted here).
+ * position (as blockForward), the query side (LN1, q, the attention row, its output projection, the
+ * residuals, LN2, the FFN) for the row of each sequence's position L − 1 only. Row b of `out` equals that
+ * row of blockForward's out without dropout (p must be 0): every op but attention is row by row, and
+ * attentionLastForward is attentionForward's last row. The one-per-sequence rows live in the first B
+ * rows of the block's own activations (overwritten; x and the first blocks' are only read). An empty
+ * sequence gets finite values that nothing scores.
  */
 export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tensor, out: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
   if (p.attnDrop.p !== 0 || p.ffn1Drop.p !== 0 || p.ffn2Drop.p !== 0) throw new Error('blockForwardLast: evaluation only, dropout must be 0');
-  const N = B * L;
+  const N = p.layout.rows;
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, keepBias(ids));
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, keepBias(ids));
+  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
+  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
   // The last rows' x, held in x2 until the attention's output projection overwrites it.
   const x2 = act('x2');
-  ops.sliceRows(x2, x, B, L - 1, L, d);
+  ops.lastRows(x2, x, p.layout, B, d);
   const ln1 = act('ln1');
   ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x2, par('ln1.weight'), par('ln1.bias'), B, d, LAYER_NORM_EPS);
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), B, d, d);
-  ops.attentionLastForward(act('att'), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(ids, p));
+  ops.attentionLastForward(act('att'), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(g, b, p, false));
   linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), B, d, d, undefined, { residual: ln1 });
   const ln2 = act('ln2');
   ops.layerNormForward(ln2, act('ln2_mean'), act('ln2_rstd'), x2, par('ln2.weight'), par('ln2.bias'), B, d, LAYER_NORM_EPS);
@@ -175,7 +184,7 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
  */
 export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass): void {
   const { B, L, d, heads } = p;
-  const N = B * L;
+  const N = p.layout.rows;
   const n = N * d;
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
@@ -204,10 +213,12 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
   linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, skip(ids));
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
-  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(ids, p), p.attnDrop);
+  // SASRec: the padding keys' gradients go into the k and v biases' gradients here; their rows of dk and
+  // dv do not exist (packed) or are not written (padded), and the linears' backward skips them.
+  ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(g, b, p, true), p.attnDrop);
   linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, skip(ids));
-  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, keepBias(ids));
-  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, keepBias(ids));
+  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, skip(ids));
+  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, skip(ids));
   // LN1's input gradient: q's plus the residual's (g1), summed inside the norm's backward; dx (+=)
   // onto the keys' and values' gradient.
   ops.layerNormBackward(

@@ -6,6 +6,7 @@
  */
 import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { evalBatches } from '../data/batches.js';
+import { packBatch } from '../data/packing.js';
 import type { EvalSet } from '../data/types.js';
 import { MetricsAccumulator } from '../metrics/accumulator.js';
 import type { Sasrec } from '../model/sasrec.js';
@@ -13,8 +14,10 @@ import type { Metrics } from '../metrics/metrics.js';
 
 /** What one evaluation reads and writes on the device. */
 export interface EvalTensors {
-  /** [rows × L] i32 input ids (shared with training). */
+  /** [rows] i32 input ids of the packed batch (shared with training; its size is the rows). */
   readonly ids: Tensor;
+  /** [≥ sequences × 2] i32: the packed batch's (first row, length) per sequence (ops.ts SequenceRows). */
+  readonly seqs: Tensor;
   /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [users × kMax]. */
   readonly eval: TensorGroup;
   /** The set's histories on the device: offsets [users + 1] and items. */
@@ -23,7 +26,8 @@ export interface EvalTensors {
 }
 
 /**
- * Metrics of `model` on `set` at the cut-offs `ks`, in batches of `rows` users; with `queryToken`
+ * Metrics of `model` on `set` at the cut-offs `ks`, in batches of up to `rows` users packed into the
+ * rows of `t.ids` (a batch that does not fit runs in parts); with `queryToken`
  * (BERT4Rec's mask token) the input is the last L − 1 items followed by it.
  */
 export async function evaluate(
@@ -36,16 +40,17 @@ export async function evaluate(
   const scores = t.eval.get('scores');
   const top = t.eval.get('top');
   const users = set.targets.length;
-  // Every batch runs `rows` sequences (the last padded with empty ones), as training does.
-  const padded = new Int32Array(rows * L);
+  const layoutRows = t.ids.size;
   for (const batch of evalBatches(set, { batchSize: rows, maxLen: L, ...(queryToken !== undefined ? { queryToken } : {}) })) {
-    padded.set(batch.inputs);
-    padded.fill(0, batch.inputs.length);
-    ops.write(t.ids, padded);
-    // Only the last position is scored, so only its row of the last block is computed.
-    model.forwardLast(hidden, t.ids, rows);
-    ops.scoreItems(scores, hidden, model.outputTable, batch.rows, V, d);
-    ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start, batch.rows, V, kMax);
+    for (const part of packBatch(batch.inputs, null, batch.rows, L, layoutRows, rows)) {
+      ops.write(t.ids, part.ids);
+      ops.write(t.seqs, part.seqs);
+      const B = part.sequences;
+      // Only the last position is scored, so only its row of the last block is computed.
+      model.forwardLast(hidden, { ids: t.ids, layout: { seqs: t.seqs, rows: layoutRows }, B });
+      ops.scoreItems(scores, hidden, model.outputTable, B, V, d);
+      ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start + part.first, B, V, kMax);
+    }
   }
   // One read per evaluation: the device runs every batch without waiting for the host.
   const ids = await ops.readI32(top);

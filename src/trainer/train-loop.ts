@@ -5,8 +5,10 @@
  * parameters restored for the test. Given the seed (and
  * the backend's thread count), every number it reports is reproducible.
  *
+ * Batches are packed (data/packing.ts): each sequence's items one after another, padding positions taking no
+ * rows, in a number of rows planned from the data; the rare batch that does not fit trains as two steps.
  * No step waits for the device, and on the GPU a step is one replay of a recorded CUDA graph: every step
- * runs B rows (the short last batch is padded with empty rows, which no loss counts); what changes from
+ * runs B sequences in those rows (the short last batch has empty sequences, which no loss counts); what changes from
  * step to step (the batch and the counters {global step, valid targets}) is written to the device before
  * the replay and read there by the kernels; the loss is computed as a sum over valid targets and Adam
  * divides the gradient by their count (the mean's gradient); the loss is summed on the device and read
@@ -15,7 +17,8 @@
 import type { TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, RecordedStep, TensorGroup } from '../backend/ops.js';
 import type { SceSettings } from '../backend/sce.js';
-import { batchCount, trainBatches, type Masking } from '../data/batches.js';
+import { batchCount, trainBatches, trainRowNeeds, type Masking } from '../data/batches.js';
+import { packBatch, plannedRows } from '../data/packing.js';
 import type { PreparedDataset, TrainBatch } from '../data/types.js';
 import { TrainingLoss } from '../losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../model/bert4rec.js';
@@ -58,6 +61,13 @@ function evalRows(cfg: TrialConfig): number {
   return Math.min(cfg.eval.batch_size, cfg.train.batch_size);
 }
 
+/** Rows of the packed batch a trial's steps run (data/packing.ts plannedRows over its training samples). */
+export function trialRows(cfg: TrialConfig, data: PreparedDataset, dims: SasrecDims): number {
+  const t = cfg.train;
+  const masked = trainMasking(cfg, dims) !== undefined;
+  return plannedRows(trainRowNeeds(data.train, dims.maxLen, t.first_target ?? true, masked), t.batch_size, dims.maxLen);
+}
+
 /** sce's buckets from its train keys (present for sce: trainer/config.ts fills their defaults). */
 function sceSettingsOf(t: TrialConfig['train']): SceSettings {
   const { sce_buckets: buckets, sce_bucket_rows: bucketRows, sce_bucket_items: bucketItems, sce_mix: mix } = t;
@@ -71,6 +81,7 @@ function sceSettingsOf(t: TrialConfig['train']): SceSettings {
 export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { specs: Record<GroupName, readonly TensorSpec[]>; loss: TrainingLoss } {
   const dims = modelDims(cfg, data);
   const t = cfg.train;
+  const rows = trialRows(cfg, data, dims);
   const loss = new TrainingLoss(
     ops,
     {
@@ -80,11 +91,11 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
       ...(t.gbce_t !== undefined ? { gbceT: t.gbce_t } : {}),
       ...(t.loss === 'sce' ? { sce: sceSettingsOf(t) } : {}),
     },
-    { rows: t.batch_size * dims.maxLen, items: dims.items, hidden: dims.hidden },
+    { rows, items: dims.items, hidden: dims.hidden },
   );
   const specs = planSpecs({
-    dims, trainRows: t.batch_size, evalRows: evalRows(cfg), kMax: Math.max(...cfg.eval.k),
-    validation: data.validation, test: data.test, loss, layout: modelLayout(ops, dims, t.batch_size),
+    dims, trainRows: t.batch_size, rows, evalRows: evalRows(cfg), kMax: Math.max(...cfg.eval.k),
+    validation: data.validation, test: data.test, loss, layout: modelLayout(ops, dims, t.batch_size, rows),
   });
   return { specs, loss };
 }
@@ -118,14 +129,6 @@ interface EpochTraining {
   readonly seconds: number;
 }
 
-/** `x` followed by zeros up to n elements (x itself when it is long enough). */
-function padTo(x: Int32Array, n: number): Int32Array {
-  if (x.length >= n) return x;
-  const out = new Int32Array(n);
-  out.set(x);
-  return out;
-}
-
 /**
  * A planned trial allocated on `ops`, for scripts that drive steps themselves (benchmarks); `close`
  * frees its groups.
@@ -157,6 +160,8 @@ export class Trial {
   #recorded: RecordedStep | null = null;
   /** Set when recording failed: steps then run eagerly. */
   #recordFailed = false;
+  /** Rows of the packed batch (the activations' rows). */
+  readonly #rows: number;
 
   constructor(ops: Ops, cfg: TrialConfig, data: PreparedDataset, g: Record<GroupName, TensorGroup>, loss: TrainingLoss, popularity: boolean) {
     this.#ops = ops;
@@ -166,7 +171,10 @@ export class Trial {
     this.#loss = loss;
     this.#model = new Sasrec(ops, modelDims(cfg, data), cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
     this.#model.initialise(cfg.train.seed);
-    for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
+    this.#rows = g.batch.get('ids').size;
+    // Rows that no op writes (packed layout: past the batch's rows; attention's padding positions) still
+    // meet GEMMs as zero-weighted operands: they must hold finite numbers, so every buffer starts at 0.
+    for (const group of [g.adam_m, g.adam_v, g.activations, g.backward]) ops.fill(group.flat(), 0, group.flat().size);
     loss.bind(g.loss_workspace, popularity ? g.popularity : null, data.itemCounts, g.batch.get('counters'));
     for (const set of ['validation', 'test'] as const) {
       ops.write(g.histories.get(`${set}_offsets`), data[set].inputs.offsets);
@@ -250,16 +258,27 @@ export class Trial {
     return { loss, tokens, seconds: (performance.now() - start) / 1000 };
   }
 
-  /** One optimiser step on a batch (padded to B rows); returns its valid targets (0: the step is skipped). */
+  /**
+   * Optimiser steps on a batch: one, or one per part where its packed rows exceed the plan
+   * (data/packing.ts); returns its valid targets (a part without any is skipped).
+   */
   trainStep(batch: TrainBatch): number {
+    let valid = 0;
+    const parts = packBatch(batch.inputs, batch.labels, batch.rows, batch.length, this.#rows, this.#cfg.train.batch_size);
+    for (const part of parts) valid += this.#packedStep(part.ids, part.labels!, part.seqs);
+    return valid;
+  }
+
+  /** One optimiser step on a packed batch; returns its valid targets (0: the step is skipped). */
+  #packedStep(ids: Int32Array, labels: Int32Array, seqs: Int32Array): number {
     const ops = this.#ops;
     const g = this.#g;
-    const N = this.#cfg.train.batch_size * this.#cfg.model.max_seq_len;
     let valid = 0;
-    for (let i = 0; i < batch.labels.length; i++) if (batch.labels[i] !== 0) valid++;
+    for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) valid++;
     if (valid === 0) return 0;
-    ops.write(g.batch.get('ids'), padTo(batch.inputs, N));
-    ops.write(g.batch.get('labels'), padTo(batch.labels, N));
+    ops.write(g.batch.get('ids'), ids);
+    ops.write(g.batch.get('labels'), labels);
+    ops.write(g.batch.get('seqs'), seqs);
     ops.write(g.batch.get('counters'), Int32Array.of(this.#step, valid));
     if (this.#recorded !== null) {
       this.#recorded.replay();
@@ -294,8 +313,9 @@ export class Trial {
     const ops = this.#ops;
     const g = this.#g;
     const t = this.#cfg.train;
-    const N = t.batch_size * this.#cfg.model.max_seq_len;
+    const N = this.#rows;
     const ids = g.batch.get('ids');
+    const batch = { ids, layout: { seqs: g.batch.get('seqs'), rows: N }, B: t.batch_size };
     const labels = g.batch.get('labels');
     const counters = g.batch.get('counters');
     const step = this.#step;
@@ -304,11 +324,11 @@ export class Trial {
     const lossT = g.batch.get('loss');
     const grads = g.grads.flat();
     ops.fill(grads, 0, grads.size);
-    model.forward(ids, t.batch_size, ctx);
+    model.forward(batch, ctx);
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
     this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
     this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step);
-    model.backward(ids, t.batch_size, ctx);
+    model.backward(batch, ctx);
     const params = g.params.flat();
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
       lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,
@@ -320,7 +340,8 @@ export class Trial {
   evaluate(set: 'validation' | 'test'): Promise<Metrics> {
     const g = this.#g;
     const tensors: EvalTensors = {
-      ids: g.batch.get('ids'), eval: g.eval, historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
+      ids: g.batch.get('ids'), seqs: g.batch.get('seqs'), eval: g.eval,
+      historyOffsets: g.histories.get(`${set}_offsets`), historyItems: g.histories.get(`${set}_items`),
     };
     // A model with a mask token (BERT4Rec) ranks from it, after the last L − 1 items.
     const queryToken = this.#model.dims.maskToken === true ? maskTokenId(this.#model.dims) : undefined;

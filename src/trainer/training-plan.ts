@@ -13,9 +13,11 @@ import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type Mode
 /** What the plan is sized for. */
 export interface PlanInput {
   readonly dims: SasrecDims;
-  /** Training batch rows B (every step runs B rows: the short last batch is padded). */
+  /** Training batch sequences B (every step runs B sequences: the short last batch has empty ones). */
   readonly trainRows: number;
-  /** Evaluation batch rows (at most trainRows: evaluation reuses the activations). */
+  /** Rows of the packed batch every step runs (data/packing.ts plannedRows): the activations' rows. */
+  readonly rows: number;
+  /** Evaluation batch sequences (at most trainRows: evaluation reuses the activations). */
   readonly evalRows: number;
   /** Widest top-K list. */
   readonly kMax: number;
@@ -34,8 +36,8 @@ export type GroupName = (typeof GROUPS)[number];
 
 /** The specs of every group. */
 export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]> {
-  const { dims, trainRows: B, evalRows: E } = p;
-  const { maxLen: L, hidden: d, items: V } = dims;
+  const { dims, trainRows: B, rows: R, evalRows: E } = p;
+  const { hidden: d, items: V } = dims;
   const params = sasrecParamSpecs(dims);
   const i32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'i32' });
   const f32 = (name: string, ...shape: number[]): TensorSpec => ({ name, shape, dtype: 'f32' });
@@ -47,11 +49,12 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
     adam_v: params,
     // The best epoch's parameters, kept by a device copy (restored for the test).
     best: params,
-    activations: sasrecActivationSpecs(dims, B, p.layout),
-    backward: sasrecBackwardSpecs(dims, B, p.layout),
+    activations: sasrecActivationSpecs(dims, R, p.layout),
+    backward: sasrecBackwardSpecs(dims, R, p.layout),
+    // ids, labels: the packed batch's rows; seqs: each sequence's (first row, length) (ops.ts SequenceRows);
     // counters: {global step, valid targets}, written with each batch (a recorded step reads them);
     // loss: this step's loss summed over its valid targets; loss_sum: the epoch's, read once per epoch.
-    batch: [i32('ids', B, L), i32('labels', B, L), i32('counters', 2), f32('loss', 1), f32('loss_sum', 1)],
+    batch: [i32('ids', R), i32('labels', R), i32('seqs', B, 2), i32('counters', 2), f32('loss', 1), f32('loss_sum', 1)],
     loss_workspace: p.loss.workspaceSpecs(),
     popularity: p.loss.tableSpecs(),
     // top holds a whole evaluation's lists, read once at its end.

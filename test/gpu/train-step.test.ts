@@ -3,12 +3,14 @@
  * mode against the float64 CPU backend, for each of the six losses: the same initial parameters, batch,
  * dropout masks and negatives, so the gradients and the parameters after one Adam step must agree.
  * Likewise BERT4Rec (bidirectional, padding keys unseen, the mask token's row, a 4d FFN; masked targets),
- * tied and untied.
+ * tied and untied. Batches run packed (data/packing.ts, as the trainer runs them, with spare rows), and
+ * one case padded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import type { LossKind, Ops } from '../../src/backend/ops.js';
+import { packBatch, paddedSeqs } from '../../src/data/packing.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
@@ -64,34 +66,46 @@ function randomBatch(): { ids: Int32Array; labels: Int32Array } {
 }
 
 /** Runs one step; returns the loss, every parameter gradient and the parameters after Adam (flat). */
-async function oneStep(ops: Ops, dims: SasrecDims, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, counts: Float64Array) {
-  const layout = modelLayout(ops, dims, B);
+async function oneStep(
+  ops: Ops, dims: SasrecDims, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, counts: Float64Array, packed: boolean,
+) {
+  const L = dims.maxLen;
+  // Packed into the rows the batch needs plus 3 spare ones, or padded.
+  const needed = batch.ids.filter((id) => id !== 0).length + batch.labels.filter((t, r) => t !== 0 && batch.ids[r] === 0).length;
+  const part = packed ? packBatch(batch.ids, batch.labels, B, L, needed + 3, B)[0]! : { ids: batch.ids, labels: batch.labels, seqs: paddedSeqs(batch.ids, B, L) };
+  const R = part.ids.length;
+  const layout = modelLayout(ops, dims, B, R);
   const params = ops.allocGroup('params', sasrecParamSpecs(dims));
   const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
   const m = ops.allocGroup('m', sasrecParamSpecs(dims));
   const v = ops.allocGroup('v', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, B, layout));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, B, layout));
+  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
+  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
+  // As the trainer: every activation starts at 0 (rows that no op writes must hold finite numbers).
+  for (const g of [acts, scratch]) ops.fill(g.flat(), 0, g.flat().size);
   const io = ops.allocGroup('io', [
-    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
+    { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+    { name: 'loss', shape: [1], dtype: 'f32' },
   ]);
   const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch });
   model.initialise(seed);
   const sampling = kind === 'cce-' ? 'popularity' : 'uniform';
-  const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling, seed }, { rows: N, items: dims.items, hidden: dims.hidden });
+  const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling, seed }, { rows: R, items: dims.items, hidden: dims.hidden });
   const ws = ops.allocGroup('ws', loss.workspaceSpecs());
   const tables = ops.allocGroup('tables', loss.tableSpecs());
   loss.bind(ws, loss.tableSpecs().length > 0 ? tables : null, counts);
   for (const g of [m, v, grads]) ops.fill(g.flat(), 0, g.flat().size);
-  ops.write(io.get('ids'), batch.ids);
-  ops.write(io.get('labels'), batch.labels);
+  ops.write(io.get('ids'), part.ids);
+  ops.write(io.get('labels'), part.labels!);
+  ops.write(io.get('seqs'), part.seqs);
+  const rows = { ids: io.get('ids'), layout: { seqs: io.get('seqs'), rows: R }, B };
   const valid = batch.labels.filter((t) => t !== 0).length;
   const step = 17;
   const ctx = { train: true, seed, step };
-  model.forward(io.get('ids'), B, ctx);
-  loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), N, valid, step);
-  loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), N, valid, step);
-  model.backward(io.get('ids'), B, ctx);
+  model.forward(rows, ctx);
+  loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), R, valid, step);
+  loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), R, valid, step);
+  model.backward(rows, ctx);
   const gradients = await ops.readF32(grads.flat());
   ops.adamStep(params.flat(), m.flat(), v.flat(), grads.flat(), params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: ADAM_EPS, step: 1 });
   const after = await ops.readF32(params.flat());
@@ -124,6 +138,9 @@ describe.skipIf(noGpu)('one training step (SASRec, BERT4Rec): CUDA (fp32 mode) a
       await agree(kind, dims, randomBatch());
     });
   }
+  it('ce, padded layout: loss, gradients and the parameters after one Adam step agree', async () => {
+    await agree('ce', dims, randomBatch(), false);
+  });
 
   // The same bounds: BERT4Rec runs the same ops (attention with keyPadding) on the same kernels.
   for (const [kind, tieOutput] of [['ce', true], ['ce-', true], ['cce', true], ['cce-', true], ['bce', true], ['bce+', true], ['ce', false], ['bce+', false]] as const) {
@@ -133,11 +150,11 @@ describe.skipIf(noGpu)('one training step (SASRec, BERT4Rec): CUDA (fp32 mode) a
   }
 
   /** One step of `dims` on both backends from the same random seed and counts: the bounds above. */
-  async function agree(kind: LossKind, stepDims: SasrecDims, batch: { ids: Int32Array; labels: Int32Array }): Promise<void> {
+  async function agree(kind: LossKind, stepDims: SasrecDims, batch: { ids: Int32Array; labels: Int32Array }, packed = true): Promise<void> {
     const seed = 1 + Math.floor(Math.random() * 10_000);
     const counts = Float64Array.from({ length: dims.items + 1 }, (_, i) => (i === 0 ? 0 : 1 + Math.floor(Math.random() * 20)));
-    const want = await oneStep(cpu, stepDims, kind, batch, seed, counts);
-    const got = await oneStep(cuda, stepDims, kind, batch, seed, counts);
+    const want = await oneStep(cpu, stepDims, kind, batch, seed, counts, packed);
+    const got = await oneStep(cuda, stepDims, kind, batch, seed, counts, packed);
     const tol = streamed.has(kind) ? 2e-2 : 1e-4;
     expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(streamed.has(kind) ? 1e-3 : 1e-5);
     expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(tol);

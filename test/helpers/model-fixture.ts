@@ -5,9 +5,10 @@
  */
 import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
+import type { Ops, Tensor, TensorGroup } from '../../src/backend/ops.js';
+import { packBatch, paddedSeqs } from '../../src/data/packing.js';
 import { TrainingLoss, type LossSettings } from '../../src/losses/training-loss.js';
-import { Sasrec, type PassContext } from '../../src/model/sasrec.js';
+import { Sasrec, type BatchRows, type PassContext } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import type { BlockGroups } from '../../src/model/transformer-block.js';
 
@@ -31,15 +32,34 @@ export function f64Data(t: Tensor): Float64Array {
   return (t as CpuTensor).data as Float64Array;
 }
 
-/** The model's four groups (params, grads, acts, scratch) for `rows` sequences of dims.maxLen. */
-export function modelGroups(ops: CpuOps, dims: SasrecDims, rows: number): BlockGroups {
-  const layout = modelLayout(ops, dims, rows);
+/** The model's four groups (params, grads, acts, scratch) for B sequences of dims.maxLen in `rows` rows (default B·L, padded). */
+export function modelGroups(ops: Ops, dims: SasrecDims, B: number, rows = B * dims.maxLen): BlockGroups {
+  const layout = modelLayout(ops, dims, B, rows);
   return {
     params: ops.allocGroup('params', sasrecParamSpecs(dims)),
     grads: ops.allocGroup('grads', sasrecParamSpecs(dims)),
     acts: ops.allocGroup('acts', sasrecActivationSpecs(dims, rows, layout)),
     scratch: ops.allocGroup('scratch', sasrecBackwardSpecs(dims, rows, layout)),
   };
+}
+
+/**
+ * B left-padded sequences of L ids ([B × L]) on `ops` in the padded layout (rows b·L .. b·L + L − 1,
+ * data/packing.ts paddedSeqs), or packed (packBatch, into `rows` rows) with `packed`.
+ */
+export function batchRows(ops: Ops, ids: Int32Array, B: number, L: number, packed?: { rows: number }): BatchRows {
+  const part = packed === undefined ? { ids, seqs: paddedSeqs(ids, B, L) } : onePart(ids, null, B, L, packed.rows);
+  const group = ops.allocGroup('batch_rows', [{ name: 'ids', shape: [part.ids.length], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' }]);
+  ops.write(group.get('ids'), part.ids);
+  ops.write(group.get('seqs'), part.seqs);
+  return { ids: group.get('ids'), layout: { seqs: group.get('seqs'), rows: part.ids.length }, B };
+}
+
+/** The one part packBatch makes of a batch that fits `rows` rows (throws where it does not). */
+function onePart(ids: Int32Array, labels: Int32Array | null, B: number, L: number, rows: number): { ids: Int32Array; labels: Int32Array | null; seqs: Int32Array } {
+  const parts = packBatch(ids, labels, B, L, rows, B);
+  if (parts.length !== 1) throw new Error(`the batch does not fit ${rows} rows`);
+  return parts[0]!;
 }
 
 /** What `lossFixture` builds: the model and a loss over one batch. */
@@ -70,19 +90,26 @@ export interface LossFixtureOptions {
   readonly initSeed: number;
   /** The training pass every forward runs (its step also draws the loss's negatives). */
   readonly pass: PassContext;
+  /** Pack the batch into this many rows (data/packing.ts) instead of the padded layout. @default padded */
+  readonly packedRows?: number;
 }
 
 /** The model initialised from `initSeed` and its training loss over one batch. */
 export function lossFixture(ops: CpuOps, o: LossFixtureOptions): LossFixture {
   const { dims, rows: B, pass } = o;
-  const N = B * dims.maxLen;
-  const groups = modelGroups(ops, dims, B);
+  const L = dims.maxLen;
+  const part = o.packedRows === undefined ? { ids: o.ids, labels: o.labels, seqs: paddedSeqs(o.ids, B, L) } : onePart(o.ids, o.labels, B, L, o.packedRows);
+  const N = part.ids.length;
+  const groups = modelGroups(ops, dims, B, N);
   const { params, grads, acts } = groups;
   const batch = ops.allocGroup('batch', [
-    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'loss', shape: [1], dtype: 'f32' },
+    { name: 'ids', shape: [N], dtype: 'i32' }, { name: 'labels', shape: [N], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+    { name: 'loss', shape: [1], dtype: 'f32' },
   ]);
-  ops.write(batch.get('ids'), o.ids);
-  ops.write(batch.get('labels'), o.labels);
+  ops.write(batch.get('ids'), part.ids);
+  ops.write(batch.get('labels'), part.labels!);
+  ops.write(batch.get('seqs'), part.seqs);
+  const rowsOf: BatchRows = { ids: batch.get('ids'), layout: { seqs: batch.get('seqs'), rows: N }, B };
   const model = new Sasrec(ops, dims, o.dropout, groups);
   model.initialise(o.initSeed);
   const tl = new TrainingLoss(ops, o.loss, { rows: N, items: dims.items, hidden: dims.hidden });
@@ -90,7 +117,7 @@ export function lossFixture(ops: CpuOps, o: LossFixtureOptions): LossFixture {
   tl.bind(ops.allocGroup('ws', tl.workspaceSpecs()), tables, o.counts);
   const valid = o.labels.filter((t) => t !== 0).length;
   const forward = (): number => {
-    model.forward(batch.get('ids'), B, pass);
+    model.forward(rowsOf, pass);
     tl.forward(batch.get('loss'), model.hidden, model.outputTable, batch.get('labels'), N, valid, pass.step);
     return f64Data(batch.get('loss'))[0]!;
   };
@@ -98,7 +125,7 @@ export function lossFixture(ops: CpuOps, o: LossFixtureOptions): LossFixture {
     ops.fill(grads.flat(), 0, grads.flat().size);
     forward();
     tl.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, batch.get('labels'), N, valid, pass.step);
-    model.backward(batch.get('ids'), B, pass);
+    model.backward(rowsOf, pass);
   };
   return { loss: forward, backward, params, grads, acts };
 }

@@ -10,7 +10,7 @@ import type { TensorGroup } from '../../src/backend/ops.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
 import type { SasrecDims } from '../../src/model/sasrec-specs.js';
-import { f64Data, modelGroups } from '../helpers/model-fixture.js';
+import { batchRows, f64Data, modelGroups } from '../helpers/model-fixture.js';
 
 let ops: CpuOps;
 beforeAll(async () => {
@@ -23,14 +23,12 @@ function model(L: number): { params: TensorGroup; dims: SasrecDims; run: (ids: n
   const dims = bert4recDims({ items: 9, hidden: 6, blocks: 2, heads: 2, maxLen: L });
   const groups = modelGroups(ops, dims, 1);
   const { params } = groups;
-  const ids = ops.allocGroup('ids', [{ name: 'ids', shape: [L], dtype: 'i32' }]).get('ids');
   const m = new Sasrec(ops, dims, 0, groups);
   m.initialise(4);
   return {
     params, dims,
     run: (row) => {
-      ops.write(ids, Int32Array.from(row));
-      m.forward(ids, 1, { train: false, seed: 0, step: 0 });
+      m.forward(batchRows(ops, Int32Array.from(row), 1, L), { train: false, seed: 0, step: 0 });
       return f64Data(m.hidden).slice();
     },
   };

@@ -2,14 +2,15 @@
  * Evaluation's forward of the last position (Sasrec.forwardLast) gives the scores today's evaluation
  * gives (forward over every position, then row L − 1 of each sequence), bit for bit on the CPU backend,
  * for SASRec and BERT4Rec (tied and untied output, 1 to 3 blocks, awkward sizes) on left-padded batches
- * with an unpadded sequence, a one-item one and the all-padding rows that fill a short last batch.
+ * with an unpadded sequence, a one-item one and the all-padding rows that fill a short last batch; and
+ * the packed layout (data/packing.ts) scores exactly as the padded one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
 import type { SasrecDims } from '../../src/model/sasrec-specs.js';
-import { modelGroups } from '../helpers/model-fixture.js';
+import { batchRows, modelGroups } from '../helpers/model-fixture.js';
 
 let ops: CpuOps;
 beforeAll(async () => {
@@ -51,19 +52,21 @@ describe('Sasrec.forwardLast', () => {
       const model = new Sasrec(ops, dims, 0.3, groups);
       model.initialise(7);
       const io = ops.allocGroup('eval', [
-        { name: 'ids', shape: [B, L], dtype: 'i32' },
         { name: 'hidden_full', shape: [B, d], dtype: 'f32' },
+        { name: 'hidden_packed', shape: [B, d], dtype: 'f32' },
         { name: 'hidden_last', shape: [B, d], dtype: 'f32' },
         { name: 'scores_full', shape: [B, V + 1], dtype: 'f32' },
         { name: 'scores_last', shape: [B, V + 1], dtype: 'f32' },
       ]);
-      ops.write(io.get('ids'), batch(dims));
+      const ids = batch(dims);
+      const rows = batchRows(ops, ids, B, L);
       {
-        model.forward(io.get('ids'), B, { train: false, seed: 0, step: 0 });
+        model.forward(rows, { train: false, seed: 0, step: 0 });
         ops.sliceRows(io.get('hidden_full'), model.hidden, B, L - 1, L, d);
         ops.scoreItems(io.get('scores_full'), io.get('hidden_full'), model.outputTable, B, V, d);
       }
-      model.forwardLast(io.get('hidden_last'), io.get('ids'), B);
+      model.forwardLast(io.get('hidden_packed'), batchRows(ops, ids, B, L, { rows: ids.filter((id) => id !== 0).length + 2 }));
+      model.forwardLast(io.get('hidden_last'), rows);
       ops.scoreItems(io.get('scores_last'), io.get('hidden_last'), model.outputTable, B, V, d);
       const [full, last] = [await ops.readF32(io.get('scores_full')), await ops.readF32(io.get('scores_last'))];
       const real = lengths(L).filter((n) => n > 0).length;
@@ -71,6 +74,9 @@ describe('Sasrec.forwardLast', () => {
       expect(Array.from(last.subarray(0, real * (V + 1)))).toEqual(Array.from(full.subarray(0, real * (V + 1))));
       const hidden = await ops.readF32(io.get('hidden_last'));
       expect(hidden.every(Number.isFinite)).toBe(true);
+      // Packed: the same numbers for the real sequences (every op is row by row, attention reads the same keys in the same order).
+      const packed = await ops.readF32(io.get('hidden_packed'));
+      expect(Array.from(packed.subarray(0, real * d))).toEqual(Array.from(hidden.subarray(0, real * d)));
       // Not a vacuous comparison: the scores differ between sequences.
       expect(full[V + 1 + 1]).not.toBe(full[2 * (V + 1) + 1]);
       for (const g of [io, groups.params, groups.grads, groups.acts, groups.scratch]) ops.freeGroup(g);
