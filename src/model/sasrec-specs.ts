@@ -146,10 +146,11 @@ export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: Mo
 }
 
 /**
- * Backward's gradients, f32 each: dh (the loss writes it), dx (flows down the blocks), the rest per-block
- * scratch; all [N × d] except g2, which also carries the FFN's hidden gradient: [N × max(d, ffnWidth)].
+ * Backward's gradients, f32 each: dx (flows down the blocks), the rest per-block scratch; all [N × d] but
+ * g2, which also carries the FFN's hidden gradient: [N × max(d, ffnWidth)]. g1 is also where the loss
+ * writes dL/dh (Sasrec.hiddenGrad): the final norm's backward reads it before any block writes g1.
  */
-export const BACKWARD_SCRATCH = ['dh', 'dx', 'g1', 'g2', 'g3', 'dq', 'dk', 'dv'] as const;
+export const BACKWARD_SCRATCH = ['dx', 'g1', 'g2', 'g3', 'dq', 'dk', 'dv'] as const;
 
 /** Backward scratch specs for batches of up to `rows` rows, with embedBackward's workspace. */
 export function sasrecBackwardSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {

@@ -74,7 +74,8 @@ export class Sasrec {
 
   /** Where the loss writes dL/dh [N × d] before `backward`. */
   get hiddenGrad(): Tensor {
-    return this.#g.scratch.get('dh');
+    // g1 is free until the last block's backward, which runs after the final norm's has read dL/dh.
+    return this.#g.scratch.get('g1');
   }
 
   /** Writes the initial parameters for `seed` (init.ts). */
@@ -176,7 +177,7 @@ export class Sasrec {
     const dx = scratch.get('dx');
     // dx (=): the gradient entering the last block, no zeroing beforehand.
     ops.layerNormBackward(
-      dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), scratch.get('dh'), acts.get('final_in'),
+      dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), this.hiddenGrad, acts.get('final_in'),
       params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
     );
     for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b));
