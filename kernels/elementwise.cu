@@ -23,6 +23,9 @@
 //                    y + alpha·x, bit for bit)
 //   ew_add           out[n] = a[n] + b[n], one dtype; out may alias a or b (0 on padding rows)
 //   ew_slice_rows    out[r, :] = x[first + r·stride, :] for r < rows, rows of cols; any f32/bf16 pair
+//   ew_last_rows     out[b, :] = x[first_b + len_b − 1, :] for b < B, (first_b, len_b) = seqs[b] (i32 [B × 2],
+//                    ops.SequenceRows): each sequence's last position; 0 for len_b = 0; NaN for a malformed
+//                    sequence (len_b < 0, or that row outside x's `rows` rows: nothing is read); any f32/bf16 pair
 //   ew_mask_padded   out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0, one dtype; out may alias x
 //   ew_dropout       out[n] = keep ? x · scale : 0, one dtype; out may alias x. Element i is kept iff
 //                    (word (i & 3) of philox4x32([i >> 2, site, 0, DROP], [seed, step])) >> 8 ≥
@@ -305,6 +308,51 @@ extern "C" __global__ void ew_slice_rows(void* out, int out_bf16, const void* x,
   } else {
     if (x_bf16) slice_rows_body(static_cast<float*>(out), static_cast<const bf16*>(x), rows, first, stride, cols);
     else slice_rows_body(static_cast<float*>(out), static_cast<const float*>(x), rows, first, stride, cols);
+  }
+}
+
+// The row of sequence b's last position, or -1 for an empty sequence, -2 for a malformed one (len_b < 0, or
+// the row outside 0..rows−1).
+__device__ __forceinline__ long long last_row(const int* __restrict__ seqs, long long b, int rows) {
+  const int first = seqs[2 * b], len = seqs[2 * b + 1];
+  if (len <= 0) return len == 0 ? -1 : -2;
+  const long long row = static_cast<long long>(first) + len - 1;
+  return row >= 0 && row < rows ? row : -2;
+}
+
+template <typename O, typename X>
+__device__ __forceinline__ void last_rows_body(O* __restrict__ out, const X* __restrict__ x, const int* __restrict__ seqs, int B, int rows,
+                                               int cols) {
+  const auto fill = [](long long row) { return row == -1 ? 0.f : __int_as_float(0x7fc00000); };
+  if (cols % PACK == 0) {
+    const bool vec = aligned16(out) && aligned16(x);
+    for_rows<PACK>(B, cols, [&](long long b, int c) {
+      const long long row = last_row(seqs, b, rows);
+      float v[PACK];
+      if (row >= 0) {
+        ld8(x, row * cols + c, vec, v);
+      } else {
+#pragma unroll
+        for (int k = 0; k < PACK; ++k) v[k] = fill(row);
+      }
+      st8(out, b * cols + c, vec, v);
+    });
+  } else {
+    for_rows<1>(B, cols, [&](long long b, int c) {
+      const long long row = last_row(seqs, b, rows);
+      st(out, b * cols + c, row >= 0 ? ld(x, row * cols + c) : fill(row));
+    });
+  }
+}
+
+extern "C" __global__ void ew_last_rows(void* out, int out_bf16, const void* x, int x_bf16, const int* __restrict__ seqs, int B, int rows,
+                                        int cols) {
+  if (out_bf16) {
+    if (x_bf16) last_rows_body(static_cast<bf16*>(out), static_cast<const bf16*>(x), seqs, B, rows, cols);
+    else last_rows_body(static_cast<bf16*>(out), static_cast<const float*>(x), seqs, B, rows, cols);
+  } else {
+    if (x_bf16) last_rows_body(static_cast<float*>(out), static_cast<const bf16*>(x), seqs, B, rows, cols);
+    else last_rows_body(static_cast<float*>(out), static_cast<const float*>(x), seqs, B, rows, cols);
   }
 }
 

@@ -2,22 +2,31 @@
 // embedding: SASRec's input embedding (src/backend/cpu/embedding.ts is the reference), forward then a
 // deterministic backward. Launchers: src/backend/cuda/embedding-kernels.ts.
 //
-// SHAPES   N = B·L rows, row r = b·L + t; d columns; V items (table rows 0..V, row 0 the padding id)
-//   ids        [N]           i32       item of each row, 0 = padding (the backward skips it)
-//   items      [(V+1) × d]   f32       item table
-//   positions  [L × d]       f32       position table
-//   out, dout  [N × d]       f32|bf16  (flag: 1 = bf16)
-//   d_items    [(V+1) × d]   f32       (+=)
-//   d_positions [L × d]      f32       (+=)
+// SHAPES   `rows` activation rows; B sequences of L positions laid out in them by seqs (ops.SequenceRows):
+//          sequence b's positions t = start_b .. L − 1, start_b = L − len_b, are rows r = first_b + t − start_b;
+//          rows no sequence owns have id 0 (the padded layout: first_b = b·L + start_b, rows = B·L);
+//          d columns; V items (table rows 0..V, row 0 the padding id)
+//   seqs       [B × 2]        i32       (first_b, len_b); first_b is not read when len_b = 0
+//   ids        [rows]         i32       item of each row, 0 = padding (the backward skips it)
+//   items      [(V+1) × d]    f32       item table
+//   positions  [L × d]        f32       position table
+//   out, dout  [rows × d]     f32|bf16  (flag: 1 = bf16)
+//   d_items    [(V+1) × d]    f32       (+=)
+//   d_positions [L × d]       f32       (+=)
+//   A sequence whose span is not one of at most L positions within rows 0..rows−1 (len_b outside 0..L,
+//   first_b < 0, first_b + len_b > rows) is treated as empty: no kernel reads or writes out of bounds.
 //
-// FORWARD  embed_forward: out[r, :] = scale · items[ids[r], :] + positions[t, :] (overwrite), a warp per
-//          row. Nothing is saved: the backward needs only ids.
+// FORWARD  embed_forward: out[r, :] = scale · items[ids[r], :] + positions[t, :] (overwrite) for every row r
+//          a sequence owns, a warp per (b, j) of the B·L pairs (j < len_b: row first_b + j, position
+//          start_b + j; the others move on at once); rows no sequence owns are not written. Nothing is
+//          saved: the backward needs only ids and seqs.
 //
-// BACKWARD d_items[id, :] (+=) scale · Σ_{r: ids[r] = id} dout[r, :] for ids 1..V, each sum taken over the rows in
+// BACKWARD d_items[id, :] (+=) scale · Σ_{r < rows: ids[r] = id} dout[r, :] for ids 1..V, each sum taken over the rows in
 //          ascending order (fixed chunks of EMB_CHUNK rows, then the chunk sums in a fixed order), so the
 //          result is bit-identical run to run without float atomics. Rows are grouped by id first:
-//   Padding rows (id 0) are not grouped: they add nothing to d_items or d_positions (the gradient of the
-//   embedding followed by the padding mask, which the models take), so the work follows the items present.
+//   Padding rows (id 0) are not grouped: they add nothing to d_items, and d_positions sums the sequences'
+//   rows only (the gradient of the embedding followed by the padding mask, which the models take), so the
+//   work follows the items present.
 //   embed_count           counts[id] += rows of id (int atomics, warp-aggregated; the caller zeroes
 //                         counts[V+2], whose last entry counts the ids listed below; counts[0] stays 0)
 //   embed_scan_tiles      tile_sums[b] = the total of tile b of EMB_SCAN_TILE counts
@@ -39,19 +48,20 @@
 //   embed_item_combine    a CTA per listed id of several chunks: d_items[id] += scale · Σ its chunk sums, in
 //                         a fixed order (interleaved phases of the chunks in order, then the phases in
 //                         order), all of d's columns in one pass
-//   embed_position_sums   d_positions[t, :] (+=) Σ_{b: ids[b·L+t] ≠ 0} dout[b·L + t, :], in a fixed order: a
-//                         CTA per 32 elements of d_positions, EMB_POS_PHASES threads each summing every
-//                         EMB_POS_PHASES-th row in b order, then the phases' sums in order
+//   embed_position_sums   d_positions[t, :] (+=) Σ_{b: t ≥ start_b} dout[first_b + t − start_b, :] (the
+//                         sequences that hold t), in a fixed order: a CTA per 32 elements of d_positions,
+//                         EMB_POS_PHASES threads each summing every EMB_POS_PHASES-th sequence in b order,
+//                         then the phases' sums in order
 //   Rows whose id lies outside 1..V are skipped by the backward; outside 0..V they give NaN rows in the
 //   forward (the CPU reference would read or write out of bounds).
 // WORKSPACE (i32 unless marked): counts [V+2], offsets [V+2], cursor [V+1], tile_sums [⌈(V+2)/4096⌉],
-//   entries [N], sorted [N], large [⌊N/(EMB_SMALL+1)⌋], partials f32 [2·⌈N/EMB_CHUNK⌉ · d] (d ≤ 512:
+//   entries [N], sorted [N], large [⌊N/(EMB_SMALL+1)⌋], partials f32 [2·⌈N/EMB_CHUNK⌉ · d], N = rows (d ≤ 512:
 //   the launcher sizes it for EMBED_MAX_WIDTH). Chunk j of an id whose rows start at sorted position s
 //   begins at k = s + j·EMB_CHUNK and owns partial slot 2·⌊k/EMB_CHUNK⌋ + (j == 0): within one span
 //   [q·EMB_CHUNK, (q+1)·EMB_CHUNK) of positions at most one multi-chunk id starts (each holds more than a
 //   span) and at most one non-first chunk begins (it lies a whole chunk past its id's start, which is past
 //   the end of any earlier id), so slots never collide.
-// ACCUMULATES: d_items, d_positions. OVERWRITES: out and the workspace.
+// ACCUMULATES: d_items, d_positions. OVERWRITES: out (the sequences' rows only) and the workspace.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -71,8 +81,10 @@ typedef __nv_bfloat16 bf16;
 // Columns per lane in one pass of the item sums (a pass covers 32·EMB_COLS columns: d ≤ 256 in one); the
 // pass unrolls 4 rows, so 4 · EMB_COLS loads are in flight per lane.
 #define EMB_COLS 8
-// Row phases of embed_position_sums (a CTA of 32 columns × EMB_POS_PHASES phases).
+// Sequence phases of embed_position_sums (a CTA of 32 columns × EMB_POS_PHASES phases), and the sequences
+// whose loads one thread issues together.
 #define EMB_POS_PHASES 8
+#define EMB_POS_UNROLL 8
 // Threads of embed_item_combine (columns × phases of an id's chunk sums).
 #define EMB_COMBINE_THREADS 1024
 
@@ -82,17 +94,33 @@ __device__ __forceinline__ float load_as_float(const bf16* p, long long i) { ret
 // ---------------------------------------------------------------------------------------------------
 // Forward
 
+// Sequence b's (first_b, len_b), or (0, 0) where its span is not one of at most L positions within rows
+// 0..rows−1 (the header's rule: a malformed sequence is taken as empty). Every lane of a warp asks for the
+// same b: broadcast loads.
+__device__ __forceinline__ int2 sequence_span(const int* __restrict__ seqs, int b, int L, int rows) {
+  const int first = seqs[2 * b], len = seqs[2 * b + 1];
+  const bool ok = len > 0 && len <= L && first >= 0 && static_cast<long long>(first) + len <= rows;
+  return ok ? make_int2(first, len) : make_int2(0, 0);
+}
+
+// Grid-stride over the B·L pairs (b, j): pair k = b·L + j is a warp's, which moves on at once unless
+// j < len_b (warp-uniform); the warp then writes row first_b + j, position L − len_b + j, lanes striding
+// the columns.
 extern "C" __global__ void embed_forward(void* __restrict__ out, int out_bf16, const int* __restrict__ ids,
                                          const float* __restrict__ items, const float* __restrict__ positions, float scale,
-                                         int B, int L, int V, int d) {
+                                         const int* __restrict__ seqs, int rows, int B, int L, int V, int d) {
   const int lane = threadIdx.x & 31;
-  const long long N = static_cast<long long>(B) * L;
+  const long long pairs = static_cast<long long>(B) * L;
   const long long warps = (static_cast<long long>(gridDim.x) * blockDim.x) >> 5;
-  for (long long r = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5; r < N; r += warps) {
+  for (long long k = (blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x) >> 5; k < pairs; k += warps) {
+    const int b = static_cast<int>(k / L), j = static_cast<int>(k - static_cast<long long>(b) * L);
+    const int2 span = sequence_span(seqs, b, L, rows);
+    if (j >= span.y) continue;
+    const long long r = static_cast<long long>(span.x) + j;
     const int id = ids[r];
     const bool valid = id >= 0 && id <= V;
     const float* item = items + static_cast<long long>(valid ? id : 0) * d;
-    const float* pos = positions + (r % L) * d;
+    const float* pos = positions + static_cast<long long>(L - span.y + j) * d;
     const long long o = r * d;
     for (int c = lane; c < d; c += 32) {
       const float v = valid ? fmaf(scale, item[c], pos[c]) : __int_as_float(0x7fc00000);
@@ -366,13 +394,14 @@ extern "C" __global__ void __launch_bounds__(EMB_COMBINE_THREADS) embed_item_com
   }
 }
 
-// A CTA per 32 consecutive elements i of d_positions (flat over L·d, grid-stride): thread (lane, phase)
-// sums rows b = phase, phase + EMB_POS_PHASES, … in order, skipping padding rows (their loads of dout are
-// not issued), then lane's EMB_POS_PHASES sums are added in phase order: a fixed order, and B / 8 rows on
-// each thread's dependent chain rather than B.
+// A CTA per 32 consecutive elements i = t·d + c of d_positions (flat over L·d, grid-stride): thread (lane,
+// phase) sums sequences b = phase, phase + EMB_POS_PHASES, … in order, those that hold position t (t ≥
+// start_b; the others' loads of dout are not issued), then lane's EMB_POS_PHASES sums are added in phase
+// order: a fixed order, and B / 8 rows on each thread's dependent chain rather than B. Sequence b's row
+// of position t is first_b + t − start_b, so its element is (first_b − start_b)·d + i.
 template <typename T>
-__device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, const int* __restrict__ ids,
-                                              int B, int L, int d) {
+__device__ __forceinline__ void position_sums(float* __restrict__ d_positions, const T* __restrict__ dout, const int* __restrict__ seqs,
+                                              int rows, int B, int L, int d) {
   __shared__ float part_s[EMB_POS_PHASES][32];
   const int lane = threadIdx.x & 31, phase = threadIdx.x >> 5;
   const long long n = static_cast<long long>(L) * d;
@@ -380,10 +409,26 @@ __device__ __forceinline__ void position_sums(float* __restrict__ d_positions, c
     const long long i = i0 + lane;
     float acc = 0.0f;
     if (i < n) {
-      const long long t = i / d;
-#pragma unroll 8
-      for (int b = phase; b < B; b += EMB_POS_PHASES) {
-        if (ids[b * static_cast<long long>(L) + t] != 0) acc += load_as_float(dout, b * n + i);
+      const int t = static_cast<int>(i / d);
+      // EMB_POS_UNROLL sequences at a time: their spans loaded first, then their rows' loads issued
+      // together (a load is predicated off where the sequence does not hold t), then added in b order.
+      for (int b0 = phase; b0 < B; b0 += EMB_POS_UNROLL * EMB_POS_PHASES) {
+        int2 span[EMB_POS_UNROLL];
+#pragma unroll
+        for (int u = 0; u < EMB_POS_UNROLL; ++u) {
+          const int b = b0 + u * EMB_POS_PHASES;
+          span[u] = b < B ? sequence_span(seqs, b, L, rows) : make_int2(0, 0);
+        }
+        float v[EMB_POS_UNROLL];
+#pragma unroll
+        for (int u = 0; u < EMB_POS_UNROLL; ++u) {
+          const int start = L - span[u].y;  // L for an empty sequence: no t reaches it
+          v[u] = t >= start ? load_as_float(dout, static_cast<long long>(span[u].x - start) * d + i) : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < EMB_POS_UNROLL; ++u) {
+          if (t >= L - span[u].y) acc += v[u];
+        }
       }
     }
     part_s[phase][lane] = acc;
@@ -399,8 +444,8 @@ __device__ __forceinline__ void position_sums(float* __restrict__ d_positions, c
 }
 
 extern "C" __global__ void __launch_bounds__(32 * EMB_POS_PHASES)
-    embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16, const int* __restrict__ ids, int B,
-                        int L, int d) {
-  if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), ids, B, L, d);
-  else position_sums(d_positions, static_cast<const float*>(dout), ids, B, L, d);
+    embed_position_sums(float* __restrict__ d_positions, const void* __restrict__ dout, int dout_bf16, const int* __restrict__ seqs,
+                        int rows, int B, int L, int d) {
+  if (dout_bf16) position_sums(d_positions, static_cast<const bf16*>(dout), seqs, rows, B, L, d);
+  else position_sums(d_positions, static_cast<const float*>(dout), seqs, rows, B, L, d);
 }

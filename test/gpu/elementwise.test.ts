@@ -4,6 +4,7 @@ import * as ew from '../../src/backend/cuda/elementwise-kernels.js';
 import { biasBackwardLaunch, biasBackwardPlan, REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernels.js';
 import type { DType, TensorSpec } from '../../src/backend/memory-plan.js';
 import type { Tensor, TensorGroup } from '../../src/backend/ops.js';
+import { packedLayout, paddedLayout, sequenceLengths } from '../helpers/sequence-rows.js';
 import { columnSumInOrder, deviceGroup, get, onStream, poison, put, relError, representable, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
@@ -132,6 +133,28 @@ describe.skipIf(noGpu)('elementwise kernels against the float64 CPU backend', ()
         io.set('x', randomFloats(srcRows * c.cols));
         onStream((s) => ew.sliceRows(s, io.d('out'), io.d('x'), c.rows, c.first, c.stride, c.cols));
         oracle().sliceRows(io.r('out'), io.r('x'), c.rows, c.first, c.stride, c.cols);
+        expectExact(get(io.d('out')), await io.want('out'), 'out');
+        io.free();
+      });
+    }
+  }
+
+  // Exact: copies (zeros for an empty sequence). Each sequence's last row on the padded layout and on a
+  // packed one (shuffled, gaps, spare rows), B odd and past one CTA's rows, cols in packs (64) and not (37).
+  for (const [outType, xType] of PAIRS) {
+    for (const c of [{ kind: 'padded', B: 13, L: 9, cols: 37 }, { kind: 'packed', B: 301, L: 17, cols: 64 }, { kind: 'packed', B: 6, L: 5, cols: 37 }] as const) {
+      it(`lastRows ${outType} ← ${xType}, ${c.kind} B ${c.B} L ${c.L} cols ${c.cols}`, async () => {
+        const lengths = sequenceLengths(c.B, c.L, 0);
+        const layout = c.kind === 'padded' ? paddedLayout(lengths, c.L) : packedLayout(lengths, c.L);
+        const io = new Pair([
+          { name: 'out', shape: [c.B, c.cols], dtype: outType },
+          { name: 'x', shape: [layout.rows, c.cols], dtype: xType },
+          { name: 'seqs', shape: [c.B, 2], dtype: 'i32' },
+        ]);
+        io.set('x', randomFloats(layout.rows * c.cols));
+        io.set('seqs', layout.seqs);
+        onStream((s) => ew.lastRows(s, io.d('out'), io.d('x'), { seqs: io.d('seqs'), rows: layout.rows }, c.B, c.cols));
+        oracle().lastRows(io.r('out'), io.r('x'), { seqs: io.r('seqs'), rows: layout.rows }, c.B, c.cols);
         expectExact(get(io.d('out')), await io.want('out'), 'out');
         io.free();
       });

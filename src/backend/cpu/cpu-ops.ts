@@ -9,7 +9,8 @@ import type { TensorSpec } from '../memory-plan.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import { paddingRowCount } from '../padding-rows.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
 import type { AttentionRows } from './attention.js';
@@ -18,7 +19,7 @@ import { addPartials, PartialsScratch, sumChunks } from './column-sums.js';
 import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
 import { cpuLossBackward, cpuLossForward, cpuLossWorkspace } from './cpu-losses.js';
 import * as ew from './elementwise.js';
-import { embedBackward, embedForward } from './embedding.js';
+import { checkSequenceRows, embedBackward, embedForward } from './embedding.js';
 import { denseLayout } from './gemm.js';
 import { layerNormAddPartials } from './layernorm.js';
 import { defaultThreads, MIN_WORK_PER_PART, WorkerPool } from './pool.js';
@@ -52,6 +53,13 @@ function i32(t: Tensor, what: string, need: number): Int32Array {
 function paddingArgs(op: string, padding: PaddingRows | undefined, n: number): [Int32Array | null, number] {
   if (padding === undefined) return [null, 1];
   return [i32(padding.ids, `${op}.padding.ids`, paddingRowCount(op, padding, n)), padding.cols];
+}
+
+/** The (first_b, len_b) pairs of `layout` for B sequences of at most L positions, checked (checkSequenceRows). */
+function sequenceRows(op: string, layout: SequenceRows, B: number, L: number): Int32Array {
+  const seqs = i32(layout.seqs, `${op}.layout.seqs`, 2 * B);
+  checkSequenceRows(op, seqs, layout.rows, B, L);
+  return seqs;
 }
 
 /** A row op's padding ids as the workers read them, or null. */
@@ -155,6 +163,12 @@ export class CpuOps implements Ops {
     ew.sliceRows(f32(out, 'sliceRows.out', rows * cols), f32(x, 'sliceRows.x', need), rows, first, stride, cols);
   }
 
+  lastRows(out: Tensor, x: Tensor, layout: SequenceRows, B: number, cols: number): void {
+    // A sequence's length is bounded by its rows (first_b + len_b ≤ rows).
+    const seqs = sequenceRows('lastRows', layout, B, layout.rows);
+    ew.lastRows(f32(out, 'lastRows.out', B * cols), f32(x, 'lastRows.x', layout.rows * cols), seqs, B, cols);
+  }
+
   maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void {
     ew.maskPadded(f32(out, 'maskPadded.out', rows * cols), f32(x, 'maskPadded.x', rows * cols), i32(ids, 'maskPadded.ids', rows), rows, cols);
   }
@@ -173,10 +187,13 @@ export class CpuOps implements Ops {
     this.#pool.runSplit(n, 'reluBackward', f32(dx, 'reluBackward.dx', n), f32(dout, 'reluBackward.dout', n), f32(out, 'reluBackward.out', n), n, 1);
   }
 
-  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
+  embedForward(
+    out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, layout: SequenceRows, B: number, L: number, d: number,
+  ): void {
+    const seqs = sequenceRows('embedForward', layout, B, L);
     embedForward(
-      f32(out, 'embedForward.out', B * L * d), i32(ids, 'embedForward.ids', B * L),
-      f32(items, 'embedForward.items', d), f32(positions, 'embedForward.positions', L * d), scale, B, L, d,
+      f32(out, 'embedForward.out', layout.rows * d), i32(ids, 'embedForward.ids', layout.rows),
+      f32(items, 'embedForward.items', d), f32(positions, 'embedForward.positions', L * d), scale, seqs, B, L, d,
     );
   }
 
@@ -186,11 +203,12 @@ export class CpuOps implements Ops {
 
   embedBackward(
     dItems: Tensor, dPositions: Tensor, _workspace: TensorLookup,
-    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+    dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
   ): void {
+    const seqs = sequenceRows('embedBackward', layout, B, L);
     embedBackward(
       f32(dItems, 'embedBackward.dItems', (V + 1) * d), f32(dPositions, 'embedBackward.dPositions', L * d),
-      f32(dout, 'embedBackward.dout', B * L * d), i32(ids, 'embedBackward.ids', B * L), scale, B, L, d,
+      f32(dout, 'embedBackward.dout', layout.rows * d), i32(ids, 'embedBackward.ids', layout.rows), scale, seqs, layout.rows, B, L, d,
     );
   }
 

@@ -141,3 +141,20 @@ export function sliceRows(out: FloatArray, x: FloatArray, rows: number, first: n
     for (let c = 0; c < cols; c++) out[r * cols + c] = x[src + c]!;
   }
 }
+
+/**
+ * out[b, :] = x[first_b + len_b − 1, :] for b < B (overwrite), `seqs` as ops.SequenceRows.seqs: each
+ * sequence's last position; an empty sequence (len_b = 0) gets a row of zeros.
+ */
+export function lastRows(out: FloatArray, x: FloatArray, seqs: Int32Array, B: number, cols: number): void {
+  for (let b = 0; b < B; b++) {
+    const len = seqs[2 * b + 1]!;
+    const o = b * cols;
+    if (len === 0) {
+      out.fill(0, o, o + cols);
+      continue;
+    }
+    const src = (seqs[2 * b]! + len - 1) * cols;
+    for (let c = 0; c < cols; c++) out[o + c] = x[src + c]!;
+  }
+}

@@ -14,7 +14,8 @@ import { download } from '../../cuda/memory.js';
 import { Stream } from '../../cuda/stream.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep, Tensor, TensorGroup, TensorLookup,
+  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { PinnedStaging } from './pinned-staging.js';
@@ -186,6 +187,10 @@ export class CudaOps implements Ops {
     ew.sliceRows(this.#stream, out, x, rows, first, stride, cols);
   }
 
+  lastRows(out: Tensor, x: Tensor, layout: SequenceRows, B: number, cols: number): void {
+    ew.lastRows(this.#stream, out, x, layout, B, cols);
+  }
+
   maskPadded(out: Tensor, x: Tensor, ids: Tensor, rows: number, cols: number): void {
     ew.maskPadded(this.#stream, out, x, ids, rows, cols);
   }
@@ -204,19 +209,21 @@ export class CudaOps implements Ops {
 
   // ---- embeddings ----
 
-  embedForward(out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, B: number, L: number, d: number): void {
-    embedForward(this.#stream, out, ids, items, positions, scale, B, L, d);
+  embedForward(
+    out: Tensor, ids: Tensor, items: Tensor, positions: Tensor, scale: number, layout: SequenceRows, B: number, L: number, d: number,
+  ): void {
+    embedForward(this.#stream, out, ids, items, positions, scale, layout, B, L, d);
   }
 
-  embeddingWorkspace(B: number, L: number, V: number): readonly TensorSpec[] {
-    return embeddingWorkspace(B, L, V);
+  embeddingWorkspace(rows: number, V: number): readonly TensorSpec[] {
+    return embeddingWorkspace(rows, V);
   }
 
   embedBackward(
     dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
-    dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+    dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
   ): void {
-    embedBackward(this.#stream, dItems, dPositions, workspace, dout, ids, scale, B, L, V, d);
+    embedBackward(this.#stream, dItems, dPositions, workspace, dout, ids, scale, layout, B, L, V, d);
   }
 
   // ---- dense ----

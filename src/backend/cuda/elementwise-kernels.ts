@@ -1,5 +1,5 @@
 /**
- * Launchers of kernels/elementwise.cu: fill, copy, axpy, add, sliceRows, maskPadded, dropout, ReLU and
+ * Launchers of kernels/elementwise.cu: fill, copy, axpy, add, sliceRows, lastRows, maskPadded, dropout, ReLU and
  * bias, each with the name and argument order of its Ops method (outputs, inputs, dimensions) after
  * the stream. The kernel file's header holds the contract (dtypes, aliasing, what accumulates); the
  * CPU references are backend/cpu/elementwise.ts, dropout.ts and cpu-ops.ts.
@@ -7,7 +7,7 @@
  * Floating operands are f32 or bf16 (the kernels take a dtype flag each); where an op says "same
  * dtype", the inputs must match the output. Every kernel moves packs of 8 elements per thread and step
  * (16-byte accesses): element ops run a grid-stride loop over the packs of n, row ops (sliceRows,
- * maskPadded, biasAdd) give each row a team of up to 32 threads. biasBackward is a two-stage column
+ * lastRows, maskPadded, biasAdd) give each row a team of up to 32 threads. biasBackward is a two-stage column
  * reduction over a scratch the backend owns (REDUCE_SCRATCH_FLOATS; layer-norm backward shares it),
  * its second stage done by the first stage's last CTA where the partials are few (tailSums), with
  * arrival counters the backend owns too (REDUCE_COUNTERS, clearReduceCounters).
@@ -17,7 +17,7 @@ import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import { bf16BitsOfWord } from '../bf16.js';
 import type { PointerArg } from '../../cuda/kernel-signature.js';
-import type { DropoutSpec, PaddingRows, Tensor } from '../ops.js';
+import type { DropoutSpec, PaddingRows, SequenceRows, Tensor } from '../ops.js';
 import { paddingRowCount } from '../padding-rows.js';
 import { dropoutThreshold } from '../philox.js';
 import { fillBytes } from '../../cuda/memory.js';
@@ -31,6 +31,7 @@ const SIGNATURES = {
   ew_axpy: ['y:ptr', 'x:ptr', 'alpha:f64', 'n:i64'],
   ew_add: ['out:ptr', 'a:ptr', 'b:ptr', 'bf16:i32', 'n:i64', 'ids:ptr', 'cols:i32'],
   ew_slice_rows: ['out:ptr', 'out_bf16:i32', 'x:ptr', 'x_bf16:i32', 'rows:i32', 'first:i32', 'stride:i32', 'cols:i32'],
+  ew_last_rows: ['out:ptr', 'out_bf16:i32', 'x:ptr', 'x_bf16:i32', 'seqs:ptr', 'B:i32', 'rows:i32', 'cols:i32'],
   ew_mask_padded: ['out:ptr', 'x:ptr', 'ids:ptr', 'bf16:i32', 'rows:i32', 'cols:i32'],
   ew_dropout: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64', 'threshold:u32', 'scale:f64', 'seed:u32', 'step:u32', 'site:u32', 'counters:ptr', 'ids:ptr', 'cols:i32'],
   ew_relu_forward: ['out:ptr', 'x:ptr', 'bf16:i32', 'n:i64'],
@@ -250,6 +251,19 @@ export function sliceRows(stream: Stream, out: Tensor, x: Tensor, rows: number, 
   const o = deviceTensor(out, 'sliceRows.out', FLOAT, rows * cols);
   const xx = deviceTensor(x, 'sliceRows.x', FLOAT, rows === 0 ? 0 : (first + (rows - 1) * stride + 1) * cols);
   kernel('ew_slice_rows').launch(overRows(stream, rows, cols), o, bf16Flag(o), xx, bf16Flag(xx), rows, first, stride, cols);
+}
+
+/**
+ * out[b, :] = x[first_b + len_b − 1, :] for b < B (`layout`: each sequence's last position), rows of
+ * `cols` elements; zeros for an empty sequence, NaN for a malformed one (its last row outside x's
+ * layout.rows rows); any f32/bf16 pair. out [B × cols], x [layout.rows × cols], layout.seqs i32 [B × 2].
+ */
+export function lastRows(stream: Stream, out: Tensor, x: Tensor, layout: SequenceRows, B: number, cols: number): void {
+  for (const [what, v] of [['B', B], ['layout.rows', layout.rows], ['cols', cols]] as const) checkCount(`lastRows ${what}`, v);
+  const o = deviceTensor(out, 'lastRows.out', FLOAT, B * cols);
+  const xx = deviceTensor(x, 'lastRows.x', FLOAT, layout.rows * cols);
+  const seqs = deviceTensor(layout.seqs, 'lastRows.layout.seqs', ['i32'], 2 * B);
+  kernel('ew_last_rows').launch(overRows(stream, B, cols), o, bf16Flag(o), xx, bf16Flag(xx), seqs, B, layout.rows, cols);
 }
 
 /** out[r, :] = ids[r] ≠ 0 ? x[r, :] : 0 over rows of `cols`; out and x one dtype; out may alias x. */

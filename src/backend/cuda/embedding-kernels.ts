@@ -1,21 +1,24 @@
 /**
- * Launchers of kernels/embedding.cu: SASRec's input embedding, a gather forward and a deterministic
- * backward that groups the rows of items 1..V by id (count, scan, fill, rank; padding rows add nothing)
- * so that every item's gradient is summed over its rows in ascending order, bit-identical run to run (the
- * kernel file's header holds the contract). Arguments as the ops methods: outputs, inputs, dimensions,
- * after the stream.
+ * Launchers of kernels/embedding.cu: SASRec's input embedding over a batch layout (ops.SequenceRows), a
+ * gather forward onto the rows the sequences own and a deterministic backward that groups the rows of
+ * items 1..V by id (count, scan, fill, rank; padding rows add nothing) so that every item's gradient is
+ * summed over its rows in ascending order, and sums each position's gradient over the sequences that
+ * hold it in a fixed order: bit-identical run to run (the kernel file's header holds the contract).
+ * Arguments as the ops methods: outputs, inputs, dimensions, after the stream.
  */
 import { fillBytes } from '../../cuda/memory.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
-import type { Tensor, TensorLookup } from '../ops.js';
+import type { SequenceRows, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, strideGrid } from './launch.js';
 
 const SIGNATURES = {
-  forward: ['out:ptr', 'out_bf16:i32', 'ids:ptr', 'items:ptr', 'positions:ptr', 'scale:f32', 'B:i32', 'L:i32', 'V:i32', 'd:i32'],
+  forward: [
+    'out:ptr', 'out_bf16:i32', 'ids:ptr', 'items:ptr', 'positions:ptr', 'scale:f32', 'seqs:ptr', 'rows:i32', 'B:i32', 'L:i32', 'V:i32', 'd:i32',
+  ],
   count: ['counts:ptr', 'ids:ptr', 'N:i32', 'V:i32'],
   scanTiles: ['tile_sums:ptr', 'counts:ptr', 'n:i32'],
   scanApply: ['offsets:ptr', 'cursor:ptr', 'counts:ptr', 'tile_sums:ptr', 'n:i32'],
@@ -26,7 +29,7 @@ const SIGNATURES = {
     'd_items:ptr', 'partials:ptr', 'dout:ptr', 'dout_bf16:i32', 'sorted:ptr', 'offsets:ptr', 'ids:ptr', 'scale:f32', 'V:i32', 'd:i32',
   ],
   itemCombine: ['d_items:ptr', 'partials:ptr', 'large:ptr', 'counts:ptr', 'offsets:ptr', 'scale:f32', 'V:i32', 'd:i32'],
-  positionSums: ['d_positions:ptr', 'dout:ptr', 'dout_bf16:i32', 'ids:ptr', 'B:i32', 'L:i32', 'd:i32'],
+  positionSums: ['d_positions:ptr', 'dout:ptr', 'dout_bf16:i32', 'seqs:ptr', 'rows:i32', 'B:i32', 'L:i32', 'd:i32'],
 } as const satisfies Record<string, KernelSignature>;
 
 /** EMB_SCAN_TILE and EMB_SCAN_THREADS of the .cu: counts per scan tile, threads of the scan kernels. */
@@ -44,7 +47,7 @@ const CHUNK = 64;
  * CTAs, since how many positions there are (the rows not padding) is known on the device only.
  */
 const ITEM_SUMS_CTAS_PER_SM = 4;
-/** EMB_POS_PHASES: row phases of embed_position_sums (each sums every 8th row of a position). */
+/** EMB_POS_PHASES: phases of embed_position_sums (each sums every 8th sequence's row of a position). */
 const POSITION_PHASES = 8;
 /** Threads of the one-thread-per-row kernels and of the warp-per-row / warp-per-positions ones. */
 const THREADS = 256;
@@ -78,62 +81,77 @@ function scratch(workspace: TensorLookup, name: string, dtype: DType, size: numb
 }
 
 /**
- * The scratch of embedBackward for up to B·L ids over V items (pure arithmetic, no context): O(V)
- * int32 for the per-id counts and offsets, O(B·L) for the grouped rows, and chunk sums for d up to
- * EMBED_MAX_WIDTH (2·⌈B·L/64⌉·512 floats: 8 MiB at B·L = 131,072).
+ * layout.seqs checked for B sequences of L positions, and layout.rows and B·L as counts (the kernels
+ * bound every span by rows; their loops walk the B·L pairs of a sequence and a position).
  */
-export function embeddingWorkspace(B: number, L: number, V: number): TensorSpec[] {
-  const N = B * L;
-  checkCount('embeddingWorkspace: B·L', N);
+function sequenceRows(op: string, layout: SequenceRows, B: number, L: number): CudaTensor {
+  checkCount(`${op}: layout.rows`, layout.rows);
+  checkCount(`${op}: B·L`, B * L);
+  return deviceTensor(layout.seqs, `${op}.layout.seqs`, ['i32'], 2 * B);
+}
+
+/**
+ * The scratch of embedBackward for up to `rows` ids over V items (pure arithmetic, no context): O(V)
+ * int32 for the per-id counts and offsets, O(rows) for the grouped rows, and chunk sums for d up to
+ * EMBED_MAX_WIDTH (2·⌈rows/64⌉·512 floats: 8 MiB at 131,072 rows).
+ */
+export function embeddingWorkspace(rows: number, V: number): TensorSpec[] {
+  checkCount('embeddingWorkspace: rows', rows);
   checkCount('embeddingWorkspace: V + 2', V + 2);
   return [
     { name: 'embed_counts', shape: [V + 2], dtype: 'i32' },
     { name: 'embed_offsets', shape: [V + 2], dtype: 'i32' },
     { name: 'embed_cursor', shape: [V + 1], dtype: 'i32' },
     { name: 'embed_tile_sums', shape: [scanTiles(V)], dtype: 'i32' },
-    { name: 'embed_entries', shape: [Math.max(1, N)], dtype: 'i32' },
-    { name: 'embed_sorted', shape: [Math.max(1, N)], dtype: 'i32' },
-    { name: 'embed_large', shape: [Math.max(1, largeCapacity(N))], dtype: 'i32' },
-    { name: 'embed_partials', shape: [Math.max(1, partialSlots(N)), EMBED_MAX_WIDTH], dtype: 'f32' },
+    { name: 'embed_entries', shape: [Math.max(1, rows)], dtype: 'i32' },
+    { name: 'embed_sorted', shape: [Math.max(1, rows)], dtype: 'i32' },
+    { name: 'embed_large', shape: [Math.max(1, largeCapacity(rows))], dtype: 'i32' },
+    { name: 'embed_partials', shape: [Math.max(1, partialSlots(rows)), EMBED_MAX_WIDTH], dtype: 'f32' },
   ];
 }
 
 /**
- * out[b·L + t, :] = scale · items[ids[b·L + t], :] + positions[t, :] (overwrite), for B rows of L ids.
- * out is f32 or bf16; items [(V+1) × d] and positions [L × d] f32; ids [B·L] i32 in 0..V (V from the size
- * of items); a row whose id lies outside comes out NaN.
+ * out[r, :] = scale · items[ids[r], :] + positions[t, :] (overwrite) for every row r that `layout` gives
+ * a sequence's position t (B sequences of L positions); rows no sequence owns are not written. out
+ * [layout.rows × d] f32 or bf16; items [(V+1) × d] and positions [L × d] f32; ids [layout.rows] i32 in
+ * 0..V (V from the size of items; a row whose id lies outside comes out NaN); a malformed sequence
+ * (kernels/embedding.cu's header) is taken as empty.
  */
 export function embedForward(
   stream: Stream, out: Tensor, ids: Tensor, items: Tensor, positions: Tensor,
-  scale: number, B: number, L: number, d: number,
+  scale: number, layout: SequenceRows, B: number, L: number, d: number,
 ): void {
-  const N = B * L;
-  checkCount('embedForward: B·L', N);
+  const seqs = sequenceRows('embedForward', layout, B, L);
+  const rows = layout.rows;
   if (!Number.isInteger(d) || d < 1) throw new RangeError(`embedForward: expected a width d ≥ 1, got ${d}`);
-  const o = deviceTensor(out, 'embedForward.out', ['f32', 'bf16'], N * d);
-  const rowIds = deviceTensor(ids, 'embedForward.ids', ['i32'], N);
+  const o = deviceTensor(out, 'embedForward.out', ['f32', 'bf16'], rows * d);
+  const rowIds = deviceTensor(ids, 'embedForward.ids', ['i32'], rows);
   const table = deviceTensor(items, 'embedForward.items', ['f32'], d);
   const pos = deviceTensor(positions, 'embedForward.positions', ['f32'], L * d);
   const V = Math.floor(table.size / d) - 1;
-  if (N === 0) return;
-  kernel('embed_forward', 'forward').launch({ grid: strideGrid(N, WARPS), block: THREADS, stream }, o, bf16Flag(o), rowIds, table, pos, scale, B, L, V, d);
+  if (B * L === 0 || rows === 0) return;
+  // A warp per (sequence, position) pair, grid-stride.
+  kernel('embed_forward', 'forward').launch(
+    { grid: strideGrid(B * L, WARPS), block: THREADS, stream }, o, bf16Flag(o), rowIds, table, pos, scale, seqs, rows, B, L, V, d,
+  );
 }
 
 /**
- * dItems[ids[r], :] (+=) scale · dout[r, :] and dPositions[t, :] (+=) Σ_b dout[b·L + t, :] over the rows
- * whose id is not 0 (padding rows add nothing; row 0 of dItems is left as it is). Deterministic: each
- * item's rows are summed in ascending order (in chunks of 64 rows, the chunk sums then in a fixed tree),
- * each position's in 8 interleaved phases of b order, then the phases in order. dItems [(V+1) × d] and
- * dPositions [L × d] f32; dout [B·L × d] f32 or bf16; ids [B·L] i32 (rows whose id lies outside 1..V are
- * skipped); `workspace` holds embeddingWorkspace(B', L', V)'s tensors for some B'·L' ≥ B·L.
+ * dItems[ids[r], :] (+=) scale · dout[r, :] over the layout.rows rows whose id is not 0 (padding rows add
+ * nothing; row 0 of dItems is left as it is) and dPositions[t, :] (+=) Σ_b dout[row of sequence b's
+ * position t, :] over the sequences that hold t. Deterministic: each item's rows are summed in
+ * ascending order (in chunks of 64 rows, the chunk sums then in a fixed tree), each position's rows in 8
+ * interleaved phases of b order, then the phases in order. dItems [(V+1) × d] and dPositions [L × d]
+ * f32; dout [layout.rows × d] f32 or bf16; ids [layout.rows] i32 (rows whose id lies outside 1..V are
+ * skipped); `workspace` holds embeddingWorkspace(rows', V)'s tensors for some rows' ≥ layout.rows.
  * d ≤ EMBED_MAX_WIDTH.
  */
 export function embedBackward(
   stream: Stream, dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
-  dout: Tensor, ids: Tensor, scale: number, B: number, L: number, V: number, d: number,
+  dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
 ): void {
-  const N = B * L;
-  checkCount('embedBackward: B·L', N);
+  const seqs = sequenceRows('embedBackward', layout, B, L);
+  const N = layout.rows;
   checkCount('embedBackward: V + 2', V + 2);
   if (!Number.isInteger(d) || d < 1 || d > EMBED_MAX_WIDTH) {
     throw new RangeError(`embedBackward: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
@@ -175,8 +193,10 @@ export function embedBackward(
   if (perLargeId > 0) {
     kernel('embed_item_combine', 'itemCombine').launch({ grid: perLargeId, block: COMBINE_THREADS, stream }, gItems, partials, large, counts, offsets, scale, V, d);
   }
-  // A CTA (32 columns × POSITION_PHASES row phases) per 32 elements of dPositions, grid-stride.
+  // A CTA (32 columns × POSITION_PHASES sequence phases) per 32 elements of dPositions, grid-stride; no
+  // sequence, no sum (the kernel would add 0 to every element).
+  if (B === 0) return;
   kernel('embed_position_sums', 'positionSums').launch(
-    { grid: strideGrid(L * d, 32), block: 32 * POSITION_PHASES, stream }, gPositions, g, flag, rowIds, B, L, d,
+    { grid: strideGrid(L * d, 32), block: 32 * POSITION_PHASES, stream }, gPositions, g, flag, seqs, N, B, L, d,
   );
 }

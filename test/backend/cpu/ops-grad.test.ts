@@ -138,26 +138,67 @@ describe('attention', () => {
 });
 
 describe('embedding', () => {
-  it('backward matches finite differences for items and positions of the embedding followed by the padding mask', () => {
-    const B = 3, L = 4, d = 5, V = 6, scale = Math.sqrt(d);
-    const next = rng(2);
-    const ids = Int32Array.from([0, 0, 3, 1, 2, 2, 6, 1, 0, 5, 5, 5]);
+  const B = 4, L = 4, d = 5, V = 6, scale = Math.sqrt(d);
+  // Sequences of 2 and 4 items (one full), an empty one and one of 1: (first_b, len_b) per sequence.
+  // Padded: sequence b's positions start_b.. at rows b·L + start_b..; the empty one's first_b is never read.
+  // Packed: shuffled order, gaps, spare rows at the end (rows nobody owns have id 0).
+  const LAYOUTS = [
+    {
+      name: 'padded',
+      ids: [0, 0, 3, 1, 2, 2, 6, 1, 0, 0, 0, 0, 0, 0, 0, 5],
+      seqs: [2, 2, 4, 4, -99, 0, 15, 1],
+    },
+    {
+      name: 'packed',
+      ids: [0, 2, 2, 6, 1, 0, 5, 3, 1, 0, 0],
+      seqs: [7, 2, 1, 4, 0, 0, 6, 1],
+    },
+  ] as const;
+  for (const layout of LAYOUTS) {
+    it(`${layout.name} layout: backward matches finite differences for items and positions of the embedding followed by the padding mask`, () => {
+      const ids = Int32Array.from(layout.ids);
+      const seqs = Int32Array.from(layout.seqs);
+      const rows = ids.length;
+      const next = rng(2);
+      const items = randArray(next, (V + 1) * d);
+      const pos = randArray(next, L * d);
+      const W = randArray(next, rows * d);
+      const out = new Float64Array(rows * d);
+      // The rows no sequence owns hold 0 (the padding mask's value) before each forward.
+      const f = (): number => {
+        out.fill(0);
+        embedForward(out, ids, items, pos, scale, seqs, B, L, d);
+        return project(out, W);
+      };
+      const dItems = new Float64Array((V + 1) * d);
+      const dPos = new Float64Array(L * d);
+      embedBackward(dItems, dPos, W, ids, scale, seqs, rows, B, L, d);
+      expectClose(dItems, numericGrad(f, items), 1e-8, 'dItems');
+      expectClose(dPos, numericGrad(f, pos), 1e-8, 'dPositions');
+      // Padding adds nothing: row 0 of the table is left as it is.
+      expect(Array.from(dItems.subarray(0, d))).toEqual(new Array(d).fill(0));
+      // The forward writes the sequences' rows only: the others keep their content.
+      out.fill(7);
+      embedForward(out, ids, items, pos, scale, seqs, B, L, d);
+      for (let r = 0; r < rows; r++) {
+        const owned = [0, 1, 2, 3].some((b) => r >= seqs[2 * b]! && r < seqs[2 * b]! + seqs[2 * b + 1]!);
+        expect(out[r * d] === 7, `row ${r} ${owned ? 'owned, written' : 'not owned, kept'}`).toBe(!owned);
+      }
+    });
+  }
+
+  it('the padded layout gives the padded batch its b·L + t rows: position t of sequence b at row b·L + t', () => {
+    const ids = Int32Array.from(LAYOUTS[0].ids);
+    const seqs = Int32Array.from(LAYOUTS[0].seqs);
+    const next = rng(3);
     const items = randArray(next, (V + 1) * d);
     const pos = randArray(next, L * d);
-    const W = randArray(next, B * L * d);
     const out = new Float64Array(B * L * d);
-    const f = (): number => {
-      embedForward(out, ids, items, pos, scale, B, L, d);
-      maskPadded(out, out, ids, B * L, d);
-      return project(out, W);
-    };
-    const dItems = new Float64Array((V + 1) * d);
-    const dPos = new Float64Array(L * d);
-    embedBackward(dItems, dPos, W, ids, scale, B, L, d);
-    expectClose(dItems, numericGrad(f, items), 1e-8, 'dItems');
-    expectClose(dPos, numericGrad(f, pos), 1e-8, 'dPositions');
-    // Padding rows add nothing: row 0 of the table is left as it is.
-    expect(Array.from(dItems.subarray(0, d))).toEqual(new Array(d).fill(0));
+    embedForward(out, ids, items, pos, scale, seqs, B, L, d);
+    for (let r = 0; r < B * L; r++) {
+      if (ids[r] === 0) continue;
+      for (let c = 0; c < d; c++) expect(out[r * d + c]).toBe(scale * items[ids[r]! * d + c]! + pos[(r % L) * d + c]!);
+    }
   });
 });
 
