@@ -13,7 +13,7 @@ import type {
   SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
-import type { AttentionRows } from './attention.js';
+import { addPaddingKeyGrads, type AttentionRows } from './attention.js';
 import type { FloatArray } from './arrays.js';
 import { addPartials, PartialsScratch, sumChunks } from './column-sums.js';
 import { CpuGroup, CpuMemory, CpuTensor, type CpuPrecision } from './cpu-memory.js';
@@ -67,9 +67,24 @@ function rowIds(op: string, ids: Tensor | undefined, rows: number): Int32Array |
   return ids === undefined ? null : i32(ids, `${op}.ids`, rows);
 }
 
-/** The attention mask with its ids as the workers read them. */
-function attentionRows(mask: AttentionMask, op: string, n: number): AttentionRows {
-  return { ids: i32(mask.ids, `${op}.mask.ids`, n), causal: mask.causal, keyPadding: mask.keyPadding };
+/**
+ * The attention mask as the workers read it, checked: seqs [B × 2] whose sequences fit in L positions
+ * and in the layout's rows, and the padding vectors [D] where padding keys are seen.
+ */
+function attentionRows(mask: AttentionMask, op: string, B: number, L: number, D: number): AttentionRows {
+  const seqs = i32(mask.layout.seqs, `${op}.mask.layout.seqs`, 2 * B);
+  const rows = mask.layout.rows;
+  for (let b = 0; b < B; b++) {
+    const first = seqs[2 * b]!;
+    const len = seqs[2 * b + 1]!;
+    if (len < 0 || len > L || (len > 0 && (first < 0 || first + len > rows))) {
+      throw new RangeError(`${op}: expected sequence ${b} within L = ${L} positions and ${rows} rows, got first ${first}, length ${len}`);
+    }
+  }
+  if (mask.keyPadding) return { seqs, causal: mask.causal, keyPadding: true, padK: null, padV: null };
+  const pad = mask.padKeys;
+  if (pad === undefined) throw new Error(`${op}: padding keys are seen (keyPadding false), so mask.padKeys is required`);
+  return { seqs, causal: mask.causal, keyPadding: false, padK: f32(pad.k, `${op}.mask.padKeys.k`, D), padV: f32(pad.v, `${op}.mask.padKeys.v`, D) };
 }
 
 /** The CPU implementation of the ops interface. */
@@ -302,22 +317,23 @@ export class CpuOps implements Ops {
     out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    const n = B * L * H * hd;
+    const D = H * hd;
+    const n = mask.layout.rows * D;
     this.#pool.run(
       'attentionForward', f32(out, 'attentionForward.out', n), f32(saved.get('probs'), 'attentionForward.probs', B * H * L * L),
       f32(q, 'attentionForward.q', n), f32(k, 'attentionForward.k', n), f32(v, 'attentionForward.v', n),
-      B, L, H, hd, attentionRows(mask, 'attentionForward', B * L), drop,
+      B, L, H, hd, attentionRows(mask, 'attentionForward', B, L, D), drop,
     );
   }
 
   attentionLastForward(out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask): void {
-    const rows = B * H * hd;
-    const n = B * L * H * hd;
+    const D = H * hd;
+    const n = mask.layout.rows * D;
     // Split by the keys' work, so that a small evaluation does not wake every thread.
     this.#pool.runSplit(
-      n, 'attentionLast', f32(out, 'attentionLastForward.out', rows), f32(q, 'attentionLastForward.q', rows),
+      B * L * D, 'attentionLast', f32(out, 'attentionLastForward.out', B * D), f32(q, 'attentionLastForward.q', B * D),
       f32(k, 'attentionLastForward.k', n), f32(v, 'attentionLastForward.v', n),
-      B, L, H, hd, attentionRows(mask, 'attentionLastForward', B * L),
+      B, L, H, hd, attentionRows(mask, 'attentionLastForward', B, L, D),
     );
   }
 
@@ -325,14 +341,27 @@ export class CpuOps implements Ops {
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, _out: Tensor, saved: TensorLookup,
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    const n = B * L * H * hd;
+    const D = H * hd;
+    const n = mask.layout.rows * D;
+    const rows = attentionRows(mask, 'attentionBackward', B, L, D);
+    let padDk: FloatArray | null = null;
+    let padDv: FloatArray | null = null;
+    if (!rows.keyPadding) {
+      const pad = mask.padKeys;
+      if (pad?.dk === undefined || pad.dv === undefined) throw new Error('attentionBackward: padding keys are seen, so mask.padKeys.dk and .dv are required');
+      padDk = f32(pad.dk, 'attentionBackward.mask.padKeys.dk', D);
+      padDv = f32(pad.dv, 'attentionBackward.mask.padKeys.dv', D);
+    }
+    // Each sequence's padding-key gradients in a row of its own (any part may write it), added in sequence order below.
+    const padGrads = padDk === null ? null : this.#partials.get(2 * B * D);
     this.#pool.run(
       'attentionBackward',
-      f32(dq, 'attentionBackward.dq', n), f32(dk, 'attentionBackward.dk', n), f32(dv, 'attentionBackward.dv', n),
+      f32(dq, 'attentionBackward.dq', n), f32(dk, 'attentionBackward.dk', n), f32(dv, 'attentionBackward.dv', n), padGrads,
       f32(dout, 'attentionBackward.dout', n), f32(q, 'attentionBackward.q', n), f32(k, 'attentionBackward.k', n),
       f32(v, 'attentionBackward.v', n), f32(saved.get('probs'), 'attentionBackward.probs', B * H * L * L),
-      B, L, H, hd, attentionRows(mask, 'attentionBackward', B * L), drop,
+      B, L, H, hd, rows, drop,
     );
+    if (padGrads !== null && padDk !== null && padDv !== null) addPaddingKeyGrads(padDk, padDv, padGrads, B, D);
   }
 
   adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {

@@ -4,12 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { adamStep } from '../../../src/backend/cpu/adam.js';
-import { attentionBackwardPart, attentionForwardPart, type AttentionRows } from '../../../src/backend/cpu/attention.js';
+import { addPaddingKeyGrads, attentionBackwardPart, attentionForwardPart, type AttentionRows } from '../../../src/backend/cpu/attention.js';
 import { dropout } from '../../../src/backend/cpu/dropout.js';
 import { biasAdd, biasBackward, maskPadded, reluBackward, reluForward } from '../../../src/backend/cpu/elementwise.js';
 import { embedBackward, embedForward } from '../../../src/backend/cpu/embedding.js';
 import { layerNormBackward, layerNormForward } from '../../../src/backend/cpu/layernorm.js';
 import type { DropoutSpec } from '../../../src/backend/ops.js';
+import { packedLayout, paddedLayout, toLayout, type TestLayout } from '../../helpers/attention-layouts.js';
 import { expectClose, numericGrad, project, randArray, rng } from '../../helpers/numeric.js';
 
 const NO_DROP: DropoutSpec = { p: 0, key: { seed: 1, step: 0, site: 0 } };
@@ -50,29 +51,35 @@ describe('layerNorm', () => {
 });
 
 describe('attention', () => {
-  /** Rows whose ids have `starts[b]` leading zeros (sequence b's padding), then items. */
-  const rowsOf = (L: number, starts: readonly number[], causal: boolean, keyPadding: boolean): AttentionRows => {
-    const ids = new Int32Array(starts.length * L);
-    starts.forEach((start, b) => { for (let i = start; i < L; i++) ids[b * L + i] = 1 + ((b + i) % 5); });
-    return { ids, causal, keyPadding };
-  };
-  const cases: [string, number, number, number, number, AttentionRows, number][] = [
-    ['causal, 1 head', 2, 5, 1, 3, rowsOf(5, [0, 0], true, false), 0],
-    ['causal, 3 heads', 3, 4, 3, 2, rowsOf(4, [0, 0, 0], true, false), 0],
-    ['bidirectional, 2 heads', 2, 3, 2, 5, rowsOf(3, [0, 0], false, false), 0],
-    ['causal with dropout 0.3', 2, 6, 2, 3, rowsOf(6, [0, 0], true, false), 0.3],
-    ['causal, padding keys seen', 3, 5, 2, 3, rowsOf(5, [2, 0, 5], true, false), 0.2],
-    ['bidirectional, padding keys excluded', 3, 5, 2, 3, rowsOf(5, [3, 0, 5], false, true), 0.2],
-    ['causal, padding keys excluded', 2, 6, 1, 4, rowsOf(6, [1, 4], true, true), 0],
+  /** The mask of sequences with `starts[b]` padding positions in `layout`, the padding vectors of width D where padding keys are seen. */
+  const rowsOf = (layout: TestLayout, causal: boolean, keyPadding: boolean, pad: { k: Float64Array; v: Float64Array } | null): AttentionRows => ({
+    seqs: layout.seqs, causal, keyPadding, padK: keyPadding ? null : pad!.k, padV: keyPadding ? null : pad!.v,
+  });
+  type Case = [name: string, B: number, L: number, H: number, hd: number, starts: number[], causal: boolean, keyPadding: boolean, p: number, packed: boolean];
+  const cases: Case[] = [
+    ['causal, 1 head', 2, 5, 1, 3, [0, 0], true, false, 0, false],
+    ['causal, 3 heads', 3, 4, 3, 2, [0, 0, 0], true, false, 0, false],
+    ['bidirectional, 2 heads', 2, 3, 2, 5, [0, 0], false, false, 0, false],
+    ['causal with dropout 0.3', 2, 6, 2, 3, [0, 0], true, false, 0.3, false],
+    ['causal, padding keys seen', 3, 5, 2, 3, [2, 0, 5], true, false, 0.2, false],
+    ['bidirectional, padding keys excluded', 3, 5, 2, 3, [3, 0, 5], false, true, 0.2, false],
+    ['causal, padding keys excluded', 2, 6, 1, 4, [1, 4], true, true, 0, false],
+    ['packed, causal, padding keys seen', 4, 5, 2, 3, [2, 5, 0, 4], true, false, 0.2, true],
+    ['packed, bidirectional, padding keys seen', 3, 4, 1, 3, [1, 3, 4], false, false, 0, true],
+    ['packed, bidirectional, padding keys excluded', 3, 5, 2, 2, [3, 0, 5], false, true, 0.3, true],
   ];
-  for (const [name, B, L, H, hd, rows, p] of cases) {
+  for (const [name, B, L, H, hd, starts, causal, keyPadding, p, packed] of cases) {
     it(`backward matches finite differences (${name}, B=${B} L=${L} hd=${hd})`, () => {
       const D = H * hd;
-      const n = B * L * D;
       const next = rng(B * 100 + L * 10 + H);
+      const layout = packed ? packedLayout(L, starts, next) : paddedLayout(L, starts);
+      const n = layout.rows * D;
       const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
+      const pad = { k: randArray(next, D), v: randArray(next, D) };
+      const rows = rowsOf(layout, causal, keyPadding, pad);
       const W = randArray(next, n);
       const drop: DropoutSpec = { p, key: { seed: 9, step: 4, site: 3 } };
+      // Unowned rows of out are never written: they hold 0 throughout, so add nothing to the projection.
       const out = new Float64Array(n);
       const probs = new Float64Array(B * H * L * L);
       const f = (): number => {
@@ -80,19 +87,67 @@ describe('attention', () => {
         return project(out, W);
       };
       f();
+      // Poisoned: the sequences' rows must be overwritten, the others left as they are.
       const dq = new Float64Array(n).fill(7), dk = new Float64Array(n).fill(7), dv = new Float64Array(n).fill(7);
-      attentionBackwardPart(dq, dk, dv, W, q, k, v, probs, B, L, H, hd, rows, drop, 0, 1);
-      expectClose(dq, numericGrad(f, q), 1e-7, 'dq');
-      expectClose(dk, numericGrad(f, k), 1e-7, 'dk');
-      expectClose(dv, numericGrad(f, v), 1e-7, 'dv');
+      const padGrads = keyPadding ? null : new Float64Array(2 * B * D).fill(Number.NaN);
+      attentionBackwardPart(dq, dk, dv, padGrads, W, q, k, v, probs, B, L, H, hd, rows, drop, 0, 1);
+      const ownedOnly = (g: Float64Array, fill: number): Float64Array => g.map((x, e) => (layout.owned(Math.floor(e / D)) ? x : fill));
+      expectClose(dq, ownedOnly(numericGrad(f, q), 7), 1e-7, 'dq');
+      expectClose(dk, ownedOnly(numericGrad(f, k), 7), 1e-7, 'dk');
+      expectClose(dv, ownedOnly(numericGrad(f, v), 7), 1e-7, 'dv');
+      if (padGrads !== null) {
+        // (+=): from random content.
+        const padDk = randArray(next, D), padDv = randArray(next, D);
+        const [dk0, dv0] = [Float64Array.from(padDk), Float64Array.from(padDv)];
+        addPaddingKeyGrads(padDk, padDv, padGrads, B, D);
+        expectClose(padDk.map((x, c) => x - dk0[c]!), numericGrad(f, pad.k), 1e-7, 'padKeys.dk');
+        expectClose(padDv.map((x, c) => x - dv0[c]!), numericGrad(f, pad.v), 1e-7, 'padKeys.dv');
+      }
     });
   }
+
+  it('gives the packed layout the padded layout\'s numbers exactly', () => {
+    const B = 4, L = 6, H = 2, hd = 3, D = H * hd;
+    const starts = [0, 6, 2, 5];
+    const next = rng(11);
+    const padded = paddedLayout(L, starts);
+    const packed = packedLayout(L, starts, next);
+    const qp = randArray(next, B * L * D), kp = randArray(next, B * L * D), vp = randArray(next, B * L * D), Wp = randArray(next, B * L * D);
+    const pad = { k: randArray(next, D), v: randArray(next, D) };
+    const drop: DropoutSpec = { p: 0.25, key: { seed: 5, step: 6, site: 7 } };
+    const run = (layout: TestLayout): { out: Float64Array; dq: Float64Array; dk: Float64Array; dv: Float64Array; padGrads: Float64Array } => {
+      const moved = (x: Float64Array): Float64Array => Float64Array.from(toLayout(x, layout, B, L, D));
+      const n = layout.rows * D;
+      const out = new Float64Array(n), probs = new Float64Array(B * H * L * L);
+      const dq = new Float64Array(n), dk = new Float64Array(n), dv = new Float64Array(n), padGrads = new Float64Array(2 * B * D);
+      const rows = rowsOf(layout, true, false, pad);
+      const [q, k, v] = [moved(qp), moved(kp), moved(vp)];
+      attentionForwardPart(out, probs, q, k, v, B, L, H, hd, rows, drop, 0, 1);
+      attentionBackwardPart(dq, dk, dv, padGrads, moved(Wp), q, k, v, probs, B, L, H, hd, rows, drop, 0, 1);
+      return { out, dq, dk, dv, padGrads };
+    };
+    const a = run(padded);
+    const b = run(packed);
+    // The sequences' rows in sequence order.
+    const bySequence = (x: Float64Array, layout: TestLayout): number[] => {
+      const rows: number[] = [];
+      for (let s = 0; s < B; s++) {
+        for (let i = 0; i < L; i++) {
+          const r = layout.rowOf(s, i);
+          if (r >= 0) rows.push(...x.subarray(r * D, (r + 1) * D));
+        }
+      }
+      return rows;
+    };
+    for (const name of ['out', 'dq', 'dk', 'dv'] as const) expect(bySequence(b[name], packed), name).toEqual(bySequence(a[name], padded));
+    expect(b.padGrads).toEqual(a.padGrads);
+  });
 
   it('is causal: position i ignores keys and values after i', () => {
     const B = 1, L = 4, H = 1, hd = 2, n = 8;
     const next = rng(3);
     const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
-    const rows = rowsOf(L, [0], true, false);
+    const rows = rowsOf(paddedLayout(L, [0]), true, false, { k: randArray(next, hd), v: randArray(next, hd) });
     const out1 = new Float64Array(n);
     const probs = new Float64Array(L * L);
     attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
@@ -104,36 +159,47 @@ describe('attention', () => {
     expect(probs[1]).toBe(0); // row 0 attends to itself only
   });
 
-  it('gives padding rows 0, and with keyPadding ignores padding keys and values', () => {
+  it('leaves padding rows as they are; padding keys are the padding vectors, or with keyPadding not seen', () => {
     const B = 1, L = 5, H = 1, hd = 2, n = L * hd;
     const next = rng(8);
     const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
     for (const keyPadding of [false, true]) {
-      const rows = rowsOf(L, [2], false, keyPadding);
-      const out1 = new Float64Array(n), probs = new Float64Array(L * L);
+      const pad = { k: randArray(next, hd), v: randArray(next, hd) };
+      const rows = rowsOf(paddedLayout(L, [2]), false, keyPadding, pad);
+      const out1 = new Float64Array(n).fill(3), probs = new Float64Array(L * L);
       attentionForwardPart(out1, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
-      expect(Array.from(out1.subarray(0, 2 * hd))).toEqual([0, 0, 0, 0]);
+      expect(Array.from(out1.subarray(0, 2 * hd))).toEqual([3, 3, 3, 3]);
+      // The padding positions' rows of k and v are not read.
       const k2 = k.slice(), v2 = v.slice();
-      k2[1] = 4; v2[2] = -3; // change padding positions 0 and 1
-      const out2 = new Float64Array(n);
+      k2[1] = 4; v2[2] = -3;
+      const out2 = new Float64Array(n).fill(3);
       attentionForwardPart(out2, probs, q, k2, v2, B, L, H, hd, rows, NO_DROP, 0, 1);
-      if (keyPadding) expect(out2).toEqual(out1);
-      else expect(out2[2 * hd]).not.toBe(out1[2 * hd]);
+      expect(out2).toEqual(out1);
+      // The padding vectors are, unless keyPadding.
+      pad.v[0] = pad.v[0]! + 1;
+      const out3 = new Float64Array(n).fill(3);
+      attentionForwardPart(out3, probs, q, k, v, B, L, H, hd, rows, NO_DROP, 0, 1);
+      if (keyPadding) expect(out3).toEqual(out1);
+      else expect(out3[2 * hd]).not.toBe(out1[2 * hd]);
     }
   });
 
   it('splitting the batch over parts gives the same result', () => {
-    const B = 5, L = 3, H = 2, hd = 2, n = B * L * H * hd;
+    const B = 5, L = 3, H = 2, hd = 2, D = H * hd;
     const next = rng(5);
-    const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n);
-    const rows = rowsOf(L, [0, 1, 3, 0, 2], true, false);
+    const layout = packedLayout(L, [0, 1, 3, 0, 2], next);
+    const n = layout.rows * D;
+    const q = randArray(next, n), k = randArray(next, n), v = randArray(next, n), W = randArray(next, n);
+    const rows = rowsOf(layout, true, false, { k: randArray(next, D), v: randArray(next, D) });
     const drop: DropoutSpec = { p: 0.2, key: { seed: 1, step: 2, site: 3 } };
-    const whole = new Float64Array(n), probs = new Float64Array(B * H * L * L);
-    attentionForwardPart(whole, probs, q, k, v, B, L, H, hd, rows, drop, 0, 1);
-    const split = new Float64Array(n), probs2 = new Float64Array(B * H * L * L);
-    for (let part = 0; part < 2; part++) attentionForwardPart(split, probs2, q, k, v, B, L, H, hd, rows, drop, part, 2);
-    expect(split).toEqual(whole);
-    expect(probs2).toEqual(probs);
+    const run = (parts: number): Float64Array[] => {
+      const out = new Float64Array(n), probs = new Float64Array(B * H * L * L);
+      const dq = new Float64Array(n), dk = new Float64Array(n), dv = new Float64Array(n), padGrads = new Float64Array(2 * B * D);
+      for (let part = 0; part < parts; part++) attentionForwardPart(out, probs, q, k, v, B, L, H, hd, rows, drop, part, parts);
+      for (let part = 0; part < parts; part++) attentionBackwardPart(dq, dk, dv, padGrads, W, q, k, v, probs, B, L, H, hd, rows, drop, part, parts);
+      return [out, probs, dq, dk, dv, padGrads];
+    };
+    expect(run(2)).toEqual(run(1));
   });
 });
 
