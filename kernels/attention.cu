@@ -3,26 +3,44 @@
 // forward, then backward. The CPU reference is src/backend/cpu/attention.ts; the math is the same.
 //
 // CONTRACT
-//   q, k, v, out  [B·L × H·hd]  f32 or bf16 (all four alike; flag bf16 = 1)  row r = b·L + i; head h owns
-//                                columns h·hd .. (h+1)·hd
-//   dout, dq, dk, dv [B·L × H·hd] f32
-//   ids          [B × L] i32: sequence b's padding is its prefix of zero ids, positions i < start_b
+//   seqs         [B × 2] i32: (first_b, len_b). Sequence b's positions start_b = L − len_b .. L − 1 are
+//                rows first_b .. first_b + len_b − 1 (ops.ts SequenceRows: the padded layout first_b =
+//                b·L + start_b, or packed); positions i < start_b (padding) have no row. A kernel reads
+//                position i ≥ start_b at row base_b + i, base_b = first_b − start_b (64-bit; it may be
+//                negative, no position below start_b is ever addressed through it); first_b of an empty
+//                sequence (len_b = 0) is not read.
+//   q, k, v, out  [rows × H·hd]  f32 or bf16 (all four alike; flag bf16 = 1); head h owns columns
+//                 h·hd .. (h+1)·hd
+//   dout, dq, dk, dv [rows × H·hd] f32
+//   pad_k, pad_v  [H·hd] f32 (key_padding = 0 only; else null): the key and value of every padding
+//                 position j < start_b (they have no row), head h's slice; with bf16 operands they are
+//                 rounded to bf16 when staged, as a bf16 k or v row holding them would be.
 //   s_ij = (q_i · k_j) · scale, scale = 1/sqrt(hd); valid iff j ≤ i when causal (else every j < L) and,
 //   when key_padding, j ≥ start_b
 //   P_ij = softmax_j(s_ij) over the valid j; out_i = Σ_j keep_ij · keep_scale · P_ij · v_j
-//   Padding rows (i < start_b) are not computed: out_i = 0, lse_i = +inf (so backward's P_ij = 0 and
-//   their dout never counts), dq_i = 0. Query tiles wholly in the padding are skipped, and with
-//   key_padding key tiles wholly in it too: padding costs (almost) nothing.
-//   Dropout acts on P: element e = ((b·H + h)·L + i)·L + j is kept iff (word (e & 3) of
-//   philox4x32([e >> 2, site, 0, DROP], [seed, step])) >> 8 ≥ threshold (src/backend/philox.ts, bit for
-//   bit); keep_scale = 1/(1-p). threshold = 0 keeps everything without drawing (p = 0: keep_scale = 1).
+//   Padding rows (i < start_b) are not computed and have no row: out, dq, dk, dv are written on the
+//   sequences' rows only, every other row is left as it is; lse_i = +inf there (so backward's P_ij = 0
+//   and their dout never counts). Query tiles wholly in the padding are skipped, and with key_padding
+//   key tiles wholly in it too: padding costs (almost) nothing.
+//   Dropout acts on P: element e = ((b·H + h)·L + i)·L + j (sequence coordinates, whatever the layout) is
+//   kept iff (word (e & 3) of philox4x32([e >> 2, site, 0, DROP], [seed, step])) >> 8 ≥ threshold
+//   (src/backend/philox.ts, bit for bit); keep_scale = 1/(1-p). threshold = 0 keeps everything without
+//   drawing (p = 0: keep_scale = 1).
 //   Backward: dP_ij = keep_ij · keep_scale · (dout_i · v_j), delta_i = Σ_j P_ij dP_ij = dout_i · out_i,
 //   dS_ij = P_ij (dP_ij - delta_i) · scale; dq_i = Σ_j dS_ij k_j, dk_j = Σ_i dS_ij q_i,
 //   dv_j = Σ_i keep_ij · keep_scale · P_ij · dout_i.
+//   Padding keys (key_padding = 0): their dk_j, dv_j have no row. Each kv CTA (b, h, key tile) sums
+//   those of its padding keys (in a fixed order) into chunk b · tiles + tile of `partials`, columns
+//   h·hd + c (dk) and H·hd + h·hd + c (dv); a chunk without padding keys (or of an empty sequence) gets
+//   0 there. attention_pad_key_sums then adds Σ over the B · tiles chunks (column_sums.cuh's order)
+//   into pad_dk, pad_dv (+=, f32 [H·hd]).
 //
 // SAVED FOR BACKWARD: lse [B × H × L] f32 at (b·H + h)·L + i, the natural-log log-sum-exp of row i's
-// valid scaled scores (P_ij = exp(s_ij - lse_i)). Backward's scratch: delta [B × H × L] f32, same layout.
-// OVERWRITES: every output (out, lse, delta, dq, dk, dv). Nothing accumulates.
+// valid scaled scores (P_ij = exp(s_ij - lse_i)), +inf at padding positions. Backward's scratch: delta
+// [B × H × L] f32, same layout (0 at padding positions), and partials [B · tiles × 2·H·hd] f32 (tiles =
+// ⌈L / BK⌉ of the kv kernel that runs; the workspace is sized for the smallest BK of either path).
+// OVERWRITES: out, lse, delta, dq, dk, dv (the sequences' rows), partials. ACCUMULATES (+=): pad_dk, pad_dv.
+// The backward kernels read lse and delta only at positions ≥ start_b (+inf and 0 elsewhere).
 //
 // TWO PATHS, one contract. The launchers (src/backend/cuda/attention-kernels.ts) pick per call:
 //   tensor cores  bf16 q, k, v, out and hd ∈ {32, 64, 128}: attention_*_mma_<hd> (second half of this
@@ -37,25 +55,30 @@
 //   attention_forward_<W>      grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile (the causally heaviest first)
 //                              and streams key tiles through shared memory with an online max / sum;
 //                              writes out and lse.
-//   attention_delta            warp per (row, head): delta = dout · out (both paths).
+//   attention_delta            warp per (position, head): delta = dout · out (both paths).
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
-//                              see it, recomputes P from lse, and forms dk, dv in registers.
+//                              see it, recomputes P from lse, and forms dk, dv in registers; its padding
+//                              keys' rows go through shared memory, summed in key order into its chunk.
 //   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq.
 //   attention_last_forward     grid (B·H): evaluation's query of each sequence's last position only
 //                              (q and out one row per sequence; its section below holds the contract).
 // TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
 //   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
-//   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
+//   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128); its
+//                                  padding keys summed by warp (shuffles), then the 4 warps in order.
 //   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
+// attention_pad_key_sums (both paths, key_padding = 0): grid (⌈H·hd/32⌉, 2) of 32 × 32 threads.
 // Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
 // Causal tiles wholly above the diagonal are never visited, nor are tiles wholly in the padding.
 // SHAPES: SIMT: hd ≤ W for W ∈ {32, 64, 128, 256} (launchers pick the smallest); columns past hd and rows
-// past L are zero in shared memory and masked. Tensor cores: hd = D exactly, pointers 16-byte aligned;
-// rows past L are zero in shared memory and masked. Any B, L, H, hd ≥ 1; global offsets are 64-bit.
+// past L are zero in shared memory and masked. Tensor cores: hd = D exactly, pointers 16-byte aligned
+// (pad_k, pad_v: any 4-byte alignment); rows past L are zero in shared memory and masked. Any B, L, H,
+// hd ≥ 1; global offsets are 64-bit.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "column_sums.cuh"
 #include "philox.cuh"
 #include "step.cuh"
 
@@ -78,8 +101,9 @@ template <> struct AttnTile<256> { static constexpr int RA = 2, CB = 2; };
 struct AttnDims {
   int L, H, hd, causal, bf16;
   float scale;
-  int start;   // this CTA's sequence's first non-padding position (L when it is all padding)
-  int key_lo;  // the first key any row sees: start with key_padding, else 0
+  int start;       // this CTA's sequence's first non-padding position, L − len (L when it is empty)
+  int key_lo;      // the first key any row sees: start with key_padding, else 0
+  long long base;  // first − start: position i ≥ start is row base + i (no other position is addressed)
 };
 
 // The dropout of one call: threshold = 0 keeps everything (no Philox at all).
@@ -92,14 +116,29 @@ __device__ __forceinline__ float load_operand(const void* p, size_t idx, int bf1
   return bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[idx]) : static_cast<const float*>(p)[idx];
 }
 
-// Rows r0 .. r0+R-1 of sequence b, head h of x (f32 or bf16) into s[R][W + 1]; zero past L and past hd.
+// Offset of head h's columns of position i (≥ d.start: it has a row) in a [rows × H·hd] tensor.
+__device__ __forceinline__ size_t attn_at(const AttnDims& d, int i, int h) {
+  return static_cast<size_t>(d.base + i) * (static_cast<size_t>(d.H) * d.hd) + static_cast<size_t>(h) * d.hd;
+}
+
+// A padding key's element as a k or v row of dtype bf16 would hold it: rounded to bf16 when bf16 = 1.
+__device__ __forceinline__ float attn_pad_value(const float* pad, int idx, int bf16) {
+  const float x = pad[idx];
+  return bf16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
+}
+
+// Positions r0 .. r0+R-1 of the CTA's sequence, head h of x (f32 or bf16) into s[R][W + 1]: a position
+// ≥ start from its row, a padding position from `pad` (f32 [H·hd], head h's slice; zero where pad is
+// null); zero past L and past hd.
 template <int R, int W>
-__device__ __forceinline__ void load_tile(float* s, const void* x, int bf16, int b, int h, int r0, const AttnDims& d) {
-  const size_t D = static_cast<size_t>(d.H) * d.hd;
+__device__ __forceinline__ void load_tile(float* s, const void* x, int bf16, const float* pad, int h, int r0, const AttnDims& d) {
   for (int idx = threadIdx.x; idx < R * W; idx += ATTN_THREADS) {
     const int r = idx / W, c = idx % W, i = r0 + r;
     float value = 0.f;
-    if (i < d.L && c < d.hd) value = load_operand(x, (static_cast<size_t>(b) * d.L + i) * D + static_cast<size_t>(h) * d.hd + c, bf16);
+    if (i < d.L && c < d.hd) {
+      if (i >= d.start) value = load_operand(x, attn_at(d, i, h) + c, bf16);
+      else if (pad != nullptr) value = attn_pad_value(pad, h * d.hd + c, bf16);
+    }
     s[r * (W + 1) + c] = value;
   }
 }
@@ -167,41 +206,26 @@ __device__ __forceinline__ bool is_valid(int i, int j, const AttnDims& d) {
   return i < d.L && j < d.L && (!d.causal || j <= i) && j >= d.key_lo;
 }
 
-// Sequence b's first position whose id is not 0 (L when none), the same for every thread of the CTA:
-// each thread finds the first non-zero of its strided share, the CTA takes the least.
-__device__ __forceinline__ int attn_sequence_start(const int* __restrict__ ids, int b, int L) {
-  __shared__ int first;
-  if (threadIdx.x == 0) first = L;
-  __syncthreads();
-  const int* row = ids + static_cast<size_t>(b) * L;
-  for (int i = threadIdx.x; i < L; i += blockDim.x)
-    if (row[i] != 0) {
-      atomicMin(&first, i);
-      break;
-    }
-  __syncthreads();
-  return first;
-}
-
 // Whether every row r0 .. r0+R-1 (below L) is padding: such a tile is skipped.
 __device__ __forceinline__ bool attn_all_padding(int r0, int R, const AttnDims& d) { return min(r0 + R, d.L) <= d.start; }
 
 // The first key tile a query sees: tiles wholly in the padding are skipped when keys exclude it.
 __device__ __forceinline__ int attn_first_key_tile(int BK, const AttnDims& d) { return d.key_lo / BK; }
 
-// Zeroes rows r0 .. r0+R-1 (below L) of head h of sequence b of x (f32, or bf16 when bf16 = 1); with
-// lse given, their lse becomes +inf. For the tiles that are skipped.
-__device__ __forceinline__ void attn_zero_rows(void* x, int bf16, float* lse, int b, int h, int r0, int R, const AttnDims& d) {
-  const size_t D = static_cast<size_t>(d.H) * d.hd;
+// lse of the padding rows r0 .. r0+R-1 (below L) of head bh = b·H + h: +inf, for the query tiles that are
+// skipped (such rows have no out row; lse stays defined, P = 0).
+__device__ __forceinline__ void attn_padding_lse(float* lse, int bh, int r0, int R, const AttnDims& d) {
   const int rows = min(R, d.L - r0);
-  for (int idx = threadIdx.x; idx < rows * d.hd; idx += blockDim.x) {
-    const int r = idx / d.hd, c = idx % d.hd;
-    const size_t at = (static_cast<size_t>(b) * d.L + r0 + r) * D + static_cast<size_t>(h) * d.hd + c;
-    if (bf16) static_cast<__nv_bfloat16*>(x)[at] = __float2bfloat16_rn(0.f);
-    else static_cast<float*>(x)[at] = 0.f;
-  }
-  if (lse != nullptr)
-    for (int r = threadIdx.x; r < rows; r += blockDim.x) lse[(static_cast<size_t>(b) * d.H + h) * d.L + r0 + r] = INFINITY;
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) lse[static_cast<size_t>(bh) * d.L + r0 + r] = INFINITY;
+}
+
+// lse and delta of query position i as the backward kernels read them: padding rows and rows past L
+// have P = 0 (lse +inf) and delta 0, whatever the workspace holds there.
+__device__ __forceinline__ float attn_lse_of(const float* lse, int bh, int i, const AttnDims& d) {
+  return i >= d.start && i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] : INFINITY;
+}
+__device__ __forceinline__ float attn_delta_of(const float* delta, int bh, int i, const AttnDims& d) {
+  return i >= d.start && i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -209,8 +233,8 @@ __device__ __forceinline__ void attn_zero_rows(void* x, int bf16, float* lse, in
 
 template <int W>
 __device__ __forceinline__ void attention_forward(void* __restrict__ out, float* __restrict__ lse, const void* __restrict__ q,
-                                                  const void* __restrict__ k, const void* __restrict__ v, const AttnDims d,
-                                                  const AttnDropout drop) {
+                                                  const void* __restrict__ k, const void* __restrict__ v, const float* __restrict__ pad_k,
+                                                  const float* __restrict__ pad_v, const AttnDims d, const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
   extern __shared__ float smem[];
   float* Qs = smem;
@@ -219,18 +243,18 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
   float* Ps = Vs + BK * HS;
   uint8_t* keep = reinterpret_cast<uint8_t*>(Ps + BQ * PS);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
   if (attn_all_padding(q0, BQ, d)) {
-    attn_zero_rows(out, d.bf16, lse, b, h, q0, BQ, d);
+    attn_padding_lse(lse, bh, q0, BQ, d);
     return;
   }
 
-  load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
+  load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
 
   float m[RA], l[RA], o[RA][NC];
 #pragma unroll
@@ -244,8 +268,8 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, Ps, keep are consumed
-    load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
-    load_tile<BK, W>(Vs, v, d.bf16, b, h, k0, d);
+    load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
+    load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -294,15 +318,16 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
     }
   }
 
-  const size_t D = static_cast<size_t>(d.H) * d.hd;
 #pragma unroll
   for (int ra = 0; ra < RA; ++ra) {
     const int i = q0 + ty + 16 * ra;
     if (i >= d.L) continue;
+    // A padding row has no out row: only its lse (+inf) is stored.
     const bool pad = i < d.start;
     if (tx == 0) lse[static_cast<size_t>(bh) * d.L + i] = pad ? INFINITY : m[ra] + logf(l[ra]);
-    const float inv = pad ? 0.f : 1.f / l[ra];
-    const size_t row = (static_cast<size_t>(b) * d.L + i) * D + static_cast<size_t>(h) * d.hd;
+    if (pad) continue;
+    const float inv = 1.f / l[ra];
+    const size_t row = attn_at(d, i, h);
 #pragma unroll
     for (int n = 0; n < NC; ++n) {
       const int c = tx + 16 * n;
@@ -317,26 +342,29 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
 // ---------------------------------------------------------------------------------------------------
 // Backward.
 
-// delta[(b·H + h)·L + i] = dout_row · out_row over head h's columns: a warp per (row, head), grid-stride.
+// delta[(b·H + h)·L + i] = dout_row · out_row over head h's columns, the row of sequence b's position i
+// (seqs: (first_b, len_b)); 0 at padding positions (no row: delta stays defined). A warp per (position,
+// head), grid-stride.
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attention_delta(float* __restrict__ delta, const float* __restrict__ dout,
-                                                                          const void* __restrict__ out, int B, int L, int H, int hd,
-                                                                          int bf16) {
+                                                                          const void* __restrict__ out, const int* __restrict__ seqs, int B,
+                                                                          int L, int H, int hd, int bf16) {
   const int lane = threadIdx.x % 32;
   const size_t tasks = static_cast<size_t>(B) * L * H;
   const size_t warps = static_cast<size_t>(gridDim.x) * (blockDim.x / 32);
   const size_t D = static_cast<size_t>(H) * hd;
   for (size_t task = (static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; task < tasks; task += warps) {
-    const size_t r = task / H;
+    const size_t r = task / H;  // b·L + i
     const int h = static_cast<int>(task % H);
-    const size_t base = r * D + static_cast<size_t>(h) * hd;
+    const int b = static_cast<int>(r / L), i = static_cast<int>(r % L);
+    const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
     float sum = 0.f;
-    for (int c = lane; c < hd; c += 32) sum = fmaf(dout[base + c], load_operand(out, base + c, bf16), sum);
+    if (i >= start) {
+      const size_t base = static_cast<size_t>(static_cast<long long>(seqs[2 * b]) - start + i) * D + static_cast<size_t>(h) * hd;
+      for (int c = lane; c < hd; c += 32) sum = fmaf(dout[base + c], load_operand(out, base + c, bf16), sum);
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    if (lane == 0) {
-      const size_t b = r / L, i = r % L;
-      delta[(b * H + h) * L + i] = sum;
+      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
     }
+    if (lane == 0) delta[(static_cast<size_t>(b) * H + h) * L + i] = sum;
   }
 }
 
@@ -352,9 +380,22 @@ __device__ __forceinline__ AttnGrad score_grad(float s, float dp, bool valid, bo
   return {kept ? p * drop.keep_scale : 0.f, p * (dp_dropped - delta_i) * d.scale};
 }
 
+// Chunk (b, key tile) of the padding keys' gradient partials [B·tiles × 2·H·hd] (tiles = gridDim.y): dk
+// in columns h·hd + c, dv in H·hd + h·hd + c (attention_pad_key_sums adds the chunks up).
+__device__ __forceinline__ float* attn_partial_chunk(float* partials, int b, const AttnDims& d) {
+  return partials + (static_cast<size_t>(b) * gridDim.y + blockIdx.y) * (2 * static_cast<size_t>(d.H) * d.hd);
+}
+
+// A kv CTA without padding keys (or with no query to see them): its chunk's head h columns are 0.
+__device__ __forceinline__ void attn_zero_partial(float* chunk, int h, const AttnDims& d) {
+  const size_t HD = static_cast<size_t>(d.H) * d.hd;
+  for (int c = threadIdx.x; c < d.hd; c += blockDim.x) chunk[static_cast<size_t>(h) * d.hd + c] = chunk[HD + static_cast<size_t>(h) * d.hd + c] = 0.f;
+}
+
 template <int W>
-__device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
-                                                      const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v,
+__device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ partials,
+                                                      const float* __restrict__ dout, const void* __restrict__ q, const void* __restrict__ k,
+                                                      const void* __restrict__ v, const float* __restrict__ pad_k, const float* __restrict__ pad_v,
                                                       const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
                                                       const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
@@ -374,14 +415,13 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nq = (d.L + BQ - 1) / BQ;
-  if (min(k0 + BK, d.L) <= d.key_lo) {
-    attn_zero_rows(dk, 0, nullptr, b, h, k0, BK, d);
-    attn_zero_rows(dv, 0, nullptr, b, h, k0, BK, d);
-    return;
-  }
+  // A chunk of partials (padding keys seen) with no padding key, or none that a query sees: zero.
+  if (partials != nullptr && (d.start == d.L || k0 >= d.start)) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
+  // Nothing to do: an empty sequence, or (key_padding) a tile wholly in the padding; no row to write.
+  if (d.start == d.L || min(k0 + BK, d.L) <= d.key_lo) return;
 
-  load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
-  load_tile<BK, W>(Vs, v, d.bf16, b, h, k0, d);
+  load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
+  load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
 
   // Rows ty + 16·cb of the key tile, columns tx + 16·n.
   float dk_acc[CB][NC], dv_acc[CB][NC];
@@ -394,13 +434,12 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
   for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, Ps, dSs, keep are consumed
-    load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
-    load_tile<BQ, W>(dOs, dout, 0, b, h, q0, d);
+    load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
+    load_tile<BQ, W>(dOs, dout, 0, nullptr, h, q0, d);
     for (int r = threadIdx.x; r < BQ; r += ATTN_THREADS) {
-      const int i = q0 + r;
-      // Rows past L: lse = +inf makes P = 0 (they are masked as well).
-      lse_s[r] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] : INFINITY;
-      delta_s[r] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+      // Padding rows and rows past L: lse = +inf makes P = 0 (they are masked as well).
+      lse_s[r] = attn_lse_of(lse, bh, q0 + r, d);
+      delta_s[r] = attn_delta_of(delta, bh, q0 + r, d);
     }
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
@@ -442,12 +481,11 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
     }
   }
 
-  const size_t D = static_cast<size_t>(d.H) * d.hd;
 #pragma unroll
   for (int cb = 0; cb < CB; ++cb) {
     const int j = k0 + ty + 16 * cb;
-    if (j >= d.L) continue;
-    const size_t row = (static_cast<size_t>(b) * d.L + j) * D + static_cast<size_t>(h) * d.hd;
+    if (j >= d.L || j < d.start) continue;  // past L, or a padding key: no row
+    const size_t row = attn_at(d, j, h);
 #pragma unroll
     for (int n = 0; n < NC; ++n) {
       const int c = tx + 16 * n;
@@ -456,11 +494,36 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
       dv[row + c] = dv_acc[cb][n];
     }
   }
+  // The tile's padding keys (partials given): rows 0 .. npad-1 (computed here: nothing live through the loop).
+  if (partials == nullptr || k0 >= d.start) return;
+  const int npad = min(d.start - k0, BK);
+  // The padding keys' rows into Ks, Vs (consumed), then thread c < hd sums rows 0 .. npad-1 in order.
+  __syncthreads();
+#pragma unroll
+  for (int cb = 0; cb < CB; ++cb)
+#pragma unroll
+    for (int n = 0; n < NC; ++n) {
+      Ks[(ty + 16 * cb) * HS + tx + 16 * n] = dk_acc[cb][n];
+      Vs[(ty + 16 * cb) * HS + tx + 16 * n] = dv_acc[cb][n];
+    }
+  __syncthreads();
+  float* chunk = attn_partial_chunk(partials, b, d);
+  const size_t HD = static_cast<size_t>(d.H) * d.hd;
+  for (int c = threadIdx.x; c < d.hd; c += ATTN_THREADS) {
+    float sk = 0.f, sv = 0.f;
+    for (int j = 0; j < npad; ++j) {
+      sk += Ks[j * HS + c];
+      sv += Vs[j * HS + c];
+    }
+    chunk[static_cast<size_t>(h) * d.hd + c] = sk;
+    chunk[HD + static_cast<size_t>(h) * d.hd + c] = sv;
+  }
 }
 
 template <int W>
 __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, const float* __restrict__ dout, const void* __restrict__ q,
-                                                     const void* __restrict__ k, const void* __restrict__ v, const float* __restrict__ lse,
+                                                     const void* __restrict__ k, const void* __restrict__ v, const float* __restrict__ pad_k,
+                                                     const float* __restrict__ pad_v, const float* __restrict__ lse,
                                                      const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
   extern __shared__ float smem[];
@@ -471,25 +534,22 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
   float* dSs = Vs + BK * HS;
   uint8_t* keep = reinterpret_cast<uint8_t*>(dSs + BQ * PS);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) {
-    attn_zero_rows(dq, 0, nullptr, b, h, q0, BQ, d);
-    return;
-  }
+  if (attn_all_padding(q0, BQ, d)) return;  // padding rows have no dq row
 
-  load_tile<BQ, W>(Qs, q, d.bf16, b, h, q0, d);
-  load_tile<BQ, W>(dOs, dout, 0, b, h, q0, d);
+  load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
+  load_tile<BQ, W>(dOs, dout, 0, nullptr, h, q0, d);
   float lse_r[RA], delta_r[RA], acc[RA][NC];
 #pragma unroll
   for (int ra = 0; ra < RA; ++ra) {
     const int i = q0 + ty + 16 * ra;
-    lse_r[ra] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] : INFINITY;
-    delta_r[ra] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+    lse_r[ra] = attn_lse_of(lse, bh, i, d);
+    delta_r[ra] = attn_delta_of(delta, bh, i, d);
 #pragma unroll
     for (int n = 0; n < NC; ++n) acc[ra][n] = 0.f;
   }
@@ -497,8 +557,8 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, dSs, keep are consumed
-    load_tile<BK, W>(Ks, k, d.bf16, b, h, k0, d);
-    load_tile<BK, W>(Vs, v, d.bf16, b, h, k0, d);
+    load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
+    load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -531,12 +591,11 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
     }
   }
 
-  const size_t D = static_cast<size_t>(d.H) * d.hd;
 #pragma unroll
   for (int ra = 0; ra < RA; ++ra) {
     const int i = q0 + ty + 16 * ra;
-    if (i >= d.L) continue;
-    const size_t row = (static_cast<size_t>(b) * d.L + i) * D + static_cast<size_t>(h) * d.hd;
+    if (i >= d.L || i < d.start) continue;  // past L, or a padding row: no row
+    const size_t row = attn_at(d, i, h);
 #pragma unroll
     for (int n = 0; n < NC; ++n) {
       const int c = tx + 16 * n;
@@ -548,32 +607,35 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
 // ---------------------------------------------------------------------------------------------------
 // Entry points, one per width W (the launchers pick the smallest W ≥ hd).
 
-#define ATTN_DIMS attn_dims(L, H, hd, causal, bf16, scale, ids, key_padding)
-// The dims of this CTA's sequence (blockIdx.x = b·H + h).
-__device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, int bf16, float scale, const int* ids, int key_padding) {
-  const int start = attn_sequence_start(ids, blockIdx.x / H, L);
-  return AttnDims{L, H, hd, causal, bf16, scale, start, key_padding ? start : 0};
+#define ATTN_DIMS attn_dims(L, H, hd, causal, bf16, scale, seqs, key_padding)
+// The dims of this CTA's sequence (blockIdx.x = b·H + h), from seqs[b] = (first_b, len_b).
+__device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, int bf16, float scale, const int* seqs, int key_padding) {
+  const int b = blockIdx.x / H;
+  const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
+  const long long base = len > 0 ? static_cast<long long>(seqs[2 * b]) - start : 0;
+  return AttnDims{L, H, hd, causal, bf16, scale, start, key_padding ? start : 0, base};
 }
 
 #define ATTN_DROP AttnDropout{seed, step_of(step, counters), site, threshold, keep_scale}
+// pad_k, pad_v: f32 [H·hd], the padding keys' key and value (null with key_padding).
 #define ATTN_PARAMS                                                                                                                      \
   int L, int H, int hd, int causal, int bf16, float scale, uint32_t seed, uint32_t step, uint32_t site, uint32_t threshold, float keep_scale, \
-      const int* counters, const int* ids, int key_padding
+      const int* counters, const int* seqs, int key_padding, const float* pad_k, const float* pad_v
 
 #define ATTN_ENTRIES(W)                                                                                                                  \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
       attention_forward_##W(void* out, float* lse, const void* q, const void* k, const void* v, ATTN_PARAMS) {                        \
-    attention_forward<W>(out, lse, q, k, v, ATTN_DIMS, ATTN_DROP);                                                                      \
+    attention_forward<W>(out, lse, q, k, v, pad_k, pad_v, ATTN_DIMS, ATTN_DROP);                                                        \
   }                                                                                                                                      \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
-      attention_backward_kv_##W(float* dk, float* dv, const float* dout, const void* q, const void* k, const void* v, const float* lse, \
-                                const float* delta, ATTN_PARAMS) {                                                                      \
-    attention_backward_kv<W>(dk, dv, dout, q, k, v, lse, delta, ATTN_DIMS, ATTN_DROP);                                                  \
+      attention_backward_kv_##W(float* dk, float* dv, float* partials, const float* dout, const void* q, const void* k, const void* v,  \
+                                const float* lse, const float* delta, ATTN_PARAMS) {                                                    \
+    attention_backward_kv<W>(dk, dv, partials, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                          \
   }                                                                                                                                      \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
       attention_backward_q_##W(float* dq, const float* dout, const void* q, const void* k, const void* v, const float* lse,            \
                                const float* delta, ATTN_PARAMS) {                                                                       \
-    attention_backward_q<W>(dq, dout, q, k, v, lse, delta, ATTN_DIMS, ATTN_DROP);                                                       \
+    attention_backward_q<W>(dq, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                                         \
   }
 
 ATTN_ENTRIES(32)
@@ -583,10 +645,10 @@ ATTN_ENTRIES(256)
 
 // ---------------------------------------------------------------------------------------------------
 // Evaluation: each sequence's last position only (ops.ts attentionLastForward; CPU attentionLastPart).
-//   q, out [B × H·hd]   row b is row L − 1 of sequence b (one row per sequence); f32 or bf16 like k, v
-//   k, v   [B·L × H·hd] as above; ids [B × L] i32. Row L − 1 sees every key j < L (causal or not), from
-//   start_b on with key_padding; an all-padding sequence (start_b = L) gets out 0. No dropout; nothing is
-//   saved; out is overwritten.
+//   q, out [B × H·hd]   row b is position L − 1 of sequence b (one row per sequence); f32 or bf16 like k, v
+//   k, v   [rows × H·hd], seqs, pad_k, pad_v as above. Position L − 1 sees every key j < L (causal or not),
+//   from start_b on with key_padding (else the padding keys j < start_b are pad_k, pad_v); an empty
+//   sequence (start_b = L) gets out 0. No dropout; nothing is saved; out is overwritten.
 //   attention_last_forward  grid (B·H), ATTN_THREADS threads: a CTA owns (b, h). Warp w scores keys
 //                           first + w, first + w + 8, … (its lanes split the head's columns, a butterfly
 //                           adds them); the CTA takes the row's max, then thread t sums exp(s_j − max) over
@@ -609,9 +671,18 @@ __device__ __forceinline__ void store_operand(void* p, size_t idx, int bf16, flo
   else static_cast<float*>(p)[idx] = value;
 }
 
+// Element c of head h's key (or value) j of the sequence: its row's from position `start` on, else the
+// padding vector's (as a bf16 row would hold it when bf16 = 1).
+__device__ __forceinline__ float attn_last_key(const void* x, const float* pad, int j, int start, long long base, size_t D, int h, int hd,
+                                               int c, int bf16) {
+  return j >= start ? load_operand(x, static_cast<size_t>(base + j) * D + static_cast<size_t>(h) * hd + c, bf16)
+                    : attn_pad_value(pad, h * hd + c, bf16);
+}
+
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
     attention_last_forward(void* __restrict__ out, const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, int L,
-                           int H, int hd, int bf16, float scale, const int* __restrict__ ids, int key_padding) {
+                           int H, int hd, int bf16, float scale, const int* __restrict__ seqs, int key_padding, const float* __restrict__ pad_k,
+                           const float* __restrict__ pad_v) {
   extern __shared__ float smem[];
   float* s = smem;                  // [L]: the scores, then exp(s − max)
   float* part = s + L;              // [ATTN_THREADS]: group g's sums at g·hd + c
@@ -621,8 +692,8 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const size_t D = static_cast<size_t>(H) * hd;
   const size_t row = static_cast<size_t>(b) * D + static_cast<size_t>(h) * hd;
-  const size_t head = static_cast<size_t>(h) * hd;
-  const int start = attn_sequence_start(ids, b, L);
+  const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
+  const long long base = len > 0 ? static_cast<long long>(seqs[2 * b]) - start : 0;
   if (start == L) {  // the same for every thread: the whole CTA leaves
     for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) store_operand(out, row + c, bf16, 0.f);
     return;
@@ -634,9 +705,8 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
   // Scores: a warp per key; after the butterfly every lane holds the same s_j.
   float wmax = -INFINITY;
   for (int j = first + warp; j < L; j += ATTN_LAST_WARPS) {
-    const size_t key = (static_cast<size_t>(b) * L + j) * D + head;
     float acc = 0.f;
-    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], load_operand(k, key + c, bf16), acc);
+    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_last_key(k, pad_k, j, start, base, D, h, hd, c, bf16), acc);
     const float sj = attn_warp_sum(acc) * scale;
     if (lane == 0) s[j] = sj;
     wmax = fmaxf(wmax, sj);
@@ -665,7 +735,7 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
   const int groups = ATTN_THREADS / hd, g = threadIdx.x / hd, c = threadIdx.x % hd;
   if (g < groups) {
     float o = 0.f;
-    for (int j = first + g; j < L; j += groups) o = fmaf(s[j], load_operand(v, (static_cast<size_t>(b) * L + j) * D + head + c, bf16), o);
+    for (int j = first + g; j < L; j += groups) o = fmaf(s[j], attn_last_key(v, pad_v, j, start, base, D, h, hd, c, bf16), o);
     part[g * hd + c] = o;
   }
   __syncthreads();
@@ -817,28 +887,43 @@ __device__ __forceinline__ void attn_a_frags_kept(uint32_t (&a)[NT / 2][4], cons
   }
 }
 
-// Rows r0 .. r0+R-1 of sequence b, head h of a bf16 [B·L × H·D] tensor into s[R][D + 8]; zero past L.
-// 16-byte loads: D is a multiple of 8 and the tensors are 256-byte aligned (the launcher checks 16).
-template <int R, int D>
-__device__ __forceinline__ void attn_stage_bf16(__nv_bfloat16* s, const __nv_bfloat16* x, int b, int h, int r0, const AttnDims& d) {
-  constexpr int C = D / 8;
-  for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
-    const int r = idx / C, c = idx % C, i = r0 + r;
-    uint4 value = make_uint4(0u, 0u, 0u, 0u);
-    if (i < d.L) value = *reinterpret_cast<const uint4*>(x + (static_cast<size_t>(b) * d.L + i) * (static_cast<size_t>(d.H) * D) + static_cast<size_t>(h) * D + 8 * c);
-    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
-  }
+// Offset of head h's columns of position i (≥ d.start) in a [rows × H·D] tensor (D = d.hd).
+template <int D>
+__device__ __forceinline__ size_t attn_at_mma(const AttnDims& d, int i, int h) {
+  return static_cast<size_t>(d.base + i) * (static_cast<size_t>(d.H) * D) + static_cast<size_t>(h) * D;
 }
 
-// The same from an f32 tensor, each value rounded to bf16 (dout).
+// Positions r0 .. r0+R-1 of the CTA's sequence, head h of a bf16 [rows × H·D] tensor into s[R][D + 8]: a
+// position ≥ start from its row, a padding position from `pad` (f32 [H·D], head h's slice, rounded to
+// bf16 as a bf16 row would hold it; zero where pad is null); zero past L. 16-byte loads of the rows: D is
+// a multiple of 8 and the tensors are 256-byte aligned (the launcher checks 16); pad is read by element.
 template <int R, int D>
-__device__ __forceinline__ void attn_stage_f32(__nv_bfloat16* s, const float* x, int b, int h, int r0, const AttnDims& d) {
+__device__ __forceinline__ void attn_stage_bf16(__nv_bfloat16* s, const __nv_bfloat16* x, const float* pad, int h, int r0, const AttnDims& d) {
   constexpr int C = D / 8;
   for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
     const int r = idx / C, c = idx % C, i = r0 + r;
     uint4 value = make_uint4(0u, 0u, 0u, 0u);
     if (i < d.L) {
-      const float4* src = reinterpret_cast<const float4*>(x + (static_cast<size_t>(b) * d.L + i) * (static_cast<size_t>(d.H) * D) + static_cast<size_t>(h) * D + 8 * c);
+      if (i >= d.start) {
+        value = *reinterpret_cast<const uint4*>(x + attn_at_mma<D>(d, i, h) + 8 * c);
+      } else if (pad != nullptr) {
+        const float* p = pad + h * D + 8 * c;
+        value = make_uint4(attn_pack_bf16(p[0], p[1]), attn_pack_bf16(p[2], p[3]), attn_pack_bf16(p[4], p[5]), attn_pack_bf16(p[6], p[7]));
+      }
+    }
+    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
+  }
+}
+
+// Positions r0 .. r0+R-1 of an f32 tensor (dout), each value rounded to bf16; zero at padding positions and past L.
+template <int R, int D>
+__device__ __forceinline__ void attn_stage_f32(__nv_bfloat16* s, const float* x, int h, int r0, const AttnDims& d) {
+  constexpr int C = D / 8;
+  for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
+    const int r = idx / C, c = idx % C, i = r0 + r;
+    uint4 value = make_uint4(0u, 0u, 0u, 0u);
+    if (i >= d.start && i < d.L) {
+      const float4* src = reinterpret_cast<const float4*>(x + attn_at_mma<D>(d, i, h) + 8 * c);
       const float4 lo = src[0], hi = src[1];
       value = make_uint4(attn_pack_bf16(lo.x, lo.y), attn_pack_bf16(lo.z, lo.w), attn_pack_bf16(hi.x, hi.y), attn_pack_bf16(hi.z, hi.w));
     }
@@ -880,7 +965,8 @@ __device__ __forceinline__ bool attn_kept(const uint32_t* keep, int kw, int r, i
 
 template <int D>
 __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict__ out, float* __restrict__ lse, const __nv_bfloat16* __restrict__ q,
-                                                      const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v, const AttnDims d,
+                                                      const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
+                                                      const float* __restrict__ pad_k, const float* __restrict__ pad_v, const AttnDims d,
                                                       const AttnDropout drop) {
   constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
   extern __shared__ __align__(16) unsigned char attn_mma_smem[];
@@ -889,7 +975,7 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
   __nv_bfloat16* Vs = Ks + BK * SD;
   uint32_t* keep = reinterpret_cast<uint32_t*>(Vs + BK * SD);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int row0 = warp * 16 + lane / 4;  // this thread's rows of the tile: row0 and row0 + 8
@@ -898,11 +984,11 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
   if (attn_all_padding(q0, BQ, d)) {
-    attn_zero_rows(out, 1, lse, b, h, q0, BQ, d);
+    attn_padding_lse(lse, bh, q0, BQ, d);
     return;
   }
 
-  attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
+  attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
 
   // Running max (log2 units), this thread's partial row sums (its columns only: the quad is summed at
   // the end, every partial having seen the same rescalings), and the output rows.
@@ -913,8 +999,8 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, keep are consumed
-    attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
-    attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+    attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -962,16 +1048,17 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
     attn_mma_ab<SD, NT / 2, DT>(o, pa, Vs, lane);
   }
 
-  const size_t D_all = static_cast<size_t>(d.H) * D;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float sum = attn_quad_sum(l[r]);
     const int i = q0 + row0 + 8 * r;
     if (i >= d.L) continue;
+    // A padding row has no out row: only its lse (+inf) is stored.
     const bool pad = i < d.start;
     if (t == 0) lse[static_cast<size_t>(bh) * d.L + i] = pad ? INFINITY : (m[r] + log2f(sum)) * ATTN_LN2;
-    const float inv = pad ? 0.f : drop.keep_scale / sum;
-    __nv_bfloat16* row = out + (static_cast<size_t>(b) * d.L + i) * D_all + static_cast<size_t>(h) * D + 2 * t;
+    if (pad) continue;
+    const float inv = drop.keep_scale / sum;
+    __nv_bfloat16* row = out + attn_at_mma<D>(d, i, h) + 2 * t;
 #pragma unroll
     for (int n = 0; n < DT; ++n) *reinterpret_cast<uint32_t*>(row + 8 * n) = attn_pack_bf16(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
   }
@@ -984,10 +1071,12 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
 // AttnKvTile<D>::BQ stream through shared memory, those wholly above the diagonal skipped.
 
 template <int D>
-__device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
-                                                          const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
-                                                          const __nv_bfloat16* __restrict__ v, const float* __restrict__ lse,
-                                                          const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
+__device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ partials,
+                                                          const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
+                                                          const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
+                                                          const float* __restrict__ pad_k, const float* __restrict__ pad_v,
+                                                          const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
+                                                          const AttnDropout drop) {
   constexpr int BQ = AttnKvTile<D>::BQ, BK = ATTN_MMA_BK, SD = D + 8, NQ = BQ / 8, DT = D / 8, KW = BK / 32;
   extern __shared__ __align__(16) unsigned char attn_mma_smem[];
   __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
@@ -1005,14 +1094,13 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
   const bool dropout = drop.threshold != 0u;
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nq = (d.L + BQ - 1) / BQ;
-  if (min(k0 + BK, d.L) <= d.key_lo) {
-    attn_zero_rows(dk, 0, nullptr, b, h, k0, BK, d);
-    attn_zero_rows(dv, 0, nullptr, b, h, k0, BK, d);
-    return;
-  }
+  // A chunk of partials (padding keys seen) with no padding key, or none that a query sees: zero.
+  if (partials != nullptr && (d.start == d.L || k0 >= d.start)) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
+  // Nothing to do: an empty sequence, or (key_padding) a tile wholly in the padding; no row to write.
+  if (d.start == d.L || min(k0 + BK, d.L) <= d.key_lo) return;
 
-  attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
-  attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+  attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
+  attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
 
   float dk_acc[DT][4], dv_acc[DT][4];
 #pragma unroll
@@ -1027,13 +1115,12 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
   for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, lse_s, delta_s, keep are consumed
-    attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
-    attn_stage_f32<BQ, D>(dOs, dout, b, h, q0, d);
+    attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
+    attn_stage_f32<BQ, D>(dOs, dout, h, q0, d);
     for (int r = threadIdx.x; r < BQ; r += ATTN_MMA_THREADS) {
-      const int i = q0 + r;
-      // Rows past L: lse = +inf makes P = 0 (they are masked as well).
-      lse_s[r] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] * ATTN_LOG2E : INFINITY;
-      delta_s[r] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+      // Padding rows and rows past L: lse = +inf makes P = 0 (they are masked as well).
+      lse_s[r] = attn_lse_of(lse, bh, q0 + r, d) * ATTN_LOG2E;
+      delta_s[r] = attn_delta_of(delta, bh, q0 + r, d);
     }
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
@@ -1072,17 +1159,51 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
     attn_mma_ab<SD, NQ / 2, DT>(dk_acc, da, Qs, lane);
   }
 
-  const size_t D_all = static_cast<size_t>(d.H) * D;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int j = k0 + row0 + 8 * r;
-    if (j >= d.L) continue;
-    const size_t row = (static_cast<size_t>(b) * d.L + j) * D_all + static_cast<size_t>(h) * D + 2 * t;
+    if (j >= d.L || j < d.start) continue;  // past L, or a padding key: no row
+    const size_t row = attn_at_mma<D>(d, j, h) + 2 * t;
 #pragma unroll
     for (int n = 0; n < DT; ++n) {
       *reinterpret_cast<float2*>(dk + row + 8 * n) = make_float2(dk_acc[n][2 * r] * d.scale, dk_acc[n][2 * r + 1] * d.scale);
       *reinterpret_cast<float2*>(dv + row + 8 * n) = make_float2(dv_acc[n][2 * r] * drop.keep_scale, dv_acc[n][2 * r + 1] * drop.keep_scale);
     }
+  }
+  // The tile's padding keys (partials given): rows 0 .. npad-1 (computed here: nothing live through the loop).
+  if (partials == nullptr || k0 >= d.start) return;
+  const int npad = min(d.start - k0, BK);
+  // The padding keys' sums: each warp adds its 16 rows' (only those below npad) through the quad rows'
+  // butterfly (lanes 4g + t, g = 0 .. 7; every lane ends with the same sum) into red[warp] (dk) and
+  // red[4 + warp] (dv), over Qs (consumed); then thread c sums the 4 warps in order and applies the scales.
+  static_assert(8 * D * sizeof(float) <= BQ * SD * sizeof(__nv_bfloat16), "the warps' sums fit in Qs");
+  __syncthreads();  // every warp is done with Qs
+  float* red = reinterpret_cast<float*>(Qs);
+  const bool pad0 = row0 < npad, pad1 = row0 + 8 < npad;
+#pragma unroll
+  for (int n = 0; n < DT; ++n)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float sk = (pad0 ? dk_acc[n][e] : 0.f) + (pad1 ? dk_acc[n][2 + e] : 0.f);
+      float sv = (pad0 ? dv_acc[n][e] : 0.f) + (pad1 ? dv_acc[n][2 + e] : 0.f);
+#pragma unroll
+      for (int off = 4; off < 32; off <<= 1) {
+        sk += __shfl_xor_sync(0xffffffffu, sk, off);
+        sv += __shfl_xor_sync(0xffffffffu, sv, off);
+      }
+      if (lane < 4) {
+        red[warp * D + n * 8 + 2 * t + e] = sk;
+        red[(4 + warp) * D + n * 8 + 2 * t + e] = sv;
+      }
+    }
+  __syncthreads();
+  float* chunk = attn_partial_chunk(partials, b, d);
+  const size_t HD = static_cast<size_t>(d.H) * D;
+  for (int c = threadIdx.x; c < D; c += ATTN_MMA_THREADS) {
+    const float sk = ((red[c] + red[D + c]) + red[2 * D + c]) + red[3 * D + c];
+    const float sv = ((red[4 * D + c] + red[5 * D + c]) + red[6 * D + c]) + red[7 * D + c];
+    chunk[static_cast<size_t>(h) * D + c] = sk * d.scale;
+    chunk[HD + static_cast<size_t>(h) * D + c] = sv * drop.keep_scale;
   }
 }
 
@@ -1093,6 +1214,7 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
 template <int D>
 __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
                                                          const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
+                                                         const float* __restrict__ pad_k, const float* __restrict__ pad_v,
                                                          const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
                                                          const AttnDropout drop) {
   constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
@@ -1103,7 +1225,7 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   __nv_bfloat16* Vs = Ks + BK * SD;
   uint32_t* keep = reinterpret_cast<uint32_t*>(Vs + BK * SD);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int row0 = warp * 16 + lane / 4;  // this thread's rows of the tile: row0 and row0 + 8
@@ -1111,19 +1233,16 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) {
-    attn_zero_rows(dq, 0, nullptr, b, h, q0, BQ, d);
-    return;
-  }
+  if (attn_all_padding(q0, BQ, d)) return;  // padding rows have no dq row
 
-  attn_stage_bf16<BQ, D>(Qs, q, b, h, q0, d);
-  attn_stage_f32<BQ, D>(dOs, dout, b, h, q0, d);
+  attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
+  attn_stage_f32<BQ, D>(dOs, dout, h, q0, d);
   float lse2[2], delta_r[2], acc[DT][4];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = q0 + row0 + 8 * r;
-    lse2[r] = i < d.L ? lse[static_cast<size_t>(bh) * d.L + i] * ATTN_LOG2E : INFINITY;
-    delta_r[r] = i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+    lse2[r] = attn_lse_of(lse, bh, i, d) * ATTN_LOG2E;
+    delta_r[r] = attn_delta_of(delta, bh, i, d);
   }
 #pragma unroll
   for (int n = 0; n < DT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
@@ -1131,8 +1250,8 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at the first, Qs, dOs are staged)
-    attn_stage_bf16<BK, D>(Ks, k, b, h, k0, d);
-    attn_stage_bf16<BK, D>(Vs, v, b, h, k0, d);
+    attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -1155,12 +1274,11 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
     attn_mma_ab<SD, NT / 2, DT>(acc, da, Ks, lane);
   }
 
-  const size_t D_all = static_cast<size_t>(d.H) * D;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int i = q0 + row0 + 8 * r;
-    if (i >= d.L) continue;
-    float* row = dq + (static_cast<size_t>(b) * d.L + i) * D_all + static_cast<size_t>(h) * D + 2 * t;
+    if (i >= d.L || i < d.start) continue;  // past L, or a padding row: no row
+    float* row = dq + attn_at_mma<D>(d, i, h) + 2 * t;
 #pragma unroll
     for (int n = 0; n < DT; ++n) *reinterpret_cast<float2*>(row + 8 * n) = make_float2(acc[n][2 * r] * d.scale, acc[n][2 * r + 1] * d.scale);
   }
@@ -1168,25 +1286,40 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
 
 // Entry points, one per head width D ∈ {32, 64, 128} (hd = D exactly), with the SIMT kernels'
 // parameters (bf16 and hd are implied by the choice of kernel and not read).
+// The forward keeps the CTAs an SM it had before the layout's row arithmetic (which took D = 64 from 128
+// to 136 registers): 4 at D ≤ 64 (≤ 128 registers), 3 at D = 128 (≤ 170); neither spills.
+#define ATTN_MMA_FORWARD_MIN_CTAS(D) ((D) <= 64 ? 4 : 3)
 #define ATTN_MMA_ENTRIES(D)                                                                                                               \
-  extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
+  extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS, ATTN_MMA_FORWARD_MIN_CTAS(D))                                     \
       attention_forward_mma_##D(void* out, float* lse, const void* q, const void* k, const void* v, ATTN_PARAMS) {                      \
     attention_forward_mma<D>(static_cast<__nv_bfloat16*>(out), lse, static_cast<const __nv_bfloat16*>(q),                                \
-                             static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), ATTN_DIMS, ATTN_DROP);          \
+                             static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, ATTN_DIMS,        \
+                             ATTN_DROP);                                                                                                 \
   }                                                                                                                                       \
   extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
-      attention_backward_kv_mma_##D(float* dk, float* dv, const float* dout, const void* q, const void* k, const void* v,              \
-                                    const float* lse, const float* delta, ATTN_PARAMS) {                                                 \
-    attention_backward_kv_mma<D>(dk, dv, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),               \
-                                 static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                \
+      attention_backward_kv_mma_##D(float* dk, float* dv, float* partials, const float* dout, const void* q, const void* k,             \
+                                    const void* v, const float* lse, const float* delta, ATTN_PARAMS) {                                  \
+    attention_backward_kv_mma<D>(dk, dv, partials, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),     \
+                                 static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                  \
   }                                                                                                                                       \
   extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
       attention_backward_q_mma_##D(float* dq, const float* dout, const void* q, const void* k, const void* v, const float* lse,        \
                                    const float* delta, ATTN_PARAMS) {                                                                    \
     attention_backward_q_mma<D>(dq, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),                   \
-                                static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                 \
+                                static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                   \
   }
 
 ATTN_MMA_ENTRIES(32)
 ATTN_MMA_ENTRIES(64)
 ATTN_MMA_ENTRIES(128)
+
+// ---------------------------------------------------------------------------------------------------
+// The padding keys' gradients (key_padding = 0): pad_dk[c] (+=) Σ_k partials[k · 2HD + c] and pad_dv[c]
+// (+=) Σ_k partials[k · 2HD + HD + c] over the chunks k = b · tiles + key tile that a kv kernel wrote
+// (chunks = B · tiles; those without padding keys hold 0), in column_sums.cuh's fixed order. Grid
+// (⌈HD / COLSUM_LANES⌉, 2): blockIdx.y = 0 sums dk, 1 dv; COLSUM_LANES × COLSUM_PHASES threads.
+extern "C" __global__ void __launch_bounds__(COLSUM_LANES * COLSUM_PHASES)
+    attention_pad_key_sums(float* __restrict__ pad_dk, float* __restrict__ pad_dv, const float* __restrict__ partials, int HD, int chunks) {
+  const int which = blockIdx.y;
+  colsum_phase_tree(which == 0 ? pad_dk : pad_dv, partials, 2 * static_cast<long long>(HD), which * static_cast<long long>(HD), HD, chunks);
+}

@@ -1,8 +1,10 @@
 /**
- * Launchers of kernels/attention.cu, flash-style multi-head attention (the kernel file's header holds the
- * contract: shapes, what the forward saves, dropout on the probabilities). Each launcher has the name and
- * argument order of its Ops method, after the stream. The forward saves only the log-sum-exp of every
- * score row; the backward recomputes the probabilities tile by tile and regenerates the dropout mask.
+ * Launchers of kernels/attention.cu, flash-style multi-head attention over a batch layout (the kernel
+ * file's header holds the contract: shapes, what the forward saves, dropout on the probabilities, the
+ * padding keys). Each launcher has the name and argument order of its Ops method, after the stream. The
+ * forward saves only the log-sum-exp of every score row; the backward recomputes the probabilities tile
+ * by tile, regenerates the dropout mask, and (padding keys seen) sums the padding keys' gradients per key
+ * tile into partials that one more kernel adds up into mask.padKeys.dk / .dv.
  */
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
@@ -10,29 +12,41 @@ import type { TensorSpec } from '../memory-plan.js';
 import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, stepCounters, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, NULL_PTR, stepCounters, strideGrid } from './launch.js';
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
 /** Name of the backward's scratch delta = rowsum(dout ∘ out) [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_DELTA = 'delta';
+/**
+ * Name of the backward's scratch of the padding keys' gradient partials in the attention workspace:
+ * [B · tiles × 2·H·hd] f32, a chunk per (sequence, key tile of the kv kernel), dk then dv columns.
+ */
+export const ATTENTION_PAD_PARTIALS = 'padKeyPartials';
 
-/** The parameters every forward and backward kernel takes after its pointers (AttnDims, AttnDropout). */
+/** The parameters every forward and backward kernel takes after its pointers (AttnDims, AttnDropout, the padding keys). */
 const PROBLEM = [
   'L:i32', 'H:i32', 'hd:i32', 'causal:i32', 'bf16:i32', 'scale:f32', 'seed:u32', 'step:u32', 'site:u32', 'threshold:u32', 'keep_scale:f32', 'counters:ptr',
-  'ids:ptr', 'key_padding:i32',
+  'seqs:ptr', 'key_padding:i32', 'pad_k:ptr', 'pad_v:ptr',
 ] as const;
 
 const SIGNATURES = {
   forward: ['out:ptr', 'lse:ptr', 'q:ptr', 'k:ptr', 'v:ptr', ...PROBLEM],
-  delta: ['delta:ptr', 'dout:ptr', 'out:ptr', 'B:i32', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32'],
-  backwardKv: ['dk:ptr', 'dv:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
+  delta: ['delta:ptr', 'dout:ptr', 'out:ptr', 'seqs:ptr', 'B:i32', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32'],
+  backwardKv: ['dk:ptr', 'dv:ptr', 'partials:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
   backwardQ: ['dq:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
-  last: ['out:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32', 'scale:f32', 'ids:ptr', 'key_padding:i32'],
+  padKeySums: ['pad_dk:ptr', 'pad_dv:ptr', 'partials:ptr', 'HD:i32', 'chunks:i32'],
+  last: [
+    'out:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32', 'scale:f32', 'seqs:ptr', 'key_padding:i32', 'pad_k:ptr', 'pad_v:ptr',
+  ],
 } as const satisfies Record<string, KernelSignature>;
 
 /** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16) and of attention_delta. */
 const THREADS = 256;
+
+/** attention_pad_key_sums: a CTA of 32 columns × 32 phases (column_sums.cuh's COLSUM_LANES × COLSUM_PHASES). */
+const SUM_COLUMNS = 32;
+const SUM_THREADS = 32 * 32;
 
 /** The instantiated head widths W of the SIMT kernels: a head of width hd runs those of the smallest W ≥ hd. */
 const WIDTHS = [32, 64, 128, 256] as const;
@@ -59,7 +73,7 @@ const MMA_TILE = 64;
 /** Queries per tile of the tensor-core dk/dv kernel (AttnKvTile<D>::BQ: fewer at hd 128, for registers). */
 const MMA_KV_QUERIES: Readonly<Record<MmaWidth, number>> = { 32: 64, 64: 64, 128: 32 };
 
-/** One kernel of a plan: its name, the rows of L a CTA owns (grid y = ⌈L / tile⌉), its block and shared memory. */
+/** One kernel of a plan: its name, the positions of L a CTA owns (grid y = ⌈L / tile⌉), its block and shared memory. */
 interface KernelPlan {
   readonly name: string;
   readonly tile: number;
@@ -139,15 +153,21 @@ function launchPlanned<S extends KernelSignature>(
   );
 }
 
-/** Checks B, L, H, hd; returns the element count of q (= B·L·H·hd). */
-function checkDims(what: string, B: number, L: number, H: number, hd: number): number {
+/** Checks B, L, H, hd. */
+function checkDims(what: string, B: number, L: number, H: number, hd: number): void {
   for (const [name, n] of [['B', B], ['L', L], ['H', H], ['hd', hd]] as const) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what}: expected ${name} to be a positive integer, got ${n}`);
   }
   simtWidth(hd);
   checkCount(`${what}: B·H (grid)`, B * H);
-  checkCount(`${what}: B·L·H (rows of heads)`, B * L * H);
-  return B * L * H * hd;
+  checkCount(`${what}: B·L·H (positions of heads)`, B * L * H);
+}
+
+/** The layout's rows, checked; returns the element count of q, k, v and out (= rows·H·hd). */
+function layoutElements(what: string, mask: AttentionMask, H: number, hd: number): number {
+  const rows = mask.layout.rows;
+  if (!Number.isInteger(rows) || rows < 0) throw new RangeError(`${what}: expected mask.layout.rows to be a non-negative integer, got ${rows}`);
+  return rows * H * hd;
 }
 
 /** q, k, v and out of one call, checked: device tensors of one floating dtype. */
@@ -167,74 +187,125 @@ function operands(what: string, n: number, q: Tensor, k: Tensor, v: Tensor, out:
   return checked;
 }
 
+/** The mask's tensors on the device: seqs, and the padding keys' vectors where they are seen (else null). */
+interface MaskTensors {
+  readonly seqs: CudaTensor;
+  readonly padK: CudaTensor | null;
+  readonly padV: CudaTensor | null;
+}
+
+function maskTensors(what: string, B: number, H: number, hd: number, mask: AttentionMask): MaskTensors {
+  const seqs = deviceTensor(mask.layout.seqs, `${what}.mask.layout.seqs`, ['i32'], 2 * B);
+  if (mask.keyPadding) return { seqs, padK: null, padV: null };
+  const pad = mask.padKeys;
+  if (pad === undefined) throw new Error(`${what}: padding keys are seen (keyPadding false), so mask.padKeys is required`);
+  return {
+    seqs,
+    padK: deviceTensor(pad.k, `${what}.mask.padKeys.k`, ['f32'], H * hd),
+    padV: deviceTensor(pad.v, `${what}.mask.padKeys.v`, ['f32'], H * hd),
+  };
+}
+
 /** The kernels' problem parameters (PROBLEM) of one call. */
-function problem(what: string, B: number, L: number, H: number, hd: number, mask: AttentionMask, bf16: number, drop: DropoutSpec) {
-  const ids = deviceTensor(mask.ids, `${what}.mask.ids`, ['i32'], B * L);
+function problem(L: number, H: number, hd: number, mask: AttentionMask, m: MaskTensors, bf16: number, drop: DropoutSpec) {
   // dropoutThreshold validates p; threshold 0 (p = 0, or p below 2^-25) keeps every element without drawing.
   const threshold = dropoutThreshold(drop.p);
   const keepScale = drop.p > 0 ? 1 / (1 - drop.p) : 1;
   return [
     L, H, hd, mask.causal ? 1 : 0, bf16, 1 / Math.sqrt(hd), drop.key.seed >>> 0, drop.key.step >>> 0, drop.key.site >>> 0, threshold, keepScale, stepCounters(drop),
-    ids, mask.keyPadding ? 1 : 0,
+    m.seqs, mask.keyPadding ? 1 : 0, m.padK ?? NULL_PTR, m.padV ?? NULL_PTR,
   ] as const;
+}
+
+/** Key tiles of L of the kv kernel of `plan`: the chunks of partials each sequence has. */
+function keyTiles(plan: AttentionPlan, L: number): number {
+  return Math.ceil(L / plan.backwardKv.tile);
 }
 
 /**
  * What forward saves for backward: lse [B × H × L] f32 (the natural-log log-sum-exp of each scaled score
- * row), and the backward's scratch delta [B × H × L] f32 (rowsum(dout ∘ out), written by backward).
- * Pure arithmetic: no context needed.
+ * row), the backward's scratch delta [B × H × L] f32 (rowsum(dout ∘ out), written by backward) and the
+ * padding keys' gradient partials [B · tiles × 2·H·hd] f32, tiles = ⌈L / BK⌉ for the smallest key tile BK
+ * of the kernels hd may run (SIMT or tensor cores: the dtype is not known here). Pure arithmetic: no
+ * context needed.
  */
 export function attentionWorkspace(B: number, L: number, H: number, hd: number): TensorSpec[] {
   checkDims('attentionWorkspace', B, L, H, hd);
+  const tiles = Math.max(keyTiles(simtPlan(hd), L), isMmaWidth(hd) ? keyTiles(mmaPlan(hd), L) : 0);
   return [
     { name: ATTENTION_LSE, shape: [B, H, L], dtype: 'f32' },
     { name: ATTENTION_DELTA, shape: [B, H, L], dtype: 'f32' },
+    { name: ATTENTION_PAD_PARTIALS, shape: [B * tiles, 2 * H * hd], dtype: 'f32' },
   ];
 }
 
 /**
- * out (overwrite) = softmax(q·kᵀ / sqrt(hd), over the keys `mask` lets each row see) with dropout on the
- * probabilities, times v, per head; padding rows get 0 (ops.ts attentionForward); saves lse in `saved`
- * (attentionWorkspace's tensors). q, k, v, out: [B·L × H·hd], all f32 or all bf16.
+ * out (overwrite, the sequences' rows) = softmax(q·kᵀ / sqrt(hd), over the keys `mask` lets each row
+ * see) with dropout on the probabilities, times v, per head (ops.ts attentionForward); padding positions
+ * have no row and other rows are left as they are; saves lse in `saved` (attentionWorkspace's tensors).
+ * q, k, v, out: [mask.layout.rows × H·hd], all f32 or all bf16.
  */
 export function attentionForward(
   stream: Stream, out: Tensor, saved: TensorLookup, q: Tensor, k: Tensor, v: Tensor,
   B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
 ): void {
-  const n = checkDims('attentionForward', B, L, H, hd);
-  const x = operands('attentionForward', n, q, k, v, out);
+  checkDims('attentionForward', B, L, H, hd);
+  const x = operands('attentionForward', layoutElements('attentionForward', mask, H, hd), q, k, v, out);
   const lse = deviceTensor(saved.get(ATTENTION_LSE), 'attentionForward.saved.lse', ['f32'], B * H * L);
+  const m = maskTensors('attentionForward', B, H, hd, mask);
   const bf16 = bf16Flag(x.q);
   const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out]);
-  launchPlanned(stream, plan.forward, SIGNATURES.forward, B * H, L, x.out, lse, x.q, x.k, x.v, ...problem('attentionForward', B, L, H, hd, mask, bf16, drop));
+  launchPlanned(stream, plan.forward, SIGNATURES.forward, B * H, L, x.out, lse, x.q, x.k, x.v, ...problem(L, H, hd, mask, m, bf16, drop));
 }
 
 /**
- * dq, dk, dv (overwrite, f32) from dout (f32) and what attentionForward saved, with the same arguments:
- * q, k, v and the forward's out (f32 or bf16). Writes the scratch delta of `saved` first.
+ * dq, dk, dv (overwrite, f32, the sequences' rows) from dout (f32, read on those rows) and what
+ * attentionForward saved, with the same arguments: q, k, v and the forward's out (f32 or bf16). Writes
+ * the scratch delta of `saved` first. Without keyPadding, adds the padding keys' gradients into
+ * mask.padKeys.dk and .dv (+=, f32 [H·hd]) through the scratch partials of `saved`: deterministic.
  */
 export function attentionBackward(
   stream: Stream, dq: Tensor, dk: Tensor, dv: Tensor,
   dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
   B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
 ): void {
-  const n = checkDims('attentionBackward', B, L, H, hd);
+  checkDims('attentionBackward', B, L, H, hd);
+  const n = layoutElements('attentionBackward', mask, H, hd);
   const x = operands('attentionBackward', n, q, k, v, out);
   const grad = (t: Tensor, name: string): CudaTensor => deviceTensor(t, `attentionBackward.${name}`, ['f32'], n);
   const [dqd, dkd, dvd, doutd] = [grad(dq, 'dq'), grad(dk, 'dk'), grad(dv, 'dv'), grad(dout, 'dout')];
   const lse = deviceTensor(saved.get(ATTENTION_LSE), 'attentionBackward.saved.lse', ['f32'], B * H * L);
   const delta = deviceTensor(saved.get(ATTENTION_DELTA), 'attentionBackward.saved.delta', ['f32'], B * H * L);
+  const m = maskTensors('attentionBackward', B, H, hd, mask);
   const bf16 = bf16Flag(x.q);
   const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out, dqd, dkd, dvd, doutd]);
-  const args = problem('attentionBackward', B, L, H, hd, mask, bf16, drop);
+  const args = problem(L, H, hd, mask, m, bf16, drop);
+  // The padding keys' sums (padding keys seen): a chunk of partials per (sequence, key tile), then their sum.
+  const chunks = B * keyTiles(plan, L);
+  let sums: { readonly dk: CudaTensor; readonly dv: CudaTensor; readonly partials: CudaTensor } | null = null;
+  if (!mask.keyPadding) {
+    const pad = mask.padKeys;
+    if (pad?.dk === undefined || pad.dv === undefined) throw new Error('attentionBackward: padding keys are seen, so mask.padKeys.dk and .dv are required');
+    sums = {
+      dk: deviceTensor(pad.dk, 'attentionBackward.mask.padKeys.dk', ['f32'], H * hd),
+      dv: deviceTensor(pad.dv, 'attentionBackward.mask.padKeys.dv', ['f32'], H * hd),
+      partials: deviceTensor(saved.get(ATTENTION_PAD_PARTIALS), 'attentionBackward.saved.padKeyPartials', ['f32'], chunks * 2 * H * hd),
+    };
+  }
 
-  // A warp per (row, head).
+  // A warp per (position, head).
   kernelOf('attention', 'attention_delta', SIGNATURES.delta).launch(
     { grid: strideGrid(B * L * H * 32, THREADS), block: THREADS, stream },
-    delta, doutd, x.out, B, L, H, hd, bf16,
+    delta, doutd, x.out, m.seqs, B, L, H, hd, bf16,
   );
-  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, sums?.partials ?? NULL_PTR, doutd, x.q, x.k, x.v, lse, delta, ...args);
   launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  if (sums !== null) {
+    kernelOf('attention', 'attention_pad_key_sums', SIGNATURES.padKeySums).launch(
+      { grid: [Math.ceil((H * hd) / SUM_COLUMNS), 2, 1], block: SUM_THREADS, stream },
+      sums.dk, sums.dv, sums.partials, H * hd, chunks,
+    );
+  }
 }
 
 /** Dynamic shared memory attention_last_forward may ask for: under the A100's 163 KiB opt-in (sm_80, the oldest target), with room for its static shared memory. */
@@ -242,14 +313,15 @@ const MAX_SHARED_BYTES = 160 * 1024;
 
 /**
  * Evaluation's attention of each sequence's last position (ops.ts attentionLastForward): out [B × H·hd]
- * (overwrite) from q [B × H·hd] (row L − 1 of each sequence) and k, v [B·L × H·hd], all f32 or all bf16;
- * nothing saved, no dropout. attention_last_forward, one CTA of 256 threads per (sequence, head), holds
- * the row's L scores in shared memory: 4 · (L + 256 + hd) bytes.
+ * (overwrite) from q [B × H·hd] (position L − 1 of each sequence) and k, v [mask.layout.rows × H·hd], all
+ * f32 or all bf16; nothing saved, no dropout. attention_last_forward, one CTA of 256 threads per
+ * (sequence, head), holds the row's L scores in shared memory: 4 · (L + 256 + hd) bytes.
  */
 export function attentionLastForward(
   stream: Stream, out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask,
 ): void {
-  const n = checkDims('attentionLastForward', B, L, H, hd);
+  checkDims('attentionLastForward', B, L, H, hd);
+  const n = layoutElements('attentionLastForward', mask, H, hd);
   const rows = B * H * hd;
   const x = {
     q: deviceTensor(q, 'attentionLastForward.q', ['f32', 'bf16'], rows),
@@ -260,11 +332,11 @@ export function attentionLastForward(
   for (const [name, t] of Object.entries(x)) {
     if (t.dtype !== x.q.dtype) throw new TypeError(`attentionLastForward: expected q, k, v and out of one dtype, got q ${x.q.dtype} and ${name} ${t.dtype}`);
   }
-  const ids = deviceTensor(mask.ids, 'attentionLastForward.mask.ids', ['i32'], B * L);
+  const m = maskTensors('attentionLastForward', B, H, hd, mask);
   const sharedBytes = 4 * (L + THREADS + hd);
   if (sharedBytes > MAX_SHARED_BYTES) throw new RangeError(`attentionLastForward: L = ${L} needs ${sharedBytes} bytes of shared memory, more than ${MAX_SHARED_BYTES}`);
   kernelOf('attention', 'attention_last_forward', SIGNATURES.last, sharedBytes).launch(
     { grid: [B * H, 1, 1], block: THREADS, sharedBytes, stream },
-    x.out, x.q, x.k, x.v, L, H, hd, bf16Flag(x.q), 1 / Math.sqrt(hd), ids, mask.keyPadding ? 1 : 0,
+    x.out, x.q, x.k, x.v, L, H, hd, bf16Flag(x.q), 1 / Math.sqrt(hd), m.seqs, mask.keyPadding ? 1 : 0, m.padK ?? NULL_PTR, m.padV ?? NULL_PTR,
   );
 }
