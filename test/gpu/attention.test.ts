@@ -3,9 +3,10 @@ import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { attentionBackward, attentionForward, attentionWorkspace } from '../../src/backend/cuda/attention-kernels.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import type { DType } from '../../src/backend/memory-plan.js';
-import type { AttentionMask, DropoutSpec } from '../../src/backend/ops.js';
+import type { AttentionMask, DropoutSpec, TensorLookup } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError } from './device-tensors.js';
+import { packedLayout, paddedLayout, toLayout, type TestLayout } from '../helpers/attention-layouts.js';
+import { cpuOracle, deviceGroup, get, put, relError, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/attention.test.ts');
@@ -19,66 +20,79 @@ interface Shape {
 
 // Every head width W of the SIMT kernels, odd B, L and hd, L one past a tile or ending a tile part-way.
 // In bf16, hd 64, 128 and 32 run the tensor-core kernels (64-row tiles; 32-query tiles in dk/dv at 128).
+// B ≥ 3: a full, a part-padded and an empty sequence (randomStarts).
 const SHAPES: Shape[] = [
-  { B: 3, L: 13, H: 2, hd: 7 }, // W 32: one partial tile, odd width
-  { B: 2, L: 70, H: 1, hd: 64 }, // W 64: a second tile of 6 rows (tensor cores: likewise)
-  { B: 2, L: 37, H: 2, hd: 128 }, // W 128 (32-key tiles): a partial second key tile (tensor cores: one partial tile)
-  { B: 2, L: 200, H: 1, hd: 33 }, // W 64 with an odd width; SASRec's L
-  { B: 2, L: 65, H: 2, hd: 32 }, // W 32: one row past a tile (tensor cores: likewise)
-  { B: 2, L: 45, H: 1, hd: 200 }, // W 256 (32 × 32 tiles)
+  { B: 4, L: 13, H: 2, hd: 7 }, // W 32: one partial tile, odd width
+  { B: 3, L: 70, H: 1, hd: 64 }, // W 64: a second tile of 6 rows (tensor cores: likewise)
+  { B: 3, L: 37, H: 2, hd: 128 }, // W 128 (32-key tiles): a partial second key tile (tensor cores: one partial tile)
+  { B: 3, L: 200, H: 1, hd: 33 }, // W 64 with an odd width; SASRec's L
+  { B: 3, L: 65, H: 2, hd: 32 }, // W 32: one row past a tile (tensor cores: likewise)
+  { B: 3, L: 45, H: 1, hd: 200 }, // W 256 (32 × 32 tiles)
 ];
 
 const DROPOUTS = [0, 0.1] as const;
 
 // The tensor-core kernels (bf16, hd ∈ {32, 64, 128}) at SASRec's L (3 full tiles + 8 rows) and at 512
-// (8 full tiles, a long online softmax), with dropout (p = 0 takes no other branch than in SHAPES). At
-// 512 causal only: the float64 oracle's time grows as L², and bidirectional tiles run at 200 already.
+// (8 full tiles, a long online softmax), with dropout (p = 0 takes no other branch than in SHAPES), in the
+// packed layout. At 512 causal only: the float64 oracle's time grows as L², and bidirectional tiles run
+// at 200 already.
 const MMA_SHAPES: readonly (Shape & { readonly causal: readonly boolean[] })[] = [
-  { B: 2, L: 200, H: 2, hd: 32, causal: [true, false] },
-  { B: 2, L: 512, H: 1, hd: 32, causal: [true] },
-  { B: 2, L: 200, H: 1, hd: 64, causal: [true, false] },
-  { B: 2, L: 512, H: 1, hd: 64, causal: [true] },
-  { B: 2, L: 200, H: 2, hd: 128, causal: [true, false] },
-  { B: 2, L: 512, H: 1, hd: 128, causal: [true] },
+  { B: 3, L: 200, H: 2, hd: 32, causal: [true, false] },
+  { B: 3, L: 512, H: 1, hd: 32, causal: [true] },
+  { B: 3, L: 200, H: 1, hd: 64, causal: [true, false] },
+  { B: 3, L: 512, H: 1, hd: 64, causal: [true] },
+  { B: 3, L: 200, H: 2, hd: 128, causal: [true, false] },
+  { B: 3, L: 512, H: 1, hd: 128, causal: [true] },
 ];
 
-/** Which keys rows see, and each sequence's padding (its first non-padding position). */
-interface Masking {
+/** Which keys rows see. */
+interface Mode {
   readonly causal: boolean;
   readonly keyPadding: boolean;
-  readonly starts: readonly number[];
 }
 
 /** The modes a model uses: SASRec (causal, padding keys seen), BERT4Rec (bidirectional, padding keys not seen), and the other two. */
-const MODES = [
+const MODES: readonly Mode[] = [
   { causal: true, keyPadding: false },
   { causal: false, keyPadding: true },
   { causal: true, keyPadding: true },
   { causal: false, keyPadding: false },
-] as const;
+];
+
+type LayoutKind = 'padded' | 'packed';
+
+/** Which keys rows see, and where the sequences lie. */
+interface Masking extends Mode {
+  readonly starts: readonly number[];
+  readonly layout: TestLayout;
+}
 
 /**
- * Fresh random padding: sequence 0 has none, sequence 1 some (a prefix ending at a random place: inside
- * a tile, on a tile edge or covering the whole sequence), the others anything from none to all.
+ * Fresh random sequence starts: sequence 0 full (no padding), 1 part-padded (a prefix ending at a random
+ * place: inside a tile or on a tile edge), 2 empty, the others anything from full to empty.
  */
-function randomMasking(B: number, L: number, mode: { readonly causal: boolean; readonly keyPadding: boolean }): Masking {
-  const starts = Array.from({ length: B }, (_, b) => (b === 0 ? 0 : b === 1 ? 1 + Math.floor(Math.random() * L) : Math.floor(Math.random() * (L + 1))));
-  return { ...mode, starts };
+function randomStarts(B: number, L: number): number[] {
+  return Array.from({ length: B }, (_, b) => (b === 0 ? 0 : b === 1 ? 1 + Math.floor(Math.random() * (L - 1)) : b === 2 ? L : Math.floor(Math.random() * (L + 1))));
 }
 
-/** ids [B × L] with sequence b's first starts[b] ids 0 (padding), the rest items ≥ 1. */
-function idsOf(L: number, starts: readonly number[]): Int32Array {
-  const ids = new Int32Array(starts.length * L);
-  starts.forEach((start, b) => { for (let i = start; i < L; i++) ids[b * L + i] = 1 + ((7 * b + i) % 97); });
-  return ids;
+function layoutOf(kind: LayoutKind, L: number, starts: readonly number[]): TestLayout {
+  return kind === 'padded' ? paddedLayout(L, starts) : packedLayout(L, starts);
 }
 
-function describeMasking(m: { readonly causal: boolean; readonly keyPadding: boolean }): string {
+function randomMasking(B: number, L: number, mode: Mode, kind: LayoutKind): Masking {
+  const starts = randomStarts(B, L);
+  return { ...mode, starts, layout: layoutOf(kind, L, starts) };
+}
+
+function describeMasking(m: Mode): string {
   return `${m.causal ? 'causal' : 'bidirectional'}${m.keyPadding ? ', padding keys excluded' : ''}`;
 }
 
 /** q scaled so that the scores q·k/sqrt(hd) have unit variance: the online max moves, softmax is not flat. */
 const Q_SPREAD = 3;
+
+/** The padding keys' gradients start from random content this small (+=: the test checks the increment). */
+const PAD_GRAD_START = 1 / 64;
 
 /** A fresh random Philox key for a dropout of probability p. */
 function randomDrop(p: number): DropoutSpec {
@@ -88,28 +102,85 @@ function randomDrop(p: number): DropoutSpec {
   };
 }
 
-/** Device outputs of one forward and backward. */
-interface Result {
-  readonly out: Float32Array;
-  readonly lse: Float32Array;
-  readonly dq: Float32Array;
-  readonly dk: Float32Array;
-  readonly dv: Float32Array;
-}
-
-/** Host inputs as the device tensors hold them. */
+/** Host inputs as the device tensors hold them, in sequence coordinates: [B·L × D] (position i of sequence b at row b·L + i). */
 interface Inputs {
   readonly q: Float32Array;
   readonly k: Float32Array;
   readonly v: Float32Array;
   readonly dout: Float32Array;
+  /** The padding keys' key and value [D] (bf16 values for bf16 operands: what a bf16 row would hold). */
+  readonly padK: Float32Array;
+  readonly padV: Float32Array;
+  /** The padding keys' gradients' initial content [D]. */
+  readonly padDk0: Float32Array;
+  readonly padDv0: Float32Array;
 }
 
-/** Runs attentionForward then attentionBackward on a blocking stream, from fresh random inputs (or `given`). */
-function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, given?: Inputs): { inputs: Inputs; result: Result } {
+/** Fresh random inputs of a shape (unowned rows are NaN once laid out: a kernel that read one would show it). */
+function randomInputs(s: Shape, dtype: DType): Inputs {
+  const n = s.B * s.L * s.H * s.hd;
+  const D = s.H * s.hd;
+  const narrow = (x: Float32Array): Float32Array => (dtype === 'bf16' ? toBf16(x).values : x);
+  return {
+    q: narrow(randomFloats(n).map((x) => Q_SPREAD * x)),
+    k: narrow(randomFloats(n)),
+    v: narrow(randomFloats(n)),
+    dout: randomFloats(n),
+    padK: narrow(randomFloats(D)),
+    padV: narrow(randomFloats(D)),
+    padDk0: randomFloats(D).map((x) => PAD_GRAD_START * x),
+    padDv0: randomFloats(D).map((x) => PAD_GRAD_START * x),
+  };
+}
+
+/** Device (or oracle) outputs of one forward and backward, in sequence coordinates ([B·L × D]; NaN at padding positions). */
+interface Result {
+  readonly out: Float32Array;
+  readonly dq: Float32Array;
+  readonly dk: Float32Array;
+  readonly dv: Float32Array;
+  /** The padding keys' gradients' increments [D] (0 with keyPadding). */
+  readonly padDk: Float32Array;
+  readonly padDv: Float32Array;
+}
+
+/** Rows of `x` [layout.rows × D] back in sequence coordinates, padding positions NaN. */
+function fromLayout(x: Float32Array, layout: TestLayout, B: number, L: number, D: number): Float32Array {
+  const out = new Float32Array(B * L * D).fill(Number.NaN);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < L; i++) {
+      const r = layout.rowOf(b, i);
+      if (r >= 0) out.set(x.subarray(r * D, (r + 1) * D), (b * L + i) * D);
+    }
+  }
+  return out;
+}
+
+/** Values at the sequences' positions only (padding positions dropped), for relError. */
+function owned(x: Float32Array, m: Masking, L: number, D: number): Float32Array {
+  return x.filter((_, e) => Math.floor(e / D) % L >= m.starts[Math.floor(e / (L * D))]!);
+}
+
+/** The mask of `m` over tensors of `g` named seqs, pad_k, pad_v, pad_dk, pad_dv. */
+function maskOf(m: Masking, g: TensorLookup): AttentionMask {
+  return {
+    layout: { seqs: g.get('seqs'), rows: m.layout.rows }, causal: m.causal, keyPadding: m.keyPadding,
+    ...(m.keyPadding ? {} : { padKeys: { k: g.get('pad_k'), v: g.get('pad_v'), dk: g.get('pad_dk'), dv: g.get('pad_dv') } }),
+  };
+}
+
+/** Device outputs, their lse, and whether every row no sequence owns kept its poison in out, dq, dk and dv. */
+interface DeviceRun {
+  readonly result: Result;
+  readonly lse: Float32Array;
+  readonly poisonKept: boolean;
+}
+
+/** Runs attentionForward then attentionBackward on a blocking stream. */
+function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, x: Inputs): DeviceRun {
   const { B, L, H, hd } = s;
-  const n = B * L * H * hd;
-  const rows = [B * L, H * hd];
+  const D = H * hd;
+  const rows = [m.layout.rows, D];
   const io: CudaTensorGroup = deviceGroup('attention io', [
     { name: 'q', shape: rows, dtype },
     { name: 'k', shape: rows, dtype },
@@ -119,17 +190,17 @@ function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, given?
     { name: 'dq', shape: rows, dtype: 'f32' },
     { name: 'dk', shape: rows, dtype: 'f32' },
     { name: 'dv', shape: rows, dtype: 'f32' },
-    { name: 'ids', shape: [B * L], dtype: 'i32' },
+    { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+    ...['pad_k', 'pad_v', 'pad_dk', 'pad_dv'].map((name) => ({ name, shape: [D], dtype: 'f32' as const })),
   ]);
-  put(io.get('ids'), idsOf(L, m.starts));
-  const mask: AttentionMask = { ids: io.get('ids'), causal: m.causal, keyPadding: m.keyPadding };
+  put(io.get('seqs'), m.layout.seqs);
+  for (const name of ['q', 'k', 'v', 'dout'] as const) put(io.get(name), toLayout(x[name], m.layout, B, L, D, Number.NaN));
+  put(io.get('pad_k'), x.padK);
+  put(io.get('pad_v'), x.padV);
+  put(io.get('pad_dk'), x.padDk0);
+  put(io.get('pad_dv'), x.padDv0);
+  const mask = maskOf(m, io);
   const saved = deviceGroup('attention saved', attentionWorkspace(B, L, H, hd));
-  const inputs: Inputs = {
-    q: put(io.get('q'), given?.q ?? randomFloats(n).map((x) => Q_SPREAD * x)),
-    k: put(io.get('k'), given?.k ?? randomFloats(n)),
-    v: put(io.get('v'), given?.v ?? randomFloats(n)),
-    dout: put(io.get('dout'), given?.dout ?? randomFloats(n)),
-  };
   const stream = Stream.create();
   attentionForward(stream, io.get('out'), saved, io.get('q'), io.get('k'), io.get('v'), B, L, H, hd, mask, drop);
   attentionBackward(
@@ -139,53 +210,69 @@ function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, given?
   );
   stream.synchronize();
   stream.destroy();
+  const raw = { out: get(io.get('out')), dq: get(io.get('dq')), dk: get(io.get('dk')), dv: get(io.get('dv')) };
+  const poisonKept = Object.values(raw).every((t) => t.every((value, e) => m.layout.owned(Math.floor(e / D)) || Number.isNaN(value)));
+  const increment = (name: 'pad_dk' | 'pad_dv', start: Float32Array): Float32Array => get(io.get(name)).map((value, c) => value - start[c]!);
   const result: Result = {
-    out: get(io.get('out')),
-    lse: get(saved.get('lse')),
-    dq: get(io.get('dq')),
-    dk: get(io.get('dk')),
-    dv: get(io.get('dv')),
+    out: fromLayout(raw.out, m.layout, B, L, D),
+    dq: fromLayout(raw.dq, m.layout, B, L, D),
+    dk: fromLayout(raw.dk, m.layout, B, L, D),
+    dv: fromLayout(raw.dv, m.layout, B, L, D),
+    padDk: increment('pad_dk', x.padDk0),
+    padDv: increment('pad_dv', x.padDv0),
   };
+  const lse = get(saved.get('lse'));
   saved.free();
   io.free();
-  return { inputs, result };
+  return { result, lse, poisonKept };
 }
 
-/** The float64 CPU backend's forward and backward on the same inputs. */
-async function runOracle(cpu: CpuOps, s: Shape, m: Masking, drop: DropoutSpec, x: Inputs): Promise<Omit<Result, 'lse'>> {
+/** The float64 CPU backend's forward and backward on the same inputs and layout. */
+async function runOracle(cpu: CpuOps, s: Shape, m: Masking, drop: DropoutSpec, x: Inputs): Promise<Result> {
   const { B, L, H, hd } = s;
-  const rows = [B * L, H * hd];
+  const D = H * hd;
+  const rows = [m.layout.rows, D];
   const names = ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'] as const;
   const g = cpu.allocGroup('attention oracle', [
     ...names.map((name) => ({ name, shape: rows, dtype: 'f32' as const })),
     ...cpu.attentionWorkspace(B, L, H),
-    { name: 'ids', shape: [B * L], dtype: 'i32' },
+    { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+    ...['pad_k', 'pad_v', 'pad_dk', 'pad_dv'].map((name) => ({ name, shape: [D], dtype: 'f32' as const })),
   ]);
-  for (const name of ['q', 'k', 'v', 'dout'] as const) cpu.write(g.get(name), x[name]);
-  cpu.write(g.get('ids'), idsOf(L, m.starts));
-  const mask: AttentionMask = { ids: g.get('ids'), causal: m.causal, keyPadding: m.keyPadding };
+  for (const name of ['q', 'k', 'v', 'dout'] as const) cpu.write(g.get(name), toLayout(x[name], m.layout, B, L, D));
+  cpu.write(g.get('seqs'), m.layout.seqs);
+  cpu.write(g.get('pad_k'), x.padK);
+  cpu.write(g.get('pad_v'), x.padV);
+  const mask = maskOf(m, g);
   cpu.attentionForward(g.get('out'), g, g.get('q'), g.get('k'), g.get('v'), B, L, H, hd, mask, drop);
   cpu.attentionBackward(
     g.get('dq'), g.get('dk'), g.get('dv'),
     g.get('dout'), g.get('q'), g.get('k'), g.get('v'), g.get('out'), g,
     B, L, H, hd, mask, drop,
   );
-  const want = {
-    out: await cpu.readF32(g.get('out')),
-    dq: await cpu.readF32(g.get('dq')),
-    dk: await cpu.readF32(g.get('dk')),
-    dv: await cpu.readF32(g.get('dv')),
+  const read = async (name: string): Promise<Float32Array> => fromLayout(await cpu.readF32(g.get(name)), m.layout, B, L, D);
+  const want: Result = {
+    out: await read('out'),
+    dq: await read('dq'),
+    dk: await read('dk'),
+    dv: await read('dv'),
+    padDk: await cpu.readF32(g.get('pad_dk')),
+    padDv: await cpu.readF32(g.get('pad_dv')),
   };
   cpu.freeGroup(g);
   return want;
 }
 
 describe('attentionWorkspace', () => {
-  it('holds lse and delta [B × H × L] f32 and rejects heads wider than 256', () => {
+  it('holds lse and delta [B × H × L] and the padding keys\' partials [B · key tiles × 2·H·hd] (the smallest key tile), f32', () => {
+    // hd 7: SIMT only, 64-key tiles.
     expect(attentionWorkspace(3, 13, 2, 7)).toEqual([
       { name: 'lse', shape: [3, 2, 13], dtype: 'f32' },
       { name: 'delta', shape: [3, 2, 13], dtype: 'f32' },
+      { name: 'padKeyPartials', shape: [3, 28], dtype: 'f32' },
     ]);
+    // hd 128: SIMT 32-key tiles, tensor cores 64.
+    expect(attentionWorkspace(2, 65, 1, 128)[2]).toEqual({ name: 'padKeyPartials', shape: [2 * 3, 256], dtype: 'f32' });
     expect(() => attentionWorkspace(1, 8, 1, 257)).toThrow(/head width hd in 1\.\.256/);
     expect(() => attentionWorkspace(1, 0, 1, 64)).toThrow(/L to be a positive integer/);
   });
@@ -200,35 +287,48 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
   afterAll(() => cpu?.close());
 
   /** One forward and backward on the device against the float64 CPU backend. */
-  async function check(s: Shape, dtype: DType, mode: (typeof MODES)[number], p: number): Promise<void> {
+  async function check(s: Shape, dtype: DType, mode: Mode, p: number, kind: LayoutKind): Promise<void> {
     const drop = randomDrop(p);
-    const m = randomMasking(s.B, s.L, mode);
-    const { inputs, result } = runDevice(s, dtype, m, drop);
-    const want = await runOracle(cpu, s, m, drop, inputs);
+    const m = randomMasking(s.B, s.L, mode, kind);
+    const x = randomInputs(s, dtype);
+    const { result, lse, poisonKept } = runDevice(s, dtype, m, drop, x);
+    const want = await runOracle(cpu, s, m, drop, x);
     // Bounds. f32 operands: fp32 dot products, exps and sums against float64 (errors of a few 1e-7 in a
-    // CPU emulation of these kernels): 1e-5 for out and the gradients alike.
+    // CPU emulation of these kernels): 1e-5 for out and the gradients alike, the padding keys' sums too
+    // (fp32 sums of up to B·L terms; their +=: an fp32 addition to a start of |x| < 1/64).
     // bf16 operands (inputs exact in both), SIMT kernels: out adds one bf16 rounding (≤ 2^-9 relative
     // per element; ~1.7e-3 seen); the gradients see that rounding only through delta = dout · out
     // (≤ 2.3e-3 seen). Tensor-core kernels add the bf16 rounding of P before P·V, and of dout, P and dS
     // before the backward's products: in a host emulation of them (mma.sync and ldmatrix emulated from
     // the PTX ISA's fragment tables) out ≤ 2.3e-3 and the gradients ≤ 3.4e-3 relative over these
-    // shapes. Bounds: out 4e-3, gradients 1e-2, as before.
+    // shapes. Bounds: out 4e-3, gradients (the padding keys' sums among them) 1e-2.
     const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
     const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
-    // lse: finite on every computed row, +inf on padding rows (so backward's P there is 0).
-    const padRow = (r: number): boolean => r % s.L < m.starts[Math.floor(r / (s.H * s.L))]!;
-    expect(result.lse.every((x, r) => (padRow(r) ? x === Infinity : Number.isFinite(x))), 'lse fully written').toBe(true);
-    expect(relError(result.out, want.out), 'out').toBeLessThanOrEqual(outTol);
-    expect(relError(result.dq, want.dq), 'dq').toBeLessThanOrEqual(gradTol);
-    expect(relError(result.dk, want.dk), 'dk').toBeLessThanOrEqual(gradTol);
-    expect(relError(result.dv, want.dv), 'dv').toBeLessThanOrEqual(gradTol);
+    const { L, H, hd } = s;
+    const D = H * hd;
+    // lse: finite on every computed row, +inf at padding positions (so backward's P there is 0).
+    const padRow = (r: number): boolean => r % L < m.starts[Math.floor(r / (H * L))]!;
+    expect(lse.every((v, r) => (padRow(r) ? v === Infinity : Number.isFinite(v))), 'lse fully written').toBe(true);
+    expect(poisonKept, 'rows no sequence owns keep their poison (out, dq, dk, dv)').toBe(true);
+    for (const name of ['out', 'dq', 'dk', 'dv'] as const) {
+      expect(relError(owned(result[name], m, L, D), owned(want[name], m, L, D)), name).toBeLessThanOrEqual(name === 'out' ? outTol : gradTol);
+    }
+    if (m.keyPadding) {
+      // No padding key is seen: padKeys is absent, and its tensors (given to no one) kept their content.
+      expect(Array.from(result.padDk).every((v) => v === 0) && Array.from(result.padDv).every((v) => v === 0), 'padKeys untouched').toBe(true);
+    } else {
+      expect(relError(result.padDk, want.padDk), 'padKeys.dk').toBeLessThanOrEqual(gradTol);
+      expect(relError(result.padDv, want.padDv), 'padKeys.dv').toBeLessThanOrEqual(gradTol);
+    }
   }
 
   for (const s of SHAPES) {
     for (const mode of MODES.slice(0, 3)) {
       for (const p of DROPOUTS) {
         for (const dtype of ['f32', 'bf16'] as const) {
-          it(`B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=${p} ${dtype}`, () => check(s, dtype, mode, p));
+          for (const kind of ['padded', 'packed'] as const) {
+            it(`B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=${p} ${dtype} ${kind}`, () => check(s, dtype, mode, p, kind));
+          }
         }
       }
     }
@@ -236,20 +336,48 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
 
   for (const s of MMA_SHAPES) {
     for (const mode of MODES.filter((m) => s.causal.includes(m.causal))) {
-      it(`tensor cores: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=0.1 bf16`, () => check(s, 'bf16', mode, 0.1));
+      it(`tensor cores: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=0.1 bf16 packed`, () => check(s, 'bf16', mode, 0.1, 'packed'));
     }
   }
 
-  it('is bit-identical run to run (causal, dropout, bf16, several tiles)', () => {
-    const s: Shape = { B: 2, L: 150, H: 2, hd: 64 };
-    const drop = randomDrop(0.1);
-    const m = randomMasking(s.B, s.L, MODES[0]);
-    const first = runDevice(s, 'bf16', m, drop);
-    const second = runDevice(s, 'bf16', m, drop, first.inputs);
-    for (const name of ['out', 'lse', 'dq', 'dk', 'dv'] as const) {
-      const a = new Uint32Array(first.result[name].buffer);
-      const b = new Uint32Array(second.result[name].buffer);
-      expect(a.every((w, i) => w === b[i]), name).toBe(true);
+  /** Whether two runs' outputs (padding positions NaN in both), padding keys' gradients and lse are the same bits. */
+  function expectSameBits(a: DeviceRun, b: DeviceRun): void {
+    for (const name of ['out', 'dq', 'dk', 'dv', 'padDk', 'padDv'] as const) {
+      const [x, y] = [new Uint32Array(a.result[name].buffer), new Uint32Array(b.result[name].buffer)];
+      expect(x.every((w, i) => w === y[i]), name).toBe(true);
     }
+    const [x, y] = [new Uint32Array(a.lse.buffer), new Uint32Array(b.lse.buffer)];
+    expect(x.every((w, i) => w === y[i]), 'lse').toBe(true);
+  }
+
+  // The packed layout runs the padded one's tiles in the same order: the same bits, on every path (SIMT
+  // f32 and bf16; tensor cores at hd 32, 64, 128), in every mode.
+  const SAME_BITS: readonly (Shape & { readonly dtype: DType })[] = [
+    { B: 5, L: 70, H: 2, hd: 33, dtype: 'f32' },
+    { B: 4, L: 45, H: 1, hd: 200, dtype: 'bf16' },
+    { B: 5, L: 130, H: 2, hd: 32, dtype: 'bf16' },
+    { B: 4, L: 150, H: 1, hd: 64, dtype: 'bf16' },
+    { B: 4, L: 100, H: 2, hd: 128, dtype: 'bf16' },
+  ];
+  for (const s of SAME_BITS) {
+    it(`gives the packed layout the padded layout's bits (B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${s.dtype}, every mode, dropout)`, () => {
+      for (const mode of MODES) {
+        const drop = randomDrop(0.1);
+        const starts = randomStarts(s.B, s.L);
+        const x = randomInputs(s, s.dtype);
+        const padded = runDevice(s, s.dtype, { ...mode, starts, layout: layoutOf('padded', s.L, starts) }, drop, x);
+        const packed = runDevice(s, s.dtype, { ...mode, starts, layout: layoutOf('packed', s.L, starts) }, drop, x);
+        expect(padded.poisonKept && packed.poisonKept, 'poison kept').toBe(true);
+        expectSameBits(padded, packed);
+      }
+    });
+  }
+
+  it('is bit-identical run to run (causal, padding keys seen, dropout, bf16, several tiles)', () => {
+    const s: Shape = { B: 3, L: 150, H: 2, hd: 64 };
+    const drop = randomDrop(0.1);
+    const m = randomMasking(s.B, s.L, MODES[0]!, 'packed');
+    const x = randomInputs(s, 'bf16');
+    expectSameBits(runDevice(s, 'bf16', m, drop, x), runDevice(s, 'bf16', m, drop, x));
   });
 });
