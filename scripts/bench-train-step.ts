@@ -16,7 +16,7 @@ import { trainBatches } from '../src/data/batches.js';
 import { loadDataset } from '../src/data/load.js';
 import { CudaEvent } from '../src/cuda/stream.js';
 import { resolveTrialConfig } from '../src/trainer/config.js';
-import { openTrial } from '../src/trainer/train-loop.js';
+import { modelDims, openTrial, trialRows } from '../src/trainer/train-loop.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
   const e0 = performance.now();
   await trial.evaluate('validation');
   const evalMs = performance.now() - e0;
+  const peakBytes = ops.memory().peakBytes;
   close();
 
   // One step op by op, on a second trial whose ops are wrapped.
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
   const launches = rows.reduce((s, [, r]) => s + r.calls, 0);
   console.log(`${ops.deviceName}; ${loss}, B ${cfg.train.batch_size}, L ${cfg.model.max_seq_len}, d ${cfg.model.hidden}, H ${cfg.model.heads}, ${batches.length} steps/epoch`);
   console.log(`step (recorded: one graph replay): host queueing ${hostMs.toFixed(3)} ms, wall ${wallMs.toFixed(3)} ms, device ${deviceMs.toFixed(3)} ms; evaluation ${evalMs.toFixed(1)} ms; epoch ≈ ${((wallMs * batches.length + evalMs) / 1000).toFixed(3)} s`);
+  const rowsPerStep = trialRows(cfg, data, modelDims(cfg, data));
+  console.log(`rows per step ${rowsPerStep} (padded: ${cfg.train.batch_size * cfg.model.max_seq_len}); peak allocated ${(peakBytes / 2 ** 20).toFixed(1)} MiB`);
   console.log(`ops per step: ${launches.toFixed(0)} calls, ${opsMs.toFixed(3)} ms of device time between their events`);
   for (const [name, r] of rows) console.log(`  ${name.padEnd(20)} ${r.ms.toFixed(3).padStart(8)} ms  ${r.calls.toFixed(0).padStart(4)} calls  ${((100 * r.ms) / opsMs).toFixed(1).padStart(5)}%`);
   const json = arg('json', '');
