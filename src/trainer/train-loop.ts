@@ -146,6 +146,11 @@ export function openTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
   };
 }
 
+/** Zeroes every view of a group, whatever its dtype (flat() covers all-f32 groups only). */
+export function zeroViews(ops: Ops, group: TensorGroup): void {
+  for (const view of group.plan.views) ops.fill(group.get(view.spec.name), 0, view.size);
+}
+
 /** One trial's model, loss and tensors, bound together; `fit` runs it. */
 export class Trial {
   readonly #ops: Ops;
@@ -174,7 +179,8 @@ export class Trial {
     this.#rows = g.batch.get('ids').size;
     // Rows that no op writes (packed layout: past the batch's rows; attention's padding positions) still
     // meet GEMMs as zero-weighted operands: they must hold finite numbers, so every buffer starts at 0.
-    for (const group of [g.adam_m, g.adam_v, g.activations, g.backward]) ops.fill(group.flat(), 0, group.flat().size);
+    for (const moment of [g.adam_m, g.adam_v]) ops.fill(moment.flat(), 0, moment.flat().size);
+    for (const group of [g.activations, g.backward]) zeroViews(ops, group);
     loss.bind(g.loss_workspace, popularity ? g.popularity : null, data.itemCounts, g.batch.get('counters'));
     for (const set of ['validation', 'test'] as const) {
       ops.write(g.histories.get(`${set}_offsets`), data[set].inputs.offsets);

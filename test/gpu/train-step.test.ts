@@ -15,7 +15,7 @@ import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
-import { ADAM_EPS } from '../../src/trainer/train-loop.js';
+import { ADAM_EPS, zeroViews } from '../../src/trainer/train-loop.js';
 import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
 
@@ -82,7 +82,7 @@ async function oneStep(
   const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
   const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
   // As the trainer: every activation starts at 0 (rows that no op writes must hold finite numbers).
-  for (const g of [acts, scratch]) ops.fill(g.flat(), 0, g.flat().size);
+  for (const g of [acts, scratch]) zeroViews(ops, g);
   const io = ops.allocGroup('io', [
     { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
     { name: 'loss', shape: [1], dtype: 'f32' },
