@@ -320,14 +320,16 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
       // padKeys.dk nearly cancels: Σ_j dS_ij = 0 for every query row, so the padding keys' share is a
       // small difference of large terms (1-2% of them here) and the terms' rounding (bf16 dS on the
       // tensor cores, fp32 sums elsewhere) is not small against it: 2.3e-5 (f32) and 0.21 (bf16) relative
-      // to the result were seen on an H200. Its error is bounded against the terms instead: a padding
-      // key's gradient is about as large as a real key's row of dk, and n independent roundings add like
-      // √n, so |error| ≤ tol · √(padding keys seen) · rms(a real key's dk row).
+      // to the result were seen on an H200. Its error is bounded against the terms instead: n independent
+      // roundings add like √n, and a padding key's row of dk is a few times a real key's (every query of
+      // its sequence sees it; a real key, only the later ones), so |error| ≤ tol · √(padding keys seen) ·
+      // rms(a real key's dk row) with tol 1e-5 (f32) and 4e-2 (bf16; up to 1.23e-2 seen on an H200).
+      const padTol = dtype === 'f32' ? 1e-5 : 4e-2;
       const realDk = owned(want.dk, m, L, D);
       const rmsRow = Math.sqrt(realDk.reduce((a, v) => a + v * v, 0) / Math.max(1, realDk.length / D));
       const padKeys = m.starts.reduce((a, start) => a + (start < L ? start : 0), 0);
       const padDkError = Math.sqrt(result.padDk.reduce((a, v, c) => a + (v - want.padDk[c]!) ** 2, 0));
-      expect(padDkError, 'padKeys.dk').toBeLessThanOrEqual(gradTol * Math.sqrt(padKeys) * rmsRow);
+      expect(padDkError, 'padKeys.dk').toBeLessThanOrEqual(padTol * Math.sqrt(padKeys) * rmsRow);
       expect(relError(result.padDv, want.padDv), 'padKeys.dv').toBeLessThanOrEqual(gradTol);
     }
   }
