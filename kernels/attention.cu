@@ -14,14 +14,14 @@
 //   dout, dq, dk, dv [rows × H·hd] f32
 //   pad_k, pad_v  [H·hd] f32 (key_padding = 0 only; else null): the key and value of every padding
 //                 position j < start_b (they have no row), head h's slice; with bf16 operands they are
-//                 rounded to bf16 when staged, as a bf16 k or v row holding them would be.
+//                 rounded to bf16 when read, as a bf16 k or v row holding them would be.
 //   s_ij = (q_i · k_j) · scale, scale = 1/sqrt(hd); valid iff j ≤ i when causal (else every j < L) and,
 //   when key_padding, j ≥ start_b
 //   P_ij = softmax_j(s_ij) over the valid j; out_i = Σ_j keep_ij · keep_scale · P_ij · v_j
 //   Padding rows (i < start_b) are not computed and have no row: out, dq, dk, dv are written on the
 //   sequences' rows only, every other row is left as it is; lse_i = +inf there (so backward's P_ij = 0
-//   and their dout never counts). Query tiles wholly in the padding are skipped, and with key_padding
-//   key tiles wholly in it too: padding costs (almost) nothing.
+//   and their dout never counts). Query tiles wholly in the padding are skipped, and so are key tiles
+//   wholly in it: padding costs (almost) nothing.
 //   Dropout acts on P: element e = ((b·H + h)·L + i)·L + j (sequence coordinates, whatever the layout) is
 //   kept iff (word (e & 3) of philox4x32([e >> 2, site, 0, DROP], [seed, step])) >> 8 ≥ threshold
 //   (src/backend/philox.ts, bit for bit); keep_scale = 1/(1-p). threshold = 0 keeps everything without
@@ -29,16 +29,29 @@
 //   Backward: dP_ij = keep_ij · keep_scale · (dout_i · v_j), delta_i = Σ_j P_ij dP_ij = dout_i · out_i,
 //   dS_ij = P_ij (dP_ij - delta_i) · scale; dq_i = Σ_j dS_ij k_j, dk_j = Σ_i dS_ij q_i,
 //   dv_j = Σ_i keep_ij · keep_scale · P_ij · dout_i.
-//   Padding keys (key_padding = 0): their dk_j, dv_j have no row. Each kv CTA (b, h, key tile) sums
-//   those of its padding keys (in a fixed order) into chunk b · tiles + tile of `partials`, columns
-//   h·hd + c (dk) and H·hd + h·hd + c (dv); a chunk without padding keys (or of an empty sequence) gets
-//   0 there. attention_pad_key_sums then adds Σ over the B · tiles chunks (column_sums.cuh's order)
-//   into pad_dk, pad_dv (+=, f32 [H·hd]).
+//   PADDING KEYS (key_padding = 0), IN CLOSED FORM. The n_p = start_b padding keys of a sequence are all
+//   one key and value; only their dropout bits differ, and those are counted: for a query row i ≥
+//   start_b of head h, s_p = (q_i · pad_k)·scale, c_i = the number of kept j < start_b (n_p without
+//   dropout), P_pad = exp(s_p − lse_i) each. No kernel walks a key tile wholly below start_b; the tile
+//   that straddles it masks j < start_b in every mode (is_valid), and:
+//   - forward: the online softmax starts from m = s_p, l = n_p, o = c_i · v_pad (times keep_scale where
+//     the path applies it), so lse counts all n_p copies;
+//   - dq kernel: G_i = P_pad · (keep_scale · c_i · (dout_i · v_pad) − n_p · delta_i) (Σ_j dS_ij / scale
+//     over the padding keys); dq_i starts from scale · G_i · pad_k; their dk, dv (no row) are
+//     pad_dk += Σ_i scale · G_i · q_i and pad_dv += Σ_i keep_scale · c_i · P_pad · dout_i over every
+//     sequence's rows: each dq CTA (b, h, query tile) sums its rows in order into chunk b · tiles +
+//     blockIdx.y of `partials`, columns h·hd + c (dk) and H·hd + h·hd + c (dv), from the staged q and
+//     dout its dq products use (0 for a CTA without real rows or padding keys);
+//     attention_pad_key_sums then adds Σ over the B · tiles chunks (column_sums.cuh's order) into
+//     pad_dk, pad_dv (+=, f32 [H·hd]);
+//   - dk/dv kernel: real keys only (the padding keys' gradients are the dq kernel's).
+//   The closed form is exact fp32 arithmetic on P_pad (no bf16 rounding of P or dS on the tensor-core
+//   path): it differs from a walk over the padding keys by rounding only.
 //
 // SAVED FOR BACKWARD: lse [B × H × L] f32 at (b·H + h)·L + i, the natural-log log-sum-exp of row i's
 // valid scaled scores (P_ij = exp(s_ij - lse_i)), +inf at padding positions. Backward's scratch: delta
 // [B × H × L] f32, same layout (0 at padding positions), and partials [B · tiles × 2·H·hd] f32 (tiles =
-// ⌈L / BK⌉ of the kv kernel that runs; the workspace is sized for the smallest BK of either path).
+// ⌈L / BQ⌉ of the dq kernel that runs; the workspace is sized for the smallest BQ of either path).
 // OVERWRITES: out, lse, delta, dq, dk, dv (the sequences' rows), partials. ACCUMULATES (+=): pad_dk, pad_dv.
 // The backward kernels read lse and delta only at positions ≥ start_b (+inf and 0 elsewhere).
 //
@@ -57,22 +70,25 @@
 //                              writes out and lse.
 //   attention_delta            warp per (position, head): delta = dout · out (both paths).
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
-//                              see it, recomputes P from lse, and forms dk, dv in registers; its padding
-//                              keys' rows go through shared memory, summed in key order into its chunk.
-//   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq.
+//                              see it, recomputes P from lse, and forms dk, dv in registers.
+//   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq;
+//                              the padding keys' closed form and its chunk of partials first (the 16
+//                              threads of a row split each row's sums and counts).
 //   attention_last_forward     grid (B·H): evaluation's query of each sequence's last position only
 //                              (q and out one row per sequence; its section below holds the contract).
 // TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
 //   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
-//   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128); its
-//                                  padding keys summed by warp (shuffles), then the 4 warps in order.
-//   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
+//   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
+//   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64; the
+//                                  padding keys' closed form and its chunk of partials first (the quad
+//                                  of a row splits the row's sums and counts).
 // attention_pad_key_sums (both paths, key_padding = 0): grid (⌈H·hd/32⌉, 2) of 32 × 32 threads.
 // Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
-// Causal tiles wholly above the diagonal are never visited, nor are tiles wholly in the padding.
+// Causal tiles wholly above the diagonal are never visited, nor are tiles wholly in the padding (as
+// queries or as keys).
 // SHAPES: SIMT: hd ≤ W for W ∈ {32, 64, 128, 256} (launchers pick the smallest); columns past hd and rows
 // past L are zero in shared memory and masked. Tensor cores: hd = D exactly, pointers 16-byte aligned
-// (pad_k, pad_v: any 4-byte alignment); rows past L are zero in shared memory and masked. Any B, L, H,
+// (pad_k, pad_v: any 4-byte alignment, read by element); rows past L are zero in shared memory and masked. Any B, L, H,
 // hd ≥ 1; global offsets are 64-bit.
 
 #include <cuda_bf16.h>
@@ -102,7 +118,7 @@ struct AttnDims {
   int L, H, hd, causal, bf16;
   float scale;
   int start;       // this CTA's sequence's first non-padding position, L − len (L when it is empty)
-  int key_lo;      // the first key any row sees: start with key_padding, else 0
+  int pad_keys;    // 1: the padding keys j < start are seen (key_padding = 0), added in closed form
   long long base;  // first − start: position i ≥ start is row base + i (no other position is addressed)
 };
 
@@ -128,18 +144,12 @@ __device__ __forceinline__ float attn_pad_value(const float* pad, int idx, int b
 }
 
 // Positions r0 .. r0+R-1 of the CTA's sequence, head h of x (f32 or bf16) into s[R][W + 1]: a position
-// ≥ start from its row, a padding position from `pad` (f32 [H·hd], head h's slice; zero where pad is
-// null); zero past L and past hd.
+// ≥ start from its row; zero at padding positions (no row; as keys they are masked), past L and past hd.
 template <int R, int W>
-__device__ __forceinline__ void load_tile(float* s, const void* x, int bf16, const float* pad, int h, int r0, const AttnDims& d) {
+__device__ __forceinline__ void load_tile(float* s, const void* x, int bf16, int h, int r0, const AttnDims& d) {
   for (int idx = threadIdx.x; idx < R * W; idx += ATTN_THREADS) {
     const int r = idx / W, c = idx % W, i = r0 + r;
-    float value = 0.f;
-    if (i < d.L && c < d.hd) {
-      if (i >= d.start) value = load_operand(x, attn_at(d, i, h) + c, bf16);
-      else if (pad != nullptr) value = attn_pad_value(pad, h * d.hd + c, bf16);
-    }
-    s[r * (W + 1) + c] = value;
+    s[r * (W + 1) + c] = i >= d.start && i < d.L && c < d.hd ? load_operand(x, attn_at(d, i, h) + c, bf16) : 0.f;
   }
 }
 
@@ -201,16 +211,18 @@ __device__ __forceinline__ float row_sum(float x) {
   return x;
 }
 
-// A padding row may see no key at all: like rows past L it keeps l = 0 and is never stored.
+// Whether key j is one of row i's keys that have a row (j ≥ start: the padding keys, when seen, are added
+// in closed form instead). A padding row may see no key at all: like rows past L it keeps l = 0 (or the
+// padding keys' part) and is never stored.
 __device__ __forceinline__ bool is_valid(int i, int j, const AttnDims& d) {
-  return i < d.L && j < d.L && (!d.causal || j <= i) && j >= d.key_lo;
+  return i < d.L && j < d.L && (!d.causal || j <= i) && j >= d.start;
 }
 
 // Whether every row r0 .. r0+R-1 (below L) is padding: such a tile is skipped.
 __device__ __forceinline__ bool attn_all_padding(int r0, int R, const AttnDims& d) { return min(r0 + R, d.L) <= d.start; }
 
-// The first key tile a query sees: tiles wholly in the padding are skipped when keys exclude it.
-__device__ __forceinline__ int attn_first_key_tile(int BK, const AttnDims& d) { return d.key_lo / BK; }
+// The first key tile walked: tiles wholly in the padding are skipped (padding keys seen: closed form).
+__device__ __forceinline__ int attn_first_key_tile(int BK, const AttnDims& d) { return d.start / BK; }
 
 // lse of the padding rows r0 .. r0+R-1 (below L) of head bh = b·H + h: +inf, for the query tiles that are
 // skipped (such rows have no out row; lse stays defined, P = 0).
@@ -226,6 +238,64 @@ __device__ __forceinline__ float attn_lse_of(const float* lse, int bh, int i, co
 }
 __device__ __forceinline__ float attn_delta_of(const float* delta, int bh, int i, const AttnDims& d) {
   return i >= d.start && i < d.L ? delta[static_cast<size_t>(bh) * d.L + i] : 0.f;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The padding keys in closed form (pad_keys: key_padding = 0). The start keys j < start of a sequence
+// are one key (pad_k) and one value (pad_v); only their dropout bits differ, and those are counted.
+
+// This thread's share of the kept padding keys of query row i (start ≤ i < L) of head bh: the keep bits
+// of elements ((bh·L + i)·L + j, j < start), drawn one Philox call per aligned group of 4 elements as
+// make_keep draws them; the thread takes the row's groups part, part + parts, … (its callers add the
+// shares of parts threads: an exact integer count, carried in a float below 2^24).
+__device__ __forceinline__ float attn_pad_kept_part(int bh, int i, int part, int parts, const AttnDims& d, const AttnDropout& drop) {
+  const uint64_t e0 = (static_cast<uint64_t>(bh) * d.L + i) * d.L;
+  // Group g0 + k (the Philox counter: the low 32 bits of the group index) holds keys 4k + t − skew.
+  const uint32_t g0 = static_cast<uint32_t>(e0 >> 2);
+  const int skew = static_cast<int>(e0 & 3u);
+  int kept = 0;
+  for (int k = part; 4 * k - skew < d.start; k += parts) {
+    const uint4 w = philox4x32(g0 + static_cast<uint32_t>(k), drop.site, 0u, ATTN_DROPOUT_STREAM, drop.seed, drop.step);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const int j = 4 * k + t - skew;
+      kept += j >= 0 && j < d.start && (word_of(w, t) >> 8) >= drop.threshold;
+    }
+  }
+  return static_cast<float>(kept);
+}
+
+__device__ __forceinline__ float attn_to_float(float x) { return x; }
+__device__ __forceinline__ float attn_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// Chunk (b, query tile) of the padding keys' gradient partials [B·tiles × 2·H·hd] (tiles = gridDim.y of
+// the dq kernel): dk in columns h·hd + c, dv in H·hd + h·hd + c (attention_pad_key_sums adds them up).
+__device__ __forceinline__ float* attn_partial_chunk(float* partials, int b, const AttnDims& d) {
+  return partials + (static_cast<size_t>(b) * gridDim.y + blockIdx.y) * (2 * static_cast<size_t>(d.H) * d.hd);
+}
+
+// A dq CTA whose rows see no padding key (none, or no real row): its chunk's head h columns are 0.
+__device__ __forceinline__ void attn_zero_partial(float* chunk, int h, const AttnDims& d) {
+  const size_t HD = static_cast<size_t>(d.H) * d.hd;
+  for (int c = threadIdx.x; c < d.hd; c += blockDim.x) chunk[static_cast<size_t>(h) * d.hd + c] = chunk[HD + static_cast<size_t>(h) * d.hd + c] = 0.f;
+}
+
+// The dq CTA's padding-key partial from its R query rows' weights: thread c < hd writes dk column c =
+// Σ_r gs[r] · Qs[r][c] and dv column c = Σ_r ws[r] · dOs[r][c], rows in order (gs = scale · G_r, ws =
+// keep_scale · c_r · P_pad,r; 0 for rows that are not the sequence's). Qs, dOs: the staged tiles (row
+// stride S), the very values the CTA's dq products use.
+template <int R, int S, typename T>
+__device__ __forceinline__ void attn_pad_partial(float* chunk, const float* gs, const float* ws, const T* Qs, const T* dOs, int h, const AttnDims& d) {
+  const size_t HD = static_cast<size_t>(d.H) * d.hd;
+  for (int c = threadIdx.x; c < d.hd; c += blockDim.x) {
+    float sk = 0.f, sv = 0.f;
+    for (int r = 0; r < R; ++r) {
+      sk = fmaf(gs[r], attn_to_float(Qs[r * S + c]), sk);
+      sv = fmaf(ws[r], attn_to_float(dOs[r * S + c]), sv);
+    }
+    chunk[static_cast<size_t>(h) * d.hd + c] = sk;
+    chunk[HD + static_cast<size_t>(h) * d.hd + c] = sv;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -254,7 +324,7 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
     return;
   }
 
-  load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
+  load_tile<BQ, W>(Qs, q, d.bf16, h, q0, d);
 
   float m[RA], l[RA], o[RA][NC];
 #pragma unroll
@@ -264,12 +334,32 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
 #pragma unroll
     for (int n = 0; n < NC; ++n) o[ra][n] = 0.f;
   }
+  // The padding keys seen: the online softmax starts from them, m = s_p, l = start (each copy exp(0) = 1
+  // in m's units), o = keep_scale · (kept copies) · v_pad; the 16 threads of a row split the work.
+  if (d.pad_keys && d.start > 0) {
+    __syncthreads();  // Qs staged
+#pragma unroll
+    for (int ra = 0; ra < RA; ++ra) {
+      const int r = ty + 16 * ra, i = q0 + r;
+      float dot = 0.f;
+      for (int c = tx; c < d.hd; c += 16) dot = fmaf(Qs[r * HS + c], attn_pad_value(pad_k, h * d.hd + c, d.bf16), dot);
+      const bool real = i >= d.start && i < d.L;
+      const float kept = dropout ? row_sum(real ? attn_pad_kept_part(bh, i, tx, 16, d, drop) : 0.f) : static_cast<float>(d.start);
+      m[ra] = row_sum(dot) * d.scale;
+      l[ra] = static_cast<float>(d.start);
+#pragma unroll
+      for (int n = 0; n < NC; ++n) {
+        const int c = tx + 16 * n;
+        o[ra][n] = c < d.hd ? drop.keep_scale * kept * attn_pad_value(pad_v, h * d.hd + c, d.bf16) : 0.f;
+      }
+    }
+  }
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, Ps, keep are consumed
-    load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
-    load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
+    load_tile<BK, W>(Ks, k, d.bf16, h, k0, d);
+    load_tile<BK, W>(Vs, v, d.bf16, h, k0, d);
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -285,8 +375,9 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
         tile_max = fmaxf(tile_max, s[ra][cb]);
       }
       const float m_new = fmaxf(m[ra], row_max(tile_max));
-      // A row below L sees key 0 in its first tile, so m_new is finite; rows past L see no key: the guard
-      // keeps their exp() off -inf - -inf (they stay at l = 0 and are never stored).
+      // A row of the sequence sees key start in its first tile (or the padding keys before), so m_new is
+      // finite; padding rows and rows past L may see no key: the guard keeps their exp() off -inf - -inf
+      // (they stay at l = 0 and are never stored).
       const float m_ref = m_new == -INFINITY ? 0.f : m_new;
       const float alpha = expf(m[ra] - m_ref);
       float sum = 0.f;
@@ -380,22 +471,9 @@ __device__ __forceinline__ AttnGrad score_grad(float s, float dp, bool valid, bo
   return {kept ? p * drop.keep_scale : 0.f, p * (dp_dropped - delta_i) * d.scale};
 }
 
-// Chunk (b, key tile) of the padding keys' gradient partials [B·tiles × 2·H·hd] (tiles = gridDim.y): dk
-// in columns h·hd + c, dv in H·hd + h·hd + c (attention_pad_key_sums adds the chunks up).
-__device__ __forceinline__ float* attn_partial_chunk(float* partials, int b, const AttnDims& d) {
-  return partials + (static_cast<size_t>(b) * gridDim.y + blockIdx.y) * (2 * static_cast<size_t>(d.H) * d.hd);
-}
-
-// A kv CTA without padding keys (or with no query to see them): its chunk's head h columns are 0.
-__device__ __forceinline__ void attn_zero_partial(float* chunk, int h, const AttnDims& d) {
-  const size_t HD = static_cast<size_t>(d.H) * d.hd;
-  for (int c = threadIdx.x; c < d.hd; c += blockDim.x) chunk[static_cast<size_t>(h) * d.hd + c] = chunk[HD + static_cast<size_t>(h) * d.hd + c] = 0.f;
-}
-
 template <int W>
-__device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ partials,
-                                                      const float* __restrict__ dout, const void* __restrict__ q, const void* __restrict__ k,
-                                                      const void* __restrict__ v, const float* __restrict__ pad_k, const float* __restrict__ pad_v,
+__device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
+                                                      const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v,
                                                       const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
                                                       const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
@@ -410,18 +488,17 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
   float* delta_s = lse_s + BQ;
   uint8_t* keep = reinterpret_cast<uint8_t*>(delta_s + BQ);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int k0 = blockIdx.y * BK;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nq = (d.L + BQ - 1) / BQ;
-  // A chunk of partials (padding keys seen) with no padding key, or none that a query sees: zero.
-  if (partials != nullptr && (d.start == d.L || k0 >= d.start)) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
-  // Nothing to do: an empty sequence, or (key_padding) a tile wholly in the padding; no row to write.
-  if (d.start == d.L || min(k0 + BK, d.L) <= d.key_lo) return;
+  // Nothing to do: an empty sequence, or a tile wholly in the padding (no row to write; padding keys
+  // seen: their gradients are the dq kernel's closed form).
+  if (d.start == d.L || min(k0 + BK, d.L) <= d.start) return;
 
-  load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
-  load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
+  load_tile<BK, W>(Ks, k, d.bf16, h, k0, d);
+  load_tile<BK, W>(Vs, v, d.bf16, h, k0, d);
 
   // Rows ty + 16·cb of the key tile, columns tx + 16·n.
   float dk_acc[CB][NC], dv_acc[CB][NC];
@@ -434,8 +511,8 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
   for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, Ps, dSs, keep are consumed
-    load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
-    load_tile<BQ, W>(dOs, dout, 0, nullptr, h, q0, d);
+    load_tile<BQ, W>(Qs, q, d.bf16, h, q0, d);
+    load_tile<BQ, W>(dOs, dout, 0, h, q0, d);
     for (int r = threadIdx.x; r < BQ; r += ATTN_THREADS) {
       // Padding rows and rows past L: lse = +inf makes P = 0 (they are masked as well).
       lse_s[r] = attn_lse_of(lse, bh, q0 + r, d);
@@ -494,37 +571,14 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
       dv[row + c] = dv_acc[cb][n];
     }
   }
-  // The tile's padding keys (partials given): rows 0 .. npad-1 (computed here: nothing live through the loop).
-  if (partials == nullptr || k0 >= d.start) return;
-  const int npad = min(d.start - k0, BK);
-  // The padding keys' rows into Ks, Vs (consumed), then thread c < hd sums rows 0 .. npad-1 in order.
-  __syncthreads();
-#pragma unroll
-  for (int cb = 0; cb < CB; ++cb)
-#pragma unroll
-    for (int n = 0; n < NC; ++n) {
-      Ks[(ty + 16 * cb) * HS + tx + 16 * n] = dk_acc[cb][n];
-      Vs[(ty + 16 * cb) * HS + tx + 16 * n] = dv_acc[cb][n];
-    }
-  __syncthreads();
-  float* chunk = attn_partial_chunk(partials, b, d);
-  const size_t HD = static_cast<size_t>(d.H) * d.hd;
-  for (int c = threadIdx.x; c < d.hd; c += ATTN_THREADS) {
-    float sk = 0.f, sv = 0.f;
-    for (int j = 0; j < npad; ++j) {
-      sk += Ks[j * HS + c];
-      sv += Vs[j * HS + c];
-    }
-    chunk[static_cast<size_t>(h) * d.hd + c] = sk;
-    chunk[HD + static_cast<size_t>(h) * d.hd + c] = sv;
-  }
 }
 
 template <int W>
-__device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, const float* __restrict__ dout, const void* __restrict__ q,
-                                                     const void* __restrict__ k, const void* __restrict__ v, const float* __restrict__ pad_k,
-                                                     const float* __restrict__ pad_v, const float* __restrict__ lse,
-                                                     const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
+__device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, float* __restrict__ partials, const float* __restrict__ dout,
+                                                     const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v,
+                                                     const float* __restrict__ pad_k, const float* __restrict__ pad_v,
+                                                     const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
+                                                     const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
   extern __shared__ float smem[];
   float* Qs = smem;
@@ -534,16 +588,19 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
   float* dSs = Vs + BK * HS;
   uint8_t* keep = reinterpret_cast<uint8_t*>(dSs + BQ * PS);
 
-  const int bh = blockIdx.x, h = bh % d.H;
+  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) return;  // padding rows have no dq row
+  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient
+    if (d.pad_keys) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
+    return;
+  }
 
-  load_tile<BQ, W>(Qs, q, d.bf16, nullptr, h, q0, d);
-  load_tile<BQ, W>(dOs, dout, 0, nullptr, h, q0, d);
+  load_tile<BQ, W>(Qs, q, d.bf16, h, q0, d);
+  load_tile<BQ, W>(dOs, dout, 0, h, q0, d);
   float lse_r[RA], delta_r[RA], acc[RA][NC];
 #pragma unroll
   for (int ra = 0; ra < RA; ++ra) {
@@ -553,12 +610,51 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, con
 #pragma unroll
     for (int n = 0; n < NC; ++n) acc[ra][n] = 0.f;
   }
+  // The padding keys seen, in closed form: a row's Σ_j dS_ij over them is g = scale · P_pad · (keep_scale
+  // · kept · (dout_i · v_pad) − start · delta_i); dq starts from g · k_pad, and the CTA's rows' g · q_i and
+  // keep_scale · kept · P_pad · dout_i go into its chunk of partials (the padding keys' dk, dv).
+  if (d.pad_keys) {
+    float* chunk = attn_partial_chunk(partials, b, d);
+    if (d.start == 0) {
+      attn_zero_partial(chunk, h, d);
+    } else {
+      float* gs = Ks;  // [BQ] each, in Ks: free until the first key tile
+      float* ws = Ks + BQ;
+      __syncthreads();  // Qs, dOs staged
+#pragma unroll
+      for (int ra = 0; ra < RA; ++ra) {
+        const int r = ty + 16 * ra, i = q0 + r;
+        float qk = 0.f, dov = 0.f;
+        for (int c = tx; c < d.hd; c += 16) {
+          qk = fmaf(Qs[r * HS + c], attn_pad_value(pad_k, h * d.hd + c, d.bf16), qk);
+          dov = fmaf(dOs[r * HS + c], attn_pad_value(pad_v, h * d.hd + c, d.bf16), dov);
+        }
+        const bool real = i >= d.start && i < d.L;
+        const float kept = dropout ? row_sum(real ? attn_pad_kept_part(bh, i, tx, 16, d, drop) : 0.f) : static_cast<float>(d.start);
+        qk = row_sum(qk);
+        dov = row_sum(dov);
+        const float p = real ? expf(qk * d.scale - lse_r[ra]) : 0.f;
+        const float g = p * (drop.keep_scale * kept * dov - static_cast<float>(d.start) * delta_r[ra]) * d.scale;
+#pragma unroll
+        for (int n = 0; n < NC; ++n) {
+          const int c = tx + 16 * n;
+          if (c < d.hd) acc[ra][n] = g * attn_pad_value(pad_k, h * d.hd + c, d.bf16);
+        }
+        if (tx == 0) {
+          gs[r] = g;
+          ws[r] = drop.keep_scale * kept * p;
+        }
+      }
+      __syncthreads();
+      attn_pad_partial<BQ, HS>(chunk, gs, ws, Qs, dOs, h, d);
+    }
+  }
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, dSs, keep are consumed
-    load_tile<BK, W>(Ks, k, d.bf16, pad_k, h, k0, d);
-    load_tile<BK, W>(Vs, v, d.bf16, pad_v, h, k0, d);
+    load_tile<BK, W>(Ks, k, d.bf16, h, k0, d);
+    load_tile<BK, W>(Vs, v, d.bf16, h, k0, d);
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -613,7 +709,7 @@ __device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, 
   const int b = blockIdx.x / H;
   const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
   const long long base = len > 0 ? static_cast<long long>(seqs[2 * b]) - start : 0;
-  return AttnDims{L, H, hd, causal, bf16, scale, start, key_padding ? start : 0, base};
+  return AttnDims{L, H, hd, causal, bf16, scale, start, key_padding ? 0 : 1, base};
 }
 
 #define ATTN_DROP AttnDropout{seed, step_of(step, counters), site, threshold, keep_scale}
@@ -628,14 +724,14 @@ __device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, 
     attention_forward<W>(out, lse, q, k, v, pad_k, pad_v, ATTN_DIMS, ATTN_DROP);                                                        \
   }                                                                                                                                      \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
-      attention_backward_kv_##W(float* dk, float* dv, float* partials, const float* dout, const void* q, const void* k, const void* v,  \
-                                const float* lse, const float* delta, ATTN_PARAMS) {                                                    \
-    attention_backward_kv<W>(dk, dv, partials, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                          \
+      attention_backward_kv_##W(float* dk, float* dv, const float* dout, const void* q, const void* k, const void* v, const float* lse, \
+                                const float* delta, ATTN_PARAMS) {                                                                      \
+    attention_backward_kv<W>(dk, dv, dout, q, k, v, lse, delta, ATTN_DIMS, ATTN_DROP);                                                  \
   }                                                                                                                                      \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
-      attention_backward_q_##W(float* dq, const float* dout, const void* q, const void* k, const void* v, const float* lse,            \
-                               const float* delta, ATTN_PARAMS) {                                                                       \
-    attention_backward_q<W>(dq, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                                         \
+      attention_backward_q_##W(float* dq, float* partials, const float* dout, const void* q, const void* k, const void* v,             \
+                               const float* lse, const float* delta, ATTN_PARAMS) {                                                    \
+    attention_backward_q<W>(dq, partials, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                               \
   }
 
 ATTN_ENTRIES(32)
@@ -647,15 +743,18 @@ ATTN_ENTRIES(256)
 // Evaluation: each sequence's last position only (ops.ts attentionLastForward; CPU attentionLastPart).
 //   q, out [B × H·hd]   row b is position L − 1 of sequence b (one row per sequence); f32 or bf16 like k, v
 //   k, v   [rows × H·hd], seqs, pad_k, pad_v as above. Position L − 1 sees every key j < L (causal or not),
-//   from start_b on with key_padding (else the padding keys j < start_b are pad_k, pad_v); an empty
-//   sequence (start_b = L) gets out 0. No dropout; nothing is saved; out is overwritten.
+//   from start_b on with key_padding (else the start_b padding keys j < start_b too: one key pad_k and
+//   value pad_v, in closed form); an empty sequence (start_b = L) gets out 0. No dropout; nothing is
+//   saved; out is overwritten.
 //   attention_last_forward  grid (B·H), ATTN_THREADS threads: a CTA owns (b, h). Warp w scores keys
-//                           first + w, first + w + 8, … (its lanes split the head's columns, a butterfly
-//                           adds them); the CTA takes the row's max, then thread t sums exp(s_j − max) over
-//                           keys first + t, first + t + 256, … and the warps' sums are added in warp order;
-//                           then G = ATTN_THREADS / hd groups of hd threads sum p_j · v_j over interleaved
-//                           keys and the first hd threads add the groups in order and divide. Fixed orders
-//                           throughout: deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
+//                           start + w, start + w + 8, … (its lanes split the head's columns, a butterfly
+//                           adds them), and every warp the padding keys' s_p alike; the CTA takes the
+//                           row's max m (s_p among them), then thread t sums exp(s_j − m) over keys
+//                           start + t, start + t + 256, … and the warps' sums are added in warp order,
+//                           then start · exp(s_p − m); then G = ATTN_THREADS / hd groups of hd threads sum
+//                           p_j · v_j over interleaved keys and the first hd threads add the groups in
+//                           order, then start · exp(s_p − m) · v_pad, and divide. Fixed orders throughout:
+//                           deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
 //   Shared (dynamic): scores [L] + group partials [ATTN_THREADS] + q [hd] floats; hd ≤ 256.
 
 #define ATTN_LAST_WARPS (ATTN_THREADS / 32)
@@ -671,12 +770,9 @@ __device__ __forceinline__ void store_operand(void* p, size_t idx, int bf16, flo
   else static_cast<float*>(p)[idx] = value;
 }
 
-// Element c of head h's key (or value) j of the sequence: its row's from position `start` on, else the
-// padding vector's (as a bf16 row would hold it when bf16 = 1).
-__device__ __forceinline__ float attn_last_key(const void* x, const float* pad, int j, int start, long long base, size_t D, int h, int hd,
-                                               int c, int bf16) {
-  return j >= start ? load_operand(x, static_cast<size_t>(base + j) * D + static_cast<size_t>(h) * hd + c, bf16)
-                    : attn_pad_value(pad, h * hd + c, bf16);
+// Element c of head h's key (or value) j ≥ start of the sequence, from its row.
+__device__ __forceinline__ float attn_last_key(const void* x, int j, long long base, size_t D, int h, int hd, int c, int bf16) {
+  return load_operand(x, static_cast<size_t>(base + j) * D + static_cast<size_t>(h) * hd + c, bf16);
 }
 
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
@@ -698,15 +794,22 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
     for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) store_operand(out, row + c, bf16, 0.f);
     return;
   }
-  const int first = key_padding ? start : 0;
+  const bool pads = !key_padding && start > 0;  // the padding keys are seen, and there are some
   for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) qs[c] = load_operand(q, row + c, bf16);
   __syncthreads();
 
-  // Scores: a warp per key; after the butterfly every lane holds the same s_j.
-  float wmax = -INFINITY;
-  for (int j = first + warp; j < L; j += ATTN_LAST_WARPS) {
+  // The padding keys' score s_p, the same in every warp (the same sums in the same order), -inf if none.
+  float sp = -INFINITY;
+  if (pads) {
     float acc = 0.f;
-    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_last_key(k, pad_k, j, start, base, D, h, hd, c, bf16), acc);
+    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_pad_value(pad_k, h * hd + c, bf16), acc);
+    sp = attn_warp_sum(acc) * scale;
+  }
+  // Scores: a warp per key; after the butterfly every lane holds the same s_j.
+  float wmax = sp;
+  for (int j = start + warp; j < L; j += ATTN_LAST_WARPS) {
+    float acc = 0.f;
+    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_last_key(k, j, base, D, h, hd, c, bf16), acc);
     const float sj = attn_warp_sum(acc) * scale;
     if (lane == 0) s[j] = sj;
     wmax = fmaxf(wmax, sj);
@@ -716,9 +819,9 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
   float m = red[0];
 #pragma unroll
   for (int w = 1; w < ATTN_LAST_WARPS; ++w) m = fmaxf(m, red[w]);
-  // m is finite: first ≤ start < L, so the row has at least one key.
+  // m is finite: start < L, so the row has at least one key.
   float sum = 0.f;
-  for (int j = first + static_cast<int>(threadIdx.x); j < L; j += ATTN_THREADS) {
+  for (int j = start + static_cast<int>(threadIdx.x); j < L; j += ATTN_THREADS) {
     const float p = expf(s[j] - m);
     s[j] = p;
     sum += p;
@@ -730,18 +833,22 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
   float l = 0.f;
 #pragma unroll
   for (int w = 0; w < ATTN_LAST_WARPS; ++w) l += red[w];
+  // Each padding key's probability (unnormalized): exp(s_p − m), start of them.
+  const float pp = pads ? expf(sp - m) : 0.f;
+  l += static_cast<float>(start) * pp;
 
-  // P · V: group g sums keys first + g, first + g + G, … for column c.
+  // P · V: group g sums keys start + g, start + g + G, … for column c.
   const int groups = ATTN_THREADS / hd, g = threadIdx.x / hd, c = threadIdx.x % hd;
   if (g < groups) {
     float o = 0.f;
-    for (int j = first + g; j < L; j += groups) o = fmaf(s[j], attn_last_key(v, pad_v, j, start, base, D, h, hd, c, bf16), o);
+    for (int j = start + g; j < L; j += groups) o = fmaf(s[j], attn_last_key(v, j, base, D, h, hd, c, bf16), o);
     part[g * hd + c] = o;
   }
   __syncthreads();
   if (static_cast<int>(threadIdx.x) < hd) {
     float o = 0.f;
     for (int gg = 0; gg < groups; ++gg) o += part[gg * hd + threadIdx.x];
+    if (pads) o = fmaf(static_cast<float>(start) * pp, attn_pad_value(pad_v, h * hd + threadIdx.x, bf16), o);
     store_operand(out, row + threadIdx.x, bf16, o / l);
   }
 }
@@ -894,23 +1001,16 @@ __device__ __forceinline__ size_t attn_at_mma(const AttnDims& d, int i, int h) {
 }
 
 // Positions r0 .. r0+R-1 of the CTA's sequence, head h of a bf16 [rows × H·D] tensor into s[R][D + 8]: a
-// position ≥ start from its row, a padding position from `pad` (f32 [H·D], head h's slice, rounded to
-// bf16 as a bf16 row would hold it; zero where pad is null); zero past L. 16-byte loads of the rows: D is
-// a multiple of 8 and the tensors are 256-byte aligned (the launcher checks 16); pad is read by element.
+// position ≥ start from its row; zero at padding positions (no row; as keys they are masked) and past L.
+// 16-byte loads of the rows: D is a multiple of 8 and the tensors are 256-byte aligned (the launcher
+// checks 16).
 template <int R, int D>
-__device__ __forceinline__ void attn_stage_bf16(__nv_bfloat16* s, const __nv_bfloat16* x, const float* pad, int h, int r0, const AttnDims& d) {
+__device__ __forceinline__ void attn_stage_bf16(__nv_bfloat16* s, const __nv_bfloat16* x, int h, int r0, const AttnDims& d) {
   constexpr int C = D / 8;
   for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
     const int r = idx / C, c = idx % C, i = r0 + r;
     uint4 value = make_uint4(0u, 0u, 0u, 0u);
-    if (i < d.L) {
-      if (i >= d.start) {
-        value = *reinterpret_cast<const uint4*>(x + attn_at_mma<D>(d, i, h) + 8 * c);
-      } else if (pad != nullptr) {
-        const float* p = pad + h * D + 8 * c;
-        value = make_uint4(attn_pack_bf16(p[0], p[1]), attn_pack_bf16(p[2], p[3]), attn_pack_bf16(p[4], p[5]), attn_pack_bf16(p[6], p[7]));
-      }
-    }
+    if (i >= d.start && i < d.L) value = *reinterpret_cast<const uint4*>(x + attn_at_mma<D>(d, i, h) + 8 * c);
     *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
   }
 }
@@ -988,19 +1088,56 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
     return;
   }
 
-  attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
+  attn_stage_bf16<BQ, D>(Qs, q, h, q0, d);
 
   // Running max (log2 units), this thread's partial row sums (its columns only: the quad is summed at
   // the end, every partial having seen the same rescalings), and the output rows.
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, o[DT][4];
 #pragma unroll
   for (int n = 0; n < DT; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  // The padding keys seen: the online softmax starts from them, m = s_p (log2 units), l = start (each
+  // copy exp2(0) = 1; in the quad's first thread only, l being summed over the quad), o = (kept copies) ·
+  // v_pad (keep_scale at the end, as for the other keys). The quad of a row splits the work; its
+  // butterflies leave the same sums in all four threads. Keys and values rounded to bf16, as staged.
+  if (d.pad_keys && d.start > 0) {
+    // The rows' kept copies first: nothing else is live through the Philox loops.
+    float kept[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int i = q0 + row0 + 8 * r;
+      const bool real = i >= d.start && i < d.L;
+      kept[r] = dropout ? attn_quad_sum(real ? attn_pad_kept_part(bh, i, t, 4, d, drop) : 0.f) : static_cast<float>(d.start);
+    }
+    __syncthreads();  // Qs staged
+    const float* pk = pad_k + h * D + 2 * t;
+    const float* pv = pad_v + h * D + 2 * t;
+    float dot[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < DT; ++n) {
+      const float k0v = attn_pad_value(pk, 8 * n, 1), k1v = attn_pad_value(pk, 8 * n + 1, 1);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const __nv_bfloat162 qq = *reinterpret_cast<const __nv_bfloat162*>(Qs + (row0 + 8 * r) * SD + 8 * n + 2 * t);
+        dot[r] = fmaf(__high2float(qq), k1v, fmaf(__low2float(qq), k0v, dot[r]));
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      m[r] = attn_quad_sum(dot[r]) * scale2;
+      l[r] = t == 0 ? static_cast<float>(d.start) : 0.f;
+#pragma unroll
+      for (int n = 0; n < DT; ++n) {
+        o[n][2 * r] = kept[r] * attn_pad_value(pv, 8 * n, 1);
+        o[n][2 * r + 1] = kept[r] * attn_pad_value(pv, 8 * n + 1, 1);
+      }
+    }
+  }
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, keep are consumed
-    attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
-    attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
+    attn_stage_bf16<BK, D>(Ks, k, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
@@ -1008,7 +1145,7 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
     attn_mma_abt<D, NT>(s, Qs + warp * 16 * SD, Ks, lane);
     // Tiles with a row past L, a key past L, a key above the diagonal or a padding key excluded mask
     // element by element.
-    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.key_lo;
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.start;
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < NT; ++n)
@@ -1023,8 +1160,9 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float m_new = fmaxf(m[r], attn_quad_max(mx[r]));
-      // A row below L sees key 0 in its first tile, so m_new is finite; rows past L see no key: the
-      // guard keeps exp2() off -inf - -inf (they stay at l = 0 and are never stored).
+      // A row of the sequence sees key start in its first tile (or the padding keys before), so m_new is
+      // finite; padding rows and rows past L may see no key: the guard keeps exp2() off -inf - -inf (they
+      // stay at l = 0 and are never stored).
       m_ref[r] = m_new == -INFINITY ? 0.f : m_new;
       const float alpha = exp2f(m[r] - m_ref[r]);
       m[r] = m_new;
@@ -1071,12 +1209,10 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
 // AttnKvTile<D>::BQ stream through shared memory, those wholly above the diagonal skipped.
 
 template <int D>
-__device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk, float* __restrict__ dv, float* __restrict__ partials,
-                                                          const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
-                                                          const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
-                                                          const float* __restrict__ pad_k, const float* __restrict__ pad_v,
-                                                          const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
-                                                          const AttnDropout drop) {
+__device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk, float* __restrict__ dv, const float* __restrict__ dout,
+                                                          const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                                                          const __nv_bfloat16* __restrict__ v, const float* __restrict__ lse,
+                                                          const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
   constexpr int BQ = AttnKvTile<D>::BQ, BK = ATTN_MMA_BK, SD = D + 8, NQ = BQ / 8, DT = D / 8, KW = BK / 32;
   extern __shared__ __align__(16) unsigned char attn_mma_smem[];
   __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
@@ -1087,20 +1223,19 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
   float* delta_s = lse_s + BQ;
   uint32_t* keep = reinterpret_cast<uint32_t*>(delta_s + BQ);
 
-  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
+  const int bh = blockIdx.x, h = bh % d.H;
   const int k0 = blockIdx.y * BK;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int row0 = warp * 16 + lane / 4;  // this thread's keys of the tile: row0 and row0 + 8
   const bool dropout = drop.threshold != 0u;
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nq = (d.L + BQ - 1) / BQ;
-  // A chunk of partials (padding keys seen) with no padding key, or none that a query sees: zero.
-  if (partials != nullptr && (d.start == d.L || k0 >= d.start)) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
-  // Nothing to do: an empty sequence, or (key_padding) a tile wholly in the padding; no row to write.
-  if (d.start == d.L || min(k0 + BK, d.L) <= d.key_lo) return;
+  // Nothing to do: an empty sequence, or a tile wholly in the padding (no row to write; padding keys
+  // seen: their gradients are the dq kernel's closed form).
+  if (d.start == d.L || min(k0 + BK, d.L) <= d.start) return;
 
-  attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
-  attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
+  attn_stage_bf16<BK, D>(Ks, k, h, k0, d);
+  attn_stage_bf16<BK, D>(Vs, v, h, k0, d);
 
   float dk_acc[DT][4], dv_acc[DT][4];
 #pragma unroll
@@ -1108,14 +1243,14 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
 #pragma unroll
     for (int e = 0; e < 4; ++e) dk_acc[n][e] = dv_acc[n][e] = 0.f;
 
-  // This thread's two keys against key padding (is_valid's last term, fixed for the CTA: fewer registers).
-  const bool key_seen[2] = {k0 + row0 >= d.key_lo, k0 + row0 + 8 >= d.key_lo};
-  const bool key_edge = k0 < d.key_lo;
+  // This thread's two keys against the padding (is_valid's last term, fixed for the CTA: fewer registers).
+  const bool key_seen[2] = {k0 + row0 >= d.start, k0 + row0 + 8 >= d.start};
+  const bool key_edge = k0 < d.start;
   // Query tiles wholly in the padding contribute nothing (their P is 0).
   for (int qt = max(d.causal ? k0 / BQ : 0, d.start / BQ); qt < nq; ++qt) {
     const int q0 = qt * BQ;
     __syncthreads();  // the previous tile's Qs, dOs, lse_s, delta_s, keep are consumed
-    attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
+    attn_stage_bf16<BQ, D>(Qs, q, h, q0, d);
     attn_stage_f32<BQ, D>(dOs, dout, h, q0, d);
     for (int r = threadIdx.x; r < BQ; r += ATTN_MMA_THREADS) {
       // Padding rows and rows past L: lse = +inf makes P = 0 (they are masked as well).
@@ -1170,41 +1305,6 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
       *reinterpret_cast<float2*>(dv + row + 8 * n) = make_float2(dv_acc[n][2 * r] * drop.keep_scale, dv_acc[n][2 * r + 1] * drop.keep_scale);
     }
   }
-  // The tile's padding keys (partials given): rows 0 .. npad-1 (computed here: nothing live through the loop).
-  if (partials == nullptr || k0 >= d.start) return;
-  const int npad = min(d.start - k0, BK);
-  // The padding keys' sums: each warp adds its 16 rows' (only those below npad) through the quad rows'
-  // butterfly (lanes 4g + t, g = 0 .. 7; every lane ends with the same sum) into red[warp] (dk) and
-  // red[4 + warp] (dv), over Qs (consumed); then thread c sums the 4 warps in order and applies the scales.
-  static_assert(8 * D * sizeof(float) <= BQ * SD * sizeof(__nv_bfloat16), "the warps' sums fit in Qs");
-  __syncthreads();  // every warp is done with Qs
-  float* red = reinterpret_cast<float*>(Qs);
-  const bool pad0 = row0 < npad, pad1 = row0 + 8 < npad;
-#pragma unroll
-  for (int n = 0; n < DT; ++n)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      float sk = (pad0 ? dk_acc[n][e] : 0.f) + (pad1 ? dk_acc[n][2 + e] : 0.f);
-      float sv = (pad0 ? dv_acc[n][e] : 0.f) + (pad1 ? dv_acc[n][2 + e] : 0.f);
-#pragma unroll
-      for (int off = 4; off < 32; off <<= 1) {
-        sk += __shfl_xor_sync(0xffffffffu, sk, off);
-        sv += __shfl_xor_sync(0xffffffffu, sv, off);
-      }
-      if (lane < 4) {
-        red[warp * D + n * 8 + 2 * t + e] = sk;
-        red[(4 + warp) * D + n * 8 + 2 * t + e] = sv;
-      }
-    }
-  __syncthreads();
-  float* chunk = attn_partial_chunk(partials, b, d);
-  const size_t HD = static_cast<size_t>(d.H) * D;
-  for (int c = threadIdx.x; c < D; c += ATTN_MMA_THREADS) {
-    const float sk = ((red[c] + red[D + c]) + red[2 * D + c]) + red[3 * D + c];
-    const float sv = ((red[4 * D + c] + red[5 * D + c]) + red[6 * D + c]) + red[7 * D + c];
-    chunk[static_cast<size_t>(h) * D + c] = sk * d.scale;
-    chunk[HD + static_cast<size_t>(h) * D + c] = sv * drop.keep_scale;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1212,11 +1312,11 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
 // warp w owning queries 16w .. 16w+15; key tiles of 64 stream through shared memory.
 
 template <int D>
-__device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
-                                                         const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
-                                                         const float* __restrict__ pad_k, const float* __restrict__ pad_v,
-                                                         const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
-                                                         const AttnDropout drop) {
+__device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, float* __restrict__ partials, const float* __restrict__ dout,
+                                                         const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                                                         const __nv_bfloat16* __restrict__ v, const float* __restrict__ pad_k,
+                                                         const float* __restrict__ pad_v, const float* __restrict__ lse,
+                                                         const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
   constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
   extern __shared__ __align__(16) unsigned char attn_mma_smem[];
   __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
@@ -1225,7 +1325,7 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   __nv_bfloat16* Vs = Ks + BK * SD;
   uint32_t* keep = reinterpret_cast<uint32_t*>(Vs + BK * SD);
 
-  const int bh = blockIdx.x, h = bh % d.H;
+  const int bh = blockIdx.x, b = bh / d.H, h = bh % d.H;
   const int nq = (d.L + BQ - 1) / BQ, q0 = (nq - 1 - static_cast<int>(blockIdx.y)) * BQ;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int row0 = warp * 16 + lane / 4;  // this thread's rows of the tile: row0 and row0 + 8
@@ -1233,9 +1333,12 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) return;  // padding rows have no dq row
+  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient
+    if (d.pad_keys) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
+    return;
+  }
 
-  attn_stage_bf16<BQ, D>(Qs, q, nullptr, h, q0, d);
+  attn_stage_bf16<BQ, D>(Qs, q, h, q0, d);
   attn_stage_f32<BQ, D>(dOs, dout, h, q0, d);
   float lse2[2], delta_r[2], acc[DT][4];
 #pragma unroll
@@ -1246,19 +1349,75 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   }
 #pragma unroll
   for (int n = 0; n < DT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+  // The padding keys seen, in closed form: a row's Σ_j dS_ij over them (scale at the end) is G =
+  // P_pad · (keep_scale · kept · (dout_i · v_pad) − start · delta_i) in fp32 (no bf16 rounding of P or
+  // dS); dq starts from G · k_pad, and the CTA's rows' scale · G · q_i and keep_scale · kept · P_pad ·
+  // dout_i go into its chunk of partials (the padding keys' dk, dv), from the staged bf16 q and dout.
+  if (d.pad_keys) {
+    float* chunk = attn_partial_chunk(partials, b, d);
+    if (d.start == 0) {
+      attn_zero_partial(chunk, h, d);
+    } else {
+      float* gs = reinterpret_cast<float*>(Ks);  // [BQ] each, in Ks: free until the first key tile
+      float* ws = gs + BQ;
+      static_assert(2 * BQ * sizeof(float) <= BK * SD * sizeof(__nv_bfloat16), "the rows' weights fit in Ks");
+      __syncthreads();  // Qs, dOs staged
+      const float* pk = pad_k + h * D + 2 * t;
+      const float* pv = pad_v + h * D + 2 * t;
+      float qk[2] = {0.f, 0.f}, dov[2] = {0.f, 0.f};
+#pragma unroll
+      for (int n = 0; n < DT; ++n) {
+        const float k0v = attn_pad_value(pk, 8 * n, 1), k1v = attn_pad_value(pk, 8 * n + 1, 1);
+        const float v0v = attn_pad_value(pv, 8 * n, 1), v1v = attn_pad_value(pv, 8 * n + 1, 1);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int at = (row0 + 8 * r) * SD + 8 * n + 2 * t;
+          const __nv_bfloat162 qq = *reinterpret_cast<const __nv_bfloat162*>(Qs + at);
+          const __nv_bfloat162 gg = *reinterpret_cast<const __nv_bfloat162*>(dOs + at);
+          qk[r] = fmaf(__high2float(qq), k1v, fmaf(__low2float(qq), k0v, qk[r]));
+          dov[r] = fmaf(__high2float(gg), v1v, fmaf(__low2float(gg), v0v, dov[r]));
+        }
+      }
+      float g[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int i = q0 + row0 + 8 * r;
+        const bool real = i >= d.start && i < d.L;
+        const float kept = dropout ? attn_quad_sum(real ? attn_pad_kept_part(bh, i, t, 4, d, drop) : 0.f) : static_cast<float>(d.start);
+        const float s2 = attn_quad_sum(qk[r]) * scale2, dpv = attn_quad_sum(dov[r]);
+        const float p = real ? exp2f(s2 - lse2[r]) : 0.f;
+        g[r] = p * (drop.keep_scale * kept * dpv - static_cast<float>(d.start) * delta_r[r]);
+        if (t == 0) {
+          gs[row0 + 8 * r] = g[r] * d.scale;
+          ws[row0 + 8 * r] = drop.keep_scale * kept * p;
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < DT; ++n) {
+        const float k0v = attn_pad_value(pk, 8 * n, 1), k1v = attn_pad_value(pk, 8 * n + 1, 1);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          acc[n][2 * r] = g[r] * k0v;
+          acc[n][2 * r + 1] = g[r] * k1v;
+        }
+      }
+      __syncthreads();
+      attn_pad_partial<BQ, SD>(chunk, gs, ws, Qs, dOs, h, d);
+    }
+  }
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
     __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at the first, Qs, dOs are staged)
-    attn_stage_bf16<BK, D>(Ks, k, pad_k, h, k0, d);
-    attn_stage_bf16<BK, D>(Vs, v, pad_v, h, k0, d);
+    attn_stage_bf16<BK, D>(Ks, k, h, k0, d);
+    attn_stage_bf16<BK, D>(Vs, v, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
     __syncthreads();
 
     float p[NT][4], ds[NT][4];
     attn_mma_abt<D, NT>(p, Qs + warp * 16 * SD, Ks, lane);
     attn_mma_abt<D, NT>(ds, dOs + warp * 16 * SD, Vs, lane);
-    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.key_lo;
+    const bool edge = q0 + BQ > d.L || k0 + BK > d.L || (d.causal && k0 + BK - 1 > q0) || k0 < d.start;
 #pragma unroll
     for (int n = 0; n < NT; ++n)
 #pragma unroll
@@ -1297,15 +1456,15 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
                              ATTN_DROP);                                                                                                 \
   }                                                                                                                                       \
   extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
-      attention_backward_kv_mma_##D(float* dk, float* dv, float* partials, const float* dout, const void* q, const void* k,             \
-                                    const void* v, const float* lse, const float* delta, ATTN_PARAMS) {                                  \
-    attention_backward_kv_mma<D>(dk, dv, partials, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),     \
-                                 static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                  \
+      attention_backward_kv_mma_##D(float* dk, float* dv, const float* dout, const void* q, const void* k, const void* v,               \
+                                    const float* lse, const float* delta, ATTN_PARAMS) {                                                 \
+    attention_backward_kv_mma<D>(dk, dv, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),               \
+                                 static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                \
   }                                                                                                                                       \
   extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
-      attention_backward_q_mma_##D(float* dq, const float* dout, const void* q, const void* k, const void* v, const float* lse,        \
-                                   const float* delta, ATTN_PARAMS) {                                                                    \
-    attention_backward_q_mma<D>(dq, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),                   \
+      attention_backward_q_mma_##D(float* dq, float* partials, const float* dout, const void* q, const void* k, const void* v,         \
+                                   const float* lse, const float* delta, ATTN_PARAMS) {                                                 \
+    attention_backward_q_mma<D>(dq, partials, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),         \
                                 static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                   \
   }
 
@@ -1315,8 +1474,8 @@ ATTN_MMA_ENTRIES(128)
 
 // ---------------------------------------------------------------------------------------------------
 // The padding keys' gradients (key_padding = 0): pad_dk[c] (+=) Σ_k partials[k · 2HD + c] and pad_dv[c]
-// (+=) Σ_k partials[k · 2HD + HD + c] over the chunks k = b · tiles + key tile that a kv kernel wrote
-// (chunks = B · tiles; those without padding keys hold 0), in column_sums.cuh's fixed order. Grid
+// (+=) Σ_k partials[k · 2HD + HD + c] over the chunks k = b · tiles + blockIdx.y that a dq kernel wrote
+// (chunks = B · tiles; those without padding keys or real rows hold 0), in column_sums.cuh's fixed order. Grid
 // (⌈HD / COLSUM_LANES⌉, 2): blockIdx.y = 0 sums dk, 1 dv; COLSUM_LANES × COLSUM_PHASES threads.
 extern "C" __global__ void __launch_bounds__(COLSUM_LANES * COLSUM_PHASES)
     attention_pad_key_sums(float* __restrict__ pad_dk, float* __restrict__ pad_dv, const float* __restrict__ partials, int HD, int chunks) {

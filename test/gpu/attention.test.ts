@@ -79,8 +79,7 @@ function layoutOf(kind: LayoutKind, L: number, starts: readonly number[]): TestL
   return kind === 'padded' ? paddedLayout(L, starts) : packedLayout(L, starts);
 }
 
-function randomMasking(B: number, L: number, mode: Mode, kind: LayoutKind): Masking {
-  const starts = randomStarts(B, L);
+function randomMasking(B: number, L: number, mode: Mode, kind: LayoutKind, starts = randomStarts(B, L)): Masking {
   return { ...mode, starts, layout: layoutOf(kind, L, starts) };
 }
 
@@ -264,15 +263,16 @@ async function runOracle(cpu: CpuOps, s: Shape, m: Masking, drop: DropoutSpec, x
 }
 
 describe('attentionWorkspace', () => {
-  it('holds lse and delta [B × H × L] and the padding keys\' partials [B · key tiles × 2·H·hd] (the smallest key tile), f32', () => {
-    // hd 7: SIMT only, 64-key tiles.
+  it('holds lse and delta [B × H × L] and the padding keys\' partials [B · query tiles × 2·H·hd] (the smallest dq query tile), f32', () => {
+    // hd 7: SIMT only, 64-query tiles.
     expect(attentionWorkspace(3, 13, 2, 7)).toEqual([
       { name: 'lse', shape: [3, 2, 13], dtype: 'f32' },
       { name: 'delta', shape: [3, 2, 13], dtype: 'f32' },
       { name: 'padKeyPartials', shape: [3, 28], dtype: 'f32' },
     ]);
-    // hd 128: SIMT 32-key tiles, tensor cores 64.
-    expect(attentionWorkspace(2, 65, 1, 128)[2]).toEqual({ name: 'padKeyPartials', shape: [2 * 3, 256], dtype: 'f32' });
+    // hd 128: SIMT and tensor cores both 64-query tiles; hd 200: SIMT 32-query tiles.
+    expect(attentionWorkspace(2, 65, 1, 128)[2]).toEqual({ name: 'padKeyPartials', shape: [2 * 2, 256], dtype: 'f32' });
+    expect(attentionWorkspace(2, 65, 1, 200)[2]).toEqual({ name: 'padKeyPartials', shape: [2 * 3, 400], dtype: 'f32' });
     expect(() => attentionWorkspace(1, 8, 1, 257)).toThrow(/head width hd in 1\.\.256/);
     expect(() => attentionWorkspace(1, 0, 1, 64)).toThrow(/L to be a positive integer/);
   });
@@ -286,10 +286,10 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
   });
   afterAll(() => cpu?.close());
 
-  /** One forward and backward on the device against the float64 CPU backend. */
-  async function check(s: Shape, dtype: DType, mode: Mode, p: number, kind: LayoutKind): Promise<void> {
+  /** One forward and backward on the device against the float64 CPU backend (random starts unless given). */
+  async function check(s: Shape, dtype: DType, mode: Mode, p: number, kind: LayoutKind, starts?: readonly number[]): Promise<void> {
     const drop = randomDrop(p);
-    const m = randomMasking(s.B, s.L, mode, kind);
+    const m = randomMasking(s.B, s.L, mode, kind, starts === undefined ? undefined : [...starts]);
     const x = randomInputs(s, dtype);
     const { result, lse, poisonKept } = runDevice(s, dtype, m, drop, x);
     const want = await runOracle(cpu, s, m, drop, x);
@@ -301,7 +301,9 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     // (≤ 2.3e-3 seen). Tensor-core kernels add the bf16 rounding of P before P·V, and of dout, P and dS
     // before the backward's products: in a host emulation of them (mma.sync and ldmatrix emulated from
     // the PTX ISA's fragment tables) out ≤ 2.3e-3 and the gradients ≤ 3.4e-3 relative over these
-    // shapes. Bounds: out 4e-3, gradients (the padding keys' sums among them) 1e-2.
+    // shapes. The padding keys (seen without keyPadding) are taken in closed form on both paths: their
+    // P and dS are exact fp32, not rounded to bf16, which moves the tensor-core results by less than
+    // those roundings. Bounds: out 4e-3, gradients (the padding keys' sums among them) 1e-2.
     const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
     const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
     const { L, H, hd } = s;
@@ -349,6 +351,23 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
   for (const s of MMA_SHAPES) {
     for (const mode of MODES.filter((m) => s.causal.includes(m.causal))) {
       it(`tensor cores: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=0.1 bf16 packed`, () => check(s, 'bf16', mode, 0.1, 'packed'));
+    }
+  }
+
+  // Long padding (SASRec at ML-20M: most of a row's keys are padding keys): starts 3 and more 64-key tiles
+  // in (L 300: 20 real items, 97 (mid-tile), 1), so whole padding tiles are skipped and their keys taken
+  // in closed form; heavy dropout (0.3) gives every row its own count of kept padding keys. SIMT (f32,
+  // 64-key tiles; and hd 200, 32-key tiles) and tensor cores (hd 64; hd 128 with 32-query dk/dv tiles).
+  const LONG_PADDING: readonly (Shape & { readonly dtype: DType })[] = [
+    { B: 3, L: 300, H: 2, hd: 64, dtype: 'f32' },
+    { B: 3, L: 300, H: 1, hd: 200, dtype: 'bf16' },
+    { B: 3, L: 300, H: 2, hd: 64, dtype: 'bf16' },
+    { B: 3, L: 300, H: 1, hd: 128, dtype: 'bf16' },
+  ];
+  for (const s of LONG_PADDING) {
+    for (const mode of MODES.filter((m) => !m.keyPadding)) {
+      it(`long padding: B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${describeMasking(mode)} p=0.3 ${s.dtype} packed`, () =>
+        check(s, s.dtype, mode, 0.3, 'packed', [s.L - 20, s.L - 97, s.L - 1]));
     }
   }
 

@@ -3,8 +3,10 @@
  * file's header holds the contract: shapes, what the forward saves, dropout on the probabilities, the
  * padding keys). Each launcher has the name and argument order of its Ops method, after the stream. The
  * forward saves only the log-sum-exp of every score row; the backward recomputes the probabilities tile
- * by tile, regenerates the dropout mask, and (padding keys seen) sums the padding keys' gradients per key
- * tile into partials that one more kernel adds up into mask.padKeys.dk / .dv.
+ * by tile and regenerates the dropout mask. The padding keys (seen without keyPadding) are one key and
+ * value per head, so every kernel takes them in closed form instead of walking their tiles; the dq
+ * kernel sums their gradients per query tile into partials that one more kernel adds up into
+ * mask.padKeys.dk / .dv.
  */
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
@@ -20,7 +22,7 @@ export const ATTENTION_LSE = 'lse';
 export const ATTENTION_DELTA = 'delta';
 /**
  * Name of the backward's scratch of the padding keys' gradient partials in the attention workspace:
- * [B · tiles × 2·H·hd] f32, a chunk per (sequence, key tile of the kv kernel), dk then dv columns.
+ * [B · tiles × 2·H·hd] f32, a chunk per (sequence, query tile of the dq kernel), dk then dv columns.
  */
 export const ATTENTION_PAD_PARTIALS = 'padKeyPartials';
 
@@ -33,8 +35,8 @@ const PROBLEM = [
 const SIGNATURES = {
   forward: ['out:ptr', 'lse:ptr', 'q:ptr', 'k:ptr', 'v:ptr', ...PROBLEM],
   delta: ['delta:ptr', 'dout:ptr', 'out:ptr', 'seqs:ptr', 'B:i32', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32'],
-  backwardKv: ['dk:ptr', 'dv:ptr', 'partials:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
-  backwardQ: ['dq:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
+  backwardKv: ['dk:ptr', 'dv:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
+  backwardQ: ['dq:ptr', 'partials:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
   padKeySums: ['pad_dk:ptr', 'pad_dv:ptr', 'partials:ptr', 'HD:i32', 'chunks:i32'],
   last: [
     'out:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32', 'scale:f32', 'seqs:ptr', 'key_padding:i32', 'pad_k:ptr', 'pad_v:ptr',
@@ -217,21 +219,21 @@ function problem(L: number, H: number, hd: number, mask: AttentionMask, m: MaskT
   ] as const;
 }
 
-/** Key tiles of L of the kv kernel of `plan`: the chunks of partials each sequence has. */
-function keyTiles(plan: AttentionPlan, L: number): number {
-  return Math.ceil(L / plan.backwardKv.tile);
+/** Query tiles of L of the dq kernel of `plan`: the chunks of partials each sequence has. */
+function queryTiles(plan: AttentionPlan, L: number): number {
+  return Math.ceil(L / plan.backwardQ.tile);
 }
 
 /**
  * What forward saves for backward: lse [B × H × L] f32 (the natural-log log-sum-exp of each scaled score
  * row), the backward's scratch delta [B × H × L] f32 (rowsum(dout ∘ out), written by backward) and the
- * padding keys' gradient partials [B · tiles × 2·H·hd] f32, tiles = ⌈L / BK⌉ for the smallest key tile BK
- * of the kernels hd may run (SIMT or tensor cores: the dtype is not known here). Pure arithmetic: no
- * context needed.
+ * padding keys' gradient partials [B · tiles × 2·H·hd] f32, tiles = ⌈L / BQ⌉ for the smallest query tile
+ * BQ of the dq kernels hd may run (SIMT or tensor cores: the dtype is not known here). Pure arithmetic:
+ * no context needed.
  */
 export function attentionWorkspace(B: number, L: number, H: number, hd: number): TensorSpec[] {
   checkDims('attentionWorkspace', B, L, H, hd);
-  const tiles = Math.max(keyTiles(simtPlan(hd), L), isMmaWidth(hd) ? keyTiles(mmaPlan(hd), L) : 0);
+  const tiles = Math.max(queryTiles(simtPlan(hd), L), isMmaWidth(hd) ? queryTiles(mmaPlan(hd), L) : 0);
   return [
     { name: ATTENTION_LSE, shape: [B, H, L], dtype: 'f32' },
     { name: ATTENTION_DELTA, shape: [B, H, L], dtype: 'f32' },
@@ -280,8 +282,8 @@ export function attentionBackward(
   const bf16 = bf16Flag(x.q);
   const plan = attentionPlan(hd, bf16 === 1, [x.q, x.k, x.v, x.out, dqd, dkd, dvd, doutd]);
   const args = problem(L, H, hd, mask, m, bf16, drop);
-  // The padding keys' sums (padding keys seen): a chunk of partials per (sequence, key tile), then their sum.
-  const chunks = B * keyTiles(plan, L);
+  // The padding keys' sums (padding keys seen): a chunk of partials per (sequence, query tile), then their sum.
+  const chunks = B * queryTiles(plan, L);
   let sums: { readonly dk: CudaTensor; readonly dv: CudaTensor; readonly partials: CudaTensor } | null = null;
   if (!mask.keyPadding) {
     const pad = mask.padKeys;
@@ -298,8 +300,8 @@ export function attentionBackward(
     { grid: strideGrid(B * L * H * 32, THREADS), block: THREADS, stream },
     delta, doutd, x.out, m.seqs, B, L, H, hd, bf16,
   );
-  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, sums?.partials ?? NULL_PTR, doutd, x.q, x.k, x.v, lse, delta, ...args);
-  launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, sums?.partials ?? NULL_PTR, doutd, x.q, x.k, x.v, lse, delta, ...args);
   if (sums !== null) {
     kernelOf('attention', 'attention_pad_key_sums', SIGNATURES.padKeySums).launch(
       { grid: [Math.ceil((H * hd) / SUM_COLUMNS), 2, 1], block: SUM_THREADS, stream },
