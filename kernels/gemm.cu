@@ -516,18 +516,135 @@ __device__ __noinline__ void epilogue_tile_norm(void* out, int out_bf16, const E
   }
 }
 
+// Chunks of 4 consecutive columns a thread of epilogue_tile<BM, BN> holds at once: their loads (out, the
+// ids, the gate, the residual) are all issued before any is used. Four (16 loads in flight) on the 128-row
+// tiles, whose kernels may use 128 registers; two on the 64 × 64 tile, whose kernels are held to 80 (four
+// spilled 108 bytes there). Either is one pass or more over the tile: 16 chunks a thread on 128 × 128, 8 on
+// 128 × 64, 4 on 64 × 64.
+template <int BM, int BN>
+struct EpilogueChunks {
+  static constexpr int value = BM * BN >= 128 * 64 ? 4 : 2;
+};
+
+// Whether an f32 or bf16 array (or null: absent) can be read in chunks of 4 elements from every element
+// index that is a multiple of 4: 16-byte aligned for f32, 8-byte for bf16.
+__device__ __forceinline__ bool quad_aligned(const void* p, int is_bf16) {
+  return p == nullptr || (reinterpret_cast<uintptr_t>(p) & (is_bf16 ? 7u : 15u)) == 0;
+}
+
+// Elements idx .. idx + 3 of an f32 or bf16 array (idx a multiple of 4, quad_aligned), as f32: one 16- or
+// 8-byte load. A bf16's value is its bits << 16 (exact, as __bfloat162float).
+__device__ __forceinline__ void load_quad(float (&v)[4], const void* p, int is_bf16, long long idx) {
+  if (is_bf16) {
+    const uint2 w = *reinterpret_cast<const uint2*>(static_cast<const unsigned short*>(p) + idx);
+    v[0] = __uint_as_float(w.x << 16);
+    v[1] = __uint_as_float(w.x & 0xffff0000u);
+    v[2] = __uint_as_float(w.y << 16);
+    v[3] = __uint_as_float(w.y & 0xffff0000u);
+  } else {
+    const float4 x = *reinterpret_cast<const float4*>(static_cast<const float*>(p) + idx);
+    v[0] = x.x;
+    v[1] = x.y;
+    v[2] = x.z;
+    v[3] = x.w;
+  }
+}
+
+// out[idx .. idx + 3] = v at out's dtype (bf16 rounded to nearest even per element, as finish_elem): one
+// 16- or 8-byte store (idx a multiple of 4, quad_aligned).
+__device__ __forceinline__ void store_quad(void* out, int out_bf16, long long idx, const float (&v)[4]) {
+  if (out_bf16) {
+    *reinterpret_cast<uint2*>(static_cast<bf16*>(out) + idx) = make_uint2(pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]));
+  } else {
+    *reinterpret_cast<float4*>(static_cast<float*>(out) + idx) = make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+// epilogue_rest of the 4 elements idx .. idx + 3 of one row (idx a multiple of 4: exactly one Philox group,
+// whose word q is element idx + q's), given the row's id (1 without ids) and the gate's and the residual's
+// values there (read only when present): the same expressions per element, one Philox call per 4 elements.
+__device__ __forceinline__ void epilogue_rest_quad(const Epilogue& e, long long idx, int id, const float (&gate)[4], const float (&res)[4],
+                                                   float (&v)[4]) {
+  if (id == 0) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = 0.f;
+    return;
+  }
+  if (e.relu) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = v[q] > 0.f ? v[q] : 0.f;
+  }
+  if (e.threshold != 0) {
+    const uint4 w = dropout_group(e, idx >> 2);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = epilogue_dropped(v[q], word_of(w, q), e);
+  }
+  if (e.gate != nullptr) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = gate[q] > 0.f ? __double2float_rn(__dmul_rn(static_cast<double>(v[q]), e.gate_scale)) : 0.f;
+  }
+  if (e.residual != nullptr) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) v[q] = res[q] + v[q];
+  }
+}
+
 // The rest of the epilogue (epilogue_rest) over the CTA's output tile, after store_pair wrote alpha ·
 // product + bias there (unsplit GEMMs; the reductions apply it as they write), then the layer norm where
 // asked (ln.out != null: the launcher's rule is n ≤ BN, so the tile holds whole rows; epilogue_tile_norm).
-// The tile is read back from global memory (L2: this CTA just wrote it) in pairs of columns, so the main
-// loop keeps its registers: inlined into store_pair, ReLU, Philox and the residual took the 64 × 64 kernels
-// from 80 to 96 registers (3 CTAs per SM to 2). A bf16 out is rounded after the bias and again after the
-// rest, as the separate ops rounded it.
+// The tile is read back from global memory (L2: this CTA just wrote it), so the main loop keeps its
+// registers: inlined into store_pair, ReLU, Philox and the residual took the 64 × 64 kernels from 80 to 96
+// registers (3 CTAs per SM to 2). A bf16 out is rounded after the bias and again after the rest, as the
+// separate ops rounded it.
+// When n is a multiple of 4 and out, the gate and the residual are quad_aligned (every model shape), a
+// thread takes chunks of 4 consecutive columns (chunk e: row e / (BN/4), columns 4(e % (BN/4)).., so a warp
+// reads 512 or 256 consecutive bytes of a row), EPI_CHUNKS chunks at a time (e = base + j · blockDim.x +
+// tid): every load of those chunks first, then the rest of the epilogue, then 16- or 8-byte stores. It
+// replaced a loop of one pair of columns per iteration whose loads (out, then the id, the gate, the
+// residual) each waited for the one before: 32 such iterations per thread on the 128 × 128 tile, ~45-60 µs
+// per GEMM at the ML-20M shape. Elsewhere (odd n, an unaligned view) pairs of columns, one at a time.
 template <int BM, int BN>
 __device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
   __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
-  constexpr int PAIRS = BN / 2;
   const int rows = min(BM, m - m0);
+  if ((n & 3) == 0 && quad_aligned(out, out_bf16) && quad_aligned(ep.gate, ep.gate_bf16) && quad_aligned(ep.residual, ep.residual_bf16)) {
+    static_assert(BN % 4 == 0, "chunks of 4 columns");
+    constexpr int QUADS = BN / 4;
+    constexpr int EPI_CHUNKS = EpilogueChunks<BM, BN>::value;
+    const int total = rows * QUADS;
+#pragma unroll 1
+    for (int base = 0; base < total; base += EPI_CHUNKS * blockDim.x) {
+      long long idx[EPI_CHUNKS];
+      bool live[EPI_CHUNKS];
+      int id[EPI_CHUNKS];
+      float v[EPI_CHUNKS][4], gate[EPI_CHUNKS][4], res[EPI_CHUNKS][4];
+#pragma unroll
+      for (int j = 0; j < EPI_CHUNKS; ++j) {
+        const int e = base + j * blockDim.x + threadIdx.x;
+        const int r = m0 + e / QUADS, c = n0 + 4 * (e % QUADS);
+        // n is a multiple of 4 and so is c: c < n puts the whole chunk inside the row.
+        live[j] = e < total && c < n;
+        idx[j] = static_cast<long long>(r) * n + c;
+        id[j] = 1;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) v[j][q] = gate[j][q] = res[j][q] = 0.f;
+        if (live[j]) {
+          load_quad(v[j], out, out_bf16, idx[j]);
+          if (ep.ids != nullptr) id[j] = ep.ids[r];
+          if (ep.gate != nullptr) load_quad(gate[j], ep.gate, ep.gate_bf16, idx[j]);
+          if (ep.residual != nullptr) load_quad(res[j], ep.residual, ep.residual_bf16, idx[j]);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < EPI_CHUNKS; ++j) {
+        if (!live[j]) continue;
+        epilogue_rest_quad(ep, idx[j], id[j], gate[j], res[j], v[j]);
+        store_quad(out, out_bf16, idx[j], v[j]);
+      }
+    }
+    return;
+  }
+  constexpr int PAIRS = BN / 2;
 #pragma unroll 1
   for (int e = threadIdx.x; e < rows * PAIRS; e += blockDim.x) {
     const int r = m0 + e / PAIRS, c = n0 + 2 * (e % PAIRS);

@@ -57,6 +57,13 @@ const CASES: Case[] = [
   { m: 150, n: 33, k: 45, a: 'f32', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'tile' },
   { m: 150, n: 33, k: 45, a: 'f32', out: 'f32', math: 'fp32', relu: true, dropout: true, residual: 'bf16', padding: true, path: 'tile' },
   { m: 2200, n: 1000, k: 19, a: 'bf16', out: 'bf16', math: 'bf16', relu: true, dropout: false, residual: 'bf16', padding: true, path: 'tile' },
+  // epilogue_tile's chunks of 4 columns (n a multiple of 4): the 128 × 128 tile (m > 128 · 66, where the
+  // 128 × 64 tile's CTAs would take two waves) with a partial last m tile, with dropout alone (its masks
+  // checked exactly) into a bf16 out as ML-20M's ffn1, and with the residual into an f32 out as its ffn2;
+  // the fp32 kernels' 64 × 64 tile, whose second column tile is partial (columns 64..99 of 128).
+  { m: 8999, n: 256, k: 24, a: 'bf16', out: 'bf16', math: 'bf16', relu: false, dropout: true, residual: null, padding: true, path: 'tile' },
+  { m: 8999, n: 256, k: 24, a: 'bf16', out: 'f32', math: 'bf16', relu: false, dropout: true, residual: 'f32', padding: true, path: 'tile' },
+  { m: 301, n: 100, k: 40, a: 'f32', out: 'f32', math: 'fp32', relu: false, dropout: true, residual: null, padding: false, path: 'tile' },
   { m: 300, n: 300, k: 700, a: 'bf16', out: 'f32', math: 'bf16', relu: true, dropout: true, residual: 'f32', padding: true, path: 'gemm' },
   { m: 250, n: 250, k: 1001, transA: true, a: 'f32', out: 'bf16', math: 'bf16', relu: false, dropout: true, residual: null, padding: false, path: 'gemm' },
   { m: 64, n: 64, k: 25_601, transA: true, a: 'f32', out: 'f32', math: 'bf16', relu: true, dropout: true, residual: 'f32', padding: true, path: 'kernel' },
