@@ -22,18 +22,22 @@ interface Case {
   readonly overwrite?: boolean;
 }
 
-// Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 33 / 64 /
-// 256 / 257 / 512 / 1500 / 12,288, every pairing of x and out dtypes, and both dout dtypes. Rows of ≤ 256
-// columns take the backward's register path (layer_norm_backward_narrow: 33 leaves most lanes one column,
-// 256 is its widest), wider ones the two-read path (257 its narrowest). The backward's chunks
-// (layerNormBackwardPlan): 37 × 33 three of 16 rows (the last 5), 4099 × 64 257 of 16 (the last 3),
-// 1001 × 256 63 (the last 9), 1024 × 256 (the B32 shape) 64, 203 × 257 13 (the last 11), 131 × 512 nine;
-// 5 × 64 one (the first stage adds into the outputs); 77 × 1500 ten of 8 rows, 4 warps a CTA; 200 × 12,288
-// one warp a CTA whose column sums take 96 KiB of shared memory (past the 48 KiB default), 34 chunks of
-// 6 rows; 25,600 × 64 (the ML-1M shape) 800 of 32 rows. The chunks' partials are summed by the last CTA
-// (one launch) up to TAIL_SUM_MAX_FLOATS of them, else by layer_norm_backward_sum: 200 × 12,288 (34 × 24,576)
-// and 25,600 × 64 (800 × 128) take two launches, every other split case one. dout2 and overwrite on both
-// paths, both kernels, with and without padding rows.
+// Odd rows (none a multiple of the 8 rows per forward CTA nor of the backward's row chunk), cols 6 / 33 /
+// 64 / 128 / 130 / 200 / 256 / 257 / 512 / 1500 / 12,288, every pairing of x and out dtypes, and both dout
+// dtypes. Rows of ≤ 256 columns take layer_norm_backward_narrow (layerNormBackwardPlan): teams of 2 lanes
+// a row at 6 columns, 16 at 33 and 64 (4 columns a lane; 33 leaves most of the last lane's columns past
+// the row), 32 at 128, 32 lanes of 8 columns at 130, 200 (the last lanes past the row) and 256; 6, 33 and
+// 130 are not multiples of 4 and take its element-by-element accesses, the others its 16- and 8-byte
+// ones. Wider rows take layer_norm_backward's two-read path (257 its narrowest). The backward's chunks: 37
+// × 33, 5 × 64 and 333 × 6 one (the first stage adds into the outputs); 4099 × 64 65 of 64 rows (the last
+// 3), 1001 × 256 63 of 16 (the last 9), 1024 × 256 (the B32 shape) 64, 3001 × 128 94 of 32 (the last
+// 25), 997 × 200 63 of 16 (the last 5), 517 × 130 33 of 16 (the last 5), 25,600 × 64 (the ML-1M shape)
+// 200 of 128, 4099 × 256 129 of 32 (the last 3); 203 × 257 13 (the last 11), 131 × 512 nine; 77 × 1500
+// ten of 8 rows, 4 warps a CTA; 200 × 12,288 one warp a CTA whose column sums take 96 KiB of shared
+// memory (past the 48 KiB default), 34 chunks of 6 rows. The chunks' partials are summed by the last CTA
+// (one launch) up to TAIL_SUM_MAX_FLOATS of them, else by layer_norm_backward_sum: 4099 × 256 (129 ×
+// 512) and 200 × 12,288 (34 × 24,576) take two launches, every other split case one. dout2 and overwrite
+// on both kernels, with and without padding rows.
 const CASES: Case[] = [
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32' },
   { rows: 4099, cols: 64, x: 'f32', out: 'bf16', dout: 'bf16' },
@@ -53,6 +57,11 @@ const CASES: Case[] = [
   { rows: 203, cols: 257, x: 'f32', out: 'f32', dout: 'bf16', padded: true, dout2: true, overwrite: true },
   { rows: 200, cols: 12_288, x: 'bf16', out: 'bf16', dout: 'bf16', dout2: true },
   { rows: 37, cols: 33, x: 'f32', out: 'f32', dout: 'f32', overwrite: true },
+  { rows: 4099, cols: 256, x: 'bf16', out: 'bf16', dout: 'f32', padded: true, dout2: true },
+  { rows: 3001, cols: 128, x: 'f32', out: 'bf16', dout: 'bf16' },
+  { rows: 997, cols: 200, x: 'bf16', out: 'bf16', dout: 'bf16', padded: true, dout2: true, overwrite: true },
+  { rows: 517, cols: 130, x: 'f32', out: 'f32', dout: 'f32', dout2: true },
+  { rows: 333, cols: 6, x: 'bf16', out: 'f32', dout: 'f32', padded: true, overwrite: true },
 ];
 
 /** The model's epsilon. */
@@ -191,8 +200,8 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       expect(relError(got.out, want.out), 'out').toBeLessThanOrEqual(c.out === 'bf16' ? 4e-3 : 1e-5);
       // Gradients: fp32 sums of exact operands (dout, x as held; the saved statistics; dout + dout2 one
       // more fp32 rounding, where the oracle adds in float64), the parameter gradients over up to 25,600
-      // rows (in-order sums of ≤ 32 rows per warp, then of ≤ 8 warps, then of ≤ 800 chunks in 32 phases
-      // and a tree), plus the rounding of the (+=) onto content of magnitude ≤ 1: ~1e-6 relative; bound
+      // rows (in-order sums of ≤ 8 rows per slot or warp, then of ≤ 128 slots or 8 warps, then of ≤ 200
+      // chunks in 32 phases and a tree), plus the rounding of the (+=) onto content of magnitude ≤ 1: ~1e-6 relative; bound
       // 1e-5. dx (=) is compared whole (its padding rows 0), dx (+=) by its increment.
       const grown = (after: Float32Array, before: Float32Array) => Float64Array.from(after, (v, i) => v - before[i]!);
       if (c.overwrite === true) expect(relError(got.dx, wantDx), 'dx (=)').toBeLessThanOrEqual(1e-5);

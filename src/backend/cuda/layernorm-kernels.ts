@@ -27,11 +27,18 @@ const SIGNATURES = {
 
 /** LN_ROW_WARPS of the .cu: rows (warps) per CTA of the forward. */
 const ROW_WARPS = 8;
-/** LN_BWD_ROWS and LN_BWD_MAX_WARPS: rows a backward warp handles at once, and the most warps per CTA. */
+/** LN_BWD_ROWS and LN_BWD_MAX_WARPS: rows a layer_norm_backward warp handles at once, and the most warps per CTA. */
 const BWD_ROWS = 2;
 const BWD_MAX_WARPS = 8;
-/** 32 · LN_BWD_REG: the widest rows layer_norm_backward_narrow holds in registers. */
+/** LN_NARROW_COLS: the widest rows layer_norm_backward_narrow holds in registers. */
 const BWD_NARROW_COLS = 256;
+/**
+ * Row chunks layer_norm_backward_narrow aims for: two CTAs (its 128 registers' limit) on each of 128
+ * SMs, one resident wave on an H100/H200 (132 SMs), each CTA with several rounds of loads rather than
+ * ~1,000 CTAs of one or two (the CTA's setup and column-sum reduction then dominate); at ML-1M's norms
+ * (17,152 × 64: 134 chunks) the partials are few enough for the one-launch tail.
+ */
+const NARROW_CHUNKS = 256;
 /** Shared memory a backward CTA aims to stay within (its warps' column sums), so that ≥ 4 CTAs fit on an SM. */
 const BWD_SHARED_TARGET = 48 * 1024;
 /**
@@ -44,8 +51,10 @@ function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, shared
   return kernelOf('layernorm', name, SIGNATURES[kind], sharedBytes);
 }
 
-/** How layerNormBackward runs over rows ≥ 1 of cols: warps per CTA, shared bytes per CTA and the row chunks. */
+/** How layerNormBackward runs over rows ≥ 1 of cols: the kernel, warps per CTA, shared bytes per CTA and the row chunks. */
 export interface LayerNormBackwardPlan extends ChunkPlan {
+  /** layer_norm_backward_narrow (cols ≤ 256: rows in registers) or layer_norm_backward (any cols). */
+  readonly kernel: 'layer_norm_backward_narrow' | 'layer_norm_backward';
   readonly warps: number;
   readonly sharedBytes: number;
   /** One launch: the last CTA adds the chunks' partials (chunks > 1 and chunks × 2·cols partials few: tailSums). */
@@ -60,18 +69,38 @@ function checkBackwardCols(cols: number): void {
 }
 
 /**
- * The backward's plan: up to 8 warps per CTA (fewer where their column sums, 8·cols bytes a warp, pass
- * 48 KiB), chunks of whole row steps of a CTA, about 1,024 of them (columnChunks): at small N (1,024 rows
- * of 256) that is a row step per chunk, 64 CTAs, rather than fewer CTAs of longer dependent chains. From
- * rows and cols alone, so the summation order is too.
+ * layer_norm_backward_narrow's slots (teams of lanes, a row each) per CTA of BWD_MAX_WARPS warps, and the
+ * rows a slot loads per round: V = 1 (4 columns a lane) up to 128 columns, else 2; teams of T lanes, the
+ * least power of two with 4·V·T ≥ cols; R = 4 / V rows a round.
+ */
+function narrowSlots(cols: number): { readonly slots: number; readonly rowsPerRound: number } {
+  const v = cols <= 128 ? 1 : 2;
+  let team = 1;
+  while (4 * v * team < cols) team *= 2;
+  return { slots: (BWD_MAX_WARPS * 32) / team, rowsPerRound: 4 / v };
+}
+
+/**
+ * The backward's plan. Rows of ≤ 256 columns: layer_norm_backward_narrow, 8 warps per CTA, chunks of
+ * whole rounds of the CTA (slots × rows per round), at most NARROW_CHUNKS of them; its slots' column
+ * sums take slots × 8·cols bytes (≤ 16 KiB). Wider rows: layer_norm_backward, up to 8 warps per CTA
+ * (fewer where their column sums, 8·cols bytes a warp, pass 48 KiB), chunks of whole row steps of a CTA,
+ * about 1,024 of them (columnChunks). From rows and cols alone, so the summation order is too.
  */
 export function layerNormBackwardPlan(rows: number, cols: number): LayerNormBackwardPlan {
   checkBackwardCols(cols);
+  const tail = (plan: ChunkPlan) => plan.chunks > 1 && tailSums(plan.chunks * 2 * cols, 1);
+  if (cols <= BWD_NARROW_COLS) {
+    const { slots, rowsPerRound } = narrowSlots(cols);
+    const round = slots * rowsPerRound;
+    const chunks = columnChunks(rows, Math.max(round, Math.ceil(rows / NARROW_CHUNKS)), round, 2 * cols);
+    return { kernel: 'layer_norm_backward_narrow', warps: BWD_MAX_WARPS, sharedBytes: slots * 8 * cols, ...chunks, tail: tail(chunks) };
+  }
   const perWarp = 2 * cols * 4;
   const warps = Math.max(1, Math.min(BWD_MAX_WARPS, Math.floor(BWD_SHARED_TARGET / perWarp)));
   const step = warps * BWD_ROWS;
   const chunks = columnChunks(rows, step, step, 2 * cols);
-  return { warps, sharedBytes: warps * perWarp, ...chunks, tail: chunks.chunks > 1 && tailSums(chunks.chunks * 2 * cols, 1) };
+  return { kernel: 'layer_norm_backward', warps, sharedBytes: warps * perWarp, ...chunks, tail: tail(chunks) };
 }
 
 function checkShape(what: string, rows: number, cols: number): void {
@@ -138,9 +167,7 @@ export function layerNormBackward(
   if (rows === 0) return;
   const plan = layerNormBackwardPlan(rows, cols);
   const split = plan.chunks > 1;
-  // Rows of ≤ 256 columns (SASRec's d) are held in registers: one round of loads per row step.
-  const name = cols <= BWD_NARROW_COLS ? 'layer_norm_backward_narrow' : 'layer_norm_backward';
-  kernel(name, 'backward', plan.sharedBytes).launch(
+  kernel(plan.kernel, 'backward', plan.sharedBytes).launch(
     { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
     gx, gw, gb, split ? s : NULL_PTR, plan.tail ? counts : NULL_PTR, g, bf16Flag(g), g2, xs, bf16Flag(xs), w, mu, rs, rows, cols,
     plan.rowsPerChunk, options.overwrite === true ? 1 : 0, pad,
