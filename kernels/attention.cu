@@ -68,7 +68,8 @@
 //   attention_forward_<W>      grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile (the causally heaviest first)
 //                              and streams key tiles through shared memory with an online max / sum;
 //                              writes out and lse.
-//   attention_delta            warp per (position, head): delta = dout · out (both paths).
+//   attention_delta            ⌈B·L·H / 128⌉ CTAs of 128: a warp per 32 (position, head) tasks in delta's
+//                              order, G-lane groups (G·8 ≥ hd) per real task: delta = dout · out (both paths).
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
 //                              see it, recomputes P from lse, and forms dk, dv in registers.
 //   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq;
@@ -434,29 +435,152 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
 // Backward.
 
 // delta[(b·H + h)·L + i] = dout_row · out_row over head h's columns, the row of sequence b's position i
-// (seqs: (first_b, len_b)); 0 at padding positions (no row: delta stays defined). A warp per (position,
-// head), grid-stride.
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attention_delta(float* __restrict__ delta, const float* __restrict__ dout,
-                                                                          const void* __restrict__ out, const int* __restrict__ seqs, int B,
-                                                                          int L, int H, int hd, int bf16) {
-  const int lane = threadIdx.x % 32;
-  const size_t tasks = static_cast<size_t>(B) * L * H;
-  const size_t warps = static_cast<size_t>(gridDim.x) * (blockDim.x / 32);
-  const size_t D = static_cast<size_t>(H) * hd;
-  for (size_t task = (static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; task < tasks; task += warps) {
-    const size_t r = task / H;  // b·L + i
-    const int h = static_cast<int>(task % H);
-    const int b = static_cast<int>(r / L), i = static_cast<int>(r % L);
-    const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
-    float sum = 0.f;
-    if (i >= start) {
-      const size_t base = static_cast<size_t>(static_cast<long long>(seqs[2 * b]) - start + i) * D + static_cast<size_t>(h) * hd;
-      for (int c = lane; c < hd; c += 32) sum = fmaf(dout[base + c], load_operand(out, base + c, bf16), sum);
+// (seqs: (first_b, len_b)); 0 at padding positions (no row: delta stays defined). Tasks t = (b·H + h)·L + i
+// (delta's own order: consecutive positions of one head, consecutive rows). A warp owns a tile of 32
+// tasks: each lane decodes one, padding tasks cost that and a zero; the tile's real tasks are queued
+// (row offsets in shared memory) and taken ATTN_DELTA_ROUND per G-lane group at once, so their 16-byte
+// loads are in flight together; the sums come back through shared memory for one coalesced store.
+// SUM ORDER (a function of hd only): chunk k of a task is columns 8k .. 8k+7; lane g of the task's group
+// of G lanes (G = the smallest power of 2 ≥ ⌈hd/8⌉, at most 32) adds chunks k = g, g + G, … in turn, each
+// chunk's 8 products in column order, by fmaf into one running sum from 0; then the G lanes' sums are
+// added by an xor butterfly over offsets G/2, …, 1. The 16-byte path (hd % 8 = 0, dout and out 16-byte
+// aligned) and the element path (otherwise: columns past hd count as 0 · 0) take the same steps: the
+// same bits.
+
+#define ATTN_DELTA_THREADS 128
+#define ATTN_DELTA_WARPS (ATTN_DELTA_THREADS / 32)
+#define ATTN_DELTA_ROUND 2  // tasks per lane group whose loads are in flight at once (64 registers: 8 CTAs per SM)
+
+// A warp's tile: its real tasks in order (row offset of head h's columns, lane of the task), and every
+// lane's delta (0 for padding and tasks past the end).
+struct AttnDeltaTile {
+  size_t at[32];
+  int lane[32];
+  float sum[32];
+};
+
+// 8 consecutive elements of x from element offset at into v: one or two 16-byte loads when vec, else
+// element by element, elements n and past 0 (n: how many of the 8 are in the head). dout's chunks: read
+// again by the backward kernels after this one, so cached as usual.
+__device__ __forceinline__ void attn_delta_chunk(float (&v)[8], const float* x, size_t at, int n, bool vec) {
+  if (vec) {
+    const float4 a = __ldg(reinterpret_cast<const float4*>(x + at)), b = __ldg(reinterpret_cast<const float4*>(x + at) + 1);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  } else {
 #pragma unroll
-      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    }
-    if (lane == 0) delta[(static_cast<size_t>(b) * H + h) * L + i] = sum;
+    for (int e = 0; e < 8; ++e) v[e] = e < n ? __ldg(x + at + e) : 0.f;
   }
+}
+// out's chunks (f32, then bf16), likewise: out is read by no kernel after this one, so its loads stream
+// (evict first) and leave L2 to dout.
+__device__ __forceinline__ void attn_delta_chunk_out(float (&v)[8], const float* x, size_t at, int n, bool vec) {
+  if (vec) {
+    const float4 a = __ldcs(reinterpret_cast<const float4*>(x + at)), b = __ldcs(reinterpret_cast<const float4*>(x + at) + 1);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  } else {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = e < n ? __ldcs(x + at + e) : 0.f;
+  }
+}
+__device__ __forceinline__ void attn_delta_chunk_out(float (&v)[8], const __nv_bfloat16* x, size_t at, int n, bool vec) {
+  if (vec) {
+    const uint4 w = __ldcs(reinterpret_cast<const uint4*>(x + at));
+    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {  // element 2e in the low half of word e (little endian)
+      v[2 * e] = __uint_as_float(words[e] << 16);
+      v[2 * e + 1] = __uint_as_float(words[e] & 0xffff0000u);
+    }
+  } else {
+    const unsigned short* bits = reinterpret_cast<const unsigned short*>(x);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = e < n ? __uint_as_float(static_cast<uint32_t>(__ldcs(bits + at + e)) << 16) : 0.f;
+  }
+}
+
+// The tile's `count` queued tasks, ATTN_DELTA_ROUND per group of G = 2^log_g lanes per round (group s of
+// the warp takes queue entries n0 + u·S + s, S = 32 / G groups); each task's sum into tile.sum at its lane.
+template <typename T>
+__device__ __forceinline__ void attn_delta_tasks(AttnDeltaTile& tile, int count, const float* __restrict__ dout, const T* __restrict__ out,
+                                                 int hd, int log_g, bool vec) {
+  constexpr int U = ATTN_DELTA_ROUND;
+  const int lane = threadIdx.x % 32, G = 1 << log_g, g = lane & (G - 1), S = 32 >> log_g, s = lane >> log_g;
+  for (int n0 = 0; n0 < count; n0 += S * U) {
+    size_t at[U];
+    bool live[U];
+    float sum[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int n = n0 + u * S + s;
+      live[u] = n < count;
+      at[u] = live[u] ? tile.at[n] : 0;
+      sum[u] = 0.f;
+    }
+    for (int k = g; 8 * k < hd; k += G) {
+      float a[U][8], o[U][8];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (live[u]) {
+          attn_delta_chunk(a[u], dout, at[u] + 8 * k, hd - 8 * k, vec);
+          attn_delta_chunk_out(o[u], out, at[u] + 8 * k, hd - 8 * k, vec);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (live[u]) {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) sum[u] = fmaf(a[u][e], o[u][e], sum[u]);
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      for (int off = G / 2; off > 0; off >>= 1) sum[u] += __shfl_xor_sync(0xffffffffu, sum[u], off);
+      if (g == 0 && live[u]) tile.sum[tile.lane[n0 + u * S + s]] = sum[u];
+    }
+  }
+}
+
+// Grid ⌈B·L·H / (32 · ATTN_DELTA_WARPS)⌉ CTAs of ATTN_DELTA_THREADS: warp w of CTA c owns tasks
+// 32·(c·ATTN_DELTA_WARPS + w) .. +31. B·L·H < 2^31 (the launcher checks it).
+extern "C" __global__ void __launch_bounds__(ATTN_DELTA_THREADS) attention_delta(float* __restrict__ delta, const float* __restrict__ dout,
+                                                                                const void* __restrict__ out, const int* __restrict__ seqs,
+                                                                                int B, int L, int H, int hd, int bf16) {
+  __shared__ AttnDeltaTile tiles[ATTN_DELTA_WARPS];
+  const int lane = threadIdx.x % 32;
+  AttnDeltaTile& tile = tiles[threadIdx.x / 32];
+  const uint32_t tasks = static_cast<uint32_t>(B) * L * H;
+  const uint32_t t = (blockIdx.x * ATTN_DELTA_WARPS + threadIdx.x / 32) * 32u + lane;
+
+  bool real = false;
+  size_t at = 0;
+  if (t < tasks) {
+    const uint32_t bh = t / L, i = t - bh * L, b = bh / H, h = bh - b * H;
+    const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
+    if (static_cast<int>(i) >= start) {
+      real = true;
+      at = static_cast<size_t>(static_cast<long long>(seqs[2 * b]) - start + i) * (static_cast<size_t>(H) * hd) + static_cast<size_t>(h) * hd;
+    }
+  }
+  const uint32_t queued = __ballot_sync(0xffffffffu, real);
+  if (real) {
+    const int n = __popc(queued & ((1u << lane) - 1u));
+    tile.at[n] = at;
+    tile.lane[n] = lane;
+  }
+  tile.sum[lane] = 0.f;
+  __syncwarp();
+
+  const int count = __popc(queued);
+  if (count > 0) {
+    int log_g = 0;  // G = 2^log_g lanes per task: the smallest power of 2 with 8·G ≥ hd, at most 32
+    while (log_g < 5 && (8 << log_g) < hd) ++log_g;
+    const bool vec = hd % 8 == 0 && ((reinterpret_cast<uintptr_t>(dout) | reinterpret_cast<uintptr_t>(out)) & 15u) == 0;
+    if (bf16) attn_delta_tasks(tile, count, dout, static_cast<const __nv_bfloat16*>(out), hd, log_g, vec);
+    else attn_delta_tasks(tile, count, dout, static_cast<const float*>(out), hd, log_g, vec);
+    __syncwarp();
+  }
+  if (t < tasks) delta[t] = tile.sum[lane];
 }
 
 // One score element's keep · keep_scale · P (for dv) and dS (for dq, dk), P recomputed from lse.

@@ -168,10 +168,12 @@ function maskOf(m: Masking, g: TensorLookup): AttentionMask {
   };
 }
 
-/** Device outputs, their lse, and whether every row no sequence owns kept its poison in out, dq, dk and dv. */
+/** Device outputs, their lse and delta, and whether every row no sequence owns kept its poison in out, dq, dk and dv. */
 interface DeviceRun {
   readonly result: Result;
   readonly lse: Float32Array;
+  /** The backward's scratch delta [B × H × L] (dout · out per position and head; 0 at padding positions). */
+  readonly delta: Float32Array;
   readonly poisonKept: boolean;
 }
 
@@ -221,9 +223,10 @@ function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, x: Inp
     padDv: increment('pad_dv', x.padDv0),
   };
   const lse = get(saved.get('lse'));
+  const delta = get(saved.get('delta'));
   saved.free();
   io.free();
-  return { result, lse, poisonKept };
+  return { result, lse, delta, poisonKept };
 }
 
 /** The float64 CPU backend's forward and backward on the same inputs and layout. */
@@ -291,7 +294,7 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     const drop = randomDrop(p);
     const m = randomMasking(s.B, s.L, mode, kind, starts === undefined ? undefined : [...starts]);
     const x = randomInputs(s, dtype);
-    const { result, lse, poisonKept } = runDevice(s, dtype, m, drop, x);
+    const { result, lse, delta, poisonKept } = runDevice(s, dtype, m, drop, x);
     const want = await runOracle(cpu, s, m, drop, x);
     // Bounds. f32 operands: fp32 dot products, exps and sums against float64 (errors of a few 1e-7 in a
     // CPU emulation of these kernels): 1e-5 for out and the gradients alike, the padding keys' sums too
@@ -312,6 +315,19 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     const padRow = (r: number): boolean => r % L < m.starts[Math.floor(r / (H * L))]!;
     expect(lse.every((v, r) => (padRow(r) ? v === Infinity : Number.isFinite(v))), 'lse fully written').toBe(true);
     expect(poisonKept, 'rows no sequence owns keep their poison (out, dq, dk, dv)').toBe(true);
+    // delta = dout · out over a head's columns, of the out the device wrote (exact in float64 here): fp32
+    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. Exactly 0 at padding
+    // positions (the workspace starts poisoned).
+    const wantDelta = new Float64Array(delta.length);
+    for (let e = 0; e < delta.length; e++) {
+      if (padRow(e)) continue;
+      const at = (Math.floor(e / (H * L)) * L + (e % L)) * D + (Math.floor(e / L) % H) * hd;
+      let sum = 0;
+      for (let c = 0; c < hd; c++) sum += x.dout[at + c]! * result.out[at + c]!;
+      wantDelta[e] = sum;
+    }
+    expect(relError(delta, wantDelta), 'delta').toBeLessThanOrEqual(1e-5);
+    expect(delta.every((v, e) => !padRow(e) || Object.is(v, 0)), 'delta 0 at padding positions').toBe(true);
     for (const name of ['out', 'dq', 'dk', 'dv'] as const) {
       expect(relError(owned(result[name], m, L, D), owned(want[name], m, L, D)), name).toBeLessThanOrEqual(name === 'out' ? outTol : gradTol);
     }
@@ -371,14 +387,16 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     }
   }
 
-  /** Whether two runs' outputs (padding positions NaN in both), padding keys' gradients and lse are the same bits. */
+  /** Whether two runs' outputs (padding positions NaN in both), padding keys' gradients, lse and delta are the same bits. */
   function expectSameBits(a: DeviceRun, b: DeviceRun): void {
     for (const name of ['out', 'dq', 'dk', 'dv', 'padDk', 'padDv'] as const) {
       const [x, y] = [new Uint32Array(a.result[name].buffer), new Uint32Array(b.result[name].buffer)];
       expect(x.every((w, i) => w === y[i]), name).toBe(true);
     }
-    const [x, y] = [new Uint32Array(a.lse.buffer), new Uint32Array(b.lse.buffer)];
-    expect(x.every((w, i) => w === y[i]), 'lse').toBe(true);
+    for (const name of ['lse', 'delta'] as const) {
+      const [x, y] = [new Uint32Array(a[name].buffer), new Uint32Array(b[name].buffer)];
+      expect(x.every((w, i) => w === y[i]), name).toBe(true);
+    }
   }
 
   // The packed layout runs the padded one's tiles in the same order: the same bits, on every path (SIMT

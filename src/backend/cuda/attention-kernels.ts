@@ -14,7 +14,7 @@ import type { TensorSpec } from '../memory-plan.js';
 import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, NULL_PTR, stepCounters, strideGrid } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, NULL_PTR, stepCounters } from './launch.js';
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
@@ -43,8 +43,14 @@ const SIGNATURES = {
   ],
 } as const satisfies Record<string, KernelSignature>;
 
-/** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16) and of attention_delta. */
+/** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16). */
 const THREADS = 256;
+
+/**
+ * Threads per CTA of attention_delta (ATTN_DELTA_THREADS): 4 warps, each owning 32 consecutive (position,
+ * head) tasks, so a CTA owns as many tasks as it has threads.
+ */
+const DELTA_THREADS = 128;
 
 /** attention_pad_key_sums: a CTA of 32 columns × 32 phases (column_sums.cuh's COLSUM_LANES × COLSUM_PHASES). */
 const SUM_COLUMNS = 32;
@@ -295,9 +301,10 @@ export function attentionBackward(
     };
   }
 
-  // A warp per (position, head).
+  // A warp per 32 (position, head) tasks, one CTA per 128 (no grid-stride loop: padding tiles retire at
+  // once and the CTAs of real rows take their places).
   kernelOf('attention', 'attention_delta', SIGNATURES.delta).launch(
-    { grid: strideGrid(B * L * H * 32, THREADS), block: THREADS, stream },
+    { grid: [Math.ceil((B * L * H) / DELTA_THREADS), 1, 1], block: DELTA_THREADS, stream },
     delta, doutd, x.out, m.seqs, B, L, H, hd, bf16,
   );
   launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
