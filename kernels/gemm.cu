@@ -15,7 +15,7 @@
 //        given; kept values are v · drop_scale, the double product rounded once, as ew_dropout), the gate
 //        (gate != null: v is kept where gate[i] > 0, f32 or bf16 (gate_bf16), times gate_scale as the double
 //        product rounded once, else 0: a dropout's and a ReLU's backward by their saved output), then
-//        + residual[i] (f32 or bf16, residual_bf16; may alias out). Unsplit tiles get it in epilogue_tile
+//        + residual[i] (f32 or bf16, residual_bf16; must not alias out). Unsplit tiles get it in epilogue_tile
 //        after their stores (a bf16 out is rounded after the bias and again at the end, as the separate ops
 //        did), split ones in the reduction that writes out.
 //   LAYER NORM (ops.ts MatmulEpilogue.layerNorm; ln_out != null, the GEMM kernels only): after the epilogue,

@@ -1,8 +1,11 @@
 /** The check both backends make of matmul's epilogue (ops.ts MatmulEpilogue). */
-import type { MatmulOptions } from './ops.js';
+import type { MatmulOptions, Tensor } from './ops.js';
 
-/** Throws where an epilogue cannot apply: it replaces out's values, so it never accumulates; a gate's scale is finite. */
-export function checkMatmulEpilogue(options: MatmulOptions): void {
+/**
+ * Throws where an epilogue cannot apply: it replaces out's values, so it never accumulates; a gate's scale
+ * is finite; the residual is not out itself (the GPU's tiles store their product before they read it).
+ */
+export function checkMatmulEpilogue(options: MatmulOptions, out: Tensor): void {
   if (options.epilogue !== undefined && options.accumulate === true) {
     throw new RangeError('matmul: an epilogue (relu, dropout, gate, residual, padding) cannot accumulate into out');
   }
@@ -10,4 +13,5 @@ export function checkMatmulEpilogue(options: MatmulOptions): void {
   if (scale !== undefined && !Number.isFinite(scale)) {
     throw new RangeError(`matmul: expected \`epilogue.gate.scale\` to be a finite number, got ${scale}`);
   }
+  if (options.epilogue?.residual === out) throw new RangeError('matmul: `epilogue.residual` must not be out itself');
 }

@@ -201,7 +201,7 @@ export interface MatmulEpilogue {
    * exactly where the ReLU's output was positive and the dropout kept it), with no mask regenerated.
    */
   readonly gate?: MatmulGate;
-  /** f32 or bf16 [m × n] added last: out = residual + v. May alias out. */
+  /** f32 or bf16 [m × n] added last: out = residual + v. Must not alias out (a GEMM tile stores its product before it reads the residual). */
   readonly residual?: Tensor;
   /** i32 [m]: ids of out's rows; rows whose id is 0 are written 0. */
   readonly padding?: Tensor;

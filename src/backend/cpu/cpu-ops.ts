@@ -241,7 +241,7 @@ export class CpuOps implements Ops {
 
   /** matmul's epilogue as the ops it stands for, in its order (their results exactly). */
   #epilogue(out: Tensor, m: number, n: number, options: MatmulOptions): void {
-    checkMatmulEpilogue(options);
+    checkMatmulEpilogue(options, out);
     const e = options.epilogue;
     if (e === undefined) return;
     const mn = m * n;

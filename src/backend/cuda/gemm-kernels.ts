@@ -419,7 +419,7 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const ids = options.rowIds === undefined ? null : deviceTensor(options.rowIds, 'matmul.rowIds', ['i32'], transA ? k : m);
   const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'matmul.bias', ['f32'], n);
   const accumulate = options.accumulate ?? false;
-  checkMatmulEpilogue(options);
+  checkMatmulEpilogue(options, out);
   const epilogue = epilogueArgs(options.epilogue, m, n);
   const ln = options.epilogue?.layerNorm;
   const norm = ln === undefined ? null : normArgs(ln, m, n);

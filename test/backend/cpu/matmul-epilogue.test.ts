@@ -159,12 +159,13 @@ describe('CpuOps.matmul with an epilogue', () => {
     }
   });
 
-  it('refuses an epilogue with accumulate, and a gate of a scale that is not finite', () => {
+  it('refuses an epilogue with accumulate, a gate of a scale that is not finite, and out as its own residual', () => {
     const g = one().allocGroup('acc', [{ name: 'x', shape: [4], dtype: 'f32' }]);
     try {
       const x = g.get('x');
       expect(() => one().matmul(x, x, x, 2, 2, 2, { accumulate: true, epilogue: { relu: true } })).toThrow(/epilogue.*accumulate/);
       expect(() => one().matmul(x, x, x, 2, 2, 2, { epilogue: { gate: { by: x, scale: Number.NaN } } })).toThrow(/gate.scale.*NaN/);
+      expect(() => one().matmul(x, x, x, 2, 2, 2, { epilogue: { residual: x } })).toThrow(/residual.*must not be out/);
     } finally {
       one().freeGroup(g);
     }
