@@ -105,7 +105,7 @@ export function prepareTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset):
   const { specs, loss } = planTrial(ops, cfg, data);
   return {
     plannedPeakBytes: ops.reservedBytes + plannedBytes(specs),
-    planReport: planReport(specs, ops.reservedBytes),
+    planReport: planReport(specs, ops.reservedBytes, specs.batch.find((t) => t.name === 'ids')!.shape[0]!, cfg.train.batch_size * cfg.model.max_seq_len),
     run: async (sink) => {
       const started = performance.now();
       const groups = allocatePlan(ops, specs);

@@ -71,11 +71,15 @@ export function plannedBytes(specs: Record<GroupName, readonly TensorSpec[]>): n
   return GROUPS.reduce((sum, g) => sum + planGroup(g, specs[g]).bytes, 0);
 }
 
-/** One line per group with its MiB, plus what the backend holds itself, for the trial's log. */
-export function planReport(specs: Record<GroupName, readonly TensorSpec[]>, backendBytes: number): string {
+/**
+ * One line per group with its MiB, plus what the backend holds itself, for the trial's log; its head
+ * says how many rows a step runs (`batchRows`) against the padded batch's (`paddedRows`).
+ */
+export function planReport(specs: Record<GroupName, readonly TensorSpec[]>, backendBytes: number, batchRows: number, paddedRows: number): string {
   const rows = GROUPS.map((g) => `  ${g.padEnd(15)} ${mib(planGroup(g, specs[g]).bytes).padStart(12)}`);
   const backend = `  ${'backend'.padEnd(15)} ${mib(backendBytes).padStart(12)}`;
-  return `memory plan:\n${rows.join('\n')}\n${backend}\n  ${'total'.padEnd(15)} ${mib(backendBytes + plannedBytes(specs)).padStart(12)}`;
+  const head = `memory plan (packed batches of ${batchRows.toLocaleString('en-US')} rows; padded: ${paddedRows.toLocaleString('en-US')}):`;
+  return `${head}\n${rows.join('\n')}\n${backend}\n  ${'total'.padEnd(15)} ${mib(backendBytes + plannedBytes(specs)).padStart(12)}`;
 }
 
 /** Allocates every group of the plan. */
