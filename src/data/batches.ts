@@ -179,16 +179,6 @@ export function trainRowNeeds(seq: Sequences, maxLen: number, firstTarget: boole
   return need;
 }
 
-/** Rows each evaluation user's input takes in the packed layout: its last L items (L − 1 and the query token with one). */
-export function evalRowNeeds(set: EvalSet, maxLen: number, queryToken?: number): Int32Array {
-  const { offsets } = set.inputs;
-  const users = offsets.length - 1;
-  const kept = queryToken === undefined ? maxLen : maxLen - 1;
-  const need = new Int32Array(users);
-  for (let r = 0; r < users; r++) need[r] = Math.min(offsets[r + 1]! - offsets[r]!, kept) + (queryToken === undefined ? 0 : 1);
-  return need;
-}
-
 /** One epoch of training batches, in the epoch's shuffled order. */
 export function* trainBatches(seq: Sequences, opts: TrainBatchOptions): Generator<TrainBatch> {
   checkSizes(opts.batchSize, opts.maxLen);

@@ -25,7 +25,7 @@ export interface PackedBatch {
 }
 
 /** Sequence b's first non-padding position in a left-padded [B × L] batch (L when it is all padding). */
-export function sequenceStart(inputs: Int32Array, b: number, L: number): number {
+function sequenceStart(inputs: Int32Array, b: number, L: number): number {
   let i = 0;
   while (i < L && inputs[b * L + i] === 0) i++;
   return i;
@@ -75,17 +75,6 @@ export function packBatch(inputs: Int32Array, labels: Int32Array | null, B: numb
     parts.push({ first, sequences: b - first, ids, labels: partLabels, seqs, used });
   }
   return parts;
-}
-
-/** The padded layout of a left-padded [B × L] batch: sequence b's items stay at rows b·L + start_b .. (b+1)·L − 1. */
-export function paddedSeqs(inputs: Int32Array, B: number, L: number): Int32Array {
-  const seqs = new Int32Array(2 * B);
-  for (let b = 0; b < B; b++) {
-    const start = sequenceStart(inputs, b, L);
-    seqs[2 * b] = b * L + start;
-    seqs[2 * b + 1] = L - start;
-  }
-  return seqs;
 }
 
 /**

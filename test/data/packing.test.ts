@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evalBatch, evalRowNeeds, trainBatch, trainRowNeeds } from '../../src/data/batches.js';
-import { packBatch, paddedSeqs, plannedRows } from '../../src/data/packing.js';
-import type { EvalSet, Sequences } from '../../src/data/types.js';
+import { trainBatch, trainRowNeeds } from '../../src/data/batches.js';
+import { packBatch, plannedRows } from '../../src/data/packing.js';
+import type { Sequences } from '../../src/data/types.js';
 
 const L = 4;
 // Left-padded [3 × 4]: a full sequence, one of two items with a first target before it, one empty.
@@ -34,12 +34,6 @@ describe('packBatch', () => {
   });
 });
 
-describe('paddedSeqs', () => {
-  it('gives each sequence its padded rows b·L + start_b', () => {
-    expect(Array.from(paddedSeqs(INPUTS, 3, L))).toEqual([0, 4, 6, 2, 12, 0]);
-  });
-});
-
 describe('row needs and the planned rows', () => {
   const seq: Sequences = { offsets: Int32Array.from([0, 1, 3, 9, 9]), items: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]) };
 
@@ -52,16 +46,6 @@ describe('row needs and the planned rows', () => {
       }
     }
     expect(Array.from(trainRowNeeds(seq, L, true, true))).toEqual([1, 2, 4, 0]);
-  });
-
-  it('evalRowNeeds counts each user\'s last L items, or L − 1 and the query token', () => {
-    const set: EvalSet = { inputs: seq, targets: Int32Array.from([1, 1, 1, 1]) };
-    for (const token of [undefined, 10]) {
-      const need = evalRowNeeds(set, L, token);
-      const batch = evalBatch(set, 0, 4, L, token);
-      const parts = packBatch(batch.inputs, null, 4, L, 4 * L, 4);
-      expect(Array.from({ length: 4 }, (_, b) => parts[0]!.seqs[2 * b + 1])).toEqual(Array.from(need));
-    }
   });
 
   it('plans at most B·L and the B largest needs together, at least L, else the mean plus four deviations', () => {

@@ -10,12 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import type { LossKind, Ops } from '../../src/backend/ops.js';
-import { packBatch, paddedSeqs } from '../../src/data/packing.js';
+import { packBatch } from '../../src/data/packing.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
 import { Sasrec } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import { ADAM_EPS, zeroViews } from '../../src/trainer/train-loop.js';
+import { paddedSeqs } from '../helpers/model-fixture.js';
 import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
 

@@ -6,7 +6,7 @@
 import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { Ops, Tensor, TensorGroup } from '../../src/backend/ops.js';
-import { packBatch, paddedSeqs } from '../../src/data/packing.js';
+import { packBatch } from '../../src/data/packing.js';
 import { TrainingLoss, type LossSettings } from '../../src/losses/training-loss.js';
 import { Sasrec, type BatchRows, type PassContext } from '../../src/model/sasrec.js';
 import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
@@ -43,9 +43,21 @@ export function modelGroups(ops: Ops, dims: SasrecDims, B: number, rows = B * di
   };
 }
 
+/** The padded layout of a left-padded [B × L] batch: sequence b's items stay at rows b·L + start_b .. (b+1)·L − 1. */
+export function paddedSeqs(ids: Int32Array, B: number, L: number): Int32Array {
+  const seqs = new Int32Array(2 * B);
+  for (let b = 0; b < B; b++) {
+    let start = 0;
+    while (start < L && ids[b * L + start] === 0) start++;
+    seqs[2 * b] = b * L + start;
+    seqs[2 * b + 1] = L - start;
+  }
+  return seqs;
+}
+
 /**
  * B left-padded sequences of L ids ([B × L]) on `ops` in the padded layout (rows b·L .. b·L + L − 1,
- * data/packing.ts paddedSeqs), or packed (packBatch, into `rows` rows) with `packed`.
+ * paddedSeqs), or packed (packBatch, into `rows` rows) with `packed`.
  */
 export function batchRows(ops: Ops, ids: Int32Array, B: number, L: number, packed?: { rows: number }): BatchRows {
   const part = packed === undefined ? { ids, seqs: paddedSeqs(ids, B, L) } : onePart(ids, null, B, L, packed.rows);
