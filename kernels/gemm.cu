@@ -1523,7 +1523,17 @@ extern "C" __global__ void __launch_bounds__(32 * REDUCE_MAX_WARPS) gemm_splitk_
     const long long i = base + lane;
     float s = 0.f;
     if (i < mn) {
-      for (int z = w; z < splits; z += warps) s += partial[z * mn + i];
+      // Eight loads in flight, then added one after another in z order: the bits of the plain loop,
+      // without its chain of one dependent L2 round trip per split.
+      int z = w;
+      for (; z + 7 * warps < splits; z += 8 * warps) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) v[u] = partial[(z + u * warps) * mn + i];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) s += v[u];
+      }
+      for (; z < splits; z += warps) s += partial[z * mn + i];
     }
     sums[w][lane] = s;
     __syncthreads();
