@@ -31,12 +31,11 @@ function sequenceStart(inputs: Int32Array, b: number, L: number): number {
   return i;
 }
 
-/** Rows sequence b needs: its items plus one per labelled padding position. */
-function rowsOfSequence(inputs: Int32Array, labels: Int32Array | null, b: number, L: number): number {
-  const start = sequenceStart(inputs, b, L);
-  let rows = L - start;
-  if (labels !== null) for (let i = 0; i < start; i++) if (labels[b * L + i] !== 0) rows++;
-  return rows;
+/** Labelled positions among sequence b's padding positions 0 .. start − 1 (each takes a row). */
+function labelledPadding(labels: Int32Array | null, b: number, L: number, start: number): number {
+  let count = 0;
+  if (labels !== null) for (let i = 0; i < start; i++) if (labels[b * L + i] !== 0) count++;
+  return count;
 }
 
 /**
@@ -56,10 +55,10 @@ export function packBatch(inputs: Int32Array, labels: Int32Array | null, B: numb
     const first = b;
     let used = 0;
     while (b < B && b - first < seqCapacity) {
-      const need = rowsOfSequence(inputs, labels, b, L);
+      const start = sequenceStart(inputs, b, L);
+      const need = L - start + labelledPadding(labels, b, L, start);
       if (need > rows) throw new RangeError(`packBatch: sequence ${b} needs ${need} rows, more than the ${rows} planned`);
       if (used + need > rows) break;
-      const start = sequenceStart(inputs, b, L);
       if (partLabels !== null) {
         for (let i = 0; i < start; i++) if (labels![b * L + i] !== 0) partLabels[used++] = labels![b * L + i]!;
       }
