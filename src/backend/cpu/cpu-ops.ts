@@ -72,15 +72,7 @@ function rowIds(op: string, ids: Tensor | undefined, rows: number): Int32Array |
  * and in the layout's rows, and the padding vectors [D] where padding keys are seen.
  */
 function attentionRows(mask: AttentionMask, op: string, B: number, L: number, D: number): AttentionRows {
-  const seqs = i32(mask.layout.seqs, `${op}.mask.layout.seqs`, 2 * B);
-  const rows = mask.layout.rows;
-  for (let b = 0; b < B; b++) {
-    const first = seqs[2 * b]!;
-    const len = seqs[2 * b + 1]!;
-    if (len < 0 || len > L || (len > 0 && (first < 0 || first + len > rows))) {
-      throw new RangeError(`${op}: expected sequence ${b} within L = ${L} positions and ${rows} rows, got first ${first}, length ${len}`);
-    }
-  }
+  const seqs = sequenceRows(op, mask.layout, B, L);
   if (mask.keyPadding) return { seqs, causal: mask.causal, keyPadding: true, padK: null, padV: null };
   const pad = mask.padKeys;
   if (pad === undefined) throw new Error(`${op}: padding keys are seen (keyPadding false), so mask.padKeys is required`);
