@@ -47,7 +47,7 @@ export function linearBackward(
   padding?: LinearPadding, dxEpilogue?: MatmulEpilogue,
 ): void {
   ops.matmul(p.dWeight, dy, x, outF, inF, N, { transA: true, accumulate: true, ...rowIds(padding) });
-  ops.biasBackward(p.dBias, dy, N, outF, biasIds(padding));
+  ops.biasBackward(p.dBias, dy, N, outF, padding?.ids);
   ops.matmul(dx, dy, p.weight, N, inF, outF, {
     accumulate: accumulateDx, ...rowIds(padding), ...(dxEpilogue === undefined ? {} : { epilogue: dxEpilogue }),
   });
@@ -55,8 +55,4 @@ export function linearBackward(
 
 function rowIds(padding: LinearPadding | undefined): { rowIds?: Tensor } {
   return padding === undefined ? {} : { rowIds: padding.ids };
-}
-
-function biasIds(padding: LinearPadding | undefined): Tensor | undefined {
-  return padding?.ids;
 }
