@@ -77,8 +77,10 @@ function sceSettingsOf(t: TrialConfig['train']): SceSettings {
   return { buckets, bucketRows, bucketItems, mix };
 }
 
-/** Plans a trial: sizes every tensor, without allocating. */
-export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { specs: Record<GroupName, readonly TensorSpec[]>; loss: TrainingLoss } {
+/** Plans a trial: sizes every tensor, without allocating; `rows` is the packed batch's (trialRows). */
+export function planTrial(
+  ops: Ops, cfg: TrialConfig, data: PreparedDataset,
+): { specs: Record<GroupName, readonly TensorSpec[]>; loss: TrainingLoss; rows: number } {
   const dims = modelDims(cfg, data);
   const t = cfg.train;
   const rows = trialRows(cfg, data, dims);
@@ -97,15 +99,15 @@ export function planTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): { 
     dims, trainRows: t.batch_size, rows, evalRows: evalRows(cfg), kMax: Math.max(...cfg.eval.k),
     validation: data.validation, test: data.test, loss, layout: modelLayout(ops, dims, t.batch_size, rows),
   });
-  return { specs, loss };
+  return { specs, loss, rows };
 }
 
 /** Plans and allocates a trial; `run` then trains it. */
 export function prepareTrial(ops: Ops, cfg: TrialConfig, data: PreparedDataset): PreparedTrial {
-  const { specs, loss } = planTrial(ops, cfg, data);
+  const { specs, loss, rows } = planTrial(ops, cfg, data);
   return {
     plannedPeakBytes: ops.reservedBytes + plannedBytes(specs),
-    planReport: planReport(specs, ops.reservedBytes, specs.batch.find((t) => t.name === 'ids')!.shape[0]!, cfg.train.batch_size * cfg.model.max_seq_len),
+    planReport: planReport(specs, ops.reservedBytes, rows, cfg.train.batch_size * cfg.model.max_seq_len),
     run: async (sink) => {
       const started = performance.now();
       const groups = allocatePlan(ops, specs);
