@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
-import type { DropoutSpec, MatmulEpilogue, Tensor } from '../../../src/backend/ops.js';
+import type { DropoutSpec, MatmulEpilogue, Tensor, TensorGroup, TensorSpec } from '../../../src/backend/ops.js';
 import { randArray, rng } from '../../helpers/numeric.js';
 import { useCpuOps } from '../../helpers/cpu-ops.js';
 
@@ -31,19 +31,26 @@ const GATE_SCALE = 1 / (1 - 0.3);
 
 type Spec = Omit<MatmulEpilogue, 'residual' | 'padding' | 'gate'> & { residual?: boolean; padding?: boolean; gate?: boolean };
 
-/** out = a · bᵀ + bias with the epilogue `spec` (residual and padding from the fixtures). */
-async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Array> {
-  const g = ops.allocGroup('t', [
+/** A group of the product's tensors (out, a, b, bias, res, ids) and `extra`, the fixtures written into a, b, bias, res and ids. */
+function operands(ops: CpuOps, name: string, extra: readonly TensorSpec[]): TensorGroup {
+  const g = ops.allocGroup(name, [
     { name: 'out', shape: [M * N], dtype: 'f32' },
     { name: 'a', shape: [M * K], dtype: 'f32' },
     { name: 'b', shape: [N * K], dtype: 'f32' },
     { name: 'bias', shape: [N], dtype: 'f32' },
     { name: 'res', shape: [M * N], dtype: 'f32' },
     { name: 'ids', shape: [M], dtype: 'i32' },
-    { name: 'by', shape: [M * N], dtype: 'f32' },
+    ...extra,
   ]);
+  for (const [t, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS]] as const) ops.write(g.get(t), data);
+  return g;
+}
+
+/** out = a · bᵀ + bias with the epilogue `spec` (residual and padding from the fixtures). */
+async function product(ops: CpuOps, spec: Spec | undefined): Promise<Float32Array> {
+  const g = operands(ops, 't', [{ name: 'by', shape: [M * N], dtype: 'f32' }]);
   try {
-    for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS], ['by', BY]] as const) ops.write(g.get(name), data);
+    ops.write(g.get('by'), BY);
     ops.write(g.get('out'), new Float32Array(M * N).fill(Number.NaN));
     const epilogue: MatmulEpilogue | undefined = spec === undefined ? undefined : {
       ...(spec.relu === undefined ? {} : { relu: spec.relu }),
@@ -120,13 +127,7 @@ describe('CpuOps.matmul with an epilogue', () => {
   it('the layer norm: last, of out as written (out keeps it), exactly as layerNormForward with its ids, on 1 and 2 threads', async () => {
     for (const withIds of [true, false]) {
       const run = async (ops: CpuOps, fused: boolean): Promise<Float32Array[]> => {
-        const g = ops.allocGroup('ln', [
-          { name: 'out', shape: [M * N], dtype: 'f32' },
-          { name: 'a', shape: [M * K], dtype: 'f32' },
-          { name: 'b', shape: [N * K], dtype: 'f32' },
-          { name: 'bias', shape: [N], dtype: 'f32' },
-          { name: 'res', shape: [M * N], dtype: 'f32' },
-          { name: 'ids', shape: [M], dtype: 'i32' },
+        const g = operands(ops, 'ln', [
           { name: 'ln', shape: [M * N], dtype: 'f32' },
           { name: 'mean', shape: [M], dtype: 'f32' },
           { name: 'rstd', shape: [M], dtype: 'f32' },
@@ -134,9 +135,7 @@ describe('CpuOps.matmul with an epilogue', () => {
           { name: 'lb', shape: [N], dtype: 'f32' },
         ]);
         try {
-          for (const [name, data] of [['a', A], ['b', B], ['bias', BIAS], ['res', RESIDUAL], ['ids', IDS], ['w', BY.subarray(0, N).map((v) => v + 1)], ['lb', BIAS.map((v) => -v)]] as const) {
-            ops.write(g.get(name), data);
-          }
+          for (const [name, data] of [['w', BY.subarray(0, N).map((v) => v + 1)], ['lb', BIAS.map((v) => -v)]] as const) ops.write(g.get(name), data);
           for (const name of ['out', 'ln', 'mean', 'rstd']) ops.fill(g.get(name), Number.NaN, g.get(name).size);
           const layerNorm = {
             out: g.get('ln'), mean: g.get('mean'), rstd: g.get('rstd'), weight: g.get('w'), bias: g.get('lb'), eps: 1e-5,
