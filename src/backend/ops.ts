@@ -338,6 +338,18 @@ export interface LossParams {
   readonly gradientFilter?: number;
 }
 
+/** Options of Ops.lossBackward. */
+export interface LossBackwardOptions {
+  /** Whether the table gradient may run beside the ops after the call (a fork the caller joins). @default false */
+  readonly tableBeside?: boolean;
+}
+
+/** Work Ops.fork queued beside the main sequence of ops, until Ops.join. */
+export interface Forked {
+  /** The fork's number within its backend. */
+  readonly id: number;
+}
+
 /** A recorded training step (Ops.recordStep). */
 export interface RecordedStep {
   /** Queues the recorded work once more, with whatever its tensors hold now. */
@@ -392,6 +404,20 @@ export interface Ops {
    * RngKey.counters, NegativeParams.counters, AdamParams.counters).
    */
   recordStep(record: () => void): RecordedStep;
+
+  // ---- concurrency ----
+
+  /**
+   * Queues the ops that `work` issues so that they may run concurrently with the ops queued after this
+   * call (on CUDA: on a second stream, after everything queued before the fork; a recorded step keeps
+   * both branches). Until `join`, no op queued after the fork may write a tensor that `work` reads or
+   * writes, nor read one that it writes. `work` must not fork, move data to or from the host, or record.
+   * Backends without concurrency run `work` at once. Every fork is joined before the step's recording
+   * ends and before the next host read.
+   */
+  fork(work: () => void): Forked;
+  /** Makes every op queued after this call wait for the work of `forked` (each fork is joined once). */
+  join(forked: Forked): void;
 
   // ---- elementwise ----
 
@@ -537,13 +563,15 @@ export interface Ops {
   lossForward(loss: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams): void;
   /**
    * After `lossForward` with the same arguments: dH (overwrite) and dTable (+=) of dLoss · loss.
-   * Padding rows get dH = 0; row 0 of dTable is never touched.
+   * Padding rows get dH = 0; row 0 of dTable is never touched. With options.tableBeside a backend may
+   * fork the table gradient (as Ops.fork) and return that fork, which the caller joins before it touches
+   * dTable or writes h, table or the workspace; null when everything is done in order.
    */
   lossBackward(
     dH: Tensor, dTable: Tensor,
     workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
-    dims: LossDims, params: LossParams, dLoss: number,
-  ): void;
+    dims: LossDims, params: LossParams, dLoss: number, options?: LossBackwardOptions,
+  ): Forked | null;
 
   // ---- evaluation ----
 

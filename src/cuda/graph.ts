@@ -29,10 +29,13 @@ export class CudaGraph {
     const graphOut = new BigUint64Array(1);
     try {
       record();
-    } finally {
-      // Always end the capture, or the stream stays unusable; a failed capture reports here too.
-      check('cuStreamEndCapture', api.cuStreamEndCapture(stream.handle, graphOut));
+    } catch (error) {
+      // End the capture all the same, or the stream stays unusable, and drop what it captured.
+      if (api.cuStreamEndCapture(stream.handle, graphOut) === 0 && graphOut[0]) api.cuGraphDestroy(graphOut[0]);
+      throw error;
     }
+    // A failed capture (an illegal call inside it) reports here.
+    check('cuStreamEndCapture', api.cuStreamEndCapture(stream.handle, graphOut));
     const graph = graphOut[0] ?? 0n;
     const execOut = new BigUint64Array(1);
     try {

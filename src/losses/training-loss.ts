@@ -6,7 +6,7 @@
  */
 import { isSampled, type LossKind } from '../backend/loss-kinds.js';
 import { popularitySampler } from '../backend/negatives.js';
-import type { LossDims, LossParams, NegativeParams, NegativeSampling, Ops, SceParams, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
+import type { Forked, LossBackwardOptions, LossDims, LossParams, NegativeParams, NegativeSampling, Ops, SceParams, Tensor, TensorGroup, TensorSpec } from '../backend/ops.js';
 import type { SceSettings } from '../backend/sce.js';
 
 /** A trial's loss settings. */
@@ -129,8 +129,14 @@ export class TrainingLoss {
     this.#ops.lossForward(loss, this.#ws(), h, table, targets, { ...this.#dims, rows }, this.#params(validRows, step));
   }
 
-  /** After `forward` with the same arguments: dH (overwrite), dTable (+=) of dLoss · loss. */
-  backward(dH: Tensor, dTable: Tensor, h: Tensor, table: Tensor, targets: Tensor, rows: number, validRows: number, step: number, dLoss = 1): void {
-    this.#ops.lossBackward(dH, dTable, this.#ws(), h, table, targets, { ...this.#dims, rows }, this.#params(validRows, step), dLoss);
+  /**
+   * After `forward` with the same arguments: dH (overwrite), dTable (+=) of dLoss · loss; with
+   * options.tableBeside, the fork of the table gradient to join (Ops.lossBackward), or null.
+   */
+  backward(
+    dH: Tensor, dTable: Tensor, h: Tensor, table: Tensor, targets: Tensor, rows: number, validRows: number, step: number, dLoss = 1,
+    options: LossBackwardOptions = {},
+  ): Forked | null {
+    return this.#ops.lossBackward(dH, dTable, this.#ws(), h, table, targets, { ...this.#dims, rows }, this.#params(validRows, step), dLoss, options);
   }
 }

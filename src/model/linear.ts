@@ -1,6 +1,7 @@
 /**
  * A linear layer over the ops interface, PyTorch's convention: y = x · Wᵀ + b with W [out × in].
- * Forward overwrites y; backward accumulates dW and db (+=) and writes or accumulates dx.
+ * Forward overwrites y; backward accumulates dW and db (+=) (linearParamGrads) and writes or accumulates
+ * dx (linearInputGrad).
  */
 import type { MatmulEpilogue, Ops, Tensor } from '../backend/ops.js';
 
@@ -38,16 +39,26 @@ export function linearForward(
 }
 
 /**
- * dW (+=) dyᵀ · x, db (+=) Σ dy, dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says;
- * `dxEpilogue` (ops.ts MatmulEpilogue; not with accumulateDx) applies to dx in its GEMM, so that the
- * backward of what precedes the layer (a dropout and ReLU: the gate) costs no op of its own.
+ * dW (+=) dyᵀ · x and db (+=) Σ dy, padding rows as `padding` says: the parameter gradients, which
+ * nothing reads before the optimiser step, so callers may fork them (Ops.fork) beside the rest of the
+ * backward.
  */
-export function linearBackward(
-  ops: Ops, dx: Tensor, p: LinearParams, dy: Tensor, x: Tensor, N: number, inF: number, outF: number, accumulateDx: boolean,
-  padding?: LinearPadding, dxEpilogue?: MatmulEpilogue,
+export function linearParamGrads(
+  ops: Ops, p: LinearParams, dy: Tensor, x: Tensor, N: number, inF: number, outF: number, padding?: LinearPadding,
 ): void {
   ops.matmul(p.dWeight, dy, x, outF, inF, N, { transA: true, accumulate: true, ...rowIds(padding) });
   ops.biasBackward(p.dBias, dy, N, outF, padding?.ids);
+}
+
+/**
+ * dx (= or += with `accumulateDx`) dy · W, padding rows as `padding` says; `dxEpilogue` (ops.ts
+ * MatmulEpilogue; not with accumulateDx) applies to dx in its GEMM, so that the backward of what
+ * precedes the layer (a dropout and ReLU: the gate) costs no op of its own.
+ */
+export function linearInputGrad(
+  ops: Ops, dx: Tensor, p: LinearParams, dy: Tensor, N: number, inF: number, outF: number, accumulateDx: boolean,
+  padding?: LinearPadding, dxEpilogue?: MatmulEpilogue,
+): void {
   ops.matmul(dx, dy, p.weight, N, inF, outF, {
     accumulate: accumulateDx, ...rowIds(padding), ...(dxEpilogue === undefined ? {} : { epilogue: dxEpilogue }),
   });

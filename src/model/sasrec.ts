@@ -8,9 +8,11 @@
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
  */
-import type { DropoutSpec, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup } from '../backend/ops.js';
+import type { DropoutSpec, Forked, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
-import { blockBackward, blockForward, blockForwardLast, blockLn1, LAYER_NORM_EPS, type BlockGroups, type BlockPass } from './transformer-block.js';
+import {
+  blockBackward, blockForward, blockForwardLast, blockLn1, LAYER_NORM_EPS, type BlockForks, type BlockGroups, type BlockPass,
+} from './transformer-block.js';
 import { blockName, embeddingScratchName, ffnWidth, inputVocabulary, outputTableName, sasrecParamSpecs, type SasrecDims } from './sasrec-specs.js';
 
 /**
@@ -167,8 +169,12 @@ export class Sasrec {
     ops.dropout(e, e, N * d, this.#drop(ctx, 0), { ids, cols: d });
   }
 
-  /** Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter gradient. */
-  backward(batch: BatchRows, ctx: PassContext): void {
+  /**
+   * Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter
+   * gradient (its forks joined). `tableGrad`: the loss's table gradient still running beside (Ops.lossBackward),
+   * joined before the embedding's backward adds to the same table.
+   */
+  backward(batch: BatchRows, ctx: PassContext, tableGrad: Forked | null = null): void {
     const ops = this.#ops;
     const { hidden: d, maxLen: L, blocks } = this.dims;
     const { params, grads, acts, scratch } = this.#g;
@@ -180,10 +186,16 @@ export class Sasrec {
       dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), this.hiddenGrad, acts.get('final_in'),
       params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
     );
-    for (let b = blocks - 1; b >= 0; b--) blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b));
+    let forks: BlockForks | undefined;
+    for (let b = blocks - 1; b >= 0; b--) forks = blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b), forks);
+    if (forks !== undefined) {
+      ops.join(forks.attnOut);
+      ops.join(forks.qkv);
+    }
     // dx's padding rows hold what the keys' and values' backward put there; the mask's gradient is 0
     // there, which dropout given the padding rows writes (the embedding then adds 0 to row 0).
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0), { ids, cols: d });
+    if (tableGrad !== null) ops.join(tableGrad);
     const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
     // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
     ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d);

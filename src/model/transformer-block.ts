@@ -17,8 +17,8 @@
  * regenerates the dropout masks from their keys, but for the FFN's hidden one: the gate of its GEMM
  * reads the saved Dropout(ReLU(·)) instead (blockBackward).
  */
-import type { AttentionMask, DropoutSpec, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
-import { linearBackward, linearForward, type LinearPadding, type LinearParams } from './linear.js';
+import type { AttentionMask, DropoutSpec, Forked, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import { linearForward, linearInputGrad, linearParamGrads, type LinearPadding, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
 /** LayerNorm epsilon of every norm (1e-8, as the reference system). */
@@ -175,14 +175,28 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
 }
 
 /**
- * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
- * gradient of its input x. Parameter gradients accumulate (+=). The output's mask needs no pass of its
- * own: dx is read only by `dropout` and `layerNormBackward` given the padding rows, which read nothing
- * there, so its padding rows may hold anything (the final norm's gradient at first targets, the keys'
- * and values' gradient from the block above); on return they hold the keys' and values' gradient,
- * which the caller's next reader ignores in the same way.
+ * The weight-gradient work of a block's backward still running beside it (Ops.fork) when blockBackward
+ * returns; the next block's backward joins each before it overwrites what that work reads.
  */
-export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass): void {
+export interface BlockForks {
+  /** attn_out's dW and db: they read g1, which the next block's first dropout overwrites. */
+  readonly attnOut: Forked;
+  /** q's, k's and v's dW and db: they read dq, dk and dv, which the next block's attention backward overwrites. */
+  readonly qkv: Forked;
+}
+
+/**
+ * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
+ * gradient of its input x. Parameter gradients accumulate (+=): each linear's dW and db are forked
+ * (Ops.fork) beside the input gradients, which alone carry the backward on, and joined before the
+ * scratch they read is written again; `above` holds the forks the block above left running, and the
+ * forks this block leaves running come back (the caller joins the last block's). The output's mask
+ * needs no pass of its own: dx is read only by `dropout` and `layerNormBackward` given the padding
+ * rows, which read nothing there, so its padding rows may hold anything (the final norm's gradient at
+ * first targets, the keys' and values' gradient from the block above); on return they hold the keys'
+ * and values' gradient, which the caller's next reader ignores in the same way.
+ */
+export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, p: BlockPass, above?: BlockForks): BlockForks {
   const { B, L, d, heads } = p;
   const N = p.layout.rows;
   const n = N * d;
@@ -193,7 +207,10 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const dx = s('dx');
   const [g1, g2, g3] = [s('g1'), s('g2'), s('g3')];
   const rows = { ids, cols: d };
+  const params = (name: string, dy: Tensor, x: Tensor, inF: number, outF: number): void =>
+    linearParamGrads(ops, linear(g, b, name), dy, x, N, inF, outF, skip(ids));
   // FFN: dx is the gradient of y + f2 (the residual sum)
+  if (above !== undefined) ops.join(above.attnOut);
   ops.dropout(g1, dx, n, p.ffn2Drop, rows);
   // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below. The backward of Dropout(ReLU(·))
   // is the gate of its GEMM: the saved ffn_drop is positive exactly where the ReLU's output was and the
@@ -202,26 +219,38 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   // bit for bit, without regenerating the mask.
   const ffnDrop = act('ffn_drop');
   const gate = { by: ffnDrop, scale: 1 / (1 - p.ffn1Drop.p) };
-  linearBackward(ops, g2, linear(g, b, 'ffn2'), g1, ffnDrop, N, p.ffn, d, false, skip(ids), { gate });
-  linearBackward(ops, g3, linear(g, b, 'ffn1'), g2, act('ln2'), N, d, p.ffn, false, skip(ids));
+  const ffn2 = ops.fork(() => params('ffn2', g1, ffnDrop, p.ffn, d));
+  linearInputGrad(ops, g2, linear(g, b, 'ffn2'), g1, N, p.ffn, d, false, skip(ids), { gate });
+  const ffn1 = ops.fork(() => params('ffn1', g2, act('ln2'), d, p.ffn));
+  linearInputGrad(ops, g3, linear(g, b, 'ffn1'), g2, N, d, p.ffn, false, skip(ids));
   // LN2's input gradient is that of FFN1's input plus the residual's (dx), summed inside the norm's
   // backward; g1 (=), its padding rows 0.
+  ops.join(ffn2);
   ops.layerNormBackward(
     g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids,
     { dout2: dx, overwrite: true },
   );
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
-  linearBackward(ops, g2, linear(g, b, 'attn_out'), g1, act('att'), N, d, d, false, skip(ids));
+  const attnOut = ops.fork(() => params('attn_out', g1, act('att'), d, d));
+  ops.join(ffn1);
+  linearInputGrad(ops, g2, linear(g, b, 'attn_out'), g1, N, d, d, false, skip(ids));
   const [dq, dk, dv] = [s('dq'), s('dk'), s('dv')];
   // SASRec: the padding keys' gradients go into the k and v biases' gradients here; their rows of dk and
   // dv do not exist (packed) or are not written (padded), and the linears' backward skips them.
+  if (above !== undefined) ops.join(above.qkv);
   ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(g, b, p, true), p.attnDrop);
-  linearBackward(ops, g3, linear(g, b, 'attn_q'), dq, act('ln1'), N, d, d, false, skip(ids));
-  linearBackward(ops, dx, linear(g, b, 'attn_k'), dk, act('x'), N, d, d, false, skip(ids));
-  linearBackward(ops, dx, linear(g, b, 'attn_v'), dv, act('x'), N, d, d, true, skip(ids));
+  const qkv = ops.fork(() => {
+    params('attn_q', dq, act('ln1'), d, d);
+    params('attn_k', dk, act('x'), d, d);
+    params('attn_v', dv, act('x'), d, d);
+  });
+  linearInputGrad(ops, g3, linear(g, b, 'attn_q'), dq, N, d, d, false, skip(ids));
+  linearInputGrad(ops, dx, linear(g, b, 'attn_k'), dk, N, d, d, false, skip(ids));
+  linearInputGrad(ops, dx, linear(g, b, 'attn_v'), dv, N, d, d, true, skip(ids));
   // LN1's input gradient: q's plus the residual's (g1), summed inside the norm's backward; dx (+=)
   // onto the keys' and values' gradient.
   ops.layerNormBackward(
     dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids, { dout2: g1 },
   );
+  return { attnOut, qkv };
 }

@@ -335,8 +335,9 @@ export class Trial {
     model.forward(batch, ctx);
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
     this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
-    this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step);
-    model.backward(batch, ctx);
+    // The table gradient runs beside the model's backward, which joins it before the embedding's.
+    const tableGrad = this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step, 1, { tableBeside: true });
+    model.backward(batch, ctx, tableGrad);
     const params = g.params.flat();
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
       lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,

@@ -183,6 +183,15 @@ describe('gemmPlanFor (split-K)', () => {
     }
   });
 
+  it('splits within a smaller scratch where one is given (the side stream\'s share)', () => {
+    // ML-20M's weight gradient at d = 256: 64 splits of 256 × 256 partials fill a full scratch, 2 Mi floats hold 32.
+    const full = gemmPlanFor(256, 256, 131_072, 'bf16', 132, 'tiled');
+    const half = gemmPlanFor(256, 256, 131_072, 'bf16', 132, 'tiled', 1 << 21);
+    expect(full.splits * 256 * 256).toBeGreaterThan(1 << 21);
+    expect(half.splits * 256 * 256).toBeLessThanOrEqual(1 << 21);
+    expect(half.splits * half.kPerSplit).toBeGreaterThanOrEqual(131_072);
+  });
+
   it('keeps the ML-20M plans and ML-1M\'s tiles (N = 131,072, d = 256; N = 25,600, d = 64); legacy keeps 128 × 64', () => {
     for (const kernels of ['async', 'tiled'] as const) {
       const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);

@@ -6,10 +6,11 @@
  */
 import { cpus } from 'node:os';
 import type { TensorSpec } from '../memory-plan.js';
+import { ForkLedger } from '../fork-ledger.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import { paddingRowCount } from '../padding-rows.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  AdamParams, AttentionMask, DropoutSpec, Forked, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
   SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
@@ -90,6 +91,7 @@ export class CpuOps implements Ops {
   readonly #pool: WorkerPool;
   /** The per-chunk partials of the column sums (biasBackward, layerNormBackward); see column-sums.ts. */
   readonly #partials = new PartialsScratch();
+  readonly #forks = new ForkLedger<null>();
 
   /** Starts a CPU backend (its worker threads ready). */
   static async create(options: CpuOpsOptions = {}): Promise<CpuOps> {
@@ -135,16 +137,31 @@ export class CpuOps implements Ops {
   }
 
   async readF32(src: Tensor): Promise<Float32Array> {
+    this.#forks.requireJoined('readF32', () => undefined);
     return Float32Array.from(f32(src, 'readF32', 0));
   }
 
   async readI32(src: Tensor): Promise<Int32Array> {
+    this.#forks.requireJoined('readI32', () => undefined);
     return i32(src, 'readI32', 0).slice();
   }
 
   /** The CPU computes as it goes: a replay runs the step again. */
   recordStep(record: () => void): RecordedStep {
-    return { replay: record, close: () => undefined };
+    const replay = (): void => {
+      record();
+      this.#forks.requireJoined('recordStep', () => undefined);
+    };
+    return { replay, close: () => undefined };
+  }
+
+  /** Runs `work` at once: the CPU backend has one sequence of ops. */
+  fork(work: () => void): Forked {
+    return this.#forks.open(work, () => null);
+  }
+
+  join(forked: Forked): void {
+    this.#forks.close(forked);
   }
 
   fill(out: Tensor, value: number, n: number): void {
@@ -374,10 +391,12 @@ export class CpuOps implements Ops {
   lossBackward(
     dH: Tensor, dTable: Tensor, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
     dims: LossDims, params: LossParams, dLoss: number,
-  ): void {
+  ): null {
     const { rows: N, items: V, hidden: d } = dims;
     const x = { h: f32(h, 'lossBackward.h', N * d), table: f32(table, 'lossBackward.table', (V + 1) * d), targets: i32(targets, 'lossBackward.targets', N) };
     cpuLossBackward(this.#pool, f32(dH, 'lossBackward.dH', N * d), f32(dTable, 'lossBackward.dTable', (V + 1) * d), workspace, x, dims, params, dLoss);
+    // One sequence of ops: the table gradient is done, whatever options.tableBeside asked.
+    return null;
   }
 
   scoreItems(scores: Tensor, h: Tensor, table: Tensor, B: number, V: number, d: number): void {

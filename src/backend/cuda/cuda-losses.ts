@@ -216,36 +216,54 @@ export function cudaLossForward(
 }
 
 /**
+ * Which gradients cudaLossBackward computes: both, or one of them, so that the two may run on different
+ * streams where `separableGradients` says they can.
+ */
+export type LossGradients = 'both' | 'hidden' | 'table';
+
+/**
+ * Whether a kind's dH and dTable read only the forward's workspace and the operands, never what the
+ * other writes: all but sce, whose table gradient adds the target's share that its hidden-gradient kernel
+ * leaves in the workspace.
+ */
+export function separableGradients(kind: LossKind): boolean {
+  return kind !== 'sce';
+}
+
+/**
  * After cudaLossForward with the same arguments (and workspace, whose bf16 copies it reuses): dH
- * (overwrite) and dTable (+=) of dLoss · loss.
+ * (overwrite) and dTable (+=) of dLoss · loss, or the one `part` names.
  */
 export function cudaLossBackward(
   stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorGroup, scratch: Tensor, h: Tensor, table: Tensor, targets: Tensor,
-  dims: LossDims, params: LossParams, dLoss: number, math: GemmMath,
+  dims: LossDims, params: LossParams, dLoss: number, math: GemmMath, part: LossGradients = 'both',
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const kind = params.kind;
   const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossBackward', false);
   if (isMaterialised(kind)) {
-    materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math);
+    materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math, part);
     return;
   }
   // The scale of the mean, in fp32, applied to fp32 accumulators at the end of each kernel.
   const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
   if (kind === 'sce') {
+    if (part !== 'both') throw new Error(`lossBackward: sce computes dH and dTable together, not "${part}" alone`);
     sceBackward(stream, dH, dTable, workspace, x.h, x.table, x.targets, dims, sceOf(params), scale);
     return;
   }
   const lse = deviceTensor(workspace.get('lse'), 'workspace.lse', ['f32'], N);
   const dhRaw = deviceTensor(workspace.get('dh_raw'), 'workspace.dh_raw', ['f32'], N * d);
   const gradH = deviceTensor(dH, 'lossBackward.dH', ['f32', 'bf16'], N * d);
+  const wantTable = part !== 'hidden';
+  const wantHidden = part !== 'table';
   if (kind === 'cce') {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32', 'bf16'], (V + 1) * d);
     const plan = ccePlan(N, V, d);
     const partial = plan.partialElements > 0 ? deviceTensor(workspace.get('partial'), 'workspace.partial', ['f32'], plan.partialElements) : 0n;
     const bounds = blockBounds(workspace, params, N, V, d);
-    cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
-    cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
+    if (wantTable) cceTableGrad(stream, gradTable, gradTable.dtype === 'bf16', partial, x.h, x.table, x.targets, lse, bounds, N, V, d, scale, params.gradientFilter ?? 0);
+    if (wantHidden) cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   } else {
     const gradTable = deviceTensor(dTable, 'lossBackward.dTable', ['f32'], (V + 1) * d);
     const n = negativeCount(params);
@@ -256,7 +274,7 @@ export function cudaLossBackward(
       tileSums: deviceTensor(workspace.get('tile_sums'), 'workspace.tile_sums', ['i32'], scanTiles(V)),
       entries: deviceTensor(workspace.get('entries'), 'workspace.entries', ['i32'], N * (n + 1)),
     };
-    sampledTableGrad(stream, sampledKernelKind(kind), gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale, positiveWeight(params, V));
-    sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
+    if (wantTable) sampledTableGrad(stream, sampledKernelKind(kind), gradTable, csr, x.h, x.table, x.targets, lse, N, V, d, samplerOf(params, V), scale, positiveWeight(params, V));
+    if (wantHidden) sampledHiddenGrad(stream, gradH, gradH.dtype === 'bf16', dhRaw, N * d, scale);
   }
 }

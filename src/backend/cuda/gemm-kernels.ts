@@ -66,7 +66,7 @@ export function gemmKernels(): GemmKernels {
   return currentKernels;
 }
 
-/** f32 elements of the split-K partials at the head of the scratch (16 MiB). */
+/** f32 elements of the split-K partials at the head of a full scratch (16 MiB). */
 const PARTIAL_FLOATS = 1 << 22;
 
 /**
@@ -77,21 +77,32 @@ const PARTIAL_FLOATS = 1 << 22;
  */
 export const GEMM_TILE_COUNTERS = 1024;
 
-/** Elements of the scratch every call is given: PARTIAL_FLOATS f32 partials, then GEMM_TILE_COUNTERS u32 counters. */
+/** Elements of a full scratch: PARTIAL_FLOATS f32 partials, then GEMM_TILE_COUNTERS u32 counters. */
 export const GEMM_SCRATCH_FLOATS = PARTIAL_FLOATS + GEMM_TILE_COUNTERS;
+
+/**
+ * Elements of the least scratch a call may be given (1 Mi partials, then the counters): a smaller one
+ * splits k less (gemmPlanFor's `partialFloats`: all but the counters).
+ */
+export const GEMM_MIN_SCRATCH_FLOATS = (1 << 20) + GEMM_TILE_COUNTERS;
+
+/** The partials' capacity of a scratch: all of it but the counters at its tail. */
+function partialCapacity(scratch: CudaTensor): number {
+  return scratch.size - GEMM_TILE_COUNTERS;
+}
 
 /** The counters of a GEMM scratch (its tail). */
 function counterRegion(scratch: CudaTensor): { readonly ptr: bigint; readonly bytes: number } {
-  return { ptr: scratch.ptr + BigInt(PARTIAL_FLOATS * 4), bytes: GEMM_TILE_COUNTERS * 4 };
+  return { ptr: scratch.ptr + BigInt(partialCapacity(scratch) * 4), bytes: GEMM_TILE_COUNTERS * 4 };
 }
 
 /**
- * Zeroes the output-tile counters of a GEMM scratch (f32, ≥ GEMM_SCRATCH_FLOATS), ordered on `stream`:
+ * Zeroes the output-tile counters of a GEMM scratch (f32, ≥ GEMM_MIN_SCRATCH_FLOATS), ordered on `stream`:
  * once after allocating it, and after anything that wrote over it (a test's poisoning).
  * @param stream @default null (the legacy default stream)
  */
 export function clearGemmCounters(scratch: Tensor, stream: Stream | null = null): void {
-  fillBytes(counterRegion(deviceTensor(scratch, 'clearGemmCounters.scratch', ['f32'], GEMM_SCRATCH_FLOATS)), 0, stream);
+  fillBytes(counterRegion(deviceTensor(scratch, 'clearGemmCounters.scratch', ['f32'], GEMM_MIN_SCRATCH_FLOATS)), 0, stream);
 }
 
 /** The epilogue's kernel arguments after the bias (kernels/gemm.cu EPILOGUE_PARAMS). */
@@ -244,7 +255,9 @@ function better(a: Candidate, b: Candidate): boolean {
 }
 
 /** The best plan of one product and its tile (gemmPlanFor's rule). */
-function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels): Candidate {
+function planOf(
+  m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels, partialFloats: number,
+): Candidate {
   const slots = CTAS_PER_SM * multiprocessorCount;
   const tiles = math === 'fp32' ? [FP32_TILE] : BF16_TILES[kernels];
   let best: Candidate | undefined;
@@ -254,7 +267,7 @@ function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorC
     const kTiles = Math.max(1, Math.ceil(k / tile.k));
     // Past one wave of CTAs a split adds waves as fast as it shortens them: only its reduction would change.
     const most = Math.max(1, Math.min(Math.ceil(slots / count), Math.ceil(kTiles / MIN_TILES_PER_SPLIT),
-      Math.floor(PARTIAL_FLOATS / Math.max(m * n, 1)), MAX_GRID_Z));
+      Math.floor(partialFloats / Math.max(m * n, 1)), MAX_GRID_Z));
     let previous = 0;
     for (let wanted = 1; wanted <= most; wanted++) {
       const kPerSplit = Math.ceil(kTiles / wanted) * tile.k;
@@ -287,12 +300,12 @@ function planOf(m: number, n: number, k: number, math: GemmMath, multiprocessorC
  * above: waves × k steps per CTA, plus the reduction's cost), then least padding, fewer splits, more CTAs.
  * Large products take the largest tile unsplit; small ones fill the SMs with smaller tiles before they
  * split; a deep split of few tiles (the weight gradient at d = 64) keeps gemm_splitk_reduce, whose S · m · n
- * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set. @default the current
- * choice (setGemmKernels)
+ * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set (@default the current
+ * choice, setGemmKernels); `partialFloats` bounds the splits' partials (@default a full scratch's).
  */
 export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
-  kernels: GemmKernels = currentKernels): GemmPlan {
-  return planOf(m, n, k, math, multiprocessorCount, kernels).plan;
+  kernels: GemmKernels = currentKernels, partialFloats = PARTIAL_FLOATS): GemmPlan {
+  return planOf(m, n, k, math, multiprocessorCount, kernels, partialFloats).plan;
 }
 
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
@@ -370,7 +383,7 @@ function gemm(
   aIds: CudaTensor | null = null, bias: CudaTensor | null = null, epilogue: EpilogueArgs = NO_EPILOGUE, norm: NormArgs | null = null,
 ): boolean {
   const kernels = currentKernels;
-  const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels);
+  const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels, partialCapacity(scratch));
   checkTiles(what, plan.tiles);
   let tile = planned;
   // A device whose blocks cannot opt in to that much shared memory (about 99 KiB on sm_86 and sm_89) runs
@@ -402,8 +415,9 @@ function gemm(
 
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
  *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
- *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_SCRATCH_FLOATS
- *  for split-K partials and the output-tile counters (clearGemmCounters; left 0). The epilogue's layer norm
+ *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_MIN_SCRATCH_FLOATS
+ *  for split-K partials and, at its tail, the output-tile counters (clearGemmCounters; left 0): a smaller
+ *  one than GEMM_SCRATCH_FLOATS splits k less. The epilogue's layer norm
  *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
  *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way. */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
@@ -414,7 +428,7 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const o = deviceTensor(out, 'matmul.out', FLOATS, m * n);
   const da = deviceTensor(a, 'matmul.a', FLOATS, m * k);
   const db = deviceTensor(b, 'matmul.b', FLOATS, k * n);
-  const s = deviceTensor(scratch, 'matmul.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
+  const s = deviceTensor(scratch, 'matmul.scratch', ['f32'], GEMM_MIN_SCRATCH_FLOATS);
   const transA = options.transA ?? false;
   const ids = options.rowIds === undefined ? null : deviceTensor(options.rowIds, 'matmul.rowIds', ['i32'], transA ? k : m);
   const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'matmul.bias', ['f32'], n);
@@ -438,7 +452,7 @@ export function scoreItems(stream: Stream, scores: Tensor, h: Tensor, table: Ten
   const s = deviceTensor(scores, 'scoreItems.scores', ['f32'], B * (V + 1));
   const dh = deviceTensor(h, 'scoreItems.h', FLOATS, B * d);
   const dt = deviceTensor(table, 'scoreItems.table', FLOATS, (V + 1) * d);
-  const ds = deviceTensor(scratch, 'scoreItems.scratch', ['f32'], GEMM_SCRATCH_FLOATS);
+  const ds = deviceTensor(scratch, 'scoreItems.scratch', ['f32'], GEMM_MIN_SCRATCH_FLOATS);
   if (B === 0) return;
   gemm(stream, s, dh, dt, B, V + 1, d, false, true, 1, false, math, ds, 'scoreItems');
   // Item 0 is the padding id: never recommended.

@@ -241,11 +241,12 @@ export function materialisedLossForward(
 
 /**
  * After materialisedLossForward with the same arguments: dH (overwrite) and dTable (+=, rows 1..V; row 0
- * unchanged, bit for bit) of dLoss · loss; dH and dTable are f32 or bf16.
+ * unchanged, bit for bit) of dLoss · loss, or only the one `part` names; dH and dTable are f32 or bf16.
  */
 export function materialisedLossBackward(
   stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorLookup, scratch: Tensor,
   h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, dLoss: number, math: GemmMath,
+  part: 'both' | 'hidden' | 'table' = 'both',
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const x = operands(h, table, targets, dims, 'lossBackward');
@@ -256,7 +257,8 @@ export function materialisedLossBackward(
   if (params.kind !== 'ce-') {
     checkDims(params.kind, dims, 0);
     const grad = floats(workspace, 'logits', N * (V + 1));
-    matmul(stream, gradH, grad, x.table, N, d, V + 1, { alpha: scale }, math, scratch);
+    if (part !== 'table') matmul(stream, gradH, grad, x.table, N, d, V + 1, { alpha: scale }, math, scratch);
+    if (part === 'hidden') return;
     // G's column 0 is +0, but the GEMM still writes row 0 (+0 added can turn -0 into +0, and rounds a
     // bf16 row through fp32): keep the row's bytes across it.
     const row0 = f32(workspace, 'dtable_row0', d);
@@ -273,10 +275,13 @@ export function materialisedLossBackward(
   const negatives = i32(workspace, 'negatives', N * n);
   const grad = floats(workspace, 'logits', E);
   const suffix = columnsSuffix(d);
-  kernel(`ce_sampled_hidden_grad_${suffix}`, 'sampledHiddenGrad').launch(
-    { grid: warpGrid(N), block: WARP_KERNEL_THREADS, stream },
-    gradH, grad, x.table, x.targets, negatives, N, d, n, bf16Flag(gradH), bf16Flag(grad), bf16Flag(x.table), scale,
-  );
+  if (part !== 'table') {
+    kernel(`ce_sampled_hidden_grad_${suffix}`, 'sampledHiddenGrad').launch(
+      { grid: warpGrid(N), block: WARP_KERNEL_THREADS, stream },
+      gradH, grad, x.table, x.targets, negatives, N, d, n, bf16Flag(gradH), bf16Flag(grad), bf16Flag(x.table), scale,
+    );
+  }
+  if (part === 'hidden') return;
   const entries = sortEntries(stream, workspace, x.targets, negatives, E, n, V, plan);
   const partials = f32(workspace, 'partials', plan.partials);
   const grid = warpGrid(plan.chunks);
