@@ -32,6 +32,10 @@
 //            warp adds its rows in order into its own shared-memory row of 2·cols floats, then the CTA
 //            adds the warps' rows in order.
 //          Both compute the same expressions per element; only the order of the sums differs.
+//          Either part alone: dx = null computes the column sums only (dx neither read nor written);
+//            d_weight = null (then d_bias, partial and counters unused) computes dx only, with no column
+//            sums and no second stage. Each part's bits are those of the two together at the same plan,
+//            and dx's do not depend on rows_per_chunk.
 //          Then d_weight[c] (+=) Σ_k partial[k, c] and d_bias[c] (+=) Σ_k partial[k, cols + c] over the
 //            chunks k in column_sums.cuh's fixed order: by the CTA that finishes last (counters != null:
 //            counters[0], u32, 0 before the launch and left 0; one launch) or by layer_norm_backward_sum
@@ -144,8 +148,12 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
                                                float* acc, const int* __restrict__ ids) {
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int width = 2 * cols;
-  for (int i = threadIdx.x; i < warps * width; i += blockDim.x) acc[i] = 0.0f;
-  __syncthreads();
+  // dx = null: the column sums alone; d_weight = null: dx alone (no shared memory, no second stage).
+  const bool want_dx = dx != nullptr, want_sums = d_weight != nullptr;
+  if (want_sums) {
+    for (int i = threadIdx.x; i < warps * width; i += blockDim.x) acc[i] = 0.0f;
+    __syncthreads();
+  }
   // This warp's Σ dout · x̂ and Σ dout per column; lane l owns columns l, l + 32, …, so no other thread
   // touches them until the barrier in finish_chunk.
   float* const sum_w = acc + warp * width;
@@ -166,7 +174,7 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
       live[j] = r < r1 && (ids == nullptr || ids[r] != 0);
       o[j] = r * cols;
       // A padding row's dx (=) is 0.
-      if (overwrite && r < r1 && !live[j]) {
+      if (want_dx && overwrite && r < r1 && !live[j]) {
         for (int c = lane; c < cols; c += 32) dx[o[j] + c] = 0.0f;
       }
       mu[j] = live[j] ? mean[r] : 0.0f;
@@ -175,12 +183,13 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
       mgx[j] = 0.0f;
     }
     // Two columns per step: with LN_BWD_ROWS rows, 8 loads in flight per lane (64 registers, 4 CTAs per SM).
+    // The row means serve dx only.
 #pragma unroll 2
     for (int c = lane; c < cols; c += 32) {
       const float w = weight[c];
 #pragma unroll
       for (int j = 0; j < LN_BWD_ROWS; ++j) {
-        if (live[j]) {
+        if (want_dx && live[j]) {
           const float g = grad(o[j] + c) * w;
           const float xh = (to_float(x[o[j] + c]) - mu[j]) * rs[j];
           mg[j] += g;
@@ -198,23 +207,27 @@ __device__ __forceinline__ void backward_chunk(float* __restrict__ dx, float* __
 #pragma unroll 2
     for (int c = lane; c < cols; c += 32) {
       const float w = weight[c];
-      float sw = sum_w[c], sb = sum_b[c];
+      float sw = want_sums ? sum_w[c] : 0.0f, sb = want_sums ? sum_b[c] : 0.0f;
 #pragma unroll
       for (int j = 0; j < LN_BWD_ROWS; ++j) {
         if (live[j]) {
           const float dy = grad(o[j] + c);
           const float xh = (to_float(x[o[j] + c]) - mu[j]) * rs[j];
-          const float v = rs[j] * (dy * w - mg[j] - xh * mgx[j]);
-          dx[o[j] + c] = overwrite ? v : dx[o[j] + c] + v;
+          if (want_dx) {
+            const float v = rs[j] * (dy * w - mg[j] - xh * mgx[j]);
+            dx[o[j] + c] = overwrite ? v : dx[o[j] + c] + v;
+          }
           sw = fmaf(dy, xh, sw);
           sb += dy;
         }
       }
-      sum_w[c] = sw;
-      sum_b[c] = sb;
+      if (want_sums) {
+        sum_w[c] = sw;
+        sum_b[c] = sb;
+      }
     }
   }
-  finish_chunk(d_weight, d_bias, partial, counters, acc, warps, cols);
+  if (want_sums) finish_chunk(d_weight, d_bias, partial, counters, acc, warps, cols);
 }
 
 __device__ __forceinline__ bool aligned_to(const void* p, unsigned bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
@@ -284,6 +297,8 @@ __device__ __forceinline__ void narrow_chunk(float* __restrict__ dx, float* __re
   // aligned bases: always for the backend's views (256-byte aligned).
   const bool vec = (cols & 3) == 0 && aligned_to(dout, 4 * sizeof(TD)) && aligned_to(x, 4 * sizeof(TX)) && aligned_to(dx, 16) &&
                    (dout2 == nullptr || aligned_to(dout2, 16));
+  // dx = null: the column sums alone; d_weight = null: dx alone (no shared memory, no second stage).
+  const bool want_dx = dx != nullptr, want_sums = d_weight != nullptr;
   const long long r0 = static_cast<long long>(blockIdx.x) * rows_per_chunk;
   const long long r1 = min(r0 + rows_per_chunk, static_cast<long long>(rows));
   const long long step = static_cast<long long>(slots) * R;
@@ -351,7 +366,7 @@ __device__ __forceinline__ void narrow_chunk(float* __restrict__ dx, float* __re
       }
     }
     fetch(base + step);
-    // The generic kernel's expressions: mean_c(g) and mean_c(g · x̂) of each row.
+    // The generic kernel's expressions: mean_c(g) and mean_c(g · x̂) of each row (for dx only).
     float mg[R], mgx[R];
 #pragma unroll
     for (int j = 0; j < R; ++j) {
@@ -361,7 +376,7 @@ __device__ __forceinline__ void narrow_chunk(float* __restrict__ dx, float* __re
       for (int v = 0; v < V; ++v) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          if (live[j] && c0[v] + e < cols) {
+          if (want_dx && live[j] && c0[v] + e < cols) {
             const float g = dy[j][v][e] * w[v][e];
             const float xh = (xv[j][v][e] - mu[j]) * rs[j];
             mg[j] += g;
@@ -387,7 +402,7 @@ __device__ __forceinline__ void narrow_chunk(float* __restrict__ dx, float* __re
 #pragma unroll
       for (int v = 0; v < V; ++v) {
         const int n = cols - c0[v];
-        if (!overwrite && live[j] && n > 0) load4(dxv[j][v], dx, o[j] + c0[v], n, vec);
+        if (want_dx && !overwrite && live[j] && n > 0) load4(dxv[j][v], dx, o[j] + c0[v], n, vec);
         else {
 #pragma unroll
           for (int e = 0; e < 4; ++e) dxv[j][v][e] = 0.0f;
@@ -414,10 +429,11 @@ __device__ __forceinline__ void narrow_chunk(float* __restrict__ dx, float* __re
             sb[v][e] += d;
           }
         }
-        store4(dx, o[j] + c0[v], out, n, vec);
+        if (want_dx) store4(dx, o[j] + c0[v], out, n, vec);
       }
     }
   }
+  if (!want_sums) return;
   // Every column of every slot is written (zeros where the slot had no rows): no clearing first.
   float* const sum_w = acc + slot * width;
 #pragma unroll

@@ -180,6 +180,12 @@ export interface LayerNormBackwardOptions {
   readonly dout2?: Tensor;
   /** Write dx (=) instead of adding to it (+=): no zeroing beforehand. @default false */
   readonly overwrite?: boolean;
+  /**
+   * One part alone, each with the bits it has when both run: 'input' dx (dWeight and dBias untouched),
+   * 'params' dWeight and dBias (dx neither read nor written), so that the parameter gradients may be
+   * forked (Ops.fork) off the backward's path. @default both
+   */
+  readonly only?: 'input' | 'params';
 }
 
 /**

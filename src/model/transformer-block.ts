@@ -181,15 +181,17 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
 export interface BlockForks {
   /** attn_out's dW and db: they read g1, which the next block's first dropout overwrites. */
   readonly attnOut: Forked;
+  /** LN1's weight and bias gradients: they read g1 and g3, which the next block's first ops overwrite. */
+  readonly ln1: Forked;
   /** q's, k's and v's dW and db: they read dq, dk and dv, which the next block's attention backward overwrites. */
   readonly qkv: Forked;
 }
 
 /**
  * Backward of block b: on entry scratch `dx` holds the gradient of the block's output, on return the
- * gradient of its input x. Parameter gradients accumulate (+=): each linear's dW and db are forked
- * (Ops.fork) beside the input gradients, which alone carry the backward on, and joined before the
- * scratch they read is written again; `above` holds the forks the block above left running, and the
+ * gradient of its input x. Parameter gradients accumulate (+=): each linear's dW and db, and each layer
+ * norm's, are forked (Ops.fork) beside the input gradients, which alone carry the backward on, and joined
+ * before the scratch they read is written again; `above` holds the forks the block above left running, and the
  * forks this block leaves running come back (the caller joins the last block's). The output's mask
  * needs no pass of its own: dx is read only by `dropout` and `layerNormBackward` given the padding
  * rows, which read nothing there, so its padding rows may hold anything (the final norm's gradient at
@@ -210,7 +212,10 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const params = (name: string, dy: Tensor, x: Tensor, inF: number, outF: number): void =>
     linearParamGrads(ops, linear(g, b, name), dy, x, N, inF, outF, skip(ids));
   // FFN: dx is the gradient of y + f2 (the residual sum)
-  if (above !== undefined) ops.join(above.attnOut);
+  if (above !== undefined) {
+    ops.join(above.attnOut);
+    ops.join(above.ln1);
+  }
   ops.dropout(g1, dx, n, p.ffn2Drop, rows);
   // g2 holds the FFN's hidden gradient [N × ffn] here, [N × d] below. The backward of Dropout(ReLU(·))
   // is the gate of its GEMM: the saved ffn_drop is positive exactly where the ReLU's output was and the
@@ -224,12 +229,12 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const ffn1 = ops.fork(() => params('ffn1', g2, act('ln2'), d, p.ffn));
   linearInputGrad(ops, g3, linear(g, b, 'ffn1'), g2, N, d, p.ffn, false, skip(ids));
   // LN2's input gradient is that of FFN1's input plus the residual's (dx), summed inside the norm's
-  // backward; g1 (=), its padding rows 0.
+  // backward; g1 (=), its padding rows 0. Its weight and bias gradients read g3 and dx (joined before
+  // q's and k's input gradients write them).
+  const ln2Args = [g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids] as const;
+  const ln2 = ops.fork(() => ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), ...ln2Args, { dout2: dx, only: 'params' }));
   ops.join(ffn2);
-  ops.layerNormBackward(
-    g1, grad('ln2.weight'), grad('ln2.bias'), g3, act('x2'), par('ln2.weight'), act('ln2_mean'), act('ln2_rstd'), N, d, ids,
-    { dout2: dx, overwrite: true },
-  );
+  ops.layerNormBackward(g1, grad('ln2.weight'), grad('ln2.bias'), ...ln2Args, { dout2: dx, overwrite: true, only: 'input' });
   // Attention: g1 is the gradient of x2 = ln1 + attn_out(att)
   const attnOut = ops.fork(() => params('attn_out', g1, act('att'), d, d));
   ops.join(ffn1);
@@ -239,18 +244,20 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   // dv do not exist (packed) or are not written (padded), and the linears' backward skips them.
   if (above !== undefined) ops.join(above.qkv);
   ops.attentionBackward(dq, dk, dv, g2, act('q'), act('k'), act('v'), act('att'), attentionSaved(g, b), B, L, heads, d / heads, attentionMask(g, b, p, true), p.attnDrop);
+  ops.join(ln2);
+  linearInputGrad(ops, g3, linear(g, b, 'attn_q'), dq, N, d, d, false, skip(ids));
+  // LN1's input gradient: q's (g3) plus the residual's (g1), summed inside the norm's backward; dx (+=)
+  // onto the keys' and values' gradient. Its weight and bias gradients need g3 only: forked first, ahead
+  // of the q, k, v weight gradients, since the next block overwrites g1 and g3 before it needs dq, dk, dv.
+  const ln1Args = [g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids] as const;
+  const ln1 = ops.fork(() => ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), ...ln1Args, { dout2: g1, only: 'params' }));
   const qkv = ops.fork(() => {
     params('attn_q', dq, act('ln1'), d, d);
     params('attn_k', dk, act('x'), d, d);
     params('attn_v', dv, act('x'), d, d);
   });
-  linearInputGrad(ops, g3, linear(g, b, 'attn_q'), dq, N, d, d, false, skip(ids));
   linearInputGrad(ops, dx, linear(g, b, 'attn_k'), dk, N, d, d, false, skip(ids));
   linearInputGrad(ops, dx, linear(g, b, 'attn_v'), dv, N, d, d, true, skip(ids));
-  // LN1's input gradient: q's plus the residual's (g1), summed inside the norm's backward; dx (+=)
-  // onto the keys' and values' gradient.
-  ops.layerNormBackward(
-    dx, grad('ln1.weight'), grad('ln1.bias'), g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids, { dout2: g1 },
-  );
-  return { attnOut, qkv };
+  ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), ...ln1Args, { dout2: g1, only: 'input' });
+  return { attnOut, ln1, qkv };
 }

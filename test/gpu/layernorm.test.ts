@@ -115,10 +115,10 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       const baseDWeight = put(dev.get('dWeight'), randomFloats(cols));
       const baseDBias = put(dev.get('dBias'), randomFloats(cols));
       const t = (name: string) => dev.get(name);
-      const backward = (stream: Stream): void => {
+      const backward = (stream: Stream, only?: 'input' | 'params'): void => {
         layerNormBackward(
           stream, t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, reduceScratch(), counters(), devIds,
-          { ...(dout2 !== null ? { dout2: t('dout2') } : {}), overwrite: c.overwrite === true },
+          { ...(dout2 !== null ? { dout2: t('dout2') } : {}), overwrite: c.overwrite === true, ...(only === undefined ? {} : { only }) },
         );
       };
       onStream((stream) => {
@@ -137,6 +137,22 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       onStream(backward);
       const again = { dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')) };
       const partials = get(reduceScratch(), plan.chunks * 2 * cols);
+      // Each part alone (options.only) from the same content: what it leaves alone is untouched, what it
+      // computes has the bits of both parts together.
+      const reset = (): void => {
+        put(t('dx'), baseDx);
+        put(t('dWeight'), baseDWeight);
+        put(t('dBias'), baseDBias);
+      };
+      for (const only of ['input', 'params'] as const) {
+        reset();
+        onStream((stream) => backward(stream, only));
+        const part = { dx: get(t('dx')), dWeight: get(t('dWeight')), dBias: get(t('dBias')) };
+        const want = only === 'input' ? { dx: got.dx, dWeight: baseDWeight, dBias: baseDBias } : { dx: baseDx, dWeight: got.dWeight, dBias: got.dBias };
+        for (const name of ['dx', 'dWeight', 'dBias'] as const) {
+          expect(part[name].every((v, i) => Object.is(v, want[name][i])), `only ${only}: ${name}`).toBe(true);
+        }
+      }
       dev.free();
       for (const name of ['dx', 'dWeight', 'dBias'] as const) {
         const same = again[name].every((v, i) => Object.is(v, got[name][i]));

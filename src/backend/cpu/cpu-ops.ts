@@ -307,14 +307,16 @@ export class CpuOps implements Ops {
     const partials = this.#partials.get(chunks * 2 * cols);
     const dw = f32(dWeight, 'layerNormBackward.dWeight', cols);
     const db = f32(dBias, 'layerNormBackward.dBias', cols);
-    // One part per chunk of rows at most (column-sums.ts): a part computes dx and the partial sums of its chunks.
+    // One part per chunk of rows at most (column-sums.ts): a part computes dx and the partial sums of its
+    // chunks (with options.only 'input' the partials are computed and left unused: one kernel for both).
     this.#pool.runSplit(
       Math.min(n, chunks * MIN_WORK_PER_PART), 'layerNormBackward',
-      f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n), f32(x, 'layerNormBackward.x', n),
-      f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows), f32(rstd, 'layerNormBackward.rstd', rows),
-      rows, cols, rowIds('layerNormBackward', ids, rows), dout2, options.overwrite ?? false,
+      options.only === 'params' ? new Float32Array(0) : f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n),
+      f32(x, 'layerNormBackward.x', n), f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows),
+      f32(rstd, 'layerNormBackward.rstd', rows), rows, cols, rowIds('layerNormBackward', ids, rows), dout2, options.overwrite ?? false,
+      options.only !== 'params',
     );
-    layerNormAddPartials(dw, db, partials, rows, cols);
+    if (options.only !== 'input') layerNormAddPartials(dw, db, partials, rows, cols);
   }
 
   /** The CPU saves the probabilities themselves: [B × H × L × L]. */

@@ -66,7 +66,7 @@ export function layerNormBackward(
   rows: number, cols: number, ids: Int32Array | null = null, dout2: FloatArray | null = null, overwrite = false,
 ): void {
   const partials = new Float64Array(sumChunks(rows).chunks * 2 * cols);
-  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, dout2, overwrite, 0, 1);
+  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, dout2, overwrite, true, 0, 1);
   layerNormAddPartials(dWeight, dBias, partials, rows, cols);
 }
 
@@ -77,13 +77,14 @@ function roundingOf(a: FloatArray): (v: number) => number {
 
 /**
  * Part `part` of `parts` of layerNormBackward: a range of the chunks of rows of `sumChunks(rows)`.
- * Adds (or writes) dx of its rows and overwrites each of its chunks' partials: chunk k's Σ dout · x̂ at
- * partials[2k·cols, (2k+1)·cols), its Σ dout right after.
+ * Adds (or writes) dx of its rows (unless `writeDx` is false: dx then untouched) and overwrites each of
+ * its chunks' partials: chunk k's Σ dout · x̂ at partials[2k·cols, (2k+1)·cols), its Σ dout right after.
  */
 export function layerNormBackwardPart(
   dx: FloatArray, partials: Float64Array,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, ids: Int32Array | null, dout2: FloatArray | null, overwrite: boolean, part: number, parts: number,
+  rows: number, cols: number, ids: Int32Array | null, dout2: FloatArray | null, overwrite: boolean, writeDx: boolean,
+  part: number, parts: number,
 ): void {
   const { chunkRows, chunks } = sumChunks(rows);
   const [k0, k1] = span(chunks, part, parts);
@@ -98,7 +99,7 @@ export function layerNormBackwardPart(
     for (let r = k * chunkRows; r < end; r++) {
       const o = r * cols;
       if (ids !== null && ids[r] === 0) {
-        if (overwrite) dx.fill(0, o, o + cols);
+        if (overwrite && writeDx) dx.fill(0, o, o + cols);
         continue;
       }
       const mu = mean[r]!;
@@ -118,7 +119,7 @@ export function layerNormBackwardPart(
         const dy = grad(o + c);
         const xh = (x[o + c]! - mu) * rs;
         const v = rs * (dy * weight[c]! - mG - xh * mGX);
-        dx[o + c] = overwrite ? v : dx[o + c]! + v;
+        if (writeDx) dx[o + c] = overwrite ? v : dx[o + c]! + v;
         partials[pw + c] = partials[pw + c]! + dy * xh;
         partials[pb + c] = partials[pb + c]! + dy;
       }

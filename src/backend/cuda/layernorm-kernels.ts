@@ -103,6 +103,20 @@ export function layerNormBackwardPlan(rows: number, cols: number): LayerNormBack
   return { kernel: 'layer_norm_backward', warps, sharedBytes: warps * perWarp, ...chunks, tail: tail(chunks) };
 }
 
+/**
+ * The chunks of layerNormBackward's input gradient alone (options.only 'input'): the plan's kernel and
+ * warps, one row step of the CTA per chunk (the narrow kernel's round, the wide one's warps × rows), as
+ * many chunks as that takes (dx's bits do not depend on the chunks).
+ */
+function layerNormInputPlan(rows: number, cols: number, plan: LayerNormBackwardPlan): { readonly chunks: number; readonly rowsPerChunk: number } {
+  let rowsPerChunk = plan.warps * BWD_ROWS;
+  if (plan.kernel === 'layer_norm_backward_narrow') {
+    const { slots, rowsPerRound } = narrowSlots(cols);
+    rowsPerChunk = slots * rowsPerRound;
+  }
+  return { chunks: Math.ceil(rows / rowsPerChunk), rowsPerChunk };
+}
+
 function checkShape(what: string, rows: number, cols: number): void {
   checkCount(`${what}: rows`, rows);
   if (!Number.isInteger(cols) || cols < 1) throw new RangeError(`${what}: expected cols ≥ 1, got ${cols}`);
@@ -143,6 +157,7 @@ export function layerNormForward(
  * counted on by the CTAs when the last of them sums the partials (layerNormBackwardPlan's tail). cols ≤
  * 12,288. Deterministic: every sum has a fixed order that depends on rows and cols only. With `ids` [rows]
  * (i32), padding rows (id 0) read neither gradient, leave dx as it is (0 with overwrite) and add nothing.
+ * options.only runs one part: 'input' (dx; scratch and counters unused), 'params' (dWeight, dBias).
  */
 export function layerNormBackward(
   stream: Stream, dx: Tensor, dWeight: Tensor, dBias: Tensor, dout: Tensor, x: Tensor,
@@ -165,12 +180,22 @@ export function layerNormBackward(
   const g2 = options.dout2 === undefined ? NULL_PTR : deviceTensor(options.dout2, 'layerNormBackward.dout2', ['f32'], n);
   checkBackwardCols(cols);
   if (rows === 0) return;
+  const overwrite = options.overwrite === true ? 1 : 0;
   const plan = layerNormBackwardPlan(rows, cols);
+  if (options.only === 'input') {
+    // dx alone: no column sums, so the chunks need not be few: one round of the CTA each, for parallelism.
+    const dxPlan = layerNormInputPlan(rows, cols, plan);
+    kernel(plan.kernel, 'backward').launch(
+      { grid: dxPlan.chunks, block: 32 * plan.warps, stream },
+      gx, NULL_PTR, NULL_PTR, NULL_PTR, NULL_PTR, g, bf16Flag(g), g2, xs, bf16Flag(xs), w, mu, rs, rows, cols, dxPlan.rowsPerChunk, overwrite, pad,
+    );
+    return;
+  }
   const split = plan.chunks > 1;
   kernel(plan.kernel, 'backward', plan.sharedBytes).launch(
     { grid: plan.chunks, block: 32 * plan.warps, sharedBytes: plan.sharedBytes, stream },
-    gx, gw, gb, split ? s : NULL_PTR, plan.tail ? counts : NULL_PTR, g, bf16Flag(g), g2, xs, bf16Flag(xs), w, mu, rs, rows, cols,
-    plan.rowsPerChunk, options.overwrite === true ? 1 : 0, pad,
+    options.only === 'params' ? NULL_PTR : gx, gw, gb, split ? s : NULL_PTR, plan.tail ? counts : NULL_PTR, g, bf16Flag(g), g2, xs, bf16Flag(xs),
+    w, mu, rs, rows, cols, plan.rowsPerChunk, overwrite, pad,
   );
   if (split && !plan.tail) {
     kernel('layer_norm_backward_sum', 'backwardSum').launch(
