@@ -119,9 +119,14 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   if (norms.ln1Ready !== true) {
     ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
   }
+  // The keys and values read x alone: forked (Ops.fork) beside the query's projection, none of the three
+  // GEMMs filling the GPU at small batches.
+  const kv = ops.fork(() => {
+    linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
+    linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+  });
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+  ops.join(kv);
   ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(g, b, p, false), p.attnDrop);
   // The residual sums, ReLU, dropouts, the padding mask and the norms that follow run in the GEMMs'
   // epilogues: x2 = ln1 + attn_out(att) and ln2 = LN2(x2), ffn_drop = Dropout(ReLU(FFN1(ln2))),
@@ -156,14 +161,18 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
-  linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
-  linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+  // Every row's keys and values beside the last rows' query (as blockForward).
+  const kv = ops.fork(() => {
+    linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
+    linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+  });
   // The last rows' x, held in x2 until the attention's output projection overwrites it.
   const x2 = act('x2');
   ops.lastRows(x2, x, p.layout, B, d);
   const ln1 = act('ln1');
   ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x2, par('ln1.weight'), par('ln1.bias'), B, d, LAYER_NORM_EPS);
   linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), B, d, d);
+  ops.join(kv);
   ops.attentionLastForward(act('att'), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(g, b, p, false));
   linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), B, d, d, undefined, { residual: ln1 });
   const ln2 = act('ln2');

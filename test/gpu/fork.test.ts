@@ -3,8 +3,9 @@
  * stream queued before it, and ops after a join see what the fork wrote, launched op by op and recorded
  * as a graph (where the fork is a parallel branch). A training step whose weight gradients run beside its
  * input gradients (transformer-block.ts) and whose loss's table gradient runs beside the model's backward
- * (Ops.lossBackward's tableBeside) computes, bit for bit, what it computes with the side streams off: the
- * kernels of these losses sum in a fixed order, so any difference would be a missing join (a race).
+ * (Ops.lossBackward's tableBeside) computes, bit for bit, what it computes with the side streams off, and
+ * so does the evaluation after it: the kernels of these losses sum in a fixed order, so any difference
+ * would be a missing join (a race).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,23 +143,26 @@ describe.skipIf(noGpu)('training steps with the weight gradients forked', () => 
         train: { loss, batch_size: 33, seed: 1 + Math.floor(Math.random() * 1000), ...(loss === 'ce-' ? { negatives: 7 } : {}) },
       });
       const batches = [...trainBatches(data.train, { batchSize: 33, maxLen: 29, seed: 5, epoch: 0 })].slice(0, 5);
-      const run = async (sideStream: boolean): Promise<Float32Array> => {
+      const run = async (sideStream: boolean) => {
         const { CudaOps } = await import('../../src/backend/cuda/cuda-ops.js');
         const backend = CudaOps.create({ sideStream });
         try {
           const { trial, close } = openTrial(backend, cfg, data);
           for (const b of batches) trial.trainStep(b);
           const params = await trial.parameters();
+          // Evaluation forks the keys' and values' projections too.
+          const metrics = await trial.evaluate('validation');
           close();
-          return params;
+          return { params, metrics };
         } finally {
           backend.close();
         }
       };
       const serial = await run(false);
       const forked = await run(true);
-      expect(serial.every(Number.isFinite)).toBe(true);
-      expect(Buffer.from(forked.buffer).equals(Buffer.from(serial.buffer))).toBe(true);
+      expect(serial.params.every(Number.isFinite)).toBe(true);
+      expect(Buffer.from(forked.params.buffer).equals(Buffer.from(serial.params.buffer))).toBe(true);
+      expect(forked.metrics).toEqual(serial.metrics);
     });
   }
 });
