@@ -17,8 +17,11 @@
 //   Padding rows: row loss 0, G row 0, dH row 0, negatives row 0.
 //
 // KERNELS
-//   ce_rows, bce_rows         a CTA per row of logits [N × (V+1)] (f32 or bf16): row_loss[r] (f32) and G in
-//                             place of the logits (column 0, the padding item, is written +0).
+//   ce_rows_K, bce_rows       a CTA (or, for short rows, a warp) per row of logits [N × (V+1)] (f32 or bf16):
+//                             row_loss[r] (f32) and G in place of the logits (column 0, the padding item, is
+//                             written +0). One read and one write of each row in 16-byte vectors: ce_rows_K
+//                             (K = 1, 2, 4, 8) holds the row in registers, K vectors a thread; bce_rows streams.
+//   ce_rows                   the same for rows wider than ce_rows_8 holds (two reads of the row).
 //   ce_sampled_logits_P       a warp per row: draws the row's n negatives into negatives [N × n] and writes
 //                             the raw scores h_r·table_i into logits [N × (n+1)] (positive first; the
 //                             log-Q correction is added by ce_sampled_rows, so a bf16 logit rounds the score
@@ -40,7 +43,7 @@
 //                             order: dtable is bit-identical run to run (no float atomics).
 //   cce_loss_reduce (cce_common.cuh)  loss[0] = Σ row_loss / M in fp64, fixed order.
 // SAVED FOR BACKWARD: G (in the logits), negatives (ce-). ACCUMULATES: dtable (+=, rows 1..V; row 0 never
-// changes). OVERWRITES: everything else. Arithmetic in fp32 (bce's row loss in fp64); bf16 stores round to
+// changes). OVERWRITES: everything else. Arithmetic in fp32 (bce's row loss summed in fp64); bf16 stores round to
 // nearest even. Indices: element offsets of h, table, logits and dh in size_t; N·(n+1) < 2^31 (launcher).
 
 #include "cce_common.cuh"
@@ -290,22 +293,21 @@ __device__ __forceinline__ void ce_row(E* row, float* row_loss, int t, int W, fl
 #pragma unroll
   for (int k = 0; k < K; ++k) m = vec_max(m, x[k], row);
   m = row_max(m, part_max);
-  const float mb = m * CCE_LOG2E;  // e^(x - m) = 2^(x·log2 e - m·log2 e)
-  float l = fast_exp2(fmaf(hx, CCE_LOG2E, -mb));
+  // e^(x - m) = 2^((x - m)·log2 e): the difference first, exact when x is near m.
+  float l = fast_exp2((hx - m) * CCE_LOG2E);
 #pragma unroll
   for (int k = 0; k < K; ++k) {
     float xs[VE];
     unpack<E>(x[k], xs);
 #pragma unroll
-    for (int e = 0; e < VE; ++e) l += fast_exp2(fmaf(xs[e], CCE_LOG2E, -mb));
+    for (int e = 0; e < VE; ++e) l += fast_exp2((xs[e] - m) * CCE_LOG2E);
   }
-  l += fast_exp2(fmaf(tx, CCE_LOG2E, -mb));
+  l += fast_exp2((tx - m) * CCE_LOG2E);
   l = row_sum(l, part_sum);
   const float lse = m + logf(l);
   if (tid == 0) *row_loss = lse - s_t;
 
-  const float lb = lse * CCE_LOG2E;
-  if (tid < s.head) elem_st(row + tid, fast_exp2(fmaf(hx, CCE_LOG2E, -lb)) - (tid == t ? 1.f : 0.f));
+  if (tid < s.head) elem_st(row + tid, fast_exp2((hx - lse) * CCE_LOG2E) - (tid == t ? 1.f : 0.f));
   int vt, et;
   vector_of(s, t, vt, et);
 #pragma unroll
@@ -315,14 +317,14 @@ __device__ __forceinline__ void ce_row(E* row, float* row_loss, int t, int W, fl
     float g[VE];
     unpack_again<E>(x[k], g);
 #pragma unroll
-    for (int e = 0; e < VE; ++e) g[e] = fast_exp2(fmaf(g[e], CCE_LOG2E, -lb));
+    for (int e = 0; e < VE; ++e) g[e] = fast_exp2((g[e] - lse) * CCE_LOG2E);
     if (v == vt) {
 #pragma unroll
       for (int e = 0; e < VE; ++e) g[e] -= e == et ? 1.f : 0.f;
     }
     body[v] = pack<E>(g);
   }
-  if (tid < tail) elem_st(row + s.tail0 + tid, fast_exp2(fmaf(tx, CCE_LOG2E, -lb)) - (s.tail0 + tid == t ? 1.f : 0.f));
+  if (tid < tail) elem_st(row + s.tail0 + tid, fast_exp2((tx - lse) * CCE_LOG2E) - (s.tail0 + tid == t ? 1.f : 0.f));
 }
 
 template <int K>
