@@ -17,8 +17,11 @@
 //   Padding rows: row loss 0, G row 0, dH row 0, negatives row 0.
 //
 // KERNELS
-//   ce_rows, bce_rows         a CTA per row of logits [N × (V+1)] (f32 or bf16): row_loss[r] (f32) and G in
-//                             place of the logits (column 0, the padding item, is written +0).
+//   ce_rows_K, bce_rows       a CTA (or, for short rows, a warp) per row of logits [N × (V+1)] (f32 or bf16):
+//                             row_loss[r] (f32) and G in place of the logits (column 0, the padding item, is
+//                             written +0). One read and one write of each row in 16-byte vectors: ce_rows_K
+//                             (K = 1, 2, 4, 8) holds the row in registers, K vectors a thread; bce_rows streams.
+//   ce_rows                   the same for rows wider than ce_rows_8 holds (two reads of the row).
 //   ce_sampled_logits_P       a warp per row: draws the row's n negatives into negatives [N × n] and writes
 //                             the raw scores h_r·table_i into logits [N × (n+1)] (positive first; the
 //                             log-Q correction is added by ce_sampled_rows, so a bf16 logit rounds the score
@@ -40,7 +43,7 @@
 //                             order: dtable is bit-identical run to run (no float atomics).
 //   cce_loss_reduce (cce_common.cuh)  loss[0] = Σ row_loss / M in fp64, fixed order.
 // SAVED FOR BACKWARD: G (in the logits), negatives (ce-). ACCUMULATES: dtable (+=, rows 1..V; row 0 never
-// changes). OVERWRITES: everything else. Arithmetic in fp32 (bce's row loss in fp64); bf16 stores round to
+// changes). OVERWRITES: everything else. Arithmetic in fp32 (bce's row loss summed in fp64); bf16 stores round to
 // nearest even. Indices: element offsets of h, table, logits and dh in size_t; N·(n+1) < 2^31 (launcher).
 
 #include "cce_common.cuh"
@@ -58,16 +61,9 @@ __device__ __forceinline__ void st(void* p, size_t i, float v, int is_bf16) {
   else static_cast<float*>(p)[i] = v;
 }
 
-// fp32 log(1 + e^x) without overflow, and σ from the same exponential.
-__device__ __forceinline__ float softplus_f(float x) { return fmaxf(x, 0.f) + log1pf(expf(-fabsf(x))); }
-__device__ __forceinline__ float sigmoid_f(float x) {
-  const float e = expf(-fabsf(x));
-  return x >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-}
-
 // ---------------------------------------------------------------------------------------------------
-// Block reductions in a fixed order (warp shuffles, then warp 0 over the warps' results). blockDim.x is a
-// multiple of 32, at most 1024. Every thread gets the result.
+// The online log-sum-exp of a CTA in a fixed order (warp shuffles, then warp 0 over the warps' results), for
+// ce_rows and ce_sampled_rows. blockDim.x is a multiple of 32, at most 1024. Every thread gets the result.
 
 // The online log-sum-exp pair (m, l = Σ e^(x - m)) of two halves.
 __device__ __forceinline__ void lse_merge(float& m, float& l, float m2, float l2) {
@@ -103,25 +99,271 @@ __device__ __forceinline__ void block_lse(float& m, float& l) {
   l = sl[0];
 }
 
-__device__ __forceinline__ double block_sum(double v) {
-  __shared__ double part[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  if (lane == 0) part[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < static_cast<int>(blockDim.x >> 5) ? part[lane] : 0.0;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+// ---------------------------------------------------------------------------------------------------
+// ce and bce: rows of logits [N × W], W = V + 1 (column 0 the padding item, never scored).
+//
+// A row is read once and written once, in 16-byte vectors of its dtype (VE = 8 bf16 or 4 f32 elements).
+// Row r starts at element r·W, so its alignment varies (W is often odd): a scalar head up to the first
+// 16-byte boundary (< VE elements, thread j holds head element j), nvec vectors (thread j holds vectors
+// j + k·T), and a scalar tail (< VE elements, thread j holds tail element j); T = blockDim.x ≥ 32 ≥ VE.
+// Column 0 and the slots a thread does not hold read as -inf: they add e^-inf = 0 to every sum, and
+// column 0's gradient comes out as e^-inf = +0 (bce: σ(-inf) = +0, softplus(-inf) = 0).
+// A row is one CTA (blockDim = (T, 1)), or one warp when blockDim.x = 32 (blockDim.y rows per CTA, no
+// barriers: every reduction stays in the warp).
+
+// Where row `row` [W] splits into head, 16-byte vectors and tail.
+template <typename E>
+struct RowSplit {
+  static constexpr int VE = 16 / static_cast<int>(sizeof(E));
+  int head;   // elements before the first 16-byte boundary (all W when the row ends before it)
+  int nvec;   // whole vectors after the head
+  int tail0;  // first tail element: head + VE·nvec; W - tail0 < VE
+  __device__ __forceinline__ RowSplit(const E* row, int W) {
+    const int misaligned = static_cast<int>(reinterpret_cast<uintptr_t>(row) & 15u);
+    head = min(W, ((16 - misaligned) & 15) / static_cast<int>(sizeof(E)));
+    nvec = (W - head) / VE;
+    tail0 = head + VE * nvec;
   }
-  return v;  // valid in thread 0
+};
+
+__device__ __forceinline__ float elem_ld(const float* p) { return *p; }
+__device__ __forceinline__ float elem_ld(const bf16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void elem_st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void elem_st(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Word i (a compile-time constant after unrolling) of a vector.
+__device__ __forceinline__ uint32_t word(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+
+// A vector's VE elements as floats, and back (bf16: round to nearest even, two at a time).
+template <typename E>
+__device__ __forceinline__ void unpack(const uint4& v, float (&x)[RowSplit<E>::VE]);
+template <>
+__device__ __forceinline__ void unpack<float>(const uint4& v, float (&x)[4]) {
+#pragma unroll
+  for (int e = 0; e < 4; ++e) x[e] = __uint_as_float(word(v, e));
+}
+template <>
+__device__ __forceinline__ void unpack<bf16>(const uint4& v, float (&x)[8]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t w = word(v, i);
+    x[2 * i] = __uint_as_float(w << 16);
+    x[2 * i + 1] = __uint_as_float(w & 0xffff0000u);
+  }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// ce and bce: a CTA per row of logits [N × W], W = V + 1 (column 0 the padding item, never scored).
+// The same floats by another instruction (prmt): ce's gradient pass unpacks the vectors again with it, so
+// that the compiler cannot keep the sum pass's floats alive across the barrier (twice the registers of
+// the bf16 words: ce_rows_8 would spill).
+template <typename E>
+__device__ __forceinline__ void unpack_again(const uint4& v, float (&x)[RowSplit<E>::VE]) {
+  unpack<E>(v, x);
+}
+template <>
+__device__ __forceinline__ void unpack_again<bf16>(const uint4& v, float (&x)[8]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    uint32_t lo, hi;
+    asm("prmt.b32 %0, %1, 0, 0x1044;" : "=r"(lo) : "r"(word(v, i)));  // bytes 1:0 to the high half, zeros below
+    asm("prmt.b32 %0, %1, 0, 0x3244;" : "=r"(hi) : "r"(word(v, i)));  // bytes 3:2 stay, zeros below
+    x[2 * i] = __uint_as_float(lo);
+    x[2 * i + 1] = __uint_as_float(hi);
+  }
+}
 
-// row_loss[r] = lse_{1..V} - s_t; logits row → softmax - onehot(t) (column 0: +0).
+// max(m, the vector's elements), on the packed words (bf16: max.bf16x2, exact).
+__device__ __forceinline__ float vec_max(float m, const uint4& v, const float*) {
+  return fmaxf(fmaxf(m, fmaxf(__uint_as_float(v.x), __uint_as_float(v.y))), fmaxf(__uint_as_float(v.z), __uint_as_float(v.w)));
+}
+__device__ __forceinline__ float vec_max(float m, const uint4& v, const bf16*) {
+  uint32_t a, b;
+  asm("max.bf16x2 %0, %1, %2;" : "=r"(a) : "r"(v.x), "r"(v.y));
+  asm("max.bf16x2 %0, %1, %2;" : "=r"(b) : "r"(v.z), "r"(v.w));
+  asm("max.bf16x2 %0, %1, %2;" : "=r"(a) : "r"(a), "r"(b));
+  return fmaxf(m, fmaxf(__uint_as_float(a << 16), __uint_as_float(a & 0xffff0000u)));
+}
+
+template <typename E>
+__device__ __forceinline__ uint4 pack(const float (&x)[RowSplit<E>::VE]);
+template <>
+__device__ __forceinline__ uint4 pack<float>(const float (&x)[4]) {
+  return make_uint4(__float_as_uint(x[0]), __float_as_uint(x[1]), __float_as_uint(x[2]), __float_as_uint(x[3]));
+}
+template <>
+__device__ __forceinline__ uint4 pack<bf16>(const float (&x)[8]) {
+  uint32_t w[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const __nv_bfloat162 p = __floats2bfloat162_rn(x[2 * i], x[2 * i + 1]);  // .x (low half) = x[2i]
+    w[i] = *reinterpret_cast<const uint32_t*>(&p);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+// A vector of -inf, and a vector with its first element set to -inf.
+template <typename E>
+__device__ __forceinline__ uint32_t neg_inf_word() { return sizeof(E) == 2 ? 0xff80ff80u : 0xff800000u; }
+template <typename E>
+__device__ __forceinline__ uint4 neg_inf_vec() {
+  const uint32_t w = neg_inf_word<E>();
+  return make_uint4(w, w, w, w);
+}
+template <typename E>
+__device__ __forceinline__ uint4 first_neg_inf(uint4 v) {
+  v.x = sizeof(E) == 2 ? (v.x & 0xffff0000u) | 0xff80u : 0xff800000u;
+  return v;
+}
+
+// The max and the sum of one value per thread over a row's threads: a warp's (blockDim.x = 32), else the
+// CTA's through `part` (32 slots, one barrier; each call site its own array). Every warp reduces the
+// warps' partials in the same fixed order, and xor butterflies give every lane the same bits: all
+// threads get one result, the same run to run.
+__device__ __forceinline__ float row_max(float v, float* part) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if (blockDim.x == 32) return v;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  v = lane < static_cast<int>(blockDim.x >> 5) ? part[lane] : -INFINITY;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <typename F>
+__device__ __forceinline__ F row_sum(F v, F* part) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (blockDim.x == 32) return v;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  v = lane < static_cast<int>(blockDim.x >> 5) ? part[lane] : F(0);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// The row of a thread: a CTA per row, or (blockDim.x = 32) a warp per row, blockDim.y rows per CTA.
+__device__ __forceinline__ int row_of_thread() { return blockIdx.x * blockDim.y + threadIdx.y; }
+
+// A padding row: G row 0 (+0 everywhere), row loss 0.
+template <typename E>
+__device__ __forceinline__ void zero_row(E* row, float* row_loss, int W) {
+  const RowSplit<E> s(row, W);
+  const int tid = threadIdx.x;
+  if (tid < s.head) elem_st(row + tid, 0.f);
+  uint4* body = reinterpret_cast<uint4*>(row + s.head);
+  for (int v = tid; v < s.nvec; v += blockDim.x) body[v] = make_uint4(0u, 0u, 0u, 0u);
+  if (tid < W - s.tail0) elem_st(row + s.tail0 + tid, 0.f);
+  if (tid == 0) *row_loss = 0.f;
+}
+
+// The vector and element of column t in a row's split (vt = -1: t lies in the head or the tail).
+template <typename E>
+__device__ __forceinline__ void vector_of(const RowSplit<E>& s, int t, int& vt, int& et) {
+  const int tb = t - s.head;
+  vt = tb >= 0 && t < s.tail0 ? tb / RowSplit<E>::VE : -1;
+  et = tb - RowSplit<E>::VE * vt;
+}
+
+// ce, the row in registers (K vectors per thread: nvec ≤ K·blockDim.x, the launcher's choice):
+// m = max, l = Σ e^(x - m) over columns 1..V, lse = m + log l; row_loss = lse - s_t; G = e^(x - lse) - onehot(t).
+template <typename E, int K>
+__device__ __forceinline__ void ce_row(E* row, float* row_loss, int t, int W, float* part_max, float* part_sum) {
+  constexpr int VE = RowSplit<E>::VE;
+  const RowSplit<E> s(row, W);
+  const int tid = threadIdx.x, T = blockDim.x, tail = W - s.tail0;
+  uint4* body = reinterpret_cast<uint4*>(row + s.head);
+  float hx = tid < s.head ? elem_ld(row + tid) : -INFINITY;
+  float tx = tid < tail ? elem_ld(row + s.tail0 + tid) : -INFINITY;
+  uint4 x[K];
+#pragma unroll
+  for (int k = 0; k < K; ++k) x[k] = tid + k * T < s.nvec ? body[tid + k * T] : neg_inf_vec<E>();
+  // Read before the barriers: after them, other threads overwrite the row.
+  const float s_t = tid == 0 ? elem_ld(row + t) : 0.f;
+  if (tid == 0) {  // column 0: the first element thread 0 holds
+    if (s.head > 0) hx = -INFINITY;
+    else if (s.nvec > 0) x[0] = first_neg_inf<E>(x[0]);
+    else tx = -INFINITY;
+  }
+
+  float m = fmaxf(hx, tx);
+#pragma unroll
+  for (int k = 0; k < K; ++k) m = vec_max(m, x[k], row);
+  m = row_max(m, part_max);
+  // e^(x - m) = 2^((x - m)·log2 e): the difference first, exact when x is near m.
+  float l = fast_exp2((hx - m) * CCE_LOG2E);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    float xs[VE];
+    unpack<E>(x[k], xs);
+#pragma unroll
+    for (int e = 0; e < VE; ++e) l += fast_exp2((xs[e] - m) * CCE_LOG2E);
+  }
+  l += fast_exp2((tx - m) * CCE_LOG2E);
+  l = row_sum(l, part_sum);
+  const float lse = m + logf(l);
+  if (tid == 0) *row_loss = lse - s_t;
+
+  if (tid < s.head) elem_st(row + tid, fast_exp2((hx - lse) * CCE_LOG2E) - (tid == t ? 1.f : 0.f));
+  int vt, et;
+  vector_of(s, t, vt, et);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int v = tid + k * T;
+    if (v >= s.nvec) break;
+    float g[VE];
+    unpack_again<E>(x[k], g);
+#pragma unroll
+    for (int e = 0; e < VE; ++e) g[e] = fast_exp2((g[e] - lse) * CCE_LOG2E);
+    if (v == vt) {
+#pragma unroll
+      for (int e = 0; e < VE; ++e) g[e] -= e == et ? 1.f : 0.f;
+    }
+    body[v] = pack<E>(g);
+  }
+  if (tid < tail) elem_st(row + s.tail0 + tid, fast_exp2((tx - lse) * CCE_LOG2E) - (s.tail0 + tid == t ? 1.f : 0.f));
+}
+
+template <int K>
+__device__ __forceinline__ void ce_rows_body(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets,
+                                             int N, int W, int logits_bf16) {
+  __shared__ float part_max[32], part_sum[32];
+  const int r = row_of_thread();
+  if (r >= N) return;  // the whole CTA, or (a warp per row) the whole warp
+  const size_t o = static_cast<size_t>(r) * W;
+  const int t = targets[r];
+  if (logits_bf16) {
+    bf16* row = static_cast<bf16*>(logits) + o;
+    if (t == 0) zero_row(row, row_loss + r, W);
+    else ce_row<bf16, K>(row, row_loss + r, t, W, part_max, part_sum);
+  } else {
+    float* row = static_cast<float*>(logits) + o;
+    if (t == 0) zero_row(row, row_loss + r, W);
+    else ce_row<float, K>(row, row_loss + r, t, W, part_max, part_sum);
+  }
+}
+
+// Entry points by K, the vectors a thread holds: ce_rows_1 (blockDim.x ≤ 128, or 32 with rows packed in y),
+// ce_rows_2, ce_rows_4 (blockDim.x = 128), ce_rows_8 (blockDim.x ≤ 1024). Rows of more than 8·1024
+// vectors take ce_rows.
+#define CE_ROWS_K(K, THREADS)                                                                                           \
+  extern "C" __global__ void __launch_bounds__(THREADS) ce_rows_##K(void* logits, float* __restrict__ row_loss,        \
+                                                                    const int* __restrict__ targets, int N, int W,      \
+                                                                    int logits_bf16) {                                  \
+    ce_rows_body<K>(logits, row_loss, targets, N, W, logits_bf16);                                                     \
+  }
+
+CE_ROWS_K(1, 128)
+CE_ROWS_K(2, 128)
+CE_ROWS_K(4, 128)
+CE_ROWS_K(8, 1024)
+
+// The fallback for rows wider than ce_rows_8 holds, a CTA per row, any W: two reads of the row (an online
+// max and Σ e^(x - m), then the gradient). row_loss[r] = lse_{1..V} - s_t; logits row → softmax - onehot(t)
+// (column 0: +0).
 extern "C" __global__ void __launch_bounds__(1024) ce_rows(void* logits, float* __restrict__ row_loss,
                                                            const int* __restrict__ targets, int N, int W, int logits_bf16) {
   const int r = blockIdx.x;
@@ -155,30 +397,87 @@ extern "C" __global__ void __launch_bounds__(1024) ce_rows(void* logits, float* 
   }
 }
 
-// row_loss[r] = softplus(-s_t) + Σ_{i≠t} softplus(s_i) (fp64 sum); logits row → σ(s) - onehot(t) (column 0: +0).
+// bce needs no row statistic: each element's loss term and gradient are its own. The row streams through
+// in chunks of BCE_VECS vectors per thread (all loads of a chunk in flight before its stores), any W.
+constexpr int BCE_VECS = 4;
+
+// The bce terms of logit s from one exponential e = e^-|s|: softplus(±s) = max(±s, 0) + log1p(e)
+// (+s: a negative; -s: the target) and σ(s) - onehot. log1p(e) = log u - ((u - 1) - e)/u with u = 1 + e
+// (the rounding of u corrected; log and 1/u by the fast intrinsics: ≤ 2e-7 absolute per term).
+__device__ __forceinline__ float bce_term(float s, bool target, float& g) {
+  const float e = fast_exp2(-fabsf(s) * CCE_LOG2E);
+  const float u = 1.f + e;
+  const float q = __fdividef(1.f, u);
+  g = (s >= 0.f ? q : e * q) - (target ? 1.f : 0.f);
+  return fmaxf(target ? -s : s, 0.f) + (__logf(u) - ((u - 1.f) - e) * q);
+}
+
+// row_loss[r] = softplus(-s_t) + Σ_{i≠t, 1≤i≤V} softplus(s_i): fp32 within a vector (≤ 8 terms ≥ 0), fp64
+// across vectors and threads; logits row → σ(s) - onehot(t) (column 0: +0).
+template <typename E>
+__device__ __forceinline__ void bce_row(E* row, float* row_loss, int t, int W, double* part) {
+  constexpr int VE = RowSplit<E>::VE;
+  const RowSplit<E> s(row, W);
+  const int tid = threadIdx.x, T = blockDim.x, tail = W - s.tail0;
+  uint4* body = reinterpret_cast<uint4*>(row + s.head);
+  double loss = 0.0;
+  float g;
+  if (tid < s.head) {
+    const float x = tid == 0 ? -INFINITY : elem_ld(row + tid);  // column 0
+    loss += bce_term(x, tid == t, g);
+    elem_st(row + tid, g);
+  }
+  int vt, et;
+  vector_of(s, t, vt, et);
+  for (int c0 = 0; c0 < s.nvec; c0 += BCE_VECS * T) {
+    uint4 x[BCE_VECS];
+#pragma unroll
+    for (int k = 0; k < BCE_VECS; ++k) {
+      const int v = c0 + tid + k * T;
+      x[k] = v < s.nvec ? body[v] : neg_inf_vec<E>();
+    }
+    if (c0 == 0 && tid == 0 && s.head == 0) x[0] = first_neg_inf<E>(x[0]);  // column 0
+#pragma unroll
+    for (int k = 0; k < BCE_VECS; ++k) {
+      const int v = c0 + tid + k * T;
+      if (v >= s.nvec) break;
+      float xs[VE], gs[VE];
+      unpack<E>(x[k], xs);
+      const int hit = v == vt ? et : -1;
+      float part_loss = 0.f;
+#pragma unroll
+      for (int e = 0; e < VE; ++e) part_loss += bce_term(xs[e], e == hit, gs[e]);
+      loss += part_loss;
+      body[v] = pack<E>(gs);
+    }
+  }
+  if (tid < tail) {
+    const int c = s.tail0 + tid;
+    const float x = c == 0 ? -INFINITY : elem_ld(row + c);  // column 0 (a row shorter than one vector)
+    loss += bce_term(x, c == t, g);
+    elem_st(row + c, g);
+  }
+  loss = row_sum(loss, part);
+  if (tid == 0) *row_loss = static_cast<float>(loss);
+}
+
+// A CTA per row (blockDim.x ≤ 1024), or a warp per row (blockDim.x = 32, blockDim.y rows per CTA).
 extern "C" __global__ void __launch_bounds__(1024) bce_rows(void* logits, float* __restrict__ row_loss,
                                                             const int* __restrict__ targets, int N, int W, int logits_bf16) {
-  const int r = blockIdx.x;
-  if (r >= N) return;
+  __shared__ double part[32];
+  const int r = row_of_thread();
+  if (r >= N) return;  // the whole CTA, or (a warp per row) the whole warp
   const size_t o = static_cast<size_t>(r) * W;
   const int t = targets[r];
-  double loss = 0.0;
-  for (int c = threadIdx.x; c < W; c += blockDim.x) {
-    float g = 0.f;
-    if (t != 0 && c > 0) {
-      const float s = ld(logits, o + c, logits_bf16);
-      if (c == t) {
-        loss += softplus_f(-s);
-        g = sigmoid_f(s) - 1.f;
-      } else {
-        loss += softplus_f(s);
-        g = sigmoid_f(s);
-      }
-    }
-    st(logits, o + c, g, logits_bf16);  // each thread rewrites only what it read
+  if (logits_bf16) {
+    bf16* row = static_cast<bf16*>(logits) + o;
+    if (t == 0) zero_row(row, row_loss + r, W);
+    else bce_row(row, row_loss + r, t, W, part);
+  } else {
+    float* row = static_cast<float*>(logits) + o;
+    if (t == 0) zero_row(row, row_loss + r, W);
+    else bce_row(row, row_loss + r, t, W, part);
   }
-  loss = block_sum(loss);
-  if (threadIdx.x == 0) row_loss[r] = static_cast<float>(loss);
 }
 
 // ---------------------------------------------------------------------------------------------------

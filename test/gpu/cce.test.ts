@@ -8,6 +8,7 @@ import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { popularitySampler, uniformSampler, type NegativeSampler, type PopularitySampler } from '../../src/backend/negatives.js';
 import type { LossKind, LossParams } from '../../src/backend/ops.js';
+import type { DeviceAllocator } from '../../src/cuda/allocator.js';
 import { download, fillBytes, fillWords, upload } from '../../src/cuda/memory.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { fromBf16, relError, toBf16 } from './device-tensors.js';
@@ -94,7 +95,151 @@ const CASES: Case[] = [
   { kind: 'ce-', N: 400, V: 3, d: 20, n: 30, out: 'bf16' },
   { kind: 'ce-', N: 301, V: 70000, d: 40, n: 50, popularity: true, operands: 'f32' },
   { kind: 'ce-', N: 50, V: 300, d: 600, n: 20, operands: 'f32' },
+  // The row kernels of ce and bce (ce_rows_K, bce_rows): odd W (1001, 3707: the rows start at every
+  // alignment of 16 bytes, so heads and tails of every length), a row shorter than one vector (W = 4: all
+  // head or all tail), a warp per row (W = 51: N = 65 leaves a CTA's last warps without rows), ce_rows_8
+  // with 160 threads (bf16 W = 9001, f32 W = 5001), the two-pass fallback (bf16 W = 70001 > 8·8·1024,
+  // f32 W = 40001 > 8·4·1024; bce: chunks of 1024 vectors), long runs of padding rows.
+  { kind: 'ce', N: 203, V: 1000, d: 40 },
+  { kind: 'ce', N: 211, V: 3706, d: 64 },
+  { kind: 'ce', N: 211, V: 3706, d: 64, operands: 'f32' },
+  { kind: 'ce', N: 65, V: 50, d: 128 },
+  { kind: 'ce', N: 400, V: 3, d: 20 },
+  { kind: 'ce', N: 400, V: 3, d: 20, operands: 'f32' },
+  { kind: 'ce', N: 61, V: 9000, d: 32 },
+  { kind: 'ce', N: 61, V: 5000, d: 32, operands: 'f32' },
+  { kind: 'ce', N: 37, V: 70000, d: 16 },
+  { kind: 'ce', N: 29, V: 40000, d: 16, operands: 'f32' },
+  { kind: 'ce', N: 1100, V: 1000, d: 33, paddedRuns: true },
+  { kind: 'bce', N: 211, V: 3706, d: 64 },
+  { kind: 'bce', N: 211, V: 3706, d: 64, operands: 'f32' },
+  { kind: 'bce', N: 65, V: 50, d: 128 },
+  { kind: 'bce', N: 400, V: 3, d: 20 },
+  { kind: 'bce', N: 37, V: 70000, d: 16 },
+  { kind: 'bce', N: 1100, V: 1000, d: 33, paddedRuns: true, operands: 'f32' },
 ];
+
+/** A case's inputs: the operands' device bits and the values the reference reads. */
+interface Inputs {
+  readonly h: { bits: Uint16Array | Float32Array; values: Float64Array };
+  readonly table: { bits: Uint16Array | Float32Array; values: Float64Array };
+  readonly targets: Int32Array;
+  /** Valid (non-padding) rows. */
+  readonly M: number;
+  readonly pop: PopularitySampler | null;
+  readonly seed: number;
+  readonly step: number;
+  /** dTable's content before the backward (random for f32 outputs, zeros for bf16). */
+  readonly base: Float32Array;
+}
+
+/** Fresh random inputs of a case: operands rounded as the device holds them, ~10 % padding rows. */
+function caseInputs(c: Case): Inputs {
+  const { N, V, d } = c;
+  const round = (c.operands ?? 'bf16') === 'bf16' ? bf16 : f32;
+  const targets = new Int32Array(N);
+  for (let r = 0; r < N; r++) targets[r] = Math.random() < 0.1 ? 0 : 1 + Math.floor(Math.random() * V);
+  if (c.paddedRuns) for (let r = 0; r < N; r++) if ((r >= 3 && r < 300) || (r >= 600 && r < 850)) targets[r] = 0;
+  targets[1] = V;
+  targets[2] = 1;
+  const counts = Float64Array.from({ length: V + 1 }, (_, i) => (i === 0 ? 0 : 1 + ((i * 7) % 23)));
+  // f32 gradients accumulate onto random content; bf16 onto zeros (a bf16 sum would round them away).
+  const base = (c.out ?? 'f32') === 'f32' ? Float32Array.from(gaussian((V + 1) * d, 0.01)) : new Float32Array((V + 1) * d);
+  return {
+    h: round(gaussian(N * d, 1)),
+    table: round(gaussian((V + 1) * d, (c.sigma ?? 1) / Math.sqrt(d))),
+    targets,
+    M: targets.filter((t) => t !== 0).length,
+    pop: c.popularity ? popularitySampler(counts) : null,
+    seed: 1 + Math.floor(Math.random() * 1000),
+    step: Math.floor(Math.random() * 1000),
+    base,
+  };
+}
+
+/** The gradient scale every case backpropagates. */
+const D_LOSS = 0.7;
+
+/** What one device run of a case gives: the loss, dH and dTable (as floats). */
+interface DeviceResult {
+  readonly loss: number;
+  readonly dH: Float32Array;
+  readonly dTable: Float32Array;
+}
+
+/** Runs the case's forward and backward on the device, every output and workspace poisoned first. */
+function runOnDevice(allocator: DeviceAllocator, c: Case, x: Inputs): DeviceResult {
+  const { kind, N, V, d } = c;
+  const out = c.out ?? 'f32';
+  const operands = c.operands ?? 'bf16';
+  const { pop } = x;
+  const dims = { rows: N, items: V, hidden: d };
+  const io: CudaTensorGroup = allocCudaGroup(allocator, 'io', lossIoSpecs(dims, operands, out, [
+    { name: 'prob', shape: [V], dtype: 'i32' },
+    { name: 'alias', shape: [V], dtype: 'i32' },
+    { name: 'logProb', shape: [V + 1], dtype: 'f32' },
+  ]));
+  clearGemmCounters(io.get('scratch'));
+  upload(io.get('h'), x.h.bits);
+  upload(io.get('table'), x.table.bits);
+  upload(io.get('targets'), x.targets);
+  if (pop !== null) {
+    upload(io.get('prob'), pop.prob);
+    upload(io.get('alias'), pop.alias);
+    upload(io.get('logProb'), Float32Array.from(pop.logP, (v, i) => (i === 0 ? 0 : v)));
+  }
+  upload(io.get('dTable'), out === 'f32' ? x.base : new Uint16Array((V + 1) * d));
+  fillWords(io.get('loss'), POISON_WORD);
+  fillWords(io.get('dH'), out === 'f32' ? POISON_WORD : 0x7fc07fc0);
+
+  const params: LossParams = {
+    kind, validRows: x.M,
+    ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
+    ...(c.filter !== undefined ? { gradientFilter: c.filter } : {}),
+    ...(c.n !== undefined
+      ? {
+          negatives: {
+            count: c.n, sampling: pop !== null ? 'popularity' : 'uniform', seed: x.seed, step: x.step,
+            ...(pop !== null ? { popularity: { prob: io.get('prob'), alias: io.get('alias'), logProb: io.get('logProb') } } : {}),
+          },
+        }
+      : {}),
+  };
+  // bf16 operands run the GEMMs in bf16 math (the default preset), f32 ones in fp32 math (the parity mode).
+  const math = operands === 'bf16' ? 'bf16' : 'fp32';
+  const ws = allocCudaGroup(allocator, 'ws', cudaLossWorkspace(params, dims, operands, math));
+  // NaN everywhere: f32 and i32 views word by word, bf16 ones (tile bounds, maybe odd in length) as 0xffff.
+  for (const v of ws.plan.views) {
+    if (v.spec.dtype === 'bf16') fillBytes(ws.get(v.spec.name), 0xff);
+    else fillWords(ws.get(v.spec.name), POISON_WORD);
+  }
+  const stream = Stream.create();
+  cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, math);
+  cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, D_LOSS, math);
+
+  stream.synchronize();
+  stream.destroy();
+  const loss = new Float32Array(1);
+  download(loss, io.get('loss'));
+  let dH: Float32Array;
+  let dTable: Float32Array;
+  if (out === 'f32') {
+    dH = new Float32Array(N * d);
+    dTable = new Float32Array((V + 1) * d);
+    download(dH, io.get('dH'));
+    download(dTable, io.get('dTable'));
+  } else {
+    const a = new Uint16Array(N * d);
+    const b = new Uint16Array((V + 1) * d);
+    download(a, io.get('dH'));
+    download(b, io.get('dTable'));
+    dH = fromBf16(a);
+    dTable = fromBf16(b);
+  }
+  ws.free();
+  io.free();
+  return { loss: loss[0]!, dH, dTable };
+}
 
 describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
   const context = useContext();
@@ -105,95 +250,17 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       const { kind, N, V, d } = c;
       const out = c.out ?? 'f32';
       const operands = c.operands ?? 'bf16';
-      const round = operands === 'bf16' ? bf16 : f32;
-      const h = round(gaussian(N * d, 1));
-      const table = round(gaussian((V + 1) * d, (c.sigma ?? 1) / Math.sqrt(d)));
-      const targets = new Int32Array(N);
-      for (let r = 0; r < N; r++) targets[r] = Math.random() < 0.1 ? 0 : 1 + Math.floor(Math.random() * V);
-      if (c.paddedRuns) for (let r = 0; r < N; r++) if ((r >= 3 && r < 300) || (r >= 600 && r < 850)) targets[r] = 0;
-      targets[1] = V;
-      targets[2] = 1;
-      const M = targets.filter((t) => t !== 0).length;
-      const counts = Float64Array.from({ length: V + 1 }, (_, i) => (i === 0 ? 0 : 1 + ((i * 7) % 23)));
-      const pop: PopularitySampler | null = c.popularity ? popularitySampler(counts) : null;
-      const sampler: NegativeSampler = pop ?? uniformSampler(V);
-      const seed = 1 + Math.floor(Math.random() * 1000);
-      const step = Math.floor(Math.random() * 1000);
-      const dLoss = 0.7;
-
+      const x = caseInputs(c);
+      const { targets, base } = x;
+      const sampler: NegativeSampler = x.pop ?? uniformSampler(V);
       const ref = referenceLoss({
-        kind, h: h.values, table: table.values, targets, N, V, d,
-        ...(c.n !== undefined ? { negatives: { count: c.n, sampler, seed, step } } : {}),
+        kind, h: x.h.values, table: x.table.values, targets, N, V, d,
+        ...(c.n !== undefined ? { negatives: { count: c.n, sampler, seed: x.seed, step: x.step } } : {}),
         ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
       });
-
-      const dims = { rows: N, items: V, hidden: d };
-      const io: CudaTensorGroup = allocCudaGroup(context().allocator, 'io', lossIoSpecs(dims, operands, out, [
-        { name: 'prob', shape: [V], dtype: 'i32' },
-        { name: 'alias', shape: [V], dtype: 'i32' },
-        { name: 'logProb', shape: [V + 1], dtype: 'f32' },
-      ]));
-      clearGemmCounters(io.get('scratch'));
-      upload(io.get('h'), h.bits);
-      upload(io.get('table'), table.bits);
-      upload(io.get('targets'), targets);
-      if (pop !== null) {
-        upload(io.get('prob'), pop.prob);
-        upload(io.get('alias'), pop.alias);
-        upload(io.get('logProb'), Float32Array.from(pop.logP, (v, i) => (i === 0 ? 0 : v)));
-      }
-      // f32 gradients accumulate onto random content; bf16 onto zeros (a bf16 sum would round them away).
-      const base = out === 'f32' ? Float32Array.from(gaussian((V + 1) * d, 0.01)) : new Float32Array((V + 1) * d);
-      upload(io.get('dTable'), out === 'f32' ? base : new Uint16Array((V + 1) * d));
-      fillWords(io.get('loss'), POISON_WORD);
-      fillWords(io.get('dH'), out === 'f32' ? POISON_WORD : 0x7fc07fc0);
-
-      const params: LossParams = {
-        kind, validRows: M,
-        ...(kind === 'gbce' ? { gbceT: GBCE_T } : {}),
-        ...(c.filter !== undefined ? { gradientFilter: c.filter } : {}),
-        ...(c.n !== undefined
-          ? {
-              negatives: {
-                count: c.n, sampling: pop !== null ? 'popularity' : 'uniform', seed, step,
-                ...(pop !== null ? { popularity: { prob: io.get('prob'), alias: io.get('alias'), logProb: io.get('logProb') } } : {}),
-              },
-            }
-          : {}),
-      };
-      // bf16 operands run the GEMMs in bf16 math (the default preset), f32 ones in fp32 math (the parity mode).
-      const math = operands === 'bf16' ? 'bf16' : 'fp32';
-      const ws = allocCudaGroup(context().allocator, 'ws', cudaLossWorkspace(params, dims, operands, math));
-      // NaN everywhere: f32 and i32 views word by word, bf16 ones (tile bounds, maybe odd in length) as 0xffff.
-      for (const v of ws.plan.views) {
-        if (v.spec.dtype === 'bf16') fillBytes(ws.get(v.spec.name), 0xff);
-        else fillWords(ws.get(v.spec.name), POISON_WORD);
-      }
-      const stream = Stream.create();
-      cudaLossForward(stream, io.get('loss'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, math);
-      cudaLossBackward(stream, io.get('dH'), io.get('dTable'), ws, io.get('scratch'), io.get('h'), io.get('table'), io.get('targets'), dims, params, dLoss, math);
-
-      stream.synchronize();
-      stream.destroy();
-      const loss = new Float32Array(1);
-      download(loss, io.get('loss'));
-      let dH: Float32Array;
-      let dTable: Float32Array;
-      if (out === 'f32') {
-        dH = new Float32Array(N * d);
-        dTable = new Float32Array((V + 1) * d);
-        download(dH, io.get('dH'));
-        download(dTable, io.get('dTable'));
-      } else {
-        const a = new Uint16Array(N * d);
-        const b = new Uint16Array((V + 1) * d);
-        download(a, io.get('dH'));
-        download(b, io.get('dTable'));
-        dH = fromBf16(a);
-        dTable = fromBf16(b);
-      }
-      ws.free();
-      io.free();
+      const got = runOnDevice(context().allocator, c, x);
+      const { dH, dTable } = got;
+      const dLoss = D_LOSS;
 
       // Tolerances (the issue's): the streamed kernels' loss sums fp32 exps of exact bf16 products: 1e-5.
       // Their gradients go through one bf16 rounding of P or G (2^-9 relative, averaging down over many
@@ -209,7 +276,7 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       const roundedScores = materialised !== (operands === 'f32');
       const lossTol = roundedScores ? 5e-4 : 1e-5;
       const gradTol = exact ? 5e-5 : roundedScores || c.filter !== undefined ? 1e-2 : out === 'bf16' ? 8e-3 : 3e-3;
-      expect(Math.abs(loss[0]! - ref.loss) / Math.abs(ref.loss), 'loss').toBeLessThanOrEqual(lossTol);
+      expect(Math.abs(got.loss - ref.loss) / Math.abs(ref.loss), 'loss').toBeLessThanOrEqual(lossTol);
       const wantDH = Float64Array.from(ref.dH, (v) => dLoss * v);
       expect(dH.every(Number.isFinite), 'dH fully written').toBe(true);
       expect(relError(dH, wantDH), 'dH').toBeLessThanOrEqual(gradTol);
@@ -219,6 +286,23 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       expect(dTable.subarray(0, d).every((v, i) => Object.is(v, base[i])), 'row 0 of dTable untouched').toBe(true);
       const grown = Float64Array.from(dTable.subarray(d), (v, i) => v - base[d + i]!);
       expect(relError(grown, Float64Array.from(ref.dTable.subarray(d), (v) => dLoss * v)), 'dTable (+=)').toBeLessThanOrEqual(gradTol);
+    });
+  }
+
+  // The row kernels' reductions (and the GEMMs') have a fixed order: the same inputs give the same bits.
+  const REPEATED: Case[] = [
+    { kind: 'ce', N: 211, V: 3706, d: 64 },
+    { kind: 'ce', N: 211, V: 3706, d: 64, operands: 'f32' },
+    { kind: 'bce', N: 211, V: 3706, d: 64 },
+  ];
+  for (const c of REPEATED) {
+    it(`${c.kind} N=${c.N} V=${c.V} d=${c.d}${c.operands === 'f32' ? ' f32 operands' : ''}: two runs, the same bits`, () => {
+      const x = caseInputs(c);
+      const first = runOnDevice(context().allocator, c, x);
+      const second = runOnDevice(context().allocator, c, x);
+      expect(Object.is(second.loss, first.loss), 'loss').toBe(true);
+      expect(new Uint32Array(second.dH.buffer)).toEqual(new Uint32Array(first.dH.buffer));
+      expect(new Uint32Array(second.dTable.buffer)).toEqual(new Uint32Array(first.dTable.buffer));
     });
   }
 });

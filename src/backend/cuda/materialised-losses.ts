@@ -51,8 +51,23 @@ function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): Kerne
   return kernelOf('materialised', name, SIGNATURES[kind]);
 }
 
-/** Threads of the row kernels (a CTA per row; ≤ 1024, a multiple of 32). */
+/** Threads of ce_rows, the fallback for rows wider than the register kernels hold (a CTA per row). */
 const ROW_THREADS = 256;
+/** Vectors a thread holds in the register kernels ce_rows_K (16 bytes each: 8 bf16 or 4 f32 logits). */
+const ROW_VECTORS = [1, 2, 4, 8] as const;
+/**
+ * Threads per row of the register kernels while K ≤ 8 suffices. 128 keeps a CTA's registers small
+ * (ce_rows_4: 48 a thread, 10 CTAs per SM), so that the other rows' loads hide one row's barriers;
+ * wider rows add threads (up to 1024 for ce_rows_8) rather than registers.
+ */
+const ROW_BLOCK = 128;
+/** The largest block of ce_rows_8 (its __launch_bounds__; ce_rows_1, _2 and _4 take at most ROW_BLOCK). */
+const ROW_BLOCK_WIDE = 1024;
+/** Rows per CTA when a row is one warp (blockDim.y): four warps, so that CTAs per SM do not cap occupancy. */
+const WARP_ROWS = 4;
+/** Vectors per thread of one chunk of bce_rows (BCE_VECS in the kernel) and its largest block. */
+const BCE_VECS = 4;
+const BCE_THREADS_MAX = 256;
 /** Threads per CTA of the warp kernels (a warp per row or per chunk). */
 const WARP_KERNEL_THREADS = 256;
 /** The radix sort's tile (SORT_TILE: SORT_WARPS · SORT_STEPS · 32) and threads (32 · SORT_WARPS). */
@@ -74,6 +89,35 @@ const COLUMN_PASSES = [1, 2, 4, 8, 16] as const;
 /** The entry-point suffix of hidden size d: the smallest P with 32·P ≥ d (wider d loops in passes of 512). */
 function columnsSuffix(d: number): number {
   return COLUMN_PASSES.find((p) => 32 * p >= d) ?? 16;
+}
+
+/** A row kernel of ce or bce, and its launch shape. */
+interface RowLaunch {
+  readonly name: string;
+  readonly grid: number;
+  readonly block: readonly [number, number];
+}
+
+/** A CTA of `threads` per row, or (threads = 32) a warp per row, WARP_ROWS rows per CTA. */
+function rowShape(name: string, N: number, threads: number): RowLaunch {
+  return threads === 32 ? { name, grid: Math.ceil(N / WARP_ROWS), block: [32, WARP_ROWS] } : { name, grid: N, block: [threads, 1] };
+}
+
+/**
+ * The row kernel for rows of W logits of `dtype`. ce: the register kernel ce_rows_K with the smallest K
+ * whose ROW_BLOCK threads hold the row's ⌈W / (16 / bytes)⌉ vectors (fewer threads, a multiple of 32, when
+ * fewer suffice), else ce_rows_8 with up to 1024 threads, else the two-pass ce_rows. bce streams any W:
+ * BCE_VECS vectors per thread a chunk, up to BCE_THREADS_MAX threads.
+ */
+function rowLaunch(kind: 'ce' | 'bce', N: number, W: number, dtype: DType): RowLaunch {
+  const vectors = Math.ceil(W / (16 / DTYPE_BYTES[dtype]));
+  const threadsFor = (perThread: number) => 32 * Math.ceil(vectors / (32 * perThread));
+  if (kind === 'bce') return rowShape('bce_rows', N, Math.min(BCE_THREADS_MAX, threadsFor(BCE_VECS)));
+  for (const k of ROW_VECTORS) {
+    const threads = threadsFor(k);
+    if (threads <= ROW_BLOCK || (k === 8 && threads <= ROW_BLOCK_WIDE)) return rowShape(`ce_rows_${k}`, N, threads);
+  }
+  return { name: 'ce_rows', grid: N, block: [ROW_THREADS, 1] };
 }
 
 /** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
@@ -231,10 +275,8 @@ export function materialisedLossForward(
     checkDims(params.kind, dims, 0);
     const logits = floats(workspace, 'logits', N * (V + 1));
     matmul(stream, logits, x.h, x.table, N, V + 1, d, { transB: true }, math, scratch);
-    kernel(params.kind === 'ce' ? 'ce_rows' : 'bce_rows', 'rows').launch(
-      { grid: N, block: ROW_THREADS, stream },
-      logits, rowLoss, x.targets, N, V + 1, bf16Flag(logits),
-    );
+    const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
+    kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, bf16Flag(logits));
   }
   kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, out, rowLoss, N, params.validRows);
 }
