@@ -96,16 +96,24 @@ export class PgConnection implements SqlConnection {
     return this.#retrying(async () => {
       const client = await this.#pool.connect();
       let broken = false;
+      // The pool listens for errors on idle connections only: one the server closes while this
+      // transaction holds it (a restart between two statements) emits 'error' here, which unheard would
+      // end the process. The next statement then fails and the whole transaction is retried.
+      const onError = (): void => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const value = await fn(inside(client));
         await client.query('COMMIT');
         return value;
       } catch (err) {
-        broken = isTransient(err);
+        broken ||= isTransient(err);
         if (!broken) await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
+        client.off('error', onError);
         // A broken connection is closed, not given back to the pool.
         client.release(broken);
       }
