@@ -37,7 +37,7 @@ import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
 import { NULL_PTR } from './launch.js';
 import type { GemmMath } from './gemm-kernels.js';
-import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace } from './materialised-losses.js';
+import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace, type LossGradients } from './materialised-losses.js';
 import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
 import type { Stream } from '../../cuda/stream.js';
 
@@ -215,11 +215,6 @@ export function cudaLossForward(
   }
 }
 
-/**
- * Which gradients cudaLossBackward computes: both, or one of them, so that the two may run on different
- * streams where `separableGradients` says they can.
- */
-export type LossGradients = 'both' | 'hidden' | 'table';
 
 /**
  * Whether a kind's dH and dTable read only the forward's workspace and the operands, never what the

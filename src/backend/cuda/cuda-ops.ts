@@ -1,7 +1,7 @@
 /**
  * The CUDA backend: every op of ops.ts on our own kernels (kernels/*.cu, one family per op family,
  * each with its launcher beside this file), on the stream that the backend owns, and the ops of a fork
- * (Ops.fork) on a second one, ordered against the first by events. Nothing here waits for the device
+ * (Ops.fork) and the loss's table gradient on side streams, ordered against it by events. Nothing here waits for the device
  * except the reads (`readF32`, `readI32`), so the host queues whole steps ahead.
  *
  * Memory: every group is one allocation of the context's allocator (peak accounted as torch's
@@ -25,7 +25,8 @@ import { PinnedStaging } from './pinned-staging.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
 import { attentionBackward, attentionForward, attentionLastForward, attentionWorkspace } from './attention-kernels.js';
-import { cudaLossBackward, cudaLossForward, cudaLossWorkspace, separableGradients, type LossGradients } from './cuda-losses.js';
+import { cudaLossBackward, cudaLossForward, cudaLossWorkspace, separableGradients } from './cuda-losses.js';
+import type { LossGradients } from './materialised-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
 import { clearReduceCounters, REDUCE_COUNTERS, REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
@@ -41,13 +42,14 @@ export interface CudaOpsOptions {
   /** Precision preset (backend/precision.ts). @default "bf16" */
   readonly precision?: PrecisionName;
   /**
-   * Whether Ops.fork's work runs on a second stream, beside the ops after it (false: at once, on the one
-   * stream, without the second scratch). @default true, unless GRID_SIDE_STREAM is 0
+   * Whether Ops.fork's work (and lossBackward's table gradient) runs on side streams, beside the ops
+   * after it (false: at once, on the one stream, without the side streams' scratches). @default true,
+   * unless GRID_SIDE_STREAM is 0
    */
   readonly sideStream?: boolean;
 }
 
-/** Environment variable that turns the side stream off (0) for comparisons; read by `CudaOps.create`. */
+/** Environment variable that turns the side streams off (0) for comparisons; read by `CudaOps.create`. */
 export const SIDE_STREAM_ENV = 'GRID_SIDE_STREAM';
 
 /** A stream and the scratch of the ops queued on it. */
@@ -102,7 +104,7 @@ export class CudaOps implements Ops {
   readonly #eventPool: CudaEvent[] = [];
   readonly #staging: PinnedStaging;
 
-  /** Opens the device's context, its stream and the backend's scratch. */
+  /** Opens the device's context, its streams and the backend's scratches. */
   static create(options: CudaOpsOptions = {}): CudaOps {
     const context = CudaContext.open(options.ordinal ?? 0);
     const side = options.sideStream ?? process.env[SIDE_STREAM_ENV] !== '0';

@@ -51,6 +51,12 @@ function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K): Kerne
   return kernelOf('materialised', name, SIGNATURES[kind]);
 }
 
+/**
+ * Which gradients a loss's backward computes: both, or one of them, so that the two may run on different
+ * streams where the kind allows it (cuda-losses.ts separableGradients).
+ */
+export type LossGradients = 'both' | 'hidden' | 'table';
+
 /** Threads of ce_rows, the fallback for rows wider than the register kernels hold (a CTA per row). */
 const ROW_THREADS = 256;
 /** Vectors a thread holds in the register kernels ce_rows_K (16 bytes each: 8 bf16 or 4 f32 logits). */
@@ -288,7 +294,7 @@ export function materialisedLossForward(
 export function materialisedLossBackward(
   stream: Stream, dH: Tensor, dTable: Tensor, workspace: TensorLookup, scratch: Tensor,
   h: Tensor, table: Tensor, targets: Tensor, dims: LossDims, params: LossParams & { kind: MaterialisedLossKind }, dLoss: number, math: GemmMath,
-  part: 'both' | 'hidden' | 'table' = 'both',
+  part: LossGradients = 'both',
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const x = operands(h, table, targets, dims, 'lossBackward');
