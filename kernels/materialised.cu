@@ -327,23 +327,41 @@ __device__ __forceinline__ void ce_row(E* row, float* row_loss, int t, int W, fl
   if (tid < tail) elem_st(row + s.tail0 + tid, fast_exp2((tx - lse) * CCE_LOG2E) - (s.tail0 + tid == t ? 1.f : 0.f));
 }
 
-template <int K>
-__device__ __forceinline__ void ce_rows_body(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets,
-                                             int N, int W, int logits_bf16) {
-  __shared__ float part_max[32], part_sum[32];
+// This thread's row of logits [N × W] at its dtype: a padding row (target 0) gets zeros and loss 0, any
+// other row `score(row, &row_loss[r], t)`; past N the whole CTA (or, a warp per row, the whole warp) returns.
+template <class Score>
+__device__ __forceinline__ void for_row(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets, int N, int W,
+                                        int logits_bf16, const Score& score) {
   const int r = row_of_thread();
-  if (r >= N) return;  // the whole CTA, or (a warp per row) the whole warp
+  if (r >= N) return;
   const size_t o = static_cast<size_t>(r) * W;
   const int t = targets[r];
   if (logits_bf16) {
     bf16* row = static_cast<bf16*>(logits) + o;
     if (t == 0) zero_row(row, row_loss + r, W);
-    else ce_row<bf16, K>(row, row_loss + r, t, W, part_max, part_sum);
+    else score(row, row_loss + r, t);
   } else {
     float* row = static_cast<float*>(logits) + o;
     if (t == 0) zero_row(row, row_loss + r, W);
-    else ce_row<float, K>(row, row_loss + r, t, W, part_max, part_sum);
+    else score(row, row_loss + r, t);
   }
+}
+
+// ce_row at either dtype, for for_row.
+template <int K>
+struct CeRow {
+  int W;
+  float* part_max;
+  float* part_sum;
+  template <typename E>
+  __device__ __forceinline__ void operator()(E* row, float* row_loss, int t) const { ce_row<E, K>(row, row_loss, t, W, part_max, part_sum); }
+};
+
+template <int K>
+__device__ __forceinline__ void ce_rows_body(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets,
+                                             int N, int W, int logits_bf16) {
+  __shared__ float part_max[32], part_sum[32];
+  for_row(logits, row_loss, targets, N, W, logits_bf16, CeRow<K>{W, part_max, part_sum});
 }
 
 // Entry points by K, the vectors a thread holds: ce_rows_1 (blockDim.x ≤ 128, or 32 with rows packed in y),
@@ -461,23 +479,19 @@ __device__ __forceinline__ void bce_row(E* row, float* row_loss, int t, int W, d
   if (tid == 0) *row_loss = static_cast<float>(loss);
 }
 
+// bce_row at either dtype, for for_row.
+struct BceRow {
+  int W;
+  double* part;
+  template <typename E>
+  __device__ __forceinline__ void operator()(E* row, float* row_loss, int t) const { bce_row(row, row_loss, t, W, part); }
+};
+
 // A CTA per row (blockDim.x ≤ 1024), or a warp per row (blockDim.x = 32, blockDim.y rows per CTA).
 extern "C" __global__ void __launch_bounds__(1024) bce_rows(void* logits, float* __restrict__ row_loss,
                                                             const int* __restrict__ targets, int N, int W, int logits_bf16) {
   __shared__ double part[32];
-  const int r = row_of_thread();
-  if (r >= N) return;  // the whole CTA, or (a warp per row) the whole warp
-  const size_t o = static_cast<size_t>(r) * W;
-  const int t = targets[r];
-  if (logits_bf16) {
-    bf16* row = static_cast<bf16*>(logits) + o;
-    if (t == 0) zero_row(row, row_loss + r, W);
-    else bce_row(row, row_loss + r, t, W, part);
-  } else {
-    float* row = static_cast<float*>(logits) + o;
-    if (t == 0) zero_row(row, row_loss + r, W);
-    else bce_row(row, row_loss + r, t, W, part);
-  }
+  for_row(logits, row_loss, targets, N, W, logits_bf16, BceRow{W, part});
 }
 
 // ---------------------------------------------------------------------------------------------------
