@@ -40,17 +40,22 @@
 //   contiguous (MN-major: b of nn and tn, a of tn) as [64 depth × cols], cols/64 panels of [64 × 128 bytes],
 //   8 KiB apart. MN-major operands use wgmma's transpose bits (imm-trans-a / imm-trans-b = 1): nothing is
 //   transposed by hand. 16-byte chunks of a row are XOR-swizzled by (row mod 8).
-//       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM   registers
-//       128   3        99,328                                                      2             ≤ 128
-//       256   4        197,632                                                     1             ≤ 255
-//   (registers as ptxas -arch=sm_90a -v reports them: see the launcher's header; no spills.)
+//       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
+//       128   3        99,328                                                      2
+//       256   4        197,632                                                     1
+//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack): nt 125 / 168, nn 122 / 181, tn 120 / 181
+//   (BN = 128 / 256; BN = 128 is bounded to 128 by its launch bounds, two CTAs of 256 threads per SM).
 // EXPECTED (H200: 989 TFLOP/s dense bf16, 4.8 TB/s HBM, 132 SMs). The linear layers at d = 256 are bound by
 // bytes, not flops: y = x·Wᵀ over N = 27,648 rows is 3.6 GFLOP (3.7 µs of tensor cores) against 14.2 MB of x
-// read and 14.2 (bf16) or 28.3 (f32) MB of y written, 6-9 µs of HBM. One k step of a 128 × 256 CTA is
-// 4.2 MFLOP (0.56 µs at an SM's 7.5 TFLOP/s) against 16 KiB of a from HBM (29 GB/s an SM, 3.9 TB/s over
-// 132 SMs), so the pipeline must keep both busy: three steps of copies in flight (48 KiB per SM) cover
-// ~1.5 µs of latency at that rate. Expect ~70% of HBM bandwidth, 10-14 µs a call (~300 TFLOP/s), against
-// 54-76 µs for gemm.cu's mma.sync kernels.
+// read and 14.2 (bf16) or 28.3 (f32) MB of out written, 5.9-8.8 µs of HBM. One k step of a 128 × 128 CTA is
+// 2.1 MFLOP (0.28 µs at an SM's 7.5 TFLOP/s) against 16 KiB of a from HBM: two CTAs per SM with two steps of
+// copies in flight each (64 KiB of a per SM) cover ~1.5 µs of latency at 40 GB/s an SM, and one CTA's stores
+// overlap the other's loads. Expect ~70% of HBM bandwidth plus a partial last wave (432 CTAs on 264 slots):
+// 10-14 µs a call (260-360 TFLOP/s) against 54-76 µs for gemm.cu's mma.sync kernels. BN = 256 (one CTA
+// per SM, no overlap of its stores with the next CTA's loads) is expected no faster; the launcher defaults
+// to 128 and both are kept to be measured. The weight gradient (tn, 256 × 256 × 27,648) splits k 62 ways on
+// 4 tiles (248 CTAs of 7 k steps): 28.3 MB of operands, 16 MB of partials written (mostly into the 50 MB L2)
+// and read back by gemm_splitk_reduce: ~8-10 µs plus the reduction's ~9 µs, against ~52 + 9 µs today.
 
 #include <cuda_bf16.h>
 #include <stdint.h>
