@@ -113,9 +113,18 @@ export function wgGemmEligible(m: number, n: number, k: number, options: MatmulO
   return wgGemmIneligibility(m, n, k, options, dtypes, wgmma) === undefined;
 }
 
+/** Per context's modules: whether they load gemm_wg's sm_90a variant (variantOf lists the PTX directory: once, not per GEMM). */
+const wgmmaOf = new WeakMap<object, boolean>();
+
 /** Whether the current context loads the sm_90a module of gemm_wg (the one that has the kernels). */
 export function wgmmaAvailable(): boolean {
-  return currentContext().modules.variantOf(FAMILY) === 'sm90a';
+  const modules = currentContext().modules;
+  let known = wgmmaOf.get(modules);
+  if (known === undefined) {
+    known = modules.variantOf(FAMILY) === 'sm90a';
+    wgmmaOf.set(modules, known);
+  }
+  return known;
 }
 
 /** How one product runs on the wgmma kernels. */
