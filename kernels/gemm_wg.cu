@@ -1,11 +1,13 @@
 // @variants sm80 sm90a
 // Hopper GEMM on wgmma for the linear layers: out[m × n] (= or +=) alpha · op(a)[m × k] · op(b)[k × n] (+ bias)
-// with bf16 operands. The kernels exist in the sm_90a module only (the sm80 PTX of this family is empty);
-// every other GPU, and every product these kernels do not take, runs kernels/gemm.cu.
+// with f32 or bf16 operands, an f32 one rounded to bf16 (nearest even, gemm.cu's pack_bf16) as it is staged:
+// gemm.cu's 'bf16' math, the same bf16 values multiplied, only the order of the fp32 sums differs. The
+// kernels exist in the sm_90a module only (the sm80 PTX of this family is empty); every other GPU, and
+// every product these kernels do not take, runs kernels/gemm.cu.
 //
 // CONTRACT (kernels/gemm.cu's for what the two share: ops.ts matmul, CPU reference src/backend/cpu/gemm.ts)
-//   a    nt, nn: [m × k] (lda = k)      tn: [k × m] (lda = m)        bf16
-//   b    nt: [n × k] (ldb = k)          nn, tn: [k × n] (ldb = n)    bf16
+//   a    nt, nn: [m × k] (lda = k)      tn: [k × m] (lda = m)        f32 or bf16 (the entry point's name)
+//   b    nt: [n × k] (ldb = k)          nn, tn: [k × n] (ldb = n)    f32 or bf16 (the entry point's name)
 //   out  [m × n] (ldc = n), f32 or bf16 (out_bf16), read at its dtype when accumulating.
 //   bias [n] f32 or null, added to every row after alpha scales the product.
 //   grid (⌈m/128⌉ · ⌈n/BN⌉, 1, S); blockIdx.z takes depth [z·k_per_split, min(k, (z+1)·k_per_split)),
@@ -21,19 +23,25 @@
 // Nothing is saved (a GEMM has no backward of its own). Deterministic: no atomics; each output element is
 // summed by one thread in a fixed order of k.
 //
-// REQUIREMENTS (the launcher checks them): every operand row starts 16-byte aligned, i.e. 16-byte aligned
-// base pointers and leading dimensions that are multiples of 8 elements: nt k; nn k and n; tn m and n (tn's
-// k, the rows of both operands, is free). m, n ≥ 1, k ≥ 0 (k = 0 multiplies nothing: out = bias (+ out)).
-// Rows past m, columns past n and depth past the split's end are zero-filled in shared memory (cp.async
-// with a source size of 0), so they add nothing; stores are masked to r < m, c < n. Global offsets are
+// REQUIREMENTS (the launcher checks them): 16-byte aligned base pointers and leading dimensions that are
+// multiples of 8 elements (whole 16-byte bf16 chunks, so a chunk of 8 columns is wholly in or out; an f32
+// row is then 32-byte aligned): nt k; nn k and n; tn m and n (tn's k, the rows of both operands, is free).
+// m, n ≥ 1, k ≥ 0 (k = 0 multiplies nothing: out = bias (+ out)). Rows past m, columns past n and depth
+// past the split's end are zero-filled in shared memory (cp.async with a source size of 0; an f32 operand's
+// masked loads give zeros), so they add nothing; stores are masked to r < m, c < n. Global offsets are
 // 64-bit (m · k may exceed 2^31); m, n, k and the grid are int32.
 //
-// KERNELS  gemm_wg_{nt,nn,tn}_{128,256}: CTA tile 128 × BN (BN = 128 or 256 columns), k steps of BK = 64.
+// KERNELS  gemm_wg_{nt,nn,tn}_{128,256}_{bf16,f32}_{bf16,f32} (layout, BN, a's dtype, b's dtype; templated
+//   rather than flagged, so that a bf16 operand's kernel holds no f32 staging registers: see REGISTERS):
+//   CTA tile 128 × BN (BN = 128 or 256 columns), k steps of BK = 64.
 //   256 threads = two warpgroups; warpgroup w multiplies rows [64w, 64w + 64) of the tile by all BN columns
 //   with wgmma.m64nBNk16 (4 per k step), both operands read from shared memory through descriptors, fp32
-//   accumulators in registers (BN/2 a thread). Every thread also copies: a k step's tiles of a and b go to
-//   shared memory with cp.async, STAGES - 1 steps ahead of the one multiplied (the classic multistage
-//   pipeline; one __syncthreads a step, wgmma waited within its step).
+//   accumulators in registers (BN/2 a thread). Every thread also copies: a k step's tile of a bf16 operand
+//   goes to shared memory with cp.async, STAGES - 1 steps ahead of the one multiplied (the classic
+//   multistage pipeline; one __syncthreads a step, wgmma waited within its step). An f32 operand's tile goes
+//   through registers one step ahead (F32Stager): float4 loads of step + 1 issued before step's wgmma,
+//   rounded to bf16 and stored (8-byte halves of the swizzled chunks, the same bits cp.async would have
+//   copied from the rounded values) while it runs; its loads' latency overlaps one step of tensor-core work.
 //   SHARED LAYOUT: a stage holds the a tile, then the b tile, each in the canonical 128-byte-swizzle layout
 //   of wgmma (kernels/cce.cu's, panels 1024-byte aligned): an operand whose depth is contiguous in memory
 //   (K-major: a of nt/nn, b of nt) as [rows × 64 depth] = one panel of 128-byte rows; one whose rows are
@@ -43,8 +51,18 @@
 //       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
 //       128   3        99,328                                                      2
 //       256   4        197,632                                                     1
-//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack): nt 125 / 168, nn 122 / 181, tn 120 / 181
-//   (BN = 128 / 256; BN = 128 is bounded to 128 by its launch bounds, two CTAs of 256 threads per SM).
+//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes:
+//                 bf16·bf16    f32·bf16    bf16·f32    f32·f32
+//       nt 128       123          158         156         164
+//       nt 256       172          206         236         254
+//       nn 128       122          160         158         174
+//       nn 256       181          212         255         255
+//       tn 128       122          154         154         166
+//       tn 256       180          230         255         255
+//   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
+//   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
+//   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
+//   recomputed each step (opaque) rather than held across the loop.
 // EXPECTED (H200: 989 TFLOP/s dense bf16, 4.8 TB/s HBM, 132 SMs). The linear layers at d = 256 are bound by
 // bytes, not flops: y = x·Wᵀ over N = 27,648 rows is 3.6 GFLOP (3.7 µs of tensor cores) against 14.2 MB of x
 // read and 14.2 (bf16) or 28.3 (f32) MB of out written, 5.9-8.8 µs of HBM. One k step of a 128 × 128 CTA is
@@ -56,6 +74,15 @@
 // to 128 and both are kept to be measured. The weight gradient (tn, 256 × 256 × 27,648) splits k 62 ways on
 // 4 tiles (248 CTAs of 7 k steps): 28.3 MB of operands, 16 MB of partials written (mostly into the 50 MB L2)
 // and read back by gemm_splitk_reduce: ~8-10 µs plus the reduction's ~9 µs, against ~52 + 9 µs today.
+// Measured (call 45, single launches, bf16 operands): nt 55 / 43 µs, nn 38 / 43, tn 40 / 44 (BN = 128 / 256),
+// far from the bytes' bound: the figures carry the host's launch cost.
+// f32 OPERANDS double the bytes of each: x (or ln's out) and dy are 28.3 MB instead of 14.2; W (256 KiB) stays
+// in L2. Register staging keeps one step of loads in flight per CTA (32 KiB of a, f32) instead of two steps
+// of cp.async, and an f32 kernel runs one CTA an SM: the launcher defaults to BN = 256 for them (one a tile
+// read for 256 columns). Expected in a graph: nt (28.3 MB of x in, 14.2 or 28.3 MB out) 15-20 µs; nn
+// (28.3 MB of dy, out f32 += read and written, 56.6 MB) 20-25 µs; tn (56.6 MB of dy and x; 2 tiles × 62
+// splits, 124 CTAs of 7 steps) 15-20 µs plus the reduction's ~9: all still below gemm.cu's mma.sync kernels
+// with the same f32 operands (54-76, ~64, 52 + 9 µs in the recorded ML-20M step, call 44).
 
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -134,6 +161,14 @@ __device__ __forceinline__ void wgmma_tile(float (&d)[BN / 8][4], uint64_t desc_
 // ---------------------------------------------------------------------------------------------------
 // Shared-memory tiles
 
+// x, hidden from the compiler's loop-invariant code motion: the global addresses a k step derives from a
+// leading dimension are recomputed at each step (a few integer multiply-adds) instead of being held in
+// registers across the main loop, where the accumulators and the f32 staging need them.
+__device__ __forceinline__ long long opaque(long long x) {
+  asm volatile("" : "+l"(x));
+  return x;
+}
+
 // Element offset of 16-byte chunk `chunk` of row `row` in a tile of ROWS rows × WIDTH bf16 (WIDTH a
 // multiple of 64): WIDTH/64 panels of ROWS rows × 128 bytes, the chunks of a row XOR-swizzled by row mod 8.
 template <int WIDTH, int ROWS>
@@ -164,7 +199,53 @@ __device__ __forceinline__ void load_tile(uint32_t tile, const bf16* src, long l
   }
 }
 
-// Tile shape of a BN: pipeline stages, CTAs per SM, bytes (gemm-wg-kernels.ts mirrors SHARED_BYTES).
+// Two floats to one register of two bf16 (lo in the low half), rounded to nearest even: gemm.cu's pack_bf16,
+// so that an f32 operand enters the product as the same bf16 values on both families.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// An f32 operand's tile staged through registers: the same rows × columns as load_tile, read as float4
+// (16-byte loads; a warp reads whole rows of 256 or 512 bytes), rounded to bf16 and written as 8-byte halves
+// of the swizzled chunks, so the shared tile is bit for bit what load_tile would copy from the bf16 values.
+// `load` issues the loads (their registers stay live until `store`); `store` converts and writes: the body
+// puts the next step's wgmma between the two, so the loads' latency overlaps the tensor cores' work.
+// Rows at or past row_end and units at or past col_end become zeros; a unit is 4 columns, wholly in or out
+// (col_end - col0 is a multiple of 8 or at least WIDTH, the launcher's alignment rule).
+template <int WIDTH, int ROWS>
+struct F32Stager {
+  static constexpr int UPR = WIDTH / 4;          // float4 units per row
+  static constexpr int STEP = WG_THREADS / UPR;  // rows between a thread's units
+  static constexpr int UNITS = ROWS / STEP;      // units (4 registers each) per thread
+  static_assert(WG_THREADS % UPR == 0 && ROWS % STEP == 0, "tile shape");
+  float4 v[UNITS];
+
+  __device__ __forceinline__ void load(const float* src, long long ld, int row0, int row_end, int col0, int col_end) {
+    const int u = threadIdx.x % UPR;
+    const int r0 = threadIdx.x / UPR;
+    const bool col_ok = col0 + u * 4 < col_end;
+    const float* g = src + static_cast<long long>(row0 + r0) * ld + col0 + u * 4;
+#pragma unroll
+    for (int i = 0; i < UNITS; ++i) {
+      const bool ok = col_ok && row0 + r0 + i * STEP < row_end;
+      v[i] = ok ? __ldg(reinterpret_cast<const float4*>(g + static_cast<long long>(i) * STEP * ld)) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  }
+
+  __device__ __forceinline__ void store(uint32_t tile) const {
+    const int u = threadIdx.x % UPR;
+    const int r0 = threadIdx.x / UPR;
+#pragma unroll
+    for (int i = 0; i < UNITS; ++i) {
+      const uint32_t dst = tile + 2 * (swz<WIDTH, ROWS>(r0 + i * STEP, u >> 1) + (u & 1) * 4);
+      asm volatile("st.shared.v2.b32 [%0], {%1, %2};\n" ::"r"(dst), "r"(pack_bf16(v[i].x, v[i].y)), "r"(pack_bf16(v[i].z, v[i].w)) : "memory");
+    }
+  }
+};
+
+// Tile shape of a BN: pipeline stages, CTAs per SM with bf16 operands (an f32 operand's kernels ask for one:
+// header REGISTERS), bytes (gemm-wg-kernels.ts mirrors SHARED_BYTES and the CTAs per SM).
 template <int BN>
 struct WgTile {
   static constexpr int STAGES = BN == 256 ? 4 : 3;
@@ -242,13 +323,17 @@ __device__ __forceinline__ void store_pair(void* out, int out_bf16, float* parti
 
 // ---------------------------------------------------------------------------------------------------
 // The kernel body. TA: a is stored [k × m] (MN-major in shared memory); TB: b is stored [n × k] (K-major).
+// AF / BF: a / b is f32 (staged through registers, F32Stager), else bf16 (cp.async, load_tile).
 
-template <int BN, bool TA, bool TB>
-__device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const bf16* __restrict__ a, const bf16* __restrict__ b,
+template <int BN, bool TA, bool TB, bool AF, bool BF>
+__device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const void* __restrict__ a, const void* __restrict__ b,
                                              int m, int n, int k, int k_per_split, int out_bf16, float alpha, int accumulate,
                                              const float* __restrict__ bias) {
   using T = WgTile<BN>;
   constexpr int STAGES = T::STAGES;
+  // Each operand's tile as stored in memory: WIDTH columns (contiguous) × ROWS rows (header: SHARED LAYOUT).
+  constexpr int A_WIDTH = TA ? WG_BM : WG_BK, A_ROWS = TA ? WG_BK : WG_BM;  // tn: [64 depth × 128 of m]; else [128 of m × 64 depth]
+  constexpr int B_WIDTH = TB ? WG_BK : BN, B_ROWS = TB ? BN : WG_BK;        // nt: [BN of n × 64 depth]; else [64 depth × BN of n]
   extern __shared__ unsigned char wg_smem_raw[];
   // The 1024-byte aligned start of dynamic shared memory (the swizzle atom; the launcher adds 1 KiB).
   const uint32_t smem = (smem_u32(wg_smem_raw) + 1023u) & ~1023u;
@@ -261,39 +346,88 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const bf
   const int k_end = min(k, k_begin + k_per_split);
   const int steps = k_end > k_begin ? (k_end - k_begin + WG_BK - 1) / WG_BK : 0;
   const int wg = threadIdx.x >> 7;
+  const long long lda_ = TA ? m : k, ldb_ = TB ? k : n;
 
-  // k step `step` into stage s: a tile then b tile, each as its layout (header) says.
-  auto load_stage = [&](int s, int step) {
-    const uint32_t sa = smem + s * T::STAGE_BYTES, sb = sa + T::A_BYTES;
-    const int k0 = k_begin + step * WG_BK;
-    if constexpr (TA) load_tile<WG_BM, WG_BK>(sa, a, m, k0, k_end, m0, m);  // [64 depth × 128 rows of m]
-    else load_tile<WG_BK, WG_BM>(sa, a, k, m0, m, k0, k_end);              // [128 rows of m × 64 depth]
-    if constexpr (TB) load_tile<WG_BK, BN>(sb, b, k, n0, n, k0, k_end);    // [BN rows of n × 64 depth]
-    else load_tile<BN, WG_BK>(sb, b, n, k0, k_end, n0, n);                 // [64 depth × BN cols of n]
+  // Stage s's tiles; k step `step`'s depth begins at k0 (step).
+  auto a_tile = [&](int s) { return smem + s * T::STAGE_BYTES; };
+  auto b_tile = [&](int s) { return smem + s * T::STAGE_BYTES + T::A_BYTES; };
+  auto k0_of = [&](int step) { return k_begin + step * WG_BK; };
+
+  // The bf16 operands' tiles of k step `step` into stage s, by cp.async (the caller commits).
+  auto copy_stage = [&](int s, int step) {
+    const int k0 = k0_of(step);
+    const long long lda = opaque(lda_), ldb = opaque(ldb_);
+    if constexpr (!AF) {
+      const bf16* p = static_cast<const bf16*>(a);
+      if constexpr (TA) load_tile<A_WIDTH, A_ROWS>(a_tile(s), p, lda, k0, k_end, m0, m);
+      else load_tile<A_WIDTH, A_ROWS>(a_tile(s), p, lda, m0, m, k0, k_end);
+    }
+    if constexpr (!BF) {
+      const bf16* p = static_cast<const bf16*>(b);
+      if constexpr (TB) load_tile<B_WIDTH, B_ROWS>(b_tile(s), p, ldb, n0, n, k0, k_end);
+      else load_tile<B_WIDTH, B_ROWS>(b_tile(s), p, ldb, k0, k_end, n0, n);
+    }
+  };
+  // The f32 operands' tiles of k step `step` into registers (stage_f32 writes them). An unused stager (a
+  // bf16 operand's) is never touched, so it takes no registers.
+  F32Stager<A_WIDTH, A_ROWS> fa;
+  F32Stager<B_WIDTH, B_ROWS> fb;
+  auto fetch_f32 = [&](int step) {
+    const int k0 = k0_of(step);
+    const long long lda = opaque(lda_), ldb = opaque(ldb_);
+    if constexpr (AF) {
+      const float* p = static_cast<const float*>(a);
+      if constexpr (TA) fa.load(p, lda, k0, k_end, m0, m);
+      else fa.load(p, lda, m0, m, k0, k_end);
+    }
+    if constexpr (BF) {
+      const float* p = static_cast<const float*>(b);
+      if constexpr (TB) fb.load(p, ldb, n0, n, k0, k_end);
+      else fb.load(p, ldb, k0, k_end, n0, n);
+    }
+  };
+  auto stage_f32 = [&](int s) {
+    if constexpr (AF) fa.store(a_tile(s));
+    if constexpr (BF) fb.store(b_tile(s));
   };
 
   float acc[BN / 8][4];
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
-  // Prologue: steps 0 .. STAGES - 2 in flight, one commit group each (empty past the last step, so that
-  // the group count, and with it the wait below, is the same for every step).
+  // Prologue: the f32 tiles of step 0 (their loads in flight beside the first copies), and the bf16 tiles of
+  // steps 0 .. STAGES - 2 in flight, one commit group each (empty past the last step, so that the group
+  // count, and with it the wait below, is the same for every step).
+  if constexpr (AF || BF) {
+    if (steps > 0) fetch_f32(0);
+  }
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < steps) load_stage(s, s);
+    if (s < steps) copy_stage(s, s);
     cp_async_commit();
   }
+  if constexpr (AF || BF) {
+    if (steps > 0) stage_f32(0);
+  }
   for (int step = 0; step < steps; ++step) {
-    // Groups 0 .. step are complete (STAGES - 2 younger ones may be pending): step's tiles are written.
+    // Groups 0 .. step are complete (STAGES - 2 younger ones may be pending): step's bf16 tiles are written;
+    // its f32 tiles were stored by this CTA's threads in the previous step (or the prologue). Each thread's
+    // fence makes its own writes, of both kinds, visible to wgmma (the async proxy); the barrier, everyone's.
     cp_async_wait<STAGES - 2>();
     fence_proxy_async();
     __syncthreads();
     // The stage of step - 1 is free: both warpgroups waited for its wgmma before the barrier.
     const int next = step + STAGES - 1;
-    if (next < steps) load_stage(next % STAGES, next);
+    if (next < steps) copy_stage(next % STAGES, next);
     cp_async_commit();
+    // The f32 tiles of step + 1: loads issued now, stored after this step's wgmma is issued (into stage
+    // (step + 1) mod STAGES, which neither this step's wgmma nor the copies above touch: STAGES ≥ 3).
+    const bool f32_next = (AF || BF) && step + 1 < steps;
+    if constexpr (AF || BF) {
+      if (f32_next) fetch_f32(step + 1);
+    }
 
-    const uint32_t sa = smem + (step % STAGES) * T::STAGE_BYTES, sb = sa + T::A_BYTES;
+    const uint32_t sa = a_tile(step % STAGES), sb = b_tile(step % STAGES);
     // This warpgroup's 64 rows of m: rows 64·wg of a K-major tile, panel wg of an MN-major one (8 KiB both).
     const uint32_t a0 = sa + wg * 8192;
     fence_acc(acc);
@@ -308,6 +442,10 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const bf
       wgmma_tile<BN, TA ? 1 : 0, TB ? 0 : 1>(acc, da, db);
     }
     wg_commit();
+    // While the tensor cores multiply: wait for the f32 loads, round them to bf16 and store them.
+    if constexpr (AF || BF) {
+      if (f32_next) stage_f32((step + 1) % STAGES);
+    }
     wg_wait_all();
     fence_acc(acc);
   }
@@ -326,18 +464,26 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const bf
   }
 }
 
-#define GEMM_WG_ENTRY(NAME, BN, TA, TB)                                                                                     \
-  extern "C" __global__ void __launch_bounds__(WG_THREADS, WgTile<BN>::MIN_BLOCKS) gemm_wg_##NAME##_##BN(                 \
-      void* out, float* partial, const bf16* a, const bf16* b, int m, int n, int k, int k_per_split, int out_bf16,          \
+// gemm_wg_{layout}_{BN}_{a dtype}_{b dtype}: one entry point per layout, tile and operand dtypes (templated
+// rather than flagged: a bf16 operand's kernel carries no f32 staging registers, header REGISTERS).
+#define GEMM_WG_ENTRY(NAME, BN, TA, TB, AT, AF, BT, BF)                                                                     \
+  extern "C" __global__ void __launch_bounds__(WG_THREADS, (AF || BF) ? 1 : WgTile<BN>::MIN_BLOCKS) gemm_wg_##NAME##_##BN##_##AT##_##BT(   \
+      void* out, float* partial, const void* a, const void* b, int m, int n, int k, int k_per_split, int out_bf16,          \
       float alpha, int accumulate, const float* bias) {                                                                     \
-    gemm_wg_body<BN, TA, TB>(out, partial, a, b, m, n, k, k_per_split, out_bf16, alpha, accumulate, bias);                 \
+    gemm_wg_body<BN, TA, TB, AF, BF>(out, partial, a, b, m, n, k, k_per_split, out_bf16, alpha, accumulate, bias);         \
   }
 
-GEMM_WG_ENTRY(nt, 128, false, true)
-GEMM_WG_ENTRY(nt, 256, false, true)
-GEMM_WG_ENTRY(nn, 128, false, false)
-GEMM_WG_ENTRY(nn, 256, false, false)
-GEMM_WG_ENTRY(tn, 128, true, false)
-GEMM_WG_ENTRY(tn, 256, true, false)
+#define GEMM_WG_DTYPES(NAME, BN, TA, TB)                    \
+  GEMM_WG_ENTRY(NAME, BN, TA, TB, bf16, false, bf16, false) \
+  GEMM_WG_ENTRY(NAME, BN, TA, TB, f32, true, bf16, false)   \
+  GEMM_WG_ENTRY(NAME, BN, TA, TB, bf16, false, f32, true)   \
+  GEMM_WG_ENTRY(NAME, BN, TA, TB, f32, true, f32, true)
+
+GEMM_WG_DTYPES(nt, 128, false, true)
+GEMM_WG_DTYPES(nt, 256, false, true)
+GEMM_WG_DTYPES(nn, 128, false, false)
+GEMM_WG_DTYPES(nn, 256, false, false)
+GEMM_WG_DTYPES(tn, 128, true, false)
+GEMM_WG_DTYPES(tn, 256, true, false)
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL

@@ -25,6 +25,9 @@ function bound(out: DType): number {
   return 1e-5 + (out === 'bf16' ? BF16_OUT : 0);
 }
 
+/** Both operands bf16 (the plan's dtypes). */
+const BF16 = { a: 'bf16', b: 'bf16' } as const;
+
 /** f32 floats of the wgmma scratch: room for 64 splits of 256 × 256 (the ML-20M weight gradient's 62). */
 const WG_SCRATCH_FLOATS = 1 << 22;
 
@@ -95,31 +98,38 @@ CASES.push(
 describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
   it('runs the ML-20M linear layers unsplit: 432 CTAs of 128 × 128 (99,328 shared bytes) or 216 of 128 × 256 (197,632)', () => {
     for (const layout of ['nt', 'nn'] as const) {
-      expect(wgGemmPlanFor(27_648, 256, 256, layout, 132, WG_SCRATCH_FLOATS)).toEqual(
-        { kernel: `gemm_wg_${layout}_128`, tileN: 128, tiles: 432, splits: 1, kPerSplit: 256, sharedBytes: 99_328 });
-      expect(wgGemmPlanFor(27_648, 256, 256, layout, 132, WG_SCRATCH_FLOATS, 256)).toEqual(
-        { kernel: `gemm_wg_${layout}_256`, tileN: 256, tiles: 216, splits: 1, kPerSplit: 256, sharedBytes: 197_632 });
+      expect(wgGemmPlanFor(27_648, 256, 256, layout, BF16, 132, WG_SCRATCH_FLOATS)).toEqual(
+        { kernel: `gemm_wg_${layout}_128_bf16_bf16`, tileN: 128, tiles: 432, splits: 1, kPerSplit: 256, sharedBytes: 99_328 });
+      expect(wgGemmPlanFor(27_648, 256, 256, layout, BF16, 132, WG_SCRATCH_FLOATS, 256)).toEqual(
+        { kernel: `gemm_wg_${layout}_256_bf16_bf16`, tileN: 256, tiles: 216, splits: 1, kPerSplit: 256, sharedBytes: 197_632 });
+      // An f32 operand: the wide tile by default (one CTA an SM either way).
+      expect(wgGemmPlanFor(27_648, 256, 256, layout, { a: 'f32', b: 'f32' }, 132, WG_SCRATCH_FLOATS)).toEqual(
+        { kernel: `gemm_wg_${layout}_256_f32_f32`, tileN: 256, tiles: 216, splits: 1, kPerSplit: 256, sharedBytes: 197_632 });
+      expect(wgGemmPlanFor(27_648, 256, 256, layout, { a: 'bf16', b: 'f32' }, 132, WG_SCRATCH_FLOATS, 128).kernel).toBe(`gemm_wg_${layout}_128_bf16_f32`);
     }
   });
 
   it('splits the ML-20M weight gradient within the scratch, covering k exactly', () => {
     // 4 tiles of 128 × 128, 64 splits wanted (the scratch holds 64 × 256 × 256 floats): 7 k steps each, 62 splits.
-    const full = wgGemmPlanFor(256, 256, 27_648, 'tn', 132, WG_SCRATCH_FLOATS);
-    expect(full).toEqual({ kernel: 'gemm_wg_tn_128', tileN: 128, tiles: 4, splits: 62, kPerSplit: 448, sharedBytes: 99_328 });
+    const full = wgGemmPlanFor(256, 256, 27_648, 'tn', BF16, 132, WG_SCRATCH_FLOATS);
+    expect(full).toEqual({ kernel: 'gemm_wg_tn_128_bf16_bf16', tileN: 128, tiles: 4, splits: 62, kPerSplit: 448, sharedBytes: 99_328 });
+    // f32 operands: 2 tiles of 128 × 256, 64 splits wanted (the scratch's room): 62 splits of 7 steps again.
+    expect(wgGemmPlanFor(256, 256, 27_648, 'tn', { a: 'f32', b: 'f32' }, 132, WG_SCRATCH_FLOATS)).toEqual(
+      { kernel: 'gemm_wg_tn_256_f32_f32', tileN: 256, tiles: 2, splits: 62, kPerSplit: 448, sharedBytes: 197_632 });
     for (const [m, n, k, floats] of [[256, 256, 27_648, 1 << 21], [256, 256, 2051, WG_SCRATCH_FLOATS], [200, 64, 300, WG_SCRATCH_FLOATS], [64, 64, 100_000, 1 << 20]] as const) {
-      const p = wgGemmPlanFor(m, n, k, 'tn', 132, floats);
+      const p = wgGemmPlanFor(m, n, k, 'tn', BF16, 132, floats);
       expect(p.splits * m * n, `${m}×${n}×${k} partials within ${floats}`).toBeLessThanOrEqual(floats);
       expect(p.kPerSplit % 64, `${m}×${n}×${k} whole k steps`).toBe(0);
       expect((p.splits - 1) * p.kPerSplit, `${m}×${n}×${k} last split not empty`).toBeLessThan(k);
       expect(p.splits * p.kPerSplit, `${m}×${n}×${k} covered`).toBeGreaterThanOrEqual(k);
     }
-    expect(wgGemmPlanFor(256, 256, 2051, 'tn', 132, WG_SCRATCH_FLOATS).splits, 'the test case splits').toBeGreaterThan(1);
-    expect(wgGemmPlanFor(256, 200, 1001, 'tn', 132, WG_SCRATCH_FLOATS).splits, 'the test case splits').toBeGreaterThan(1);
-    expect(wgGemmPlanFor(200, 64, 300, 'tn', 132, WG_SCRATCH_FLOATS).splits, 'the test case does not split').toBe(1);
-    expect(wgGemmPlanFor(37, 33, 0, 'nt', 132, WG_SCRATCH_FLOATS)).toMatchObject({ tiles: 1, splits: 1 });
+    expect(wgGemmPlanFor(256, 256, 2051, 'tn', BF16, 132, WG_SCRATCH_FLOATS).splits, 'the test case splits').toBeGreaterThan(1);
+    expect(wgGemmPlanFor(256, 200, 1001, 'tn', BF16, 132, WG_SCRATCH_FLOATS).splits, 'the test case splits').toBeGreaterThan(1);
+    expect(wgGemmPlanFor(200, 64, 300, 'tn', BF16, 132, WG_SCRATCH_FLOATS).splits, 'the test case does not split').toBe(1);
+    expect(wgGemmPlanFor(37, 33, 0, 'nt', BF16, 132, WG_SCRATCH_FLOATS)).toMatchObject({ tiles: 1, splits: 1 });
   });
 
-  it('takes bf16 operands of 16-byte rows without epilogue on the sm_90a module only, and says why not', () => {
+  it('takes f32 or bf16 operands of 16-byte rows without epilogue on the sm_90a module only, and says why not', () => {
     const bf16 = { out: 'f32', a: 'bf16', b: 'bf16' } as const;
     expect(wgGemmEligible(27_648, 256, 256, { transB: true }, bf16, true)).toBe(true);
     expect(wgGemmEligible(27_648, 256, 256, {}, { ...bf16, out: 'bf16' }, true)).toBe(true);
@@ -128,7 +138,8 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     const why = (m: number, n: number, k: number, options: MatmulOptions, dtypes = bf16 as { out: DType; a: DType; b: DType }, wgmma = true) =>
       wgGemmIneligibility(m, n, k, options, dtypes, wgmma);
     expect(why(1000, 256, 256, { transB: true }, bf16, false)).toMatch(/sm_90a/);
-    expect(why(1000, 256, 256, { transB: true }, { ...bf16, b: 'f32' })).toMatch(/bf16/);
+    expect(wgGemmEligible(1000, 256, 256, { transB: true }, { ...bf16, a: 'f32', b: 'f32' }, true), 'f32 operands').toBe(true);
+    expect(why(1000, 256, 256, { transB: true }, { ...bf16, b: 'i32' })).toMatch(/f32 or bf16/);
     expect(why(1000, 256, 256, { transA: true, transB: true })).toMatch(/transA with transB/);
     expect(why(1000, 256, 250, { transB: true })).toMatch(/k = 250/);
     expect(why(1000, 250, 256, {})).toMatch(/n = 250/);
