@@ -1,14 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
-import { clearGemmCounters, GEMM_SCRATCH_FLOATS, matmul } from '../../src/backend/cuda/gemm-kernels.js';
+import {
+  clearGemmCounters, GEMM_KERNELS_ENV, GEMM_SCRATCH_FLOATS, gemmKernels, gemmKernelsFromEnv, gemmPlanFor, matmul, setGemmKernels,
+} from '../../src/backend/cuda/gemm-kernels.js';
 import {
   wgGemm, wgGemmEligible, wgGemmIneligibility, wgGemmPlanFor, wgmmaAvailable, type WgLayout, type WgTileN,
 } from '../../src/backend/cuda/gemm-wg-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { MatmulOptions } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, representable } from './device-tensors.js';
+import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm-wg.test.ts');
@@ -36,6 +38,10 @@ interface Case {
   readonly n: number;
   readonly k: number;
   readonly layout: WgLayout;
+  /** a's dtype (an f32 a is rounded to bf16 as it is staged). @default 'bf16' */
+  readonly a?: 'f32' | 'bf16';
+  /** b's dtype. @default 'bf16' */
+  readonly b?: 'f32' | 'bf16';
   readonly out: DType;
   readonly accumulate?: boolean;
   /** @default 1 */
@@ -50,7 +56,7 @@ const trans = (layout: WgLayout): Pick<MatmulOptions, 'transA' | 'transB'> => ({
 
 function label(c: Case): string {
   const acc = c.accumulate ? ` += alpha ${c.alpha ?? 1}` : c.alpha !== undefined ? ` alpha ${c.alpha}` : '';
-  return `${c.layout} m=${c.m} n=${c.n} k=${c.k} out ${c.out}${acc}${c.bias ? ' + bias' : ''} tile ${c.tileN ?? 'default'}`;
+  return `${c.layout} m=${c.m} n=${c.n} k=${c.k} a ${c.a ?? 'bf16'} b ${c.b ?? 'bf16'} out ${c.out}${acc}${c.bias ? ' + bias' : ''} tile ${c.tileN ?? 'default'}`;
 }
 
 /**
@@ -88,6 +94,22 @@ for (const tileN of [128, 256] as const) {
     { m: 256, n: 256, k: 2051, layout: 'tn', out: 'f32', accumulate: true, tileN },
     { m: 200, n: 64, k: 300, layout: 'tn', out: 'bf16', alpha: 0.75, bias: true, tileN },
     { m: 256, n: 200, k: 1001, layout: 'tn', out: 'f32', accumulate: true, alpha: -0.5, bias: true, tileN },
+  );
+}
+// f32 operands (each alone and both, every layout, both tiles): the same masking, k tails and splits; the
+// ML-20M forward with the model's dtypes (x and W f32) on the default tile.
+CASES.push({ m: 27_648, n: 256, k: 256, layout: 'nt', a: 'f32', b: 'f32', out: 'bf16', bias: true });
+for (const tileN of [128, 256] as const) {
+  CASES.push(
+    { m: 777, n: 200, k: 72, layout: 'nt', a: 'f32', out: 'f32', accumulate: true, alpha: 0.5, bias: true, tileN },
+    { m: 777, n: 200, k: 72, layout: 'nt', b: 'f32', out: 'bf16', tileN },
+    { m: 1000, n: 256, k: 256, layout: 'nt', a: 'f32', b: 'f32', out: 'f32', tileN },
+    { m: 777, n: 200, k: 72, layout: 'nn', a: 'f32', out: 'bf16', accumulate: true, alpha: -1.5, tileN },
+    { m: 777, n: 64, k: 72, layout: 'nn', b: 'f32', out: 'f32', bias: true, tileN },
+    { m: 1000, n: 256, k: 256, layout: 'nn', a: 'f32', b: 'f32', out: 'f32', accumulate: true, tileN },
+    { m: 256, n: 200, k: 1001, layout: 'tn', a: 'f32', out: 'f32', accumulate: true, alpha: -0.5, bias: true, tileN },
+    { m: 200, n: 64, k: 300, layout: 'tn', b: 'f32', out: 'bf16', alpha: 0.75, bias: true, tileN },
+    { m: 256, n: 256, k: 2051, layout: 'tn', a: 'f32', b: 'f32', out: 'f32', accumulate: true, tileN },
   );
 }
 CASES.push(
@@ -146,6 +168,29 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(why(777, 256, 1000, { transA: true })).toMatch(/m = 777/);
     expect(why(1000, 256, 256, { epilogue: { relu: true } })).toMatch(/epilogue/);
   });
+
+  it('GRID_GEMM_KERNELS accepts wgmma (opt-in; mixed stays the default) and rejects unknown names', async () => {
+    expect(gemmKernelsFromEnv('wgmma')).toBe('wgmma');
+    expect(gemmKernelsFromEnv(undefined)).toBe('mixed');
+    expect(gemmKernelsFromEnv('')).toBe('mixed');
+    expect(() => gemmKernelsFromEnv('hopper')).toThrow(/async, tiled, mixed, legacy, wgmma, got "hopper"/);
+    // Read once, when gemm-kernels.ts loads.
+    vi.stubEnv(GEMM_KERNELS_ENV, 'wgmma');
+    vi.resetModules();
+    try {
+      const fresh = await import('../../src/backend/cuda/gemm-kernels.js');
+      expect(fresh.gemmKernels()).toBe('wgmma');
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+
+  it("plans what 'wgmma' leaves to gemm.cu as 'mixed' does", () => {
+    for (const [m, n, k] of [[27_648, 256, 256], [256, 256, 27_648], [1000, 64, 64], [37, 33, 5]] as const) {
+      expect(gemmPlanFor(m, n, k, 'bf16', 132, 'wgmma')).toEqual(gemmPlanFor(m, n, k, 'bf16', 132, 'mixed'));
+    }
+  });
 });
 
 describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
@@ -176,13 +221,14 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
       const options = { ...trans(c.layout), accumulate: c.accumulate ?? false, alpha: c.alpha ?? 1 };
       const [sizeA, sizeB] = [Math.max(1, m * k), Math.max(1, k * n)];
       const io = deviceGroup('io', [
-        { name: 'a', shape: [sizeA], dtype: 'bf16' },
-        { name: 'b', shape: [sizeB], dtype: 'bf16' },
+        { name: 'a', shape: [sizeA], dtype: c.a ?? 'bf16' },
+        { name: 'b', shape: [sizeB], dtype: c.b ?? 'bf16' },
         { name: 'out', shape: [m * n], dtype: c.out },
         { name: 'bias', shape: [n], dtype: 'f32' },
       ]);
-      const a = put(io.get('a'), randomFloats(sizeA));
-      const b = put(io.get('b'), randomFloats(sizeB));
+      // What the kernels multiply: the values as stored, an f32 operand rounded to bf16 (nearest even).
+      const a = toBf16(put(io.get('a'), randomFloats(sizeA))).values;
+      const b = toBf16(put(io.get('b'), randomFloats(sizeB))).values;
       const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
       const bias = c.bias ? put(io.get('bias'), randomFloats(n).map((v) => v * Math.max(1, Math.sqrt(k)))) : null;
       const stream = Stream.create();
@@ -275,6 +321,80 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
       });
       expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[0]!.buffer)), `tile ${tileN}`).toBe(true);
     }
+    stream.destroy();
+    io.free();
+  });
+
+  // f32 operands: wgGemm and matmul ('mixed', bf16 math) round them to bf16 alike and multiply the same exact
+  // products; only the order of the fp32 sums differs, 1e-5 (the oracle's bound) each: 2e-5. Each product
+  // also twice on wgGemm: the same bits.
+  for (const [layout, m, n, k] of [['nt', 1000, 256, 256], ['nn', 1000, 256, 256], ['tn', 256, 256, 5000]] as const) {
+    it(`with f32 operands equals matmul ('mixed') within 2e-5 and is bit-identical run to run: ${layout} ${m} × ${n} × ${k}`, (ctx) => {
+      if (skipReason !== undefined) return ctx.skip(skipReason);
+      const io = deviceGroup('io', [
+        { name: 'a', shape: [m * k], dtype: 'f32' },
+        { name: 'b', shape: [k * n], dtype: 'f32' },
+        { name: 'out', shape: [m * n], dtype: 'f32' },
+        { name: 'ref', shape: [m * n], dtype: 'f32' },
+      ]);
+      put(io.get('a'), randomFloats(m * k));
+      put(io.get('b'), randomFloats(k * n));
+      const options = trans(layout);
+      const stream = Stream.create();
+      const runs = [0, 1].map(() => {
+        wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, scratch.get('wg'));
+        stream.synchronize();
+        return new Uint32Array(get(io.get('out')).buffer);
+      });
+      const before = gemmKernels();
+      setGemmKernels('mixed');
+      try {
+        matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, options, 'bf16', scratch.get('gemm'));
+      } finally {
+        setGemmKernels(before);
+      }
+      stream.synchronize();
+      stream.destroy();
+      const want = get(io.get('ref'));
+      io.free();
+      expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[0]!.buffer)), 'bit-identical').toBe(true);
+      expect(relError(new Float32Array(runs[0]!.buffer), want)).toBeLessThanOrEqual(2e-5);
+    });
+  }
+
+  it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits) and 'mixed' on the rest (an epilogue, 'fp32' math)", (ctx) => {
+    if (skipReason !== undefined) return ctx.skip(skipReason);
+    const [m, n, k] = [1000, 256, 256];
+    const io = deviceGroup('io', [
+      { name: 'a', shape: [m * k], dtype: 'f32' },
+      { name: 'b', shape: [k * n], dtype: 'f32' },
+      { name: 'bias', shape: [n], dtype: 'f32' },
+      { name: 'out', shape: [m * n], dtype: 'bf16' },
+    ]);
+    put(io.get('a'), randomFloats(m * k));
+    put(io.get('b'), randomFloats(k * n));
+    put(io.get('bias'), randomFloats(n));
+    const stream = Stream.create();
+    const bits = (run: () => void): Buffer => {
+      run();
+      stream.synchronize();
+      return Buffer.from(new Uint32Array(get(io.get('out')).buffer).buffer);
+    };
+    const plain: MatmulOptions = { transB: true, bias: io.get('bias') };
+    const relu: MatmulOptions = { ...plain, epilogue: { relu: true } };
+    const under = (kernels: 'wgmma' | 'mixed', options: MatmulOptions, math: 'bf16' | 'fp32' = 'bf16') => () => {
+      const before = gemmKernels();
+      setGemmKernels(kernels);
+      try {
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, math, scratch.get('gemm'));
+      } finally {
+        setGemmKernels(before);
+      }
+    };
+    const direct = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, plain, scratch.get('wg')));
+    expect(bits(under('wgmma', plain)).equals(direct), 'eligible: wgGemm').toBe(true);
+    expect(bits(under('wgmma', relu)).equals(bits(under('mixed', relu))), 'an epilogue: mixed').toBe(true);
+    expect(bits(under('wgmma', plain, 'fp32')).equals(bits(under('mixed', plain, 'fp32'))), "'fp32' math: gemm.cu").toBe(true);
     stream.destroy();
     io.free();
   });
