@@ -1,8 +1,8 @@
 /**
  * The wgmma GEMMs of kernels/gemm_wg.cu (src/backend/cuda/gemm-wg-kernels.ts) beside matmul's mma.sync
  * kernels at the ML-20M linear layer's shapes (N = 27,648 packed rows, d = 256): the forward y = x·Wᵀ (nt),
- * the input gradient dx = dy·W (nn), the weight gradient dW += dyᵀ·x (tn, split-K), all operands bf16 (the
- * wgmma kernels' requirement), and matmul again with the f32 operands the model passes today. Median of
+ * the input gradient dx = dy·W (nn), the weight gradient dW += dyᵀ·x (tn, split-K), each with bf16 operands
+ * and with the f32 operands the model passes today (the wgmma kernels round them to bf16 as they stage them). Median of
  * 20 after 3 warm-ups (CUDA events). On the device machine (no npx):
  *
  *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm-wg.ts
@@ -65,9 +65,9 @@ function main(): void {
       const runs: [string, () => void][] = [
         ['matmul, f32 operands', () => matmul(stream, g(p.out), g(`${p.a}_f32`), g(`${p.b}_f32`), p.m, p.n, p.k, p.options, 'bf16', g('scratch'))],
         ['matmul, bf16 operands', () => matmul(stream, g(p.out), g(`${p.a}_bf16`), g(`${p.b}_bf16`), p.m, p.n, p.k, p.options, 'bf16', g('scratch'))],
-        ...([128, 256] as WgTileN[]).map((tileN): [string, () => void] => [
-          `wgGemm ${tileN}, bf16 operands`, () => wgGemm(stream, g(p.out), g(`${p.a}_bf16`), g(`${p.b}_bf16`), p.m, p.n, p.k, p.options, g('scratch'), { tileN }),
-        ]),
+        ...(['bf16', 'f32'] as const).flatMap((t) => ([128, 256] as WgTileN[]).map((tileN): [string, () => void] => [
+          `wgGemm ${tileN}, ${t} operands`, () => wgGemm(stream, g(p.out), g(`${p.a}_${t}`), g(`${p.b}_${t}`), p.m, p.n, p.k, p.options, g('scratch'), { tileN }),
+        ])),
       ];
       for (const [label, run] of runs) {
         const ms = medianEventMs(stream, run, 3, 20);
