@@ -49,7 +49,7 @@
 //   8 KiB apart. MN-major operands use wgmma's transpose bits (imm-trans-a / imm-trans-b = 1): nothing is
 //   transposed by hand. 16-byte chunks of a row are XOR-swizzled by (row mod 8).
 //       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
-//       128   3        99,328                                                      2
+//       128   3        99,328                                                      2 (1 with an f32 operand)
 //       256   4        197,632                                                     1
 //   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes:
 //                 bf16·bf16    f32·bf16    bf16·f32    f32·f32
