@@ -181,16 +181,13 @@ export class Sasrec {
     const { ids, layout, B } = batch;
     const N = layout.rows;
     const dx = scratch.get('dx');
-    // dx (=): the gradient entering the last block, no zeroing beforehand. The norm's weight and bias
-    // gradients are forked beside it; they read hiddenGrad, which is g1, and the last block's backward
-    // writes g1 first: joined before it.
-    const finalLn = [
+    // dx (=): the gradient entering the last block, no zeroing beforehand. Not split as the blocks' norms
+    // are: its input, hiddenGrad, is g1, which the last block's backward writes first, so its parameter
+    // part would have to be joined right there, costing what the one kernel costs.
+    ops.layerNormBackward(
       dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), this.hiddenGrad, acts.get('final_in'),
-      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined,
-    ] as const;
-    const finalParams = ops.fork(() => ops.layerNormBackward(...finalLn, { only: 'params' }));
-    ops.layerNormBackward(...finalLn, { overwrite: true, only: 'input' });
-    ops.join(finalParams);
+      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
+    );
     let forks: BlockForks | undefined;
     for (let b = blocks - 1; b >= 0; b--) forks = blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b), forks);
     if (forks !== undefined) for (const forked of [forks.attnOut, forks.ln1, forks.qkv]) ops.join(forked);
