@@ -3,7 +3,8 @@
  * on GPU 0, at the ML-1M (N = 25,600, d = 64), ML-20M (N = 131,072, d = 256) and batch 32 × L 32 (N = 1,024, d = 256) shapes: the forward
  * y = x·Wᵀ, the input gradient dx = dy·W and the weight gradient dW += dyᵀ·x (split-K), each with the
  * operand dtypes the model passes, for each bf16 kernel set ('async', the default; 'tiled', the same
- * tiles register-staged; 'legacy', the 128 × 64 kernel before either). Median of 20 after 3 warm-ups (CUDA events around each call), TFLOP/s = 2·m·n·k / t.
+ * tiles register-staged; 'legacy', the 128 × 64 kernel before either). Median over 20 batches of 10 calls after 3 warm-ups (CUDA events
+ * around each batch: the host queues ahead, so its launch cost stays out), per call; TFLOP/s = 2·m·n·k / t.
  * On the device machine (no npx):
  *
  *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm.ts [--kernels async,tiled,legacy] [--shapes ml-1m,ml-20m,b32] [--json FILE]
@@ -23,6 +24,8 @@ import { medianEventMs } from './median-event-ms.js';
 const SHAPES: Readonly<Record<string, { N: number; d: number }>> = { 'ml-1m': { N: 25_600, d: 64 }, 'ml-20m': { N: 131_072, d: 256 }, b32: { N: 1024, d: 256 } };
 const WARMUP = 3;
 const REPS = 20;
+/** Launches between one pair of events: the host queues ahead, so µs-long products are timed without its launch cost. */
+const BATCH = 10;
 
 /** One product of a linear layer: out[m × n] (+)= op(a)·op(b), named by the tensors it reads. */
 interface Product {
@@ -107,7 +110,7 @@ function main(): void {
           for (const kernels of kernelSets) {
             setGemmKernels(kernels);
             const run = (): void => matmul(stream, io.get(p.out), io.get(p.a), io.get(p.b), m, n, k, p.options, 'bf16', io.get('scratch'));
-            const ms = medianEventMs(stream, run, WARMUP, REPS);
+            const ms = medianEventMs(stream, run, WARMUP, REPS, BATCH);
             rows.push({ shape, product: p.name, kernels, m, n, k, ms, tflops: (2 * m * n * k) / ms / 1e9 });
           }
         }
@@ -118,7 +121,7 @@ function main(): void {
     stream.destroy();
     context.close();
   }
-  console.log(`\n${context.device.name}: bf16 GEMMs of a linear layer, median of ${REPS} after ${WARMUP} warm-ups (CUDA events)`);
+  console.log(`\n${context.device.name}: bf16 GEMMs of a linear layer, per call: median of ${REPS} batches of ${BATCH} after ${WARMUP} warm-ups (CUDA events)`);
   console.log(`${'shape'.padEnd(7)} ${'product'.padEnd(24)} ${'kernels'.padEnd(7)} ${'m'.padStart(7)} ${'n'.padStart(4)} ${'k'.padStart(7)} ${'ms'.padStart(8)} ${'TFLOP/s'.padStart(8)}`);
   for (const r of rows) {
     console.log(`${r.shape.padEnd(7)} ${r.product.padEnd(24)} ${r.kernels.padEnd(7)} ${String(r.m).padStart(7)} ${String(r.n).padStart(4)} ${String(r.k).padStart(7)} ${r.ms.toFixed(4).padStart(8)} ${r.tflops.toFixed(1).padStart(8)}`);

@@ -181,17 +181,16 @@ export class Sasrec {
     const { ids, layout, B } = batch;
     const N = layout.rows;
     const dx = scratch.get('dx');
-    // dx (=): the gradient entering the last block, no zeroing beforehand. The norm's weight and bias
-    // gradients read what nothing later in the step writes (hiddenGrad, final_in): forked, joined at the end.
-    const finalLn = [
+    // dx (=): the gradient entering the last block, no zeroing beforehand. Not split as the blocks' norms
+    // are: its input, hiddenGrad, is g1, which the last block's backward writes first, so its parameter
+    // part would have to be joined right there, costing what the one kernel costs.
+    ops.layerNormBackward(
       dx, grads.get('final_ln.weight'), grads.get('final_ln.bias'), this.hiddenGrad, acts.get('final_in'),
-      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined,
-    ] as const;
-    const finalParams = ops.fork(() => ops.layerNormBackward(...finalLn, { only: 'params' }));
-    ops.layerNormBackward(...finalLn, { overwrite: true, only: 'input' });
+      params.get('final_ln.weight'), acts.get('final_mean'), acts.get('final_rstd'), N, d, undefined, { overwrite: true },
+    );
     let forks: BlockForks | undefined;
     for (let b = blocks - 1; b >= 0; b--) forks = blockBackward(ops, this.#g, b, ids, this.#pass(batch, ctx, b), forks);
-    for (const forked of [finalParams, ...(forks === undefined ? [] : [forks.attnOut, forks.ln1, forks.qkv])]) ops.join(forked);
+    if (forks !== undefined) for (const forked of [forks.attnOut, forks.ln1, forks.qkv]) ops.join(forked);
     // dx's padding rows hold what the keys' and values' backward put there; the mask's gradient is 0
     // there, which dropout given the padding rows writes (the embedding then adds 0 to row 0).
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0), { ids, cols: d });

@@ -184,8 +184,8 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
 }
 
 /**
- * The weight-gradient work of a block's backward still running beside it (Ops.fork) when blockBackward
- * returns; the next block's backward joins each before it overwrites what that work reads.
+ * The parameter-gradient work of a block's backward still running beside it (Ops.fork) when
+ * blockBackward returns; the next block's backward joins each before it overwrites what that work reads.
  */
 export interface BlockForks {
   /** attn_out's dW and db: they read g1, which the next block's first dropout overwrites. */
@@ -256,8 +256,9 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   ops.join(ln2);
   linearInputGrad(ops, g3, linear(g, b, 'attn_q'), dq, N, d, d, false, skip(ids));
   // LN1's input gradient: q's (g3) plus the residual's (g1), summed inside the norm's backward; dx (+=)
-  // onto the keys' and values' gradient. Its weight and bias gradients need g3 only: forked first, ahead
-  // of the q, k, v weight gradients, since the next block overwrites g1 and g3 before it needs dq, dk, dv.
+  // onto the keys' and values' gradient. Its weight and bias gradients read g3 (ready once q's input
+  // gradient is), g1 and x: forked first, ahead of the q, k, v weight gradients, since the next block
+  // overwrites g1 and g3 before it needs dq, dk and dv again.
   const ln1Args = [g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids] as const;
   const ln1 = ops.fork(() => ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), ...ln1Args, { dout2: g1, only: 'params' }));
   const qkv = ops.fork(() => {

@@ -308,13 +308,13 @@ export class CpuOps implements Ops {
     const dw = f32(dWeight, 'layerNormBackward.dWeight', cols);
     const db = f32(dBias, 'layerNormBackward.dBias', cols);
     // One part per chunk of rows at most (column-sums.ts): a part computes dx and the partial sums of its
-    // chunks (with options.only 'input' the partials are computed and left unused: one kernel for both).
+    // chunks, or the one of them options.only names.
     this.#pool.runSplit(
       Math.min(n, chunks * MIN_WORK_PER_PART), 'layerNormBackward',
       options.only === 'params' ? new Float32Array(0) : f32(dx, 'layerNormBackward.dx', n), partials, f32(dout, 'layerNormBackward.dout', n),
       f32(x, 'layerNormBackward.x', n), f32(weight, 'layerNormBackward.weight', cols), f32(mean, 'layerNormBackward.mean', rows),
       f32(rstd, 'layerNormBackward.rstd', rows), rows, cols, rowIds('layerNormBackward', ids, rows), dout2, options.overwrite ?? false,
-      options.only !== 'params',
+      options.only ?? null,
     );
     if (options.only !== 'input') layerNormAddPartials(dw, db, partials, rows, cols);
   }

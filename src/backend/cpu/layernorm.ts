@@ -66,7 +66,7 @@ export function layerNormBackward(
   rows: number, cols: number, ids: Int32Array | null = null, dout2: FloatArray | null = null, overwrite = false,
 ): void {
   const partials = new Float64Array(sumChunks(rows).chunks * 2 * cols);
-  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, dout2, overwrite, true, 0, 1);
+  layerNormBackwardPart(dx, partials, dout, x, weight, mean, rstd, rows, cols, ids, dout2, overwrite, null, 0, 1);
   layerNormAddPartials(dWeight, dBias, partials, rows, cols);
 }
 
@@ -77,51 +77,60 @@ function roundingOf(a: FloatArray): (v: number) => number {
 
 /**
  * Part `part` of `parts` of layerNormBackward: a range of the chunks of rows of `sumChunks(rows)`.
- * Adds (or writes) dx of its rows (unless `writeDx` is false: dx then untouched) and overwrites each of
- * its chunks' partials: chunk k's Σ dout · x̂ at partials[2k·cols, (2k+1)·cols), its Σ dout right after.
+ * Adds (or writes) dx of its rows and overwrites each of its chunks' partials: chunk k's Σ dout · x̂ at
+ * partials[2k·cols, (2k+1)·cols), its Σ dout right after; `only` (ops.ts LayerNormBackwardOptions)
+ * does one of the two: 'input' leaves the partials, 'params' leaves dx (neither read nor written).
  */
 export function layerNormBackwardPart(
   dx: FloatArray, partials: Float64Array,
   dout: FloatArray, x: FloatArray, weight: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number, ids: Int32Array | null, dout2: FloatArray | null, overwrite: boolean, writeDx: boolean,
+  rows: number, cols: number, ids: Int32Array | null, dout2: FloatArray | null, overwrite: boolean, only: 'input' | 'params' | null,
   part: number, parts: number,
 ): void {
   const { chunkRows, chunks } = sumChunks(rows);
   const [k0, k1] = span(chunks, part, parts);
   const round = roundingOf(dout);
+  const wantDx = only !== 'params';
+  const wantSums = only !== 'input';
   // The row's incoming gradient: dout, or dout + dout2 rounded as `add` would store it into dout.
   const grad = dout2 === null ? (i: number) => dout[i]! : (i: number) => round(dout[i]! + dout2[i]!);
   for (let k = k0; k < k1; k++) {
     const pw = 2 * k * cols;
     const pb = pw + cols;
-    partials.fill(0, pw, pw + 2 * cols);
+    if (wantSums) partials.fill(0, pw, pw + 2 * cols);
     const end = Math.min(rows, (k + 1) * chunkRows);
     for (let r = k * chunkRows; r < end; r++) {
       const o = r * cols;
       if (ids !== null && ids[r] === 0) {
-        if (overwrite && writeDx) dx.fill(0, o, o + cols);
+        if (overwrite && wantDx) dx.fill(0, o, o + cols);
         continue;
       }
       const mu = mean[r]!;
       const rs = rstd[r]!;
-      // dx̂ = dout · w; dx = rs · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂))
+      // dx̂ = dout · w; dx = rs · (dx̂ - mean(dx̂) - x̂ · mean(dx̂ · x̂)); the row means serve dx only.
       let sumG = 0;
       let sumGX = 0;
-      for (let c = 0; c < cols; c++) {
-        const g = grad(o + c) * weight[c]!;
-        const xh = (x[o + c]! - mu) * rs;
-        sumG += g;
-        sumGX += g * xh;
+      if (wantDx) {
+        for (let c = 0; c < cols; c++) {
+          const g = grad(o + c) * weight[c]!;
+          const xh = (x[o + c]! - mu) * rs;
+          sumG += g;
+          sumGX += g * xh;
+        }
       }
       const mG = sumG / cols;
       const mGX = sumGX / cols;
       for (let c = 0; c < cols; c++) {
         const dy = grad(o + c);
         const xh = (x[o + c]! - mu) * rs;
-        const v = rs * (dy * weight[c]! - mG - xh * mGX);
-        if (writeDx) dx[o + c] = overwrite ? v : dx[o + c]! + v;
-        partials[pw + c] = partials[pw + c]! + dy * xh;
-        partials[pb + c] = partials[pb + c]! + dy;
+        if (wantDx) {
+          const v = rs * (dy * weight[c]! - mG - xh * mGX);
+          dx[o + c] = overwrite ? v : dx[o + c]! + v;
+        }
+        if (wantSums) {
+          partials[pw + c] = partials[pw + c]! + dy * xh;
+          partials[pb + c] = partials[pb + c]! + dy;
+        }
       }
     }
   }

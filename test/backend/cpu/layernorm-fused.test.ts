@@ -1,7 +1,9 @@
 /**
  * layerNormBackward's options (dout2, overwrite) against the ops they replace: `add` of the two
  * gradients into dout (padding rows given) then the backward (+=), and `fill` with 0 then the backward
- * (+=). Bit for bit, at f32 and f64 storage, with padding rows, on 1 and 3 threads.
+ * (+=); and its parts alone (options.only): 'input' writes dx as both parts together do and leaves
+ * dWeight and dBias, 'params' adds what both add to them and leaves dx. Bit for bit, at f32 and f64
+ * storage, with padding rows, on 1 and 3 threads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
@@ -27,10 +29,13 @@ const INPUTS = {
   ids: IDS,
 };
 
-/** Equal numbers element by element (+0 and −0 count as equal: `fill` then (+=) turns a −0 into +0). */
-function expectSame(got: Float64Array, want: Float64Array, what: string): void {
+/**
+ * Equal numbers element by element; +0 and −0 count as equal (`fill` then (+=) turns a −0 into +0)
+ * unless `signedZeros` (the same computation twice: the same bits).
+ */
+function expectSame(got: Float64Array, want: ArrayLike<number>, what: string, signedZeros = false): void {
   expect(got.length, what).toBe(want.length);
-  const bad = got.findIndex((v, i) => !(v === want[i]));
+  const bad = got.findIndex((v, i) => (signedZeros ? !Object.is(v, want[i]) : !(v === want[i])));
   expect(bad, `${what}: first differing element`).toBe(-1);
 }
 
@@ -80,6 +85,26 @@ describe.each([
           );
         });
         for (const name of ['dx', 'dWeight', 'dBias'] as const) expectSame(got[name], want[name], name);
+      });
+    }
+    for (const overwrite of [false, true]) {
+      it(`one part alone (dx ${overwrite ? '=' : '+='}, dout + dout2${padded ? ', padding rows' : ''}): the bits of both, the other part's outputs untouched`, async () => {
+        const part = (only?: 'input' | 'params') => run(padded, (t, ids) => {
+          ops.layerNormBackward(
+            t('dx'), t('dWeight'), t('dBias'), t('dout'), t('x'), t('weight'), t('mean'), t('rstd'), rows, cols, ids,
+            { dout2: t('dout2'), overwrite, ...(only === undefined ? {} : { only }) },
+          );
+        });
+        const both = await part();
+        expect(both.dx.some((v, i) => v !== INPUTS.dx[i]), 'both parts change dx').toBe(true);
+        const input = await part('input');
+        const params = await part('params');
+        expectSame(input.dx, both.dx, 'input: dx', true);
+        expectSame(input.dWeight, INPUTS.dWeight, 'input: dWeight untouched', true);
+        expectSame(input.dBias, INPUTS.dBias, 'input: dBias untouched', true);
+        expectSame(params.dx, INPUTS.dx, 'params: dx untouched', true);
+        expectSame(params.dWeight, both.dWeight, 'params: dWeight', true);
+        expectSame(params.dBias, both.dBias, 'params: dBias', true);
       });
     }
     it(`dx (=) without dout2${padded ? ', padding rows' : ''}: as fill then the backward`, async () => {
