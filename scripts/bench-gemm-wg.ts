@@ -3,7 +3,7 @@
  * kernels at the ML-20M linear layer's shapes (N = 27,648 packed rows, d = 256): the forward y = x·Wᵀ (nt),
  * the input gradient dx = dy·W (nn), the weight gradient dW += dyᵀ·x (tn, split-K), each with bf16 operands
  * and with the f32 operands the model passes today (the wgmma kernels round them to bf16 as they stage them). Median of
- * 20 after 3 warm-ups (CUDA events). On the device machine (no npx):
+ * 20 batches of 10 calls after 3 warm-ups (CUDA events; a batch keeps the host's launch cost out of the figure). On the device machine (no npx):
  *
  *   node node_modules/tsx/dist/cli.mjs scripts/bench-gemm-wg.ts
  */
@@ -59,7 +59,7 @@ function main(): void {
       { name: 'dx = dy·W (nn)', out: 'dx', a: 'dy', b: 'W', m: N, n: d, k: d, options: {} },
       { name: 'dW += dyᵀ·x (tn)', out: 'dW', a: 'dy', b: 'x', m: d, n: d, k: N, options: { transA: true, accumulate: true } },
     ];
-    console.log(`${context.device.name}: ML-20M linear layer (N ${N}, d ${d}), median of 20 after 3 warm-ups`);
+    console.log(`${context.device.name}: ML-20M linear layer (N ${N}, d ${d}), median of 20 batches of 10 after 3 warm-ups`);
     for (const p of products) {
       const g = (name: string) => io.get(name);
       const runs: [string, () => void][] = [
@@ -70,7 +70,7 @@ function main(): void {
         ])),
       ];
       for (const [label, run] of runs) {
-        const ms = medianEventMs(stream, run, 3, 20);
+        const ms = medianEventMs(stream, run, 3, 20, 10);
         console.log(`${p.name.padEnd(18)} ${label.padEnd(28)} ${(ms * 1000).toFixed(1).padStart(8)} µs ${((2 * p.m * p.n * p.k) / ms / 1e9).toFixed(1).padStart(7)} TFLOP/s`);
       }
     }
