@@ -5,9 +5,10 @@
  * partials to a caller-given scratch that are added in a fixed order, so every result is deterministic:
  * inside the GEMM by the last CTA of each output tile (one launch), or, for a split whose partials are
  * too many for one CTA to sum, by a second kernel over the whole grid (gemmPlanFor chooses). The bf16
- * math has four kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
- * problem, the same tiles register-staged, those with the small tile pipelined (the default), and the
- * single 128 × 64 register-staged kernel they replace (GRID_GEMM_KERNELS=async, tiled or legacy).
+ * math has five kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
+ * problem, the same tiles register-staged, those with the small tile pipelined (the default), the single
+ * 128 × 64 register-staged kernel they replace, and Hopper's wgmma kernels (gemm-wg-kernels.ts) for the
+ * products they take, 'mixed' for the rest (GRID_GEMM_KERNELS=async, tiled, legacy or wgmma).
  */
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
@@ -21,6 +22,7 @@ import type { MatmulEpilogue, MatmulLayerNorm, MatmulOptions, Tensor } from '../
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters, strideGrid } from './launch.js';
+import { wgGemm, wgGemmEligible } from './gemm-wg-kernels.js';
 import { layerNormForward } from './layernorm-kernels.js';
 
 /** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
@@ -33,18 +35,24 @@ export type GemmMath = 'bf16' | 'fp32';
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'mixed'
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
- * existed. 'mixed' is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable
- * for comparison. 'fp32' math ignores the choice.
+ * existed. 'wgmma' (opt-in) runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
+ * sm_90a module is loaded and wgGemmEligible takes them (no epilogue but the bias, 16-byte rows; rowIds
+ * ignored: every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'mixed'
+ * is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable for comparison.
+ * 'fp32' math ignores the choice.
  */
-export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy';
+export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy' | 'wgmma';
 
-const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy'];
+const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy', 'wgmma'];
 
 /** Environment variable choosing the bf16 GEMM kernels (a GemmKernels name); read once, at load. */
 export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
 
-function kernelsFromEnv(): GemmKernels {
-  const env = process.env[GEMM_KERNELS_ENV];
+/**
+ * The kernel set a value of GRID_GEMM_KERNELS names: 'mixed' when unset or empty; throws on a name that is
+ * not a GemmKernels.
+ */
+export function gemmKernelsFromEnv(env: string | undefined): GemmKernels {
   // 'tiled' measured fastest on an H200 at both ML-1M and ML-20M shapes (BENCHMARKS.md, "GEMM kernel sets"),
   // 'mixed' (its small tile pipelined) as fast there and 7% faster at batch 32 × L 32 (call 24).
   if (env === undefined || env === '') return 'mixed';
@@ -54,7 +62,7 @@ function kernelsFromEnv(): GemmKernels {
 }
 
 /** The bf16 kernels every launcher of this module uses. @default 'mixed' (GRID_GEMM_KERNELS overrides) */
-let currentKernels: GemmKernels = kernelsFromEnv();
+let currentKernels: GemmKernels = gemmKernelsFromEnv(process.env[GEMM_KERNELS_ENV]);
 
 /** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
 export function setGemmKernels(kernels: GemmKernels): void {
@@ -138,8 +146,16 @@ const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '', pipelined: false }
 /** GEMM_BM × GEMM_BN × GEMM_BK: the legacy bf16 kernels, which the tiled set also uses for this shape. */
 const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '', pipelined: false };
 
+/** The 'mixed' set's tiles: the 'tiled' ones with the small tile pipelined. */
+const MIXED_TILES: readonly GemmTile[] = [
+  { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
+  BF16_LEGACY_TILE,
+  { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
+];
+
 /** Each bf16 set's tiles (WideTile, NarrowTile or the legacy one, SmallTile), preferred in this order when
- *  gemmPlanFor finds them equal in every other respect. */
+ *  gemmPlanFor finds them equal in every other respect. 'wgmma' sends what its kernels do not take to
+ *  'mixed''s tiles. */
 const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   async: [
     { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true },
@@ -151,12 +167,9 @@ const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
     BF16_LEGACY_TILE,
     { m: 64, n: 64, k: 32, infix: '_small', pipelined: false },
   ],
-  mixed: [
-    { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
-    BF16_LEGACY_TILE,
-    { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
-  ],
+  mixed: MIXED_TILES,
   legacy: [BF16_LEGACY_TILE],
+  wgmma: MIXED_TILES,
 };
 
 /** GEMM_RAW_STAGES: the k tiles a pipelined kernel copies ahead. */
@@ -301,7 +314,8 @@ function planOf(
  * Large products take the largest tile unsplit; small ones fill the SMs with smaller tiles before they
  * split; a deep split of few tiles (the weight gradient at d = 64) keeps gemm_splitk_reduce, whose S · m · n
  * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set (@default the current
- * choice, setGemmKernels); `partialFloats` bounds the splits' partials (@default a full scratch's).
+ * choice, setGemmKernels; for 'wgmma', the plan of the products it leaves to gemm.cu, which wgGemmPlanFor
+ * does not replace); `partialFloats` bounds the splits' partials (@default a full scratch's).
  */
 export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
   kernels: GemmKernels = currentKernels, partialFloats = PARTIAL_FLOATS): GemmPlan {
@@ -419,7 +433,10 @@ function gemm(
  *  for split-K partials and, at its tail, the output-tile counters (clearGemmCounters; left 0): a smaller
  *  one than GEMM_SCRATCH_FLOATS splits k less. The epilogue's layer norm
  *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
- *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way. */
+ *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way.
+ *  Under the 'wgmma' kernel set a product with 'bf16' math that wgGemmEligible takes runs on wgGemm instead
+ *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored), its split-K partials in the
+ *  scratch's partial region (the counters untouched). */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
@@ -439,6 +456,12 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const norm = ln === undefined ? null : normArgs(ln, m, n);
   // Nothing to write, or (k = 0 with accumulate and no bias) nothing to add.
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
+  // wgGemm copies 16-byte chunks: an operand view off that alignment (views are 256-byte aligned) stays here.
+  const aligned = da.ptr % 16n === 0n && db.ptr % 16n === 0n;
+  if (currentKernels === 'wgmma' && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
+    wgGemm(stream, o, da, db, m, n, k, options, s, { partialFloats: partialCapacity(s) });
+    return;
+  }
   const normed = gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue, norm);
   if (ln !== undefined && !normed) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
 }

@@ -1,0 +1,118 @@
+/**
+ * One whole training step of SASRec on the CUDA backend (bf16 preset) under the 'wgmma' GEMM kernel set
+ * against the same step under 'mixed' (the default): the same initial parameters, packed batch, dropout
+ * masks and loss. matmul sends the products wgGemmEligible takes (the projections with their bias, the
+ * input and weight gradients) to kernels/gemm_wg.cu, the rest (epilogues, layer norms) to gemm.cu, so the
+ * step exercises the wiring on the model's real operand dtypes (f32 weights and norms, bf16 activations).
+ * Skips without the sm_90a module of gemm_wg (a GPU other than compute capability 9.0).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
+import { gemmKernels, setGemmKernels, type GemmKernels } from '../../src/backend/cuda/gemm-kernels.js';
+import { wgmmaAvailable } from '../../src/backend/cuda/gemm-wg-kernels.js';
+import type { LossKind } from '../../src/backend/ops.js';
+import { packBatch } from '../../src/data/packing.js';
+import { TrainingLoss } from '../../src/losses/training-loss.js';
+import { Sasrec } from '../../src/model/sasrec.js';
+import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { zeroViews } from '../../src/trainer/train-loop.js';
+import { relError } from './device-tensors.js';
+import { announceSkip, noGpu } from './gpu.js';
+
+announceSkip('test/gpu/gemm-wg-step.test.ts');
+
+// d = 64 and an FFN of d: every linear layer's rows are 16-byte aligned (wgGemmEligible), so the
+// projections and gradients do run on wgmma; 12 sequences of up to 24 items, packed.
+const dims: SasrecDims = { items: 97, hidden: 64, blocks: 2, heads: 2, maxLen: 24 };
+const B = 12;
+
+/** A left-padded batch with fresh random items (next-item labels); one row is all padding. */
+function randomBatch(): { ids: Int32Array; labels: Int32Array } {
+  const L = dims.maxLen;
+  const ids = new Int32Array(B * L);
+  const labels = new Int32Array(B * L);
+  for (let b = 0; b < B - 1; b++) {
+    const len = 1 + Math.floor(Math.random() * L);
+    const seq = Array.from({ length: len + 1 }, () => 1 + Math.floor(Math.random() * dims.items));
+    for (let k = 0; k < len; k++) {
+      ids[b * L + L - len + k] = seq[k]!;
+      labels[b * L + L - len + k] = seq[k + 1]!;
+    }
+  }
+  return { ids, labels };
+}
+
+/** One forward and backward under `kernels`: the loss and every parameter gradient (flat). */
+async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number) {
+  const L = dims.maxLen;
+  const needed = batch.ids.filter((id) => id !== 0).length + batch.labels.filter((t, r) => t !== 0 && batch.ids[r] === 0).length;
+  const part = packBatch(batch.ids, batch.labels, B, L, needed + 3, B)[0]!;
+  const R = part.ids.length;
+  const layout = modelLayout(ops, dims, B, R);
+  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
+  const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
+  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
+  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
+  for (const g of [acts, scratch]) zeroViews(ops, g);
+  const io = ops.allocGroup('io', [
+    { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
+    { name: 'loss', shape: [1], dtype: 'f32' },
+  ]);
+  const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch });
+  model.initialise(seed);
+  const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling: 'uniform', seed }, { rows: R, items: dims.items, hidden: dims.hidden });
+  const ws = ops.allocGroup('ws', loss.workspaceSpecs());
+  const tables = ops.allocGroup('tables', loss.tableSpecs());
+  loss.bind(ws, loss.tableSpecs().length > 0 ? tables : null, new Float64Array(dims.items + 1).fill(1));
+  ops.fill(grads.flat(), 0, grads.flat().size);
+  ops.write(io.get('ids'), part.ids);
+  ops.write(io.get('labels'), part.labels!);
+  ops.write(io.get('seqs'), part.seqs);
+  const rows = { ids: io.get('ids'), layout: { seqs: io.get('seqs'), rows: R }, B };
+  const valid = batch.labels.filter((t) => t !== 0).length;
+  const step = 17;
+  const ctx = { train: true, seed, step };
+  const before = gemmKernels();
+  setGemmKernels(kernels);
+  try {
+    model.forward(rows, ctx);
+    loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), R, valid, step);
+    loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), R, valid, step);
+    model.backward(rows, ctx);
+  } finally {
+    setGemmKernels(before);
+  }
+  const gradients = await ops.readF32(grads.flat());
+  const value = (await ops.readF32(io.get('loss')))[0]!;
+  for (const g of [params, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
+  return { value, gradients };
+}
+
+describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels agrees with 'mixed'", () => {
+  let ops: CudaOps;
+  let skipReason: string | undefined;
+  beforeAll(() => {
+    ops = CudaOps.create({ precision: 'bf16' });
+    skipReason = wgmmaAvailable() ? undefined : 'this GPU does not load the sm_90a module of gemm_wg (compute capability 9.0 has it)';
+    if (skipReason !== undefined) console.log(`[skip] test/gpu/gemm-wg-step.test.ts: ${skipReason}`);
+  });
+  afterAll(() => {
+    ops?.close();
+  });
+
+  // Both sets multiply the same bf16-rounded operands with fp32 sums; only the sums' order differs, and a bf16
+  // activation downstream may round either way (2^-9 relative): the loss within 1e-3 relative, the
+  // gradients (through two blocks of bf16 activations) within 2e-2.
+  for (const kind of ['ce', 'bce'] as const) {
+    it(`${kind}: the loss and the gradients`, async (ctx) => {
+      if (skipReason !== undefined) return ctx.skip(skipReason);
+      const batch = randomBatch();
+      const seed = 1 + Math.floor(Math.random() * 10_000);
+      const want = await oneStep(ops, 'mixed', kind, batch, seed);
+      const got = await oneStep(ops, 'wgmma', kind, batch, seed);
+      expect(Number.isFinite(got.value), 'loss finite').toBe(true);
+      expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(1e-3);
+      expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);
+    });
+  }
+});
