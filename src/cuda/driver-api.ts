@@ -76,7 +76,6 @@ export interface DriverApi {
   cuFuncGetAttribute(value: Int32Array, attribute: number, fn: Handle): R;
   cuFuncSetAttribute(fn: Handle, attribute: number, value: number): R;
   cuFuncGetParamInfo(fn: Handle, index: number, offset: BigUint64Array, size: BigUint64Array): R;
-  cuOccupancyMaxActiveBlocksPerMultiprocessor(blocks: Int32Array, fn: Handle, blockSize: number, dynamicSharedBytes: number): R;
   cuLaunchKernel(
     fn: Handle,
     gridX: number,
@@ -147,8 +146,6 @@ const PROTOTYPES: Readonly<Record<keyof DriverApi, string>> = {
   cuFuncGetAttribute: 'int cuFuncGetAttribute(void *value, int attribute, void *fn)',
   cuFuncSetAttribute: 'int cuFuncSetAttribute(void *fn, int attribute, int value)',
   cuFuncGetParamInfo: 'int cuFuncGetParamInfo(void *fn, size_t index, void *offset, void *size)',
-  cuOccupancyMaxActiveBlocksPerMultiprocessor:
-    'int cuOccupancyMaxActiveBlocksPerMultiprocessor(void *blocks, void *fn, int blockSize, size_t dynamicSharedBytes)',
   cuLaunchKernel:
     'int cuLaunchKernel(void *fn, uint32_t gridX, uint32_t gridY, uint32_t gridZ, uint32_t blockX, uint32_t blockY, uint32_t blockZ, uint32_t sharedBytes, void *stream, void *params, void *extra)',
 

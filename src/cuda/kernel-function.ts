@@ -110,21 +110,6 @@ export class KernelFunction<S extends KernelSignature> {
   }
 
   /**
-   * Blocks of `blockSize` threads with `dynamicSharedBytes` of dynamic shared memory each that one
-   * multiprocessor holds at once (the driver's occupancy calculator: registers, shared memory, warps and
-   * the kernel's launch bounds); 0 when such a block does not fit at all.
-   */
-  activeBlocksPerMultiprocessor(blockSize: number, dynamicSharedBytes = 0): number {
-    const out = new Int32Array(1);
-    check(
-      'cuOccupancyMaxActiveBlocksPerMultiprocessor',
-      this.#api.cuOccupancyMaxActiveBlocksPerMultiprocessor(out, this.#handle, blockSize, dynamicSharedBytes),
-      `kernel ${this.name}: ${blockSize} threads, ${dynamicSharedBytes} bytes of dynamic shared memory`,
-    );
-    return out[0] ?? 0;
-  }
-
-  /**
    * Allows launches with up to `bytes` of dynamic shared memory per block (above 48 KiB a kernel
    * must opt in; the device's limit is DeviceInfo.maxSharedMemoryPerBlockOptinBytes minus the
    * kernel's static shared memory).

@@ -173,7 +173,7 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(gemmKernelsFromEnv('wgmma')).toBe('wgmma');
     expect(gemmKernelsFromEnv(undefined)).toBe('mixed');
     expect(gemmKernelsFromEnv('')).toBe('mixed');
-    expect(() => gemmKernelsFromEnv('hopper')).toThrow(/async, tiled, mixed, legacy, wgmma, auto, got "hopper"/);
+    expect(() => gemmKernelsFromEnv('hopper')).toThrow(/async, tiled, mixed, legacy, wgmma, got "hopper"/);
     // Read once, when gemm-kernels.ts loads.
     vi.stubEnv(GEMM_KERNELS_ENV, 'wgmma');
     vi.resetModules();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import {
-  clearGemmCounters, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmAsyncSharedBytes, gemmKernels, gemmOccupancy, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
+  clearGemmCounters, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmAsyncSharedBytes, gemmKernels, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
 } from '../../src/backend/cuda/gemm-kernels.js';
 import { multiprocessors } from '../../src/backend/cuda/launch.js';
 import type { DType } from '../../src/backend/memory-plan.js';
@@ -207,18 +207,6 @@ describe('gemmPlanFor (split-K)', () => {
     expect(gemmPlanFor(64, 3001, 64, 'bf16', 132, 'legacy').tiles).toBe(47);
   });
 
-  it('counts a wave of 64 × 64 tiles as three CTAs an SM (ML-1M packed: N = 17,152 rows, d = 64)', () => {
-    for (const kernels of ['async', 'tiled', 'mixed'] as const) {
-      const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
-      // 268 CTAs of 64 × 64 fit one wave of 396 (three an SM): as short as 134 of 128 × 64, with twice the CTAs.
-      expect(plan(17_152, 64, 64)).toEqual({ tileM: 64, tileN: 64, tiles: 268, splits: 1, kPerSplit: 64, reduction: 'none' });
-      // ce's dH = dlogits · table over V = 3,706: the same tiles, each 116 k steps deep.
-      expect(plan(17_152, 64, 3706)).toMatchObject({ tileM: 64, tileN: 64, tiles: 268, splits: 1 });
-      // 400 of them (N = 25,600) would take two waves: the 128 × 64 tile's one wave of 200 stays.
-      expect(plan(25_600, 64, 64)).toMatchObject({ tileM: 128, tileN: 64, tiles: 200 });
-    }
-  });
-
   it('fills the SMs with small tiles before splitting, and reduces small splits inside the GEMM (B = 32, L = 32, d = 256)', () => {
     for (const kernels of ['async', 'tiled'] as const) {
       const plan = (m: number, n: number, k: number) => gemmPlanFor(m, n, k, 'bf16', 132, kernels);
@@ -283,13 +271,6 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
   afterAll(() => {
     scratch?.free();
     cpu?.close();
-  });
-
-  it('holds on an SM at least the CTAs of each kernel that the planner counts a wave by', () => {
-    const rows = gemmOccupancy();
-    // Seven tiles (six bf16 ones across the sets, the fp32 one), four transposes each.
-    expect(rows.length).toBe(7 * 4);
-    for (const r of rows) expect(r.driver, `${r.kernel} (${r.sharedBytes} bytes of dynamic shared memory)`).toBeGreaterThanOrEqual(r.planned);
   });
 
   for (const c of CASES) {

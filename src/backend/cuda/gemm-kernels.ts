@@ -35,16 +35,15 @@ export type GemmMath = 'bf16' | 'fp32';
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'mixed'
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
- * existed. 'auto' is 'mixed' with the large products (wgmmaPays) on wgmma where it takes them, as below.
- * 'wgmma' (opt-in) runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
+ * existed. 'wgmma' (opt-in) runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
  * sm_90a module is loaded and wgGemmEligible takes them (no epilogue but the bias, 16-byte rows; rowIds
  * ignored: every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'mixed'
  * is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable for comparison.
  * 'fp32' math ignores the choice.
  */
-export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy' | 'wgmma' | 'auto';
+export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy' | 'wgmma';
 
-const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy', 'wgmma', 'auto'];
+const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy', 'wgmma'];
 
 /** Environment variable choosing the bf16 GEMM kernels (a GemmKernels name); read once, at load. */
 export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
@@ -140,24 +139,18 @@ interface GemmTile {
   readonly infix: string;
   /** Whether the kernels are gemm_async_body's (dynamic shared memory, gemmAsyncSharedBytes). */
   readonly pipelined: boolean;
-  /**
-   * CTAs of this tile one SM holds at once, as the kernels' launch bounds ask (kernels/gemm.cu
-   * TileShape::MIN_BLOCKS: three of 64 × 64, two of the larger tiles); test/gpu/gemm.test.ts checks the
-   * driver's occupancy of every kernel against it.
-   */
-  readonly ctasPerSm: number;
 }
 
 /** SIMT_BM × SIMT_BN × SIMT_BK: the 'fp32' kernels. */
-const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '', pipelined: false, ctasPerSm: 2 };
+const FP32_TILE: GemmTile = { m: 64, n: 64, k: 16, infix: '', pipelined: false };
 /** GEMM_BM × GEMM_BN × GEMM_BK: the legacy bf16 kernels, which the tiled set also uses for this shape. */
-const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '', pipelined: false, ctasPerSm: 2 };
+const BF16_LEGACY_TILE: GemmTile = { m: 128, n: 64, k: 32, infix: '', pipelined: false };
 
 /** The 'mixed' set's tiles: the 'tiled' ones with the small tile pipelined. */
 const MIXED_TILES: readonly GemmTile[] = [
-  { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false, ctasPerSm: 2 },
+  { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
   BF16_LEGACY_TILE,
-  { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true, ctasPerSm: 3 },
+  { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
 ];
 
 /** Each bf16 set's tiles (WideTile, NarrowTile or the legacy one, SmallTile), preferred in this order when
@@ -165,19 +158,18 @@ const MIXED_TILES: readonly GemmTile[] = [
  *  'mixed''s tiles. */
 const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   async: [
-    { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true, ctasPerSm: 2 },
-    { m: 128, n: 64, k: 32, infix: '_async_narrow', pipelined: true, ctasPerSm: 2 },
-    { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true, ctasPerSm: 3 },
+    { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true },
+    { m: 128, n: 64, k: 32, infix: '_async_narrow', pipelined: true },
+    { m: 64, n: 64, k: 32, infix: '_async_small', pipelined: true },
   ],
   tiled: [
-    { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false, ctasPerSm: 2 },
+    { m: 128, n: 128, k: 32, infix: '_wide', pipelined: false },
     BF16_LEGACY_TILE,
-    { m: 64, n: 64, k: 32, infix: '_small', pipelined: false, ctasPerSm: 3 },
+    { m: 64, n: 64, k: 32, infix: '_small', pipelined: false },
   ],
   mixed: MIXED_TILES,
   legacy: [BF16_LEGACY_TILE],
   wgmma: MIXED_TILES,
-  auto: MIXED_TILES,
 };
 
 /** GEMM_RAW_STAGES: the k tiles a pipelined kernel copies ahead. */
@@ -197,6 +189,9 @@ export function gemmAsyncSharedBytes(tile: Pick<GemmTile, 'm' | 'n' | 'k'>, tran
 
 /** Threads of every GEMM CTA (GEMM_THREADS). */
 const THREADS = 256;
+
+/** CTAs of a wave per SM (the tiled and async kernels' launch bounds ask for two to fit). */
+const CTAS_PER_SM = 2;
 
 /**
  * The least depth of one split, in k tiles: a split writes and the reduction reads m·n partial floats,
@@ -276,10 +271,10 @@ function better(a: Candidate, b: Candidate): boolean {
 function planOf(
   m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels, partialFloats: number,
 ): Candidate {
+  const slots = CTAS_PER_SM * multiprocessorCount;
   const tiles = math === 'fp32' ? [FP32_TILE] : BF16_TILES[kernels];
   let best: Candidate | undefined;
   tiles.forEach((tile, order) => {
-    const slots = tile.ctasPerSm * multiprocessorCount;
     const count = Math.ceil(m / tile.m) * Math.ceil(n / tile.n);
     const padded = Math.ceil(m / tile.m) * tile.m * Math.ceil(n / tile.n) * tile.n;
     const kTiles = Math.max(1, Math.ceil(k / tile.k));
@@ -315,8 +310,7 @@ function planOf(
  * The plan of one product on a GPU of `multiprocessorCount` SMs: of every tile of the kernel set (bf16;
  * fp32 has one) and every split of k (none; up to one wave of CTAs, within the scratch, no split shallower
  * than MIN_TILES_PER_SPLIT k tiles) with either reduction, the one of least estimated time (the model
- * above: waves × k steps per CTA, a wave being the tile's ctasPerSm on every SM, plus the reduction's
- * cost), then least padding, fewer splits, more CTAs.
+ * above: waves × k steps per CTA, plus the reduction's cost), then least padding, fewer splits, more CTAs.
  * Large products take the largest tile unsplit; small ones fill the SMs with smaller tiles before they
  * split; a deep split of few tiles (the weight gradient at d = 64) keeps gemm_splitk_reduce, whose S · m · n
  * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set (@default the current
@@ -326,36 +320,6 @@ function planOf(
 export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
   kernels: GemmKernels = currentKernels, partialFloats = PARTIAL_FLOATS): GemmPlan {
   return planOf(m, n, k, math, multiprocessorCount, kernels, partialFloats).plan;
-}
-
-/** The occupancy the planner assumes of one GEMM kernel beside the driver's figure for this device. */
-export interface GemmOccupancy {
-  readonly kernel: string;
-  /** Dynamic shared bytes of a launch (the pipelined kernels'; 0 for the others). */
-  readonly sharedBytes: number;
-  /** The tile's ctasPerSm, which gemmPlanFor counts a wave by. */
-  readonly planned: number;
-  /** CTAs of 256 threads an SM holds by the driver's occupancy calculator. */
-  readonly driver: number;
-}
-
-/** Every GEMM kernel of every set and transpose, with its planned and actual CTAs per SM on the current context. */
-export function gemmOccupancy(): GemmOccupancy[] {
-  const tiles = new Map<string, GemmTile & { readonly math: GemmMath }>();
-  for (const tile of Object.values(BF16_TILES).flat()) tiles.set(`bf16${tile.infix}`, { ...tile, math: 'bf16' });
-  tiles.set('f32', { ...FP32_TILE, math: 'fp32' });
-  const rows: GemmOccupancy[] = [];
-  for (const [prefix, tile] of tiles) {
-    for (const transA of [false, true]) {
-      for (const transB of [false, true]) {
-        const name = `gemm_${prefix}_${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-        const sharedBytes = tile.pipelined ? gemmAsyncSharedBytes(tile, transA, transB) : 0;
-        const driver = kernel(name, 'gemm', sharedBytes).activeBlocksPerMultiprocessor(THREADS, sharedBytes);
-        rows.push({ kernel: name, sharedBytes, planned: tile.ctasPerSm, driver });
-      }
-    }
-  }
-  return rows;
 }
 
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
@@ -463,22 +427,6 @@ function gemm(
   return inTile;
 }
 
-/** Multiply-adds of a product past which the 'auto' set runs it on wgmma (ML-20M's linear layers have 1.8 G). */
-const WGMMA_MIN_MACS = 2 ** 30;
-
-/**
- * Whether the 'auto' set sends a product to the wgmma kernels (where they take it): its output tiles and
- * depth are at least one 128-wide tile each way (the wgmma tiles are 128 × 128 or 128 × 256, 64 deep; at d =
- * 64 half of each would be zeros) and it is large (WGMMA_MIN_MACS). Smaller products are latency-bound,
- * where gemm.cu's 64 × 64 tile fills the SMs better (H200: ML-20M's linear layers 1.3-2.1× faster on
- * wgmma; ML-1M's and batch 32's steps slower: BENCHMARKS.md, session 7).
- */
-function wgmmaPays(m: number, n: number, k: number, transA: boolean): boolean {
-  // The weight gradient (tn) splits its depth; its output is d × d.
-  const wide = transA ? m >= 128 && n >= 128 : n >= 128 && k >= 128;
-  return wide && m * n * k >= WGMMA_MIN_MACS;
-}
-
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
  *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
  *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_MIN_SCRATCH_FLOATS
@@ -510,8 +458,7 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
   // wgGemm copies 16-byte chunks: an operand view off that alignment (views are 256-byte aligned) stays here.
   const aligned = da.ptr % 16n === 0n && db.ptr % 16n === 0n;
-  const wgmma = currentKernels === 'wgmma' || (currentKernels === 'auto' && wgmmaPays(m, n, k, transA));
-  if (wgmma && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
+  if (currentKernels === 'wgmma' && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
     wgGemm(stream, o, da, db, m, n, k, options, s, { partialFloats: partialCapacity(s) });
     return;
   }
