@@ -5,9 +5,11 @@
 // epilogue; kernels/gemm.cu's header states the contract (EPILOGUE, LAYER NORM).
 //   store_pair            a tile's results (r, c), (r, c + 1): alpha · acc + bias (+ out) at out's dtype, or
 //                         the raw sums to a split's partials.
-//   epilogue_tile         the rest of the epilogue over a CTA's stored tile (unsplit products), a post-pass
-//                         after a __syncthreads, __noinline__ so that the main loop keeps its registers.
-//   epilogue_tile_norm    the same, then the layer norm of the tile's rows (the tile spans whole rows: n ≤ BN).
+//   epilogue_tile_pass    the rest of the epilogue over a CTA's stored tile (unsplit products), a post-pass
+//                         after a __syncthreads; epilogue_tile is the same as a call of its own (__noinline__:
+//                         gemm.cu's kernels keep their main loop's registers so).
+//   epilogue_tile_norm_pass, epilogue_tile_norm   the same, then the layer norm of the tile's rows (the tile
+//                         spans whole rows: n ≤ BN).
 //   epilogue_pair         the whole epilogue of one or two elements (the split-K reductions).
 //   EPILOGUE_PARAMS, NORM_PARAMS   the entry points' parameters (after the bias), in the launchers' order
 //                         (src/backend/cuda/gemm-epilogue-args.ts), and the Epilogue / EpilogueNorm they make.
@@ -239,14 +241,15 @@ __device__ __forceinline__ float as_stored(float v, int out_bf16) {
   return out_bf16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
 }
 
-// epilogue_tile with the layer norm (n ≤ BN: the tile's columns are the whole row, n0 = 0): a warp per row
+// epilogue_tile_pass with the layer norm (n ≤ BN: the tile's columns are the whole row, n0 = 0): a warp per row
 // (rows m0 + warp, m0 + warp + warps, …, NORM_ROWS of them at a time). Lane l reads columns 2(l + 32j) and
 // the next (j < BN / 64) as epilogue_tile does, applies the rest of the epilogue and stores them; the row's
 // values then move by shuffles to layer_norm_forward's layout (lane l: columns l + 32q, q < BN / 32), which
 // computes the norm with that kernel's expressions in its order (Σx, then Σ(x - mean)² from the same x, a
 // lane's columns in increasing order, then norm_warp_sum): the same bits as layer_norm_forward over out.
 template <int BM, int BN>
-__device__ __noinline__ void epilogue_tile_norm(void* out, int out_bf16, const Epilogue ep, const EpilogueNorm ln, int m0, int m, int n) {
+__device__ __forceinline__ void epilogue_tile_norm_pass(void* out, int out_bf16, const Epilogue ep, const EpilogueNorm ln, int m0, int m,
+                                                        int n) {
   __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
   static_assert(BN % 64 == 0, "a lane holds pairs of columns 2(l + 32j)");
   constexpr int PAIRS = BN / 64;
@@ -441,7 +444,7 @@ __device__ __forceinline__ void epilogue_rest_quad(const Epilogue& e, long long 
 // residual) each waited for the one before: 32 such iterations per thread on the 128 × 128 tile, ~45-60 µs
 // per GEMM at the ML-20M shape. Elsewhere (odd n, an unaligned view) pairs of columns, one at a time.
 template <int BM, int BN>
-__device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
+__device__ __forceinline__ void epilogue_tile_pass(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
   __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
   const int rows = min(BM, m - m0);
   if ((n & 3) == 0 && quad_aligned(out, out_bf16) && quad_aligned(ep.gate, ep.gate_bf16) && quad_aligned(ep.residual, ep.residual_bf16)) {
@@ -502,6 +505,18 @@ __device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilog
     finish_elem(out, out_bf16, idx, v0, 0);
     if (two) finish_elem(out, out_bf16, idx + 1, v1, 0);
   }
+}
+
+// The post-passes as calls of their own (kernels/gemm.cu): the call keeps the main loop's registers apart
+// from the post-pass's. kernels/gemm_wg.cu inlines the *_pass bodies instead (its header says why).
+template <int BM, int BN>
+__device__ __noinline__ void epilogue_tile_norm(void* out, int out_bf16, const Epilogue ep, const EpilogueNorm ln, int m0, int m, int n) {
+  epilogue_tile_norm_pass<BM, BN>(out, out_bf16, ep, ln, m0, m, n);
+}
+
+template <int BM, int BN>
+__device__ __noinline__ void epilogue_tile(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
+  epilogue_tile_pass<BM, BN>(out, out_bf16, ep, m0, n0, m, n);
 }
 
 // ---------------------------------------------------------------------------------------------------

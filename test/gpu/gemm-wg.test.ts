@@ -151,7 +151,7 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(wgGemmPlanFor(37, 33, 0, 'nt', BF16, 132, WG_SCRATCH_FLOATS)).toMatchObject({ tiles: 1, splits: 1 });
   });
 
-  it('takes f32 or bf16 operands of 16-byte rows without epilogue on the sm_90a module only, and says why not', () => {
+  it('takes f32 or bf16 operands of 16-byte rows, with or without an epilogue, on the sm_90a module only, and says why not', () => {
     const bf16 = { out: 'f32', a: 'bf16', b: 'bf16' } as const;
     expect(wgGemmEligible(27_648, 256, 256, { transB: true }, bf16, true)).toBe(true);
     expect(wgGemmEligible(27_648, 256, 256, {}, { ...bf16, out: 'bf16' }, true)).toBe(true);
@@ -166,7 +166,8 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(why(1000, 256, 250, { transB: true })).toMatch(/k = 250/);
     expect(why(1000, 250, 256, {})).toMatch(/n = 250/);
     expect(why(777, 256, 1000, { transA: true })).toMatch(/m = 777/);
-    expect(why(1000, 256, 256, { epilogue: { relu: true } })).toMatch(/epilogue/);
+    expect(why(1000, 256, 256, { transB: true, epilogue: { relu: true } }), 'an epilogue is taken').toBeUndefined();
+    expect(why(1000, 256, 250, { transB: true, epilogue: { relu: true } }), 'but not off 16-byte rows').toMatch(/k = 250/);
   });
 
   it('GRID_GEMM_KERNELS accepts wgmma (opt-in; mixed stays the default) and rejects unknown names', async () => {
@@ -362,7 +363,7 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     });
   }
 
-  it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits) and 'mixed' on the rest (an epilogue, 'fp32' math)", (ctx) => {
+  it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits, an epilogue's too) and 'mixed' on the rest ('fp32' math)", (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
     const [m, n, k] = [1000, 256, 256];
     const io = deviceGroup('io', [
@@ -393,7 +394,8 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     };
     const direct = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, plain, scratch.get('wg')));
     expect(bits(under('wgmma', plain)).equals(direct), 'eligible: wgGemm').toBe(true);
-    expect(bits(under('wgmma', relu)).equals(bits(under('mixed', relu))), 'an epilogue: mixed').toBe(true);
+    const directRelu = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, relu, scratch.get('wg')));
+    expect(bits(under('wgmma', relu)).equals(directRelu), 'an epilogue: wgGemm').toBe(true);
     expect(bits(under('wgmma', plain, 'fp32')).equals(bits(under('mixed', plain, 'fp32'))), "'fp32' math: gemm.cu").toBe(true);
     stream.destroy();
     io.free();

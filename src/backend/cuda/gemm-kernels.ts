@@ -35,8 +35,8 @@ export type GemmMath = 'bf16' | 'fp32';
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
  * existed. 'wgmma' (opt-in) runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
- * sm_90a module is loaded and wgGemmEligible takes them (no epilogue but the bias, 16-byte rows; rowIds
- * ignored: every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'mixed'
+ * sm_90a module is loaded and wgGemmEligible takes them (16-byte rows, epilogues included; rowIds ignored:
+ * every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'mixed'
  * is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable for comparison.
  * 'fp32' math ignores the choice.
  */
@@ -384,8 +384,8 @@ function gemm(
  *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
  *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way.
  *  Under the 'wgmma' kernel set a product with 'bf16' math that wgGemmEligible takes runs on wgGemm instead
- *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored), its split-K partials in the
- *  scratch's partial region (the counters untouched). */
+ *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored; the epilogue and its norm
+ *  with this module's code), its split-K partials in the scratch's partial region (the counters untouched). */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
