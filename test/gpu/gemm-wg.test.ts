@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import {
-  clearGemmCounters, GEMM_KERNELS_ENV, GEMM_SCRATCH_FLOATS, gemmKernels, gemmKernelsFromEnv, gemmPlanFor, matmul, setGemmKernels,
+  clearGemmCounters, GEMM_KERNELS_ENV, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmKernels, gemmKernelsFromEnv, gemmPlanFor, matmul, setGemmKernels, wgmmaPays,
 } from '../../src/backend/cuda/gemm-kernels.js';
 import {
   wgGemm, wgGemmEligible, wgGemmIneligibility, wgGemmPlanFor, wgmmaAvailable, type WgLayout, type WgTileN,
@@ -136,9 +136,10 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     // 4 tiles of 128 × 128, 64 splits wanted (the scratch holds 64 × 256 × 256 floats): 7 k steps each, 62 splits.
     const full = wgGemmPlanFor(256, 256, 27_648, 'tn', BF16, 132, WG_SCRATCH_FLOATS);
     expect(full).toEqual({ kernel: 'gemm_wg_tn_128_bf16_bf16', tileN: 128, tiles: 4, splits: 62, kPerSplit: 448, sharedBytes: 99_328 });
-    // f32 operands: 2 tiles of 128 × 256, 64 splits wanted (the scratch's room): 62 splits of 7 steps again.
+    // f32 operands: the same 128-column tile (a weight gradient's default), one CTA an SM: 33 splits wanted
+    // for 132 SMs, 31 of 14 steps.
     expect(wgGemmPlanFor(256, 256, 27_648, 'tn', { a: 'f32', b: 'f32' }, 132, WG_SCRATCH_FLOATS)).toEqual(
-      { kernel: 'gemm_wg_tn_256_f32_f32', tileN: 256, tiles: 2, splits: 62, kPerSplit: 448, sharedBytes: 197_632 });
+      { kernel: 'gemm_wg_tn_128_f32_f32', tileN: 128, tiles: 4, splits: 31, kPerSplit: 896, sharedBytes: 99_328 });
     for (const [m, n, k, floats] of [[256, 256, 27_648, 1 << 21], [256, 256, 2051, WG_SCRATCH_FLOATS], [200, 64, 300, WG_SCRATCH_FLOATS], [64, 64, 100_000, 1 << 20]] as const) {
       const p = wgGemmPlanFor(m, n, k, 'tn', BF16, 132, floats);
       expect(p.splits * m * n, `${m}×${n}×${k} partials within ${floats}`).toBeLessThanOrEqual(floats);
@@ -171,11 +172,12 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(why(1000, 256, 250, { transB: true, epilogue: { relu: true } }), 'but not off 16-byte rows').toMatch(/k = 250/);
   });
 
-  it('GRID_GEMM_KERNELS accepts wgmma (opt-in; mixed stays the default) and rejects unknown names', async () => {
+  it('GRID_GEMM_KERNELS accepts wgmma and mixed (auto is the default) and rejects unknown names', async () => {
     expect(gemmKernelsFromEnv('wgmma')).toBe('wgmma');
-    expect(gemmKernelsFromEnv(undefined)).toBe('mixed');
-    expect(gemmKernelsFromEnv('')).toBe('mixed');
-    expect(() => gemmKernelsFromEnv('hopper')).toThrow(/async, tiled, mixed, legacy, wgmma, got "hopper"/);
+    expect(gemmKernelsFromEnv('mixed')).toBe('mixed');
+    expect(gemmKernelsFromEnv(undefined)).toBe('auto');
+    expect(gemmKernelsFromEnv('')).toBe('auto');
+    expect(() => gemmKernelsFromEnv('hopper')).toThrow(/async, tiled, mixed, legacy, wgmma, auto, got "hopper"/);
     // Read once, when gemm-kernels.ts loads.
     vi.stubEnv(GEMM_KERNELS_ENV, 'wgmma');
     vi.resetModules();
@@ -188,10 +190,28 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     }
   });
 
-  it("plans what 'wgmma' leaves to gemm.cu as 'mixed' does", () => {
+  it("plans what 'wgmma' and 'auto' leave to gemm.cu as 'mixed' does", () => {
     for (const [m, n, k] of [[27_648, 256, 256], [256, 256, 27_648], [1000, 64, 64], [37, 33, 5]] as const) {
       expect(gemmPlanFor(m, n, k, 'bf16', 132, 'wgmma')).toEqual(gemmPlanFor(m, n, k, 'bf16', 132, 'mixed'));
+      expect(gemmPlanFor(m, n, k, 'bf16', 132, 'auto')).toEqual(gemmPlanFor(m, n, k, 'bf16', 132, 'mixed'));
     }
+  });
+
+  it("sends to wgmma under 'auto' the weight gradients at d ≥ 128 of many rows and ce's catalogue-sized products, nothing else", () => {
+    // ML-20M (N = 27,648 rows, d = 256, V = 15,406 columns with the padding id): dW, then the logits, dH and the table gradient.
+    expect(wgmmaPays(256, 256, 27_648, true)).toBe(true);
+    expect(wgmmaPays(27_648, 15_406, 256, false)).toBe(true);
+    expect(wgmmaPays(27_648, 256, 15_406, false)).toBe(true);
+    expect(wgmmaPays(15_406, 256, 27_648, true)).toBe(true);
+    // Its linear layers' forward and input gradient (slower on wgmma inside the step).
+    expect(wgmmaPays(27_648, 256, 256, false)).toBe(false);
+    // ML-1M (N = 17,152, d = 64, V = 3,707): every product.
+    expect(wgmmaPays(64, 64, 17_152, true)).toBe(false);
+    expect(wgmmaPays(17_152, 3707, 64, false)).toBe(false);
+    expect(wgmmaPays(17_152, 64, 3707, false)).toBe(false);
+    expect(wgmmaPays(3707, 64, 17_152, true)).toBe(false);
+    // Batch 32 × L 32 at d = 256: its weight gradient (67 M multiply-adds).
+    expect(wgmmaPays(256, 256, 1024, true)).toBe(false);
   });
 });
 
@@ -398,6 +418,46 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     const directRelu = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, relu, scratch.get('wg')));
     expect(bits(under('wgmma', relu)).equals(directRelu), 'an epilogue: wgGemm').toBe(true);
     expect(bits(under('wgmma', plain, 'fp32')).equals(bits(under('mixed', plain, 'fp32'))), "'fp32' math: gemm.cu").toBe(true);
+    stream.destroy();
+    io.free();
+  });
+
+  it("matmul under 'auto' runs a large weight gradient on wgGemm (the same bits) and a linear layer's forward as 'mixed'", (ctx) => {
+    if (skipReason !== undefined) return ctx.skip(skipReason);
+    // dW (tn) 256 × 256 over 16,384 rows: 2^30 multiply-adds, the least wgmmaPays takes; the forward 1000 × 256 × 256.
+    const [d, rows, fwdRows] = [256, 16_384, 1000];
+    const io = deviceGroup('io', [
+      { name: 'dy', shape: [rows * d], dtype: 'f32' },
+      { name: 'x', shape: [rows * d], dtype: 'f32' },
+      { name: 'dW', shape: [d * d], dtype: 'f32' },
+      { name: 'y', shape: [fwdRows * d], dtype: 'bf16' },
+    ]);
+    put(io.get('dy'), randomFloats(rows * d));
+    put(io.get('x'), randomFloats(rows * d));
+    const stream = Stream.create();
+    const bits = (out: string, run: () => void): Buffer => {
+      run();
+      stream.synchronize();
+      return Buffer.from(new Uint8Array(get(io.get(out)).buffer));
+    };
+    const under = (kernels: 'auto' | 'mixed', run: () => void) => () => {
+      const before = gemmKernels();
+      setGemmKernels(kernels);
+      try {
+        run();
+      } finally {
+        setGemmKernels(before);
+      }
+    };
+    const g = scratch.get('gemm');
+    const dW = () => matmul(stream, io.get('dW'), io.get('dy'), io.get('x'), d, d, rows, { transA: true }, 'bf16', g);
+    // matmul gives wgGemm the scratch's partials region: all but the tile counters.
+    const direct = bits('dW', () => wgGemm(stream, io.get('dW'), io.get('dy'), io.get('x'), d, d, rows, { transA: true }, g,
+      { partialFloats: g.size - GEMM_TILE_COUNTERS }));
+    expect(bits('dW', under('auto', dW)).equals(direct), 'the weight gradient: wgGemm').toBe(true);
+    expect(bits('dW', under('mixed', dW)).equals(direct), "'mixed' sums in another order").toBe(false);
+    const fwd = () => matmul(stream, io.get('y'), io.get('x'), io.get('dy'), fwdRows, d, d, { transB: true }, 'bf16', g);
+    expect(bits('y', under('auto', fwd)).equals(bits('y', under('mixed', fwd))), 'the forward: mixed').toBe(true);
     stream.destroy();
     io.free();
   });

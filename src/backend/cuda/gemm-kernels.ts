@@ -5,10 +5,11 @@
  * partials to a caller-given scratch that are added in a fixed order, so every result is deterministic:
  * inside the GEMM by the last CTA of each output tile (one launch), or, for a split whose partials are
  * too many for one CTA to sum, by a second kernel over the whole grid (gemmPlanFor chooses). The bf16
- * math has five kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
- * problem, the same tiles register-staged, those with the small tile pipelined (the default), the single
- * 128 × 64 register-staged kernel they replace, and Hopper's wgmma kernels (gemm-wg-kernels.ts) for the
- * products they take, 'mixed' for the rest (GRID_GEMM_KERNELS=async, tiled, legacy or wgmma).
+ * math has six kernel sets, named by `GemmKernels`: cp.async-pipelined kernels with a tile shape per
+ * problem, the same tiles register-staged, those with the small tile pipelined ('mixed'), the single
+ * 128 × 64 register-staged kernel they replace, Hopper's wgmma kernels (gemm-wg-kernels.ts) for the
+ * products they take, 'mixed' for the rest, and the default, 'mixed' with wgmma for the products where it
+ * measured faster in a step (GRID_GEMM_KERNELS=async, tiled, mixed, legacy, wgmma or auto).
  */
 import { currentContext } from '../../cuda/context.js';
 import type { KernelFunction } from '../../cuda/kernel-function.js';
@@ -34,33 +35,33 @@ export type GemmMath = 'bf16' | 'fp32';
  * two k tiles ahead of the multiplication, 'tiled' stages them through registers one tile ahead. 'mixed'
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
- * existed. 'wgmma' (opt-in) runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
+ * existed. 'wgmma' runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
  * sm_90a module is loaded and wgGemmEligible takes them (16-byte rows, epilogues included; rowIds ignored:
- * every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'mixed'
- * is the default (fastest on an H200: BENCHMARKS.md, call 24); the others stay selectable for comparison.
- * 'fp32' math ignores the choice.
+ * every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'auto',
+ * the default, is 'mixed' but for the products wgmmaPays names, which it runs as 'wgmma' does: on an
+ * H200 'mixed' was the fastest of the mma.sync sets (BENCHMARKS.md, call 24), and wgmma beat it inside a
+ * training step only on those (session 7); the others stay selectable for comparison. 'fp32' math
+ * ignores the choice.
  */
-export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy' | 'wgmma';
+export type GemmKernels = 'async' | 'tiled' | 'mixed' | 'legacy' | 'wgmma' | 'auto';
 
-const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy', 'wgmma'];
+const KERNEL_SETS: readonly GemmKernels[] = ['async', 'tiled', 'mixed', 'legacy', 'wgmma', 'auto'];
 
 /** Environment variable choosing the bf16 GEMM kernels (a GemmKernels name); read once, at load. */
 export const GEMM_KERNELS_ENV = 'GRID_GEMM_KERNELS';
 
 /**
- * The kernel set a value of GRID_GEMM_KERNELS names: 'mixed' when unset or empty; throws on a name that is
+ * The kernel set a value of GRID_GEMM_KERNELS names: 'auto' when unset or empty; throws on a name that is
  * not a GemmKernels.
  */
 export function gemmKernelsFromEnv(env: string | undefined): GemmKernels {
-  // 'tiled' measured fastest on an H200 at both ML-1M and ML-20M shapes (BENCHMARKS.md, "GEMM kernel sets"),
-  // 'mixed' (its small tile pipelined) as fast there and 7% faster at batch 32 × L 32 (call 24).
-  if (env === undefined || env === '') return 'mixed';
+  if (env === undefined || env === '') return 'auto';
   const set = KERNEL_SETS.find((k) => k === env);
   if (set === undefined) throw new Error(`${GEMM_KERNELS_ENV}: expected one of ${KERNEL_SETS.join(', ')}, got "${env}"`);
   return set;
 }
 
-/** The bf16 kernels every launcher of this module uses. @default 'mixed' (GRID_GEMM_KERNELS overrides) */
+/** The bf16 kernels every launcher of this module uses. @default 'auto' (GRID_GEMM_KERNELS overrides) */
 let currentKernels: GemmKernels = gemmKernelsFromEnv(process.env[GEMM_KERNELS_ENV]);
 
 /** Chooses the bf16 kernels for every later launch (tests and benchmarks compare both). */
@@ -144,8 +145,8 @@ const MIXED_TILES: readonly GemmTile[] = [
 ];
 
 /** Each bf16 set's tiles (WideTile, NarrowTile or the legacy one, SmallTile), preferred in this order when
- *  gemmPlanFor finds them equal in every other respect. 'wgmma' sends what its kernels do not take to
- *  'mixed''s tiles. */
+ *  gemmPlanFor finds them equal in every other respect. 'wgmma' and 'auto' send what they do not run on
+ *  wgmma to 'mixed''s tiles. */
 const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   async: [
     { m: 128, n: 128, k: 32, infix: '_async_wide', pipelined: true },
@@ -160,6 +161,7 @@ const BF16_TILES: Readonly<Record<GemmKernels, readonly GemmTile[]>> = {
   mixed: MIXED_TILES,
   legacy: [BF16_LEGACY_TILE],
   wgmma: MIXED_TILES,
+  auto: MIXED_TILES,
 };
 
 /** GEMM_RAW_STAGES: the k tiles a pipelined kernel copies ahead. */
@@ -376,6 +378,27 @@ function gemm(
   return inTile;
 }
 
+/** Multiply-adds of a weight gradient past which 'auto' runs it on wgmma (ML-20M's at d = 256: 1.8 G; batch 32's: 67 M). */
+const WGMMA_MIN_WEIGHT_GRADIENT_MACS = 2 ** 30;
+/** Multiply-adds of a forward or input-gradient product past which 'auto' runs it on wgmma when catalogue-sized. */
+const WGMMA_MIN_CATALOGUE_MACS = 2 ** 32;
+/** A dimension this wide is a catalogue's (the loss's logits and their gradients), not a hidden size. */
+const CATALOGUE_WIDTH = 2048;
+
+/**
+ * Whether the 'auto' set sends a product to the wgmma kernels (where wgGemmEligible takes it). Measured on
+ * an H200 inside training steps (BENCHMARKS.md, session 7): the weight gradients (tn: dW = dyᵀ·x, d × d
+ * deep over the batch's rows) at d ≥ 128 and ML-20M's rows are faster there (−0.3 ms a step), and so are
+ * ce's products over the catalogue (logits, dH), but the linear layers' forward and input gradients at
+ * d = 256 were slower than gemm.cu's in the step although faster alone, and every product at d = 64 or at
+ * batch 32 was slower: those stay on gemm.cu.
+ */
+export function wgmmaPays(m: number, n: number, k: number, transA: boolean): boolean {
+  const macs = m * n * k;
+  if (transA) return m >= 128 && n >= 128 && macs >= WGMMA_MIN_WEIGHT_GRADIENT_MACS;
+  return (n >= CATALOGUE_WIDTH || k >= CATALOGUE_WIDTH) && macs >= WGMMA_MIN_CATALOGUE_MACS;
+}
+
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
  *  transA: a stored [k × m]; transB: b stored [n × k]; bias f32 [n], added after alpha scales the product.
  *  out, a, b each f32 or bf16 (read/written at their dtype); scratch: an f32 tensor of ≥ GEMM_MIN_SCRATCH_FLOATS
@@ -383,7 +406,7 @@ function gemm(
  *  one than GEMM_SCRATCH_FLOATS splits k less. The epilogue's layer norm
  *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
  *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way.
- *  Under the 'wgmma' kernel set a product with 'bf16' math that wgGemmEligible takes runs on wgGemm instead
+ *  Under the 'wgmma' kernel set (and 'auto', where wgmmaPays) a product with 'bf16' math that wgGemmEligible takes runs on wgGemm instead
  *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored; the epilogue and its norm
  *  with this module's code), its split-K partials in the scratch's partial region (the counters untouched). */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
@@ -407,7 +430,8 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
   // wgGemm copies 16-byte chunks: an operand view off that alignment (views are 256-byte aligned) stays here.
   const aligned = da.ptr % 16n === 0n && db.ptr % 16n === 0n;
-  if (currentKernels === 'wgmma' && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
+  const wgmma = currentKernels === 'wgmma' || (currentKernels === 'auto' && wgmmaPays(m, n, k, transA));
+  if (wgmma && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
     wgGemm(stream, o, da, db, m, n, k, options, s, { partialFloats: partialCapacity(s) });
     return;
   }

@@ -62,9 +62,11 @@ const TILES: Readonly<Record<WgTileN, { readonly stages: number; readonly ctasPe
 export const WG_DEFAULT_TILE_N: WgTileN = 128;
 
 /**
- * The tile a product with an f32 operand takes unless told otherwise: at BN = 128 its kernels run one CTA
- * an SM (registers), so the wider tile, which reads each a tile once for twice the columns, should win.
- * A prediction (kernels/gemm_wg.cu EXPECTED) for the H200 to confirm.
+ * The tile an nt or nn product with an f32 operand takes unless told otherwise: at BN = 128 its kernels run
+ * one CTA an SM (registers), and the wider tile, which reads each a tile once for twice the columns, wins
+ * (H200, ML-20M's linear layer: nt 38.6 µs against 44.0, nn 40.7 against 46.9). A weight gradient (tn)
+ * takes 128 whatever its operands: 38.5 µs against 43.7 alone, and inside a step, where it runs beside the
+ * input gradients, BN = 256's one CTA of 197 KB an SM left them no room (BENCHMARKS.md, session 7).
  */
 export const WG_DEFAULT_TILE_N_F32: WgTileN = 256;
 
@@ -160,8 +162,9 @@ export interface WgGemmPlan {
   readonly sharedBytes: number;
 }
 
-/** The tile of a product with these operands unless told otherwise. */
-export function wgDefaultTileN(operands: WgOperandDtypes): WgTileN {
+/** The tile of a product with these operands and this layout unless told otherwise. */
+export function wgDefaultTileN(operands: WgOperandDtypes, layout: WgLayout): WgTileN {
+  if (layout === 'tn') return 128;
   return operands.a === 'f32' || operands.b === 'f32' ? WG_DEFAULT_TILE_N_F32 : WG_DEFAULT_TILE_N;
 }
 
@@ -172,7 +175,7 @@ export function wgDefaultTileN(operands: WgOperandDtypes): WgTileN {
  */
 export function wgGemmPlanFor(
   m: number, n: number, k: number, layout: WgLayout, operands: WgOperandDtypes, multiprocessorCount: number, partialFloats: number,
-  tileN: WgTileN = wgDefaultTileN(operands),
+  tileN: WgTileN = wgDefaultTileN(operands, layout),
 ): WgGemmPlan {
   const tile = TILES[tileN];
   const tiles = Math.ceil(m / TILE_M) * Math.ceil(n / tileN);
@@ -198,7 +201,7 @@ export function wgNormInTile(plan: Pick<WgGemmPlan, 'splits' | 'tileN'>, n: numb
 export interface WgGemmLaunch {
   /** Floats at the head of `scratch` the split-K partials may use. @default scratch.size */
   readonly partialFloats?: number;
-  /** The CTA tile's columns. @default wgDefaultTileN of the operands */
+  /** The CTA tile's columns. @default wgDefaultTileN of the operands and layout */
   readonly tileN?: WgTileN;
 }
 
