@@ -92,6 +92,12 @@
 // (28.3 MB of dy, out f32 += read and written, 56.6 MB) 20-25 µs; tn (56.6 MB of dy and x; 2 tiles × 62
 // splits, 124 CTAs of 7 steps) 15-20 µs plus the reduction's ~9: all still below gemm.cu's mma.sync kernels
 // with the same f32 operands (54-76, ~64, 52 + 9 µs in the recorded ML-20M step, call 44).
+// THE EPILOGUE's post-pass runs after the CTA's main loop and is not overlapped with another CTA's where one
+// CTA fills an SM (every kernel with an f32 operand: the model's, W being f32): it adds its own time. At
+// ML-20M (BN = 256, 216 CTAs in 1.64 waves) a CTA's pass reads its 128 KiB tile back from L2 and the
+// residual or gate from HBM, and writes the tile (and the norm's out) again: ~8 rounds of dependent loads
+// of ~1-1.5 µs a CTA: a prediction of ~15-25 µs a call on top of the product's 30-40 µs, to be measured
+// (scripts/bench-gemm-wg.ts, the model's rows).
 
 #include <cuda_bf16.h>
 #include <stdint.h>
