@@ -16,9 +16,17 @@
 //                               rounded to nearest even), in gemm.cu's order of float operations.
 //     partial != null:          partial[z · m·n + r·n + c] = acc (f32, unscaled, no bias), OVERWRITES; out is
 //                               untouched and gemm.cu's gemm_splitk_reduce (same layout) then writes
-//                               out = alpha · Σ_z partial[z] + bias (+ out), adding the splits in a fixed order.
-//   No other epilogue (ReLU, dropout, gate, residual, padding rows, layer norm), no zero-row skipping: the
-//   launcher (src/backend/cuda/gemm-wg-kernels.ts, wgGemmEligible) sends those products to gemm.cu.
+//                               out = alpha · Σ_z partial[z] + bias (+ out), adding the splits in a fixed order,
+//                               with the EPILOGUE as it writes.
+//   EPILOGUE (EPILOGUE_PARAMS after the bias; kernels/gemm.cu's contract, never with accumulate): padding rows
+//        (out_ids), ReLU, dropout, the gate, the residual. An unsplit tile applies it after its stores with
+//        gemm_epilogue.cuh's epilogue_tile_pass, gemm.cu's own post-pass: given the same values of
+//        alpha · acc + bias as stored, the same bits as gemm.cu (the same Philox element index r·n + c).
+//   LAYER NORM (NORM_PARAMS, every kernel; ln_out != null only for nt and nn, unsplit, n ≤ BN: the tile spans
+//        whole rows): after the epilogue, epilogue_tile_norm_pass, gemm.cu's: the bits of layer_norm_forward
+//        over out as written. Elsewhere (n > BN, a split, tn) the launcher launches layer_norm_forward after
+//        the GEMM, as gemm-kernels.ts matmul does.
+//   No zero-row skipping (a_ids): every row is multiplied (ops.ts allows it).
 // ACCUMULATES: out when accumulate = 1 (k = 0 then adds the bias only); OVERWRITES otherwise.
 // Nothing is saved (a GEMM has no backward of its own). Deterministic: no atomics; each output element is
 // summed by one thread in a fixed order of k.
@@ -51,14 +59,15 @@
 //       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
 //       128   3        99,328                                                      2 (1 with an f32 operand)
 //       256   4        197,632                                                     1
-//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes:
-//                 bf16·bf16    f32·bf16    bf16·f32    f32·f32
-//       nt 128       123          158         156         164
-//       nt 256       172          206         236         254
-//       nn 128       122          160         158         174
-//       nn 256       181          212         255         255
-//       tn 128       122          154         154         166
-//       tn 256       180          230         255         255
+//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes; in brackets the
+//   counts before the epilogue was added (the post-pass inlined after the body: gemm_wg_finish):
+//                  bf16·bf16   f32·bf16    bf16·f32    f32·f32
+//       nt 128    122 (123)   136 (158)   136 (156)   163 (164)
+//       nt 256    168 (172)   202 (206)   229 (236)   250 (254)
+//       nn 128    122 (122)   142 (160)   140 (158)   168 (174)
+//       nn 256    178 (181)   212 (212)   247 (255)   254 (255)
+//       tn 128    105 (122)   140 (154)   140 (154)   168 (166)
+//       tn 256    180 (180)   210 (230)   245 (255)   251 (255)
 //   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
 //   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
 //   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
@@ -83,11 +92,17 @@
 // (28.3 MB of dy, out f32 += read and written, 56.6 MB) 20-25 µs; tn (56.6 MB of dy and x; 2 tiles × 62
 // splits, 124 CTAs of 7 steps) 15-20 µs plus the reduction's ~9: all still below gemm.cu's mma.sync kernels
 // with the same f32 operands (54-76, ~64, 52 + 9 µs in the recorded ML-20M step, call 44).
+// THE EPILOGUE's post-pass runs after the CTA's main loop and is not overlapped with another CTA's where one
+// CTA fills an SM (every kernel with an f32 operand: the model's, W being f32): it adds its own time. At
+// ML-20M (BN = 256, 216 CTAs in 1.64 waves) a CTA's pass reads its 128 KiB tile back from L2 and the
+// residual or gate from HBM, and writes the tile (and the norm's out) again: ~8 rounds of dependent loads
+// of ~1-1.5 µs a CTA: a prediction of ~15-25 µs a call on top of the product's 30-40 µs, to be measured
+// (scripts/bench-gemm-wg.ts, the model's rows).
 
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-typedef __nv_bfloat16 bf16;
+#include "gemm_epilogue.cuh"
 
 #define WG_BM 128
 #define WG_BK 64
@@ -199,15 +214,9 @@ __device__ __forceinline__ void load_tile(uint32_t tile, const bf16* src, long l
   }
 }
 
-// Two floats to one register of two bf16 (lo in the low half), rounded to nearest even: gemm.cu's pack_bf16,
-// so that an f32 operand enters the product as the same bf16 values on both families.
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-
 // An f32 operand's tile staged through registers: the same rows × columns as load_tile, read as float4
-// (16-byte loads; a warp reads whole rows of 256 or 512 bytes), rounded to bf16 and written as 8-byte halves
+// (16-byte loads; a warp reads whole rows of 256 or 512 bytes), rounded to bf16 (gemm_epilogue.cuh's
+// pack_bf16, gemm.cu's: an f32 operand enters the product as the same bf16 values on both families) and written as 8-byte halves
 // of the swizzled chunks, so the shared tile is bit for bit what load_tile would copy from the bf16 values.
 // `load` issues the loads (their registers stay live until `store`); `store` converts and writes: the body
 // puts the next step's wgmma between the two, so the loads' latency overlaps the tensor cores' work.
@@ -256,70 +265,6 @@ struct WgTile {
   static constexpr int SHARED_BYTES = STAGES * STAGE_BYTES + 1024;
   static_assert(A_BYTES % 1024 == 0 && B_BYTES % 1024 == 0, "panels 1024-byte aligned");
 };
-
-// ---------------------------------------------------------------------------------------------------
-// Epilogue
-
-// Result (r, c) and, when c + 1 < n, (r, c + 1): to this split's partials, or alpha · v + bias (+ out) to
-// out at its dtype, in gemm.cu store_pair's order of operations (so both families give the same bits).
-__device__ __forceinline__ void store_pair(void* out, int out_bf16, float* partial, const float* __restrict__ bias, int r, int c,
-                                           int m, int n, float v0, float v1, float alpha, int accumulate) {
-  if (r >= m || c >= n) return;
-  const long long idx = static_cast<long long>(r) * n + c;
-  const bool two = c + 1 < n;
-  if (partial != nullptr) {
-    float* p = partial + static_cast<long long>(blockIdx.z) * m * n + idx;
-    if (two && (reinterpret_cast<uintptr_t>(p) & 7) == 0) {
-      *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
-    } else {
-      p[0] = v0;
-      if (two) p[1] = v1;
-    }
-    return;
-  }
-  v0 *= alpha;
-  v1 *= alpha;
-  // Read here, not held across the main loop: the bias costs no registers there.
-  if (bias != nullptr) {
-    v0 += bias[c];
-    if (two) v1 += bias[c + 1];
-  }
-  if (out_bf16) {
-    bf16* o = static_cast<bf16*>(out) + idx;
-    if (two && (reinterpret_cast<uintptr_t>(o) & 3) == 0) {
-      if (accumulate) {
-        const float2 old = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(o));
-        v0 += old.x;
-        v1 += old.y;
-      }
-      *reinterpret_cast<__nv_bfloat162*>(o) = __floats2bfloat162_rn(v0, v1);
-    } else {
-      if (accumulate) v0 += __bfloat162float(o[0]);
-      o[0] = __float2bfloat16_rn(v0);
-      if (two) {
-        if (accumulate) v1 += __bfloat162float(o[1]);
-        o[1] = __float2bfloat16_rn(v1);
-      }
-    }
-  } else {
-    float* o = static_cast<float*>(out) + idx;
-    if (two && (reinterpret_cast<uintptr_t>(o) & 7) == 0) {
-      if (accumulate) {
-        const float2 old = *reinterpret_cast<const float2*>(o);
-        v0 += old.x;
-        v1 += old.y;
-      }
-      *reinterpret_cast<float2*>(o) = make_float2(v0, v1);
-    } else {
-      if (accumulate) v0 += o[0];
-      o[0] = v0;
-      if (two) {
-        if (accumulate) v1 += o[1];
-        o[1] = v1;
-      }
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The kernel body. TA: a is stored [k × m] (MN-major in shared memory); TB: b is stored [n × k] (K-major).
@@ -459,9 +404,28 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const vo
   const int c = n0 + 2 * (lane & 3);
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) {
-    store_pair(out, out_bf16, partial, bias, r, c + 8 * j, m, n, acc[j][0], acc[j][1], alpha, accumulate);
-    store_pair(out, out_bf16, partial, bias, r + 8, c + 8 * j, m, n, acc[j][2], acc[j][3], alpha, accumulate);
+    store_pair(out, out_bf16, partial, bias, r, c + 8 * j, m, n, true, acc[j][0], acc[j][1], alpha, accumulate);
+    store_pair(out, out_bf16, partial, bias, r + 8, c + 8 * j, m, n, true, acc[j][2], acc[j][3], alpha, accumulate);
   }
+}
+
+// After the body (its registers dead by then), over an unsplit tile: the rest of the epilogue where asked, or
+// with the layer norm (NORM: the nt and nn kernels; the launcher passes a norm, ln.out != null, only to those,
+// unsplit and of n ≤ BN, so that the tile spans whole rows and n0 = 0). gemm_epilogue.cuh's post-passes,
+// gemm.cu's gemm_finish's: the same code, after a __syncthreads, on out as store_pair wrote it. Inlined here
+// (gemm.cu calls them): the call took the 255-register f32 · f32 BN = 256 nn and tn kernels to 12-28 bytes
+// of spills; inlined after the barrier they leave every kernel's count at or below the body's alone (header
+// REGISTERS). A split tile (partial != null) does nothing: the reduction (gemm_splitk_reduce) applies the
+// epilogue as it writes out.
+template <int BN, bool NORM>
+__device__ __forceinline__ void gemm_wg_finish(void* out, int out_bf16, const float* partial, int m, int n, const Epilogue& ep,
+                                               const EpilogueNorm& ln) {
+  if (partial != nullptr) return;
+  const int tiles_n = (n + BN - 1) / BN;
+  const int tm = blockIdx.x / tiles_n;
+  const int m0 = tm * WG_BM, n0 = (blockIdx.x - tm * tiles_n) * BN;
+  if (NORM && ln.out != nullptr) epilogue_tile_norm_pass<WG_BM, BN>(out, out_bf16, ep, ln, m0, m, n);
+  else if (epilogue_extra(ep)) epilogue_tile_pass<WG_BM, BN>(out, out_bf16, ep, m0, n0, m, n);
 }
 
 // gemm_wg_{layout}_{BN}_{a dtype}_{b dtype}: one entry point per layout, tile and operand dtypes (templated
@@ -469,8 +433,9 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const vo
 #define GEMM_WG_ENTRY(NAME, BN, TA, TB, AT, AF, BT, BF)                                                                     \
   extern "C" __global__ void __launch_bounds__(WG_THREADS, (AF || BF) ? 1 : WgTile<BN>::MIN_BLOCKS) gemm_wg_##NAME##_##BN##_##AT##_##BT(   \
       void* out, float* partial, const void* a, const void* b, int m, int n, int k, int k_per_split, int out_bf16,          \
-      float alpha, int accumulate, const float* bias) {                                                                     \
+      float alpha, int accumulate, const float* bias, EPILOGUE_PARAMS, NORM_PARAMS) {                                      \
     gemm_wg_body<BN, TA, TB, AF, BF>(out, partial, a, b, m, n, k, k_per_split, out_bf16, alpha, accumulate, bias);         \
+    gemm_wg_finish<BN, !TA>(out, out_bf16, partial, m, n, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                             \
   }
 
 #define GEMM_WG_DTYPES(NAME, BN, TA, TB)                    \

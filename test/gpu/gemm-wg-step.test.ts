@@ -1,16 +1,19 @@
 /**
  * One whole training step of SASRec on the CUDA backend (bf16 preset) under the 'wgmma' GEMM kernel set
  * against the same step under 'mixed' (the default): the same initial parameters, packed batch, dropout
- * masks and loss. matmul sends the products wgGemmEligible takes (the projections with their bias, the
- * input and weight gradients) to kernels/gemm_wg.cu, the rest (epilogues, layer norms) to gemm.cu, so the
+ * masks and loss. matmul sends the products wgGemmEligible takes to kernels/gemm_wg.cu: every product of
+ * the linear layers (the projections with their bias, the epilogue GEMMs with their residuals, dropouts,
+ * padding, layer norms and the gate, the input and weight gradients), which a spy on wgGemm counts, so the
  * step exercises the wiring on the model's real operand dtypes (f32 weights and norms, bf16 activations).
- * Skips without the sm_90a module of gemm_wg (a GPU other than compute capability 9.0).
+ * The loss's products over the catalogue (V + 1 = 98 columns, not a multiple of 8: 16-byte rows) and
+ * scoreItems stay on gemm.cu. Skips without the sm_90a module of gemm_wg (a GPU other than compute
+ * capability 9.0).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import { gemmKernels, setGemmKernels, type GemmKernels } from '../../src/backend/cuda/gemm-kernels.js';
-import { wgmmaAvailable } from '../../src/backend/cuda/gemm-wg-kernels.js';
-import type { LossKind } from '../../src/backend/ops.js';
+import { wgGemm, wgmmaAvailable } from '../../src/backend/cuda/gemm-wg-kernels.js';
+import type { LossKind, MatmulOptions } from '../../src/backend/ops.js';
 import { packBatch } from '../../src/data/packing.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { Sasrec } from '../../src/model/sasrec.js';
@@ -20,6 +23,32 @@ import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
 
 announceSkip('test/gpu/gemm-wg-step.test.ts');
+
+// wgGemm as itself, its calls recorded (gemm-kernels.ts matmul calls it through this module's binding).
+vi.mock('../../src/backend/cuda/gemm-wg-kernels.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../src/backend/cuda/gemm-wg-kernels.js')>();
+  return { ...actual, wgGemm: vi.fn(actual.wgGemm) };
+});
+
+/** A wgGemm call's kind: its layout and the epilogue's parts ("nt relu dropout padding"; "tn"). */
+function callKind(options: MatmulOptions): string {
+  const layout = options.transA === true ? 'tn' : options.transB === true ? 'nt' : 'nn';
+  return [layout, ...Object.keys(options.epilogue ?? {})].join(' ');
+}
+
+/** Kinds and counts of the linear layers' products of one step, per block (transformer-block.ts). */
+const LINEAR_PRODUCTS_PER_BLOCK: Readonly<Record<string, number>> = {
+  // q, k, v with their bias; attn_out (x2 = ln1 + ·, LN2); ffn1 (Dropout(ReLU(·))); ffn2 (ln2 + Dropout(·), the next norm).
+  nt: 3,
+  'nt residual padding layerNorm': 1,
+  'nt relu dropout padding': 1,
+  'nt dropout residual padding layerNorm': 1,
+  // The input gradients of ffn1, attn_out, q, k, v; ffn2's with the gate (the backward of Dropout(ReLU(·))).
+  nn: 5,
+  'nn gate': 1,
+  // The six weight gradients.
+  tn: 6,
+};
 
 // d = 64 and an FFN of d: every linear layer's rows are 16-byte aligned (wgGemmEligible), so the
 // projections and gradients do run on wgmma; 12 sequences of up to 24 items, packed.
@@ -74,6 +103,7 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
   const ctx = { train: true, seed, step };
   const before = gemmKernels();
   setGemmKernels(kernels);
+  vi.mocked(wgGemm).mockClear();
   try {
     model.forward(rows, ctx);
     loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), R, valid, step);
@@ -82,10 +112,17 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
   } finally {
     setGemmKernels(before);
   }
+  // The linear layers' products (n = d = ffn = 64; the loss's have n = V + 1 or take none).
+  const kinds: Record<string, number> = {};
+  for (const call of vi.mocked(wgGemm).mock.calls) {
+    if (call[5] !== dims.hidden) continue;
+    const kind = callKind(call[7]);
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
   const gradients = await ops.readF32(grads.flat());
   const value = (await ops.readF32(io.get('loss')))[0]!;
   for (const g of [params, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
-  return { value, gradients };
+  return { value, gradients, kinds };
 }
 
 describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels agrees with 'mixed'", () => {
@@ -110,6 +147,10 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
       const seed = 1 + Math.floor(Math.random() * 10_000);
       const want = await oneStep(ops, 'mixed', kind, batch, seed);
       const got = await oneStep(ops, 'wgmma', kind, batch, seed);
+      expect(want.kinds, "'mixed' runs no product on wgGemm").toEqual({});
+      // Every product of the linear layers ran on wgGemm, the epilogue GEMMs included.
+      expect(got.kinds, "the linear layers' products on wgGemm").toEqual(
+        Object.fromEntries(Object.entries(LINEAR_PRODUCTS_PER_BLOCK).map(([k, count]) => [k, count * dims.blocks])));
       expect(Number.isFinite(got.value), 'loss finite').toBe(true);
       expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(1e-3);
       expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);

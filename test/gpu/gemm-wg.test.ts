@@ -7,8 +7,9 @@ import {
 import {
   wgGemm, wgGemmEligible, wgGemmIneligibility, wgGemmPlanFor, wgmmaAvailable, type WgLayout, type WgTileN,
 } from '../../src/backend/cuda/gemm-wg-kernels.js';
+import { multiprocessors } from '../../src/backend/cuda/launch.js';
 import type { DType } from '../../src/backend/memory-plan.js';
-import type { MatmulOptions } from '../../src/backend/ops.js';
+import type { DropoutSpec, MatmulEpilogue, MatmulOptions, Tensor } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
 import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
@@ -152,7 +153,7 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(wgGemmPlanFor(37, 33, 0, 'nt', BF16, 132, WG_SCRATCH_FLOATS)).toMatchObject({ tiles: 1, splits: 1 });
   });
 
-  it('takes f32 or bf16 operands of 16-byte rows without epilogue on the sm_90a module only, and says why not', () => {
+  it('takes f32 or bf16 operands of 16-byte rows, with or without an epilogue, on the sm_90a module only, and says why not', () => {
     const bf16 = { out: 'f32', a: 'bf16', b: 'bf16' } as const;
     expect(wgGemmEligible(27_648, 256, 256, { transB: true }, bf16, true)).toBe(true);
     expect(wgGemmEligible(27_648, 256, 256, {}, { ...bf16, out: 'bf16' }, true)).toBe(true);
@@ -167,7 +168,8 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
     expect(why(1000, 256, 250, { transB: true })).toMatch(/k = 250/);
     expect(why(1000, 250, 256, {})).toMatch(/n = 250/);
     expect(why(777, 256, 1000, { transA: true })).toMatch(/m = 777/);
-    expect(why(1000, 256, 256, { epilogue: { relu: true } })).toMatch(/epilogue/);
+    expect(why(1000, 256, 256, { transB: true, epilogue: { relu: true } }), 'an epilogue is taken').toBeUndefined();
+    expect(why(1000, 256, 250, { transB: true, epilogue: { relu: true } }), 'but not off 16-byte rows').toMatch(/k = 250/);
   });
 
   it('GRID_GEMM_KERNELS accepts wgmma and mixed (auto is the default) and rejects unknown names', async () => {
@@ -382,7 +384,7 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     });
   }
 
-  it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits) and 'mixed' on the rest (an epilogue, 'fp32' math)", (ctx) => {
+  it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits, an epilogue's too) and 'mixed' on the rest ('fp32' math)", (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
     const [m, n, k] = [1000, 256, 256];
     const io = deviceGroup('io', [
@@ -413,7 +415,8 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     };
     const direct = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, plain, scratch.get('wg')));
     expect(bits(under('wgmma', plain)).equals(direct), 'eligible: wgGemm').toBe(true);
-    expect(bits(under('wgmma', relu)).equals(bits(under('mixed', relu))), 'an epilogue: mixed').toBe(true);
+    const directRelu = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, relu, scratch.get('wg')));
+    expect(bits(under('wgmma', relu)).equals(directRelu), 'an epilogue: wgGemm').toBe(true);
     expect(bits(under('wgmma', plain, 'fp32')).equals(bits(under('mixed', plain, 'fp32'))), "'fp32' math: gemm.cu").toBe(true);
     stream.destroy();
     io.free();
@@ -458,4 +461,279 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     stream.destroy();
     io.free();
   });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The epilogue (ops.ts MatmulEpilogue, kernels/gemm_epilogue.cuh) on wgGemm against gemm.cu's matmul under
+// 'mixed' on the same inputs.
+
+const DROP: DropoutSpec = { p: 0.3, key: { seed: 7, step: 11, site: 3 } };
+/** The gate's factor: blockBackward's 1 / (1 - p) of the FFN's dropout (another p than DROP's). */
+const GATE_SCALE = 1 / (1 - 0.1);
+/** The layer norm's epsilon (the model's is 1e-8; a larger one keeps zero rows' rstd moderate). */
+const LN_EPS = 1e-5;
+
+interface EpiCase {
+  readonly layout: WgLayout;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly a: 'f32' | 'bf16';
+  readonly b: 'f32' | 'bf16';
+  readonly out: 'f32' | 'bf16';
+  /** @default wgDefaultTileN of the operands */
+  readonly tileN?: WgTileN;
+  readonly relu?: boolean;
+  readonly dropout?: boolean;
+  /** The dropout's step read from the step counters on the device (a recorded step's), not the argument. */
+  readonly counters?: boolean;
+  /** The gate's tensor's dtype, or none. */
+  readonly gate?: 'f32' | 'bf16';
+  /** The residual's dtype, or none. */
+  readonly residual?: 'f32' | 'bf16';
+  readonly padding?: boolean;
+  /** The layer norm's output dtype, or none. */
+  readonly ln?: 'f32' | 'bf16';
+  /** The norm's own ids (the padding ids; the final norm has none). */
+  readonly lnIds?: boolean;
+}
+
+// Each epilogue alone on each layout (nt and nn: unsplit, epilogue_tile_pass on both tiles; tn: split k,
+// the epilogue in gemm_splitk_reduce, and unsplit 200 × 64 × 300), f32 and bf16 operands and outs, awkward m
+// (777, 1000, 1500: a partial last row tile), n = 200 and 64 (masked columns), k = 72 (a partial k step); the
+// layer norm in the tile (n ≤ BN) and after it (n > BN, tn, split). Then the model's combinations at d = 256
+// with its dtypes (bf16 activations att and ffn_drop, f32 weights, residual stream and norms): attn_out
+// (residual + padding + layer norm), ffn1 (ReLU + dropout + padding, the dropout's step from the device's
+// counters), ffn2 (dropout + residual + padding + layer norm, the last block's norm without ids), and ffn2's
+// input gradient (nn, the gate by the saved bf16 ffn_drop), on the default tile and the other one.
+const EPI_CASES: EpiCase[] = [
+  { layout: 'nt', m: 1000, n: 256, k: 256, a: 'bf16', b: 'f32', out: 'bf16', relu: true },
+  { layout: 'nt', m: 777, n: 200, k: 72, a: 'f32', b: 'bf16', out: 'f32', tileN: 128, dropout: true },
+  { layout: 'nt', m: 1000, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'bf16', gate: 'bf16' },
+  { layout: 'nt', m: 777, n: 200, k: 72, a: 'f32', b: 'f32', out: 'f32', residual: 'bf16' },
+  { layout: 'nt', m: 1000, n: 64, k: 256, a: 'bf16', b: 'f32', out: 'f32', tileN: 128, padding: true },
+  { layout: 'nt', m: 777, n: 200, k: 72, a: 'bf16', b: 'f32', out: 'f32', tileN: 256, ln: 'f32', lnIds: true },
+  { layout: 'nt', m: 1000, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'bf16', tileN: 128, ln: 'bf16' },
+  { layout: 'nn', m: 1000, n: 256, k: 256, a: 'f32', b: 'f32', out: 'f32', relu: true },
+  { layout: 'nn', m: 777, n: 200, k: 72, a: 'bf16', b: 'bf16', out: 'bf16', tileN: 256, dropout: true },
+  { layout: 'nn', m: 1000, n: 256, k: 64, a: 'bf16', b: 'f32', out: 'bf16', tileN: 128, gate: 'f32' },
+  { layout: 'nn', m: 777, n: 64, k: 72, a: 'bf16', b: 'f32', out: 'bf16', residual: 'f32' },
+  { layout: 'nn', m: 1000, n: 200, k: 256, a: 'f32', b: 'bf16', out: 'f32', padding: true },
+  { layout: 'nn', m: 777, n: 64, k: 72, a: 'f32', b: 'f32', out: 'bf16', tileN: 128, ln: 'f32', lnIds: true },
+  { layout: 'tn', m: 256, n: 256, k: 2051, a: 'f32', b: 'f32', out: 'f32', relu: true },
+  { layout: 'tn', m: 256, n: 200, k: 1001, a: 'bf16', b: 'bf16', out: 'f32', dropout: true },
+  { layout: 'tn', m: 200, n: 64, k: 300, a: 'bf16', b: 'f32', out: 'bf16', gate: 'f32' },
+  { layout: 'tn', m: 256, n: 256, k: 2051, a: 'bf16', b: 'bf16', out: 'bf16', residual: 'f32' },
+  { layout: 'tn', m: 200, n: 64, k: 300, a: 'f32', b: 'f32', out: 'f32', padding: true },
+  { layout: 'tn', m: 256, n: 200, k: 1001, a: 'f32', b: 'bf16', out: 'f32', ln: 'f32', lnIds: true },
+  { layout: 'tn', m: 200, n: 64, k: 300, a: 'bf16', b: 'bf16', out: 'f32', dropout: true, ln: 'bf16' },
+];
+// The model's operands (an f32 weight) take the 256 tile by default (the norm in the tile); then the 128 one
+// (the norm after the GEMM).
+for (const tileN of [undefined, 128] as const) {
+  const tile = tileN === undefined ? {} : { tileN };
+  EPI_CASES.push(
+    { layout: 'nt', m: 1500, n: 256, k: 256, a: 'bf16', b: 'f32', out: 'f32', ...tile, residual: 'f32', padding: true, ln: 'f32', lnIds: true },
+    { layout: 'nt', m: 1500, n: 256, k: 256, a: 'f32', b: 'f32', out: 'bf16', ...tile, relu: true, dropout: true, counters: true, padding: true },
+    { layout: 'nt', m: 1500, n: 256, k: 256, a: 'bf16', b: 'f32', out: 'f32', ...tile, dropout: true, residual: 'f32', padding: true, ln: 'f32', lnIds: tileN === undefined },
+    { layout: 'nn', m: 1500, n: 256, k: 256, a: 'f32', b: 'f32', out: tileN === 128 ? 'bf16' : 'f32', ...tile, gate: 'bf16' },
+  );
+}
+
+function epiLabel(c: EpiCase): string {
+  const parts = [
+    c.relu && 'relu', c.dropout && `dropout${c.counters ? ' (device step)' : ''}`, c.gate !== undefined && `gate ${c.gate}`,
+    c.residual !== undefined && `residual ${c.residual}`, c.padding && 'padding', c.ln !== undefined && `layer norm ${c.ln}${c.lnIds ? ' with ids' : ''}`,
+  ].filter(Boolean);
+  return `${c.layout} ${c.m}×${c.n}×${c.k} a ${c.a} b ${c.b} out ${c.out} tile ${c.tileN ?? 'default'}: ${parts.join(', ')}`;
+}
+
+/**
+ * out's bound against 'mixed': both multiply the same bf16 values exactly and sum them in fp32 in different
+ * orders, each within 1e-5 of the exact product (the oracle's bound above): 2e-5 apart; a bf16 out is rounded
+ * twice on each side (after the bias and at the end), 2^-9 each: + 4 · 2^-9. The epilogue is the same code on
+ * both: ReLU and the gate only zero or scale both alike, the residual adds the same values, a dropout's kept
+ * values are scaled by 1/(1 - p) while the dropped ones leave the norm: × 1/(1 - p).
+ */
+function epiBound(c: EpiCase): number {
+  return (2e-5 + (c.out === 'bf16' ? 4 * 2 ** -9 : 0)) * (c.dropout ? 1 / (1 - DROP.p) : 1);
+}
+
+/** Padding ids of out's rows: 0 on rows 3..9 and every 17th, else 1. */
+function paddingIds(m: number): Int32Array {
+  return Int32Array.from({ length: m }, (_, r) => ((r >= 3 && r < 10) || r % 17 === 0 ? 0 : 1));
+}
+
+/** Whether two float arrays hold the same bits. */
+function sameBits(x: Float32Array, y: Float32Array): boolean {
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+}
+
+/** The Euclidean norm of an array. */
+function norm2(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! ** 2;
+  return Math.sqrt(s);
+}
+
+/** What a run writes: out, and the layer norm's out, mean and rstd. */
+interface EpiOutputs {
+  readonly out: Float32Array;
+  readonly ln: Float32Array;
+  readonly mean: Float32Array;
+  readonly rstd: Float32Array;
+}
+
+/** The runs of a case, each into tensors of its own: wgGemm twice, matmul ('mixed'), and the identity check. */
+const RUNS = ['wg', 'again', 'mx', 'id'] as const;
+
+describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the same inputs", () => {
+  const context = useContext();
+  let scratch: CudaTensorGroup;
+  let skipReason: string | undefined;
+  beforeAll(() => {
+    context();
+    skipReason = wgmmaAvailable() ? undefined : 'this GPU does not load the sm_90a module of gemm_wg (compute capability 9.0 has it)';
+    scratch = deviceGroup('scratch', [
+      { name: 'wg', shape: [WG_SCRATCH_FLOATS], dtype: 'f32' },
+      { name: 'gemm', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
+    ]);
+    clearGemmCounters(scratch.get('gemm'));
+  });
+  afterAll(() => {
+    scratch?.free();
+  });
+
+  for (const c of EPI_CASES) {
+    it(epiLabel(c), (ctx) => {
+      if (skipReason !== undefined) return ctx.skip(skipReason);
+      const { m, n, k } = c;
+      const plan = wgGemmPlanFor(m, n, k, c.layout, c, multiprocessors(), WG_SCRATCH_FLOATS, c.tileN);
+      const split = plan.splits > 1;
+      if (c.layout === 'tn' && (m === 256) !== split) throw new Error(`case ${epiLabel(c)}: expected ${m === 256 ? 'a split' : 'no split'}, got ${JSON.stringify(plan)}`);
+      const lnDtype = c.ln ?? 'f32';
+      const io = deviceGroup('io', [
+        { name: 'a', shape: [m * k], dtype: c.a },
+        { name: 'b', shape: [k * n], dtype: c.b },
+        { name: 'bias', shape: [n], dtype: 'f32' },
+        { name: 'res', shape: [m * n], dtype: c.residual ?? 'f32' },
+        { name: 'by', shape: [m * n], dtype: c.gate ?? 'f32' },
+        { name: 'ids', shape: [m], dtype: 'i32' },
+        { name: 'counters', shape: [2], dtype: 'i32' },
+        { name: 'w', shape: [n], dtype: 'f32' },
+        { name: 'lb', shape: [n], dtype: 'f32' },
+        { name: 'eye', shape: [n * n], dtype: 'f32' },
+        { name: 'out_pre', shape: [m * n], dtype: c.out },
+        ...RUNS.flatMap((run) => [
+          { name: `out_${run}`, shape: [m * n], dtype: c.out },
+          { name: `ln_${run}`, shape: [m * n], dtype: lnDtype },
+          { name: `mean_${run}`, shape: [m], dtype: 'f32' as DType },
+          { name: `rstd_${run}`, shape: [m], dtype: 'f32' as DType },
+        ]),
+      ]);
+      const t = (name: string): Tensor => io.get(name);
+      put(io.get('a'), randomFloats(m * k));
+      put(io.get('b'), randomFloats(k * n));
+      // The bias and the residual scaled like the product (by √k), so that ReLU cuts about half of the values.
+      put(io.get('bias'), randomFloats(n).map((v) => v * Math.sqrt(k)));
+      if (c.residual !== undefined) put(io.get('res'), randomFloats(m * n).map((v) => v * Math.sqrt(k)));
+      // Half positive, every 7th element exactly 0 (kept nowhere: the gate is by > 0).
+      const by = c.gate !== undefined ? put(io.get('by'), randomFloats(m * n).map((v, i) => (i % 7 === 0 ? 0 : v))) : null;
+      const ids = paddingIds(m);
+      put(io.get('ids'), ids);
+      // The device's step differs from the argument: both families must read it.
+      put(io.get('counters'), [DROP.key.step + 2, 1]);
+      put(io.get('w'), randomFloats(n).map((v) => 1 + v / 2));
+      put(io.get('lb'), randomFloats(n));
+      put(io.get('eye'), Float32Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0)));
+
+      const drop: DropoutSpec = c.counters ? { ...DROP, key: { ...DROP.key, counters: t('counters') } } : DROP;
+      const epilogue = (run: string): MatmulEpilogue => ({
+        ...(c.relu ? { relu: true } : {}),
+        ...(c.dropout ? { dropout: drop } : {}),
+        ...(c.gate !== undefined ? { gate: { by: t('by'), scale: GATE_SCALE } } : {}),
+        ...(c.residual !== undefined ? { residual: t('res') } : {}),
+        ...(c.padding ? { padding: t('ids') } : {}),
+        ...(c.ln !== undefined ? {
+          layerNorm: {
+            out: t(`ln_${run}`), mean: t(`mean_${run}`), rstd: t(`rstd_${run}`), weight: t('w'), bias: t('lb'), eps: LN_EPS,
+            ...(c.lnIds ? { ids: t('ids') } : {}),
+          },
+        } : {}),
+      });
+      const product: MatmulOptions = { ...trans(c.layout), bias: t('bias') };
+      const launch = c.tileN === undefined ? {} : { tileN: c.tileN };
+      const stream = Stream.create();
+      const before = gemmKernels();
+      setGemmKernels('mixed');
+      try {
+        for (const run of ['wg', 'again'] as const) {
+          wgGemm(stream, t(`out_${run}`), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue(run) }, scratch.get('wg'), launch);
+        }
+        matmul(stream, t('out_mx'), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue('mx') }, 'bf16', scratch.get('gemm'));
+        // The identity check: wgGemm's out before the epilogue (alpha · product + bias, as its tiles store it),
+        // then gemm.cu's epilogue on exactly those values: pre · I by the fp32 kernels (exact: one product by 1,
+        // the rest by 0) with the same epilogue and no bias.
+        wgGemm(stream, t('out_pre'), t('a'), t('b'), m, n, k, product, scratch.get('wg'), launch);
+        matmul(stream, t('out_id'), t('out_pre'), t('eye'), m, n, n, { epilogue: epilogue('id') }, 'fp32', scratch.get('gemm'));
+        stream.synchronize();
+      } finally {
+        setGemmKernels(before);
+        stream.destroy();
+      }
+      const read = (run: string): EpiOutputs => ({
+        out: get(io.get(`out_${run}`)), ln: get(io.get(`ln_${run}`)), mean: get(io.get(`mean_${run}`)), rstd: get(io.get(`rstd_${run}`)),
+      });
+      const [got, again, mx, id] = RUNS.map(read) as [EpiOutputs, EpiOutputs, EpiOutputs, EpiOutputs];
+      io.free();
+
+      const written: (keyof EpiOutputs)[] = c.ln !== undefined ? ['out', 'ln', 'mean', 'rstd'] : ['out'];
+      for (const name of written) {
+        expect(got[name].every(Number.isFinite), `${name} fully written`).toBe(true);
+        expect(sameBits(again[name], got[name]), `${name}: the same bits twice`).toBe(true);
+        // A split product's bf16 out is rounded once by the reduction, not after the bias and again at the
+        // end as a tile's: only there is its out before the epilogue not what the reduction adds the epilogue to.
+        if (!(split && c.out === 'bf16')) expect(sameBits(got[name], id[name]), `${name}: gemm.cu's epilogue of wgGemm's values, bit for bit`).toBe(true);
+      }
+      if (c.padding) {
+        for (let r = 0; r < m; r++) if (ids[r] === 0) expect(got.out.subarray(r * n, (r + 1) * n).every((v) => v === 0), `padding row ${r}`).toBe(true);
+      }
+      if (c.dropout && c.residual === undefined) {
+        // The masks: where gemm.cu dropped an element wgGemm drops it, and the other way round. Without ReLU
+        // every zero is a dropped element (or a padding row); with it, a value the two sums put on either side
+        // of 0 may be cut on one side only: such a value is within the sums' difference of 0 (≤ 1e-3 of the
+        // rms here), a dropped one is not (but with a chance of 1e-3).
+        const rms = norm2(mx.out) / Math.sqrt(m * n);
+        const limit = c.relu ? 1e-3 * rms : 0;
+        let mismatches = 0;
+        let dropped = 0;
+        for (let i = 0; i < m * n; i++) {
+          const [g, w] = [got.out[i]!, mx.out[i]!];
+          if (g === 0) dropped++;
+          if ((g === 0) !== (w === 0) && Math.max(Math.abs(g), Math.abs(w)) > limit) mismatches++;
+        }
+        expect(mismatches, 'elements dropped by one family only').toBe(0);
+        expect(dropped / (m * n), 'the fraction dropped (p = 0.3, ReLU and padding rows add zeros)').toBeGreaterThan(0.25);
+      }
+      if (by !== null && c.residual === undefined) {
+        const open = got.out.reduce((s, v, i) => s + (by[i]! <= 0 && v !== 0 ? 1 : 0), 0);
+        expect(open, 'gated elements not 0').toBe(0);
+      }
+      const outBound = epiBound(c);
+      expect(relError(got.out, mx.out), 'out').toBeLessThanOrEqual(outBound);
+      if (c.ln !== undefined) {
+        for (let r = 0; r < m; r++) {
+          if (c.lnIds && ids[r] === 0) expect([got.mean[r], got.rstd[r]], `statistics of padding row ${r}`).toEqual([0, 0]);
+        }
+        // The norm of outs that differ by ‖Δout‖ ≤ outBound · ‖out‖: a row's mean moves by at most its
+        // ‖Δout_r‖ / √n, so the means by ‖Δout‖ / √n (twice the bound for the statistics' own fp32 sums);
+        // rstd and the normalised rows by about out's relative error (‖x‖ / σ of the rows about 1: gemm-
+        // epilogue.test.ts's reasoning): 2 · outBound, plus a bf16 norm's rounding on either side, 2 · 2^-9.
+        const meanLimit = (2 * outBound * norm2(mx.out)) / Math.sqrt(n);
+        expect(norm2(got.mean.map((v, r) => v - mx.mean[r]!)), 'mean').toBeLessThanOrEqual(meanLimit);
+        expect(relError(got.rstd, mx.rstd), 'rstd').toBeLessThanOrEqual(2 * outBound);
+        expect(relError(got.ln, mx.ln), 'norm').toBeLessThanOrEqual(2 * outBound + (c.ln === 'bf16' ? 2 * 2 ** -9 : 0));
+      }
+    });
+  }
 });

@@ -17,12 +17,11 @@ import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import { fillBytes } from '../../cuda/memory.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { DType } from '../memory-plan.js';
-import type { PointerArg } from '../../cuda/kernel-signature.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
-import type { MatmulEpilogue, MatmulLayerNorm, MatmulOptions, Tensor } from '../ops.js';
-import { dropoutThreshold } from '../philox.js';
+import type { MatmulOptions, Tensor } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, stepCounters, strideGrid } from './launch.js';
+import { epilogueArgs, EPILOGUE_SIGNATURE, NO_EPILOGUE, NO_NORM, normArgs, NORM_SIGNATURE, type EpilogueArgs, type NormArgs } from './gemm-epilogue-args.js';
+import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid } from './launch.js';
 import { wgGemm, wgGemmEligible } from './gemm-wg-kernels.js';
 import { layerNormForward } from './layernorm-kernels.js';
 
@@ -37,8 +36,8 @@ export type GemmMath = 'bf16' | 'fp32';
  * is 'tiled' with the 64 × 64 tile pipelined (small problems are latency-bound: copies two tiles ahead
  * hide more of it). 'legacy' runs the register-staged 128 × 64 kernel for every shape, as before either
  * existed. 'wgmma' runs matmul's products on Hopper's wgmma kernels (kernels/gemm_wg.cu) where the
- * sm_90a module is loaded and wgGemmEligible takes them (no epilogue but the bias, 16-byte rows; rowIds
- * ignored: every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'auto',
+ * sm_90a module is loaded and wgGemmEligible takes them (16-byte rows, epilogues included; rowIds ignored:
+ * every row is multiplied), and everything else, scoreItems included, as 'mixed' does. 'auto',
  * the default, is 'mixed' but for the products wgmmaPays names, which it runs as 'wgmma' does: on an
  * H200 'mixed' was the fastest of the mma.sync sets (BENCHMARKS.md, call 24), and wgmma beat it inside a
  * training step only on those (session 7); the others stay selectable for comparison. 'fp32' math
@@ -114,21 +113,12 @@ export function clearGemmCounters(scratch: Tensor, stream: Stream | null = null)
   fillBytes(counterRegion(deviceTensor(scratch, 'clearGemmCounters.scratch', ['f32'], GEMM_MIN_SCRATCH_FLOATS)), 0, stream);
 }
 
-/** The epilogue's kernel arguments after the bias (kernels/gemm.cu EPILOGUE_PARAMS). */
-const EPILOGUE = [
-  'relu:i32', 'drop_threshold:u32', 'drop_scale:f64', 'drop_seed:u32', 'drop_step:u32', 'drop_site:u32', 'step_counters:ptr',
-  'gate:ptr', 'gate_bf16:i32', 'gate_scale:f64', 'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
-] as const;
-
-/** The layer norm's kernel arguments after the epilogue's, GEMM kernels only (kernels/gemm.cu NORM_PARAMS). */
-const NORM = ['ln_out:ptr', 'ln_out_bf16:i32', 'ln_mean:ptr', 'ln_rstd:ptr', 'ln_weight:ptr', 'ln_bias:ptr', 'ln_eps:f32', 'ln_ids:ptr'] as const;
-
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'counters:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32',
-    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE, ...NORM,
+    'out_bf16:i32', 'a_bf16:i32', 'b_bf16:i32', 'alpha:f32', 'accumulate:i32', 'a_ids:ptr', 'bias:ptr', ...EPILOGUE_SIGNATURE, ...NORM_SIGNATURE,
   ],
-  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
+  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE_SIGNATURE],
   fillColumn: ['x:ptr', 'rows:i32', 'ld:i64', 'col:i32', 'value:f32'],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -338,47 +328,6 @@ function checkTiles(what: string, tiles: number): void {
 /** GEMM_LIVE_WORDS · 32: the depth steps of a split whose zero rows the kernels can skip (transA). */
 const LIVE_STEPS = 1024;
 
-/** The values of EPILOGUE, in its order. */
-type EpilogueArgs = readonly [
-  number, number, number, number, number, number, PointerArg, PointerArg, number, number, PointerArg, number, PointerArg,
-];
-
-const NO_EPILOGUE: EpilogueArgs = [0, 0, 1, 0, 0, 0, NULL_PTR, NULL_PTR, 0, 1, NULL_PTR, 0, NULL_PTR];
-
-/** The kernel arguments of matmul's epilogue on out [m × n], its tensors checked. */
-function epilogueArgs(e: MatmulEpilogue | undefined, m: number, n: number): EpilogueArgs {
-  if (e === undefined) return NO_EPILOGUE;
-  const drop = e.dropout !== undefined && e.dropout.p > 0 ? e.dropout : undefined;
-  const gate = e.gate === undefined ? null : deviceTensor(e.gate.by, 'matmul.epilogue.gate.by', FLOATS, m * n);
-  const residual = e.residual === undefined ? null : deviceTensor(e.residual, 'matmul.epilogue.residual', FLOATS, m * n);
-  const ids = e.padding === undefined ? NULL_PTR : deviceTensor(e.padding, 'matmul.epilogue.padding', ['i32'], m);
-  // Key and counter words as uint32 bits, as the CPU's philox4x32 reads them (step reduced mod 2^32).
-  return [
-    e.relu === true ? 1 : 0,
-    drop === undefined ? 0 : dropoutThreshold(drop.p), drop === undefined ? 1 : 1 / (1 - drop.p),
-    drop === undefined ? 0 : drop.key.seed >>> 0, drop === undefined ? 0 : drop.key.step >>> 0, drop === undefined ? 0 : drop.key.site >>> 0,
-    drop === undefined ? NULL_PTR : stepCounters(drop),
-    gate ?? NULL_PTR, gate === null ? 0 : bf16Flag(gate), e.gate?.scale ?? 1,
-    residual ?? NULL_PTR, residual === null ? 0 : bf16Flag(residual), ids,
-  ];
-}
-
-/** The values of NORM, in its order. */
-type NormArgs = readonly [PointerArg, number, PointerArg, PointerArg, PointerArg, PointerArg, number, PointerArg];
-
-const NO_NORM: NormArgs = [NULL_PTR, 0, NULL_PTR, NULL_PTR, NULL_PTR, NULL_PTR, 0, NULL_PTR];
-
-/** The kernel arguments of the epilogue's layer norm of out [m × n], its tensors checked (layerNormForward's checks). */
-function normArgs(ln: MatmulLayerNorm, m: number, n: number): NormArgs {
-  const out = deviceTensor(ln.out, 'matmul.epilogue.layerNorm.out', FLOATS, m * n);
-  return [
-    out, bf16Flag(out),
-    deviceTensor(ln.mean, 'matmul.epilogue.layerNorm.mean', ['f32'], m), deviceTensor(ln.rstd, 'matmul.epilogue.layerNorm.rstd', ['f32'], m),
-    deviceTensor(ln.weight, 'matmul.epilogue.layerNorm.weight', ['f32'], n), deviceTensor(ln.bias, 'matmul.epilogue.layerNorm.bias', ['f32'], n),
-    ln.eps, ln.ids === undefined ? NULL_PTR : deviceTensor(ln.ids, 'matmul.epilogue.layerNorm.ids', ['i32'], m),
-  ];
-}
-
 /**
  * Whether a GEMM of this plan and tile does the epilogue's layer norm itself (kernels/gemm.cu LAYER NORM):
  * unsplit, its tile spanning whole rows, a kernel without transA (those have no norm).
@@ -458,8 +407,8 @@ export function wgmmaPays(m: number, n: number, k: number, transA: boolean): boo
  *  runs inside the GEMM where its tile spans whole rows and k is not split (normInTile: d = 64 on every
  *  tile, d ≤ 128 on the 128 × 128 one), else as layer_norm_forward launched after it: the same bits either way.
  *  Under the 'wgmma' kernel set (and 'auto', where wgmmaPays) a product with 'bf16' math that wgGemmEligible takes runs on wgGemm instead
- *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored), its split-K partials in the
- *  scratch's partial region (the counters untouched). */
+ *  (the same bf16-rounded operands, fp32 sums in another order; rowIds ignored; the epilogue and its norm
+ *  with this module's code), its split-K partials in the scratch's partial region (the counters untouched). */
 export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number,
   options: MatmulOptions, math: GemmMath, scratch: Tensor): void {
   checkCount('matmul.m', m);
@@ -474,9 +423,9 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'matmul.bias', ['f32'], n);
   const accumulate = options.accumulate ?? false;
   checkMatmulEpilogue(options, out);
-  const epilogue = epilogueArgs(options.epilogue, m, n);
+  const epilogue = epilogueArgs(options.epilogue, m, n, 'matmul');
   const ln = options.epilogue?.layerNorm;
-  const norm = ln === undefined ? null : normArgs(ln, m, n);
+  const norm = ln === undefined ? null : normArgs(ln, m, n, 'matmul');
   // Nothing to write, or (k = 0 with accumulate and no bias) nothing to add.
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
   // wgGemm copies 16-byte chunks: an operand view off that alignment (views are 256-byte aligned) stays here.

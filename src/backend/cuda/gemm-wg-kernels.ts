@@ -1,7 +1,8 @@
 /**
  * Launchers of kernels/gemm_wg.cu: Hopper's wgmma GEMM for the products of the linear layers, with f32 or
  * bf16 operands (an f32 one rounded to bf16 as it is staged, as gemm.cu's 'bf16' math does; the kernel
- * file's header holds the contract, the tiles and the expected speed). The kernels exist in the sm_90a
+ * file's header holds the contract, the tiles and the expected speed) and matmul's epilogue (ops.ts
+ * MatmulEpilogue, its layer norm included: kernels/gemm_epilogue.cuh, gemm.cu's code). The kernels exist in the sm_90a
  * module only: `wgGemmEligible` says whether a product may run here, else it stays on kernels/gemm.cu
  * (gemm-kernels.ts matmul, which calls wgGemm itself under the 'wgmma' kernel set). A deep product with few output tiles (the weight gradient, tn)
  * splits k over grid z, writes per-split partials to the caller's scratch and adds them with gemm.cu's
@@ -9,34 +10,30 @@
  *
  * This module imports nothing of gemm-kernels.ts, so that matmul there may call it without an import cycle;
  * the reduction's signature is therefore restated here (SIGNATURES.splitkReduce, checked against the PTX
- * when the kernel is loaded).
+ * when the kernel is loaded), and the epilogue's arguments come from gemm-epilogue-args.ts, which both import.
  */
 import { currentContext } from '../../cuda/context.js';
 import type { KernelSignature, PointerArg } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
+import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import type { DType } from '../memory-plan.js';
 import type { MatmulOptions, Tensor } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { epilogueArgs, EPILOGUE_SIGNATURE, NO_NORM, normArgs, NORM_SIGNATURE } from './gemm-epilogue-args.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR } from './launch.js';
+import { layerNormForward } from './layernorm-kernels.js';
 
 /** The kernel family (kernels/gemm_wg.cu). */
 const FAMILY = 'gemm_wg';
 
-/** The kernel arguments of gemm_splitk_reduce's epilogue (kernels/gemm.cu EPILOGUE_PARAMS), none of which a wgmma product uses. */
-const EPILOGUE = [
-  'relu:i32', 'drop_threshold:u32', 'drop_scale:f64', 'drop_seed:u32', 'drop_step:u32', 'drop_site:u32', 'step_counters:ptr',
-  'gate:ptr', 'gate_bf16:i32', 'gate_scale:f64', 'residual:ptr', 'residual_bf16:i32', 'out_ids:ptr',
-] as const;
-
-/** The values of EPILOGUE that ask for nothing (gemm-kernels.ts NO_EPILOGUE). */
-const NO_EPILOGUE = [0, 0, 1, 0, 0, 0, NULL_PTR, NULL_PTR, 0, 1, NULL_PTR, 0, NULL_PTR] as const;
-
 const SIGNATURES = {
   gemm: [
     'out:ptr', 'partial:ptr', 'a:ptr', 'b:ptr', 'm:i32', 'n:i32', 'k:i32', 'k_per_split:i32', 'out_bf16:i32', 'alpha:f32',
-    'accumulate:i32', 'bias:ptr',
+    'accumulate:i32', 'bias:ptr', ...EPILOGUE_SIGNATURE, ...NORM_SIGNATURE,
   ],
-  splitkReduce: ['out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE],
+  splitkReduce: [
+    'out:ptr', 'partial:ptr', 'mn:i64', 'splits:i32', 'out_bf16:i32', 'alpha:f32', 'accumulate:i32', 'bias:ptr', 'n:i32', ...EPILOGUE_SIGNATURE,
+  ],
 } as const satisfies Record<string, KernelSignature>;
 
 /** Columns of a CTA tile (the kernels' BN); every tile is 128 rows (WG_BM) by 64 depth a step (WG_BK). */
@@ -112,10 +109,11 @@ function layoutOf(options: Pick<MatmulOptions, 'transA' | 'transB'>): WgLayout |
 
 /**
  * Why the wgmma kernels cannot run this product, or undefined where they can: a and b each f32 or bf16, an
- * f32 or bf16 out, no transposes but nt, nn or tn, no epilogue (the bias is fine), every operand row 16-byte aligned
- * (the leading dimensions of the header's REQUIREMENTS multiples of 8), and `wgmma` (the sm_90a module is
- * the one loaded: wgmmaAvailable). options.rowIds is allowed and ignored: every row is multiplied, which
- * ops.ts permits ("may be taken as a zero row").
+ * f32 or bf16 out, no transposes but nt, nn or tn, every operand row 16-byte aligned (the leading dimensions
+ * of the header's REQUIREMENTS multiples of 8), and `wgmma` (the sm_90a module is the one loaded:
+ * wgmmaAvailable). Any epilogue is taken (its layer norm runs in the tile or after it, as matmul's does);
+ * one that cannot apply (with accumulate) is refused by wgGemm's checks as by matmul's. options.rowIds is
+ * allowed and ignored: every row is multiplied, which ops.ts permits ("may be taken as a zero row").
  */
 export function wgGemmIneligibility(
   m: number, n: number, k: number, options: MatmulOptions, dtypes: WgGemmDtypes, wgmma: boolean,
@@ -123,7 +121,6 @@ export function wgGemmIneligibility(
   if (!wgmma) return 'the sm_90a module of gemm_wg is not loaded (a Hopper GPU, compute capability 9.0, has it)';
   if (dtypes.a === 'i32' || dtypes.b === 'i32') return `a and b must be f32 or bf16, got ${dtypes.a} and ${dtypes.b}`;
   if (dtypes.out === 'i32') return 'out must be f32 or bf16, got i32';
-  if (options.epilogue !== undefined) return 'no epilogue but the bias';
   const layout = layoutOf(options);
   if (layout === undefined) return 'no kernel for transA with transB';
   const aligned = (what: string, x: number): string | undefined => (x % 8 === 0 ? undefined : `${what} = ${x} is not a multiple of 8 (16-byte rows)`);
@@ -191,6 +188,15 @@ export function wgGemmPlanFor(
   return { kernel: `gemm_wg_${layout}_${tileN}_${operands.a}_${operands.b}`, tileN, tiles, splits, kPerSplit, sharedBytes: tile.sharedBytes };
 }
 
+/**
+ * Whether the GEMM of this plan does the epilogue's layer norm itself (kernels/gemm_wg.cu LAYER NORM; the
+ * rule of gemm-kernels.ts normInTile): unsplit, its tile spanning whole rows (n ≤ tileN), a kernel without
+ * transA (tn's kernels have no norm). Otherwise wgGemm launches layerNormForward after the GEMM.
+ */
+export function wgNormInTile(plan: Pick<WgGemmPlan, 'splits' | 'tileN'>, n: number, layout: WgLayout): boolean {
+  return plan.splits === 1 && plan.tileN >= n && layout !== 'tn';
+}
+
 /** How wgGemm launches (benchmarks and tests; the defaults are the production choice). */
 export interface WgGemmLaunch {
   /** Floats at the head of `scratch` the split-K partials may use. @default scratch.size */
@@ -209,7 +215,10 @@ function check16(t: CudaTensor, what: string): void {
  * contract for what the wgmma kernels take (wgGemmEligible; throws with the reason otherwise): a and b each
  * f32 or bf16, an f32 one rounded to bf16 (nearest even) as it is staged, so the result is gemm-kernels.ts
  * matmul's with 'bf16' math up to the order of the fp32 sums (nt: b stored [n × k]; nn: a [m × k],
- * b [k × n]; tn: a stored [k × m]), out f32 or bf16, bias f32 [n].
+ * b [k × n]; tn: a stored [k × m]), out f32 or bf16, bias f32 [n]. options.epilogue (ops.ts MatmulEpilogue,
+ * checked as matmul checks it) runs in the GEMM's tile (unsplit) or in gemm_splitk_reduce (split) with
+ * gemm.cu's code: the same bits as matmul's given the same values before it; its layer norm in the tile
+ * where wgNormInTile says so, else by layerNormForward launched after the GEMM (the same bits either way).
  * scratch: f32, whose first `launch.partialFloats` elements a split product (tn with few output tiles)
  * overwrites with its partials; gemm-kernels.ts's matmul passes its GEMM scratch and the partials' capacity
  * (all but the tile counters at its tail, which this never touches).
@@ -224,6 +233,10 @@ export function wgGemm(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const db = deviceTensor(b, 'wgGemm.b', ['f32', 'bf16'], k * n);
   const s = deviceTensor(scratch, 'wgGemm.scratch', ['f32'], 0);
   const bias = options.bias === undefined ? null : deviceTensor(options.bias, 'wgGemm.bias', ['f32'], n);
+  checkMatmulEpilogue(options, out);
+  const epilogue = epilogueArgs(options.epilogue, m, n, 'wgGemm');
+  const ln = options.epilogue?.layerNorm;
+  const norm = ln === undefined ? null : normArgs(ln, m, n, 'wgGemm');
   const why = wgGemmIneligibility(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype }, wgmmaAvailable());
   if (why !== undefined) throw new RangeError(`wgGemm: not a product for the wgmma kernels: ${why}`);
   check16(da, 'wgGemm.a');
@@ -234,18 +247,24 @@ export function wgGemm(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
   const partialFloats = launch.partialFloats ?? s.size;
   if (partialFloats > s.size) throw new RangeError(`wgGemm: partialFloats ${partialFloats} exceeds the scratch's ${s.size} floats`);
-  const plan = wgGemmPlanFor(m, n, k, layoutOf(options) as WgLayout, { a: da.dtype, b: db.dtype }, multiprocessors(), partialFloats, launch.tileN);
+  const layout = layoutOf(options) as WgLayout;
+  const plan = wgGemmPlanFor(m, n, k, layout, { a: da.dtype, b: db.dtype }, multiprocessors(), partialFloats, launch.tileN);
   if (plan.tiles >= 2 ** 31) throw new RangeError(`wgGemm: ${plan.tiles} output tiles exceed the grid's limit of 2^31 - 1`);
   const split = plan.splits > 1;
+  const inTile = norm !== null && wgNormInTile(plan, n, layout);
+  // A split GEMM writes raw partials and no epilogue: the reduction adds the bias once and applies the
+  // epilogue as it writes out (gemm-kernels.ts matmul's order), the norm following it.
   kernelOf(FAMILY, plan.kernel, SIGNATURES.gemm, plan.sharedBytes).launch(
     { grid: [plan.tiles, 1, plan.splits], block: THREADS, sharedBytes: plan.sharedBytes, stream },
-    o, split ? s : NULL_PTR, da, db, m, n, k, plan.kPerSplit, bf16Flag(o), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR,
+    o, split ? s : NULL_PTR, da, db, m, n, k, plan.kPerSplit, bf16Flag(o), alpha, accumulate ? 1 : 0, bias ?? NULL_PTR, ...epilogue,
+    ...(inTile ? norm : NO_NORM),
   );
   if (split) {
     const reduceBias: PointerArg = bias ?? NULL_PTR;
     kernelOf('gemm', 'gemm_splitk_reduce', SIGNATURES.splitkReduce).launch(
       { grid: Math.max(1, Math.min(Math.ceil((m * n) / 32), REDUCE_CTAS_PER_SM * multiprocessors())), block: 32 * REDUCE_WARPS, stream },
-      o, s, m * n, plan.splits, bf16Flag(o), alpha, accumulate ? 1 : 0, reduceBias, n, ...NO_EPILOGUE,
+      o, s, m * n, plan.splits, bf16Flag(o), alpha, accumulate ? 1 : 0, reduceBias, n, ...epilogue,
     );
   }
+  if (ln !== undefined && !inTile) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
 }
