@@ -350,6 +350,26 @@ export interface LossBackwardOptions {
   readonly tableBeside?: boolean;
 }
 
+/** Options of Ops.fork. */
+export interface ForkOptions {
+  /**
+   * Which side stream takes the work: 'side' (the one every fork shares, in order) or 'second' (the one
+   * the loss's table gradient takes: work queued there does not hold up the forks of 'side', which wait
+   * for whatever was queued before them on their stream). Backends with one side stream or none ignore it.
+   * @default 'side'
+   */
+  readonly lane?: 'side' | 'second';
+}
+
+/** Options of Ops.embedBackward. */
+export interface EmbedBackwardOptions {
+  /**
+   * Whether Ops.embedGroupRows has already grouped these ids into `workspace` (and nothing has written
+   * the workspace since), so that embedBackward only sums. @default false
+   */
+  readonly grouped?: boolean;
+}
+
 /** Work Ops.fork queued beside the main sequence of ops, until Ops.join. */
 export interface Forked {
   /** The fork's number within its backend. */
@@ -419,9 +439,9 @@ export interface Ops {
    * both branches). Until `join`, no op queued after the fork may write a tensor that `work` reads or
    * writes, nor read one that it writes. `work` must not fork, move data to or from the host, or record.
    * Backends without concurrency run `work` at once. Every fork is joined before the step's recording
-   * ends and before the next host read.
+   * ends and before the next host read. `options.lane` picks the side stream (ForkOptions).
    */
-  fork(work: () => void): Forked;
+  fork(work: () => void, options?: ForkOptions): Forked;
   /** Makes every op queued after this call wait for the work of `forked` (each fork is joined once). */
   join(forked: Forked): void;
 
@@ -479,7 +499,15 @@ export interface Ops {
   embedBackward(
     dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
     dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
+    options?: EmbedBackwardOptions,
   ): void;
+  /**
+   * The part of embedBackward that reads only the ids: groups `rows` rows by id (ids 1..V) into
+   * `workspace` (Ops.embeddingWorkspace), for a later embedBackward with options.grouped over the same
+   * ids. It depends on nothing the forward computes, so a training step may run it beside the forward.
+   * Backends whose embedBackward needs no grouping do nothing.
+   */
+  embedGroupRows(workspace: TensorLookup, ids: Tensor, rows: number, V: number): void;
 
   // ---- dense ----
 

@@ -170,11 +170,22 @@ export class Sasrec {
   }
 
   /**
+   * The embedding backward's grouping of the batch's rows by id (Ops.embedGroupRows): it reads only the
+   * ids, so a training step may run it beside the forward; `backward` with `rowsGrouped` then only sums.
+   */
+  groupRows(batch: BatchRows): void {
+    const { scratch } = this.#g;
+    const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
+    this.#ops.embedGroupRows(workspace, batch.ids, batch.layout.rows, inputVocabulary(this.dims));
+  }
+
+  /**
    * Backward after `forward` with the same arguments: reads `hiddenGrad`, accumulates every parameter
    * gradient (its forks joined). `tableGrad`: the loss's table gradient still running beside (Ops.lossBackward),
-   * joined before the embedding's backward adds to the same table.
+   * joined before the embedding's backward adds to the same table. `rowsGrouped`: `groupRows` has run for
+   * this batch (and is joined, if it was forked).
    */
-  backward(batch: BatchRows, ctx: PassContext, tableGrad: Forked | null = null): void {
+  backward(batch: BatchRows, ctx: PassContext, tableGrad: Forked | null = null, rowsGrouped = false): void {
     const ops = this.#ops;
     const { hidden: d, maxLen: L, blocks } = this.dims;
     const { params, grads, acts, scratch } = this.#g;
@@ -197,6 +208,8 @@ export class Sasrec {
     if (tableGrad !== null) ops.join(tableGrad);
     const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
     // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
-    ops.embedBackward(grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d);
+    ops.embedBackward(
+      grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d, { grouped: rowsGrouped },
+    );
   }
 }

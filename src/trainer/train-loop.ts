@@ -331,13 +331,20 @@ export class Trial {
     const model = this.#model;
     const lossT = g.batch.get('loss');
     const grads = g.grads.flat();
-    ops.fill(grads, 0, grads.size);
+    // What reads nothing the forward computes runs beside it, on the stream the loss's table gradient
+    // takes later (Ops.fork 'second', so the forward's own forks do not wait for it): the gradients'
+    // zeroing, joined before anything adds to them, and the embedding backward's grouping of the ids.
+    const prologue = ops.fork(() => {
+      ops.fill(grads, 0, grads.size);
+      model.groupRows(batch);
+    }, { lane: 'second' });
     model.forward(batch, ctx);
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
     this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
+    ops.join(prologue);
     // The table gradient runs beside the model's backward, which joins it before the embedding's.
     const tableGrad = this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step, 1, { tableBeside: true });
-    model.backward(batch, ctx, tableGrad);
+    model.backward(batch, ctx, tableGrad, true);
     const params = g.params.flat();
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
       lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import { embedBackward, embeddingWorkspace, embedForward } from '../../src/backend/cuda/embedding-kernels.js';
+import { embedBackward, embedGroupRows, embeddingWorkspace, embedForward } from '../../src/backend/cuda/embedding-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { type HostLayout, packedLayout, paddedLayout, sequenceLengths } from '../helpers/sequence-rows.js';
 import { cpuOracle, deviceGroup, get, onStream, put, relError } from './device-tensors.js';
@@ -182,20 +182,22 @@ describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () =
         const dout = put(dev.get('dout'), randomFloats(rows * d));
         const baseItems = randomFloats((V + 1) * d);
         const basePositions = randomFloats(L * d);
-        /** One backward onto the base content: dItems and dPositions after it. */
-        const run = (): [Float32Array, Float32Array] => {
+        /** One backward onto the base content (its rows grouped by embedGroupRows first, or by itself): dItems and dPositions after it. */
+        const run = (grouped: boolean): [Float32Array, Float32Array] => {
           put(dev.get('dItems'), baseItems);
           put(dev.get('dPositions'), basePositions);
-          onStream((stream) =>
+          onStream((stream) => {
+            if (grouped) embedGroupRows(stream, workspace, dev.get('ids'), rows, V);
             embedBackward(
               stream, dev.get('dItems'), dev.get('dPositions'), workspace, dev.get('dout'), dev.get('ids'), scale,
-              { seqs: dev.get('seqs'), rows }, B, L, V, d,
-            ),
-          );
+              { seqs: dev.get('seqs'), rows }, B, L, V, d, { grouped },
+            );
+          });
           return [get(dev.get('dItems')), get(dev.get('dPositions'))];
         };
-        const [gotItems, gotPositions] = run();
-        const [againItems, againPositions] = run();
+        const [gotItems, gotPositions] = run(false);
+        // A second run, its rows grouped beforehand (what a training step does beside the forward).
+        const [againItems, againPositions] = run(true);
         workspace.free();
         dev.free();
 
@@ -218,7 +220,7 @@ describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () =
         const wantPositions = await oracle().readF32(ref.get('dPositions'));
         oracle().freeGroup(ref);
 
-        // Bit-identical run to run (no float atomics; every sum in a fixed order), positions included.
+        // Bit-identical run to run, grouped beforehand or not (no float atomics; every sum in a fixed order), positions included.
         expect(Buffer.from(againItems.buffer).equals(Buffer.from(gotItems.buffer)), 'dItems bitwise equal across runs').toBe(true);
         expect(Buffer.from(againPositions.buffer).equals(Buffer.from(gotPositions.buffer)), 'dPositions bitwise equal across runs').toBe(true);
         // Items no row names keep their content bit for bit, and so does row 0: padding rows add nothing.

@@ -4,13 +4,13 @@
  * tensors' storage. While a fork is pending, an op of the main sequence that writes what the fork reads
  * or writes, or reads what it writes, is a hazard: on CUDA the two would race. Forks go to lanes as the
  * CUDA backend's streams do: Ops.fork's work in order on one lane, the loss's table gradient
- * (lossBackward with tableBeside, all kinds but sce) on another; forks of different lanes are checked
+ * (lossBackward with tableBeside, all kinds but sce) and Ops.fork's with lane 'second' on another; forks of different lanes are checked
  * against each other likewise. Tensors reached through a TensorLookup (workspaces, attention's saved
  * state) are not tracked.
  */
 import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { Forked, LayerNormBackwardOptions, LossBackwardOptions, LossParams, MatmulOptions, Ops } from '../../src/backend/ops.js';
+import type { Forked, ForkOptions, LayerNormBackwardOptions, LossBackwardOptions, LossParams, MatmulOptions, Ops } from '../../src/backend/ops.js';
 
 /** Bytes [start, end) of one buffer. */
 interface Range {
@@ -87,7 +87,7 @@ function writesOf(op: string, args: readonly unknown[]): { writes: unknown[]; un
 /** The ops that compute (their accesses are checked); the rest (memory, transfers, plans) pass through. */
 const COMPUTE = new Set([
   'fill', 'copy', 'axpy', 'add', 'sliceRows', 'lastRows', 'maskPadded', 'dropout', 'reluForward', 'reluBackward', 'embedForward',
-  'embedBackward', 'matmul', 'biasAdd', 'biasBackward', 'layerNormForward', 'layerNormBackward', 'attentionForward',
+  'embedBackward', 'embedGroupRows', 'matmul', 'biasAdd', 'biasBackward', 'layerNormForward', 'layerNormBackward', 'attentionForward',
   'attentionLastForward', 'attentionBackward', 'adamStep', 'lossForward', 'scoreItems', 'topK',
 ]);
 
@@ -152,7 +152,7 @@ export function hazardOps(cpu: CpuOps): { ops: Ops; hazards: string[] } {
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== 'function') return value;
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      if (prop === 'fork') return (work: () => void): Forked => open('side', work);
+      if (prop === 'fork') return (work: () => void, options?: ForkOptions): Forked => open(options?.lane === 'second' ? 'loss' : 'side', work);
       if (prop === 'join') {
         return (forked: Forked): void => {
           if (!pending.delete(forked.id)) throw new Error(`Ops.join: fork ${forked.id} is not pending`);

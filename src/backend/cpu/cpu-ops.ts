@@ -236,6 +236,11 @@ export class CpuOps implements Ops {
     );
   }
 
+  /** Nothing to group: embedBackward sums each id's rows in row order by itself. */
+  embedGroupRows(_workspace: TensorLookup, ids: Tensor, rows: number): void {
+    i32(ids, 'embedGroupRows.ids', rows);
+  }
+
   matmul(out: Tensor, a: Tensor, b: Tensor, m: number, n: number, k: number, options: MatmulOptions = {}): void {
     const lay = denseLayout(m, n, k, options.transA ?? false, options.transB ?? false);
     // rowIds is ignored: every row is multiplied, which gives what a skipped row would (0, then the bias)

@@ -17,7 +17,7 @@ import { CudaEvent, Stream } from '../../cuda/stream.js';
 import { ForkLedger } from '../fork-ledger.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, Forked, LossBackwardOptions, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  AdamParams, AttentionMask, DropoutSpec, EmbedBackwardOptions, Forked, ForkOptions, LossBackwardOptions, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
   SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
@@ -30,7 +30,7 @@ import type { LossGradients } from './materialised-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
 import { clearReduceCounters, REDUCE_COUNTERS, REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
-import { embedBackward, embedForward, embeddingWorkspace } from './embedding-kernels.js';
+import { embedBackward, embedForward, embedGroupRows, embeddingWorkspace } from './embedding-kernels.js';
 import { clearGemmCounters, GEMM_MIN_SCRATCH_FLOATS, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, matmul, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
 import { topK } from './topk-kernels.js';
@@ -237,9 +237,12 @@ export class CudaOps implements Ops {
 
   // ---- concurrency ----
 
-  /** Queues `work` on the side stream after everything queued so far on the main one (or runs it on the main stream without a side stream). */
-  fork(work: () => void): Forked {
-    return this.#forkOn(this.#side, work);
+  /**
+   * Queues `work` on a side stream after everything queued so far on the main one (or runs it on the main
+   * stream without side streams): the forks' stream, or with options.lane 'second' the loss's.
+   */
+  fork(work: () => void, options: ForkOptions = {}): Forked {
+    return this.#forkOn(options.lane === 'second' ? this.#lossSide : this.#side, work);
   }
 
   /** `fork` on a given side lane (null: at once, on the main stream). */
@@ -338,8 +341,13 @@ export class CudaOps implements Ops {
   embedBackward(
     dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
     dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
+    options: EmbedBackwardOptions = {},
   ): void {
-    embedBackward(this.#lane.stream, dItems, dPositions, workspace, dout, ids, scale, layout, B, L, V, d);
+    embedBackward(this.#lane.stream, dItems, dPositions, workspace, dout, ids, scale, layout, B, L, V, d, options);
+  }
+
+  embedGroupRows(workspace: TensorLookup, ids: Tensor, rows: number, V: number): void {
+    embedGroupRows(this.#lane.stream, workspace, ids, rows, V);
   }
 
   // ---- dense ----

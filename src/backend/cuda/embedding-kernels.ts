@@ -11,7 +11,7 @@ import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { DType, TensorSpec } from '../memory-plan.js';
-import type { SequenceRows, Tensor, TensorLookup } from '../ops.js';
+import type { EmbedBackwardOptions, SequenceRows, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, strideGrid } from './launch.js';
 
@@ -136,6 +136,65 @@ export function embedForward(
   );
 }
 
+/** The workspace's tensors that group rows by id, and the ids, checked. */
+interface RowGroups {
+  readonly rowIds: CudaTensor;
+  readonly counts: CudaTensor;
+  readonly offsets: CudaTensor;
+  readonly cursor: CudaTensor;
+  readonly tileSums: CudaTensor;
+  readonly entries: CudaTensor;
+  readonly sorted: CudaTensor;
+  readonly large: CudaTensor;
+}
+
+function rowGroups(what: string, workspace: TensorLookup, ids: Tensor, N: number, V: number): RowGroups {
+  checkCount(`${what}: V + 2`, V + 2);
+  return {
+    rowIds: deviceTensor(ids, `${what}.ids`, ['i32'], N),
+    counts: scratch(workspace, 'embed_counts', 'i32', V + 2),
+    offsets: scratch(workspace, 'embed_offsets', 'i32', V + 2),
+    cursor: scratch(workspace, 'embed_cursor', 'i32', V + 1),
+    tileSums: scratch(workspace, 'embed_tile_sums', 'i32', scanTiles(V)),
+    entries: scratch(workspace, 'embed_entries', 'i32', N),
+    sorted: scratch(workspace, 'embed_sorted', 'i32', N),
+    large: scratch(workspace, 'embed_large', 'i32', largeCapacity(N)),
+  };
+}
+
+/** CTAs of embed_rank_large and embed_item_combine: one per listed id, at most two an SM (0 when N ≤ SMALL: no id can be large). */
+function largeIdCtas(N: number): number {
+  return Math.min(largeCapacity(N), 2 * multiprocessors());
+}
+
+/** Groups N ≥ 1 rows by id: counts (the last one counts the ids embed_rank_large takes), offsets, each id's rows in ascending order. */
+function groupRows(stream: Stream, g: RowGroups, N: number, V: number): void {
+  const tiles = scanTiles(V);
+  fillBytes(g.counts, 0, stream);
+  const perRow = { grid: Math.ceil(N / THREADS), block: THREADS, stream };
+  kernel('embed_count', 'count').launch(perRow, g.counts, g.rowIds, N, V);
+  kernel('embed_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS, stream }, g.tileSums, g.counts, V + 1);
+  kernel('embed_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS, stream }, g.offsets, g.cursor, g.counts, g.tileSums, V + 1);
+  kernel('embed_fill', 'fill').launch(perRow, g.entries, g.cursor, g.rowIds, N, V);
+  // Each id's rows in ascending order. Ids of more than SMALL rows (a CTA each) exist only from N > SMALL.
+  kernel('embed_rank_small', 'rankSmall').launch(perRow, g.sorted, g.large, g.counts, g.entries, g.offsets, g.rowIds, V);
+  const perLargeId = largeIdCtas(N);
+  if (perLargeId > 0) {
+    kernel('embed_rank_large', 'rankLarge').launch({ grid: perLargeId, block: RANK_THREADS, stream }, g.sorted, g.large, g.counts, g.entries, g.offsets, N, V);
+  }
+}
+
+/**
+ * Groups `rows` rows by their ids (i32 [rows], ids 1..V; others are skipped) into `workspace`
+ * (embeddingWorkspace(rows', V), rows' ≥ rows): what embedBackward with options.grouped then reads.
+ * It reads only the ids, so a step may queue it on another stream long before the backward.
+ */
+export function embedGroupRows(stream: Stream, workspace: TensorLookup, ids: Tensor, rows: number, V: number): void {
+  checkCount('embedGroupRows: rows', rows);
+  const groups = rowGroups('embedGroupRows', workspace, ids, rows, V);
+  if (rows > 0) groupRows(stream, groups, rows, V);
+}
+
 /**
  * dItems[ids[r], :] (+=) scale · dout[r, :] over the layout.rows rows whose id is not 0 (padding rows add
  * nothing; row 0 of dItems is left as it is) and dPositions[t, :] (+=) Σ_b dout[row of sequence b's
@@ -144,48 +203,29 @@ export function embedForward(
  * interleaved phases of b order, then the phases in order. dItems [(V+1) × d] and dPositions [L × d]
  * f32; dout [layout.rows × d] f32 or bf16; ids [layout.rows] i32 (rows whose id lies outside 1..V are
  * skipped); `workspace` holds embeddingWorkspace(rows', V)'s tensors for some rows' ≥ layout.rows.
- * d ≤ EMBED_MAX_WIDTH.
+ * d ≤ EMBED_MAX_WIDTH. With options.grouped, embedGroupRows has already grouped these ids into the
+ * workspace (on any stream, ordered before this call): only the sums run.
  */
 export function embedBackward(
   stream: Stream, dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
   dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
+  options: EmbedBackwardOptions = {},
 ): void {
   const seqs = sequenceRows('embedBackward', layout, B, L);
   const N = layout.rows;
-  checkCount('embedBackward: V + 2', V + 2);
   if (!Number.isInteger(d) || d < 1 || d > EMBED_MAX_WIDTH) {
     throw new RangeError(`embedBackward: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
   }
   const gItems = deviceTensor(dItems, 'embedBackward.dItems', ['f32'], (V + 1) * d);
   const gPositions = deviceTensor(dPositions, 'embedBackward.dPositions', ['f32'], L * d);
   const g = deviceTensor(dout, 'embedBackward.dout', ['f32', 'bf16'], N * d);
-  const rowIds = deviceTensor(ids, 'embedBackward.ids', ['i32'], N);
-  const tiles = scanTiles(V);
-  const counts = scratch(workspace, 'embed_counts', 'i32', V + 2);
-  const offsets = scratch(workspace, 'embed_offsets', 'i32', V + 2);
-  const cursor = scratch(workspace, 'embed_cursor', 'i32', V + 1);
-  const tileSums = scratch(workspace, 'embed_tile_sums', 'i32', tiles);
-  const entries = scratch(workspace, 'embed_entries', 'i32', N);
-  const sorted = scratch(workspace, 'embed_sorted', 'i32', N);
-  const large = scratch(workspace, 'embed_large', 'i32', largeCapacity(N));
+  const groups = rowGroups('embedBackward', workspace, ids, N, V);
   const partials = scratch(workspace, 'embed_partials', 'f32', partialSlots(N) * d);
   if (N === 0) return;
   const flag = bf16Flag(g);
-
-  // Group the rows by id: counts (the last one counts the ids embed_rank_large takes), offsets, entries.
-  fillBytes(counts, 0, stream);
-  const perRow = { grid: Math.ceil(N / THREADS), block: THREADS, stream };
-  kernel('embed_count', 'count').launch(perRow, counts, rowIds, N, V);
-  kernel('embed_scan_tiles', 'scanTiles').launch({ grid: tiles, block: SCAN_THREADS, stream }, tileSums, counts, V + 1);
-  kernel('embed_scan_apply', 'scanApply').launch({ grid: tiles, block: SCAN_THREADS, stream }, offsets, cursor, counts, tileSums, V + 1);
-  kernel('embed_fill', 'fill').launch(perRow, entries, cursor, rowIds, N, V);
-
-  // Each id's rows in ascending order. Ids of more than SMALL rows (a CTA each) exist only from N > SMALL.
-  kernel('embed_rank_small', 'rankSmall').launch(perRow, sorted, large, counts, entries, offsets, rowIds, V);
-  const perLargeId = Math.min(largeCapacity(N), 2 * multiprocessors());
-  if (perLargeId > 0) {
-    kernel('embed_rank_large', 'rankLarge').launch({ grid: perLargeId, block: RANK_THREADS, stream }, sorted, large, counts, entries, offsets, N, V);
-  }
+  if (options.grouped !== true) groupRows(stream, groups, N, V);
+  const { counts, offsets, sorted, large, rowIds } = groups;
+  const perLargeId = largeIdCtas(N);
 
   // The sums: chunks of each id's rows, then (ids of several chunks, all among the listed ones) the chunk sums.
   const perPositions = { grid: Math.min(Math.ceil(N / WARPS), ITEM_SUMS_CTAS_PER_SM * multiprocessors()), block: THREADS, stream };
