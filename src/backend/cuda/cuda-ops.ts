@@ -30,7 +30,7 @@ import type { LossGradients } from './materialised-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
 import * as ew from './elementwise-kernels.js';
 import { clearReduceCounters, REDUCE_COUNTERS, REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
-import { embedBackward, embedForward, embedGroupRows, embeddingWorkspace } from './embedding-kernels.js';
+import { embedForward, embedGroupRows, embeddingWorkspace, embedItemSums, embedPositionSums } from './embedding-kernels.js';
 import { clearGemmCounters, GEMM_MIN_SCRATCH_FLOATS, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, matmul, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
 import { topK } from './topk-kernels.js';
@@ -343,7 +343,11 @@ export class CudaOps implements Ops {
     dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
     options: EmbedBackwardOptions = {},
   ): void {
-    embedBackward(this.#lane.stream, dItems, dPositions, workspace, dout, ids, scale, layout, B, L, V, d, options);
+    // The positions' sums share nothing with the items' but dout: beside them, on the forks' stream
+    // (idle here at the end of the backward), joined before the op returns.
+    const positions = this.#forkOn(this.#side, () => embedPositionSums(this.#lane.stream, dPositions, dout, layout, B, L, d));
+    embedItemSums(this.#lane.stream, dItems, workspace, dout, ids, scale, layout.rows, V, d, options);
+    this.join(positions);
   }
 
   embedGroupRows(workspace: TensorLookup, ids: Tensor, rows: number, V: number): void {

@@ -211,32 +211,52 @@ export function embedBackward(
   dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
   options: EmbedBackwardOptions = {},
 ): void {
-  const seqs = sequenceRows('embedBackward', layout, B, L);
-  const N = layout.rows;
+  embedItemSums(stream, dItems, workspace, dout, ids, scale, layout.rows, V, d, options);
+  embedPositionSums(stream, dPositions, dout, layout, B, L, d);
+}
+
+function checkWidth(what: string, d: number): void {
   if (!Number.isInteger(d) || d < 1 || d > EMBED_MAX_WIDTH) {
-    throw new RangeError(`embedBackward: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
+    throw new RangeError(`${what}: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
   }
+}
+
+/** embedBackward's dItems part (its rows grouped first unless options.grouped), over N rows of dout. */
+export function embedItemSums(
+  stream: Stream, dItems: Tensor, workspace: TensorLookup, dout: Tensor, ids: Tensor, scale: number, N: number, V: number, d: number,
+  options: EmbedBackwardOptions = {},
+): void {
+  checkCount('embedBackward: rows', N);
+  checkWidth('embedBackward', d);
   const gItems = deviceTensor(dItems, 'embedBackward.dItems', ['f32'], (V + 1) * d);
-  const gPositions = deviceTensor(dPositions, 'embedBackward.dPositions', ['f32'], L * d);
   const g = deviceTensor(dout, 'embedBackward.dout', ['f32', 'bf16'], N * d);
   const groups = rowGroups('embedBackward', workspace, ids, N, V);
   const partials = scratch(workspace, 'embed_partials', 'f32', partialSlots(N) * d);
   if (N === 0) return;
-  const flag = bf16Flag(g);
   if (options.grouped !== true) groupRows(stream, groups, N, V);
   const { counts, offsets, sorted, large, rowIds } = groups;
   const perLargeId = largeIdCtas(N);
-
-  // The sums: chunks of each id's rows, then (ids of several chunks, all among the listed ones) the chunk sums.
+  // Chunks of each id's rows, then (ids of several chunks, all among the listed ones) the chunk sums.
   const perPositions = { grid: Math.min(Math.ceil(N / WARPS), ITEM_SUMS_CTAS_PER_SM * multiprocessors()), block: THREADS, stream };
-  kernel('embed_item_sums', 'itemSums').launch(perPositions, gItems, partials, g, flag, sorted, offsets, rowIds, scale, V, d);
+  kernel('embed_item_sums', 'itemSums').launch(perPositions, gItems, partials, g, bf16Flag(g), sorted, offsets, rowIds, scale, V, d);
   if (perLargeId > 0) {
     kernel('embed_item_combine', 'itemCombine').launch({ grid: perLargeId, block: COMBINE_THREADS, stream }, gItems, partials, large, counts, offsets, scale, V, d);
   }
+}
+
+/** embedBackward's dPositions part: it shares nothing with the items' but dout, so it may run beside them. */
+export function embedPositionSums(
+  stream: Stream, dPositions: Tensor, dout: Tensor, layout: SequenceRows, B: number, L: number, d: number,
+): void {
+  const seqs = sequenceRows('embedBackward', layout, B, L);
+  const N = layout.rows;
+  checkWidth('embedBackward', d);
+  const gPositions = deviceTensor(dPositions, 'embedBackward.dPositions', ['f32'], L * d);
+  const g = deviceTensor(dout, 'embedBackward.dout', ['f32', 'bf16'], N * d);
   // A CTA (32 columns × POSITION_PHASES sequence phases) per 32 elements of dPositions, grid-stride; no
-  // sequence, no sum (the kernel would add 0 to every element).
-  if (B === 0) return;
+  // rows or no sequence, no sum (the kernel would add 0 to every element).
+  if (N === 0 || B === 0) return;
   kernel('embed_position_sums', 'positionSums').launch(
-    { grid: strideGrid(L * d, 32), block: 32 * POSITION_PHASES, stream }, gPositions, g, flag, seqs, N, B, L, d,
+    { grid: strideGrid(L * d, 32), block: 32 * POSITION_PHASES, stream }, gPositions, g, bf16Flag(g), seqs, N, B, L, d,
   );
 }
