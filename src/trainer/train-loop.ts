@@ -342,6 +342,8 @@ export class Trial {
     // validRows 1: the loss and its gradient are sums over the valid targets; Adam divides by their count.
     this.#loss.forward(lossT, model.hidden, model.outputTable, labels, N, 1, step);
     ops.join(prologue);
+    // The epoch's loss sum reads only the loss: beside the backward, not the step's last kernel.
+    const lossSum = ops.fork(() => ops.axpy(g.batch.get('loss_sum'), lossT, 1, 1), { lane: 'second' });
     // The table gradient runs beside the model's backward, which joins it before the embedding's.
     const tableGrad = this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step, 1, { tableBeside: true });
     model.backward(batch, ctx, tableGrad, true);
@@ -349,7 +351,7 @@ export class Trial {
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
       lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,
     });
-    ops.axpy(g.batch.get('loss_sum'), lossT, 1, 1);
+    ops.join(lossSum);
   }
 
   /** Metrics of the current parameters on a split. */
