@@ -1115,28 +1115,37 @@ __device__ __forceinline__ void attn_stage_f32(__nv_bfloat16* s, const float* x,
 // padding positions and past L). The thread that stages chunk c (columns 8c .. 8c+7) of row r also reads
 // that chunk of out and sums the 8 products of the unrounded dout; a row's C = D/8 chunks are staged by C
 // consecutive lanes of a warp (C, a power of 2, divides 32), lane g holding chunk g: SUM ORDER's G = C
-// lanes, each with its one chunk, then the same butterfly. Every thread stages R·C / ATTN_MMA_THREADS
-// chunks (the butterflies are warp-wide).
+// lanes, each with its one chunk, then the same butterfly (padding rows and rows past L: products 0 · 0,
+// sum 0). Every thread stages N = R·C / ATTN_MMA_THREADS ≤ 8 chunks (the butterflies are warp-wide), the
+// loads of all of them in flight together. Not inlined, with AttnDims's fields as scalars: inlined, it
+// moved the key loop's register allocation (attention_backward_q_mma_128: 220 → 238 registers).
 template <int R, int D>
-__device__ __forceinline__ void attn_stage_dout_delta(__nv_bfloat16* s, float* ds, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ out,
-                                                      int h, int r0, const AttnDims& d) {
-  constexpr int C = D / 8;
+__device__ __noinline__ void attn_stage_dout_delta(__nv_bfloat16* s, float* ds, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ out,
+                                                   int r0, int L, int start, long long base, int H, int h) {
+  constexpr int C = D / 8, N = R * C / ATTN_MMA_THREADS;
   static_assert((C & (C - 1)) == 0 && C <= 32 && 8 * C == D, "a row's chunks are SUM ORDER's G lanes, one chunk each");
-  static_assert(R * C % ATTN_MMA_THREADS == 0, "every thread stages as many chunks");
-  for (int idx = threadIdx.x; idx < R * C; idx += ATTN_MMA_THREADS) {
-    const int r = idx / C, c = idx % C, i = r0 + r;
-    uint4 value = make_uint4(0u, 0u, 0u, 0u);
-    float sum = 0.f;
-    if (i >= d.start && i < d.L) {
-      const size_t at = attn_at_mma<D>(d, i, h) + 8 * c;
-      float a[8], o[8];
-      attn_delta_chunk(a, dout, at, 8, true);
-      attn_delta_chunk_out(o, out, at, 8, true);
+  static_assert(R * C % ATTN_MMA_THREADS == 0 && N <= 8, "every thread stages as many chunks, all loads in flight");
+  float a[N][8], o[N][8];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) sum = fmaf(a[e], o[e], sum);
-      value = make_uint4(attn_pack_bf16(a[0], a[1]), attn_pack_bf16(a[2], a[3]), attn_pack_bf16(a[4], a[5]), attn_pack_bf16(a[6], a[7]));
+  for (int n = 0; n < N; ++n) {
+    const int idx = threadIdx.x + n * ATTN_MMA_THREADS, r = idx / C, c = idx % C, i = r0 + r;
+    if (i >= start && i < L) {
+      const size_t at = static_cast<size_t>(base + i) * (static_cast<size_t>(H) * D) + static_cast<size_t>(h) * D + 8 * c;  // attn_at_mma
+      attn_delta_chunk(a[n], dout, at, 8, true);
+      attn_delta_chunk_out(o[n], out, at, 8, true);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) a[n][e] = o[n][e] = 0.f;
     }
-    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) = value;
+  }
+#pragma unroll
+  for (int n = 0; n < N; ++n) {
+    const int idx = threadIdx.x + n * ATTN_MMA_THREADS, r = idx / C, c = idx % C;
+    float sum = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum = fmaf(a[n][e], o[n][e], sum);
+    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) =
+        make_uint4(attn_pack_bf16(a[n][0], a[n][1]), attn_pack_bf16(a[n][2], a[n][3]), attn_pack_bf16(a[n][4], a[n][5]), attn_pack_bf16(a[n][6], a[n][7]));
 #pragma unroll
     for (int off = C / 2; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
     if (c == 0) ds[r] = sum;
@@ -1457,7 +1466,7 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   float* delta_s = reinterpret_cast<float*>(Ks) + 2 * BQ;
   static_assert(3 * BQ * sizeof(float) <= BK * SD * sizeof(__nv_bfloat16), "the rows' delta and weights fit in Ks");
   attn_stage_bf16<BQ, D>(Qs, q, h, q0, d);
-  attn_stage_dout_delta<BQ, D>(dOs, delta_s, dout, out, h, q0, d);
+  attn_stage_dout_delta<BQ, D>(dOs, delta_s, dout, out, q0, d.L, d.start, d.base, d.H, h);
   __syncthreads();  // Qs, dOs staged, delta_s complete
   attn_store_delta(delta, delta_s, bh, q0, BQ, d);
   float lse2[2], delta_r[2], acc[DT][4];
