@@ -132,6 +132,50 @@ function randomInputs(s: Shape, dtype: DType): Inputs {
   };
 }
 
+/** The float32 next to x (an f32 value) towards +∞ (up) or −∞. */
+function nextF32(x: number, up: boolean): number {
+  if (x === 0) return up ? 2 ** -149 : -(2 ** -149);
+  const bits = new Int32Array(new Float32Array([x]).buffer);
+  bits[0] = bits[0]! + ((x > 0) === up ? 1 : -1);
+  return new Float32Array(bits.buffer)[0]!;
+}
+
+/**
+ * fmaf(a, b, c) of f32 values: a·b + c rounded once to f32 (round to nearest even). a·b is exact in
+ * float64 (24 + 24 bits); TwoSum gives the float64 sum s and its exact error, and rounding s to f32 is
+ * the single rounding of the exact sum except when s is an f32 midpoint, where the error's sign decides.
+ */
+function fmaF32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const t = s - p;
+  const err = p - (s - t) + (c - t);
+  const r = Math.fround(s);
+  if (err === 0 || r === s) return r;
+  const other = nextF32(r, s > r);
+  return (r + other) / 2 === s && (err > 0) === (other > r) ? other : r;
+}
+
+/**
+ * delta = dout · out over one head's hd columns from element `at`, in the dq kernels' SUM ORDER
+ * (kernels/attention.cu, the delta section), f32 bit for bit: lane g of G (the smallest power of 2 with
+ * 8·G ≥ hd, at most 32) adds chunks g, g + G, … of 8 columns by fmaf from 0 (columns past hd: 0 · 0),
+ * then an xor butterfly over offsets G/2 … 1 (a sum of two f32 rounded from float64 is the f32 sum).
+ */
+function deltaF32(dout: Float32Array, out: Float32Array, at: number, hd: number): number {
+  let G = 1;
+  while (G < 32 && 8 * G < hd) G *= 2;
+  let lanes = Array.from({ length: G }, (_, g) => {
+    let sum = 0;
+    for (let k = g; 8 * k < hd; k += G) {
+      for (let c = 8 * k; c < 8 * k + 8; c++) sum = c < hd ? fmaF32(dout[at + c]!, out[at + c]!, sum) : fmaF32(0, 0, sum);
+    }
+    return sum;
+  });
+  for (let off = G >> 1; off > 0; off >>= 1) lanes = lanes.map((x, g) => Math.fround(x + lanes[g ^ off]!));
+  return lanes[0]!;
+}
+
 /** Device (or oracle) outputs of one forward and backward, in sequence coordinates ([B·L × D]; NaN at padding positions). */
 interface Result {
   readonly out: Float32Array;
@@ -316,17 +360,21 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     expect(lse.every((v, r) => (padRow(r) ? v === Infinity : Number.isFinite(v))), 'lse fully written').toBe(true);
     expect(poisonKept, 'rows no sequence owns keep their poison (out, dq, dk, dv)').toBe(true);
     // delta = dout · out over a head's columns, of the out the device wrote (exact in float64 here): fp32
-    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. Exactly 0 at padding
-    // positions (the workspace starts poisoned).
+    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. And the dq kernel
+    // that computes it keeps the SUM ORDER bit for bit (deltaF32: the same f32 operations on the same
+    // values, on either path). Exactly 0 at padding positions (the workspace starts poisoned).
     const wantDelta = new Float64Array(delta.length);
+    let sameBits = true;
     for (let e = 0; e < delta.length; e++) {
       if (padRow(e)) continue;
       const at = (Math.floor(e / (H * L)) * L + (e % L)) * D + (Math.floor(e / L) % H) * hd;
       let sum = 0;
       for (let c = 0; c < hd; c++) sum += x.dout[at + c]! * result.out[at + c]!;
       wantDelta[e] = sum;
+      sameBits &&= Object.is(delta[e], deltaF32(x.dout, result.out, at, hd));
     }
     expect(relError(delta, wantDelta), 'delta').toBeLessThanOrEqual(1e-5);
+    expect(sameBits, 'delta in the SUM ORDER, bit for bit').toBe(true);
     expect(delta.every((v, e) => !padRow(e) || Object.is(v, 0)), 'delta 0 at padding positions').toBe(true);
     for (const name of ['out', 'dq', 'dk', 'dv'] as const) {
       expect(relError(owned(result[name], m, L, D), owned(want[name], m, L, D)), name).toBeLessThanOrEqual(name === 'out' ? outTol : gradTol);
