@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { allocCudaGroup, deviceTensor } from '../../../src/backend/cuda/cuda-tensor.js';
 import { planGroup } from '../../../src/backend/memory-plan.js';
-import { DeviceAllocator, type DeviceMemory } from '../../../src/cuda/allocator.js';
-
-/** Device memory that hands out addresses without touching a GPU (the groups never dereference them). */
-function fakeMemory(): DeviceMemory {
-  let next = 0x7f00_0000_0000n;
-  return {
-    allocate(bytes) {
-      const at = next;
-      next += BigInt(bytes) + 4096n;
-      return at;
-    },
-    release() {},
-    info: () => ({ freeBytes: 1 << 30, totalBytes: 1 << 30 }),
-  };
-}
+import { DeviceAllocator } from '../../../src/cuda/allocator.js';
+import { fakeDeviceMemory } from '../../helpers/fake-device-memory.js';
 
 const SPECS = [
   { name: 'h', shape: [5, 33], dtype: 'bf16' },
@@ -25,7 +12,7 @@ const SPECS = [
 
 describe('CUDA tensor groups', () => {
   it('carve one allocation at the offsets of the shared memory plan', () => {
-    const allocator = new DeviceAllocator(fakeMemory());
+    const allocator = new DeviceAllocator(fakeDeviceMemory());
     const g = allocCudaGroup(allocator, 'io', SPECS);
     const plan = planGroup('io', SPECS);
     const base = g.get('h').ptr;
@@ -42,7 +29,7 @@ describe('CUDA tensor groups', () => {
   });
 
   it('names what is missing or mistyped', () => {
-    const g = allocCudaGroup(new DeviceAllocator(fakeMemory()), 'io', SPECS);
+    const g = allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'io', SPECS);
     expect(() => g.get('dH')).toThrow(/"io" has no tensor "dH"; it has h, targets, dh/);
     expect(() => g.flat()).toThrow(/needs f32 views, "h" is bf16/);
     expect(() => deviceTensor(g.get('h'), 'lossForward.h', ['f32'], 1)).toThrow(/lossForward\.h: expected f32, got bf16 tensor "h"/);

@@ -12,26 +12,13 @@ import { wgGemmIneligibility, wgGemmPlanFor, wgNormInTile } from '../../../src/b
 import { NULL_PTR } from '../../../src/backend/cuda/launch.js';
 import type { MatmulLayerNorm } from '../../../src/backend/ops.js';
 import { dropoutThreshold } from '../../../src/backend/philox.js';
-import { DeviceAllocator, type DeviceMemory } from '../../../src/cuda/allocator.js';
-
-/** Device memory that hands out addresses without touching a GPU. */
-function fakeMemory(): DeviceMemory {
-  let next = 0x7f00_0000_0000n;
-  return {
-    allocate(bytes) {
-      const at = next;
-      next += BigInt(bytes) + 4096n;
-      return at;
-    },
-    release() {},
-    info: () => ({ freeBytes: 1 << 30, totalBytes: 1 << 30 }),
-  };
-}
+import { DeviceAllocator } from '../../../src/cuda/allocator.js';
+import { fakeDeviceMemory } from '../../helpers/fake-device-memory.js';
 
 const [m, n] = [37, 24];
 
 function tensors() {
-  return allocCudaGroup(new DeviceAllocator(fakeMemory()), 'io', [
+  return allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'io', [
     { name: 'gate', shape: [m * n], dtype: 'bf16' },
     { name: 'res', shape: [m * n], dtype: 'f32' },
     { name: 'ids', shape: [m], dtype: 'i32' },

@@ -8,7 +8,8 @@ import { allocCudaGroup } from '../../../src/backend/cuda/cuda-tensor.js';
 import { gemmKernels, matmul, setGemmKernels, GEMM_SCRATCH_FLOATS } from '../../../src/backend/cuda/gemm-kernels.js';
 import { wgGemm } from '../../../src/backend/cuda/gemm-wg-kernels.js';
 import type { MatmulOptions } from '../../../src/backend/ops.js';
-import { DeviceAllocator, type DeviceMemory } from '../../../src/cuda/allocator.js';
+import { DeviceAllocator } from '../../../src/cuda/allocator.js';
+import { fakeDeviceMemory } from '../../helpers/fake-device-memory.js';
 import type { Stream } from '../../../src/cuda/stream.js';
 
 vi.mock('../../../src/backend/cuda/gemm-wg-kernels.js', async (importOriginal) => {
@@ -21,25 +22,11 @@ vi.mock('../../../src/backend/cuda/gemm-wg-kernels.js', async (importOriginal) =
   };
 });
 
-/** Device memory that hands out 256-byte aligned addresses without touching a GPU. */
-function fakeMemory(): DeviceMemory {
-  let next = 0x7f00_0000_0000n;
-  return {
-    allocate(bytes) {
-      const at = next;
-      next += BigInt(Math.ceil(bytes / 256) * 256) + 4096n;
-      return at;
-    },
-    release() {},
-    info: () => ({ freeBytes: 1 << 30, totalBytes: 1 << 30 }),
-  };
-}
-
 const [N, d] = [1000, 256];
 const stream = {} as Stream;
 
 function model() {
-  return allocCudaGroup(new DeviceAllocator(fakeMemory()), 'io', [
+  return allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'io', [
     { name: 'att', shape: [N, d], dtype: 'bf16' },
     { name: 'ffn_drop', shape: [N, d], dtype: 'bf16' },
     { name: 'W', shape: [d, d], dtype: 'f32' },
