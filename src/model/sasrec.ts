@@ -8,7 +8,7 @@
  * Dropout sites (RngKey.site): 0 the embedding; block b: 1 + 3b attention probabilities, 2 + 3b the
  * FFN's ReLU output, 3 + 3b the FFN's output. Forward and backward of one step share (seed, step).
  */
-import type { DropoutSpec, Forked, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup } from '../backend/ops.js';
+import type { DropoutSpec, Forked, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { initTensor, sasrecInitRule } from './init.js';
 import {
   blockBackward, blockForward, blockForwardLast, blockLn1, LAYER_NORM_EPS, type BlockForks, type BlockGroups, type BlockPass,
@@ -174,9 +174,13 @@ export class Sasrec {
    * ids, so a training step may run it beside the forward; `backward` with `rowsGrouped` then only sums.
    */
   groupRows(batch: BatchRows): void {
+    this.#ops.embedGroupRows(this.#embeddingWorkspace(), batch.ids, batch.layout.rows, inputVocabulary(this.dims));
+  }
+
+  /** embedBackward's workspace (and embedGroupRows'), in the backward scratch group. */
+  #embeddingWorkspace(): TensorLookup {
     const { scratch } = this.#g;
-    const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
-    this.#ops.embedGroupRows(workspace, batch.ids, batch.layout.rows, inputVocabulary(this.dims));
+    return { get: (name: string) => scratch.get(embeddingScratchName(name)) };
   }
 
   /**
@@ -206,10 +210,9 @@ export class Sasrec {
     // there, which dropout given the padding rows writes (the embedding then adds 0 to row 0).
     ops.dropout(dx, dx, N * d, this.#drop(ctx, 0), { ids, cols: d });
     if (tableGrad !== null) ops.join(tableGrad);
-    const workspace = { get: (name: string) => scratch.get(embeddingScratchName(name)) };
     // The mask token's row (BERT4Rec) is part of the table the embedding reads, so its vocabulary runs to V + 1.
     ops.embedBackward(
-      grads.get('item_emb'), grads.get('pos_emb'), workspace, dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d, { grouped: rowsGrouped },
+      grads.get('item_emb'), grads.get('pos_emb'), this.#embeddingWorkspace(), dx, ids, Math.sqrt(d), layout, B, L, inputVocabulary(this.dims), d, { grouped: rowsGrouped },
     );
   }
 }

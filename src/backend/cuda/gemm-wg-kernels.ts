@@ -64,11 +64,16 @@ export const WG_DEFAULT_TILE_N: WgTileN = 128;
 /**
  * The tile an nt or nn product with an f32 operand takes unless told otherwise: at BN = 128 its kernels run
  * one CTA an SM (registers), and the wider tile, which reads each a tile once for twice the columns, wins
- * (H200, ML-20M's linear layer: nt 38.6 µs against 44.0, nn 40.7 against 46.9). A weight gradient (tn)
- * takes 128 whatever its operands: 38.5 µs against 43.7 alone, and inside a step, where it runs beside the
- * input gradients, BN = 256's one CTA of 197 KB an SM left them no room (BENCHMARKS.md, session 7).
+ * (H200, ML-20M's linear layer: nt 38.6 µs against 44.0, nn 40.7 against 46.9).
  */
 export const WG_DEFAULT_TILE_N_F32: WgTileN = 256;
+
+/**
+ * The tile a weight gradient (tn) takes unless told otherwise, whatever its operands: 38.5 µs against
+ * 43.7 alone with f32 operands, and inside a step, where it runs beside the input gradients, BN = 256's
+ * one CTA of 197 KB an SM left them no room (BENCHMARKS.md, session 7).
+ */
+export const WG_WEIGHT_GRADIENT_TILE_N: WgTileN = 128;
 
 /** CTAs of a tile an SM holds: TILES' figure, or one for an f32 operand's kernels (their launch bounds). */
 function ctasPerSm(tileN: WgTileN, operands: WgOperandDtypes): number {
@@ -164,7 +169,7 @@ export interface WgGemmPlan {
 
 /** The tile of a product with these operands and this layout unless told otherwise. */
 export function wgDefaultTileN(operands: WgOperandDtypes, layout: WgLayout): WgTileN {
-  if (layout === 'tn') return 128;
+  if (layout === 'tn') return WG_WEIGHT_GRADIENT_TILE_N;
   return operands.a === 'f32' || operands.b === 'f32' ? WG_DEFAULT_TILE_N_F32 : WG_DEFAULT_TILE_N;
 }
 
