@@ -18,12 +18,17 @@
 //               {global step (0-based), valid targets M} — a replayed step reads them instead of its
 //               launch's constants: step = counters[0] + 1 gives c1 and c2 (in doubles, from beta1_d and
 //               beta2_d), and the gradient is the loss SUM's, divided here by M (the mean's gradient).
-// ACCUMULATES: nothing (+= in the ops sense); param, m and v are read and overwritten in place.
+//               narrow (bf16 [n] or null): the updated param rounded to bf16 (nearest even), written in
+//               the same pass (vec4 = 1 also promises it 8-byte aligned): the GEMMs' narrow weights.
+// ACCUMULATES: nothing (+= in the ops sense); param, m and v are read and overwritten in place; narrow
+// is overwritten.
 
 // Threads per CTA and CTAs resident per multiprocessor (≤ 48 registers a thread: four float4 operands
 // and the hyperparameters fit without spills); the launcher's grid holds at most ADAM_CTAS_PER_SM CTAs
 // per multiprocessor, so it runs in one wave. 5 × 256 threads, 64 bytes in flight each, are ~80 KB per
 // multiprocessor in flight: ample for full memory bandwidth.
+#include <cuda_bf16.h>
+
 #define ADAM_THREADS 256
 #define ADAM_CTAS_PER_SM 5
 
@@ -42,7 +47,8 @@ __device__ __forceinline__ void adam_update(float& p, float& m, float& v, float 
 extern "C" __global__ void __launch_bounds__(ADAM_THREADS, ADAM_CTAS_PER_SM) adam_step(float* __restrict__ param, float* __restrict__ m, float* __restrict__ v,
                                      const float* __restrict__ grad, long long n, float lr, float beta1, float beta2,
                                      float one_minus_beta1, float one_minus_beta2, float eps, float c1, float c2, int vec4,
-                                     const int* __restrict__ counters, double beta1_d, double beta2_d) {
+                                     const int* __restrict__ counters, double beta1_d, double beta2_d,
+                                     __nv_bfloat16* __restrict__ narrow) {
   AdamHyper h = {lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, c1, c2, 1.0f};
   if (counters != nullptr) {
     const double step = static_cast<double>(counters[0]) + 1.0;
@@ -65,6 +71,10 @@ extern "C" __global__ void __launch_bounds__(ADAM_THREADS, ADAM_CTAS_PER_SM) ada
     reinterpret_cast<float4*>(param)[k] = p4;
     reinterpret_cast<float4*>(m)[k] = m4;
     reinterpret_cast<float4*>(v)[k] = v4;
+    if (narrow != nullptr) {
+      reinterpret_cast<__nv_bfloat162*>(narrow)[2 * k] = __floats2bfloat162_rn(p4.x, p4.y);
+      reinterpret_cast<__nv_bfloat162*>(narrow)[2 * k + 1] = __floats2bfloat162_rn(p4.z, p4.w);
+    }
   }
   for (long long i = 4 * groups + first; i < n; i += stride) {
     float p = param[i], mi = m[i], vi = v[i];
@@ -72,5 +82,6 @@ extern "C" __global__ void __launch_bounds__(ADAM_THREADS, ADAM_CTAS_PER_SM) ada
     param[i] = p;
     m[i] = mi;
     v[i] = vi;
+    if (narrow != nullptr) narrow[i] = __float2bfloat16_rn(p);
   }
 }

@@ -12,6 +12,8 @@
 // FORWARD  layer_norm_forward, a warp per row: mean = Σx / cols, var = Σ(x - mean)² / cols (biased, two
 //          passes, as the reference), rstd = 1 / sqrt(var + eps) (IEEE sqrt and division);
 //          out = (x - mean) · rstd · weight + bias (overwrite). SAVED for backward: mean, rstd (overwrite).
+//          out_copy, x_copy (bf16 [rows × cols] or null; overwrite): out and x rounded to bf16 (nearest
+//          even) in the same pass, the narrow operands of the GEMMs that read them; 0 on padding rows.
 // BACKWARD two stages, no float atomics, with x̂ = (x - mean) · rstd, dy = dout (+ dout2: the fp32 sum,
 //          what ew_add of two f32 gradients stores) and g = dy · weight:
 //          a CTA per chunk of rows_per_chunk rows: dx (+=, or = with overwrite: dx is then not read)
@@ -82,7 +84,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
     layer_norm_forward(void* __restrict__ out, int out_bf16, float* __restrict__ mean, float* __restrict__ rstd,
                        const void* __restrict__ x, int x_bf16, const float* __restrict__ weight, const float* __restrict__ bias,
-                       int rows, int cols, float eps, const int* __restrict__ ids) {
+                       int rows, int cols, float eps, const int* __restrict__ ids, bf16* __restrict__ out_copy,
+                       bf16* __restrict__ x_copy) {
   const int lane = threadIdx.x & 31;
   const int warps = (gridDim.x * blockDim.x) >> 5;
   for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += warps) {
@@ -91,6 +94,8 @@ extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
       for (int c = lane; c < cols; c += 32) {
         if (out_bf16) static_cast<bf16*>(out)[o + c] = __float2bfloat16_rn(0.0f);
         else static_cast<float*>(out)[o + c] = 0.0f;
+        if (out_copy != nullptr) out_copy[o + c] = __float2bfloat16_rn(0.0f);
+        if (x_copy != nullptr) x_copy[o + c] = __float2bfloat16_rn(0.0f);
       }
       if (lane == 0) mean[r] = rstd[r] = 0.0f;
       continue;
@@ -105,9 +110,12 @@ extern "C" __global__ void __launch_bounds__(32 * LN_ROW_WARPS)
     }
     const float rs = 1.0f / sqrtf(warp_sum(q) / cols + eps);
     for (int c = lane; c < cols; c += 32) {
-      const float v = fmaf((load_x(x, x_bf16, o + c) - mu) * rs, weight[c], bias[c]);
+      const float xv = load_x(x, x_bf16, o + c);
+      const float v = fmaf((xv - mu) * rs, weight[c], bias[c]);
       if (out_bf16) static_cast<bf16*>(out)[o + c] = __float2bfloat16_rn(v);
       else static_cast<float*>(out)[o + c] = v;
+      if (out_copy != nullptr) out_copy[o + c] = __float2bfloat16_rn(v);
+      if (x_copy != nullptr) x_copy[o + c] = __float2bfloat16_rn(xv);
     }
     if (lane == 0) {
       mean[r] = mu;

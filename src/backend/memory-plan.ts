@@ -22,6 +22,12 @@ export interface TensorSpec {
   readonly name: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /**
+   * Alignment of this view's offset, in bytes: a multiple of VIEW_ALIGN_BYTES. A group of f32 specs at
+   * 512 has a bf16 mirror (the same specs at bf16, default alignment) whose element offsets equal its
+   * own (narrowMirrorSpecs), so one flat index addresses both. @default VIEW_ALIGN_BYTES
+   */
+  readonly align?: number;
 }
 
 /** Where one spec lives inside its group. */
@@ -39,6 +45,21 @@ export interface GroupPlan {
   readonly views: readonly PlannedView[];
   /** Bytes of the group's single allocation (what the allocator accounts). */
   readonly bytes: number;
+}
+
+/**
+ * The specs of a mirror of `specs` at `dtype` (half the bytes of theirs or equal): the same names and
+ * shapes at the default alignment. Where every spec of `specs` is f32 with align 2 · VIEW_ALIGN_BYTES, the
+ * mirror's views start at the same element offsets as theirs, and its flat tensor holds at least as many
+ * elements (planGroup rounds each f32 offset to 512 bytes, each bf16 one to 256: the same elements).
+ */
+export function narrowMirrorSpecs(specs: readonly TensorSpec[], dtype: DType): TensorSpec[] {
+  for (const s of specs) {
+    if (s.dtype !== 'f32' || (dtype !== 'f32' && s.align !== 2 * VIEW_ALIGN_BYTES)) {
+      throw new Error(`narrowMirrorSpecs: tensor "${s.name}" must be f32 aligned to ${2 * VIEW_ALIGN_BYTES} bytes to have a ${dtype} mirror`);
+    }
+  }
+  return specs.map((s) => (dtype === 'f32' ? s : { name: s.name, shape: s.shape, dtype }));
 }
 
 /** Number of elements of a shape; throws on a negative or fractional extent. */
@@ -60,6 +81,11 @@ export function planGroup(name: string, specs: readonly TensorSpec[]): GroupPlan
     if (seen.has(spec.name)) throw new Error(`tensor group "${name}": duplicate tensor name "${spec.name}"`);
     seen.add(spec.name);
     const size = shapeSize(spec.shape);
+    const align = spec.align ?? VIEW_ALIGN_BYTES;
+    if (!Number.isInteger(align / VIEW_ALIGN_BYTES) || align <= 0) {
+      throw new Error(`tensor group "${name}": tensor "${spec.name}" asks for an alignment of ${align} bytes, not a multiple of ${VIEW_ALIGN_BYTES}`);
+    }
+    offset = Math.ceil(offset / align) * align;
     views.push({ spec, size, byteOffset: offset });
     offset += Math.ceil((size * DTYPE_BYTES[spec.dtype]) / VIEW_ALIGN_BYTES) * VIEW_ALIGN_BYTES;
   }

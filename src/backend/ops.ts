@@ -92,9 +92,10 @@ export interface TensorGroup extends TensorLookup {
   /** The view named `name`; throws when the group has none. */
   get(name: string): Tensor;
   /**
-   * The whole group as one flat f32 tensor of `plan.bytes / 4` elements (alignment gaps included),
-   * for whole-group ops (zeroing gradients, one Adam step over all parameters). Throws unless
-   * every view is f32.
+   * The whole group as one flat tensor (alignment gaps included), for whole-group ops (zeroing
+   * gradients, one Adam step over all parameters): f32 of `plan.bytes / 4` elements, or, for a group of
+   * bf16 views (a narrow mirror on CUDA), bf16 of `plan.bytes / 2`. Throws unless every view is f32, or
+   * every one bf16.
    */
   flat(): Tensor;
 }
@@ -235,6 +236,18 @@ export interface MatmulLayerNorm {
   readonly eps: number;
   /** i32 [m]: rows whose id is 0 get out = 0 and mean = rstd = 0 (layerNormForward's ids). @default none */
   readonly ids?: Tensor;
+  /** Narrow copies the norm writes as well (layerNormForward's `copies`). @default none */
+  readonly copies?: LayerNormCopies;
+}
+
+/**
+ * Copies a layer norm writes beside its outputs, each [rows × cols] in the backend's activationDType
+ * (rounded to nearest even), for the GEMMs that read them (Ops.narrowOperands): `out`, the norm's output,
+ * and `x`, its input; rows whose id is 0 get 0 in both (the GEMMs skip or mask those rows).
+ */
+export interface LayerNormCopies {
+  readonly out?: Tensor;
+  readonly x?: Tensor;
 }
 
 /** The gate of a matmul epilogue (MatmulEpilogue.gate). */
@@ -260,6 +273,11 @@ export interface AdamParams {
    * recorded step replays with the values of each new batch.
    */
   readonly counters?: Tensor;
+  /**
+   * A copy of the updated parameters in the backend's activationDType ([n], rounded to nearest even),
+   * written in the same pass: the narrow weights the GEMMs read (Ops.narrowOperands). @default none
+   */
+  readonly narrow?: Tensor;
 }
 
 /** Shapes shared by the loss entries: N rows of hidden states, catalogue of V items, width d. */
@@ -398,6 +416,14 @@ export interface Ops {
    */
   readonly activationDType: DType;
   /**
+   * Whether the linear layers of a model whose GEMMs multiply `rows` rows of `width` features should
+   * read narrow copies (activationDType) of their f32 operands, written by the ops that produce them (the
+   * layer norms' copies, Adam's narrow parameters): where the backend's fastest GEMM kernels want narrow
+   * operands in memory. The copies hold the values the GEMMs would round the f32 operands to, so the
+   * products' operands are the same either way. False on the CPU.
+   */
+  narrowOperands(rows: number, width: number): boolean;
+  /**
    * Device memory the backend holds for itself, outside every plan: the CUDA context's own memory and
    * the backend's fixed scratch (0 on the CPU). A trial's planned peak adds it to its plan.
    */
@@ -519,10 +545,12 @@ export interface Ops {
   biasBackward(dBias: Tensor, dout: Tensor, rows: number, cols: number, ids?: Tensor): void;
   /**
    * out = (x - mean) · rstd · weight + bias per row; writes mean[rows] and rstd[rows] for backward.
-   * out may not alias x. A row whose `ids` entry is 0 gets out = 0 and mean = rstd = 0.
+   * out may not alias x. A row whose `ids` entry is 0 gets out = 0 and mean = rstd = 0. `copies`:
+   * narrow copies of out and x written as well (LayerNormCopies).
    */
   layerNormForward(
     out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+    copies?: LayerNormCopies,
   ): void;
   /**
    * dx (+=, or = with `options.overwrite`) the input gradient of dout (+ options.dout2); dWeight (+=),

@@ -9,6 +9,7 @@
  * Widths: the activations that feed only GEMMs and attention take the backend's narrow dtype
  * (Ops.activationDType: bf16 under CUDA's default preset); the residual stream and layer norms stay f32.
  */
+import { narrowMirrorSpecs, VIEW_ALIGN_BYTES } from '../backend/memory-plan.js';
 import type { DType, Ops, TensorSpec } from '../backend/ops.js';
 
 /** The sizes a SASRec instance is built for. */
@@ -63,17 +64,23 @@ export interface ModelLayout {
   readonly attention: readonly TensorSpec[];
   /** embedBackward's scratch (Ops.embeddingWorkspace). */
   readonly embedding: readonly TensorSpec[];
+  /**
+   * Whether the GEMMs read narrow copies of their f32 operands (Ops.narrowOperands): the narrow mirror of
+   * the parameters (sasrecNarrowParamSpecs) and each block's x, ln1 and ln2 copies are then planned.
+   */
+  readonly copies: boolean;
 }
 
 /** The layout of a SASRec on `ops` for batches of up to `sequences` sequences in `rows` rows (ops.ts SequenceRows). */
 export function modelLayout(
-  ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace'>, dims: SasrecDims, sequences: number, rows: number,
+  ops: Pick<Ops, 'activationDType' | 'attentionWorkspace' | 'embeddingWorkspace' | 'narrowOperands'>, dims: SasrecDims, sequences: number, rows: number,
 ): ModelLayout {
   const { maxLen: L, heads: H, hidden: d } = dims;
   return {
     narrow: ops.activationDType,
     attention: ops.attentionWorkspace(sequences, L, H, d / H),
     embedding: ops.embeddingWorkspace(rows, inputVocabulary(dims)),
+    copies: ops.narrowOperands(rows, d),
   };
 }
 
@@ -101,8 +108,20 @@ export function embeddingScratchName(name: string): string {
 const spec = (name: string, dtype: DType, ...shape: number[]): TensorSpec => ({ name, shape, dtype });
 const f32 = (name: string, ...shape: number[]): TensorSpec => spec(name, 'f32', ...shape);
 
-/** Parameter specs (also the gradient and Adam-moment specs). */
+/**
+ * Parameter specs (also the gradient and Adam-moment specs), each aligned to 2 · VIEW_ALIGN_BYTES so
+ * that a narrow mirror (sasrecNarrowParamSpecs) shares their flat indices: Adam writes both in one pass.
+ */
 export function sasrecParamSpecs(dims: SasrecDims): TensorSpec[] {
+  return sasrecParamShapes(dims).map((s) => ({ ...s, align: 2 * VIEW_ALIGN_BYTES }));
+}
+
+/** The parameters' narrow mirror (memory-plan.ts narrowMirrorSpecs) where `layout.copies`, else none. */
+export function sasrecNarrowParamSpecs(dims: SasrecDims, layout: Pick<ModelLayout, 'copies' | 'narrow'>): TensorSpec[] {
+  return layout.copies ? narrowMirrorSpecs(sasrecParamSpecs(dims), layout.narrow) : [];
+}
+
+function sasrecParamShapes(dims: SasrecDims): TensorSpec[] {
   const { items: V, hidden: d, maxLen: L } = dims;
   const f = ffnWidth(dims);
   // Linear layers are [out × in]: only the FFN's differ from d × d.
@@ -128,6 +147,8 @@ const BLOCK_WIDE = ['x', 'ln1', 'x2', 'ln2'] as const;
 const BLOCK_NARROW = ['q', 'k', 'v', 'att'] as const;
 /** The FFN's hidden layer after ReLU and dropout, [N × ffnWidth] in the narrow dtype (also ReLU's mask in backward). */
 const BLOCK_FFN = ['ffn_drop'] as const;
+/** Narrow copies of the wide activations that GEMMs read, where ModelLayout.copies (transformer-block.ts BlockGroups.narrow). */
+const BLOCK_COPIES = ['x_narrow', 'ln1_narrow', 'ln2_narrow'] as const;
 
 /** Activation specs for batches of up to N = `rows` rows (ops.ts SequenceRows). */
 export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: ModelLayout): TensorSpec[] {
@@ -138,6 +159,7 @@ export function sasrecActivationSpecs(dims: SasrecDims, rows: number, layout: Mo
     for (const a of BLOCK_WIDE) specs.push(f32(blockName(b, a), N, d));
     for (const a of BLOCK_NARROW) specs.push(spec(blockName(b, a), layout.narrow, N, d));
     for (const a of BLOCK_FFN) specs.push(spec(blockName(b, a), layout.narrow, N, ffnWidth(dims)));
+    if (layout.copies) for (const a of BLOCK_COPIES) specs.push(spec(blockName(b, a), layout.narrow, N, d));
     for (const s of layout.attention) specs.push({ ...s, name: attentionSavedName(b, s.name) });
     for (const ln of BLOCK_NORMS) specs.push(f32(blockName(b, `${ln}_mean`), N), f32(blockName(b, `${ln}_rstd`), N));
   }

@@ -90,6 +90,23 @@ export class Sasrec {
       initTensor(host, sasrecInitRule(spec, this.dims), seed, spec.name);
       this.#ops.write(this.#g.params.get(spec.name), host);
     }
+    this.paramsWritten();
+  }
+
+  /**
+   * The parameters' narrow mirror as one flat tensor (BlockGroups.narrow), which the optimiser rewrites
+   * with the parameters (AdamParams.narrow); null where the GEMMs read the f32 parameters.
+   */
+  get narrowParams(): Tensor | null {
+    return this.#g.narrow === undefined ? null : this.#g.narrow.flat();
+  }
+
+  /** Brings the narrow mirror up to date after the parameters were written other than by the optimiser (a restore). */
+  paramsWritten(): void {
+    const narrow = this.narrowParams;
+    if (narrow === null) return;
+    const params = this.#g.params.flat();
+    this.#ops.copy(narrow, params, params.size);
   }
 
   #pass(batch: BatchRows, ctx: PassContext, b: number): BlockPass {

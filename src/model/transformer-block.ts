@@ -17,7 +17,7 @@
  * regenerates the dropout masks from their keys, but for the FFN's hidden one: the gate of its GEMM
  * reads the saved Dropout(ReLU(·)) instead (blockBackward).
  */
-import type { AttentionMask, DropoutSpec, Forked, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
+import type { AttentionMask, DropoutSpec, Forked, LayerNormCopies, MatmulLayerNorm, Ops, SequenceRows, Tensor, TensorGroup, TensorLookup } from '../backend/ops.js';
 import { linearForward, linearInputGrad, linearParamGrads, type LinearPadding, type LinearParams } from './linear.js';
 import { attentionSavedName, blockName } from './sasrec-specs.js';
 
@@ -30,6 +30,13 @@ export interface BlockGroups {
   readonly grads: TensorGroup;
   readonly acts: TensorGroup;
   readonly scratch: TensorGroup;
+  /**
+   * The parameters' narrow mirror (sasrecNarrowParamSpecs), where the GEMMs read narrow operands
+   * (Ops.narrowOperands): the linear layers then multiply its weights, and the layer norms write narrow
+   * copies of x, ln1 and ln2 (acts `x_narrow`, `ln1_narrow`, `ln2_narrow`) that the GEMMs read in their
+   * place. Absent: every GEMM reads the f32 tensors. @default none
+   */
+  readonly narrow?: TensorGroup;
 }
 
 /** Shape and regime of one pass. */
@@ -60,7 +67,7 @@ function attentionSaved(g: BlockGroups, b: number): TensorLookup {
 
 function linear(g: BlockGroups, b: number, name: string): LinearParams {
   return {
-    weight: g.params.get(blockName(b, `${name}.weight`)),
+    weight: (g.narrow ?? g.params).get(blockName(b, `${name}.weight`)),
     bias: g.params.get(blockName(b, `${name}.bias`)),
     dWeight: g.grads.get(blockName(b, `${name}.weight`)),
     dBias: g.grads.get(blockName(b, `${name}.bias`)),
@@ -77,6 +84,17 @@ function attentionMask(g: BlockGroups, b: number, p: BlockPass, grads: boolean):
   const v = linear(g, b, 'attn_v');
   const padKeys = grads ? { k: k.bias, v: v.bias, dk: k.dBias, dv: v.dBias } : { k: k.bias, v: v.bias };
   return { layout: p.layout, causal: p.causal, keyPadding: false, padKeys };
+}
+
+/** The activation a GEMM reads for x, ln1 or ln2 of block b: its narrow copy where the groups have them (BlockGroups.narrow). */
+function operand(g: Pick<BlockGroups, 'acts' | 'narrow'>, b: number, name: 'x' | 'ln1' | 'ln2'): Tensor {
+  return g.acts.get(blockName(b, g.narrow === undefined ? name : `${name}_narrow`));
+}
+
+/** The narrow copies a norm of block b writes (of its output `out`, and of its input if `x`): none without them. */
+function normCopies(g: Pick<BlockGroups, 'acts' | 'narrow'>, b: number, out: 'ln1' | 'ln2', x?: 'x'): { copies?: LayerNormCopies } {
+  if (g.narrow === undefined) return {};
+  return { copies: { out: operand(g, b, out), ...(x === undefined ? {} : { x: operand(g, b, x) }) } };
 }
 
 /** Padding rows skipped (their results masked later or never read, their gradients zero). */
@@ -98,10 +116,11 @@ export interface BlockNorms {
 }
 
 /** Block b's LN1 of its x as a matmul epilogue's layer norm (the previous block's last GEMM computes it); padding rows 0. */
-export function blockLn1(g: Pick<BlockGroups, 'params' | 'acts'>, b: number, ids: Tensor): MatmulLayerNorm {
+export function blockLn1(g: Pick<BlockGroups, 'params' | 'acts' | 'narrow'>, b: number, ids: Tensor): MatmulLayerNorm {
   return {
     out: g.acts.get(blockName(b, 'ln1')), mean: g.acts.get(blockName(b, 'ln1_mean')), rstd: g.acts.get(blockName(b, 'ln1_rstd')),
     weight: g.params.get(blockName(b, 'ln1.weight')), bias: g.params.get(blockName(b, 'ln1.bias')), eps: LAYER_NORM_EPS, ids,
+    ...normCopies(g, b, 'ln1', 'x'),
   };
 }
 
@@ -117,15 +136,15 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const x = act('x');
   const ln1 = act('ln1');
   if (norms.ln1Ready !== true) {
-    ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids);
+    ops.layerNormForward(ln1, act('ln1_mean'), act('ln1_rstd'), x, par('ln1.weight'), par('ln1.bias'), N, d, LAYER_NORM_EPS, ids, normCopies(g, b, 'ln1', 'x').copies);
   }
   // The keys and values read x alone: forked (Ops.fork) beside the query's projection, none of the three
   // GEMMs filling the GPU at small batches.
   const kv = ops.fork(() => {
-    linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
-    linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+    linearForward(ops, act('k'), operand(g, b, 'x'), linear(g, b, 'attn_k'), N, d, d, skip(ids));
+    linearForward(ops, act('v'), operand(g, b, 'x'), linear(g, b, 'attn_v'), N, d, d, skip(ids));
   });
-  linearForward(ops, act('q'), ln1, linear(g, b, 'attn_q'), N, d, d, skip(ids));
+  linearForward(ops, act('q'), operand(g, b, 'ln1'), linear(g, b, 'attn_q'), N, d, d, skip(ids));
   ops.join(kv);
   ops.attentionForward(act('att'), attentionSaved(g, b), act('q'), act('k'), act('v'), B, L, heads, d / heads, attentionMask(g, b, p, false), p.attnDrop);
   // The residual sums, ReLU, dropouts, the padding mask and the norms that follow run in the GEMMs'
@@ -135,10 +154,11 @@ export function blockForward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, o
   const ln2 = act('ln2');
   const ln2Norm: MatmulLayerNorm = {
     out: ln2, mean: act('ln2_mean'), rstd: act('ln2_rstd'), weight: par('ln2.weight'), bias: par('ln2.bias'), eps: LAYER_NORM_EPS, ids,
+    ...normCopies(g, b, 'ln2'),
   };
   linearForward(ops, x2, act('att'), linear(g, b, 'attn_out'), N, d, d, skip(ids), { residual: ln1, padding: ids, layerNorm: ln2Norm });
   const ffnDrop = act('ffn_drop');
-  linearForward(ops, ffnDrop, ln2, linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids), { relu: true, dropout: p.ffn1Drop, padding: ids });
+  linearForward(ops, ffnDrop, operand(g, b, 'ln2'), linear(g, b, 'ffn1'), N, d, p.ffn, skip(ids), { relu: true, dropout: p.ffn1Drop, padding: ids });
   linearForward(ops, out, ffnDrop, linear(g, b, 'ffn2'), N, p.ffn, d, skip(ids), {
     dropout: p.ffn2Drop, residual: ln2, padding: ids, ...(norms.next === undefined ? {} : { layerNorm: norms.next }),
   });
@@ -161,10 +181,13 @@ export function blockForwardLast(ops: Ops, g: BlockGroups, b: number, ids: Tenso
   const act = (name: string): Tensor => g.acts.get(blockName(b, name));
   const par = (name: string): Tensor => g.params.get(blockName(b, name));
   const x = act('x');
-  // Every row's keys and values beside the last rows' query (as blockForward).
+  // Every row's keys and values beside the last rows' query (as blockForward). No norm reads all of this
+  // block's x here (its LN1 runs on the last rows): where the GEMMs read narrow copies, x's is made first.
   const kv = ops.fork(() => {
-    linearForward(ops, act('k'), x, linear(g, b, 'attn_k'), N, d, d, skip(ids));
-    linearForward(ops, act('v'), x, linear(g, b, 'attn_v'), N, d, d, skip(ids));
+    const xs = operand(g, b, 'x');
+    if (xs !== x) ops.copy(xs, x, N * d);
+    linearForward(ops, act('k'), xs, linear(g, b, 'attn_k'), N, d, d, skip(ids));
+    linearForward(ops, act('v'), xs, linear(g, b, 'attn_v'), N, d, d, skip(ids));
   });
   // The last rows' x, held in x2 until the attention's output projection overwrites it.
   const x2 = act('x2');
@@ -235,7 +258,7 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const gate = { by: ffnDrop, scale: 1 / (1 - p.ffn1Drop.p) };
   const ffn2 = ops.fork(() => params('ffn2', g1, ffnDrop, p.ffn, d));
   linearInputGrad(ops, g2, linear(g, b, 'ffn2'), g1, N, p.ffn, d, false, skip(ids), { gate });
-  const ffn1 = ops.fork(() => params('ffn1', g2, act('ln2'), d, p.ffn));
+  const ffn1 = ops.fork(() => params('ffn1', g2, operand(g, b, 'ln2'), d, p.ffn));
   linearInputGrad(ops, g3, linear(g, b, 'ffn1'), g2, N, d, p.ffn, false, skip(ids));
   // LN2's input gradient is that of FFN1's input plus the residual's (dx), summed inside the norm's
   // backward; g1 (=), its padding rows 0. Its weight and bias gradients read g3 and dx (joined before
@@ -262,9 +285,9 @@ export function blockBackward(ops: Ops, g: BlockGroups, b: number, ids: Tensor, 
   const ln1Args = [g3, act('x'), par('ln1.weight'), act('ln1_mean'), act('ln1_rstd'), N, d, ids] as const;
   const ln1 = ops.fork(() => ops.layerNormBackward(dx, grad('ln1.weight'), grad('ln1.bias'), ...ln1Args, { dout2: g1, only: 'params' }));
   const qkv = ops.fork(() => {
-    params('attn_q', dq, act('ln1'), d, d);
-    params('attn_k', dk, act('x'), d, d);
-    params('attn_v', dv, act('x'), d, d);
+    params('attn_q', dq, operand(g, b, 'ln1'), d, d);
+    params('attn_k', dk, operand(g, b, 'x'), d, d);
+    params('attn_v', dv, operand(g, b, 'x'), d, d);
   });
   linearInputGrad(ops, dx, linear(g, b, 'attn_k'), dk, N, d, d, false, skip(ids));
   linearInputGrad(ops, dx, linear(g, b, 'attn_v'), dv, N, d, d, true, skip(ids));

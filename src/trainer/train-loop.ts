@@ -176,7 +176,9 @@ export class Trial {
     this.#data = data;
     this.#g = g;
     this.#loss = loss;
-    this.#model = new Sasrec(ops, modelDims(cfg, data), cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward });
+    // The narrow mirror is planned only where the GEMMs read narrow operands (ModelLayout.copies).
+    const narrow = g.params_narrow.plan.views.length > 0 ? { narrow: g.params_narrow } : {};
+    this.#model = new Sasrec(ops, modelDims(cfg, data), cfg.model.dropout, { params: g.params, grads: g.grads, acts: g.activations, scratch: g.backward, ...narrow });
     this.#model.initialise(cfg.train.seed);
     this.#rows = g.batch.get('ids').size;
     // Rows that no op writes (packed layout: past the batch's rows; attention's padding positions) still
@@ -348,8 +350,9 @@ export class Trial {
     const tableGrad = this.#loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, labels, N, 1, step, 1, { tableBeside: true });
     model.backward(batch, ctx, tableGrad, true);
     const params = g.params.flat();
+    const narrow = model.narrowParams;
     ops.adamStep(params, g.adam_m.flat(), g.adam_v.flat(), grads, params.size, {
-      lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters,
+      lr: t.lr, beta1: t.beta1, beta2: t.beta2, eps: ADAM_EPS, step: step + 1, counters, ...(narrow === null ? {} : { narrow }),
     });
     ops.join(lossSum);
   }
@@ -374,5 +377,6 @@ export class Trial {
   #restoreBest(): void {
     const params = this.#g.params.flat();
     this.#ops.copy(params, this.#g.best.flat(), params.size);
+    this.#model.paramsWritten();
   }
 }

@@ -8,7 +8,7 @@ import { mib, planGroup, type TensorSpec } from '../backend/memory-plan.js';
 import type { Ops, TensorGroup } from '../backend/ops.js';
 import type { EvalSet } from '../data/types.js';
 import type { TrainingLoss } from '../losses/training-loss.js';
-import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type ModelLayout, type SasrecDims } from '../model/sasrec-specs.js';
+import { sasrecActivationSpecs, sasrecBackwardSpecs, sasrecNarrowParamSpecs, sasrecParamSpecs, type ModelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 
 /** What the plan is sized for. */
 export interface PlanInput {
@@ -30,7 +30,7 @@ export interface PlanInput {
 
 /** Group names, in allocation order. */
 export const GROUPS = [
-  'params', 'grads', 'adam_m', 'adam_v', 'best', 'activations', 'backward', 'batch', 'loss_workspace', 'popularity', 'eval', 'histories',
+  'params', 'params_narrow', 'grads', 'adam_m', 'adam_v', 'best', 'activations', 'backward', 'batch', 'loss_workspace', 'popularity', 'eval', 'histories',
 ] as const;
 export type GroupName = (typeof GROUPS)[number];
 
@@ -44,6 +44,8 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
   const evalUsers = Math.max(p.validation.targets.length, p.test.targets.length);
   return {
     params,
+    // The GEMMs' narrow weights, where they read narrow operands (ModelLayout.copies): Adam rewrites them.
+    params_narrow: sasrecNarrowParamSpecs(dims, p.layout),
     grads: params,
     adam_m: params,
     adam_v: params,

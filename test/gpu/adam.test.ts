@@ -5,7 +5,7 @@ import { CudaTensor } from '../../src/backend/cuda/cuda-tensor.js';
 import type { AdamParams } from '../../src/backend/ops.js';
 import type { DeviceBuffer } from '../../src/cuda/allocator.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, get, poison, put, relError } from './device-tensors.js';
+import { cpuOracle, get, poison, put, relError, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/adam.test.ts');
@@ -71,5 +71,38 @@ describe.skipIf(noGpu)('adamStep against the float64 CPU backend', () => {
         for (const buffer of buffers) buffer.free();
       });
     }
+  }
+
+  // narrow (AdamParams.narrow): the updated param rounded to bf16, bit for bit, on the float4 path (a tail
+  // of 3) and element by element (narrow 2 bytes past an 8-byte boundary); param, m, v as without it.
+  for (const aligned of [true, false]) {
+    it(`n = 100,003, the narrow copy of the updated param${aligned ? '' : ', element by element'}`, () => {
+      const n = 100_003;
+      const hp: AdamParams = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 7 };
+      const buffers: DeviceBuffer[] = [];
+      const tensor = (name: string, dtype: 'f32' | 'bf16', offset = 0): CudaTensor => {
+        const bytes = dtype === 'f32' ? 4 : 2;
+        const buffer = context().allocator.alloc(offset + bytes * n, name);
+        buffers.push(buffer);
+        const t = new CudaTensor({ name, shape: [n], dtype }, n, buffer.view(offset, bytes * n));
+        poison(t);
+        return t;
+      };
+      const init = { param: randomFloats(n), m: randomFloats(n).map((x) => 0.01 * x), v: randomFloats(n).map((x) => (0.01 * x) ** 2), grad: randomFloats(n) };
+      const run = (narrow: CudaTensor | null): Float32Array[] => {
+        const dev = Object.fromEntries(NAMES.map((name) => [name, tensor(name, 'f32')])) as Record<Name, CudaTensor>;
+        for (const name of NAMES) put(dev[name], init[name]);
+        const stream = Stream.create();
+        adamStep(stream, dev.param, dev.m, dev.v, dev.grad, n, narrow === null ? hp : { ...hp, narrow });
+        stream.synchronize();
+        stream.destroy();
+        return [get(dev.param), get(dev.m), get(dev.v)];
+      };
+      const narrow = tensor('narrow', 'bf16', aligned ? 0 : 2);
+      const [param, m, v] = run(narrow);
+      expect([param, m, v]).toEqual(run(null));
+      expect(get(narrow)).toEqual(toBf16(param!).values);
+      for (const buffer of buffers) buffer.free();
+    });
   }
 });

@@ -17,7 +17,7 @@ import type { LossKind, MatmulOptions } from '../../src/backend/ops.js';
 import { packBatch } from '../../src/data/packing.js';
 import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { Sasrec } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecNarrowParamSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
 import { zeroViews } from '../../src/trainer/train-loop.js';
 import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
@@ -71,14 +71,18 @@ function randomBatch(): { ids: Int32Array; labels: Int32Array } {
   return { ids, labels };
 }
 
-/** One forward and backward under `kernels`: the loss and every parameter gradient (flat). */
-async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number) {
+/**
+ * One forward and backward under `kernels`: the loss and every parameter gradient (flat); with `narrow`, the
+ * model reads narrow operand copies (transformer-block.ts BlockGroups.narrow) as if Ops.narrowOperands asked.
+ */
+async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, narrow = false) {
   const L = dims.maxLen;
   const needed = batch.ids.filter((id) => id !== 0).length + batch.labels.filter((t, r) => t !== 0 && batch.ids[r] === 0).length;
   const part = packBatch(batch.ids, batch.labels, B, L, needed + 3, B)[0]!;
   const R = part.ids.length;
-  const layout = modelLayout(ops, dims, B, R);
+  const layout = { ...modelLayout(ops, dims, B, R), copies: narrow };
   const params = ops.allocGroup('params', sasrecParamSpecs(dims));
+  const mirror = ops.allocGroup('params_narrow', sasrecNarrowParamSpecs(dims, layout));
   const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
   const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
   const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
@@ -87,7 +91,7 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
     { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
     { name: 'loss', shape: [1], dtype: 'f32' },
   ]);
-  const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch });
+  const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch, ...(narrow ? { narrow: mirror } : {}) });
   model.initialise(seed);
   const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling: 'uniform', seed }, { rows: R, items: dims.items, hidden: dims.hidden });
   const ws = ops.allocGroup('ws', loss.workspaceSpecs());
@@ -114,15 +118,17 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
   }
   // The linear layers' products (n = d = ffn = 64; the loss's have n = V + 1 or take none).
   const kinds: Record<string, number> = {};
+  let narrowProducts = 0;
   for (const call of vi.mocked(wgGemm).mock.calls) {
     if (call[5] !== dims.hidden) continue;
     const kind = callKind(call[7]);
     kinds[kind] = (kinds[kind] ?? 0) + 1;
+    if (call[2].dtype === 'bf16' && call[3].dtype === 'bf16') narrowProducts++;
   }
   const gradients = await ops.readF32(grads.flat());
   const value = (await ops.readF32(io.get('loss')))[0]!;
-  for (const g of [params, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
-  return { value, gradients, kinds };
+  for (const g of [params, mirror, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
+  return { value, gradients, kinds, narrowProducts };
 }
 
 describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels agrees with 'mixed'", () => {
@@ -156,4 +162,22 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
       expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);
     });
   }
+
+  // Narrow operand copies hold the bf16 values gemm.cu rounds f32 operands to as it stages them: under
+  // 'mixed' the step is bit for bit the step without them. Under 'wgmma' every forward product then
+  // multiplies two bf16 operands (x, ln1, ln2, att or ffn_drop by a narrow weight), within the bounds above.
+  it('cce with narrow operand copies: bit for bit under mixed, two bf16 operands in every forward product under wgmma', async (ctx) => {
+    if (skipReason !== undefined) return ctx.skip(skipReason);
+    const batch = randomBatch();
+    const seed = 1 + Math.floor(Math.random() * 10_000);
+    const want = await oneStep(ops, 'mixed', 'cce', batch, seed);
+    const copies = await oneStep(ops, 'mixed', 'cce', batch, seed, true);
+    expect(copies.value).toBe(want.value);
+    expect(copies.gradients).toEqual(want.gradients);
+    const got = await oneStep(ops, 'wgmma', 'cce', batch, seed, true);
+    const forward = Object.entries(LINEAR_PRODUCTS_PER_BLOCK).filter(([k]) => k.startsWith('nt')).reduce((n, [, c]) => n + c, 0);
+    expect(got.narrowProducts, 'forward products with two bf16 operands').toBe(forward * dims.blocks);
+    expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(1e-3);
+    expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);
+  });
 });

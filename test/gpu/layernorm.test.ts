@@ -3,7 +3,7 @@ import { REDUCE_SCRATCH_FLOATS } from '../../src/backend/cuda/elementwise-kernel
 import { layerNormBackward, layerNormBackwardPlan, layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { Stream } from '../../src/cuda/stream.js';
-import { columnSumInOrder, deviceGroup, get, onStream, poison, put, relError, useOracleAndScratch } from './device-tensors.js';
+import { columnSumInOrder, deviceGroup, get, onStream, poison, put, relError, toBf16, useOracleAndScratch } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/layernorm.test.ts');
@@ -224,6 +224,36 @@ describe.skipIf(noGpu)('layer-norm kernels against the float64 CPU backend', () 
       else expect(relError(grown(got.dx, baseDx), wantDx), 'dx (+=)').toBeLessThanOrEqual(1e-5);
       expect(relError(grown(got.dWeight, baseDWeight), wantDWeight), 'dWeight (+=)').toBeLessThanOrEqual(1e-5);
       expect(relError(grown(got.dBias, baseDBias), wantDBias), 'dBias (+=)').toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  // The narrow copies (ops.ts LayerNormCopies) are out and x rounded to bf16, bit for bit, 0 on padding rows;
+  // the norm's own outputs are those of the same launch without them.
+  for (const [rows, cols, x] of [[2053, 256, 'f32'], [301, 72, 'bf16']] as const) {
+    it(`rows=${rows} cols=${cols} x ${x}: the narrow copies of out and x, padding rows 0`, () => {
+      const ids = Int32Array.from({ length: rows }, (_, r) => (r % 7 === 3 ? 0 : 1 + r));
+      const dev = deviceGroup('ln-copies', [
+        { name: 'out', shape: [rows, cols], dtype: 'f32' }, { name: 'out2', shape: [rows, cols], dtype: 'f32' },
+        { name: 'mean', shape: [rows], dtype: 'f32' }, { name: 'rstd', shape: [rows], dtype: 'f32' },
+        { name: 'x', shape: [rows, cols], dtype: x }, { name: 'weight', shape: [cols], dtype: 'f32' }, { name: 'bias', shape: [cols], dtype: 'f32' },
+        { name: 'ids', shape: [rows], dtype: 'i32' },
+        { name: 'out_copy', shape: [rows, cols], dtype: 'bf16' }, { name: 'x_copy', shape: [rows, cols], dtype: 'bf16' },
+      ]);
+      const t = (name: string) => dev.get(name);
+      put(t('ids'), ids);
+      const xs = put(t('x'), rowsOfX(rows, cols));
+      put(t('weight'), randomFloats(cols).map((v) => 1 + 0.5 * v));
+      put(t('bias'), randomFloats(cols));
+      onStream((stream) => {
+        layerNormForward(stream, t('out2'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS, t('ids'));
+        layerNormForward(stream, t('out'), t('mean'), t('rstd'), t('x'), t('weight'), t('bias'), rows, cols, EPS, t('ids'), { out: t('out_copy'), x: t('x_copy') });
+      });
+      const out = get(t('out'));
+      expect(out).toEqual(get(t('out2')));
+      const wantX = toBf16(xs).values;
+      for (let r = 0; r < rows; r++) if (ids[r] === 0) wantX.fill(0, r * cols, (r + 1) * cols);
+      expect(get(t('out_copy'))).toEqual(toBf16(out).values);
+      expect(get(t('x_copy'))).toEqual(wantX);
     });
   }
 });

@@ -10,7 +10,7 @@
  */
 import { CpuTensor } from '../../src/backend/cpu/cpu-memory.js';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { Forked, ForkOptions, LayerNormBackwardOptions, LossBackwardOptions, LossParams, MatmulOptions, Ops } from '../../src/backend/ops.js';
+import type { AdamParams, Forked, ForkOptions, LayerNormBackwardOptions, LossBackwardOptions, LossParams, MatmulOptions, Ops } from '../../src/backend/ops.js';
 
 /** Bytes [start, end) of one buffer. */
 interface Range {
@@ -63,11 +63,13 @@ function writesOf(op: string, args: readonly unknown[]): { writes: unknown[]; un
       return { writes: [args[0]], untouched: [] };
     case 'embedBackward':
       return { writes: [args[0], args[1]], untouched: [] };
-    case 'layerNormForward': case 'adamStep':
-      return { writes: [args[0], args[1], args[2]], untouched: [] };
+    case 'layerNormForward':
+      return { writes: [args[0], args[1], args[2], args[10]], untouched: [] };
+    case 'adamStep':
+      return { writes: [args[0], args[1], args[2], (args[5] as AdamParams | undefined)?.narrow], untouched: [] };
     case 'matmul': {
       const ln = (args[6] as MatmulOptions | undefined)?.epilogue?.layerNorm;
-      return { writes: [args[0], ...(ln === undefined ? [] : [ln.out, ln.mean, ln.rstd])], untouched: [] };
+      return { writes: [args[0], ...(ln === undefined ? [] : [ln.out, ln.mean, ln.rstd, ln.copies])], untouched: [] };
     }
     case 'layerNormBackward': {
       const only = (args[11] as LayerNormBackwardOptions | undefined)?.only;

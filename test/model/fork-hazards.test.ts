@@ -17,6 +17,7 @@ import type { PreparedDataset } from '../../src/data/types.js';
 import { resolveTrialConfig } from '../../src/trainer/config.js';
 import { openTrial } from '../../src/trainer/train-loop.js';
 import { hazardOps } from '../helpers/hazard-ops.js';
+import { withNarrowOperands } from '../helpers/narrow-operands.js';
 
 describe('the fork and join schedule of a training step and an evaluation', () => {
   let dir: string;
@@ -34,18 +35,20 @@ describe('the fork and join schedule of a training step and an evaluation', () =
   });
 
   const cases = [
-    ...(['ce', 'cce', 'ce-', 'sce'] as const).map((loss) => ({ model: 'sasrec' as const, loss })),
-    { model: 'bert4rec' as const, loss: 'ce' as const },
+    ...(['ce', 'cce', 'ce-', 'sce'] as const).map((loss) => ({ model: 'sasrec' as const, loss, narrow: false })),
+    { model: 'bert4rec' as const, loss: 'ce' as const, narrow: false },
+    // With narrow operand copies (Ops.narrowOperands): the norms and Adam write them, the GEMMs read them.
+    { model: 'sasrec' as const, loss: 'cce' as const, narrow: true },
   ];
-  for (const { model, loss } of cases) {
-    it(`${model}, ${loss}: no op touches what a pending fork reads or writes`, async () => {
+  for (const { model, loss, narrow } of cases) {
+    it(`${model}, ${loss}${narrow ? ', narrow operand copies' : ''}: no op touches what a pending fork reads or writes`, async () => {
       const cfg = resolveTrialConfig({
         dataset: { path: join(dir, 'log.txt') },
         model: { name: model, hidden: 16, heads: 2, blocks: 2, max_seq_len: 9, dropout: 0.2 },
         train: { loss, batch_size: 7, seed: 3, ...(loss === 'ce-' ? { negatives: 5 } : {}) },
       });
       const { ops, hazards } = hazardOps(cpu);
-      const { trial, close } = openTrial(ops, cfg, data);
+      const { trial, close } = openTrial(narrow ? withNarrowOperands(ops) : ops, cfg, data);
       try {
         // The first step runs op by op, the next ones replay the recording.
         for (const b of [...trainBatches(data.train, { batchSize: 7, maxLen: 9, seed: 5, epoch: 0 })].slice(0, 3)) trial.trainStep(b);

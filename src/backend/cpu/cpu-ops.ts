@@ -10,7 +10,7 @@ import { ForkLedger } from '../fork-ledger.js';
 import { checkMatmulEpilogue } from '../matmul-epilogue.js';
 import { paddingRowCount } from '../padding-rows.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, Forked, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  AdamParams, AttentionMask, DropoutSpec, Forked, LayerNormBackwardOptions, LayerNormCopies, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
   SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { adamStep } from './adam.js';
@@ -164,6 +164,11 @@ export class CpuOps implements Ops {
     this.#forks.close(forked);
   }
 
+  /** The CPU's GEMMs read f32 operands as they are: no narrow copies. */
+  narrowOperands(): boolean {
+    return false;
+  }
+
   fill(out: Tensor, value: number, n: number): void {
     tensor(out, 'fill', out.dtype === 'i32' ? 'i32' : 'f32', n).data.fill(value, 0, n);
   }
@@ -271,7 +276,7 @@ export class CpuOps implements Ops {
     if (e.residual !== undefined) this.add(out, e.residual, out, mn, padding);
     else if (e.padding !== undefined && drop === undefined) this.maskPadded(out, out, e.padding, m, n);
     const ln = e.layerNorm;
-    if (ln !== undefined) this.layerNormForward(ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
+    if (ln !== undefined) this.layerNormForward(ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids, ln.copies);
   }
 
   biasAdd(out: Tensor, bias: Tensor, rows: number, cols: number, ids?: Tensor): void {
@@ -291,14 +296,25 @@ export class CpuOps implements Ops {
 
   layerNormForward(
     out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+    copies: LayerNormCopies = {},
   ): void {
     const n = rows * cols;
+    const pad = rowIds('layerNormForward', ids, rows);
+    const xs = f32(x, 'layerNormForward.x', n);
+    const o = f32(out, 'layerNormForward.out', n);
     this.#pool.runSplit(
       n, 'layerNormForward',
-      f32(out, 'layerNormForward.out', n), f32(mean, 'layerNormForward.mean', rows), f32(rstd, 'layerNormForward.rstd', rows),
-      f32(x, 'layerNormForward.x', n), f32(weight, 'layerNormForward.weight', cols), f32(bias, 'layerNormForward.bias', cols),
-      rows, cols, eps, rowIds('layerNormForward', ids, rows),
+      o, f32(mean, 'layerNormForward.mean', rows), f32(rstd, 'layerNormForward.rstd', rows),
+      xs, f32(weight, 'layerNormForward.weight', cols), f32(bias, 'layerNormForward.bias', cols),
+      rows, cols, eps, pad,
     );
+    // The narrow dtype is f32 here: the copies are the values themselves (0 on padding rows).
+    if (copies.out !== undefined) f32(copies.out, 'layerNormForward.copies.out', n).set(o.subarray(0, n));
+    if (copies.x !== undefined) {
+      const xc = f32(copies.x, 'layerNormForward.copies.x', n);
+      xc.set(xs.subarray(0, n));
+      if (pad !== null) for (let r = 0; r < rows; r++) if (pad[r] === 0) xc.fill(0, r * cols, (r + 1) * cols);
+    }
   }
 
   layerNormBackward(
@@ -382,7 +398,10 @@ export class CpuOps implements Ops {
 
   adamStep(param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {
     const counters = hp.counters === undefined ? null : i32(hp.counters, 'adamStep.counters', 2);
-    adamStep(f32(param, 'adamStep.param', n), f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp, counters);
+    const p = f32(param, 'adamStep.param', n);
+    adamStep(p, f32(m, 'adamStep.m', n), f32(v, 'adamStep.v', n), f32(grad, 'adamStep.grad', n), n, hp, counters);
+    // The narrow dtype is f32 here: the copy is the parameters themselves.
+    if (hp.narrow !== undefined) f32(hp.narrow, 'adamStep.narrow', n).set(p.subarray(0, n));
   }
 
   lossWorkspace(params: Pick<LossParams, 'kind' | 'negatives' | 'sce'>, dims: LossDims): readonly TensorSpec[] {

@@ -13,7 +13,7 @@ const SIGNATURES = {
   adam_step: [
     'param:ptr', 'm:ptr', 'v:ptr', 'grad:ptr', 'n:i64',
     'lr:f32', 'beta1:f32', 'beta2:f32', 'one_minus_beta1:f32', 'one_minus_beta2:f32', 'eps:f32', 'c1:f32', 'c2:f32', 'vec4:i32',
-    'counters:ptr', 'beta1_d:f64', 'beta2_d:f64',
+    'counters:ptr', 'beta1_d:f64', 'beta2_d:f64', 'narrow:ptr',
   ],
 } as const satisfies Record<string, KernelSignature>;
 
@@ -34,8 +34,9 @@ function checkHyper(hp: AdamParams): void {
 }
 
 /**
- * One Adam step over n elements (all f32): m, v and param updated in place from grad. Float4 moves
- * where all four tensors are 16-byte aligned (views of a planned group are), else element by element.
+ * One Adam step over n elements (all f32): m, v and param updated in place from grad, and hp.narrow
+ * (bf16 [n]) overwritten with the new param rounded. Float4 moves where all four tensors are 16-byte
+ * aligned (views of a planned group are) and narrow 8-byte aligned, else element by element.
  */
 export function adamStep(stream: Stream, param: Tensor, m: Tensor, v: Tensor, grad: Tensor, n: number, hp: AdamParams): void {
   checkCount('adamStep n', n);
@@ -44,7 +45,8 @@ export function adamStep(stream: Stream, param: Tensor, m: Tensor, v: Tensor, gr
   const mm = deviceTensor(m, 'adamStep.m', ['f32'], n);
   const vv = deviceTensor(v, 'adamStep.v', ['f32'], n);
   const g = deviceTensor(grad, 'adamStep.grad', ['f32'], n);
-  const vec4 = [p, mm, vv, g].every((t) => t.ptr % 16n === 0n);
+  const narrow = hp.narrow === undefined ? null : deviceTensor(hp.narrow, 'adamStep.narrow', ['bf16'], n);
+  const vec4 = [p, mm, vv, g].every((t) => t.ptr % 16n === 0n) && (narrow === null || narrow.ptr % 8n === 0n);
   const work = vec4 ? Math.ceil(n / 4) : n;
   const grid = Math.max(1, Math.min(Math.ceil(work / ADAM_THREADS), ADAM_CTAS_PER_SM * multiprocessors()));
   kernelOf('adam', 'adam_step', SIGNATURES.adam_step).launch(
@@ -52,5 +54,6 @@ export function adamStep(stream: Stream, param: Tensor, m: Tensor, v: Tensor, gr
     p, mm, vv, g, n,
     hp.lr, hp.beta1, hp.beta2, 1 - hp.beta1, 1 - hp.beta2, hp.eps, 1 - hp.beta1 ** hp.step, 1 - hp.beta2 ** hp.step, vec4 ? 1 : 0,
     hp.counters === undefined ? NULL_PTR : deviceTensor(hp.counters, 'adamStep.counters', ['i32'], 2), hp.beta1, hp.beta2,
+    narrow ?? NULL_PTR,
   );
 }

@@ -17,7 +17,7 @@ import { CudaEvent, Stream } from '../../cuda/stream.js';
 import { ForkLedger } from '../fork-ledger.js';
 import type { TensorSpec } from '../memory-plan.js';
 import type {
-  AdamParams, AttentionMask, DropoutSpec, EmbedBackwardOptions, Forked, ForkOptions, LossBackwardOptions, LayerNormBackwardOptions, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
+  AdamParams, AttentionMask, DropoutSpec, EmbedBackwardOptions, Forked, ForkOptions, LossBackwardOptions, LayerNormBackwardOptions, LayerNormCopies, PaddingRows, LossDims, LossParams, MatmulOptions, MemoryStats, Ops, RecordedStep,
   SequenceRows, Tensor, TensorGroup, TensorLookup,
 } from '../ops.js';
 import { fromBf16Bits, toBf16Bits } from '../bf16.js';
@@ -31,7 +31,7 @@ import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js'
 import * as ew from './elementwise-kernels.js';
 import { clearReduceCounters, REDUCE_COUNTERS, REDUCE_SCRATCH_FLOATS } from './elementwise-kernels.js';
 import { embedForward, embedGroupRows, embeddingWorkspace, embedItemSums, embedPositionSums } from './embedding-kernels.js';
-import { clearGemmCounters, GEMM_MIN_SCRATCH_FLOATS, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, matmul, scoreItems } from './gemm-kernels.js';
+import { clearGemmCounters, GEMM_MIN_SCRATCH_FLOATS, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, matmul, narrowOperandsPay, scoreItems } from './gemm-kernels.js';
 import { layerNormBackward, layerNormForward } from './layernorm-kernels.js';
 import { topK } from './topk-kernels.js';
 
@@ -131,6 +131,11 @@ export class CudaOps implements Ops {
     this.#lane = this.#main;
     const scratchBytes = [this.#main, this.#side, this.#lossSide].reduce((sum, lane) => sum + (lane?.scratch.plan.bytes ?? 0), 0);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + scratchBytes;
+  }
+
+  /** Narrow operands where this preset's GEMMs round to bf16 and the kernel set runs them on wgmma (gemm-kernels.ts narrowOperandsPay). */
+  narrowOperands(rows: number, width: number): boolean {
+    return this.precision.gemm === 'bf16' && narrowOperandsPay(rows, width);
   }
 
   /** A side stream (non-blocking, as the main one) and its scratch. */
@@ -370,8 +375,9 @@ export class CudaOps implements Ops {
 
   layerNormForward(
     out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor, rows: number, cols: number, eps: number, ids?: Tensor,
+    copies?: LayerNormCopies,
   ): void {
-    layerNormForward(this.#lane.stream, out, mean, rstd, x, weight, bias, rows, cols, eps, ids);
+    layerNormForward(this.#lane.stream, out, mean, rstd, x, weight, bias, rows, cols, eps, ids, copies);
   }
 
   layerNormBackward(

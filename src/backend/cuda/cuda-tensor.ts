@@ -60,10 +60,12 @@ export class CudaTensorGroup implements TensorGroup {
   }
 
   flat(): CudaTensor {
-    const notF32 = this.plan.views.find((v) => v.spec.dtype !== 'f32');
-    if (notF32 !== undefined) throw new Error(`tensor group "${this.plan.name}": flat() needs f32 views, "${notF32.spec.name}" is ${notF32.spec.dtype}`);
-    const size = this.plan.bytes / 4;
-    return new CudaTensor({ name: `${this.plan.name}.flat`, shape: [size], dtype: 'f32' }, size, this.#buffer.view(0, this.plan.bytes));
+    // One float dtype throughout (an f32 group, or a bf16 mirror: memory-plan.ts narrowMirrorSpecs).
+    const dtype = this.plan.views[0]?.spec.dtype === 'bf16' ? 'bf16' : 'f32';
+    const other = this.plan.views.find((v) => v.spec.dtype !== dtype);
+    if (other !== undefined) throw new Error(`tensor group "${this.plan.name}": flat() needs views of one float dtype, "${other.spec.name}" is ${other.spec.dtype}, not ${dtype}`);
+    const size = this.plan.bytes / DTYPE_BYTES[dtype];
+    return new CudaTensor({ name: `${this.plan.name}.flat`, shape: [size], dtype }, size, this.#buffer.view(0, this.plan.bytes));
   }
 
   /** Returns the allocation to the allocator; the views must not be used again. */

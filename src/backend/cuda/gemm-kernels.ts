@@ -22,7 +22,7 @@ import type { MatmulOptions, Tensor } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { epilogueArgs, EPILOGUE_SIGNATURE, NO_EPILOGUE, NO_NORM, normArgs, NORM_SIGNATURE, type EpilogueArgs, type NormArgs } from './gemm-epilogue-args.js';
 import { bf16Flag, checkCount, kernelOf, multiprocessors, NULL_PTR, strideGrid } from './launch.js';
-import { wgGemm, wgGemmEligible } from './gemm-wg-kernels.js';
+import { wgGemm, wgGemmEligible, wgmmaAvailable } from './gemm-wg-kernels.js';
 import { layerNormForward } from './layernorm-kernels.js';
 
 /** How a GEMM multiplies: 'bf16' rounds both operands to bf16 as it stages them and uses the tensor cores
@@ -382,6 +382,8 @@ function gemm(
 const WGMMA_MIN_WEIGHT_GRADIENT_MACS = 2 ** 30;
 /** Multiply-adds of a forward or input-gradient product past which 'auto' runs it on wgmma when catalogue-sized. */
 const WGMMA_MIN_CATALOGUE_MACS = 2 ** 32;
+/** The least hidden width whose forward products with narrow operands 'auto' runs on wgmma (d = 64's were slower there). */
+const NARROW_MIN_WIDTH = 128;
 /** A dimension this wide is a catalogue's (the loss's logits and their gradients), not a hidden size. */
 const CATALOGUE_WIDTH = 2048;
 
@@ -393,10 +395,21 @@ const CATALOGUE_WIDTH = 2048;
  * d = 256 were slower than gemm.cu's in the step although faster alone, and every product at d = 64 or at
  * batch 32 was slower: those stay on gemm.cu.
  */
-export function wgmmaPays(m: number, n: number, k: number, transA: boolean): boolean {
+export function wgmmaPays(m: number, n: number, k: number, transA: boolean, narrow = false): boolean {
   const macs = m * n * k;
   if (transA) return m >= 128 && n >= 128 && macs >= WGMMA_MIN_WEIGHT_GRADIENT_MACS;
+  if (narrow && Math.min(n, k) >= NARROW_MIN_WIDTH && macs >= WGMMA_MIN_WEIGHT_GRADIENT_MACS) return true;
   return (n >= CATALOGUE_WIDTH || k >= CATALOGUE_WIDTH) && macs >= WGMMA_MIN_CATALOGUE_MACS;
+}
+
+/**
+ * Whether the linear layers of `rows` × `width` should read narrow copies of their operands (Ops.narrowOperands):
+ * where the current set would then run their forward products on wgmma (wgmmaPays with `narrow`), whose
+ * kernels with two bf16 operands fit two CTAs an SM (one with an f32 operand staged through registers).
+ */
+export function narrowOperandsPay(rows: number, width: number): boolean {
+  if (currentKernels !== 'auto' && currentKernels !== 'wgmma') return false;
+  return wgmmaAvailable() && wgmmaPays(rows, width, width, false, true);
 }
 
 /** out[m × n] = alpha · op(a)[m × k] · op(b)[k × n] + bias (+= with options.accumulate), ops.ts MatmulOptions:
@@ -430,13 +443,16 @@ export function matmul(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   if (m === 0 || n === 0 || (k === 0 && accumulate && bias === null)) return;
   // wgGemm copies 16-byte chunks: an operand view off that alignment (views are 256-byte aligned) stays here.
   const aligned = da.ptr % 16n === 0n && db.ptr % 16n === 0n;
-  const wgmma = currentKernels === 'wgmma' || (currentKernels === 'auto' && wgmmaPays(m, n, k, transA));
+  const narrow = da.dtype === 'bf16' && db.dtype === 'bf16';
+  const wgmma = currentKernels === 'wgmma' || (currentKernels === 'auto' && wgmmaPays(m, n, k, transA, narrow));
   if (wgmma && math === 'bf16' && aligned && wgGemmEligible(m, n, k, options, { out: o.dtype, a: da.dtype, b: db.dtype })) {
     wgGemm(stream, o, da, db, m, n, k, options, s, { partialFloats: partialCapacity(s) });
     return;
   }
-  const normed = gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue, norm);
-  if (ln !== undefined && !normed) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
+  // A norm with narrow copies runs as layer_norm_forward, which writes them (the tiles' norm does not).
+  const tileNorm = ln?.copies === undefined ? norm : null;
+  const normed = gemm(stream, o, da, db, m, n, k, transA, options.transB ?? false, options.alpha ?? 1, accumulate, math, s, 'matmul', ids, bias, epilogue, tileNorm);
+  if (ln !== undefined && !normed) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids, ln.copies);
 }
 
 /** scores[B × (V+1)] (f32) = h[B × d] · table[(V+1) × d]ᵀ with column 0 set to -Infinity (ops.ts scoreItems). */

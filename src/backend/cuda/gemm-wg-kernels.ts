@@ -256,7 +256,8 @@ export function wgGemm(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
   const plan = wgGemmPlanFor(m, n, k, layout, { a: da.dtype, b: db.dtype }, multiprocessors(), partialFloats, launch.tileN);
   if (plan.tiles >= 2 ** 31) throw new RangeError(`wgGemm: ${plan.tiles} output tiles exceed the grid's limit of 2^31 - 1`);
   const split = plan.splits > 1;
-  const inTile = norm !== null && wgNormInTile(plan, n, layout);
+  // A norm with narrow copies runs as layer_norm_forward, which writes them (the tile's norm does not).
+  const inTile = norm !== null && ln?.copies === undefined && wgNormInTile(plan, n, layout);
   // A split GEMM writes raw partials and no epilogue: the reduction adds the bias once and applies the
   // epilogue as it writes out (gemm-kernels.ts matmul's order), the norm following it.
   kernelOf(FAMILY, plan.kernel, SIGNATURES.gemm, plan.sharedBytes).launch(
@@ -271,5 +272,5 @@ export function wgGemm(stream: Stream, out: Tensor, a: Tensor, b: Tensor, m: num
       o, s, m * n, plan.splits, bf16Flag(o), alpha, accumulate ? 1 : 0, reduceBias, n, ...epilogue,
     );
   }
-  if (ln !== undefined && !inTile) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids);
+  if (ln !== undefined && !inTile) layerNormForward(stream, ln.out, ln.mean, ln.rstd, out, ln.weight, ln.bias, m, n, ln.eps, ln.ids, ln.copies);
 }

@@ -9,7 +9,7 @@
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
-import type { LayerNormBackwardOptions, Tensor } from '../ops.js';
+import type { LayerNormBackwardOptions, LayerNormCopies, Tensor } from '../ops.js';
 import { deviceTensor } from './cuda-tensor.js';
 import { columnChunks, REDUCE_SCRATCH_FLOATS, reduceCounters, SUM_LANES, SUM_PHASES, tailSums, type ChunkPlan } from './elementwise-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
@@ -17,6 +17,7 @@ import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.j
 const SIGNATURES = {
   forward: [
     'out:ptr', 'out_bf16:i32', 'mean:ptr', 'rstd:ptr', 'x:ptr', 'x_bf16:i32', 'weight:ptr', 'bias:ptr', 'rows:i32', 'cols:i32', 'eps:f32', 'ids:ptr',
+    'out_copy:ptr', 'x_copy:ptr',
   ],
   backward: [
     'dx:ptr', 'd_weight:ptr', 'd_bias:ptr', 'partial:ptr', 'counters:ptr', 'dout:ptr', 'dout_bf16:i32', 'dout2:ptr', 'x:ptr', 'x_bf16:i32',
@@ -127,11 +128,12 @@ function checkShape(what: string, rows: number, cols: number): void {
  * out = (x - mean) · rstd · weight + bias per row (overwrite; out must not alias x), with mean and the
  * biased variance over the row and rstd = 1 / sqrt(var + eps); writes mean[rows] and rstd[rows] for
  * backward. x and out f32 or bf16 (any pair); mean, rstd, weight, bias f32. With `ids` [rows] (i32),
- * padding rows (id 0) get out = 0 and mean = rstd = 0.
+ * padding rows (id 0) get out = 0 and mean = rstd = 0. `copies` (bf16 [rows × cols] each): out and x
+ * rounded, written in the same pass (0 on padding rows).
  */
 export function layerNormForward(
   stream: Stream, out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor,
-  rows: number, cols: number, eps: number, ids?: Tensor,
+  rows: number, cols: number, eps: number, ids?: Tensor, copies: LayerNormCopies = {},
 ): void {
   checkShape('layerNormForward', rows, cols);
   const n = rows * cols;
@@ -142,9 +144,12 @@ export function layerNormForward(
   const w = deviceTensor(weight, 'layerNormForward.weight', ['f32'], cols);
   const b = deviceTensor(bias, 'layerNormForward.bias', ['f32'], cols);
   const pad = ids === undefined ? NULL_PTR : deviceTensor(ids, 'layerNormForward.ids', ['i32'], rows);
+  const outCopy = copies.out === undefined ? NULL_PTR : deviceTensor(copies.out, 'layerNormForward.copies.out', ['bf16'], n);
+  const xCopy = copies.x === undefined ? NULL_PTR : deviceTensor(copies.x, 'layerNormForward.copies.x', ['bf16'], n);
   if (rows === 0) return;
   kernel('layer_norm_forward', 'forward').launch(
     { grid: strideGrid(rows, ROW_WARPS), block: 32 * ROW_WARPS, stream }, o, bf16Flag(o), mu, rs, xs, bf16Flag(xs), w, b, rows, cols, eps, pad,
+    outCopy, xCopy,
   );
 }
 

@@ -28,10 +28,20 @@ describe('CUDA tensor groups', () => {
     expect(() => g.get('h').ptr).toThrow(/after free/);
   });
 
+  it('gives a group of bf16 views a bf16 flat tensor over the whole allocation', () => {
+    const g = allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'mirror', [
+      { name: 'w', shape: [3, 7], dtype: 'bf16' },
+      { name: 'b', shape: [300], dtype: 'bf16' },
+    ]);
+    const flat = g.flat();
+    expect([flat.dtype, flat.size]).toEqual(['bf16', (256 + 768) / 2]);
+    expect(flat.ptr).toBe(g.get('w').ptr);
+  });
+
   it('names what is missing or mistyped', () => {
     const g = allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'io', SPECS);
     expect(() => g.get('dH')).toThrow(/"io" has no tensor "dH"; it has h, targets, dh/);
-    expect(() => g.flat()).toThrow(/needs f32 views, "h" is bf16/);
+    expect(() => g.flat()).toThrow(/needs views of one float dtype, "targets" is i32, not bf16/);
     expect(() => deviceTensor(g.get('h'), 'lossForward.h', ['f32'], 1)).toThrow(/lossForward\.h: expected f32, got bf16 tensor "h"/);
     expect(() => deviceTensor(g.get('dh'), 'lossBackward.dH', ['f32'], 1000)).toThrow(/at least 1000 elements, "dh" has 165/);
     expect(() => deviceTensor({ name: 'x', shape: [1], dtype: 'f32', size: 1 }, 'loss', ['f32'], 1)).toThrow(/expected a CUDA tensor/);
