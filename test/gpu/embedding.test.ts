@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import { embedBackward, embedGroupRows, embeddingWorkspace, embedForward } from '../../src/backend/cuda/embedding-kernels.js';
+import { embedGroupRows, embeddingWorkspace, embedForward, embedItemSums, embedPositionSums } from '../../src/backend/cuda/embedding-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { type HostLayout, packedLayout, paddedLayout, sequenceLengths } from '../helpers/sequence-rows.js';
 import { cpuOracle, deviceGroup, get, onStream, put, relError } from './device-tensors.js';
@@ -164,7 +164,7 @@ describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () =
         expect(relError(gotOwned, wantOwned), 'out').toBeLessThanOrEqual(dtype === 'bf16' ? 4e-3 : 1e-6);
       });
 
-      it(`embedBackward ${label(c, kind)}: (+=) onto random content, deterministic`, async () => {
+      it(`embedItemSums and embedPositionSums (Ops.embedBackward) ${label(c, kind)}: (+=) onto random content, deterministic`, async () => {
         const layout = makeLayout(c, kind);
         const { rows } = layout;
         const ids = makeIds(layout, V, c.exact ?? []);
@@ -188,10 +188,8 @@ describe.skipIf(noGpu)('embedding kernels against the float64 CPU backend', () =
           put(dev.get('dPositions'), basePositions);
           onStream((stream) => {
             if (grouped) embedGroupRows(stream, workspace, dev.get('ids'), rows, V);
-            embedBackward(
-              stream, dev.get('dItems'), dev.get('dPositions'), workspace, dev.get('dout'), dev.get('ids'), scale,
-              { seqs: dev.get('seqs'), rows }, B, L, V, d, { grouped },
-            );
+            embedItemSums(stream, dev.get('dItems'), workspace, dev.get('dout'), dev.get('ids'), scale, rows, V, d, { grouped });
+            embedPositionSums(stream, dev.get('dPositions'), dev.get('dout'), { seqs: dev.get('seqs'), rows }, B, L, d);
           });
           return [get(dev.get('dItems')), get(dev.get('dPositions'))];
         };

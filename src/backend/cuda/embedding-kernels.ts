@@ -195,33 +195,21 @@ export function embedGroupRows(stream: Stream, workspace: TensorLookup, ids: Ten
   if (rows > 0) groupRows(stream, groups, rows, V);
 }
 
-/**
- * dItems[ids[r], :] (+=) scale · dout[r, :] over the layout.rows rows whose id is not 0 (padding rows add
- * nothing; row 0 of dItems is left as it is) and dPositions[t, :] (+=) Σ_b dout[row of sequence b's
- * position t, :] over the sequences that hold t. Deterministic: each item's rows are summed in
- * ascending order (in chunks of 64 rows, the chunk sums then in a fixed tree), each position's rows in 8
- * interleaved phases of b order, then the phases in order. dItems [(V+1) × d] and dPositions [L × d]
- * f32; dout [layout.rows × d] f32 or bf16; ids [layout.rows] i32 (rows whose id lies outside 1..V are
- * skipped); `workspace` holds embeddingWorkspace(rows', V)'s tensors for some rows' ≥ layout.rows.
- * d ≤ EMBED_MAX_WIDTH. With options.grouped, embedGroupRows has already grouped these ids into the
- * workspace (on any stream, ordered before this call): only the sums run.
- */
-export function embedBackward(
-  stream: Stream, dItems: Tensor, dPositions: Tensor, workspace: TensorLookup,
-  dout: Tensor, ids: Tensor, scale: number, layout: SequenceRows, B: number, L: number, V: number, d: number,
-  options: EmbedBackwardOptions = {},
-): void {
-  embedItemSums(stream, dItems, workspace, dout, ids, scale, layout.rows, V, d, options);
-  embedPositionSums(stream, dPositions, dout, layout, B, L, d);
-}
-
 function checkWidth(what: string, d: number): void {
   if (!Number.isInteger(d) || d < 1 || d > EMBED_MAX_WIDTH) {
     throw new RangeError(`${what}: expected a width d in 1..${EMBED_MAX_WIDTH} (the workspace's chunk sums), got ${d}`);
   }
 }
 
-/** embedBackward's dItems part (its rows grouped first unless options.grouped), over N rows of dout. */
+/**
+ * The embedding backward's item part (Ops.embedBackward): dItems[ids[r], :] (+=) scale · dout[r, :] over the
+ * N rows whose id is not 0 (padding rows add nothing; row 0 of dItems is left as it is). Deterministic: each
+ * item's rows are summed in ascending order (in chunks of 64 rows, the chunk sums then in a fixed tree).
+ * dItems [(V+1) × d] f32; dout [N × d] f32 or bf16; ids [N] i32 (rows whose id lies outside 1..V are skipped);
+ * `workspace` holds embeddingWorkspace(rows', V)'s tensors for some rows' ≥ N. d ≤ EMBED_MAX_WIDTH. The rows
+ * are grouped by id first, unless options.grouped: embedGroupRows has already grouped these ids into the
+ * workspace (on any stream, ordered before this call), and only the sums run.
+ */
 export function embedItemSums(
   stream: Stream, dItems: Tensor, workspace: TensorLookup, dout: Tensor, ids: Tensor, scale: number, N: number, V: number, d: number,
   options: EmbedBackwardOptions = {},
@@ -244,7 +232,12 @@ export function embedItemSums(
   }
 }
 
-/** embedBackward's dPositions part: it shares nothing with the items' but dout, so it may run beside them. */
+/**
+ * The embedding backward's position part (Ops.embedBackward): dPositions[t, :] (+=) Σ_b dout[row of sequence
+ * b's position t, :] over the sequences that hold t. Deterministic: each position's rows in 8 interleaved
+ * phases of b order, then the phases in order. dPositions [L × d] f32; dout [layout.rows × d] f32 or bf16;
+ * d ≤ EMBED_MAX_WIDTH. It shares nothing with embedItemSums but dout, so it may run beside it.
+ */
 export function embedPositionSums(
   stream: Stream, dPositions: Tensor, dout: Tensor, layout: SequenceRows, B: number, L: number, d: number,
 ): void {
