@@ -103,6 +103,18 @@ const TARGET_CTAS_PER_SM = 2;
  */
 const MIN_FORWARD_SPLIT_TILES = 4;
 
+/**
+ * The forward's split in two for its last wave: where the row blocks take more than one wave of CTAs (row
+ * blocks × chunks over TARGET_CTAS_PER_SM per SM) and fewer than FORWARD_TAIL_MAX_WAVES, a packed batch's
+ * real row blocks (fewer than the planned ones) leave the last wave partly idle, and two shares fill it
+ * better: ML-20M's step (432 planned blocks, ~335 real: 1.6 waves) 4.91 → 4.69-4.72 ms on an H200
+ * (BENCHMARKS.md), for 2·N·(d + 2) floats of partials. Past 4 waves the tail is a small part of the pass;
+ * at d = 64 (ML-1M: a 69 µs forward) no gain beyond the noise was measured, and the partials would count
+ * against its memory.
+ */
+const FORWARD_TAIL_MAX_WAVES = 4;
+const FORWARD_TAIL_MIN_WIDTH = 128;
+
 /** What the plan needs to know of the device. */
 export interface CceDevice {
   readonly multiprocessorCount: number;
@@ -132,10 +144,15 @@ export function ccePlanFor(N: number, V: number, d: number, device: CceDevice): 
   const rowsPerSplit = Math.ceil(Math.ceil(N / splits) / shape.streamRows) * shape.streamRows;
   splits = Math.ceil(N / rowsPerSplit);
   const rowBlocks = Math.ceil(N / ownRows);
-  // The forward splits the catalogue only when its row blocks fill at most half the CTAs aimed for (at
-  // ⌈N/R⌉·chunks ≤ SMs); then S row-block grids fit in one wave of two CTAs per multiprocessor.
+  // The forward splits the catalogue when its row blocks fill at most half the CTAs aimed for (at
+  // ⌈N/R⌉·chunks ≤ SMs); then S row-block grids fit in one wave of two CTAs per multiprocessor. It also
+  // splits in two when they take more than one wave and fewer than FORWARD_TAIL_MAX_WAVES, at d ≥
+  // FORWARD_TAIL_MIN_WIDTH.
   const itemTiles = Math.ceil(V / shape.streamRows);
-  const wanted = Math.max(1, Math.min(Math.floor(target / (rowBlocks * chunks)), Math.floor(itemTiles / MIN_FORWARD_SPLIT_TILES)));
+  const waves = (rowBlocks * chunks) / target;
+  const tail = D >= FORWARD_TAIL_MIN_WIDTH && waves > 1 && waves < FORWARD_TAIL_MAX_WAVES;
+  const fill = tail ? 2 : Math.floor(1 / waves);
+  const wanted = Math.max(1, Math.min(fill, Math.floor(itemTiles / MIN_FORWARD_SPLIT_TILES)));
   const forwardTilesPerSplit = Math.ceil(itemTiles / wanted);
   const forwardSplits = Math.ceil(itemTiles / forwardTilesPerSplit);
   return {

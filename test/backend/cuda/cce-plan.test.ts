@@ -53,6 +53,10 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
       const p = ccePlanFor(N, V, d, H200);
       expect([p.forwardSplits, p.forwardTilesPerSplit, p.forwardPartialElements], `${N}×${V}×${d}`).toEqual([1, tiles, 0]);
     }
+    // ML-20M's packed batch (27,648 rows: 432 row blocks, 1.6 waves of 264 CTAs): two shares, so that the
+    // last wave of its real row blocks is fuller.
+    const packed = ccePlanFor(27648, 15405, 256, H200);
+    expect([packed.forwardSplits, packed.forwardTilesPerSplit, packed.forwardPartialElements]).toEqual([2, 121, 2 * 27648 * 258 + 27648]);
     // One row block: at least 4 tiles a share (241 tiles → 49 shares of 5).
     const few = ccePlanFor(37, 15405, 256, H200);
     expect([few.forwardSplits, few.forwardTilesPerSplit]).toEqual([49, 5]);
@@ -60,7 +64,7 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
     expect(ccePlanFor(37, 200, 256, H200).forwardSplits).toBe(1);
   });
 
-  it('gives every forward share at least one tile and the CTAs at most two per SM', () => {
+  it('gives every forward share at least one tile and, splitting to fill the GPU, the CTAs at most two per SM', () => {
     for (const [N, V, d] of [[1024, 15405, 256], [37, 15405, 256], [1024, 3001, 64], [37, 3001, 45], [300, 15405, 45], [1100, 3001, 512], [200, 50, 64]] as const) {
       for (const device of [H200, AMPERE]) {
         const p = ccePlanFor(N, V, d, device);
