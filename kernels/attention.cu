@@ -899,7 +899,9 @@ template <bool BF16, int VEC> struct AttnLastChunk {
     }
   }
   // Asks L2 for the line holding elements idx .. of x (a hint: no value changes, no fault on a valid address).
-  __device__ __forceinline__ static void prefetch(const void* x, size_t idx) { asm volatile("prefetch.global.L2 [%0];" ::"l"(address(x, idx))); }
+  __device__ __forceinline__ static void prefetch(const void* x, size_t idx) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(address(x, idx))));
+  }
   // Element e as a float (bf16: element 2i in the low half of word i).
   __device__ __forceinline__ float at(int e) const {
     if constexpr (!BF16) return __uint_as_float(w[e]);
