@@ -840,8 +840,8 @@ ATTN_ENTRIES(256)
 //     ROUNDS: round r hands group g the keys j = start + r·NG·U + u·NG + g, u < U (U = 4 at bf16 and VEC
 //       8: 16 registers of key loads and 16 of value loads a lane; fewer keys at the other widths). A
 //       lane issues all 2U loads of a round before it uses one, and (VEC ≥ 2) a prefetch into L2 of its
-//       chunks two rounds ahead (round 1 before the first), so a round's loads mostly find their rows in
-//       L2. s_j = (the lanes' partial dots, added by a butterfly) · scale, the same bits in every lane of
+//       chunks two rounds ahead (round 1 before the first), so that a round's loads can find their rows
+//       in L2. s_j = (the lanes' partial dots, added by a butterfly) · scale, the same bits in every lane of
 //       the group. The group's max m, sum l and its lanes' o columns are rescaled by exp(m − m') once a
 //       round (m' the max with the round's scores), then p_j = exp(s_j − m') are added in u order.
 //     COMBINE: each group stores (m, l, o) in shared memory; warp 0 scores the padding keys, s_p =
@@ -851,8 +851,8 @@ ATTN_ENTRIES(256)
 //       (times v_pad for o_c), and stores o_c / l.
 //     Fixed orders throughout: deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
 //   Shared memory: static only (AttnLastShared: the groups' o [256 × 8], m, l, w [256] and s_p), 11,268
-//   bytes. Registers: 64, no spill (4 CTAs an SM; 3 at VEC 1, which has no prefetch: its 8 chunks a lane
-//   leave no registers for their addresses).
+//   bytes. Registers: 64 without spills (launch bounds of 4 CTAs an SM; of 3 at VEC 1, which has no
+//   prefetch: its 8 chunks a lane leave no registers for their addresses).
 //   Cost at ML-20M (B 256, L 512, H 2, hd 128, bf16, ~27,648 key rows a batch): 28 MB of k and v, each
 //   byte read by one 16-byte load (and prefetched once); 64 keys a round, 8 rounds for 512 keys.
 
