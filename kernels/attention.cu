@@ -76,8 +76,9 @@
 //                              section's SUM ORDER; stored for dk/dv), then the padding keys' closed form
 //                              and its chunk of partials (the 16 threads of a row split each row's sums
 //                              and counts). Runs before attention_backward_kv_<W>.
-//   attention_last_forward     grid (B·H): evaluation's query of each sequence's last position only
-//                              (q and out one row per sequence; its section below holds the contract).
+//   attention_last_forward_<VEC>  grid (B·H): evaluation's query of each sequence's last position only
+//                              (q and out one row per sequence; its section below holds the contract),
+//                              VEC ∈ {8, 4, 2, 1} the elements a lane loads at once.
 // TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
 //   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
 //   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
@@ -825,113 +826,286 @@ ATTN_ENTRIES(256)
 //   k, v   [rows × H·hd], seqs, pad_k, pad_v as above. Position L − 1 sees every key j < L (causal or not),
 //   from start_b on with key_padding (else the start_b padding keys j < start_b too: one key pad_k and
 //   value pad_v, in closed form); an empty sequence (start_b = L) gets out 0. No dropout; nothing is
-//   saved; out is overwritten.
-//   attention_last_forward  grid (B·H), ATTN_THREADS threads: a CTA owns (b, h). Warp w scores keys
-//                           start + w, start + w + 8, … (its lanes split the head's columns, a butterfly
-//                           adds them), and every warp the padding keys' s_p alike; the CTA takes the
-//                           row's max m (s_p among them), then thread t sums exp(s_j − m) over keys
-//                           start + t, start + t + 256, … and the warps' sums are added in warp order,
-//                           then start · exp(s_p − m); then G = ATTN_THREADS / hd groups of hd threads sum
-//                           p_j · v_j over interleaved keys and the first hd threads add the groups in
-//                           order, then start · exp(s_p − m) · v_pad, and divide. Fixed orders throughout:
-//                           deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
-//   Shared (dynamic): scores [L] + group partials [ATTN_THREADS] + q [hd] floats; hd ≤ 256.
+//   saved; out is overwritten. Any L, any hd ≤ 256, any 4-byte (f32) or 2-byte (bf16) alignment.
+//   attention_last_forward_<VEC>  grid (B·H), ATTN_LAST_THREADS = 256 threads: a CTA owns (b, h) and
+//     reads the sequence's key and value rows of head h once, in one pass (an online softmax, as flash
+//     decoding).
+//     CHUNKS: a row's hd columns are C = hd / VEC chunks of VEC consecutive elements; the launcher runs
+//       the entry point of the largest VEC of 8, 4, 2, 1 that divides hd and whose loads (min(16, VEC ·
+//       element bytes)) q, k and v are aligned for: 16-byte loads at bf16 and hd % 8 = 0, two of them at
+//       f32. (One entry point per VEC: a kernel's registers are the most any of its paths needs, and
+//       VEC 8 fits 64 without spilling only on its own.) A GROUP of G = min(32, 2^⌈log2 C⌉) lanes reads
+//       one row, coalesced: lane g its chunks g + G·n (a lane owns at most ATTN_LAST_COLS = 8 columns),
+//       with q's same columns in registers. NG = 256 / G groups: 16 at hd 128 and VEC 8, 32 at hd 64.
+//     ROUNDS: round r hands group g the keys j = start + r·NG·U + u·NG + g, u < U (U = 4 at bf16 and VEC
+//       8: 16 registers of key loads and 16 of value loads a lane; fewer keys at the other widths). A
+//       lane issues all 2U loads of a round before it uses one, and (VEC ≥ 2) a prefetch into L2 of its
+//       chunks two rounds ahead (round 1 before the first), so that a round's loads can find their rows
+//       in L2. s_j = (the lanes' partial dots, added by a butterfly) · scale, the same bits in every lane of
+//       the group. The group's max m, sum l and its lanes' o columns are rescaled by exp(m − m') once a
+//       round (m' the max with the round's scores), then p_j = exp(s_j − m') are added in u order.
+//     COMBINE: each group stores (m, l, o) in shared memory; warp 0 scores the padding keys, s_p =
+//       (q · pad_k)·scale, when they are seen; one barrier; M = the max of the groups' m (and s_p), thread
+//       g < NG stores w_g = exp(m_g − M) (0 for a group without keys); one barrier; thread c < hd sums
+//       l = Σ_g l_g·w_g and o_c = Σ_g o_gc·w_g in group order, then the padding keys' start·exp(s_p − M)
+//       (times v_pad for o_c), and stores o_c / l.
+//     Fixed orders throughout: deterministic. fp32 arithmetic; a bf16 out is rounded to nearest even.
+//   Shared memory: static only (AttnLastShared: the groups' o [256 × 8], m, l, w [256] and s_p), 11,268
+//   bytes. Registers: 64 without spills (launch bounds of 4 CTAs an SM; of 3 at VEC 1, which has no
+//   prefetch: its 8 chunks a lane leave no registers for their addresses).
+//   Cost at ML-20M (B 256, L 512, H 2, hd 128, bf16, ~27,648 key rows a batch): 28 MB of k and v, each
+//   byte read by one 16-byte load (and prefetched once); 64 keys a round, 8 rounds for 512 keys.
 
-#define ATTN_LAST_WARPS (ATTN_THREADS / 32)
-
-__device__ __forceinline__ float attn_warp_sum(float x) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
+#define ATTN_LAST_THREADS 256
+// CTAs an SM must hold (64 registers a thread): 4 · 132 SMs of an H100 or H200 ≥ 512 CTAs, ML-20M's B·H.
+#define ATTN_LAST_MIN_BLOCKS 4
+// Columns of a head one lane owns at most: hd ≤ 256 = 32 lanes × 8.
+#define ATTN_LAST_COLS 8
 
 __device__ __forceinline__ void store_operand(void* p, size_t idx, int bf16, float value) {
   if (bf16) static_cast<__nv_bfloat16*>(p)[idx] = __float2bfloat16_rn(value);
   else static_cast<float*>(p)[idx] = value;
 }
 
-// Element c of head h's key (or value) j ≥ start of the sequence, from its row.
-__device__ __forceinline__ float attn_last_key(const void* x, int j, long long base, size_t D, int h, int hd, int c, int bf16) {
-  return load_operand(x, static_cast<size_t>(base + j) * D + static_cast<size_t>(h) * hd + c, bf16);
+// VEC consecutive elements (f32 or bf16) of one row, as loaded: one load of 2, 4, 8 or 16 bytes, or two
+// of 16 (f32, VEC 8); zero when not loaded (the bits of 0.0 in either dtype).
+template <bool BF16, int VEC> struct AttnLastChunk {
+  static constexpr int BYTES = VEC * (BF16 ? 2 : 4);
+  static constexpr int WORDS = BYTES >= 4 ? BYTES / 4 : 1;
+  uint32_t w[WORDS];
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < WORDS; ++i) w[i] = 0u;
+  }
+  // The address of elements idx .. idx + VEC − 1 of x.
+  __device__ __forceinline__ static const char* address(const void* x, size_t idx) { return static_cast<const char*>(x) + idx * (BF16 ? 2 : 4); }
+  // Elements idx .. idx + VEC − 1 of x (idx a multiple of VEC; x aligned to min(16, BYTES) bytes).
+  __device__ __forceinline__ void load(const void* __restrict__ x, size_t idx) {
+    const char* p = address(x, idx);
+    if constexpr (BYTES == 2) {
+      w[0] = __ldg(reinterpret_cast<const unsigned short*>(p));
+    } else if constexpr (BYTES == 4) {
+      w[0] = __ldg(reinterpret_cast<const unsigned int*>(p));
+    } else if constexpr (BYTES == 8) {
+      const uint2 a = __ldg(reinterpret_cast<const uint2*>(p));
+      w[0] = a.x, w[1] = a.y;
+    } else {
+#pragma unroll
+      for (int i = 0; i < WORDS / 4; ++i) {
+        const uint4 a = __ldg(reinterpret_cast<const uint4*>(p) + i);
+        w[4 * i] = a.x, w[4 * i + 1] = a.y, w[4 * i + 2] = a.z, w[4 * i + 3] = a.w;
+      }
+    }
+  }
+  // Asks L2 for the line holding elements idx .. of x (a hint: no value changes, no fault on a valid address).
+  __device__ __forceinline__ static void prefetch(const void* x, size_t idx) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(address(x, idx))));
+  }
+  // Element e as a float (bf16: element 2i in the low half of word i).
+  __device__ __forceinline__ float at(int e) const {
+    if constexpr (!BF16) return __uint_as_float(w[e]);
+    else if constexpr (BYTES == 2) return __uint_as_float(w[0] << 16);
+    else return __uint_as_float(e % 2 == 0 ? w[e / 2] << 16 : w[e / 2] & 0xffff0000u);
+  }
+};
+
+// x[i] summed over the G lanes of a group, for each i < N (G a power of two ≤ 32, the same in the whole
+// warp; groups aligned in the warp); every lane of the warp takes part, and every lane of a group ends
+// with the same bits (a + b = b + a at each step). The N butterflies interleave.
+template <int N>
+__device__ __forceinline__ void attn_group_sums(float (&x)[N], int G) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    if (off < G) {
+#pragma unroll
+      for (int i = 0; i < N; ++i) x[i] += __shfl_xor_sync(0xffffffffu, x[i], off);
+    }
+  }
 }
 
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS)
-    attention_last_forward(void* __restrict__ out, const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v, int L,
-                           int H, int hd, int bf16, float scale, const int* __restrict__ seqs, int key_padding, const float* __restrict__ pad_k,
-                           const float* __restrict__ pad_v) {
-  extern __shared__ float smem[];
-  float* s = smem;                  // [L]: the scores, then exp(s − max)
-  float* part = s + L;              // [ATTN_THREADS]: group g's sums at g·hd + c
-  float* qs = part + ATTN_THREADS;  // [hd]
-  __shared__ float red[ATTN_LAST_WARPS];
+// The shared memory of the combine: every group's (m, l, o) and weight, and the padding keys' score.
+struct AttnLastShared {
+  float o[ATTN_LAST_THREADS * ATTN_LAST_COLS];  // group g's column c at g·hd + c (NG·hd ≤ 256·8: hd/G ≤ 8)
+  float m[ATTN_LAST_THREADS], l[ATTN_LAST_THREADS], w[ATTN_LAST_THREADS];
+  float sp;
+};
+
+// One CTA's (b, h) at chunk width VEC (the section's comment): start < L, so key L − 1 is seen.
+template <bool BF16, int VEC>
+__device__ __forceinline__ void attention_last(AttnLastShared& sh, void* __restrict__ out, const void* __restrict__ q,
+                                               const void* __restrict__ k, const void* __restrict__ v, int L, int H, int hd, float scale,
+                                               int h, size_t qrow, int start, long long base, bool pads, const float* __restrict__ pad_k,
+                                               const float* __restrict__ pad_v) {
+  using Chunk = AttnLastChunk<BF16, VEC>;
+  constexpr int NCH = ATTN_LAST_COLS / VEC;  // chunks a lane owns at most
+  // Keys a group takes a round, U: U·NCH·WORDS = 16 registers of key loads (and 16 of value loads) a lane
+  // at VEC 8, 8 at the other widths (whose lanes hold more chunks, each with its address); 64 in all.
+  constexpr int WORDS = NCH * Chunk::WORDS;
+  constexpr int U = VEC == 8 ? 16 / WORDS : (WORDS < 8 ? 8 / WORDS : 1);
+  const int C = hd / VEC;                                                 // chunks a row
+  const int G = C >= 32 ? 32 : (C <= 1 ? 1 : 1 << (32 - __clz(C - 1)));  // lanes a key: 2^⌈log2 C⌉, ≤ 32
+  const int NG = ATTN_LAST_THREADS / G;                                   // groups
+  const int grp = threadIdx.x / G, gl = threadIdx.x % G;
+  const size_t D = static_cast<size_t>(H) * hd, col = static_cast<size_t>(h) * hd;
+  const int ahead = 2 * NG * U;  // the prefetch distance in keys: two rounds
+  constexpr bool PREFETCH = VEC >= 2;  // (not at VEC 1: see the section's comment)
+  // Element index of chunk ch of key j (j ≥ start: a real key, at row base + j).
+  auto element = [&](int j, int ch) { return static_cast<size_t>(base + j) * D + col + static_cast<size_t>(ch) * VEC; };
+
+  // Round 1's rows into L2 (round r prefetches round r + 2 below).
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int j = start + NG * U + u * NG + grp;
+#pragma unroll
+    for (int n = 0; n < NCH; ++n) {
+      const int ch = gl + G * n;
+      if (PREFETCH && j < L && ch < C) Chunk::prefetch(k, element(j, ch)), Chunk::prefetch(v, element(j, ch));
+    }
+  }
+  // The lane's q columns (chunks gl + G·n; 0 past the row's C chunks).
+  float qf[NCH * VEC];
+#pragma unroll
+  for (int n = 0; n < NCH; ++n) {
+    const int ch = gl + G * n;
+    Chunk c;
+    c.zero();
+    if (ch < C) c.load(q, qrow + static_cast<size_t>(ch) * VEC);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) qf[n * VEC + e] = c.at(e);
+  }
+
+  float m = -INFINITY, l = 0.f, o[NCH * VEC];
+#pragma unroll
+  for (int i = 0; i < NCH * VEC; ++i) o[i] = 0.f;
+  for (int j0 = start; j0 < L; j0 += NG * U) {  // the same trip count in every thread (no barrier inside)
+    Chunk kc[U][NCH], vc[U][NCH];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = j0 + u * NG + grp;
+#pragma unroll
+      for (int n = 0; n < NCH; ++n) {
+        const int ch = gl + G * n;
+        kc[u][n].zero();
+        vc[u][n].zero();
+        if (j < L && ch < C) kc[u][n].load(k, element(j, ch)), vc[u][n].load(v, element(j, ch));
+        if (PREFETCH && j + ahead < L && ch < C) Chunk::prefetch(k, element(j + ahead, ch)), Chunk::prefetch(v, element(j + ahead, ch));
+      }
+    }
+    float s[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      s[u] = 0.f;
+#pragma unroll
+      for (int n = 0; n < NCH; ++n) {
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) s[u] = fmaf(qf[n * VEC + e], kc[u][n].at(e), s[u]);
+      }
+    }
+    attn_group_sums<U>(s, G);
+    float mr = m;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      s[u] *= scale;
+      if (j0 + u * NG + grp < L) mr = fmaxf(mr, s[u]);
+    }
+    // mr = m: nothing above the max so far (or no key of this group yet: m = mr = -inf, l and o still 0).
+    const float alpha = mr == m ? 1.f : expf(m - mr);
+    l *= alpha;
+#pragma unroll
+    for (int i = 0; i < NCH * VEC; ++i) o[i] *= alpha;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float p = j0 + u * NG + grp < L ? expf(s[u] - mr) : 0.f;
+      l += p;
+#pragma unroll
+      for (int n = 0; n < NCH; ++n) {
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) o[n * VEC + e] = fmaf(p, vc[u][n].at(e), o[n * VEC + e]);
+      }
+    }
+    m = mr;
+  }
+
+  // The group's partials (a group without keys: m = -inf, l = 0, o = 0).
+  if (gl == 0) sh.m[grp] = m, sh.l[grp] = l;
+#pragma unroll
+  for (int n = 0; n < NCH; ++n) {
+    const int ch = gl + G * n;
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) {
+      if (ch < C) sh.o[grp * hd + ch * VEC + e] = o[n * VEC + e];
+    }
+  }
+  // The padding keys' score, by warp 0 (group 0's lanes hold all of q's columns; the whole warp shuffles).
+  if (pads && threadIdx.x < 32) {
+    float dot[1] = {0.f};
+#pragma unroll
+    for (int n = 0; n < NCH; ++n) {
+      const int ch = gl + G * n;
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) {
+        if (ch < C) dot[0] = fmaf(qf[n * VEC + e], attn_pad_value(pad_k, h * hd + ch * VEC + e, BF16), dot[0]);
+      }
+    }
+    attn_group_sums<1>(dot, G);
+    if (threadIdx.x == 0) sh.sp = dot[0] * scale;
+  }
+  __syncthreads();  // every group's partials and s_p stored
+  // M is finite: key L − 1 is seen, and its group's m is at least its score.
+  float M = pads ? sh.sp : -INFINITY;
+  for (int g = 0; g < NG; ++g) M = fmaxf(M, sh.m[g]);
+  if (static_cast<int>(threadIdx.x) < NG) sh.w[threadIdx.x] = expf(sh.m[threadIdx.x] - M);  // exp(-inf) = 0: no keys
+  __syncthreads();  // the weights stored
+  const float pw = pads ? static_cast<float>(start) * expf(sh.sp - M) : 0.f;  // start padding keys, exp(s_p − M) each
+  for (int c = threadIdx.x; c < hd; c += ATTN_LAST_THREADS) {
+    float lsum = 0.f, oc = 0.f;
+    for (int g = 0; g < NG; ++g) {
+      lsum = fmaf(sh.l[g], sh.w[g], lsum);
+      oc = fmaf(sh.o[g * hd + c], sh.w[g], oc);
+    }
+    if (pads) {
+      lsum += pw;
+      oc = fmaf(pw, attn_pad_value(pad_v, h * hd + c, BF16), oc);
+    }
+    store_operand(out, qrow + c, BF16, oc / lsum);
+  }
+}
+
+// One CTA: its (b, h), the empty sequence's zeros, else attention_last at the call's dtype.
+template <int VEC>
+__device__ __forceinline__ void attention_last_cta(void* __restrict__ out, const void* __restrict__ q, const void* __restrict__ k,
+                                                   const void* __restrict__ v, int L, int H, int hd, int bf16, float scale,
+                                                   const int* __restrict__ seqs, int key_padding, const float* __restrict__ pad_k,
+                                                   const float* __restrict__ pad_v) {
+  __shared__ AttnLastShared sh;
   const int b = blockIdx.x / H, h = blockIdx.x % H;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const size_t D = static_cast<size_t>(H) * hd;
-  const size_t row = static_cast<size_t>(b) * D + static_cast<size_t>(h) * hd;
+  const size_t qrow = static_cast<size_t>(b) * H * hd + static_cast<size_t>(h) * hd;
   const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
-  const long long base = len > 0 ? static_cast<long long>(seqs[2 * b]) - start : 0;
   if (start == L) {  // the same for every thread: the whole CTA leaves
-    for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) store_operand(out, row + c, bf16, 0.f);
+    for (int c = threadIdx.x; c < hd; c += ATTN_LAST_THREADS) store_operand(out, qrow + c, bf16, 0.f);
     return;
   }
+  const long long base = static_cast<long long>(seqs[2 * b]) - start;
   const bool pads = !key_padding && start > 0;  // the padding keys are seen, and there are some
-  for (int c = threadIdx.x; c < hd; c += ATTN_THREADS) qs[c] = load_operand(q, row + c, bf16);
-  __syncthreads();
-
-  // The padding keys' score s_p, the same in every warp (the same sums in the same order), -inf if none.
-  float sp = -INFINITY;
-  if (pads) {
-    float acc = 0.f;
-    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_pad_value(pad_k, h * hd + c, bf16), acc);
-    sp = attn_warp_sum(acc) * scale;
-  }
-  // Scores: a warp per key; after the butterfly every lane holds the same s_j.
-  float wmax = sp;
-  for (int j = start + warp; j < L; j += ATTN_LAST_WARPS) {
-    float acc = 0.f;
-    for (int c = lane; c < hd; c += 32) acc = fmaf(qs[c], attn_last_key(k, j, base, D, h, hd, c, bf16), acc);
-    const float sj = attn_warp_sum(acc) * scale;
-    if (lane == 0) s[j] = sj;
-    wmax = fmaxf(wmax, sj);
-  }
-  if (lane == 0) red[warp] = wmax;
-  __syncthreads();  // s and red complete
-  float m = red[0];
-#pragma unroll
-  for (int w = 1; w < ATTN_LAST_WARPS; ++w) m = fmaxf(m, red[w]);
-  // m is finite: start < L, so the row has at least one key.
-  float sum = 0.f;
-  for (int j = start + static_cast<int>(threadIdx.x); j < L; j += ATTN_THREADS) {
-    const float p = expf(s[j] - m);
-    s[j] = p;
-    sum += p;
-  }
-  sum = attn_warp_sum(sum);
-  __syncthreads();  // every thread has read red (m) before it is reused
-  if (lane == 0) red[warp] = sum;
-  __syncthreads();  // the p_j and the warps' sums complete
-  float l = 0.f;
-#pragma unroll
-  for (int w = 0; w < ATTN_LAST_WARPS; ++w) l += red[w];
-  // Each padding key's probability (unnormalized): exp(s_p − m), start of them.
-  const float pp = pads ? expf(sp - m) : 0.f;
-  l += static_cast<float>(start) * pp;
-
-  // P · V: group g sums keys start + g, start + g + G, … for column c.
-  const int groups = ATTN_THREADS / hd, g = threadIdx.x / hd, c = threadIdx.x % hd;
-  if (g < groups) {
-    float o = 0.f;
-    for (int j = start + g; j < L; j += groups) o = fmaf(s[j], attn_last_key(v, j, base, D, h, hd, c, bf16), o);
-    part[g * hd + c] = o;
-  }
-  __syncthreads();
-  if (static_cast<int>(threadIdx.x) < hd) {
-    float o = 0.f;
-    for (int gg = 0; gg < groups; ++gg) o += part[gg * hd + threadIdx.x];
-    if (pads) o = fmaf(static_cast<float>(start) * pp, attn_pad_value(pad_v, h * hd + threadIdx.x, bf16), o);
-    store_operand(out, row + threadIdx.x, bf16, o / l);
-  }
+  if (bf16) attention_last<true, VEC>(sh, out, q, k, v, L, H, hd, scale, h, qrow, start, base, pads, pad_k, pad_v);
+  else attention_last<false, VEC>(sh, out, q, k, v, L, H, hd, scale, h, qrow, start, base, pads, pad_k, pad_v);
 }
+
+// Entry points, one per chunk width VEC (the launcher picks the widest that hd and the pointers allow);
+// MINB: CTAs an SM must hold (registers ≤ 65,536 / (256 · MINB)).
+#define ATTN_LAST_ENTRY(VEC, MINB)                                                                                                     \
+  extern "C" __global__ void __launch_bounds__(ATTN_LAST_THREADS, MINB)                                                                \
+      attention_last_forward_##VEC(void* __restrict__ out, const void* __restrict__ q, const void* __restrict__ k,                     \
+                                   const void* __restrict__ v, int L, int H, int hd, int bf16, float scale, const int* __restrict__ seqs, \
+                                   int key_padding, const float* __restrict__ pad_k, const float* __restrict__ pad_v) {                 \
+    attention_last_cta<VEC>(out, q, k, v, L, H, hd, bf16, scale, seqs, key_padding, pad_k, pad_v);                                     \
+  }
+
+ATTN_LAST_ENTRY(8, ATTN_LAST_MIN_BLOCKS)
+ATTN_LAST_ENTRY(4, ATTN_LAST_MIN_BLOCKS)
+ATTN_LAST_ENTRY(2, ATTN_LAST_MIN_BLOCKS)
+ATTN_LAST_ENTRY(1, 3)
 
 // ===================================================================================================
 // Tensor-core path (bf16 q, k, v, out and hd ∈ {32, 64, 128}): FlashAttention-2 on mma.sync.m16n8k16

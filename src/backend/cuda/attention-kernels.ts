@@ -10,7 +10,7 @@
  */
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
 import type { Stream } from '../../cuda/stream.js';
-import type { TensorSpec } from '../memory-plan.js';
+import { DTYPE_BYTES, type TensorSpec } from '../memory-plan.js';
 import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
@@ -307,14 +307,29 @@ export function attentionBackward(
   }
 }
 
-/** Dynamic shared memory attention_last_forward may ask for: under the A100's 163 KiB opt-in (sm_80, the oldest target), with room for its static shared memory. */
-const MAX_SHARED_BYTES = 160 * 1024;
+/** Threads per CTA of attention_last_forward_<VEC> (ATTN_LAST_THREADS), one CTA per (sequence, head). */
+const LAST_THREADS = 256;
+
+/** Chunk widths of attention_last_forward_<VEC>, widest first: elements of a row a lane loads at once. */
+const LAST_VECS = [8, 4, 2, 1] as const;
+
+/**
+ * The widest chunk that divides hd and whose loads (min(16, VEC · element bytes) each) q, k and v are
+ * aligned for: 16-byte loads for bf16 at hd % 8 = 0 (two for f32). Rows start at multiples of hd
+ * elements, so a chunk of a row is aligned when the tensor is; out is written by element.
+ */
+function lastChunkWidth(hd: number, tensors: readonly CudaTensor[]): (typeof LAST_VECS)[number] {
+  const fits = (vec: number): boolean =>
+    hd % vec === 0 && tensors.every((t) => t.ptr % BigInt(Math.min(16, vec * DTYPE_BYTES[t.dtype])) === 0n);
+  return LAST_VECS.find(fits) ?? 1;
+}
 
 /**
  * Evaluation's attention of each sequence's last position (ops.ts attentionLastForward): out [B × H·hd]
  * (overwrite) from q [B × H·hd] (position L − 1 of each sequence) and k, v [mask.layout.rows × H·hd], all
- * f32 or all bf16; nothing saved, no dropout. attention_last_forward, one CTA of 256 threads per
- * (sequence, head), holds the row's L scores in shared memory: 4 · (L + 256 + hd) bytes.
+ * f32 or all bf16; nothing saved, no dropout. attention_last_forward_<VEC>, one CTA of 256 threads per
+ * (sequence, head), reads the sequence's key and value rows once with loads of VEC elements (the widest
+ * that hd and the pointers allow); its shared memory is static, so any L.
  */
 export function attentionLastForward(
   stream: Stream, out: Tensor, q: Tensor, k: Tensor, v: Tensor, B: number, L: number, H: number, hd: number, mask: AttentionMask,
@@ -332,10 +347,9 @@ export function attentionLastForward(
     if (t.dtype !== x.q.dtype) throw new TypeError(`attentionLastForward: expected q, k, v and out of one dtype, got q ${x.q.dtype} and ${name} ${t.dtype}`);
   }
   const m = maskTensors('attentionLastForward', B, H, hd, mask);
-  const sharedBytes = 4 * (L + THREADS + hd);
-  if (sharedBytes > MAX_SHARED_BYTES) throw new RangeError(`attentionLastForward: L = ${L} needs ${sharedBytes} bytes of shared memory, more than ${MAX_SHARED_BYTES}`);
-  kernelOf('attention', 'attention_last_forward', SIGNATURES.last, sharedBytes).launch(
-    { grid: [B * H, 1, 1], block: THREADS, sharedBytes, stream },
+  const vec = lastChunkWidth(hd, [x.q, x.k, x.v]);
+  kernelOf('attention', `attention_last_forward_${vec}`, SIGNATURES.last).launch(
+    { grid: [B * H, 1, 1], block: LAST_THREADS, stream },
     x.out, x.q, x.k, x.v, L, H, hd, bf16Flag(x.q), 1 / Math.sqrt(hd), m.seqs, mask.keyPadding ? 1 : 0, m.padK ?? NULL_PTR, m.padV ?? NULL_PTR,
   );
 }
