@@ -5,6 +5,8 @@
 //   scores          [B × (V+1)]  f32  row b, column i = score of item i; column 0 (padding) is never
 //                                     selected; read only (the ops contract allows overwriting; not needed)
 //   history_offsets [users + 1]  i32  CSR offsets; row b of this call uses history row row_start + b
+//   row_start_at    [1] i32 or null   where given, row_start is read from it (a recorded evaluation replays
+//                                     with each batch's); rows with row_start + b ≥ users are skipped
 //   history_items   [nnz]        i32  item ids in 1..V (anything else is ignored; repeats are fine)
 //   out_items       [users × K]  i32  OVERWRITES rows row_start..row_start+B-1 with each row's K best items,
 //                                     best first; a row with fewer than K eligible items is padded with 0.
@@ -90,13 +92,15 @@ __device__ void topk_sort(uint64_t* buf, int count) {
 
 extern "C" __global__ void __launch_bounds__(TOPK_THREADS) topk_select(
     int* __restrict__ out_items, const uint32_t* __restrict__ scores, const int* __restrict__ history_offsets,
-    const int* __restrict__ history_items, int row_start, int V, int K) {
+    const int* __restrict__ history_items, int row_start, int V, int K, const int* __restrict__ row_start_at, int users) {
   __shared__ uint64_t buf[TOPK_CAP];
   __shared__ uint32_t excluded[TOPK_WINDOW / 32];
   __shared__ int s_count;
   __shared__ uint64_t s_threshold;
 
   const int b = blockIdx.x;
+  if (row_start_at != nullptr) row_start = *row_start_at;
+  if (row_start + b >= users) return;  // the same for the whole CTA
   const uint32_t* row = scores + static_cast<size_t>(b) * (static_cast<size_t>(V) + 1);
   const int hist_begin = history_offsets[row_start + b];
   const int hist_end = history_offsets[row_start + b + 1];

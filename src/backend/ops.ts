@@ -644,10 +644,12 @@ export interface Ops {
    * rows rowStart..rowStart+B-1 of outItems [users × K] (so a whole evaluation is read once): item 0
    * is never selected; row b skips the items of history row `rowStart + b` of the CSR pair
    * (historyOffsets [users + 1] i32, historyItems i32); ties go to the lower item id; NaN ranks last;
-   * rows with fewer than K eligible items pad with 0. May overwrite `scores`.
+   * rows with fewer than K eligible items pad with 0. May overwrite `scores`. `rowStart` may be an i32
+   * [1] tensor holding it, read when the op runs (a recorded evaluation replays with each batch's); rows
+   * past outItems' users are then left out.
    */
   topK(
     outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
-    rowStart: number, B: number, V: number, K: number,
+    rowStart: number | Tensor, B: number, V: number, K: number,
   ): void;
 }

@@ -4,7 +4,7 @@
  * state of the last position scored against every item, the user's whole input history excluded, top
  * K into the metrics accumulator.
  */
-import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
+import type { Ops, RecordedStep, Tensor, TensorGroup } from '../backend/ops.js';
 import { evalBatches } from '../data/batches.js';
 import { packBatch } from '../data/packing.js';
 import type { EvalSet } from '../data/types.js';
@@ -18,7 +18,7 @@ export interface EvalTensors {
   readonly ids: Tensor;
   /** [≥ sequences × 2] i32: the packed batch's (first row, length) per sequence (ops.ts SequenceRows). */
   readonly seqs: Tensor;
-  /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [users × kMax]. */
+  /** The `eval` group: hidden [rows × d], scores [rows × (V+1)], top [users × kMax], row_start [1] (i32). */
   readonly eval: TensorGroup;
   /** The set's histories on the device: offsets [users + 1] and items. */
   readonly historyOffsets: Tensor;
@@ -26,12 +26,56 @@ export interface EvalTensors {
 }
 
 /**
+ * The device work of a full evaluation batch (`rows` users) recorded once (Ops.recordStep) and replayed for
+ * every later one, so that the host queues a batch with one call, as a training step. One per set and
+ * tensors (their histories differ); kept across evaluations by whoever owns them, and closed by them.
+ */
+export class EvalRecording {
+  #recorded: RecordedStep | null = null;
+  #eager = 0;
+  #failed = false;
+
+  /**
+   * Runs `body`: at once for the first full batch (which loads its kernels' modules) and wherever recording
+   * failed, recorded on the second, replayed from then on. `body` must read what changes from batch to
+   * batch from device tensors only.
+   */
+  run(ops: Ops, body: () => void): void {
+    if (this.#recorded !== null) {
+      this.#recorded.replay();
+      return;
+    }
+    if (this.#failed || this.#eager++ === 0) {
+      body();
+      return;
+    }
+    try {
+      this.#recorded = ops.recordStep(body);
+    } catch (error) {
+      this.#failed = true;
+      console.log(`recording the evaluation batch failed, batches run one op at a time: ${error instanceof Error ? error.message : String(error)}`);
+      body();
+      return;
+    }
+    this.#recorded.replay();
+  }
+
+  /** Releases the recording. */
+  close(): void {
+    this.#recorded?.close();
+    this.#recorded = null;
+  }
+}
+
+/**
  * Metrics of `model` on `set` at the cut-offs `ks`, in batches of up to `rows` users packed into the
  * rows of `t.ids` (a batch that does not fit runs in parts); with `queryToken`
- * (BERT4Rec's mask token) the input is the last L − 1 items followed by it.
+ * (BERT4Rec's mask token) the input is the last L − 1 items followed by it. With `recording`, full batches
+ * run as its replays (EvalRecording).
  */
 export async function evaluate(
   ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number, queryToken?: number,
+  recording?: EvalRecording,
 ): Promise<Metrics> {
   const { items: V, hidden: d, maxLen: L } = model.dims;
   const acc = new MetricsAccumulator({ evalSet: set, numItems: V, ks });
@@ -39,17 +83,24 @@ export async function evaluate(
   const hidden = t.eval.get('hidden');
   const scores = t.eval.get('scores');
   const top = t.eval.get('top');
+  const rowStart = t.eval.get('row_start');
   const users = set.targets.length;
   const layoutRows = t.ids.size;
   for (const batch of evalBatches(set, { batchSize: rows, maxLen: L, ...(queryToken !== undefined ? { queryToken } : {}) })) {
     for (const part of packBatch(batch.inputs, null, batch.rows, L, layoutRows, rows)) {
       ops.write(t.ids, part.ids);
       ops.write(t.seqs, part.seqs);
+      // The users' first row in `top` and the histories, on the device: a replayed batch reads it there.
+      ops.write(rowStart, Int32Array.of(batch.start + part.first));
       const B = part.sequences;
-      // Only the last position is scored, so only its row of the last block is computed.
-      model.forwardLast(hidden, { ids: t.ids, layout: { seqs: t.seqs, rows: layoutRows }, B });
-      ops.scoreItems(scores, hidden, model.outputTable, B, V, d);
-      ops.topK(top, scores, t.historyOffsets, t.historyItems, batch.start + part.first, B, V, kMax);
+      const body = (): void => {
+        // Only the last position is scored, so only its row of the last block is computed.
+        model.forwardLast(hidden, { ids: t.ids, layout: { seqs: t.seqs, rows: layoutRows }, B });
+        ops.scoreItems(scores, hidden, model.outputTable, B, V, d);
+        ops.topK(top, scores, t.historyOffsets, t.historyItems, rowStart, B, V, kMax);
+      };
+      if (recording !== undefined && B === rows) recording.run(ops, body);
+      else body();
     }
   }
   // One read per evaluation: the device runs every batch without waiting for the host.

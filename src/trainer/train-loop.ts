@@ -25,7 +25,7 @@ import { bert4recDims, maskTokenId } from '../model/bert4rec.js';
 import { Sasrec } from '../model/sasrec.js';
 import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 import { defaultMonitor, type TrialConfig } from './config.js';
-import { evaluate, type EvalTensors } from './evaluate.js';
+import { EvalRecording, evaluate, type EvalTensors } from './evaluate.js';
 import type { EventSink } from './events.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ResultEvent } from './protocol.js';
@@ -167,6 +167,8 @@ export class Trial {
   #recorded: RecordedStep | null = null;
   /** Set when recording failed: steps then run eagerly. */
   #recordFailed = false;
+  /** The recorded evaluation batch of each set (their histories differ). */
+  readonly #evalRecordings = { validation: new EvalRecording(), test: new EvalRecording() };
   /** Rows of the packed batch (the activations' rows). */
   readonly #rows: number;
 
@@ -202,6 +204,7 @@ export class Trial {
   close(): void {
     this.#recorded?.close();
     this.#recorded = null;
+    for (const recording of Object.values(this.#evalRecordings)) recording.close();
   }
 
   async fit(sink: EventSink, started: number): Promise<ResultEvent> {
@@ -366,7 +369,7 @@ export class Trial {
     };
     // A model with a mask token (BERT4Rec) ranks from it, after the last L − 1 items.
     const queryToken = this.#model.dims.maskToken === true ? maskTokenId(this.#model.dims) : undefined;
-    return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg), queryToken);
+    return evaluate(this.#ops, this.#model, this.#data[set], tensors, this.#cfg.eval.k, evalRows(this.#cfg), queryToken, this.#evalRecordings[set]);
   }
 
   #keepBest(): void {

@@ -60,7 +60,8 @@ export function planSpecs(p: PlanInput): Record<GroupName, readonly TensorSpec[]
     loss_workspace: p.loss.workspaceSpecs(),
     popularity: p.loss.tableSpecs(),
     // top holds a whole evaluation's lists, read once at its end.
-    eval: [f32('hidden', E, d), f32('scores', E, V + 1), i32('top', evalUsers, p.kMax)],
+    // row_start: the batch's first user, read on the device by a replayed evaluation batch (evaluate.ts).
+    eval: [f32('hidden', E, d), f32('scores', E, V + 1), i32('top', evalUsers, p.kMax), i32('row_start', 1)],
     histories: [
       i32('validation_offsets', p.validation.inputs.offsets.length), i32('validation_items', p.validation.inputs.items.length),
       i32('test_offsets', p.test.inputs.offsets.length), i32('test_items', p.test.inputs.items.length),

@@ -154,4 +154,37 @@ describe.skipIf(noGpu)('CUDA topK against the CPU reference', () => {
       expect(Array.from(again), 'second run').toEqual(Array.from(got));
     });
   }
+
+  // rowStart in a device tensor (a replayed evaluation batch): the same rows as the number gives, and a
+  // batch that runs past the last user (rows 9..9+8 of 12) writes only the users' rows.
+  it('reads rowStart from the device and skips rows past the users', () => {
+    const V = 3001, K = 10, B = 8, users = 12;
+    const scores = new Float32Array(B * (V + 1));
+    for (let b = 0; b < B; b++) scores.set(rowScores(MODES[b % MODES.length]!, V), b * (V + 1));
+    const rows = Array.from({ length: users }, (_, u) => historyRow(u, V));
+    const offsets = new Int32Array(users + 1);
+    for (let u = 0; u < users; u++) offsets[u + 1] = offsets[u]! + rows[u]!.length;
+    const g = deviceGroup('topk-at', [
+      { name: 'out', shape: [users, K], dtype: 'i32' }, { name: 'outAt', shape: [users, K], dtype: 'i32' },
+      { name: 'scores', shape: [B, V + 1], dtype: 'f32' }, { name: 'offsets', shape: [users + 1], dtype: 'i32' },
+      { name: 'items', shape: [Math.max(1, offsets[users]!)], dtype: 'i32' }, { name: 'start', shape: [1], dtype: 'i32' },
+    ]);
+    upload(g.get('scores'), scores);
+    put(g.get('offsets'), offsets);
+    put(g.get('items'), Int32Array.from(rows.flat()));
+    const t = (name: string) => g.get(name);
+    const stream = Stream.create();
+    for (const start of [2, 9]) {
+      put(t('start'), Int32Array.of(start));
+      put(t('out'), new Int32Array(users * K).fill(-1));
+      put(t('outAt'), new Int32Array(users * K).fill(-1));
+      const inRange = Math.min(B, users - start);
+      topK(stream, t('out'), t('scores'), t('offsets'), t('items'), start, inRange, V, K);
+      topK(stream, t('outAt'), t('scores'), t('offsets'), t('items'), t('start'), B, V, K);
+      stream.synchronize();
+      expect(Array.from(get(t('outAt'))), `rowStart ${start}`).toEqual(Array.from(get(t('out'))));
+    }
+    stream.destroy();
+    g.free();
+  });
 });

@@ -433,14 +433,19 @@ export class CpuOps implements Ops {
 
   topK(
     outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
-    rowStart: number, B: number, V: number, K: number,
+    rowStartAt: number | Tensor, B: number, V: number, K: number,
   ): void {
-    const offsets = i32(historyOffsets, 'topK.historyOffsets', rowStart + B + 1);
+    const rowStart = typeof rowStartAt === 'number' ? rowStartAt : i32(rowStartAt, 'topK.rowStart', 1)[0]!;
+    // A row start read on the device's terms: rows past the users are left out.
+    const users = Math.min(Math.floor(outItems.size / K), historyOffsets.size - 1);
+    const rows = typeof rowStartAt === 'number' ? B : Math.max(0, Math.min(B, users - rowStart));
+    const offsets = i32(historyOffsets, 'topK.historyOffsets', rowStart + rows + 1);
     const s = f32(scores, 'topK.scores', B * (V + 1));
     // topk.ts ranks float32 scores; the f64 test mode rounds them first.
     topK(
-      i32(outItems, 'topK.outItems', (rowStart + B) * K).subarray(rowStart * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
-      { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, B, V, K,
+      i32(outItems, 'topK.outItems', (rowStart + rows) * K).subarray(rowStart * K), s instanceof Float32Array ? s : Float32Array.from(s.subarray(0, B * (V + 1))),
+      { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, rows, V, K,
     );
   }
+
 }

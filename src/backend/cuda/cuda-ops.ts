@@ -456,7 +456,7 @@ export class CudaOps implements Ops {
 
   topK(
     outItems: Tensor, scores: Tensor, historyOffsets: Tensor, historyItems: Tensor,
-    rowStart: number, B: number, V: number, K: number,
+    rowStart: number | Tensor, B: number, V: number, K: number,
   ): void {
     topK(this.#lane.stream, outItems, scores, historyOffsets, historyItems, rowStart, B, V, K);
   }
