@@ -10,6 +10,8 @@
 //                         gemm.cu's kernels keep their main loop's registers so).
 //   epilogue_tile_norm_pass, epilogue_tile_norm   the same, then the layer norm of the tile's rows (the tile
 //                         spans whole rows: n ≤ BN).
+//   epilogue_quads, epilogue_rest_quad   the rest of the epilogue by chunks of 4 columns of a row (the
+//                         post-pass's, and kernels/gemm_wg.cu's epilogue in registers, which skips the post-pass).
 //   epilogue_pair         the whole epilogue of one or two elements (the split-K reductions).
 //   EPILOGUE_PARAMS, NORM_PARAMS   the entry points' parameters (after the bias), in the launchers' order
 //                         (src/backend/cuda/gemm-epilogue-args.ts), and the Epilogue / EpilogueNorm they make.
@@ -372,6 +374,13 @@ __device__ __forceinline__ bool quad_aligned(const void* p, int is_bf16) {
   return p == nullptr || (reinterpret_cast<uintptr_t>(p) & (is_bf16 ? 7u : 15u)) == 0;
 }
 
+// Whether the epilogue of out [m × n] can go by chunks of 4 consecutive columns of a row (one Philox group,
+// one 16- or 8-byte access of out, the gate and the residual each): n a multiple of 4, and out, the gate
+// and the residual quad_aligned (every model shape).
+__device__ __forceinline__ bool epilogue_quads(const void* out, int out_bf16, const Epilogue& e, int n) {
+  return (n & 3) == 0 && quad_aligned(out, out_bf16) && quad_aligned(e.gate, e.gate_bf16) && quad_aligned(e.residual, e.residual_bf16);
+}
+
 // Elements idx .. idx + 3 of an f32 or bf16 array (idx a multiple of 4, quad_aligned), as f32: one 16- or
 // 8-byte load. A bf16's value is its bits << 16 (exact, as __bfloat162float).
 __device__ __forceinline__ void load_quad(float (&v)[4], const void* p, int is_bf16, long long idx) {
@@ -403,6 +412,12 @@ __device__ __forceinline__ void store_quad(void* out, int out_bf16, long long id
 // epilogue_rest of the 4 elements idx .. idx + 3 of one row (idx a multiple of 4: exactly one Philox group,
 // whose word q is element idx + q's), given the row's id (1 without ids) and the gate's and the residual's
 // values there (read only when present): the same expressions per element, one Philox call per 4 elements.
+// IN_REGISTERS: v was computed in this thread (alpha · acc (+ bias), kernels/gemm_wg.cu's register epilogue),
+// not read back from out. The residual's add is then __fadd_rn, an add rounded on its own: PTX lets ptxas
+// fuse an unrounded mul.f32 (alpha · acc, without bias, ReLU, dropout or gate between) and the add.f32 that
+// uses it into one FMA, which would not give the bits of the add of the value stored and read back. The
+// two adds are otherwise the same IEEE add (gemm.cu's post-pass keeps the plain one: its PTX unchanged).
+template <bool IN_REGISTERS = false>
 __device__ __forceinline__ void epilogue_rest_quad(const Epilogue& e, long long idx, int id, const float (&gate)[4], const float (&res)[4],
                                                    float (&v)[4]) {
   if (id == 0) {
@@ -425,7 +440,7 @@ __device__ __forceinline__ void epilogue_rest_quad(const Epilogue& e, long long 
   }
   if (e.residual != nullptr) {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) v[q] = res[q] + v[q];
+    for (int q = 0; q < 4; ++q) v[q] = IN_REGISTERS ? __fadd_rn(res[q], v[q]) : res[q] + v[q];
   }
 }
 
@@ -447,7 +462,7 @@ template <int BM, int BN>
 __device__ __forceinline__ void epilogue_tile_pass(void* out, int out_bf16, const Epilogue ep, int m0, int n0, int m, int n) {
   __syncthreads();  // the tile's stores by every thread of the CTA are visible to all of them
   const int rows = min(BM, m - m0);
-  if ((n & 3) == 0 && quad_aligned(out, out_bf16) && quad_aligned(ep.gate, ep.gate_bf16) && quad_aligned(ep.residual, ep.residual_bf16)) {
+  if (epilogue_quads(out, out_bf16, ep, n)) {
     static_assert(BN % 4 == 0, "chunks of 4 columns");
     constexpr int QUADS = BN / 4;
     constexpr int EPI_CHUNKS = EpilogueChunks<BM, BN>::value;

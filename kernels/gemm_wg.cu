@@ -19,9 +19,12 @@
 //                               out = alpha · Σ_z partial[z] + bias (+ out), adding the splits in a fixed order,
 //                               with the EPILOGUE as it writes.
 //   EPILOGUE (EPILOGUE_PARAMS after the bias; kernels/gemm.cu's contract, never with accumulate): padding rows
-//        (out_ids), ReLU, dropout, the gate, the residual. An unsplit tile applies it after its stores with
-//        gemm_epilogue.cuh's epilogue_tile_pass, gemm.cu's own post-pass: given the same values of
-//        alpha · acc + bias as stored, the same bits as gemm.cu (the same Philox element index r·n + c).
+//        (out_ids), ReLU, dropout, the gate, the residual, by gemm_epilogue.cuh's code: given the same values
+//        of alpha · acc + bias as stored, the same bits as gemm.cu (the same Philox element index r·n + c).
+//        An unsplit tile of nt or nn without the norm in the tile applies it in registers as it stores (THE
+//        EPILOGUE below); the others (the norm in the tile, tn, a gate with a residual, n not a multiple of 4
+//        or a tensor not quad_aligned) store alpha · acc + bias, then epilogue_tile_pass, gemm.cu's own
+//        post-pass, applies the rest to the tile as stored. Either way the same bits.
 //   LAYER NORM (NORM_PARAMS, every kernel; ln_out != null only for nt and nn, unsplit, n ≤ BN: the tile spans
 //        whole rows): after the epilogue, epilogue_tile_norm_pass, gemm.cu's: the bits of layer_norm_forward
 //        over out as written. Elsewhere (n > BN, a split, tn) the launcher launches layer_norm_forward after
@@ -60,18 +63,23 @@
 //       128   3        99,328                                                      2 (1 with an f32 operand)
 //       256   4        197,632                                                     1
 //   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes; in brackets the
-//   counts before the epilogue was added (the post-pass inlined after the body: gemm_wg_finish):
+//   counts before the epilogue went into registers (the post-pass alone, inlined after the stores):
 //                  bf16·bf16   f32·bf16    bf16·f32    f32·f32
-//       nt 128    122 (123)   136 (158)   136 (156)   163 (164)
-//       nt 256    168 (172)   202 (206)   229 (236)   250 (254)
-//       nn 128    122 (122)   142 (160)   140 (158)   168 (174)
-//       nn 256    178 (181)   212 (212)   247 (255)   254 (255)
-//       tn 128    105 (122)   140 (154)   140 (154)   168 (166)
-//       tn 256    180 (180)   210 (230)   245 (255)   251 (255)
+//       nt 128    124 (122)   211 (136)   211 (136)   211 (163)
+//       nt 256    221 (168)   221 (202)   229 (229)   252 (250)
+//       nn 128    124 (122)   215 (142)   215 (140)   215 (168)
+//       nn 256    226 (178)   226 (212)   248 (247)   254 (254)
+//       tn 128    105 (105)   140 (140)   140 (140)   168 (168)
+//       tn 256    178 (180)   210 (210)   245 (245)   251 (251)
 //   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
 //   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
 //   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
-//   recomputed each step (opaque) rather than held across the loop.
+//   recomputed each step (opaque) rather than held across the loop. The register epilogue (THE EPILOGUE) holds
+//   the accumulators, a round's chunks of the gate or the residual and a Philox group: rounds of 4 chunks keep
+//   the bounded kernels at 124 (8 spilled 32-148 bytes; loading the gate and the residual both, 4 spilled 8);
+//   the others run one CTA an SM whatever their count (launch bounds, or BN = 256's shared memory), so their
+//   rounds are as large as fits without a spill: 16 chunks at BN = 128 (211-215), 8 at 256 (16 spilled 8-108
+//   bytes). tn keeps the post-pass only (no register path: the same counts as before, within 2).
 // EXPECTED (H200: 989 TFLOP/s dense bf16, 4.8 TB/s HBM, 132 SMs). The linear layers at d = 256 are bound by
 // bytes, not flops: y = x·Wᵀ over N = 27,648 rows is 3.6 GFLOP (3.7 µs of tensor cores) against 14.2 MB of x
 // read and 14.2 (bf16) or 28.3 (f32) MB of out written, 5.9-8.8 µs of HBM. One k step of a 128 × 128 CTA is
@@ -92,12 +100,34 @@
 // (28.3 MB of dy, out f32 += read and written, 56.6 MB) 20-25 µs; tn (56.6 MB of dy and x; 2 tiles × 62
 // splits, 124 CTAs of 7 steps) 15-20 µs plus the reduction's ~9: all still below gemm.cu's mma.sync kernels
 // with the same f32 operands (54-76, ~64, 52 + 9 µs in the recorded ML-20M step, call 44).
-// THE EPILOGUE's post-pass runs after the CTA's main loop and is not overlapped with another CTA's where one
-// CTA fills an SM (every kernel with an f32 operand: the model's, W being f32): it adds its own time. At
-// ML-20M (BN = 256, 216 CTAs in 1.64 waves) a CTA's pass reads its 128 KiB tile back from L2 and the
-// residual or gate from HBM, and writes the tile (and the norm's out) again: ~8 rounds of dependent loads
-// of ~1-1.5 µs a CTA: a prediction of ~15-25 µs a call on top of the product's 30-40 µs, to be measured
-// (scripts/bench-gemm-wg.ts, the model's rows).
+// THE EPILOGUE in registers (store_tile_epilogue; nt and nn, an unsplit tile, no norm in the tile). It
+// replaces a post-pass that, after a __syncthreads, read the CTA's stored tile back and wrote it again (an
+// extra write and read of the tile a CTA, not overlapped): on an H200 inside the ML-20M step (27,648 × 256 ×
+// 256, gemm_wg_nt_128_bf16_bf16, 432 CTAs; ncu) the plain product took ~30 µs and the epilogue calls 49-58:
+// attn_out (f32 out, f32 residual, padding) 54, ffn1 (bf16 out, ReLU, dropout, padding) 49-50, ffn2 (f32
+// out, dropout, f32 residual, padding) 58. Now each value is first what store_pair would store: alpha · acc
+// + bias by the same float operations in the same order (ptxas keeps them one FMUL and one FADD, as in
+// store_pair: the SASS of every kernel has as many FFMA as before), rounded to bf16 and back for a bf16 out
+// (the value the post-pass read back). Lanes 2i and 2i + 1 hold the same 4 columns of rows g and g + 8, two
+// pairs each; swapping one pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane
+// with row g + 8's: a chunk at element index idx = r·n + c, a multiple of 4 (n is), exactly one Philox group,
+// on which the post-pass's own steps run (epilogue_rest_quad: a padding row's 0, ReLU, dropout by word
+// (idx + q) & 3 of group idx >> 2, the gate, the residual; store_quad): the post-pass's bits. The residual's add
+// is __fadd_rn there: PTX lets ptxas fuse alpha's unrounded multiply into a plain add that uses it directly (no
+// bias, nothing between), which it did on a probe (one FFMA), and which the post-pass, adding to the value read
+// back, never did. A thread's chunks are all in one row: the padding id is read once, and a padding row reads
+// no gate or residual. The gate or residual (one of them: a case with both keeps the post-pass) is read in
+// rounds of chunks, each round's loads before its values, epilogue and stores: 4 chunks (16 floats a thread)
+// in the kernels bounded to 128 registers, 16 (the whole tile) in the other BN = 128 kernels, 8 at BN = 256
+// (REGISTERS). Its part of the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of
+// 128 bytes a thread), so that the rounds, which wait one after the other, find it there.
+// EXPECTED at the ML-20M shape above: no write, barrier and read back of the tile; ffn1 adds to the product 16
+// Philox groups a thread (~45 instructions each) and 64 dropouts in double (two conversions and a DMUL each),
+// ~2.5-4 µs of issue over the grid, much of it beside the other CTA's copies and wgmma: ~31-34 µs. attn_out
+// reads 28.3 MB of f32 residual and writes a 28.3 MB f32 out beside x's 14.2 MB (70.8 MB, against 28.4 for
+// the plain product with a bf16 out; ~20 µs of HBM, under the product's ~30 µs of latency): ~33-37 µs. ffn2,
+// the same bytes and ffn1's Philox: ~35-39 µs. Against 49-58 µs with the post-pass (scripts/bench-gemm-wg.ts,
+// the model's rows, and ncu in the step, to be measured).
 
 #include <cuda_bf16.h>
 #include <stdint.h>
@@ -202,7 +232,7 @@ __device__ __forceinline__ void load_tile(uint32_t tile, const bf16* src, long l
 // (16-byte loads; a warp reads whole rows of 256 or 512 bytes), rounded to bf16 (gemm_epilogue.cuh's
 // pack_bf16, gemm.cu's: an f32 operand enters the product as the same bf16 values on both families) and written as 8-byte halves
 // of the swizzled chunks, so the shared tile is bit for bit what load_tile would copy from the bf16 values.
-// `load` issues the loads (their registers stay live until `store`); `store` converts and writes: the body
+// `load` issues the loads (their registers stay live until `store`); `store` converts and writes: the product
 // puts the next step's wgmma between the two, so the loads' latency overlaps the tensor cores' work.
 // Rows at or past row_end and units at or past col_end become zeros; a unit is 4 columns, wholly in or out
 // (col_end - col0 is a multiple of 8 or at least WIDTH, the launcher's alignment rule).
@@ -250,14 +280,23 @@ struct WgTile {
   static_assert(A_BYTES % 1024 == 0 && B_BYTES % 1024 == 0, "panels 1024-byte aligned");
 };
 
+// The CTA's output tile's first row (x) and column (y). Consecutive CTAs take the column tiles of one row
+// tile: they share its a tile in L2.
+template <int BN>
+__device__ __forceinline__ int2 tile_origin(int n) {
+  const int tiles_n = (n + BN - 1) / BN;
+  const int tm = blockIdx.x / tiles_n;
+  return make_int2(tm * WG_BM, (blockIdx.x - tm * tiles_n) * BN);
+}
+
 // ---------------------------------------------------------------------------------------------------
-// The kernel body. TA: a is stored [k × m] (MN-major in shared memory); TB: b is stored [n × k] (K-major).
-// AF / BF: a / b is f32 (staged through registers, F32Stager), else bf16 (cp.async, load_tile).
+// The product. TA: a is stored [k × m] (MN-major in shared memory); TB: b is stored [n × k] (K-major).
+// AF / BF: a / b is f32 (staged through registers, F32Stager), else bf16 (cp.async, load_tile). The
+// accumulators come out of it in acc (their layout: gemm_wg_epilogue's section).
 
 template <int BN, bool TA, bool TB, bool AF, bool BF>
-__device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const void* __restrict__ a, const void* __restrict__ b,
-                                             int m, int n, int k, int k_per_split, int out_bf16, float alpha, int accumulate,
-                                             const float* __restrict__ bias) {
+__device__ __forceinline__ void gemm_wg_product(float (&acc)[BN / 8][4], const void* __restrict__ a, const void* __restrict__ b, int m,
+                                                int n, int k, int k_per_split) {
   using T = WgTile<BN>;
   constexpr int STAGES = T::STAGES;
   // Each operand's tile as stored in memory: WIDTH columns (contiguous) × ROWS rows (header: SHARED LAYOUT).
@@ -267,10 +306,8 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const vo
   // The 1024-byte aligned start of dynamic shared memory (the swizzle atom; the launcher adds 1 KiB).
   const uint32_t smem = (smem_u32(wg_smem_raw) + 1023u) & ~1023u;
 
-  // Consecutive CTAs take the column tiles of one row tile: they share its a tile in L2.
-  const int tiles_n = (n + BN - 1) / BN;
-  const int tm = blockIdx.x / tiles_n;
-  const int m0 = tm * WG_BM, n0 = (blockIdx.x - tm * tiles_n) * BN;
+  const int2 origin = tile_origin<BN>(n);
+  const int m0 = origin.x, n0 = origin.y;
   const int k_begin = blockIdx.z * k_per_split;
   const int k_end = min(k, k_begin + k_per_split);
   const int steps = k_end > k_begin ? (k_end - k_begin + WG_BK - 1) / WG_BK : 0;
@@ -320,7 +357,6 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const vo
     if constexpr (BF) fb.store(b_tile(s));
   };
 
-  float acc[BN / 8][4];
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
@@ -380,46 +416,176 @@ __device__ __forceinline__ void gemm_wg_body(void* out, float* partial, const vo
   }
   // Retire the (empty) groups still counted, so that no copy is pending when the CTA exits.
   cp_async_wait<0>();
+}
 
-  // Accumulator layout of wgmma m64nBN (per warp that of mma.sync m16n8): warp q of the warpgroup holds rows
-  // 16q .. 16q + 15; acc[j] holds (row g, cols 8j + 2t, +1) and (row g + 8, same cols), g = lane / 4, t = lane % 4.
+// ---------------------------------------------------------------------------------------------------
+// The stores and the epilogue. Accumulator layout of wgmma m64nBN (per warp that of mma.sync m16n8): warp q
+// of the warpgroup holds rows 16q .. 16q + 15; acc[j] holds (row g, cols 8j + 2t, +1) and (row g + 8, same
+// cols), g = lane / 4, t = lane % 4.
+
+// The unsplit tile's results with the whole epilogue applied in registers (header: THE EPILOGUE), for an
+// epilogue without accumulate and without the layer norm in the tile, where epilogue_quads holds. Each value
+// is first what store_pair would store, alpha · acc + bias by the same float operations in the same order,
+// then rounded to bf16 and back for a bf16 out (as_stored: the value the post-pass would read back). Lanes
+// 2i and 2i + 1 hold columns 8j + 4i' .. + 3 (i' = i mod 2) of rows g and g + 8 as two pairs each; one
+// exchange of a pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane with row
+// g + 8's: a chunk of 4 columns at element index idx = r·n + c, a multiple of 4, as epilogue_tile_pass's
+// chunks, which then takes epilogue_tile_pass's own steps (epilogue_rest_quad: the padding row's 0, ReLU,
+// the dropout by Philox group idx >> 2, the gate, the residual; store_quad), so the bits are the post-pass's.
+// Rounds of QUADS chunks (columns 8j, j0 ≤ j < j0 + QUADS): the round's gate and residual loads first, then
+// its values and exchanges, then its epilogue and stores; the row's id is read once (a thread's chunks are all
+// in one row), and a padding row reads neither gate nor residual (its results are 0 whatever they hold).
+template <int BN, int QUADS>
+__device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], void* out, int out_bf16, const Epilogue& ep, int r, int c, int m,
+                                                    int n, float alpha) {
+  static_assert((BN / 8) % QUADS == 0, "whole rounds");
+  const bool odd = (threadIdx.x & 1) != 0;
+  // After the exchange: row rq, columns cq + 8j .. cq + 8j + 3 (n is a multiple of 4 and so is cq: a chunk is
+  // wholly inside the row or wholly past n).
+  const int rq = odd ? r + 8 : r;
+  const int cq = odd ? c - 2 : c;
+  const bool row_live = rq < m;
+  const int id = ep.ids != nullptr && row_live ? ep.ids[rq] : 1;
+  const long long row = static_cast<long long>(rq) * n;
+  // The one tensor read beside out: the gate or the residual (never both: gemm_wg_epilogue's rule), or none.
+  const void* aux = ep.gate != nullptr ? ep.gate : ep.residual;
+  const int aux_bf16 = ep.gate != nullptr ? ep.gate_bf16 : ep.residual_bf16;
+#pragma unroll
+  for (int j0 = 0; j0 < BN / 8; j0 += QUADS) {
+    float x[QUADS][4], v[QUADS][4];
+#pragma unroll
+    for (int i = 0; i < QUADS; ++i) {
+      const int col = cq + 8 * (j0 + i);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) x[i][q] = 0.f;
+      if (aux != nullptr && row_live && col < n && id != 0) load_quad(x[i], aux, aux_bf16, row + col);
+    }
+#pragma unroll
+    for (int i = 0; i < QUADS; ++i) {
+      const int j = j0 + i;
+      const int cj = c + 8 * j;
+      // store_pair's value of (r, cj), (r, cj + 1) and (r + 8, the same columns): alpha first, then the bias.
+      float p[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = acc[j][q] * alpha;
+      if (ep.bias != nullptr && cj < n) {
+        p[0] += ep.bias[cj];
+        p[1] += ep.bias[cj + 1];
+        p[2] += ep.bias[cj];
+        p[3] += ep.bias[cj + 1];
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = as_stored(p[q], out_bf16);
+      // Every lane shuffles (the masked ones too): the even lane sends its row g + 8 pair, the odd its row g pair.
+      const float y0 = __shfl_xor_sync(0xffffffffu, odd ? p[0] : p[2], 1);
+      const float y1 = __shfl_xor_sync(0xffffffffu, odd ? p[1] : p[3], 1);
+      v[i][0] = odd ? y0 : p[0];
+      v[i][1] = odd ? y1 : p[1];
+      v[i][2] = odd ? p[2] : y0;
+      v[i][3] = odd ? p[3] : y1;
+    }
+#pragma unroll
+    for (int i = 0; i < QUADS; ++i) {
+      const int col = cq + 8 * (j0 + i);
+      if (row_live && col < n) {
+        // x[i] is the gate's or the residual's chunk; epilogue_rest_quad reads only the one that is present.
+        epilogue_rest_quad<true>(ep, row + col, id, x[i], x[i], v[i]);
+        store_quad(out, out_bf16, row + col, v[i]);
+      }
+    }
+  }
+}
+
+// Whether gemm_wg_epilogue applies the epilogue in registers (store_tile_epilogue): a kernel that has that
+// path (REGISTERS: nt and nn; the weight gradients, tn, never take an epilogue in the model, and the unrolled
+// path would add its code, ~6,600 PTX lines at BN = 128 and ~13,000 at 256, to each of their eight kernels for
+// nothing: they keep the post-pass), an unsplit tile with an epilogue, no accumulate (the launcher's rule; an
+// epilogue never comes with it), no layer norm in the tile (it needs the whole rows: the post-pass keeps it),
+// not both the gate and the residual (a round loads one of them; no caller passes both), and chunks of 4
+// columns (epilogue_quads: every model shape).
+template <bool NORM, bool REGISTERS>
+__device__ __forceinline__ bool epilogue_in_registers(const void* out, int out_bf16, const float* partial, int accumulate, int n, const Epilogue& ep,
+                                                      const EpilogueNorm& ln) {
+  return REGISTERS && partial == nullptr && accumulate == 0 && !(NORM && ln.out != nullptr) && epilogue_extra(ep) &&
+         !(ep.gate != nullptr && ep.residual != nullptr) && epilogue_quads(out, out_bf16, ep, n);
+}
+
+// Before the main loop, where the epilogue goes in registers with a gate or a residual: the tile's part of it
+// (rows m0 .. m0 + 127 below m, columns n0 .. n0 + BN - 1 below n) into L2 (prefetch.L2 of generic addresses
+// inside those rows, one a line of 128 bytes, 1 to 4 a thread), so that store_tile_epilogue's rounds of loads,
+// which wait one after the other, find it there while the product runs. A hint: nothing waits for it, and no
+// result depends on it.
+template <int BN, bool NORM, bool REGISTERS>
+__device__ __forceinline__ void prefetch_epilogue_tile(const void* out, int out_bf16, const float* partial, int accumulate, int m, int n,
+                                                       const Epilogue& ep, const EpilogueNorm& ln) {
+  const void* aux = ep.gate != nullptr ? ep.gate : ep.residual;
+  if (aux == nullptr || !epilogue_in_registers<NORM, REGISTERS>(out, out_bf16, partial, accumulate, n, ep, ln)) return;
+  const int size = (ep.gate != nullptr ? ep.gate_bf16 : ep.residual_bf16) ? 2 : 4;
+  const int2 o = tile_origin<BN>(n);
+  const int rows = min(WG_BM, m - o.x);
+  const int lines = (min(BN, n - o.y) * size + 127) / 128;  // of a row's part
+#pragma unroll 1
+  for (int e = threadIdx.x; e < rows * lines; e += WG_THREADS) {
+    const int lr = e / lines;
+    const char* p = static_cast<const char*>(aux) + (static_cast<long long>(o.x + lr) * n + o.y) * size + 128 * (e - lr * lines);
+    asm volatile("prefetch.L2 [%0];\n" ::"l"(p));
+  }
+}
+
+// The tile's results. Where epilogue_in_registers holds, store_tile_epilogue applies the whole epilogue as it
+// stores them. Otherwise store_pair writes alpha · acc + bias (+ out), or a split's raw partials; then, over
+// an unsplit tile, the rest of the epilogue where asked, or with the layer norm (NORM: the nt and nn kernels;
+// the launcher passes a norm, ln.out != null, only to those, unsplit and of n ≤ BN, so that the tile spans
+// whole rows and n0 = 0): gemm_epilogue.cuh's post-passes, gemm.cu's gemm_finish's, the same code, after a
+// __syncthreads, on out as store_pair wrote it. Inlined here (gemm.cu calls them): the call took the
+// 255-register f32 · f32 BN = 256 nn and tn kernels to 12-28 bytes of spills; inlined after the barrier they
+// cost no registers beyond the product's. A split tile (partial != null) does nothing more: the reduction
+// (gemm_splitk_reduce) applies the epilogue as it writes out.
+template <int BN, bool NORM, bool REGISTERS, int QUADS>
+__device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* out, float* partial, int m, int n, int out_bf16, float alpha,
+                                                 int accumulate, const float* __restrict__ bias, const Epilogue& ep, const EpilogueNorm& ln) {
+  const int2 o = tile_origin<BN>(n);
   const int lane = threadIdx.x & 31;
-  const int r = m0 + wg * 64 + ((threadIdx.x >> 5) & 3) * 16 + (lane >> 2);
-  const int c = n0 + 2 * (lane & 3);
+  const int r = o.x + (threadIdx.x >> 7) * 64 + ((threadIdx.x >> 5) & 3) * 16 + (lane >> 2);
+  const int c = o.y + 2 * (lane & 3);
+  if constexpr (REGISTERS) {
+    if (epilogue_in_registers<NORM, REGISTERS>(out, out_bf16, partial, accumulate, n, ep, ln)) {
+      store_tile_epilogue<BN, QUADS>(acc, out, out_bf16, ep, r, c, m, n, alpha);
+      return;
+    }
+  }
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) {
     store_pair(out, out_bf16, partial, bias, r, c + 8 * j, m, n, true, acc[j][0], acc[j][1], alpha, accumulate);
     store_pair(out, out_bf16, partial, bias, r + 8, c + 8 * j, m, n, true, acc[j][2], acc[j][3], alpha, accumulate);
   }
+  if (partial != nullptr) return;
+  if (NORM && ln.out != nullptr) epilogue_tile_norm_pass<WG_BM, BN>(out, out_bf16, ep, ln, o.x, m, n);
+  else if (epilogue_extra(ep)) epilogue_tile_pass<WG_BM, BN>(out, out_bf16, ep, o.x, o.y, m, n);
 }
 
-// After the body (its registers dead by then), over an unsplit tile: the rest of the epilogue where asked, or
-// with the layer norm (NORM: the nt and nn kernels; the launcher passes a norm, ln.out != null, only to those,
-// unsplit and of n ≤ BN, so that the tile spans whole rows and n0 = 0). gemm_epilogue.cuh's post-passes,
-// gemm.cu's gemm_finish's: the same code, after a __syncthreads, on out as store_pair wrote it. Inlined here
-// (gemm.cu calls them): the call took the 255-register f32 · f32 BN = 256 nn and tn kernels to 12-28 bytes
-// of spills; inlined after the barrier they leave every kernel's count at or below the body's alone (header
-// REGISTERS). A split tile (partial != null) does nothing: the reduction (gemm_splitk_reduce) applies the
-// epilogue as it writes out.
-template <int BN, bool NORM>
-__device__ __forceinline__ void gemm_wg_finish(void* out, int out_bf16, const float* partial, int m, int n, const Epilogue& ep,
-                                               const EpilogueNorm& ln) {
-  if (partial != nullptr) return;
-  const int tiles_n = (n + BN - 1) / BN;
-  const int tm = blockIdx.x / tiles_n;
-  const int m0 = tm * WG_BM, n0 = (blockIdx.x - tm * tiles_n) * BN;
-  if (NORM && ln.out != nullptr) epilogue_tile_norm_pass<WG_BM, BN>(out, out_bf16, ep, ln, m0, m, n);
-  else if (epilogue_extra(ep)) epilogue_tile_pass<WG_BM, BN>(out, out_bf16, ep, m0, n0, m, n);
-}
+// Chunks of 4 columns a round of store_tile_epilogue loads at once (header REGISTERS): 4 (16 floats of the
+// gate or the residual a thread) in the kernels bounded to 128 registers (bf16 operands, BN = 128); the whole
+// tile's 16 in one round in the others of BN = 128; 8 for BN = 256, whose 128 accumulators leave no room for 16.
+template <int BN, bool F32_OPERAND>
+struct WgEpilogueQuads {
+  static constexpr int value = BN == 256 ? 8 : F32_OPERAND ? 16 : 4;
+};
 
 // gemm_wg_{layout}_{BN}_{a dtype}_{b dtype}: one entry point per layout, tile and operand dtypes (templated
-// rather than flagged: a bf16 operand's kernel carries no f32 staging registers, header REGISTERS).
+// rather than flagged: a bf16 operand's kernel carries no f32 staging registers, header REGISTERS). The
+// Epilogue is made twice from the parameters, before and after the main loop, so that nothing of it (the
+// dropout's step, read from the step counters) is held across the loop. NORM and REGISTERS: the nt and nn
+// kernels (!TA).
 #define GEMM_WG_ENTRY(NAME, BN, TA, TB, AT, AF, BT, BF)                                                                     \
   extern "C" __global__ void __launch_bounds__(WG_THREADS, (AF || BF) ? 1 : WgTile<BN>::MIN_BLOCKS) gemm_wg_##NAME##_##BN##_##AT##_##BT(   \
       void* out, float* partial, const void* a, const void* b, int m, int n, int k, int k_per_split, int out_bf16,          \
       float alpha, int accumulate, const float* bias, EPILOGUE_PARAMS, NORM_PARAMS) {                                      \
-    gemm_wg_body<BN, TA, TB, AF, BF>(out, partial, a, b, m, n, k, k_per_split, out_bf16, alpha, accumulate, bias);         \
-    gemm_wg_finish<BN, !TA>(out, out_bf16, partial, m, n, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                             \
+    prefetch_epilogue_tile<BN, !TA, !TA>(out, out_bf16, partial, accumulate, m, n, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);        \
+    float acc[BN / 8][4];                                                                                                  \
+    gemm_wg_product<BN, TA, TB, AF, BF>(acc, a, b, m, n, k, k_per_split);                                                  \
+    gemm_wg_epilogue<BN, !TA, !TA, WgEpilogueQuads<BN, AF || BF>::value>(acc, out, partial, m, n, out_bf16, alpha, accumulate, bias, \
+                                                                   EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                    \
   }
 
 #define GEMM_WG_DTYPES(NAME, BN, TA, TB)                    \

@@ -483,6 +483,10 @@ interface EpiCase {
   readonly out: 'f32' | 'bf16';
   /** @default wgDefaultTileN of the operands */
   readonly tileN?: WgTileN;
+  /** @default 1 */
+  readonly alpha?: number;
+  /** Pass a bias (f32 [n], scaled like the product). @default true */
+  readonly bias?: boolean;
   readonly relu?: boolean;
   readonly dropout?: boolean;
   /** The dropout's step read from the step counters on the device (a recorded step's), not the argument. */
@@ -498,8 +502,9 @@ interface EpiCase {
   readonly lnIds?: boolean;
 }
 
-// Each epilogue alone on each layout (nt and nn: unsplit, epilogue_tile_pass on both tiles; tn: split k,
-// the epilogue in gemm_splitk_reduce, and unsplit 200 × 64 × 300), f32 and bf16 operands and outs, awkward m
+// Each epilogue alone on each layout (nt and nn: unsplit, the epilogue in registers on both tiles, the
+// post-pass epilogue_tile_pass where the norm is in the tile; tn: split k, the epilogue in gemm_splitk_reduce,
+// and unsplit 200 × 64 × 300, the post-pass), f32 and bf16 operands and outs, awkward m
 // (777, 1000, 1500: a partial last row tile), n = 200 and 64 (masked columns), k = 72 (a partial k step); the
 // layer norm in the tile (n ≤ BN) and after it (n > BN, tn, split). Then the model's combinations at d = 256
 // with its dtypes (bf16 activations att and ffn_drop, f32 weights, residual stream and norms): attn_out
@@ -539,13 +544,37 @@ for (const tileN of [undefined, 128] as const) {
     { layout: 'nn', m: 1500, n: 256, k: 256, a: 'f32', b: 'f32', out: tileN === 128 ? 'bf16' : 'f32', ...tile, gate: 'bf16' },
   );
 }
+// The model's combinations with narrow operands (two bf16: its linear layers' forward products on Hopper) on
+// their default tile, 128: gemm_wg_nt_128_bf16_bf16, the kernel of the ML-20M step, whose epilogue is in
+// registers (the norm runs after the GEMM: n = 256 > 128) in rounds of 4 chunks (its 128 registers): attn_out,
+// ffn1, ffn2, and the gate of an input gradient (no bias). Then the register epilogue's own hazards: a bf16
+// residual with masked columns (n = 200: the second column tile has 72) and a partial row tile; a residual
+// alone after a product without bias and alpha ≠ 1, where ptxas would fuse alpha's multiply into a plain add
+// of the residual (the kernel's __fadd_rn prevents it; alpha = 1 would hide it), on the 128 tile, the 256
+// one (rounds of 8) and with f32 operands (one round of 16). Last, the post-pass where the register epilogue
+// does not apply: n not a multiple of 4 (nt takes any n: pairs of columns, Philox groups across a pair) and
+// a gate with a residual.
+EPI_CASES.push(
+  { layout: 'nt', m: 1500, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'f32', residual: 'f32', padding: true, ln: 'f32', lnIds: true },
+  { layout: 'nt', m: 1500, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'bf16', relu: true, dropout: true, counters: true, padding: true },
+  { layout: 'nt', m: 1500, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'f32', dropout: true, residual: 'f32', padding: true, ln: 'f32', lnIds: true },
+  { layout: 'nn', m: 1500, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'bf16', bias: false, gate: 'bf16' },
+  { layout: 'nt', m: 777, n: 200, k: 72, a: 'bf16', b: 'bf16', out: 'bf16', alpha: 0.75, residual: 'bf16', padding: true },
+  { layout: 'nt', m: 1000, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'f32', alpha: 0.7, bias: false, residual: 'f32' },
+  { layout: 'nn', m: 1000, n: 256, k: 256, a: 'bf16', b: 'bf16', out: 'f32', tileN: 256, alpha: -1.25, bias: false, residual: 'f32', padding: true },
+  { layout: 'nt', m: 1000, n: 200, k: 64, a: 'f32', b: 'f32', out: 'f32', tileN: 128, alpha: 1.5, bias: false, residual: 'f32' },
+  { layout: 'nt', m: 777, n: 202, k: 72, a: 'bf16', b: 'bf16', out: 'f32', dropout: true, residual: 'f32', padding: true },
+  { layout: 'nt', m: 777, n: 37, k: 72, a: 'bf16', b: 'bf16', out: 'bf16', relu: true, dropout: true },
+  { layout: 'nt', m: 1000, n: 256, k: 64, a: 'bf16', b: 'bf16', out: 'f32', gate: 'f32', residual: 'f32' },
+);
 
 function epiLabel(c: EpiCase): string {
   const parts = [
     c.relu && 'relu', c.dropout && `dropout${c.counters ? ' (device step)' : ''}`, c.gate !== undefined && `gate ${c.gate}`,
     c.residual !== undefined && `residual ${c.residual}`, c.padding && 'padding', c.ln !== undefined && `layer norm ${c.ln}${c.lnIds ? ' with ids' : ''}`,
   ].filter(Boolean);
-  return `${c.layout} ${c.m}×${c.n}×${c.k} a ${c.a} b ${c.b} out ${c.out} tile ${c.tileN ?? 'default'}: ${parts.join(', ')}`;
+  const product = `${c.alpha !== undefined ? ` alpha ${c.alpha}` : ''}${c.bias === false ? ' no bias' : ''}`;
+  return `${c.layout} ${c.m}×${c.n}×${c.k} a ${c.a} b ${c.b} out ${c.out} tile ${c.tileN ?? 'default'}${product}: ${parts.join(', ')}`;
 }
 
 /**
@@ -661,7 +690,7 @@ describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the s
           },
         } : {}),
       });
-      const product: MatmulOptions = { ...trans(c.layout), bias: t('bias') };
+      const product: MatmulOptions = { ...trans(c.layout), alpha: c.alpha ?? 1, ...(c.bias === false ? {} : { bias: t('bias') }) };
       const launch = c.tileN === undefined ? {} : { tileN: c.tileN };
       const stream = Stream.create();
       const before = gemmKernels();
