@@ -1,11 +1,12 @@
 /**
  * gemm-kernels.ts matmul under the 'wgmma' kernel set sends the model's epilogue products to wgGemm
- * (gemm-wg-kernels.ts) with their options untouched: no GPU, the wgmma launcher replaced by a spy and told
- * that the sm_90a module is loaded, device tensors carved from fake device memory (never dereferenced).
+ * (gemm-wg-kernels.ts) with their options untouched, and under 'auto' the large products with two bf16
+ * operands (the narrow copies): no GPU, the wgmma launcher replaced by a spy and told that the sm_90a
+ * module is loaded, device tensors carved from fake device memory (never dereferenced).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { allocCudaGroup } from '../../../src/backend/cuda/cuda-tensor.js';
-import { gemmKernels, matmul, setGemmKernels, GEMM_SCRATCH_FLOATS } from '../../../src/backend/cuda/gemm-kernels.js';
+import { gemmKernels, matmul, setGemmKernels, wgmmaPays, GEMM_SCRATCH_FLOATS } from '../../../src/backend/cuda/gemm-kernels.js';
 import { wgGemm } from '../../../src/backend/cuda/gemm-wg-kernels.js';
 import type { MatmulOptions } from '../../../src/backend/ops.js';
 import { DeviceAllocator } from '../../../src/cuda/allocator.js';
@@ -80,6 +81,28 @@ describe("matmul under 'wgmma'", () => {
     expect(() => matmul(stream, t('x2'), t('att'), t('W'), N, d, d, { transB: true, accumulate: true, epilogue: { relu: true } }, 'bf16', t('scratch')))
       .toThrow(/cannot accumulate/);
     expect(vi.mocked(wgGemm)).not.toHaveBeenCalled();
+    g.free();
+  });
+
+  it("under 'auto' sends a forward product to wgGemm where both operands are bf16 and it is large (narrow copies), not otherwise", () => {
+    // ML-20M's packed rows at d = 256: 1.8 G multiply-adds; batch 32's and d = 64's stay on gemm.cu.
+    expect(wgmmaPays(27_648, 256, 256, false, true)).toBe(true);
+    expect(wgmmaPays(27_648, 256, 256, false, false)).toBe(false);
+    expect(wgmmaPays(1024, 256, 256, false, true)).toBe(false);
+    expect(wgmmaPays(262_144, 64, 64, false, true)).toBe(false);
+    const rows = 27_648;
+    const g = allocCudaGroup(new DeviceAllocator(fakeDeviceMemory()), 'narrow', [
+      { name: 'x_narrow', shape: [rows, d], dtype: 'bf16' }, { name: 'x', shape: [rows, d], dtype: 'f32' },
+      { name: 'W_narrow', shape: [d, d], dtype: 'bf16' }, { name: 'bias', shape: [d], dtype: 'f32' },
+      { name: 'k', shape: [rows, d], dtype: 'bf16' }, { name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
+    ]);
+    const t = (name: string) => g.get(name);
+    setGemmKernels('auto');
+    matmul(stream, t('k'), t('x_narrow'), t('W_narrow'), rows, d, d, { transB: true, bias: t('bias') }, 'bf16', t('scratch'));
+    expect(vi.mocked(wgGemm)).toHaveBeenCalledTimes(1);
+    // An f32 operand goes to gemm.cu, whose launch needs a GPU: here it only shows that wgGemm was not called.
+    expect(() => matmul(stream, t('k'), t('x'), t('W_narrow'), rows, d, d, { transB: true, bias: t('bias') }, 'bf16', t('scratch'))).toThrow();
+    expect(vi.mocked(wgGemm)).toHaveBeenCalledTimes(1);
     g.free();
   });
 });
