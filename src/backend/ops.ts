@@ -252,7 +252,7 @@ export interface LayerNormCopies {
 
 /** The gate of a matmul epilogue (MatmulEpilogue.gate). */
 export interface MatmulGate {
-  /** f32 or bf16 [m × n]: where it is > 0 the value is kept. */
+  /** f32 or bf16 [m × n]: where it is > 0 the value is kept. Must not alias out (a GEMM tile may read it after storing). */
   readonly by: Tensor;
   /** Factor of the kept values (a dropout's 1 / (1 - p)). */
   readonly scale: number;

@@ -74,12 +74,17 @@ describe("matmul under 'wgmma'", () => {
     g.free();
   });
 
-  it('checks the epilogue before it routes: one that accumulates throws as on gemm.cu', () => {
+  it('checks the epilogue before it routes: one that accumulates, or reads out as its residual or gate, throws as on gemm.cu', () => {
     const g = model();
     const t = (name: string) => g.get(name);
     setGemmKernels('wgmma');
     expect(() => matmul(stream, t('x2'), t('att'), t('W'), N, d, d, { transB: true, accumulate: true, epilogue: { relu: true } }, 'bf16', t('scratch')))
       .toThrow(/cannot accumulate/);
+    // The tile may read the residual or the gate after storing its product: neither may be out.
+    expect(() => matmul(stream, t('x2'), t('att'), t('W'), N, d, d, { transB: true, epilogue: { residual: t('x2') } }, 'bf16', t('scratch')))
+      .toThrow(/`epilogue.residual` must not be out itself/);
+    expect(() => matmul(stream, t('g2'), t('g1'), t('W'), N, d, d, { epilogue: { gate: { by: t('g2'), scale: 1 } } }, 'bf16', t('scratch')))
+      .toThrow(/`epilogue.gate.by` must not be out itself/);
     expect(vi.mocked(wgGemm)).not.toHaveBeenCalled();
     g.free();
   });
