@@ -4,12 +4,13 @@
  * state of the last position scored against every item, the user's whole input history excluded, top
  * K into the metrics accumulator.
  */
-import type { Ops, RecordedStep, Tensor, TensorGroup } from '../backend/ops.js';
+import type { Ops, Tensor, TensorGroup } from '../backend/ops.js';
 import { evalBatches } from '../data/batches.js';
 import { packBatch } from '../data/packing.js';
 import type { EvalSet } from '../data/types.js';
 import { MetricsAccumulator } from '../metrics/accumulator.js';
 import type { Sasrec } from '../model/sasrec.js';
+import type { RecordedWork } from './recorded-work.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 /** What one evaluation reads and writes on the device. */
@@ -26,56 +27,14 @@ export interface EvalTensors {
 }
 
 /**
- * The device work of a full evaluation batch (`rows` users) recorded once (Ops.recordStep) and replayed for
- * every later one, so that the host queues a batch with one call, as a training step. One per set and
- * tensors (their histories differ); kept across evaluations by whoever owns them, and closed by them.
- */
-export class EvalRecording {
-  #recorded: RecordedStep | null = null;
-  #eager = 0;
-  #failed = false;
-
-  /**
-   * Runs `body`: at once for the first full batch (which loads its kernels' modules) and wherever recording
-   * failed, recorded on the second, replayed from then on. `body` must read what changes from batch to
-   * batch from device tensors only.
-   */
-  run(ops: Ops, body: () => void): void {
-    if (this.#recorded !== null) {
-      this.#recorded.replay();
-      return;
-    }
-    if (this.#failed || this.#eager++ === 0) {
-      body();
-      return;
-    }
-    try {
-      this.#recorded = ops.recordStep(body);
-    } catch (error) {
-      this.#failed = true;
-      console.log(`recording the evaluation batch failed, batches run one op at a time: ${error instanceof Error ? error.message : String(error)}`);
-      body();
-      return;
-    }
-    this.#recorded.replay();
-  }
-
-  /** Releases the recording. */
-  close(): void {
-    this.#recorded?.close();
-    this.#recorded = null;
-  }
-}
-
-/**
  * Metrics of `model` on `set` at the cut-offs `ks`, in batches of up to `rows` users packed into the
  * rows of `t.ids` (a batch that does not fit runs in parts); with `queryToken`
- * (BERT4Rec's mask token) the input is the last L − 1 items followed by it. With `recording`, full batches
- * run as its replays (EvalRecording).
+ * (BERT4Rec's mask token) the input is the last L − 1 items followed by it. With `recording`, the full
+ * batches (`rows` users) run as its replays; it is kept across evaluations of one set (their histories differ).
  */
 export async function evaluate(
   ops: Ops, model: Sasrec, set: EvalSet, t: EvalTensors, ks: readonly number[], rows: number, queryToken?: number,
-  recording?: EvalRecording,
+  recording?: RecordedWork,
 ): Promise<Metrics> {
   const { items: V, hidden: d, maxLen: L } = model.dims;
   const acc = new MetricsAccumulator({ evalSet: set, numItems: V, ks });

@@ -15,7 +15,7 @@
  * once per epoch, and the best epoch's parameters are kept by a device copy.
  */
 import type { TensorSpec } from '../backend/memory-plan.js';
-import type { Ops, RecordedStep, TensorGroup } from '../backend/ops.js';
+import type { Ops, TensorGroup } from '../backend/ops.js';
 import type { SceSettings } from '../backend/sce.js';
 import { batchCount, trainBatches, trainRowNeeds, type Masking } from '../data/batches.js';
 import { packBatch, plannedRows } from '../data/packing.js';
@@ -25,8 +25,9 @@ import { bert4recDims, maskTokenId } from '../model/bert4rec.js';
 import { Sasrec } from '../model/sasrec.js';
 import { modelLayout, type SasrecDims } from '../model/sasrec-specs.js';
 import { defaultMonitor, type TrialConfig } from './config.js';
-import { EvalRecording, evaluate, type EvalTensors } from './evaluate.js';
+import { evaluate, type EvalTensors } from './evaluate.js';
 import type { EventSink } from './events.js';
+import { RecordedWork } from './recorded-work.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ResultEvent } from './protocol.js';
 import { allocatePlan, planReport, planSpecs, plannedBytes, type GroupName } from './training-plan.js';
@@ -163,12 +164,12 @@ export class Trial {
   readonly #model: Sasrec;
   /** Global training step (0-based): the Philox key of dropout and negatives. */
   #step = 0;
-  /** The recorded step (after one eager step has loaded every kernel), or null before it. */
-  #recorded: RecordedStep | null = null;
-  /** Set when recording failed: steps then run eagerly. */
-  #recordFailed = false;
-  /** The recorded evaluation batch of each set (their histories differ). */
-  readonly #evalRecordings = { validation: new EvalRecording(), test: new EvalRecording() };
+  /** The step, recorded after one eager step has loaded every kernel. */
+  readonly #recordedStep = new RecordedWork('the training step', 'steps');
+  /** The full evaluation batch of each set, recorded likewise (their histories differ). */
+  readonly #evalRecordings = {
+    validation: new RecordedWork('the evaluation batch', 'batches'), test: new RecordedWork('the evaluation batch', 'batches'),
+  };
   /** Rows of the packed batch (the activations' rows). */
   readonly #rows: number;
 
@@ -202,9 +203,7 @@ export class Trial {
 
   /** Releases the recorded step. */
   close(): void {
-    this.#recorded?.close();
-    this.#recorded = null;
-    for (const recording of Object.values(this.#evalRecordings)) recording.close();
+    for (const recording of [this.#recordedStep, ...Object.values(this.#evalRecordings)]) recording.close();
   }
 
   async fit(sink: EventSink, started: number): Promise<ResultEvent> {
@@ -293,29 +292,9 @@ export class Trial {
     ops.write(g.batch.get('labels'), labels);
     ops.write(g.batch.get('seqs'), seqs);
     ops.write(g.batch.get('counters'), Int32Array.of(this.#step, valid));
-    if (this.#recorded !== null) {
-      this.#recorded.replay();
-    } else if (this.#step === 0 || this.#recordFailed) {
-      // The first step runs eagerly: it loads every kernel module before anything is recorded.
-      this.#stepBody();
-    } else {
-      this.#recorded = this.#record();
-      if (this.#recorded !== null) this.#recorded.replay();
-      else this.#stepBody();
-    }
+    this.#recordedStep.run(ops, () => this.#stepBody());
     this.#step++;
     return valid;
-  }
-
-  /** Records the step for replays; null (and eager steps from then on) where the backend cannot. */
-  #record(): RecordedStep | null {
-    try {
-      return this.#ops.recordStep(() => this.#stepBody());
-    } catch (error) {
-      this.#recordFailed = true;
-      console.log(`recording the training step failed, steps run one op at a time: ${error instanceof Error ? error.message : String(error)}`);
-      return null;
-    }
   }
 
   /**

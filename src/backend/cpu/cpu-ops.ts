@@ -447,5 +447,4 @@ export class CpuOps implements Ops {
       { offsets, items: i32(historyItems, 'topK.historyItems', 0) }, rowStart, rows, V, K,
     );
   }
-
 }
