@@ -378,8 +378,11 @@ function gemm(
   return inTile;
 }
 
-/** Multiply-adds of a weight gradient past which 'auto' runs it on wgmma (ML-20M's at d = 256: 1.8 G; batch 32's: 67 M). */
-const WGMMA_MIN_WEIGHT_GRADIENT_MACS = 2 ** 30;
+/**
+ * Multiply-adds of a linear layer's product past which 'auto' runs it on wgmma: a weight gradient, or a forward
+ * product with two narrow operands (ML-20M's at d = 256: 1.8 G; batch 32's: 67 M).
+ */
+const WGMMA_MIN_LINEAR_MACS = 2 ** 30;
 /** Multiply-adds of a forward or input-gradient product past which 'auto' runs it on wgmma when catalogue-sized. */
 const WGMMA_MIN_CATALOGUE_MACS = 2 ** 32;
 /** The least hidden width whose forward products with narrow operands 'auto' runs on wgmma (d = 64's were slower there). */
@@ -392,13 +395,15 @@ const CATALOGUE_WIDTH = 2048;
  * an H200 inside training steps (BENCHMARKS.md, session 7): the weight gradients (tn: dW = dyᵀ·x, d × d
  * deep over the batch's rows) at d ≥ 128 and ML-20M's rows are faster there (−0.3 ms a step), and so are
  * ce's products over the catalogue (logits, dH), but the linear layers' forward and input gradients at
- * d = 256 were slower than gemm.cu's in the step although faster alone, and every product at d = 64 or at
- * batch 32 was slower: those stay on gemm.cu.
+ * d = 256 were slower than gemm.cu's in the step although faster alone (an f32 operand is staged through
+ * registers, one CTA an SM), and every product at d = 64 or at batch 32 was slower: those stay on gemm.cu.
+ * With `narrow` (both operands bf16: the narrow copies, session 8) the forward products at d ≥ 128 and
+ * ML-20M's rows are faster on wgmma too.
  */
 export function wgmmaPays(m: number, n: number, k: number, transA: boolean, narrow = false): boolean {
   const macs = m * n * k;
-  if (transA) return m >= 128 && n >= 128 && macs >= WGMMA_MIN_WEIGHT_GRADIENT_MACS;
-  if (narrow && Math.min(n, k) >= NARROW_MIN_WIDTH && macs >= WGMMA_MIN_WEIGHT_GRADIENT_MACS) return true;
+  if (transA) return m >= 128 && n >= 128 && macs >= WGMMA_MIN_LINEAR_MACS;
+  if (narrow && Math.min(n, k) >= NARROW_MIN_WIDTH && macs >= WGMMA_MIN_LINEAR_MACS) return true;
   return (n >= CATALOGUE_WIDTH || k >= CATALOGUE_WIDTH) && macs >= WGMMA_MIN_CATALOGUE_MACS;
 }
 
