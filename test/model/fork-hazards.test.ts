@@ -17,7 +17,7 @@ import type { PreparedDataset } from '../../src/data/types.js';
 import { resolveTrialConfig } from '../../src/trainer/config.js';
 import { openTrial } from '../../src/trainer/train-loop.js';
 import { hazardOps } from '../helpers/hazard-ops.js';
-import { withNarrowOperands } from '../helpers/narrow-operands.js';
+import { withNarrowOperands } from '../helpers/override-ops.js';
 
 describe('the fork and join schedule of a training step and an evaluation', () => {
   let dir: string;

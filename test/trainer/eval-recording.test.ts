@@ -14,6 +14,7 @@ import { writeSynthetic } from '../../src/data/synth.js';
 import type { PreparedDataset } from '../../src/data/types.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
 import { openTrial } from '../../src/trainer/train-loop.js';
+import { overrideOps } from '../helpers/override-ops.js';
 
 let cpu: CpuOps;
 let data: PreparedDataset;
@@ -31,20 +32,13 @@ function config(batch = 16): TrialConfig {
 
 /** `ops` counting recordStep and replay calls; with `refuse`, recordStep throws (every batch then runs op by op). */
 function counting(ops: Ops, refuse: boolean): { ops: Ops; records: number; replays: number } {
-  const counts = { ops: ops, records: 0, replays: 0 };
-  counts.ops = new Proxy(ops, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (prop === 'recordStep') {
-        return (record: () => void) => {
-          counts.records++;
-          if (refuse) throw new Error('refused by the test');
-          const recorded = target.recordStep(record);
-          return { replay: () => { counts.replays++; recorded.replay(); }, close: () => recorded.close() };
-        };
-      }
-      // Bound to the target: a class backend's private fields are not reachable through the proxy.
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  const counts = { ops, records: 0, replays: 0 };
+  counts.ops = overrideOps(ops, {
+    recordStep: (record: () => void) => {
+      counts.records++;
+      if (refuse) throw new Error('refused by the test');
+      const recorded = ops.recordStep(record);
+      return { replay: () => { counts.replays++; recorded.replay(); }, close: () => recorded.close() };
     },
   });
   return counts;

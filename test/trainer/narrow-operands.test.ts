@@ -18,7 +18,7 @@ import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.j
 import { MemoryEventSink } from '../../src/trainer/events.js';
 import type { EpochEvent } from '../../src/trainer/protocol.js';
 import { openTrial, planTrial, prepareTrial } from '../../src/trainer/train-loop.js';
-import { withNarrowOperands } from '../helpers/narrow-operands.js';
+import { withNarrowOperands } from '../helpers/override-ops.js';
 
 let cpu: CpuOps;
 let data: PreparedDataset;
