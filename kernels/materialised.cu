@@ -2,7 +2,12 @@
 // The materialised losses: ce and bce hold their [N × (V+1)] logits, ce- its [N × n] negatives and
 // [N × (n+1)] logits, in the workspace (their memory against cce's and cce-'s is what users sweep).
 // The GEMMs of ce and bce (logits = h·tableᵀ, dH = G·table, dtable += Gᵀ·h) are the gemm family's; this
-// family holds the row kernels between them and every kernel of ce-.
+// family holds the row kernels between them, the table's padded copy and gradient sum around them, and
+// every kernel of ce-.
+// ce's and bce's logits rows are P = V + 1 rounded up to 8 elements apart (the launcher's stride), so that
+// every row starts 16 bytes aligned and the GEMMs stage it with vector loads (V + 1 is often odd: a
+// 2-byte-aligned row is staged element by element, ~5× slower). The GEMMs run over the padded table
+// (ce_table_pad: rows V+1..P-1 zero), so columns V+1..P-1 of the logits are +0 and stay +0 as G.
 //
 // LOSS CONTRACT (shared with the CPU reference, src/backend/cpu/loss-full.ts and loss-sampled.ts)
 //   h       [N × d]       f32 or bf16 (flag)  hidden states, row r = b·L + t
@@ -17,9 +22,11 @@
 //   Padding rows: row loss 0, G row 0, dH row 0, negatives row 0.
 //
 // KERNELS
-//   ce_rows_K, bce_rows       a CTA (or, for short rows, a warp) per row of logits [N × (V+1)] (f32 or bf16):
-//                             row_loss[r] (f32) and G in place of the logits (column 0, the padding item, is
-//                             written +0). One read and one write of each row in 16-byte vectors: ce_rows_K
+//   ce_table_pad              table_pad [P × d] = table rows 0..V, then zero rows (f32 or bf16 each).
+//   ce_table_grad_add         dtable[i] (+=) src[i] for i in [d, (V+1)·d): the table GEMM's result, rows 1..V.
+//   ce_rows_K, bce_rows       a CTA (or, for short rows, a warp) per row of logits [N × stride], W = V + 1 columns
+//                             read (f32 or bf16): row_loss[r] (f32) and G in place of the logits (column 0,
+//                             the padding item, is written +0). One read and one write of each row in 16-byte vectors: ce_rows_K
 //                             (K = 1, 2, 4, 8) holds the row in registers, K vectors a thread; bce_rows streams.
 //   ce_rows                   the same for rows wider than ce_rows_8 holds (two reads of the row).
 //   ce_sampled_logits_P       a warp per row: draws the row's n negatives into negatives [N × n] and writes
@@ -100,10 +107,11 @@ __device__ __forceinline__ void block_lse(float& m, float& l) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// ce and bce: rows of logits [N × W], W = V + 1 (column 0 the padding item, never scored).
+// ce and bce: rows of logits [N × stride], W = V + 1 columns each (column 0 the padding item, never scored).
 //
 // A row is read once and written once, in 16-byte vectors of its dtype (VE = 8 bf16 or 4 f32 elements).
-// Row r starts at element r·W, so its alignment varies (W is often odd): a scalar head up to the first
+// Row r starts at element r·stride; for any stride its alignment may vary (the launcher's padded stride
+// makes every row start aligned, so the head is empty there): a scalar head up to the first
 // 16-byte boundary (< VE elements, thread j holds head element j), nvec vectors (thread j holds vectors
 // j + k·T), and a scalar tail (< VE elements, thread j holds tail element j); T = blockDim.x ≥ 32 ≥ VE.
 // Column 0 and the slots a thread does not hold read as -inf: they add e^-inf = 0 to every sum, and
@@ -327,14 +335,14 @@ __device__ __forceinline__ void ce_row(E* row, float* row_loss, int t, int W, fl
   if (tid < tail) elem_st(row + s.tail0 + tid, fast_exp2((tx - lse) * CCE_LOG2E) - (s.tail0 + tid == t ? 1.f : 0.f));
 }
 
-// This thread's row of logits [N × W] at its dtype: a padding row (target 0) gets zeros and loss 0, any
+// This thread's row of logits [N × stride] (its first W columns) at its dtype: a padding row (target 0) gets zeros and loss 0, any
 // other row `score(row, &row_loss[r], t)`; past N the whole CTA (or, a warp per row, the whole warp) returns.
 template <class Score>
 __device__ __forceinline__ void for_row(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets, int N, int W,
-                                        int logits_bf16, const Score& score) {
+                                        int stride, int logits_bf16, const Score& score) {
   const int r = row_of_thread();
   if (r >= N) return;
-  const size_t o = static_cast<size_t>(r) * W;
+  const size_t o = static_cast<size_t>(r) * stride;
   const int t = targets[r];
   if (logits_bf16) {
     bf16* row = static_cast<bf16*>(logits) + o;
@@ -359,9 +367,9 @@ struct CeRow {
 
 template <int K>
 __device__ __forceinline__ void ce_rows_body(void* logits, float* __restrict__ row_loss, const int* __restrict__ targets,
-                                             int N, int W, int logits_bf16) {
+                                             int N, int W, int stride, int logits_bf16) {
   __shared__ float part_max[32], part_sum[32];
-  for_row(logits, row_loss, targets, N, W, logits_bf16, CeRow<K>{W, part_max, part_sum});
+  for_row(logits, row_loss, targets, N, W, stride, logits_bf16, CeRow<K>{W, part_max, part_sum});
 }
 
 // Entry points by K, the vectors a thread holds: ce_rows_1 (blockDim.x ≤ 128, or 32 with rows packed in y),
@@ -370,8 +378,8 @@ __device__ __forceinline__ void ce_rows_body(void* logits, float* __restrict__ r
 #define CE_ROWS_K(K, THREADS)                                                                                           \
   extern "C" __global__ void __launch_bounds__(THREADS) ce_rows_##K(void* logits, float* __restrict__ row_loss,        \
                                                                     const int* __restrict__ targets, int N, int W,      \
-                                                                    int logits_bf16) {                                  \
-    ce_rows_body<K>(logits, row_loss, targets, N, W, logits_bf16);                                                     \
+                                                                    int stride, int logits_bf16) {                      \
+    ce_rows_body<K>(logits, row_loss, targets, N, W, stride, logits_bf16);                                             \
   }
 
 CE_ROWS_K(1, 128)
@@ -383,10 +391,11 @@ CE_ROWS_K(8, 1024)
 // max and Σ e^(x - m), then the gradient). row_loss[r] = lse_{1..V} - s_t; logits row → softmax - onehot(t)
 // (column 0: +0).
 extern "C" __global__ void __launch_bounds__(1024) ce_rows(void* logits, float* __restrict__ row_loss,
-                                                           const int* __restrict__ targets, int N, int W, int logits_bf16) {
+                                                           const int* __restrict__ targets, int N, int W, int stride,
+                                                           int logits_bf16) {
   const int r = blockIdx.x;
   if (r >= N) return;
-  const size_t o = static_cast<size_t>(r) * W;
+  const size_t o = static_cast<size_t>(r) * stride;
   const int t = targets[r];
   if (t == 0) {
     for (int c = threadIdx.x; c < W; c += blockDim.x) st(logits, o + c, 0.f, logits_bf16);
@@ -489,9 +498,33 @@ struct BceRow {
 
 // A CTA per row (blockDim.x ≤ 1024), or a warp per row (blockDim.x = 32, blockDim.y rows per CTA).
 extern "C" __global__ void __launch_bounds__(1024) bce_rows(void* logits, float* __restrict__ row_loss,
-                                                            const int* __restrict__ targets, int N, int W, int logits_bf16) {
+                                                            const int* __restrict__ targets, int N, int W, int stride,
+                                                            int logits_bf16) {
   __shared__ double part[32];
-  for_row(logits, row_loss, targets, N, W, logits_bf16, BceRow{W, part});
+  for_row(logits, row_loss, targets, N, W, stride, logits_bf16, BceRow{W, part});
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ce and bce: the padded table and the table gradient's sum (grid-stride over elements).
+
+// out [n_out] = table [n_in] then zeros (out's dtype; a bf16 out rounds to nearest even, as the GEMM would
+// have rounded the table's f32 values as it staged them).
+extern "C" __global__ void ce_table_pad(void* __restrict__ out, int out_bf16, const void* __restrict__ table, int table_bf16,
+                                        long long n_in, long long n_out) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n_out;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    st(out, i, i < n_in ? ld(table, i, table_bf16) : 0.f, out_bf16);
+  }
+}
+
+// dtable[i] = dtable[i] + src[i] for i in [from, to), in fp32 (a bf16 dtable rounds once, as the GEMM's
+// accumulating store did).
+extern "C" __global__ void ce_table_grad_add(void* __restrict__ dtable, int dtable_bf16, const float* __restrict__ src,
+                                             long long from, long long to) {
+  for (long long i = from + blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < to;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    st(dtable, i, ld(dtable, i, dtable_bf16) + src[i], dtable_bf16);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ function bound(out: DType): number {
 /** Both operands bf16 (the plan's dtypes). */
 const BF16 = { a: 'bf16', b: 'bf16' } as const;
 
+/** The longest the first load of gemm_wg's sm_90a module may take (its JIT: ~55 s of ptxas on one core). */
+const MODULE_JIT_TIMEOUT_MS = 300_000;
+
 /** f32 floats of the wgmma scratch: room for 64 splits of 256 × 256 (the ML-20M weight gradient's 62). */
 const WG_SCRATCH_FLOATS = 1 << 22;
 
@@ -225,12 +228,15 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     context();
     skipReason = wgmmaAvailable() ? undefined : `this GPU loads the ${context().modules.variantOf('gemm_wg')} module of gemm_wg, which has no kernels (they need compute capability 9.0)`;
     if (skipReason !== undefined) console.log(`[skip] test/gpu/gemm-wg.test.ts: ${skipReason}`);
+    // The module's first load is a JIT of a large PTX (most of a minute on a fresh machine, longer beside
+    // other test files compiling theirs): paid here, under the hook's timeout, not by the first case's.
+    else context().modules.load('gemm_wg');
     scratch = deviceGroup('scratch', [
       { name: 'wg', shape: [WG_SCRATCH_FLOATS], dtype: 'f32' },
       { name: 'gemm', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
     ]);
     clearGemmCounters(scratch.get('gemm'));
-  });
+  }, MODULE_JIT_TIMEOUT_MS);
   afterAll(() => {
     scratch?.free();
     cpu?.close();

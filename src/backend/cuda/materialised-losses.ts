@@ -8,17 +8,18 @@
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
-import { copyDevice } from '../../cuda/memory.js';
 import type { Stream } from '../../cuda/stream.js';
 import type { MaterialisedLossKind } from '../loss-kinds.js';
 import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { matmul, type GemmMath } from './gemm-kernels.js';
-import { bf16Flag, checkCount, kernelOf, NULL_PTR } from './launch.js';
+import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
 const SIGNATURES = {
-  rows: ['logits:ptr', 'row_loss:ptr', 'targets:ptr', 'N:i32', 'W:i32', 'logits_bf16:i32'],
+  rows: ['logits:ptr', 'row_loss:ptr', 'targets:ptr', 'N:i32', 'W:i32', 'stride:i32', 'logits_bf16:i32'],
+  tablePad: ['out:ptr', 'out_bf16:i32', 'table:ptr', 'table_bf16:i32', 'n_in:i64', 'n_out:i64'],
+  tableGradAdd: ['dtable:ptr', 'dtable_bf16:i32', 'src:ptr', 'from:i64', 'to:i64'],
   sampledRows: [
     'logits:ptr', 'row_loss:ptr', 'targets:ptr', 'negatives:ptr', 'log_p:ptr', 'N:i32', 'n_neg:i32', 'logits_bf16:i32',
     'uniform_corr:f32', 'log_n:f32',
@@ -126,6 +127,18 @@ function rowLaunch(kind: 'ce' | 'bce', N: number, W: number, dtype: DType): RowL
   return { name: 'ce_rows', grid: N, block: [ROW_THREADS, 1] };
 }
 
+/** Elements ce's and bce's logits rows are padded to a multiple of: 16 bytes of bf16, so every row starts aligned. */
+const ROW_ALIGN = 8;
+
+/**
+ * The row stride of ce's and bce's logits, and the rows of the padded table: V + 1 rounded up to ROW_ALIGN.
+ * The GEMMs stage an aligned row with 16-byte loads; an odd V + 1 left them element loads (ML-1M, V + 1 =
+ * 3,707: the logits and dH GEMMs took ~245 µs each, BENCHMARKS.md).
+ */
+function paddedWidth(V: number): number {
+  return Math.ceil((V + 1) / ROW_ALIGN) * ROW_ALIGN;
+}
+
 /** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
 function radixPasses(V: number): number {
   return Math.ceil((32 - Math.clz32(V)) / 8);
@@ -157,7 +170,9 @@ function checkDims(kind: MaterialisedLossKind, dims: LossDims, n: number): void 
 }
 
 /**
- * The workspace of a materialised loss for up to `dims.rows` rows; logits in `logitsDType(math)`. ce, bce: logits [N × (V+1)], row losses [N], row 0 of dTable kept across the table GEMM.
+ * The workspace of a materialised loss for up to `dims.rows` rows; logits in `logitsDType(math)`. ce, bce:
+ * logits [N × P] (P = V + 1 padded, paddedWidth), the padded table [P × d] in the logits' dtype, the table
+ * GEMM's result [P × d] f32, row losses [N].
  * ce-: negatives [N × n] i32, logits [N × (n+1)], row losses [N], the entries sorted by item and their
  * radix-sort scratch (2 × N·(n+1) + N·(n+1)/8 i32), and the table gradient's partials (N·(n+1)·d/512 f32).
  */
@@ -169,11 +184,12 @@ export function materialisedLossWorkspace(
   const rowLoss: TensorSpec = { name: 'row_loss', shape: [N], dtype: 'f32' };
   if (params.kind !== 'ce-') {
     checkDims(params.kind, dims, 0);
+    const P = paddedWidth(V);
     return [
-      { name: 'logits', shape: [N, V + 1], dtype: hDType },
+      { name: 'logits', shape: [N, P], dtype: hDType },
       rowLoss,
-      // f32 words hold the row in either dtype of dTable.
-      { name: 'dtable_row0', shape: [d], dtype: 'f32' },
+      { name: 'table_pad', shape: [P, d], dtype: hDType },
+      { name: 'dtable_pad', shape: [P, d], dtype: 'f32' },
     ];
   }
   const n = negativeCount(params);
@@ -279,10 +295,15 @@ export function materialisedLossForward(
     );
   } else {
     checkDims(params.kind, dims, 0);
-    const logits = floats(workspace, 'logits', N * (V + 1));
-    matmul(stream, logits, x.h, x.table, N, V + 1, d, { transB: true }, math, scratch);
+    const P = paddedWidth(V);
+    const logits = floats(workspace, 'logits', N * P);
+    const tablePad = floats(workspace, 'table_pad', P * d);
+    kernel('ce_table_pad', 'tablePad').launch(
+      { grid: strideGrid(P * d), block: 256, stream }, tablePad, bf16Flag(tablePad), x.table, bf16Flag(x.table), (V + 1) * d, P * d,
+    );
+    matmul(stream, logits, x.h, tablePad, N, P, d, { transB: true }, math, scratch);
     const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
-    kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, bf16Flag(logits));
+    kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, P, bf16Flag(logits));
   }
   kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, out, rowLoss, N, params.validRows);
 }
@@ -304,16 +325,18 @@ export function materialisedLossBackward(
   const scale = params.validRows > 0 ? dLoss / params.validRows : 0;
   if (params.kind !== 'ce-') {
     checkDims(params.kind, dims, 0);
-    const grad = floats(workspace, 'logits', N * (V + 1));
-    if (part !== 'table') matmul(stream, gradH, grad, x.table, N, d, V + 1, { alpha: scale }, math, scratch);
+    const P = paddedWidth(V);
+    const grad = floats(workspace, 'logits', N * P);
+    // G's columns V+1..P-1 are +0 and so are the padded table's rows there: they add nothing.
+    if (part !== 'table') matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
     if (part === 'hidden') return;
-    // G's column 0 is +0, but the GEMM still writes row 0 (+0 added can turn -0 into +0, and rounds a
-    // bf16 row through fp32): keep the row's bytes across it.
-    const row0 = f32(workspace, 'dtable_row0', d);
-    const rowBytes = d * DTYPE_BYTES[gradTable.dtype];
-    copyDevice(row0, gradTable, rowBytes, stream);
-    matmul(stream, gradTable, grad, x.h, V + 1, d, N, { transA: true, accumulate: true, alpha: scale }, math, scratch);
-    copyDevice(gradTable, row0, rowBytes, stream);
+    // The product over the padded rows goes to the workspace; rows 1..V are added to dTable (row 0, the
+    // padding item's, keeps its bytes: G's column 0 is +0, but adding it could turn -0 into +0).
+    const dTablePad = f32(workspace, 'dtable_pad', P * d);
+    matmul(stream, dTablePad, grad, x.h, P, d, N, { transA: true, alpha: scale }, math, scratch);
+    kernel('ce_table_grad_add', 'tableGradAdd').launch(
+      { grid: strideGrid(V * d), block: 256, stream }, gradTable, bf16Flag(gradTable), dTablePad, d, (V + 1) * d,
+    );
     return;
   }
   const n = negativeCount(params);
