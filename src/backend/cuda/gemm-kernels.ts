@@ -385,6 +385,12 @@ function gemm(
 const WGMMA_MIN_LINEAR_MACS = 2 ** 30;
 /** Multiply-adds of a forward or input-gradient product past which 'auto' runs it on wgmma when catalogue-sized. */
 const WGMMA_MIN_CATALOGUE_MACS = 2 ** 32;
+/**
+ * Multiply-adds of a product deep over the catalogue (ce's and bce's dH = G·table: k = V + 1 padded) past which
+ * 'auto' runs it on wgmma: ML-1M's (17,152 × 64 × 3,712: 4.1 G) took 78 µs there against 111 on gemm.cu,
+ * where 134 CTAs of 128 rows each walk 116 k tiles one after another (−0.07 to −0.14 ms a step, session 9).
+ */
+const WGMMA_MIN_CATALOGUE_DEPTH_MACS = 2 ** 30;
 /** The least hidden width whose forward products with narrow operands 'auto' runs on wgmma (d = 64's were slower there). */
 const NARROW_MIN_WIDTH = 128;
 /** A dimension this wide is a catalogue's (the loss's logits and their gradients), not a hidden size. */
@@ -394,9 +400,9 @@ const CATALOGUE_WIDTH = 2048;
  * Whether the 'auto' set sends a product to the wgmma kernels (where wgGemmEligible takes it). Measured on
  * an H200 inside training steps (BENCHMARKS.md, session 7): the weight gradients (tn: dW = dyᵀ·x, d × d
  * deep over the batch's rows) at d ≥ 128 and ML-20M's rows are faster there (−0.3 ms a step), and so are
- * ce's products over the catalogue (logits, dH), but the linear layers' forward and input gradients at
+ * ce's products over the catalogue (logits, dH; at ML-1M's size only dH, session 9), but the linear layers' forward and input gradients at
  * d = 256 were slower than gemm.cu's in the step although faster alone (an f32 operand is staged through
- * registers, one CTA an SM), and every product at d = 64 or at batch 32 was slower: those stay on gemm.cu.
+ * registers, one CTA an SM), and every other product at d = 64 or at batch 32 was slower: those stay on gemm.cu.
  * With `narrow` (both operands bf16: the narrow copies, session 8) the forward products at d ≥ 128 and
  * ML-20M's rows are faster on wgmma too.
  */
@@ -404,7 +410,8 @@ export function wgmmaPays(m: number, n: number, k: number, transA: boolean, narr
   const macs = m * n * k;
   if (transA) return m >= 128 && n >= 128 && macs >= WGMMA_MIN_LINEAR_MACS;
   if (narrow && Math.min(n, k) >= NARROW_MIN_WIDTH && macs >= WGMMA_MIN_LINEAR_MACS) return true;
-  return (n >= CATALOGUE_WIDTH || k >= CATALOGUE_WIDTH) && macs >= WGMMA_MIN_CATALOGUE_MACS;
+  if (k >= CATALOGUE_WIDTH && macs >= WGMMA_MIN_CATALOGUE_DEPTH_MACS) return true;
+  return n >= CATALOGUE_WIDTH && macs >= WGMMA_MIN_CATALOGUE_MACS;
 }
 
 /**
