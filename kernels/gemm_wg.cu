@@ -62,24 +62,39 @@
 //       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
 //       128   3        99,328                                                      2 (1 with an f32 operand)
 //       256   4        197,632                                                     1
-//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes; in brackets the
-//   counts before the epilogue went into registers (the post-pass alone, inlined after the stores):
+//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes, a kernel's count
+//   with the post-pass it calls (CODE SIZE); in brackets the counts with the register epilogue unrolled (before
+//   CODE SIZE's changes):
 //                  bf16·bf16   f32·bf16    bf16·f32    f32·f32
-//       nt 128    124 (122)   211 (136)   211 (136)   211 (163)
-//       nt 256    221 (168)   221 (202)   229 (229)   252 (250)
-//       nn 128    124 (122)   215 (142)   215 (140)   215 (168)
-//       nn 256    226 (178)   226 (212)   248 (247)   254 (254)
-//       tn 128    105 (105)   140 (140)   140 (140)   168 (168)
-//       tn 256    178 (180)   210 (210)   245 (245)   251 (251)
+//       nt 128    126 (124)   140 (211)   140 (211)   164 (211)
+//       nt 256    250 (221)   251 (221)   251 (229)   254 (252)
+//       nn 128    126 (124)   142 (215)   148 (215)   168 (215)
+//       nn 256    250 (226)   251 (226)   254 (248)   254 (254)
+//       tn 128    122 (105)   154 (140)   154 (140)   166 (168)
+//       tn 256    180 (178)   230 (210)   255 (245)   251 (251)
 //   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
 //   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
 //   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
 //   recomputed each step (opaque) rather than held across the loop. The register epilogue (THE EPILOGUE) holds
-//   the accumulators, a round's chunks of the gate or the residual and a Philox group: rounds of 4 chunks keep
-//   the bounded kernels at 124 (8 spilled 32-148 bytes; loading the gate and the residual both, 4 spilled 8);
-//   the others run one CTA an SM whatever their count (launch bounds, or BN = 256's shared memory), so their
-//   rounds are as large as fits without a spill: 16 chunks at BN = 128 (211-215), 8 at 256 (16 spilled 8-108
-//   bytes). tn keeps the post-pass only (no register path: the same counts as before, within 2).
+//   a round's chunks of the gate or the residual and a Philox group once the accumulators are in its slots:
+//   rounds of 4 chunks in the bounded kernels (16 floats of the gate or residual a thread), 8 in the others.
+//   The other counts rose where a kernel runs one CTA an SM whatever its count (launch bounds, or BN = 256's
+//   shared memory): the called post-pass's registers count in the kernel's; no occupancy changed.
+//   CODE SIZE: the driver compiles this PTX on a machine's first use of the module (ptxas, ~23 s of one core on
+//   the build machine for the whole file). 5.98 MB, 23 s (from 13.4 MB, 54 s with every per-fragment step
+//   unrolled; the largest entry 537 KB, from 897): an entry point holds one unrolled copy of what must index
+//   the accumulators (registers) and no more. The plain stores (store_tile_pairs: the hot path, every model
+//   shape) are one unrolled loop of store_pair's paired branch, its tile-wide flags (out's dtype, accumulate,
+//   the bias) tested at each pair as uniform branches, hidden from the compiler (opaque_flags), which
+//   otherwise copied the whole unrolled loop for each combination of them; a split's partials one more loop.
+//   Where a fragment's work is long (THE EPILOGUE; the odd n of store_tile_elements), an unrolled loop writes
+//   the fragment's 4 values to this thread's own slots in shared memory (16 bytes each, the pipeline's stages
+//   being free once every warpgroup is past its last wgmma: one __syncthreads) and a loop not unrolled reads
+//   them back and does the rest: one copy of it a round's chunk. The post-passes (the norm in the tile, tn's
+//   or an unaligned tensor's epilogue) are gemm_epilogue.cuh's __noinline__ copies (epilogue_tile,
+//   epilogue_tile_norm: 4 functions in the file), called as gemm.cu calls them, but in nn and tn at BN = 256
+//   with two f32 operands, whose 251-254 registers the call took to 16-40 bytes of stack and spills: they
+//   inline them (WgInlinePostPass).
 // EXPECTED (H200: 989 TFLOP/s dense bf16, 4.8 TB/s HBM, 132 SMs). The linear layers at d = 256 are bound by
 // bytes, not flops: y = x·Wᵀ over N = 27,648 rows is 3.6 GFLOP (3.7 µs of tensor cores) against 14.2 MB of x
 // read and 14.2 (bf16) or 28.3 (f32) MB of out written, 5.9-8.8 µs of HBM. One k step of a 128 × 128 CTA is
@@ -106,9 +121,9 @@
 // 256, gemm_wg_nt_128_bf16_bf16, 432 CTAs; ncu) the plain product took ~30 µs and the epilogue calls 49-58:
 // attn_out (f32 out, f32 residual, padding) 54, ffn1 (bf16 out, ReLU, dropout, padding) 49-50, ffn2 (f32
 // out, dropout, f32 residual, padding) 58. Now each value is first what store_pair would store: alpha · acc
-// + bias by the same float operations in the same order (ptxas keeps them one FMUL and one FADD, as in
-// store_pair: the SASS of every kernel has as many FFMA as before), rounded to bf16 and back for a bf16 out
-// (the value the post-pass read back). Lanes 2i and 2i + 1 hold the same 4 columns of rows g and g + 8, two
+// + bias by the same float operations in the same order (wg_value: __fmul_rn then __fadd_rn, which ptxas
+// may not fuse, on every store path of this file; store_pair's SASS has no FFMA either), rounded to bf16 and
+// back for a bf16 out (the value the post-pass read back). Lanes 2i and 2i + 1 hold the same 4 columns of rows g and g + 8, two
 // pairs each; swapping one pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane
 // with row g + 8's: a chunk at element index idx = r·n + c, a multiple of 4 (n is), exactly one Philox group,
 // on which the post-pass's own steps run (epilogue_rest_quad: a padding row's 0, ReLU, dropout by word
@@ -116,10 +131,10 @@
 // is __fadd_rn there: PTX lets ptxas fuse alpha's unrounded multiply into a plain add that uses it directly (no
 // bias, nothing between), which it did on a probe (one FFMA), and which the post-pass, adding to the value read
 // back, never did. A thread's chunks are all in one row: the padding id is read once, and a padding row reads
-// no gate or residual. The gate or residual (one of them: a case with both keeps the post-pass) is read in
-// rounds of chunks, each round's loads before its values, epilogue and stores: 4 chunks (16 floats a thread)
-// in the kernels bounded to 128 registers, 16 (the whole tile) in the other BN = 128 kernels, 8 at BN = 256
-// (REGISTERS). Its part of the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of
+// no gate or residual. The chunks wait in this thread's slots in shared memory (CODE SIZE); the gate or
+// residual (one of them: a case with both keeps the post-pass) is read in rounds of chunks, each round's
+// loads before its epilogue and stores: 4 chunks (16 floats a thread) in the kernels bounded to 128
+// registers, 8 in the others (REGISTERS). Its part of the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of
 // 128 bytes a thread), so that the rounds, which wait one after the other, find it there.
 // EXPECTED at the ML-20M shape above: no write, barrier and read back of the tile; ffn1 adds to the product 16
 // Philox groups a thread (~45 instructions each) and 64 dropouts in double (two conversions and a DMUL each),
@@ -574,7 +589,7 @@ __device__ __forceinline__ void prefetch_epilogue_tile(const void* out, int out_
   }
 }
 
-// Whether store_tile_pairs can write the tile (header: THE STORES): n even, so that every pair of columns
+// Whether store_tile_pairs can write the tile (header: CODE SIZE): n even, so that every pair of columns
 // (c, c + 1) a thread holds (c even) is wholly inside the row or wholly past n, and the destination (a
 // split's partials, f32; else out) aligned for one 8-byte (f32) or 4-byte (bf16) access a pair: store_pair's
 // paired branch at every pair. Every model shape.
@@ -684,10 +699,9 @@ __device__ __forceinline__ void store_tile_elements(const float (&acc)[BN / 8][4
 // epilogue where asked, or with the layer norm (NORM: the nt and nn kernels; the launcher passes a norm,
 // ln.out != null, only to those, unsplit and of n ≤ BN, so that the tile spans whole rows and n0 = 0):
 // gemm_epilogue.cuh's post-passes, gemm.cu's gemm_finish's, the same code, after a __syncthreads, on out as
-// stored. Inlined here (gemm.cu calls them): the call took the 255-register f32 · f32 BN = 256 nn and tn
-// kernels to 12-28 bytes of spills; inlined after the barrier they cost no registers beyond the product's.
-// A split tile (partial != null) does nothing more: the reduction (gemm_splitk_reduce) applies the epilogue
-// as it writes out.
+// stored: called (epilogue_tile, epilogue_tile_norm, one copy each in the module) or, where INLINE_POST
+// (WgInlinePostPass: the call would spill), inlined. A split tile (partial != null) does nothing more: the
+// reduction (gemm_splitk_reduce) applies the epilogue as it writes out.
 template <int BN, bool NORM, bool REGISTERS, int QUADS, bool INLINE_POST>
 __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* out, float* partial, int m, int n, int out_bf16, float alpha,
                                                  int accumulate, const float* __restrict__ bias, const Epilogue& ep, const EpilogueNorm& ln) {
