@@ -487,10 +487,11 @@ __device__ __forceinline__ int opaque_flags(int x) {
 // the padding row's 0, ReLU, the dropout by Philox group idx >> 2, the gate, the residual; store_quad), so
 // the bits are the post-pass's. The row's id is read once (a thread's chunks are all in one row), and a
 // padding row reads neither gate nor residual (its results are 0 whatever they hold).
-template <int BN, int QUADS>
+template <int BN, int QUADS, int ILP>
 __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], void* out, int out_bf16, const Epilogue& ep, int r, int c, int m,
                                                     int n, float alpha) {
   static_assert((BN / 8) % QUADS == 0, "whole rounds");
+  static_assert((BN / 8 + QUADS) * WG_THREADS * 16 <= WgTile<BN>::SHARED_BYTES - 1024, "the slots and a round's aux slots fit the stages");
   const bool odd = (threadIdx.x & 1) != 0;
   wg_slots_acquire();
 #pragma unroll
@@ -531,6 +532,7 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
   const int aux_bf16 = ep.gate != nullptr ? ep.gate_bf16 : ep.residual_bf16;
 #pragma unroll 1
   for (int j0 = 0; j0 < BN / 8; j0 += QUADS) {
+    // The round's loads, all issued before any is used, then parked in the round's aux slots.
     float x[QUADS][4];
 #pragma unroll
     for (int i = 0; i < QUADS; ++i) {
@@ -540,13 +542,18 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
       if (aux != nullptr && row_live && col < n && id != 0) load_quad(x[i], aux, aux_bf16, row + col);
     }
 #pragma unroll
+    for (int i = 0; i < QUADS; ++i) *wg_slot(BN / 8 + i) = make_float4(x[i][0], x[i][1], x[i][2], x[i][3]);
+    // ILP chunks a pass of the loop: their Philox chains interleave (each is serial).
+#pragma unroll ILP
     for (int i = 0; i < QUADS; ++i) {
       const int col = cq + 8 * (j0 + i);
       if (row_live && col < n) {
         const float4 s = *wg_slot(j0 + i);
+        const float4 t = *wg_slot(BN / 8 + i);
         float v[4] = {s.x, s.y, s.z, s.w};
-        // x[i] is the gate's or the residual's chunk; epilogue_rest_quad reads only the one that is present.
-        epilogue_rest_quad<true>(ep, row + col, id, x[i], x[i], v);
+        const float g[4] = {t.x, t.y, t.z, t.w};
+        // g is the gate's or the residual's chunk; epilogue_rest_quad reads only the one that is present.
+        epilogue_rest_quad<true>(ep, row + col, id, g, g, v);
         store_quad(out, out_bf16, row + col, v);
       }
     }
@@ -702,7 +709,7 @@ __device__ __forceinline__ void store_tile_elements(const float (&acc)[BN / 8][4
 // stored: called (epilogue_tile, epilogue_tile_norm, one copy each in the module) or, where INLINE_POST
 // (WgInlinePostPass: the call would spill), inlined. A split tile (partial != null) does nothing more: the
 // reduction (gemm_splitk_reduce) applies the epilogue as it writes out.
-template <int BN, bool NORM, bool REGISTERS, int QUADS, bool INLINE_POST>
+template <int BN, bool NORM, bool REGISTERS, int QUADS, int ILP, bool INLINE_POST>
 __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* out, float* partial, int m, int n, int out_bf16, float alpha,
                                                  int accumulate, const float* __restrict__ bias, const Epilogue& ep, const EpilogueNorm& ln) {
   const int2 o = tile_origin<BN>(n);
@@ -711,7 +718,7 @@ __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* 
   const int c = o.y + 2 * (lane & 3);
   if constexpr (REGISTERS) {
     if (epilogue_in_registers<NORM, REGISTERS>(out, out_bf16, partial, accumulate, n, ep, ln)) {
-      store_tile_epilogue<BN, QUADS>(acc, out, out_bf16, ep, r, c, m, n, alpha);
+      store_tile_epilogue<BN, QUADS, ILP>(acc, out, out_bf16, ep, r, c, m, n, alpha);
       return;
     }
   }
@@ -727,13 +734,15 @@ __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* 
   }
 }
 
-// Chunks of 4 columns a round of store_tile_epilogue loads at once (header REGISTERS), each a copy of the
-// epilogue's code (CODE SIZE): 4 (16 floats of the gate or the residual a thread, 4 rounds) in the kernels
-// bounded to 128 registers (bf16 operands, BN = 128), as before the slots; 8 in the others (2 rounds at
-// BN = 128, where the whole tile's 16 were one round; 4 at BN = 256, as before).
+// The rounds of store_tile_epilogue (header REGISTERS, CODE SIZE): QUADS chunks of 4 columns loaded at once
+// (8: 32 floats of the gate or the residual a thread; their aux slots and the tile's fill the stages at
+// BN = 128), ILP of them a pass of the loop, each a copy of the epilogue's code: 4 in the kernels bounded to
+// 128 registers (bf16 operands, BN = 128: the model's, two CTAs an SM), as many as their rounds held before
+// the slots; 2 in the others (not the model's kernels).
 template <int BN, bool F32_OPERAND>
-struct WgEpilogueQuads {
-  static constexpr int value = BN == 256 || F32_OPERAND ? 8 : 4;
+struct WgEpilogueRounds {
+  static constexpr int QUADS = 8;
+  static constexpr int ILP = BN == 128 && !F32_OPERAND ? 4 : 2;
 };
 
 // Whether a kernel inlines the post-passes (epilogue_tile_pass, epilogue_tile_norm_pass) rather than call
@@ -758,8 +767,9 @@ struct WgInlinePostPass {
     prefetch_epilogue_tile<BN, !TA, !TA>(out, out_bf16, partial, accumulate, m, n, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);        \
     float acc[BN / 8][4];                                                                                                  \
     gemm_wg_product<BN, TA, TB, AF, BF>(acc, a, b, m, n, k, k_per_split);                                                  \
-    gemm_wg_epilogue<BN, !TA, !TA, WgEpilogueQuads<BN, AF || BF>::value, WgInlinePostPass<BN, TB, AF, BF>::value>(                      \
-        acc, out, partial, m, n, out_bf16, alpha, accumulate, bias, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                      \
+    using R = WgEpilogueRounds<BN, AF || BF>;                                                                              \
+    gemm_wg_epilogue<BN, !TA, !TA, R::QUADS, R::ILP, WgInlinePostPass<BN, TB, AF, BF>::value>(                              \
+        acc, out, partial, m, n, out_bf16, alpha, accumulate, bias, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                  \
   }
 
 #define GEMM_WG_DTYPES(NAME, BN, TA, TB)                    \
