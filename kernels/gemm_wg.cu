@@ -473,6 +473,7 @@ __device__ __forceinline__ int opaque_flags(int x) {
   asm volatile("" : "+r"(x));
   return x;
 }
+__device__ __forceinline__ void opaque_flags(int& x, int& y, int& z) { asm volatile("" : "+r"(x), "+r"(y), "+r"(z)); }
 
 // The unsplit tile's results with the whole epilogue applied in registers (header: THE EPILOGUE), for an
 // epilogue without accumulate and without the layer norm in the tile, where epilogue_quads holds. Each value
@@ -507,13 +508,20 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
       b[0] = ep.bias[cj];
       b[1] = ep.bias[cj + 1];
     }
-    float p[4];
+    float v[4];
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
       const float x = __fmul_rn(acc[j][q], alpha);
-      const float v = has_bias ? __fadd_rn(x, b[q & 1]) : x;
-      const float rounded = __bfloat162float(__float2bfloat16_rn(v));
-      p[q] = bf16_out ? rounded : v;
+      v[q] = has_bias ? __fadd_rn(x, b[q & 1]) : x;
+    }
+    // A bf16 out's values as stored: each pair rounded by store_pair's conversion (pack_bf16), read back as
+    // the post-pass reads them (load_quad: a bf16's bits << 16).
+    const uint32_t w[2] = {pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3])};
+    float p[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const uint32_t bits = w[q >> 1];
+      p[q] = bf16_out ? __uint_as_float((q & 1) ? bits & 0xffff0000u : bits << 16) : v[q];
     }
     // Every lane shuffles (the masked ones too): the even lane sends its row g + 8 pair, the odd its row g pair.
     const float y0 = __shfl_xor_sync(0xffffffffu, odd ? p[0] : p[2], 1);
@@ -627,34 +635,36 @@ __device__ __forceinline__ void store_tile_pairs(const float (&acc)[BN / 8][4], 
     }
     return;
   }
-  // The tile's flags, hidden from the compiler at each pair (opaque_flags): tested there, uniform branches as
-  // store_pair's, rather than hoisted, which copied the whole unrolled loop for each of their combinations.
-  const int flags0 = (out_bf16 ? 1 : 0) | (accumulate ? 2 : 0) | (bias != nullptr ? 4 : 0);
+  // The tile's flags, hidden from the compiler at each pair (opaque_flags, as ints: the bias pointer keeps its
+  // global loads): tested there, uniform branches as store_pair's, rather than hoisted, which copied the
+  // whole unrolled loop for each of their combinations. A bf16 out's old pair is read as its bits (exact).
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int flags = opaque_flags(flags0);
+      int is_bf16 = out_bf16, add_old = accumulate, add_bias = bias != nullptr;
+      opaque_flags(is_bf16, add_old, add_bias);
       const int col = c + 8 * j;
       if (!live[h] || col >= n) continue;
       const long long idx = first[h] + 8 * j;
       float v0 = __fmul_rn(acc[j][2 * h], alpha);
       float v1 = __fmul_rn(acc[j][2 * h + 1], alpha);
-      if (flags & 4) {
+      if (add_bias != 0) {
         v0 = __fadd_rn(v0, bias[col]);
         v1 = __fadd_rn(v1, bias[col + 1]);
       }
-      if (flags & 1) {
-        __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(out) + idx);
-        if (flags & 2) {
-          const float2 old = __bfloat1622float2(*o);
-          v0 = __fadd_rn(v0, old.x);
-          v1 = __fadd_rn(v1, old.y);
+      if (is_bf16 != 0) {
+        uint32_t* o = reinterpret_cast<uint32_t*>(static_cast<bf16*>(out) + idx);
+        if (add_old != 0) {
+          // A bf16's value is its bits << 16, as __bfloat162float gives it.
+          const uint32_t old = *o;
+          v0 = __fadd_rn(v0, __uint_as_float(old << 16));
+          v1 = __fadd_rn(v1, __uint_as_float(old & 0xffff0000u));
         }
-        *o = __floats2bfloat162_rn(v0, v1);
+        *o = pack_bf16(v0, v1);
       } else {
         float2* o = reinterpret_cast<float2*>(static_cast<float*>(out) + idx);
-        if (flags & 2) {
+        if (add_old != 0) {
           const float2 old = *o;
           v0 = __fadd_rn(v0, old.x);
           v1 = __fadd_rn(v1, old.y);
