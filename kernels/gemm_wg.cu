@@ -66,31 +66,33 @@
 //   with the post-pass it calls (CODE SIZE); in brackets the counts with the register epilogue unrolled (before
 //   CODE SIZE's changes):
 //                  bf16·bf16   f32·bf16    bf16·f32    f32·f32
-//       nt 128    126 (124)   140 (211)   140 (211)   164 (211)
-//       nt 256    250 (221)   251 (221)   251 (229)   254 (252)
-//       nn 128    126 (124)   142 (215)   148 (215)   168 (215)
-//       nn 256    250 (226)   251 (226)   254 (248)   254 (254)
+//       nt 128    122 (124)   138 (211)   138 (211)   164 (211)
+//       nt 256    168 (221)   203 (221)   232 (229)   254 (252)
+//       nn 128    122 (124)   142 (215)   148 (215)   168 (215)
+//       nn 256    176 (226)   206 (226)   254 (248)   254 (254)
 //       tn 128    122 (105)   154 (140)   154 (140)   166 (168)
-//       tn 256    180 (178)   230 (210)   255 (245)   251 (251)
+//       tn 256    181 (178)   230 (210)   255 (245)   251 (251)
 //   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
 //   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
 //   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
 //   recomputed each step (opaque) rather than held across the loop. The register epilogue (THE EPILOGUE) holds
-//   a round's chunks of the gate or the residual and a Philox group once the accumulators are in its slots:
-//   rounds of 4 chunks in the bounded kernels (16 floats of the gate or residual a thread), 8 in the others.
-//   The other counts rose where a kernel runs one CTA an SM whatever its count (launch bounds, or BN = 256's
-//   shared memory): the called post-pass's registers count in the kernel's; no occupancy changed.
-//   CODE SIZE: the driver compiles this PTX on a machine's first use of the module (ptxas, ~23 s of one core on
-//   the build machine for the whole file). 5.98 MB, 23 s (from 13.4 MB, 54 s with every per-fragment step
-//   unrolled; the largest entry 537 KB, from 897): an entry point holds one unrolled copy of what must index
-//   the accumulators (registers) and no more. The plain stores (store_tile_pairs: the hot path, every model
-//   shape) are one unrolled loop of store_pair's paired branch, its tile-wide flags (out's dtype, accumulate,
-//   the bias) tested at each pair as uniform branches, hidden from the compiler (opaque_flags), which
-//   otherwise copied the whole unrolled loop for each combination of them; a split's partials one more loop.
+//   a round's 8 chunks of the gate or the residual (32 floats a thread) and a few Philox groups once the
+//   accumulators are in its slots. Where a count rose, the kernel runs one CTA an SM whatever it is (launch
+//   bounds, or BN = 256's shared memory; the called post-pass's registers count in the kernel's): no
+//   occupancy changed.
+//   CODE SIZE: the driver compiles this PTX on a machine's first use of the module (ptxas: 17 s of one core on
+//   the build machine for the whole file). 5.09 MB, 17 s (from 13.4 MB, 54 s with every per-fragment step
+//   unrolled; the largest entry 475 KB, from 897): an entry point holds one unrolled copy of what must index
+//   the accumulators (registers) and little more. The plain stores (store_tile_pairs: the hot path, every
+//   model shape) are one unrolled loop of store_pair's paired branch, its tile-wide flags (out's dtype,
+//   accumulate, the bias) tested at each pair as uniform branches, hidden from the compiler (opaque_flags),
+//   which otherwise copied the whole unrolled loop for each combination of them; a split's partials one more
+//   loop.
 //   Where a fragment's work is long (THE EPILOGUE; the odd n of store_tile_elements), an unrolled loop writes
 //   the fragment's 4 values to this thread's own slots in shared memory (16 bytes each, the pipeline's stages
 //   being free once every warpgroup is past its last wgmma: one __syncthreads) and a loop not unrolled reads
-//   them back and does the rest: one copy of it a round's chunk. The post-passes (the norm in the tile, tn's
+//   them back and does the rest (THE EPILOGUE: 4 copies of its code in the model's bounded kernels, 2 in the
+//   others, where every round's chunk had one). The post-passes (the norm in the tile, tn's
 //   or an unaligned tensor's epilogue) are gemm_epilogue.cuh's __noinline__ copies (epilogue_tile,
 //   epilogue_tile_norm: 4 functions in the file), called as gemm.cu calls them, but in nn and tn at BN = 256
 //   with two f32 operands, whose 251-254 registers the call took to 16-40 bytes of stack and spills: they
@@ -132,10 +134,12 @@
 // bias, nothing between), which it did on a probe (one FFMA), and which the post-pass, adding to the value read
 // back, never did. A thread's chunks are all in one row: the padding id is read once, and a padding row reads
 // no gate or residual. The chunks wait in this thread's slots in shared memory (CODE SIZE); the gate or
-// residual (one of them: a case with both keeps the post-pass) is read in rounds of chunks, each round's
-// loads before its epilogue and stores: 4 chunks (16 floats a thread) in the kernels bounded to 128
-// registers, 8 in the others (REGISTERS). Its part of the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of
-// 128 bytes a thread), so that the rounds, which wait one after the other, find it there.
+// residual (one of them: a case with both keeps the post-pass) is read in rounds of 8 chunks (32 floats a
+// thread; 2 rounds at BN = 128, where the bounded kernels took 4 of 4 before the slots), each round's loads
+// issued together and parked in slots of their own, then its chunks' epilogue and stores, 4 at a time in the
+// bounded kernels (their Philox chains interleaved, as in the rounds before), 2 in the others. Its part of
+// the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of 128 bytes a thread), so that
+// the rounds, which wait one after the other, find it there.
 // EXPECTED at the ML-20M shape above: no write, barrier and read back of the tile; ffn1 adds to the product 16
 // Philox groups a thread (~45 instructions each) and 64 dropouts in double (two conversions and a DMUL each),
 // ~2.5-4 µs of issue over the grid, much of it beside the other CTA's copies and wgmma: ~31-34 µs. attn_out
@@ -478,13 +482,14 @@ __device__ __forceinline__ void opaque_flags(int& x, int& y, int& z) { asm volat
 // The unsplit tile's results with the whole epilogue applied in registers (header: THE EPILOGUE), for an
 // epilogue without accumulate and without the layer norm in the tile, where epilogue_quads holds. Each value
 // is first what store_pair would store, alpha · acc + bias by the same float operations in the same order
-// (wg_value), then rounded to bf16 and back for a bf16 out (as_stored: the value the post-pass would read
-// back). Lanes 2i and 2i + 1 hold columns 8j + 4i' .. + 3 (i' = i mod 2) of rows g and g + 8 as two pairs
+// (__fmul_rn, __fadd_rn, as wg_value), then for a bf16 out rounded by store_pair's pair conversion and read
+// back as the post-pass reads it (as_stored's value). Lanes 2i and 2i + 1 hold columns 8j + 4i' .. + 3 (i' = i mod 2) of rows g and g + 8 as two pairs
 // each; one exchange of a pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane
 // with row g + 8's: a chunk of 4 columns at element index idx = r·n + c, a multiple of 4, as
 // epilogue_tile_pass's chunks. Those chunks go to this thread's slots (the unrolled part); then, in rounds of
 // QUADS chunks (columns 8j, j0 ≤ j < j0 + QUADS; a loop not unrolled), the round's gate or residual loads
-// first, then each chunk read back from its slot takes epilogue_tile_pass's own steps (epilogue_rest_quad:
+// first (parked in QUADS slots after the tile's), then each chunk read back from its slot, ILP a pass of a
+// loop, takes epilogue_tile_pass's own steps (epilogue_rest_quad:
 // the padding row's 0, ReLU, the dropout by Philox group idx >> 2, the gate, the residual; store_quad), so
 // the bits are the post-pass's. The row's id is read once (a thread's chunks are all in one row), and a
 // padding row reads neither gate nor residual (its results are 0 whatever they hold).
@@ -497,9 +502,9 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
   wg_slots_acquire();
 #pragma unroll
   for (int j = 0; j < BN / 8; ++j) {
-    // store_pair's value of (r, cj), (r, cj + 1) and (r + 8, the same columns).
-    // out_bf16 hidden at each fragment (opaque_flags): one copy of this loop, not one per dtype; both values
-    // of as_stored computed and one selected (no branch).
+    // store_pair's value of (r, cj), (r, cj + 1) and (r + 8, the same columns), then as stored. out_bf16 is
+    // hidden at each fragment (opaque_flags): one copy of this loop, not one per dtype; both values of
+    // as_stored computed and one selected (no branch).
     const int bf16_out = opaque_flags(out_bf16);
     const int cj = c + 8 * j;
     const bool has_bias = ep.bias != nullptr && cj < n;
