@@ -522,8 +522,9 @@ __device__ __forceinline__ void epilogue_tile_pass(void* out, int out_bf16, cons
   }
 }
 
-// The post-passes as calls of their own (kernels/gemm.cu): the call keeps the main loop's registers apart
-// from the post-pass's. kernels/gemm_wg.cu inlines the *_pass bodies instead (its header says why).
+// The post-passes as calls of their own (kernels/gemm.cu, and kernels/gemm_wg.cu but in two kernels that
+// inline the *_pass bodies: its header, CODE SIZE): the call keeps the main loop's registers apart from the
+// post-pass's, and one copy of its code serves every kernel of the module.
 template <int BM, int BN>
 __device__ __noinline__ void epilogue_tile_norm(void* out, int out_bf16, const Epilogue ep, const EpilogueNorm ln, int m0, int m, int n) {
   epilogue_tile_norm_pass<BM, BN>(out, out_bf16, ep, ln, m0, m, n);

@@ -62,24 +62,41 @@
 //       BN    STAGES   shared bytes (STAGES · (128 + BN) · 64 · 2 + 1024 to align)   CTAs per SM
 //       128   3        99,328                                                      2 (1 with an f32 operand)
 //       256   4        197,632                                                     1
-//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes; in brackets the
-//   counts before the epilogue went into registers (the post-pass alone, inlined after the stores):
+//   REGISTERS (ptxas -arch=sm_90a -v, nvcc 13.0; no spills, no stack anywhere), a · b dtypes, a kernel's count
+//   with the post-pass it calls (CODE SIZE); in brackets the counts with the register epilogue unrolled (before
+//   CODE SIZE's changes):
 //                  bf16·bf16   f32·bf16    bf16·f32    f32·f32
-//       nt 128    124 (122)   211 (136)   211 (136)   211 (163)
-//       nt 256    221 (168)   221 (202)   229 (229)   252 (250)
-//       nn 128    124 (122)   215 (142)   215 (140)   215 (168)
-//       nn 256    226 (178)   226 (212)   248 (247)   254 (254)
-//       tn 128    105 (105)   140 (140)   140 (140)   168 (168)
-//       tn 256    178 (180)   210 (210)   245 (245)   251 (251)
+//       nt 128    122 (124)   138 (211)   138 (211)   164 (211)
+//       nt 256    168 (221)   203 (221)   232 (229)   254 (252)
+//       nn 128    122 (124)   142 (215)   148 (215)   168 (215)
+//       nn 256    176 (226)   206 (226)   254 (248)   254 (254)
+//       tn 128    122 (105)   154 (140)   154 (140)   166 (168)
+//       tn 256    181 (178)   230 (210)   255 (245)   251 (251)
 //   BN = 128 with bf16 operands is bounded to 128 registers by its launch bounds (two CTAs of 256 threads an
 //   SM); an f32 operand adds its tile's floats a thread (32 for a, BN/4 for b) to the 64 accumulators, which
 //   would spill at 128, so those kernels ask for one CTA an SM. The global addresses of a k step are
 //   recomputed each step (opaque) rather than held across the loop. The register epilogue (THE EPILOGUE) holds
-//   the accumulators, a round's chunks of the gate or the residual and a Philox group: rounds of 4 chunks keep
-//   the bounded kernels at 124 (8 spilled 32-148 bytes; loading the gate and the residual both, 4 spilled 8);
-//   the others run one CTA an SM whatever their count (launch bounds, or BN = 256's shared memory), so their
-//   rounds are as large as fits without a spill: 16 chunks at BN = 128 (211-215), 8 at 256 (16 spilled 8-108
-//   bytes). tn keeps the post-pass only (no register path: the same counts as before, within 2).
+//   a round's 8 chunks of the gate or the residual (32 floats a thread) and a few Philox groups once the
+//   accumulators are in its slots. Where a count rose, the kernel runs one CTA an SM whatever it is (launch
+//   bounds, or BN = 256's shared memory; the called post-pass's registers count in the kernel's): no
+//   occupancy changed.
+//   CODE SIZE: the driver compiles this PTX on a machine's first use of the module (ptxas: 17 s of one core on
+//   the build machine for the whole file). 5.09 MB, 17 s (from 13.4 MB, 54 s with every per-fragment step
+//   unrolled; the largest entry 475 KB, from 897): an entry point holds one unrolled copy of what must index
+//   the accumulators (registers) and little more. The plain stores (store_tile_pairs: the hot path, every
+//   model shape) are one unrolled loop of store_pair's paired branch, its tile-wide flags (out's dtype,
+//   accumulate, the bias) tested at each pair as uniform branches, hidden from the compiler (opaque_flags),
+//   which otherwise copied the whole unrolled loop for each combination of them; a split's partials one more
+//   loop.
+//   Where a fragment's work is long (THE EPILOGUE; the odd n of store_tile_elements), an unrolled loop writes
+//   the fragment's 4 values to this thread's own slots in shared memory (16 bytes each, the pipeline's stages
+//   being free once every warpgroup is past its last wgmma: one __syncthreads) and a loop not unrolled reads
+//   them back and does the rest (THE EPILOGUE: 4 copies of its code in the model's bounded kernels, 2 in the
+//   others, where every round's chunk had one). The post-passes (the norm in the tile, tn's
+//   or an unaligned tensor's epilogue) are gemm_epilogue.cuh's __noinline__ copies (epilogue_tile,
+//   epilogue_tile_norm: 4 functions in the file), called as gemm.cu calls them, but in nn and tn at BN = 256
+//   with two f32 operands, whose 251-254 registers the call took to 16-40 bytes of stack and spills: they
+//   inline them (WgInlinePostPass).
 // EXPECTED (H200: 989 TFLOP/s dense bf16, 4.8 TB/s HBM, 132 SMs). The linear layers at d = 256 are bound by
 // bytes, not flops: y = x·Wᵀ over N = 27,648 rows is 3.6 GFLOP (3.7 µs of tensor cores) against 14.2 MB of x
 // read and 14.2 (bf16) or 28.3 (f32) MB of out written, 5.9-8.8 µs of HBM. One k step of a 128 × 128 CTA is
@@ -106,9 +123,9 @@
 // 256, gemm_wg_nt_128_bf16_bf16, 432 CTAs; ncu) the plain product took ~30 µs and the epilogue calls 49-58:
 // attn_out (f32 out, f32 residual, padding) 54, ffn1 (bf16 out, ReLU, dropout, padding) 49-50, ffn2 (f32
 // out, dropout, f32 residual, padding) 58. Now each value is first what store_pair would store: alpha · acc
-// + bias by the same float operations in the same order (ptxas keeps them one FMUL and one FADD, as in
-// store_pair: the SASS of every kernel has as many FFMA as before), rounded to bf16 and back for a bf16 out
-// (the value the post-pass read back). Lanes 2i and 2i + 1 hold the same 4 columns of rows g and g + 8, two
+// + bias by the same float operations in the same order (wg_value: __fmul_rn then __fadd_rn, which ptxas
+// may not fuse, on every store path of this file; store_pair's SASS has no FFMA either), rounded to bf16 and
+// back for a bf16 out (the value the post-pass read back). Lanes 2i and 2i + 1 hold the same 4 columns of rows g and g + 8, two
 // pairs each; swapping one pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane
 // with row g + 8's: a chunk at element index idx = r·n + c, a multiple of 4 (n is), exactly one Philox group,
 // on which the post-pass's own steps run (epilogue_rest_quad: a padding row's 0, ReLU, dropout by word
@@ -116,11 +133,13 @@
 // is __fadd_rn there: PTX lets ptxas fuse alpha's unrounded multiply into a plain add that uses it directly (no
 // bias, nothing between), which it did on a probe (one FFMA), and which the post-pass, adding to the value read
 // back, never did. A thread's chunks are all in one row: the padding id is read once, and a padding row reads
-// no gate or residual. The gate or residual (one of them: a case with both keeps the post-pass) is read in
-// rounds of chunks, each round's loads before its values, epilogue and stores: 4 chunks (16 floats a thread)
-// in the kernels bounded to 128 registers, 16 (the whole tile) in the other BN = 128 kernels, 8 at BN = 256
-// (REGISTERS). Its part of the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of
-// 128 bytes a thread), so that the rounds, which wait one after the other, find it there.
+// no gate or residual. The chunks wait in this thread's slots in shared memory (CODE SIZE); the gate or
+// residual (one of them: a case with both keeps the post-pass) is read in rounds of 8 chunks (32 floats a
+// thread; 2 rounds at BN = 128, where the bounded kernels took 4 of 4 before the slots), each round's loads
+// issued together and parked in slots of their own, then its chunks' epilogue and stores, 4 at a time in the
+// bounded kernels (their Philox chains interleaved, as in the rounds before), 2 in the others. Its part of
+// the tile is prefetched to L2 before the main loop (prefetch.L2, 1-4 lines of 128 bytes a thread), so that
+// the rounds, which wait one after the other, find it there.
 // EXPECTED at the ML-20M shape above: no write, barrier and read back of the tile; ffn1 adds to the product 16
 // Philox groups a thread (~45 instructions each) and 64 dropouts in double (two conversions and a DMUL each),
 // ~2.5-4 µs of issue over the grid, much of it beside the other CTA's copies and wgmma: ~31-34 µs. attn_out
@@ -423,23 +442,97 @@ __device__ __forceinline__ void gemm_wg_product(float (&acc)[BN / 8][4], const v
 // of the warpgroup holds rows 16q .. 16q + 15; acc[j] holds (row g, cols 8j + 2t, +1) and (row g + 8, same
 // cols), g = lane / 4, t = lane % 4.
 
+// The tile's results pass through shared memory wherever a thread's per-fragment work would otherwise be
+// unrolled over its BN/8 accumulator fragments (the epilogue in registers, and the rare stores of odd n or
+// an unaligned out): an unrolled loop, which alone may index the accumulators (registers), writes each
+// fragment's 4 values as one 16-byte slot of this thread's own; a loop that is not unrolled then reads them
+// back and does the rest once in code (header: CODE SIZE). The slots, fragment j of thread t at
+// 16 · (j · 256 + t) bytes (a warp's 512 consecutive bytes: no bank conflict), take BN · 512 bytes of the
+// pipeline's stages, 64 or 128 KiB of 96 or 192; a thread reads only its own, so that only the first write
+// waits, for the other warpgroup's last wgmma, which may still read its operands there (wg_slots_acquire).
+static_assert(WgTile<128>::SHARED_BYTES - 1024 >= 128 * 512 && WgTile<256>::SHARED_BYTES - 1024 >= 256 * 512, "slots fit the stages");
+
+// This thread's slot of fragment j (16 bytes, as float4), in the 1024-byte aligned dynamic shared memory.
+__device__ __forceinline__ float4* wg_slot(int j) {
+  extern __shared__ unsigned char wg_smem_raw[];
+  float4* base = reinterpret_cast<float4*>(wg_smem_raw + ((1024u - (smem_u32(wg_smem_raw) & 1023u)) & 1023u));
+  return base + j * WG_THREADS + threadIdx.x;
+}
+
+// Before the first write of a slot: every thread of the CTA is past its last wgmma (the stages are free).
+__device__ __forceinline__ void wg_slots_acquire() { __syncthreads(); }
+
+// What store_pair computes from an accumulator before any read of out: alpha · acc, then + bias[c] (bias
+// non-null, c < n), each rounded on its own (__fmul_rn, __fadd_rn: ptxas may fuse neither, so every path of
+// this file gives the same bits, the register epilogue's as the plain store's).
+__device__ __forceinline__ float wg_value(float acc, float alpha, const float* bias, int c) {
+  const float v = __fmul_rn(acc, alpha);
+  return bias != nullptr ? __fadd_rn(v, bias[c]) : v;
+}
+
+// x, hidden from the compiler where it is used (as opaque): a test of a tile-wide flag stays a branch where
+// it is written, in each copy of an unrolled loop, instead of being hoisted out with a copy of the whole loop
+// for each value (code size; the branch is uniform and cheap).
+__device__ __forceinline__ int opaque_flags(int x) {
+  asm volatile("" : "+r"(x));
+  return x;
+}
+__device__ __forceinline__ void opaque_flags(int& x, int& y, int& z) { asm volatile("" : "+r"(x), "+r"(y), "+r"(z)); }
+
 // The unsplit tile's results with the whole epilogue applied in registers (header: THE EPILOGUE), for an
 // epilogue without accumulate and without the layer norm in the tile, where epilogue_quads holds. Each value
-// is first what store_pair would store, alpha · acc + bias by the same float operations in the same order,
-// then rounded to bf16 and back for a bf16 out (as_stored: the value the post-pass would read back). Lanes
-// 2i and 2i + 1 hold columns 8j + 4i' .. + 3 (i' = i mod 2) of rows g and g + 8 as two pairs each; one
-// exchange of a pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane with row
-// g + 8's: a chunk of 4 columns at element index idx = r·n + c, a multiple of 4, as epilogue_tile_pass's
-// chunks, which then takes epilogue_tile_pass's own steps (epilogue_rest_quad: the padding row's 0, ReLU,
-// the dropout by Philox group idx >> 2, the gate, the residual; store_quad), so the bits are the post-pass's.
-// Rounds of QUADS chunks (columns 8j, j0 ≤ j < j0 + QUADS): the round's gate and residual loads first, then
-// its values and exchanges, then its epilogue and stores; the row's id is read once (a thread's chunks are all
-// in one row), and a padding row reads neither gate nor residual (its results are 0 whatever they hold).
-template <int BN, int QUADS>
+// is first what store_pair would store, alpha · acc + bias by the same float operations in the same order
+// (__fmul_rn, __fadd_rn, as wg_value), then for a bf16 out rounded by store_pair's pair conversion and read
+// back as the post-pass reads it (as_stored's value). Lanes 2i and 2i + 1 hold columns 8j + 4i' .. + 3 (i' = i mod 2) of rows g and g + 8 as two pairs
+// each; one exchange of a pair (two shuffles) leaves the even lane with row g's 4 columns and the odd lane
+// with row g + 8's: a chunk of 4 columns at element index idx = r·n + c, a multiple of 4, as
+// epilogue_tile_pass's chunks. Those chunks go to this thread's slots (the unrolled part); then, in rounds of
+// QUADS chunks (columns 8j, j0 ≤ j < j0 + QUADS; a loop not unrolled), the round's gate or residual loads
+// first (parked in QUADS slots after the tile's), then each chunk read back from its slot, ILP a pass of a
+// loop, takes epilogue_tile_pass's own steps (epilogue_rest_quad:
+// the padding row's 0, ReLU, the dropout by Philox group idx >> 2, the gate, the residual; store_quad), so
+// the bits are the post-pass's. The row's id is read once (a thread's chunks are all in one row), and a
+// padding row reads neither gate nor residual (its results are 0 whatever they hold).
+template <int BN, int QUADS, int ILP>
 __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], void* out, int out_bf16, const Epilogue& ep, int r, int c, int m,
                                                     int n, float alpha) {
   static_assert((BN / 8) % QUADS == 0, "whole rounds");
+  static_assert((BN / 8 + QUADS) * WG_THREADS * 16 <= WgTile<BN>::SHARED_BYTES - 1024, "the slots and a round's aux slots fit the stages");
   const bool odd = (threadIdx.x & 1) != 0;
+  wg_slots_acquire();
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+    // store_pair's value of (r, cj), (r, cj + 1) and (r + 8, the same columns), then as stored. out_bf16 is
+    // hidden at each fragment (opaque_flags): one copy of this loop, not one per dtype; both values of
+    // as_stored computed and one selected (no branch).
+    const int bf16_out = opaque_flags(out_bf16);
+    const int cj = c + 8 * j;
+    const bool has_bias = ep.bias != nullptr && cj < n;
+    float b[2] = {0.f, 0.f};
+    if (has_bias) {
+      b[0] = ep.bias[cj];
+      b[1] = ep.bias[cj + 1];
+    }
+    float v[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const float x = __fmul_rn(acc[j][q], alpha);
+      v[q] = has_bias ? __fadd_rn(x, b[q & 1]) : x;
+    }
+    // A bf16 out's values as stored: each pair rounded by store_pair's conversion (pack_bf16), read back as
+    // the post-pass reads them (load_quad: a bf16's bits << 16).
+    const uint32_t w[2] = {pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3])};
+    float p[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const uint32_t bits = w[q >> 1];
+      p[q] = bf16_out ? __uint_as_float((q & 1) ? bits & 0xffff0000u : bits << 16) : v[q];
+    }
+    // Every lane shuffles (the masked ones too): the even lane sends its row g + 8 pair, the odd its row g pair.
+    const float y0 = __shfl_xor_sync(0xffffffffu, odd ? p[0] : p[2], 1);
+    const float y1 = __shfl_xor_sync(0xffffffffu, odd ? p[1] : p[3], 1);
+    *wg_slot(j) = odd ? make_float4(y0, y1, p[2], p[3]) : make_float4(p[0], p[1], y0, y1);
+  }
   // After the exchange: row rq, columns cq + 8j .. cq + 8j + 3 (n is a multiple of 4 and so is cq: a chunk is
   // wholly inside the row or wholly past n).
   const int rq = odd ? r + 8 : r;
@@ -450,9 +543,10 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
   // The one tensor read beside out: the gate or the residual (never both: gemm_wg_epilogue's rule), or none.
   const void* aux = ep.gate != nullptr ? ep.gate : ep.residual;
   const int aux_bf16 = ep.gate != nullptr ? ep.gate_bf16 : ep.residual_bf16;
-#pragma unroll
+#pragma unroll 1
   for (int j0 = 0; j0 < BN / 8; j0 += QUADS) {
-    float x[QUADS][4], v[QUADS][4];
+    // The round's loads, all issued before any is used, then parked in the round's aux slots.
+    float x[QUADS][4];
 #pragma unroll
     for (int i = 0; i < QUADS; ++i) {
       const int col = cq + 8 * (j0 + i);
@@ -461,36 +555,19 @@ __device__ __forceinline__ void store_tile_epilogue(float (&acc)[BN / 8][4], voi
       if (aux != nullptr && row_live && col < n && id != 0) load_quad(x[i], aux, aux_bf16, row + col);
     }
 #pragma unroll
-    for (int i = 0; i < QUADS; ++i) {
-      const int j = j0 + i;
-      const int cj = c + 8 * j;
-      // store_pair's value of (r, cj), (r, cj + 1) and (r + 8, the same columns): alpha first, then the bias.
-      float p[4];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p[q] = acc[j][q] * alpha;
-      if (ep.bias != nullptr && cj < n) {
-        p[0] += ep.bias[cj];
-        p[1] += ep.bias[cj + 1];
-        p[2] += ep.bias[cj];
-        p[3] += ep.bias[cj + 1];
-      }
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p[q] = as_stored(p[q], out_bf16);
-      // Every lane shuffles (the masked ones too): the even lane sends its row g + 8 pair, the odd its row g pair.
-      const float y0 = __shfl_xor_sync(0xffffffffu, odd ? p[0] : p[2], 1);
-      const float y1 = __shfl_xor_sync(0xffffffffu, odd ? p[1] : p[3], 1);
-      v[i][0] = odd ? y0 : p[0];
-      v[i][1] = odd ? y1 : p[1];
-      v[i][2] = odd ? p[2] : y0;
-      v[i][3] = odd ? p[3] : y1;
-    }
-#pragma unroll
+    for (int i = 0; i < QUADS; ++i) *wg_slot(BN / 8 + i) = make_float4(x[i][0], x[i][1], x[i][2], x[i][3]);
+    // ILP chunks a pass of the loop: their Philox chains interleave (each is serial).
+#pragma unroll ILP
     for (int i = 0; i < QUADS; ++i) {
       const int col = cq + 8 * (j0 + i);
       if (row_live && col < n) {
-        // x[i] is the gate's or the residual's chunk; epilogue_rest_quad reads only the one that is present.
-        epilogue_rest_quad<true>(ep, row + col, id, x[i], x[i], v[i]);
-        store_quad(out, out_bf16, row + col, v[i]);
+        const float4 s = *wg_slot(j0 + i);
+        const float4 t = *wg_slot(BN / 8 + i);
+        float v[4] = {s.x, s.y, s.z, s.w};
+        const float g[4] = {t.x, t.y, t.z, t.w};
+        // g is the gate's or the residual's chunk; epilogue_rest_quad reads only the one that is present.
+        epilogue_rest_quad<true>(ep, row + col, id, g, g, v);
+        store_quad(out, out_bf16, row + col, v);
       }
     }
   }
@@ -532,16 +609,122 @@ __device__ __forceinline__ void prefetch_epilogue_tile(const void* out, int out_
   }
 }
 
+// Whether store_tile_pairs can write the tile (header: CODE SIZE): n even, so that every pair of columns
+// (c, c + 1) a thread holds (c even) is wholly inside the row or wholly past n, and the destination (a
+// split's partials, f32; else out) aligned for one 8-byte (f32) or 4-byte (bf16) access a pair: store_pair's
+// paired branch at every pair. Every model shape.
+__device__ __forceinline__ bool pairs_aligned(const void* out, int out_bf16, const float* partial, int n) {
+  const uintptr_t p = partial != nullptr ? reinterpret_cast<uintptr_t>(partial) : reinterpret_cast<uintptr_t>(out);
+  return (n & 1) == 0 && (p & (partial == nullptr && out_bf16 ? 3u : 7u)) == 0;
+}
+
+// The tile's results where pairs_aligned holds (the hot path: every product of the model): store_pair's
+// paired branch, unrolled over the fragments, its checks (a split, the alignment) made once for the tile:
+// a split's raw sums to its partials (f32, unscaled), else wg_value (+ out at its dtype when accumulating)
+// to out at its dtype, a bf16 pair rounded to nearest even by one conversion. Rows r and r + 8, columns
+// c + 8j and the next (acc[j]'s layout: gemm_wg_epilogue's section): a row's pairs are at fixed offsets
+// from its first.
+template <int BN>
+__device__ __forceinline__ void store_tile_pairs(const float (&acc)[BN / 8][4], void* out, int out_bf16, float* partial, const float* bias, int r,
+                                                 int c, int m, int n, float alpha, int accumulate) {
+  const bool live[2] = {r < m, r + 8 < m};
+  const long long first[2] = {static_cast<long long>(r) * n + c, static_cast<long long>(r + 8) * n + c};
+  if (partial != nullptr) {
+    float* p = partial + static_cast<long long>(blockIdx.z) * m * n;
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        if (live[h] && c + 8 * j < n) *reinterpret_cast<float2*>(p + first[h] + 8 * j) = make_float2(acc[j][2 * h], acc[j][2 * h + 1]);
+      }
+    }
+    return;
+  }
+  // The tile's flags, hidden from the compiler at each pair (opaque_flags, as ints: the bias pointer keeps its
+  // global loads): tested there, uniform branches as store_pair's, rather than hoisted, which copied the
+  // whole unrolled loop for each of their combinations. A bf16 out's old pair is read as its bits (exact).
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int is_bf16 = out_bf16, add_old = accumulate, add_bias = bias != nullptr;
+      opaque_flags(is_bf16, add_old, add_bias);
+      const int col = c + 8 * j;
+      if (!live[h] || col >= n) continue;
+      const long long idx = first[h] + 8 * j;
+      float v0 = __fmul_rn(acc[j][2 * h], alpha);
+      float v1 = __fmul_rn(acc[j][2 * h + 1], alpha);
+      if (add_bias != 0) {
+        v0 = __fadd_rn(v0, bias[col]);
+        v1 = __fadd_rn(v1, bias[col + 1]);
+      }
+      if (is_bf16 != 0) {
+        uint32_t* o = reinterpret_cast<uint32_t*>(static_cast<bf16*>(out) + idx);
+        if (add_old != 0) {
+          // A bf16's value is its bits << 16, as __bfloat162float gives it.
+          const uint32_t old = *o;
+          v0 = __fadd_rn(v0, __uint_as_float(old << 16));
+          v1 = __fadd_rn(v1, __uint_as_float(old & 0xffff0000u));
+        }
+        *o = pack_bf16(v0, v1);
+      } else {
+        float2* o = reinterpret_cast<float2*>(static_cast<float*>(out) + idx);
+        if (add_old != 0) {
+          const float2 old = *o;
+          v0 = __fadd_rn(v0, old.x);
+          v1 = __fadd_rn(v1, old.y);
+        }
+        *o = make_float2(v0, v1);
+      }
+    }
+  }
+}
+
+// The tile's results elsewhere (n odd, or an out or partials not aligned for pairs: no model shape): the
+// accumulators to this thread's slots, then one element at a time in a loop not unrolled, store_pair's
+// values and bits (its unpaired branch: a bf16 element rounded to nearest even on its own, as a pair's).
+template <int BN>
+__device__ __forceinline__ void store_tile_elements(const float (&acc)[BN / 8][4], void* out, int out_bf16, float* partial, const float* bias,
+                                                    int r, int c, int m, int n, float alpha, int accumulate) {
+  wg_slots_acquire();
+#pragma unroll
+  for (int j = 0; j < BN / 8; ++j) *wg_slot(j) = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+  float* p = partial != nullptr ? partial + static_cast<long long>(blockIdx.z) * m * n : nullptr;
+#pragma unroll 1
+  for (int e = 0; e < BN / 2; ++e) {
+    // Element q of fragment j: row r (q < 2) or r + 8, column c + 8j + (q & 1).
+    const int j = e >> 2, q = e & 3;
+    const int row = r + 8 * (q >> 1), col = c + 8 * j + (q & 1);
+    if (row >= m || col >= n) continue;
+    const long long idx = static_cast<long long>(row) * n + col;
+    const float a = reinterpret_cast<const float*>(wg_slot(j))[q];
+    if (p != nullptr) {
+      p[idx] = a;
+      continue;
+    }
+    float v = wg_value(a, alpha, bias, col);
+    if (out_bf16) {
+      bf16* o = static_cast<bf16*>(out) + idx;
+      if (accumulate) v = __fadd_rn(v, __bfloat162float(*o));
+      *o = __float2bfloat16_rn(v);
+    } else {
+      float* o = static_cast<float*>(out) + idx;
+      if (accumulate) v = __fadd_rn(v, *o);
+      *o = v;
+    }
+  }
+}
+
 // The tile's results. Where epilogue_in_registers holds, store_tile_epilogue applies the whole epilogue as it
-// stores them. Otherwise store_pair writes alpha · acc + bias (+ out), or a split's raw partials; then, over
-// an unsplit tile, the rest of the epilogue where asked, or with the layer norm (NORM: the nt and nn kernels;
-// the launcher passes a norm, ln.out != null, only to those, unsplit and of n ≤ BN, so that the tile spans
-// whole rows and n0 = 0): gemm_epilogue.cuh's post-passes, gemm.cu's gemm_finish's, the same code, after a
-// __syncthreads, on out as store_pair wrote it. Inlined here (gemm.cu calls them): the call took the
-// 255-register f32 · f32 BN = 256 nn and tn kernels to 12-28 bytes of spills; inlined after the barrier they
-// cost no registers beyond the product's. A split tile (partial != null) does nothing more: the reduction
-// (gemm_splitk_reduce) applies the epilogue as it writes out.
-template <int BN, bool NORM, bool REGISTERS, int QUADS>
+// stores them. Otherwise store_tile_pairs (or, for odd n or an unaligned destination, store_tile_elements)
+// writes alpha · acc + bias (+ out), or a split's raw partials; then, over an unsplit tile, the rest of the
+// epilogue where asked, or with the layer norm (NORM: the nt and nn kernels; the launcher passes a norm,
+// ln.out != null, only to those, unsplit and of n ≤ BN, so that the tile spans whole rows and n0 = 0):
+// gemm_epilogue.cuh's post-passes, gemm.cu's gemm_finish's, the same code, after a __syncthreads, on out as
+// stored: called (epilogue_tile, epilogue_tile_norm, one copy each in the module) or, where INLINE_POST
+// (WgInlinePostPass: the call would spill), inlined. A split tile (partial != null) does nothing more: the
+// reduction (gemm_splitk_reduce) applies the epilogue as it writes out.
+template <int BN, bool NORM, bool REGISTERS, int QUADS, int ILP, bool INLINE_POST>
 __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* out, float* partial, int m, int n, int out_bf16, float alpha,
                                                  int accumulate, const float* __restrict__ bias, const Epilogue& ep, const EpilogueNorm& ln) {
   const int2 o = tile_origin<BN>(n);
@@ -550,26 +733,41 @@ __device__ __forceinline__ void gemm_wg_epilogue(float (&acc)[BN / 8][4], void* 
   const int c = o.y + 2 * (lane & 3);
   if constexpr (REGISTERS) {
     if (epilogue_in_registers<NORM, REGISTERS>(out, out_bf16, partial, accumulate, n, ep, ln)) {
-      store_tile_epilogue<BN, QUADS>(acc, out, out_bf16, ep, r, c, m, n, alpha);
+      store_tile_epilogue<BN, QUADS, ILP>(acc, out, out_bf16, ep, r, c, m, n, alpha);
       return;
     }
   }
-#pragma unroll
-  for (int j = 0; j < BN / 8; ++j) {
-    store_pair(out, out_bf16, partial, bias, r, c + 8 * j, m, n, true, acc[j][0], acc[j][1], alpha, accumulate);
-    store_pair(out, out_bf16, partial, bias, r + 8, c + 8 * j, m, n, true, acc[j][2], acc[j][3], alpha, accumulate);
-  }
+  if (pairs_aligned(out, out_bf16, partial, n)) store_tile_pairs<BN>(acc, out, out_bf16, partial, bias, r, c, m, n, alpha, accumulate);
+  else store_tile_elements<BN>(acc, out, out_bf16, partial, bias, r, c, m, n, alpha, accumulate);
   if (partial != nullptr) return;
-  if (NORM && ln.out != nullptr) epilogue_tile_norm_pass<WG_BM, BN>(out, out_bf16, ep, ln, o.x, m, n);
-  else if (epilogue_extra(ep)) epilogue_tile_pass<WG_BM, BN>(out, out_bf16, ep, o.x, o.y, m, n);
+  if (NORM && ln.out != nullptr) {
+    if constexpr (INLINE_POST) epilogue_tile_norm_pass<WG_BM, BN>(out, out_bf16, ep, ln, o.x, m, n);
+    else epilogue_tile_norm<WG_BM, BN>(out, out_bf16, ep, ln, o.x, m, n);
+  } else if (epilogue_extra(ep)) {
+    if constexpr (INLINE_POST) epilogue_tile_pass<WG_BM, BN>(out, out_bf16, ep, o.x, o.y, m, n);
+    else epilogue_tile<WG_BM, BN>(out, out_bf16, ep, o.x, o.y, m, n);
+  }
 }
 
-// Chunks of 4 columns a round of store_tile_epilogue loads at once (header REGISTERS): 4 (16 floats of the
-// gate or the residual a thread) in the kernels bounded to 128 registers (bf16 operands, BN = 128); the whole
-// tile's 16 in one round in the others of BN = 128; 8 for BN = 256, whose 128 accumulators leave no room for 16.
+// The rounds of store_tile_epilogue (header REGISTERS, CODE SIZE): QUADS chunks of 4 columns loaded at once
+// (8: 32 floats of the gate or the residual a thread; their aux slots and the tile's fill the stages at
+// BN = 128), ILP of them a pass of the loop, each a copy of the epilogue's code: 4 in the kernels bounded to
+// 128 registers (bf16 operands, BN = 128: the model's, two CTAs an SM), as many as their rounds held before
+// the slots; 2 in the others (not the model's kernels).
 template <int BN, bool F32_OPERAND>
-struct WgEpilogueQuads {
-  static constexpr int value = BN == 256 ? 8 : F32_OPERAND ? 16 : 4;
+struct WgEpilogueRounds {
+  static constexpr int QUADS = 8;
+  static constexpr int ILP = BN == 128 && !F32_OPERAND ? 4 : 2;
+};
+
+// Whether a kernel inlines the post-passes (epilogue_tile_pass, epilogue_tile_norm_pass) rather than call
+// gemm_epilogue.cuh's one copy of each (epilogue_tile, epilogue_tile_norm, __noinline__ as gemm.cu calls
+// them): only nn and tn at BN = 256 with two f32 operands (TB false), whose main loops take 251-254
+// registers, and which the call took to 16-40 bytes of stack and spills (REGISTERS); the others call it
+// without a spill.
+template <int BN, bool TB, bool AF, bool BF>
+struct WgInlinePostPass {
+  static constexpr bool value = BN == 256 && !TB && AF && BF;
 };
 
 // gemm_wg_{layout}_{BN}_{a dtype}_{b dtype}: one entry point per layout, tile and operand dtypes (templated
@@ -584,8 +782,9 @@ struct WgEpilogueQuads {
     prefetch_epilogue_tile<BN, !TA, !TA>(out, out_bf16, partial, accumulate, m, n, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);        \
     float acc[BN / 8][4];                                                                                                  \
     gemm_wg_product<BN, TA, TB, AF, BF>(acc, a, b, m, n, k, k_per_split);                                                  \
-    gemm_wg_epilogue<BN, !TA, !TA, WgEpilogueQuads<BN, AF || BF>::value>(acc, out, partial, m, n, out_bf16, alpha, accumulate, bias, \
-                                                                   EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                    \
+    using R = WgEpilogueRounds<BN, AF || BF>;                                                                              \
+    gemm_wg_epilogue<BN, !TA, !TA, R::QUADS, R::ILP, WgInlinePostPass<BN, TB, AF, BF>::value>(                              \
+        acc, out, partial, m, n, out_bf16, alpha, accumulate, bias, EPILOGUE_OF_PARAMS, NORM_OF_PARAMS);                  \
   }
 
 #define GEMM_WG_DTYPES(NAME, BN, TA, TB)                    \

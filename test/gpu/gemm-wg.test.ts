@@ -98,6 +98,10 @@ for (const tileN of [128, 256] as const) {
     { m: 256, n: 256, k: 2051, layout: 'tn', out: 'f32', accumulate: true, tileN },
     { m: 200, n: 64, k: 300, layout: 'tn', out: 'bf16', alpha: 0.75, bias: true, tileN },
     { m: 256, n: 200, k: 1001, layout: 'tn', out: 'f32', accumulate: true, alpha: -0.5, bias: true, tileN },
+    // Odd n (nt only needs k aligned): every pair of columns is not a pair, so the tile is stored one element
+    // at a time (store_tile_elements), unsplit and into a split's partials (256 × 201 × 2048: 8 splits).
+    { m: 777, n: 201, k: 72, layout: 'nt', out: 'bf16', accumulate: true, alpha: 0.5, bias: true, tileN },
+    { m: 256, n: 201, k: 2048, layout: 'nt', out: 'f32', accumulate: true, alpha: -0.5, bias: true, tileN },
   );
 }
 // f32 operands (each alone and both, every layout, both tiles): the same masking, k tails and splits; the
