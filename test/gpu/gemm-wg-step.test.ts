@@ -116,19 +116,27 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
   } finally {
     setGemmKernels(before);
   }
-  // The linear layers' products (n = d = ffn = 64; the loss's have n = V + 1 or take none).
+  // The materialised losses' products span their logits' padded width P (materialised-losses.ts): the logits
+  // (n = P), dH (k = P) and the table gradient (transA, m = P). The rest are the linear layers' (n = d = 64).
+  const P = Math.ceil((dims.items + 1) / 8) * 8;
   const kinds: Record<string, number> = {};
+  const lossKinds: Record<string, number> = {};
   let narrowProducts = 0;
   for (const call of vi.mocked(wgGemm).mock.calls) {
-    if (call[5] !== dims.hidden) continue;
-    const kind = callKind(call[7]);
+    const [m, n, k, options] = [call[4], call[5], call[6], call[7]];
+    const kind = callKind(options);
+    if (n === P || (k === P && options.transA !== true) || (m === P && options.transA === true)) {
+      lossKinds[kind] = (lossKinds[kind] ?? 0) + 1;
+      continue;
+    }
+    if (n !== dims.hidden) continue;
     kinds[kind] = (kinds[kind] ?? 0) + 1;
     if (call[2].dtype === 'bf16' && call[3].dtype === 'bf16') narrowProducts++;
   }
   const gradients = await ops.readF32(grads.flat());
   const value = (await ops.readF32(io.get('loss')))[0]!;
   for (const g of [params, mirror, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
-  return { value, gradients, kinds, narrowProducts };
+  return { value, gradients, kinds, lossKinds, narrowProducts };
 }
 
 describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels agrees with 'mixed'", () => {
@@ -154,9 +162,12 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
       const want = await oneStep(ops, 'mixed', kind, batch, seed);
       const got = await oneStep(ops, 'wgmma', kind, batch, seed);
       expect(want.kinds, "'mixed' runs no product on wgGemm").toEqual({});
-      // Every product of the linear layers ran on wgGemm, the epilogue GEMMs included.
+      expect(want.lossKinds, "'mixed' runs no product on wgGemm").toEqual({});
+      // Every product of the linear layers ran on wgGemm, the epilogue GEMMs included, and the loss's three
+      // (their rows padded to 16 bytes: the logits, dH and the table gradient).
       expect(got.kinds, "the linear layers' products on wgGemm").toEqual(
         Object.fromEntries(Object.entries(LINEAR_PRODUCTS_PER_BLOCK).map(([k, count]) => [k, count * dims.blocks])));
+      expect(got.lossKinds, "the loss's products on wgGemm").toEqual({ nt: 1, nn: 1, tn: 1 });
       expect(Number.isFinite(got.value), 'loss finite').toBe(true);
       expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(1e-3);
       expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);
