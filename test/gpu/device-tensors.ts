@@ -81,6 +81,21 @@ export function cpuOracle(): Promise<CpuOps> {
   return CpuOps.create({ threads: 1, precision: 'f64' });
 }
 
+/** For the enclosing describe block: the float64 CPU oracle, started in beforeAll and closed in afterAll; a getter. */
+export function useOracle(): () => CpuOps {
+  let cpu: CpuOps | undefined;
+  beforeAll(async () => {
+    cpu = await cpuOracle();
+  });
+  afterAll(() => {
+    cpu?.close();
+  });
+  return () => {
+    if (cpu === undefined) throw new Error('the oracle starts in beforeAll');
+    return cpu;
+  };
+}
+
 /** ‖got − want‖ / ‖want‖ (‖want‖ = 0: the plain norm of got); NaN in got gives Infinity. */
 export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let num = 0;
