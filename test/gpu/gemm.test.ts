@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { describe, expect, it } from 'vitest';
 import {
-  clearGemmCounters, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmAsyncSharedBytes, gemmKernels, gemmPlanFor, matmul, scoreItems, setGemmKernels, type GemmKernels, type GemmMath,
+  GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmAsyncSharedBytes, gemmPlanFor, matmul, scoreItems, type GemmKernels, type GemmMath,
 } from '../../src/backend/cuda/gemm-kernels.js';
 import { multiprocessors } from '../../src/backend/cuda/launch.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { download } from '../../src/cuda/memory.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
+import { deviceGroup, get, put, relError, representable, toBf16, useOracle } from './device-tensors.js';
+import { randomOperands, useGemmScratch, withGemmKernels } from './gemm-setup.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm.test.ts');
@@ -258,23 +257,13 @@ describe('gemmPlanFor (split-K)', () => {
 });
 
 describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
-  const context = useContext();
-  let cpu: CpuOps;
-  let scratch: CudaTensorGroup;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    context();
-    scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
-    // Poisoned, partials and counters alike: the counters start at 0, as the backend's do.
-    clearGemmCounters(scratch.get('scratch'));
-  });
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
+  useContext();
+  const oracle = useOracle();
+  const scratch = useGemmScratch();
 
   for (const c of CASES) {
     it(label(c), async () => {
+      const cpu = oracle();
       const { m, n, k } = c;
       const options = { transA: c.transA ?? false, transB: c.transB ?? false, accumulate: c.accumulate ?? false, alpha: c.alpha ?? 1 };
       // Operands of at least one element, so that k = 0 allocates nothing empty.
@@ -301,15 +290,10 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const bias = c.bias ? put(io.get('bias'), randomFloats(n).map((v) => v * Math.max(1, Math.sqrt(k)))) : null;
 
       const stream = Stream.create();
-      const before = gemmKernels();
-      setGemmKernels(c.kernels ?? 'tiled');
-      try {
-        const rowIds = ids !== null ? { rowIds: io.get('ids') } : {};
-        const withBias = bias !== null ? { bias: io.get('bias') } : {};
-        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...rowIds, ...withBias }, c.math, scratch.get('scratch'));
-      } finally {
-        setGemmKernels(before);
-      }
+      const rowIds = ids !== null ? { rowIds: io.get('ids') } : {};
+      const withBias = bias !== null ? { bias: io.get('bias') } : {};
+      withGemmKernels(c.kernels ?? 'tiled', () =>
+        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...rowIds, ...withBias }, c.math, scratch.gemm()));
       stream.synchronize();
       stream.destroy();
       const got = get(io.get('out'));
@@ -354,21 +338,12 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
 
   it('is deterministic: a deep split-K product (gemm_splitk_reduce) twice gives the same bits (each math, each bf16 kernel set)', () => {
     const [m, n, k] = [64, 64, 25_601];
-    const io = deviceGroup('io', [
-      { name: 'a', shape: [k * m], dtype: 'f32' },
-      { name: 'b', shape: [k * n], dtype: 'bf16' },
-      { name: 'out', shape: [m * n], dtype: 'f32' },
-    ]);
-    put(io.get('a'), randomFloats(k * m));
-    put(io.get('b'), randomFloats(k * n));
+    const { io } = randomOperands(m, n, k, { a: 'f32', b: 'bf16' }, [{ name: 'out', shape: [m * n], dtype: 'f32' }]);
     const stream = Stream.create();
-    const before = gemmKernels();
     const settings = [['bf16', 'async'], ['bf16', 'tiled'], ['bf16', 'legacy'], ['fp32', 'async']] as const;
     const runs = settings.map(([math, kernels]) =>
       [0, 1].map(() => {
-        setGemmKernels(kernels);
-        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, math, scratch.get('scratch'));
-        setGemmKernels(before);
+        withGemmKernels(kernels, () => matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, math, scratch.gemm()));
         stream.synchronize();
         return new Uint32Array(get(io.get('out')).buffer);
       }),
@@ -393,28 +368,18 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const { m, n, k } = c;
       const plan = gemmPlanFor(m, n, k, c.math, multiprocessors(), 'tiled');
       expect(plan.reduction, 'the case exercises the reduction inside the GEMM').toBe('gemm');
-      const io = deviceGroup('io', [
-        { name: 'a', shape: [m * k], dtype: c.a },
-        { name: 'b', shape: [k * n], dtype: c.b },
+      const { io } = randomOperands(m, n, k, c, [
         { name: 'out', shape: [m * n], dtype: c.out },
         { name: 'bias', shape: [n], dtype: 'f32' },
       ]);
-      put(io.get('a'), randomFloats(m * k));
-      put(io.get('b'), randomFloats(k * n));
       put(io.get('bias'), randomFloats(n));
       const counters = new Uint32Array(GEMM_TILE_COUNTERS);
       const stream = Stream.create();
-      const before = gemmKernels();
       const runs = [0, 1].map(() => {
-        setGemmKernels('tiled');
-        try {
-          matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: c.transA, transB: c.transB, alpha: 0.5, bias: io.get('bias') },
-            c.math, scratch.get('scratch'));
-        } finally {
-          setGemmKernels(before);
-        }
+        withGemmKernels('tiled', () => matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k,
+          { transA: c.transA, transB: c.transB, alpha: 0.5, bias: io.get('bias') }, c.math, scratch.gemm()));
         stream.synchronize();
-        download(counters, scratch.get('scratch'), (GEMM_SCRATCH_FLOATS - GEMM_TILE_COUNTERS) * 4);
+        download(counters, scratch.gemm(), (GEMM_SCRATCH_FLOATS - GEMM_TILE_COUNTERS) * 4);
         expect(counters.every((x) => x === 0), 'every tile counter back at 0').toBe(true);
         const got = get(io.get('out'));
         expect(got.every(Number.isFinite), 'out fully written').toBe(true);
@@ -434,6 +399,7 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
   ] as const;
   for (const s of SCORE_CASES) {
     it(`scoreItems ${s.math} B=${s.B} V=${s.V} d=${s.d} h ${s.h} table ${s.table}`, async () => {
+      const cpu = oracle();
       const { B, V, d } = s;
       const io = deviceGroup('io', [
         { name: 'h', shape: [B, d], dtype: s.h },
@@ -443,7 +409,7 @@ describe.skipIf(noGpu)('CUDA GEMM against the float64 CPU reference', () => {
       const h = put(io.get('h'), randomFloats(B * d));
       const table = put(io.get('table'), randomFloats((V + 1) * d));
       const stream = Stream.create();
-      scoreItems(stream, io.get('scores'), io.get('h'), io.get('table'), B, V, d, s.math, scratch.get('scratch'));
+      scoreItems(stream, io.get('scores'), io.get('h'), io.get('table'), B, V, d, s.math, scratch.gemm());
       stream.synchronize();
       stream.destroy();
       const got = get(io.get('scores'));
