@@ -1,6 +1,7 @@
 /**
  * Shared by the GEMM tests (gemm, gemm-epilogue, gemm-wg, gemm-wg-step): matmul's scratch for a describe
- * block, a product's random operands on the device, and launches under a chosen kernel set.
+ * block, a product's random operands on the device, launches under a chosen kernel set, and the epilogue
+ * tests' padding ids and bit comparison.
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
@@ -69,4 +70,14 @@ export function withGemmKernels<T>(kernels: GemmKernels, run: () => T): T {
   } finally {
     setGemmKernels(before);
   }
+}
+
+/** Padding ids of out's rows: 0 on rows 3..9 and every 17th, else 1. */
+export function paddingIds(m: number): Int32Array {
+  return Int32Array.from({ length: m }, (_, r) => ((r >= 3 && r < 10) || r % 17 === 0 ? 0 : 1));
+}
+
+/** Whether two float arrays hold the same bits. */
+export function sameBits(x: Float32Array, y: Float32Array): boolean {
+  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
 }
