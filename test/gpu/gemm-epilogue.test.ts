@@ -8,17 +8,14 @@
  * the GEMM (wider rows, split plans, transA): the same bits as layer_norm_forward over the GEMM's out, and
  * within bounds of the oracle.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
-import {
-  clearGemmCounters, GEMM_SCRATCH_FLOATS, gemmKernels, gemmPlanFor, matmul, setGemmKernels, type GemmKernels, type GemmMath,
-} from '../../src/backend/cuda/gemm-kernels.js';
+import { describe, expect, it } from 'vitest';
+import { gemmPlanFor, matmul, type GemmKernels, type GemmMath } from '../../src/backend/cuda/gemm-kernels.js';
 import { layerNormForward } from '../../src/backend/cuda/layernorm-kernels.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { DropoutSpec, MatmulEpilogue, MatmulLayerNorm, MatmulOptions, Tensor } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, representable } from './device-tensors.js';
+import { deviceGroup, get, put, relError, representable, useOracle } from './device-tensors.js';
+import { paddingIds, randomOperands, sameBits, useGemmScratch, withGemmKernels } from './gemm-setup.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm-epilogue.test.ts');
@@ -100,44 +97,26 @@ function bound(c: Pick<Case, 'math' | 'out' | 'dropout'>): number {
   return ((exact ? 1e-5 : 1e-2) + (c.out === 'bf16' ? 2 * 2 ** -9 : 0)) * (c.dropout ? 1 / (1 - DROP.p) : 1);
 }
 
-/** Padding ids of out's rows: 0 on rows 3..9 and every 17th, else 1. */
-function paddingIds(m: number): Int32Array {
-  return Int32Array.from({ length: m }, (_, r) => ((r >= 3 && r < 10) || r % 17 === 0 ? 0 : 1));
-}
-
 describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference', () => {
-  const context = useContext();
-  let cpu: CpuOps;
-  let scratch: CudaTensorGroup;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    context();
-    scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
-    clearGemmCounters(scratch.get('scratch'));
-  });
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
+  useContext();
+  const oracle = useOracle();
+  const scratch = useGemmScratch();
 
   for (const c of CASES) {
     it(label(c), async () => {
+      const cpu = oracle();
       const { m, n, k } = c;
       const plan = gemmPlanFor(m, n, k, c.math, 132, c.kernels ?? 'tiled');
       expect(plan.reduction === 'none' ? 'tile' : plan.reduction, 'the path this case names (on 132 SMs)').toBe(c.path);
       const transA = c.transA ?? false;
       const options: MatmulOptions = transA ? { transA: true } : { transB: true };
-      const io = deviceGroup('io', [
-        { name: 'a', shape: [m * k], dtype: c.a },
-        { name: 'b', shape: [k * n], dtype: 'f32' },
+      const { io, a, b } = randomOperands(m, n, k, { a: c.a, b: 'f32' }, [
         { name: 'out', shape: [m * n], dtype: c.out },
         { name: 'bias', shape: [n], dtype: 'f32' },
         { name: 'res', shape: [m * n], dtype: c.residual ?? 'f32' },
         { name: 'ids', shape: [m], dtype: 'i32' },
         { name: 'by', shape: [m * n], dtype: c.gate ?? 'f32' },
       ]);
-      const a = put(io.get('a'), randomFloats(m * k));
-      const b = put(io.get('b'), randomFloats(k * n));
       // The bias scaled like the product (by √k), so that ReLU cuts about half of the values.
       const bias = put(io.get('bias'), randomFloats(n).map((v) => v * Math.sqrt(k)));
       const res = c.residual !== null ? put(io.get('res'), randomFloats(m * n).map((v) => v * Math.sqrt(k))) : null;
@@ -154,24 +133,20 @@ describe.skipIf(noGpu)('CUDA matmul epilogue against the float64 CPU reference',
       });
 
       const stream = Stream.create();
-      const before = gemmKernels();
-      setGemmKernels(c.kernels ?? 'tiled');
       const runOnce = (): Float32Array => {
         matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k,
-          { ...options, bias: io.get('bias'), epilogue: epilogueOn((name) => io.get(name)) }, c.math, scratch.get('scratch'));
+          { ...options, bias: io.get('bias'), epilogue: epilogueOn((name) => io.get(name)) }, c.math, scratch.gemm());
         stream.synchronize();
         return get(io.get('out'));
       };
-      let got: Float32Array;
-      let again: Float32Array;
+      let runs: [Float32Array, Float32Array];
       try {
-        got = runOnce();
-        again = runOnce();
+        runs = withGemmKernels(c.kernels ?? 'tiled', () => [runOnce(), runOnce()]);
       } finally {
-        setGemmKernels(before);
         stream.destroy();
         io.free();
       }
+      const [got, again] = runs;
 
       const ref = cpu.allocGroup('ref', [
         { name: 'a', shape: [m * k], dtype: 'f32' },
@@ -270,28 +245,14 @@ interface NormOutputs {
   readonly rstd: Float32Array;
 }
 
-/** Whether two float arrays hold the same bits. */
-function sameBits(x: Float32Array, y: Float32Array): boolean {
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
-}
-
 describe.skipIf(noGpu)('CUDA matmul epilogue layer norm against layer_norm_forward and the float64 CPU reference', () => {
-  const context = useContext();
-  let cpu: CpuOps;
-  let scratch: CudaTensorGroup;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    context();
-    scratch = deviceGroup('scratch', [{ name: 'scratch', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' }]);
-    clearGemmCounters(scratch.get('scratch'));
-  });
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
+  useContext();
+  const oracle = useOracle();
+  const scratch = useGemmScratch();
 
   for (const c of NORM_CASES) {
     it(normLabel(c), async () => {
+      const cpu = oracle();
       const { m, n, k } = c;
       const transA = c.transA ?? false;
       const plan = gemmPlanFor(m, n, k, c.math, 132, c.kernels ?? 'mixed');
@@ -339,27 +300,25 @@ describe.skipIf(noGpu)('CUDA matmul epilogue layer norm against layer_norm_forwa
       };
 
       const stream = Stream.create();
-      const before = gemmKernels();
-      setGemmKernels(c.kernels ?? 'mixed');
       const read = (): NormOutputs => ({ out: get(io.get('out')), ln: get(io.get('ln')), mean: get(io.get('mean')), rstd: get(io.get('rstd')) });
-      let got: NormOutputs;
-      let again: NormOutputs;
-      let separate: Omit<NormOutputs, 'out'>;
+      let runs: { got: NormOutputs; again: NormOutputs; separate: Omit<NormOutputs, 'out'> };
       try {
-        const t = (name: string): Tensor => io.get(name);
-        matmul(stream, t('out'), t('a'), t('b'), m, n, k, { ...options, bias: t('bias'), epilogue: epilogueOn(t) }, c.math, scratch.get('scratch'));
-        layerNormForward(stream, t('ln_sep'), t('mean_sep'), t('rstd_sep'), t('out'), t('w'), t('lb'), m, n, LN_EPS, c.lnIds ? t('ids') : undefined);
-        stream.synchronize();
-        got = read();
-        separate = { ln: get(io.get('ln_sep')), mean: get(io.get('mean_sep')), rstd: get(io.get('rstd_sep')) };
-        matmul(stream, t('out'), t('a'), t('b'), m, n, k, { ...options, bias: t('bias'), epilogue: epilogueOn(t) }, c.math, scratch.get('scratch'));
-        stream.synchronize();
-        again = read();
+        runs = withGemmKernels(c.kernels ?? 'mixed', () => {
+          const t = (name: string): Tensor => io.get(name);
+          matmul(stream, t('out'), t('a'), t('b'), m, n, k, { ...options, bias: t('bias'), epilogue: epilogueOn(t) }, c.math, scratch.gemm());
+          layerNormForward(stream, t('ln_sep'), t('mean_sep'), t('rstd_sep'), t('out'), t('w'), t('lb'), m, n, LN_EPS, c.lnIds ? t('ids') : undefined);
+          stream.synchronize();
+          const got = read();
+          const separate = { ln: get(io.get('ln_sep')), mean: get(io.get('mean_sep')), rstd: get(io.get('rstd_sep')) };
+          matmul(stream, t('out'), t('a'), t('b'), m, n, k, { ...options, bias: t('bias'), epilogue: epilogueOn(t) }, c.math, scratch.gemm());
+          stream.synchronize();
+          return { got, again: read(), separate };
+        });
       } finally {
-        setGemmKernels(before);
         stream.destroy();
         io.free();
       }
+      const { got, again, separate } = runs;
 
       // The oracle twice: the whole op in float64, and the norm alone over the out the device wrote.
       const ref = cpu.allocGroup('ref', specs(() => 'f32'));
