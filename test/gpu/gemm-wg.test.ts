@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CudaTensor } from '../../src/backend/cuda/cuda-tensor.js';
 import {
-  clearGemmCounters, GEMM_KERNELS_ENV, GEMM_SCRATCH_FLOATS, GEMM_TILE_COUNTERS, gemmKernels, gemmKernelsFromEnv, gemmPlanFor, matmul, setGemmKernels, wgmmaPays,
+  GEMM_KERNELS_ENV, GEMM_TILE_COUNTERS, gemmKernelsFromEnv, gemmPlanFor, matmul, wgmmaPays,
 } from '../../src/backend/cuda/gemm-kernels.js';
 import {
   wgGemm, wgGemmEligible, wgGemmIneligibility, wgGemmPlanFor, wgmmaAvailable, type WgLayout, type WgTileN,
@@ -11,7 +10,8 @@ import { multiprocessors } from '../../src/backend/cuda/launch.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { DropoutSpec, MatmulEpilogue, MatmulOptions, Tensor } from '../../src/backend/ops.js';
 import { Stream } from '../../src/cuda/stream.js';
-import { cpuOracle, deviceGroup, get, put, relError, representable, toBf16 } from './device-tensors.js';
+import { deviceGroup, get, put, relError, representable, toBf16, useOracle } from './device-tensors.js';
+import { paddingIds, randomOperands, sameBits, useGemmScratch, withGemmKernels } from './gemm-setup.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm-wg.test.ts');
@@ -72,6 +72,16 @@ function checkedRows(c: Case): [number, number][] {
   if (c.layout === 'tn' || c.m < 4096) return [[0, c.m]];
   const mid = 128 * Math.floor(c.m / 256) - 64;
   return [[0, 256], [mid, mid + 128], [c.m - 256, c.m]];
+}
+
+/** Runs `launch` on `stream` twice and reads `out` back after each: both results (to hold the same bits). */
+function twice(stream: Stream, out: CudaTensor, launch: () => void): [Float32Array, Float32Array] {
+  const run = (): Float32Array => {
+    launch();
+    stream.synchronize();
+    return get(out);
+  };
+  return [run(), run()];
 }
 
 // The ML-20M linear layers (N = 27,648 packed rows, d = 256): the forward (nt, bf16 out + bias) and the input
@@ -224,48 +234,36 @@ describe('wgGemmPlanFor and wgGemmIneligibility (no GPU needed)', () => {
 
 describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
   const context = useContext();
-  let cpu: CpuOps;
-  let scratch: CudaTensorGroup;
+  const oracle = useOracle();
+  const scratch = useGemmScratch(WG_SCRATCH_FLOATS);
   let skipReason: string | undefined;
-  beforeAll(async () => {
-    cpu = await cpuOracle();
-    context();
+  beforeAll(() => {
     skipReason = wgmmaAvailable() ? undefined : `this GPU loads the ${context().modules.variantOf('gemm_wg')} module of gemm_wg, which has no kernels (they need compute capability 9.0)`;
     if (skipReason !== undefined) console.log(`[skip] test/gpu/gemm-wg.test.ts: ${skipReason}`);
     // The module's first load is a JIT of a large PTX (most of a minute on a fresh machine, longer beside
     // other test files compiling theirs): paid here, under the hook's timeout, not by the first case's.
     else context().modules.load('gemm_wg');
-    scratch = deviceGroup('scratch', [
-      { name: 'wg', shape: [WG_SCRATCH_FLOATS], dtype: 'f32' },
-      { name: 'gemm', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
-    ]);
-    clearGemmCounters(scratch.get('gemm'));
   }, MODULE_JIT_TIMEOUT_MS);
-  afterAll(() => {
-    scratch?.free();
-    cpu?.close();
-  });
 
   for (const c of CASES) {
     it(label(c), async (ctx) => {
       if (skipReason !== undefined) return ctx.skip(skipReason);
+      const cpu = oracle();
       const { m, n, k } = c;
       const options = { ...trans(c.layout), accumulate: c.accumulate ?? false, alpha: c.alpha ?? 1 };
-      const [sizeA, sizeB] = [Math.max(1, m * k), Math.max(1, k * n)];
-      const io = deviceGroup('io', [
-        { name: 'a', shape: [sizeA], dtype: c.a ?? 'bf16' },
-        { name: 'b', shape: [sizeB], dtype: c.b ?? 'bf16' },
+      const held = randomOperands(m, n, k, { a: c.a ?? 'bf16', b: c.b ?? 'bf16' }, [
         { name: 'out', shape: [m * n], dtype: c.out },
         { name: 'bias', shape: [n], dtype: 'f32' },
       ]);
+      const io = held.io;
       // What the kernels multiply: the values as stored, an f32 operand rounded to bf16 (nearest even).
-      const a = toBf16(put(io.get('a'), randomFloats(sizeA))).values;
-      const b = toBf16(put(io.get('b'), randomFloats(sizeB))).values;
+      const a = toBf16(held.a).values;
+      const b = toBf16(held.b).values;
       const old = options.accumulate ? put(io.get('out'), randomFloats(m * n)) : null;
       const bias = c.bias ? put(io.get('bias'), randomFloats(n).map((v) => v * Math.max(1, Math.sqrt(k)))) : null;
       const stream = Stream.create();
       const withBias = bias !== null ? { bias: io.get('bias') } : {};
-      wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...withBias }, scratch.get('wg'),
+      wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { ...options, ...withBias }, scratch.wg(),
         c.tileN === undefined ? {} : { tileN: c.tileN });
       stream.synchronize();
       stream.destroy();
@@ -308,50 +306,35 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
   it('matches gemm.cu on the ML-20M weight gradient (tn 256 × 256 × 27,648, 62 splits) and is bit-identical run to run', (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
     const [m, n, k] = [256, 256, 27_648];
-    const io = deviceGroup('io', [
-      { name: 'a', shape: [k * m], dtype: 'bf16' },
-      { name: 'b', shape: [k * n], dtype: 'bf16' },
+    const { io } = randomOperands(m, n, k, BF16, [
       { name: 'out', shape: [m * n], dtype: 'f32' },
       { name: 'ref', shape: [m * n], dtype: 'f32' },
     ]);
-    put(io.get('a'), randomFloats(k * m));
-    put(io.get('b'), randomFloats(k * n));
     const stream = Stream.create();
-    const runs = [0, 1].map(() => {
-      wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, scratch.get('wg'));
-      stream.synchronize();
-      return new Uint32Array(get(io.get('out')).buffer);
-    });
-    matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, { transA: true }, 'bf16', scratch.get('gemm'));
+    const runs = twice(stream, io.get('out'), () => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, scratch.wg()));
+    matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, { transA: true }, 'bf16', scratch.gemm());
     stream.synchronize();
     stream.destroy();
     const want = get(io.get('ref'));
     io.free();
-    expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[0]!.buffer)), 'bit-identical').toBe(true);
+    expect(sameBits(runs[1], runs[0]), 'bit-identical').toBe(true);
     // Both exact products summed in fp32, in different orders: 1e-5 (the bound against the oracle) each.
-    expect(relError(new Float32Array(runs[0]!.buffer), want)).toBeLessThanOrEqual(2e-5);
+    expect(relError(runs[0], want)).toBeLessThanOrEqual(2e-5);
   });
 
   it('is bit-identical run to run on the ML-20M forward (nt 27,648 × 256 × 256, bf16 out + bias), on both tiles', (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
     const [m, n, k] = [27_648, 256, 256];
-    const io = deviceGroup('io', [
-      { name: 'a', shape: [m * k], dtype: 'bf16' },
-      { name: 'b', shape: [n * k], dtype: 'bf16' },
+    const { io } = randomOperands(m, n, k, BF16, [
       { name: 'out', shape: [m * n], dtype: 'bf16' },
       { name: 'bias', shape: [n], dtype: 'f32' },
     ]);
-    put(io.get('a'), randomFloats(m * k));
-    put(io.get('b'), randomFloats(n * k));
     put(io.get('bias'), randomFloats(n));
     const stream = Stream.create();
     for (const tileN of [128, 256] as const) {
-      const runs = [0, 1].map(() => {
-        wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transB: true, bias: io.get('bias') }, scratch.get('wg'), { tileN });
-        stream.synchronize();
-        return new Uint32Array(get(io.get('out')).buffer);
-      });
-      expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[0]!.buffer)), `tile ${tileN}`).toBe(true);
+      const runs = twice(stream, io.get('out'), () =>
+        wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transB: true, bias: io.get('bias') }, scratch.wg(), { tileN }));
+      expect(sameBits(runs[1], runs[0]), `tile ${tileN}`).toBe(true);
     }
     stream.destroy();
     io.free();
@@ -363,48 +346,30 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
   for (const [layout, m, n, k] of [['nt', 1000, 256, 256], ['nn', 1000, 256, 256], ['tn', 256, 256, 5000]] as const) {
     it(`with f32 operands equals matmul ('mixed') within 2e-5 and is bit-identical run to run: ${layout} ${m} × ${n} × ${k}`, (ctx) => {
       if (skipReason !== undefined) return ctx.skip(skipReason);
-      const io = deviceGroup('io', [
-        { name: 'a', shape: [m * k], dtype: 'f32' },
-        { name: 'b', shape: [k * n], dtype: 'f32' },
+      const { io } = randomOperands(m, n, k, { a: 'f32', b: 'f32' }, [
         { name: 'out', shape: [m * n], dtype: 'f32' },
         { name: 'ref', shape: [m * n], dtype: 'f32' },
       ]);
-      put(io.get('a'), randomFloats(m * k));
-      put(io.get('b'), randomFloats(k * n));
       const options = trans(layout);
       const stream = Stream.create();
-      const runs = [0, 1].map(() => {
-        wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, scratch.get('wg'));
-        stream.synchronize();
-        return new Uint32Array(get(io.get('out')).buffer);
-      });
-      const before = gemmKernels();
-      setGemmKernels('mixed');
-      try {
-        matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, options, 'bf16', scratch.get('gemm'));
-      } finally {
-        setGemmKernels(before);
-      }
+      const runs = twice(stream, io.get('out'), () => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, scratch.wg()));
+      withGemmKernels('mixed', () => matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, options, 'bf16', scratch.gemm()));
       stream.synchronize();
       stream.destroy();
       const want = get(io.get('ref'));
       io.free();
-      expect(Buffer.from(runs[1]!.buffer).equals(Buffer.from(runs[0]!.buffer)), 'bit-identical').toBe(true);
-      expect(relError(new Float32Array(runs[0]!.buffer), want)).toBeLessThanOrEqual(2e-5);
+      expect(sameBits(runs[1], runs[0]), 'bit-identical').toBe(true);
+      expect(relError(runs[0], want)).toBeLessThanOrEqual(2e-5);
     });
   }
 
   it("matmul under 'wgmma' runs wgGemm on what it takes (the same bits, an epilogue's too) and 'mixed' on the rest ('fp32' math)", (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
     const [m, n, k] = [1000, 256, 256];
-    const io = deviceGroup('io', [
-      { name: 'a', shape: [m * k], dtype: 'f32' },
-      { name: 'b', shape: [k * n], dtype: 'f32' },
+    const { io } = randomOperands(m, n, k, { a: 'f32', b: 'f32' }, [
       { name: 'bias', shape: [n], dtype: 'f32' },
       { name: 'out', shape: [m * n], dtype: 'bf16' },
     ]);
-    put(io.get('a'), randomFloats(m * k));
-    put(io.get('b'), randomFloats(k * n));
     put(io.get('bias'), randomFloats(n));
     const stream = Stream.create();
     const bits = (run: () => void): Buffer => {
@@ -414,18 +379,11 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
     };
     const plain: MatmulOptions = { transB: true, bias: io.get('bias') };
     const relu: MatmulOptions = { ...plain, epilogue: { relu: true } };
-    const under = (kernels: 'wgmma' | 'mixed', options: MatmulOptions, math: 'bf16' | 'fp32' = 'bf16') => () => {
-      const before = gemmKernels();
-      setGemmKernels(kernels);
-      try {
-        matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, math, scratch.get('gemm'));
-      } finally {
-        setGemmKernels(before);
-      }
-    };
-    const direct = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, plain, scratch.get('wg')));
+    const under = (kernels: 'wgmma' | 'mixed', options: MatmulOptions, math: 'bf16' | 'fp32' = 'bf16') => () =>
+      withGemmKernels(kernels, () => matmul(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, math, scratch.gemm()));
+    const direct = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, plain, scratch.wg()));
     expect(bits(under('wgmma', plain)).equals(direct), 'eligible: wgGemm').toBe(true);
-    const directRelu = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, relu, scratch.get('wg')));
+    const directRelu = bits(() => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, relu, scratch.wg()));
     expect(bits(under('wgmma', relu)).equals(directRelu), 'an epilogue: wgGemm').toBe(true);
     expect(bits(under('wgmma', plain, 'fp32')).equals(bits(under('mixed', plain, 'fp32'))), "'fp32' math: gemm.cu").toBe(true);
     stream.destroy();
@@ -450,16 +408,8 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
       stream.synchronize();
       return Buffer.from(new Uint8Array(get(io.get(out)).buffer));
     };
-    const under = (kernels: 'auto' | 'mixed', run: () => void) => () => {
-      const before = gemmKernels();
-      setGemmKernels(kernels);
-      try {
-        run();
-      } finally {
-        setGemmKernels(before);
-      }
-    };
-    const g = scratch.get('gemm');
+    const under = (kernels: 'auto' | 'mixed', run: () => void) => () => withGemmKernels(kernels, run);
+    const g = scratch.gemm();
     const dW = () => matmul(stream, io.get('dW'), io.get('dy'), io.get('x'), d, d, rows, { transA: true }, 'bf16', g);
     // matmul gives wgGemm the scratch's partials region: all but the tile counters.
     const direct = bits('dW', () => wgGemm(stream, io.get('dW'), io.get('dy'), io.get('x'), d, d, rows, { transA: true }, g,
@@ -598,16 +548,6 @@ function epiBound(c: EpiCase): number {
   return (2e-5 + (c.out === 'bf16' ? 4 * 2 ** -9 : 0)) * (c.dropout ? 1 / (1 - DROP.p) : 1);
 }
 
-/** Padding ids of out's rows: 0 on rows 3..9 and every 17th, else 1. */
-function paddingIds(m: number): Int32Array {
-  return Int32Array.from({ length: m }, (_, r) => ((r >= 3 && r < 10) || r % 17 === 0 ? 0 : 1));
-}
-
-/** Whether two float arrays hold the same bits. */
-function sameBits(x: Float32Array, y: Float32Array): boolean {
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
-}
-
 /** The Euclidean norm of an array. */
 function norm2(x: ArrayLike<number>): number {
   let s = 0;
@@ -627,20 +567,11 @@ interface EpiOutputs {
 const RUNS = ['wg', 'again', 'mx', 'id'] as const;
 
 describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the same inputs", () => {
-  const context = useContext();
-  let scratch: CudaTensorGroup;
+  useContext();
+  const scratch = useGemmScratch(WG_SCRATCH_FLOATS);
   let skipReason: string | undefined;
   beforeAll(() => {
-    context();
     skipReason = wgmmaAvailable() ? undefined : 'this GPU does not load the sm_90a module of gemm_wg (compute capability 9.0 has it)';
-    scratch = deviceGroup('scratch', [
-      { name: 'wg', shape: [WG_SCRATCH_FLOATS], dtype: 'f32' },
-      { name: 'gemm', shape: [GEMM_SCRATCH_FLOATS], dtype: 'f32' },
-    ]);
-    clearGemmCounters(scratch.get('gemm'));
-  });
-  afterAll(() => {
-    scratch?.free();
   });
 
   for (const c of EPI_CASES) {
@@ -651,9 +582,7 @@ describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the s
       const split = plan.splits > 1;
       if (c.layout === 'tn' && (m === 256) !== split) throw new Error(`case ${epiLabel(c)}: expected ${m === 256 ? 'a split' : 'no split'}, got ${JSON.stringify(plan)}`);
       const lnDtype = c.ln ?? 'f32';
-      const io = deviceGroup('io', [
-        { name: 'a', shape: [m * k], dtype: c.a },
-        { name: 'b', shape: [k * n], dtype: c.b },
+      const { io } = randomOperands(m, n, k, c, [
         { name: 'bias', shape: [n], dtype: 'f32' },
         { name: 'res', shape: [m * n], dtype: c.residual ?? 'f32' },
         { name: 'by', shape: [m * n], dtype: c.gate ?? 'f32' },
@@ -671,8 +600,6 @@ describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the s
         ]),
       ]);
       const t = (name: string): Tensor => io.get(name);
-      put(io.get('a'), randomFloats(m * k));
-      put(io.get('b'), randomFloats(k * n));
       // The bias and the residual scaled like the product (by √k), so that ReLU cuts about half of the values.
       put(io.get('bias'), randomFloats(n).map((v) => v * Math.sqrt(k)));
       if (c.residual !== undefined) put(io.get('res'), randomFloats(m * n).map((v) => v * Math.sqrt(k)));
@@ -703,21 +630,20 @@ describe.skipIf(noGpu)("wgmma GEMM epilogue against gemm.cu's ('mixed') on the s
       const product: MatmulOptions = { ...trans(c.layout), alpha: c.alpha ?? 1, ...(c.bias === false ? {} : { bias: t('bias') }) };
       const launch = c.tileN === undefined ? {} : { tileN: c.tileN };
       const stream = Stream.create();
-      const before = gemmKernels();
-      setGemmKernels('mixed');
       try {
-        for (const run of ['wg', 'again'] as const) {
-          wgGemm(stream, t(`out_${run}`), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue(run) }, scratch.get('wg'), launch);
-        }
-        matmul(stream, t('out_mx'), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue('mx') }, 'bf16', scratch.get('gemm'));
-        // The identity check: wgGemm's out before the epilogue (alpha · product + bias, as its tiles store it),
-        // then gemm.cu's epilogue on exactly those values: pre · I by the fp32 kernels (exact: one product by 1,
-        // the rest by 0) with the same epilogue and no bias.
-        wgGemm(stream, t('out_pre'), t('a'), t('b'), m, n, k, product, scratch.get('wg'), launch);
-        matmul(stream, t('out_id'), t('out_pre'), t('eye'), m, n, n, { epilogue: epilogue('id') }, 'fp32', scratch.get('gemm'));
-        stream.synchronize();
+        withGemmKernels('mixed', () => {
+          for (const run of ['wg', 'again'] as const) {
+            wgGemm(stream, t(`out_${run}`), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue(run) }, scratch.wg(), launch);
+          }
+          matmul(stream, t('out_mx'), t('a'), t('b'), m, n, k, { ...product, epilogue: epilogue('mx') }, 'bf16', scratch.gemm());
+          // The identity check: wgGemm's out before the epilogue (alpha · product + bias, as its tiles store it),
+          // then gemm.cu's epilogue on exactly those values: pre · I by the fp32 kernels (exact: one product by 1,
+          // the rest by 0) with the same epilogue and no bias.
+          wgGemm(stream, t('out_pre'), t('a'), t('b'), m, n, k, product, scratch.wg(), launch);
+          matmul(stream, t('out_id'), t('out_pre'), t('eye'), m, n, n, { epilogue: epilogue('id') }, 'fp32', scratch.gemm());
+          stream.synchronize();
+        });
       } finally {
-        setGemmKernels(before);
         stream.destroy();
       }
       const read = (run: string): EpiOutputs => ({
