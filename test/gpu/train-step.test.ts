@@ -10,15 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import type { LossKind, Ops } from '../../src/backend/ops.js';
-import { packBatch } from '../../src/data/packing.js';
-import { TrainingLoss } from '../../src/losses/training-loss.js';
 import { bert4recDims, maskTokenId } from '../../src/model/bert4rec.js';
-import { Sasrec } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
-import { ADAM_EPS, zeroViews } from '../../src/trainer/train-loop.js';
-import { paddedSeqs } from '../helpers/model-fixture.js';
+import { sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
+import { ADAM_EPS } from '../../src/trainer/train-loop.js';
 import { relError } from './device-tensors.js';
 import { announceSkip, noGpu } from './gpu.js';
+import { prepareStep, randomBatch, type StepBatch } from './step-fixture.js';
 
 announceSkip('test/gpu/train-step.test.ts');
 
@@ -33,7 +30,7 @@ const bert: SasrecDims = bert4recDims(dims);
  * BERT4Rec's batch: left-padded random sequences whose items are masked with probability 0.3 (at
  * least one per row), labelled there; one row is all padding.
  */
-function randomMaskedBatch(): { ids: Int32Array; labels: Int32Array } {
+function randomMaskedBatch(): StepBatch {
   const ids = new Int32Array(N);
   const labels = new Int32Array(N);
   const L = dims.maxLen;
@@ -51,67 +48,23 @@ function randomMaskedBatch(): { ids: Int32Array; labels: Int32Array } {
   return { ids, labels };
 }
 
-/** A left-padded batch with fresh random items; one row is all padding. */
-function randomBatch(): { ids: Int32Array; labels: Int32Array } {
-  const ids = new Int32Array(N);
-  const labels = new Int32Array(N);
-  for (let b = 0; b < B - 1; b++) {
-    const len = 1 + Math.floor(Math.random() * dims.maxLen);
-    const seq = Array.from({ length: len + 1 }, () => 1 + Math.floor(Math.random() * dims.items));
-    for (let k = 0; k < len; k++) {
-      ids[b * dims.maxLen + dims.maxLen - len + k] = seq[k]!;
-      labels[b * dims.maxLen + dims.maxLen - len + k] = seq[k + 1]!;
-    }
-  }
-  return { ids, labels };
-}
-
-/** Runs one step; returns the loss, every parameter gradient and the parameters after Adam (flat). */
-async function oneStep(
-  ops: Ops, dims: SasrecDims, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, counts: Float64Array, packed: boolean,
-) {
-  const L = dims.maxLen;
-  // Packed into the rows the batch needs plus 3 spare ones, or padded.
-  const needed = batch.ids.filter((id) => id !== 0).length + batch.labels.filter((t, r) => t !== 0 && batch.ids[r] === 0).length;
-  const part = packed ? packBatch(batch.ids, batch.labels, B, L, needed + 3, B)[0]! : { ids: batch.ids, labels: batch.labels, seqs: paddedSeqs(batch.ids, B, L) };
-  const R = part.ids.length;
-  const layout = modelLayout(ops, dims, B, R);
-  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
-  const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
+/**
+ * Runs one step (packed, or padded); returns the loss, every parameter gradient and the parameters after
+ * Adam (flat).
+ */
+async function oneStep(ops: Ops, dims: SasrecDims, kind: LossKind, batch: StepBatch, seed: number, counts: Float64Array, packed: boolean) {
+  const step = prepareStep(ops, dims, B, kind, batch, seed, { counts, packed });
   const m = ops.allocGroup('m', sasrecParamSpecs(dims));
   const v = ops.allocGroup('v', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
-  // As the trainer: every activation starts at 0 (rows that no op writes must hold finite numbers).
-  for (const g of [acts, scratch]) zeroViews(ops, g);
-  const io = ops.allocGroup('io', [
-    { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
-    { name: 'loss', shape: [1], dtype: 'f32' },
-  ]);
-  const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch });
-  model.initialise(seed);
-  const sampling = kind === 'cce-' ? 'popularity' : 'uniform';
-  const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling, seed }, { rows: R, items: dims.items, hidden: dims.hidden });
-  const ws = ops.allocGroup('ws', loss.workspaceSpecs());
-  const tables = ops.allocGroup('tables', loss.tableSpecs());
-  loss.bind(ws, loss.tableSpecs().length > 0 ? tables : null, counts);
-  for (const g of [m, v, grads]) ops.fill(g.flat(), 0, g.flat().size);
-  ops.write(io.get('ids'), part.ids);
-  ops.write(io.get('labels'), part.labels!);
-  ops.write(io.get('seqs'), part.seqs);
-  const rows = { ids: io.get('ids'), layout: { seqs: io.get('seqs'), rows: R }, B };
-  const valid = batch.labels.filter((t) => t !== 0).length;
-  const step = 17;
-  const ctx = { train: true, seed, step };
-  model.forward(rows, ctx);
-  loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), R, valid, step);
-  loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), R, valid, step);
-  model.backward(rows, ctx);
+  for (const g of [m, v]) ops.fill(g.flat(), 0, g.flat().size);
+  step.run();
+  const { params, grads } = step;
   const gradients = await ops.readF32(grads.flat());
   ops.adamStep(params.flat(), m.flat(), v.flat(), grads.flat(), params.flat().size, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: ADAM_EPS, step: 1 });
   const after = await ops.readF32(params.flat());
-  const value = (await ops.readF32(io.get('loss')))[0]!;
-  for (const g of [params, grads, m, v, acts, scratch, io, ws, tables]) ops.freeGroup(g);
+  const value = (await ops.readF32(step.loss))[0]!;
+  for (const g of [m, v]) ops.freeGroup(g);
+  step.free();
   return { value, gradients, after };
 }
 
@@ -136,11 +89,11 @@ describe.skipIf(noGpu)('one training step (SASRec, BERT4Rec): CUDA (fp32 mode) a
   const streamed: ReadonlySet<LossKind> = new Set<LossKind>(['cce', 'cce-', 'bce+', 'gbce']);
   for (const kind of ['ce', 'ce-', 'cce', 'cce-', 'bce', 'bce+'] as const) {
     it(`${kind}: loss, gradients and the parameters after one Adam step agree`, async () => {
-      await agree(kind, dims, randomBatch());
+      await agree(kind, dims, randomBatch(dims, B));
     });
   }
   it('ce, padded layout: loss, gradients and the parameters after one Adam step agree', async () => {
-    await agree('ce', dims, randomBatch(), false);
+    await agree('ce', dims, randomBatch(dims, B), false);
   });
 
   // The same bounds: BERT4Rec runs the same ops (attention with keyPadding) on the same kernels.
@@ -151,7 +104,7 @@ describe.skipIf(noGpu)('one training step (SASRec, BERT4Rec): CUDA (fp32 mode) a
   }
 
   /** One step of `dims` on both backends from the same random seed and counts: the bounds above. */
-  async function agree(kind: LossKind, stepDims: SasrecDims, batch: { ids: Int32Array; labels: Int32Array }, packed = true): Promise<void> {
+  async function agree(kind: LossKind, stepDims: SasrecDims, batch: StepBatch, packed = true): Promise<void> {
     const seed = 1 + Math.floor(Math.random() * 10_000);
     const counts = Float64Array.from({ length: dims.items + 1 }, (_, i) => (i === 0 ? 0 : 1 + Math.floor(Math.random() * 20)));
     const want = await oneStep(cpu, stepDims, kind, batch, seed, counts, packed);
