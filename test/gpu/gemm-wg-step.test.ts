@@ -11,16 +11,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
-import { gemmKernels, setGemmKernels, type GemmKernels } from '../../src/backend/cuda/gemm-kernels.js';
+import type { GemmKernels } from '../../src/backend/cuda/gemm-kernels.js';
 import { wgGemm, wgmmaAvailable } from '../../src/backend/cuda/gemm-wg-kernels.js';
 import type { LossKind, MatmulOptions } from '../../src/backend/ops.js';
-import { packBatch } from '../../src/data/packing.js';
-import { TrainingLoss } from '../../src/losses/training-loss.js';
-import { Sasrec } from '../../src/model/sasrec.js';
-import { modelLayout, sasrecActivationSpecs, sasrecBackwardSpecs, sasrecNarrowParamSpecs, sasrecParamSpecs, type SasrecDims } from '../../src/model/sasrec-specs.js';
-import { zeroViews } from '../../src/trainer/train-loop.js';
+import type { SasrecDims } from '../../src/model/sasrec-specs.js';
 import { relError } from './device-tensors.js';
+import { withGemmKernels } from './gemm-setup.js';
 import { announceSkip, noGpu } from './gpu.js';
+import { prepareStep, randomBatch, type StepBatch } from './step-fixture.js';
 
 announceSkip('test/gpu/gemm-wg-step.test.ts');
 
@@ -55,67 +53,15 @@ const LINEAR_PRODUCTS_PER_BLOCK: Readonly<Record<string, number>> = {
 const dims: SasrecDims = { items: 97, hidden: 64, blocks: 2, heads: 2, maxLen: 24 };
 const B = 12;
 
-/** A left-padded batch with fresh random items (next-item labels); one row is all padding. */
-function randomBatch(): { ids: Int32Array; labels: Int32Array } {
-  const L = dims.maxLen;
-  const ids = new Int32Array(B * L);
-  const labels = new Int32Array(B * L);
-  for (let b = 0; b < B - 1; b++) {
-    const len = 1 + Math.floor(Math.random() * L);
-    const seq = Array.from({ length: len + 1 }, () => 1 + Math.floor(Math.random() * dims.items));
-    for (let k = 0; k < len; k++) {
-      ids[b * L + L - len + k] = seq[k]!;
-      labels[b * L + L - len + k] = seq[k + 1]!;
-    }
-  }
-  return { ids, labels };
-}
-
 /**
  * One forward and backward under `kernels`: the loss and every parameter gradient (flat); with `narrow`, the
  * model reads narrow operand copies (transformer-block.ts BlockGroups.narrow) as if Ops.narrowOperands asked.
  */
-async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch: { ids: Int32Array; labels: Int32Array }, seed: number, narrow = false) {
-  const L = dims.maxLen;
-  const needed = batch.ids.filter((id) => id !== 0).length + batch.labels.filter((t, r) => t !== 0 && batch.ids[r] === 0).length;
-  const part = packBatch(batch.ids, batch.labels, B, L, needed + 3, B)[0]!;
-  const R = part.ids.length;
-  const layout = { ...modelLayout(ops, dims, B, R), copies: narrow };
-  const params = ops.allocGroup('params', sasrecParamSpecs(dims));
-  const mirror = ops.allocGroup('params_narrow', sasrecNarrowParamSpecs(dims, layout));
-  const grads = ops.allocGroup('grads', sasrecParamSpecs(dims));
-  const acts = ops.allocGroup('acts', sasrecActivationSpecs(dims, R, layout));
-  const scratch = ops.allocGroup('scratch', sasrecBackwardSpecs(dims, R, layout));
-  for (const g of [acts, scratch]) zeroViews(ops, g);
-  const io = ops.allocGroup('io', [
-    { name: 'ids', shape: [R], dtype: 'i32' }, { name: 'labels', shape: [R], dtype: 'i32' }, { name: 'seqs', shape: [B, 2], dtype: 'i32' },
-    { name: 'loss', shape: [1], dtype: 'f32' },
-  ]);
-  const model = new Sasrec(ops, dims, 0.1, { params, grads, acts, scratch, ...(narrow ? { narrow: mirror } : {}) });
-  model.initialise(seed);
-  const loss = new TrainingLoss(ops, { kind, negatives: 9, sampling: 'uniform', seed }, { rows: R, items: dims.items, hidden: dims.hidden });
-  const ws = ops.allocGroup('ws', loss.workspaceSpecs());
-  const tables = ops.allocGroup('tables', loss.tableSpecs());
-  loss.bind(ws, loss.tableSpecs().length > 0 ? tables : null, new Float64Array(dims.items + 1).fill(1));
-  ops.fill(grads.flat(), 0, grads.flat().size);
-  ops.write(io.get('ids'), part.ids);
-  ops.write(io.get('labels'), part.labels!);
-  ops.write(io.get('seqs'), part.seqs);
-  const rows = { ids: io.get('ids'), layout: { seqs: io.get('seqs'), rows: R }, B };
-  const valid = batch.labels.filter((t) => t !== 0).length;
-  const step = 17;
-  const ctx = { train: true, seed, step };
-  const before = gemmKernels();
-  setGemmKernels(kernels);
+async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch: StepBatch, seed: number, narrow = false) {
+  // The loss samples uniformly (no cce- here): every item counted once.
+  const step = prepareStep(ops, dims, B, kind, batch, seed, { counts: new Float64Array(dims.items + 1).fill(1), narrow });
   vi.mocked(wgGemm).mockClear();
-  try {
-    model.forward(rows, ctx);
-    loss.forward(io.get('loss'), model.hidden, model.outputTable, io.get('labels'), R, valid, step);
-    loss.backward(model.hiddenGrad, model.outputTableGrad, model.hidden, model.outputTable, io.get('labels'), R, valid, step);
-    model.backward(rows, ctx);
-  } finally {
-    setGemmKernels(before);
-  }
+  withGemmKernels(kernels, step.run);
   // The materialised losses' products span their logits' padded width P (materialised-losses.ts): the logits
   // (n = P), dH (k = P) and the table gradient (transA, m = P). The rest are the linear layers' (n = d = 64).
   const P = Math.ceil((dims.items + 1) / 8) * 8;
@@ -133,9 +79,9 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
     kinds[kind] = (kinds[kind] ?? 0) + 1;
     if (call[2].dtype === 'bf16' && call[3].dtype === 'bf16') narrowProducts++;
   }
-  const gradients = await ops.readF32(grads.flat());
-  const value = (await ops.readF32(io.get('loss')))[0]!;
-  for (const g of [params, mirror, grads, acts, scratch, io, ws, tables]) ops.freeGroup(g);
+  const gradients = await ops.readF32(step.grads.flat());
+  const value = (await ops.readF32(step.loss))[0]!;
+  step.free();
   return { value, gradients, kinds, lossKinds, narrowProducts };
 }
 
@@ -157,7 +103,7 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
   for (const kind of ['ce', 'bce'] as const) {
     it(`${kind}: the loss and the gradients`, async (ctx) => {
       if (skipReason !== undefined) return ctx.skip(skipReason);
-      const batch = randomBatch();
+      const batch = randomBatch(dims, B);
       const seed = 1 + Math.floor(Math.random() * 10_000);
       const want = await oneStep(ops, 'mixed', kind, batch, seed);
       const got = await oneStep(ops, 'wgmma', kind, batch, seed);
@@ -179,7 +125,7 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
   // multiplies two bf16 operands (x, ln1, ln2, att or ffn_drop by a narrow weight), within the bounds above.
   it('cce with narrow operand copies: bit for bit under mixed, two bf16 operands in every forward product under wgmma', async (ctx) => {
     if (skipReason !== undefined) return ctx.skip(skipReason);
-    const batch = randomBatch();
+    const batch = randomBatch(dims, B);
     const seed = 1 + Math.floor(Math.random() * 10_000);
     const want = await oneStep(ops, 'mixed', 'cce', batch, seed);
     const copies = await oneStep(ops, 'mixed', 'cce', batch, seed, true);
