@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import type { CudaTensor } from '../../src/backend/cuda/cuda-tensor.js';
+import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import {
   GEMM_KERNELS_ENV, GEMM_TILE_COUNTERS, gemmKernelsFromEnv, gemmPlanFor, matmul, wgmmaPays,
 } from '../../src/backend/cuda/gemm-kernels.js';
@@ -82,6 +82,21 @@ function twice(stream: Stream, out: CudaTensor, launch: () => void): [Float32Arr
     return get(out);
   };
   return [run(), run()];
+}
+
+/**
+ * On a fresh stream: `launch` (wgGemm into io's out) twice, then `reference` (matmul into io's ref); frees io.
+ * Both of wgGemm's results (to hold the same bits) and the reference's.
+ */
+function twiceAgainst(io: CudaTensorGroup, launch: (stream: Stream) => void, reference: (stream: Stream) => void): { runs: [Float32Array, Float32Array]; want: Float32Array } {
+  const stream = Stream.create();
+  const runs = twice(stream, io.get('out'), () => launch(stream));
+  reference(stream);
+  stream.synchronize();
+  stream.destroy();
+  const want = get(io.get('ref'));
+  io.free();
+  return { runs, want };
 }
 
 // The ML-20M linear layers (N = 27,648 packed rows, d = 256): the forward (nt, bf16 out + bias) and the input
@@ -310,13 +325,9 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
       { name: 'out', shape: [m * n], dtype: 'f32' },
       { name: 'ref', shape: [m * n], dtype: 'f32' },
     ]);
-    const stream = Stream.create();
-    const runs = twice(stream, io.get('out'), () => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, scratch.wg()));
-    matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, { transA: true }, 'bf16', scratch.gemm());
-    stream.synchronize();
-    stream.destroy();
-    const want = get(io.get('ref'));
-    io.free();
+    const { runs, want } = twiceAgainst(io,
+      (stream) => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, { transA: true }, scratch.wg()),
+      (stream) => matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, { transA: true }, 'bf16', scratch.gemm()));
     expect(sameBits(runs[1], runs[0]), 'bit-identical').toBe(true);
     // Both exact products summed in fp32, in different orders: 1e-5 (the bound against the oracle) each.
     expect(relError(runs[0], want)).toBeLessThanOrEqual(2e-5);
@@ -351,13 +362,9 @@ describe.skipIf(noGpu)('wgmma GEMM against the float64 CPU reference', () => {
         { name: 'ref', shape: [m * n], dtype: 'f32' },
       ]);
       const options = trans(layout);
-      const stream = Stream.create();
-      const runs = twice(stream, io.get('out'), () => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, scratch.wg()));
-      withGemmKernels('mixed', () => matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, options, 'bf16', scratch.gemm()));
-      stream.synchronize();
-      stream.destroy();
-      const want = get(io.get('ref'));
-      io.free();
+      const { runs, want } = twiceAgainst(io,
+        (stream) => wgGemm(stream, io.get('out'), io.get('a'), io.get('b'), m, n, k, options, scratch.wg()),
+        (stream) => withGemmKernels('mixed', () => matmul(stream, io.get('ref'), io.get('a'), io.get('b'), m, n, k, options, 'bf16', scratch.gemm())));
       expect(sameBits(runs[1], runs[0]), 'bit-identical').toBe(true);
       expect(relError(runs[0], want)).toBeLessThanOrEqual(2e-5);
     });
