@@ -232,6 +232,22 @@ describe('gemmPlanFor (split-K)', () => {
     }
   });
 
+  it('gives a product with epilogue work at n ≤ 64 the 64 × 64 tile where 128-row tiles ran unsplit (twice the CTAs on its post-pass)', () => {
+    for (const kernels of ['mixed', 'auto', 'async', 'tiled'] as const) {
+      const plan = (m: number, n: number, k: number, work: boolean) => gemmPlanFor(m, n, k, 'bf16', 132, kernels, undefined, work);
+      // ML-1M's packed rows at d = 64: attn_out, ffn1, ffn2 and the gated input gradient.
+      expect(plan(17_152, 64, 64, false), kernels).toMatchObject({ tileM: 128, tileN: 64, tiles: 134 });
+      expect(plan(17_152, 64, 64, true), kernels).toEqual({ tileM: 64, tileN: 64, tiles: 268, splits: 1, kPerSplit: 64, reduction: 'none' });
+      // Wider outputs, split products and what already runs on 64-row tiles keep their plans.
+      for (const [m, n, k] of [[131_072, 256, 256], [64, 64, 25_600], [1000, 64, 64], [2200, 1000, 19]] as const) {
+        expect(plan(m, n, k, true), `${kernels} ${m}×${n}×${k}`).toEqual(plan(m, n, k, false));
+      }
+    }
+    expect(gemmPlanFor(17_152, 64, 64, 'fp32', 132, 'mixed', undefined, true)).toEqual(gemmPlanFor(17_152, 64, 64, 'fp32', 132, 'mixed'));
+    // 'legacy' has no 64 × 64 tile.
+    expect(gemmPlanFor(17_152, 64, 64, 'bf16', 132, 'legacy', undefined, true)).toMatchObject({ tileM: 128, tileN: 64, tiles: 134 });
+  });
+
   it('reduces inside the GEMM only what the tile counters cover', () => {
     for (const [m, n, k] of [[1024, 256, 1024], [4096, 4096, 4096], [64, 64, 25_601], [20_000, 64, 1024]] as const) {
       const p = gemmPlanFor(m, n, k, 'bf16', 132);

@@ -259,8 +259,37 @@ function better(a: Candidate, b: Candidate): boolean {
   return a.order < b.order;
 }
 
-/** The best plan of one product and its tile (gemmPlanFor's rule). */
+/**
+ * Widest output (n) at which a product with epilogue work takes the 64 × 64 tile (EPILOGUE_TILE_ROWS rows)
+ * where the plan would take 128-row tiles unsplit.
+ */
+const EPILOGUE_TILE_MAX_N = 64;
+/** Rows of that tile. */
+const EPILOGUE_TILE_ROWS = 64;
+
+/**
+ * The best plan of one product and its tile (gemmPlanFor's rule). `epilogueWork`: the product's epilogue does
+ * more than add the bias (or does the layer norm); at n ≤ EPILOGUE_TILE_MAX_N such a product takes the set's
+ * 64 × 64 tile where the rule chose 128-row tiles unsplit: twice the CTAs, two an SM. The post-pass over
+ * the stored tile is a chain of dependent instructions whose speed is the number of warps on it (ML-1M, d =
+ * 64: one 128 × 64 CTA an SM, 12.5% occupancy; the layer-norm epilogue GEMMs took 3.5× a plain one;
+ * BENCHMARKS.md, calls 67-68).
+ */
 function planOf(
+  m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels, partialFloats: number,
+  epilogueWork = false,
+): Candidate {
+  const best = modelledPlanOf(m, n, k, math, multiprocessorCount, kernels, partialFloats);
+  const small = BF16_TILES[kernels].find((t) => t.m === EPILOGUE_TILE_ROWS && t.n === EPILOGUE_TILE_MAX_N);
+  if (!epilogueWork || math !== 'bf16' || n > EPILOGUE_TILE_MAX_N || best.plan.reduction !== 'none' || best.tile.m <= EPILOGUE_TILE_ROWS || small === undefined) {
+    return best;
+  }
+  const tiles = Math.ceil(m / small.m) * Math.ceil(n / small.n);
+  return { ...best, tile: small, plan: { ...best.plan, tileM: small.m, tileN: small.n, tiles } };
+}
+
+/** The plan of least modelled cost (gemmPlanFor's rule before the epilogue's tile). */
+function modelledPlanOf(
   m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number, kernels: GemmKernels, partialFloats: number,
 ): Candidate {
   const slots = CTAS_PER_SM * multiprocessorCount;
@@ -307,11 +336,12 @@ function planOf(
  * split; a deep split of few tiles (the weight gradient at d = 64) keeps gemm_splitk_reduce, whose S · m · n
  * floats one SM would sum too slowly. `kernels` (bf16 only) names the tile set (@default the current
  * choice, setGemmKernels; for 'wgmma', the plan of the products it leaves to gemm.cu, which wgGemmPlanFor
- * does not replace); `partialFloats` bounds the splits' partials (@default a full scratch's).
+ * does not replace); `partialFloats` bounds the splits' partials (@default a full scratch's); `epilogueWork`:
+ * the epilogue does more than add the bias (planOf's rule for its tile).
  */
 export function gemmPlanFor(m: number, n: number, k: number, math: GemmMath, multiprocessorCount: number,
-  kernels: GemmKernels = currentKernels, partialFloats = PARTIAL_FLOATS): GemmPlan {
-  return planOf(m, n, k, math, multiprocessorCount, kernels, partialFloats).plan;
+  kernels: GemmKernels = currentKernels, partialFloats = PARTIAL_FLOATS, epilogueWork = false): GemmPlan {
+  return planOf(m, n, k, math, multiprocessorCount, kernels, partialFloats, epilogueWork).plan;
 }
 
 function kernel<K extends keyof typeof SIGNATURES>(name: string, kind: K, sharedBytes = 0): KernelFunction<(typeof SIGNATURES)[K]> {
@@ -348,7 +378,8 @@ function gemm(
   aIds: CudaTensor | null = null, bias: CudaTensor | null = null, epilogue: EpilogueArgs = NO_EPILOGUE, norm: NormArgs | null = null,
 ): boolean {
   const kernels = currentKernels;
-  const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels, partialCapacity(scratch));
+  const epilogueWork = !transA && (norm !== null || epilogue !== NO_EPILOGUE);
+  const { plan, tile: planned } = planOf(m, n, k, math, multiprocessors(), kernels, partialCapacity(scratch), epilogueWork);
   checkTiles(what, plan.tiles);
   let tile = planned;
   // A device whose blocks cannot opt in to that much shared memory (about 99 KiB on sm_86 and sm_89) runs
