@@ -52,10 +52,24 @@
 //     S = 1:   dtable[1+i] (+=) scale · acc     (f32 or bf16 table gradient)
 //     S > 1:   partial[z][i] = acc (f32), then cce_table_grad_reduce adds the S partials in a fixed
 //              order: the result is deterministic; partial holds S·V·d floats with S·V ≤ 2·SMs·R.
+//   cce_write_grad_*   grid (⌈N/R⌉, S) (D ≤ 256): the materialised ce's gradient under 'bf16' math
+//                      (src/backend/cuda/materialised-losses.ts, after cce_forward_grad). A CTA owns R rows of
+//                      h and streams the table FROM ROW 0 (stream index c = item c = logits column c; rows
+//                      past V load as zeros) in tiles of BS, split y taking column tiles [y·T, min((y+1)·T,
+//                      ⌈P/BS⌉)), T = tiles_per_split; it recomputes the scores with the forward's shape,
+//                      tensor-core path and bf16 operands, and
+//     writes   logits[N × P] bf16 (P % 8 == 0, 16-byte aligned rows), overwritten whole:
+//              G[r, c] = 2^(s_rc·log2e − lse_r·log2e) − [c = t_r] for items c = 1..V, UNSCALED, rounded to
+//              nearest even; +0 in column 0 and in columns V+1..P-1; padding rows (and their row blocks,
+//              without a product) +0. p is the forward's exp2 of fp32 scores against its lse (Σ_c p = 1 to
+//              ~1e-6), not a softmax of bf16-rounded logits. A quad transposes its accumulator fragments
+//              (two xor-shuffle rounds) so that each lane stores 16 bytes: a warp's store is 8 rows × 64
+//              contiguous bytes. Reads lse only (not dh_raw, min_lse or tile_max); deterministic.
 //   cce_hidden_grad    dh = scale · dh_raw (f32 → f32 or bf16); may alias when both are f32.
 //   cce_loss_reduce    loss[0] = Σ row_loss / M in fp64, one CTA, fixed order (deterministic).
 // SAVED FOR BACKWARD: lse [N] and dh_raw [N × d] (the forward computes the hidden gradient: the backward
-// then needs one pass over the catalogue, not two), min_lse and tile_max (the tile skip).
+// then needs one pass over the catalogue, not two), min_lse and tile_max (the tile skip). The materialised
+// ce keeps G (cce_write_grad's logits) for its table GEMM instead of running cce_table_grad.
 // ACCUMULATES: the table gradient (+=, rows 1..V; row 0 never touched). OVERWRITES: everything else
 // (the forward's partials are scratch between the split forward and its combine).
 //
@@ -1027,6 +1041,148 @@ __device__ __forceinline__ void cce_table_grad_body(float* __restrict__ dtable_f
 }
 
 // ---------------------------------------------------------------------------------------------------
+// ce's gradient, materialised: G = softmax − onehot written into the logits buffer from the forward's lse.
+
+// A 4 × 4 transpose across the lanes of a quad: lane q holds w[m] = its two columns of 8-column chunk m
+// (m = 0..3 of a group of four chunks); afterwards it holds chunk q whole, w[m] = lane m's former w[q],
+// so that each lane stores one 16-byte chunk. Two rounds of xor shuffles: the off-diagonal 2 × 2
+// blocks swap (lanes q, q ^ 2), then each 2 × 2 block is transposed (lanes q, q ^ 1).
+__device__ __forceinline__ void quad_transpose(uint32_t (&w)[4], int q) {
+  const bool hi = (q & 2) != 0;
+  uint32_t a0 = hi ? w[0] : w[2], a1 = hi ? w[1] : w[3];
+  a0 = __shfl_xor_sync(0xffffffffu, a0, 2);
+  a1 = __shfl_xor_sync(0xffffffffu, a1, 2);
+  if (hi) {
+    w[0] = a0;
+    w[1] = a1;
+  } else {
+    w[2] = a0;
+    w[3] = a1;
+  }
+  const bool lo = (q & 1) != 0;
+  uint32_t b0 = lo ? w[0] : w[1], b1 = lo ? w[2] : w[3];
+  b0 = __shfl_xor_sync(0xffffffffu, b0, 1);
+  b1 = __shfl_xor_sync(0xffffffffu, b1, 1);
+  if (lo) {
+    w[0] = b0;
+    w[2] = b1;
+  } else {
+    w[1] = b0;
+    w[3] = b1;
+  }
+}
+
+// One warp's [16 × BS] score tile (columns c0 .. c0 + BS of the logits, column c = item c) to G:
+// p = 2^(s·log2e − lse2) (lse2 = lse·log2e; +inf on padding rows: p = +0), minus 1 at the target, +0 in
+// column 0 and past V; bf16 (nearest even), 16-byte stores of rows < N and columns < P (P % 8 == 0).
+template <int BS>
+__device__ __forceinline__ void write_grad_tile(bf16* __restrict__ logits, long long P, float (&s)[BS / 8][4],
+                                                const int (&rows)[2], const int (&tgt)[2], const float (&lse2)[2], int N,
+                                                int V, int c0, int q) {
+  static_assert(BS % 32 == 0, "whole groups of four 8-column chunks");
+#pragma unroll
+  for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[j][e] = fast_exp2(fmaf(s[j][e], CCE_LOG2E, -lse2[e >> 1]));
+  const int rel0 = tgt[0] - c0, rel1 = tgt[1] - c0;
+  if (static_cast<unsigned>(rel0) < static_cast<unsigned>(BS) || static_cast<unsigned>(rel1) < static_cast<unsigned>(BS)) {
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (8 * j + 2 * q + (e & 1) == (e < 2 ? rel0 : rel1)) s[j][e] -= 1.f;
+  }
+  if (c0 == 0 || c0 + BS > V + 1) {
+#pragma unroll
+    for (int j = 0; j < BS / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = c0 + 8 * j + 2 * q + (e & 1);
+        if (col == 0 || col > V) s[j][e] = 0.f;
+      }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    bf16* row = logits + static_cast<long long>(rows[r]) * P;
+#pragma unroll
+    for (int k = 0; k < BS / 32; ++k) {
+      uint32_t w[4];
+#pragma unroll
+      for (int m = 0; m < 4; ++m) w[m] = pack_bf16(s[4 * k + m][2 * r], s[4 * k + m][2 * r + 1]);
+      quad_transpose(w, q);  // every lane takes part, rows past N included
+      const int col = c0 + 8 * (4 * k + q);
+      if (rows[r] < N && col < P) *reinterpret_cast<uint4*>(row + col) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+  }
+}
+
+template <int D, class S>
+__device__ __forceinline__ void cce_write_grad_body(bf16* __restrict__ logits, int P, const bf16* __restrict__ h,
+                                                    const bf16* __restrict__ table, const int* __restrict__ targets,
+                                                    const float* __restrict__ lse, int N, int V, int d, bool aligned,
+                                                    int tiles_per_split) {
+  constexpr int WARPS = S::WARPS, BS = S::BS, R = 16 * WARPS, THREADS = 32 * WARPS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  unsigned char* smem = smem_aligned(smem_raw);
+  bf16* own = reinterpret_cast<bf16*>(smem);
+  bf16* stream = own + R * D;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, q = lane & 3;
+  const int row0 = blockIdx.x * R;
+  const int wr0 = warp * 16;
+  const int rows[2] = {row0 + wr0 + g, row0 + wr0 + g + 8};
+  int tgt[2];      // target item, 0 on padding rows and rows past N
+  float lse2[2];   // lse in log2 units, +inf where tgt = 0
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    tgt[r] = rows[r] < N ? targets[rows[r]] : 0;
+    lse2[r] = tgt[r] != 0 ? lse[rows[r]] * CCE_LOG2E : INFINITY;
+  }
+  // This CTA's column tiles: split y writes [y·tiles_per_split, …) of the ⌈P/BS⌉.
+  const int tiles = (P + BS - 1) / BS;
+  const int it_begin = blockIdx.y * tiles_per_split;
+  const int it_end = min(tiles, it_begin + tiles_per_split);
+  if (!__syncthreads_or(tgt[0] != 0 || tgt[1] != 0)) {
+    // Padding rows only: their columns are +0, written without a product.
+    const int nrows = min(R, N - row0);
+    const int c_begin = it_begin * BS, chunks = (min(it_end * BS, P) - c_begin) / 8;
+    for (int k = threadIdx.x; k < nrows * chunks; k += THREADS)
+      *reinterpret_cast<uint4*>(logits + static_cast<long long>(row0 + k / chunks) * P + c_begin + 8 * (k % chunks)) =
+          make_uint4(0u, 0u, 0u, 0u);
+    return;
+  }
+  // The stream is the whole table from row 0 (stream index c = item c = logits column c); rows past V
+  // load as zeros.
+  const StreamLoader<D, BS, THREADS> loader(table, d, V + 1);
+  // wgmma shapes take aligned rows only (the launcher's rule): no element-load path there.
+  auto load_stream = [&](bf16* tile, int first) {
+    if (S::WG || aligned) loader.load(tile, first);
+    else if constexpr (!S::WG) load_tile<D, BS, THREADS, false>(tile, table, first, V + 1, d);
+  };
+  if (S::WG || aligned) load_tile<D, R, THREADS, true>(own, h, row0, N, d);
+  else if constexpr (!S::WG) load_tile<D, R, THREADS, false>(own, h, row0, N, d);
+  load_stream(stream + (it_begin & 1) * BS * D, it_begin * BS);
+  cp_async_commit();
+  const uint32_t own_u = smem_u32(own);
+  for (int it = it_begin; it < it_end; ++it) {
+    if (it + 1 < it_end) {
+      load_stream(stream + ((it + 1) & 1) * BS * D, (it + 1) * BS);
+      cp_async_commit();
+      tile_ready<1, S::WG>();
+    } else {
+      tile_ready<0, S::WG>();
+    }
+    float s[BS / 8][4];
+    cta_scores<D, S>(s, own_u, wr0, smem_u32(stream + (it & 1) * BS * D), lane);
+    // Every product of the buffer is done: the next iteration may refill it (the stores below read
+    // registers only).
+    __syncthreads();
+    write_grad_tile<BS>(logits, P, s, rows, tgt, lse2, N, V, it * BS, q);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Small kernels.
 
 // Split forward, second pass: per valid row n, from the S partials in order z = 0 .. S-1,
@@ -1110,10 +1266,11 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Entry points: cce_forward_grad_{D} and cce_table_grad_{D} with shape CceShape<D> (every target), and
-// in the sm_90a module cce_forward_grad_wg{D} and cce_table_grad_wg{D} with shape CceShapeWg<D> (rows
-// must be aligned). `aligned` = d % 8 == 0 and 16-byte aligned rows: cp.async tiles; else element loads.
-// Launch with 32·WARPS threads and the dynamic shared memory of the shape table above.
+// Entry points: cce_forward_grad_{D}, cce_table_grad_{D} and (D ≤ 256) cce_write_grad_{D} with shape
+// CceShape<D> (every target), and in the sm_90a module cce_forward_grad_wg{D}, cce_table_grad_wg{D} and
+// cce_write_grad_wg{D} with shape CceShapeWg<D> (rows must be aligned). `aligned` = d % 8 == 0 and 16-byte aligned rows: cp.async tiles; else element loads.
+// Launch with 32·WARPS threads and the dynamic shared memory of the shape table above (cce_write_grad:
+// (R + 2·BS)·D·2 + 1024 bytes, no side data).
 
 #define CCE_ENTRY(D, NAME, SHAPE)                                                                                     \
   extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
@@ -1131,13 +1288,28 @@ extern "C" __global__ void cce_table_grad_reduce(float* __restrict__ dtable_f32,
                                   d, aligned != 0, per_split, scale, log2_eps);                                       \
   }
 
+// cce_write_grad_{D} up to D = 256 (at 512 the shape leaves it 255 registers and a spill: ce keeps its GEMMs there).
+#define CCE_WRITE_GRAD_ENTRY(D, NAME, SHAPE)                                                                          \
+  extern "C" __global__ void __launch_bounds__(32 * SHAPE::WARPS, SHAPE::MIN_BLOCKS)                                  \
+      cce_write_grad_##NAME(bf16* logits, int P, const bf16* h, const bf16* table, const int* targets,                \
+                            const float* lse, int N, int V, int d, int aligned, int tiles_per_split) {                \
+    cce_write_grad_body<D, SHAPE>(logits, P, h, table, targets, lse, N, V, d, aligned != 0, tiles_per_split);         \
+  }
+
 CCE_ENTRY(32, 32, CceShape<32>)
 CCE_ENTRY(64, 64, CceShape<64>)
 CCE_ENTRY(128, 128, CceShape<128>)
 CCE_ENTRY(256, 256, CceShape<256>)
 CCE_ENTRY(512, 512, CceShape<512>)
+CCE_WRITE_GRAD_ENTRY(32, 32, CceShape<32>)
+CCE_WRITE_GRAD_ENTRY(64, 64, CceShape<64>)
+CCE_WRITE_GRAD_ENTRY(128, 128, CceShape<128>)
+CCE_WRITE_GRAD_ENTRY(256, 256, CceShape<256>)
 #ifdef CCE_HAS_WGMMA
 CCE_ENTRY(64, wg64, CceShapeWg<64>)
 CCE_ENTRY(128, wg128, CceShapeWg<128>)
 CCE_ENTRY(256, wg256, CceShapeWg<256>)
+CCE_WRITE_GRAD_ENTRY(64, wg64, CceShapeWg<64>)
+CCE_WRITE_GRAD_ENTRY(128, wg128, CceShapeWg<128>)
+CCE_WRITE_GRAD_ENTRY(256, wg256, CceShapeWg<256>)
 #endif

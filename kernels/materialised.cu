@@ -20,6 +20,13 @@
 //   The negatives are backend/negatives.ts's draws (negatives.cuh); a draw equal to the target is
 //   rejected: stored as 0. Every G here is UNSCALED (the mean's 1/M and dLoss come as `scale` later).
 //   Padding rows: row loss 0, G row 0, dH row 0, negatives row 0.
+//   ce's numerics by GEMM math: 'fp32' computes f32 logits (the GEMM) and ce_rows' softmax of them;
+//   'bf16' (d ≤ 256) runs no kernel of this file but ce_table_pad and ce_table_grad_add: kernels/cce.cu's
+//   forward gives lse, the row losses and dH unscaled (Σ_i p_i table_i − table_t) from fp32 scores of bf16
+//   operands, and its cce_write_grad writes G = p − onehot into the logits buffer in bf16, p = exp(s − lse)
+//   of those fp32 scores (not of logits rounded to bf16 first, as autocast and this file's bf16 path for
+//   d > 256 do). Against the float64 reference on the same bf16 operands the loss is then off by fp32
+//   rounding only (~1e-6 relative), G by its bf16 rounding (2^-9 relative per element).
 //
 // KERNELS
 //   ce_table_pad              table_pad [P × d] = table rows 0..V, then zero rows (f32 or bf16 each).

@@ -30,6 +30,7 @@ const SIGNATURES = {
     'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'per_split:i32', 'scale:f32', 'log2_eps:f32',
   ],
   tableGradReduce: ['dtable_f32:ptr', 'dtable_bf16:ptr', 'partial:ptr', 'splits:i32', 'V:i32', 'd:i32', 'scale:f32'],
+  writeGrad: ['logits:ptr', 'P:i32', 'h:ptr', 'table:ptr', 'targets:ptr', 'lse:ptr', 'N:i32', 'V:i32', 'd:i32', 'aligned:i32', 'tiles_per_split:i32'],
   hiddenGrad: ['dh_f32:ptr', 'dh_bf16:ptr', 'dh_raw:ptr', 'n:i64', 'scale:f32'],
   lossReduce: ['loss:ptr', 'row_loss:ptr', 'N:i32', 'M:i32'],
 } as const satisfies Record<string, KernelSignature>;
@@ -200,9 +201,11 @@ const COMBINE_THREADS = 1024;
 /**
  * lse[N], rowLoss[N] and the unscaled row gradient dhRaw[N × d] (f32) from h [N × d] and the item table
  * [(V+1) × d] (bf16) and targets [N] (i32, 0 = padding), and `bounds` for cceTableGrad's tile skip
- * (sized by ccePlan). Row blocks of padding only stream nothing. When the plan splits the catalogue
- * (`forwardSplits` > 1), `partial` holds `ccePlan(N, V, d).forwardPartialElements` floats of scratch and
- * a combine kernel writes the outputs from them; unused (may be null) otherwise.
+ * (sized by ccePlan; `bounds.minLse` may be null where no cceTableGrad follows). Row blocks of padding
+ * only stream nothing. When the plan splits the catalogue (`forwardSplits` > 1) and `partial` is not
+ * null, `partial` holds `ccePlan(N, V, d).forwardPartialElements` floats of scratch and a combine kernel
+ * writes the outputs from them; a null `partial` runs the forward unsplit whatever the plan says (ce's
+ * way: its workspace plans no partials).
  * @param filterEps skip Σp·E over tiles whose every p ≤ filterEps (0: exact). @default 0
  */
 export function cceForward(
@@ -211,11 +214,11 @@ export function cceForward(
   N: number, V: number, d: number, filterEps = 0,
 ): void {
   const p = ccePlan(N, V, d);
-  const split = p.forwardSplits > 1;
+  const split = p.forwardSplits > 1 && partial !== NULL;
   kernel(`cce_forward_grad_${p.suffix}`, 'forward', p.sharedBytes).launch(
-    { grid: [p.rowBlocks, p.chunks, p.forwardSplits], block: p.threads, sharedBytes: p.sharedBytes, stream },
+    { grid: [p.rowBlocks, p.chunks, split ? p.forwardSplits : 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
     lse, rowLoss, dhRaw, bounds.tileMax ?? NULL, bounds.minLse, split ? partial : NULL, h, table, targets,
-    N, V, d, p.aligned ? 1 : 0, p.forwardTilesPerSplit, log2Eps(filterEps),
+    N, V, d, p.aligned ? 1 : 0, split ? p.forwardTilesPerSplit : Math.ceil(V / p.streamRows), log2Eps(filterEps),
   );
   if (split) {
     kernel('cce_forward_combine', 'forwardCombine').launch(
@@ -249,6 +252,75 @@ export function cceTableGrad(
   if (split) {
     kernel('cce_table_grad_reduce', 'tableGradReduce').launch({ grid: strideGrid(V * d), block: 256, stream }, f32, bf16, partial, p.splits, V, d, scale);
   }
+}
+
+/** The widest hidden size cce_write_grad is instantiated for (kernels/cce.cu CCE_WRITE_GRAD_ENTRY). */
+export const CCE_WRITE_GRAD_MAX_WIDTH = 256;
+
+/**
+ * CTAs cce_write_grad aims for per multiprocessor, over the whole grid: its row blocks alone (ML-1M:
+ * 268 of 64 rows) fill under one wave of the 3-5 CTAs an SM holds, so the columns are split until the
+ * grid is several waves of short CTAs, which also evens out the last wave.
+ */
+const WRITE_GRAD_CTAS_PER_SM = 8;
+
+/** Fewest column tiles a cce_write_grad CTA writes: below it the own tile's load and the pipeline's fill dominate. */
+const MIN_WRITE_GRAD_TILES = 4;
+
+/** How cce_write_grad runs for one (N, V, d, P). */
+export interface CceWriteGradPlan {
+  /** Kernel name suffix, the forward's (ccePlan): the same shape, tensor-core path and product order. */
+  readonly suffix: string;
+  readonly aligned: boolean;
+  readonly threads: number;
+  /** Row blocks (grid x): ⌈N / ownRows⌉. */
+  readonly rowBlocks: number;
+  /** Shares of the ⌈P / streamRows⌉ column tiles (grid y), each `tilesPerSplit` (the last may have fewer, never none). */
+  readonly splits: number;
+  readonly tilesPerSplit: number;
+  /** Own tile, two stream tiles and 1 KB to align them to the swizzle atom. */
+  readonly sharedBytes: number;
+}
+
+/** cce_write_grad's plan on a device described by `device`; P is the logits' row stride (a multiple of 8, ≥ V + 1). */
+export function cceWriteGradPlanFor(N: number, V: number, d: number, P: number, device: CceDevice): CceWriteGradPlan {
+  const p = ccePlanFor(N, V, d, device);
+  if (d > CCE_WRITE_GRAD_MAX_WIDTH) throw new RangeError(`Expected a hidden size d ≤ ${CCE_WRITE_GRAD_MAX_WIDTH} for cce_write_grad, got ${d}`);
+  if (!Number.isInteger(P) || P % 8 !== 0 || P < V + 1) throw new RangeError(`Expected a logits stride P ≥ V + 1 = ${V + 1} and a multiple of 8, got ${P}`);
+  const D = WIDTHS.find((w) => d <= w) as number;
+  const tiles = Math.ceil(P / p.streamRows);
+  const wanted = Math.max(1, Math.min(Math.ceil((WRITE_GRAD_CTAS_PER_SM * device.multiprocessorCount) / p.rowBlocks), Math.floor(tiles / MIN_WRITE_GRAD_TILES)));
+  const tilesPerSplit = Math.ceil(tiles / wanted);
+  return {
+    suffix: p.suffix,
+    aligned: p.aligned,
+    threads: p.threads,
+    rowBlocks: p.rowBlocks,
+    splits: Math.ceil(tiles / tilesPerSplit),
+    tilesPerSplit,
+    sharedBytes: (p.ownRows + 2 * p.streamRows) * D * 2 + 1024,
+  };
+}
+
+/**
+ * ce's logit gradient from cceForward's lse: logits[r·P + c] (bf16) = softmax(s_r)_c − [c = t_r] for items
+ * c = 1..V, +0 in column 0 and columns V+1..P-1, a row of +0 for padding rows (UNSCALED; rounded to
+ * nearest even), the scores s = h·tableᵀ recomputed as the forward computed them (p = 2^(s·log2e −
+ * lse·log2e) from fp32 scores of bf16 operands, not from bf16-rounded logits). h [N × d] and the table
+ * [(V+1) × d] bf16 (the table may have zero rows past V: they are not read), targets [N] i32, lse [N] f32;
+ * logits [N × P] bf16, 16-byte aligned, P a multiple of 8 and ≥ V + 1; d ≤ CCE_WRITE_GRAD_MAX_WIDTH.
+ * Overwrites every element of the N × P logits.
+ */
+export function cceWriteGrad(
+  stream: Stream, logits: PointerArg, P: number, h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
+  N: number, V: number, d: number,
+): void {
+  const context = currentContext();
+  const p = cceWriteGradPlanFor(N, V, d, P, { multiprocessorCount: context.device.multiprocessorCount, wgmma: context.modules.variantOf('cce') === 'sm90a' });
+  kernel(`cce_write_grad_${p.suffix}`, 'writeGrad', p.sharedBytes).launch(
+    { grid: [p.rowBlocks, p.splits, 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
+    logits, P, h, table, targets, lse, N, V, d, p.aligned ? 1 : 0, p.tilesPerSplit,
+  );
 }
 
 /** dH = scale · dhRaw over n elements; dH is f32 or bf16 (`dHBf16`); f32 may alias dhRaw. */

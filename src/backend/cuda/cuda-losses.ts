@@ -7,7 +7,8 @@
  * Operands: h f32 or bf16 (the activation dtype), the table f32 (the master) or bf16, targets i32, loss
  * f32 [1]. The streamed kernels read bf16 operands: where h or the table is f32, lossForward writes a
  * bf16 copy into the workspace ('h_bf16', 'table_bf16') and lossBackward reuses it (same step, same
- * tensors); the materialised losses' GEMMs round f32 operands themselves under 'bf16' math. ce- reads either dtype as it is. dH f32 or bf16;
+ * tensors); the materialised losses' GEMMs round f32 operands themselves under 'bf16' math, except ce's h
+ * there (ceThroughCce: CCE's forward reads bf16, from the same 'h_bf16' copy). ce- reads either dtype as it is. dH f32 or bf16;
  * dTable f32 or bf16, except f32 for cce- and bce+ (their items accumulate atomically).
  * The workspace is where the memory goes beyond inputs and gradients:
  * - cce: lse and row losses [N], the unscaled row gradient [N × d] (the forward computes it on the
@@ -21,7 +22,8 @@
  *   V = 1.66 M). The workspace must be planned with the filter it runs with.
  * - cce-, bce+: the same [N] and [N × d], and the CSR of the draws: counts/offsets/cursor [V + 2] and
  *   row indices [N · (n + 1)] (int32; no logits of either shape).
- * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest).
+ * - ce, bce, ce-: their logits (materialised-losses.ts lists the rest; ce under 'bf16' math also cce's
+ *   lse [N] and unscaled row gradient [N × d], and h's bf16 copy when h is f32).
  * - the bf16 copies of the streamed kinds: table [(V+1) × d] always (the table may be the f32 master),
  *   h [N × d] when h is f32.
  */
@@ -37,17 +39,19 @@ import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
 import { NULL_PTR } from './launch.js';
 import type { GemmMath } from './gemm-kernels.js';
-import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace, type LossGradients } from './materialised-losses.js';
+import { ceThroughCce, materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace, type LossGradients } from './materialised-losses.js';
 import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
 import type { Stream } from '../../cuda/stream.js';
 
 /**
  * Which operands a kind reads as bf16 whatever dtype they arrive in: the streamed kernels both; the
  * materialised ones neither (their GEMMs round f32 operands to bf16 as they stage them under 'bf16'
- * math, and ce-'s gather reads either dtype); sce neither (its kernels read either dtype).
+ * math, and ce-'s gather reads either dtype), except h for ce through CCE's pass (ceThroughCce: its
+ * table is the bf16 padded copy the loss makes itself); sce neither (its kernels read either dtype).
  */
-function bf16Operands(kind: LossKind): { readonly h: boolean; readonly table: boolean } {
-  return isMaterialised(kind) || kind === 'sce' ? { h: false, table: false } : { h: true, table: true };
+function bf16Operands(kind: LossKind, math: GemmMath, d: number): { readonly h: boolean; readonly table: boolean } {
+  if (isMaterialised(kind)) return { h: ceThroughCce(kind, math, d), table: false };
+  return kind === 'sce' ? { h: false, table: false } : { h: true, table: true };
 }
 
 /**
@@ -58,7 +62,7 @@ export function cudaLossWorkspace(
   params: Pick<LossParams, 'kind' | 'negatives' | 'gradientFilter' | 'sce'>, dims: LossDims, hDType: DType, math: GemmMath,
 ): TensorSpec[] {
   const { rows: N, items: V, hidden: d } = dims;
-  const bf16 = bf16Operands(params.kind);
+  const bf16 = bf16Operands(params.kind, math, d);
   const copies: TensorSpec[] = [
     ...(bf16.table ? [{ name: 'table_bf16', shape: [V + 1, d], dtype: 'bf16' } satisfies TensorSpec] : []),
     ...(bf16.h && hDType !== 'bf16' ? [{ name: 'h_bf16', shape: [N, d], dtype: 'bf16' } satisfies TensorSpec] : []),
@@ -157,12 +161,12 @@ function samplerOf(params: LossParams, V: number): SamplerArgs {
  */
 function operands(
   stream: Stream, workspace: TensorGroup, h: Tensor, table: Tensor, targets: Tensor,
-  dims: LossDims, kind: LossKind, what: string, fill: boolean,
+  dims: LossDims, kind: LossKind, math: GemmMath, what: string, fill: boolean,
 ): { readonly h: CudaTensor; readonly table: CudaTensor; readonly targets: CudaTensor } {
   const { rows: N, items: V, hidden: d } = dims;
   const hIn = deviceTensor(h, `${what}.h`, ['f32', 'bf16'], N * d);
   const tableIn = deviceTensor(table, `${what}.table`, ['f32', 'bf16'], (V + 1) * d);
-  const bf16 = bf16Operands(kind);
+  const bf16 = bf16Operands(kind, math, d);
   const asBf16 = (t: CudaTensor, name: 'h_bf16' | 'table_bf16', n: number): CudaTensor => {
     if (t.dtype === 'bf16') return t;
     if (!workspace.plan.views.some((v) => v.spec.name === name)) {
@@ -189,7 +193,7 @@ export function cudaLossForward(
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const kind = params.kind;
-  const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossForward', true);
+  const x = operands(stream, workspace, h, table, targets, dims, kind, math, 'lossForward', true);
   if (isMaterialised(kind)) {
     materialisedLossForward(stream, loss, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, math);
     return;
@@ -235,7 +239,7 @@ export function cudaLossBackward(
 ): void {
   const { rows: N, items: V, hidden: d } = dims;
   const kind = params.kind;
-  const x = operands(stream, workspace, h, table, targets, dims, kind, 'lossBackward', false);
+  const x = operands(stream, workspace, h, table, targets, dims, kind, math, 'lossBackward', false);
   if (isMaterialised(kind)) {
     materialisedLossBackward(stream, dH, dTable, workspace, scratch, x.h, x.table, x.targets, dims, { ...params, kind }, dLoss, math, part);
     return;

@@ -5,6 +5,10 @@
  * what accumulates. The GEMM math is the backend's preset ('bf16': operands rounded to bf16 as the GEMM
  * stages them, logits stored in bf16 as autocast does; 'fp32': f32 logits); h and the table may each be
  * f32 or bf16, and ce- reads them in whatever dtype they have.
+ * ce under 'bf16' math (d ≤ CCE_WRITE_GRAD_MAX_WIDTH: ceThroughCce) never materialises its logits:
+ * CCE's forward (kernels/cce.cu) gives lse, the row losses and dH unscaled from fp32 scores of bf16
+ * operands, and cce_write_grad writes G = softmax − onehot (bf16) into the logits buffer for the table
+ * GEMM; its h is the bf16 copy cuda-losses.ts makes, its table the bf16 padded copy.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -13,6 +17,7 @@ import type { MaterialisedLossKind } from '../loss-kinds.js';
 import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
+import { CCE_WRITE_GRAD_MAX_WIDTH, cceForward, cceHiddenGrad, cceWriteGrad } from './cce-kernels.js';
 import { matmul, type GemmMath } from './gemm-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
@@ -139,6 +144,16 @@ function paddedWidth(V: number): number {
   return Math.ceil((V + 1) / ROW_ALIGN) * ROW_ALIGN;
 }
 
+/**
+ * Whether ce runs through CCE's pass (cceForward's lse, row losses and unscaled dH, then cceWriteGrad's G
+ * into the logits buffer; dH = scale · dh_raw) instead of the logits GEMM, ce_rows and the dH GEMM:
+ * under 'bf16' math, for d ≤ CCE_WRITE_GRAD_MAX_WIDTH. Its p come from fp32 scores (as cce's), not from
+ * logits rounded to bf16. 'fp32' math (f32 logits through the GEMMs) and wider d keep the GEMM path.
+ */
+export function ceThroughCce(kind: MaterialisedLossKind, math: GemmMath, d: number): boolean {
+  return kind === 'ce' && math === 'bf16' && d <= CCE_WRITE_GRAD_MAX_WIDTH;
+}
+
 /** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
 function radixPasses(V: number): number {
   return Math.ceil((32 - Math.clz32(V)) / 8);
@@ -172,7 +187,8 @@ function checkDims(kind: MaterialisedLossKind, dims: LossDims, n: number): void 
 /**
  * The workspace of a materialised loss for up to `dims.rows` rows; logits in `logitsDType(math)`. ce, bce:
  * logits [N × P] (P = V + 1 padded, paddedWidth), the padded table [P × d] in the logits' dtype, the table
- * GEMM's result [P × d] f32, row losses [N].
+ * GEMM's result [P × d] f32, row losses [N]; ce through CCE's pass (ceThroughCce) adds lse [N] and the
+ * unscaled row gradient dh_raw [N × d] f32 (and cuda-losses.ts a bf16 copy of an f32 h).
  * ce-: negatives [N × n] i32, logits [N × (n+1)], row losses [N], the entries sorted by item and their
  * radix-sort scratch (2 × N·(n+1) + N·(n+1)/8 i32), and the table gradient's partials (N·(n+1)·d/512 f32).
  */
@@ -190,6 +206,9 @@ export function materialisedLossWorkspace(
       rowLoss,
       { name: 'table_pad', shape: [P, d], dtype: hDType },
       { name: 'dtable_pad', shape: [P, d], dtype: 'f32' },
+      ...(ceThroughCce(params.kind, math, d)
+        ? [{ name: 'lse', shape: [N], dtype: 'f32' }, { name: 'dh_raw', shape: [N, d], dtype: 'f32' }] satisfies TensorSpec[]
+        : []),
     ];
   }
   const n = negativeCount(params);
@@ -248,6 +267,18 @@ function samplerArgs(params: LossParams, V: number) {
   };
 }
 
+/** ce's operands and outputs of CCE's pass, checked: bf16 h, logits and padded table; f32 lse and dh_raw. */
+function cceOperands(
+  ws: TensorLookup, x: Operands, logits: CudaTensor, tablePad: CudaTensor, N: number, d: number,
+): { readonly h: CudaTensor; readonly lse: CudaTensor; readonly dhRaw: CudaTensor } {
+  if (x.h.dtype !== 'bf16') throw new TypeError(`ce through CCE's pass reads a bf16 h (cuda-losses.ts makes the copy), got ${x.h.dtype}`);
+  deviceTensor(logits, 'workspace.logits', ['bf16'], logits.size);
+  deviceTensor(tablePad, 'workspace.table_pad', ['bf16'], tablePad.size);
+  // cce_write_grad stores 16-byte vectors: every row of the logits (P % 8 == 0) starts aligned.
+  if (logits.ptr % 16n !== 0n) throw new RangeError('workspace.logits: expected a 16-byte aligned view for cce_write_grad');
+  return { h: x.h, lse: f32(ws, 'lse', N), dhRaw: f32(ws, 'dh_raw', N * d) };
+}
+
 function f32(ws: TensorLookup, name: string, size: number): CudaTensor {
   return deviceTensor(ws.get(name), `workspace.${name}`, ['f32'], size);
 }
@@ -268,7 +299,8 @@ function warpGrid(warps: number): number {
 /**
  * loss[0] = the loss of `params` (ce, bce or ce-; a mean over the params.validRows valid rows), from
  * h [N × d], the table [(V+1) × d] (bf16 in 'bf16' math for ce and bce) and targets [N]; leaves the
- * unscaled logit gradient in the workspace's logits (and ce-'s negatives) for the backward.
+ * unscaled logit gradient in the workspace's logits (and ce-'s negatives) for the backward, and ce
+ * through CCE's pass (ceThroughCce: h bf16) its unscaled dH in dh_raw.
  */
 export function materialisedLossForward(
   stream: Stream, loss: Tensor, workspace: TensorLookup, scratch: Tensor,
@@ -301,9 +333,17 @@ export function materialisedLossForward(
     kernel('ce_table_pad', 'tablePad').launch(
       { grid: strideGrid(P * d), block: 256, stream }, tablePad, bf16Flag(tablePad), x.table, bf16Flag(x.table), (V + 1) * d, P * d,
     );
-    matmul(stream, logits, x.h, tablePad, N, P, d, { transB: true }, math, scratch);
-    const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
-    kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, P, bf16Flag(logits));
+    if (ceThroughCce(params.kind, math, d)) {
+      // CCE's operands are bf16: the padded table (its rows 0..V are the table's) and h's bf16 copy.
+      const c = cceOperands(workspace, x, logits, tablePad, N, d);
+      // No partials planned: the forward runs unsplit (null partial), and ce's backward reads no min_lse.
+      cceForward(stream, c.lse, rowLoss, c.dhRaw, { minLse: NULL_PTR, tileMax: null }, NULL_PTR, c.h, tablePad, x.targets, N, V, d);
+      cceWriteGrad(stream, logits, P, c.h, tablePad, x.targets, c.lse, N, V, d);
+    } else {
+      matmul(stream, logits, x.h, tablePad, N, P, d, { transB: true }, math, scratch);
+      const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
+      kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, P, bf16Flag(logits));
+    }
   }
   kernel('cce_loss_reduce', 'lossReduce').launch({ grid: 1, block: 1024, stream }, out, rowLoss, N, params.validRows);
 }
@@ -327,8 +367,12 @@ export function materialisedLossBackward(
     checkDims(params.kind, dims, 0);
     const P = paddedWidth(V);
     const grad = floats(workspace, 'logits', N * P);
-    // G's columns V+1..P-1 are +0 and so are the padded table's rows there: they add nothing.
-    if (part !== 'table') matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
+    if (part !== 'table') {
+      // Through CCE's pass the forward left dH unscaled; else G's columns V+1..P-1 are +0 and so are the
+      // padded table's rows there: they add nothing.
+      if (ceThroughCce(params.kind, math, d)) cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', f32(workspace, 'dh_raw', N * d), N * d, scale);
+      else matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
+    }
     if (part === 'hidden') return;
     // The product over the padded rows goes to the workspace; rows 1..V are added to dTable (row 0, the
     // padding item's, keeps its bytes: G's column 0 is +0, but adding it could turn -0 into +0).
