@@ -4,6 +4,7 @@ import { allocCudaGroup, type CudaTensorGroup } from '../../src/backend/cuda/cud
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
 import { clearGemmCounters } from '../../src/backend/cuda/gemm-kernels.js';
 import { isMaterialised } from '../../src/backend/loss-kinds.js';
+import { ceThroughCce } from '../../src/backend/cuda/materialised-losses.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { popularitySampler, uniformSampler, type NegativeSampler, type PopularitySampler } from '../../src/backend/negatives.js';
@@ -111,6 +112,9 @@ const CASES: Case[] = [
   { kind: 'ce', N: 37, V: 70000, d: 16 },
   { kind: 'ce', N: 29, V: 40000, d: 16, operands: 'f32' },
   { kind: 'ce', N: 1100, V: 1000, d: 33, paddedRuns: true },
+  // ce under bf16 math past CCE_WRITE_GRAD_MAX_WIDTH (d = 300): the logits GEMM, ce_rows_K and the dH GEMM.
+  { kind: 'ce', N: 130, V: 700, d: 300 },
+  { kind: 'ce', N: 61, V: 9000, d: 264, out: 'bf16' },
   { kind: 'bce', N: 211, V: 3706, d: 64 },
   { kind: 'bce', N: 211, V: 3706, d: 64, operands: 'f32' },
   { kind: 'bce', N: 65, V: 50, d: 128 },
@@ -270,10 +274,12 @@ describe.skipIf(noGpu)('CUDA losses against the float64 CPU reference', () => {
       // |s| ~ 1, which the mean over ~200 rows shrinks 14×: loss 5e-4, gradients 1e-2. The materialised
       // losses with f32 operands are fp32 throughout (GEMM math 'fp32', fp32 gathers): loss 1e-5,
       // gradients 5e-5 (fp32 sums of ≤ N·(n+1) terms, and the f32 rounding of dTable's random base
-      // against small increments).
+      // against small increments). ce with bf16 operands (bf16 math) at d ≤ 256 runs CCE's pass (fp32
+      // scores, no bf16 logits) and its G is cce's rounded once to bf16 before the table GEMM: cce's bounds.
       const materialised = isMaterialised(kind);
       const exact = materialised && operands === 'f32';
-      const roundedScores = materialised !== (operands === 'f32');
+      const throughCce = kind === 'ce' && ceThroughCce(kind, operands === 'bf16' ? 'bf16' : 'fp32', d);
+      const roundedScores = !throughCce && materialised !== (operands === 'f32');
       const lossTol = roundedScores ? 5e-4 : 1e-5;
       const gradTol = exact ? 5e-5 : roundedScores || c.filter !== undefined ? 1e-2 : out === 'bf16' ? 8e-3 : 3e-3;
       expect(Math.abs(got.loss - ref.loss) / Math.abs(ref.loss), 'loss').toBeLessThanOrEqual(lossTol);

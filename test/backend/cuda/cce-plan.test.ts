@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ccePlanFor } from '../../../src/backend/cuda/cce-kernels.js';
+import { ccePlanFor, cceWriteGradPlanFor } from '../../../src/backend/cuda/cce-kernels.js';
+import { ceThroughCce, materialisedLossWorkspace } from '../../../src/backend/cuda/materialised-losses.js';
 
 const H200 = { multiprocessorCount: 132, wgmma: true };
 const AMPERE = { multiprocessorCount: 108, wgmma: false };
@@ -93,5 +94,49 @@ describe('ccePlanFor: the CCE launch plan (mirrors the tile shapes of kernels/cc
     expect(() => ccePlanFor(10, 10, 513, H200)).toThrow(/d in 1\.\.512.*513/);
     expect(() => ccePlanFor(10, 10, 0, H200)).toThrow(/got 0/);
     expect(() => ccePlanFor(0, 10, 64, H200)).toThrow(/N = 0/);
+  });
+});
+
+describe('cceWriteGradPlanFor: the launch of cce_write_grad (ce under bf16 math)', () => {
+  it("takes the forward's kernel shape and splits the columns into shares of at least 4 tiles", () => {
+    // ML-1M's packed batch: 268 row blocks of 64 (wgmma d = 64), 29 column tiles of 128 (P = 3712): 4 shares of 8.
+    const ml1m = cceWriteGradPlanFor(17152, 3706, 64, 3712, H200);
+    expect(ml1m).toEqual({ suffix: 'wg64', aligned: true, threads: 128, rowBlocks: 268, splits: 4, tilesPerSplit: 8, sharedBytes: (64 + 256) * 64 * 2 + 1024 });
+    for (const [N, V, d, P] of [[203, 1001, 64, 1008], [517, 4099, 33, 4104], [65, 50, 32, 56], [130, 700, 256, 704], [77, 130, 128, 264], [1100, 3001, 64, 3008]] as const) {
+      for (const device of [H200, AMPERE]) {
+        const p = cceWriteGradPlanFor(N, V, d, P, device);
+        const f = ccePlanFor(N, V, d, device);
+        const tiles = Math.ceil(P / f.streamRows);
+        const label = `${N}×${V}×${d} P=${P} on ${device.multiprocessorCount} SMs`;
+        expect([p.suffix, p.threads, p.rowBlocks], label).toEqual([f.suffix, f.threads, f.rowBlocks]);
+        expect(p.splits * p.tilesPerSplit, label).toBeGreaterThanOrEqual(tiles);
+        expect((p.splits - 1) * p.tilesPerSplit, label).toBeLessThan(tiles);
+        if (p.splits > 1) expect(p.tilesPerSplit, label).toBeGreaterThanOrEqual(4);
+        expect(p.sharedBytes, label).toBeLessThanOrEqual(f.sharedBytes);
+      }
+    }
+  });
+
+  it('rejects a width past 256 and a stride that is not a multiple of 8 or shorter than V + 1', () => {
+    expect(() => cceWriteGradPlanFor(10, 10, 300, 16, H200)).toThrow(/d ≤ 256.*300/);
+    expect(() => cceWriteGradPlanFor(10, 10, 64, 12, H200)).toThrow(/multiple of 8, got 12/);
+    expect(() => cceWriteGradPlanFor(10, 20, 64, 16, H200)).toThrow(/P ≥ V \+ 1 = 21/);
+  });
+});
+
+describe("ce's workspace through CCE's pass", () => {
+  const ml1m = { rows: 25600, items: 3706, hidden: 64 };
+
+  it('adds lse and the unscaled row gradient under bf16 math only, for d ≤ 256', () => {
+    expect([ceThroughCce('ce', 'bf16', 64), ceThroughCce('ce', 'fp32', 64), ceThroughCce('ce', 'bf16', 300), ceThroughCce('bce', 'bf16', 64)])
+      .toEqual([true, false, false, false]);
+    const names = (math: 'bf16' | 'fp32', hidden = 64) =>
+      materialisedLossWorkspace({ kind: 'ce' }, { ...ml1m, hidden }, math).map((s) => `${s.name} ${s.shape.join('×')} ${s.dtype}`);
+    expect(names('bf16')).toEqual([
+      'logits 25600×3712 bf16', 'row_loss 25600 f32', 'table_pad 3712×64 bf16', 'dtable_pad 3712×64 f32', 'lse 25600 f32', 'dh_raw 25600×64 f32',
+    ]);
+    expect(names('fp32')).toEqual(['logits 25600×3712 f32', 'row_loss 25600 f32', 'table_pad 3712×64 f32', 'dtable_pad 3712×64 f32']);
+    expect(names('bf16', 300)).toEqual(['logits 25600×3712 bf16', 'row_loss 25600 f32', 'table_pad 3712×300 bf16', 'dtable_pad 3712×300 f32']);
+    expect(materialisedLossWorkspace({ kind: 'bce' }, ml1m, 'bf16').map((s) => s.name)).toEqual(['logits', 'row_loss', 'table_pad', 'dtable_pad']);
   });
 });
