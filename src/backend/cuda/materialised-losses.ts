@@ -145,13 +145,22 @@ function paddedWidth(V: number): number {
 }
 
 /**
+ * The widest d whose ce runs through CCE's pass. The pass trades the logits' traffic (ce_rows' read and
+ * write, the dH GEMM's read: ~3 × N·P·2 bytes) for a second product over the catalogue (cce_write_grad
+ * recomputes the scores: 2·N·P·d flops); the trade is best at small d (ML-1M, d = 64: 127 MB against 8
+ * GFLOP), closest to even at d = 256 (ML-20M: 852 MB against 218 GFLOP). Every instantiated width for now
+ * (CCE_WRITE_GRAD_MAX_WIDTH).
+ */
+const CE_THROUGH_CCE_MAX_WIDTH = CCE_WRITE_GRAD_MAX_WIDTH;
+
+/**
  * Whether ce runs through CCE's pass (cceForward's lse, row losses and unscaled dH, then cceWriteGrad's G
  * into the logits buffer; dH = scale · dh_raw) instead of the logits GEMM, ce_rows and the dH GEMM:
- * under 'bf16' math, for d ≤ CCE_WRITE_GRAD_MAX_WIDTH. Its p come from fp32 scores (as cce's), not from
+ * under 'bf16' math, for d ≤ CE_THROUGH_CCE_MAX_WIDTH. Its p come from fp32 scores (as cce's), not from
  * logits rounded to bf16. 'fp32' math (f32 logits through the GEMMs) and wider d keep the GEMM path.
  */
 export function ceThroughCce(kind: MaterialisedLossKind, math: GemmMath, d: number): boolean {
-  return kind === 'ce' && math === 'bf16' && d <= CCE_WRITE_GRAD_MAX_WIDTH;
+  return kind === 'ce' && math === 'bf16' && d <= CE_THROUGH_CCE_MAX_WIDTH;
 }
 
 /** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
