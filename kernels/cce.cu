@@ -10,6 +10,10 @@
 //   Gradient of the mean, per valid row: G_{r,i} = (softmax_i - [i = t_r]) · g / M, g = d loss.
 //   The scale g / M is applied in fp32 to fp32 accumulators at the very end; the products use the
 //   unscaled G = p - y in bf16 (|G| ≤ 1, bf16 has fp32's exponent range: nothing underflows).
+//   The materialised ce under 'bf16' math is this contract too (lse, row_loss and dh_raw from
+//   cce_forward_grad, G from cce_write_grad): p from fp32 scores, not from logits rounded to bf16. The CPU
+//   reference (src/backend/cpu/loss-full.ts) rounds nothing: against it on the same bf16 operands the loss
+//   differs by fp32 rounding (≤ 1e-5 relative), each stored G by its bf16 rounding (≤ 2^-8 of itself).
 //
 // KERNELS (one pass each; none holds more than a tile of logits)
 //   cce_forward_grad_* grid (⌈N/R⌉, D/DO, S): a CTA owns R rows of h and streams the item tiles of its

@@ -26,7 +26,7 @@
 //   operands, and its cce_write_grad writes G = p − onehot into the logits buffer in bf16, p = exp(s − lse)
 //   of those fp32 scores (not of logits rounded to bf16 first, as autocast and this file's bf16 path for
 //   d > 256 do). Against the float64 reference on the same bf16 operands the loss is then off by fp32
-//   rounding only (~1e-6 relative), G by its bf16 rounding (2^-9 relative per element).
+//   rounding only (~1e-6 relative), G by its bf16 rounding (≤ 2^-8 of each element).
 //
 // KERNELS
 //   ce_table_pad              table_pad [P × d] = table rows 0..V, then zero rows (f32 or bf16 each).

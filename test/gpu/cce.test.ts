@@ -4,7 +4,7 @@ import { allocCudaGroup, type CudaTensorGroup } from '../../src/backend/cuda/cud
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace } from '../../src/backend/cuda/cuda-losses.js';
 import { clearGemmCounters } from '../../src/backend/cuda/gemm-kernels.js';
 import { isMaterialised } from '../../src/backend/loss-kinds.js';
-import { ceThroughCce } from '../../src/backend/cuda/materialised-losses.js';
+import { ceThroughCce } from '../../src/backend/cuda/ce-through-cce.js';
 import { referenceLoss } from '../../src/backend/cpu/loss-reference.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import { popularitySampler, uniformSampler, type NegativeSampler, type PopularitySampler } from '../../src/backend/negatives.js';

@@ -39,7 +39,8 @@ import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
 import { copy } from './elementwise-kernels.js';
 import { NULL_PTR } from './launch.js';
 import type { GemmMath } from './gemm-kernels.js';
-import { ceThroughCce, materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace, type LossGradients } from './materialised-losses.js';
+import { ceThroughCce } from './ce-through-cce.js';
+import { materialisedLossBackward, materialisedLossForward, materialisedLossWorkspace, type LossGradients } from './materialised-losses.js';
 import { sceBackward, sceForward, sceWorkspace } from './sce-kernels.js';
 import type { Stream } from '../../cuda/stream.js';
 

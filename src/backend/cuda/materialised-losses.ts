@@ -5,10 +5,8 @@
  * what accumulates. The GEMM math is the backend's preset ('bf16': operands rounded to bf16 as the GEMM
  * stages them, logits stored in bf16 as autocast does; 'fp32': f32 logits); h and the table may each be
  * f32 or bf16, and ce- reads them in whatever dtype they have.
- * ce under 'bf16' math (d ≤ CCE_WRITE_GRAD_MAX_WIDTH: ceThroughCce) never materialises its logits:
- * CCE's forward (kernels/cce.cu) gives lse, the row losses and dH unscaled from fp32 scores of bf16
- * operands, and cce_write_grad writes G = softmax − onehot (bf16) into the logits buffer for the table
- * GEMM; its h is the bf16 copy cuda-losses.ts makes, its table the bf16 padded copy.
+ * ce under 'bf16' math (d ≤ 256: ceThroughCce) computes neither its logits nor dH by GEMM: CCE's pass
+ * (ce-through-cce.ts) writes G into the same buffer, which the table GEMM reads as before.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -17,7 +15,7 @@ import type { MaterialisedLossKind } from '../loss-kinds.js';
 import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { CCE_WRITE_GRAD_MAX_WIDTH, cceForward, cceHiddenGrad, cceWriteGrad } from './cce-kernels.js';
+import { ceThroughCce, ceThroughCceForward, ceThroughCceHiddenGrad, ceThroughCceSpecs } from './ce-through-cce.js';
 import { matmul, type GemmMath } from './gemm-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
@@ -144,25 +142,6 @@ function paddedWidth(V: number): number {
   return Math.ceil((V + 1) / ROW_ALIGN) * ROW_ALIGN;
 }
 
-/**
- * The widest d whose ce runs through CCE's pass. The pass trades the logits' traffic (ce_rows' read and
- * write, the dH GEMM's read: ~3 × N·P·2 bytes) for a second product over the catalogue (cce_write_grad
- * recomputes the scores: 2·N·P·d flops); the trade is best at small d (ML-1M, d = 64: 127 MB against 8
- * GFLOP), closest to even at d = 256 (ML-20M: 852 MB against 218 GFLOP). Every instantiated width for now
- * (CCE_WRITE_GRAD_MAX_WIDTH).
- */
-const CE_THROUGH_CCE_MAX_WIDTH = CCE_WRITE_GRAD_MAX_WIDTH;
-
-/**
- * Whether ce runs through CCE's pass (cceForward's lse, row losses and unscaled dH, then cceWriteGrad's G
- * into the logits buffer; dH = scale · dh_raw) instead of the logits GEMM, ce_rows and the dH GEMM:
- * under 'bf16' math, for d ≤ CE_THROUGH_CCE_MAX_WIDTH. Its p come from fp32 scores (as cce's), not from
- * logits rounded to bf16. 'fp32' math (f32 logits through the GEMMs) and wider d keep the GEMM path.
- */
-export function ceThroughCce(kind: MaterialisedLossKind, math: GemmMath, d: number): boolean {
-  return kind === 'ce' && math === 'bf16' && d <= CE_THROUGH_CCE_MAX_WIDTH;
-}
-
 /** Radix passes over item ids 0..V: ⌈bits(V) / 8⌉. */
 function radixPasses(V: number): number {
   return Math.ceil((32 - Math.clz32(V)) / 8);
@@ -215,9 +194,7 @@ export function materialisedLossWorkspace(
       rowLoss,
       { name: 'table_pad', shape: [P, d], dtype: hDType },
       { name: 'dtable_pad', shape: [P, d], dtype: 'f32' },
-      ...(ceThroughCce(params.kind, math, d)
-        ? [{ name: 'lse', shape: [N], dtype: 'f32' }, { name: 'dh_raw', shape: [N, d], dtype: 'f32' }] satisfies TensorSpec[]
-        : []),
+      ...(ceThroughCce(params.kind, math, d) ? ceThroughCceSpecs(N, d) : []),
     ];
   }
   const n = negativeCount(params);
@@ -276,18 +253,6 @@ function samplerArgs(params: LossParams, V: number) {
   };
 }
 
-/** ce's operands and outputs of CCE's pass, checked: bf16 h, logits and padded table; f32 lse and dh_raw. */
-function cceOperands(
-  ws: TensorLookup, x: Operands, logits: CudaTensor, tablePad: CudaTensor, N: number, d: number,
-): { readonly h: CudaTensor; readonly lse: CudaTensor; readonly dhRaw: CudaTensor } {
-  if (x.h.dtype !== 'bf16') throw new TypeError(`ce through CCE's pass reads a bf16 h (cuda-losses.ts makes the copy), got ${x.h.dtype}`);
-  deviceTensor(logits, 'workspace.logits', ['bf16'], logits.size);
-  deviceTensor(tablePad, 'workspace.table_pad', ['bf16'], tablePad.size);
-  // cce_write_grad stores 16-byte vectors: every row of the logits (P % 8 == 0) starts aligned.
-  if (logits.ptr % 16n !== 0n) throw new RangeError('workspace.logits: expected a 16-byte aligned view for cce_write_grad');
-  return { h: x.h, lse: f32(ws, 'lse', N), dhRaw: f32(ws, 'dh_raw', N * d) };
-}
-
 function f32(ws: TensorLookup, name: string, size: number): CudaTensor {
   return deviceTensor(ws.get(name), `workspace.${name}`, ['f32'], size);
 }
@@ -343,11 +308,7 @@ export function materialisedLossForward(
       { grid: strideGrid(P * d), block: 256, stream }, tablePad, bf16Flag(tablePad), x.table, bf16Flag(x.table), (V + 1) * d, P * d,
     );
     if (ceThroughCce(params.kind, math, d)) {
-      // CCE's operands are bf16: the padded table (its rows 0..V are the table's) and h's bf16 copy.
-      const c = cceOperands(workspace, x, logits, tablePad, N, d);
-      // No partials planned: the forward runs unsplit (null partial), and ce's backward reads no min_lse.
-      cceForward(stream, c.lse, rowLoss, c.dhRaw, { minLse: NULL_PTR, tileMax: null }, NULL_PTR, c.h, tablePad, x.targets, N, V, d);
-      cceWriteGrad(stream, logits, P, c.h, tablePad, x.targets, c.lse, N, V, d);
+      ceThroughCceForward(stream, logits, rowLoss, workspace, x.h, tablePad, x.targets, N, V, d, P);
     } else {
       matmul(stream, logits, x.h, tablePad, N, P, d, { transB: true }, math, scratch);
       const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
@@ -379,7 +340,7 @@ export function materialisedLossBackward(
     if (part !== 'table') {
       // Through CCE's pass the forward left dH unscaled; else G's columns V+1..P-1 are +0 and so are the
       // padded table's rows there: they add nothing.
-      if (ceThroughCce(params.kind, math, d)) cceHiddenGrad(stream, gradH, gradH.dtype === 'bf16', f32(workspace, 'dh_raw', N * d), N * d, scale);
+      if (ceThroughCce(params.kind, math, d)) ceThroughCceHiddenGrad(stream, gradH, workspace, N, d, scale);
       else matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
     }
     if (part === 'hidden') return;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ccePlanFor, cceWriteGradPlanFor } from '../../../src/backend/cuda/cce-kernels.js';
-import { ceThroughCce, materialisedLossWorkspace } from '../../../src/backend/cuda/materialised-losses.js';
+import { ceThroughCce } from '../../../src/backend/cuda/ce-through-cce.js';
+import { materialisedLossWorkspace } from '../../../src/backend/cuda/materialised-losses.js';
 
 const H200 = { multiprocessorCount: 132, wgmma: true };
 const AMPERE = { multiprocessorCount: 108, wgmma: false };
