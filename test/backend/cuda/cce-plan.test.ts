@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ccePlanFor, cceWriteGradPlanFor } from '../../../src/backend/cuda/cce-kernels.js';
 import { ceThroughCce } from '../../../src/backend/cuda/ce-through-cce.js';
+import { cudaLossWorkspace } from '../../../src/backend/cuda/cuda-losses.js';
 import { materialisedLossWorkspace } from '../../../src/backend/cuda/materialised-losses.js';
 
 const H200 = { multiprocessorCount: 132, wgmma: true };
@@ -139,5 +140,12 @@ describe("ce's workspace through CCE's pass", () => {
     expect(names('fp32')).toEqual(['logits 25600×3712 f32', 'row_loss 25600 f32', 'table_pad 3712×64 f32', 'dtable_pad 3712×64 f32']);
     expect(names('bf16', 300)).toEqual(['logits 25600×3712 bf16', 'row_loss 25600 f32', 'table_pad 3712×300 bf16', 'dtable_pad 3712×300 f32']);
     expect(materialisedLossWorkspace({ kind: 'bce' }, ml1m, 'bf16').map((s) => s.name)).toEqual(['logits', 'row_loss', 'table_pad', 'dtable_pad']);
+  });
+
+  it("plans h's bf16 copy where the model hands an f32 h (the CUDA model does), and only then", () => {
+    const names = (hDType: 'f32' | 'bf16', math: 'bf16' | 'fp32') => cudaLossWorkspace({ kind: 'ce' }, ml1m, hDType, math).map((s) => s.name);
+    expect(names('f32', 'bf16')).toEqual(['logits', 'row_loss', 'table_pad', 'dtable_pad', 'lse', 'dh_raw', 'h_bf16']);
+    expect(names('bf16', 'bf16')).toEqual(['logits', 'row_loss', 'table_pad', 'dtable_pad', 'lse', 'dh_raw']);
+    expect(names('f32', 'fp32')).toEqual(['logits', 'row_loss', 'table_pad', 'dtable_pad']);
   });
 });
