@@ -96,9 +96,9 @@ const CASES: Case[] = [
   { kind: 'ce-', N: 400, V: 3, d: 20, n: 30, out: 'bf16' },
   { kind: 'ce-', N: 301, V: 70000, d: 40, n: 50, popularity: true, operands: 'f32' },
   { kind: 'ce-', N: 50, V: 300, d: 600, n: 20, operands: 'f32' },
-  // The row kernels of ce and bce (ce_rows_K, bce_rows): odd W (1001, 3707: the rows start at every
-  // alignment of 16 bytes, so heads and tails of every length), a row shorter than one vector (W = 4: all
-  // head or all tail), a warp per row (W = 51: N = 65 leaves a CTA's last warps without rows), ce_rows_8
+  // The row kernels of ce and bce (ce_rows_K, bce_rows): odd W (1001, 3707: the launcher pads each row to
+  // a multiple of 8 elements, so every row starts 16-byte aligned and ends in a tail), a row shorter than
+  // one bf16 vector (W = 4: all tail), a warp per row (W = 51: N = 65 leaves a CTA's last warps without rows), ce_rows_8
   // with 160 threads (bf16 W = 9001, f32 W = 5001), the two-pass fallback (bf16 W = 70001 > 8·8·1024,
   // f32 W = 40001 > 8·4·1024; bce: chunks of 1024 vectors), long runs of padding rows.
   { kind: 'ce', N: 203, V: 1000, d: 40 },

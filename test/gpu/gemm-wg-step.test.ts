@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CudaOps } from '../../src/backend/cuda/cuda-ops.js';
 import type { GemmKernels } from '../../src/backend/cuda/gemm-kernels.js';
 import { wgGemm, wgmmaAvailable } from '../../src/backend/cuda/gemm-wg-kernels.js';
+import { paddedWidth } from '../../src/backend/cuda/materialised-losses.js';
 import type { LossKind, MatmulOptions } from '../../src/backend/ops.js';
 import type { SasrecDims } from '../../src/model/sasrec-specs.js';
 import { relError } from './device-tensors.js';
@@ -64,7 +65,7 @@ async function oneStep(ops: CudaOps, kernels: GemmKernels, kind: LossKind, batch
   withGemmKernels(kernels, step.run);
   // The materialised losses' products span their logits' padded width P (materialised-losses.ts): the logits
   // (n = P), dH (k = P) and the table gradient (transA, m = P). The rest are the linear layers' (n = d = 64).
-  const P = Math.ceil((dims.items + 1) / 8) * 8;
+  const P = paddedWidth(dims.items);
   const kinds: Record<string, number> = {};
   const lossKinds: Record<string, number> = {};
   let narrowProducts = 0;

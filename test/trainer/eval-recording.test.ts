@@ -3,27 +3,23 @@
  * first row read on the device (topK's rowStart tensor): its metrics must be those of batches run op by op,
  * over several full batches and a short last one, for validation and test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { describe, expect, it } from 'vitest';
 import type { Ops } from '../../src/backend/ops.js';
-import { loadDataset } from '../../src/data/load.js';
-import { writeSynthetic } from '../../src/data/synth.js';
-import type { PreparedDataset } from '../../src/data/types.js';
 import { resolveTrialConfig, type TrialConfig } from '../../src/trainer/config.js';
 import { openTrial } from '../../src/trainer/train-loop.js';
 import { overrideOps } from '../helpers/override-ops.js';
+import { useTrialBench } from '../helpers/synthetic-trial.js';
 
-let cpu: CpuOps;
-let data: PreparedDataset;
-let dir: string;
+const bench = useTrialBench(
+  'gridrec-eval-recording-',
+  { users: 77, items: 40, interactions: 1000, sequential: 0.5, successors: 2, format: 'sequences', seed: 2 },
+  () => config().dataset,
+);
 
 /** Batches of `batch` users (training and evaluation); the model's parameters depend on the seed only. */
 function config(batch = 16): TrialConfig {
   return resolveTrialConfig({
-    dataset: { path: join(dir, 'log.txt'), format: 'sequences', min_item_count: 1, min_user_count: 3 },
+    dataset: { path: bench.file, format: 'sequences', min_item_count: 1, min_user_count: 3 },
     model: { hidden: 8, blocks: 2, heads: 2, max_seq_len: 8 },
     train: { loss: 'cce', batch_size: batch, seed: 9 },
     eval: { k: [5, 10], batch_size: batch },
@@ -44,19 +40,9 @@ function counting(ops: Ops, refuse: boolean): { ops: Ops; records: number; repla
   return counts;
 }
 
-beforeAll(async () => {
-  cpu = await CpuOps.create({ threads: 1 });
-  dir = mkdtempSync(join(tmpdir(), 'gridrec-eval-recording-'));
-  writeSynthetic(join(dir, 'log.txt'), { users: 77, items: 40, interactions: 1000, sequential: 0.5, successors: 2, format: 'sequences', seed: 2 });
-  data = await loadDataset(config().dataset, { cache: false });
-});
-afterAll(() => {
-  cpu.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
 describe('the recorded evaluation batch', () => {
   it('gives the metrics of batches run op by op, over full batches and a short last one', async () => {
+    const { ops: cpu, data } = bench;
     expect(data.validation.targets.length % 16).not.toBe(0);
     expect(data.validation.targets.length).toBeGreaterThan(3 * 16);
     const results = [];

@@ -138,7 +138,7 @@ const ROW_ALIGN = 8;
  * The GEMMs stage an aligned row with 16-byte loads; an odd V + 1 left them element loads (ML-1M, V + 1 =
  * 3,707: the logits and dH GEMMs took ~245 µs each, BENCHMARKS.md).
  */
-function paddedWidth(V: number): number {
+export function paddedWidth(V: number): number {
   return Math.ceil((V + 1) / ROW_ALIGN) * ROW_ALIGN;
 }
 
