@@ -5,8 +5,8 @@
  * the linear layers (the projections with their bias, the epilogue GEMMs with their residuals, dropouts,
  * padding, layer norms and the gate, the input and weight gradients), which a spy on wgGemm counts, so the
  * step exercises the wiring on the model's real operand dtypes (f32 weights and norms, bf16 activations).
- * The loss's products over the catalogue (V + 1 = 98 columns, not a multiple of 8: 16-byte rows) and
- * scoreItems stay on gemm.cu. Skips without the sm_90a module of gemm_wg (a GPU other than compute
+ * The loss's products over the catalogue run there too (their rows padded to 16 bytes): bce's three, and
+ * ce's table gradient alone (ce's scores and dH come from CCE's pass under bf16 math). Skips without the sm_90a module of gemm_wg (a GPU other than compute
  * capability 9.0).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -28,6 +28,12 @@ vi.mock('../../src/backend/cuda/gemm-wg-kernels.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../src/backend/cuda/gemm-wg-kernels.js')>();
   return { ...actual, wgGemm: vi.fn(actual.wgGemm) };
 });
+
+/** The loss's products on wgGemm per step: bce's logits (nt), dH (nn) and table gradient (tn); ce's table gradient. */
+const LOSS_PRODUCTS: Readonly<Record<'ce' | 'bce', Record<string, number>>> = {
+  ce: { tn: 1 },
+  bce: { nt: 1, nn: 1, tn: 1 },
+};
 
 /** A wgGemm call's kind: its layout and the epilogue's parts ("nt relu dropout padding"; "tn"). */
 function callKind(options: MatmulOptions): string {
@@ -110,11 +116,12 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
       const got = await oneStep(ops, 'wgmma', kind, batch, seed);
       expect(want.kinds, "'mixed' runs no product on wgGemm").toEqual({});
       expect(want.lossKinds, "'mixed' runs no product on wgGemm").toEqual({});
-      // Every product of the linear layers ran on wgGemm, the epilogue GEMMs included, and the loss's three
-      // (their rows padded to 16 bytes: the logits, dH and the table gradient).
+      // Every product of the linear layers ran on wgGemm, the epilogue GEMMs included, and the loss's
+      // (rows padded to 16 bytes): bce's logits, dH and table gradient; ce's table gradient only, as its
+      // scores and dH come from CCE's pass.
       expect(got.kinds, "the linear layers' products on wgGemm").toEqual(
         Object.fromEntries(Object.entries(LINEAR_PRODUCTS_PER_BLOCK).map(([k, count]) => [k, count * dims.blocks])));
-      expect(got.lossKinds, "the loss's products on wgGemm").toEqual({ nt: 1, nn: 1, tn: 1 });
+      expect(got.lossKinds, "the loss's products on wgGemm").toEqual(LOSS_PRODUCTS[kind]);
       expect(Number.isFinite(got.value), 'loss finite').toBe(true);
       expect(Math.abs(got.value - want.value) / Math.abs(want.value), 'loss').toBeLessThanOrEqual(1e-3);
       expect(relError(got.gradients, want.gradients), 'gradients').toBeLessThanOrEqual(2e-2);
