@@ -18,7 +18,7 @@ import type { LossKind, MatmulOptions } from '../../src/backend/ops.js';
 import type { SasrecDims } from '../../src/model/sasrec-specs.js';
 import { relError } from './device-tensors.js';
 import { withGemmKernels } from './gemm-setup.js';
-import { announceSkip, noGpu } from './gpu.js';
+import { announceSkip, loadEveryModule, MODULE_JIT_TIMEOUT_MS, noGpu } from './gpu.js';
 import { prepareStep, randomBatch, type StepBatch } from './step-fixture.js';
 
 announceSkip('test/gpu/gemm-wg-step.test.ts');
@@ -99,7 +99,9 @@ describe.skipIf(noGpu)("one SASRec training step under the 'wgmma' GEMM kernels 
     ops = CudaOps.create({ precision: 'bf16' });
     skipReason = wgmmaAvailable() ? undefined : 'this GPU does not load the sm_90a module of gemm_wg (compute capability 9.0 has it)';
     if (skipReason !== undefined) console.log(`[skip] test/gpu/gemm-wg-step.test.ts: ${skipReason}`);
-  });
+    // A step loads most kernel families: their first JIT is paid here, not by the first case's timeout.
+    else loadEveryModule();
+  }, MODULE_JIT_TIMEOUT_MS);
   afterAll(() => {
     ops?.close();
   });

@@ -12,7 +12,7 @@ import type { DropoutSpec, MatmulEpilogue, MatmulOptions, Tensor } from '../../s
 import { Stream } from '../../src/cuda/stream.js';
 import { deviceGroup, get, put, relError, representable, toBf16, useOracle } from './device-tensors.js';
 import { paddingIds, randomOperands, sameBits, useGemmScratch, withGemmKernels } from './gemm-setup.js';
-import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
+import { announceSkip, MODULE_JIT_TIMEOUT_MS, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/gemm-wg.test.ts');
 
@@ -30,9 +30,6 @@ function bound(out: DType): number {
 
 /** Both operands bf16 (the plan's dtypes). */
 const BF16 = { a: 'bf16', b: 'bf16' } as const;
-
-/** The longest the first load of gemm_wg's sm_90a module may take (its JIT: ~55 s of ptxas on one core). */
-const MODULE_JIT_TIMEOUT_MS = 300_000;
 
 /** f32 floats of the wgmma scratch: room for 64 splits of 256 × 256 (the ML-20M weight gradient's 62). */
 const WG_SCRATCH_FLOATS = 1 << 22;

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
-import { CudaContext } from '../../src/cuda/context.js';
+import { readdirSync } from 'node:fs';
+import { CudaContext, currentContext } from '../../src/cuda/context.js';
+import { kernelsDirectory } from '../../src/cuda/kernel-modules.js';
 import { probeCuda } from '../../src/cuda/probe.js';
 
 /** Whether this machine can run the GPU tests; where not, each file says so instead of vanishing. */
@@ -34,4 +36,20 @@ export function useContext(): () => CudaContext {
     if (context === undefined) throw new Error('the context opens in beforeAll');
     return context;
   };
+}
+
+/**
+ * The longest a hook that JIT-compiles kernel modules on their first load may take: every family's PTX
+ * (gemm_wg's sm_90a module alone ~20 s on an H200, longer beside other test files compiling theirs).
+ */
+export const MODULE_JIT_TIMEOUT_MS = 300_000;
+
+/**
+ * Loads every kernel family of kernels/ptx into the current context, so that a test file whose first case
+ * would load them (a whole training step) pays their JIT in its hook, under MODULE_JIT_TIMEOUT_MS.
+ */
+export function loadEveryModule(): void {
+  const families = new Set(readdirSync(kernelsDirectory()).filter((f) => f.endsWith('.ptx')).map((f) => f.slice(0, f.indexOf('.'))));
+  const { modules } = currentContext();
+  for (const family of families) modules.load(family);
 }
