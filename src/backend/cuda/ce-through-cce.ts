@@ -1,8 +1,10 @@
 /**
  * ce through CCE's pass: under 'bf16' math the materialised ce never materialises its logits. CCE's
  * forward (kernels/cce.cu cce_forward_grad) gives lse, the row losses and the unscaled row gradient
- * dh_raw from fp32 scores of bf16 operands; cce_write_grad writes G = softmax − onehot (bf16, unscaled)
- * into ce's logits buffer [N × P], which the table GEMM reads as before; dH = scale · dh_raw. This replaces
+ * dh_raw from fp32 scores of bf16 operands; dH = scale · dh_raw. The table's part of the backward then
+ * writes G = softmax − onehot (bf16, unscaled; cce_write_grad) into ce's logits buffer [N × P], which the
+ * table GEMM reads as before: the step runs that part beside the model's backward (side stream), so
+ * only the forward stays on the step's path. This replaces
  * the logits GEMM, ce_rows and the dH GEMM (materialised-losses.ts keeps them for 'fp32' math and wider d).
  * Numerics: p = exp(s − lse) of fp32 scores, as cce's, not a softmax of logits rounded to bf16.
  */
@@ -49,24 +51,37 @@ function f32(ws: TensorLookup, name: string, size: number): CudaTensor {
   return deviceTensor(ws.get(name), `workspace.${name}`, ['f32'], size);
 }
 
+function bf16Operands(h: CudaTensor, tablePad: CudaTensor, V: number, d: number): void {
+  if (h.dtype !== 'bf16') throw new TypeError(`ce through CCE's pass reads a bf16 h (cuda-losses.ts makes the copy), got ${h.dtype}`);
+  deviceTensor(tablePad, 'workspace.table_pad', ['bf16'], (V + 1) * d);
+}
+
 /**
- * rowLoss [N] (f32), the workspace's lse and dh_raw, and G into `logits` [N × P] (bf16, P a multiple of 8,
- * 16-byte aligned) from h [N × d] (bf16), the padded table [P × d] (bf16; its rows 0..V are the table's)
- * and targets [N].
+ * rowLoss [N] (f32) and the workspace's lse and dh_raw from h [N × d] (bf16), the padded table [P × d]
+ * (bf16; its rows 0..V are the table's) and targets [N].
  */
 export function ceThroughCceForward(
-  stream: Stream, logits: CudaTensor, rowLoss: CudaTensor, workspace: TensorLookup,
+  stream: Stream, rowLoss: CudaTensor, workspace: TensorLookup,
+  h: CudaTensor, tablePad: CudaTensor, targets: CudaTensor, N: number, V: number, d: number,
+): void {
+  bf16Operands(h, tablePad, V, d);
+  // Unsplit (null partial; none planned), no bounds (ce's backward runs no cce_table_grad).
+  cceForward(stream, f32(workspace, 'lse', N), rowLoss, f32(workspace, 'dh_raw', N * d), { minLse: NULL_PTR, tileMax: null }, NULL_PTR, h, tablePad, targets, N, V, d);
+}
+
+/**
+ * After ceThroughCceForward with the same operands: G = softmax − onehot (bf16, unscaled) into `logits`
+ * [N × P] (P a multiple of 8, 16-byte aligned) from the workspace's lse.
+ */
+export function ceThroughCceWriteGrad(
+  stream: Stream, logits: CudaTensor, workspace: TensorLookup,
   h: CudaTensor, tablePad: CudaTensor, targets: CudaTensor, N: number, V: number, d: number, P: number,
 ): void {
-  if (h.dtype !== 'bf16') throw new TypeError(`ce through CCE's pass reads a bf16 h (cuda-losses.ts makes the copy), got ${h.dtype}`);
+  bf16Operands(h, tablePad, V, d);
   deviceTensor(logits, 'workspace.logits', ['bf16'], N * P);
-  deviceTensor(tablePad, 'workspace.table_pad', ['bf16'], (V + 1) * d);
   // cce_write_grad stores 16-byte vectors: every row of the logits (P % 8 == 0) starts aligned.
   if (logits.ptr % 16n !== 0n) throw new RangeError('workspace.logits: expected a 16-byte aligned view for cce_write_grad');
-  const lse = f32(workspace, 'lse', N);
-  // Unsplit (null partial; none planned), no bounds (ce's backward runs no cce_table_grad).
-  cceForward(stream, lse, rowLoss, f32(workspace, 'dh_raw', N * d), { minLse: NULL_PTR, tileMax: null }, NULL_PTR, h, tablePad, targets, N, V, d);
-  cceWriteGrad(stream, logits, P, h, tablePad, targets, lse, N, V, d);
+  cceWriteGrad(stream, logits, P, h, tablePad, targets, f32(workspace, 'lse', N), N, V, d);
 }
 
 /** dH [N × d] (overwrite, f32 or bf16) = scale · the forward's dh_raw. */

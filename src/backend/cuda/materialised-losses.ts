@@ -6,7 +6,8 @@
  * stages them, logits stored in bf16 as autocast does; 'fp32': f32 logits); h and the table may each be
  * f32 or bf16, and ce- reads them in whatever dtype they have.
  * ce under 'bf16' math (d ≤ 256: ceThroughCce) computes neither its logits nor dH by GEMM: CCE's pass
- * (ce-through-cce.ts) writes G into the same buffer, which the table GEMM reads as before.
+ * (ce-through-cce.ts) gives the loss and dH, and the table's part of the backward writes G into the same
+ * buffer, which the table GEMM reads as before.
  */
 import type { KernelFunction } from '../../cuda/kernel-function.js';
 import type { KernelSignature } from '../../cuda/kernel-signature.js';
@@ -15,7 +16,7 @@ import type { MaterialisedLossKind } from '../loss-kinds.js';
 import { DTYPE_BYTES, type DType, type TensorSpec } from '../memory-plan.js';
 import type { LossDims, LossParams, Tensor, TensorLookup } from '../ops.js';
 import { deviceTensor, type CudaTensor } from './cuda-tensor.js';
-import { ceThroughCce, ceThroughCceForward, ceThroughCceHiddenGrad, ceThroughCceSpecs } from './ce-through-cce.js';
+import { ceThroughCce, ceThroughCceForward, ceThroughCceHiddenGrad, ceThroughCceSpecs, ceThroughCceWriteGrad } from './ce-through-cce.js';
 import { matmul, type GemmMath } from './gemm-kernels.js';
 import { bf16Flag, checkCount, kernelOf, NULL_PTR, strideGrid } from './launch.js';
 
@@ -273,8 +274,9 @@ function warpGrid(warps: number): number {
 /**
  * loss[0] = the loss of `params` (ce, bce or ce-; a mean over the params.validRows valid rows), from
  * h [N × d], the table [(V+1) × d] (bf16 in 'bf16' math for ce and bce) and targets [N]; leaves the
- * unscaled logit gradient in the workspace's logits (and ce-'s negatives) for the backward, and ce
- * through CCE's pass (ceThroughCce: h bf16) its unscaled dH in dh_raw.
+ * unscaled logit gradient in the workspace's logits (and ce-'s negatives) for the backward, except ce
+ * through CCE's pass (ceThroughCce: h bf16), which leaves lse and its unscaled dH in dh_raw (the
+ * backward's table part writes G).
  */
 export function materialisedLossForward(
   stream: Stream, loss: Tensor, workspace: TensorLookup, scratch: Tensor,
@@ -302,14 +304,14 @@ export function materialisedLossForward(
   } else {
     checkDims(params.kind, dims, 0);
     const P = paddedWidth(V);
-    const logits = floats(workspace, 'logits', N * P);
     const tablePad = floats(workspace, 'table_pad', P * d);
     kernel('ce_table_pad', 'tablePad').launch(
       { grid: strideGrid(P * d), block: 256, stream }, tablePad, bf16Flag(tablePad), x.table, bf16Flag(x.table), (V + 1) * d, P * d,
     );
     if (ceThroughCce(params.kind, math, d)) {
-      ceThroughCceForward(stream, logits, rowLoss, workspace, x.h, tablePad, x.targets, N, V, d, P);
+      ceThroughCceForward(stream, rowLoss, workspace, x.h, tablePad, x.targets, N, V, d);
     } else {
+      const logits = floats(workspace, 'logits', N * P);
       matmul(stream, logits, x.h, tablePad, N, P, d, { transB: true }, math, scratch);
       const rows = rowLaunch(params.kind, N, V + 1, logits.dtype);
       kernel(rows.name, 'rows').launch({ grid: rows.grid, block: rows.block, stream }, logits, rowLoss, x.targets, N, V + 1, P, bf16Flag(logits));
@@ -344,6 +346,8 @@ export function materialisedLossBackward(
       else matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
     }
     if (part === 'hidden') return;
+    const tablePad = floats(workspace, 'table_pad', P * d);
+    if (ceThroughCce(params.kind, math, d)) ceThroughCceWriteGrad(stream, grad, workspace, x.h, tablePad, x.targets, N, V, d, P);
     // The product over the padded rows goes to the workspace; rows 1..V are added to dTable (row 0, the
     // padding item's, keeps its bytes: G's column 0 is +0, but adding it could turn -0 into +0).
     const dTablePad = f32(workspace, 'dtable_pad', P * d);
