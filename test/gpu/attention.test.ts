@@ -157,7 +157,7 @@ function fmaF32(a: number, b: number, c: number): number {
 }
 
 /**
- * delta = dout · out over one head's hd columns from element `at`, in the dq kernels' SUM ORDER
+ * delta = dout · out over one head's hd columns from element `at`, in attention_delta's SUM ORDER
  * (kernels/attention.cu, the delta section), f32 bit for bit: lane g of G (the smallest power of 2 with
  * 8·G ≥ hd, at most 32) adds chunks g, g + G, … of 8 columns by fmaf from 0 (columns past hd: 0 · 0),
  * then an xor butterfly over offsets G/2 … 1 (a sum of two f32 rounded from float64 is the f32 sum).
@@ -360,9 +360,9 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     expect(lse.every((v, r) => (padRow(r) ? v === Infinity : Number.isFinite(v))), 'lse fully written').toBe(true);
     expect(poisonKept, 'rows no sequence owns keep their poison (out, dq, dk, dv)').toBe(true);
     // delta = dout · out over a head's columns, of the out the device wrote (exact in float64 here): fp32
-    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. And the dq kernel
-    // that computes it keeps the SUM ORDER bit for bit (deltaF32: the same f32 operations on the same
-    // values, on either path). Exactly 0 at padding positions (the workspace starts poisoned).
+    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. And attention_delta
+    // keeps the SUM ORDER bit for bit (deltaF32: the same f32 operations on the same values, on either
+    // path). Exactly 0 at padding positions (the workspace starts poisoned).
     const wantDelta = new Float64Array(delta.length);
     let sameBits = true;
     for (let e = 0; e < delta.length; e++) {
