@@ -9,7 +9,7 @@
  * mask.padKeys.dk / .dv.
  */
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
-import type { Stream } from '../../cuda/stream.js';
+import type { CudaEvent, Stream } from '../../cuda/stream.js';
 import { DTYPE_BYTES, type TensorSpec } from '../memory-plan.js';
 import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
@@ -267,16 +267,37 @@ export function attentionForward(
 }
 
 /**
+ * A second stream for attentionBackward's dk/dv kernel, beside its dq kernel, and the two events that
+ * order it against the call's stream. One set serves every call: a wait binds to the event's last
+ * record when it is queued (cuStreamWaitEvent), so the next call may record the same events again; in a
+ * CUDA graph capture each record/wait pair becomes an edge of the graph.
+ */
+export interface AttentionBeside {
+  /** The stream that runs the dk/dv kernel. */
+  readonly stream: Stream;
+  /** Recorded on the call's stream after attention_delta; `stream` waits on it before the dk/dv kernel. */
+  readonly start: CudaEvent;
+  /** Recorded on `stream` after the dk/dv kernel; the call's stream waits on it before the call returns. */
+  readonly done: CudaEvent;
+}
+
+/**
  * dq, dk, dv (overwrite, f32, the sequences' rows) from dout (f32, read on those rows) and what
  * attentionForward saved, with the same arguments: q, k, v and the forward's out (f32 or bf16). Writes
  * the scratch delta of `saved` first (attention_delta: dout · out per position and head), which the dq
  * and the dk/dv kernels then only read. Without keyPadding, adds the padding keys' gradients into
  * mask.padKeys.dk and .dv (+=, f32 [H·hd]) through the scratch partials of `saved`: deterministic.
+ *
+ * With `beside`, the dk/dv kernel runs on beside.stream at the same time as the dq kernel (and the
+ * padding keys' sums) on `stream`: causal attention leaves each kernel's grid unbalanced (query tile i
+ * walks i + 1 key tiles), so neither fills the GPU alone. The two share only inputs and write disjoint
+ * outputs: the same bits as on one stream. Either way, everything the call writes is ready for the work
+ * queued on `stream` after it.
  */
 export function attentionBackward(
   stream: Stream, dq: Tensor, dk: Tensor, dv: Tensor,
   dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
+  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec, beside?: AttentionBeside,
 ): void {
   checkDims('attentionBackward', B, L, H, hd);
   const n = layoutElements('attentionBackward', mask, H, hd);
@@ -308,13 +329,24 @@ export function attentionBackward(
     { grid: [Math.ceil((B * L * H) / DELTA_THREADS), 1, 1], block: DELTA_THREADS, stream },
     delta, doutd, x.out, m.seqs, B, L, H, hd, bf16,
   );
-  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  // dk/dv after delta: on beside.stream once it has waited for delta, else next on the call's stream.
+  if (beside !== undefined) {
+    beside.start.record(stream);
+    beside.stream.waitFor(beside.start);
+  }
+  const kvStream = beside?.stream ?? stream;
+  launchPlanned(kvStream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
   launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, sums?.partials ?? NULL_PTR, doutd, x.q, x.k, x.v, lse, delta, ...args);
   if (sums !== null) {
     kernelOf('attention', 'attention_pad_key_sums', SIGNATURES.padKeySums).launch(
       { grid: [Math.ceil((H * hd) / SUM_COLUMNS), 2, 1], block: SUM_THREADS, stream },
       sums.dk, sums.dv, sums.partials, H * hd, chunks,
     );
+  }
+  // The call's stream takes dk and dv back before anything queued after the call.
+  if (beside !== undefined) {
+    beside.done.record(beside.stream);
+    stream.waitFor(beside.done);
   }
 }
 
