@@ -50,11 +50,14 @@
 //
 // SAVED FOR BACKWARD: lse [B × H × L] f32 at (b·H + h)·L + i, the natural-log log-sum-exp of row i's
 // valid scaled scores (P_ij = exp(s_ij - lse_i)), +inf at padding positions. Backward's scratch: delta
-// [B × H × L] f32, same layout (0 at padding positions; written by the dq kernel, which runs first, and
-// read by the dk/dv kernel after it), and partials [B · tiles × 2·H·hd] f32 (tiles = ⌈L / BQ⌉ of the dq
-// kernel that runs; the workspace is sized for the smallest BQ of either path).
+// [B × H × L] f32, same layout (0 at padding positions; written by attention_delta, then only read, by
+// the dq and the dk/dv kernels alike), and partials [B · tiles × 2·H·hd] f32 (tiles = ⌈L / BQ⌉ of the
+// dq kernel that runs; the workspace is sized for the smallest BQ of either path).
 // OVERWRITES: out, lse, delta, dq, dk, dv (the sequences' rows), partials. ACCUMULATES (+=): pad_dk, pad_dv.
 // The backward kernels read lse and delta only at positions ≥ start_b (+inf and 0 elsewhere).
+// BACKWARD ORDER: attention_delta first; then the dq kernel (with attention_pad_key_sums after it) and
+// the dk/dv kernel in either order or at once: they share only inputs (dout, q, k, v, lse, delta) and
+// write disjoint outputs (dq and partials; dk and dv), so the launcher may run them on two streams.
 //
 // TWO PATHS, one contract. The launchers (src/backend/cuda/attention-kernels.ts) pick per call:
 //   tensor cores  bf16 q, k, v, out and hd ∈ {32, 64, 128}: attention_*_mma_<hd> (second half of this
@@ -69,24 +72,23 @@
 //   attention_forward_<W>      grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile (the causally heaviest first)
 //                              and streams key tiles through shared memory with an online max / sum;
 //                              writes out and lse.
+//   attention_delta            ⌈B·L·H / 128⌉ CTAs of 128: a warp per 32 (position, head) tasks in delta's
+//                              order, G-lane groups (G·8 ≥ hd) per real task: delta = dout · out in the
+//                              delta section's SUM ORDER (both paths: the only kernel that writes delta).
 //   attention_backward_kv_<W>  grid (B·H, ⌈L/BK⌉): a CTA owns a key tile, streams the query tiles that
 //                              see it, recomputes P from lse, and forms dk, dv in registers.
 //   attention_backward_q_<W>   grid (B·H, ⌈L/BQ⌉): a CTA owns a query tile, streams its key tiles, forms dq;
-//                              first its rows' delta = dout · out (G-lane groups, G·8 ≥ hd: the delta
-//                              section's SUM ORDER; stored for dk/dv), then the padding keys' closed form
-//                              and its chunk of partials (the 16 threads of a row split each row's sums
-//                              and counts). Runs before attention_backward_kv_<W>.
+//                              the padding keys' closed form and its chunk of partials first (the 16
+//                              threads of a row split each row's sums and counts).
 //   attention_last_forward_<VEC>  grid (B·H): evaluation's query of each sequence's last position only
 //                              (q and out one row per sequence; its section below holds the contract),
 //                              VEC ∈ {8, 4, 2, 1} the elements a lane loads at once.
 // TENSOR-CORE KERNELS (128 threads = 4 warps, each owning 16 rows of the CTA's 64-row tile)
 //   attention_forward_mma_<D>      grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64.
 //   attention_backward_kv_mma_<D>  grid (B·H, ⌈L/64⌉): 64 keys; query tiles of 64 (32 at D = 128).
-//   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64; first
-//                                  its rows' delta (summed while dout is staged, SUM ORDER; stored for
-//                                  dk/dv), then the padding keys' closed form and its chunk of partials
-//                                  (the quad of a row splits the row's sums and counts). Runs before
-//                                  attention_backward_kv_mma_<D>.
+//   attention_backward_q_mma_<D>   grid (B·H, ⌈L/64⌉): 64 queries (heaviest first), key tiles of 64; the
+//                                  padding keys' closed form and its chunk of partials first (the quad
+//                                  of a row splits the row's sums and counts).
 // attention_pad_key_sums (both paths, key_padding = 0): grid (⌈H·hd/32⌉, 2) of 32 × 32 threads.
 // Each output element is written once by one thread, its sums taken in a fixed order: deterministic.
 // Causal tiles wholly above the diagonal are never visited, nor are tiles wholly in the padding (as
@@ -229,12 +231,11 @@ __device__ __forceinline__ bool attn_all_padding(int r0, int R, const AttnDims& 
 // The first key tile walked: tiles wholly in the padding are skipped (padding keys seen: closed form).
 __device__ __forceinline__ int attn_first_key_tile(int BK, const AttnDims& d) { return d.start / BK; }
 
-// x [B × H × L] (lse, delta) of the padding rows r0 .. r0+R-1 (below L) of head bh = b·H + h: `value`
-// (lse +inf, delta 0), for the query tiles that are skipped (such rows have no row; lse and delta stay
-// defined, P = 0).
-__device__ __forceinline__ void attn_padding_rows(float* x, float value, int bh, int r0, int R, const AttnDims& d) {
+// lse of the padding rows r0 .. r0+R-1 (below L) of head bh = b·H + h: +inf, for the query tiles that are
+// skipped (such rows have no out row; lse stays defined, P = 0).
+__device__ __forceinline__ void attn_padding_lse(float* lse, int bh, int r0, int R, const AttnDims& d) {
   const int rows = min(R, d.L - r0);
-  for (int r = threadIdx.x; r < rows; r += blockDim.x) x[static_cast<size_t>(bh) * d.L + r0 + r] = value;
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) lse[static_cast<size_t>(bh) * d.L + r0 + r] = INFINITY;
 }
 
 // lse and delta of query position i as the backward kernels read them: padding rows and rows past L
@@ -326,7 +327,7 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
   if (attn_all_padding(q0, BQ, d)) {
-    attn_padding_rows(lse, INFINITY, bh, q0, BQ, d);
+    attn_padding_lse(lse, bh, q0, BQ, d);
     return;
   }
 
@@ -439,29 +440,37 @@ __device__ __forceinline__ void attention_forward(void* __restrict__ out, float*
 // ---------------------------------------------------------------------------------------------------
 // Backward.
 
-// delta[(b·H + h)·L + i] = dout_i · out_i over head h's columns of position i's row, 0 at padding
-// positions (no row: delta stays defined). The dq kernels compute it, before their key tiles: the CTA of
-// query tile q0 .. q0+BQ-1 of head bh is the only one that owns those positions, so it forms their delta
-// into shared memory for its own dS (and the padding keys' G_i), then stores them into the workspace for
-// the dk/dv kernel, which the launcher runs after it.
-// SUM ORDER (a function of hd only, the same on both paths): chunk k of a row is columns 8k .. 8k+7;
-// lane g of the row's group of G lanes (G = the smallest power of 2 ≥ ⌈hd/8⌉, at most 32; G consecutive
-// lanes of a warp) adds chunks k = g, g + G, … in turn, each chunk's 8 products in column order, by fmaf
-// into one running sum from 0; then the G lanes' sums are added by an xor butterfly over offsets G/2, …,
-// 1. The 16-byte loads (hd % 8 = 0, dout and out 16-byte aligned) and the element loads (otherwise:
-// columns past hd count as 0 · 0) take the same steps: the same bits. dout and out are read from global
-// memory as they are (dout f32, out f32 or bf16): the tensor-core path's staged dout is rounded to bf16.
+// delta[(b·H + h)·L + i] = dout_row · out_row over head h's columns, the row of sequence b's position i
+// (seqs: (first_b, len_b)); 0 at padding positions (no row: delta stays defined). Tasks t = (b·H + h)·L + i
+// (delta's own order: consecutive positions of one head, consecutive rows). A warp owns a tile of 32
+// tasks: each lane decodes one, padding tasks cost that and a zero; the tile's real tasks are queued
+// (row offsets in shared memory) and taken ATTN_DELTA_ROUND per G-lane group at once, so their 16-byte
+// loads are in flight together; the sums come back through shared memory for one coalesced store.
+// SUM ORDER (a function of hd only, the same on both paths; defined by attn_delta_tasks below, the one
+// code that sums delta, and emulated bit for bit by test/gpu/attention.test.ts deltaF32): chunk k of a
+// task is columns 8k .. 8k+7; lane g of the task's group of G lanes (G = the smallest power of 2 ≥
+// ⌈hd/8⌉, at most 32) adds chunks k = g, g + G, … in turn, each chunk's 8 products in column order, by
+// fmaf into one running sum from 0; then the G lanes' sums are added by an xor butterfly over offsets
+// G/2, …, 1. The 16-byte path (hd % 8 = 0, dout and out 16-byte aligned) and the element path
+// (otherwise: columns past hd count as 0 · 0) take the same steps: the same bits. dout and out are read
+// from global memory as they are (dout f32, out f32 or bf16; not the tensor-core path's bf16 staging of
+// dout).
 
-// log2 of G, the lanes that sum one row's delta (SUM ORDER).
-__device__ __forceinline__ int attn_delta_log_g(int hd) {
-  int log_g = 0;
-  while (log_g < 5 && (8 << log_g) < hd) ++log_g;
-  return log_g;
-}
+#define ATTN_DELTA_THREADS 128
+#define ATTN_DELTA_WARPS (ATTN_DELTA_THREADS / 32)
+#define ATTN_DELTA_ROUND 2  // tasks per lane group whose loads are in flight at once (64 registers: 8 CTAs per SM)
+
+// A warp's tile: its real tasks in order (row offset of head h's columns, lane of the task), and every
+// lane's delta (0 for padding and tasks past the end).
+struct AttnDeltaTile {
+  size_t at[32];
+  int lane[32];
+  float sum[32];
+};
 
 // 8 consecutive elements of x from element offset at into v: one or two 16-byte loads when vec, else
 // element by element, elements n and past 0 (n: how many of the 8 are in the head). dout's chunks: read
-// again by the dk/dv kernel, so cached as usual.
+// again by the backward kernels after this one, so cached as usual.
 __device__ __forceinline__ void attn_delta_chunk(float (&v)[8], const float* x, size_t at, int n, bool vec) {
   if (vec) {
     const float4 a = __ldg(reinterpret_cast<const float4*>(x + at)), b = __ldg(reinterpret_cast<const float4*>(x + at) + 1);
@@ -471,8 +480,8 @@ __device__ __forceinline__ void attn_delta_chunk(float (&v)[8], const float* x, 
     for (int e = 0; e < 8; ++e) v[e] = e < n ? __ldg(x + at + e) : 0.f;
   }
 }
-// out's chunks (f32, then bf16), likewise: out is read by no kernel after the dq kernel, so its loads
-// stream (evict first) and leave L2 to dout.
+// out's chunks (f32, then bf16), likewise: out is read by no kernel after this one, so its loads stream
+// (evict first) and leave L2 to dout.
 __device__ __forceinline__ void attn_delta_chunk_out(float (&v)[8], const float* x, size_t at, int n, bool vec) {
   if (vec) {
     const float4 a = __ldcs(reinterpret_cast<const float4*>(x + at)), b = __ldcs(reinterpret_cast<const float4*>(x + at) + 1);
@@ -498,39 +507,89 @@ __device__ __forceinline__ void attn_delta_chunk_out(float (&v)[8], const __nv_b
   }
 }
 
-// The SIMT dq kernel's delta: ds[r] = delta of position r0 + r of head h, r < R (0 at padding positions
-// and past L), in SUM ORDER. The CTA's G-lane groups (group = threadIdx.x / G) take rows group, group +
-// groups, …; every warp makes the same number of passes (its butterflies are warp-wide). Not inlined,
-// with AttnDims's fields as scalars: the dq kernel's registers stay where its key loop puts them (inlined,
-// attention_backward_q_128 spilled), and no copy of AttnDims goes on the stack.
-template <int R, typename T>
-__device__ __noinline__ void attn_rows_delta(float* ds, const float* __restrict__ dout, const T* __restrict__ out, int r0, int L, int start,
-                                             int hd, long long base, int H, int h) {
-  const int log_g = attn_delta_log_g(hd), G = 1 << log_g, g = threadIdx.x & (G - 1);
-  const int groups = ATTN_THREADS >> log_g, group = threadIdx.x >> log_g;
-  const bool vec = hd % 8 == 0 && ((reinterpret_cast<uintptr_t>(dout) | reinterpret_cast<uintptr_t>(out)) & 15u) == 0;
-  for (int first = 0; first < R; first += groups) {
-    const int r = first + group, i = r0 + r;
-    float sum = 0.f;
-    if (r < R && i >= start && i < L) {
-      const size_t at = static_cast<size_t>(base + i) * (static_cast<size_t>(H) * hd) + static_cast<size_t>(h) * hd;  // attn_at
-      for (int k = g; 8 * k < hd; k += G) {
-        float a[8], o[8];
-        attn_delta_chunk(a, dout, at + 8 * k, hd - 8 * k, vec);
-        attn_delta_chunk_out(o, out, at + 8 * k, hd - 8 * k, vec);
+// The tile's `count` queued tasks, ATTN_DELTA_ROUND per group of G = 2^log_g lanes per round (group s of
+// the warp takes queue entries n0 + u·S + s, S = 32 / G groups); each task's sum into tile.sum at its lane.
+template <typename T>
+__device__ __forceinline__ void attn_delta_tasks(AttnDeltaTile& tile, int count, const float* __restrict__ dout, const T* __restrict__ out,
+                                                 int hd, int log_g, bool vec) {
+  constexpr int U = ATTN_DELTA_ROUND;
+  const int lane = threadIdx.x % 32, G = 1 << log_g, g = lane & (G - 1), S = 32 >> log_g, s = lane >> log_g;
+  for (int n0 = 0; n0 < count; n0 += S * U) {
+    size_t at[U];
+    bool live[U];
+    float sum[U];
 #pragma unroll
-        for (int e = 0; e < 8; ++e) sum = fmaf(a[e], o[e], sum);
+    for (int u = 0; u < U; ++u) {
+      const int n = n0 + u * S + s;
+      live[u] = n < count;
+      at[u] = live[u] ? tile.at[n] : 0;
+      sum[u] = 0.f;
+    }
+    for (int k = g; 8 * k < hd; k += G) {
+      float a[U][8], o[U][8];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (live[u]) {
+          attn_delta_chunk(a[u], dout, at[u] + 8 * k, hd - 8 * k, vec);
+          attn_delta_chunk_out(o[u], out, at[u] + 8 * k, hd - 8 * k, vec);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        if (live[u]) {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) sum[u] = fmaf(a[u][e], o[u][e], sum[u]);
+        }
       }
     }
-    for (int off = G / 2; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    if (g == 0 && r < R) ds[r] = sum;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      for (int off = G / 2; off > 0; off >>= 1) sum[u] += __shfl_xor_sync(0xffffffffu, sum[u], off);
+      if (g == 0 && live[u]) tile.sum[tile.lane[n0 + u * S + s]] = sum[u];
+    }
   }
 }
 
-// The dq CTA's rows' delta, ds[r] for positions r0 + r < L, into the workspace (after a barrier: ds complete).
-__device__ __forceinline__ void attn_store_delta(float* delta, const float* ds, int bh, int r0, int R, const AttnDims& d) {
-  const int rows = min(R, d.L - r0);
-  for (int r = threadIdx.x; r < rows; r += blockDim.x) delta[static_cast<size_t>(bh) * d.L + r0 + r] = ds[r];
+// Grid ⌈B·L·H / (32 · ATTN_DELTA_WARPS)⌉ CTAs of ATTN_DELTA_THREADS: warp w of CTA c owns tasks
+// 32·(c·ATTN_DELTA_WARPS + w) .. +31. B·L·H < 2^31 (the launcher checks it).
+extern "C" __global__ void __launch_bounds__(ATTN_DELTA_THREADS) attention_delta(float* __restrict__ delta, const float* __restrict__ dout,
+                                                                                const void* __restrict__ out, const int* __restrict__ seqs,
+                                                                                int B, int L, int H, int hd, int bf16) {
+  __shared__ AttnDeltaTile tiles[ATTN_DELTA_WARPS];
+  const int lane = threadIdx.x % 32;
+  AttnDeltaTile& tile = tiles[threadIdx.x / 32];
+  const uint32_t tasks = static_cast<uint32_t>(B) * L * H;
+  const uint32_t t = (blockIdx.x * ATTN_DELTA_WARPS + threadIdx.x / 32) * 32u + lane;
+
+  bool real = false;
+  size_t at = 0;
+  if (t < tasks) {
+    const uint32_t bh = t / L, i = t - bh * L, b = bh / H, h = bh - b * H;
+    const int len = min(max(seqs[2 * b + 1], 0), L), start = L - len;
+    if (static_cast<int>(i) >= start) {
+      real = true;
+      at = static_cast<size_t>(static_cast<long long>(seqs[2 * b]) - start + i) * (static_cast<size_t>(H) * hd) + static_cast<size_t>(h) * hd;
+    }
+  }
+  const uint32_t queued = __ballot_sync(0xffffffffu, real);
+  if (real) {
+    const int n = __popc(queued & ((1u << lane) - 1u));
+    tile.at[n] = at;
+    tile.lane[n] = lane;
+  }
+  tile.sum[lane] = 0.f;
+  __syncwarp();
+
+  const int count = __popc(queued);
+  if (count > 0) {
+    int log_g = 0;  // G = 2^log_g lanes per task: the smallest power of 2 with 8·G ≥ hd, at most 32
+    while (log_g < 5 && (8 << log_g) < hd) ++log_g;
+    const bool vec = hd % 8 == 0 && ((reinterpret_cast<uintptr_t>(dout) | reinterpret_cast<uintptr_t>(out)) & 15u) == 0;
+    if (bf16) attn_delta_tasks(tile, count, dout, static_cast<const __nv_bfloat16*>(out), hd, log_g, vec);
+    else attn_delta_tasks(tile, count, dout, static_cast<const float*>(out), hd, log_g, vec);
+    __syncwarp();
+  }
+  if (t < tasks) delta[t] = tile.sum[lane];
 }
 
 // One score element's keep · keep_scale · P (for dv) and dS (for dq, dk), P recomputed from lse.
@@ -648,10 +707,10 @@ __device__ __forceinline__ void attention_backward_kv(float* __restrict__ dk, fl
 }
 
 template <int W>
-__device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, float* __restrict__ partials, float* __restrict__ delta,
-                                                     const float* __restrict__ dout, const void* __restrict__ q, const void* __restrict__ k,
-                                                     const void* __restrict__ v, const void* __restrict__ out, const float* __restrict__ pad_k,
-                                                     const float* __restrict__ pad_v, const float* __restrict__ lse, const AttnDims d,
+__device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, float* __restrict__ partials, const float* __restrict__ dout,
+                                                     const void* __restrict__ q, const void* __restrict__ k, const void* __restrict__ v,
+                                                     const float* __restrict__ pad_k, const float* __restrict__ pad_v,
+                                                     const float* __restrict__ lse, const float* __restrict__ delta, const AttnDims d,
                                                      const AttnDropout drop) {
   constexpr int RA = AttnTile<W>::RA, CB = AttnTile<W>::CB, BQ = 16 * RA, BK = 16 * CB, HS = W + 1, PS = BK + 1, NC = W / 16;
   extern __shared__ float smem[];
@@ -668,27 +727,19 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, flo
   const bool dropout = drop.threshold != 0u;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient; delta 0
-    attn_padding_rows(delta, 0.f, bh, q0, BQ, d);
+  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient
     if (d.pad_keys) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
     return;
   }
 
   load_tile<BQ, W>(Qs, q, d.bf16, h, q0, d);
   load_tile<BQ, W>(dOs, dout, 0, h, q0, d);
-  // The rows' delta (0 for padding rows and rows past L), [BQ] in Ks after the padding keys' weights:
-  // free until the first key tile.
-  float* delta_s = Ks + 2 * BQ;
-  static_assert(3 * BQ <= BK * HS, "the rows' delta and weights fit in Ks");
-  if (d.bf16) attn_rows_delta<BQ>(delta_s, dout, static_cast<const __nv_bfloat16*>(out), q0, d.L, d.start, d.hd, d.base, d.H, h);
-  else attn_rows_delta<BQ>(delta_s, dout, static_cast<const float*>(out), q0, d.L, d.start, d.hd, d.base, d.H, h);
-  __syncthreads();  // Qs, dOs staged, delta_s complete
-  attn_store_delta(delta, delta_s, bh, q0, BQ, d);
   float lse_r[RA], delta_r[RA], acc[RA][NC];
 #pragma unroll
   for (int ra = 0; ra < RA; ++ra) {
-    lse_r[ra] = attn_lse_of(lse, bh, q0 + ty + 16 * ra, d);
-    delta_r[ra] = delta_s[ty + 16 * ra];
+    const int i = q0 + ty + 16 * ra;
+    lse_r[ra] = attn_lse_of(lse, bh, i, d);
+    delta_r[ra] = attn_delta_of(delta, bh, i, d);
 #pragma unroll
     for (int n = 0; n < NC; ++n) acc[ra][n] = 0.f;
   }
@@ -702,6 +753,7 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, flo
     } else {
       float* gs = Ks;  // [BQ] each, in Ks: free until the first key tile
       float* ws = Ks + BQ;
+      __syncthreads();  // Qs, dOs staged
 #pragma unroll
       for (int ra = 0; ra < RA; ++ra) {
         const int r = ty + 16 * ra, i = q0 + r;
@@ -733,7 +785,7 @@ __device__ __forceinline__ void attention_backward_q(float* __restrict__ dq, flo
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
-    __syncthreads();  // the previous tile's Ks, Vs, dSs, keep are consumed (at the first: delta_s, gs, ws in Ks)
+    __syncthreads();  // the previous tile's Ks, Vs, dSs, keep are consumed
     load_tile<BK, W>(Ks, k, d.bf16, h, k0, d);
     load_tile<BK, W>(Vs, v, d.bf16, h, k0, d);
     if (dropout) make_keep<BQ, BK>(keep, bh, q0, k0, d, drop);
@@ -810,9 +862,9 @@ __device__ __forceinline__ AttnDims attn_dims(int L, int H, int hd, int causal, 
     attention_backward_kv<W>(dk, dv, dout, q, k, v, lse, delta, ATTN_DIMS, ATTN_DROP);                                                  \
   }                                                                                                                                      \
   extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                                           \
-      attention_backward_q_##W(float* dq, float* partials, float* delta, const float* dout, const void* q, const void* k,             \
-                               const void* v, const void* out, const float* lse, ATTN_PARAMS) {                                        \
-    attention_backward_q<W>(dq, partials, delta, dout, q, k, v, out, pad_k, pad_v, lse, ATTN_DIMS, ATTN_DROP);                          \
+      attention_backward_q_##W(float* dq, float* partials, const float* dout, const void* q, const void* k, const void* v,             \
+                               const float* lse, const float* delta, ATTN_PARAMS) {                                                    \
+    attention_backward_q<W>(dq, partials, dout, q, k, v, pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                               \
   }
 
 ATTN_ENTRIES(32)
@@ -1285,47 +1337,6 @@ __device__ __forceinline__ void attn_stage_f32(__nv_bfloat16* s, const float* x,
   }
 }
 
-// attn_stage_f32 of dout for the dq kernel, with its rows' delta: ds[r] = delta of position r0 + r (0 at
-// padding positions and past L). The thread that stages chunk c (columns 8c .. 8c+7) of row r also reads
-// that chunk of out and sums the 8 products of the unrounded dout; a row's C = D/8 chunks are staged by C
-// consecutive lanes of a warp (C, a power of 2, divides 32), lane g holding chunk g: SUM ORDER's G = C
-// lanes, each with its one chunk, then the same butterfly (padding rows and rows past L: products 0 · 0,
-// sum 0). Every thread stages N = R·C / ATTN_MMA_THREADS ≤ 8 chunks (the butterflies are warp-wide), the
-// loads of all of them in flight together. Not inlined, with AttnDims's fields as scalars: inlined, it
-// moved the key loop's register allocation (attention_backward_q_mma_128: 220 → 238 registers).
-template <int R, int D>
-__device__ __noinline__ void attn_stage_dout_delta(__nv_bfloat16* s, float* ds, const float* __restrict__ dout, const __nv_bfloat16* __restrict__ out,
-                                                   int r0, int L, int start, long long base, int H, int h) {
-  constexpr int C = D / 8, N = R * C / ATTN_MMA_THREADS;
-  static_assert((C & (C - 1)) == 0 && C <= 32 && 8 * C == D, "a row's chunks are SUM ORDER's G lanes, one chunk each");
-  static_assert(R * C % ATTN_MMA_THREADS == 0 && N <= 8, "every thread stages as many chunks, all loads in flight");
-  float a[N][8], o[N][8];
-#pragma unroll
-  for (int n = 0; n < N; ++n) {
-    const int idx = threadIdx.x + n * ATTN_MMA_THREADS, r = idx / C, c = idx % C, i = r0 + r;
-    if (i >= start && i < L) {
-      const size_t at = static_cast<size_t>(base + i) * (static_cast<size_t>(H) * D) + static_cast<size_t>(h) * D + 8 * c;  // attn_at_mma
-      attn_delta_chunk(a[n], dout, at, 8, true);
-      attn_delta_chunk_out(o[n], out, at, 8, true);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) a[n][e] = o[n][e] = 0.f;
-    }
-  }
-#pragma unroll
-  for (int n = 0; n < N; ++n) {
-    const int idx = threadIdx.x + n * ATTN_MMA_THREADS, r = idx / C, c = idx % C;
-    float sum = 0.f;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum = fmaf(a[n][e], o[n][e], sum);
-    *reinterpret_cast<uint4*>(s + r * (D + 8) + 8 * c) =
-        make_uint4(attn_pack_bf16(a[n][0], a[n][1]), attn_pack_bf16(a[n][2], a[n][3]), attn_pack_bf16(a[n][4], a[n][5]), attn_pack_bf16(a[n][6], a[n][7]));
-#pragma unroll
-    for (int off = C / 2; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    if (c == 0) ds[r] = sum;
-  }
-}
-
 // keep[r·(BC/32) + w] bit c = the keep bit of query q0 + r, key k0 + 32w + c of head bh (1 = kept),
 // valid elements only (the others read 0 and are masked by their users anyway). One thread per word;
 // each Philox call yields the 4 words of one aligned group of elements, as in make_keep.
@@ -1379,7 +1390,7 @@ __device__ __forceinline__ void attention_forward_mma(__nv_bfloat16* __restrict_
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
   if (attn_all_padding(q0, BQ, d)) {
-    attn_padding_rows(lse, INFINITY, bh, q0, BQ, d);
+    attn_padding_lse(lse, bh, q0, BQ, d);
     return;
   }
 
@@ -1607,12 +1618,11 @@ __device__ __forceinline__ void attention_backward_kv_mma(float* __restrict__ dk
 // warp w owning queries 16w .. 16w+15; key tiles of 64 stream through shared memory.
 
 template <int D>
-__device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, float* __restrict__ partials, float* __restrict__ delta,
-                                                         const float* __restrict__ dout, const __nv_bfloat16* __restrict__ q,
-                                                         const __nv_bfloat16* __restrict__ k, const __nv_bfloat16* __restrict__ v,
-                                                         const __nv_bfloat16* __restrict__ out, const float* __restrict__ pad_k,
-                                                         const float* __restrict__ pad_v, const float* __restrict__ lse, const AttnDims d,
-                                                         const AttnDropout drop) {
+__device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq, float* __restrict__ partials, const float* __restrict__ dout,
+                                                         const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                                                         const __nv_bfloat16* __restrict__ v, const float* __restrict__ pad_k,
+                                                         const float* __restrict__ pad_v, const float* __restrict__ lse,
+                                                         const float* __restrict__ delta, const AttnDims d, const AttnDropout drop) {
   constexpr int BQ = ATTN_MMA_BQ, BK = ATTN_MMA_BK, SD = D + 8, NT = BK / 8, DT = D / 8, KW = BK / 32;
   extern __shared__ __align__(16) unsigned char attn_mma_smem[];
   __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(attn_mma_smem);
@@ -1629,25 +1639,19 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
   const float scale2 = d.scale * ATTN_LOG2E;
   const int nk_all = (d.L + BK - 1) / BK;
   const int nk = d.causal ? min(nk_all, (min(q0 + BQ, d.L) - 1) / BK + 1) : nk_all;
-  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient; delta 0
-    attn_padding_rows(delta, 0.f, bh, q0, BQ, d);
+  if (attn_all_padding(q0, BQ, d)) {  // padding rows have no dq row, nor a padding-key gradient
     if (d.pad_keys) attn_zero_partial(attn_partial_chunk(partials, b, d), h, d);
     return;
   }
 
-  // The rows' delta (0 for padding rows and rows past L), [BQ] in Ks after the padding keys' weights:
-  // free until the first key tile.
-  float* delta_s = reinterpret_cast<float*>(Ks) + 2 * BQ;
-  static_assert(3 * BQ * sizeof(float) <= BK * SD * sizeof(__nv_bfloat16), "the rows' delta and weights fit in Ks");
   attn_stage_bf16<BQ, D>(Qs, q, h, q0, d);
-  attn_stage_dout_delta<BQ, D>(dOs, delta_s, dout, out, q0, d.L, d.start, d.base, d.H, h);
-  __syncthreads();  // Qs, dOs staged, delta_s complete
-  attn_store_delta(delta, delta_s, bh, q0, BQ, d);
+  attn_stage_f32<BQ, D>(dOs, dout, h, q0, d);
   float lse2[2], delta_r[2], acc[DT][4];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    lse2[r] = attn_lse_of(lse, bh, q0 + row0 + 8 * r, d) * ATTN_LOG2E;
-    delta_r[r] = delta_s[row0 + 8 * r];
+    const int i = q0 + row0 + 8 * r;
+    lse2[r] = attn_lse_of(lse, bh, i, d) * ATTN_LOG2E;
+    delta_r[r] = attn_delta_of(delta, bh, i, d);
   }
 #pragma unroll
   for (int n = 0; n < DT; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
@@ -1662,6 +1666,8 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
     } else {
       float* gs = reinterpret_cast<float*>(Ks);  // [BQ] each, in Ks: free until the first key tile
       float* ws = gs + BQ;
+      static_assert(2 * BQ * sizeof(float) <= BK * SD * sizeof(__nv_bfloat16), "the rows' weights fit in Ks");
+      __syncthreads();  // Qs, dOs staged
       const float* pk = pad_k + h * D + 2 * t;
       const float* pv = pad_v + h * D + 2 * t;
       float qk[2] = {0.f, 0.f}, dov[2] = {0.f, 0.f};
@@ -1708,7 +1714,7 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
 
   for (int kt = attn_first_key_tile(BK, d); kt < nk; ++kt) {
     const int k0 = kt * BK;
-    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (at the first: delta_s, gs, ws in Ks)
+    __syncthreads();  // the previous tile's Ks, Vs, keep are consumed (and, at the first, Qs, dOs are staged)
     attn_stage_bf16<BK, D>(Ks, k, h, k0, d);
     attn_stage_bf16<BK, D>(Vs, v, h, k0, d);
     if (dropout) attn_keep_bits<BQ, BK>(keep, bh, q0, k0, d, drop);
@@ -1762,11 +1768,10 @@ __device__ __forceinline__ void attention_backward_q_mma(float* __restrict__ dq,
                                  static_cast<const __nv_bfloat16*>(v), lse, delta, ATTN_DIMS, ATTN_DROP);                                \
   }                                                                                                                                       \
   extern "C" __global__ void __launch_bounds__(ATTN_MMA_THREADS)                                                                        \
-      attention_backward_q_mma_##D(float* dq, float* partials, float* delta, const float* dout, const void* q, const void* k,         \
-                                   const void* v, const void* out, const float* lse, ATTN_PARAMS) {                                     \
-    attention_backward_q_mma<D>(dq, partials, delta, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),  \
-                                static_cast<const __nv_bfloat16*>(v), static_cast<const __nv_bfloat16*>(out), pad_k, pad_v, lse,         \
-                                ATTN_DIMS, ATTN_DROP);                                                                                  \
+      attention_backward_q_mma_##D(float* dq, float* partials, const float* dout, const void* q, const void* k, const void* v,         \
+                                   const float* lse, const float* delta, ATTN_PARAMS) {                                                 \
+    attention_backward_q_mma<D>(dq, partials, dout, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),         \
+                                static_cast<const __nv_bfloat16*>(v), pad_k, pad_v, lse, delta, ATTN_DIMS, ATTN_DROP);                   \
   }
 
 ATTN_MMA_ENTRIES(32)

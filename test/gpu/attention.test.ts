@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
-import { attentionBackward, attentionForward, attentionWorkspace } from '../../src/backend/cuda/attention-kernels.js';
-import type { CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
+import { attentionBackward, attentionForward, attentionWorkspace, type AttentionBeside } from '../../src/backend/cuda/attention-kernels.js';
+import type { CudaTensor, CudaTensorGroup } from '../../src/backend/cuda/cuda-tensor.js';
 import type { DType } from '../../src/backend/memory-plan.js';
 import type { AttentionMask, DropoutSpec, TensorLookup } from '../../src/backend/ops.js';
-import { Stream } from '../../src/cuda/stream.js';
+import { download } from '../../src/cuda/memory.js';
+import { CudaEvent, Stream } from '../../src/cuda/stream.js';
 import { packedLayout, paddedLayout, toLayout, type TestLayout } from '../helpers/attention-layouts.js';
-import { cpuOracle, deviceGroup, get, put, relError, toBf16 } from './device-tensors.js';
+import { cpuOracle, deviceGroup, fromBf16, put, relError, toBf16 } from './device-tensors.js';
 import { announceSkip, noGpu, randomFloats, useContext } from './gpu.js';
 
 announceSkip('test/gpu/attention.test.ts');
@@ -157,7 +158,7 @@ function fmaF32(a: number, b: number, c: number): number {
 }
 
 /**
- * delta = dout · out over one head's hd columns from element `at`, in the dq kernels' SUM ORDER
+ * delta = dout · out over one head's hd columns from element `at`, in attention_delta's SUM ORDER
  * (kernels/attention.cu, the delta section), f32 bit for bit: lane g of G (the smallest power of 2 with
  * 8·G ≥ hd, at most 32) adds chunks g, g + G, … of 8 columns by fmaf from 0 (columns past hd: 0 · 0),
  * then an xor butterfly over offsets G/2 … 1 (a sum of two f32 rounded from float64 is the f32 sum).
@@ -221,8 +222,43 @@ interface DeviceRun {
   readonly poisonKept: boolean;
 }
 
-/** Runs attentionForward then attentionBackward on a blocking stream. */
-function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, x: Inputs): DeviceRun {
+/**
+ * Queues a read of all of t on `stream` (what the stream's work after the call sees, without
+ * synchronizing the context); the values are there once the stream is synchronized.
+ */
+function readOn(stream: Stream, t: CudaTensor): () => Float32Array {
+  if (t.dtype === 'bf16') {
+    const bits = new Uint16Array(t.size);
+    download(bits, t, 0, stream);
+    return () => fromBf16(bits);
+  }
+  const values = new Float32Array(t.size);
+  download(values, t, 0, stream);
+  return () => values;
+}
+
+/** A non-blocking second stream and its two events for attentionBackward (as CudaOps holds them). */
+function createBeside(): AttentionBeside & { destroy(): void } {
+  const stream = Stream.create({ nonBlocking: true });
+  const start = CudaEvent.create({ timing: false });
+  const done = CudaEvent.create({ timing: false });
+  return {
+    stream, start, done,
+    destroy: () => {
+      stream.synchronize();
+      stream.destroy();
+      start.destroy();
+      done.destroy();
+    },
+  };
+}
+
+/**
+ * Runs attentionForward then attentionBackward on a blocking stream (with `beside`, its dk/dv kernel on
+ * a second, non-blocking stream), and reads every result on that stream, after the call: what the work
+ * queued after the call sees.
+ */
+function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, x: Inputs, beside = false): DeviceRun {
   const { B, L, H, hd } = s;
   const D = H * hd;
   const rows = [m.layout.rows, D];
@@ -247,30 +283,35 @@ function runDevice(s: Shape, dtype: DType, m: Masking, drop: DropoutSpec, x: Inp
   const mask = maskOf(m, io);
   const saved = deviceGroup('attention saved', attentionWorkspace(B, L, H, hd));
   const stream = Stream.create();
+  const side = beside ? createBeside() : undefined;
   attentionForward(stream, io.get('out'), saved, io.get('q'), io.get('k'), io.get('v'), B, L, H, hd, mask, drop);
   attentionBackward(
     stream, io.get('dq'), io.get('dk'), io.get('dv'),
     io.get('dout'), io.get('q'), io.get('k'), io.get('v'), io.get('out'), saved,
-    B, L, H, hd, mask, drop,
+    B, L, H, hd, mask, drop, side,
   );
+  const reads = {
+    out: readOn(stream, io.get('out')), dq: readOn(stream, io.get('dq')), dk: readOn(stream, io.get('dk')), dv: readOn(stream, io.get('dv')),
+    padDk: readOn(stream, io.get('pad_dk')), padDv: readOn(stream, io.get('pad_dv')),
+    lse: readOn(stream, saved.get('lse')), delta: readOn(stream, saved.get('delta')),
+  };
   stream.synchronize();
   stream.destroy();
-  const raw = { out: get(io.get('out')), dq: get(io.get('dq')), dk: get(io.get('dk')), dv: get(io.get('dv')) };
+  side?.destroy();
+  const raw = { out: reads.out(), dq: reads.dq(), dk: reads.dk(), dv: reads.dv() };
   const poisonKept = Object.values(raw).every((t) => t.every((value, e) => m.layout.owned(Math.floor(e / D)) || Number.isNaN(value)));
-  const increment = (name: 'pad_dk' | 'pad_dv', start: Float32Array): Float32Array => get(io.get(name)).map((value, c) => value - start[c]!);
+  const increment = (read: () => Float32Array, start: Float32Array): Float32Array => read().map((value, c) => value - start[c]!);
   const result: Result = {
     out: fromLayout(raw.out, m.layout, B, L, D),
     dq: fromLayout(raw.dq, m.layout, B, L, D),
     dk: fromLayout(raw.dk, m.layout, B, L, D),
     dv: fromLayout(raw.dv, m.layout, B, L, D),
-    padDk: increment('pad_dk', x.padDk0),
-    padDv: increment('pad_dv', x.padDv0),
+    padDk: increment(reads.padDk, x.padDk0),
+    padDv: increment(reads.padDv, x.padDv0),
   };
-  const lse = get(saved.get('lse'));
-  const delta = get(saved.get('delta'));
   saved.free();
   io.free();
-  return { result, lse, delta, poisonKept };
+  return { result, lse: reads.lse(), delta: reads.delta(), poisonKept };
 }
 
 /** The float64 CPU backend's forward and backward on the same inputs and layout. */
@@ -360,9 +401,9 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     expect(lse.every((v, r) => (padRow(r) ? v === Infinity : Number.isFinite(v))), 'lse fully written').toBe(true);
     expect(poisonKept, 'rows no sequence owns keep their poison (out, dq, dk, dv)').toBe(true);
     // delta = dout · out over a head's columns, of the out the device wrote (exact in float64 here): fp32
-    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. And the dq kernel
-    // that computes it keeps the SUM ORDER bit for bit (deltaF32: the same f32 operations on the same
-    // values, on either path). Exactly 0 at padding positions (the workspace starts poisoned).
+    // products summed in fp32 over hd ≤ 256 columns, a few 1e-7 relative; bound 1e-5. And attention_delta
+    // keeps the SUM ORDER bit for bit (deltaF32: the same f32 operations on the same values, on either
+    // path). Exactly 0 at padding positions (the workspace starts poisoned).
     const wantDelta = new Float64Array(delta.length);
     let sameBits = true;
     for (let e = 0; e < delta.length; e++) {
@@ -466,6 +507,30 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
         const packed = runDevice(s, s.dtype, { ...mode, starts, layout: layoutOf('packed', s.L, starts) }, drop, x);
         expect(padded.poisonKept && packed.poisonKept, 'poison kept').toBe(true);
         expectSameBits(padded, packed);
+      }
+    });
+  }
+
+  // dk/dv on a second stream beside dq: the kernels share only inputs, so the same bits as on one stream,
+  // and the results read on the call's stream after it include dk and dv (the call's stream waits for the
+  // second). SIMT (f32, hd 33; bf16, hd 200) and tensor cores (hd 64 at SASRec's L with ML-1M's width; hd
+  // 128 with 32-query dk/dv tiles), every mode, dropout.
+  const BESIDE: readonly (Shape & { readonly dtype: DType })[] = [
+    { B: 5, L: 150, H: 2, hd: 33, dtype: 'f32' },
+    { B: 4, L: 45, H: 1, hd: 200, dtype: 'bf16' },
+    { B: 32, L: 200, H: 1, hd: 64, dtype: 'bf16' },
+    { B: 4, L: 300, H: 2, hd: 128, dtype: 'bf16' },
+  ];
+  for (const s of BESIDE) {
+    it(`gives dk/dv beside dq on a second stream the one stream's bits (B=${s.B} L=${s.L} H=${s.H} hd=${s.hd} ${s.dtype}, every mode, dropout)`, () => {
+      for (const mode of MODES) {
+        const drop = randomDrop(0.1);
+        const m = randomMasking(s.B, s.L, mode, 'packed');
+        const x = randomInputs(s, s.dtype);
+        const one = runDevice(s, s.dtype, m, drop, x);
+        const two = runDevice(s, s.dtype, m, drop, x, true);
+        expect(one.poisonKept && two.poisonKept, 'poison kept').toBe(true);
+        expectSameBits(one, two);
       }
     });
   }

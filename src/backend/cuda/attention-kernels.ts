@@ -9,7 +9,7 @@
  * mask.padKeys.dk / .dv.
  */
 import type { KernelArgs, KernelSignature } from '../../cuda/kernel-signature.js';
-import type { Stream } from '../../cuda/stream.js';
+import type { CudaEvent, Stream } from '../../cuda/stream.js';
 import { DTYPE_BYTES, type TensorSpec } from '../memory-plan.js';
 import type { AttentionMask, DropoutSpec, Tensor, TensorLookup } from '../ops.js';
 import { dropoutThreshold } from '../philox.js';
@@ -18,7 +18,7 @@ import { bf16Flag, checkCount, kernelOf, NULL_PTR, stepCounters } from './launch
 
 /** Name of the saved log-sum-exp [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_LSE = 'lse';
-/** Name of the backward's scratch delta = rowsum(dout ∘ out) [B × H × L] f32 in the attention workspace (the dq kernel writes it, dk/dv reads it). */
+/** Name of the backward's scratch delta = rowsum(dout ∘ out) [B × H × L] f32 in the attention workspace. */
 export const ATTENTION_DELTA = 'delta';
 /**
  * Name of the backward's scratch of the padding keys' gradient partials in the attention workspace:
@@ -34,8 +34,9 @@ const PROBLEM = [
 
 const SIGNATURES = {
   forward: ['out:ptr', 'lse:ptr', 'q:ptr', 'k:ptr', 'v:ptr', ...PROBLEM],
+  delta: ['delta:ptr', 'dout:ptr', 'out:ptr', 'seqs:ptr', 'B:i32', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32'],
   backwardKv: ['dk:ptr', 'dv:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
-  backwardQ: ['dq:ptr', 'partials:ptr', 'delta:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'out:ptr', 'lse:ptr', ...PROBLEM],
+  backwardQ: ['dq:ptr', 'partials:ptr', 'dout:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'lse:ptr', 'delta:ptr', ...PROBLEM],
   padKeySums: ['pad_dk:ptr', 'pad_dv:ptr', 'partials:ptr', 'HD:i32', 'chunks:i32'],
   last: [
     'out:ptr', 'q:ptr', 'k:ptr', 'v:ptr', 'L:i32', 'H:i32', 'hd:i32', 'bf16:i32', 'scale:f32', 'seqs:ptr', 'key_padding:i32', 'pad_k:ptr', 'pad_v:ptr',
@@ -44,6 +45,12 @@ const SIGNATURES = {
 
 /** Threads per CTA of the SIMT kernels (ATTN_THREADS: 16 × 16). */
 const THREADS = 256;
+
+/**
+ * Threads per CTA of attention_delta (ATTN_DELTA_THREADS): 4 warps, each owning 32 consecutive (position,
+ * head) tasks, so a CTA owns as many tasks as it has threads.
+ */
+const DELTA_THREADS = 128;
 
 /** attention_pad_key_sums: a CTA of 32 columns × 32 phases (column_sums.cuh's COLSUM_LANES × COLSUM_PHASES). */
 const SUM_COLUMNS = 32;
@@ -260,16 +267,37 @@ export function attentionForward(
 }
 
 /**
+ * A second stream for attentionBackward's dk/dv kernel, beside its dq kernel, and the two events that
+ * order it against the call's stream. One set serves every call: a wait binds to the event's last
+ * record when it is queued (cuStreamWaitEvent), so the next call may record the same events again; in a
+ * CUDA graph capture each record/wait pair becomes an edge of the graph.
+ */
+export interface AttentionBeside {
+  /** The stream that runs the dk/dv kernel. */
+  readonly stream: Stream;
+  /** Recorded on the call's stream after attention_delta; `stream` waits on it before the dk/dv kernel. */
+  readonly start: CudaEvent;
+  /** Recorded on `stream` after the dk/dv kernel; the call's stream waits on it before the call returns. */
+  readonly done: CudaEvent;
+}
+
+/**
  * dq, dk, dv (overwrite, f32, the sequences' rows) from dout (f32, read on those rows) and what
- * attentionForward saved, with the same arguments: q, k, v and the forward's out (f32 or bf16). The dq
- * kernel runs first and writes the scratch delta of `saved` (dout · out per position and head), which
- * the dk/dv kernel then reads. Without keyPadding, adds the padding keys' gradients into mask.padKeys.dk
- * and .dv (+=, f32 [H·hd]) through the scratch partials of `saved`: deterministic.
+ * attentionForward saved, with the same arguments: q, k, v and the forward's out (f32 or bf16). Writes
+ * the scratch delta of `saved` first (attention_delta: dout · out per position and head), which the dq
+ * and the dk/dv kernels then only read. Without keyPadding, adds the padding keys' gradients into
+ * mask.padKeys.dk and .dv (+=, f32 [H·hd]) through the scratch partials of `saved`: deterministic.
+ *
+ * With `beside`, the dk/dv kernel runs on beside.stream at the same time as the dq kernel (and the
+ * padding keys' sums) on `stream`: causal attention leaves each kernel's grid unbalanced (query tile i
+ * walks i + 1 key tiles), so neither fills the GPU alone. The two share only inputs and write disjoint
+ * outputs: the same bits as on one stream. Either way, everything the call writes is ready for the work
+ * queued on `stream` after it.
  */
 export function attentionBackward(
   stream: Stream, dq: Tensor, dk: Tensor, dv: Tensor,
   dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
-  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
+  B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec, beside?: AttentionBeside,
 ): void {
   checkDims('attentionBackward', B, L, H, hd);
   const n = layoutElements('attentionBackward', mask, H, hd);
@@ -295,15 +323,30 @@ export function attentionBackward(
     };
   }
 
-  // dq first: each of its CTAs computes its query rows' delta (it owns them) before its key tiles and
-  // stores them; dk/dv, next on the stream, reads them (no kernel of its own for delta: one launch less).
-  launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, sums?.partials ?? NULL_PTR, delta, doutd, x.q, x.k, x.v, x.out, lse, ...args);
-  launchPlanned(stream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  // A warp per 32 (position, head) tasks, one CTA per 128 (no grid-stride loop: padding tiles retire at
+  // once and the CTAs of real rows take their places).
+  kernelOf('attention', 'attention_delta', SIGNATURES.delta).launch(
+    { grid: [Math.ceil((B * L * H) / DELTA_THREADS), 1, 1], block: DELTA_THREADS, stream },
+    delta, doutd, x.out, m.seqs, B, L, H, hd, bf16,
+  );
+  // dk/dv after delta: on beside.stream once it has waited for delta, else next on the call's stream.
+  if (beside !== undefined) {
+    beside.start.record(stream);
+    beside.stream.waitFor(beside.start);
+  }
+  const kvStream = beside?.stream ?? stream;
+  launchPlanned(kvStream, plan.backwardKv, SIGNATURES.backwardKv, B * H, L, dkd, dvd, doutd, x.q, x.k, x.v, lse, delta, ...args);
+  launchPlanned(stream, plan.backwardQ, SIGNATURES.backwardQ, B * H, L, dqd, sums?.partials ?? NULL_PTR, doutd, x.q, x.k, x.v, lse, delta, ...args);
   if (sums !== null) {
     kernelOf('attention', 'attention_pad_key_sums', SIGNATURES.padKeySums).launch(
       { grid: [Math.ceil((H * hd) / SUM_COLUMNS), 2, 1], block: SUM_THREADS, stream },
       sums.dk, sums.dv, sums.partials, H * hd, chunks,
     );
+  }
+  // The call's stream takes dk and dv back before anything queued after the call.
+  if (beside !== undefined) {
+    beside.done.record(beside.stream);
+    stream.waitFor(beside.done);
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * The CUDA backend: every op of ops.ts on our own kernels (kernels/*.cu, one family per op family,
  * each with its launcher beside this file), on the stream that the backend owns, and the ops of a fork
- * (Ops.fork) and the loss's table gradient on side streams, ordered against it by events. Nothing here waits for the device
- * except the reads (`readF32`, `readI32`), so the host queues whole steps ahead.
+ * (Ops.fork), the loss's table gradient and attention backward's dk/dv kernel on side streams, ordered
+ * against it by events. Nothing here waits for the device except the reads (`readF32`, `readI32`), so
+ * the host queues whole steps ahead.
  *
  * Memory: every group is one allocation of the context's allocator (peak accounted as torch's
  * max_memory_allocated); the backend itself holds one scratch per stream (the GEMMs' split-K partials
@@ -24,7 +25,7 @@ import { fromBf16Bits, toBf16Bits } from '../bf16.js';
 import { PinnedStaging } from './pinned-staging.js';
 import { DEFAULT_PRECISION, PRECISION_PRESETS, type PrecisionName, type PrecisionPreset } from '../precision.js';
 import { adamStep } from './adam-kernels.js';
-import { attentionBackward, attentionForward, attentionLastForward, attentionWorkspace } from './attention-kernels.js';
+import { attentionBackward, attentionForward, attentionLastForward, attentionWorkspace, type AttentionBeside } from './attention-kernels.js';
 import { cudaLossBackward, cudaLossForward, cudaLossWorkspace, separableGradients } from './cuda-losses.js';
 import type { LossGradients } from './materialised-losses.js';
 import { allocCudaGroup, CudaTensorGroup, deviceTensor } from './cuda-tensor.js';
@@ -42,9 +43,9 @@ export interface CudaOpsOptions {
   /** Precision preset (backend/precision.ts). @default "bf16" */
   readonly precision?: PrecisionName;
   /**
-   * Whether Ops.fork's work (and lossBackward's table gradient) runs on side streams, beside the ops
-   * after it (false: at once, on the one stream, without the side streams' scratches). @default true,
-   * unless GRID_SIDE_STREAM is 0
+   * Whether Ops.fork's work (and lossBackward's table gradient, and attentionBackward's dk/dv kernel)
+   * runs on side streams, beside the ops after it (false: at once, on the one stream, without the side
+   * streams' scratches). @default true, unless GRID_SIDE_STREAM is 0
    */
   readonly sideStream?: boolean;
 }
@@ -95,6 +96,12 @@ export class CudaOps implements Ops {
   readonly #side: Lane | null;
   /** The loss's table gradient's (lossBackward with tableBeside), beside the forks; null likewise. */
   readonly #lossSide: Lane | null;
+  /**
+   * attentionBackward's dk/dv stream and its two events (null likewise): a stream of its own, not a
+   * fork's lane, because the forks' stream is usually still busy with weight gradients when attention's
+   * backward starts, and dk/dv would queue behind them. Attention takes no scratch.
+   */
+  readonly #attentionSide: AttentionBeside | null;
   /** Where ops are queued now: the side lane while a fork's work is, else the main one. */
   #lane: Lane;
   /** Recorded on the main stream at each fork, for the side stream to wait on (a wait binds at once). */
@@ -128,6 +135,9 @@ export class CudaOps implements Ops {
     this.#main = { stream: this.#stream, scratch: this.#allocScratch('scratch', sideStream ? MAIN_SCRATCH_FLOATS : SCRATCH_FLOATS) };
     this.#side = sideStream ? this.#sideLane('side-scratch', SIDE_SCRATCH_FLOATS) : null;
     this.#lossSide = sideStream ? this.#sideLane('loss-scratch', LOSS_SCRATCH_FLOATS) : null;
+    this.#attentionSide = sideStream
+      ? { stream: Stream.create({ nonBlocking: true }), start: CudaEvent.create({ timing: false }), done: CudaEvent.create({ timing: false }) }
+      : null;
     this.#lane = this.#main;
     const scratchBytes = [this.#main, this.#side, this.#lossSide].reduce((sum, lane) => sum + (lane?.scratch.plan.bytes ?? 0), 0);
     this.reservedBytes = (context.contextOverheadBytes ?? CONTEXT_FALLBACK_BYTES) + scratchBytes;
@@ -163,12 +173,16 @@ export class CudaOps implements Ops {
 
   close(): void {
     const sides = [this.#side, this.#lossSide].filter((lane) => lane !== null);
+    const attention = this.#attentionSide;
     this.#stream.synchronize();
     for (const lane of sides) lane.stream.synchronize();
+    attention?.stream.synchronize();
     this.#staging.close();
     for (const lane of [this.#main, ...sides]) lane.scratch.free();
     for (const lane of sides) lane.stream.destroy();
+    attention?.stream.destroy();
     for (const event of [this.#forkEvent, ...this.#eventPool]) event.destroy();
+    if (attention !== null) for (const event of [attention.start, attention.done]) event.destroy();
     this.#stream.destroy();
     this.#context.close();
   }
@@ -411,7 +425,8 @@ export class CudaOps implements Ops {
     dq: Tensor, dk: Tensor, dv: Tensor, dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, saved: TensorLookup,
     B: number, L: number, H: number, hd: number, mask: AttentionMask, drop: DropoutSpec,
   ): void {
-    attentionBackward(this.#lane.stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, mask, drop);
+    // dk/dv beside dq on the attention's own side stream (attention-kernels.ts AttentionBeside).
+    attentionBackward(this.#lane.stream, dq, dk, dv, dout, q, k, v, out, saved, B, L, H, hd, mask, drop, this.#attentionSide ?? undefined);
   }
 
   // ---- optimiser ----
