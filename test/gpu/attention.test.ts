@@ -391,9 +391,12 @@ describe.skipIf(noGpu)('CUDA attention against the float64 CPU reference', () =>
     // the PTX ISA's fragment tables) out ≤ 2.3e-3 and the gradients ≤ 3.4e-3 relative over these
     // shapes. The padding keys (seen without keyPadding) are taken in closed form on both paths: their
     // P and dS are exact fp32, not rounded to bf16, which moves the tensor-core results by less than
-    // those roundings. Bounds: out 4e-3, gradients (the padding keys' sums among them) 1e-2.
+    // those roundings. Bounds: out 4e-3, gradients (the padding keys' sums among them) 1e-2. The long-
+    // padding cases (`starts`: sequences of 1, 20 and 97 items, dropout 0.3) sum each dq row over few kept
+    // keys, so one key's bf16 roundings weigh more: hd 128's causal dq ran 6.3e-3 to 1.01e-2 relative over
+    // 13 runs on an H200 (the same spread before and after dk/dv moved beside dq): bound 1.5e-2 there.
     const outTol = dtype === 'f32' ? 1e-5 : 4e-3;
-    const gradTol = dtype === 'f32' ? 1e-5 : 1e-2;
+    const gradTol = dtype === 'f32' ? 1e-5 : starts !== undefined ? 1.5e-2 : 1e-2;
     const { L, H, hd } = s;
     const D = H * hd;
     // lse: finite on every computed row, +inf at padding positions (so backward's P there is 0).
