@@ -123,10 +123,15 @@ export interface CceDevice {
   readonly wgmma: boolean;
 }
 
+/** The current context's device, as the plans need it. */
+function currentCceDevice(): CceDevice {
+  const context = currentContext();
+  return { multiprocessorCount: context.device.multiprocessorCount, wgmma: context.modules.variantOf('cce') === 'sm90a' };
+}
+
 /** The launch plan on the current context's device. */
 export function ccePlan(N: number, V: number, d: number): CcePlan {
-  const context = currentContext();
-  return ccePlanFor(N, V, d, { multiprocessorCount: context.device.multiprocessorCount, wgmma: context.modules.variantOf('cce') === 'sm90a' });
+  return ccePlanFor(N, V, d, currentCceDevice());
 }
 
 /** The launch plan on a device described by `device`. */
@@ -315,8 +320,7 @@ export function cceWriteGrad(
   stream: Stream, logits: PointerArg, P: number, h: PointerArg, table: PointerArg, targets: PointerArg, lse: PointerArg,
   N: number, V: number, d: number,
 ): void {
-  const context = currentContext();
-  const p = cceWriteGradPlanFor(N, V, d, P, { multiprocessorCount: context.device.multiprocessorCount, wgmma: context.modules.variantOf('cce') === 'sm90a' });
+  const p = cceWriteGradPlanFor(N, V, d, P, currentCceDevice());
   kernel(`cce_write_grad_${p.suffix}`, 'writeGrad', p.sharedBytes).launch(
     { grid: [p.rowBlocks, p.splits, 1], block: p.threads, sharedBytes: p.sharedBytes, stream },
     logits, P, h, table, targets, lse, N, V, d, p.aligned ? 1 : 0, p.tilesPerSplit,

@@ -51,7 +51,8 @@ function f32(ws: TensorLookup, name: string, size: number): CudaTensor {
   return deviceTensor(ws.get(name), `workspace.${name}`, ['f32'], size);
 }
 
-function bf16Operands(h: CudaTensor, tablePad: CudaTensor, V: number, d: number): void {
+/** Throws unless h is bf16 (cuda-losses.ts makes the copy) and the padded table is bf16 of at least V + 1 rows. */
+function checkOperands(h: CudaTensor, tablePad: CudaTensor, V: number, d: number): void {
   if (h.dtype !== 'bf16') throw new TypeError(`ce through CCE's pass reads a bf16 h (cuda-losses.ts makes the copy), got ${h.dtype}`);
   deviceTensor(tablePad, 'workspace.table_pad', ['bf16'], (V + 1) * d);
 }
@@ -64,7 +65,7 @@ export function ceThroughCceForward(
   stream: Stream, rowLoss: CudaTensor, workspace: TensorLookup,
   h: CudaTensor, tablePad: CudaTensor, targets: CudaTensor, N: number, V: number, d: number,
 ): void {
-  bf16Operands(h, tablePad, V, d);
+  checkOperands(h, tablePad, V, d);
   // Unsplit (null partial; none planned), no bounds (ce's backward runs no cce_table_grad).
   cceForward(stream, f32(workspace, 'lse', N), rowLoss, f32(workspace, 'dh_raw', N * d), { minLse: NULL_PTR, tileMax: null }, NULL_PTR, h, tablePad, targets, N, V, d);
 }
@@ -77,7 +78,7 @@ export function ceThroughCceWriteGrad(
   stream: Stream, logits: CudaTensor, workspace: TensorLookup,
   h: CudaTensor, tablePad: CudaTensor, targets: CudaTensor, N: number, V: number, d: number, P: number,
 ): void {
-  bf16Operands(h, tablePad, V, d);
+  checkOperands(h, tablePad, V, d);
   deviceTensor(logits, 'workspace.logits', ['bf16'], N * P);
   // cce_write_grad stores 16-byte vectors: every row of the logits (P % 8 == 0) starts aligned.
   if (logits.ptr % 16n !== 0n) throw new RangeError('workspace.logits: expected a 16-byte aligned view for cce_write_grad');

@@ -339,14 +339,14 @@ export function materialisedLossBackward(
     checkDims(params.kind, dims, 0);
     const P = paddedWidth(V);
     const grad = floats(workspace, 'logits', N * P);
+    const tablePad = floats(workspace, 'table_pad', P * d);
     if (part !== 'table') {
       // Through CCE's pass the forward left dH unscaled; else G's columns V+1..P-1 are +0 and so are the
       // padded table's rows there: they add nothing.
       if (ceThroughCce(params.kind, math, d)) ceThroughCceHiddenGrad(stream, gradH, workspace, N, d, scale);
-      else matmul(stream, gradH, grad, floats(workspace, 'table_pad', P * d), N, d, P, { alpha: scale }, math, scratch);
+      else matmul(stream, gradH, grad, tablePad, N, d, P, { alpha: scale }, math, scratch);
     }
     if (part === 'hidden') return;
-    const tablePad = floats(workspace, 'table_pad', P * d);
     if (ceThroughCce(params.kind, math, d)) ceThroughCceWriteGrad(stream, grad, workspace, x.h, tablePad, x.targets, N, V, d, P);
     // The product over the padded rows goes to the workspace; rows 1..V are added to dTable (row 0, the
     // padding item's, keeps its bytes: G's column 0 is +0, but adding it could turn -0 into +0).
